@@ -1,0 +1,20 @@
+//! Pure types and rules of usdt-checkout, shared by the widget, the merchant server and the
+//! sandbox gateway: amounts in atomic units, chains and tokens, EVM addresses, the gateway's
+//! signed string and (with the `signing` feature) its signatures, payment URIs, and the order
+//! status machine. No I/O: it builds for wasm32 and native alike.
+
+pub mod address;
+pub mod amount;
+pub mod chain;
+pub mod gateway;
+pub mod payment_uri;
+#[cfg(feature = "signing")]
+pub mod signature;
+pub mod signed_string;
+pub mod status;
+
+pub use address::Address;
+pub use amount::{AmountError, TokenAmount, format_units, parse_positive_units, parse_units};
+pub use chain::{Chain, ChainId, ChainRegistry, RegistryError, Token};
+pub use payment_uri::TransferRequest;
+pub use status::{Assessment, OrderStatus, OrderTerms, PaymentObservation, assess, transition};
