@@ -1,0 +1,110 @@
+//! Fault injection for integrators' resilience tests (test mode): added latency, a share of
+//! server errors or malformed bodies, forced 429 or 418, and dropped webhooks. Shares are applied
+//! deterministically (an error rate of 0.25 fails exactly every fourth request), so a test that
+//! sets them gets the same sequence every run.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added before every gateway API answer.
+    pub latency_ms: u64,
+    /// Share of gateway API requests answered 503, from 0 to 1.
+    pub error_rate: f64,
+    /// Share answered 200 with a body that is not JSON, from 0 to 1.
+    pub malformed_rate: f64,
+    /// 429 or 418 for every gateway API request while set.
+    pub force_status: Option<u16>,
+    /// Webhook deliveries are not sent (each counts as a failed attempt and is retried).
+    pub drop_webhooks: bool,
+}
+
+/// What to do with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    Pass,
+    Status(u16),
+    ServerError,
+    Malformed,
+}
+
+#[derive(Default)]
+pub struct FaultState {
+    pub faults: Faults,
+    error_debt: f64,
+    malformed_debt: f64,
+}
+
+impl FaultState {
+    pub fn set(&mut self, faults: Faults) -> Result<(), String> {
+        for (name, rate) in [("errorRate", faults.error_rate), ("malformedRate", faults.malformed_rate)] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        if let Some(status) = faults.force_status
+            && status != 429
+            && status != 418
+        {
+            return Err("forceStatus must be 429 or 418".into());
+        }
+        *self = Self {
+            faults,
+            ..Self::default()
+        };
+        Ok(())
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.faults.latency_ms)
+    }
+
+    pub fn decide(&mut self) -> Injected {
+        if let Some(status) = self.faults.force_status {
+            return Injected::Status(status);
+        }
+        self.error_debt += self.faults.error_rate;
+        if self.error_debt >= 1.0 {
+            self.error_debt -= 1.0;
+            return Injected::ServerError;
+        }
+        self.malformed_debt += self.faults.malformed_rate;
+        if self.malformed_debt >= 1.0 {
+            self.malformed_debt -= 1.0;
+            return Injected::Malformed;
+        }
+        Injected::Pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_exact_and_repeatable() {
+        let mut state = FaultState::default();
+        state
+            .set(Faults {
+                error_rate: 0.25,
+                ..Faults::default()
+            })
+            .unwrap();
+        let decisions: Vec<Injected> = (0..8).map(|_| state.decide()).collect();
+        let errors = decisions.iter().filter(|d| **d == Injected::ServerError).count();
+        assert_eq!(errors, 2);
+        assert_eq!(decisions[3], Injected::ServerError);
+    }
+
+    #[test]
+    fn forced_statuses_and_bad_settings() {
+        let mut state = FaultState::default();
+        assert!(state.set(Faults { force_status: Some(500), ..Faults::default() }).is_err());
+        assert!(state.set(Faults { error_rate: 1.5, ..Faults::default() }).is_err());
+        state.set(Faults { force_status: Some(418), ..Faults::default() }).unwrap();
+        assert_eq!(state.decide(), Injected::Status(418));
+    }
+}

@@ -1,0 +1,247 @@
+//! Following the chain. Each tick:
+//! 1. checks the hashes of the latest blocks read, newest first, against the chain; blocks whose
+//!    hash changed (or that are gone) were reorganised away, and everything read from them is
+//!    un-credited and read again from the new chain;
+//! 2. reads payments into the receiving contracts from the next unread block to the head (never
+//!    past it), at most `MAX_RANGE` blocks at a time;
+//! 3. credits each to its order (see [`crate::matching`]) or keeps it as unmatched;
+//! 4. re-derives every unfinished order's status from its payments, their confirmations and the
+//!    clock, and queues a webhook event for each change the status machine allows.
+//!
+//! The whole tick's changes are one ledger write: a crash mid-tick redoes the tick.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use usdt_checkout_protocol::gateway::{EVENT_QR_PAYMENT, PaymentEvent, v1_status};
+use usdt_checkout_protocol::{OrderStatus, transition};
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::ledger::{ChainPayment, Ledger, WebhookEvent};
+use crate::matching::{Candidate, Incoming, match_payment};
+
+/// Blocks read per `eth_getLogs` call.
+const MAX_RANGE: u64 = 2_000;
+/// Block hashes kept for reorg checks: deeper reorgs than this are not followed.
+const KEEP_HASHES: usize = 64;
+
+pub async fn run(app: Arc<App>) {
+    let mut failing = false;
+    loop {
+        match tick(&app).await {
+            Ok(()) if failing => {
+                tracing::info!("chain reachable again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!("following the chain: {e}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(app.config.settings.poll_interval) => {}
+            _ = app.chain_changed.notified() => {}
+        }
+    }
+}
+
+pub async fn tick(app: &App) -> Result<(), String> {
+    let _one_at_a_time = app.tick_lock.lock().await;
+    let head = app.chain.head().await?;
+    let (recent, mut next_block) = app
+        .store
+        .read(|l| (l.scan.recent.clone(), l.scan.next_block));
+
+    let mut fork = None;
+    for (number, hash) in recent.iter().rev() {
+        let canonical = if *number > head {
+            None
+        } else {
+            app.chain.block(*number).await?.map(|b| b.hash)
+        };
+        if canonical.as_ref() == Some(hash) {
+            break;
+        }
+        fork = Some(*number);
+    }
+    if let Some(fork) = fork {
+        tracing::warn!("reorg: blocks from {fork} changed; reading them again");
+        next_block = fork;
+    }
+
+    let to = head.min(next_block.saturating_add(MAX_RANGE - 1));
+    let (tokens, receivers) = (app.tokens(), app.receivers());
+    let payments = if next_block <= to {
+        app.chain.payments(next_block, to, &tokens, &receivers).await?
+    } else {
+        vec![]
+    };
+    let mut stamps = Vec::new();
+    for number in next_block.max(to.saturating_sub(KEEP_HASHES as u64 - 1))..=to {
+        if next_block > to {
+            break;
+        }
+        if let Some(stamp) = app.chain.block(number).await? {
+            stamps.push((number, stamp.hash));
+        }
+    }
+
+    let now = now_ms();
+    app.store.write(|ledger| {
+        if let Some(fork) = fork {
+            rewind(ledger, fork);
+        }
+        for payment in payments {
+            credit(ledger, payment, now);
+        }
+        if next_block <= to {
+            ledger.scan.next_block = to + 1;
+        }
+        ledger.scan.recent.extend(stamps);
+        let excess = ledger.scan.recent.len().saturating_sub(KEEP_HASHES);
+        ledger.scan.recent.drain(..excess);
+        refresh(app, ledger, head, now);
+    })?;
+    app.head.store(head, Ordering::Relaxed);
+    app.webhooks_due.notify_one();
+    Ok(())
+}
+
+/// Forgets everything read from block `fork` on.
+fn rewind(ledger: &mut Ledger, fork: u64) {
+    for order in &mut ledger.orders {
+        order.payments.retain(|p| p.block_number < fork);
+    }
+    ledger.unmatched.retain(|p| p.block_number < fork);
+    ledger.scan.recent.retain(|(number, _)| *number < fork);
+    ledger.scan.next_block = fork;
+}
+
+fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
+    let known = |p: &ChainPayment| p.same_log(&payment);
+    if ledger.unmatched.iter().any(known)
+        || ledger.orders.iter().any(|o| o.payments.iter().any(known))
+    {
+        return;
+    }
+    let candidates: Vec<Candidate> = ledger
+        .orders
+        .iter()
+        .map(|o| {
+            let received = o.payments.iter().map(|p| p.value).fold(0u128, u128::saturating_add);
+            Candidate {
+                order_no: &o.order_no,
+                token: o.token,
+                to: o.to_address,
+                remaining: o.pay_amount.saturating_sub(received),
+                expired: now >= o.expire_time,
+                finished: o.state.is_final(),
+                payers: o.payments.iter().map(|p| p.from).collect(),
+                create_time: o.create_time,
+                expire_time: o.expire_time,
+            }
+        })
+        .collect();
+    let incoming = Incoming {
+        kind: payment.kind,
+        token: payment.token,
+        to: payment.to,
+        from: payment.from,
+        value: payment.value,
+        order_no: payment.order_no.as_deref(),
+    };
+    match match_payment(&candidates, &incoming) {
+        Some(index) => {
+            tracing::info!(
+                "payment {} of {} credited to order {}",
+                payment.tx_id,
+                payment.value,
+                ledger.orders[index].order_no
+            );
+            ledger.orders[index].payments.push(payment);
+        }
+        None => {
+            tracing::warn!("payment {} of {} matches no order", payment.tx_id, payment.value);
+            ledger.unmatched.push(payment);
+        }
+    }
+}
+
+/// Re-derives each unfinished order's status and queues an event for each change.
+pub fn refresh(app: &App, ledger: &mut Ledger, head: u64, now: u64) {
+    let required = app.config.settings.confirmations;
+    for index in 0..ledger.orders.len() {
+        let order = &ledger.orders[index];
+        if order.state.is_final() {
+            continue;
+        }
+        let next = order.assess(head, required, now).status;
+        match transition(order.state, next) {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::info!("order {}: {} -> {next}", order.order_no, order.state);
+                ledger.orders[index].state = next;
+                ledger.orders[index].update_time = now;
+                queue_event(app, ledger, index, head, now);
+            }
+            Err(illegal) => tracing::warn!("order {}: {illegal}; kept", order.order_no),
+        }
+    }
+}
+
+/// Moves an order to `state` if the status machine allows it, queuing its event.
+pub fn set_state(app: &App, ledger: &mut Ledger, index: usize, state: OrderStatus, head: u64, now: u64) -> Result<(), String> {
+    let order = &mut ledger.orders[index];
+    if transition(order.state, state).map_err(|e| e.to_string())? {
+        order.state = state;
+        order.update_time = now;
+        queue_event(app, ledger, index, head, now);
+    }
+    Ok(())
+}
+
+fn queue_event(app: &App, ledger: &mut Ledger, index: usize, head: u64, now: u64) {
+    let order = &ledger.orders[index];
+    let view = order.view(head, app.config.settings.confirmations, now, &app.public_url);
+    ledger.next_event_seq += 1;
+    let event = PaymentEvent {
+        event_id: format!("evt_{:08}", ledger.next_event_seq),
+        plat_order_no: view.plat_order_no,
+        order_no: view.order_no,
+        cust_no: view.cust_no,
+        amount: view.paid_amount,
+        fee: "0".into(),
+        chain_id: view.chain_id,
+        network: view.network,
+        symbol: view.symbol,
+        tx_id: view.payments.last().map(|p| p.tx_id.clone()),
+        kind: EVENT_QR_PAYMENT.into(),
+        status: v1_status(view.state),
+        create_time: view.create_time,
+        state: view.state,
+        pay_amount: view.pay_amount,
+        remaining_amount: view.remaining_amount,
+        overpaid_amount: view.overpaid_amount,
+        confirmations: view.confirmations,
+        required_confirmations: view.required_confirmations,
+        expire_time: view.expire_time,
+        event_time: now,
+    };
+    let has_url = app
+        .merchant(&order.merchant)
+        .is_some_and(|m| m.webhook_url.is_some());
+    ledger.events.push(WebhookEvent {
+        id: event.event_id.clone(),
+        merchant: order.merchant.clone(),
+        order_no: order.order_no.clone(),
+        state: event.state,
+        body: serde_json::to_string(&event).expect("events serialise"),
+        created: now,
+        attempts: vec![],
+        next_attempt_at: has_url.then_some(now),
+        delivered_at: None,
+    });
+}

@@ -1,0 +1,126 @@
+//! `blockatm-sandbox`: a local BlockATM gateway. It speaks the gateway's API (signatures,
+//! freshness window, 429/418 rate limits, webhooks) and sees payments on a real EVM chain.
+
+mod api;
+mod app;
+mod cashier;
+mod chain;
+mod clock;
+mod config;
+mod faults;
+mod follow;
+mod ledger;
+mod matching;
+mod rate_limit;
+mod testmode;
+mod webhooks;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::app::{App, Startup};
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to serve the gateway API on (port 0 picks a free one).
+    #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
+    listen: SocketAddr,
+    /// JSON-RPC URL of the chain to watch.
+    #[arg(long, env = "SANDBOX_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+    /// Configuration file (TOML): merchants, chains and tokens, confirmations, order lifetime.
+    #[arg(long, env = "SANDBOX_CONFIG")]
+    config: Option<PathBuf>,
+    /// File that keeps orders, payments and webhooks across restarts (in memory without it).
+    #[arg(long, env = "SANDBOX_DATA")]
+    data: Option<PathBuf>,
+    /// Deploy the test USDT and a receiving contract per merchant (once: a restart reuses them).
+    #[arg(long)]
+    deploy: bool,
+    /// Enable /sandbox/...: pay orders from test accounts, mine, expire, reorg, inject faults.
+    #[arg(long, env = "SANDBOX_TEST_MODE")]
+    test_mode: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "blockatm_sandbox=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match serve(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("blockatm-sandbox: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    let config = config::load(args.config.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let (app, _) = App::start(Startup {
+        config,
+        rpc_url: args.rpc_url,
+        data: args.data,
+        deploy: args.deploy,
+        test_mode: args.test_mode,
+        public_url,
+    })
+    .await?;
+    let app = Arc::new(app);
+
+    // One line on stdout for scripts and tests: where it listens and what it watches.
+    let ready = serde_json::json!({
+        "listen": bound.to_string(),
+        "chainId": app.chain_id,
+        "tokens": app.tokens(),
+        "receivers": app.config.merchants.iter()
+            .map(|m| (m.api_key.clone(), m.receiving_address))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        "gatewayPublicKey": app.gateway_key.public_key().to_base64_spki(),
+        "testMode": app.test_mode,
+    });
+    println!("{ready}");
+    tracing::info!("gateway API on http://{bound}, watching chain {}", app.chain_id);
+
+    follow::tick(&app).await.map_err(|e| format!("first read of the chain: {e}"))?;
+    tokio::spawn(follow::run(app.clone()));
+    tokio::spawn(webhooks::run(app.clone()));
+    axum::serve(listener, api::router(app))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler installs");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,242 @@
+//! Test mode (`--test-mode`), under `/sandbox`: make things happen on demand, for demos and
+//! integration tests. Payments are real transactions on the chain, from anvil's unlocked
+//! accounts, read back by the follower like any other; nothing here writes a payment directly.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use usdt_checkout_protocol::gateway::Envelope;
+use usdt_checkout_protocol::{Address, OrderStatus, parse_positive_units};
+
+use crate::api::{ApiError, view};
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::faults::Faults;
+use crate::follow;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/sandbox/orders/{plat_order_no}/pay", post(pay))
+        .route("/sandbox/orders/{plat_order_no}/expire", post(expire))
+        .route("/sandbox/orders/{plat_order_no}/cancel", post(cancel))
+        .route("/sandbox/mine", post(mine))
+        .route("/sandbox/reorg", post(reorg))
+        .route("/sandbox/faults", get(faults).post(set_faults))
+        .route("/sandbox/accounts", get(accounts))
+}
+
+type TestResult<T> = Result<Json<Envelope<T>>, ApiError>;
+
+fn ok<T>(app: &App, data: T) -> TestResult<T> {
+    Ok(Json(Envelope::ok(data, app.next_trace())))
+}
+
+fn chain_error(e: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_GATEWAY,
+        usdt_checkout_protocol::gateway::ErrorCode::Internal,
+        e,
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct PayRequest {
+    /// Decimal amount; by default what remains to pay.
+    amount: Option<String>,
+    /// `transfer` (as from a QR code; the default) or `deposit` (approve + deposit(orderNo)).
+    method: Option<String>,
+    /// Which of anvil's accounts pays (1 to 9; 0 deploys and mints). Default 1.
+    payer: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Paid {
+    tx_id: String,
+    payer: Address,
+    amount: String,
+}
+
+async fn pay(
+    State(app): State<Arc<App>>,
+    Path(plat_order_no): Path<String>,
+    body: Option<Json<PayRequest>>,
+) -> TestResult<Paid> {
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let order = find(&app, &plat_order_no)?;
+    let amount = match &request.amount {
+        Some(text) => parse_positive_units(text, order.decimals)
+            .map_err(|e| ApiError::invalid(format!("amount: {e}")))?,
+        None => {
+            let received: u128 = order.payments.iter().map(|p| p.value).sum();
+            match order.pay_amount.saturating_sub(received) {
+                0 => order.pay_amount,
+                remaining => remaining,
+            }
+        }
+    };
+    let accounts = app.chain.accounts().await.map_err(chain_error)?;
+    let index = request.payer.unwrap_or(1);
+    if index == 0 || index >= accounts.len() {
+        return Err(ApiError::invalid(format!(
+            "payer must be from 1 to {}",
+            accounts.len().saturating_sub(1)
+        )));
+    }
+    let (minter, payer) = (accounts[0], accounts[index]);
+    let balance = app
+        .chain
+        .token_balance(order.token, payer)
+        .await
+        .map_err(chain_error)?;
+    if balance < amount {
+        app.chain
+            .mint(order.token, minter, payer, amount - balance)
+            .await
+            .map_err(chain_error)?;
+    }
+    let tx_id = match request.method.as_deref().unwrap_or("transfer") {
+        "transfer" => app.chain.transfer(order.token, payer, order.to_address, amount).await,
+        "deposit" => {
+            app.chain
+                .deposit(order.token, order.to_address, payer, amount, &order.order_no)
+                .await
+        }
+        other => {
+            return Err(ApiError::invalid(format!(
+                "method {other:?} is not transfer or deposit"
+            )));
+        }
+    }
+    .map_err(chain_error)?;
+    app.chain_changed.notify_one();
+    ok(
+        &app,
+        Paid {
+            tx_id,
+            payer,
+            amount: usdt_checkout_protocol::format_units(amount, order.decimals),
+        },
+    )
+}
+
+fn find(app: &App, plat_order_no: &str) -> Result<crate::ledger::Order, ApiError> {
+    app.store
+        .read(|l| {
+            l.orders
+                .iter()
+                .find(|o| o.plat_order_no == plat_order_no || o.order_no == plat_order_no)
+                .cloned()
+        })
+        .ok_or_else(|| ApiError::not_found(format!("order {plat_order_no} not found")))
+}
+
+/// Ends the order's time now (on a whole second, as block times are).
+async fn expire(
+    State(app): State<Arc<App>>,
+    Path(plat_order_no): Path<String>,
+) -> TestResult<usdt_checkout_protocol::gateway::GatewayOrder> {
+    change(&app, &plat_order_no, |order, now| {
+        order.expire_time = order.expire_time.min(now / 1000 * 1000);
+        None
+    })
+    .await
+}
+
+/// The gateway cancels the order: failed.
+async fn cancel(
+    State(app): State<Arc<App>>,
+    Path(plat_order_no): Path<String>,
+) -> TestResult<usdt_checkout_protocol::gateway::GatewayOrder> {
+    change(&app, &plat_order_no, |_, _| Some(OrderStatus::Failed)).await
+}
+
+async fn change(
+    app: &Arc<App>,
+    plat_order_no: &str,
+    edit: impl FnOnce(&mut crate::ledger::Order, u64) -> Option<OrderStatus>,
+) -> TestResult<usdt_checkout_protocol::gateway::GatewayOrder> {
+    let index = app
+        .store
+        .read(|l| {
+            l.orders
+                .iter()
+                .position(|o| o.plat_order_no == plat_order_no || o.order_no == plat_order_no)
+        })
+        .ok_or_else(|| ApiError::not_found(format!("order {plat_order_no} not found")))?;
+    let head = app.head.load(std::sync::atomic::Ordering::Relaxed);
+    let now = now_ms();
+    let order = app
+        .store
+        .write(|ledger| {
+            if let Some(state) = edit(&mut ledger.orders[index], now) {
+                follow::set_state(app, ledger, index, state, head, now)?;
+            }
+            follow::refresh(app, ledger, head, now);
+            Ok::<_, String>(ledger.orders[index].clone())
+        })
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::invalid)?;
+    app.webhooks_due.notify_one();
+    ok(app, view(app, &order))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Blocks {
+    blocks: Option<u64>,
+    depth: Option<u64>,
+}
+
+async fn mine(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> TestResult<u64> {
+    let blocks = body.blocks.unwrap_or(1).clamp(1, 1_000);
+    app.chain.mine(blocks).await.map_err(chain_error)?;
+    app.chain_changed.notify_one();
+    ok(&app, blocks)
+}
+
+async fn reorg(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> TestResult<u64> {
+    let depth = body.depth.unwrap_or(1).clamp(1, 64);
+    app.chain.reorg(depth).await.map_err(chain_error)?;
+    app.chain_changed.notify_one();
+    ok(&app, depth)
+}
+
+async fn faults(State(app): State<Arc<App>>) -> TestResult<Faults> {
+    let current = app.faults.lock().expect("faults lock").faults.clone();
+    ok(&app, current)
+}
+
+async fn set_faults(State(app): State<Arc<App>>, Json(faults): Json<Faults>) -> TestResult<Faults> {
+    app.faults
+        .lock()
+        .expect("faults lock")
+        .set(faults.clone())
+        .map_err(ApiError::invalid)?;
+    ok(&app, faults)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accounts {
+    /// anvil's funded, unlocked accounts; the first deploys and mints.
+    accounts: Vec<Address>,
+    tokens: Vec<Address>,
+    receivers: Vec<Address>,
+}
+
+async fn accounts(State(app): State<Arc<App>>) -> TestResult<Accounts> {
+    let accounts = app.chain.accounts().await.map_err(chain_error)?;
+    ok(
+        &app,
+        Accounts {
+            accounts,
+            tokens: app.tokens(),
+            receivers: app.receivers(),
+        },
+    )
+}
