@@ -17,8 +17,8 @@ use tower_http::cors::{Any, CorsLayer};
 use usdt_checkout_protocol::gateway::{
     CreateOrderRequest, Cryptocurrency, Envelope, ErrorCode, ExchangeRate, GatewayOrder,
     HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
-    HEADER_SIGNATURE_V2, Network, OrderPage, PATH_CREATE_ORDER, PATH_NETWORKS,
-    PATH_QUERY_PAYMENTS, PATH_RATES, PATH_TOKENS, PATH_WEBHOOK_KEY, PaymentRecord,
+    HEADER_SIGNATURE_V2, Network, OrderPage, PATH_CREATE_ORDER, PATH_NETWORKS, PATH_QUERY_PAYMENTS,
+    PATH_RATES, PATH_TOKENS, PATH_WEBHOOK_KEY, PaymentRecord,
 };
 use usdt_checkout_protocol::signed_string::{self, check_freshness};
 use usdt_checkout_protocol::{ChainId, OrderStatus, format_units, parse_positive_units};
@@ -189,7 +189,9 @@ fn authenticate<'a>(
     let time = text(HEADER_REQUEST_TIME)?
         .ok_or_else(|| ApiError::unauthorized(format!("missing header {HEADER_REQUEST_TIME}")))?;
     let time: u64 = time.parse().map_err(|_| {
-        ApiError::unauthorized(format!("{HEADER_REQUEST_TIME} must be Unix time in milliseconds"))
+        ApiError::unauthorized(format!(
+            "{HEADER_REQUEST_TIME} must be Unix time in milliseconds"
+        ))
     })?;
     let window = text(HEADER_RECV_WINDOW)?
         .map(|w| {
@@ -209,7 +211,9 @@ fn authenticate<'a>(
         (Some(signature), _) => merchant
             .v1_public_key
             .as_ref()
-            .ok_or_else(|| ApiError::unauthorized("this API key has no V1 public key; sign with V2"))?
+            .ok_or_else(|| {
+                ApiError::unauthorized("this API key has no V1 public key; sign with V2")
+            })?
             .verify(&string, signature),
         (None, Some(signature)) => merchant
             .v2_secret
@@ -219,7 +223,9 @@ fn authenticate<'a>(
         (None, None) => unreachable!("handled above"),
     };
     verified.map_err(|e| {
-        ApiError::unauthorized(format!("{e}; the string the gateway verified was: {string}"))
+        ApiError::unauthorized(format!(
+            "{e}; the string the gateway verified was: {string}"
+        ))
     })?;
     Ok(merchant)
 }
@@ -317,7 +323,9 @@ async fn create_order(
                     Err(ApiError::new(
                         StatusCode::CONFLICT,
                         ErrorCode::DuplicateSubmit,
-                        format!("duplicate submit: orderNo {order_no} was already used with other terms"),
+                        format!(
+                            "duplicate submit: orderNo {order_no} was already used with other terms"
+                        ),
                     ))
                 };
             }
@@ -406,10 +414,12 @@ async fn query_orders(
             "page starts at 1 and pageSize is from 1 to {MAX_PAGE_SIZE}"
         )));
     }
-    let order_nos: Option<Vec<&str>> = params
-        .order_no
-        .as_deref()
-        .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
+    let order_nos: Option<Vec<&str>> = params.order_no.as_deref().map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     if order_nos.as_ref().is_some_and(|list| list.len() > 100) {
         return Err(ApiError::invalid("orderNo lists at most 100 order numbers"));
     }
@@ -420,11 +430,15 @@ async fn query_orders(
             let matches: Box<dyn Fn(OrderStatus) -> bool> = match s {
                 "-1" | "0" | "1" => {
                     let wanted: i8 = s.parse().expect("one of three numbers");
-                    Box::new(move |state| usdt_checkout_protocol::gateway::v1_status(state) == wanted)
+                    Box::new(move |state| {
+                        usdt_checkout_protocol::gateway::v1_status(state) == wanted
+                    })
                 }
                 name => {
                     let wanted = OrderStatus::from_name(name).ok_or_else(|| {
-                        ApiError::invalid(format!("status {name:?} is not a state name or -1, 0, 1"))
+                        ApiError::invalid(format!(
+                            "status {name:?} is not a state name or -1, 0, 1"
+                        ))
                     })?;
                     Box::new(move |state| state == wanted)
                 }
@@ -438,8 +452,16 @@ async fn query_orders(
             .orders
             .iter()
             .filter(|o| o.merchant == merchant.api_key)
-            .filter(|o| order_nos.as_ref().is_none_or(|list| list.contains(&o.order_no.as_str())))
-            .filter(|o| status_filter.as_ref().is_none_or(|matches| matches(o.state)))
+            .filter(|o| {
+                order_nos
+                    .as_ref()
+                    .is_none_or(|list| list.contains(&o.order_no.as_str()))
+            })
+            .filter(|o| {
+                status_filter
+                    .as_ref()
+                    .is_none_or(|matches| matches(o.state))
+            })
             .filter(|o| params.start_time.is_none_or(|t| o.create_time >= t))
             .filter(|o| params.end_time.is_none_or(|t| o.create_time < t))
             .filter(|o| params.updated_since.is_none_or(|t| o.update_time >= t))
@@ -655,15 +677,27 @@ async fn inject_faults(State(app): State<Arc<App>>, request: Request, next: Next
         Injected::Pass => next.run(request).await,
         Injected::Status(429) => ApiError {
             retry_after: Some(Duration::from_secs(1)),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, "rate limited (injected)")
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                "rate limited (injected)",
+            )
         }
         .into_response(),
         Injected::Status(_) => ApiError {
             retry_after: Some(Duration::from_secs(5)),
-            ..ApiError::new(StatusCode::IM_A_TEAPOT, ErrorCode::Blocked, "blocked (injected)")
+            ..ApiError::new(
+                StatusCode::IM_A_TEAPOT,
+                ErrorCode::Blocked,
+                "blocked (injected)",
+            )
         }
         .into_response(),
-        Injected::ServerError => (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable (injected)").into_response(),
+        Injected::ServerError => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream unavailable (injected)",
+        )
+            .into_response(),
         Injected::Malformed => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],

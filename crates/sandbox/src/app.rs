@@ -72,7 +72,9 @@ impl App {
             .await
             .map_err(|e| format!("cannot reach the chain at {rpc_url}: {e}"))?;
         config.registry.chain(chain_id).map_err(|_| {
-            format!("the chain at {rpc_url} has id {chain_id}, which the configuration does not list")
+            format!(
+                "the chain at {rpc_url} has id {chain_id}, which the configuration does not list"
+            )
         })?;
         config.registry.retain(&[chain_id]);
         let store = Store::open(data)?;

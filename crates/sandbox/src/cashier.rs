@@ -6,11 +6,11 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use usdt_checkout_protocol::{OrderStatus, TransferRequest};
 
 use crate::api::view;
@@ -22,17 +22,18 @@ pub fn router() -> Router<Arc<App>> {
 }
 
 fn escape(text: &str) -> String {
-    text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-        out
-    })
+    text.chars()
+        .fold(String::with_capacity(text.len()), |mut out, c| {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+            out
+        })
 }
 
 async fn page(State(app): State<Arc<App>>, Path(plat_order_no): Path<String>) -> Response {
@@ -45,13 +46,21 @@ async fn page(State(app): State<Arc<App>>, Path(plat_order_no): Path<String>) ->
         return (StatusCode::NOT_FOUND, Html("<h1>Order not found</h1>")).into_response();
     };
     let v = view(&app, &order);
-    let received = order.payments.iter().map(|p| p.value).fold(0, u128::saturating_add);
+    let received = order
+        .payments
+        .iter()
+        .map(|p| p.value)
+        .fold(0, u128::saturating_add);
     let remaining = order.pay_amount.saturating_sub(received);
     let request = TransferRequest {
         chain: v.chain_id,
         token: v.token_contract,
         to: v.to_address,
-        atomic_units: if remaining > 0 { remaining } else { order.pay_amount },
+        atomic_units: if remaining > 0 {
+            remaining
+        } else {
+            order.pay_amount
+        },
     };
     let uri = request.eip681();
     let qr = qrcode::QrCode::new(uri.as_bytes())
@@ -63,7 +72,10 @@ async fn page(State(app): State<Arc<App>>, Path(plat_order_no): Path<String>) ->
         .unwrap_or_default();
     let state = match v.state {
         OrderStatus::Waiting => "Waiting for payment".to_owned(),
-        OrderStatus::PartiallyPaid => format!("Partially paid: {} {} still to pay", v.remaining_amount, v.symbol),
+        OrderStatus::PartiallyPaid => format!(
+            "Partially paid: {} {} still to pay",
+            v.remaining_amount, v.symbol
+        ),
         OrderStatus::Confirming => format!(
             "Confirming ({} of {})",
             v.confirmations.unwrap_or(0),
@@ -91,7 +103,11 @@ code{{word-break:break-all}} .state{{font-weight:600}} svg{{width:220px;height:2
 <p>Token contract <code>{token}</code></p>
 <p>{time_left}</p>
 <p><a href="{uri}">Open in a wallet</a></p>"#,
-        refresh = if v.state.is_final() { "" } else { r#"<meta http-equiv="refresh" content="5">"# },
+        refresh = if v.state.is_final() {
+            ""
+        } else {
+            r#"<meta http-equiv="refresh" content="5">"#
+        },
         amount = escape(&v.pay_amount),
         symbol = escape(&v.symbol),
         network = escape(&v.network),
@@ -99,7 +115,11 @@ code{{word-break:break-all}} .state{{font-weight:600}} svg{{width:220px;height:2
         order_no = escape(&v.order_no),
         state = escape(&state),
         qr = qr,
-        to_pay = escape(if remaining > 0 { &v.remaining_amount } else { &v.pay_amount }),
+        to_pay = escape(if remaining > 0 {
+            &v.remaining_amount
+        } else {
+            &v.pay_amount
+        }),
         to = v.to_address,
         token = v.token_contract,
         time_left = if v.state.is_final() || v.state == OrderStatus::Expired {

@@ -29,6 +29,9 @@ pub struct ChainClient {
 
 pub type ChainResult<T> = Result<T, String>;
 
+/// How long a test-mode transaction may take to be mined.
+const RECEIPT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn rpc<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
     move |e| format!("chain RPC {what}: {e}")
 }
@@ -52,8 +55,14 @@ impl ChainClient {
         let url = rpc_url
             .parse()
             .map_err(|e| format!("--rpc-url {rpc_url:?} is not a URL: {e}"))?;
+        // No client-side fillers: the node fills nonce, gas and chain id for its unlocked
+        // accounts. A cached nonce would go stale when a reorg drops a transaction, and the next
+        // one would wait forever behind the gap.
         Ok(Self {
-            provider: ProviderBuilder::new().connect_http(url).erased(),
+            provider: ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_http(url)
+                .erased(),
         })
     }
 
@@ -131,7 +140,13 @@ impl ChainClient {
             };
             let event = &decoded.inner.data;
             let Some(mut payment) = self
-                .payment(log, event.sender, event.receiver, ours(event.token), event.amount)
+                .payment(
+                    log,
+                    event.sender,
+                    event.receiver,
+                    ours(event.token),
+                    event.amount,
+                )
                 .await?
             else {
                 continue;
@@ -255,14 +270,26 @@ impl ChainClient {
     }
 
     /// Mints test USDT (the deployer is its minter).
-    pub async fn mint(&self, token: Address, minter: Address, to: Address, amount: u128) -> ChainResult<String> {
+    pub async fn mint(
+        &self,
+        token: Address,
+        minter: Address,
+        to: Address,
+        amount: u128,
+    ) -> ChainResult<String> {
         let token = TestUSDT::new(evm(token), &self.provider);
         self.send(token.mint(evm(to), U256::from(amount)).from(evm(minter)))
             .await
     }
 
     /// A plain ERC-20 transfer, as a wallet makes from a QR code.
-    pub async fn transfer(&self, token: Address, from: Address, to: Address, amount: u128) -> ChainResult<String> {
+    pub async fn transfer(
+        &self,
+        token: Address,
+        from: Address,
+        to: Address,
+        amount: u128,
+    ) -> ChainResult<String> {
         let token = TestUSDT::new(evm(token), &self.provider);
         self.send(token.transfer(evm(to), U256::from(amount)).from(evm(from)))
             .await
@@ -281,7 +308,8 @@ impl ChainClient {
         let approve = token_contract.approve(evm(receiver), U256::from(amount));
         self.send(approve.from(evm(from))).await?;
         let receiver_contract = MerchantReceiver::new(evm(receiver), &self.provider);
-        let deposit = receiver_contract.deposit(evm(token), U256::from(amount), order_no.to_owned());
+        let deposit =
+            receiver_contract.deposit(evm(token), U256::from(amount), order_no.to_owned());
         self.send(deposit.from(evm(from))).await
     }
 
@@ -289,12 +317,13 @@ impl ChainClient {
         &self,
         call: alloy::contract::CallBuilder<P, D>,
     ) -> ChainResult<String> {
-        let receipt = call
+        let pending = call
             .send()
             .await
-            .map_err(|e| format!("sending a transaction: {e}"))?
-            .get_receipt()
+            .map_err(|e| format!("sending a transaction: {e}"))?;
+        let receipt = tokio::time::timeout(RECEIPT_WAIT, pending.get_receipt())
             .await
+            .map_err(|_| format!("no receipt within {RECEIPT_WAIT:?}: is the chain mining?"))?
             .map_err(|e| format!("waiting for a receipt: {e}"))?;
         if !receipt.status() {
             return Err(format!("transaction {} reverted", receipt.transaction_hash));

@@ -114,6 +114,7 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
 }
 
+#[derive(Debug)]
 pub struct Config {
     pub public_url: Option<String>,
     pub settings: Settings,
@@ -187,7 +188,11 @@ fn check(file: ConfigFile) -> Result<Config, String> {
         let webhook_signature = match m.webhook_signature.as_str() {
             "v1" => WebhookSignature::V1,
             "v2" if v2_secret.is_some() => WebhookSignature::V2,
-            "v2" => return Err(format!("{at}.webhook_signature is v2 but there is no v2_secret")),
+            "v2" => {
+                return Err(format!(
+                    "{at}.webhook_signature is v2 but there is no v2_secret"
+                ));
+            }
             other => return Err(format!("{at}.webhook_signature {other:?} is not v1 or v2")),
         };
         if let Some(url) = &m.webhook_url
@@ -250,8 +255,16 @@ mod tests {
         let key = usdt_checkout_protocol::signature::V1PrivateKey::generate()
             .public_key()
             .to_base64_spki();
-        assert!(parse("[gateway]\nconfirmations = 0").unwrap_err().contains("gateway.confirmations"));
-        assert!(parse("[gateway]\nconfirmatons = 2").unwrap_err().contains("unknown field"));
+        assert!(
+            parse("[gateway]\nconfirmations = 0")
+                .unwrap_err()
+                .contains("gateway.confirmations")
+        );
+        assert!(
+            parse("[gateway]\nconfirmatons = 2")
+                .unwrap_err()
+                .contains("unknown field")
+        );
         assert!(
             parse("[[merchants]]\napi_key = \"k\"")
                 .unwrap_err()
@@ -265,7 +278,11 @@ mod tests {
         let two = format!(
             "[[merchants]]\napi_key = \"k\"\nv1_public_key = \"{key}\"\n[[merchants]]\napi_key = \"k\"\nv1_public_key = \"{key}\""
         );
-        assert!(parse(&two).unwrap_err().contains("merchants[1].api_key is used"));
+        assert!(
+            parse(&two)
+                .unwrap_err()
+                .contains("merchants[1].api_key is used")
+        );
         assert!(
             parse("[[rates]]\nbase = \"USDT\"\nquote = \"USD\"\nrate = \"-1\"")
                 .unwrap_err()

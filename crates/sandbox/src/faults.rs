@@ -40,7 +40,10 @@ pub struct FaultState {
 
 impl FaultState {
     pub fn set(&mut self, faults: Faults) -> Result<(), String> {
-        for (name, rate) in [("errorRate", faults.error_rate), ("malformedRate", faults.malformed_rate)] {
+        for (name, rate) in [
+            ("errorRate", faults.error_rate),
+            ("malformedRate", faults.malformed_rate),
+        ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1"));
             }
@@ -94,7 +97,10 @@ mod tests {
             })
             .unwrap();
         let decisions: Vec<Injected> = (0..8).map(|_| state.decide()).collect();
-        let errors = decisions.iter().filter(|d| **d == Injected::ServerError).count();
+        let errors = decisions
+            .iter()
+            .filter(|d| **d == Injected::ServerError)
+            .count();
         assert_eq!(errors, 2);
         assert_eq!(decisions[3], Injected::ServerError);
     }
@@ -102,9 +108,28 @@ mod tests {
     #[test]
     fn forced_statuses_and_bad_settings() {
         let mut state = FaultState::default();
-        assert!(state.set(Faults { force_status: Some(500), ..Faults::default() }).is_err());
-        assert!(state.set(Faults { error_rate: 1.5, ..Faults::default() }).is_err());
-        state.set(Faults { force_status: Some(418), ..Faults::default() }).unwrap();
+        assert!(
+            state
+                .set(Faults {
+                    force_status: Some(500),
+                    ..Faults::default()
+                })
+                .is_err()
+        );
+        assert!(
+            state
+                .set(Faults {
+                    error_rate: 1.5,
+                    ..Faults::default()
+                })
+                .is_err()
+        );
+        state
+            .set(Faults {
+                force_status: Some(418),
+                ..Faults::default()
+            })
+            .unwrap();
         assert_eq!(state.decide(), Injected::Status(418));
     }
 }

@@ -75,7 +75,9 @@ pub async fn tick(app: &App) -> Result<(), String> {
     let to = head.min(next_block.saturating_add(MAX_RANGE - 1));
     let (tokens, receivers) = (app.tokens(), app.receivers());
     let payments = if next_block <= to {
-        app.chain.payments(next_block, to, &tokens, &receivers).await?
+        app.chain
+            .payments(next_block, to, &tokens, &receivers)
+            .await?
     } else {
         vec![]
     };
@@ -131,7 +133,11 @@ fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
         .orders
         .iter()
         .map(|o| {
-            let received = o.payments.iter().map(|p| p.value).fold(0u128, u128::saturating_add);
+            let received = o
+                .payments
+                .iter()
+                .map(|p| p.value)
+                .fold(0u128, u128::saturating_add);
             Candidate {
                 order_no: &o.order_no,
                 token: o.token,
@@ -164,7 +170,11 @@ fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
             ledger.orders[index].payments.push(payment);
         }
         None => {
-            tracing::warn!("payment {} of {} matches no order", payment.tx_id, payment.value);
+            tracing::warn!(
+                "payment {} of {} matches no order",
+                payment.tx_id,
+                payment.value
+            );
             ledger.unmatched.push(payment);
         }
     }
@@ -193,7 +203,14 @@ pub fn refresh(app: &App, ledger: &mut Ledger, head: u64, now: u64) {
 }
 
 /// Moves an order to `state` if the status machine allows it, queuing its event.
-pub fn set_state(app: &App, ledger: &mut Ledger, index: usize, state: OrderStatus, head: u64, now: u64) -> Result<(), String> {
+pub fn set_state(
+    app: &App,
+    ledger: &mut Ledger,
+    index: usize,
+    state: OrderStatus,
+    head: u64,
+    now: u64,
+) -> Result<(), String> {
     let order = &mut ledger.orders[index];
     if transition(order.state, state).map_err(|e| e.to_string())? {
         order.state = state;
@@ -205,7 +222,12 @@ pub fn set_state(app: &App, ledger: &mut Ledger, index: usize, state: OrderStatu
 
 fn queue_event(app: &App, ledger: &mut Ledger, index: usize, head: u64, now: u64) {
     let order = &ledger.orders[index];
-    let view = order.view(head, app.config.settings.confirmations, now, &app.public_url);
+    let view = order.view(
+        head,
+        app.config.settings.confirmations,
+        now,
+        &app.public_url,
+    );
     ledger.next_event_seq += 1;
     let event = PaymentEvent {
         event_id: format!("evt_{:08}", ledger.next_event_seq),

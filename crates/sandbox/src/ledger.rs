@@ -12,8 +12,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::gateway::{GatewayOrder, PaymentKind, PaymentRecord, v1_status};
 use usdt_checkout_protocol::{
-    Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, assess,
-    format_units,
+    Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, assess, format_units,
 };
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -275,7 +274,10 @@ mod tests {
             })
             .unwrap();
         let reopened = Store::open(Some(path.clone())).unwrap();
-        assert_eq!(reopened.read(|l| (l.next_order_seq, l.scan.next_block)), (7, 42));
+        assert_eq!(
+            reopened.read(|l| (l.next_order_seq, l.scan.next_block)),
+            (7, 42)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -98,9 +98,14 @@ async fn serve(args: Args) -> Result<(), String> {
         "testMode": app.test_mode,
     });
     println!("{ready}");
-    tracing::info!("gateway API on http://{bound}, watching chain {}", app.chain_id);
+    tracing::info!(
+        "gateway API on http://{bound}, watching chain {}",
+        app.chain_id
+    );
 
-    follow::tick(&app).await.map_err(|e| format!("first read of the chain: {e}"))?;
+    follow::tick(&app)
+        .await
+        .map_err(|e| format!("first read of the chain: {e}"))?;
     tokio::spawn(follow::run(app.clone()));
     tokio::spawn(webhooks::run(app.clone()));
     axum::serve(listener, api::router(app))
@@ -113,8 +118,9 @@ async fn shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler installs");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler installs");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -157,7 +157,12 @@ mod tests {
         let mut older = order("OLDER", 10_000_000, 0);
         older.expired = true;
         older.expire_time = 1;
-        let orders = [older, old, order("A", 20_000_000, 1), order("B", 30_000_000, 1)];
+        let orders = [
+            older,
+            old,
+            order("A", 20_000_000, 1),
+            order("B", 30_000_000, 1),
+        ];
         assert_eq!(match_payment(&orders, &transfer(1, 10_000_000)), Some(1));
     }
 

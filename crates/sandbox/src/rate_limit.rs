@@ -12,9 +12,13 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 pub enum Decision {
     Allow,
     /// 429: wait this long before calling again.
-    Limited { retry_after: Duration },
+    Limited {
+        retry_after: Duration,
+    },
     /// 418: blocked; this long remains.
-    Blocked { retry_after: Duration },
+    Blocked {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -105,7 +109,11 @@ mod tests {
                 retry_after: Duration::from_secs(1)
             }
         );
-        assert_eq!(limiter.check("k", 5_001 + 300_000), Decision::Allow, "the block ends by itself");
+        assert_eq!(
+            limiter.check("k", 5_001 + 300_000),
+            Decision::Allow,
+            "the block ends by itself"
+        );
     }
 
     #[test]

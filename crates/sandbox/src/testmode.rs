@@ -100,10 +100,20 @@ async fn pay(
             .map_err(chain_error)?;
     }
     let tx_id = match request.method.as_deref().unwrap_or("transfer") {
-        "transfer" => app.chain.transfer(order.token, payer, order.to_address, amount).await,
+        "transfer" => {
+            app.chain
+                .transfer(order.token, payer, order.to_address, amount)
+                .await
+        }
         "deposit" => {
             app.chain
-                .deposit(order.token, order.to_address, payer, amount, &order.order_no)
+                .deposit(
+                    order.token,
+                    order.to_address,
+                    payer,
+                    amount,
+                    &order.order_no,
+                )
                 .await
         }
         other => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use usdt_checkout_protocol::gateway::{
-    HEADER_EVENT, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2, EVENT_QR_PAYMENT,
+    EVENT_QR_PAYMENT, HEADER_EVENT, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
 };
 use usdt_checkout_protocol::signed_string;
 

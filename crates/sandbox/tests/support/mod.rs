@@ -1,0 +1,393 @@
+//! Real processes for integration tests: anvil from the project's npm tools, the sandbox binary,
+//! a signing gateway client and a webhook receiver. Every process is killed when its handle is
+//! dropped, a failing test included.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use usdt_checkout_protocol::gateway::{
+    HEADER_API_KEY, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
+};
+use usdt_checkout_protocol::signature::{V1PrivateKey, V2SecretKey};
+use usdt_checkout_protocol::signed_string;
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A child process killed on drop.
+pub struct Process {
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Reads a child's stdout until `wanted` finds what it waits for.
+fn read_until<T>(child: &mut Child, what: &str, mut wanted: impl FnMut(&str) -> Option<T>) -> T {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let found = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(found) = wanted(&line) {
+                    break found;
+                }
+            }
+            _ => panic!("{what} exited before it was ready"),
+        }
+    };
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    found
+}
+
+pub struct Anvil {
+    pub rpc_url: String,
+    _process: Process,
+}
+
+impl Anvil {
+    pub fn start() -> Self {
+        let binary = std::env::var("ANVIL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace_root().join("node_modules/.bin/anvil"));
+        let mut child = Command::new(&binary)
+            .args(["--port", "0", "--host", "127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e} (run `cargo xtask setup`)",
+                    binary.display()
+                )
+            });
+        let address = read_until(&mut child, "anvil", |line| {
+            line.strip_prefix("Listening on ").map(str::to_owned)
+        });
+        Self {
+            rpc_url: format!("http://{}", address.trim()),
+            _process: Process { child },
+        }
+    }
+}
+
+/// A merchant's credentials, as the sandbox's configuration and a client need them.
+pub struct MerchantKeys {
+    pub api_key: String,
+    pub v1: V1PrivateKey,
+    pub v2: V2SecretKey,
+    pub v2_text: String,
+}
+
+impl MerchantKeys {
+    pub fn new(api_key: &str) -> Self {
+        let v2_text = format!("sk_test_{api_key}");
+        Self {
+            api_key: api_key.into(),
+            v1: V1PrivateKey::generate(),
+            v2: V2SecretKey::new(&v2_text).unwrap(),
+            v2_text,
+        }
+    }
+}
+
+pub struct Sandbox {
+    pub url: String,
+    pub ready: Value,
+    process: Option<Process>,
+    args: Vec<String>,
+}
+
+impl Sandbox {
+    /// Starts the sandbox on `anvil` with one merchant, deploying the contracts, in test mode.
+    /// `rate_limit_per_minute`: the gateway's is 100; tests that poll often raise it.
+    pub fn start(
+        anvil: &Anvil,
+        merchant: &MerchantKeys,
+        webhook_url: &str,
+        dir: &tempdir::Dir,
+        rate_limit_per_minute: usize,
+    ) -> Self {
+        let config = dir.path.join("sandbox.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"[gateway]
+confirmations = 2
+poll_interval_ms = 100
+webhook_retry_base_ms = 200
+block_seconds = 2
+rate_limit_per_minute = {rate_limit_per_minute}
+
+[[merchants]]
+api_key = "{key}"
+v1_public_key = "{public}"
+v2_secret = "{secret}"
+webhook_url = "{webhook_url}"
+
+[[rates]]
+base = "USDT"
+quote = "USD"
+rate = "1.0002"
+"#,
+                key = merchant.api_key,
+                public = merchant.v1.public_key().to_base64_spki(),
+                secret = merchant.v2_text,
+            ),
+        )
+        .unwrap();
+        let args = vec![
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--rpc-url".into(),
+            anvil.rpc_url.clone(),
+            "--config".into(),
+            config.display().to_string(),
+            "--data".into(),
+            dir.path.join("ledger.json").display().to_string(),
+            "--deploy".into(),
+            "--test-mode".into(),
+        ];
+        let mut sandbox = Self {
+            url: String::new(),
+            ready: Value::Null,
+            process: None,
+            args,
+        };
+        sandbox.spawn();
+        sandbox
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_blockatm-sandbox"))
+            .args(&self.args)
+            .env("RUST_LOG", "blockatm_sandbox=warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the sandbox binary starts");
+        let ready: Value = read_until(&mut child, "the sandbox", |line| {
+            serde_json::from_str(line).ok()
+        });
+        self.url = format!("http://{}", ready["listen"].as_str().unwrap());
+        self.ready = ready;
+        self.process = Some(Process { child });
+    }
+
+    /// Stops the process (as a crash would: no chance to tidy up) and starts it again on the
+    /// same data, chain and port-picking.
+    pub fn restart(&mut self) {
+        self.process = None;
+        self.spawn();
+    }
+
+    pub fn gateway_public_key(&self) -> String {
+        self.ready["gatewayPublicKey"].as_str().unwrap().to_owned()
+    }
+}
+
+pub mod tempdir {
+    use std::path::PathBuf;
+
+    /// A directory removed on drop.
+    pub struct Dir {
+        pub path: PathBuf,
+    }
+
+    impl Dir {
+        pub fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "sandbox-test-{name}-{}-{}",
+                std::process::id(),
+                super::now_ms()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Self { path }
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// How a test signs (or fails to sign) a request.
+#[derive(Clone, Copy)]
+pub enum Signing {
+    V1,
+    V2,
+    None,
+}
+
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub retry_after: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.into(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A server-to-server POST, signed at `time` (now by default).
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        body: &str,
+        keys: &MerchantKeys,
+        signing: Signing,
+        time: Option<u64>,
+    ) -> Reply {
+        let time = time.unwrap_or_else(now_ms);
+        let signed = signed_string::for_json_body(body, time).unwrap();
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header(HEADER_API_KEY, &keys.api_key)
+            .header(HEADER_REQUEST_TIME, time.to_string());
+        request = match signing {
+            Signing::V1 => request.header(HEADER_SIGNATURE_V1, keys.v1.sign(&signed)),
+            Signing::V2 => request.header(HEADER_SIGNATURE_V2, keys.v2.sign(&signed)),
+            Signing::None => request,
+        };
+        reply(request.body(body.to_owned()).send().await.unwrap()).await
+    }
+
+    pub async fn get_signed(&self, path: &str, query: &str, keys: &MerchantKeys) -> Reply {
+        let time = now_ms();
+        let signed = signed_string::for_query(query, time).unwrap();
+        let request = self
+            .http
+            .get(format!("{}{path}?{query}", self.base))
+            .header(HEADER_API_KEY, &keys.api_key)
+            .header(HEADER_REQUEST_TIME, time.to_string())
+            .header(HEADER_SIGNATURE_V1, keys.v1.sign(&signed));
+        reply(request.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        reply(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        retry_after,
+    }
+}
+
+/// A webhook as received: headers that matter and the raw body.
+#[derive(Clone, Debug)]
+pub struct ReceivedWebhook {
+    pub event: String,
+    pub time: String,
+    pub signature_v1: Option<String>,
+    pub body: String,
+}
+
+/// An HTTP server that records every webhook POSTed to it and answers 200.
+pub struct WebhookReceiver {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<ReceivedWebhook>>>,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> Self {
+        use axum::http::HeaderMap;
+        let received: Arc<Mutex<Vec<ReceivedWebhook>>> = Arc::default();
+        let store = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let store = store.clone();
+                async move {
+                    let header =
+                        |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+                    store.lock().unwrap().push(ReceivedWebhook {
+                        event: header("BlockATM-Event").unwrap_or_default(),
+                        time: header("BlockATM-Request-Time").unwrap_or_default(),
+                        signature_v1: header("BlockATM-Signature-V1"),
+                        body,
+                    });
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, received }
+    }
+
+    pub fn all(&self) -> Vec<ReceivedWebhook> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Waits for `condition` to hold, checking every 100 ms, for at most `limit`; panics with
+/// `what` if it never does. A bound on waiting, not a timing assertion.
+pub async fn eventually<F, Fut, T>(what: &str, limit: Duration, mut condition: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = condition().await {
+            return value;
+        }
+        if start.elapsed() > limit {
+            panic!("gave up waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
