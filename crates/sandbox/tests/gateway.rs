@@ -493,3 +493,102 @@ async fn a_restart_keeps_every_order_and_payment() {
         "nothing credited twice after the restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_and_dropped_webhooks_are_retried_until_delivered() {
+    let w = world("faults").await;
+    let order = w.create("FAULT-1", "2").await;
+
+    let set = w
+        .client
+        .post(
+            "/sandbox/faults",
+            json!({"forceStatus": 418, "dropWebhooks": true}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let blocked = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+    assert_eq!(blocked.status, 418);
+    assert!(blocked.retry_after.is_some());
+
+    w.client
+        .post(
+            "/sandbox/faults",
+            json!({"malformedRate": 1.0, "dropWebhooks": true}),
+        )
+        .await;
+    let garbage = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+    assert_eq!(garbage.status, 200);
+    assert!(
+        garbage.body.is_string(),
+        "the body is not JSON: {}",
+        garbage.body
+    );
+
+    w.client
+        .post("/sandbox/faults", json!({"dropWebhooks": true}))
+        .await;
+    w.pay(&order, json!({})).await;
+    w.mine(1).await;
+    w.wait_state("FAULT-1", "paid").await;
+    let failed_attempts = eventually("failed delivery attempts to be logged", WAIT, || async {
+        let reply = w
+            .client
+            .get_signed(DELIVERIES, "orderNo=FAULT-1", &w.keys)
+            .await;
+        let attempts: Vec<Value> = reply.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["attempts"].as_array().unwrap().clone())
+            .collect();
+        (attempts.len() >= 2).then_some(attempts)
+    })
+    .await;
+    assert!(
+        failed_attempts
+            .iter()
+            .all(|a| a["outcome"] == "dropped by fault injection")
+    );
+    assert!(
+        w.hooks.all().is_empty(),
+        "nothing reached the merchant while dropped"
+    );
+
+    w.client.post("/sandbox/faults", json!({})).await;
+    let hooks = w.delivered_webhooks().await;
+    let states: Vec<Value> = hooks
+        .iter()
+        .map(|h| serde_json::from_str::<Value>(&h.body).unwrap()["state"].clone())
+        .collect();
+    assert!(states.contains(&json!("paid")), "{states:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cashier_page_shows_the_exact_transfer() {
+    let w = world("cashier").await;
+    let order = w.create("CASH-1", "12.5").await;
+    let page = w
+        .client
+        .http
+        .get(order["cashierUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("12.5 USDT"), "{page}");
+    assert!(page.contains(order["toAddress"].as_str().unwrap()));
+    assert!(page.contains("<svg"), "a QR code");
+    let uri = format!(
+        "ethereum:{}@31337/transfer?address={}&amp;uint256=12500000",
+        order["tokenContract"].as_str().unwrap(),
+        order["toAddress"].as_str().unwrap()
+    );
+    assert!(
+        page.contains(&uri),
+        "the wallet link carries atomic units: {page}"
+    );
+    assert!(page.contains(r#"role="status""#));
+}
