@@ -150,6 +150,9 @@ fn test() -> Result {
         "widget carries no secret-bearing crate",
         check_widget_dependencies,
     )?;
+    step("compiled contracts match their sources", || {
+        run(cmd("node contracts/compile.mjs --check"))
+    })?;
     let mut tally = Tally::default();
     let outcome = step("native tests", || {
         tally.cargo_test(cmd("cargo test --workspace --all-features"))
