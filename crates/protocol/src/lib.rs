@@ -5,9 +5,11 @@
 
 pub mod address;
 pub mod amount;
+pub mod backoff;
 pub mod chain;
 pub mod gateway;
 pub mod payment_uri;
+pub mod pricing;
 #[cfg(feature = "signing")]
 pub mod signature;
 pub mod signed_string;

@@ -1,0 +1,108 @@
+//! Prices in fiat, paid in tokens. A catalog price such as 25.00 USD becomes a token amount at
+//! the gateway's rate (how much fiat one token is worth), in integers only, rounded up to the
+//! token's smallest unit so the merchant never receives less than the price.
+
+use crate::amount::{AmountError, parse_positive_units};
+
+/// Fiat prices and rates are read to this many decimals. A rate given more finely is rounded
+/// down to it, which can only raise the token amount.
+pub const PRICE_DECIMALS: u8 = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PricingError {
+    #[error("price: {0}")]
+    Price(AmountError),
+    #[error("rate: {0}")]
+    Rate(AmountError),
+    #[error("the price is too large to convert")]
+    Overflow,
+}
+
+/// The token amount, in atomic units, that pays `price` (fiat) at `rate` (fiat per token).
+pub fn fiat_to_token(price: &str, rate: &str, token_decimals: u8) -> Result<u128, PricingError> {
+    let price = parse_positive_units(price, PRICE_DECIMALS).map_err(PricingError::Price)?;
+    let rate = rate_units(rate)?;
+    // price·10^d / rate, both at PRICE_DECIMALS, so their scales cancel.
+    let scaled = price
+        .checked_mul(10u128.pow(u32::from(token_decimals)))
+        .ok_or(PricingError::Overflow)?;
+    Ok(scaled.div_ceil(rate))
+}
+
+/// What `atomic` units of a token are worth in fiat cents (hundredths), rounded to the nearest
+/// cent: for showing a fiat value beside a token amount, never for charging.
+pub fn token_to_fiat_cents(
+    atomic: u128,
+    rate: &str,
+    token_decimals: u8,
+) -> Result<u128, PricingError> {
+    let rate = rate_units(rate)?;
+    let numerator = atomic
+        .checked_mul(rate)
+        .and_then(|n| n.checked_mul(100))
+        .ok_or(PricingError::Overflow)?;
+    let denominator = 10u128.pow(u32::from(token_decimals) + u32::from(PRICE_DECIMALS));
+    Ok((numerator + denominator / 2) / denominator)
+}
+
+fn rate_units(rate: &str) -> Result<u128, PricingError> {
+    let (whole, fraction) = rate.split_once('.').unwrap_or((rate, ""));
+    let truncated = if fraction.len() > usize::from(PRICE_DECIMALS) {
+        format!("{whole}.{}", &fraction[..usize::from(PRICE_DECIMALS)])
+    } else {
+        rate.to_owned()
+    };
+    parse_positive_units(&truncated, PRICE_DECIMALS).map_err(PricingError::Rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fiat_price_rounds_up_to_the_smallest_unit() {
+        // 25 / 1.0002 = 24.99500099980003...
+        assert_eq!(fiat_to_token("25.00", "1.0002", 6), Ok(24_995_001));
+        assert_eq!(fiat_to_token("25.00", "1", 6), Ok(25_000_000));
+        assert_eq!(
+            fiat_to_token("25.00", "1.0002", 18),
+            Ok(24_995_000_999_800_039_993)
+        );
+        // 1 / 3 with 6 decimals: 0.333333..., rounded up.
+        assert_eq!(fiat_to_token("1", "3", 6), Ok(333_334));
+    }
+
+    #[test]
+    fn a_finer_rate_is_rounded_in_the_merchants_favour() {
+        let exact = fiat_to_token("100", "1.00000000", 6).unwrap();
+        let finer = fiat_to_token("100", "1.000000009", 6).unwrap();
+        assert_eq!(exact, finer, "the 9th decimal is dropped, never rounded up");
+    }
+
+    #[test]
+    fn bad_prices_and_rates_are_errors() {
+        assert!(matches!(
+            fiat_to_token("-5", "1", 6),
+            Err(PricingError::Price(_))
+        ));
+        assert!(matches!(
+            fiat_to_token("5", "0", 6),
+            Err(PricingError::Rate(AmountError::Zero))
+        ));
+        assert!(matches!(
+            fiat_to_token("5", "1e3", 6),
+            Err(PricingError::Rate(_))
+        ));
+        assert_eq!(
+            fiat_to_token("340282366920938463463", "0.00000001", 18),
+            Err(PricingError::Overflow)
+        );
+    }
+
+    #[test]
+    fn fiat_values_for_display_round_to_the_cent() {
+        assert_eq!(token_to_fiat_cents(24_995_001, "1.0002", 6), Ok(2_500));
+        assert_eq!(token_to_fiat_cents(1_004_999, "1", 6), Ok(100));
+        assert_eq!(token_to_fiat_cents(1_005_000, "1", 6), Ok(101));
+    }
+}
