@@ -1,0 +1,217 @@
+//! The checkout store on a real SQLite file.
+
+use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
+use usdt_checkout_server::store::{
+    Applied, Checkout, CheckoutState, GatewayReport, PaymentTerms, Store, now_ms,
+};
+
+struct TempDb {
+    dir: std::path::PathBuf,
+}
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "checkout-store-{name}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.join("checkout.sqlite")
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn checkout(id: &str, key: Option<&str>) -> Checkout {
+    Checkout {
+        id: id.into(),
+        created_by: "widget".into(),
+        idempotency_key: key.map(Into::into),
+        item_id: Some("tee".into()),
+        description: "T-shirt".into(),
+        price_amount: "25.00".into(),
+        price_currency: "USD".into(),
+        reference: None,
+        terms: None,
+        state: CheckoutState::Open,
+        paid_atomic: 0,
+        remaining_atomic: None,
+        overpaid_atomic: 0,
+        confirmations: None,
+        tx_hashes: vec![],
+        gateway_update_time: 0,
+        created_at: now_ms(),
+        updated_at: now_ms(),
+        version: 1,
+    }
+}
+
+fn terms(order_no: &str) -> PaymentTerms {
+    let address: Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        .parse()
+        .unwrap();
+    PaymentTerms {
+        chain_id: ChainId::LOCAL,
+        symbol: "USDT".into(),
+        token_contract: address,
+        decimals: 6,
+        amount_atomic: 24_995_001,
+        gateway_order_no: order_no.into(),
+        plat_order_no: "P0000000001".into(),
+        pay_amount_atomic: 24_995_001,
+        to_address: address,
+        cashier_url: "http://127.0.0.1:4010/cashier/P0000000001".into(),
+        expires_at: now_ms() + 900_000,
+        required_confirmations: 2,
+    }
+}
+
+fn report(order_no: &str, state: OrderStatus, paid: u128, time: u64) -> GatewayReport {
+    GatewayReport {
+        order_no: order_no.into(),
+        state,
+        paid_atomic: paid,
+        remaining_atomic: 24_995_001u128.saturating_sub(paid),
+        overpaid_atomic: 0,
+        confirmations: None,
+        tx_hashes: if paid > 0 {
+            vec!["0xabc".into()]
+        } else {
+            vec![]
+        },
+        time,
+    }
+}
+
+async fn fulfillment_count(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idempotency_key_gives_one_checkout() {
+    let db = TempDb::new("idempotent");
+    let store = Store::open(&db.path()).await.unwrap();
+    let first = store
+        .insert(&checkout("co_1", Some("key-1")))
+        .await
+        .unwrap();
+    let again = store
+        .insert(&checkout("co_2", Some("key-1")))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert!(store.get("co_2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_checkout_gets_one_gateway_order() {
+    let db = TempDb::new("attach");
+    let store = Store::open(&db.path()).await.unwrap();
+    store.insert(&checkout("co_1", None)).await.unwrap();
+    let attached = store.attach_order("co_1", &terms("co_1-a")).await.unwrap();
+    assert_eq!(attached.state, CheckoutState::Order(OrderStatus::Waiting));
+    let second = store.attach_order("co_1", &terms("co_1-b")).await.unwrap();
+    assert_eq!(
+        second.terms.unwrap().gateway_order_no,
+        "co_1-a",
+        "the first order stands"
+    );
+}
+
+#[tokio::test]
+async fn reports_apply_once_in_order_and_only_as_the_status_machine_allows() {
+    let db = TempDb::new("apply");
+    let store = Store::open(&db.path()).await.unwrap();
+    store.insert(&checkout("co_1", None)).await.unwrap();
+    store.attach_order("co_1", &terms("ORD-1")).await.unwrap();
+
+    let confirming = report("ORD-1", OrderStatus::Confirming, 24_995_001, 10);
+    assert!(matches!(
+        store.apply(&confirming, Some("evt_1")).await.unwrap(),
+        Applied::Changed(_)
+    ));
+    assert_eq!(
+        store.apply(&confirming, Some("evt_1")).await.unwrap(),
+        Applied::Duplicate
+    );
+
+    let paid = report("ORD-1", OrderStatus::Paid, 24_995_001, 20);
+    let Applied::Changed(changed) = store.apply(&paid, Some("evt_2")).await.unwrap() else {
+        panic!("paid applies")
+    };
+    assert_eq!(changed.state, CheckoutState::Order(OrderStatus::Paid));
+    assert_eq!(fulfillment_count(&store).await, 1);
+
+    // An older report, or one the status machine forbids, changes nothing.
+    let stale = report("ORD-1", OrderStatus::Waiting, 0, 5);
+    assert_eq!(
+        store.apply(&stale, Some("evt_0")).await.unwrap(),
+        Applied::Unchanged
+    );
+    let backwards = report("ORD-1", OrderStatus::Waiting, 0, 30);
+    assert_eq!(
+        store.apply(&backwards, None).await.unwrap(),
+        Applied::Unchanged
+    );
+    let kept = store.get("co_1").await.unwrap().unwrap();
+    assert_eq!(kept.state, CheckoutState::Order(OrderStatus::Paid));
+    assert_eq!(kept.paid_atomic, 24_995_001);
+    assert_eq!(
+        fulfillment_count(&store).await,
+        1,
+        "exactly one fulfillment event"
+    );
+
+    assert_eq!(
+        store
+            .apply(&report("NOPE", OrderStatus::Paid, 1, 1), Some("evt_9"))
+            .await
+            .unwrap(),
+        Applied::UnknownOrder
+    );
+}
+
+#[tokio::test]
+async fn everything_survives_reopening_the_file() {
+    let db = TempDb::new("reopen");
+    {
+        let store = Store::open(&db.path()).await.unwrap();
+        store.insert(&checkout("co_1", Some("k"))).await.unwrap();
+        store.attach_order("co_1", &terms("ORD-1")).await.unwrap();
+        store
+            .apply(
+                &report("ORD-1", OrderStatus::PartiallyPaid, 10_000_000, 10),
+                Some("evt_1"),
+            )
+            .await
+            .unwrap();
+    }
+    let store = Store::open(&db.path()).await.unwrap();
+    let kept = store.get("co_1").await.unwrap().unwrap();
+    assert_eq!(kept.state, CheckoutState::Order(OrderStatus::PartiallyPaid));
+    assert_eq!(kept.remaining_atomic, Some(14_995_001));
+    assert_eq!(
+        store
+            .apply(
+                &report("ORD-1", OrderStatus::PartiallyPaid, 10_000_000, 10),
+                Some("evt_1")
+            )
+            .await
+            .unwrap(),
+        Applied::Duplicate,
+        "a replay after a restart is still a replay"
+    );
+    assert_eq!(store.unfinished_orders(10).await.unwrap(), ["ORD-1"]);
+}
