@@ -155,6 +155,8 @@ fn test() -> Result {
     })?;
     let mut tally = Tally::default();
     let outcome = step("native tests", || {
+        // The merchant server's tests run the sandbox gateway's binary.
+        run(cmd("cargo build -p blockatm-sandbox"))?;
         tally.cargo_test(cmd("cargo test --workspace --all-features"))
     })
     .and_then(|()| {

@@ -2,18 +2,16 @@
 //! chain through confirmations, partial and late payments, reorgs, amount matching, webhooks,
 //! and restarts.
 
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::*;
 use usdt_checkout_protocol::gateway::{
     HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
     PATH_CREATE_ORDER, PATH_QUERY_PAYMENTS, PATH_WEBHOOK_KEY,
 };
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
+use usdt_checkout_testkit::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 const DELIVERIES: &str = "/api/v1/webhook/deliveries";
@@ -37,7 +35,15 @@ async fn world_limited(name: &str, rate_limit_per_minute: usize) -> World {
     let hooks = WebhookReceiver::start().await;
     let keys = MerchantKeys::new("7d0c7d4e-3c1f-4a55-9a4e-2f1a3b9c0d11");
     let dir = tempdir::Dir::new(name);
-    let sandbox = Sandbox::start(&anvil, &keys, &hooks.url, &dir, rate_limit_per_minute);
+    let binary = env!("CARGO_BIN_EXE_blockatm-sandbox").into();
+    let sandbox = Sandbox::start(
+        binary,
+        &anvil,
+        &keys,
+        &hooks.url,
+        &dir,
+        rate_limit_per_minute,
+    );
     let client = Client::new(&sandbox.url);
     World {
         _anvil: anvil,

@@ -1,8 +1,6 @@
-//! Real processes for integration tests: anvil from the project's npm tools, the sandbox binary,
-//! a signing gateway client and a webhook receiver. Every process is killed when its handle is
-//! dropped, a failing test included.
-
-#![allow(dead_code)]
+//! Real processes for integration tests: anvil from the project's npm tools, the sandbox gateway
+//! binary, a signing gateway client and a webhook receiver. Every process is killed when its
+//! handle is dropped, a failing test included.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -36,8 +34,23 @@ impl Drop for Process {
     }
 }
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The sandbox binary built in this workspace's target directory (`cargo xtask test` builds it
+/// first; so does `cargo build -p blockatm-sandbox`).
+pub fn built_sandbox() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let binary = target.join("debug/blockatm-sandbox");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p blockatm-sandbox` first",
+        binary.display()
+    );
+    binary
 }
 
 /// Reads a child's stdout until `wanted` finds what it waits for.
@@ -114,6 +127,7 @@ pub struct Sandbox {
     pub url: String,
     pub ready: Value,
     process: Option<Process>,
+    binary: PathBuf,
     args: Vec<String>,
 }
 
@@ -121,6 +135,7 @@ impl Sandbox {
     /// Starts the sandbox on `anvil` with one merchant, deploying the contracts, in test mode.
     /// `rate_limit_per_minute`: the gateway's is 100; tests that poll often raise it.
     pub fn start(
+        binary: PathBuf,
         anvil: &Anvil,
         merchant: &MerchantKeys,
         webhook_url: &str,
@@ -171,6 +186,7 @@ rate = "1.0002"
             url: String::new(),
             ready: Value::Null,
             process: None,
+            binary,
             args,
         };
         sandbox.spawn();
@@ -178,7 +194,7 @@ rate = "1.0002"
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_blockatm-sandbox"))
+        let mut child = Command::new(&self.binary)
             .args(&self.args)
             .env("RUST_LOG", "blockatm_sandbox=warn")
             .stdout(Stdio::piped())

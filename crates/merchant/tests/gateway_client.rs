@@ -1,0 +1,138 @@
+//! The merchant's gateway client against the real sandbox gateway on anvil, including the
+//! sandbox's injected faults.
+
+use std::time::Duration;
+
+use serde_json::json;
+use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::gateway::{CreateOrderRequest, DecimalText};
+use usdt_checkout_server::config::Credentials;
+use usdt_checkout_server::gateway::{GatewayClient, GatewayError, GatewayHealth};
+use usdt_checkout_testkit::*;
+
+struct World {
+    _anvil: Anvil,
+    sandbox: Sandbox,
+    keys: MerchantKeys,
+    _dir: tempdir::Dir,
+    _hooks: WebhookReceiver,
+}
+
+async fn world(name: &str) -> World {
+    let anvil = Anvil::start();
+    let hooks = WebhookReceiver::start().await;
+    let keys = MerchantKeys::new("0b7f3c2e-5d1a-4e8b-9c6f-1a2b3c4d5e6f");
+    let dir = tempdir::Dir::new(name);
+    let sandbox = Sandbox::start(built_sandbox(), &anvil, &keys, &hooks.url, &dir, 100);
+    World {
+        _anvil: anvil,
+        sandbox,
+        keys,
+        _dir: dir,
+        _hooks: hooks,
+    }
+}
+
+fn client(w: &World, per_minute: usize) -> GatewayClient {
+    GatewayClient::new(
+        w.sandbox.url.clone(),
+        w.keys.api_key.clone(),
+        Credentials::V1(w.keys.v1.clone()),
+        per_minute,
+        Duration::from_secs(2),
+    )
+}
+
+fn order(order_no: &str) -> CreateOrderRequest {
+    CreateOrderRequest {
+        order_no: order_no.into(),
+        chain_id: ChainId::LOCAL,
+        symbol: "USDT".into(),
+        amount: DecimalText("19.99".into()),
+        cust_no: None,
+        expire_seconds: None,
+    }
+}
+
+async fn faults(w: &World, faults: serde_json::Value) {
+    let reply = Client::new(&w.sandbox.url)
+        .post("/sandbox/faults", faults)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_and_reads_orders_with_signed_calls() {
+    let w = world("client-ok").await;
+    let gateway = client(&w, 90);
+    let created = gateway.create_order(&order("CO-1")).await.unwrap();
+    assert_eq!(created.pay_amount_atomic, "19990000");
+    let again = gateway.create_order(&order("CO-1")).await.unwrap();
+    assert_eq!(
+        again.plat_order_no, created.plat_order_no,
+        "a retried creation is the same order"
+    );
+    let read = gateway.orders(&["CO-1".into()]).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].order_no, "CO-1");
+    assert_eq!(gateway.health(), GatewayHealth::Available);
+    assert_eq!(gateway.calls_in_last_minute(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_blocks_outages_and_garbage_are_errors_that_say_so() {
+    let w = world("client-faults").await;
+    let gateway = client(&w, 90);
+
+    faults(&w, json!({"forceStatus": 429})).await;
+    let limited = gateway.create_order(&order("CO-2")).await.unwrap_err();
+    assert!(matches!(limited, GatewayError::RateLimited(_)), "{limited}");
+    assert!(matches!(
+        gateway.health(),
+        GatewayHealth::RateLimited { .. }
+    ));
+
+    faults(&w, json!({"errorRate": 1.0})).await;
+    // The injected 429's one-second pause is short enough for a creation to wait out.
+    let down = gateway.create_order(&order("CO-2")).await.unwrap_err();
+    assert!(matches!(down, GatewayError::Unreachable(_)), "{down}");
+    assert!(matches!(
+        gateway.health(),
+        GatewayHealth::Unreachable { .. }
+    ));
+
+    faults(&w, json!({"malformedRate": 1.0})).await;
+    let garbage = gateway.orders(&["CO-2".into()]).await.unwrap_err();
+    assert!(matches!(garbage, GatewayError::Garbage(_)), "{garbage}");
+
+    faults(&w, json!({"forceStatus": 418})).await;
+    let blocked = gateway.orders(&["CO-2".into()]).await.unwrap_err();
+    assert!(matches!(blocked, GatewayError::Blocked(_)), "{blocked}");
+    assert!(matches!(gateway.health(), GatewayHealth::Blocked { .. }));
+
+    faults(&w, json!({})).await;
+    // The block the gateway gave (5 s when injected) pauses every call, creations included.
+    let waiting = gateway.create_order(&order("CO-2")).await.unwrap_err();
+    assert!(matches!(waiting, GatewayError::Blocked(_)), "{waiting}");
+    let created = eventually("the block to pass", Duration::from_secs(30), || async {
+        gateway.create_order(&order("CO-2")).await.ok()
+    })
+    .await;
+    assert_eq!(created.order_no, "CO-2");
+    assert_eq!(gateway.health(), GatewayHealth::Available);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_refuses_what_would_exceed_it() {
+    let w = world("client-budget").await;
+    let gateway = client(&w, 2);
+    gateway.create_order(&order("CO-3")).await.unwrap();
+    gateway.create_order(&order("CO-3")).await.unwrap();
+    let over = gateway.create_order(&order("CO-3")).await.unwrap_err();
+    assert!(matches!(over, GatewayError::OverBudget(_)), "{over}");
+    assert_eq!(
+        gateway.calls_in_last_minute(),
+        2,
+        "the refused call never left the server"
+    );
+}
