@@ -6,7 +6,9 @@ use serde::Serialize;
 use sqlx::{Sqlite, Transaction};
 use usdt_checkout_protocol::format_units;
 
-use crate::store::{Checkout, CheckoutState, StoreError};
+use usdt_checkout_protocol::checkout::CheckoutState;
+
+use crate::store::{Checkout, StoreError};
 
 /// The body POSTed to the merchant's fulfillment URL.
 #[derive(Debug, Serialize)]

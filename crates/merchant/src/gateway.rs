@@ -7,9 +7,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::backoff::full_jitter;
+pub use usdt_checkout_protocol::checkout::GatewayHealth;
 use usdt_checkout_protocol::gateway::{
     CreateOrderRequest, Envelope, ExchangeRate, GatewayOrder, HEADER_API_KEY, HEADER_REQUEST_TIME,
     HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2, OrderPage, PATH_CREATE_ORDER, PATH_QUERY_PAYMENTS,
@@ -20,25 +20,6 @@ use usdt_checkout_protocol::signed_string;
 use crate::budget::{Budget, Priority};
 use crate::config::Credentials;
 use crate::store::now_ms;
-
-/// How the gateway connection is doing, as the widget's status view reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum GatewayHealth {
-    Available,
-    /// The gateway asked us to slow down; calls resume at `until` (Unix ms).
-    RateLimited {
-        until: u64,
-    },
-    /// The gateway blocked the key; calls resume at `until`.
-    Blocked {
-        until: u64,
-    },
-    /// The last call got no usable answer.
-    Unreachable {
-        since: u64,
-    },
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {

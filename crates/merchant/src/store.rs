@@ -6,11 +6,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
+use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, OrderStatus, transition};
 
 const MIGRATIONS: [(i64, &str); 1] = [(1, include_str!("../migrations/0001_checkouts.sql"))];
@@ -21,31 +21,6 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("the database holds a malformed {0}")]
     Corrupt(&'static str),
-}
-
-/// Where a checkout is: `Open` until a network and token are chosen and the gateway order
-/// exists, then the order's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum CheckoutState {
-    Open,
-    Order(OrderStatus),
-}
-
-impl CheckoutState {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Order(status) => status.as_str(),
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "open" => Some(Self::Open),
-            other => OrderStatus::from_name(other).map(Self::Order),
-        }
-    }
 }
 
 /// The payment half of a checkout, fixed when its gateway order is created.
@@ -182,7 +157,7 @@ impl Store {
         .bind(&checkout.price_amount)
         .bind(&checkout.price_currency)
         .bind(&checkout.reference)
-        .bind(checkout.state.name())
+        .bind(checkout.state.as_str())
         .bind(checkout.created_at as i64)
         .bind(checkout.updated_at as i64)
         .execute(&self.pool)

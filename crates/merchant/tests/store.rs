@@ -1,9 +1,8 @@
 //! The checkout store on a real SQLite file.
 
+use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
-use usdt_checkout_server::store::{
-    Applied, Checkout, CheckoutState, GatewayReport, PaymentTerms, Store, now_ms,
-};
+use usdt_checkout_server::store::{Applied, Checkout, GatewayReport, PaymentTerms, Store, now_ms};
 
 struct TempDb {
     dir: std::path::PathBuf,
@@ -42,7 +41,7 @@ fn checkout(id: &str, key: Option<&str>) -> Checkout {
         price_currency: "USD".into(),
         reference: None,
         terms: None,
-        state: CheckoutState::Open,
+        state: CheckoutState::OPEN,
         paid_atomic: 0,
         remaining_atomic: None,
         overpaid_atomic: 0,

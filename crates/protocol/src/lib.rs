@@ -7,6 +7,7 @@ pub mod address;
 pub mod amount;
 pub mod backoff;
 pub mod chain;
+pub mod checkout;
 pub mod gateway;
 pub mod payment_uri;
 pub mod pricing;

@@ -1,0 +1,201 @@
+//! The merchant server's API for the widget and the storefront: what is sent, and everything the
+//! widget shows. The browser never sends a price: it names an item (or a checkout the storefront
+//! created), a network and a token, and the server decides the amount.
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::chain::ChainId;
+use crate::status::OrderStatus;
+
+pub const PATH_CHECKOUTS: &str = "/api/checkouts";
+pub const PATH_ADMIN_CHECKOUTS: &str = "/api/admin/checkouts";
+pub const PATH_ADMIN_ORDERS: &str = "/api/admin/orders";
+pub const PATH_WEBHOOK: &str = "/webhooks/blockatm";
+/// The longest `?wait=` a status poll may ask for, in seconds.
+pub const MAX_LONG_POLL_SECONDS: u64 = 25;
+
+/// Where a checkout is: `open` until a network and token are chosen and the gateway order
+/// exists, then the order's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CheckoutState {
+    Order(OrderStatus),
+    Open(OpenState),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenState {
+    Open,
+}
+
+impl CheckoutState {
+    pub const OPEN: Self = Self::Open(OpenState::Open);
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open(_) => "open",
+            Self::Order(status) => status.as_str(),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "open" => Some(Self::OPEN),
+            other => OrderStatus::from_name(other).map(Self::Order),
+        }
+    }
+}
+
+/// `POST /api/checkouts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCheckout {
+    /// A catalog item; or `checkout_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// A checkout the storefront's backend created (with its own total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_id: Option<String>,
+    pub chain_id: ChainId,
+    pub symbol: String,
+    /// Chosen by the widget once per purchase: the same key returns the same checkout.
+    pub idempotency_key: String,
+}
+
+/// `POST /api/admin/checkouts`: the storefront's backend fixes the amount.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorefrontCheckout {
+    /// A decimal string.
+    pub amount: String,
+    /// A fiat currency (`USD`) or the token's symbol (`USDT`).
+    pub currency: String,
+    pub description: String,
+    /// The storefront's own order reference, echoed in the fulfillment event.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Price {
+    pub amount: String,
+    pub currency: String,
+}
+
+/// How the merchant server's connection to the gateway is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum GatewayHealth {
+    Available,
+    /// The gateway asked to slow down; calls resume at `until` (Unix ms).
+    RateLimited {
+        until: u64,
+    },
+    /// The gateway blocked the merchant's key for a while; calls resume at `until`.
+    Blocked {
+        until: u64,
+    },
+    /// The last call got no usable answer.
+    Unreachable {
+        since: u64,
+    },
+}
+
+/// Everything the widget shows, from `POST /api/checkouts` and `GET /api/checkouts/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutView {
+    pub id: String,
+    pub state: CheckoutState,
+    pub description: String,
+    pub price: Price,
+    /// Present once a network and token are chosen.
+    pub payment: Option<PaymentView>,
+    pub gateway: GatewayHealth,
+    /// Unix ms; with `server_time`, the widget's countdown, whatever the shopper's clock says.
+    pub expires_at: Option<u64>,
+    pub server_time: u64,
+    /// Changes whenever anything above does (also the `ETag`).
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub chain_id: ChainId,
+    pub network: String,
+    pub symbol: String,
+    pub token_contract: Address,
+    pub decimals: u8,
+    /// The exact amount to send.
+    pub amount: String,
+    pub amount_atomic: String,
+    pub to_address: Address,
+    /// EIP-681 URI of the full amount (the QR code).
+    pub payment_uri: String,
+    pub metamask_link: String,
+    pub cashier_url: String,
+    /// The gateway's order number, for a `deposit(orderNo)` from a browser wallet.
+    pub order_no: String,
+    pub paid: String,
+    pub paid_atomic: String,
+    pub remaining: String,
+    pub remaining_atomic: String,
+    pub overpaid: String,
+    pub confirmations: Option<u32>,
+    pub required_confirmations: u32,
+    pub transactions: Vec<TransactionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionView {
+    pub hash: String,
+    pub explorer_url: Option<String>,
+}
+
+/// An error from the merchant server: a stable code, a message for people, and when to retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    /// Seconds, when retrying later can succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_plain_names_on_the_wire() {
+        for name in ["open", "waiting", "paid_late"] {
+            let state = CheckoutState::from_name(name).unwrap();
+            assert_eq!(state.as_str(), name);
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{name}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<CheckoutState>(&format!("\"{name}\"")).unwrap(),
+                state
+            );
+        }
+        assert_eq!(CheckoutState::from_name("paid_twice"), None);
+    }
+
+    #[test]
+    fn a_price_from_the_browser_is_not_part_of_the_request() {
+        let request: CreateCheckout = serde_json::from_str(
+            r#"{"item":"tee","chainId":31337,"symbol":"USDT","idempotencyKey":"k-123456","amount":"0.01","price":"0.01"}"#,
+        )
+        .unwrap();
+        let echoed = serde_json::to_string(&request).unwrap();
+        assert!(!echoed.contains("0.01"), "{echoed}");
+    }
+}
