@@ -11,9 +11,8 @@ use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::backoff::full_jitter;
 pub use usdt_checkout_protocol::checkout::GatewayHealth;
 use usdt_checkout_protocol::gateway::{
-    CreateOrderRequest, Envelope, ExchangeRate, GatewayOrder, HEADER_API_KEY, HEADER_REQUEST_TIME,
+    CreateOrderRequest, Envelope, GatewayOrder, HEADER_API_KEY, HEADER_REQUEST_TIME,
     HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2, OrderPage, PATH_CREATE_ORDER, PATH_QUERY_PAYMENTS,
-    PATH_RATES,
 };
 use usdt_checkout_protocol::signed_string;
 
@@ -165,11 +164,12 @@ impl GatewayClient {
         Ok(page.records)
     }
 
-    /// The gateway's public exchange rates (no key, no budget: the public API is not limited).
-    pub async fn rates(&self) -> Result<Vec<ExchangeRate>, GatewayError> {
+    /// A list from the gateway's public API (networks, tokens, rates). The public API needs no
+    /// key and is not rate-limited, so it costs no budget.
+    pub async fn public<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayError> {
         let response = self
             .http
-            .get(format!("{}{PATH_RATES}", self.base))
+            .get(format!("{}{path}", self.base))
             .send()
             .await
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;

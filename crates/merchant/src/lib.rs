@@ -2,8 +2,13 @@
 //! gateway orders with signed calls, verifies the gateway's webhooks, keeps orders in SQLite and
 //! answers the widget without spending the gateway's rate limit.
 
+pub mod api;
+pub mod app;
 pub mod budget;
+pub mod checkout;
 pub mod config;
 pub mod fulfillment;
 pub mod gateway;
+pub mod reconcile;
+pub mod report;
 pub mod store;
