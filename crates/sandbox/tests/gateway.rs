@@ -297,10 +297,15 @@ async fn a_payment_confirms_and_exactly_one_signed_completed_webhook_arrives() {
 
     let hooks = w.delivered_webhooks().await;
     for hook in &hooks {
-        assert_eq!(hook.event, "QR-Payment");
-        let signed = signed_string::for_json_body(&hook.body, hook.time.parse().unwrap()).unwrap();
+        assert_eq!(hook.header("BlockATM-Event"), Some("QR-Payment"));
+        let time = hook
+            .header("BlockATM-Request-Time")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let signed = signed_string::for_json_body(&hook.body, time).unwrap();
         public_key
-            .verify(&signed, hook.signature_v1.as_deref().unwrap())
+            .verify(&signed, hook.header("BlockATM-Signature-V1").unwrap())
             .expect("every webhook is signed by the gateway");
     }
     let bodies: Vec<Value> = hooks

@@ -218,6 +218,20 @@ rate = "1.0002"
     pub fn gateway_public_key(&self) -> String {
         self.ready["gatewayPublicKey"].as_str().unwrap().to_owned()
     }
+
+    /// The gateway's own webhook signing key, read from its ledger: lets a test sign a webhook
+    /// exactly as the gateway does, to replay or vary one.
+    pub fn gateway_private_key(&self) -> V1PrivateKey {
+        let ledger_path = self
+            .args
+            .iter()
+            .skip_while(|a| *a != "--data")
+            .nth(1)
+            .expect("the sandbox runs with --data");
+        let ledger: Value =
+            serde_json::from_str(&std::fs::read_to_string(ledger_path).unwrap()).unwrap();
+        V1PrivateKey::from_base64_pkcs8(ledger["gateway_key"].as_str().unwrap()).unwrap()
+    }
 }
 
 pub mod tempdir {
@@ -341,47 +355,69 @@ async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
-/// A webhook as received: headers that matter and the raw body.
+/// A POST as received: its headers and raw body.
 #[derive(Clone, Debug)]
 pub struct ReceivedWebhook {
-    pub event: String,
-    pub time: String,
-    pub signature_v1: Option<String>,
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
-/// An HTTP server that records every webhook POSTed to it and answers 200.
+impl ReceivedWebhook {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+/// An HTTP server that records every POST to `/hook` and answers with `status` (200 unless
+/// changed), so tests can also play a receiver that is down.
 pub struct WebhookReceiver {
     pub url: String,
     pub received: Arc<Mutex<Vec<ReceivedWebhook>>>,
+    pub status: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl WebhookReceiver {
     pub async fn start() -> Self {
-        use axum::http::HeaderMap;
+        use axum::http::{HeaderMap, StatusCode};
         let received: Arc<Mutex<Vec<ReceivedWebhook>>> = Arc::default();
-        let store = received.clone();
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let (store, answer) = (received.clone(), status.clone());
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: String| {
-                let store = store.clone();
+                let (store, answer) = (store.clone(), answer.clone());
                 async move {
-                    let header =
-                        |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
-                    store.lock().unwrap().push(ReceivedWebhook {
-                        event: header("BlockATM-Event").unwrap_or_default(),
-                        time: header("BlockATM-Request-Time").unwrap_or_default(),
-                        signature_v1: header("BlockATM-Signature-V1"),
-                        body,
-                    });
-                    "ok"
+                    let status = answer.load(std::sync::atomic::Ordering::Relaxed);
+                    if status == 200 {
+                        store.lock().unwrap().push(ReceivedWebhook {
+                            headers: headers
+                                .iter()
+                                .map(|(n, v)| {
+                                    (n.to_string(), v.to_str().unwrap_or_default().to_owned())
+                                })
+                                .collect(),
+                            body,
+                        });
+                    }
+                    StatusCode::from_u16(status).unwrap()
                 }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, received }
+        Self {
+            url,
+            received,
+            status,
+        }
     }
 
     pub fn all(&self) -> Vec<ReceivedWebhook> {
