@@ -67,6 +67,7 @@ pub struct GatewayClient {
     credentials: Credentials,
     budget: Mutex<Budget>,
     health: Mutex<GatewayHealth>,
+    refusals: std::sync::atomic::AtomicU64,
 }
 
 enum Call<'a> {
@@ -93,6 +94,7 @@ impl GatewayClient {
             credentials,
             budget: Mutex::new(Budget::new(requests_per_minute)),
             health: Mutex::new(GatewayHealth::Available),
+            refusals: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -106,6 +108,11 @@ impl GatewayClient {
             }
             other => other,
         }
+    }
+
+    /// 429 and 418 answers received since startup: zero when the budget does its job.
+    pub fn rate_limit_refusals(&self) -> u64 {
+        self.refusals.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Calls made in the last minute.
@@ -296,6 +303,8 @@ impl GatewayClient {
     }
 
     fn pause(&self, after: Duration, health: GatewayHealth) {
+        self.refusals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.budget
             .lock()
             .expect("budget lock")

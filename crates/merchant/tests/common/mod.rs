@@ -1,0 +1,248 @@
+//! A checkout server world of real processes: anvil, the sandbox gateway, `checkout-server`, and
+//! a fulfillment receiver.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use usdt_checkout_server::fulfillment;
+use usdt_checkout_testkit::*;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+pub const FULFILLMENT_SECRET: &str = "fulfillment-secret-for-tests";
+
+/// The checkout server process, killed on drop.
+pub struct CheckoutServer {
+    pub url: String,
+    child: Option<Child>,
+    config: std::path::PathBuf,
+}
+
+impl CheckoutServer {
+    fn start(config: std::path::PathBuf) -> Self {
+        let mut server = Self {
+            url: String::new(),
+            child: None,
+            config,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_checkout-server"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "usdt_checkout_server=warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the checkout server starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready: Value = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Ok(value) = serde_json::from_str(&line) {
+                        break value;
+                    }
+                }
+                _ => panic!("the checkout server exited before it was ready"),
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        self.url = format!("http://{}", ready["listen"].as_str().unwrap());
+        self.child = Some(child);
+    }
+
+    /// Killed, as by a crash, and started again on the same database and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for CheckoutServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct World {
+    _anvil: Anvil,
+    pub sandbox: Sandbox,
+    pub server: CheckoutServer,
+    pub fulfillment: WebhookReceiver,
+    pub http: reqwest::Client,
+    _dir: tempdir::Dir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub async fn world(name: &str) -> World {
+    let anvil = Anvil::start();
+    let fulfillment = WebhookReceiver::start().await;
+    let keys = MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12");
+    let dir = tempdir::Dir::new(name);
+    let port = free_port();
+    let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
+    let sandbox = Sandbox::start(built_sandbox(), &anvil, &keys, &webhook_url, &dir, 100);
+    let config = dir.path.join("checkout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+database = "{database}"
+allowed_origins = ["http://shop.test"]
+
+[gateway]
+url = "{gateway}"
+api_key = "{api_key}"
+private_key = "{private_key}"
+webhook_public_key = "{webhook_key}"
+reconcile_interval_seconds = 1
+
+[admin]
+token = "{ADMIN_TOKEN}"
+
+[fulfillment]
+url = "{fulfillment}"
+secret = "{FULFILLMENT_SECRET}"
+
+[[items]]
+id = "tee"
+name = "T-shirt"
+price = "25.00"
+currency = "USD"
+
+[[items]]
+id = "mug"
+name = "Mug"
+price = "12"
+currency = "USDT"
+"#,
+            database = dir.path.join("checkout.sqlite").display(),
+            gateway = sandbox.url,
+            api_key = keys.api_key,
+            private_key = keys.v1.to_base64_pkcs8(),
+            webhook_key = sandbox.gateway_public_key(),
+            fulfillment = fulfillment.url,
+        ),
+    )
+    .unwrap();
+    let server = CheckoutServer::start(config);
+    World {
+        _anvil: anvil,
+        sandbox,
+        server,
+        fulfillment,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+impl World {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.server.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn checkout(&self, item: &str, key: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/checkouts",
+                json!({"item": item, "chainId": 31337, "symbol": "USDT", "idempotencyKey": key}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    pub async fn status(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/api/checkouts/{id}", self.server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn wait_state(&self, id: &str, state: &str) -> Value {
+        eventually(&format!("checkout {id} to be {state}"), WAIT, || async {
+            let view = self.status(id).await;
+            (view["state"] == state).then_some(view)
+        })
+        .await
+    }
+
+    pub async fn pay(&self, view: &Value, body: Value) {
+        let order_no = view["payment"]["orderNo"].as_str().unwrap();
+        let reply = Client::new(&self.sandbox.url)
+            .post(&format!("/sandbox/orders/{order_no}/pay"), body)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    pub async fn mine(&self) {
+        let reply = Client::new(&self.sandbox.url)
+            .post("/sandbox/mine", json!({"blocks": 1}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    pub async fn sandbox_faults(&self, faults: Value) {
+        let reply = Client::new(&self.sandbox.url)
+            .post("/sandbox/faults", faults)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    /// Fulfillment events received, each checked for its signature.
+    pub fn fulfilled(&self) -> Vec<Value> {
+        self.fulfillment
+            .all()
+            .iter()
+            .map(|hook| {
+                let header = hook.header(fulfillment::SIGNATURE_HEADER).unwrap();
+                let time: u64 = header
+                    .strip_prefix("t=")
+                    .and_then(|rest| rest.split(',').next())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(
+                    header,
+                    fulfillment::sign(FULFILLMENT_SECRET, time, &hook.body)
+                );
+                hook.json()
+            })
+            .collect()
+    }
+}
