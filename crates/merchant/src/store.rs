@@ -13,6 +13,9 @@ use sqlx::{Row, SqlitePool};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, OrderStatus, transition};
 
+/// How long after expiry an order is still asked about, for late payments.
+const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
+
 const MIGRATIONS: [(i64, &str); 1] = [(1, include_str!("../migrations/0001_checkouts.sql"))];
 
 #[derive(Debug, thiserror::Error)]
@@ -310,15 +313,18 @@ impl Store {
         Ok(Applied::Changed(Box::new(changed)))
     }
 
-    /// Gateway order numbers of checkouts the gateway may still change, least recently checked
-    /// first.
+    /// Gateway order numbers of checkouts the gateway may still change, least recently changed
+    /// first: unfinished ones, and expired ones for a day (a late payment can still arrive).
     pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        let late_payments_until = now_ms().saturating_sub(LATE_PAYMENT_WATCH.as_millis() as u64);
         Ok(sqlx::query_scalar(
             "SELECT gateway_order_no FROM checkouts
              WHERE gateway_order_no IS NOT NULL
-               AND state IN ('waiting', 'partially_paid', 'confirming', 'expired')
+               AND (state IN ('waiting', 'partially_paid', 'confirming')
+                    OR (state = 'expired' AND expires_at > ?))
              ORDER BY updated_at LIMIT ?",
         )
+        .bind(late_payments_until as i64)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)

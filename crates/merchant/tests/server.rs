@@ -287,3 +287,51 @@ async fn status_polls_use_etags_and_long_polls() {
     let body: Value = answer.json().await.unwrap();
     assert_ne!(body["state"], "waiting");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configured_origins_may_call_and_responses_carry_security_headers() {
+    let w = world("cors").await;
+    let preflight = |origin: &'static str| {
+        w.http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/checkouts", w.server.url),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("http://shop.test").await.unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("http://shop.test")
+    );
+    let other = preflight("http://evil.test").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let health = w
+        .http
+        .get(format!("{}/healthz", w.server.url))
+        .send()
+        .await
+        .unwrap();
+    let headers = health.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let body: Value = health.json().await.unwrap();
+    assert_eq!(body["gateway"]["state"], "available");
+    let body = "x".repeat(70 * 1024);
+    let too_big = w
+        .http
+        .post(format!("{}/api/checkouts", w.server.url))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413, "bodies are limited");
+}

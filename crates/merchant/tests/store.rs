@@ -214,3 +214,26 @@ async fn everything_survives_reopening_the_file() {
     );
     assert_eq!(store.unfinished_orders(10).await.unwrap(), ["ORD-1"]);
 }
+
+#[tokio::test]
+async fn expired_orders_are_watched_for_late_payments_for_a_day() {
+    let db = TempDb::new("watch");
+    let store = Store::open(&db.path()).await.unwrap();
+    for (id, expired_ago_hours) in [("co_recent", 1), ("co_old", 25)] {
+        store.insert(&checkout(id, None)).await.unwrap();
+        let mut terms = terms(&format!("ORD-{id}"));
+        terms.expires_at = now_ms() - expired_ago_hours * 3_600_000;
+        store.attach_order(id, &terms).await.unwrap();
+        store
+            .apply(
+                &report(&format!("ORD-{id}"), OrderStatus::Expired, 0, 1),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.unfinished_orders(10).await.unwrap(),
+        ["ORD-co_recent"]
+    );
+}
