@@ -335,3 +335,34 @@ async fn only_configured_origins_may_call_and_responses_carry_security_headers()
         .unwrap();
     assert_eq!(too_big.status(), 413, "bodies are limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_is_served_from_the_merchants_own_domain() {
+    let w = world("assets").await;
+    let get = |file: &str| {
+        w.http
+            .get(format!("{}/checkout/{file}", w.server.url))
+            .send()
+    };
+    let wasm = get("usdt-checkout_bg.wasm").await.unwrap();
+    assert_eq!(wasm.status(), 200);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    assert!(
+        wasm.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let script = get("usdt-checkout.js").await.unwrap();
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert_eq!(
+        get("../checkout.toml").await.unwrap().status(),
+        404,
+        "nothing outside the widget's folder"
+    );
+}

@@ -102,6 +102,11 @@ pub async fn world(name: &str) -> World {
     let port = free_port();
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
     let sandbox = Sandbox::start(built_sandbox(), &anvil, &keys, &webhook_url, &dir, 100);
+    let widget = dir.path.join("widget");
+    std::fs::create_dir_all(&widget).unwrap();
+    // Stand-ins for the built widget's files: only how they are served is under test here.
+    std::fs::write(widget.join("usdt-checkout_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(widget.join("usdt-checkout.js"), "export default {};").unwrap();
     let config = dir.path.join("checkout.toml");
     std::fs::write(
         &config,
@@ -109,6 +114,7 @@ pub async fn world(name: &str) -> World {
             r#"listen = "127.0.0.1:{port}"
 database = "{database}"
 allowed_origins = ["http://shop.test"]
+widget_dir = "{widget}"
 
 [gateway]
 url = "{gateway}"
@@ -137,6 +143,7 @@ price = "12"
 currency = "USDT"
 "#,
             database = dir.path.join("checkout.sqlite").display(),
+            widget = widget.display(),
             gateway = sandbox.url,
             api_key = keys.api_key,
             private_key = keys.v1.to_base64_pkcs8(),
