@@ -169,27 +169,16 @@ async fn create_checkout(
                 app.config.items.get(item_id).ok_or_else(|| {
                     ApiError::bad_request(format!("no item {item_id:?} is for sale"))
                 })?;
-            let now = now_ms();
             let fresh = Checkout {
-                id: new_id("co"),
-                created_by: "widget".into(),
                 idempotency_key: Some(request.idempotency_key.clone()),
                 item_id: Some(item.id.clone()),
-                description: item.name.clone(),
-                price_amount: item.price.clone(),
-                price_currency: item.currency.clone(),
-                reference: None,
-                terms: None,
-                state: CheckoutState::OPEN,
-                paid_atomic: 0,
-                remaining_atomic: None,
-                overpaid_atomic: 0,
-                confirmations: None,
-                tx_hashes: vec![],
-                gateway_update_time: 0,
-                created_at: now,
-                updated_at: now,
-                version: 1,
+                ..Checkout::open(
+                    new_id("co"),
+                    "widget",
+                    item.name.clone(),
+                    item.price.clone(),
+                    item.currency.clone(),
+                )
             };
             let stored = app.store.insert(&fresh).await.map_err(ApiError::internal)?;
             if stored.item_id.as_deref() != Some(item_id.as_str()) {
@@ -314,27 +303,15 @@ async fn create_storefront_checkout(
             "currency (e.g. USD or USDT) and description are required",
         ));
     }
-    let now = now_ms();
     let checkout = Checkout {
-        id: new_id("co"),
-        created_by: "storefront".into(),
-        idempotency_key: None,
-        item_id: None,
-        description: request.description,
-        price_amount: request.amount,
-        price_currency: request.currency,
         reference: request.reference,
-        terms: None,
-        state: CheckoutState::OPEN,
-        paid_atomic: 0,
-        remaining_atomic: None,
-        overpaid_atomic: 0,
-        confirmations: None,
-        tx_hashes: vec![],
-        gateway_update_time: 0,
-        created_at: now,
-        updated_at: now,
-        version: 1,
+        ..Checkout::open(
+            new_id("co"),
+            "storefront",
+            request.description,
+            request.amount,
+            request.currency,
+        )
     };
     let stored = app
         .store

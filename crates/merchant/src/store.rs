@@ -68,6 +68,40 @@ pub struct Checkout {
     pub version: i64,
 }
 
+impl Checkout {
+    /// A priced checkout that waits for the shopper to choose a network and token.
+    pub fn open(
+        id: String,
+        created_by: &str,
+        description: String,
+        price_amount: String,
+        price_currency: String,
+    ) -> Self {
+        let now = now_ms();
+        Self {
+            id,
+            created_by: created_by.into(),
+            idempotency_key: None,
+            item_id: None,
+            description,
+            price_amount,
+            price_currency,
+            reference: None,
+            terms: None,
+            state: CheckoutState::OPEN,
+            paid_atomic: 0,
+            remaining_atomic: None,
+            overpaid_atomic: 0,
+            confirmations: None,
+            tx_hashes: vec![],
+            gateway_update_time: 0,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
 /// What the gateway reports of an order, from a webhook or a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayReport {

@@ -32,25 +32,15 @@ impl Drop for TempDb {
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
     Checkout {
-        id: id.into(),
-        created_by: "widget".into(),
         idempotency_key: key.map(Into::into),
         item_id: Some("tee".into()),
-        description: "T-shirt".into(),
-        price_amount: "25.00".into(),
-        price_currency: "USD".into(),
-        reference: None,
-        terms: None,
-        state: CheckoutState::OPEN,
-        paid_atomic: 0,
-        remaining_atomic: None,
-        overpaid_atomic: 0,
-        confirmations: None,
-        tx_hashes: vec![],
-        gateway_update_time: 0,
-        created_at: now_ms(),
-        updated_at: now_ms(),
-        version: 1,
+        ..Checkout::open(
+            id.into(),
+            "widget",
+            "T-shirt".into(),
+            "25.00".into(),
+            "USD".into(),
+        )
     }
 }
 
