@@ -1,5 +1,9 @@
 //! The checkout widget: a Yew component compiled to wasm and mounted into a merchant's page.
 
+pub mod i18n;
+pub mod poll;
+pub mod qr;
+
 use wasm_bindgen::prelude::*;
 use yew::AppHandle;
 use yew::prelude::*;
