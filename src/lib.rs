@@ -1,6 +1,8 @@
 //! The checkout widget: a Yew component compiled to wasm and mounted into a merchant's page.
 
+pub mod client;
 pub mod i18n;
+pub mod options;
 pub mod poll;
 pub mod qr;
 

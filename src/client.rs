@@ -1,0 +1,137 @@
+//! The widget's two servers: the merchant's checkout server (create a checkout, poll its status)
+//! and the gateway's public API (networks, tokens, rates). Each answer becomes a value the
+//! widget can show: a view, "unchanged", or a failure that says what the shopper should see.
+
+use std::time::Duration;
+
+use gloo_net::http::{Request, Response};
+use serde::de::DeserializeOwned;
+use usdt_checkout_protocol::checkout::{
+    ApiError, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS,
+};
+use usdt_checkout_protocol::gateway::{
+    Cryptocurrency, Envelope, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
+};
+
+/// Why a call did not give what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer: the server is down or the network is.
+    Unreachable,
+    RateLimited(Option<Duration>),
+    Blocked(Option<Duration>),
+    /// The merchant server refused, with its message (shown to the shopper as is).
+    Refused {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs)
+}
+
+async fn refusal(response: Response) -> Failure {
+    let status = response.status();
+    let after = retry_after(&response);
+    match status {
+        429 => return Failure::RateLimited(after),
+        418 => return Failure::Blocked(after),
+        _ => {}
+    }
+    match response.json::<ApiError>().await {
+        Ok(error) if error.code.starts_with("gateway_rate_limited") => Failure::RateLimited(after),
+        Ok(error) if error.code == "gateway_blocked" => Failure::Blocked(after),
+        Ok(error) => Failure::Refused {
+            status,
+            message: error.message,
+            retry_after: after,
+        },
+        Err(_) => Failure::Refused {
+            status,
+            message: format!("HTTP {status}"),
+            retry_after: after,
+        },
+    }
+}
+
+pub async fn create_checkout(
+    merchant_url: &str,
+    request: &CreateCheckout,
+) -> Result<CheckoutView, Failure> {
+    let response = Request::post(&format!("{merchant_url}/api/checkouts"))
+        .json(request)
+        .map_err(|_| Failure::Unreachable)?
+        .send()
+        .await
+        .map_err(|_| Failure::Unreachable)?;
+    if response.status() == 201 || response.status() == 200 {
+        response.json().await.map_err(|_| Failure::Unreachable)
+    } else {
+        Err(refusal(response).await)
+    }
+}
+
+/// A status poll: the new view, or `None` when nothing changed since `etag`.
+pub struct Poll {
+    pub view: Option<CheckoutView>,
+    pub etag: Option<String>,
+}
+
+pub async fn poll_status(
+    merchant_url: &str,
+    id: &str,
+    etag: Option<&str>,
+) -> Result<Poll, Failure> {
+    let mut url = format!("{merchant_url}/api/checkouts/{id}");
+    let mut request = Request::get(&url);
+    if let Some(tag) = etag {
+        // Ask the server to hold the request until something changes.
+        url = format!("{url}?wait={MAX_LONG_POLL_SECONDS}");
+        request = Request::get(&url).header("if-none-match", tag);
+    }
+    let response = request.send().await.map_err(|_| Failure::Unreachable)?;
+    let etag = response.headers().get("etag");
+    match response.status() {
+        304 => Ok(Poll { view: None, etag }),
+        200 => Ok(Poll {
+            view: Some(response.json().await.map_err(|_| Failure::Unreachable)?),
+            etag,
+        }),
+        _ => Err(refusal(response).await),
+    }
+}
+
+async fn public<T: DeserializeOwned>(gateway_url: &str, path: &str) -> Result<T, Failure> {
+    let response = Request::get(&format!("{gateway_url}{path}"))
+        .send()
+        .await
+        .map_err(|_| Failure::Unreachable)?;
+    if response.status() != 200 {
+        return Err(refusal(response).await);
+    }
+    let envelope: Envelope<T> = response.json().await.map_err(|_| Failure::Unreachable)?;
+    envelope.data.ok_or(Failure::Unreachable)
+}
+
+/// What the chooser offers: the gateway's networks, tokens and rates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Offer {
+    pub networks: Vec<Network>,
+    pub tokens: Vec<Cryptocurrency>,
+    pub rates: Vec<ExchangeRate>,
+}
+
+pub async fn offer(gateway_url: &str) -> Result<Offer, Failure> {
+    Ok(Offer {
+        networks: public(gateway_url, PATH_NETWORKS).await?,
+        tokens: public(gateway_url, PATH_TOKENS).await?,
+        // Rates only show a fiat value beside the amount: the shopper can pay without them.
+        rates: public(gateway_url, PATH_RATES).await.unwrap_or_default(),
+    })
+}
