@@ -1,42 +1,58 @@
 //! The checkout widget: a Yew component compiled to wasm and mounted into a merchant's page.
+//!
+//! `mount(element, options)` renders it into `element` and returns a handle with `update(options)`
+//! and `unmount()`. Options are checked first; every problem is written to the console and the
+//! call fails, so a broken embed is found at once, not by a shopper.
 
 pub mod client;
 pub mod i18n;
+pub mod model;
 pub mod options;
 pub mod poll;
 pub mod qr;
+pub mod view;
+pub mod widget;
 
 use wasm_bindgen::prelude::*;
 use yew::AppHandle;
-use yew::prelude::*;
 
-#[derive(Properties, PartialEq, Clone, Default)]
-pub struct CheckoutProps {
-    /// Base URL of the merchant's checkout server.
-    #[prop_or_default]
-    pub merchant_url: AttrValue,
-}
-
-#[function_component]
-pub fn Checkout(_props: &CheckoutProps) -> Html {
-    html! {
-        <section class="usdt-checkout" aria-label="USDT checkout">
-            <p class="usdt-checkout__status" role="status" aria-live="polite">
-                { "Preparing checkout…" }
-            </p>
-        </section>
-    }
-}
+pub use widget::{Checkout, CheckoutProps};
 
 /// A mounted widget, returned to the host page's script.
 #[wasm_bindgen]
 pub struct CheckoutHandle {
     app: Option<AppHandle<Checkout>>,
+    host: web_sys::Element,
+}
+
+fn settings(options: JsValue) -> Result<options::Settings, JsValue> {
+    let options: options::Options = serde_wasm_bindgen::from_value(options)
+        .map_err(|e| report(vec![format!("options: {e}")]))?;
+    options.check().map_err(report)
+}
+
+fn report(problems: Vec<String>) -> JsValue {
+    for problem in &problems {
+        web_sys::console::error_1(&format!("usdt-checkout: {problem}").into());
+    }
+    js_sys::Error::new(&format!("usdt-checkout: {}", problems.join("; "))).into()
 }
 
 #[wasm_bindgen]
 impl CheckoutHandle {
-    /// Removes the widget and everything it rendered from the host element.
+    /// Changes the options of the mounted widget (the locale or theme, say).
+    pub fn update(&mut self, options: JsValue) -> Result<(), JsValue> {
+        let settings = settings(options)?;
+        if let Some(app) = &mut self.app {
+            app.update(CheckoutProps {
+                settings,
+                host: Some(self.host.clone()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the widget and everything it rendered; its timers and listeners stop.
     pub fn unmount(&mut self) {
         if let Some(app) = self.app.take() {
             app.destroy();
@@ -44,13 +60,17 @@ impl CheckoutHandle {
     }
 }
 
-/// Renders the widget into `element`.
+/// Renders the widget into `element` with `options`.
 #[wasm_bindgen]
-pub fn mount(element: web_sys::Element, merchant_url: String) -> CheckoutHandle {
+pub fn mount(element: web_sys::Element, options: JsValue) -> Result<CheckoutHandle, JsValue> {
+    let settings = settings(options)?;
     let props = CheckoutProps {
-        merchant_url: merchant_url.into(),
+        settings,
+        host: Some(element.clone()),
     };
-    CheckoutHandle {
-        app: Some(yew::Renderer::<Checkout>::with_root_and_props(element, props).render()),
-    }
+    let app = yew::Renderer::<Checkout>::with_root_and_props(element.clone(), props).render();
+    Ok(CheckoutHandle {
+        app: Some(app),
+        host: element,
+    })
 }

@@ -2,7 +2,16 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
+use usdt_checkout::i18n::Locale;
+use usdt_checkout::model::Notice;
+use usdt_checkout::view::{ConnectionNotice, ConnectionNoticeProps, Payment, PaymentProps};
+use usdt_checkout_protocol::checkout::{
+    CheckoutState, CheckoutView, GatewayHealth, PaymentView, Price, TransactionView,
+};
+use usdt_checkout_protocol::{ChainId, OrderStatus};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
+use yew::Callback;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -18,23 +27,29 @@ async fn rendered() {
     TimeoutFuture::new(0).await;
 }
 
+fn options(json: &str) -> wasm_bindgen::JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+fn text(host: &web_sys::Element) -> String {
+    host.text_content().unwrap_or_default()
+}
+
 #[wasm_bindgen_test]
 async fn mounts_into_a_host_element_and_unmounts_cleanly() {
     let host = host();
-    let mut handle = usdt_checkout::mount(host.clone(), "http://127.0.0.1:4020".into());
+    let mut handle = usdt_checkout::mount(
+        host.clone(),
+        options(r#"{"merchantUrl": "http://127.0.0.1:9", "item": "tee", "locale": "en"}"#),
+    )
+    .unwrap();
     rendered().await;
-
     let status = host
         .query_selector("[role=status]")
         .unwrap()
-        .expect("the widget renders a status region");
+        .expect("a status region");
     assert_eq!(status.get_attribute("aria-live").as_deref(), Some("polite"));
-    assert!(
-        status
-            .text_content()
-            .unwrap()
-            .contains("Preparing checkout")
-    );
+    assert!(text(&host).contains("Loading"), "{}", text(&host));
 
     handle.unmount();
     rendered().await;
@@ -43,5 +58,280 @@ async fn mounts_into_a_host_element_and_unmounts_cleanly() {
         0,
         "unmount leaves the host empty"
     );
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn bad_options_fail_loudly_and_render_nothing() {
+    let host = host();
+    let result = usdt_checkout::mount(
+        host.clone(),
+        options(r#"{"merchantUrl": "ftp://x", "theme": "neon"}"#),
+    );
+    let error = result.err().expect("mount refuses");
+    let message = js_sys::Error::from(error).message().as_string().unwrap();
+    assert!(
+        message.contains("merchantUrl") && message.contains("theme"),
+        "{message}"
+    );
+    assert_eq!(host.child_element_count(), 0);
+    host.remove();
+}
+
+fn view(state: OrderStatus) -> CheckoutView {
+    let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        .parse()
+        .unwrap();
+    let to = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+        .parse()
+        .unwrap();
+    let partial = state == OrderStatus::PartiallyPaid;
+    let settled = matches!(state, OrderStatus::Paid | OrderStatus::PaidLate);
+    CheckoutView {
+        id: "co_test".into(),
+        state: CheckoutState::Order(state),
+        description: "T-shirt".into(),
+        price: Price {
+            amount: "25.00".into(),
+            currency: "USD".into(),
+        },
+        payment: Some(PaymentView {
+            chain_id: ChainId::ETHEREUM,
+            network: "Ethereum".into(),
+            symbol: "USDT".into(),
+            token_contract: token,
+            decimals: 6,
+            amount: "24.995001".into(),
+            amount_atomic: "24995001".into(),
+            to_address: to,
+            payment_uri: String::new(),
+            metamask_link: String::new(),
+            cashier_url: String::new(),
+            order_no: "co_test".into(),
+            paid: if settled {
+                "24.995001"
+            } else if partial {
+                "10"
+            } else {
+                "0"
+            }
+            .into(),
+            paid_atomic: String::new(),
+            remaining: if partial {
+                "14.995001"
+            } else if settled {
+                "0"
+            } else {
+                "24.995001"
+            }
+            .into(),
+            remaining_atomic: if partial { "14995001" } else { "24995001" }.into(),
+            overpaid: "0".into(),
+            confirmations: (state == OrderStatus::Confirming).then_some(1),
+            required_confirmations: 2,
+            transactions: if settled || partial {
+                vec![TransactionView {
+                    hash: "0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+                        .into(),
+                    explorer_url: Some("https://etherscan.io/tx/0xabcdef".into()),
+                }]
+            } else {
+                vec![]
+            },
+        }),
+        gateway: GatewayHealth::Available,
+        expires_at: Some(js_sys::Date::now() as u64 + 600_000),
+        server_time: js_sys::Date::now() as u64,
+        version: 1,
+    }
+}
+
+async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
+    let host = host();
+    let view = view(state);
+    let status = usdt_checkout::view::status_text(Locale::En, &view);
+    let props = PaymentProps {
+        locale: Locale::En,
+        view,
+        clock_offset: 0.0,
+        now: js_sys::Date::now(),
+        on_start_again: Callback::noop(),
+    };
+    yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
+    rendered().await;
+    (host, status)
+}
+
+#[wasm_bindgen_test]
+async fn waiting_shows_the_qr_the_exact_amount_the_address_and_the_time_left() {
+    let (host, status) = render_payment(OrderStatus::Waiting).await;
+    assert_eq!(status, "Waiting for your payment");
+    let qr = host
+        .query_selector("figure[role=img]")
+        .unwrap()
+        .expect("a QR code");
+    assert!(
+        qr.get_attribute("aria-label")
+            .unwrap()
+            .contains("24.995001 USDT on Ethereum")
+    );
+    assert!(qr.query_selector("svg path").unwrap().is_some());
+    let page = text(&host);
+    assert!(page.contains("24.995001 USDT"), "{page}");
+    assert!(page.contains("≈ 25.00 USD"), "{page}");
+    assert!(page.contains("0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"));
+    assert!(
+        page.contains("Time left: 9:59") || page.contains("Time left: 10:00"),
+        "{page}"
+    );
+    let link = host
+        .query_selector("a.usdt-checkout__deeplink")
+        .unwrap()
+        .unwrap();
+    assert!(
+        link.get_attribute("href")
+            .unwrap()
+            .starts_with("https://link.metamask.io/send/")
+    );
+    let copies = host.query_selector_all("button[aria-label]").unwrap();
+    assert_eq!(copies.length(), 2, "copy amount and copy address");
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn partially_paid_asks_for_the_rest_with_its_own_qr() {
+    let (host, status) = render_payment(OrderStatus::PartiallyPaid).await;
+    assert_eq!(status, "Partly paid. 14.995001 USDT still to pay.");
+    let page = text(&host);
+    assert!(
+        page.contains("Send the rest") && page.contains("14.995001 USDT"),
+        "{page}"
+    );
+    let qr = host.query_selector("figure[role=img]").unwrap().unwrap();
+    assert!(
+        qr.get_attribute("aria-label")
+            .unwrap()
+            .contains("14.995001")
+    );
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn confirming_paid_expired_paid_late_and_failed_each_have_their_screen() {
+    let (host, status) = render_payment(OrderStatus::Confirming).await;
+    assert_eq!(status, "Payment received. Confirming (1 of 2)…");
+    host.remove();
+
+    let (host, status) = render_payment(OrderStatus::Paid).await;
+    assert_eq!(status, "Paid. Thank you!");
+    assert!(
+        host.query_selector("figure").unwrap().is_none(),
+        "no QR once paid"
+    );
+    let receipt = host
+        .query_selector(".usdt-checkout__receipt")
+        .unwrap()
+        .expect("a receipt");
+    assert!(receipt.text_content().unwrap().contains("co_test"));
+    let explorer = receipt.query_selector("a").unwrap().unwrap();
+    assert_eq!(
+        explorer.get_attribute("href").as_deref(),
+        Some("https://etherscan.io/tx/0xabcdef")
+    );
+    host.remove();
+
+    let (host, status) = render_payment(OrderStatus::Expired).await;
+    assert!(status.contains("expired"));
+    let again = host.query_selector("button").unwrap().unwrap();
+    assert_eq!(again.text_content().as_deref(), Some("Start again"));
+    host.remove();
+
+    let (host, status) = render_payment(OrderStatus::PaidLate).await;
+    assert!(status.contains("after the time ran out"));
+    assert!(
+        host.query_selector(".usdt-checkout__receipt")
+            .unwrap()
+            .is_some()
+    );
+    host.remove();
+
+    let (host, status) = render_payment(OrderStatus::Failed).await;
+    assert_eq!(status, "This payment was cancelled.");
+    assert!(
+        host.query_selector("button").unwrap().is_some(),
+        "start again"
+    );
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn connection_trouble_is_announced_without_ending_the_payment() {
+    for (notice, gateway, expected) in [
+        (
+            Some(Notice::MerchantUnreachable),
+            None,
+            "Can't reach the shop",
+        ),
+        (Some(Notice::RateLimited), None, "Busy right now"),
+        (
+            None,
+            Some(GatewayHealth::Unreachable { since: 1 }),
+            "slow to answer",
+        ),
+        (
+            None,
+            Some(GatewayHealth::Blocked { until: 1 }),
+            "Busy right now",
+        ),
+    ] {
+        let host = host();
+        let props = ConnectionNoticeProps {
+            locale: Locale::En,
+            notice,
+            gateway,
+        };
+        yew::Renderer::<ConnectionNotice>::with_root_and_props(host.clone(), props).render();
+        rendered().await;
+        let alert = host
+            .query_selector("[role=alert]")
+            .unwrap()
+            .expect("an alert");
+        assert!(
+            alert.text_content().unwrap().contains(expected),
+            "{expected}"
+        );
+        host.remove();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn events_reach_the_host_page_with_the_order_state_and_transaction() {
+    let host = host();
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(
+        Vec::<(String, String, String)>::new(),
+    ));
+    let record = seen.clone();
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(
+        move |event: web_sys::Event| {
+            let detail = event.dyn_into::<web_sys::CustomEvent>().unwrap().detail();
+            let get = |key: &str| {
+                js_sys::Reflect::get(&detail, &key.into())
+                    .unwrap()
+                    .as_string()
+                    .unwrap_or_default()
+            };
+            record
+                .borrow_mut()
+                .push((get("orderId"), get("state"), get("txHash")));
+        },
+    );
+    host.add_event_listener_with_callback("usdt-checkout:paid", listener.as_ref().unchecked_ref())
+        .unwrap();
+    usdt_checkout::widget::dispatch(&Some(host.clone()), "paid", &view(OrderStatus::Paid));
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "co_test");
+    assert_eq!(seen[0].1, "paid");
+    assert!(seen[0].2.starts_with("0xabcdef"));
     host.remove();
 }

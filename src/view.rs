@@ -1,0 +1,322 @@
+//! What the shopper sees on each screen. Pure rendering from props; the root component owns the
+//! state and the I/O.
+
+use usdt_checkout_protocol::checkout::{CheckoutView, GatewayHealth, PaymentView};
+use usdt_checkout_protocol::{ChainId, OrderStatus, TransferRequest};
+use yew::prelude::*;
+
+use crate::client::Offer;
+use crate::i18n::{Locale, Text};
+use crate::model::Notice;
+
+#[derive(Properties, PartialEq)]
+pub struct ChooserProps {
+    pub locale: Locale,
+    pub offer: Offer,
+    pub chain: Option<ChainId>,
+    pub symbol: Option<String>,
+    pub allowed_chains: Option<Vec<ChainId>>,
+    pub allowed_tokens: Option<Vec<String>>,
+    pub busy: bool,
+    pub on_choose: Callback<(ChainId, String)>,
+    pub on_continue: Callback<()>,
+}
+
+/// Network and token, as radio groups (arrow keys move within a group, as shoppers expect).
+#[function_component]
+pub fn Chooser(props: &ChooserProps) -> Html {
+    let t = |key| props.locale.text(key, &[]);
+    let networks = props.offer.networks.iter().filter(|n| {
+        props
+            .allowed_chains
+            .as_ref()
+            .is_none_or(|a| a.contains(&n.chain_id))
+    });
+    let tokens: Vec<_> = props
+        .offer
+        .tokens
+        .iter()
+        .filter(|tok| Some(tok.chain_id) == props.chain)
+        .filter(|tok| {
+            props
+                .allowed_tokens
+                .as_ref()
+                .is_none_or(|a| a.contains(&tok.symbol))
+        })
+        .collect();
+    html! {
+        <form class="usdt-checkout__chooser" onsubmit={props.on_continue.reform(|e: SubmitEvent| e.prevent_default())}>
+            <h2 class="usdt-checkout__heading">{ t(Text::ChooseNetwork) }</h2>
+            <fieldset>
+                <legend>{ t(Text::Network) }</legend>
+                { for networks.map(|network| {
+                    let chain = network.chain_id;
+                    let symbol = props.offer.tokens.iter().find(|tok| tok.chain_id == chain).map(|tok| tok.symbol.clone()).unwrap_or_default();
+                    let onchange = props.on_choose.reform(move |_| (chain, symbol.clone()));
+                    html! {
+                        <label class="usdt-checkout__option">
+                            <input type="radio" name="usdt-checkout-network" value={chain.to_string()}
+                                checked={props.chain == Some(chain)} {onchange} disabled={props.busy} />
+                            <span>{ &network.name }</span>
+                        </label>
+                    }
+                }) }
+            </fieldset>
+            <fieldset>
+                <legend>{ t(Text::Token) }</legend>
+                { for tokens.iter().map(|token| {
+                    let (chain, symbol) = (token.chain_id, token.symbol.clone());
+                    let onchange = props.on_choose.reform(move |_| (chain, symbol.clone()));
+                    html! {
+                        <label class="usdt-checkout__option">
+                            <input type="radio" name="usdt-checkout-token" value={token.symbol.clone()}
+                                checked={props.symbol.as_deref() == Some(token.symbol.as_str())} {onchange} disabled={props.busy} />
+                            <span>{ &token.symbol }</span>
+                        </label>
+                    }
+                }) }
+            </fieldset>
+            <button type="submit" class="usdt-checkout__primary" disabled={props.busy || props.symbol.is_none()} aria-busy={props.busy.to_string()}>
+                { if props.busy { t(Text::Loading) } else { t(Text::Continue) } }
+            </button>
+        </form>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct StatusProps {
+    pub locale: Locale,
+    pub view: CheckoutView,
+}
+
+/// The one line that says where the payment is; read out by screen readers as it changes.
+pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
+    let Some(payment) = &view.payment else {
+        return locale.text(Text::Waiting, &[]);
+    };
+    use usdt_checkout_protocol::checkout::CheckoutState::Order;
+    match view.state {
+        Order(OrderStatus::Waiting) | usdt_checkout_protocol::checkout::CheckoutState::Open(_) => {
+            locale.text(Text::Waiting, &[])
+        }
+        Order(OrderStatus::PartiallyPaid) => locale.text(
+            Text::PartiallyPaid,
+            &[("amount", &payment.remaining), ("symbol", &payment.symbol)],
+        ),
+        Order(OrderStatus::Confirming) => locale.text(
+            Text::Confirming,
+            &[
+                ("count", &payment.confirmations.unwrap_or(0).to_string()),
+                ("required", &payment.required_confirmations.to_string()),
+            ],
+        ),
+        Order(OrderStatus::Paid) => locale.text(Text::Paid, &[]),
+        Order(OrderStatus::Expired) => locale.text(Text::Expired, &[]),
+        Order(OrderStatus::PaidLate) => locale.text(Text::PaidLate, &[]),
+        Order(OrderStatus::Failed) => locale.text(Text::Failed, &[]),
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct PaymentProps {
+    pub locale: Locale,
+    pub view: CheckoutView,
+    /// Milliseconds to add to this browser's clock to get the server's.
+    pub clock_offset: f64,
+    pub now: f64,
+    pub on_start_again: Callback<()>,
+}
+
+#[function_component]
+pub fn Payment(props: &PaymentProps) -> Html {
+    let locale = props.locale;
+    let t = |key| locale.text(key, &[]);
+    let view = &props.view;
+    let Some(payment) = &view.payment else {
+        return html! { <p>{ t(Text::Loading) }</p> };
+    };
+    let status = match view.state {
+        usdt_checkout_protocol::checkout::CheckoutState::Order(s) => Some(s),
+        _ => None,
+    };
+    let finished = status.is_some_and(|s| s.is_final() || s == OrderStatus::Expired);
+    let partial = status == Some(OrderStatus::PartiallyPaid);
+    let (amount, atomic) = if partial {
+        (payment.remaining.clone(), payment.remaining_atomic.clone())
+    } else {
+        (payment.amount.clone(), payment.amount_atomic.clone())
+    };
+    let request = TransferRequest {
+        chain: payment.chain_id,
+        token: payment.token_contract,
+        to: payment.to_address,
+        atomic_units: atomic.parse().unwrap_or_default(),
+    };
+    let qr = crate::qr::svg(&request.eip681()).unwrap_or_default();
+    let qr_label = locale.text(
+        Text::QrLabel,
+        &[
+            ("amount", &amount),
+            ("symbol", &payment.symbol),
+            ("network", &payment.network),
+        ],
+    );
+
+    html! {
+        <div class="usdt-checkout__payment" data-state={view.state.as_str()}>
+            if !finished {
+                <figure class="usdt-checkout__qr" role="img" aria-label={qr_label}>
+                    { Html::from_html_unchecked(AttrValue::from(qr)) }
+                </figure>
+                <dl class="usdt-checkout__facts">
+                    <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>
+                    <dd>
+                        <span class="usdt-checkout__amount">{ format!("{amount} {}", payment.symbol) }</span>
+                        <CopyButton {locale} label={t(Text::CopyAmount)} value={amount.clone()} />
+                        if view.price.currency != payment.symbol && !partial {
+                            <span class="usdt-checkout__fiat">
+                                { locale.text(Text::FiatValue, &[("amount", &view.price.amount), ("currency", &view.price.currency)]) }
+                            </span>
+                        }
+                    </dd>
+                    <dt>{ t(Text::Network) }</dt>
+                    <dd>{ format!("{} ({} {})", payment.network, payment.symbol, short(&payment.token_contract.to_string())) }</dd>
+                    <dt>{ t(Text::ToAddress) }</dt>
+                    <dd>
+                        <code class="usdt-checkout__address">{ payment.to_address.to_string() }</code>
+                        <CopyButton {locale} label={t(Text::CopyAddress)} value={payment.to_address.to_string()} />
+                    </dd>
+                </dl>
+                <a class="usdt-checkout__secondary usdt-checkout__deeplink" href={request.metamask_link()} rel="noopener">
+                    { t(Text::OpenInWallet) }
+                </a>
+                if let Some(expires_at) = view.expires_at {
+                    <Countdown {locale} {expires_at} clock_offset={props.clock_offset} now={props.now} />
+                }
+            }
+            if status == Some(OrderStatus::Paid) || status == Some(OrderStatus::PaidLate) {
+                <Receipt {locale} payment={payment.clone()} order={view.id.clone()} />
+            }
+            if payment.overpaid != "0" {
+                <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &payment.overpaid), ("symbol", &payment.symbol)]) }</p>
+            }
+            if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed)) {
+                <button type="button" class="usdt-checkout__primary" onclick={props.on_start_again.reform(|_| ())}>
+                    { t(Text::StartAgain) }
+                </button>
+            }
+        </div>
+    }
+}
+
+fn short(address: &str) -> String {
+    format!("{}…{}", &address[..6], &address[address.len() - 4..])
+}
+
+#[derive(Properties, PartialEq)]
+pub struct ReceiptProps {
+    pub locale: Locale,
+    pub payment: PaymentView,
+    pub order: String,
+}
+
+#[function_component]
+pub fn Receipt(props: &ReceiptProps) -> Html {
+    let t = |key| props.locale.text(key, &[]);
+    html! {
+        <dl class="usdt-checkout__receipt">
+            <dt>{ t(Text::Order) }</dt>
+            <dd><code>{ &props.order }</code></dd>
+            <dt>{ t(Text::Amount) }</dt>
+            <dd>{ format!("{} {}", props.payment.paid, props.payment.symbol) }</dd>
+            { for props.payment.transactions.iter().map(|tx| html! {
+                <>
+                    <dt>{ t(Text::Transaction) }</dt>
+                    <dd>
+                        <code class="usdt-checkout__tx">{ short(&tx.hash) }</code>
+                        if let Some(url) = &tx.explorer_url {
+                            { " " }<a href={url.clone()} target="_blank" rel="noopener">{ t(Text::ViewOnExplorer) }</a>
+                        }
+                    </dd>
+                </>
+            }) }
+        </dl>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct CountdownProps {
+    pub locale: Locale,
+    pub expires_at: u64,
+    pub clock_offset: f64,
+    pub now: f64,
+}
+
+/// Time left by the server's clock, whatever the shopper's clock says.
+#[function_component]
+pub fn Countdown(props: &CountdownProps) -> Html {
+    let left_ms = (props.expires_at as f64 - (props.now + props.clock_offset)).max(0.0);
+    let seconds = (left_ms / 1000.0).floor() as u64;
+    let time = format!("{}:{:02}", seconds / 60, seconds % 60);
+    html! {
+        <p class="usdt-checkout__countdown">
+            <time datetime={format!("PT{seconds}S")}>{ props.locale.text(Text::TimeLeft, &[("time", &time)]) }</time>
+        </p>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct CopyProps {
+    pub locale: Locale,
+    pub label: String,
+    pub value: String,
+}
+
+/// Copies to the clipboard and says so, for two seconds.
+#[function_component]
+pub fn CopyButton(props: &CopyProps) -> Html {
+    let copied = use_state(|| false);
+    let onclick = {
+        let (copied, value) = (copied.clone(), props.value.clone());
+        Callback::from(move |_| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.navigator().clipboard().write_text(&value);
+            }
+            copied.set(true);
+            let copied = copied.clone();
+            gloo_timers::callback::Timeout::new(2_000, move || copied.set(false)).forget();
+        })
+    };
+    html! {
+        <button type="button" class="usdt-checkout__copy" aria-label={props.label.clone()} {onclick}>
+            { if *copied { props.locale.text(Text::Copied, &[]) } else { props.locale.text(Text::Copy, &[]) } }
+        </button>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct ConnectionNoticeProps {
+    pub locale: Locale,
+    pub notice: Option<Notice>,
+    pub gateway: Option<GatewayHealth>,
+}
+
+/// Trouble with a connection: shown, never fatal; polling goes on behind it.
+#[function_component]
+pub fn ConnectionNotice(props: &ConnectionNoticeProps) -> Html {
+    let text = match (props.notice, props.gateway) {
+        (Some(Notice::MerchantUnreachable), _) => Some(Text::MerchantUnreachable),
+        (Some(Notice::RateLimited), _) => Some(Text::RateLimited),
+        (None, Some(GatewayHealth::RateLimited { .. } | GatewayHealth::Blocked { .. })) => {
+            Some(Text::RateLimited)
+        }
+        (None, Some(GatewayHealth::Unreachable { .. })) => Some(Text::GatewayUnavailable),
+        _ => None,
+    };
+    match text {
+        Some(text) => {
+            html! { <p class="usdt-checkout__notice" role="alert">{ props.locale.text(text, &[]) }</p> }
+        }
+        None => html! {},
+    }
+}
