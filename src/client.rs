@@ -28,6 +28,14 @@ pub enum Failure {
     },
 }
 
+/// Reads a JSON body with the browser's own parser: shipping serde_json's parser in the wasm
+/// would cost every shopper the download.
+async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
+    let text = response.text().await.map_err(|_| Failure::Unreachable)?;
+    let value = js_sys::JSON::parse(&text).map_err(|_| Failure::Unreachable)?;
+    serde_wasm_bindgen::from_value(value).map_err(|_| Failure::Unreachable)
+}
+
 fn retry_after(response: &Response) -> Option<Duration> {
     response
         .headers()
@@ -44,7 +52,7 @@ async fn refusal(response: Response) -> Failure {
         418 => return Failure::Blocked(after),
         _ => {}
     }
-    match response.json::<ApiError>().await {
+    match json::<ApiError>(response).await {
         Ok(error) if error.code.starts_with("gateway_rate_limited") => Failure::RateLimited(after),
         Ok(error) if error.code == "gateway_blocked" => Failure::Blocked(after),
         Ok(error) => Failure::Refused {
@@ -64,14 +72,20 @@ pub async fn create_checkout(
     merchant_url: &str,
     request: &CreateCheckout,
 ) -> Result<CheckoutView, Failure> {
+    let body = serde_wasm_bindgen::to_value(request)
+        .ok()
+        .and_then(|value| js_sys::JSON::stringify(&value).ok())
+        .and_then(|text| text.as_string())
+        .ok_or(Failure::Unreachable)?;
     let response = Request::post(&format!("{merchant_url}/api/checkouts"))
-        .json(request)
+        .header("content-type", "application/json")
+        .body(body)
         .map_err(|_| Failure::Unreachable)?
         .send()
         .await
         .map_err(|_| Failure::Unreachable)?;
     if response.status() == 201 || response.status() == 200 {
-        response.json().await.map_err(|_| Failure::Unreachable)
+        json(response).await
     } else {
         Err(refusal(response).await)
     }
@@ -100,7 +114,7 @@ pub async fn poll_status(
     match response.status() {
         304 => Ok(Poll { view: None, etag }),
         200 => Ok(Poll {
-            view: Some(response.json().await.map_err(|_| Failure::Unreachable)?),
+            view: Some(json(response).await?),
             etag,
         }),
         _ => Err(refusal(response).await),
@@ -115,7 +129,7 @@ async fn public<T: DeserializeOwned>(gateway_url: &str, path: &str) -> Result<T,
     if response.status() != 200 {
         return Err(refusal(response).await);
     }
-    let envelope: Envelope<T> = response.json().await.map_err(|_| Failure::Unreachable)?;
+    let envelope: Envelope<T> = json(response).await?;
     envelope.data.ok_or(Failure::Unreachable)
 }
 

@@ -2,6 +2,7 @@
 //! machine needs nothing but these commands. No dependencies, so it builds in seconds.
 
 mod setup;
+mod widget;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   setup   install the tools the project needs (skips what is already there)
   test    formatting, lints, native tests, and the widget's tests in headless Chromium
-  demo    run the demo storefront";
+  demo    run the demo storefront
+  widget  build the release widget into dist/checkout/
+  size    build the release widget and print what a storefront downloads, gzipped";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -21,6 +24,8 @@ fn main() -> ExitCode {
         "setup" => setup::all(),
         "test" => test(),
         "demo" => demo(),
+        "widget" => setup::all().and_then(|()| widget::build().map(drop)),
+        "size" => setup::all().and_then(|()| widget::size()),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
