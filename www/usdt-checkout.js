@@ -4,13 +4,34 @@
 // The custom element renders into a shadow root, so the widget's styles and the page's styles
 // stay apart. Events (usdt-checkout:created, :status, :paid, :expired, :failed) bubble from the
 // element the widget is mounted in.
-import init, { mount as mountWidget } from "./usdt-checkout-core.js";
+import init, { mount as mountWidget } from "./core/usdt-checkout.js";
 
 const here = new URL(".", import.meta.url);
-const ready = init({ module_or_path: new URL("usdt-checkout-core_bg.wasm", here) });
+// In the demo under `trunk serve`, trunk's own loader instantiates this same module and announces
+// it; instantiating it twice would split the widget's state. Anywhere else the embed does it.
+const trunkLoads = document.querySelector('link[rel="modulepreload"][href$="core/usdt-checkout.js"]');
+const ready = trunkLoads
+  ? new Promise((resolve) => {
+      if (window.wasmBindings) resolve();
+      else addEventListener("TrunkApplicationStarted", () => resolve(), { once: true });
+    })
+  : init({ module_or_path: new URL("core/usdt-checkout_bg.wasm", here) });
 const stylesheet = new URL("usdt-checkout.css", here).href;
 
+// The stylesheet goes where the host element lives: the page's head, or the shadow root it is in.
+function ensureStylesheet(element) {
+  const root = element.getRootNode();
+  const container = root instanceof ShadowRoot ? root : document.head;
+  if (!container.querySelector(`link[href="${stylesheet}"]`)) {
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = stylesheet;
+    container.append(link);
+  }
+}
+
 async function mount(element, options) {
+  ensureStylesheet(element);
   await ready;
   return mountWidget(element, options);
 }
@@ -39,7 +60,7 @@ class UsdtCheckoutElement extends HTMLElement {
   async connectedCallback() {
     if (!this.shadowRoot) {
       const root = this.attachShadow({ mode: "open" });
-      root.innerHTML = `<link rel="stylesheet" href="${stylesheet}"><div part="widget"></div>`;
+      root.innerHTML = `<div part="widget"></div>`;
     }
     this.handle = await mount(this.shadowRoot.querySelector("div"), this.options());
   }
