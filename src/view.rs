@@ -163,7 +163,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
     );
 
     html! {
-        <div class="usdt-checkout__payment" data-state={view.state.as_str()}>
+        <div class="usdt-checkout__payment">
             if !finished {
                 <figure class="usdt-checkout__qr" role="img" aria-label={qr_label}>
                     { Html::from_html_unchecked(AttrValue::from(qr)) }

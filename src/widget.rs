@@ -220,7 +220,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         _ => None,
     };
     html! {
-        <section class="usdt-checkout" data-theme={theme} lang={locale.tag()} aria-label={locale.text(Text::Title, &[])}>
+        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} aria-label={locale.text(Text::Title, &[])}>
             <h1 class="usdt-checkout__title">{ locale.text(Text::Title, &[]) }</h1>
             <p class="usdt-checkout__status" role="status" aria-live="polite">{ status }</p>
             <ConnectionNotice {locale} notice={model.notice} {gateway} />

@@ -75,7 +75,11 @@ pub fn size() -> Result {
             .len();
         let zipped = gzipped(file)?;
         total += zipped;
-        let name = file.strip_prefix(out_dir()).unwrap_or(file).display().to_string();
+        let name = file
+            .strip_prefix(out_dir())
+            .unwrap_or(file)
+            .display()
+            .to_string();
         println!("{name:<32} {raw:>10} {zipped:>10}");
     }
     println!(
