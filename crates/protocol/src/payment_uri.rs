@@ -47,6 +47,18 @@ impl TransferRequest {
         format!("{METAMASK_SEND}{self}")
     }
 
+    /// The calldata of the ERC-20 `transfer(address,uint256)` call, 0x-hex, for a browser wallet's
+    /// `eth_sendTransaction` to the token contract.
+    pub fn transfer_calldata(&self) -> String {
+        let to: String = self
+            .to
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("0xa9059cbb{to:0>64}{:064x}", self.atomic_units)
+    }
+
     /// Reads back an EIP-681 transfer URI of the form [`Self::eip681`] writes.
     pub fn parse_eip681(uri: &str) -> Result<Self, PaymentUriError> {
         let rest = uri
@@ -109,6 +121,17 @@ mod tests {
         assert_eq!(
             request().eip681(),
             "ethereum:0xdAC17F958D2ee523a2206206994597C13D831ec7@1/transfer?address=0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed&uint256=13410000"
+        );
+    }
+
+    #[test]
+    fn transfer_calldata_is_the_abi_encoding_of_transfer() {
+        // transfer(0x5aAe…BeAed, 13410000): selector, then each argument as a 32-byte word.
+        assert_eq!(
+            request().transfer_calldata(),
+            "0xa9059cbb\
+             0000000000000000000000005aaeb6053f3e94c9b9a09f33669435e7ef1beaed\
+             0000000000000000000000000000000000000000000000000000000000cc9ed0"
         );
     }
 

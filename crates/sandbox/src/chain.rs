@@ -352,3 +352,35 @@ impl ChainClient {
             .map_err(rpc("anvil_reorg"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::sol_types::SolCall;
+    use usdt_checkout_protocol::{ChainId, TransferRequest};
+
+    use super::*;
+
+    #[test]
+    fn the_widgets_transfer_calldata_is_alloys_abi_encoding() {
+        let request = TransferRequest {
+            chain: ChainId::LOCAL,
+            token: "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+                .parse()
+                .unwrap(),
+            to: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+                .parse()
+                .unwrap(),
+            atomic_units: 24_995_001_000_000_000_000,
+        };
+        let call = TestUSDT::transferCall {
+            to: evm(request.to),
+            value: U256::from(request.atomic_units),
+        };
+        let encoded: String = call
+            .abi_encode()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(request.transfer_calldata(), format!("0x{encoded}"));
+    }
+}
