@@ -33,6 +33,7 @@ pub enum Text {
     WalletRejected,
     WalletWrongNetwork,
     NoWallet,
+    WalletSent,
     TimeLeft,
     Waiting,
     PartiallyPaid,
@@ -55,7 +56,7 @@ pub enum Text {
 }
 
 impl Text {
-    pub const ALL: [Text; 41] = [
+    pub const ALL: [Text; 42] = [
         Text::Title,
         Text::Loading,
         Text::ChooseNetwork,
@@ -78,6 +79,7 @@ impl Text {
         Text::WalletRejected,
         Text::WalletWrongNetwork,
         Text::NoWallet,
+        Text::WalletSent,
         Text::TimeLeft,
         Text::Waiting,
         Text::PartiallyPaid,
@@ -121,7 +123,7 @@ const EN: Table = &[
         "QR code: send {amount} {symbol} on {network}",
     ),
     (Text::OpenInWallet, "Open in MetaMask"),
-    (Text::PayWithWallet, "Pay with a browser wallet"),
+    (Text::PayWithWallet, "Pay with {wallet}"),
     (Text::ConnectingWallet, "Connecting to your wallet…"),
     (Text::SwitchNetwork, "Switch your wallet to {network}"),
     (Text::ConfirmInWallet, "Confirm the payment in your wallet"),
@@ -136,6 +138,10 @@ const EN: Table = &[
     (
         Text::NoWallet,
         "No browser wallet found. Scan the QR code with a phone wallet.",
+    ),
+    (
+        Text::WalletSent,
+        "Sent from your wallet. Waiting for the network to see it…",
     ),
     (Text::TimeLeft, "Time left: {time}"),
     (Text::Waiting, "Waiting for your payment"),
@@ -201,7 +207,7 @@ const ZH_CN: Table = &[
         "二维码：在 {network} 上发送 {amount} {symbol}",
     ),
     (Text::OpenInWallet, "在 MetaMask 中打开"),
-    (Text::PayWithWallet, "使用浏览器钱包支付"),
+    (Text::PayWithWallet, "使用 {wallet} 支付"),
     (Text::ConnectingWallet, "正在连接钱包…"),
     (Text::SwitchNetwork, "请将钱包切换到 {network}"),
     (Text::ConfirmInWallet, "请在钱包中确认付款"),
@@ -211,6 +217,7 @@ const ZH_CN: Table = &[
         "您的钱包在其他网络上。请切换到 {network} 后付款。",
     ),
     (Text::NoWallet, "未找到浏览器钱包。请用手机钱包扫描二维码。"),
+    (Text::WalletSent, "已从钱包发送，等待网络确认…"),
     (Text::TimeLeft, "剩余时间：{time}"),
     (Text::Waiting, "等待付款"),
     (
@@ -260,7 +267,7 @@ const ES: Table = &[
         "Código QR: envía {amount} {symbol} en {network}",
     ),
     (Text::OpenInWallet, "Abrir en MetaMask"),
-    (Text::PayWithWallet, "Pagar con una billetera del navegador"),
+    (Text::PayWithWallet, "Pagar con {wallet}"),
     (Text::ConnectingWallet, "Conectando con tu billetera…"),
     (Text::SwitchNetwork, "Cambia tu billetera a {network}"),
     (Text::ConfirmInWallet, "Confirma el pago en tu billetera"),
@@ -275,6 +282,10 @@ const ES: Table = &[
     (
         Text::NoWallet,
         "No se encontró una billetera del navegador. Escanea el código QR con una billetera móvil.",
+    ),
+    (
+        Text::WalletSent,
+        "Enviado desde tu billetera. Esperando a que la red lo vea…",
     ),
     (Text::TimeLeft, "Tiempo restante: {time}"),
     (Text::Waiting, "Esperando tu pago"),

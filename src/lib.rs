@@ -11,6 +11,7 @@ pub mod options;
 pub mod poll;
 pub mod qr;
 pub mod view;
+pub mod wallet;
 pub mod widget;
 
 use wasm_bindgen::prelude::*;

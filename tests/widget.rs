@@ -335,3 +335,137 @@ async fn events_reach_the_host_page_with_the_order_state_and_transaction() {
     assert!(seen[0].2.starts_with("0xabcdef"));
     host.remove();
 }
+
+/// A wallet extension's provider as a page sees it: on chain 1 until asked to switch, recording
+/// every request; `reject` makes it refuse the transaction as a shopper would.
+fn install_wallet(reject: bool) {
+    js_sys::eval(&format!(
+        r#"window.walletCalls = [];
+        window.ethereum = {{
+          isMetaMask: true,
+          chainId: "0x1",
+          async request({{ method, params }}) {{
+            window.walletCalls.push({{ method, params }});
+            switch (method) {{
+              case "eth_requestAccounts": return ["0x70997970c51812dc3a010c7d01b50e0d17dc79c8"];
+              case "eth_chainId": return this.chainId;
+              case "wallet_switchEthereumChain": this.chainId = params[0].chainId; return null;
+              case "eth_sendTransaction":
+                if ({reject}) throw {{ code: 4001, message: "User rejected the request." }};
+                return "0x" + "ab".repeat(32);
+            }}
+            throw {{ code: 4200, message: "unsupported" }};
+          }},
+        }};"#
+    ))
+    .unwrap();
+}
+
+fn wallet_calls() -> Vec<(String, String)> {
+    let calls = js_sys::eval("window.walletCalls").unwrap();
+    js_sys::Array::from(&calls)
+        .iter()
+        .map(|call| {
+            let method = js_sys::Reflect::get(&call, &"method".into())
+                .unwrap()
+                .as_string()
+                .unwrap();
+            let params = js_sys::Reflect::get(&call, &"params".into()).unwrap();
+            (
+                method,
+                js_sys::JSON::stringify(&params)
+                    .unwrap()
+                    .as_string()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String)>) {
+    install_wallet(reject);
+    let mut waiting = view(OrderStatus::Waiting);
+    waiting.payment.as_mut().unwrap().chain_id = ChainId::LOCAL;
+    let host = host();
+    let props = PaymentProps {
+        locale: Locale::En,
+        view: waiting,
+        clock_offset: 0.0,
+        now: js_sys::Date::now(),
+        on_start_again: Callback::noop(),
+    };
+    yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
+    rendered().await;
+    let button: web_sys::HtmlElement = host
+        .query_selector("button.usdt-checkout__wallet")
+        .unwrap()
+        .expect("a wallet button")
+        .dyn_into()
+        .unwrap();
+    assert_eq!(button.text_content().as_deref(), Some("Pay with MetaMask"));
+    button.click();
+    for _ in 0..20 {
+        TimeoutFuture::new(10).await;
+    }
+    (host, wallet_calls())
+}
+
+#[wasm_bindgen_test]
+async fn a_browser_wallet_switches_to_the_orders_chain_and_sends_the_exact_transfer() {
+    let (host, calls) = pay_with_wallet(false).await;
+    let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "eth_requestAccounts",
+            "eth_chainId",
+            "wallet_switchEthereumChain",
+            "eth_chainId",
+            "eth_sendTransaction"
+        ]
+    );
+    assert!(
+        calls[2].1.contains(r#""chainId":"0x7a69""#),
+        "{}",
+        calls[2].1
+    );
+    let sent = &calls[4].1;
+    assert!(
+        sent.contains(r#""to":"0x5FbDB2315678afecb367f032d93F642f64180aa3""#),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("0xa9059cbb000000000000000000000000e7f1725e7734ce288f8367e1bb143e90bb3f0512"),
+        "a transfer to the receiving address: {sent}"
+    );
+    let amount_word = format!("{:064x}\",", 24_995_001u128);
+    assert!(
+        sent.contains(&amount_word),
+        "of exactly 24995001 units: {sent}"
+    );
+    assert!(
+        text(&host).contains("Sent from your wallet"),
+        "{}",
+        text(&host)
+    );
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_shopper_cancelling_in_the_wallet_can_try_again() {
+    let (host, _) = pay_with_wallet(true).await;
+    assert!(
+        text(&host).contains("You cancelled in your wallet"),
+        "{}",
+        text(&host)
+    );
+    let button = host
+        .query_selector("button.usdt-checkout__wallet")
+        .unwrap()
+        .unwrap();
+    assert!(
+        !button.has_attribute("disabled"),
+        "the shopper can try again"
+    );
+    host.remove();
+}

@@ -1,0 +1,174 @@
+//! Paying from a browser wallet: found by EIP-6963 announcements (several wallets can coexist),
+//! else `window.ethereum`; then EIP-1193 requests: connect, switch to the order's chain, and send
+//! the exact ERC-20 transfer. The shopper cancelling, or a wallet on another network, are states
+//! the widget shows, not errors.
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use usdt_checkout_protocol::{ChainId, TransferRequest};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// An EIP-1193 provider and the name to show for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wallet {
+    pub name: String,
+    pub id: String,
+    provider: JsValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalletError {
+    /// The shopper said no in the wallet (EIP-1193 code 4001).
+    Rejected,
+    /// The wallet is on another chain and would not switch.
+    WrongNetwork,
+    Failed(String),
+}
+
+/// Where a wallet payment is, for the shopper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Connecting,
+    Switching,
+    Confirming,
+}
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A wallet from an `eip6963:announceProvider` event's detail.
+pub fn announced(detail: &JsValue) -> Option<Wallet> {
+    let info = get(detail, "info");
+    let provider = get(detail, "provider");
+    if provider.is_undefined() {
+        return None;
+    }
+    Some(Wallet {
+        name: get(&info, "name")
+            .as_string()
+            .unwrap_or_else(|| "wallet".into()),
+        id: get(&info, "uuid").as_string().unwrap_or_default(),
+        provider,
+    })
+}
+
+/// `window.ethereum`, for wallets that predate EIP-6963.
+pub fn injected() -> Option<Wallet> {
+    let window = web_sys::window()?;
+    let provider = get(&window, "ethereum");
+    if provider.is_undefined() || provider.is_null() {
+        return None;
+    }
+    Some(Wallet {
+        name: if get(&provider, "isMetaMask").as_bool() == Some(true) {
+            "MetaMask"
+        } else {
+            "browser wallet"
+        }
+        .into(),
+        id: "injected".into(),
+        provider,
+    })
+}
+
+/// Asks EIP-6963 wallets to announce themselves (they answer with events).
+pub fn request_announcements() {
+    if let (Some(window), Ok(event)) = (
+        web_sys::window(),
+        web_sys::Event::new("eip6963:requestProvider"),
+    ) {
+        let _ = window.dispatch_event(&event);
+    }
+}
+
+fn error_of(value: JsValue) -> WalletError {
+    match get(&value, "code").as_f64() {
+        Some(4001.0) => WalletError::Rejected,
+        Some(4902.0) => WalletError::WrongNetwork,
+        _ => WalletError::Failed(
+            get(&value, "message")
+                .as_string()
+                .unwrap_or_else(|| "the wallet reported an error".into()),
+        ),
+    }
+}
+
+impl Wallet {
+    async fn request(&self, method: &str, params: Array) -> Result<JsValue, WalletError> {
+        let request: Function = get(&self.provider, "request")
+            .dyn_into()
+            .map_err(|_| WalletError::Failed("the wallet has no request method".into()))?;
+        let arguments = Object::new();
+        let _ = Reflect::set(&arguments, &"method".into(), &method.into());
+        let _ = Reflect::set(&arguments, &"params".into(), &params);
+        let promise: Promise = request
+            .call1(&self.provider, &arguments)
+            .map_err(error_of)?
+            .dyn_into()
+            .map_err(|_| WalletError::Failed("the wallet did not answer with a promise".into()))?;
+        JsFuture::from(promise).await.map_err(error_of)
+    }
+
+    /// Pays `transfer` and returns its transaction hash. `step` hears where it is.
+    pub async fn pay(
+        &self,
+        transfer: &TransferRequest,
+        step: impl Fn(Step),
+    ) -> Result<String, WalletError> {
+        step(Step::Connecting);
+        let accounts = self.request("eth_requestAccounts", Array::new()).await?;
+        let from = Array::from(&accounts)
+            .get(0)
+            .as_string()
+            .ok_or_else(|| WalletError::Failed("the wallet shared no account".into()))?;
+        let chain = self.request("eth_chainId", Array::new()).await?;
+        if parse_chain(&chain) != Some(transfer.chain) {
+            step(Step::Switching);
+            let target = Object::new();
+            let _ = Reflect::set(
+                &target,
+                &"chainId".into(),
+                &format!("0x{:x}", transfer.chain.0).into(),
+            );
+            self.request("wallet_switchEthereumChain", Array::of1(&target))
+                .await
+                .map_err(|e| {
+                    if e == WalletError::Rejected {
+                        e
+                    } else {
+                        WalletError::WrongNetwork
+                    }
+                })?;
+            let now = self.request("eth_chainId", Array::new()).await?;
+            if parse_chain(&now) != Some(transfer.chain) {
+                return Err(WalletError::WrongNetwork);
+            }
+        }
+        step(Step::Confirming);
+        let transaction = Object::new();
+        let _ = Reflect::set(&transaction, &"from".into(), &from.into());
+        let _ = Reflect::set(
+            &transaction,
+            &"to".into(),
+            &transfer.token.to_string().into(),
+        );
+        let _ = Reflect::set(
+            &transaction,
+            &"data".into(),
+            &transfer.transfer_calldata().into(),
+        );
+        let _ = Reflect::set(&transaction, &"value".into(), &"0x0".into());
+        let hash = self
+            .request("eth_sendTransaction", Array::of1(&transaction))
+            .await?;
+        hash.as_string()
+            .ok_or_else(|| WalletError::Failed("the wallet returned no transaction hash".into()))
+    }
+}
+
+fn parse_chain(value: &JsValue) -> Option<ChainId> {
+    let text = value.as_string()?;
+    let hex = text.strip_prefix("0x").unwrap_or(&text);
+    u64::from_str_radix(hex, 16).ok().map(ChainId)
+}
