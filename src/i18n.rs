@@ -26,6 +26,7 @@ pub enum Text {
     CopyAmount,
     QrLabel,
     OpenInWallet,
+    OpenPaymentPage,
     PayWithWallet,
     ConnectingWallet,
     SwitchNetwork,
@@ -56,7 +57,7 @@ pub enum Text {
 }
 
 impl Text {
-    pub const ALL: [Text; 42] = [
+    pub const ALL: [Text; 43] = [
         Text::Title,
         Text::Loading,
         Text::ChooseNetwork,
@@ -72,6 +73,7 @@ impl Text {
         Text::CopyAmount,
         Text::QrLabel,
         Text::OpenInWallet,
+        Text::OpenPaymentPage,
         Text::PayWithWallet,
         Text::ConnectingWallet,
         Text::SwitchNetwork,
@@ -123,6 +125,7 @@ const EN: Table = &[
         "QR code: send {amount} {symbol} on {network}",
     ),
     (Text::OpenInWallet, "Open in MetaMask"),
+    (Text::OpenPaymentPage, "Open the payment page"),
     (Text::PayWithWallet, "Pay with {wallet}"),
     (Text::ConnectingWallet, "Connecting to your wallet…"),
     (Text::SwitchNetwork, "Switch your wallet to {network}"),
@@ -207,6 +210,7 @@ const ZH_CN: Table = &[
         "二维码：在 {network} 上发送 {amount} {symbol}",
     ),
     (Text::OpenInWallet, "在 MetaMask 中打开"),
+    (Text::OpenPaymentPage, "打开支付页面"),
     (Text::PayWithWallet, "使用 {wallet} 支付"),
     (Text::ConnectingWallet, "正在连接钱包…"),
     (Text::SwitchNetwork, "请将钱包切换到 {network}"),
@@ -267,6 +271,7 @@ const ES: Table = &[
         "Código QR: envía {amount} {symbol} en {network}",
     ),
     (Text::OpenInWallet, "Abrir en MetaMask"),
+    (Text::OpenPaymentPage, "Abrir la página de pago"),
     (Text::PayWithWallet, "Pagar con {wallet}"),
     (Text::ConnectingWallet, "Conectando con tu billetera…"),
     (Text::SwitchNetwork, "Cambia tu billetera a {network}"),

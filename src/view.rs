@@ -191,6 +191,9 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     { t(Text::OpenInWallet) }
                 </a>
                 <WalletPay {locale} transfer={request} network={payment.network.clone()} />
+                <a class="usdt-checkout__link" href={payment.cashier_url.clone()} target="_blank" rel="noopener">
+                    { t(Text::OpenPaymentPage) }
+                </a>
                 if let Some(expires_at) = view.expires_at {
                     <Countdown {locale} {expires_at} clock_offset={props.clock_offset} now={props.now} />
                 }

@@ -161,6 +161,9 @@ impl App {
     }
 }
 
+/// What each of the chain's other unlocked accounts is given at deployment: 10,000 test USDT.
+const TEST_WALLET_BALANCE: u128 = 10_000 * 1_000_000;
+
 /// Deploys the test USDT and a receiving contract per merchant, unless the ledger records a
 /// deployment on this chain whose contracts are still there (a restart).
 async fn deploy_once(
@@ -184,6 +187,12 @@ async fn deploy_once(
         .first()
         .ok_or("the chain has no unlocked account to deploy from")?;
     let token = chain.deploy_token(deployer).await?;
+    // Test wallets start with test USDT, so a browser wallet can pay without a faucet.
+    for account in chain.accounts().await?.iter().skip(1) {
+        chain
+            .mint(token, deployer, *account, TEST_WALLET_BALANCE)
+            .await?;
+    }
     let mut receivers = std::collections::BTreeMap::new();
     for merchant in merchants {
         let receiver = chain.deploy_receiver(deployer, deployer).await?;
