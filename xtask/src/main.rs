@@ -17,7 +17,8 @@ commands:
   test    formatting, lints, native tests, and the widget's tests in headless Chromium
   demo    run the demo storefront
   widget  build the release widget into dist/checkout/
-  size    build the release widget and print what a storefront downloads, gzipped";
+  size    build the release widget and print what a storefront downloads, gzipped
+  screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "widget" => setup::all().and_then(|()| widget::build().map(drop)),
         "size" => setup::all().and_then(|()| widget::size()),
+        "screenshots" => setup::all().and_then(|()| screenshots()),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -213,4 +215,21 @@ fn check_widget_dependencies() -> Result {
 fn demo() -> Result {
     setup::all()?;
     demo::run_demo()
+}
+
+fn screenshots() -> Result {
+    for (port, what) in [
+        (8080, "storefront"),
+        (4020, "checkout server"),
+        (4010, "sandbox gateway"),
+    ] {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return Err(format!(
+                "the demo's {what} is not running on port {port}: start `cargo xtask demo` first"
+            ));
+        }
+    }
+    run(cmd("node www/demo/screenshots.mjs screenshots"))?;
+    println!("screenshots: in {}", root().join("screenshots").display());
+    Ok(())
 }

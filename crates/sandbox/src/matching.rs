@@ -3,8 +3,9 @@
 //! - a `deposit(token, amount, orderNo)` names its order;
 //! - a plain transfer is matched by amount, which is why open orders to one address never share
 //!   an amount to pay ([`unique_pay_amount`]). In order, a transfer goes to:
-//!   1. the unfinished order this sender already paid part of (the rest of a partial payment);
-//!   2. the open order whose remaining amount it equals exactly (the oldest, should two tie);
+//!   1. the open order whose remaining amount it equals exactly (should two tie, the one this
+//!      sender already paid part of, else the oldest): an exact amount is the strongest evidence;
+//!   2. the unfinished order this sender already paid part of (the rest, paid in pieces);
 //!   3. the expired order whose remaining amount it equals exactly (a late payment; the most
 //!      recently expired);
 //!   4. the only open order to that address, if there is just one (a wrong amount, partial or
@@ -59,8 +60,11 @@ pub fn match_payment(candidates: &[Candidate], incoming: &Incoming) -> Option<us
             .min_by_key(|(_, c)| c.create_time)
             .map(|(i, _)| i)
     };
-    oldest(&|c| !c.finished && c.remaining > 0 && c.payers.contains(&incoming.from))
-        .or_else(|| oldest(&|c| c.open() && c.remaining == incoming.value))
+    let exact = |c: &Candidate| c.open() && c.remaining == incoming.value;
+    let paid_part = |c: &Candidate| c.payers.contains(&incoming.from);
+    oldest(&|c| exact(c) && paid_part(c))
+        .or_else(|| oldest(&exact))
+        .or_else(|| oldest(&|c| !c.finished && c.remaining > 0 && paid_part(c)))
         .or_else(|| {
             indexed()
                 .filter(|(_, c)| c.expired && !c.finished && c.remaining == incoming.value)
@@ -140,6 +144,26 @@ mod tests {
         a.payers.push(address(7));
         let orders = [a, order("B", 10_000_000, 2)];
         assert_eq!(match_payment(&orders, &transfer(7, 1_000_000)), Some(0));
+    }
+
+    #[test]
+    fn an_exact_amount_beats_a_senders_earlier_partial_payment() {
+        let mut a = order("A", 4_000_000, 1);
+        a.payers.push(address(7));
+        let orders = [a, order("B", 10_000_000, 2)];
+        assert_eq!(
+            match_payment(&orders, &transfer(7, 10_000_000)),
+            Some(1),
+            "B's exact amount"
+        );
+        let mut tied = order("C", 10_000_000, 3);
+        tied.payers.push(address(7));
+        let orders = [order("B", 10_000_000, 2), tied];
+        assert_eq!(
+            match_payment(&orders, &transfer(7, 10_000_000)),
+            Some(1),
+            "a tie goes to the sender's own"
+        );
     }
 
     #[test]
