@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, GatewayHealth};
+use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView};
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::Reducible;
 
@@ -76,11 +76,6 @@ impl Model {
             },
             _ => None,
         }
-    }
-
-    /// Whether the gateway behind the merchant is having trouble (shown, not fatal).
-    pub fn gateway_trouble(&self) -> bool {
-        matches!(&self.phase, Phase::Paying(view) if view.gateway != GatewayHealth::Available)
     }
 }
 
