@@ -121,12 +121,11 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         _ => None,
     };
     {
-        let (model_handle, settings, host) = (model.clone(), settings.clone(), props.host.clone());
+        let (model_handle, settings) = (model.clone(), settings.clone());
         use_effect_with(order.clone(), move |order| {
             let driver = order
                 .clone()
                 .map(|id| PollDriver::start(id, settings.merchant_url.clone(), model_handle));
-            let _ = host;
             move || {
                 if let Some(driver) = driver {
                     driver.borrow_mut().stop();
