@@ -9,7 +9,8 @@ import init, { mount as mountWidget } from "./core/usdt-checkout.js";
 const here = new URL(".", import.meta.url);
 // In the demo under `trunk serve`, trunk's own loader instantiates this same module and announces
 // it; instantiating it twice would split the widget's state. Anywhere else the embed does it.
-const trunkLoads = document.querySelector('link[rel="modulepreload"][href$="core/usdt-checkout.js"]');
+const core = new URL("core/usdt-checkout.js", here).href;
+const trunkLoads = [...document.querySelectorAll('link[rel="modulepreload"]')].some((link) => link.href === core);
 const ready = trunkLoads
   ? new Promise((resolve) => {
       if (window.wasmBindings) resolve();

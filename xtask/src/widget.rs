@@ -27,11 +27,14 @@ pub fn build() -> Result<Vec<PathBuf>> {
         "cargo build -p usdt-checkout --release --target wasm32-unknown-unknown",
     ))?;
     let wasm = target_dir().join("wasm32-unknown-unknown/release/usdt_checkout.wasm");
+    // The layout `trunk serve` also produces for the demo: the embed module and stylesheet, and
+    // the widget's wasm-bindgen module under core/, which the embed imports.
+    let core = out.join("core");
     let mut bindgen =
-        cmd("wasm-bindgen --target web --typescript --out-name usdt-checkout-core --out-dir");
-    bindgen.arg(&out).arg(&wasm);
+        cmd("wasm-bindgen --target web --typescript --out-name usdt-checkout --out-dir");
+    bindgen.arg(&core).arg(&wasm);
     run(bindgen)?;
-    let optimised = out.join("usdt-checkout-core_bg.wasm");
+    let optimised = core.join("usdt-checkout_bg.wasm");
     let mut opt = cmd(
         "wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals -o",
     );
@@ -41,16 +44,51 @@ pub fn build() -> Result<Vec<PathBuf>> {
         std::fs::copy(root().join("www").join(file), out.join(file))
             .map_err(|e| format!("{file}: {e}"))?;
     }
-    println!("widget: built into {}", out.display());
+    package(&core)?;
+    println!("widget: built into {} and pkg/", out.display());
     Ok([
         "usdt-checkout.js",
-        "usdt-checkout-core.js",
-        "usdt-checkout-core_bg.wasm",
+        "core/usdt-checkout.js",
+        "core/usdt-checkout_bg.wasm",
         "usdt-checkout.css",
     ]
     .iter()
     .map(|f| out.join(f))
     .collect())
+}
+
+/// `pkg/`: the same module, importable from an app's bundler (`import init, { mount } from
+/// "usdt-checkout"`), with its TypeScript declarations.
+fn package(core: &std::path::Path) -> Result {
+    let pkg = root().join("pkg");
+    std::fs::create_dir_all(&pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
+    for file in [
+        "usdt-checkout.js",
+        "usdt-checkout.d.ts",
+        "usdt-checkout_bg.wasm",
+        "usdt-checkout_bg.wasm.d.ts",
+    ] {
+        std::fs::copy(core.join(file), pkg.join(file)).map_err(|e| format!("{file}: {e}"))?;
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    std::fs::write(
+        pkg.join("package.json"),
+        format!(
+            r#"{{
+  "name": "usdt-checkout",
+  "version": "{version}",
+  "description": "USDT checkout widget: mount(element, options) renders it; see www/README.md",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "usdt-checkout.js",
+  "types": "usdt-checkout.d.ts",
+  "files": ["usdt-checkout.js", "usdt-checkout.d.ts", "usdt-checkout_bg.wasm", "usdt-checkout_bg.wasm.d.ts"],
+  "sideEffects": false
+}}
+"#
+        ),
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn gzipped(path: &PathBuf) -> Result<u64> {
