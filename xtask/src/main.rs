@@ -158,6 +158,7 @@ fn test() -> Result {
         "widget carries no secret-bearing crate",
         check_widget_dependencies,
     )?;
+    step("the storefront bundle is complete", widget::check_bundle)?;
     step("compiled contracts match their sources", || {
         run(cmd("node contracts/compile.mjs --check"))
     })?;

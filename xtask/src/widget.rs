@@ -132,3 +132,38 @@ pub fn size() -> Result {
     }
     Ok(())
 }
+
+/// Builds the bundle and checks that every file the embed module refers to (its `core/` module
+/// and wasm, the stylesheet) is in it: the embed and the build must agree on the layout.
+pub fn check_bundle() -> Result {
+    build()?;
+    let embed = std::fs::read_to_string(out_dir().join("usdt-checkout.js"))
+        .map_err(|e| format!("the embed module: {e}"))?;
+    let referenced: Vec<&str> = embed
+        .split('"')
+        .filter(|part| {
+            part.starts_with("./") || part.starts_with("core/") || part.ends_with(".css")
+        })
+        .filter(|part| !part.contains(' ') && !part.contains('$'))
+        .collect();
+    if referenced.is_empty() {
+        return Err("the embed module refers to no file: the check is out of date".into());
+    }
+    let missing: Vec<&str> = referenced
+        .iter()
+        .copied()
+        .filter(|path| !out_dir().join(path.trim_start_matches("./")).exists())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the embed module refers to {} but the build has no such file",
+            missing.join(", ")
+        ));
+    }
+    println!(
+        "widget bundle: the embed's {} files are all there ({})",
+        referenced.len(),
+        referenced.join(", ")
+    );
+    Ok(())
+}
