@@ -132,27 +132,37 @@ pub fn Payment(props: &PaymentProps) -> Html {
     let locale = props.locale;
     let t = |key| locale.text(key, &[]);
     let view = &props.view;
-    let Some(payment) = &view.payment else {
-        return html! { <p>{ t(Text::Loading) }</p> };
-    };
     let status = match view.state {
         usdt_checkout_protocol::checkout::CheckoutState::Order(s) => Some(s),
         _ => None,
     };
-    let finished = status.is_some_and(|s| s.is_final() || s == OrderStatus::Expired);
     let partial = status == Some(OrderStatus::PartiallyPaid);
-    let (amount, atomic) = if partial {
-        (payment.remaining.clone(), payment.remaining_atomic.clone())
-    } else {
-        (payment.amount.clone(), payment.amount_atomic.clone())
-    };
-    let request = TransferRequest {
+    // What to pay now: the rest, once part is paid.
+    let request = view.payment.as_ref().map(|payment| TransferRequest {
         chain: payment.chain_id,
         token: payment.token_contract,
         to: payment.to_address,
-        atomic_units: atomic.parse().unwrap_or_default(),
+        atomic_units: if partial {
+            &payment.remaining_atomic
+        } else {
+            &payment.amount_atomic
+        }
+        .parse()
+        .unwrap_or_default(),
+    });
+    // The countdown re-renders every second; the QR code changes only with the amount.
+    let qr = use_memo(request.map(|r| r.eip681()), |uri| {
+        uri.as_deref().and_then(crate::qr::svg).unwrap_or_default()
+    });
+    let (Some(payment), Some(request)) = (&view.payment, request) else {
+        return html! { <p>{ t(Text::Loading) }</p> };
     };
-    let qr = crate::qr::svg(&request.eip681()).unwrap_or_default();
+    let finished = status.is_some_and(|s| s.is_final() || s == OrderStatus::Expired);
+    let amount = if partial {
+        payment.remaining.clone()
+    } else {
+        payment.amount.clone()
+    };
     let qr_label = locale.text(
         Text::QrLabel,
         &[
@@ -166,7 +176,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
         <div class="usdt-checkout__payment">
             if !finished {
                 <figure class="usdt-checkout__qr" role="img" aria-label={qr_label}>
-                    { Html::from_html_unchecked(AttrValue::from(qr)) }
+                    { Html::from_html_unchecked(AttrValue::from((*qr).clone())) }
                 </figure>
                 <dl class="usdt-checkout__facts">
                     <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>

@@ -76,7 +76,9 @@ fn idempotency_key() -> String {
 pub fn Checkout(props: &CheckoutProps) -> Html {
     let settings = &props.settings;
     let model = use_reducer(Model::default);
-    let locale = Locale::negotiate(settings.locale.as_deref(), &browser_languages());
+    let locale = *use_memo(settings.locale.clone(), |option| {
+        Locale::negotiate(option.as_deref(), &browser_languages())
+    });
     let key = use_memo(model.attempt, |_| idempotency_key());
     let now = use_state(js_sys::Date::now);
     let clock_offset = use_mut_ref(|| 0.0f64);
