@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use gloo_net::http::{Request, Response};
-use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::gateway::{
-    Cryptocurrency, Envelope, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
+    Cryptocurrency, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
 };
+
+use crate::wire::{self, FromJs};
 
 /// Why a call did not give what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,12 +29,14 @@ pub enum Failure {
     },
 }
 
-/// Reads a JSON body with the browser's own parser: shipping serde_json's parser in the wasm
-/// would cost every shopper the download.
-async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
+/// A JSON body, parsed by the browser. An answer that is not JSON is no answer.
+async fn parsed(response: Response) -> Result<wasm_bindgen::JsValue, Failure> {
     let text = response.text().await.map_err(|_| Failure::Unreachable)?;
-    let value = js_sys::JSON::parse(&text).map_err(|_| Failure::Unreachable)?;
-    serde_wasm_bindgen::from_value(value).map_err(|_| Failure::Unreachable)
+    js_sys::JSON::parse(&text).map_err(|_| Failure::Unreachable)
+}
+
+async fn json<T: FromJs>(response: Response) -> Result<T, Failure> {
+    T::from_js(&parsed(response).await?).ok_or(Failure::Unreachable)
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
@@ -72,11 +75,7 @@ pub async fn create_checkout(
     merchant_url: &str,
     request: &CreateCheckout,
 ) -> Result<CheckoutView, Failure> {
-    let body = serde_wasm_bindgen::to_value(request)
-        .ok()
-        .and_then(|value| js_sys::JSON::stringify(&value).ok())
-        .and_then(|text| text.as_string())
-        .ok_or(Failure::Unreachable)?;
+    let body = wire::create_checkout_body(request).ok_or(Failure::Unreachable)?;
     let response = Request::post(&format!("{merchant_url}/api/checkouts"))
         .header("content-type", "application/json")
         .body(body)
@@ -121,7 +120,7 @@ pub async fn poll_status(
     }
 }
 
-async fn public<T: DeserializeOwned>(gateway_url: &str, path: &str) -> Result<T, Failure> {
+async fn public<T: FromJs>(gateway_url: &str, path: &str) -> Result<T, Failure> {
     let response = Request::get(&format!("{gateway_url}{path}"))
         .send()
         .await
@@ -129,8 +128,8 @@ async fn public<T: DeserializeOwned>(gateway_url: &str, path: &str) -> Result<T,
     if response.status() != 200 {
         return Err(refusal(response).await);
     }
-    let envelope: Envelope<T> = json(response).await?;
-    envelope.data.ok_or(Failure::Unreachable)
+    // The gateway's envelope: `{code, success, data, msg, trace}`.
+    T::from_js(&wire::field(&parsed(response).await?, "data")).ok_or(Failure::Unreachable)
 }
 
 /// What the chooser offers: the gateway's networks, tokens and rates.

@@ -13,6 +13,7 @@ pub mod qr;
 pub mod view;
 pub mod wallet;
 pub mod widget;
+pub mod wire;
 
 use wasm_bindgen::prelude::*;
 use yew::AppHandle;
@@ -27,9 +28,8 @@ pub struct CheckoutHandle {
 }
 
 fn settings(options: JsValue) -> Result<options::Settings, JsValue> {
-    let options: options::Options = serde_wasm_bindgen::from_value(options)
-        .map_err(|e| report(vec![format!("options: {e}")]))?;
-    options.check().map_err(report)
+    let (options, problems) = options::Options::from_js(&options);
+    options.check_with(problems).map_err(report)
 }
 
 fn report(problems: Vec<String>) -> JsValue {

@@ -6,8 +6,10 @@ use usdt_checkout::i18n::Locale;
 use usdt_checkout::model::Notice;
 use usdt_checkout::view::{ConnectionNotice, ConnectionNoticeProps, Payment, PaymentProps};
 use usdt_checkout_protocol::checkout::{
-    CheckoutState, CheckoutView, GatewayHealth, PaymentView, Price, TransactionView,
+    ApiError, CheckoutState, CheckoutView, CreateCheckout, GatewayHealth, PaymentView, Price,
+    TransactionView,
 };
+use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -76,6 +78,108 @@ async fn bad_options_fail_loudly_and_render_nothing() {
     );
     assert_eq!(host.child_element_count(), 0);
     host.remove();
+}
+
+#[wasm_bindgen_test]
+fn options_with_unknown_names_or_wrong_types_are_refused_by_name() {
+    let host = host();
+    let error = usdt_checkout::mount(
+        host.clone(),
+        options(r#"{"merchantURL": "https://shop.example", "item": "tee", "chains": "1,56"}"#),
+    )
+    .err()
+    .expect("mount refuses");
+    let message = js_sys::Error::from(error).message().as_string().unwrap();
+    assert!(
+        message.contains("unknown option \"merchantURL\""),
+        "{message}"
+    );
+    assert!(message.contains("chains must be an array"), "{message}");
+    assert!(message.contains("merchantUrl is required"), "{message}");
+    assert_eq!(host.child_element_count(), 0);
+    host.remove();
+}
+
+/// The widget reads the servers' JSON by hand (see `wire`); it must read exactly what the
+/// protocol crate's serde types write, for every shape a view takes.
+#[wasm_bindgen_test]
+fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
+    use usdt_checkout::wire::FromJs;
+    fn round_trip<T: serde::Serialize + FromJs + PartialEq + std::fmt::Debug>(value: &T) {
+        let json = serde_json::to_string(value).unwrap();
+        let parsed = js_sys::JSON::parse(&json).unwrap();
+        assert_eq!(T::from_js(&parsed).as_ref(), Some(value), "{json}");
+    }
+    for state in OrderStatus::ALL {
+        let mut view = view(state);
+        round_trip(&view);
+        view.gateway = GatewayHealth::RateLimited {
+            until: 1_800_000_000_000,
+        };
+        view.expires_at = None;
+        round_trip(&view);
+        view.gateway = GatewayHealth::Blocked { until: 7 };
+        view.payment = None;
+        view.state = CheckoutState::OPEN;
+        round_trip(&view);
+        view.gateway = GatewayHealth::Unreachable { since: 9 };
+        round_trip(&view);
+    }
+    round_trip(&ApiError {
+        code: "unknown_item".into(),
+        message: "No such item".into(),
+        retry_after: Some(3),
+    });
+    round_trip(&ApiError {
+        code: "bad_request".into(),
+        message: "chainId".into(),
+        retry_after: None,
+    });
+    let contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        .parse()
+        .unwrap();
+    round_trip(&vec![Network {
+        chain_id: ChainId(31337),
+        name: "Local".into(),
+        explorer_url: None,
+        required_confirmations: 2,
+    }]);
+    round_trip(&vec![Cryptocurrency {
+        chain_id: ChainId(56),
+        symbol: "USDT".into(),
+        contract,
+        decimals: 18,
+    }]);
+    round_trip(&vec![ExchangeRate {
+        base: "USDT".into(),
+        quote: "USD".into(),
+        rate: "1.0002".into(),
+        update_time: 1_800_000_000_000,
+    }]);
+
+    // Not a view: a wrong type, a missing field, a number that is not a whole one.
+    let mut broken = serde_json::to_value(view(OrderStatus::Waiting)).unwrap();
+    broken["version"] = serde_json::json!(1.5);
+    let parsed = js_sys::JSON::parse(&broken.to_string()).unwrap();
+    assert_eq!(CheckoutView::from_js(&parsed), None);
+    broken["version"] = serde_json::json!(2);
+    broken["payment"]["toAddress"] = serde_json::json!("0x1234");
+    let parsed = js_sys::JSON::parse(&broken.to_string()).unwrap();
+    assert_eq!(CheckoutView::from_js(&parsed), None);
+
+    // And what it sends is what the server reads.
+    let request = CreateCheckout {
+        item: Some("tee".into()),
+        checkout_id: None,
+        chain_id: ChainId(31337),
+        symbol: "USDT".into(),
+        idempotency_key: "k-123456".into(),
+    };
+    let body = usdt_checkout::wire::create_checkout_body(&request).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::to_value(&request).unwrap()
+    );
 }
 
 fn view(state: OrderStatus) -> CheckoutView {
