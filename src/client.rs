@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use gloo_net::http::{Request, Response};
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::gateway::{
     Cryptocurrency, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
 };
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, RequestInit, Response};
 
 use crate::wire::{self, FromJs};
 
@@ -29,10 +31,44 @@ pub enum Failure {
     },
 }
 
+/// One HTTP exchange through the browser's `fetch`. A network error, a CORS refusal and an
+/// aborted request all mean the same to a shopper: no answer.
+async fn fetch(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<Response, Failure> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    let sent = Headers::new().map_err(|_| Failure::Unreachable)?;
+    for (name, value) in headers {
+        sent.set(name, value).map_err(|_| Failure::Unreachable)?;
+    }
+    init.set_headers(&sent);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    let window = web_sys::window().ok_or(Failure::Unreachable)?;
+    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|_| Failure::Unreachable)?;
+    response.dyn_into().map_err(|_| Failure::Unreachable)
+}
+
 /// A JSON body, parsed by the browser. An answer that is not JSON is no answer.
-async fn parsed(response: Response) -> Result<wasm_bindgen::JsValue, Failure> {
-    let text = response.text().await.map_err(|_| Failure::Unreachable)?;
+async fn parsed(response: Response) -> Result<JsValue, Failure> {
+    let text = response.text().map_err(|_| Failure::Unreachable)?;
+    let text = JsFuture::from(text)
+        .await
+        .map_err(|_| Failure::Unreachable)?
+        .as_string()
+        .ok_or(Failure::Unreachable)?;
     js_sys::JSON::parse(&text).map_err(|_| Failure::Unreachable)
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
 }
 
 async fn json<T: FromJs>(response: Response) -> Result<T, Failure> {
@@ -40,9 +76,7 @@ async fn json<T: FromJs>(response: Response) -> Result<T, Failure> {
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
-    response
-        .headers()
-        .get("retry-after")
+    header(response, "retry-after")
         .and_then(|v| v.trim().parse().ok())
         .map(Duration::from_secs)
 }
@@ -76,13 +110,13 @@ pub async fn create_checkout(
     request: &CreateCheckout,
 ) -> Result<CheckoutView, Failure> {
     let body = wire::create_checkout_body(request).ok_or(Failure::Unreachable)?;
-    let response = Request::post(&format!("{merchant_url}/api/checkouts"))
-        .header("content-type", "application/json")
-        .body(body)
-        .map_err(|_| Failure::Unreachable)?
-        .send()
-        .await
-        .map_err(|_| Failure::Unreachable)?;
+    let response = fetch(
+        "POST",
+        &format!("{merchant_url}/api/checkouts"),
+        &[("content-type", "application/json")],
+        Some(&body),
+    )
+    .await?;
     if response.status() == 201 || response.status() == 200 {
         json(response).await
     } else {
@@ -101,15 +135,16 @@ pub async fn poll_status(
     id: &str,
     etag: Option<&str>,
 ) -> Result<Poll, Failure> {
-    let mut url = format!("{merchant_url}/api/checkouts/{id}");
-    let mut request = Request::get(&url);
-    if let Some(tag) = etag {
+    let url = format!("{merchant_url}/api/checkouts/{id}");
+    let response = match etag {
         // Ask the server to hold the request until something changes.
-        url = format!("{url}?wait={MAX_LONG_POLL_SECONDS}");
-        request = Request::get(&url).header("if-none-match", tag);
-    }
-    let response = request.send().await.map_err(|_| Failure::Unreachable)?;
-    let etag = response.headers().get("etag");
+        Some(tag) => {
+            let url = format!("{url}?wait={MAX_LONG_POLL_SECONDS}");
+            fetch("GET", &url, &[("if-none-match", tag)], None).await?
+        }
+        None => fetch("GET", &url, &[], None).await?,
+    };
+    let etag = header(&response, "etag");
     match response.status() {
         304 => Ok(Poll { view: None, etag }),
         200 => Ok(Poll {
@@ -121,10 +156,7 @@ pub async fn poll_status(
 }
 
 async fn public<T: FromJs>(gateway_url: &str, path: &str) -> Result<T, Failure> {
-    let response = Request::get(&format!("{gateway_url}{path}"))
-        .send()
-        .await
-        .map_err(|_| Failure::Unreachable)?;
+    let response = fetch("GET", &format!("{gateway_url}{path}"), &[], None).await?;
     if response.status() != 200 {
         return Err(refusal(response).await);
     }

@@ -51,7 +51,7 @@ pub struct Settings {
 fn base_url(name: &str, url: &str) -> Result<String, String> {
     if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/')) {
         return Err(format!(
-            "{name} must be an http(s) URL or a path on this site, not {url:?}"
+            "{name} must be an http(s) URL or a path on this site, not \"{url}\""
         ));
     }
     Ok(url.trim_end_matches('/').to_owned())
@@ -83,7 +83,7 @@ impl Options {
             let name = name.as_string().unwrap_or_default();
             if !NAMES.contains(&name.as_str()) {
                 problems.push(format!(
-                    "unknown option {name:?}; the options are {}",
+                    "unknown option \"{name}\"; the options are {}",
                     NAMES.join(", ")
                 ));
             }
@@ -174,15 +174,19 @@ impl Options {
             Some("light") => Theme::Light,
             Some("dark") => Theme::Dark,
             Some(other) => {
-                problems.push(format!("theme must be light, dark or auto, not {other:?}"));
+                problems.push(format!(
+                    "theme must be light, dark or auto, not \"{other}\""
+                ));
                 Theme::Auto
             }
         };
         if let (Some(chains), Some(default)) = (&self.chains, self.default_chain)
             && !chains.contains(&default)
         {
+            let chains: Vec<String> = chains.iter().map(u64::to_string).collect();
             problems.push(format!(
-                "defaultChain {default} is not among chains {chains:?}"
+                "defaultChain {default} is not among chains [{}]",
+                chains.join(", ")
             ));
         }
         if self.chains.as_ref().is_some_and(Vec::is_empty)
