@@ -82,7 +82,7 @@ fn chromium() -> Result {
     run(install)
 }
 
-/// binaryen (wasm-opt), anvil and solc, pinned by package-lock.json. Installed again only when
+/// binaryen (wasm-opt), esbuild, anvil and solc, pinned by package-lock.json. Installed again only when
 /// the lockfile changes: a copy of the one installed is kept beside the packages.
 fn node_packages() -> Result {
     let lock = root().join("package-lock.json");
@@ -91,7 +91,7 @@ fn node_packages() -> Result {
     if std::fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(());
     }
-    println!("setup: installing node packages (binaryen, anvil, solc)");
+    println!("setup: installing node packages (binaryen, esbuild, anvil, solc)");
     run(cmd("npm ci --no-audit --no-fund"))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))
 }

@@ -40,11 +40,13 @@ pub fn build() -> Result<Vec<PathBuf>> {
     );
     opt.arg(&optimised).arg(&optimised);
     run(opt)?;
-    for file in ["usdt-checkout.js", "usdt-checkout.css"] {
-        std::fs::copy(root().join("www").join(file), out.join(file))
-            .map_err(|e| format!("{file}: {e}"))?;
-    }
     package(&core)?;
+    // What a storefront downloads is minified, as any production asset; pkg/ keeps the readable
+    // bindings, since an app's bundler minifies them itself.
+    minify(&root().join("www/usdt-checkout.js"), &out.join("usdt-checkout.js"))?;
+    minify(&root().join("www/usdt-checkout.css"), &out.join("usdt-checkout.css"))?;
+    let bindings = core.join("usdt-checkout.js");
+    minify(&bindings, &bindings)?;
     println!("widget: built into {} and pkg/", out.display());
     Ok([
         "usdt-checkout.js",
@@ -55,6 +57,17 @@ pub fn build() -> Result<Vec<PathBuf>> {
     .iter()
     .map(|f| out.join(f))
     .collect())
+}
+
+fn minify(from: &std::path::Path, to: &std::path::Path) -> Result {
+    let mut esbuild = Command::new(root().join("node_modules/@esbuild/linux-x64/bin/esbuild"));
+    esbuild
+        .arg(from)
+        .arg("--minify")
+        .arg("--log-level=warning")
+        .arg("--allow-overwrite")
+        .arg(format!("--outfile={}", to.display()));
+    run(esbuild)
 }
 
 /// `pkg/`: the same module, importable from an app's bundler (`import init, { mount } from
