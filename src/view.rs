@@ -205,11 +205,11 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     { t(Text::OpenPaymentPage) }
                 </a>
                 if let Some(expires_at) = view.expires_at {
-                    <Countdown {locale} {expires_at} clock_offset={props.clock_offset} now={props.now} />
+                    { countdown(locale, expires_at, props.now + props.clock_offset) }
                 }
             }
             if status == Some(OrderStatus::Paid) || status == Some(OrderStatus::PaidLate) {
-                <Receipt {locale} payment={payment.clone()} order={view.id.clone()} />
+                { receipt(locale, payment, &view.id) }
             }
             if payment.overpaid != "0" {
                 <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &payment.overpaid), ("symbol", &payment.symbol)]) }</p>
@@ -227,23 +227,18 @@ fn short(address: &str) -> String {
     format!("{}…{}", &address[..6], &address[address.len() - 4..])
 }
 
-#[derive(Properties, PartialEq)]
-pub struct ReceiptProps {
-    pub locale: Locale,
-    pub payment: PaymentView,
-    pub order: String,
-}
+// Receipt, countdown and connection notice are functions, not components: they hold no state,
+// and every component costs the download its own copy of Yew's lifecycle code.
 
-#[function_component]
-pub fn Receipt(props: &ReceiptProps) -> Html {
-    let t = |key| props.locale.text(key, &[]);
+fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
+    let t = |key| locale.text(key, &[]);
     html! {
         <dl class="usdt-checkout__receipt">
             <dt>{ t(Text::Order) }</dt>
-            <dd><code>{ &props.order }</code></dd>
+            <dd><code>{ order }</code></dd>
             <dt>{ t(Text::Amount) }</dt>
-            <dd>{ format!("{} {}", props.payment.paid, props.payment.symbol) }</dd>
-            { for props.payment.transactions.iter().map(|tx| html! {
+            <dd>{ format!("{} {}", payment.paid, payment.symbol) }</dd>
+            { for payment.transactions.iter().map(|tx| html! {
                 <>
                     <dt>{ t(Text::Transaction) }</dt>
                     <dd>
@@ -258,23 +253,14 @@ pub fn Receipt(props: &ReceiptProps) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct CountdownProps {
-    pub locale: Locale,
-    pub expires_at: u64,
-    pub clock_offset: f64,
-    pub now: f64,
-}
-
-/// Time left by the server's clock, whatever the shopper's clock says.
-#[function_component]
-pub fn Countdown(props: &CountdownProps) -> Html {
-    let left_ms = (props.expires_at as f64 - (props.now + props.clock_offset)).max(0.0);
+/// Time left by the server's clock (`server_now`), whatever the shopper's clock says.
+fn countdown(locale: Locale, expires_at: u64, server_now: f64) -> Html {
+    let left_ms = (expires_at as f64 - server_now).max(0.0);
     let seconds = (left_ms / 1000.0).floor() as u64;
     let time = format!("{}:{:02}", seconds / 60, seconds % 60);
     html! {
         <p class="usdt-checkout__countdown">
-            <time datetime={format!("PT{seconds}S")}>{ props.locale.text(Text::TimeLeft, &[("time", &time)]) }</time>
+            <time datetime={format!("PT{seconds}S")}>{ locale.text(Text::TimeLeft, &[("time", &time)]) }</time>
         </p>
     }
 }
@@ -308,17 +294,13 @@ pub fn CopyButton(props: &CopyProps) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct ConnectionNoticeProps {
-    pub locale: Locale,
-    pub notice: Option<Notice>,
-    pub gateway: Option<GatewayHealth>,
-}
-
 /// Trouble with a connection: shown, never fatal; polling goes on behind it.
-#[function_component]
-pub fn ConnectionNotice(props: &ConnectionNoticeProps) -> Html {
-    let text = match (props.notice, props.gateway) {
+pub fn connection_notice(
+    locale: Locale,
+    notice: Option<Notice>,
+    gateway: Option<GatewayHealth>,
+) -> Html {
+    let text = match (notice, gateway) {
         (Some(Notice::MerchantUnreachable), _) => Some(Text::MerchantUnreachable),
         (Some(Notice::RateLimited), _) => Some(Text::RateLimited),
         (None, Some(GatewayHealth::RateLimited { .. } | GatewayHealth::Blocked { .. })) => {
@@ -329,7 +311,7 @@ pub fn ConnectionNotice(props: &ConnectionNoticeProps) -> Html {
     };
     match text {
         Some(text) => {
-            html! { <p class="usdt-checkout__notice" role="alert">{ props.locale.text(text, &[]) }</p> }
+            html! { <p class="usdt-checkout__notice" role="alert">{ locale.text(text, &[]) }</p> }
         }
         None => html! {},
     }

@@ -18,7 +18,7 @@ use crate::i18n::{Locale, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Purchase, Settings, Theme};
 use crate::poll::{FIRST_POLL, Next, Outcome, Poller};
-use crate::view::{Chooser, ConnectionNotice, Payment, status_text};
+use crate::view::{Chooser, Payment, connection_notice, status_text};
 
 #[derive(Properties, PartialEq, Clone)]
 pub struct CheckoutProps {
@@ -224,7 +224,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} aria-label={locale.text(Text::Title, &[])}>
             <h1 class="usdt-checkout__title">{ locale.text(Text::Title, &[]) }</h1>
             <p class="usdt-checkout__status" role="status" aria-live="polite">{ status }</p>
-            <ConnectionNotice {locale} notice={model.notice} {gateway} />
+            { connection_notice(locale, model.notice, gateway) }
             if let Some(error) = &model.error {
                 <p class="usdt-checkout__error" role="alert">{ error }</p>
             }

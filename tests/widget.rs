@@ -4,7 +4,7 @@
 use gloo_timers::future::TimeoutFuture;
 use usdt_checkout::i18n::Locale;
 use usdt_checkout::model::Notice;
-use usdt_checkout::view::{ConnectionNotice, ConnectionNoticeProps, Payment, PaymentProps};
+use usdt_checkout::view::{Payment, PaymentProps, connection_notice};
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutState, CheckoutView, CreateCheckout, GatewayHealth, PaymentView, Price,
     TransactionView,
@@ -368,6 +368,17 @@ async fn confirming_paid_expired_paid_late_and_failed_each_have_their_screen() {
     host.remove();
 }
 
+#[derive(yew::Properties, PartialEq)]
+struct NoticeProps {
+    notice: Option<Notice>,
+    gateway: Option<GatewayHealth>,
+}
+
+#[yew::function_component]
+fn NoticeHost(props: &NoticeProps) -> yew::Html {
+    connection_notice(Locale::En, props.notice, props.gateway)
+}
+
 #[wasm_bindgen_test]
 async fn connection_trouble_is_announced_without_ending_the_payment() {
     for (notice, gateway, expected) in [
@@ -389,12 +400,8 @@ async fn connection_trouble_is_announced_without_ending_the_payment() {
         ),
     ] {
         let host = host();
-        let props = ConnectionNoticeProps {
-            locale: Locale::En,
-            notice,
-            gateway,
-        };
-        yew::Renderer::<ConnectionNotice>::with_root_and_props(host.clone(), props).render();
+        let props = NoticeProps { notice, gateway };
+        yew::Renderer::<NoticeHost>::with_root_and_props(host.clone(), props).render();
         rendered().await;
         let alert = host
             .query_selector("[role=alert]")

@@ -35,16 +35,24 @@ pub fn build() -> Result<Vec<PathBuf>> {
     bindgen.arg(&core).arg(&wasm);
     run(bindgen)?;
     let optimised = core.join("usdt-checkout_bg.wasm");
+    // --low-memory-unused: Rust puts its 1 MiB stack at the bottom of memory and data above it,
+    // so the first KiB is never addressed and binaryen may fold constants into load offsets.
     let mut opt = cmd(
-        "wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals -o",
+        "wasm-opt -Oz --converge --low-memory-unused --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals -o",
     );
     opt.arg(&optimised).arg(&optimised);
     run(opt)?;
     package(&core)?;
     // What a storefront downloads is minified, as any production asset; pkg/ keeps the readable
     // bindings, since an app's bundler minifies them itself.
-    minify(&root().join("www/usdt-checkout.js"), &out.join("usdt-checkout.js"))?;
-    minify(&root().join("www/usdt-checkout.css"), &out.join("usdt-checkout.css"))?;
+    minify(
+        &root().join("www/usdt-checkout.js"),
+        &out.join("usdt-checkout.js"),
+    )?;
+    minify(
+        &root().join("www/usdt-checkout.css"),
+        &out.join("usdt-checkout.css"),
+    )?;
     let bindings = core.join("usdt-checkout.js");
     minify(&bindings, &bindings)?;
     println!("widget: built into {} and pkg/", out.display());
