@@ -385,11 +385,27 @@ impl Locale {
             .find(|(k, _)| *k == key)
             .or_else(|| EN.iter().find(|(k, _)| *k == key))
             .map_or("", |(_, text)| text);
-        values
-            .iter()
-            .fold(template.to_owned(), |text, (name, value)| {
-                text.replace(&format!("{{{name}}}"), value)
-            })
+        let mut text = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some((before, after)) = rest.split_once('{') {
+            text.push_str(before);
+            let Some((name, tail)) = after.split_once('}') else {
+                text.push('{');
+                rest = after;
+                continue;
+            };
+            match values.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => text.push_str(value),
+                None => {
+                    text.push('{');
+                    text.push_str(name);
+                    text.push('}');
+                }
+            }
+            rest = tail;
+        }
+        text.push_str(rest);
+        text
     }
 }
 
@@ -460,5 +476,10 @@ mod tests {
         let text = Locale::Es.text(Text::Confirming, &[("count", "1"), ("required", "2")]);
         assert_eq!(text, "Pago recibido. Confirmando (1 de 2)…");
         assert_eq!(Locale::ZhCn.text(Text::Paid, &[]), "支付成功，谢谢！");
+        assert_eq!(
+            Locale::En.text(Text::QrLabel, &[("amount", "1.5"), ("symbol", "USDT")]),
+            "QR code: send 1.5 USDT on {network}",
+            "a placeholder without a value stays as written"
+        );
     }
 }

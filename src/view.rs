@@ -9,22 +9,24 @@ use crate::client::Offer;
 use crate::i18n::{Locale, Text};
 use crate::model::Notice;
 
-#[derive(Properties, PartialEq)]
-pub struct ChooserProps {
+/// What the chooser shows: the offer, the shopper's choice so far, and what to do with it.
+pub struct Choice<'a> {
     pub locale: Locale,
-    pub offer: Offer,
+    pub offer: &'a Offer,
     pub chain: Option<ChainId>,
-    pub symbol: Option<String>,
-    pub allowed_chains: Option<Vec<ChainId>>,
-    pub allowed_tokens: Option<Vec<String>>,
+    pub symbol: Option<&'a str>,
+    pub allowed_chains: Option<&'a [ChainId]>,
+    pub allowed_tokens: Option<&'a [String]>,
     pub busy: bool,
     pub on_choose: Callback<(ChainId, String)>,
     pub on_continue: Callback<()>,
 }
 
+// Only stateful parts are components (the payment panel, the wallet buttons): every component
+// costs the download its own copy of Yew's lifecycle code, so the rest are functions.
+
 /// Network and token, as radio groups (arrow keys move within a group, as shoppers expect).
-#[function_component]
-pub fn Chooser(props: &ChooserProps) -> Html {
+pub fn chooser(props: &Choice) -> Html {
     let t = |key| props.locale.text(key, &[]);
     let networks = props.offer.networks.iter().filter(|n| {
         props
@@ -70,7 +72,7 @@ pub fn Chooser(props: &ChooserProps) -> Html {
                     html! {
                         <label class="usdt-checkout__option">
                             <input type="radio" name="usdt-checkout-token" value={token.symbol.clone()}
-                                checked={props.symbol.as_deref() == Some(token.symbol.as_str())} {onchange} disabled={props.busy} />
+                                checked={props.symbol == Some(token.symbol.as_str())} {onchange} disabled={props.busy} />
                             <span>{ &token.symbol }</span>
                         </label>
                     }
@@ -154,6 +156,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
     let qr = use_memo(request.map(|r| r.eip681()), |uri| {
         uri.as_deref().and_then(crate::qr::svg).unwrap_or_default()
     });
+    let copied = use_state(|| None);
     let (Some(payment), Some(request)) = (&view.payment, request) else {
         return html! { <p>{ t(Text::Loading) }</p> };
     };
@@ -182,7 +185,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>
                     <dd>
                         <span class="usdt-checkout__amount">{ format!("{amount} {}", payment.symbol) }</span>
-                        <CopyButton {locale} label={t(Text::CopyAmount)} value={amount.clone()} />
+                        { copy_button(locale, Text::CopyAmount, &amount, &copied) }
                         if view.price.currency != payment.symbol && !partial {
                             <span class="usdt-checkout__fiat">
                                 { locale.text(Text::FiatValue, &[("amount", &view.price.amount), ("currency", &view.price.currency)]) }
@@ -194,7 +197,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <dt>{ t(Text::ToAddress) }</dt>
                     <dd>
                         <code class="usdt-checkout__address">{ payment.to_address.to_string() }</code>
-                        <CopyButton {locale} label={t(Text::CopyAddress)} value={payment.to_address.to_string()} />
+                        { copy_button(locale, Text::CopyAddress, &payment.to_address.to_string(), &copied) }
                     </dd>
                 </dl>
                 <a class="usdt-checkout__secondary usdt-checkout__deeplink" href={request.metamask_link()} rel="noopener">
@@ -226,9 +229,6 @@ pub fn Payment(props: &PaymentProps) -> Html {
 fn short(address: &str) -> String {
     format!("{}…{}", &address[..6], &address[address.len() - 4..])
 }
-
-// Receipt, countdown and connection notice are functions, not components: they hold no state,
-// and every component costs the download its own copy of Yew's lifecycle code.
 
 fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
     let t = |key| locale.text(key, &[]);
@@ -265,31 +265,33 @@ fn countdown(locale: Locale, expires_at: u64, server_now: f64) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct CopyProps {
-    pub locale: Locale,
-    pub label: String,
-    pub value: String,
-}
-
-/// Copies to the clipboard and says so, for two seconds.
-#[function_component]
-pub fn CopyButton(props: &CopyProps) -> Html {
-    let copied = use_state(|| false);
+/// Copies `value` to the clipboard and says so, for two seconds; `copied` remembers which
+/// button (by its label) was pressed last.
+fn copy_button(
+    locale: Locale,
+    label: Text,
+    value: &str,
+    copied: &UseStateHandle<Option<Text>>,
+) -> Html {
     let onclick = {
-        let (copied, value) = (copied.clone(), props.value.clone());
+        let (copied, value) = (copied.clone(), value.to_owned());
         Callback::from(move |_| {
             if let Some(window) = web_sys::window() {
                 let _ = window.navigator().clipboard().write_text(&value);
             }
-            copied.set(true);
+            copied.set(Some(label));
             let copied = copied.clone();
-            gloo_timers::callback::Timeout::new(2_000, move || copied.set(false)).forget();
+            gloo_timers::callback::Timeout::new(2_000, move || copied.set(None)).forget();
         })
     };
+    let text = if **copied == Some(label) {
+        Text::Copied
+    } else {
+        Text::Copy
+    };
     html! {
-        <button type="button" class="usdt-checkout__copy" aria-label={props.label.clone()} {onclick}>
-            { if *copied { props.locale.text(Text::Copied, &[]) } else { props.locale.text(Text::Copy, &[]) } }
+        <button type="button" class="usdt-checkout__copy" aria-label={locale.text(label, &[])} {onclick}>
+            { locale.text(text, &[]) }
         </button>
     }
 }

@@ -18,7 +18,7 @@ use crate::i18n::{Locale, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Purchase, Settings, Theme};
 use crate::poll::{FIRST_POLL, Next, Outcome, Poller};
-use crate::view::{Chooser, Payment, connection_notice, status_text};
+use crate::view::{Choice, Payment, chooser, connection_notice, status_text};
 
 #[derive(Properties, PartialEq, Clone)]
 pub struct CheckoutProps {
@@ -230,11 +230,17 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
             }
             { match &model.phase {
                 Phase::Loading | Phase::Stopped(_) => html! {},
-                Phase::Choosing | Phase::Creating => html! {
-                    <Chooser {locale} offer={model.offer.clone()} chain={model.chain} symbol={model.symbol.clone()}
-                        allowed_chains={settings.chains.clone()} allowed_tokens={settings.tokens.clone()}
-                        busy={model.phase == Phase::Creating} {on_choose} {on_continue} />
-                },
+                Phase::Choosing | Phase::Creating => chooser(&Choice {
+                    locale,
+                    offer: &model.offer,
+                    chain: model.chain,
+                    symbol: model.symbol.as_deref(),
+                    allowed_chains: settings.chains.as_deref(),
+                    allowed_tokens: settings.tokens.as_deref(),
+                    busy: model.phase == Phase::Creating,
+                    on_choose,
+                    on_continue,
+                }),
                 Phase::Paying(view) => html! {
                     <Payment {locale} view={(**view).clone()} clock_offset={*clock_offset.borrow()} now={*now} {on_start_again} />
                 },
