@@ -18,7 +18,8 @@ pub enum Phase {
     /// The order is being created.
     Creating,
     /// The payment screen, polled until final.
-    Paying(Box<CheckoutView>),
+    /// Shared, not copied: the reducer clones the model on every action.
+    Paying(Rc<CheckoutView>),
     /// Nothing can go on: the message says why.
     Stopped(String),
 }
@@ -33,7 +34,7 @@ pub enum Notice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub phase: Phase,
-    pub offer: Offer,
+    pub offer: Rc<Offer>,
     pub chain: Option<ChainId>,
     pub symbol: Option<String>,
     pub notice: Option<Notice>,
@@ -47,7 +48,7 @@ impl Default for Model {
     fn default() -> Self {
         Self {
             phase: Phase::Loading,
-            offer: Offer::default(),
+            offer: Rc::default(),
             chain: None,
             symbol: None,
             notice: None,
@@ -100,7 +101,7 @@ impl Reducible for Model {
                     .chain
                     .and_then(|c| offer.tokens.iter().find(|t| t.chain_id == c))
                     .map(|t| t.symbol.clone());
-                next.offer = offer;
+                next.offer = Rc::new(offer);
                 next.phase = if next.offer.networks.is_empty() {
                     Phase::Stopped("no network is available for payment".into())
                 } else {
@@ -122,7 +123,7 @@ impl Reducible for Model {
                 next.error = None;
             }
             Action::Started(Ok(view)) => {
-                next.phase = Phase::Paying(Box::new(view));
+                next.phase = Phase::Paying(Rc::new(view));
                 next.notice = None;
             }
             Action::Started(Err(failure)) => {
@@ -134,7 +135,7 @@ impl Reducible for Model {
                 next.error = failure_message(&failure);
             }
             Action::Polled(Ok(Some(view))) => {
-                next.phase = Phase::Paying(Box::new(view));
+                next.phase = Phase::Paying(Rc::new(view));
                 next.notice = None;
             }
             Action::Polled(Ok(None)) => next.notice = None,

@@ -122,7 +122,7 @@ pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
 #[derive(Properties, PartialEq)]
 pub struct PaymentProps {
     pub locale: Locale,
-    pub view: CheckoutView,
+    pub view: std::rc::Rc<CheckoutView>,
     /// Milliseconds to add to this browser's clock to get the server's.
     pub clock_offset: f64,
     pub now: f64,

@@ -138,7 +138,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
     {
         let host = props.host.clone();
         let state = match &model.phase {
-            Phase::Paying(view) => Some((view.state, (**view).clone())),
+            Phase::Paying(view) => Some((view.state, view.clone())),
             _ => None,
         };
         use_effect_with(state.as_ref().map(|(s, _)| *s), move |changed| {
@@ -242,7 +242,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     on_continue,
                 }),
                 Phase::Paying(view) => html! {
-                    <Payment {locale} view={(**view).clone()} clock_offset={*clock_offset.borrow()} now={*now} {on_start_again} />
+                    <Payment {locale} view={view.clone()} clock_offset={*clock_offset.borrow()} now={*now} {on_start_again} />
                 },
             } }
         </section>

@@ -256,7 +256,7 @@ async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
     let status = usdt_checkout::view::status_text(Locale::En, &view);
     let props = PaymentProps {
         locale: Locale::En,
-        view,
+        view: view.into(),
         clock_offset: 0.0,
         now: js_sys::Date::now(),
         on_start_again: Callback::noop(),
@@ -500,7 +500,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
     let host = host();
     let props = PaymentProps {
         locale: Locale::En,
-        view: waiting,
+        view: waiting.into(),
         clock_offset: 0.0,
         now: js_sys::Date::now(),
         on_start_again: Callback::noop(),

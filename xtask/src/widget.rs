@@ -37,8 +37,9 @@ pub fn build() -> Result<Vec<PathBuf>> {
     let optimised = core.join("usdt-checkout_bg.wasm");
     // --low-memory-unused: Rust puts its 1 MiB stack at the bottom of memory and data above it,
     // so the first KiB is never addressed and binaryen may fold constants into load offsets.
+    // The producers and target-features sections only describe the build; browsers ignore them.
     let mut opt = cmd(
-        "wasm-opt -Oz --converge --low-memory-unused --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals -o",
+        "wasm-opt -Oz --converge --low-memory-unused --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals -o",
     );
     opt.arg(&optimised).arg(&optimised);
     run(opt)?;
