@@ -1,5 +1,5 @@
 //! Real processes for integration tests: anvil from the project's npm tools, the sandbox gateway
-//! binary, a signing gateway client and a webhook receiver. Every process is killed when its
+//! binary, a signing gateway client, a webhook receiver and a headless browser. Every process is killed when its
 //! handle is dropped, a failing test included.
 
 use std::io::{BufRead, BufReader};
@@ -14,6 +14,8 @@ use usdt_checkout_protocol::gateway::{
 };
 use usdt_checkout_protocol::signature::{V1PrivateKey, V2SecretKey};
 use usdt_checkout_protocol::signed_string;
+
+pub mod browser;
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

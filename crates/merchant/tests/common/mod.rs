@@ -78,7 +78,7 @@ impl Drop for CheckoutServer {
 }
 
 pub struct World {
-    _anvil: Anvil,
+    pub anvil: Anvil,
     pub sandbox: Sandbox,
     pub server: CheckoutServer,
     pub fulfillment: WebhookReceiver,
@@ -94,7 +94,27 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Where the widget is embedded from, for the checkout server's CORS and `/checkout/` assets.
+pub struct Storefront {
+    pub origin: String,
+    /// The built widget (`dist/checkout`); stand-in files when `None`.
+    pub widget_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for Storefront {
+    fn default() -> Self {
+        Self {
+            origin: "http://shop.test".into(),
+            widget_dir: None,
+        }
+    }
+}
+
 pub async fn world(name: &str) -> World {
+    world_with(name, Storefront::default()).await
+}
+
+pub async fn world_with(name: &str, storefront: Storefront) -> World {
     let anvil = Anvil::start();
     let fulfillment = WebhookReceiver::start().await;
     let keys = MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12");
@@ -102,18 +122,21 @@ pub async fn world(name: &str) -> World {
     let port = free_port();
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
     let sandbox = Sandbox::start(built_sandbox(), &anvil, &keys, &webhook_url, &dir, 100);
-    let widget = dir.path.join("widget");
-    std::fs::create_dir_all(&widget).unwrap();
-    // Stand-ins for the built widget's files: only how they are served is under test here.
-    std::fs::write(widget.join("usdt-checkout_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    std::fs::write(widget.join("usdt-checkout.js"), "export default {};").unwrap();
+    let widget = storefront.widget_dir.unwrap_or_else(|| {
+        let widget = dir.path.join("widget");
+        std::fs::create_dir_all(&widget).unwrap();
+        // Stand-ins for the built widget's files: only how they are served is under test here.
+        std::fs::write(widget.join("usdt-checkout_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::fs::write(widget.join("usdt-checkout.js"), "export default {};").unwrap();
+        widget
+    });
     let config = dir.path.join("checkout.toml");
     std::fs::write(
         &config,
         format!(
             r#"listen = "127.0.0.1:{port}"
 database = "{database}"
-allowed_origins = ["http://shop.test"]
+allowed_origins = ["{origin}"]
 widget_dir = "{widget}"
 
 [gateway]
@@ -143,6 +166,7 @@ price = "12"
 currency = "USDT"
 "#,
             database = dir.path.join("checkout.sqlite").display(),
+            origin = storefront.origin,
             widget = widget.display(),
             gateway = sandbox.url,
             api_key = keys.api_key,
@@ -154,7 +178,7 @@ currency = "USDT"
     .unwrap();
     let server = CheckoutServer::start(config);
     World {
-        _anvil: anvil,
+        anvil,
         sandbox,
         server,
         fulfillment,

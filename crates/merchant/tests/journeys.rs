@@ -1,0 +1,526 @@
+//! The product as a shopper and a merchant meet it, every part real: a storefront page embedding
+//! the built widget from the checkout server (cross-origin, as merchants deploy it), the checkout
+//! server, the sandbox gateway on anvil, and headless Chromium driven through WebDriver. Each
+//! journey saves a screenshot of each state it reaches in `screenshots/journeys/<journey>/`.
+//!
+//! Needs the built widget: `cargo xtask widget` (`cargo xtask test` builds it first).
+
+mod common;
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use usdt_checkout_testkit::browser::{Browser, Scope};
+use usdt_checkout_testkit::{Client, eventually, workspace_root};
+
+/// What a T-shirt (25.00 USD) costs in test USDT at the sandbox's rate of 1.0002, rounded up.
+const TEE_IN_USDT: &str = "24.995001";
+/// Anvil's account 2: funded with test USDT by the sandbox, and not the test-mode payer.
+const WALLET_ACCOUNT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+/// How the storefront embeds the widget.
+#[derive(Clone, Copy)]
+enum Embed {
+    /// `<usdt-checkout ...>`, rendered in its shadow root.
+    Element,
+    /// `UsdtCheckout.mount(div, options)` from a module script.
+    Script,
+}
+
+struct Shop {
+    world: World,
+    browser: Browser,
+    widget: Scope,
+    order: String,
+    shots: PathBuf,
+    shot: Cell<u32>,
+}
+
+/// The storefront: a product and the widget, loading the embed from the checkout server; every
+/// event the widget dispatches is kept in `window.checkoutEvents`.
+fn storefront_page(embed: Embed, server: &str, gateway: &str) -> String {
+    let widget = match embed {
+        Embed::Element => format!(
+            r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" item="tee" locale="en"></usdt-checkout>"#
+        ),
+        Embed::Script => format!(
+            r#"<div id="checkout"></div>
+<script type="module">
+  import {{ UsdtCheckout }} from "{server}/checkout/usdt-checkout.js";
+  UsdtCheckout.mount(document.getElementById("checkout"),
+    {{ merchantUrl: "{server}", gatewayUrl: "{gateway}", item: "tee", locale: "en" }});
+</script>"#
+        ),
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Shop</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 30rem; margin: 1.5rem auto; padding: 0 1rem; }}</style>
+<script>
+  window.checkoutEvents = [];
+  for (const name of ["created", "status", "paid", "expired", "failed"])
+    document.addEventListener(`usdt-checkout:${{name}}`, (e) => checkoutEvents.push({{ name, ...e.detail }}));
+</script>
+<script type="module" src="{server}/checkout/usdt-checkout.js"></script>
+</head>
+<body>
+<h1>T-shirt</h1>
+<p>25.00 USD</p>
+{widget}
+</body>
+</html>"#
+    )
+}
+
+impl Shop {
+    /// A world with a storefront, and a browser on it at the chooser; `before_page` gives a
+    /// script to run first on every page, as a browser extension does.
+    async fn open(
+        journey: &str,
+        embed: Embed,
+        width: u32,
+        before_page: Option<fn(&World) -> String>,
+    ) -> Self {
+        let widget_dir = workspace_root().join("dist/checkout");
+        assert!(
+            widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
+            "the built widget is missing: run `cargo xtask widget`"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let world = world_with(
+            journey,
+            Storefront {
+                origin: origin.clone(),
+                widget_dir: Some(widget_dir),
+            },
+        )
+        .await;
+        let page = storefront_page(embed, &world.server.url, &world.sandbox.url);
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(page) }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let browser = Browser::start(width, 900).await;
+        if let Some(script) = before_page {
+            browser.before_each_page(&script(&world)).await;
+        }
+        browser.goto(&format!("{origin}/")).await;
+        let widget = match embed {
+            Embed::Element => browser.shadow_root("usdt-checkout").await,
+            Embed::Script => Scope::Page,
+        };
+        let shots = workspace_root().join("screenshots/journeys").join(journey);
+        let _ = std::fs::remove_dir_all(&shots);
+        let shop = Self {
+            world,
+            browser,
+            widget,
+            order: String::new(),
+            shots,
+            shot: Cell::new(0),
+        };
+        shop.wait_for("button[type=submit]", "Continue").await;
+        shop
+    }
+
+    async fn wait_for(&self, css: &str, text: &str) {
+        self.browser.wait_for(&self.widget, css, text).await;
+    }
+
+    async fn status(&self, text: &str) {
+        self.wait_for(".usdt-checkout__status", text).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self
+            .browser
+            .find(&self.widget, css)
+            .await
+            .unwrap_or_else(|| panic!("{css} is on the page"));
+        self.browser.text(&element).await
+    }
+
+    async fn snap(&self, state: &str) {
+        let n = self.shot.get() + 1;
+        self.shot.set(n);
+        self.browser
+            .screenshot(&self.shots.join(format!("{n:02}-{state}.png")))
+            .await;
+    }
+
+    /// Continue with the network and token the chooser offers (the local chain's test USDT), to
+    /// the payment screen; remembers the order the widget announced.
+    async fn start_payment(&mut self) {
+        self.snap("choose").await;
+        let button = self
+            .browser
+            .wait_for(&self.widget, "button[type=submit]", "Continue")
+            .await;
+        self.browser.click(&button).await;
+        self.status("Waiting for your payment").await;
+        self.order = eventually("the widget to announce its order", WAIT, || async {
+            self.events("created")
+                .await
+                .first()
+                .and_then(|event| event["orderId"].as_str().map(str::to_owned))
+        })
+        .await;
+        self.snap("waiting").await;
+    }
+
+    /// The widget's DOM events named `name`, as the storefront received them.
+    async fn events(&self, name: &str) -> Vec<Value> {
+        let events = self
+            .browser
+            .script(
+                "return checkoutEvents.filter((e) => e.name === arguments[0]);",
+                vec![json!(name)],
+            )
+            .await;
+        events.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Pays on chain through the sandbox's test mode.
+    async fn pay(&self, body: Value) {
+        let reply = Client::new(&self.world.sandbox.url)
+            .post(&format!("/sandbox/orders/{}/pay", self.order), body)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    async fn sandbox(&self, path: &str, body: Value) {
+        let reply = Client::new(&self.world.sandbox.url).post(path, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    async fn mine(&self) {
+        self.sandbox("/sandbox/mine", json!({"blocks": 1})).await;
+    }
+
+    /// The checkout as the merchant's admin API lists it.
+    async fn merchant_sees(&self) -> Value {
+        let orders: Value = self
+            .world
+            .http
+            .get(format!("{}/api/admin/orders", self.world.server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        orders
+            .as_array()
+            .and_then(|all| all.iter().find(|o| o["id"] == self.order.as_str()))
+            .cloned()
+            .unwrap_or_else(|| panic!("order {} listed in {orders}", self.order))
+    }
+
+    /// The merchant's fulfillment events, once there is one; then a few reconciliation rounds
+    /// and webhook retries later, still exactly that one.
+    async fn fulfilled_once(&self) -> Value {
+        eventually("the fulfillment event", WAIT, || async {
+            (!self.world.fulfilled().is_empty()).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let events = self.world.fulfilled();
+        assert_eq!(events.len(), 1, "exactly one fulfillment event: {events:?}");
+        assert_eq!(events[0]["checkoutId"], self.order.as_str());
+        events[0].clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once() {
+    let mut shop = Shop::open("full-payment", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+    assert_eq!(
+        shop.text(".usdt-checkout__amount").await,
+        format!("{TEE_IN_USDT} USDT")
+    );
+
+    shop.pay(json!({})).await;
+    shop.status("Confirming (1 of 2)").await;
+    shop.snap("confirming").await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    shop.wait_for(".usdt-checkout__receipt", "Transaction")
+        .await;
+    shop.snap("paid").await;
+
+    let paid = shop.events("paid").await;
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    assert!(paid[0]["txHash"].as_str().unwrap().starts_with("0x"));
+    let event = shop.fulfilled_once().await;
+    assert_eq!(event["type"], "checkout.paid");
+    assert_eq!(event["amountPaid"], TEE_IN_USDT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
+    // On a phone-wide screen.
+    let mut shop = Shop::open("partial-payment", Embed::Element, 390, None).await;
+    shop.start_payment().await;
+
+    shop.pay(json!({"amount": "10", "method": "deposit"})).await;
+    shop.status("Partly paid. 14.995001 USDT still to pay.")
+        .await;
+    shop.wait_for(".usdt-checkout__facts", "Send the rest")
+        .await;
+    assert_eq!(shop.text(".usdt-checkout__amount").await, "14.995001 USDT");
+    let qr = shop
+        .browser
+        .find(&shop.widget, "figure[role=img]")
+        .await
+        .unwrap();
+    let label = shop
+        .browser
+        .script(
+            "return arguments[0].getAttribute('aria-label');",
+            vec![Browser::arg(&qr)],
+        )
+        .await;
+    assert_eq!(label, "QR code: send 14.995001 USDT on Local chain");
+    shop.snap("partially-paid").await;
+
+    shop.pay(json!({"method": "deposit"})).await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    shop.snap("paid").await;
+    let event = shop.fulfilled_once().await;
+    assert_eq!(event["amountPaid"], TEE_IN_USDT);
+    assert_eq!(event["transactions"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it() {
+    let mut shop = Shop::open("expired-then-paid-late", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+
+    shop.sandbox(&format!("/sandbox/orders/{}/expire", shop.order), json!({}))
+        .await;
+    shop.status("This payment request has expired").await;
+    shop.wait_for("button.usdt-checkout__primary", "Start again")
+        .await;
+    assert_eq!(shop.events("expired").await.len(), 1);
+    shop.snap("expired").await;
+
+    shop.pay(json!({})).await;
+    shop.mine().await;
+    shop.status("Paid after the time ran out").await;
+    shop.snap("paid-late").await;
+    assert_eq!(shop.merchant_sees().await["state"], "paid_late");
+    let event = shop.fulfilled_once().await;
+    assert_eq!(event["type"], "checkout.paid_late");
+}
+
+/// A wallet extension as a page sees it: an EIP-1193 provider, announced by EIP-6963, that starts
+/// on Ethereum mainnet and forwards transactions to anvil, whose account is unlocked. Every
+/// request is kept in `window.walletCalls`.
+fn wallet_extension(rpc_url: &str) -> String {
+    format!(
+        r#"(() => {{
+  let chainId = "0x1";
+  window.walletCalls = [];
+  const rpc = async (method, params) => {{
+    const reply = await fetch("{rpc_url}", {{
+      method: "POST", headers: {{ "content-type": "application/json" }},
+      body: JSON.stringify({{ jsonrpc: "2.0", id: 1, method, params }}),
+    }});
+    const body = await reply.json();
+    if (body.error) throw body.error;
+    return body.result;
+  }};
+  const provider = {{
+    async request({{ method, params }}) {{
+      walletCalls.push({{ method, params }});
+      switch (method) {{
+        case "eth_requestAccounts": case "eth_accounts": return ["{WALLET_ACCOUNT}"];
+        case "eth_chainId": return chainId;
+        case "wallet_switchEthereumChain": chainId = params[0].chainId; return null;
+        case "eth_sendTransaction":
+          if (chainId !== "0x7a69") throw {{ code: 4901, message: "wrong chain" }};
+          return rpc(method, params);
+        default: return rpc(method, params || []);
+      }}
+    }},
+    on() {{}}, removeListener() {{}},
+  }};
+  const info = {{ uuid: "5c1f4bbd-1f0b-4ad4-9c5e-3ad2a1d50c6f", name: "Test Wallet", icon: "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg'/>", rdns: "test.wallet" }};
+  const announce = () => window.dispatchEvent(new CustomEvent("eip6963:announceProvider", {{ detail: Object.freeze({{ info, provider }}) }}));
+  window.addEventListener("eip6963:requestProvider", announce);
+  announce();
+}})();"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_wallet_connects_switches_chain_and_pays() {
+    let mut shop = Shop::open(
+        "browser-wallet",
+        Embed::Element,
+        1280,
+        Some(|world| wallet_extension(&world.anvil.rpc_url)),
+    )
+    .await;
+    shop.start_payment().await;
+
+    let pay = shop
+        .browser
+        .wait_for(
+            &shop.widget,
+            "button.usdt-checkout__wallet",
+            "Pay with Test Wallet",
+        )
+        .await;
+    shop.browser.click(&pay).await;
+    shop.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet")
+        .await;
+    shop.snap("sent-from-wallet").await;
+    let calls = shop
+        .browser
+        .script("return walletCalls.map((c) => c.method);", vec![])
+        .await;
+    let calls: Vec<&str> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        calls.starts_with(&[
+            "eth_requestAccounts",
+            "eth_chainId",
+            "wallet_switchEthereumChain"
+        ]),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"eth_sendTransaction"), "{calls:?}");
+
+    shop.status("Confirming (1 of 2)").await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    shop.snap("paid").await;
+    shop.fulfilled_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_blocks_and_dropped_webhooks_are_weathered_to_paid() {
+    let mut shop = Shop::open("rate-limited", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+
+    // Every webhook is lost and every gateway call refused: the merchant learns of the payment
+    // only once the gateway answers again, by reconciling.
+    shop.sandbox(
+        "/sandbox/faults",
+        json!({"forceStatus": 429, "dropWebhooks": true}),
+    )
+    .await;
+    shop.pay(json!({})).await;
+    shop.mine().await;
+    shop.wait_for(".usdt-checkout__notice", "Busy right now")
+        .await;
+    shop.status("Waiting for your payment").await;
+    shop.snap("rate-limited").await;
+
+    shop.sandbox(
+        "/sandbox/faults",
+        json!({"forceStatus": 418, "dropWebhooks": true}),
+    )
+    .await;
+    eventually("the checkout server to be blocked", WAIT, || async {
+        let view = shop.world.status(&shop.order).await;
+        (view["gateway"]["state"] == "blocked").then_some(())
+    })
+    .await;
+    shop.wait_for(".usdt-checkout__notice", "Busy right now")
+        .await;
+    shop.snap("blocked").await;
+
+    shop.sandbox("/sandbox/faults", json!({"dropWebhooks": true}))
+        .await;
+    shop.status("Paid. Thank you!").await;
+    eventually("the notice to go", WAIT, || async {
+        shop.browser
+            .find(&shop.widget, ".usdt-checkout__notice")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    shop.snap("paid").await;
+    shop.fulfilled_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_widget_rides_out_a_checkout_server_restart_and_reaches_paid() {
+    let mut shop = Shop::open("server-restart", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+
+    shop.world.server.stop();
+    shop.wait_for(".usdt-checkout__notice", "Can't reach the shop")
+        .await;
+    shop.snap("server-down").await;
+    // Paid while the server is down: its webhook is retried, and the server reconciles.
+    shop.pay(json!({})).await;
+    shop.mine().await;
+    shop.world.server.restart();
+
+    shop.status("Paid. Thank you!").await;
+    shop.snap("paid").await;
+    shop.fulfilled_once().await;
+}
+
+/// The shopper's browser adds price fields to the widget's order request.
+const TAMPER: &str = r#"(() => {
+  const send = window.fetch;
+  window.fetch = (url, init) => {
+    if (String(url).endsWith("/api/checkouts") && init && init.method === "POST") {
+      const body = JSON.parse(init.body);
+      Object.assign(body, { amount: "0.01", price: "0.01", currency: "USDT", priceAmount: "0.01" });
+      init = { ...init, body: JSON.stringify(body) };
+      window.tamperedBody = init.body;
+    }
+    return send(url, init);
+  };
+})();"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tampered_price_from_the_browser_is_ignored() {
+    let mut shop = Shop::open(
+        "tampered-price",
+        Embed::Script,
+        1280,
+        Some(|_| TAMPER.to_owned()),
+    )
+    .await;
+    shop.start_payment().await;
+
+    let sent = shop
+        .browser
+        .script("return window.tamperedBody;", vec![])
+        .await;
+    assert!(
+        sent.as_str().unwrap().contains("\"amount\":\"0.01\""),
+        "the tampered request was sent: {sent}"
+    );
+    assert_eq!(
+        shop.text(".usdt-checkout__amount").await,
+        format!("{TEE_IN_USDT} USDT")
+    );
+    let order = shop.merchant_sees().await;
+    assert_eq!(order["price"]["amount"], "25.00", "{order}");
+    assert_eq!(order["payment"]["amount"], TEE_IN_USDT, "{order}");
+    shop.snap("server-price").await;
+}

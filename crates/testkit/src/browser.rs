@@ -1,0 +1,255 @@
+//! A real browser for journeys: Debian's headless Chromium driven through chromedriver's W3C
+//! WebDriver API. Clicks are WebDriver element clicks (real input events), and elements inside a
+//! shadow root are reached the way WebDriver defines it, so a test goes where a shopper can.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::Process;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const SHADOW: &str = "shadow-6066-11e4-a52e-4f735466cecf";
+/// How long to wait for the page to show something before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One Chromium, closed on drop.
+pub struct Browser {
+    http: reqwest::Client,
+    session: String,
+    width: u32,
+    height: u32,
+    _driver: Process,
+}
+
+/// Where to look for elements: the page, or the open shadow root of a custom element.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Page,
+    Shadow(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Element(String);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// A headless Chromium whose pages are `width` x `height` CSS pixels.
+    pub async fn start(width: u32, height: u32) -> Self {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (cargo xtask setup installs Debian's chromium-driver)");
+        let driver = Process { child };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        crate::eventually("chromedriver to listen", PATIENCE, || async {
+            http.get(format!("{base}/status")).send().await.ok()
+        })
+        .await;
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--no-first-run", "--hide-scrollbars",
+                    format!("--window-size={width},{height}"),
+                ],
+            },
+        }}});
+        let reply: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {reply}"));
+        let browser = Self {
+            http,
+            session: format!("{base}/session/{id}"),
+            width,
+            height,
+            _driver: driver,
+        };
+        browser.viewport(width, height).await;
+        browser
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply: Value = request.send().await.unwrap().json().await.unwrap();
+        reply["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let value = self.call(reqwest::Method::POST, path, Some(body)).await;
+        if let Some(error) = value.get("error") {
+            panic!("WebDriver {path}: {error} {}", value["message"]);
+        }
+        value
+    }
+
+    /// Runs `source` in every page before the page's own scripts (a wallet extension does this).
+    pub async fn before_each_page(&self, source: &str) {
+        self.post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}}),
+        )
+        .await;
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// Runs a function body in the page; `arguments` are `args` (elements as [`Element`]s).
+    pub async fn script(&self, body: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/sync", json!({"script": body, "args": args}))
+            .await
+    }
+
+    pub fn arg(element: &Element) -> Value {
+        json!({ ELEMENT: element.0 })
+    }
+
+    /// The first element matching `css` in `scope`, if there is one now.
+    pub async fn find(&self, scope: &Scope, css: &str) -> Option<Element> {
+        let path = match scope {
+            Scope::Page => "/element".to_owned(),
+            Scope::Shadow(root) => format!("/shadow/{root}/element"),
+        };
+        let value = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        value[ELEMENT].as_str().map(|id| Element(id.to_owned()))
+    }
+
+    /// The shadow root of the custom element matching `css`, once it has one.
+    pub async fn shadow_root(&self, css: &str) -> Scope {
+        crate::eventually(&format!("{css} to render"), PATIENCE, || async {
+            let host = self.find(&Scope::Page, css).await?;
+            let value = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/element/{}/shadow", host.0),
+                    None,
+                )
+                .await;
+            value[SHADOW]
+                .as_str()
+                .map(|id| Scope::Shadow(id.to_owned()))
+        })
+        .await
+    }
+
+    pub async fn text(&self, element: &Element) -> String {
+        self.script("return arguments[0].innerText;", vec![Self::arg(element)])
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until an element matching `css` shows text containing `text`; returns it.
+    pub async fn wait_for(&self, scope: &Scope, css: &str, text: &str) -> Element {
+        crate::eventually(&format!("{css} to show {text:?}"), PATIENCE, || async {
+            let element = self.find(scope, css).await?;
+            self.text(&element).await.contains(text).then_some(element)
+        })
+        .await
+    }
+
+    /// Clicks the element the way a person does: WebDriver scrolls it into view and sends real
+    /// pointer events to its centre (refused if something covers it or it is disabled).
+    pub async fn click(&self, element: &Element) {
+        self.post(&format!("/element/{}/click", element.0), json!({}))
+            .await;
+    }
+
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+            .await
+    }
+
+    /// The viewport as a device of `width` x `height` CSS pixels (a phone below 600 wide).
+    async fn viewport(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}),
+        )
+        .await;
+    }
+
+    /// A PNG of the whole page, below the fold too: the viewport is stretched to the page's
+    /// height for the picture, then put back.
+    pub async fn screenshot(&self, path: &Path) {
+        let height = self
+            .script("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .as_u64()
+            .unwrap_or(900) as u32;
+        self.viewport(self.width, height.max(self.height)).await;
+        let shot = self
+            .cdp("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        self.viewport(self.width, self.height).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("a screenshot"))
+            .unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the session, so chromedriver closes Chromium before `Process` kills chromedriver
+    /// (killed first, it would leave Chromium running). Drop cannot await: plain HTTP/1.1.
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let Some((host, path)) = self
+            .session
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            return;
+        };
+        if let Ok(mut stream) = std::net::TcpStream::connect(host) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
+}
