@@ -209,10 +209,6 @@ struct PollQuery {
     wait: Option<u64>,
 }
 
-fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
 /// Answered from memory: never a gateway call, never a database read.
 async fn get_checkout(
     State(app): State<Arc<App>>,
@@ -223,24 +219,18 @@ async fn get_checkout(
     let mut checkout = app.checkouts.get(&id).ok_or_else(ApiError::not_found)?;
     let seen = headers
         .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .filter(|tag| *tag == etag(checkout.version));
-    if seen.is_some()
+        .and_then(|v| v.to_str().ok());
+    if let Some(seen) = seen.filter(|tag| *tag == app.etag(&checkout))
         && let Some(wait) = query.wait.filter(|w| *w > 0)
     {
         let limit = Duration::from_secs(wait.min(MAX_LONG_POLL_SECONDS));
         checkout = app
-            .checkouts
-            .wait_for_change(&id, checkout.version, limit)
+            .wait_for_change(&id, seen, limit)
             .await
             .ok_or_else(ApiError::not_found)?;
     }
-    let tag = etag(checkout.version);
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t == tag);
-    let mut response = if unchanged {
+    let tag = app.etag(&checkout);
+    let mut response = if seen == Some(tag.as_str()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         Json(app.view(&checkout)).into_response()
@@ -248,7 +238,7 @@ async fn get_checkout(
     let headers = response.headers_mut();
     headers.insert(
         header::ETAG,
-        HeaderValue::from_str(&tag).expect("digits and quotes"),
+        HeaderValue::from_str(&tag).expect("digits, letters and quotes"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)

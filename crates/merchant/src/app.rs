@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use usdt_checkout_protocol::checkout::{CheckoutView, PaymentView, Price, TransactionView};
+use usdt_checkout_protocol::checkout::{
+    CheckoutView, GatewayHealth, PaymentView, Price, TransactionView,
+};
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
 use usdt_checkout_protocol::{ChainRegistry, TransferRequest, format_units};
 
@@ -89,6 +91,49 @@ impl App {
             version: checkout.version,
         }
     }
+
+    /// A status poll's ETag: the checkout's version and the gateway's health, everything a view
+    /// shows that changes (but the server's clock).
+    pub fn etag(&self, checkout: &Checkout) -> String {
+        format!(
+            "\"{}-{}\"",
+            checkout.version,
+            self.gateway.health().as_str()
+        )
+    }
+
+    /// Waits until the checkout's ETag differs from `seen` (it changed, or the gateway's health
+    /// did), or `limit` passes; returns the checkout as it is then.
+    pub async fn wait_for_change(
+        &self,
+        id: &str,
+        seen: &str,
+        limit: Duration,
+    ) -> Option<Arc<Checkout>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut checkouts = self.checkouts.watch();
+        let mut health = self.gateway.watch_health();
+        loop {
+            let current = self.checkouts.get(id)?;
+            if self.etag(&current) != seen {
+                return Some(current);
+            }
+            // A pause ends by itself at its `until`, with no signal: wake then to say so.
+            let wake = match self.gateway.health() {
+                GatewayHealth::RateLimited { until } | GatewayHealth::Blocked { until } => deadline
+                    .min(
+                        tokio::time::Instant::now()
+                            + Duration::from_millis(until.saturating_sub(now_ms())),
+                    ),
+                _ => deadline,
+            };
+            tokio::select! {
+                changed = checkouts.changed() => if changed.is_err() { return Some(current) },
+                changed = health.changed() => if changed.is_err() { return Some(current) },
+                _ = tokio::time::sleep_until(wake) => if wake == deadline { return Some(current) },
+            }
+        }
+    }
 }
 
 /// Every checkout as last stored, and a signal that something changed.
@@ -126,25 +171,8 @@ impl StatusCache {
         }
     }
 
-    /// Waits until the checkout's version differs from `seen`, or `limit` passes.
-    pub async fn wait_for_change(
-        &self,
-        id: &str,
-        seen: i64,
-        limit: Duration,
-    ) -> Option<Arc<Checkout>> {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut signal = self.changed.subscribe();
-        loop {
-            let current = self.get(id)?;
-            if current.version != seen {
-                return Some(current);
-            }
-            tokio::select! {
-                changed = signal.changed() => if changed.is_err() { return Some(current) },
-                _ = tokio::time::sleep_until(deadline) => return Some(current),
-            }
-        }
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 }
 

@@ -7,6 +7,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::backoff::full_jitter;
 pub use usdt_checkout_protocol::checkout::GatewayHealth;
@@ -66,7 +68,8 @@ pub struct GatewayClient {
     api_key: String,
     credentials: Credentials,
     budget: Mutex<Budget>,
-    health: Mutex<GatewayHealth>,
+    /// Watched by status long polls: a shopper sees the gateway's trouble as it starts and ends.
+    health: watch::Sender<GatewayHealth>,
     refusals: std::sync::atomic::AtomicU64,
 }
 
@@ -93,13 +96,13 @@ impl GatewayClient {
             api_key,
             credentials,
             budget: Mutex::new(Budget::new(requests_per_minute)),
-            health: Mutex::new(GatewayHealth::Available),
+            health: watch::Sender::new(GatewayHealth::Available),
             refusals: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     pub fn health(&self) -> GatewayHealth {
-        let health = *self.health.lock().expect("health lock");
+        let health = *self.health.borrow();
         match health {
             GatewayHealth::RateLimited { until } | GatewayHealth::Blocked { until }
                 if until <= now_ms() =>
@@ -108,6 +111,20 @@ impl GatewayClient {
             }
             other => other,
         }
+    }
+
+    /// Signals each change of [`GatewayClient::health`] but the end of a pause, which happens by
+    /// time alone (its `until`).
+    pub fn watch_health(&self) -> watch::Receiver<GatewayHealth> {
+        self.health.subscribe()
+    }
+
+    fn set_health(&self, next: GatewayHealth) {
+        self.health.send_if_modified(|health| {
+            let changed = *health != next;
+            *health = next;
+            changed
+        });
     }
 
     /// 429 and 418 answers received since startup: zero when the budget does its job.
@@ -309,17 +326,16 @@ impl GatewayClient {
             .lock()
             .expect("budget lock")
             .pause_until(now_ms() + after.as_millis() as u64);
-        *self.health.lock().expect("health lock") = health;
+        self.set_health(health);
         tracing::warn!("gateway: {health:?}; all calls paused for {after:?}");
     }
 
     fn note<T>(&self, outcome: &Result<T, GatewayError>) {
-        let mut health = self.health.lock().expect("health lock");
         match outcome {
-            Ok(_) | Err(GatewayError::Rejected { .. }) => *health = GatewayHealth::Available,
+            Ok(_) | Err(GatewayError::Rejected { .. }) => self.set_health(GatewayHealth::Available),
             Err(GatewayError::Unreachable(_) | GatewayError::Garbage(_)) => {
-                if !matches!(*health, GatewayHealth::Unreachable { .. }) {
-                    *health = GatewayHealth::Unreachable { since: now_ms() };
+                if !matches!(*self.health.borrow(), GatewayHealth::Unreachable { .. }) {
+                    self.set_health(GatewayHealth::Unreachable { since: now_ms() });
                 }
             }
             Err(_) => {}

@@ -288,6 +288,45 @@ async fn status_polls_use_etags_and_long_polls() {
     assert_ne!(body["state"], "waiting");
 }
 
+/// A widget holding a long poll learns at once that the gateway refuses the merchant, and again
+/// when it answers: the trouble is part of what the poll watches, not only the checkout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_answer_when_the_gateway_starts_and_stops_refusing() {
+    let w = world("poll-health").await;
+    let view = w.checkout("mug", "key-poll-health-1").await;
+    let id = view["id"].as_str().unwrap();
+    let url = format!("{}/api/checkouts/{id}", w.server.url);
+    let long_poll = |tag: String| {
+        let request = w
+            .http
+            .get(format!("{url}?wait=25"))
+            .header("if-none-match", tag);
+        async move {
+            let answer = request.send().await.unwrap();
+            assert_eq!(
+                answer.status(),
+                200,
+                "the long poll answers with a new view"
+            );
+            let tag = answer.headers()["etag"].to_str().unwrap().to_owned();
+            let body: Value = answer.json().await.unwrap();
+            (tag, body)
+        }
+    };
+    let first = w.http.get(&url).send().await.unwrap();
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+
+    // The reconciler's next call is refused.
+    w.sandbox_faults(json!({"forceStatus": 429})).await;
+    let (tag, body) = long_poll(tag).await;
+    assert_eq!(body["gateway"]["state"], "rate_limited", "{body}");
+    assert_eq!(body["state"], "waiting");
+
+    w.sandbox_faults(json!({})).await;
+    let (_, body) = long_poll(tag).await;
+    assert_eq!(body["gateway"]["state"], "available", "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_configured_origins_may_call_and_responses_carry_security_headers() {
     let w = world("cors").await;

@@ -104,6 +104,18 @@ pub enum GatewayHealth {
     },
 }
 
+impl GatewayHealth {
+    /// The state's name on the wire (`rate_limited`), without its time.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Blocked { .. } => "blocked",
+            Self::Unreachable { .. } => "unreachable",
+        }
+    }
+}
+
 /// Everything the widget shows, from `POST /api/checkouts` and `GET /api/checkouts/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
