@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::Process;
+use crate::{Process, free_port};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const SHADOW: &str = "shadow-6066-11e4-a52e-4f735466cecf";
@@ -34,14 +34,6 @@ pub enum Scope {
 
 #[derive(Debug, Clone)]
 pub struct Element(String);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 impl Browser {
     /// A headless Chromium whose pages are `width` x `height` CSS pixels.

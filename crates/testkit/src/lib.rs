@@ -24,6 +24,15 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// A port free on loopback now, for a process that must be told its port before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A child process killed on drop.
 pub struct Process {
     child: Child,

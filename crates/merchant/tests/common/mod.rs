@@ -86,14 +86,6 @@ pub struct World {
     _dir: tempdir::Dir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Where the widget is embedded from, for the checkout server's CORS and `/checkout/` assets.
 pub struct Storefront {
     pub origin: String,
