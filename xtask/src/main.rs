@@ -26,8 +26,8 @@ fn main() -> ExitCode {
         "setup" => setup::all(),
         "test" => test(),
         "demo" => demo(),
-        "widget" => setup::all().and_then(|()| widget::build().map(drop)),
-        "size" => setup::all().and_then(|()| widget::size()),
+        "widget" => setup::for_tests().and_then(|()| widget::build().map(drop)),
+        "size" => setup::for_tests().and_then(|()| widget::size()),
         "screenshots" => setup::all().and_then(|()| screenshots()),
         _ => {
             eprintln!("{USAGE}");
@@ -142,7 +142,7 @@ const SECRET_BEARING: [&str; 5] = ["p256", "hmac", "sha2", "base64", "rand_core"
 
 fn test() -> Result {
     let started = Instant::now();
-    step("setup", setup::all)?;
+    step("setup", setup::for_tests)?;
     step("format", || run(cmd("cargo fmt --all -- --check")))?;
     step("lints (native)", || {
         run(cmd(

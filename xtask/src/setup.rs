@@ -15,15 +15,22 @@ const TRUNK_VERSION: &str = "0.21.14";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// Everything: the tests' tools and trunk, which serves the demo storefront.
 pub fn all() -> Result {
+    for_tests()?;
+    cargo_tool("trunk", "trunk", TRUNK_VERSION, "--locked")?;
+    println!("setup: all tools present");
+    Ok(())
+}
+
+/// What `cargo xtask test` (and building the widget) needs; not trunk, whose build alone takes a
+/// new machine a quarter of an hour.
+pub fn for_tests() -> Result {
     wasm_target()?;
     // wasm-bindgen-cli's own lockfile pins a crate the registry lacks, so no --locked.
     cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN_VERSION, "")?;
-    cargo_tool("trunk", "trunk", TRUNK_VERSION, "--locked")?;
     chromium()?;
-    node_packages()?;
-    println!("setup: all tools present");
-    Ok(())
+    node_packages()
 }
 
 /// PATH with the project's npm tools (wasm-opt, anvil, solc) and cargo's binaries first.
