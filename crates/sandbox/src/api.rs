@@ -99,7 +99,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Envelope::<()>::error(self.code, self.msg, String::new());
+        let body = Envelope::<()>::error(self.code, self.msg, crate::app::next_trace());
         let mut response = (self.status, Json(body)).into_response();
         if let Some(after) = self.retry_after {
             let seconds = after.as_millis().div_ceil(1000).max(1);
@@ -114,8 +114,8 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 
-fn ok<T>(app: &App, data: T) -> ApiResult<T> {
-    Ok(Json(Envelope::ok(data, app.next_trace())))
+fn ok<T>(data: T) -> ApiResult<T> {
+    Ok(Json(Envelope::ok(data, crate::app::next_trace())))
 }
 
 /// What a request's signature covers.
@@ -370,7 +370,7 @@ async fn create_order(
             Ok(order)
         })
         .map_err(ApiError::internal)??;
-    ok(&app, view(&app, &created))
+    ok(view(&app, &created))
 }
 
 pub fn view(app: &App, order: &Order) -> GatewayOrder {
@@ -480,15 +480,12 @@ async fn query_orders(
         .skip(((page - 1) * page_size) as usize)
         .take(page_size as usize)
         .collect();
-    ok(
-        &app,
-        OrderPage {
-            records,
-            total,
-            page,
-            page_size,
-        },
-    )
+    ok(OrderPage {
+        records,
+        total,
+        page,
+        page_size,
+    })
 }
 
 #[derive(Serialize)]
@@ -539,7 +536,7 @@ async fn unmatched(
             })
             .collect()
     });
-    ok(&app, payments)
+    ok(payments)
 }
 
 #[derive(Serialize)]
@@ -585,7 +582,7 @@ async fn deliveries(
             })
             .collect()
     });
-    ok(&app, list)
+    ok(list)
 }
 
 async fn networks(State(app): State<Arc<App>>) -> ApiResult<Vec<Network>> {
@@ -600,7 +597,7 @@ async fn networks(State(app): State<Arc<App>>) -> ApiResult<Vec<Network>> {
             required_confirmations: app.config.settings.confirmations,
         })
         .collect();
-    ok(&app, list)
+    ok(list)
 }
 
 #[derive(Deserialize)]
@@ -629,7 +626,7 @@ async fn tokens(
             })
         })
         .collect();
-    ok(&app, list)
+    ok(list)
 }
 
 async fn rates(State(app): State<Arc<App>>) -> ApiResult<Vec<ExchangeRate>> {
@@ -645,7 +642,7 @@ async fn rates(State(app): State<Arc<App>>) -> ApiResult<Vec<ExchangeRate>> {
             update_time: now,
         })
         .collect();
-    ok(&app, list)
+    ok(list)
 }
 
 #[derive(Serialize)]
@@ -656,12 +653,9 @@ struct WebhookKey {
 }
 
 async fn webhook_key(State(app): State<Arc<App>>) -> ApiResult<WebhookKey> {
-    ok(
-        &app,
-        WebhookKey {
-            public_key: app.gateway_key.public_key().to_base64_spki(),
-        },
-    )
+    ok(WebhookKey {
+        public_key: app.gateway_key.public_key().to_base64_spki(),
+    })
 }
 
 /// Test mode's fault injection, in front of the gateway API.

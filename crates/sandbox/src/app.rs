@@ -34,7 +34,6 @@ pub struct App {
     pub webhooks_due: Notify,
     /// One follower tick at a time, whoever asks for it.
     pub tick_lock: tokio::sync::Mutex<()>,
-    traces: AtomicU64,
 }
 
 pub struct Startup {
@@ -127,7 +126,6 @@ impl App {
                 chain_changed: Notify::new(),
                 webhooks_due: Notify::new(),
                 tick_lock: tokio::sync::Mutex::new(()),
-                traces: AtomicU64::new(0),
                 config,
             },
             report,
@@ -154,11 +152,13 @@ impl App {
             .filter_map(|m| m.receiving_address)
             .collect()
     }
+}
 
-    /// An id for one request, returned in the envelope's `trace` and logged.
-    pub fn next_trace(&self) -> String {
-        format!("sbx-{:08}", self.traces.fetch_add(1, Ordering::Relaxed) + 1)
-    }
+/// An id for one answer, success or error, returned in the envelope's `trace`: a merchant
+/// quotes it when asking about a request. One counter per process, like the gateway's.
+pub fn next_trace() -> String {
+    static TRACES: AtomicU64 = AtomicU64::new(0);
+    format!("sbx-{:08}", TRACES.fetch_add(1, Ordering::Relaxed) + 1)
 }
 
 /// What each of the chain's other unlocked accounts is given at deployment: 10,000 test USDT.

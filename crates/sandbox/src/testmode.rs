@@ -30,8 +30,8 @@ pub fn router() -> Router<Arc<App>> {
 
 type TestResult<T> = Result<Json<Envelope<T>>, ApiError>;
 
-fn ok<T>(app: &App, data: T) -> TestResult<T> {
-    Ok(Json(Envelope::ok(data, app.next_trace())))
+fn ok<T>(data: T) -> TestResult<T> {
+    Ok(Json(Envelope::ok(data, crate::app::next_trace())))
 }
 
 fn chain_error(e: String) -> ApiError {
@@ -124,14 +124,11 @@ async fn pay(
     }
     .map_err(chain_error)?;
     app.chain_changed.notify_one();
-    ok(
-        &app,
-        Paid {
-            tx_id,
-            payer,
-            amount: usdt_checkout_protocol::format_units(amount, order.decimals),
-        },
-    )
+    ok(Paid {
+        tx_id,
+        payer,
+        amount: usdt_checkout_protocol::format_units(amount, order.decimals),
+    })
 }
 
 fn find(app: &App, plat_order_no: &str) -> Result<crate::ledger::Order, ApiError> {
@@ -192,7 +189,7 @@ async fn change(
         .map_err(ApiError::internal)?
         .map_err(ApiError::invalid)?;
     app.webhooks_due.notify_one();
-    ok(app, view(app, &order))
+    ok(view(app, &order))
 }
 
 #[derive(Deserialize)]
@@ -206,19 +203,19 @@ async fn mine(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> TestResu
     let blocks = body.blocks.unwrap_or(1).clamp(1, 1_000);
     app.chain.mine(blocks).await.map_err(chain_error)?;
     app.chain_changed.notify_one();
-    ok(&app, blocks)
+    ok(blocks)
 }
 
 async fn reorg(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> TestResult<u64> {
     let depth = body.depth.unwrap_or(1).clamp(1, 64);
     app.chain.reorg(depth).await.map_err(chain_error)?;
     app.chain_changed.notify_one();
-    ok(&app, depth)
+    ok(depth)
 }
 
 async fn faults(State(app): State<Arc<App>>) -> TestResult<Faults> {
     let current = app.faults.lock().expect("faults lock").faults.clone();
-    ok(&app, current)
+    ok(current)
 }
 
 async fn set_faults(State(app): State<Arc<App>>, Json(faults): Json<Faults>) -> TestResult<Faults> {
@@ -227,7 +224,7 @@ async fn set_faults(State(app): State<Arc<App>>, Json(faults): Json<Faults>) -> 
         .expect("faults lock")
         .set(faults.clone())
         .map_err(ApiError::invalid)?;
-    ok(&app, faults)
+    ok(faults)
 }
 
 #[derive(Serialize)]
@@ -241,12 +238,9 @@ struct Accounts {
 
 async fn accounts(State(app): State<Arc<App>>) -> TestResult<Accounts> {
     let accounts = app.chain.accounts().await.map_err(chain_error)?;
-    ok(
-        &app,
-        Accounts {
-            accounts,
-            tokens: app.tokens(),
-            receivers: app.receivers(),
-        },
-    )
+    ok(Accounts {
+        accounts,
+        tokens: app.tokens(),
+        receivers: app.receivers(),
+    })
 }

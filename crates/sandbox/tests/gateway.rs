@@ -142,6 +142,11 @@ async fn bad_requests_get_401_and_change_nothing() {
     let unauthorized = |reply: &Reply, needle: &str| {
         assert_eq!(reply.status, 401, "{}", reply.body);
         assert_eq!(reply.body["code"], "000401");
+        assert!(
+            reply.body["trace"].as_str().unwrap().starts_with("sbx-"),
+            "a refusal has a trace to quote: {}",
+            reply.body
+        );
         let msg = reply.body["msg"].as_str().unwrap();
         assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
     };
