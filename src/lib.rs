@@ -5,6 +5,7 @@
 //! call fails, so a broken embed is found at once, not by a shopper.
 
 pub mod client;
+pub mod clock;
 pub mod i18n;
 pub mod model;
 pub mod options;

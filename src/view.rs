@@ -123,9 +123,8 @@ pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
 pub struct PaymentProps {
     pub locale: Locale,
     pub view: std::rc::Rc<CheckoutView>,
-    /// Milliseconds to add to this browser's clock to get the server's.
-    pub clock_offset: f64,
-    pub now: f64,
+    /// The server's time now, in Unix milliseconds: the countdown's clock.
+    pub server_now: f64,
     pub on_start_again: Callback<()>,
 }
 
@@ -208,7 +207,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     { t(Text::OpenPaymentPage) }
                 </a>
                 if let Some(expires_at) = view.expires_at {
-                    { countdown(locale, expires_at, props.now + props.clock_offset) }
+                    { countdown(locale, expires_at, props.server_now) }
                 }
             }
             if status == Some(OrderStatus::Paid) || status == Some(OrderStatus::PaidLate) {

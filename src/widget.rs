@@ -14,6 +14,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use crate::client::{self, Failure};
+use crate::clock::ServerClock;
 use crate::i18n::{Locale, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Purchase, Settings, Theme};
@@ -80,8 +81,9 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         Locale::negotiate(option.as_deref(), &browser_languages())
     });
     let key = use_memo(model.attempt, |_| idempotency_key());
-    let now = use_state(js_sys::Date::now);
-    let clock_offset = use_mut_ref(|| 0.0f64);
+    // Set every second while there is a countdown: each setting renders it anew.
+    let tick = use_state(js_sys::Date::now);
+    let clock = use_mut_ref(ServerClock::default);
 
     // Load what can be paid with; a storefront checkout may already be under way.
     {
@@ -102,19 +104,21 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         });
     }
 
-    // A clock for the countdown, ticking while there is one.
     {
-        let now = now.clone();
+        let tick = tick.clone();
         let paying = matches!(model.phase, Phase::Paying(_));
         use_effect_with(paying, move |paying| {
-            let ticker = paying.then(|| Interval::new(1_000, move || now.set(js_sys::Date::now())));
+            let ticker =
+                paying.then(|| Interval::new(1_000, move || tick.set(js_sys::Date::now())));
             move || drop(ticker)
         });
     }
 
-    // Keep the server's clock, so the countdown is right on a shopper's wrong clock.
+    // The countdown runs on the server's clock, right on a shopper's wrong clock.
     if let Phase::Paying(view) = &model.phase {
-        *clock_offset.borrow_mut() = view.server_time as f64 - js_sys::Date::now();
+        clock
+            .borrow_mut()
+            .observe(view.server_time, js_sys::Date::now());
     }
 
     // Poll while an order is open; tell the host about every change.
@@ -242,7 +246,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     on_continue,
                 }),
                 Phase::Paying(view) => html! {
-                    <Payment {locale} view={view.clone()} clock_offset={*clock_offset.borrow()} now={*now} {on_start_again} />
+                    <Payment {locale} view={view.clone()} server_now={clock.borrow().now(js_sys::Date::now())} {on_start_again} />
                 },
             } }
         </section>

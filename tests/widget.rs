@@ -257,8 +257,7 @@ async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
     let props = PaymentProps {
         locale: Locale::En,
         view: view.into(),
-        clock_offset: 0.0,
-        now: js_sys::Date::now(),
+        server_now: js_sys::Date::now(),
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
@@ -501,8 +500,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
     let props = PaymentProps {
         locale: Locale::En,
         view: waiting.into(),
-        clock_offset: 0.0,
-        now: js_sys::Date::now(),
+        server_now: js_sys::Date::now(),
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();

@@ -249,6 +249,17 @@ async fn paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once()
         shop.text(".usdt-checkout__amount").await,
         format!("{TEE_IN_USDT} USDT")
     );
+    // The countdown runs while nothing else changes: once the widget's first status poll has
+    // brought a view (the first change may be that), the order's view stays the same.
+    let mut time_left = shop.text(".usdt-checkout__countdown").await;
+    assert!(time_left.starts_with("Time left: 1"), "{time_left}");
+    for _ in 0..2 {
+        time_left = eventually("the countdown to move", WAIT, || async {
+            let now = shop.text(".usdt-checkout__countdown").await;
+            (now != time_left).then_some(now)
+        })
+        .await;
+    }
 
     shop.pay(json!({})).await;
     shop.status("Confirming (1 of 2)").await;
