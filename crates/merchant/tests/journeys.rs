@@ -336,6 +336,39 @@ async fn a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it()
     assert_eq!(event["type"], "checkout.paid_late");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_order_offers_to_start_again_with_a_new_order() {
+    let mut shop = Shop::open("cancelled-then-again", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+    let first = shop.order.clone();
+
+    shop.sandbox(&format!("/sandbox/orders/{first}/cancel"), json!({}))
+        .await;
+    shop.status("This payment was cancelled.").await;
+    assert_eq!(shop.events("failed").await.len(), 1);
+    shop.snap("cancelled").await;
+
+    let again = shop
+        .browser
+        .wait_for(&shop.widget, "button.usdt-checkout__primary", "Start again")
+        .await;
+    shop.browser.click(&again).await;
+    let button = shop
+        .browser
+        .wait_for(&shop.widget, "button[type=submit]", "Continue")
+        .await;
+    shop.browser.click(&button).await;
+    shop.status("Waiting for your payment").await;
+    let created = shop.events("created").await;
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_ne!(
+        created[1]["orderId"],
+        first.as_str(),
+        "a new order, not the old one again"
+    );
+    shop.snap("new-order").await;
+}
+
 /// A wallet extension as a page sees it: an EIP-1193 provider, announced by EIP-6963, that starts
 /// on Ethereum mainnet and forwards transactions to anvil, whose account is unlocked. Every
 /// request is kept in `window.walletCalls`.
