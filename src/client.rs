@@ -58,13 +58,8 @@ async fn fetch(
 
 /// A JSON body, parsed by the browser. An answer that is not JSON is no answer.
 async fn parsed(response: Response) -> Result<JsValue, Failure> {
-    let text = response.text().map_err(|_| Failure::Unreachable)?;
-    let text = JsFuture::from(text)
-        .await
-        .map_err(|_| Failure::Unreachable)?
-        .as_string()
-        .ok_or(Failure::Unreachable)?;
-    js_sys::JSON::parse(&text).map_err(|_| Failure::Unreachable)
+    let body = response.json().map_err(|_| Failure::Unreachable)?;
+    JsFuture::from(body).await.map_err(|_| Failure::Unreachable)
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {

@@ -88,9 +88,10 @@ impl Options {
                 ));
             }
         }
-        let mut read = |name: &str, kind: &str, read: &dyn Fn(&JsValue) -> Option<()>| {
+        // A value given with the wrong type is a problem, not a silent default.
+        let mut expect = |name: &str, kind: &str, reads: &dyn Fn(&JsValue) -> Option<()>| {
             let value = field(value, name);
-            if !value.is_undefined() && !value.is_null() && read(&value).is_none() {
+            if !value.is_undefined() && !value.is_null() && reads(&value).is_none() {
                 problems.push(format!("{name} must be {kind}"));
             }
         };
@@ -114,17 +115,17 @@ impl Options {
             "locale",
             "theme",
         ] {
-            read(name, "a string", &|v| v.as_string().map(drop));
+            expect(name, "a string", &|v| v.as_string().map(drop));
         }
-        read("chains", "an array of chain ids such as [1, 56]", &|v| {
+        expect("chains", "an array of chain ids such as [1, 56]", &|v| {
             list(v, whole_number).map(drop)
         });
-        read(
+        expect(
             "tokens",
             "an array of token symbols such as [\"USDT\"]",
             &|v| list(v, JsValue::as_string).map(drop),
         );
-        read("defaultChain", "a chain id such as 1", &|v| {
+        expect("defaultChain", "a chain id such as 1", &|v| {
             whole_number(v).map(drop)
         });
         (options, problems)

@@ -61,6 +61,7 @@ fn storefront_page(embed: Embed, server: &str, gateway: &str) -> String {
 <head>
 <meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Shop</title>
+<link rel="icon" href="data:,">
 <style>body {{ font-family: system-ui, sans-serif; max-width: 30rem; margin: 1.5rem auto; padding: 0 1rem; }}</style>
 <script>
   window.checkoutEvents = [];
@@ -189,6 +190,12 @@ impl Shop {
         events.as_array().cloned().unwrap_or_default()
     }
 
+    /// Nothing went wrong that only the console would tell: no exception, no failed load.
+    async fn console_is_clean(&self) {
+        let errors = self.browser.console_errors().await;
+        assert!(errors.is_empty(), "the console stays clean: {errors:?}");
+    }
+
     /// Pays on chain through the sandbox's test mode.
     async fn pay(&self, body: Value) {
         let reply = Client::new(&self.world.sandbox.url)
@@ -276,6 +283,7 @@ async fn paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once()
     let event = shop.fulfilled_once().await;
     assert_eq!(event["type"], "checkout.paid");
     assert_eq!(event["amountPaid"], TEE_IN_USDT);
+    shop.console_is_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,6 +320,7 @@ async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
     let event = shop.fulfilled_once().await;
     assert_eq!(event["amountPaid"], TEE_IN_USDT);
     assert_eq!(event["transactions"].as_array().unwrap().len(), 2);
+    shop.console_is_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -334,6 +343,7 @@ async fn a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it()
     assert_eq!(shop.merchant_sees().await["state"], "paid_late");
     let event = shop.fulfilled_once().await;
     assert_eq!(event["type"], "checkout.paid_late");
+    shop.console_is_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -367,6 +377,7 @@ async fn a_cancelled_order_offers_to_start_again_with_a_new_order() {
         "a new order, not the old one again"
     );
     shop.snap("new-order").await;
+    shop.console_is_clean().await;
 }
 
 /// A wallet extension as a page sees it: an EIP-1193 provider, announced by EIP-6963, that starts
@@ -457,6 +468,7 @@ async fn a_browser_wallet_connects_switches_chain_and_pays() {
     shop.status("Paid. Thank you!").await;
     shop.snap("paid").await;
     shop.fulfilled_once().await;
+    shop.console_is_clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -567,4 +579,5 @@ async fn a_tampered_price_from_the_browser_is_ignored() {
     assert_eq!(order["price"]["amount"], "25.00", "{order}");
     assert_eq!(order["payment"]["amount"], TEE_IN_USDT, "{order}");
     shop.snap("server-price").await;
+    shop.console_is_clean().await;
 }

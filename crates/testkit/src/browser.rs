@@ -66,6 +66,7 @@ impl Browser {
                     format!("--window-size={width},{height}"),
                 ],
             },
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let reply: Value = http
             .post(format!("{base}/session"))
@@ -200,6 +201,19 @@ impl Browser {
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}),
         )
         .await;
+    }
+
+    /// What the page wrote to the console as errors (uncaught exceptions and failed loads too)
+    /// since the last call.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let entries = self.post("/se/log", json!({"type": "browser"})).await;
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// A PNG of the whole page, below the fold too: the viewport is stretched to the page's
