@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup | test | demo`. Each installs what it needs first, so a fresh
 //! machine needs nothing but these commands. No dependencies, so it builds in seconds.
 
+mod contrast;
 mod demo;
 mod setup;
 mod widget;
@@ -18,6 +19,7 @@ commands:
   demo    run the demo storefront
   widget  build the release widget into dist/checkout/
   size    build the release widget and print what a storefront downloads, gzipped
+  contrast  print the widget's lowest text contrast in light and dark, failing below WCAG AA
   screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone";
 
 fn main() -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "widget" => setup::for_tests().and_then(|()| widget::build().map(drop)),
         "size" => setup::for_tests().and_then(|()| widget::size()),
+        "contrast" => contrast::check(),
         "screenshots" => setup::all().and_then(|()| screenshots()),
         _ => {
             eprintln!("{USAGE}");
@@ -163,6 +166,7 @@ fn test() -> Result {
         widget::size()?;
         widget::check_bundle()
     })?;
+    step("widget colours meet WCAG AA contrast", contrast::check)?;
     step("compiled contracts match their sources", || {
         run(cmd("node contracts/compile.mjs --check"))
     })?;
