@@ -1,7 +1,7 @@
 //! The server's clock, as this browser can know it: the countdown must be right on a shopper
 //! whose clock is wrong, so it runs on the server's time, learnt from each new status view.
 
-/// Offset of the server's clock from this browser's, in milliseconds.
+/// Offset of the server's clock from this browser's, in milliseconds; until a view is seen, none.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct ServerClock {
     /// The `server_time` the offset was learnt from.

@@ -1,11 +1,13 @@
 //! What the shopper sees on each screen. Pure rendering from props; the root component owns the
 //! state and the I/O.
 
+use gloo_timers::callback::Interval;
 use usdt_checkout_protocol::checkout::{CheckoutView, GatewayHealth, PaymentView};
 use usdt_checkout_protocol::{ChainId, OrderStatus, TransferRequest};
 use yew::prelude::*;
 
 use crate::client::Offer;
+use crate::clock::ServerClock;
 use crate::i18n::{Locale, Text};
 use crate::model::Notice;
 
@@ -123,8 +125,8 @@ pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
 pub struct PaymentProps {
     pub locale: Locale,
     pub view: std::rc::Rc<CheckoutView>,
-    /// The server's time now, in Unix milliseconds: the countdown's clock.
-    pub server_now: f64,
+    /// The countdown's clock: the server's, as this browser knows it.
+    pub clock: ServerClock,
     pub on_start_again: Callback<()>,
 }
 
@@ -151,7 +153,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
         .parse()
         .unwrap_or_default(),
     });
-    // The countdown re-renders every second; the QR code changes only with the amount.
+    // Each new view renders the panel again; the QR code changes only with the amount.
     let qr = use_memo(request.map(|r| r.eip681()), |uri| {
         uri.as_deref().and_then(crate::qr::svg).unwrap_or_default()
     });
@@ -207,7 +209,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     { t(Text::OpenPaymentPage) }
                 </a>
                 if let Some(expires_at) = view.expires_at {
-                    { countdown(locale, expires_at, props.server_now) }
+                    <Countdown {locale} {expires_at} clock={props.clock} />
                 }
             }
             if status == Some(OrderStatus::Paid) || status == Some(OrderStatus::PaidLate) {
@@ -252,14 +254,31 @@ fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
     }
 }
 
-/// Time left by the server's clock (`server_now`), whatever the shopper's clock says.
-fn countdown(locale: Locale, expires_at: u64, server_now: f64) -> Html {
-    let left_ms = (expires_at as f64 - server_now).max(0.0);
+#[derive(Properties, PartialEq)]
+pub struct CountdownProps {
+    pub locale: Locale,
+    pub expires_at: u64,
+    pub clock: ServerClock,
+}
+
+/// Time left by the server's clock, whatever the shopper's clock says. A component of its own
+/// with its own timer: its tick renders this line only, not the payment panel around it.
+#[function_component]
+pub fn Countdown(props: &CountdownProps) -> Html {
+    let now = use_state(js_sys::Date::now);
+    {
+        let now = now.clone();
+        use_effect_with((), move |_| {
+            let ticker = Interval::new(1_000, move || now.set(js_sys::Date::now()));
+            move || drop(ticker)
+        });
+    }
+    let left_ms = (props.expires_at as f64 - props.clock.now(*now)).max(0.0);
     let seconds = (left_ms / 1000.0).floor() as u64;
     let time = format!("{}:{:02}", seconds / 60, seconds % 60);
     html! {
         <p class="usdt-checkout__countdown">
-            <time datetime={format!("PT{seconds}S")}>{ locale.text(Text::TimeLeft, &[("time", &time)]) }</time>
+            <time datetime={format!("PT{seconds}S")}>{ props.locale.text(Text::TimeLeft, &[("time", &time)]) }</time>
         </p>
     }
 }

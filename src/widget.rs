@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use gloo_timers::callback::{Interval, Timeout};
+use gloo_timers::callback::Timeout;
 use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, CreateCheckout};
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use wasm_bindgen::JsValue;
@@ -81,8 +81,6 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         Locale::negotiate(option.as_deref(), &browser_languages())
     });
     let key = use_memo(model.attempt, |_| idempotency_key());
-    // Set every second while there is a countdown: each setting renders it anew.
-    let tick = use_state(js_sys::Date::now);
     let clock = use_mut_ref(ServerClock::default);
 
     // Load what can be paid with; a storefront checkout may already be under way.
@@ -101,16 +99,6 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                 let offer = client::offer(&settings.gateway_url).await;
                 model.dispatch(Action::Offered(offer, settings.default_chain));
             });
-        });
-    }
-
-    {
-        let tick = tick.clone();
-        let paying = matches!(model.phase, Phase::Paying(_));
-        use_effect_with(paying, move |paying| {
-            let ticker =
-                paying.then(|| Interval::new(1_000, move || tick.set(js_sys::Date::now())));
-            move || drop(ticker)
         });
     }
 
@@ -246,7 +234,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     on_continue,
                 }),
                 Phase::Paying(view) => html! {
-                    <Payment {locale} view={view.clone()} server_now={clock.borrow().now(js_sys::Date::now())} {on_start_again} />
+                    <Payment {locale} view={view.clone()} clock={*clock.borrow()} {on_start_again} />
                 },
             } }
         </section>

@@ -257,7 +257,7 @@ async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
     let props = PaymentProps {
         locale: Locale::En,
         view: view.into(),
-        server_now: js_sys::Date::now(),
+        clock: Default::default(),
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
@@ -500,7 +500,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
     let props = PaymentProps {
         locale: Locale::En,
         view: waiting.into(),
-        server_now: js_sys::Date::now(),
+        clock: Default::default(),
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
