@@ -70,6 +70,26 @@ const NAMES: [&str; 9] = [
     "theme",
 ];
 
+/// The option `name` of `object`, if given; given with the wrong type, it is a problem (`kind`
+/// says what it must be), not a silent default.
+fn typed<T>(
+    object: &JsValue,
+    name: &str,
+    kind: &str,
+    read: impl Fn(&JsValue) -> Option<T>,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let value = field(object, name);
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    let read = read(&value);
+    if read.is_none() {
+        problems.push(format!("{name} must be {kind}"));
+    }
+    read
+}
+
 impl Options {
     /// Reads the host page's options object; unknown names (a typo such as `merchantURL`) and
     /// values of the wrong type are problems, reported with the rest by [`Options::check`].
@@ -88,46 +108,44 @@ impl Options {
                 ));
             }
         }
-        // A value given with the wrong type is a problem, not a silent default.
-        let mut expect = |name: &str, kind: &str, reads: &dyn Fn(&JsValue) -> Option<()>| {
-            let value = field(value, name);
-            if !value.is_undefined() && !value.is_null() && reads(&value).is_none() {
-                problems.push(format!("{name} must be {kind}"));
-            }
-        };
-        let text = |name: &str| field(value, name).as_string();
-        let options = Self {
-            merchant_url: text("merchantUrl"),
-            gateway_url: text("gatewayUrl"),
-            item: text("item"),
-            checkout_id: text("checkoutId"),
-            chains: list(&field(value, "chains"), whole_number),
-            tokens: list(&field(value, "tokens"), JsValue::as_string),
-            default_chain: whole_number(&field(value, "defaultChain")),
-            locale: text("locale"),
-            theme: text("theme"),
-        };
-        for name in [
-            "merchantUrl",
-            "gatewayUrl",
-            "item",
-            "checkoutId",
-            "locale",
-            "theme",
-        ] {
-            expect(name, "a string", &|v| v.as_string().map(drop));
-        }
-        expect("chains", "an array of chain ids such as [1, 56]", &|v| {
-            list(v, whole_number).map(drop)
-        });
-        expect(
-            "tokens",
-            "an array of token symbols such as [\"USDT\"]",
-            &|v| list(v, JsValue::as_string).map(drop),
+        let mut text = |name| typed(value, name, "a string", JsValue::as_string, &mut problems);
+        let (merchant_url, gateway_url, item, checkout_id, locale, theme) = (
+            text("merchantUrl"),
+            text("gatewayUrl"),
+            text("item"),
+            text("checkoutId"),
+            text("locale"),
+            text("theme"),
         );
-        expect("defaultChain", "a chain id such as 1", &|v| {
-            whole_number(v).map(drop)
-        });
+        let options = Self {
+            merchant_url,
+            gateway_url,
+            item,
+            checkout_id,
+            chains: typed(
+                value,
+                "chains",
+                "an array of chain ids such as [1, 56]",
+                |v| list(v, whole_number),
+                &mut problems,
+            ),
+            tokens: typed(
+                value,
+                "tokens",
+                "an array of token symbols such as [\"USDT\"]",
+                |v| list(v, JsValue::as_string),
+                &mut problems,
+            ),
+            default_chain: typed(
+                value,
+                "defaultChain",
+                "a chain id such as 1",
+                whole_number,
+                &mut problems,
+            ),
+            locale,
+            theme,
+        };
         (options, problems)
     }
 
