@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use usdt_checkout_protocol::checkout::{
-    ApiError, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS,
+    ApiError, CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
+    MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::gateway::{
     Cryptocurrency, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
@@ -85,8 +86,8 @@ async fn refusal(response: Response) -> Failure {
         _ => {}
     }
     match json::<ApiError>(response).await {
-        Ok(error) if error.code.starts_with("gateway_rate_limited") => Failure::RateLimited(after),
-        Ok(error) if error.code == "gateway_blocked" => Failure::Blocked(after),
+        Ok(error) if error.code == ERROR_GATEWAY_RATE_LIMITED => Failure::RateLimited(after),
+        Ok(error) if error.code == ERROR_GATEWAY_BLOCKED => Failure::Blocked(after),
         Ok(error) => Failure::Refused {
             status,
             message: error.message,

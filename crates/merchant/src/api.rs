@@ -105,12 +105,14 @@ impl From<StartError> for ApiError {
                 (StatusCode::CONFLICT, "conflict")
             }
             StartError::NoRate { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_rate"),
-            StartError::Gateway(G::RateLimited(_) | G::OverBudget(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "gateway_rate_limited")
-            }
-            StartError::Gateway(G::Blocked(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "gateway_blocked")
-            }
+            StartError::Gateway(G::RateLimited(_) | G::OverBudget(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                checkout::ERROR_GATEWAY_RATE_LIMITED,
+            ),
+            StartError::Gateway(G::Blocked(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                checkout::ERROR_GATEWAY_BLOCKED,
+            ),
             StartError::Gateway(G::Unreachable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "gateway_unavailable")
             }

@@ -169,6 +169,11 @@ pub struct TransactionView {
     pub explorer_url: Option<String>,
 }
 
+/// [`ApiError`] codes the widget acts on: the gateway is refusing the merchant for now, so the
+/// shopper is told to wait rather than shown an error.
+pub const ERROR_GATEWAY_RATE_LIMITED: &str = "gateway_rate_limited";
+pub const ERROR_GATEWAY_BLOCKED: &str = "gateway_blocked";
+
 /// An error from the merchant server: a stable code, a message for people, and when to retry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
