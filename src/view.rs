@@ -87,12 +87,6 @@ pub fn chooser(props: &Choice) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-pub struct StatusProps {
-    pub locale: Locale,
-    pub view: CheckoutView,
-}
-
 /// The one line that says where the payment is; read out by screen readers as it changes.
 pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
     let Some(payment) = &view.payment else {
