@@ -376,11 +376,7 @@ mod tests {
             to: evm(request.to),
             value: U256::from(request.atomic_units),
         };
-        let encoded: String = call
-            .abi_encode()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let encoded = usdt_checkout_protocol::hex::encode(&call.abi_encode());
         assert_eq!(request.transfer_calldata(), format!("0x{encoded}"));
     }
 }
