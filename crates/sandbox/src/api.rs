@@ -5,36 +5,36 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{Any, CorsLayer};
 use usdt_checkout_protocol::gateway::{
-    CreateOrderRequest, Cryptocurrency, Envelope, ErrorCode, ExchangeRate, GatewayOrder,
-    HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
-    HEADER_SIGNATURE_V2, Network, OrderPage, PATH_CREATE_ORDER, PATH_NETWORKS, PATH_QUERY_PAYMENTS,
-    PATH_RATES, PATH_TOKENS, PATH_WEBHOOK_KEY, PaymentRecord,
+    CreateOrderRequest, Cryptocurrency, ExchangeRate, GatewayOrder, Network, OrderPage,
+    PATH_CREATE_ORDER, PATH_NETWORKS, PATH_QUERY_PAYMENTS, PATH_RATES, PATH_TOKENS,
+    PATH_WEBHOOK_KEY, PaymentRecord,
 };
-use usdt_checkout_protocol::signed_string::{self, check_freshness};
-use usdt_checkout_protocol::{ChainId, OrderStatus, format_units, parse_positive_units};
+use usdt_checkout_protocol::signature::Signed;
+use usdt_checkout_protocol::{Address, ChainId, OrderStatus, parse_positive_units};
 
 use crate::app::App;
+use crate::auth::authenticate;
 use crate::clock::now_ms;
-use crate::config::Merchant;
+use crate::error::{ApiError, ApiResult, ok};
 use crate::faults::Injected;
-use crate::ledger::{ChainPayment, Order};
-use crate::matching::unique_pay_amount;
-use crate::rate_limit::Decision;
+use crate::ledger::{DeliveryAttempt, NewOrder};
+use crate::query::{self, OrderQuery};
 
 pub const PATH_UNMATCHED: &str = "/api/v1/payment/unmatched";
 pub const PATH_DELIVERIES: &str = "/api/v1/webhook/deliveries";
 
-pub fn router(app: Arc<App>) -> Router {
+/// The gateway API, public and server-to-server, behind test mode's fault injection.
+pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
     let public = Router::new()
         .route(PATH_NETWORKS, get(networks))
         .route(PATH_TOKENS, get(tokens))
@@ -51,183 +51,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route(PATH_QUERY_PAYMENTS, get(query_orders))
         .route(PATH_UNMATCHED, get(unmatched))
         .route(PATH_DELIVERIES, get(deliveries));
-    let mut router = public
+    public
         .merge(merchant_api)
         .layer(middleware::from_fn_with_state(app.clone(), inject_faults))
-        .merge(crate::cashier::router());
-    if app.test_mode {
-        router = router.merge(crate::testmode::router());
-    }
-    router.with_state(app)
-}
-
-/// An API failure: HTTP status, envelope code and a message that says what to fix.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: ErrorCode,
-    pub msg: String,
-    pub retry_after: Option<Duration>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            msg: msg.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn unauthorized(msg: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg)
-    }
-
-    pub fn invalid(msg: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter, msg)
-    }
-
-    pub fn not_found(msg: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, msg)
-    }
-
-    pub fn internal(msg: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, msg)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Envelope::<()>::error(self.code, self.msg, crate::app::next_trace());
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some(after) = self.retry_after {
-            let seconds = after.as_millis().div_ceil(1000).max(1);
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_str(&seconds.to_string()).expect("digits are a valid header"),
-            );
-        }
-        response
-    }
-}
-
-type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
-
-fn ok<T>(data: T) -> ApiResult<T> {
-    Ok(Json(Envelope::ok(data, crate::app::next_trace())))
-}
-
-/// What a request's signature covers.
-enum Signed<'a> {
-    Body(&'a str),
-    Query(&'a str),
-}
-
-/// Checks a server-to-server request, in the order a client can fix it: the key, the rate
-/// limit, then the signature and its freshness. Queries need only the key (as the gateway's
-/// docs say) but are checked fully when signed.
-fn authenticate<'a>(
-    app: &'a App,
-    headers: &HeaderMap,
-    signed: Signed,
-) -> Result<&'a Merchant, ApiError> {
-    let text = |name: &str| -> Result<Option<&str>, ApiError> {
-        headers
-            .get(name)
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| ApiError::unauthorized(format!("header {name} is not text")))
-            })
-            .transpose()
-    };
-    let key = text(HEADER_API_KEY)?
-        .ok_or_else(|| ApiError::unauthorized(format!("missing header {HEADER_API_KEY}")))?;
-    let merchant = app
-        .merchant(key)
-        .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-
-    let decision = app
-        .limiter
-        .lock()
-        .expect("limiter lock")
-        .check(key, now_ms());
-    match decision {
-        Decision::Allow => {}
-        Decision::Limited { retry_after } => {
-            return Err(ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    ErrorCode::RateLimited,
-                    "rate limit of requests per minute exceeded; retry after the Retry-After seconds, or calls will be blocked",
-                )
-            });
-        }
-        Decision::Blocked { retry_after } => {
-            return Err(ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::new(
-                    StatusCode::IM_A_TEAPOT,
-                    ErrorCode::Blocked,
-                    "this API key kept calling while rate-limited and is blocked for a while",
-                )
-            });
-        }
-    }
-
-    let v1 = text(HEADER_SIGNATURE_V1)?;
-    let v2 = text(HEADER_SIGNATURE_V2)?;
-    if v1.is_none() && v2.is_none() {
-        return match signed {
-            Signed::Query(_) => Ok(merchant),
-            Signed::Body(_) => Err(ApiError::unauthorized(format!(
-                "missing header {HEADER_SIGNATURE_V1} (or {HEADER_SIGNATURE_V2})"
-            ))),
-        };
-    }
-    let time = text(HEADER_REQUEST_TIME)?
-        .ok_or_else(|| ApiError::unauthorized(format!("missing header {HEADER_REQUEST_TIME}")))?;
-    let time: u64 = time.parse().map_err(|_| {
-        ApiError::unauthorized(format!(
-            "{HEADER_REQUEST_TIME} must be Unix time in milliseconds"
-        ))
-    })?;
-    let window = text(HEADER_RECV_WINDOW)?
-        .map(|w| {
-            w.parse::<u64>().map_err(|_| {
-                ApiError::unauthorized(format!("{HEADER_RECV_WINDOW} must be milliseconds"))
-            })
-        })
-        .transpose()?;
-    check_freshness(time, now_ms(), window).map_err(|e| ApiError::unauthorized(e.to_string()))?;
-
-    let string = match signed {
-        Signed::Body(body) => signed_string::for_json_body(body, time),
-        Signed::Query(query) => signed_string::for_query(query, time),
-    }
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let verified = match (v1, v2) {
-        (Some(signature), _) => merchant
-            .v1_public_key
-            .as_ref()
-            .ok_or_else(|| {
-                ApiError::unauthorized("this API key has no V1 public key; sign with V2")
-            })?
-            .verify(&string, signature),
-        (None, Some(signature)) => merchant
-            .v2_secret
-            .as_ref()
-            .ok_or_else(|| ApiError::unauthorized("this API key has no V2 secret; sign with V1"))?
-            .verify(&string, signature),
-        (None, None) => unreachable!("handled above"),
-    };
-    verified.map_err(|e| {
-        ApiError::unauthorized(format!(
-            "{e}; the string the gateway verified was: {string}"
-        ))
-    })?;
-    Ok(merchant)
 }
 
 /// A JSON body, or a 400 that names the missing or invalid field.
@@ -238,11 +64,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, ApiError>
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
         {
-            Some(field) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::MissingParameter,
-                format!("missing parameter: {field}"),
-            ),
+            Some(field) => ApiError::missing(field),
             None => ApiError::invalid(format!("invalid request body: {message}")),
         }
     })
@@ -254,16 +76,10 @@ fn utf8(body: &Bytes) -> Result<&str, ApiError> {
 
 const MAX_ORDER_NO: usize = 64;
 
-async fn create_order(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<GatewayOrder> {
-    let body = utf8(&body)?;
-    let merchant = authenticate(&app, &headers, Signed::Body(body))?;
-    let request: CreateOrderRequest = parse_body(body)?;
-
-    let order_no = request.order_no.trim();
+/// The merchant's order number, trimmed: it goes into URLs and deposit calldata, so only
+/// letters, digits, `-` and `_`.
+fn order_no(text: &str) -> Result<&str, ApiError> {
+    let order_no = text.trim();
     if order_no.is_empty()
         || order_no.len() > MAX_ORDER_NO
         || !order_no
@@ -274,6 +90,28 @@ async fn create_order(
             "orderNo must be 1 to {MAX_ORDER_NO} letters, digits, '-' or '_'"
         )));
     }
+    Ok(order_no)
+}
+
+/// How long an order stays open: from a minute to a day if the merchant asks, else `default`.
+fn lifetime(expire_seconds: Option<u64>, default: Duration) -> Result<Duration, ApiError> {
+    match expire_seconds {
+        None => Ok(default),
+        Some(seconds @ 60..=86_400) => Ok(Duration::from_secs(seconds)),
+        Some(_) => Err(ApiError::invalid("expireSeconds must be from 60 to 86400")),
+    }
+}
+
+async fn create_order(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<GatewayOrder> {
+    let body = utf8(&body)?;
+    let merchant = authenticate(&app, &headers, Signed::Body(body))?;
+    let request: CreateOrderRequest = parse_body(body)?;
+
+    let order_no = order_no(&request.order_no)?;
     let chain = app
         .config
         .registry
@@ -290,113 +128,28 @@ async fn create_order(
         .clone();
     let amount = parse_positive_units(&request.amount.0, token.decimals)
         .map_err(|e| ApiError::invalid(format!("amount: {e}")))?;
-    let lifetime = match request.expire_seconds {
-        None => app.config.settings.order_lifetime,
-        Some(seconds @ 60..=86_400) => Duration::from_secs(seconds),
-        Some(_) => return Err(ApiError::invalid("expireSeconds must be from 60 to 86400")),
-    };
-    let to_address = merchant
-        .receiving_address
-        .expect("checked at startup: every merchant has a receiving address");
-    let terms = format!(
-        "{}|{}|{}|{}|{:?}",
-        request.chain_id,
-        token.symbol,
+    let lifetime = lifetime(request.expire_seconds, app.config.settings.order_lifetime)?;
+    let new = NewOrder {
+        merchant: merchant.api_key.clone(),
+        order_no: order_no.to_owned(),
+        cust_no: request.cust_no,
+        chain_id: request.chain_id,
+        network: chain.name.clone(),
+        token,
+        to_address: merchant
+            .receiving_address
+            .expect("checked at startup: every merchant has a receiving address"),
         amount,
-        request.cust_no.as_deref().unwrap_or(""),
-        request.expire_seconds
-    );
-
-    let now = now_ms();
-    let network = chain.name.clone();
+        expire_seconds: request.expire_seconds,
+        lifetime,
+    };
     let created = app
         .store
-        .write(|ledger| {
-            if let Some(existing) = ledger
-                .orders
-                .iter()
-                .find(|o| o.merchant == merchant.api_key && o.order_no == order_no)
-            {
-                return if existing.terms == terms {
-                    Ok(existing.clone())
-                } else {
-                    Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorCode::DuplicateSubmit,
-                        format!(
-                            "duplicate submit: orderNo {order_no} was already used with other terms"
-                        ),
-                    ))
-                };
-            }
-            let taken: Vec<u128> = ledger
-                .orders
-                .iter()
-                .filter(|o| {
-                    o.token == token.contract
-                        && o.to_address == to_address
-                        && !o.state.is_final()
-                        && now < o.expire_time
-                })
-                .map(|o| {
-                    let received = o.payments.iter().map(|p| p.value).sum::<u128>();
-                    o.pay_amount.saturating_sub(received)
-                })
-                .collect();
-            ledger.next_order_seq += 1;
-            // Whole seconds, as block times are: a block in the second of expiry is late.
-            let expire_time = (now + lifetime.as_millis() as u64).div_ceil(1000) * 1000;
-            let order = Order {
-                merchant: merchant.api_key.clone(),
-                plat_order_no: format!("P{:010}", ledger.next_order_seq),
-                order_no: order_no.to_owned(),
-                cust_no: request.cust_no.clone(),
-                chain_id: request.chain_id,
-                network: network.clone(),
-                symbol: token.symbol.clone(),
-                token: token.contract,
-                decimals: token.decimals,
-                to_address,
-                amount,
-                pay_amount: unique_pay_amount(amount, &taken),
-                create_time: now,
-                expire_time,
-                update_time: now,
-                state: OrderStatus::Waiting,
-                payments: vec![],
-                terms: terms.clone(),
-            };
-            ledger.orders.push(order.clone());
-            Ok(order)
-        })
-        .map_err(ApiError::internal)??;
-    ok(view(&app, &created))
+        .write(|ledger| ledger.create_order(new, now_ms()))
+        .map_err(ApiError::internal)?
+        .map_err(|duplicate| ApiError::conflict(duplicate.to_string()))?;
+    ok(app.view(&created))
 }
-
-pub fn view(app: &App, order: &Order) -> GatewayOrder {
-    order.view(
-        app.head.load(Ordering::Relaxed),
-        app.config.settings.confirmations,
-        now_ms(),
-        &app.public_url,
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OrderQuery {
-    /// One order number, or several separated by commas (at most 100).
-    order_no: Option<String>,
-    /// A state name (`waiting`, `paid`, ...) or a V1 status number (-1, 0, 1).
-    status: Option<String>,
-    start_time: Option<u64>,
-    end_time: Option<u64>,
-    updated_since: Option<u64>,
-    page: Option<u32>,
-    page_size: Option<u32>,
-}
-
-const MAX_PAGE_SIZE: u32 = 100;
 
 async fn query_orders(
     State(app): State<Arc<App>>,
@@ -405,86 +158,26 @@ async fn query_orders(
 ) -> ApiResult<OrderPage> {
     let query = query.unwrap_or_default();
     let merchant = authenticate(&app, &headers, Signed::Query(&query))?;
-    let params: OrderQuery = serde_urlencoded::from_str(&query)
-        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
-    let page = params.page.unwrap_or(1);
-    let page_size = params.page_size.unwrap_or(20);
-    if page == 0 || !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-        return Err(ApiError::invalid(format!(
-            "page starts at 1 and pageSize is from 1 to {MAX_PAGE_SIZE}"
-        )));
-    }
-    let order_nos: Option<Vec<&str>> = params.order_no.as_deref().map(|list| {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    if order_nos.as_ref().is_some_and(|list| list.len() > 100) {
-        return Err(ApiError::invalid("orderNo lists at most 100 order numbers"));
-    }
-    let status_filter = params
-        .status
-        .as_deref()
-        .map(|s| {
-            let matches: Box<dyn Fn(OrderStatus) -> bool> = match s {
-                "-1" | "0" | "1" => {
-                    let wanted: i8 = s.parse().expect("one of three numbers");
-                    Box::new(move |state| {
-                        usdt_checkout_protocol::gateway::v1_status(state) == wanted
-                    })
-                }
-                name => {
-                    let wanted = OrderStatus::from_name(name).ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "status {name:?} is not a state name or -1, 0, 1"
-                        ))
-                    })?;
-                    Box::new(move |state| state == wanted)
-                }
-            };
-            Ok::<_, ApiError>(matches)
-        })
-        .transpose()?;
-
+    let OrderQuery { filter, page } = OrderQuery::parse(&query)?;
     let mut records: Vec<GatewayOrder> = app.store.read(|ledger| {
         ledger
             .orders
             .iter()
-            .filter(|o| o.merchant == merchant.api_key)
-            .filter(|o| {
-                order_nos
-                    .as_ref()
-                    .is_none_or(|list| list.contains(&o.order_no.as_str()))
-            })
-            .filter(|o| {
-                status_filter
-                    .as_ref()
-                    .is_none_or(|matches| matches(o.state))
-            })
-            .filter(|o| params.start_time.is_none_or(|t| o.create_time >= t))
-            .filter(|o| params.end_time.is_none_or(|t| o.create_time < t))
-            .filter(|o| params.updated_since.is_none_or(|t| o.update_time >= t))
-            .map(|o| view(&app, o))
+            .filter(|o| o.merchant == merchant.api_key && filter.matches(o))
+            .map(|o| app.view(o))
             .collect()
     });
-    if let Some([single]) = order_nos.as_deref()
+    if let Some(single) = filter.single_order_no()
         && records.is_empty()
     {
         return Err(ApiError::not_found(format!("order {single} not found")));
     }
     records.sort_by_key(|o| (o.create_time, o.plat_order_no.clone()));
-    let total = records.len() as u64;
-    let records = records
-        .into_iter()
-        .skip(((page - 1) * page_size) as usize)
-        .take(page_size as usize)
-        .collect();
     ok(OrderPage {
-        records,
-        total,
-        page,
-        page_size,
+        total: records.len() as u64,
+        records: page.of(records),
+        page: page.number,
+        page_size: page.size,
     })
 }
 
@@ -493,8 +186,8 @@ async fn query_orders(
 struct UnmatchedPayment {
     #[serde(flatten)]
     payment: PaymentRecord,
-    token_contract: usdt_checkout_protocol::Address,
-    to_address: usdt_checkout_protocol::Address,
+    token_contract: Address,
+    to_address: Address,
 }
 
 async fn unmatched(
@@ -517,20 +210,8 @@ async fn unmatched(
             .unmatched
             .iter()
             .filter(|p| Some(p.to) == merchant.receiving_address)
-            .map(|p: &ChainPayment| UnmatchedPayment {
-                payment: PaymentRecord {
-                    tx_id: p.tx_id.clone(),
-                    log_index: p.log_index,
-                    block_number: p.block_number,
-                    block_hash: p.block_hash.clone(),
-                    from: p.from,
-                    amount: format_units(p.value, decimals(p.token)),
-                    amount_atomic: p.value.to_string(),
-                    kind: p.kind,
-                    confirmations: crate::ledger::confirmations(head, p.block_number),
-                    timestamp: p.timestamp_ms,
-                    late: false,
-                },
+            .map(|p| UnmatchedPayment {
+                payment: p.record(head, decimals(p.token), false),
                 token_contract: p.token,
                 to_address: p.to,
             })
@@ -548,7 +229,7 @@ struct Delivery {
     created: u64,
     delivered_at: Option<u64>,
     next_attempt_at: Option<u64>,
-    attempts: Vec<crate::ledger::DeliveryAttempt>,
+    attempts: Vec<DeliveryAttempt>,
 }
 
 async fn deliveries(
@@ -563,8 +244,7 @@ async fn deliveries(
     struct Params {
         order_no: Option<String>,
     }
-    let params: Params = serde_urlencoded::from_str(&query)
-        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
+    let params: Params = query::parse(&query)?;
     let list = app.store.read(|ledger| {
         ledger
             .events
@@ -610,8 +290,7 @@ async fn tokens(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Vec<Cryptocurrency>> {
-    let params: TokenQuery = serde_urlencoded::from_str(&query.unwrap_or_default())
-        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
+    let params: TokenQuery = query::parse(&query.unwrap_or_default())?;
     let list = app
         .config
         .registry
@@ -669,24 +348,13 @@ async fn inject_faults(State(app): State<Arc<App>>, request: Request, next: Next
     }
     match injected {
         Injected::Pass => next.run(request).await,
-        Injected::Status(429) => ApiError {
-            retry_after: Some(Duration::from_secs(1)),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                "rate limited (injected)",
-            )
+        Injected::Status(429) => {
+            ApiError::rate_limited("rate limited (injected)", Duration::from_secs(1))
+                .into_response()
         }
-        .into_response(),
-        Injected::Status(_) => ApiError {
-            retry_after: Some(Duration::from_secs(5)),
-            ..ApiError::new(
-                StatusCode::IM_A_TEAPOT,
-                ErrorCode::Blocked,
-                "blocked (injected)",
-            )
+        Injected::Status(_) => {
+            ApiError::blocked("blocked (injected)", Duration::from_secs(5)).into_response()
         }
-        .into_response(),
         Injected::ServerError => (
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream unavailable (injected)",
@@ -698,5 +366,35 @@ async fn inject_faults(State(app): State<Arc<App>>, request: Request, next: Next
             "{\"code\":\"200\",\"success\":tru",
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_numbers_are_short_and_plain() {
+        assert_eq!(order_no(" A-1_b ").unwrap(), "A-1_b");
+        assert!(order_no(&"9".repeat(MAX_ORDER_NO)).is_ok());
+        for bad in ["", "  ", "a b", "a/b", "ä", &"9".repeat(MAX_ORDER_NO + 1)] {
+            assert!(order_no(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_lifetime_asked_for_is_from_a_minute_to_a_day() {
+        let default = Duration::from_secs(900);
+        assert_eq!(lifetime(None, default).unwrap(), default);
+        assert_eq!(
+            lifetime(Some(60), default).unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            lifetime(Some(86_400), default).unwrap(),
+            Duration::from_secs(86_400)
+        );
+        assert!(lifetime(Some(59), default).is_err());
+        assert!(lifetime(Some(86_401), default).is_err());
     }
 }

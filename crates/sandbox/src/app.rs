@@ -6,13 +6,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
+use usdt_checkout_protocol::gateway::GatewayOrder;
 use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{Address, ChainId, Token};
 
 use crate::chain::ChainClient;
+use crate::clock::now_ms;
 use crate::config::{Config, Merchant};
 use crate::faults::FaultState;
-use crate::ledger::{Deployment, Store};
+use crate::ledger::{Deployment, Order, Store};
 use crate::rate_limit::RateLimiter;
 
 pub struct App {
@@ -134,6 +136,16 @@ impl App {
 
     pub fn merchant(&self, api_key: &str) -> Option<&Merchant> {
         self.config.merchants.iter().find(|m| m.api_key == api_key)
+    }
+
+    /// `order` as the API reports it now.
+    pub fn view(&self, order: &Order) -> GatewayOrder {
+        order.view(
+            self.head.load(Ordering::Relaxed),
+            self.config.settings.confirmations,
+            now_ms(),
+            &self.public_url,
+        )
     }
 
     /// The accepted tokens on the watched chain.

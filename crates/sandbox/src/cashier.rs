@@ -13,7 +13,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use usdt_checkout_protocol::{OrderStatus, TransferRequest};
 
-use crate::api::view;
 use crate::app::App;
 use crate::clock::now_ms;
 
@@ -45,13 +44,8 @@ async fn page(State(app): State<Arc<App>>, Path(plat_order_no): Path<String>) ->
     }) else {
         return (StatusCode::NOT_FOUND, Html("<h1>Order not found</h1>")).into_response();
     };
-    let v = view(&app, &order);
-    let received = order
-        .payments
-        .iter()
-        .map(|p| p.value)
-        .fold(0, u128::saturating_add);
-    let remaining = order.pay_amount.saturating_sub(received);
+    let v = app.view(&order);
+    let remaining = order.remaining();
     let request = TransferRequest {
         chain: v.chain_id,
         token: v.token_contract,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use usdt_checkout_protocol::signature::{V1PublicKey, V2SecretKey};
+use usdt_checkout_protocol::signature::{V1PublicKey, V2SecretKey, Verifier};
 use usdt_checkout_protocol::{Address, Chain, ChainRegistry};
 
 #[derive(Debug, Deserialize, Default)]
@@ -95,7 +95,9 @@ pub enum WebhookSignature {
 #[derive(Debug, Clone)]
 pub struct Merchant {
     pub api_key: String,
-    pub v1_public_key: Option<V1PublicKey>,
+    /// Checks the merchant's signed requests, with its V1 public key and V2 secret.
+    pub verifier: Verifier,
+    /// Signs its webhooks when they are V2.
     pub v2_secret: Option<V2SecretKey>,
     pub webhook_url: Option<String>,
     pub webhook_signature: WebhookSignature,
@@ -202,7 +204,7 @@ fn check(file: ConfigFile) -> Result<Config, String> {
         }
         merchants.push(Merchant {
             api_key: m.api_key,
-            v1_public_key,
+            verifier: Verifier::new(v1_public_key, v2_secret.clone()),
             v2_secret,
             webhook_url: m.webhook_url,
             webhook_signature,

@@ -132,23 +132,16 @@ fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
     let candidates: Vec<Candidate> = ledger
         .orders
         .iter()
-        .map(|o| {
-            let received = o
-                .payments
-                .iter()
-                .map(|p| p.value)
-                .fold(0u128, u128::saturating_add);
-            Candidate {
-                order_no: &o.order_no,
-                token: o.token,
-                to: o.to_address,
-                remaining: o.pay_amount.saturating_sub(received),
-                expired: now >= o.expire_time,
-                finished: o.state.is_final(),
-                payers: o.payments.iter().map(|p| p.from).collect(),
-                create_time: o.create_time,
-                expire_time: o.expire_time,
-            }
+        .map(|o| Candidate {
+            order_no: &o.order_no,
+            token: o.token,
+            to: o.to_address,
+            remaining: o.remaining(),
+            expired: now >= o.expire_time,
+            finished: o.state.is_final(),
+            payers: o.payments.iter().map(|p| p.from).collect(),
+            create_time: o.create_time,
+            expire_time: o.expire_time,
         })
         .collect();
     let incoming = Incoming {

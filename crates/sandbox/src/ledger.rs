@@ -8,12 +8,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::gateway::{GatewayOrder, PaymentKind, PaymentRecord, v1_status};
 use usdt_checkout_protocol::{
-    Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, assess, format_units,
+    Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, Token, assess,
+    format_units,
 };
+
+use crate::matching::unique_pay_amount;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ledger {
@@ -78,6 +82,24 @@ impl ChainPayment {
     pub fn same_log(&self, other: &Self) -> bool {
         self.tx_id == other.tx_id && self.log_index == other.log_index
     }
+
+    /// As the API reports it, amounts in a token of `decimals`; `late` if it came after its
+    /// order expired.
+    pub fn record(&self, head: u64, decimals: u8, late: bool) -> PaymentRecord {
+        PaymentRecord {
+            tx_id: self.tx_id.clone(),
+            log_index: self.log_index,
+            block_number: self.block_number,
+            block_hash: self.block_hash.clone(),
+            from: self.from,
+            amount: format_units(self.value, decimals),
+            amount_atomic: self.value.to_string(),
+            kind: self.kind,
+            confirmations: confirmations(head, self.block_number),
+            timestamp: self.timestamp_ms,
+            late,
+        }
+    }
 }
 
 /// How far the chain has been read, and the hashes of the latest blocks read, to notice a
@@ -120,6 +142,24 @@ pub struct DeliveryAttempt {
 }
 
 impl Order {
+    /// All credited payments together.
+    pub fn received(&self) -> u128 {
+        self.payments
+            .iter()
+            .map(|p| p.value)
+            .fold(0, u128::saturating_add)
+    }
+
+    /// What is still to pay; zero once paid in full or over.
+    pub fn remaining(&self) -> u128 {
+        self.pay_amount.saturating_sub(self.received())
+    }
+
+    /// Still waiting for payments at `now`: neither finished nor expired.
+    pub fn is_open(&self, now_ms: u64) -> bool {
+        !self.state.is_final() && now_ms < self.expire_time
+    }
+
     pub fn terms(&self, required_confirmations: u32) -> OrderTerms {
         OrderTerms {
             amount_due: self.pay_amount,
@@ -174,19 +214,7 @@ impl Order {
             payments: self
                 .payments
                 .iter()
-                .map(|p| PaymentRecord {
-                    tx_id: p.tx_id.clone(),
-                    log_index: p.log_index,
-                    block_number: p.block_number,
-                    block_hash: p.block_hash.clone(),
-                    from: p.from,
-                    amount: units(p.value),
-                    amount_atomic: p.value.to_string(),
-                    kind: p.kind,
-                    confirmations: confirmations(head, p.block_number),
-                    timestamp: p.timestamp_ms,
-                    late: p.timestamp_ms >= self.expire_time,
-                })
+                .map(|p| p.record(head, self.decimals, p.timestamp_ms >= self.expire_time))
                 .collect(),
             create_time: self.create_time,
             expire_time: self.expire_time,
@@ -201,6 +229,102 @@ pub fn confirmations(head: u64, block: u64) -> u32 {
         0
     } else {
         u32::try_from(head - block + 1).unwrap_or(u32::MAX)
+    }
+}
+
+/// A merchant's order request, checked, as the ledger needs it.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub merchant: String,
+    pub order_no: String,
+    pub cust_no: Option<String>,
+    pub chain_id: ChainId,
+    pub network: String,
+    pub token: Token,
+    pub to_address: Address,
+    /// In atomic units.
+    pub amount: u128,
+    /// The lifetime the request asked for, if any: it is part of the request's terms.
+    pub expire_seconds: Option<u64>,
+    /// How long the order stays open: the one asked for, or the gateway's default.
+    pub lifetime: Duration,
+}
+
+impl NewOrder {
+    /// What a retry must repeat to be the same request. Ledgers store it: keep the format.
+    fn terms(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{:?}",
+            self.chain_id,
+            self.token.symbol,
+            self.amount,
+            self.cust_no.as_deref().unwrap_or(""),
+            self.expire_seconds
+        )
+    }
+}
+
+/// An order number the merchant already used for a request with other terms.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("duplicate submit: orderNo {order_no} was already used with other terms")]
+pub struct DuplicateSubmit {
+    pub order_no: String,
+}
+
+impl Ledger {
+    /// Records `new` as an order open from `now`, and returns it. A merchant's order number names
+    /// one order: a retry of the same request returns the order it made (so a merchant that lost
+    /// the answer can ask again), a request with other terms is refused. The amount to pay is
+    /// raised until no open order to the same address still waits for it, as transfers are
+    /// matched to orders by amount.
+    pub fn create_order(&mut self, new: NewOrder, now: u64) -> Result<Order, DuplicateSubmit> {
+        let terms = new.terms();
+        if let Some(existing) = self
+            .orders
+            .iter()
+            .find(|o| o.merchant == new.merchant && o.order_no == new.order_no)
+        {
+            return if existing.terms == terms {
+                Ok(existing.clone())
+            } else {
+                Err(DuplicateSubmit {
+                    order_no: new.order_no,
+                })
+            };
+        }
+        let taken: Vec<u128> = self
+            .orders
+            .iter()
+            .filter(|o| {
+                o.token == new.token.contract && o.to_address == new.to_address && o.is_open(now)
+            })
+            .map(Order::remaining)
+            .collect();
+        self.next_order_seq += 1;
+        // Whole seconds, as block times are: a block in the second of expiry is late.
+        let expire_time = (now + new.lifetime.as_millis() as u64).div_ceil(1000) * 1000;
+        let order = Order {
+            merchant: new.merchant,
+            plat_order_no: format!("P{:010}", self.next_order_seq),
+            order_no: new.order_no,
+            cust_no: new.cust_no,
+            chain_id: new.chain_id,
+            network: new.network,
+            symbol: new.token.symbol,
+            token: new.token.contract,
+            decimals: new.token.decimals,
+            to_address: new.to_address,
+            amount: new.amount,
+            pay_amount: unique_pay_amount(new.amount, &taken),
+            create_time: now,
+            expire_time,
+            update_time: now,
+            state: OrderStatus::Waiting,
+            payments: vec![],
+            terms,
+        };
+        self.orders.push(order.clone());
+        Ok(order)
     }
 }
 
@@ -286,6 +410,117 @@ mod tests {
         let store = Store::open(Some("/nonexistent-dir/ledger.json".into())).unwrap();
         assert!(store.write(|ledger| ledger.next_order_seq = 9).is_err());
         assert_eq!(store.read(|l| l.next_order_seq), 0);
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn new_order(order_no: &str, amount: u128) -> NewOrder {
+        NewOrder {
+            merchant: "pk_test".into(),
+            order_no: order_no.into(),
+            cust_no: None,
+            chain_id: ChainId::LOCAL,
+            network: "Local".into(),
+            token: Token {
+                symbol: "USDT".into(),
+                contract: Address::from_bytes([0xaa; 20]),
+                decimals: 6,
+            },
+            to_address: Address::from_bytes([0x55; 20]),
+            amount,
+            expire_seconds: None,
+            lifetime: Duration::from_secs(900),
+        }
+    }
+
+    #[test]
+    fn the_same_request_again_returns_the_same_order() {
+        let mut ledger = Ledger::default();
+        let first = ledger.create_order(new_order("A", 10), NOW).unwrap();
+        let again = ledger
+            .create_order(new_order("A", 10), NOW + 5_000)
+            .unwrap();
+        assert_eq!(again.plat_order_no, first.plat_order_no);
+        assert_eq!(again.pay_amount, 10, "not raised by its own earlier copy");
+        assert_eq!(ledger.orders.len(), 1);
+    }
+
+    #[test]
+    fn an_order_number_reused_with_other_terms_is_a_duplicate() {
+        let mut ledger = Ledger::default();
+        ledger.create_order(new_order("A", 10), NOW).unwrap();
+        let duplicate = DuplicateSubmit {
+            order_no: "A".into(),
+        };
+        assert_eq!(
+            ledger.create_order(new_order("A", 11), NOW).unwrap_err(),
+            duplicate
+        );
+        let longer = NewOrder {
+            expire_seconds: Some(900),
+            ..new_order("A", 10)
+        };
+        assert_eq!(
+            ledger.create_order(longer, NOW).unwrap_err(),
+            duplicate,
+            "asking for the default lifetime is still other terms than not asking"
+        );
+        let other_merchant = NewOrder {
+            merchant: "pk_other".into(),
+            ..new_order("A", 10)
+        };
+        assert!(ledger.create_order(other_merchant, NOW).is_ok());
+        assert_eq!(ledger.orders.len(), 2);
+    }
+
+    #[test]
+    fn open_orders_to_one_address_never_share_an_amount_to_pay() {
+        let mut ledger = Ledger::default();
+        let pay = |ledger: &mut Ledger, order_no| {
+            ledger
+                .create_order(new_order(order_no, 10), NOW)
+                .unwrap()
+                .pay_amount
+        };
+        assert_eq!(pay(&mut ledger, "A"), 10);
+        assert_eq!(pay(&mut ledger, "B"), 11);
+        assert_eq!(pay(&mut ledger, "C"), 12);
+        let elsewhere = NewOrder {
+            to_address: Address::from_bytes([0x66; 20]),
+            ..new_order("D", 10)
+        };
+        assert_eq!(ledger.create_order(elsewhere, NOW).unwrap().pay_amount, 10);
+    }
+
+    #[test]
+    fn expired_and_finished_orders_free_their_amount() {
+        let mut ledger = Ledger::default();
+        let expired = ledger.create_order(new_order("A", 10), NOW).unwrap();
+        let paid = ledger.create_order(new_order("B", 10), NOW).unwrap();
+        assert_eq!(paid.pay_amount, 11);
+        ledger.orders[1].state = OrderStatus::Paid;
+        let after_expiry = expired.expire_time;
+        assert_eq!(
+            ledger
+                .create_order(new_order("C", 10), after_expiry)
+                .unwrap()
+                .pay_amount,
+            10
+        );
+        assert_eq!(
+            ledger
+                .create_order(new_order("D", 11), after_expiry)
+                .unwrap()
+                .pay_amount,
+            11
+        );
+    }
+
+    #[test]
+    fn an_order_expires_on_a_whole_second() {
+        let mut ledger = Ledger::default();
+        let order = ledger.create_order(new_order("A", 10), NOW + 1).unwrap();
+        assert_eq!(order.expire_time, NOW + 901_000);
     }
 
     #[test]

@@ -3,14 +3,17 @@
 
 mod api;
 mod app;
+mod auth;
 mod cashier;
 mod chain;
 mod clock;
 mod config;
+mod error;
 mod faults;
 mod follow;
 mod ledger;
 mod matching;
+mod query;
 mod rate_limit;
 mod testmode;
 mod webhooks;
@@ -20,6 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use axum::Router;
 use clap::Parser;
 
 use crate::app::{App, Startup};
@@ -108,10 +112,19 @@ async fn serve(args: Args) -> Result<(), String> {
         .map_err(|e| format!("first read of the chain: {e}"))?;
     tokio::spawn(follow::run(app.clone()));
     tokio::spawn(webhooks::run(app.clone()));
-    axum::serve(listener, api::router(app))
+    axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The gateway API, the cashier pages, and in test mode the `/sandbox` controls.
+fn router(app: Arc<App>) -> Router {
+    let mut router = api::router(&app).merge(cashier::router());
+    if app.test_mode {
+        router = router.merge(testmode::router());
+    }
+    router.with_state(app)
 }
 
 async fn shutdown() {

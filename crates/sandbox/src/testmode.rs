@@ -5,17 +5,19 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::gateway::Envelope;
-use usdt_checkout_protocol::{Address, OrderStatus, parse_positive_units};
+use usdt_checkout_protocol::gateway::{ErrorCode, GatewayOrder};
+use usdt_checkout_protocol::{Address, OrderStatus, format_units, parse_positive_units};
 
-use crate::api::{ApiError, view};
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult, ok};
 use crate::faults::Faults;
 use crate::follow;
+use crate::ledger::{Ledger, Order};
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
@@ -28,18 +30,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sandbox/accounts", get(accounts))
 }
 
-type TestResult<T> = Result<Json<Envelope<T>>, ApiError>;
-
-fn ok<T>(data: T) -> TestResult<T> {
-    Ok(Json(Envelope::ok(data, crate::app::next_trace())))
-}
-
 fn chain_error(e: String) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::BAD_GATEWAY,
-        usdt_checkout_protocol::gateway::ErrorCode::Internal,
-        e,
-    )
+    ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e)
 }
 
 #[derive(Deserialize, Default)]
@@ -65,19 +57,16 @@ async fn pay(
     State(app): State<Arc<App>>,
     Path(plat_order_no): Path<String>,
     body: Option<Json<PayRequest>>,
-) -> TestResult<Paid> {
+) -> ApiResult<Paid> {
     let request = body.map(|Json(b)| b).unwrap_or_default();
     let order = find(&app, &plat_order_no)?;
     let amount = match &request.amount {
         Some(text) => parse_positive_units(text, order.decimals)
             .map_err(|e| ApiError::invalid(format!("amount: {e}")))?,
-        None => {
-            let received: u128 = order.payments.iter().map(|p| p.value).sum();
-            match order.pay_amount.saturating_sub(received) {
-                0 => order.pay_amount,
-                remaining => remaining,
-            }
-        }
+        None => match order.remaining() {
+            0 => order.pay_amount,
+            remaining => remaining,
+        },
     };
     let accounts = app.chain.accounts().await.map_err(chain_error)?;
     let index = request.payer.unwrap_or(1);
@@ -127,26 +116,29 @@ async fn pay(
     ok(Paid {
         tx_id,
         payer,
-        amount: usdt_checkout_protocol::format_units(amount, order.decimals),
+        amount: format_units(amount, order.decimals),
     })
 }
 
-fn find(app: &App, plat_order_no: &str) -> Result<crate::ledger::Order, ApiError> {
+/// Where the order is in the ledger, by the gateway's order number or the merchant's.
+fn position(ledger: &Ledger, id: &str) -> Result<usize, ApiError> {
+    ledger
+        .orders
+        .iter()
+        .position(|o| o.plat_order_no == id || o.order_no == id)
+        .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))
+}
+
+fn find(app: &App, id: &str) -> Result<Order, ApiError> {
     app.store
-        .read(|l| {
-            l.orders
-                .iter()
-                .find(|o| o.plat_order_no == plat_order_no || o.order_no == plat_order_no)
-                .cloned()
-        })
-        .ok_or_else(|| ApiError::not_found(format!("order {plat_order_no} not found")))
+        .read(|l| position(l, id).map(|index| l.orders[index].clone()))
 }
 
 /// Ends the order's time now (on a whole second, as block times are).
 async fn expire(
     State(app): State<Arc<App>>,
     Path(plat_order_no): Path<String>,
-) -> TestResult<usdt_checkout_protocol::gateway::GatewayOrder> {
+) -> ApiResult<GatewayOrder> {
     change(&app, &plat_order_no, |order, now| {
         order.expire_time = order.expire_time.min(now / 1000 * 1000);
         None
@@ -158,23 +150,16 @@ async fn expire(
 async fn cancel(
     State(app): State<Arc<App>>,
     Path(plat_order_no): Path<String>,
-) -> TestResult<usdt_checkout_protocol::gateway::GatewayOrder> {
+) -> ApiResult<GatewayOrder> {
     change(&app, &plat_order_no, |_, _| Some(OrderStatus::Failed)).await
 }
 
 async fn change(
     app: &Arc<App>,
     plat_order_no: &str,
-    edit: impl FnOnce(&mut crate::ledger::Order, u64) -> Option<OrderStatus>,
-) -> TestResult<usdt_checkout_protocol::gateway::GatewayOrder> {
-    let index = app
-        .store
-        .read(|l| {
-            l.orders
-                .iter()
-                .position(|o| o.plat_order_no == plat_order_no || o.order_no == plat_order_no)
-        })
-        .ok_or_else(|| ApiError::not_found(format!("order {plat_order_no} not found")))?;
+    edit: impl FnOnce(&mut Order, u64) -> Option<OrderStatus>,
+) -> ApiResult<GatewayOrder> {
+    let index = app.store.read(|l| position(l, plat_order_no))?;
     let head = app.head.load(std::sync::atomic::Ordering::Relaxed);
     let now = now_ms();
     let order = app
@@ -189,7 +174,7 @@ async fn change(
         .map_err(ApiError::internal)?
         .map_err(ApiError::invalid)?;
     app.webhooks_due.notify_one();
-    ok(view(app, &order))
+    ok(app.view(&order))
 }
 
 #[derive(Deserialize)]
@@ -199,26 +184,26 @@ struct Blocks {
     depth: Option<u64>,
 }
 
-async fn mine(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> TestResult<u64> {
+async fn mine(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> ApiResult<u64> {
     let blocks = body.blocks.unwrap_or(1).clamp(1, 1_000);
     app.chain.mine(blocks).await.map_err(chain_error)?;
     app.chain_changed.notify_one();
     ok(blocks)
 }
 
-async fn reorg(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> TestResult<u64> {
+async fn reorg(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> ApiResult<u64> {
     let depth = body.depth.unwrap_or(1).clamp(1, 64);
     app.chain.reorg(depth).await.map_err(chain_error)?;
     app.chain_changed.notify_one();
     ok(depth)
 }
 
-async fn faults(State(app): State<Arc<App>>) -> TestResult<Faults> {
+async fn faults(State(app): State<Arc<App>>) -> ApiResult<Faults> {
     let current = app.faults.lock().expect("faults lock").faults.clone();
     ok(current)
 }
 
-async fn set_faults(State(app): State<Arc<App>>, Json(faults): Json<Faults>) -> TestResult<Faults> {
+async fn set_faults(State(app): State<Arc<App>>, Json(faults): Json<Faults>) -> ApiResult<Faults> {
     app.faults
         .lock()
         .expect("faults lock")
@@ -236,7 +221,7 @@ struct Accounts {
     receivers: Vec<Address>,
 }
 
-async fn accounts(State(app): State<Arc<App>>) -> TestResult<Accounts> {
+async fn accounts(State(app): State<Arc<App>>) -> ApiResult<Accounts> {
     let accounts = app.chain.accounts().await.map_err(chain_error)?;
     ok(Accounts {
         accounts,
