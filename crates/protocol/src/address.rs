@@ -50,7 +50,7 @@ impl Address {
     }
 
     fn to_lowercase_hex(self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 }
 
@@ -68,11 +68,8 @@ impl FromStr for Address {
         if hex.len() != 40 {
             return Err(AddressError::WrongLength(hex.len()));
         }
-        let mut bytes = [0u8; 20];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            *byte = hex_value(pair[0]) << 4 | hex_value(pair[1]);
-        }
-        let address = Address(bytes);
+        let bytes = crate::hex::decode(hex).expect("40 hex digits, checked above");
+        let address = Address(bytes.try_into().expect("20 bytes"));
         let has_lower = hex.chars().any(|c| c.is_ascii_lowercase());
         let has_upper = hex.chars().any(|c| c.is_ascii_uppercase());
         if has_lower && has_upper {
@@ -107,15 +104,6 @@ impl<'de> serde::Deserialize<'de> for Address {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// The value of one hex digit, already checked to be one.
-fn hex_value(digit: u8) -> u8 {
-    match digit {
-        b'0'..=b'9' => digit - b'0',
-        b'a'..=b'f' => digit - b'a' + 10,
-        _ => digit - b'A' + 10,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod chain;
 pub mod checkout;
 pub mod gateway;
+pub mod hex;
 pub mod payment_uri;
 pub mod pricing;
 #[cfg(feature = "signing")]

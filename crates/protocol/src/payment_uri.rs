@@ -50,12 +50,7 @@ impl TransferRequest {
     /// The calldata of the ERC-20 `transfer(address,uint256)` call, 0x-hex, for a browser wallet's
     /// `eth_sendTransaction` to the token contract.
     pub fn transfer_calldata(&self) -> String {
-        let to: String = self
-            .to
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let to = crate::hex::encode(self.to.as_bytes());
         format!("0xa9059cbb{to:0>64}{:064x}", self.atomic_units)
     }
 

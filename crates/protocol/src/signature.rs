@@ -11,10 +11,15 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::{Signer, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use sha2::Sha256;
+
+use crate::gateway::{
+    HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
+};
+use crate::signed_string::{self, FreshnessError, SignedStringError, check_freshness};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -153,12 +158,7 @@ impl V2SecretKey {
 
     /// Lowercase hex of HMAC-SHA256(secret, signed string).
     pub fn sign(&self, signed_string: &str) -> String {
-        self.mac(signed_string)
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        crate::hex::encode(&self.mac(signed_string).finalize().into_bytes())
     }
 
     /// Compares in constant time, so the signature cannot be guessed byte by byte.
@@ -180,10 +180,116 @@ fn decode_lowercase_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
+    crate::hex::decode(text)
+}
+
+/// Whether `given` equals `expected`, compared in constant time (as HMACs of both), so a secret
+/// such as an admin token cannot be guessed byte by byte from response times.
+pub fn secrets_equal(expected: &str, given: &str) -> bool {
+    let mac = |text: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secrets-equal")
+            .expect("HMAC takes keys of any length");
+        mac.update(text.as_bytes());
+        mac
+    };
+    mac(given)
+        .verify_slice(&mac(expected).finalize().into_bytes())
+        .is_ok()
+}
+
+/// What a request's signature covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Signed<'a> {
+    /// A POST's JSON body.
+    Body(&'a str),
+    /// A GET's query string, without `?`.
+    Query(&'a str),
+}
+
+/// Why a request was not verified. Each says what the sender has to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("missing header {HEADER_SIGNATURE_V1} (or {HEADER_SIGNATURE_V2})")]
+    MissingSignature,
+    #[error("missing header {HEADER_REQUEST_TIME}")]
+    MissingTime,
+    #[error("{HEADER_REQUEST_TIME} must be Unix time in milliseconds")]
+    MalformedTime,
+    #[error("{HEADER_RECV_WINDOW} must be milliseconds")]
+    MalformedWindow,
+    #[error(transparent)]
+    Stale(#[from] FreshnessError),
+    /// The body or query cannot be put in the signed string: the request itself is malformed.
+    #[error(transparent)]
+    Malformed(#[from] SignedStringError),
+    #[error("this receiver has no {0} key; sign with the other scheme")]
+    NoKeyFor(&'static str),
+    #[error("{error}")]
+    Signature {
+        error: SignatureError,
+        /// What the receiver verified, for the sender to compare with its own.
+        signed_string: String,
+    },
+}
+
+/// Checks the signature of a request or a webhook: the gateway checks the merchant's calls with
+/// it, and the merchant checks the gateway's webhooks, so both sides agree on every rule.
+#[derive(Debug, Clone, Default)]
+pub struct Verifier {
+    v1: Option<V1PublicKey>,
+    v2: Option<V2SecretKey>,
+}
+
+impl Verifier {
+    /// Accepts V1 signatures made with the private half of `v1`, V2 ones made with `v2`.
+    pub fn new(v1: Option<V1PublicKey>, v2: Option<V2SecretKey>) -> Self {
+        Self { v1, v2 }
+    }
+
+    /// Verifies a request whose headers `header` looks up by name: the signature is present, the
+    /// request time is fresh (within `BlockATM-Rec_Window` if it declares one), and the signature
+    /// matches the signed string of `signed` at that time.
+    pub fn verify_request<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        signed: Signed<'_>,
+        now_ms: u64,
+    ) -> Result<(), VerifyError> {
+        let (v1, v2) = (header(HEADER_SIGNATURE_V1), header(HEADER_SIGNATURE_V2));
+        if v1.is_none() && v2.is_none() {
+            return Err(VerifyError::MissingSignature);
+        }
+        let time: u64 = header(HEADER_REQUEST_TIME)
+            .ok_or(VerifyError::MissingTime)?
+            .trim()
+            .parse()
+            .map_err(|_| VerifyError::MalformedTime)?;
+        let window = header(HEADER_RECV_WINDOW)
+            .map(|w| w.trim().parse().map_err(|_| VerifyError::MalformedWindow))
+            .transpose()?;
+        check_freshness(time, now_ms, window)?;
+        let string = match signed {
+            Signed::Body(body) => signed_string::for_json_body(body, time),
+            Signed::Query(query) => signed_string::for_query(query, time),
+        }?;
+        let verified = match (v1, v2) {
+            (Some(signature), _) => self
+                .v1
+                .as_ref()
+                .ok_or(VerifyError::NoKeyFor("V1"))?
+                .verify(&string, signature),
+            (None, Some(signature)) => self
+                .v2
+                .as_ref()
+                .ok_or(VerifyError::NoKeyFor("V2"))?
+                .verify(&string, signature),
+            (None, None) => unreachable!("refused above"),
+        };
+        verified.map_err(|error| VerifyError::Signature {
+            error,
+            signed_string: string,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -312,5 +418,129 @@ mod tests {
         assert!(!format!("{private:?}").contains(&secret[40..]));
         let v2 = V2SecretKey::new("sk_live_abc").unwrap();
         assert!(!format!("{v2:?}").contains("sk_live_abc"));
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(secrets_equal("admin-token", "admin-token"));
+        assert!(!secrets_equal("admin-token", "admin-tokeN"));
+        assert!(!secrets_equal("admin-token", "admin-token "));
+        assert!(!secrets_equal("admin-token", ""));
+    }
+
+    /// Headers as a request carries them.
+    fn headers<'a>(pairs: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<&'a str> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    #[test]
+    fn a_verifier_accepts_either_scheme_it_holds_and_names_every_refusal() {
+        let private = V1PrivateKey::generate();
+        let secret = V2SecretKey::new("sk_test").unwrap();
+        let verifier = Verifier::new(Some(private.public_key()), Some(secret.clone()));
+        let body = r#"{"orderNo":"O-1","amount":"13.41"}"#;
+        let now = 1_700_000_000_000u64;
+        let time = now.to_string();
+        let v1 = private.sign(&signed(body, now));
+        let v2 = secret.sign(&signed(body, now));
+        let check = |pairs: &[(&str, String)], payload: Signed| {
+            verifier.verify_request(headers(pairs), payload, now)
+        };
+        let with = |name: &'static str, sig: &str| {
+            vec![(HEADER_REQUEST_TIME, time.clone()), (name, sig.to_owned())]
+        };
+        assert_eq!(
+            check(&with(HEADER_SIGNATURE_V1, &v1), Signed::Body(body)),
+            Ok(())
+        );
+        assert_eq!(
+            check(&with(HEADER_SIGNATURE_V2, &v2), Signed::Body(body)),
+            Ok(())
+        );
+
+        assert_eq!(
+            check(&[(HEADER_REQUEST_TIME, time.clone())], Signed::Body(body)),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(&[(HEADER_SIGNATURE_V1, v1.clone())], Signed::Body(body)),
+            Err(VerifyError::MissingTime)
+        );
+        let mut malformed = with(HEADER_SIGNATURE_V1, &v1);
+        malformed[0].1 = "yesterday".into();
+        assert_eq!(
+            check(&malformed, Signed::Body(body)),
+            Err(VerifyError::MalformedTime)
+        );
+        let mut wide = with(HEADER_SIGNATURE_V1, &v1);
+        wide.push((HEADER_RECV_WINDOW, "600000".into()));
+        assert_eq!(
+            check(&wide, Signed::Body(body)),
+            Err(VerifyError::Stale(FreshnessError::WindowTooLarge(600_000)))
+        );
+        wide[2].1 = "soon".into();
+        assert_eq!(
+            check(&wide, Signed::Body(body)),
+            Err(VerifyError::MalformedWindow)
+        );
+        let stale = verifier.verify_request(
+            headers(&with(HEADER_SIGNATURE_V1, &v1)),
+            Signed::Body(body),
+            now + 60_000,
+        );
+        assert!(matches!(
+            stale,
+            Err(VerifyError::Stale(FreshnessError::Stale { .. }))
+        ));
+        assert!(matches!(
+            check(&with(HEADER_SIGNATURE_V1, &v1), Signed::Body("[1]")),
+            Err(VerifyError::Malformed(_))
+        ));
+        let tampered = check(
+            &with(HEADER_SIGNATURE_V1, &v1),
+            Signed::Body(r#"{"orderNo":"O-1","amount":"13.42"}"#),
+        );
+        assert_eq!(
+            tampered,
+            Err(VerifyError::Signature {
+                error: SignatureError::Mismatch,
+                signed_string: "amount=13.42&orderNo=O-1&time=1700000000000".into(),
+            })
+        );
+
+        let v1_only = Verifier::new(Some(private.public_key()), None);
+        assert_eq!(
+            v1_only.verify_request(
+                headers(&with(HEADER_SIGNATURE_V2, &v2)),
+                Signed::Body(body),
+                now
+            ),
+            Err(VerifyError::NoKeyFor("V2"))
+        );
+    }
+
+    #[test]
+    fn a_query_is_verified_over_its_pairs() {
+        let secret = V2SecretKey::new("sk_test").unwrap();
+        let verifier = Verifier::new(None, Some(secret.clone()));
+        let query = "orderNo=A,B&pageSize=100";
+        let signature = secret.sign(&signed_string::for_query(query, 5_000).unwrap());
+        let pairs = [
+            (HEADER_REQUEST_TIME, "5000".to_owned()),
+            (HEADER_SIGNATURE_V2, signature),
+        ];
+        assert_eq!(
+            verifier.verify_request(headers(&pairs), Signed::Query(query), 5_000),
+            Ok(())
+        );
+        assert!(matches!(
+            verifier.verify_request(headers(&pairs), Signed::Query("orderNo=A"), 5_000),
+            Err(VerifyError::Signature { .. })
+        ));
     }
 }
