@@ -1,35 +1,40 @@
-//! The server's shared state. Status polls are answered from an in-memory copy of every checkout,
-//! refreshed on each change the store makes, so a thousand widgets polling cost neither a gateway
-//! call nor a database read. Long polls wait on a change signal.
+//! The web app's shared state, and what the widget sees of a checkout. Status polls are answered
+//! from [`Checkouts`]' in-memory copy, so a thousand widgets polling cost neither a gateway call
+//! nor a database read; long polls wait on its change signal and the gateway's health.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::watch;
+use usdt_checkout_protocol::TransferRequest;
 use usdt_checkout_protocol::checkout::{
     CheckoutView, GatewayHealth, PaymentView, Price, TransactionView,
 };
-use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
-use usdt_checkout_protocol::{ChainRegistry, TransferRequest, format_units};
+use usdt_checkout_protocol::format_units;
 
+use crate::catalog::CatalogCache;
+use crate::checkouts::Checkouts;
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::gateway::{GatewayClient, GatewayError};
-use crate::store::{Checkout, Store, now_ms};
+use crate::domain::Checkout;
+use crate::gateway::GatewayClient;
 
 pub struct App {
     pub config: Config,
-    pub store: Store,
-    pub gateway: GatewayClient,
-    pub checkouts: StatusCache,
+    pub checkouts: Arc<Checkouts>,
+    pub gateway: Arc<GatewayClient>,
     pub catalog: CatalogCache,
-    /// Explorer links for the chains the product knows.
-    pub registry: ChainRegistry,
-    /// Wakes the fulfillment delivery at once when an order is paid.
-    pub fulfillment_due: tokio::sync::Notify,
 }
 
 impl App {
+    pub fn new(config: Config, checkouts: Arc<Checkouts>, gateway: Arc<GatewayClient>) -> Self {
+        Self {
+            config,
+            checkouts,
+            gateway,
+            catalog: CatalogCache::new(),
+        }
+    }
+
     /// The widget's view of a checkout, now.
     pub fn view(&self, checkout: &Checkout) -> CheckoutView {
         let payment = checkout.terms.as_ref().map(|terms| {
@@ -41,7 +46,7 @@ impl App {
                 to: terms.to_address,
                 atomic_units: terms.pay_amount_atomic,
             };
-            let chain = self.registry.chain(terms.chain_id).ok();
+            let chain = self.config.registry.chain(terms.chain_id).ok();
             PaymentView {
                 chain_id: terms.chain_id,
                 network: self
@@ -133,117 +138,5 @@ impl App {
                 _ = tokio::time::sleep_until(wake) => if wake == deadline { return Some(current) },
             }
         }
-    }
-}
-
-/// Every checkout as last stored, and a signal that something changed.
-pub struct StatusCache {
-    entries: RwLock<HashMap<String, Arc<Checkout>>>,
-    changed: watch::Sender<u64>,
-}
-
-impl StatusCache {
-    pub fn new(all: Vec<Checkout>) -> Self {
-        let entries = all
-            .into_iter()
-            .map(|c| (c.id.clone(), Arc::new(c)))
-            .collect();
-        Self {
-            entries: RwLock::new(entries),
-            changed: watch::Sender::new(0),
-        }
-    }
-
-    pub fn get(&self, id: &str) -> Option<Arc<Checkout>> {
-        self.entries.read().expect("cache lock").get(id).cloned()
-    }
-
-    /// Records what the store now holds; an older version never replaces a newer one.
-    pub fn put(&self, checkout: Checkout) {
-        let mut entries = self.entries.write().expect("cache lock");
-        let newer = entries
-            .get(&checkout.id)
-            .is_none_or(|held| held.version <= checkout.version);
-        if newer {
-            entries.insert(checkout.id.clone(), Arc::new(checkout));
-            drop(entries);
-            self.changed.send_modify(|n| *n += 1);
-        }
-    }
-
-    pub fn watch(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-}
-
-/// The gateway's public lists (networks, tokens, rates), kept for a minute: they change rarely,
-/// and the public API costs no budget, but a shopper should not wait for it twice.
-pub struct CatalogCache {
-    state: RwLock<Option<(Instant, Catalog)>>,
-    refresh: tokio::sync::Mutex<()>,
-}
-
-#[derive(Clone, Default)]
-pub struct Catalog {
-    pub networks: Vec<Network>,
-    pub tokens: Vec<Cryptocurrency>,
-    pub rates: Vec<ExchangeRate>,
-}
-
-const CATALOG_AGE: Duration = Duration::from_secs(60);
-
-impl CatalogCache {
-    pub fn new() -> Self {
-        Self {
-            state: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    pub async fn get(&self, gateway: &GatewayClient) -> Result<Catalog, GatewayError> {
-        if let Some(catalog) = self.fresh() {
-            return Ok(catalog);
-        }
-        let _one_refresh = self.refresh.lock().await;
-        if let Some(catalog) = self.fresh() {
-            return Ok(catalog);
-        }
-        let catalog = Catalog {
-            networks: gateway
-                .public(usdt_checkout_protocol::gateway::PATH_NETWORKS)
-                .await?,
-            tokens: gateway
-                .public(usdt_checkout_protocol::gateway::PATH_TOKENS)
-                .await?,
-            rates: gateway
-                .public(usdt_checkout_protocol::gateway::PATH_RATES)
-                .await?,
-        };
-        *self.state.write().expect("catalog lock") = Some((Instant::now(), catalog.clone()));
-        Ok(catalog)
-    }
-
-    fn fresh(&self) -> Option<Catalog> {
-        self.state
-            .read()
-            .expect("catalog lock")
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < CATALOG_AGE)
-            .map(|(_, catalog)| catalog.clone())
-    }
-
-    fn network_name(&self, chain_id: u64) -> Option<String> {
-        self.state
-            .read()
-            .expect("catalog lock")
-            .as_ref()
-            .and_then(|(_, c)| c.networks.iter().find(|n| n.chain_id.0 == chain_id))
-            .map(|n| n.name.clone())
-    }
-}
-
-impl Default for CatalogCache {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use usdt_checkout_protocol::pricing::fiat_to_token;
-use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey};
+use usdt_checkout_protocol::ChainRegistry;
+use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey, Verifier};
+
+use crate::domain::check_price;
+use crate::fulfillment::Delivery;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -79,13 +82,6 @@ pub enum Credentials {
     V2(V2SecretKey),
 }
 
-/// How the gateway's webhooks are verified.
-#[derive(Debug, Clone)]
-pub enum WebhookVerifier {
-    V1(V1PublicKey),
-    V2(V2SecretKey),
-}
-
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -96,14 +92,18 @@ pub struct Config {
     pub gateway_url: String,
     pub api_key: String,
     pub credentials: Credentials,
-    pub webhook_verifier: WebhookVerifier,
+    /// Checks the gateway's webhooks: the gateway's V1 public key, or the V2 shared secret.
+    pub webhook_verifier: Verifier,
     pub requests_per_minute: usize,
     pub reconcile_interval: Duration,
     pub gateway_timeout: Duration,
     pub admin_token: Option<String>,
-    pub fulfillment_url: Option<String>,
-    pub fulfillment_secret: Option<String>,
+    /// Where paid orders are announced, if anywhere.
+    pub fulfillment: Option<Delivery>,
     pub items: BTreeMap<String, Item>,
+    /// The chains and tokens the product knows: prices are checked against their decimals, and
+    /// transactions link to their explorers.
+    pub registry: ChainRegistry,
 }
 
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and
@@ -115,14 +115,24 @@ pub fn load(
     path: Option<&Path>,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, String> {
-    let file: File = match path {
-        None => File::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        }
+    let (text, source) = match path {
+        None => (String::new(), String::new()),
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            path.display().to_string(),
+        ),
     };
+    parse(&text, &source, lookup)
+}
+
+/// Reads a configuration file's text (`source` names it in errors), then the environment.
+pub fn parse(
+    text: &str,
+    source: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Config, String> {
+    let file: File = toml::from_str(text).map_err(|e| format!("{source}: {e}"))?;
     let env = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
     let g = file.gateway;
 
@@ -184,12 +194,16 @@ pub fn load(
         env("CHECKOUT_WEBHOOK_PUBLIC_KEY").or(g.webhook_public_key),
         env("CHECKOUT_WEBHOOK_SECRET").or(g.webhook_secret),
     ) {
-        (Some(key), _) => WebhookVerifier::V1(
-            V1PublicKey::from_base64_spki(&key)
-                .map_err(|e| format!("gateway.webhook_public_key: {e}"))?,
+        (Some(key), _) => Verifier::new(
+            Some(
+                V1PublicKey::from_base64_spki(&key)
+                    .map_err(|e| format!("gateway.webhook_public_key: {e}"))?,
+            ),
+            None,
         ),
-        (None, Some(secret)) => WebhookVerifier::V2(
-            V2SecretKey::new(&secret).map_err(|e| format!("gateway.webhook_secret: {e}"))?,
+        (None, Some(secret)) => Verifier::new(
+            None,
+            Some(V2SecretKey::new(&secret).map_err(|e| format!("gateway.webhook_secret: {e}"))?),
         ),
         (None, None) => {
             return Err(
@@ -206,13 +220,15 @@ pub fn load(
         );
     }
 
+    let registry = ChainRegistry::builtin();
     let mut items = BTreeMap::new();
     for item in file.items {
         if item.id.is_empty() || item.name.is_empty() {
             return Err("every item needs an id and a name".into());
         }
         // Checked now, so a bad price stops the server instead of a shopper's checkout.
-        fiat_to_token(&item.price, "1", 6).map_err(|e| format!("items {:?}: {e}", item.id))?;
+        check_price(&item.price, &item.currency, &registry)
+            .map_err(|e| format!("items {:?}: {e}", item.id))?;
         if items.insert(item.id.clone(), item).is_some() {
             return Err("two items have the same id".into());
         }
@@ -226,13 +242,21 @@ pub fn load(
             ));
         }
     }
-    let fulfillment_secret = env("CHECKOUT_FULFILLMENT_SECRET").or(file.fulfillment.secret);
-    let fulfillment_url = env("CHECKOUT_FULFILLMENT_URL").or(file.fulfillment.url);
-    if fulfillment_url.is_some() && fulfillment_secret.is_none() {
-        return Err(
-            "fulfillment.secret is required with fulfillment.url: the events are signed".into(),
-        );
-    }
+    let fulfillment = match (
+        env("CHECKOUT_FULFILLMENT_URL").or(file.fulfillment.url),
+        env("CHECKOUT_FULFILLMENT_SECRET").or(file.fulfillment.secret),
+    ) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(
+                "fulfillment.secret is required with fulfillment.url: the events are signed".into(),
+            );
+        }
+        (Some(url), Some(secret)) => Some(Delivery {
+            url,
+            secret: V2SecretKey::new(&secret).map_err(|e| format!("fulfillment.secret: {e}"))?,
+        }),
+    };
 
     Ok(Config {
         listen,
@@ -251,9 +275,9 @@ pub fn load(
         reconcile_interval: Duration::from_secs(g.reconcile_interval_seconds.unwrap_or(15).max(1)),
         gateway_timeout: Duration::from_secs(g.timeout_seconds.unwrap_or(10).max(1)),
         admin_token: env("CHECKOUT_ADMIN_TOKEN").or(file.admin.token),
-        fulfillment_url,
-        fulfillment_secret,
+        fulfillment,
         items,
+        registry,
     })
 }
 
@@ -262,15 +286,11 @@ mod tests {
     use super::*;
 
     fn with(file: &str, env: &[(&str, &str)]) -> Result<Config, String> {
-        let dir = std::env::temp_dir().join(format!("checkout-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.toml", file.len()));
-        std::fs::write(&path, file).unwrap();
         let env: BTreeMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        load(Some(&path), |name| env.get(name).cloned())
+        parse(file, "checkout.toml", |name| env.get(name).cloned())
     }
 
     fn keys() -> (String, String) {
@@ -339,5 +359,30 @@ mod tests {
         );
         assert!(error("[fulfillment]\nurl = \"http://x\"", &base).contains("fulfillment.secret"));
         assert!(error("", &[("CHECKOUT_LISTEN", "nowhere"), base[1]]).contains("CHECKOUT_LISTEN"));
+    }
+
+    #[test]
+    fn a_price_its_token_cannot_carry_stops_startup_naming_the_item() {
+        let (private, public) = keys();
+        let env = [
+            ("CHECKOUT_GATEWAY_API_KEY", "k"),
+            ("CHECKOUT_GATEWAY_PRIVATE_KEY", private.as_str()),
+            ("CHECKOUT_WEBHOOK_PUBLIC_KEY", public.as_str()),
+        ];
+        let item = |price: &str, currency: &str| {
+            format!(
+                "[[items]]\nid = \"sticker\"\nname = \"Sticker\"\nprice = \"{price}\"\ncurrency = \"{currency}\""
+            )
+        };
+        let error = with(&item("1.1234567", "USDT"), &env).unwrap_err();
+        assert!(error.contains("items \"sticker\""), "{error}");
+        assert!(error.contains("USDT has 6 decimals"), "{error}");
+        assert!(with(&item("1.123456", "USDT"), &env).is_ok());
+        assert!(
+            with(&item("1.1234567", "USD"), &env).is_ok(),
+            "a fiat price is converted at the rate and rounded up to the token's unit"
+        );
+        let error = with(&item("1.123456789", "USD"), &env).unwrap_err();
+        assert!(error.contains("items \"sticker\""), "{error}");
     }
 }

@@ -1,50 +1,60 @@
 //! The merchant's own notification that an order is paid, for its fulfillment system: exactly one
-//! logical event per checkout (a UNIQUE column makes a second one impossible), queued in the same
-//! transaction as the state change that caused it, and delivered until acknowledged.
+//! logical event per checkout (the outbox's UNIQUE column makes a second one impossible), queued
+//! in the same transaction as the state change that caused it, and delivered until acknowledged.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::{Sqlite, Transaction};
-use usdt_checkout_protocol::format_units;
-
+use tokio::sync::Notify;
 use usdt_checkout_protocol::checkout::CheckoutState;
+use usdt_checkout_protocol::format_units;
+use usdt_checkout_protocol::signature::V2SecretKey;
 
-use crate::store::{Checkout, StoreError};
+use crate::clock::now_ms;
+use crate::domain::Checkout;
+use crate::store::{OutboxEvent, Store, StoreError};
+
+/// The header carrying `t=<unix ms>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub const SIGNATURE_HEADER: &str = "Checkout-Signature";
+const BASE_DELAY: Duration = Duration::from_secs(5);
+const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// Events delivered per round; the rest wait for the next.
+const BATCH: u32 = 20;
 
 /// The body POSTed to the merchant's fulfillment URL.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FulfillmentEvent<'a> {
+struct FulfillmentEvent<'a> {
     /// Stable across retries: receivers dedupe by it.
-    pub id: String,
+    id: &'a str,
     /// `checkout.paid`, or `checkout.paid_late` when the payment completed after expiry (the
     /// merchant decides whether to honour it).
     #[serde(rename = "type")]
-    pub kind: String,
-    pub checkout_id: &'a str,
-    pub reference: Option<&'a str>,
-    pub item_id: Option<&'a str>,
-    pub description: &'a str,
-    pub price_amount: &'a str,
-    pub price_currency: &'a str,
-    pub chain_id: u64,
-    pub symbol: &'a str,
-    pub amount_paid: String,
-    pub amount_overpaid: String,
-    pub transactions: &'a [String],
-    pub paid_at: u64,
+    kind: String,
+    checkout_id: &'a str,
+    reference: Option<&'a str>,
+    item_id: Option<&'a str>,
+    description: &'a str,
+    price_amount: &'a str,
+    price_currency: &'a str,
+    chain_id: u64,
+    symbol: &'a str,
+    amount_paid: String,
+    amount_overpaid: String,
+    transactions: &'a [String],
+    paid_at: u64,
 }
 
-/// Queues the paid checkout's event, unless it already has one.
-pub async fn queue(
-    tx: &mut Transaction<'_, Sqlite>,
-    checkout: &Checkout,
-    now: u64,
-) -> Result<(), StoreError> {
+/// The outbox entry that tells the merchant `checkout` is paid; `None` for a checkout without a
+/// gateway order, which cannot be.
+pub fn event(checkout: &Checkout, now: u64) -> Option<OutboxEvent> {
     let (Some(terms), CheckoutState::Order(state)) = (&checkout.terms, checkout.state) else {
-        return Err(StoreError::Corrupt("paid checkout without an order"));
+        return None;
     };
-    let event = FulfillmentEvent {
-        id: format!("ful_{}", checkout.id),
+    let id = format!("ful_{}", checkout.id);
+    let body = FulfillmentEvent {
+        id: &id,
         kind: format!("checkout.{state}"),
         checkout_id: &checkout.id,
         reference: checkout.reference.as_deref(),
@@ -59,85 +69,57 @@ pub async fn queue(
         transactions: &checkout.tx_hashes,
         paid_at: now,
     };
-    sqlx::query(
-        "INSERT INTO fulfillment_events (id, checkout_id, body, created_at, next_attempt_at)
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (checkout_id) DO NOTHING",
-    )
-    .bind(&event.id)
-    .bind(&checkout.id)
-    .bind(serde_json::to_string(&event).expect("events serialise"))
-    .bind(now as i64)
-    .bind(now as i64)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    Some(OutboxEvent {
+        body: serde_json::to_string(&body).expect("events serialise"),
+        id,
+        checkout_id: checkout.id.clone(),
+        created_at: now,
+    })
 }
 
-/// The header carrying `t=<unix ms>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-pub const SIGNATURE_HEADER: &str = "Checkout-Signature";
-const BASE_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
-const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The signature of a fulfillment event, as the merchant's receiver checks it: the protocol's
+/// HMAC-SHA256 signer over `<time>.<body>`.
+pub fn sign(secret: &V2SecretKey, time: u64, body: &str) -> String {
+    format!("t={time},v1={}", secret.sign(&format!("{time}.{body}")))
+}
 
-/// The signature of a fulfillment event, as the merchant's receiver checks it.
-pub fn sign(secret: &str, time: u64, body: &str) -> String {
-    use hmac::Mac;
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(format!("{time}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={time},v1={hex}")
+/// Where events go, and the secret they are signed with.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: String,
+    pub secret: V2SecretKey,
 }
 
 /// Delivers due events until the process stops: retried, with backoff up to an hour apart, until
-/// the merchant's endpoint answers 2xx.
-pub async fn run(app: std::sync::Arc<crate::app::App>) {
-    let (Some(url), Some(secret)) = (
-        app.config.fulfillment_url.clone(),
-        app.config.fulfillment_secret.clone(),
-    ) else {
-        return;
-    };
+/// the merchant's endpoint answers 2xx. `due` wakes it at once when an order is paid.
+pub async fn run(delivery: Delivery, store: Store, due: Arc<Notify>) {
     let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
+        .timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client without TLS settings builds");
     loop {
-        if let Err(e) = deliver_due(&app, &client, &url, &secret).await {
+        if let Err(e) = deliver_due(&delivery, &store, &client).await {
             tracing::warn!("fulfillment delivery: {e}");
         }
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = app.fulfillment_due.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = due.notified() => {}
         }
     }
 }
 
 async fn deliver_due(
-    app: &crate::app::App,
+    delivery: &Delivery,
+    store: &Store,
     client: &reqwest::Client,
-    url: &str,
-    secret: &str,
 ) -> Result<(), StoreError> {
-    let now = crate::store::now_ms();
-    let due: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT id, body, attempts FROM fulfillment_events
-         WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY created_at LIMIT 20",
-    )
-    .bind(now as i64)
-    .fetch_all(app.store.pool())
-    .await?;
-    for (id, body, attempts) in due {
-        let time = crate::store::now_ms();
+    for event in store.due_events(now_ms(), BATCH).await? {
+        let time = now_ms();
         let outcome = client
-            .post(url)
+            .post(&delivery.url)
             .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(secret, time, &body))
-            .body(body)
+            .header(SIGNATURE_HEADER, sign(&delivery.secret, time, &event.body))
+            .body(event.body)
             .send()
             .await;
         let error = match outcome {
@@ -145,26 +127,102 @@ async fn deliver_due(
             Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
             Err(e) => Some(e.to_string()),
         };
-        let attempts = attempts + 1;
-        let next =
-            usdt_checkout_protocol::backoff::ceiling(attempts as u32 - 1, BASE_DELAY, MAX_DELAY);
-        sqlx::query(
-            "UPDATE fulfillment_events SET attempts = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?
-             WHERE id = ?",
-        )
-        .bind(attempts)
-        .bind(error.is_none().then_some(time as i64))
-        .bind(error.is_some().then_some((time + next.as_millis() as u64) as i64))
-        .bind(&error)
-        .bind(&id)
-        .execute(app.store.pool())
-        .await?;
+        let attempts = event.attempts + 1;
+        let next = usdt_checkout_protocol::backoff::ceiling(attempts - 1, BASE_DELAY, MAX_DELAY);
+        let outcome = match &error {
+            None => Ok(()),
+            Some(e) => Err((e.clone(), time + next.as_millis() as u64)),
+        };
+        store
+            .mark_attempt(&event.id, attempts, time, outcome)
+            .await?;
         match error {
-            None => tracing::info!("fulfillment event {id} delivered"),
-            Some(e) => {
-                tracing::warn!("fulfillment event {id} not delivered ({e}); retrying in {next:?}")
-            }
+            None => tracing::info!("fulfillment event {} delivered", event.id),
+            Some(e) => tracing::warn!(
+                "fulfillment event {} not delivered ({e}); retrying in {next:?}",
+                event.id
+            ),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CreatedBy, PaymentTerms};
+    use usdt_checkout_protocol::{ChainId, OrderStatus};
+
+    fn paid(state: OrderStatus) -> Checkout {
+        let address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+            .parse()
+            .unwrap();
+        Checkout {
+            state: CheckoutState::Order(state),
+            paid_atomic: 25_500_000,
+            overpaid_atomic: 500_000,
+            tx_hashes: vec!["0xabc".into()],
+            terms: Some(PaymentTerms {
+                chain_id: ChainId::LOCAL,
+                symbol: "USDT".into(),
+                token_contract: address,
+                decimals: 6,
+                amount_atomic: 25_000_000,
+                gateway_order_no: "co_1".into(),
+                plat_order_no: "P1".into(),
+                pay_amount_atomic: 25_000_000,
+                to_address: address,
+                cashier_url: String::new(),
+                expires_at: 0,
+                required_confirmations: 2,
+            }),
+            reference: Some("cart-1".into()),
+            ..Checkout::open(
+                "co_1".into(),
+                CreatedBy::Storefront,
+                "Cart".into(),
+                "25".into(),
+                "USDT".into(),
+            )
+        }
+    }
+
+    #[test]
+    fn the_event_says_what_was_paid_and_is_stable_across_retries() {
+        let event = event(&paid(OrderStatus::PaidLate), 7).unwrap();
+        assert_eq!(event.id, "ful_co_1");
+        assert_eq!(event.checkout_id, "co_1");
+        let body: serde_json::Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["id"], "ful_co_1");
+        assert_eq!(body["type"], "checkout.paid_late");
+        assert_eq!(body["reference"], "cart-1");
+        assert_eq!(body["amountPaid"], "25.5");
+        assert_eq!(body["amountOverpaid"], "0.5");
+        assert_eq!(body["transactions"], serde_json::json!(["0xabc"]));
+        assert_eq!(body["paidAt"], 7);
+    }
+
+    #[test]
+    fn a_checkout_without_an_order_has_no_event() {
+        let open = Checkout::open(
+            "co_2".into(),
+            CreatedBy::Widget,
+            "Mug".into(),
+            "12".into(),
+            "USDT".into(),
+        );
+        assert_eq!(event(&open, 1), None);
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_time_and_body() {
+        // Computed independently: printf '1700000000000.{"id":"ful_co_1"}' |
+        //   openssl dgst -sha256 -hmac whsec_test
+        let secret = V2SecretKey::new("whsec_test").unwrap();
+        let signature = sign(&secret, 1_700_000_000_000, r#"{"id":"ful_co_1"}"#);
+        assert_eq!(
+            signature,
+            "t=1700000000000,v1=d35a2e1d9a7f2c8b1910a7d6a76fb8eb77136bcb6b105f56b018204fb66e80ce"
+        );
+    }
 }

@@ -19,8 +19,8 @@ use usdt_checkout_protocol::gateway::{
 use usdt_checkout_protocol::signed_string;
 
 use crate::budget::{Budget, Priority};
+use crate::clock::now_ms;
 use crate::config::Credentials;
-use crate::store::now_ms;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {

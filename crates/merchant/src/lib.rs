@@ -5,10 +5,16 @@
 pub mod api;
 pub mod app;
 pub mod budget;
-pub mod checkout;
+pub mod catalog;
+pub mod checkouts;
+pub mod clock;
 pub mod config;
+pub mod domain;
+pub mod error;
 pub mod fulfillment;
 pub mod gateway;
+pub mod payment;
 pub mod reconcile;
 pub mod report;
+pub mod server;
 pub mod store;

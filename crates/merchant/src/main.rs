@@ -3,22 +3,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, Method, header};
 use clap::{Parser, Subcommand};
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use usdt_checkout_protocol::ChainRegistry;
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
-use usdt_checkout_server::app::{App, CatalogCache, StatusCache};
-use usdt_checkout_server::gateway::GatewayClient;
-use usdt_checkout_server::store::Store;
-use usdt_checkout_server::{api, config, fulfillment, reconcile};
+use usdt_checkout_server::{config, server};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -170,8 +159,7 @@ fn signature(action: SignatureAction) -> ExitCode {
     }
 }
 
-#[tokio::main]
-async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
+fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -180,102 +168,7 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .init();
     let config = config::load(config_path.as_deref(), |name| std::env::var(name).ok())?;
-    let store = Store::open(&config.database)
-        .await
-        .map_err(|e| format!("{}: {e}", config.database.display()))?;
-    let checkouts = StatusCache::new(store.all().await.map_err(|e| e.to_string())?);
-    let gateway = GatewayClient::new(
-        config.gateway_url.clone(),
-        config.api_key.clone(),
-        config.credentials.clone(),
-        config.requests_per_minute,
-        config.gateway_timeout,
-    );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = Arc::new(App {
-        store,
-        gateway,
-        checkouts,
-        catalog: CatalogCache::new(),
-        registry: ChainRegistry::builtin(),
-        fulfillment_due: tokio::sync::Notify::new(),
-        config,
-    });
-
-    tokio::spawn(reconcile::run(app.clone()));
-    tokio::spawn(fulfillment::run(app.clone()));
-
-    let router = router(app.clone());
-    // One line on stdout for scripts and tests.
-    println!("{}", serde_json::json!({ "listen": bound.to_string() }));
-    tracing::info!(
-        "checkout server on http://{bound}, gateway {}",
-        app.config.gateway_url
-    );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())
-}
-
-fn router(app: Arc<App>) -> axum::Router {
-    let origins: Vec<HeaderValue> = app
-        .config
-        .allowed_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
-        .expose_headers([header::ETAG, header::RETRY_AFTER])
-        .max_age(Duration::from_secs(600));
-    let mut router = api::routes().with_state(app.clone());
-    if let Some(dir) = &app.config.widget_dir {
-        let assets = axum::Router::new()
-            .nest_service("/checkout", tower_http::services::ServeDir::new(dir))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ));
-        router = router.merge(assets);
-    }
-    let security = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            HeaderName::from_static("cross-origin-resource-policy"),
-            "cross-origin",
-        ),
-    ];
-    for (name, value) in security {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            name,
-            HeaderValue::from_static(value),
-        ));
-    }
-    router
-        .layer(cors)
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(usdt_checkout_protocol::checkout::MAX_LONG_POLL_SECONDS + 5),
-        ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-}
-
-async fn shutdown() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler installs");
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+    tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(server::serve(config))
 }

@@ -8,26 +8,26 @@ use std::time::Duration;
 
 use usdt_checkout_protocol::backoff::full_jitter;
 
-use crate::app::App;
-use crate::gateway::random;
-use crate::store::Applied;
+use crate::checkouts::{Checkouts, Source};
+use crate::gateway::{GatewayClient, random};
 
 const BATCH: usize = 100;
 /// Orders asked about per round at most: ten list calls.
 const PER_ROUND: u32 = 1_000;
 
-pub async fn run(app: Arc<App>) {
+/// Reconciles every `interval` until the process stops.
+pub async fn run(checkouts: Arc<Checkouts>, gateway: Arc<GatewayClient>, interval: Duration) {
     let mut failures = 0u32;
     loop {
-        let pause = match round(&app).await {
+        let pause = match round(&checkouts, &gateway).await {
             Ok(()) => {
                 failures = 0;
-                app.config.reconcile_interval
+                interval
             }
             Err(error) => {
                 tracing::warn!("reconciling with the gateway: {error}");
                 failures += 1;
-                app.config.reconcile_interval
+                interval
                     + full_jitter(
                         failures,
                         Duration::from_secs(1),
@@ -40,38 +40,23 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-pub async fn round(app: &App) -> Result<(), String> {
-    let open = app
-        .store
+/// One pass over the orders the gateway may still change.
+pub async fn round(checkouts: &Checkouts, gateway: &GatewayClient) -> Result<(), String> {
+    let open = checkouts
         .unfinished_orders(PER_ROUND)
         .await
         .map_err(|e| e.to_string())?;
     for batch in open.chunks(BATCH) {
-        let orders = app.gateway.orders(batch).await.map_err(|e| e.to_string())?;
+        let orders = gateway.orders(batch).await.map_err(|e| e.to_string())?;
         for order in orders {
-            let report = match crate::report::from_order(&order) {
-                Ok(report) => report,
-                Err(e) => {
-                    tracing::warn!("gateway order {}: {e}; skipped", order.order_no);
-                    continue;
+            match crate::report::from_order(&order) {
+                Ok(report) => {
+                    checkouts
+                        .apply(&report, Source::Reconciler)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
-            };
-            match app
-                .store
-                .apply(&report, None)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                Applied::Changed(changed) => {
-                    tracing::info!(
-                        "checkout {}: {} (reconciled)",
-                        changed.id,
-                        changed.state.as_str()
-                    );
-                    app.checkouts.put(*changed);
-                    app.fulfillment_due.notify_one();
-                }
-                Applied::Unchanged | Applied::Duplicate | Applied::UnknownOrder => {}
+                Err(e) => tracing::warn!("gateway order {}: {e}; skipped", order.order_no),
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Checkouts, durably, in an SQLite file (WAL, fully synced: a paid order survives a power cut).
-//! Every change that must happen together (a webhook's dedupe record, the state it applies and
-//! the fulfillment event it triggers) happens in one transaction.
+//! Persistence only: what to write is decided elsewhere ([`crate::domain`], through
+//! [`crate::checkouts::Checkouts`]); what must happen together (a webhook's dedupe record, the
+//! state it applies and the fulfillment event it queues) happens in one [`Write`].
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,9 +10,12 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::{Address, ChainId, OrderStatus, transition};
+use usdt_checkout_protocol::{Address, ChainId};
+
+use crate::clock::now_ms;
+use crate::domain::{Checkout, CreatedBy, PaymentTerms};
 
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
@@ -26,109 +30,27 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
-/// The payment half of a checkout, fixed when its gateway order is created.
+/// A fulfillment event in the outbox: queued with the change that caused it, delivered later.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentTerms {
-    pub chain_id: ChainId,
-    pub symbol: String,
-    pub token_contract: Address,
-    pub decimals: u8,
-    /// What the server priced it at.
-    pub amount_atomic: u128,
-    pub gateway_order_no: String,
-    pub plat_order_no: String,
-    /// What the gateway asks the shopper to send (possibly made unique).
-    pub pay_amount_atomic: u128,
-    pub to_address: Address,
-    pub cashier_url: String,
-    pub expires_at: u64,
-    pub required_confirmations: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkout {
+pub struct OutboxEvent {
+    /// Stable across retries: receivers dedupe by it.
     pub id: String,
-    pub created_by: String,
-    pub idempotency_key: Option<String>,
-    pub item_id: Option<String>,
-    pub description: String,
-    pub price_amount: String,
-    pub price_currency: String,
-    pub reference: Option<String>,
-    pub terms: Option<PaymentTerms>,
-    pub state: CheckoutState,
-    pub paid_atomic: u128,
-    pub remaining_atomic: Option<u128>,
-    pub overpaid_atomic: u128,
-    pub confirmations: Option<u32>,
-    pub tx_hashes: Vec<String>,
-    pub gateway_update_time: u64,
+    pub checkout_id: String,
+    /// The JSON body, exactly as signed and sent.
+    pub body: String,
     pub created_at: u64,
-    pub updated_at: u64,
-    pub version: i64,
 }
 
-impl Checkout {
-    /// A priced checkout that waits for the shopper to choose a network and token.
-    pub fn open(
-        id: String,
-        created_by: &str,
-        description: String,
-        price_amount: String,
-        price_currency: String,
-    ) -> Self {
-        let now = now_ms();
-        Self {
-            id,
-            created_by: created_by.into(),
-            idempotency_key: None,
-            item_id: None,
-            description,
-            price_amount,
-            price_currency,
-            reference: None,
-            terms: None,
-            state: CheckoutState::OPEN,
-            paid_atomic: 0,
-            remaining_atomic: None,
-            overpaid_atomic: 0,
-            confirmations: None,
-            tx_hashes: vec![],
-            gateway_update_time: 0,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
-    }
-}
-
-/// What the gateway reports of an order, from a webhook or a query.
+/// An event that is due, with the attempts made so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayReport {
-    pub order_no: String,
-    pub state: OrderStatus,
-    pub paid_atomic: u128,
-    pub remaining_atomic: u128,
-    pub overpaid_atomic: u128,
-    pub confirmations: Option<u32>,
-    pub tx_hashes: Vec<String>,
-    /// When the gateway decided this state.
-    pub time: u64,
+pub struct DueEvent {
+    pub id: String,
+    pub body: String,
+    pub attempts: u32,
 }
 
-/// What applying a report did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// The checkout changed (its new form).
-    Changed(Box<Checkout>),
-    /// Nothing new (the same state and amounts, or an older report).
-    Unchanged,
-    /// This webhook event was applied before.
-    Duplicate,
-    /// No checkout has this gateway order number.
-    UnknownOrder,
-}
-
+/// Cheap to clone: a handle on one connection pool.
+#[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
 }
@@ -180,7 +102,7 @@ impl Store {
 
     /// A transaction that holds the write lock from its start. A deferred one that reads first
     /// fails at once (SQLITE_BUSY, no waiting) when another writer commits before it writes.
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -193,7 +115,7 @@ impl Store {
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&checkout.id)
-        .bind(&checkout.created_by)
+        .bind(checkout.created_by.as_str())
         .bind(&checkout.idempotency_key)
         .bind(&checkout.item_id)
         .bind(&checkout.description)
@@ -261,90 +183,9 @@ impl Store {
         self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
     }
 
-    /// Applies what the gateway reports of an order: once per webhook event (`event_id`), never
-    /// an older report over a newer one, and only as the status machine allows. A change to
-    /// paid or paid late queues the merchant's fulfillment event in the same transaction.
-    pub async fn apply(
-        &self,
-        report: &GatewayReport,
-        event_id: Option<&str>,
-    ) -> Result<Applied, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_ms() as i64;
-        if let Some(event_id) = event_id {
-            let inserted = sqlx::query(
-                "INSERT INTO webhook_events (event_id, order_no, state, received_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(event_id)
-            .bind(&report.order_no)
-            .bind(report.state.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Ok(Applied::Duplicate);
-            }
-        }
-        let Some(row) = sqlx::query("SELECT * FROM checkouts WHERE gateway_order_no = ?")
-            .bind(&report.order_no)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            tx.commit().await?;
-            return Ok(Applied::UnknownOrder);
-        };
-        let current = from_row(&row)?;
-        let CheckoutState::Order(stored) = current.state else {
-            return Err(StoreError::Corrupt(
-                "checkout with an order number but no order",
-            ));
-        };
-        let newer = report.time >= current.gateway_update_time;
-        let same_facts = stored == report.state
-            && current.paid_atomic == report.paid_atomic
-            && current.confirmations == report.confirmations
-            && current.tx_hashes == report.tx_hashes;
-        let allowed = transition(stored, report.state).is_ok();
-        if !newer || same_facts || !allowed {
-            if !allowed {
-                tracing::warn!(
-                    "order {}: the gateway reports {} after {stored}; kept {stored}",
-                    report.order_no,
-                    report.state
-                );
-            }
-            tx.commit().await?;
-            return Ok(Applied::Unchanged);
-        }
-        sqlx::query(
-            "UPDATE checkouts SET state = ?, paid_atomic = ?, remaining_atomic = ?, overpaid_atomic = ?,
-                 confirmations = ?, tx_hashes = ?, gateway_update_time = ?, updated_at = ?,
-                 version = version + 1
-             WHERE id = ?",
-        )
-        .bind(report.state.as_str())
-        .bind(report.paid_atomic.to_string())
-        .bind(report.remaining_atomic.to_string())
-        .bind(report.overpaid_atomic.to_string())
-        .bind(report.confirmations.map(i64::from))
-        .bind(serde_json::to_string(&report.tx_hashes).expect("strings serialise"))
-        .bind(report.time as i64)
-        .bind(now)
-        .bind(&current.id)
-        .execute(&mut *tx)
-        .await?;
-        let changed = from_row(
-            &sqlx::query("SELECT * FROM checkouts WHERE id = ?")
-                .bind(&current.id)
-                .fetch_one(&mut *tx)
-                .await?,
-        )?;
-        if matches!(report.state, OrderStatus::Paid | OrderStatus::PaidLate) {
-            crate::fulfillment::queue(&mut tx, &changed, now as u64).await?;
-        }
-        tx.commit().await?;
-        Ok(Applied::Changed(Box::new(changed)))
+    /// A transaction for changes that must happen together.
+    pub async fn begin(&self) -> Result<Write, StoreError> {
+        Ok(Write(self.write().await?))
     }
 
     /// Gateway order numbers of checkouts the gateway may still change, least recently changed
@@ -367,7 +208,7 @@ impl Store {
     /// Checkouts, newest first, optionally in one state.
     pub async fn list(
         &self,
-        state: Option<&str>,
+        state: Option<CheckoutState>,
         limit: u32,
         before: Option<u64>,
     ) -> Result<Vec<Checkout>, StoreError> {
@@ -375,7 +216,7 @@ impl Store {
             "SELECT * FROM checkouts WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR created_at < ?2)
              ORDER BY created_at DESC, id DESC LIMIT ?3",
         )
-        .bind(state)
+        .bind(state.map(CheckoutState::as_str))
         .bind(before.map(|t| t as i64))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -395,8 +236,146 @@ impl Store {
             .collect()
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Fulfillment events not yet delivered whose next attempt is due, oldest first.
+    pub async fn due_events(&self, now: u64, limit: u32) -> Result<Vec<DueEvent>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, body, attempts FROM fulfillment_events
+             WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+        )
+        .bind(now as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, body, attempts)| DueEvent {
+                id,
+                body,
+                attempts: attempts as u32,
+            })
+            .collect())
+    }
+
+    /// Records an attempt to deliver an event: delivered at `now`, or failed with `error` and
+    /// due again at `retry_at`.
+    pub async fn mark_attempt(
+        &self,
+        id: &str,
+        attempts: u32,
+        now: u64,
+        outcome: Result<(), (String, u64)>,
+    ) -> Result<(), StoreError> {
+        let (delivered_at, retry_at, error) = match outcome {
+            Ok(()) => (Some(now as i64), None, None),
+            Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
+        };
+        sqlx::query(
+            "UPDATE fulfillment_events SET attempts = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?
+             WHERE id = ?",
+        )
+        .bind(i64::from(attempts))
+        .bind(delivered_at)
+        .bind(retry_at)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many fulfillment events exist for a checkout (at most one, by a UNIQUE column).
+    pub async fn fulfillment_events(&self, checkout_id: &str) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_events WHERE checkout_id = ?")
+                .bind(checkout_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count as u32)
+    }
+}
+
+/// Changes that commit together or not at all. Holds SQLite's write lock from its start (see
+/// [`Store::begin`]); dropped without [`Write::commit`], it rolls back.
+pub struct Write(Transaction<'static, Sqlite>);
+
+impl Write {
+    /// Records a webhook event as applied; `false` if it was before (a retry or a replay).
+    pub async fn record_event(
+        &mut self,
+        event_id: &str,
+        order_no: &str,
+        state: &str,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_events (event_id, order_no, state, received_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(order_no)
+        .bind(state)
+        .bind(now_ms() as i64)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    pub async fn checkout_by_order(
+        &mut self,
+        order_no: &str,
+    ) -> Result<Option<Checkout>, StoreError> {
+        sqlx::query("SELECT * FROM checkouts WHERE gateway_order_no = ?")
+            .bind(order_no)
+            .fetch_optional(&mut *self.0)
+            .await?
+            .map(|row| from_row(&row))
+            .transpose()
+    }
+
+    /// Stores the payment facts of `checkout`, the version before it being what is stored.
+    pub async fn update_payment(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE checkouts SET state = ?, paid_atomic = ?, remaining_atomic = ?, overpaid_atomic = ?,
+                 confirmations = ?, tx_hashes = ?, gateway_update_time = ?, updated_at = ?, version = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(checkout.state.as_str())
+        .bind(checkout.paid_atomic.to_string())
+        .bind(checkout.remaining_atomic.map(|r| r.to_string()))
+        .bind(checkout.overpaid_atomic.to_string())
+        .bind(checkout.confirmations.map(i64::from))
+        .bind(serde_json::to_string(&checkout.tx_hashes).expect("strings serialise"))
+        .bind(checkout.gateway_update_time as i64)
+        .bind(checkout.updated_at as i64)
+        .bind(checkout.version)
+        .bind(&checkout.id)
+        .bind(checkout.version - 1)
+        .execute(&mut *self.0)
+        .await?;
+        if updated.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt("checkout version"))
+        }
+    }
+
+    /// Queues a fulfillment event, unless its checkout already has one.
+    pub async fn queue_event(&mut self, event: &OutboxEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fulfillment_events (id, checkout_id, body, created_at, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (checkout_id) DO NOTHING",
+        )
+        .bind(&event.id)
+        .bind(&event.checkout_id)
+        .bind(&event.body)
+        .bind(event.created_at as i64)
+        .bind(event.created_at as i64)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
     }
 }
 
@@ -434,7 +413,8 @@ fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
     let tx_hashes: String = row.try_get("tx_hashes")?;
     Ok(Checkout {
         id: row.try_get("id")?,
-        created_by: row.try_get("created_by")?,
+        created_by: CreatedBy::from_name(row.try_get("created_by")?)
+            .ok_or(StoreError::Corrupt("creator"))?,
         idempotency_key: row.try_get("idempotency_key")?,
         item_id: row.try_get("item_id")?,
         description: row.try_get("description")?,
@@ -456,11 +436,4 @@ fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
         updated_at: row.try_get::<i64, _>("updated_at")? as u64,
         version: row.try_get("version")?,
     })
-}
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -262,7 +262,12 @@ impl World {
                     .unwrap();
                 assert_eq!(
                     header,
-                    fulfillment::sign(FULFILLMENT_SECRET, time, &hook.body)
+                    fulfillment::sign(
+                        &usdt_checkout_protocol::signature::V2SecretKey::new(FULFILLMENT_SECRET)
+                            .unwrap(),
+                        time,
+                        &hook.body
+                    )
                 );
                 hook.json()
             })

@@ -9,8 +9,9 @@ use usdt_checkout_protocol::pricing::fiat_to_token;
 use usdt_checkout_protocol::{ChainId, format_units, parse_positive_units};
 
 use crate::app::App;
+use crate::domain::{Checkout, PaymentTerms};
 use crate::gateway::GatewayError;
-use crate::store::{Checkout, PaymentTerms, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -87,8 +88,7 @@ pub async fn start_payment(
     };
     let order = app.gateway.create_order(&request).await?;
     let terms = terms_of(&order, &request, atomic, token.contract, token.decimals)?;
-    let stored = app.store.attach_order(&checkout.id, &terms).await?;
-    app.checkouts.put(stored.clone());
+    let stored = app.checkouts.attach_order(&checkout.id, &terms).await?;
     tracing::info!(
         "checkout {}: gateway order {} for {} {symbol} on chain {chain}",
         stored.id,
@@ -100,7 +100,7 @@ pub async fn start_payment(
 
 /// The gateway's order, checked against what was asked: a gateway that answers for another order,
 /// token or amount must not be believed.
-fn terms_of(
+pub fn terms_of(
     order: &GatewayOrder,
     request: &CreateOrderRequest,
     atomic: u128,
@@ -142,4 +142,88 @@ fn terms_of(
         expires_at: order.expire_time,
         required_confirmations: order.required_confirmations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use usdt_checkout_protocol::Address;
+
+    const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+    fn request() -> CreateOrderRequest {
+        CreateOrderRequest {
+            order_no: "co_1".into(),
+            chain_id: ChainId::LOCAL,
+            symbol: "USDT".into(),
+            amount: DecimalText("24.995001".into()),
+            cust_no: None,
+            expire_seconds: Some(900),
+        }
+    }
+
+    /// The gateway's answer to [`request`], changed by `edit`.
+    fn order(edit: impl FnOnce(&mut serde_json::Value)) -> GatewayOrder {
+        let mut order = json!({
+            "platOrderNo": "P1", "orderNo": "co_1", "chainId": 31337, "network": "Local chain",
+            "symbol": "USDT", "tokenContract": TOKEN, "decimals": 6, "amount": "24.995001",
+            "payAmount": "24.995002", "payAmountAtomic": "24995002",
+            "toAddress": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+            "cashierUrl": "http://gateway.test/cashier/P1", "status": 0, "state": "waiting",
+            "paidAmount": "0", "remainingAmount": "24.995002", "overpaidAmount": "0",
+            "requiredConfirmations": 2, "payments": [], "createTime": 1, "expireTime": 900001,
+            "updateTime": 1,
+        });
+        edit(&mut order);
+        serde_json::from_value(order).unwrap()
+    }
+
+    fn terms(order: &GatewayOrder) -> Result<PaymentTerms, StartError> {
+        let token: Address = TOKEN.parse().unwrap();
+        terms_of(order, &request(), 24_995_001, token, 6)
+    }
+
+    #[test]
+    fn the_answer_that_matches_the_request_gives_the_terms() {
+        let terms = terms(&order(|_| {})).unwrap();
+        assert_eq!(terms.gateway_order_no, "co_1");
+        assert_eq!(terms.plat_order_no, "P1");
+        assert_eq!(terms.amount_atomic, 24_995_001, "what the server priced");
+        assert_eq!(terms.pay_amount_atomic, 24_995_002, "what the gateway asks");
+        assert_eq!(terms.expires_at, 900_001);
+        assert_eq!(terms.required_confirmations, 2);
+        assert_eq!(
+            terms.to_address.to_string(),
+            "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+        );
+    }
+
+    #[test]
+    fn an_answer_for_anything_else_is_refused() {
+        let refused = |edit: fn(&mut serde_json::Value), why: &str| match terms(&order(edit)) {
+            Err(StartError::Inconsistent(what)) => assert!(what.contains(why), "{what}"),
+            other => panic!("{why}: {other:?}"),
+        };
+        refused(|o| o["orderNo"] = json!("co_2"), "orderNo");
+        refused(|o| o["chainId"] = json!(1), "chain");
+        refused(|o| o["symbol"] = json!("USDC"), "token");
+        refused(
+            |o| o["tokenContract"] = json!("0xdAC17F958D2ee523a2206206994597C13D831ec7"),
+            "token contract",
+        );
+        refused(|o| o["decimals"] = json!(18), "decimals");
+        refused(
+            |o| o["payAmountAtomic"] = json!("24.995002"),
+            "not a number",
+        );
+        refused(|o| o["payAmountAtomic"] = json!("24995000"), "differs");
+        // A cent's worth (10^4 units of a 6-decimal token) above the price is the most a
+        // gateway may add to make an amount unique.
+        refused(|o| o["payAmountAtomic"] = json!("25005002"), "differs");
+        assert!(
+            terms(&order(|o| o["payAmountAtomic"] = json!("25005001"))).is_ok(),
+            "exactly a cent more is still the price made unique"
+        );
+    }
 }

@@ -1,8 +1,14 @@
-//! The checkout store on a real SQLite file.
+//! Checkouts on a real SQLite file: what the store keeps, and what [`Checkouts`] changes in it.
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
-use usdt_checkout_server::store::{Applied, Checkout, GatewayReport, PaymentTerms, Store, now_ms};
+use usdt_checkout_server::checkouts::{Applied, Checkouts, Source};
+use usdt_checkout_server::clock::now_ms;
+use usdt_checkout_server::domain::{Checkout, CreatedBy, GatewayReport, PaymentTerms};
+use usdt_checkout_server::store::Store;
 
 struct TempDb {
     dir: std::path::PathBuf,
@@ -36,7 +42,7 @@ fn checkout(id: &str, key: Option<&str>) -> Checkout {
         item_id: Some("tee".into()),
         ..Checkout::open(
             id.into(),
-            "widget",
+            CreatedBy::Widget,
             "T-shirt".into(),
             "25.00".into(),
             "USD".into(),
@@ -81,11 +87,16 @@ fn report(order_no: &str, state: OrderStatus, paid: u128, time: u64) -> GatewayR
     }
 }
 
-async fn fulfillment_count(store: &Store) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_events")
-        .fetch_one(store.pool())
+async fn open(db: &TempDb) -> (Store, Checkouts) {
+    let store = Store::open(&db.path()).await.unwrap();
+    let checkouts = Checkouts::load(store.clone(), Arc::new(Notify::new()))
         .await
-        .unwrap()
+        .unwrap();
+    (store, checkouts)
+}
+
+fn webhook(id: &str) -> Source<'_> {
+    Source::Webhook(id)
 }
 
 #[tokio::test]
@@ -122,50 +133,67 @@ async fn a_checkout_gets_one_gateway_order() {
 #[tokio::test]
 async fn reports_apply_once_in_order_and_only_as_the_status_machine_allows() {
     let db = TempDb::new("apply");
-    let store = Store::open(&db.path()).await.unwrap();
-    store.insert(&checkout("co_1", None)).await.unwrap();
-    store.attach_order("co_1", &terms("ORD-1")).await.unwrap();
+    let (store, checkouts) = open(&db).await;
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
 
     let confirming = report("ORD-1", OrderStatus::Confirming, 24_995_001, 10);
     assert!(matches!(
-        store.apply(&confirming, Some("evt_1")).await.unwrap(),
+        checkouts
+            .apply(&confirming, webhook("evt_1"))
+            .await
+            .unwrap(),
         Applied::Changed(_)
     ));
     assert_eq!(
-        store.apply(&confirming, Some("evt_1")).await.unwrap(),
+        checkouts
+            .apply(&confirming, webhook("evt_1"))
+            .await
+            .unwrap(),
         Applied::Duplicate
     );
 
     let paid = report("ORD-1", OrderStatus::Paid, 24_995_001, 20);
-    let Applied::Changed(changed) = store.apply(&paid, Some("evt_2")).await.unwrap() else {
+    let Applied::Changed(changed) = checkouts.apply(&paid, webhook("evt_2")).await.unwrap() else {
         panic!("paid applies")
     };
     assert_eq!(changed.state, CheckoutState::Order(OrderStatus::Paid));
-    assert_eq!(fulfillment_count(&store).await, 1);
+    assert_eq!(store.fulfillment_events("co_1").await.unwrap(), 1);
 
     // An older report, or one the status machine forbids, changes nothing.
     let stale = report("ORD-1", OrderStatus::Waiting, 0, 5);
     assert_eq!(
-        store.apply(&stale, Some("evt_0")).await.unwrap(),
+        checkouts.apply(&stale, webhook("evt_0")).await.unwrap(),
         Applied::Unchanged
     );
     let backwards = report("ORD-1", OrderStatus::Waiting, 0, 30);
     assert_eq!(
-        store.apply(&backwards, None).await.unwrap(),
+        checkouts
+            .apply(&backwards, Source::Reconciler)
+            .await
+            .unwrap(),
         Applied::Unchanged
     );
     let kept = store.get("co_1").await.unwrap().unwrap();
     assert_eq!(kept.state, CheckoutState::Order(OrderStatus::Paid));
     assert_eq!(kept.paid_atomic, 24_995_001);
     assert_eq!(
-        fulfillment_count(&store).await,
+        *checkouts.get("co_1").unwrap(),
+        kept,
+        "the status view holds what the store holds"
+    );
+    assert_eq!(
+        store.fulfillment_events("co_1").await.unwrap(),
         1,
         "exactly one fulfillment event"
     );
 
     assert_eq!(
-        store
-            .apply(&report("NOPE", OrderStatus::Paid, 1, 1), Some("evt_9"))
+        checkouts
+            .apply(&report("NOPE", OrderStatus::Paid, 1, 1), webhook("evt_9"))
             .await
             .unwrap(),
         Applied::UnknownOrder
@@ -176,26 +204,34 @@ async fn reports_apply_once_in_order_and_only_as_the_status_machine_allows() {
 async fn everything_survives_reopening_the_file() {
     let db = TempDb::new("reopen");
     {
-        let store = Store::open(&db.path()).await.unwrap();
-        store.insert(&checkout("co_1", Some("k"))).await.unwrap();
-        store.attach_order("co_1", &terms("ORD-1")).await.unwrap();
-        store
+        let (_, checkouts) = open(&db).await;
+        checkouts.open(&checkout("co_1", Some("k"))).await.unwrap();
+        checkouts
+            .attach_order("co_1", &terms("ORD-1"))
+            .await
+            .unwrap();
+        checkouts
             .apply(
                 &report("ORD-1", OrderStatus::PartiallyPaid, 10_000_000, 10),
-                Some("evt_1"),
+                webhook("evt_1"),
             )
             .await
             .unwrap();
     }
-    let store = Store::open(&db.path()).await.unwrap();
+    let (store, checkouts) = open(&db).await;
     let kept = store.get("co_1").await.unwrap().unwrap();
     assert_eq!(kept.state, CheckoutState::Order(OrderStatus::PartiallyPaid));
+    assert_eq!(
+        checkouts.get("co_1").as_deref(),
+        Some(&kept),
+        "the status view is filled from the store at startup"
+    );
     assert_eq!(kept.remaining_atomic, Some(14_995_001));
     assert_eq!(
-        store
+        checkouts
             .apply(
                 &report("ORD-1", OrderStatus::PartiallyPaid, 10_000_000, 10),
-                Some("evt_1")
+                webhook("evt_1")
             )
             .await
             .unwrap(),
@@ -208,16 +244,16 @@ async fn everything_survives_reopening_the_file() {
 #[tokio::test]
 async fn expired_orders_are_watched_for_late_payments_for_a_day() {
     let db = TempDb::new("watch");
-    let store = Store::open(&db.path()).await.unwrap();
+    let (store, checkouts) = open(&db).await;
     for (id, expired_ago_hours) in [("co_recent", 1), ("co_old", 25)] {
-        store.insert(&checkout(id, None)).await.unwrap();
+        checkouts.open(&checkout(id, None)).await.unwrap();
         let mut terms = terms(&format!("ORD-{id}"));
         terms.expires_at = now_ms() - expired_ago_hours * 3_600_000;
-        store.attach_order(id, &terms).await.unwrap();
-        store
+        checkouts.attach_order(id, &terms).await.unwrap();
+        checkouts
             .apply(
                 &report(&format!("ORD-{id}"), OrderStatus::Expired, 0, 1),
-                None,
+                Source::Reconciler,
             )
             .await
             .unwrap();

@@ -1,0 +1,131 @@
+//! The checkout server as it runs: the router with its layers, and the background workers beside
+//! it. [`router`] takes the app's state and starts nothing, so tests call it with tower's
+//! `oneshot`, without a gateway or a chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tokio::sync::Notify;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::App;
+use crate::checkouts::Checkouts;
+use crate::config::Config;
+use crate::gateway::GatewayClient;
+use crate::store::Store;
+use crate::{api, error, fulfillment, reconcile};
+
+/// Request bodies larger than this are refused (413) before a handler reads them.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Runs the server until SIGINT or SIGTERM: opens the store, starts the reconciler and the
+/// fulfillment delivery, and answers on `config.listen`, printing `{"listen": "<address>"}` on
+/// stdout once it does.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let store = Store::open(&config.database)
+        .await
+        .map_err(|e| format!("{}: {e}", config.database.display()))?;
+    let fulfillment_due = Arc::new(Notify::new());
+    let checkouts = Arc::new(
+        Checkouts::load(store.clone(), fulfillment_due.clone())
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let gateway = Arc::new(GatewayClient::new(
+        config.gateway_url.clone(),
+        config.api_key.clone(),
+        config.credentials.clone(),
+        config.requests_per_minute,
+        config.gateway_timeout,
+    ));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+
+    tokio::spawn(reconcile::run(
+        checkouts.clone(),
+        gateway.clone(),
+        config.reconcile_interval,
+    ));
+    if let Some(delivery) = config.fulfillment.clone() {
+        tokio::spawn(fulfillment::run(delivery, store, fulfillment_due));
+    }
+
+    let app = Arc::new(App::new(config, checkouts, gateway));
+    // One line on stdout for scripts and tests.
+    println!("{}", serde_json::json!({ "listen": bound.to_string() }));
+    tracing::info!(
+        "checkout server on http://{bound}, gateway {}",
+        app.config.gateway_url
+    );
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The whole HTTP surface: the API, the widget's files, and the layers around them.
+pub fn router(app: Arc<App>) -> axum::Router {
+    let origins: Vec<HeaderValue> = app
+        .config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .expose_headers([header::ETAG, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600));
+    let mut router = api::routes().with_state(app.clone());
+    if let Some(dir) = &app.config.widget_dir {
+        let assets = axum::Router::new()
+            .nest_service("/checkout", tower_http::services::ServeDir::new(dir))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ));
+        router = router.merge(assets);
+    }
+    let security = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "cross-origin",
+        ),
+    ];
+    for (name, value) in security {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
+        .layer(cors)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(usdt_checkout_protocol::checkout::MAX_LONG_POLL_SECONDS + 5),
+        ))
+        .layer(axum::middleware::from_fn(error::log_errors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn shutdown() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler installs");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,429 @@
+//! The HTTP surface in-process: the router called with tower's `oneshot` on a real SQLite file,
+//! with no gateway, chain or server process. What must be refused is refused here, and changes
+//! nothing.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tower::ServiceExt;
+use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
+use usdt_checkout_protocol::signature::V1PrivateKey;
+use usdt_checkout_protocol::{ChainId, signed_string};
+use usdt_checkout_server::app::App;
+use usdt_checkout_server::checkouts::Checkouts;
+use usdt_checkout_server::clock::now_ms;
+use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
+use usdt_checkout_server::gateway::GatewayClient;
+use usdt_checkout_server::store::Store;
+use usdt_checkout_server::{config, server};
+
+const ADMIN: &str = "admin-token-for-api-tests";
+
+struct Harness {
+    app: Arc<App>,
+    store: Store,
+    /// The gateway's webhook key: the server trusts its public half.
+    gateway_key: V1PrivateKey,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn harness(name: &str, extra: &str) -> Harness {
+    let dir = std::env::temp_dir().join(format!(
+        "checkout-api-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gateway_key = V1PrivateKey::generate();
+    let merchant_key = V1PrivateKey::generate();
+    let toml = format!(
+        r#"
+database = "{db}"
+{extra}
+[gateway]
+# Nothing listens here: a call to the gateway fails at once.
+url = "http://127.0.0.1:1"
+api_key = "pk_test"
+private_key = "{private}"
+webhook_public_key = "{public}"
+[[items]]
+id = "tee"
+name = "T-shirt"
+price = "25.00"
+currency = "USD"
+"#,
+        db = dir.join("checkout.sqlite").display(),
+        private = merchant_key.to_base64_pkcs8(),
+        public = gateway_key.public_key().to_base64_spki(),
+    );
+    let config = config::parse(&toml, "test.toml", |_| None).unwrap();
+    let store = Store::open(&config.database).await.unwrap();
+    let checkouts = Arc::new(
+        Checkouts::load(store.clone(), Arc::new(Notify::new()))
+            .await
+            .unwrap(),
+    );
+    let gateway = Arc::new(GatewayClient::new(
+        config.gateway_url.clone(),
+        config.api_key.clone(),
+        config.credentials.clone(),
+        config.requests_per_minute,
+        config.gateway_timeout,
+    ));
+    Harness {
+        app: Arc::new(App::new(config, checkouts, gateway)),
+        store,
+        gateway_key,
+        dir,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+impl Harness {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = server::router(self.app.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: impl Into<Body>) -> Reply {
+        let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request.body(body.into()).unwrap()).await
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// A checkout waiting for 12 USDT, with its gateway order as the gateway would have made it.
+    async fn waiting_checkout(&self) -> Checkout {
+        let open = Checkout::open(
+            "co_api_1".into(),
+            CreatedBy::Storefront,
+            "Mug".into(),
+            "12".into(),
+            "USDT".into(),
+        );
+        self.app.checkouts.open(&open).await.unwrap();
+        let address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+            .parse()
+            .unwrap();
+        let terms = PaymentTerms {
+            chain_id: ChainId::LOCAL,
+            symbol: "USDT".into(),
+            token_contract: address,
+            decimals: 6,
+            amount_atomic: 12_000_000,
+            gateway_order_no: open.id.clone(),
+            plat_order_no: "P0000000001".into(),
+            pay_amount_atomic: 12_000_000,
+            to_address: address,
+            cashier_url: "http://gateway.test/cashier/P0000000001".into(),
+            expires_at: now_ms() + 900_000,
+            required_confirmations: 2,
+        };
+        self.app
+            .checkouts
+            .attach_order(&open.id, &terms)
+            .await
+            .unwrap()
+    }
+
+    fn paid_event(&self, order_no: &str) -> String {
+        json!({
+            "eventId": "evt_api_0001", "platOrderNo": "P0000000001", "orderNo": order_no,
+            "custNo": null, "amount": "12", "fee": "0", "chainId": 31337, "network": "Local chain",
+            "symbol": "USDT", "txId": "0xfeed", "type": "QR-Payment", "status": 1,
+            "createTime": 1, "state": "paid", "payAmount": "12", "remainingAmount": "0",
+            "overpaidAmount": "0", "confirmations": null, "requiredConfirmations": 2,
+            "expireTime": 9_999_999_999_999u64, "eventTime": now_ms(),
+        })
+        .to_string()
+    }
+
+    async fn webhook(&self, body: &str, key: &V1PrivateKey, time: u64) -> Reply {
+        // A body that is not a JSON object has no signed string: sign anything, it is refused
+        // before its signature is looked at.
+        let signed = signed_string::for_json_body(body, time).unwrap_or_default();
+        let signature = key.sign(&signed);
+        self.webhook_with(
+            body,
+            &[
+                (HEADER_REQUEST_TIME, time.to_string()),
+                (HEADER_SIGNATURE_V1, signature),
+            ],
+        )
+        .await
+    }
+
+    async fn webhook_with(&self, body: &str, headers: &[(&str, String)]) -> Reply {
+        let mut request =
+            Request::post("/webhooks/blockatm").header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request.body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_takes_only_its_bearer_token() {
+    let h = harness("admin", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
+    let cart = json!({"amount": "40.00", "currency": "USD", "description": "Cart #88"}).to_string();
+    for token in [None, Some("wrong"), Some(&ADMIN[..ADMIN.len() - 1])] {
+        let reply = h.post("/api/admin/checkouts", token, cart.clone()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(reply.body["code"], "unauthorized");
+        assert_eq!(
+            h.get("/api/admin/orders", token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(
+        h.get("/api/admin/orders", Some(ADMIN))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "refused requests made nothing"
+    );
+
+    let made = h.post("/api/admin/checkouts", Some(ADMIN), cart).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["state"], "open");
+    assert_eq!(
+        made.body["price"],
+        json!({"amount": "40.00", "currency": "USD"})
+    );
+    let listed = h.get("/api/admin/orders?state=open", Some(ADMIN)).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert_eq!(listed.body[0]["id"], made.body["id"]);
+    let bad_state = h.get("/api/admin/orders?state=sold", Some(ADMIN)).await;
+    assert_eq!(bad_state.status, StatusCode::BAD_REQUEST);
+    assert!(bad_state.body["message"].as_str().unwrap().contains("sold"));
+}
+
+#[tokio::test]
+async fn the_admin_api_is_off_without_a_token() {
+    let h = harness("admin-off", "").await;
+    let reply = h.get("/api/admin/orders", Some("anything")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin.token")
+    );
+}
+
+#[tokio::test]
+async fn a_storefront_price_its_currency_cannot_carry_is_refused() {
+    let h = harness("storefront-price", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
+    let cases = [
+        (
+            json!({"amount": "12.1234567", "currency": "USDT", "description": "x"}),
+            "6 decimals",
+        ),
+        (
+            json!({"amount": "0", "currency": "USD", "description": "x"}),
+            "price",
+        ),
+        (
+            json!({"amount": "5", "currency": "", "description": "x"}),
+            "currency",
+        ),
+        (
+            json!({"amount": "5", "currency": "USD", "description": " "}),
+            "description",
+        ),
+        (json!({"amount": "5", "currency": "USD"}), "description"),
+    ];
+    for (body, needle) in cases {
+        let reply = h
+            .post("/api/admin/checkouts", Some(ADMIN), body.to_string())
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = reply.body["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    assert!(
+        h.get("/api/admin/orders", Some(ADMIN))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn webhooks_that_are_unsigned_forged_or_stale_change_nothing() {
+    let h = harness("webhooks", "").await;
+    let checkout = h.waiting_checkout().await;
+    let event = h.paid_event(&checkout.id);
+    let now = now_ms();
+
+    let unsigned = h
+        .webhook_with(&event, &[(HEADER_REQUEST_TIME, now.to_string())])
+        .await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        unsigned.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing header"),
+        "{}",
+        unsigned.body
+    );
+    let forged = h.webhook(&event, &V1PrivateKey::generate(), now).await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        forged.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match")
+    );
+    assert!(
+        !forged.body["message"].as_str().unwrap().contains("time="),
+        "the sender is not told what this side signed"
+    );
+    let stale = h.webhook(&event, &h.gateway_key, now - 120_000).await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
+    assert!(stale.body["message"].as_str().unwrap().contains("window"));
+    let future = h.webhook(&event, &h.gateway_key, now + 120_000).await;
+    assert_eq!(future.status, StatusCode::UNAUTHORIZED);
+    let tampered = {
+        let signature = h
+            .gateway_key
+            .sign(&signed_string::for_json_body(&event, now).unwrap());
+        h.webhook_with(
+            &event.replace("\"12\"", "\"1200\""),
+            &[
+                (HEADER_REQUEST_TIME, now.to_string()),
+                (HEADER_SIGNATURE_V1, signature),
+            ],
+        )
+        .await
+    };
+    assert_eq!(tampered.status, StatusCode::UNAUTHORIZED);
+    let not_json = h.webhook("[1, 2]", &h.gateway_key, now).await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    let not_an_event = h.webhook(r#"{"orderNo": "x"}"#, &h.gateway_key, now).await;
+    assert_eq!(not_an_event.status, StatusCode::BAD_REQUEST);
+
+    let kept = h.store.get(&checkout.id).await.unwrap().unwrap();
+    assert_eq!(kept, checkout, "refused webhooks changed nothing");
+    assert_eq!(h.store.fulfillment_events(&checkout.id).await.unwrap(), 0);
+
+    // Signed as the gateway signs: applied once, however often it arrives.
+    for _ in 0..3 {
+        let genuine = h.webhook(&event, &h.gateway_key, now_ms()).await;
+        assert_eq!(genuine.status, StatusCode::OK, "{}", genuine.body);
+    }
+    let paid = h.app.checkouts.get(&checkout.id).unwrap();
+    assert_eq!(paid.state.as_str(), "paid");
+    assert_eq!(paid.version, checkout.version + 1);
+    assert_eq!(h.store.fulfillment_events(&checkout.id).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_webhook_for_an_order_this_server_never_made_is_acknowledged() {
+    let h = harness("webhook-unknown", "").await;
+    let reply = h
+        .webhook(&h.paid_event("co_elsewhere"), &h.gateway_key, now_ms())
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the gateway must stop retrying it"
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_before_a_handler_reads_them() {
+    let h = harness("limit", "").await;
+    let big = "x".repeat(server::MAX_BODY_BYTES + 1);
+    let reply = h.post("/api/checkouts", None, big.clone()).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let reply = h
+        .webhook_with(&big, &[(HEADER_REQUEST_TIME, now_ms().to_string())])
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn bad_requests_and_an_unreachable_gateway_map_to_clear_errors() {
+    let h = harness("errors", "").await;
+    let create = |body: Value| h.post("/api/checkouts", None, body.to_string());
+    let reply = create(
+        json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "short"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("idempotencyKey")
+    );
+    let reply = create(json!({"item": "yacht", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-api-00001"})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.body["message"].as_str().unwrap().contains("yacht"));
+    let reply = h.post("/api/checkouts", None, "{not json").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["code"], "invalid_request");
+    assert_eq!(
+        h.get("/api/checkouts/co_nope", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The gateway cannot be reached: the shopper is told to retry, and when.
+    let reply = create(json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-api-00002"})).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["code"], "gateway_unavailable");
+    assert!(reply.headers.contains_key(header::RETRY_AFTER));
+    // The checkout was made and is the one a retry with the same key will pay.
+    let listed = h.store.list(None, 10, None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state.as_str(), "open");
+}
