@@ -6,13 +6,17 @@
 
 pub mod client;
 pub mod clock;
+pub mod countdown;
+pub mod hooks;
 pub mod i18n;
 pub mod model;
 pub mod options;
+pub mod payment;
 pub mod poll;
 pub mod qr;
 pub mod view;
 pub mod wallet;
+pub mod wallet_pay;
 pub mod widget;
 pub mod wire;
 

@@ -4,7 +4,8 @@
 use gloo_timers::future::TimeoutFuture;
 use usdt_checkout::i18n::Locale;
 use usdt_checkout::model::Notice;
-use usdt_checkout::view::{Payment, PaymentProps, connection_notice};
+use usdt_checkout::payment::{Payment, PaymentProps};
+use usdt_checkout::view::connection_notice;
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutState, CheckoutView, CreateCheckout, GatewayHealth, PaymentView, Price,
     TransactionView,
@@ -437,7 +438,7 @@ async fn events_reach_the_host_page_with_the_order_state_and_transaction() {
     );
     host.add_event_listener_with_callback("usdt-checkout:paid", listener.as_ref().unchecked_ref())
         .unwrap();
-    usdt_checkout::widget::dispatch(&Some(host.clone()), "paid", &view(OrderStatus::Paid));
+    usdt_checkout::hooks::dispatch(&Some(host.clone()), "paid", &view(OrderStatus::Paid));
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0, "co_test");

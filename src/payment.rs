@@ -1,0 +1,175 @@
+//! The payment panel: what to pay and where, by QR code, deep link, browser wallet or by hand,
+//! then the receipt, or a way to start again.
+
+use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, PaymentView};
+use usdt_checkout_protocol::{OrderStatus, TransferRequest};
+use yew::prelude::*;
+
+use crate::clock::ServerClock;
+use crate::countdown::Countdown;
+use crate::i18n::{Locale, Text};
+use crate::wallet_pay::WalletPay;
+
+#[derive(Properties, PartialEq)]
+pub struct PaymentProps {
+    pub locale: Locale,
+    pub view: std::rc::Rc<CheckoutView>,
+    /// The countdown's clock: the server's, as this browser knows it.
+    pub clock: ServerClock,
+    pub on_start_again: Callback<()>,
+}
+
+#[function_component]
+pub fn Payment(props: &PaymentProps) -> Html {
+    let locale = props.locale;
+    let t = |key| locale.text(key, &[]);
+    let view = &props.view;
+    let status = match view.state {
+        CheckoutState::Order(s) => Some(s),
+        _ => None,
+    };
+    let partial = status == Some(OrderStatus::PartiallyPaid);
+    // What to pay now: the rest, once part is paid.
+    let request = view.payment.as_ref().map(|payment| TransferRequest {
+        chain: payment.chain_id,
+        token: payment.token_contract,
+        to: payment.to_address,
+        atomic_units: if partial {
+            &payment.remaining_atomic
+        } else {
+            &payment.amount_atomic
+        }
+        .parse()
+        .unwrap_or_default(),
+    });
+    // Each new view renders the panel again; the QR code changes only with the amount.
+    let qr = use_memo(request.map(|r| r.eip681()), |uri| {
+        uri.as_deref().and_then(crate::qr::svg).unwrap_or_default()
+    });
+    let copied = use_state(|| None);
+    let (Some(payment), Some(request)) = (&view.payment, request) else {
+        return html! { <p>{ t(Text::Loading) }</p> };
+    };
+    let finished = status.is_some_and(|s| s.is_final() || s == OrderStatus::Expired);
+    let amount = if partial {
+        payment.remaining.clone()
+    } else {
+        payment.amount.clone()
+    };
+    let qr_label = locale.text(
+        Text::QrLabel,
+        &[
+            ("amount", &amount),
+            ("symbol", &payment.symbol),
+            ("network", &payment.network),
+        ],
+    );
+
+    html! {
+        <div class="usdt-checkout__payment">
+            if !finished {
+                <figure class="usdt-checkout__qr" role="img" aria-label={qr_label}>
+                    { Html::from_html_unchecked(AttrValue::from((*qr).clone())) }
+                </figure>
+                <dl class="usdt-checkout__facts">
+                    <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>
+                    <dd>
+                        <span class="usdt-checkout__amount">{ format!("{amount} {}", payment.symbol) }</span>
+                        { copy_button(locale, Text::CopyAmount, &amount, &copied) }
+                        if view.price.currency != payment.symbol && !partial {
+                            <span class="usdt-checkout__fiat">
+                                { locale.text(Text::FiatValue, &[("amount", &view.price.amount), ("currency", &view.price.currency)]) }
+                            </span>
+                        }
+                    </dd>
+                    <dt>{ t(Text::Network) }</dt>
+                    <dd>{ format!("{} ({} {})", payment.network, payment.symbol, short(&payment.token_contract.to_string())) }</dd>
+                    <dt>{ t(Text::ToAddress) }</dt>
+                    <dd>
+                        <code class="usdt-checkout__address">{ payment.to_address.to_string() }</code>
+                        { copy_button(locale, Text::CopyAddress, &payment.to_address.to_string(), &copied) }
+                    </dd>
+                </dl>
+                <a class="usdt-checkout__secondary usdt-checkout__deeplink" href={request.metamask_link()} rel="noopener">
+                    { t(Text::OpenInWallet) }
+                </a>
+                <WalletPay {locale} transfer={request} network={payment.network.clone()} />
+                <a class="usdt-checkout__link" href={payment.cashier_url.clone()} target="_blank" rel="noopener">
+                    { t(Text::OpenPaymentPage) }
+                </a>
+                if let Some(expires_at) = view.expires_at {
+                    <Countdown {locale} {expires_at} clock={props.clock} />
+                }
+            }
+            if status == Some(OrderStatus::Paid) || status == Some(OrderStatus::PaidLate) {
+                { receipt(locale, payment, &view.id) }
+            }
+            if payment.overpaid != "0" {
+                <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &payment.overpaid), ("symbol", &payment.symbol)]) }</p>
+            }
+            if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed)) {
+                <button type="button" class="usdt-checkout__primary" onclick={props.on_start_again.reform(|_| ())}>
+                    { t(Text::StartAgain) }
+                </button>
+            }
+        </div>
+    }
+}
+
+fn short(address: &str) -> String {
+    format!("{}…{}", &address[..6], &address[address.len() - 4..])
+}
+
+fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
+    let t = |key| locale.text(key, &[]);
+    html! {
+        <dl class="usdt-checkout__receipt">
+            <dt>{ t(Text::Order) }</dt>
+            <dd><code>{ order }</code></dd>
+            <dt>{ t(Text::Amount) }</dt>
+            <dd>{ format!("{} {}", payment.paid, payment.symbol) }</dd>
+            { for payment.transactions.iter().map(|tx| html! {
+                <>
+                    <dt>{ t(Text::Transaction) }</dt>
+                    <dd>
+                        <code class="usdt-checkout__tx">{ short(&tx.hash) }</code>
+                        if let Some(url) = &tx.explorer_url {
+                            { " " }<a href={url.clone()} target="_blank" rel="noopener">{ t(Text::ViewOnExplorer) }</a>
+                        }
+                    </dd>
+                </>
+            }) }
+        </dl>
+    }
+}
+
+/// Copies `value` to the clipboard and says so, for two seconds; `copied` remembers which
+/// button (by its label) was pressed last.
+fn copy_button(
+    locale: Locale,
+    label: Text,
+    value: &str,
+    copied: &UseStateHandle<Option<Text>>,
+) -> Html {
+    let onclick = {
+        let (copied, value) = (copied.clone(), value.to_owned());
+        Callback::from(move |_| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.navigator().clipboard().write_text(&value);
+            }
+            copied.set(Some(label));
+            let copied = copied.clone();
+            gloo_timers::callback::Timeout::new(2_000, move || copied.set(None)).forget();
+        })
+    };
+    let text = if **copied == Some(label) {
+        Text::Copied
+    } else {
+        Text::Copy
+    };
+    html! {
+        <button type="button" class="usdt-checkout__copy" aria-label={locale.text(label, &[])} {onclick}>
+            { locale.text(text, &[]) }
+        </button>
+    }
+}
