@@ -20,7 +20,7 @@ use usdt_checkout_protocol::signed_string;
 
 use crate::budget::{Budget, Priority};
 use crate::clock::now_ms;
-use crate::config::Credentials;
+use crate::config::{Config, Credentials};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
@@ -99,6 +99,17 @@ impl GatewayClient {
             health: watch::Sender::new(GatewayHealth::Available),
             refusals: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The client a configuration describes.
+    pub fn for_config(config: &Config) -> Self {
+        Self::new(
+            config.gateway_url.clone(),
+            config.api_key.clone(),
+            config.credentials.clone(),
+            config.requests_per_minute,
+            config.gateway_timeout,
+        )
     }
 
     pub fn health(&self) -> GatewayHealth {

@@ -6,10 +6,13 @@ use usdt_checkout_protocol::parse_units;
 
 use crate::domain::GatewayReport;
 
+/// An amount field, in atomic units of a token with `decimals`; an error names the field.
+fn units(text: &str, field: &str, decimals: u8) -> Result<u128, String> {
+    parse_units(text, decimals).map_err(|e| format!("{field}: {e}"))
+}
+
 pub fn from_order(order: &GatewayOrder) -> Result<GatewayReport, String> {
-    let units = |text: &str, field: &str| {
-        parse_units(text, order.decimals).map_err(|e| format!("{field}: {e}"))
-    };
+    let units = |text: &str, field: &str| units(text, field, order.decimals);
     Ok(GatewayReport {
         order_no: order.order_no.clone(),
         state: order.state,
@@ -28,8 +31,7 @@ pub fn from_event(
     decimals: u8,
     known: &[String],
 ) -> Result<GatewayReport, String> {
-    let units =
-        |text: &str, field: &str| parse_units(text, decimals).map_err(|e| format!("{field}: {e}"));
+    let units = |text: &str, field: &str| units(text, field, decimals);
     let mut tx_hashes = known.to_vec();
     if let Some(tx) = &event.tx_id
         && !tx_hashes.contains(tx)

@@ -35,13 +35,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
-    let gateway = Arc::new(GatewayClient::new(
-        config.gateway_url.clone(),
-        config.api_key.clone(),
-        config.credentials.clone(),
-        config.requests_per_minute,
-        config.gateway_timeout,
-    ));
+    let gateway = Arc::new(GatewayClient::for_config(&config));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -1,7 +1,8 @@
 //! Checkouts, durably, in an SQLite file (WAL, fully synced: a paid order survives a power cut).
-//! Persistence only: what to write is decided elsewhere ([`crate::domain`], through
-//! [`crate::checkouts::Checkouts`]); what must happen together (a webhook's dedupe record, the
-//! state it applies and the fulfillment event it queues) happens in one [`Write`].
+//! Persistence only: what to write is decided by the domain's rules, and every change to a
+//! checkout goes through `Checkouts`, which keeps the status cache in step; what must happen
+//! together (a webhook's dedupe record, the state it applies and the fulfillment event it queues)
+//! happens in one [`Write`].
 
 use std::path::Path;
 use std::str::FromStr;

@@ -72,13 +72,7 @@ currency = "USD"
             .await
             .unwrap(),
     );
-    let gateway = Arc::new(GatewayClient::new(
-        config.gateway_url.clone(),
-        config.api_key.clone(),
-        config.credentials.clone(),
-        config.requests_per_minute,
-        config.gateway_timeout,
-    ));
+    let gateway = Arc::new(GatewayClient::for_config(&config));
     Harness {
         app: Arc::new(App::new(config, checkouts, gateway)),
         store,

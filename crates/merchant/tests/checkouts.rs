@@ -88,11 +88,16 @@ fn report(order_no: &str, state: OrderStatus, paid: u128, time: u64) -> GatewayR
 }
 
 async fn open(db: &TempDb) -> (Store, Checkouts) {
-    let store = Store::open(&db.path()).await.unwrap();
-    let checkouts = Checkouts::load(store.clone(), Arc::new(Notify::new()))
-        .await
-        .unwrap();
+    let (store, checkouts, _) = open_watched(db).await;
     (store, checkouts)
+}
+
+/// With the signal that wakes the fulfillment delivery.
+async fn open_watched(db: &TempDb) -> (Store, Checkouts, Arc<Notify>) {
+    let store = Store::open(&db.path()).await.unwrap();
+    let due = Arc::new(Notify::new());
+    let checkouts = Checkouts::load(store.clone(), due.clone()).await.unwrap();
+    (store, checkouts, due)
 }
 
 fn webhook(id: &str) -> Source<'_> {
@@ -262,4 +267,35 @@ async fn expired_orders_are_watched_for_late_payments_for_a_day() {
         store.unfinished_orders(10).await.unwrap(),
         ["ORD-co_recent"]
     );
+}
+
+#[tokio::test]
+async fn every_change_reaches_the_status_view_and_wakes_whoever_waits() {
+    let db = TempDb::new("signals");
+    let (store, checkouts, fulfillment_due) = open_watched(&db).await;
+    let mut changes = checkouts.watch();
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    assert!(changes.has_changed().unwrap(), "a new checkout is a change");
+    changes.mark_unchanged();
+    let attached = checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    assert!(changes.has_changed().unwrap());
+    assert_eq!(checkouts.get("co_1").unwrap().version, attached.version);
+    changes.mark_unchanged();
+
+    let paid = report("ORD-1", OrderStatus::Paid, 24_995_001, 10);
+    let woken = fulfillment_due.notified();
+    checkouts.apply(&paid, Source::Reconciler).await.unwrap();
+    assert!(changes.has_changed().unwrap(), "long polls wake");
+    tokio::time::timeout(std::time::Duration::from_secs(5), woken)
+        .await
+        .expect("the fulfillment delivery is woken when an order is paid");
+    let stored = store.get("co_1").await.unwrap().unwrap();
+    assert_eq!(*checkouts.get("co_1").unwrap(), stored);
+    changes.mark_unchanged();
+
+    checkouts.apply(&paid, Source::Reconciler).await.unwrap();
+    assert!(!changes.has_changed().unwrap(), "nothing new, no signal");
 }

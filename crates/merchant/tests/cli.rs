@@ -121,3 +121,33 @@ fn verify_accepts_what_sign_made_and_rejects_a_changed_body() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_price_its_token_cannot_carry_stops_the_server_naming_the_item() {
+    use usdt_checkout_protocol::signature::V1PrivateKey;
+    let dir = std::env::temp_dir().join(format!("checkout-cli-price-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = V1PrivateKey::generate();
+    let config = dir.join("checkout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database = \"{}\"\n[gateway]\napi_key = \"k\"\nprivate_key = \"{}\"\nwebhook_public_key = \"{}\"\n\
+             [[items]]\nid = \"sticker\"\nname = \"Sticker\"\nprice = \"0.1234567\"\ncurrency = \"USDT\"\n",
+            dir.join("checkout.sqlite").display(),
+            key.to_base64_pkcs8(),
+            key.public_key().to_base64_spki(),
+        ),
+    )
+    .unwrap();
+    let output = run(&["serve", "--config", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("items \"sticker\""), "{stderr}");
+    assert!(stderr.contains("USDT has 6 decimals"), "{stderr}");
+    assert!(
+        !dir.join("checkout.sqlite").exists(),
+        "nothing was started, not even the database"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
