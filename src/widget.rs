@@ -46,7 +46,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
     // What can be paid with; a storefront checkout may already be under way.
     use_offer(&model, settings);
     // Poll while an order is open; tell the host about every change.
-    use_status_poll(&model, &settings.merchant_url);
+    use_status_poll(&model, settings);
     use_host_events(&props.host, &model.phase);
     let on_continue = use_create_checkout(&model, settings, &props.host);
 

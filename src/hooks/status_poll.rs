@@ -12,17 +12,18 @@ use yew::prelude::*;
 
 use crate::client::{self, Failure};
 use crate::model::{Action, Model, Phase};
+use crate::options::Settings;
 use crate::poll::{FIRST_POLL, Next, Outcome, Poller};
 
-/// Polls while an order is open, from the merchant server at `merchant_url`, and feeds each
-/// answer to the model. Stops when the order ends, is left, or the widget is unmounted.
+/// Polls the merchant server while an order is open and feeds each answer to the model. Stops
+/// when the order ends, is left, or the widget is unmounted.
 #[hook]
-pub fn use_status_poll(model: &UseReducerHandle<Model>, merchant_url: &str) {
+pub fn use_status_poll(model: &UseReducerHandle<Model>, settings: &Settings) {
     let order = match &model.phase {
         Phase::Paying(view) => Some(view.id.clone()),
         _ => None,
     };
-    let (model, merchant_url) = (model.clone(), merchant_url.to_owned());
+    let (model, merchant_url) = (model.clone(), settings.merchant_url.clone());
     use_effect_with(order, move |order| {
         let driver = order
             .clone()
