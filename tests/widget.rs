@@ -30,6 +30,18 @@ async fn rendered() {
     TimeoutFuture::new(0).await;
 }
 
+/// The element `selector` finds once effects have rendered it (wallet discovery answers on a
+/// later turn of the event loop than the first render); panics naming `what` if it never does.
+async fn appears(host: &web_sys::Element, selector: &str, what: &str) -> web_sys::Element {
+    for _ in 0..200 {
+        if let Some(found) = host.query_selector(selector).unwrap() {
+            return found;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    panic!("{what} never appeared")
+}
+
 fn options(json: &str) -> wasm_bindgen::JsValue {
     js_sys::JSON::parse(json).unwrap()
 }
@@ -505,13 +517,11 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
-    rendered().await;
-    let button: web_sys::HtmlElement = host
-        .query_selector("button.usdt-checkout__wallet")
-        .unwrap()
-        .expect("a wallet button")
-        .dyn_into()
-        .unwrap();
+    let button: web_sys::HtmlElement =
+        appears(&host, "button.usdt-checkout__wallet", "a wallet button")
+            .await
+            .dyn_into()
+            .unwrap();
     assert_eq!(button.text_content().as_deref(), Some("Pay with MetaMask"));
     button.click();
     for _ in 0..20 {

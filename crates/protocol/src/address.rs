@@ -68,8 +68,10 @@ impl FromStr for Address {
         if hex.len() != 40 {
             return Err(AddressError::WrongLength(hex.len()));
         }
-        let bytes = crate::hex::decode(hex).expect("40 hex digits, checked above");
-        let address = Address(bytes.try_into().expect("20 bytes"));
+        let mut bytes = [0u8; 20];
+        // Cannot fail: 40 hex digits, checked above.
+        crate::hex::decode_into(hex, &mut bytes);
+        let address = Address(bytes);
         let has_lower = hex.chars().any(|c| c.is_ascii_lowercase());
         let has_upper = hex.chars().any(|c| c.is_ascii_uppercase());
         if has_lower && has_upper {

@@ -16,10 +16,23 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    text.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    let mut bytes = vec![0; text.len() / 2];
+    decode_into(text, &mut bytes).then_some(bytes)
+}
+
+/// Fills `out` from exactly twice as many hex digits, either case; `false` (and `out` left in
+/// any state) for anything else. Without an allocation, for fixed-size values such as addresses.
+pub fn decode_into(text: &str, out: &mut [u8]) -> bool {
+    if text.len() != out.len() * 2 {
+        return false;
+    }
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *byte = high << 4 | low,
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn digit(byte: u8) -> Option<u8> {
@@ -41,6 +54,11 @@ mod tests {
         assert_eq!(encode(&[0x00, 0x0f, 0xa9, 0xff]), "000fa9ff");
         assert_eq!(decode("000FA9ff"), Some(vec![0x00, 0x0f, 0xa9, 0xff]));
         assert_eq!(decode(""), Some(vec![]));
+        let mut two = [0u8; 2];
+        assert!(decode_into("a9Ff", &mut two));
+        assert_eq!(two, [0xa9, 0xff]);
+        assert!(!decode_into("a9f", &mut two), "too short");
+        assert!(!decode_into("a9ff00", &mut two), "too long");
     }
 
     #[test]
