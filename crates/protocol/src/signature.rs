@@ -420,6 +420,52 @@ mod tests {
         assert!(!format!("{v2:?}").contains("sk_live_abc"));
     }
 
+    /// BlockATM's own V1 webhook example (readme.io "Signature" page, docs/blockatm-api.md F1):
+    /// its body, request time and signature, checked with the public key of BlockATM's Java
+    /// signing demo. Numbers (`status`, `type`) and strings are signed alike.
+    #[test]
+    fn verifies_blockatms_documented_webhook_example() {
+        let body = r#"{
+    "amount":"13.410037",
+    "chainId":"5",
+    "custNo":"OrderNO_123456",
+    "fee":"2",
+    "network":"TRON",
+    "platOrderNo":"8210000374",
+    "status":1,
+    "symbol":"USDT",
+    "txId":"1t",
+    "type":1
+}"#;
+        let public = V1PublicKey::from_base64_spki(
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEsjqDDEF5uuVoAFCxftskpMszLQMro888rFlrowcTzVibc4J2PgDywFZYXc6x21yHcenJ2bCZ/03XkMrbKqqEwA==",
+        )
+        .unwrap();
+        let signature = "MEYCIQDHxQ0IhgUNbRqTKbU71fBkp+lAJlMXEQYt6mDQfWRY7gIhAMWIpVoG6qBhgIPi30x30wLlAaxyhptZfm6nMRz75VxA";
+        let time = 1_696_947_336_603u64;
+        assert_eq!(
+            signed(body, time),
+            "amount=13.410037&chainId=5&custNo=OrderNO_123456&fee=2&network=TRON&platOrderNo=8210000374&status=1&symbol=USDT&txId=1t&type=1&time=1696947336603"
+        );
+        let verifier = Verifier::new(Some(public), None);
+        let pairs = [
+            (HEADER_REQUEST_TIME, time.to_string()),
+            (HEADER_SIGNATURE_V1, signature.to_owned()),
+        ];
+        assert_eq!(
+            verifier.verify_request(headers(&pairs), Signed::Body(body), time + 1_000),
+            Ok(())
+        );
+        assert!(matches!(
+            verifier.verify_request(
+                headers(&pairs),
+                Signed::Body(&body.replace("13.410037", "13.410038")),
+                time + 1_000
+            ),
+            Err(VerifyError::Signature { .. })
+        ));
+    }
+
     #[test]
     fn secrets_compare_equal_only_when_equal() {
         assert!(secrets_equal("admin-token", "admin-token"));
