@@ -6,7 +6,12 @@
 //! atomic units beside them as strings (a JSON number cannot hold 18-decimal amounts exactly).
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+
+pub mod v1;
+pub mod v2;
+pub mod wire;
+
+pub use wire::{Answer, DecimalText, GatewayStatus, IdText, PaymentType, read_answer};
 
 use crate::address::Address;
 use crate::chain::ChainId;
@@ -113,28 +118,6 @@ pub struct CreateOrderRequest {
     /// How long the order stays open; the gateway's configured default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_seconds: Option<u64>,
-}
-
-/// A decimal amount as its text. Deserialises from a JSON string or a JSON number, keeping the
-/// number's digits exactly as written, so no float ever rounds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct DecimalText(pub String);
-
-impl<'de> Deserialize<'de> for DecimalText {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <Box<RawValue>>::deserialize(deserializer)?;
-        let text = raw.get();
-        if text.starts_with('"') {
-            serde_json::from_str(text)
-                .map(Self)
-                .map_err(serde::de::Error::custom)
-        } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(serde::de::Error::custom("amount must be a decimal string"))
-        }
-    }
 }
 
 /// The gateway's V1 order status number: what its callbacks and queries carry beside the

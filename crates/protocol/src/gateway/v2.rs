@@ -1,0 +1,178 @@
+//! BlockATM's V2 API (its GitBook, 2025; `docs/blockatm-api.md` §4): the payment event's fields,
+//! the query paths, and order creation.
+//!
+//! V2's GitBook moves payment-order creation to its cashier widget and documents no API for it;
+//! only docs.blockatm.net (S11, 2026) documents `POST /order/api/v2/pay/order`. The product
+//! follows S11 there, being the only source with a creation API, and relies on nothing in its
+//! answer: the receiving address is the merchant's configured one (the console's cashier
+//! settings) unless the answer carries `toAddress`.
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::{DecimalText, GatewayStatus, IdText, PaymentType, chain_id_text};
+use crate::address::Address;
+use crate::chain::ChainId;
+
+pub const PATH_NETWORKS: &str = "/admin/api/v2/pub/allNetworks";
+pub const PATH_TOKENS: &str = "/admin/api/v2/pub/symbolList";
+pub const PATH_ORDER_DETAIL: &str = "/order/api/v2/payorder/detail";
+pub const PATH_ORDER_LIST: &str = "/order/api/v2/payorder/list";
+/// docs.blockatm.net only (see the module's comment).
+pub const PATH_CREATE_ORDER: &str = "/order/api/v2/pay/order";
+
+/// `BlockATM-Event` of a payment event. V2's pages write it `Payment` and `payment`: compare
+/// without case.
+pub const EVENT_PAYMENT: &str = "Payment";
+
+/// The payment event (V2 "PaymentEvent"): its documented fields, typed as its examples write
+/// them (`id` and `cashierId` numbers, `chainId` and `amount` strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentEvent {
+    /// BlockATM's order number (V1's `platOrderNo`).
+    pub id: IdText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cust_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier_id: Option<IdText>,
+    #[serde(with = "chain_id_text")]
+    pub chain_id: ChainId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    pub symbol: String,
+    /// "Actual amount paid by the customer".
+    pub amount: DecimalText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<PaymentType>,
+    #[serde(serialize_with = "v2_name")]
+    pub status: GatewayStatus,
+    /// The payer; "empty if unpaid".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_address: Option<String>,
+    /// When the payment was on chain, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_time: Option<u64>,
+}
+
+fn v2_name<S: serde::Serializer>(status: &GatewayStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.v2_name())
+}
+
+/// `GET /order/api/v2/payorder/detail?orderNo=`: the order as S11 lists its fields (the
+/// GitBook's own field table is in an OpenAPI file no snapshot has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetail {
+    pub order_no: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier_id: Option<IdText>,
+    pub amount: DecimalText,
+    pub symbol: String,
+    #[serde(with = "chain_id_text")]
+    pub chain_id: ChainId,
+    #[serde(serialize_with = "v2_name")]
+    pub status: GatewayStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<u64>,
+}
+
+/// `GET /order/api/v2/payorder/list` (`startTime`, `endTime`, `status`, `page`, `pageSize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderList {
+    pub list: Vec<OrderDetail>,
+    pub total: u64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// `POST /order/api/v2/pay/order` (S11). The signature travels in the documented V2 headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier_id: Option<String>,
+    pub order_no: String,
+    pub amount: DecimalText,
+    pub symbol: String,
+    #[serde(with = "chain_id_text")]
+    pub chain_id: ChainId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cust_no: Option<String>,
+}
+
+/// Its answer (S11: `orderNo`, `payUrl`, `qrCode`, `expireTime`); all optional, and a
+/// `toAddress` is used when present.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedOrder {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_address: Option<Address>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GitBook's PaymentEvent example (docs/blockatm-api.md F7), with the zero-width spaces
+    /// that make the published text invalid JSON removed.
+    const F7: &str = r#"{
+  "custNo": "CustNo_00240101",
+  "orderNo": "OrderNo_202504010023",
+  "id": 8210003616,
+  "symbol": "USDT",
+  "amount": "2000.00",
+  "status": "SUCCESS",
+  "txId": "0x7614a9840d9422feaef4671e0ee98dd7092ebcba6e41076285f99d0b2b0de5fe",
+  "network": "Ethereum",
+  "chainId": "1",
+  "fromAddress": "0xa9e358e33a57e67c9b84618a52f0194c345c8e35",
+  "cashierId": 86100021
+}"#;
+
+    #[test]
+    fn the_documented_payment_event_reads() {
+        let event: PaymentEvent = serde_json::from_str(F7).unwrap();
+        assert_eq!(event.id.0, "8210003616");
+        assert_eq!(event.order_no.as_deref(), Some("OrderNo_202504010023"));
+        assert_eq!(event.chain_id, ChainId(1));
+        assert_eq!(event.amount, DecimalText("2000.00".into()));
+        assert_eq!(event.status, GatewayStatus::Success);
+        assert_eq!(event.cashier_id, Some(IdText("86100021".into())));
+        assert_eq!((event.order_type, event.block_time), (None, None));
+    }
+
+    #[test]
+    fn an_event_is_written_with_v2s_names() {
+        let mut event: PaymentEvent = serde_json::from_str(F7).unwrap();
+        event.status = GatewayStatus::Expired;
+        let written = serde_json::to_value(&event).unwrap();
+        assert_eq!(written["status"], "EXPIRED");
+        assert_eq!(written["chainId"], "1");
+    }
+
+    #[test]
+    fn an_order_detail_reads_with_s11s_fields() {
+        let detail: OrderDetail = serde_json::from_str(
+            r#"{"orderNo":"co_1","amount":"25","symbol":"USDT","chainId":"31337",
+                "status":"PENDING","createTime":1,"updateTime":2}"#,
+        )
+        .unwrap();
+        assert_eq!(detail.status, GatewayStatus::Pending);
+        assert_eq!(detail.tx_id, None);
+    }
+}

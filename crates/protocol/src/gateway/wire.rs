@@ -1,0 +1,383 @@
+//! How BlockATM writes values, read the lenient way its documents require: the same field is a
+//! string in one example and a number in another (`chainId` `"5"`, `id` 8210003616, `amount`
+//! `"2000.00"` and 999, `status` 1 and `"SUCCESS"`). Each reader accepts exactly the forms the
+//! docs show (`docs/blockatm-api.md` §8) and names what it got otherwise.
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::chain::ChainId;
+
+/// A JSON scalar's text: a string's content, or a number's digits exactly as written.
+fn scalar_text<'de, D: Deserializer<'de>>(deserializer: D, what: &str) -> Result<String, D::Error> {
+    let raw = <Box<RawValue>>::deserialize(deserializer)?;
+    let text = raw.get();
+    if text.starts_with('"') {
+        serde_json::from_str(text).map_err(de::Error::custom)
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(de::Error::custom(format!(
+            "{what} must be a string or a number, not {text}"
+        )))
+    }
+}
+
+/// A decimal amount as its text. Deserialises from a JSON string or a JSON number, keeping the
+/// number's digits exactly as written, so no float ever rounds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct DecimalText(pub String);
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        scalar_text(deserializer, "an amount").map(Self)
+    }
+}
+
+/// An identifier the gateway writes as a string (`platOrderNo` `"8210000374"`) or a number (V2's
+/// `id` 8210003616, `cashierId` 86100021): kept as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct IdText(pub String);
+
+impl<'de> Deserialize<'de> for IdText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        scalar_text(deserializer, "an id").map(Self)
+    }
+}
+
+impl std::fmt::Display for IdText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `chainId` as BlockATM's examples write it: a decimal string (`"1"`, `"5"`, `"11155111"`), read
+/// from a string or a number, and a `0x` hex string as its network list gives TRON's
+/// (`"0x2b6653dc"`). Written back as a decimal string, the way the examples send it.
+pub mod chain_id_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(id: &ChainId, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ChainId, D::Error> {
+        let text = scalar_text(deserializer, "chainId")?;
+        parse(&text).ok_or_else(|| {
+            de::Error::custom(format!(
+                "chainId {text:?} is not a chain id (a decimal or 0x-hex number)"
+            ))
+        })
+    }
+
+    pub fn parse(text: &str) -> Option<ChainId> {
+        let id = match text.strip_prefix("0x") {
+            Some(hex) if !hex.is_empty() => u64::from_str_radix(hex, 16).ok()?,
+            Some(_) => return None,
+            None if text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok()?,
+            None => return None,
+        };
+        (id > 0).then_some(ChainId(id))
+    }
+}
+
+/// An order's status as the gateway reports it, in any of its documented spellings:
+/// V1's numbers (-1 failure, 0 processing, 1 success), the seed's `pending`/`completed`/`failed`,
+/// and V2's `PENDING`/`SUCCESS`/`EXPIRED`/`CANCELLED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayStatus {
+    /// V1 0, V2 `PENDING`: not paid yet, or paid and confirming.
+    Pending,
+    /// V1 1, V2 `SUCCESS`: paid.
+    Success,
+    /// V1 -1: failed, cancelled or expired (V1 does not say which; the V2 migration guide maps
+    /// -1 to both `CANCELLED` and `EXPIRED`).
+    Failed,
+    /// V2 `EXPIRED`: timed out without the full amount.
+    Expired,
+    /// V2 `CANCELLED`: the shopper or the gateway cancelled it.
+    Cancelled,
+}
+
+impl GatewayStatus {
+    /// Reads one documented spelling; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "0" | "pending" | "processing" => Self::Pending,
+            "1" | "success" | "completed" => Self::Success,
+            "-1" | "failed" | "failure" => Self::Failed,
+            "expired" => Self::Expired,
+            "cancelled" | "canceled" => Self::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// V1's number.
+    pub const fn v1_number(self) -> i8 {
+        match self {
+            Self::Pending => 0,
+            Self::Success => 1,
+            Self::Failed | Self::Expired | Self::Cancelled => -1,
+        }
+    }
+
+    /// V2's name.
+    pub const fn v2_name(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Success => "SUCCESS",
+            Self::Expired => "EXPIRED",
+            Self::Failed | Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Whether the gateway will not change it again (a late payment aside).
+    pub const fn is_final(self) -> bool {
+        !matches!(self, Self::Pending)
+    }
+}
+
+impl<'de> Deserialize<'de> for GatewayStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = scalar_text(deserializer, "status")?;
+        Self::parse(&text).ok_or_else(|| {
+            de::Error::custom(format!(
+                "status {text:?} is not one BlockATM documents \
+                 (-1, 0, 1, PENDING, SUCCESS, EXPIRED, CANCELLED)"
+            ))
+        })
+    }
+}
+
+/// How an order was paid: V1's `type`, V2's `orderType` (1, 2 or 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentType {
+    /// 1: through the receiving contract, from a connected wallet.
+    Contract,
+    /// 2: scanned from a QR code.
+    QrCode,
+    /// 3: a plain transfer to the contract's address, naming no order.
+    Direct,
+}
+
+impl PaymentType {
+    pub const fn number(self) -> u8 {
+        match self {
+            Self::Contract => 1,
+            Self::QrCode => 2,
+            Self::Direct => 3,
+        }
+    }
+}
+
+impl Serialize for PaymentType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.number())
+    }
+}
+
+impl<'de> Deserialize<'de> for PaymentType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match scalar_text(deserializer, "type")?.as_str() {
+            "1" => Ok(Self::Contract),
+            "2" => Ok(Self::QrCode),
+            "3" => Ok(Self::Direct),
+            other => Err(de::Error::custom(format!(
+                "type {other:?} is not 1, 2 or 3"
+            ))),
+        }
+    }
+}
+
+/// What a gateway answer holds: its data, or its refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<T> {
+    Data(T),
+    Refused { code: String, msg: String },
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    code: Option<IdText>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Reads an answer bare (`{...}`, as V1 documents nothing else) or in V2's envelope
+/// (`{code, success, data, msg, trace}`): an object with a boolean `success` is an envelope.
+pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<T>, String> {
+    let probe = serde_json::from_str::<Probe>(text)
+        .ok()
+        .filter(|p| p.success.is_some());
+    let Some(probe) = probe else {
+        return serde_json::from_str(text)
+            .map(Answer::Data)
+            .map_err(|e| e.to_string());
+    };
+    match (probe.success, probe.data) {
+        (Some(true), Some(data)) => serde_json::from_str(data.get())
+            .map(Answer::Data)
+            .map_err(|e| format!("data: {e}")),
+        (Some(true), None) => Err("success without data".into()),
+        _ => Ok(Answer::Refused {
+            code: probe.code.map(|c| c.0).unwrap_or_default(),
+            msg: probe.msg.or(probe.message).unwrap_or_default(),
+        }),
+    }
+}
+
+/// One record or several: where the docs name a query but not its answer's shape, a list and a
+/// single record are both read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(T),
+}
+
+// Not `#[serde(untagged)]`: that buffers the value, and the exact-text readers above need the
+// original text.
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <Box<RawValue>>::deserialize(deserializer)?;
+        if raw.get().starts_with('[') {
+            serde_json::from_str(raw.get()).map(Self::Many)
+        } else {
+            serde_json::from_str(raw.get()).map(Self::One)
+        }
+        .map_err(de::Error::custom)
+    }
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            Self::Many(all) => all,
+            Self::One(one) => vec![one],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Ids {
+        #[serde(with = "chain_id_text")]
+        chain: ChainId,
+        id: IdText,
+        amount: DecimalText,
+        status: GatewayStatus,
+    }
+
+    #[test]
+    fn values_read_as_strings_or_numbers_exactly_as_written() {
+        let strings: Ids = serde_json::from_str(
+            r#"{"chain":"5","id":"8210000374","amount":"13.410037","status":"1"}"#,
+        )
+        .unwrap();
+        let numbers: Ids =
+            serde_json::from_str(r#"{"chain":5,"id":8210000374,"amount":13.410037,"status":1}"#)
+                .unwrap();
+        assert_eq!(strings.chain, ChainId(5));
+        assert_eq!(numbers.chain, ChainId(5));
+        assert_eq!(strings.id, numbers.id);
+        assert_eq!(strings.amount, numbers.amount, "no float rounds a number");
+        assert_eq!(strings.status, GatewayStatus::Success);
+        assert_eq!(numbers.status, GatewayStatus::Success);
+        let tron: Ids =
+            serde_json::from_str(r#"{"chain":"0x2b6653dc","id":1,"amount":"1","status":0}"#)
+                .unwrap();
+        assert_eq!(tron.chain, ChainId(0x2b66_53dc));
+    }
+
+    #[test]
+    fn every_documented_status_spelling_reads_and_others_are_named() {
+        use GatewayStatus::*;
+        for (text, status) in [
+            ("-1", Failed),
+            ("0", Pending),
+            ("1", Success),
+            ("pending", Pending),
+            ("completed", Success),
+            ("failed", Failed),
+            ("PENDING", Pending),
+            ("SUCCESS", Success),
+            ("EXPIRED", Expired),
+            ("CANCELLED", Cancelled),
+        ] {
+            assert_eq!(GatewayStatus::parse(text), Some(status), "{text}");
+        }
+        let error = serde_json::from_str::<GatewayStatus>("9").unwrap_err();
+        assert!(error.to_string().contains("status \"9\""), "{error}");
+        assert!(serde_json::from_str::<GatewayStatus>("true").is_err());
+    }
+
+    #[test]
+    fn chain_ids_are_written_as_the_docs_send_them() {
+        #[derive(Serialize)]
+        struct Out {
+            #[serde(with = "chain_id_text")]
+            chain_id: ChainId,
+        }
+        let text = serde_json::to_string(&Out {
+            chain_id: ChainId(31337),
+        })
+        .unwrap();
+        assert_eq!(text, r#"{"chain_id":"31337"}"#);
+        for bad in ["", "0x", "abc", "1.5", "-1", "0"] {
+            assert_eq!(chain_id_text::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn answers_are_read_bare_or_enveloped() {
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Order {
+            amount: DecimalText,
+        }
+        let bare: Answer<Order> = read_answer(r#"{"amount":"25"}"#).unwrap();
+        let wrapped: Answer<Order> = read_answer(
+            r#"{"code":"200","success":true,"data":{"amount":25.10},"msg":"","trace":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            bare,
+            Answer::Data(Order {
+                amount: DecimalText("25".into())
+            })
+        );
+        assert_eq!(
+            wrapped,
+            Answer::Data(Order {
+                amount: DecimalText("25.10".into())
+            })
+        );
+        let refused: Answer<Order> = read_answer(
+            r#"{"code":"000202","success":false,"data":null,"msg":"Data Not Found","trace":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            refused,
+            Answer::Refused {
+                code: "000202".into(),
+                msg: "Data Not Found".into()
+            }
+        );
+        assert!(read_answer::<Order>(r#"{"success":true}"#).is_err());
+        assert!(read_answer::<Order>("<html>").is_err());
+        let many: OneOrMany<Order> = serde_json::from_str(r#"[{"amount":"1"}]"#).unwrap();
+        let one: OneOrMany<Order> = serde_json::from_str(r#"{"amount":"1"}"#).unwrap();
+        assert_eq!(many.into_vec(), one.into_vec());
+    }
+}
