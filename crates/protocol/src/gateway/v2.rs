@@ -29,13 +29,19 @@ pub const EVENT_PAYMENT: &str = "Payment";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentEvent {
-    /// BlockATM's order number (V1's `platOrderNo`).
+    /// BlockATM's order number (V1's `platOrderNo`); written as a JSON number, as the examples do.
+    #[serde(serialize_with = "number")]
     pub id: IdText,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_no: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cust_no: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written as a JSON number, as the examples do.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_number"
+    )]
     pub cashier_id: Option<IdText>,
     #[serde(with = "chain_id_text")]
     pub chain_id: ChainId,
@@ -56,6 +62,21 @@ pub struct PaymentEvent {
     /// When the payment was on chain, Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_time: Option<u64>,
+}
+
+/// An id's digits as a JSON number (`8210003616`); an id that is not all digits stays a string.
+fn number<S: serde::Serializer>(id: &IdText, s: S) -> Result<S::Ok, S::Error> {
+    match id.0.parse::<u64>() {
+        Ok(n) if id.0.bytes().all(|b| b.is_ascii_digit()) => s.serialize_u64(n),
+        _ => s.serialize_str(&id.0),
+    }
+}
+
+fn optional_number<S: serde::Serializer>(id: &Option<IdText>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => number(id, s),
+        None => s.serialize_none(),
+    }
 }
 
 fn v2_name<S: serde::Serializer>(status: &GatewayStatus, s: S) -> Result<S::Ok, S::Error> {
@@ -163,6 +184,13 @@ mod tests {
         let written = serde_json::to_value(&event).unwrap();
         assert_eq!(written["status"], "EXPIRED");
         assert_eq!(written["chainId"], "1");
+        assert_eq!(
+            written["id"], 8_210_003_616u64,
+            "a number, as the example writes it"
+        );
+        assert_eq!(written["cashierId"], 86_100_021);
+        event.id = IdText("P-1".into());
+        assert_eq!(serde_json::to_value(&event).unwrap()["id"], "P-1");
     }
 
     #[test]
