@@ -1,0 +1,226 @@
+//! Reading the chain through JSON-RPC: its id, head and blocks (whose hashes reveal reorgs), and
+//! token payments into a set of receiving addresses.
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address as EvmAddress, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{Filter, Log};
+use alloy::sol_types::SolEvent;
+use usdt_checkout_protocol::{Address, ChainId};
+
+use crate::abi::{MerchantReceiver, TestUSDT};
+use crate::payment::{ChainPayment, PaymentKind};
+
+#[derive(Clone)]
+pub struct ChainClient {
+    pub(crate) provider: DynProvider,
+}
+
+pub type ChainResult<T> = Result<T, String>;
+
+pub(crate) fn rpc<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
+    move |e| format!("chain RPC {what}: {e}")
+}
+
+pub(crate) fn evm(address: Address) -> EvmAddress {
+    EvmAddress::from(*address.as_bytes())
+}
+
+pub(crate) fn ours(address: EvmAddress) -> Address {
+    Address::from_bytes(address.into_array())
+}
+
+/// A block's hash (0x-hex) and time (Unix milliseconds).
+pub struct BlockStamp {
+    pub hash: String,
+    pub timestamp_ms: u64,
+}
+
+impl ChainClient {
+    /// A client of the node at `rpc_url`. Nothing is sent until the first call.
+    pub fn connect(rpc_url: &str) -> ChainResult<Self> {
+        let url = rpc_url
+            .parse()
+            .map_err(|e| format!("{rpc_url:?} is not a URL: {e}"))?;
+        // No client-side fillers: the node fills nonce, gas and chain id for its unlocked
+        // accounts. A cached nonce would go stale when a reorg drops a transaction, and the next
+        // one would wait forever behind the gap.
+        Ok(Self {
+            provider: ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_http(url)
+                .erased(),
+        })
+    }
+
+    pub async fn chain_id(&self) -> ChainResult<ChainId> {
+        self.provider
+            .get_chain_id()
+            .await
+            .map(ChainId)
+            .map_err(rpc("eth_chainId"))
+    }
+
+    pub async fn head(&self) -> ChainResult<u64> {
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(rpc("eth_blockNumber"))
+    }
+
+    /// Block `number`'s hash and time; none past the head.
+    pub async fn block(&self, number: u64) -> ChainResult<Option<BlockStamp>> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(rpc("eth_getBlockByNumber"))?;
+        Ok(block.map(|b| BlockStamp {
+            hash: b.header.hash.to_string(),
+            timestamp_ms: b.header.timestamp * 1000,
+        }))
+    }
+
+    /// Whether a contract is deployed at `address`.
+    pub async fn has_code(&self, address: Address) -> ChainResult<bool> {
+        let code = self
+            .provider
+            .get_code_at(evm(address))
+            .await
+            .map_err(rpc("eth_getCode"))?;
+        Ok(!code.is_empty())
+    }
+
+    /// Payments of `tokens` into `receivers` in blocks `from..=to`, in chain order. A receiver
+    /// may be any address: plain `Transfer`s to it are read by their `to` topic, whether it is
+    /// an externally owned account or a contract. A receiving contract's `Deposit` and the token
+    /// transfer it makes are one payment (the deposit, which names its order).
+    pub async fn payments(
+        &self,
+        from: u64,
+        to: u64,
+        tokens: &[Address],
+        receivers: &[Address],
+    ) -> ChainResult<Vec<ChainPayment>> {
+        if tokens.is_empty() || receivers.is_empty() {
+            return Ok(vec![]);
+        }
+        let receivers_evm: Vec<EvmAddress> = receivers.iter().copied().map(evm).collect();
+        let transfers = Filter::new()
+            .address(tokens.iter().copied().map(evm).collect::<Vec<_>>())
+            .event_signature(TestUSDT::Transfer::SIGNATURE_HASH)
+            .topic2(
+                receivers_evm
+                    .iter()
+                    .map(|a| a.into_word())
+                    .collect::<Vec<_>>(),
+            )
+            .from_block(from)
+            .to_block(to);
+        let deposits = Filter::new()
+            .address(receivers_evm)
+            .event_signature(MerchantReceiver::Deposit::SIGNATURE_HASH)
+            .from_block(from)
+            .to_block(to);
+        let transfer_logs = self
+            .provider
+            .get_logs(&transfers)
+            .await
+            .map_err(rpc("eth_getLogs"))?;
+        let deposit_logs = self
+            .provider
+            .get_logs(&deposits)
+            .await
+            .map_err(rpc("eth_getLogs"))?;
+
+        let mut payments = Vec::new();
+        for log in &deposit_logs {
+            let Ok(decoded) = log.log_decode::<MerchantReceiver::Deposit>() else {
+                continue;
+            };
+            let event = &decoded.inner.data;
+            let Some(mut payment) = self
+                .payment(
+                    log,
+                    event.sender,
+                    event.receiver,
+                    ours(event.token),
+                    event.amount,
+                )
+                .await?
+            else {
+                continue;
+            };
+            if !tokens.contains(&payment.token) {
+                continue; // a deposit of a token the caller does not accept
+            }
+            payment.kind = PaymentKind::Deposit;
+            payment.order_no = Some(event.orderNo.clone());
+            payments.push(payment);
+        }
+        for log in &transfer_logs {
+            let Ok(decoded) = log.log_decode::<TestUSDT::Transfer>() else {
+                continue;
+            };
+            let event = &decoded.inner.data;
+            let Some(payment) = self
+                .payment(log, event.from, event.to, ours(log.address()), event.value)
+                .await?
+            else {
+                continue;
+            };
+            let made_by_deposit = payments.iter().any(|d| {
+                d.kind == PaymentKind::Deposit
+                    && d.tx_id == payment.tx_id
+                    && d.from == payment.from
+                    && d.to == payment.to
+                    && d.token == payment.token
+                    && d.value == payment.value
+                    && d.log_index > payment.log_index
+            });
+            if !made_by_deposit {
+                payments.push(payment);
+            }
+        }
+        payments.sort_by_key(|p| (p.block_number, p.log_index));
+        Ok(payments)
+    }
+
+    async fn payment(
+        &self,
+        log: &Log,
+        from: EvmAddress,
+        to: EvmAddress,
+        token: Address,
+        value: U256,
+    ) -> ChainResult<Option<ChainPayment>> {
+        let (Some(tx), Some(index), Some(block_number), Some(block_hash)) = (
+            log.transaction_hash,
+            log.log_index,
+            log.block_number,
+            log.block_hash,
+        ) else {
+            return Ok(None); // pending logs carry no block: they are read once mined
+        };
+        let timestamp_ms = match log.block_timestamp {
+            Some(seconds) => seconds * 1000,
+            None => match self.block(block_number).await? {
+                Some(stamp) => stamp.timestamp_ms,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(ChainPayment {
+            tx_id: tx.to_string(),
+            log_index: index,
+            block_number,
+            block_hash: block_hash.to_string(),
+            from: ours(from),
+            to: ours(to),
+            token,
+            value: u128::try_from(value).unwrap_or(u128::MAX),
+            kind: PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms,
+        }))
+    }
+}
