@@ -27,7 +27,7 @@ use crate::auth::authenticate;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, ok};
 use crate::faults::Injected;
-use crate::ledger::{DeliveryAttempt, NewOrder};
+use crate::ledger::{DeliveryAttempt, NewOrder, Record};
 use crate::query::{self, OrderQuery};
 
 pub const PATH_UNMATCHED: &str = "/api/v1/payment/unmatched";

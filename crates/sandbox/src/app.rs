@@ -6,11 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
+use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::gateway::GatewayOrder;
 use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{Address, ChainId, Token};
 
-use crate::chain::ChainClient;
 use crate::clock::now_ms;
 use crate::config::{Config, Merchant};
 use crate::faults::FaultState;
@@ -67,7 +67,7 @@ impl App {
             test_mode,
             public_url,
         } = startup;
-        let chain = ChainClient::connect(&rpc_url)?;
+        let chain = ChainClient::connect(&rpc_url).map_err(|e| format!("--rpc-url {e}"))?;
         let chain_id = chain
             .chain_id()
             .await

@@ -1,30 +1,26 @@
-//! Following the chain. Each tick:
-//! 1. checks the hashes of the latest blocks read, newest first, against the chain; blocks whose
-//!    hash changed (or that are gone) were reorganised away, and everything read from them is
-//!    un-credited and read again from the new chain;
-//! 2. reads payments into the receiving contracts from the next unread block to the head (never
-//!    past it), at most `MAX_RANGE` blocks at a time;
-//! 3. credits each to its order (see [`crate::matching`]) or keeps it as unmatched;
+//! Following the chain. Each tick reads one [`step`] (reorg check, payments from the next unread
+//! block to the head, block hashes; see [`usdt_checkout_chain::follow`]), then applies it in one
+//! ledger write:
+//! 1. after a reorg, un-credits everything read from the changed blocks on (it is read again
+//!    from the new chain);
+//! 2. credits each payment read to its order (see [`usdt_checkout_chain::matching`]) or keeps
+//!    it as unmatched;
+//! 3. advances the chain cursor;
 //! 4. re-derives every unfinished order's status from its payments, their confirmations and the
 //!    clock, and queues a webhook event for each change the status machine allows.
 //!
-//! The whole tick's changes are one ledger write: a crash mid-tick redoes the tick.
+//! A crash mid-tick redoes the tick.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use usdt_checkout_chain::{Candidate, ChainPayment, Incoming, match_payment, step};
 use usdt_checkout_protocol::gateway::{EVENT_QR_PAYMENT, PaymentEvent, v1_status};
 use usdt_checkout_protocol::{OrderStatus, transition};
 
 use crate::app::App;
 use crate::clock::now_ms;
-use crate::ledger::{ChainPayment, Ledger, WebhookEvent};
-use crate::matching::{Candidate, Incoming, match_payment};
-
-/// Blocks read per `eth_getLogs` call.
-const MAX_RANGE: u64 = 2_000;
-/// Block hashes kept for reorg checks: deeper reorgs than this are not followed.
-const KEEP_HASHES: usize = 64;
+use crate::ledger::{Ledger, WebhookEvent};
 
 pub async fn run(app: Arc<App>) {
     let mut failing = false;
@@ -50,61 +46,22 @@ pub async fn run(app: Arc<App>) {
 
 pub async fn tick(app: &App) -> Result<(), String> {
     let _one_at_a_time = app.tick_lock.lock().await;
-    let head = app.chain.head().await?;
-    let (recent, mut next_block) = app
-        .store
-        .read(|l| (l.scan.recent.clone(), l.scan.next_block));
-
-    let mut fork = None;
-    for (number, hash) in recent.iter().rev() {
-        let canonical = if *number > head {
-            None
-        } else {
-            app.chain.block(*number).await?.map(|b| b.hash)
-        };
-        if canonical.as_ref() == Some(hash) {
-            break;
-        }
-        fork = Some(*number);
-    }
-    if let Some(fork) = fork {
+    let cursor = app.store.read(|l| l.scan.clone());
+    let step = step(&app.chain, &cursor, &app.tokens(), &app.receivers()).await?;
+    if let Some(fork) = step.fork {
         tracing::warn!("reorg: blocks from {fork} changed; reading them again");
-        next_block = fork;
     }
 
-    let to = head.min(next_block.saturating_add(MAX_RANGE - 1));
-    let (tokens, receivers) = (app.tokens(), app.receivers());
-    let payments = if next_block <= to {
-        app.chain
-            .payments(next_block, to, &tokens, &receivers)
-            .await?
-    } else {
-        vec![]
-    };
-    let mut stamps = Vec::new();
-    for number in next_block.max(to.saturating_sub(KEEP_HASHES as u64 - 1))..=to {
-        if next_block > to {
-            break;
-        }
-        if let Some(stamp) = app.chain.block(number).await? {
-            stamps.push((number, stamp.hash));
-        }
-    }
-
+    let head = step.head;
     let now = now_ms();
     app.store.write(|ledger| {
-        if let Some(fork) = fork {
+        if let Some(fork) = step.fork {
             rewind(ledger, fork);
         }
-        for payment in payments {
+        for payment in step.payments {
             credit(ledger, payment, now);
         }
-        if next_block <= to {
-            ledger.scan.next_block = to + 1;
-        }
-        ledger.scan.recent.extend(stamps);
-        let excess = ledger.scan.recent.len().saturating_sub(KEEP_HASHES);
-        ledger.scan.recent.drain(..excess);
+        ledger.scan = step.next;
         refresh(app, ledger, head, now);
     })?;
     app.head.store(head, Ordering::Relaxed);
@@ -112,14 +69,12 @@ pub async fn tick(app: &App) -> Result<(), String> {
     Ok(())
 }
 
-/// Forgets everything read from block `fork` on.
+/// Forgets every payment read from block `fork` on (the cursor goes back with the step's).
 fn rewind(ledger: &mut Ledger, fork: u64) {
     for order in &mut ledger.orders {
-        order.payments.retain(|p| p.block_number < fork);
+        usdt_checkout_chain::rewind(&mut order.payments, fork);
     }
-    ledger.unmatched.retain(|p| p.block_number < fork);
-    ledger.scan.recent.retain(|(number, _)| *number < fork);
-    ledger.scan.next_block = fork;
+    usdt_checkout_chain::rewind(&mut ledger.unmatched, fork);
 }
 
 fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {

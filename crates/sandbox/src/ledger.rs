@@ -11,13 +11,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::gateway::{GatewayOrder, PaymentKind, PaymentRecord, v1_status};
+use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, confirmations, unique_pay_amount};
+use usdt_checkout_protocol::gateway::{self, GatewayOrder, PaymentRecord, v1_status};
 use usdt_checkout_protocol::{
     Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, Token, assess,
     format_units,
 };
-
-use crate::matching::unique_pay_amount;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ledger {
@@ -27,7 +26,8 @@ pub struct Ledger {
     /// Payments into a receiving contract that no order could claim.
     pub unmatched: Vec<ChainPayment>,
     pub events: Vec<WebhookEvent>,
-    pub scan: ScanCursor,
+    /// How far the chain has been read, and the hashes of the latest blocks read.
+    pub scan: Cursor,
     pub deployment: Option<Deployment>,
     /// The gateway's own V1 key pair (base64 PKCS#8), which signs webhooks.
     pub gateway_key: Option<String>,
@@ -59,33 +59,14 @@ pub struct Order {
     pub terms: String,
 }
 
-/// A token payment into a receiving contract, as read from the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainPayment {
-    pub tx_id: String,
-    pub log_index: u64,
-    pub block_number: u64,
-    pub block_hash: String,
-    pub from: Address,
-    pub to: Address,
-    pub token: Address,
-    pub value: u128,
-    pub kind: PaymentKind,
-    /// The order a deposit names.
-    pub order_no: Option<String>,
-    /// The block's time, Unix milliseconds.
-    pub timestamp_ms: u64,
+/// A payment as the API reports it.
+pub trait Record {
+    /// Amounts in a token of `decimals`; `late` if it came after its order expired.
+    fn record(&self, head: u64, decimals: u8, late: bool) -> PaymentRecord;
 }
 
-impl ChainPayment {
-    /// One log is one payment, however often it is read.
-    pub fn same_log(&self, other: &Self) -> bool {
-        self.tx_id == other.tx_id && self.log_index == other.log_index
-    }
-
-    /// As the API reports it, amounts in a token of `decimals`; `late` if it came after its
-    /// order expired.
-    pub fn record(&self, head: u64, decimals: u8, late: bool) -> PaymentRecord {
+impl Record for ChainPayment {
+    fn record(&self, head: u64, decimals: u8, late: bool) -> PaymentRecord {
         PaymentRecord {
             tx_id: self.tx_id.clone(),
             log_index: self.log_index,
@@ -94,7 +75,7 @@ impl ChainPayment {
             from: self.from,
             amount: format_units(self.value, decimals),
             amount_atomic: self.value.to_string(),
-            kind: self.kind,
+            kind: wire_kind(self.kind),
             confirmations: confirmations(head, self.block_number),
             timestamp: self.timestamp_ms,
             late,
@@ -102,12 +83,12 @@ impl ChainPayment {
     }
 }
 
-/// How far the chain has been read, and the hashes of the latest blocks read, to notice a
-/// reorg by a changed hash.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ScanCursor {
-    pub next_block: u64,
-    pub recent: Vec<(u64, String)>,
+/// The chain crate's payment kind as the gateway's wire types spell it (the same names).
+fn wire_kind(kind: PaymentKind) -> gateway::PaymentKind {
+    match kind {
+        PaymentKind::Transfer => gateway::PaymentKind::Transfer,
+        PaymentKind::Deposit => gateway::PaymentKind::Deposit,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,15 +201,6 @@ impl Order {
             expire_time: self.expire_time,
             update_time: self.update_time,
         }
-    }
-}
-
-/// Blocks on top of a payment's block, its own included.
-pub fn confirmations(head: u64, block: u64) -> u32 {
-    if head < block {
-        0
-    } else {
-        u32::try_from(head - block + 1).unwrap_or(u32::MAX)
     }
 }
 
@@ -521,12 +493,5 @@ mod tests {
         let mut ledger = Ledger::default();
         let order = ledger.create_order(new_order("A", 10), NOW + 1).unwrap();
         assert_eq!(order.expire_time, NOW + 901_000);
-    }
-
-    #[test]
-    fn confirmations_count_the_payments_own_block() {
-        assert_eq!(confirmations(10, 10), 1);
-        assert_eq!(confirmations(11, 10), 2);
-        assert_eq!(confirmations(9, 10), 0);
     }
 }
