@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use usdt_checkout_protocol::Address;
 use usdt_checkout_protocol::gateway::{
     HEADER_API_KEY, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
 };
@@ -120,16 +121,57 @@ pub struct MerchantKeys {
     pub v1: V1PrivateKey,
     pub v2: V2SecretKey,
     pub v2_text: String,
+    /// V2's webhook secret, apart from the API secret: V2 webhooks are signed with it.
+    pub webhook_secret: V2SecretKey,
+    pub webhook_secret_text: String,
 }
 
 impl MerchantKeys {
     pub fn new(api_key: &str) -> Self {
         let v2_text = format!("sk_test_{api_key}");
+        let webhook_secret_text = format!("whsec_test_{api_key}");
         Self {
             api_key: api_key.into(),
             v1: V1PrivateKey::generate(),
             v2: V2SecretKey::new(&v2_text).unwrap(),
             v2_text,
+            webhook_secret: V2SecretKey::new(&webhook_secret_text).unwrap(),
+            webhook_secret_text,
+        }
+    }
+}
+
+/// Which of BlockATM's documented APIs the sandbox speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Api {
+    #[default]
+    V1,
+    V2,
+}
+
+impl Api {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+/// How [`Sandbox::start_with`] starts the sandbox.
+#[derive(Clone, Copy, Debug)]
+pub struct SandboxOptions {
+    /// The gateway's is 100; tests that poll often raise it.
+    pub rate_limit_per_minute: usize,
+    /// The dialect (`--api`).
+    pub api: Api,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 100,
+            api: Api::V1,
         }
     }
 }
@@ -143,8 +185,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts the sandbox on `anvil` with one merchant, deploying the contracts, in test mode.
-    /// `rate_limit_per_minute`: the gateway's is 100; tests that poll often raise it.
+    /// Starts the sandbox on `anvil` with one merchant, deploying the contracts, in test mode,
+    /// speaking V1. `rate_limit_per_minute`: the gateway's is 100; tests that poll often raise it.
     pub fn start(
         binary: PathBuf,
         anvil: &Anvil,
@@ -153,11 +195,32 @@ impl Sandbox {
         dir: &tempdir::Dir,
         rate_limit_per_minute: usize,
     ) -> Self {
+        let options = SandboxOptions {
+            rate_limit_per_minute,
+            ..SandboxOptions::default()
+        };
+        Self::start_with(binary, anvil, merchant, webhook_url, dir, options)
+    }
+
+    /// [`Sandbox::start`], with the dialect and rate limit of `options`.
+    pub fn start_with(
+        binary: PathBuf,
+        anvil: &Anvil,
+        merchant: &MerchantKeys,
+        webhook_url: &str,
+        dir: &tempdir::Dir,
+        options: SandboxOptions,
+    ) -> Self {
+        let SandboxOptions {
+            rate_limit_per_minute,
+            api,
+        } = options;
         let config = dir.path.join("sandbox.toml");
         std::fs::write(
             &config,
             format!(
                 r#"[gateway]
+api = "{api}"
 confirmations = 2
 poll_interval_ms = 100
 webhook_retry_base_ms = 200
@@ -168,6 +231,7 @@ rate_limit_per_minute = {rate_limit_per_minute}
 api_key = "{key}"
 v1_public_key = "{public}"
 v2_secret = "{secret}"
+webhook_secret = "{webhook_secret}"
 webhook_url = "{webhook_url}"
 
 [[rates]]
@@ -178,6 +242,8 @@ rate = "1.0002"
                 key = merchant.api_key,
                 public = merchant.v1.public_key().to_base64_spki(),
                 secret = merchant.v2_text,
+                webhook_secret = merchant.webhook_secret_text,
+                api = api.as_str(),
             ),
         )
         .unwrap();
@@ -224,6 +290,16 @@ rate = "1.0002"
     pub fn restart(&mut self) {
         self.process = None;
         self.spawn();
+    }
+
+    /// The receiving address of the merchant with `api_key`, from the ready line's `receivers`:
+    /// what a V2 merchant configures (V2's creation does not answer it).
+    pub fn receiving_address(&self, api_key: &str) -> Address {
+        self.ready["receivers"][api_key]
+            .as_str()
+            .unwrap_or_else(|| panic!("the sandbox has no receiver for {api_key}: {}", self.ready))
+            .parse()
+            .unwrap()
     }
 
     pub fn gateway_public_key(&self) -> String {
@@ -327,16 +403,48 @@ impl Client {
         reply(request.body(body.to_owned()).send().await.unwrap()).await
     }
 
+    /// A server-to-server GET, signed with V1.
     pub async fn get_signed(&self, path: &str, query: &str, keys: &MerchantKeys) -> Reply {
+        self.get_with(path, query, keys, Signing::V1).await
+    }
+
+    /// A server-to-server GET with the API key, signed as `signing` says (queries need only the
+    /// key).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        query: &str,
+        keys: &MerchantKeys,
+        signing: Signing,
+    ) -> Reply {
         let time = now_ms();
         let signed = signed_string::for_query(query, time).unwrap();
         let request = self
             .http
             .get(format!("{}{path}?{query}", self.base))
-            .header(HEADER_API_KEY, &keys.api_key)
-            .header(HEADER_REQUEST_TIME, time.to_string())
-            .header(HEADER_SIGNATURE_V1, keys.v1.sign(&signed));
+            .header(HEADER_API_KEY, &keys.api_key);
+        let request = match signing {
+            Signing::V1 => request
+                .header(HEADER_REQUEST_TIME, time.to_string())
+                .header(HEADER_SIGNATURE_V1, keys.v1.sign(&signed)),
+            Signing::V2 => request
+                .header(HEADER_REQUEST_TIME, time.to_string())
+                .header(HEADER_SIGNATURE_V2, keys.v2.sign(&signed)),
+            Signing::None => request,
+        };
         reply(request.send().await.unwrap()).await
+    }
+
+    /// A GET with no credentials (test mode, public API).
+    pub async fn get(&self, path: &str) -> Reply {
+        reply(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
@@ -371,6 +479,8 @@ async fn reply(response: reqwest::Response) -> Reply {
 pub struct ReceivedWebhook {
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// When it arrived, Unix milliseconds.
+    pub received_at: u64,
 }
 
 impl ReceivedWebhook {
@@ -415,6 +525,7 @@ impl WebhookReceiver {
                                 })
                                 .collect(),
                             body,
+                            received_at: now_ms(),
                         });
                     }
                     StatusCode::from_u16(status).unwrap()
