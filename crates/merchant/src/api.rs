@@ -10,14 +10,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::checkout::{
     self, CheckoutState, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS, StorefrontCheckout,
 };
-use usdt_checkout_protocol::gateway::PaymentEvent;
+use usdt_checkout_protocol::gateway::HEADER_EVENT;
 use usdt_checkout_protocol::signature::{Signed, secrets_equal};
 
 use crate::app::App;
+use crate::checkouts::Source;
 use crate::clock::now_ms;
 use crate::domain::{Checkout, CreatedBy, check_price};
 use crate::error::ApiError;
@@ -32,9 +33,13 @@ pub fn routes() -> Router<Arc<App>> {
             post(create_storefront_checkout),
         )
         .route(checkout::PATH_ADMIN_ORDERS, get(list_orders))
+        .route(PATH_ADMIN_UNMATCHED, get(list_unmatched))
         .route(checkout::PATH_WEBHOOK, post(webhook))
         .route("/healthz", get(health))
 }
+
+/// Payments the chain showed into a receiving address that match no checkout.
+pub const PATH_ADMIN_UNMATCHED: &str = "/api/admin/unmatched";
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body)
@@ -203,11 +208,68 @@ struct OrdersQuery {
     before: Option<u64>,
 }
 
+/// A checkout as the merchant sees it: the shopper's view, what the gateway said, what the
+/// chain showed, and where they disagree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminOrder {
+    #[serde(flatten)]
+    view: CheckoutView,
+    gateway_status: Option<&'static str>,
+    chain_payments: Vec<AdminPayment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disagreement: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminPayment {
+    chain_id: u64,
+    tx_hash: String,
+    log_index: u64,
+    block_number: u64,
+    from: String,
+    to: String,
+    token: String,
+    amount_atomic: String,
+    mined_at: u64,
+}
+
+impl AdminPayment {
+    fn new(chain: u64, payment: &crate::domain::ChainPayment) -> Self {
+        Self {
+            chain_id: chain,
+            tx_hash: payment.tx_id.clone(),
+            log_index: payment.log_index,
+            block_number: payment.block_number,
+            from: payment.from.to_string(),
+            to: payment.to.to_string(),
+            token: payment.token.to_string(),
+            amount_atomic: payment.value.to_string(),
+            mined_at: payment.timestamp_ms,
+        }
+    }
+}
+
+async fn list_unmatched(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<AdminPayment>>, ApiError> {
+    admin(&app, &headers)?;
+    let unmatched = app.checkouts.unmatched(500).await?;
+    Ok(Json(
+        unmatched
+            .iter()
+            .map(|(chain, payment)| AdminPayment::new(chain.0, payment))
+            .collect(),
+    ))
+}
+
 async fn list_orders(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Query(query): Query<OrdersQuery>,
-) -> Result<Json<Vec<CheckoutView>>, ApiError> {
+) -> Result<Json<Vec<AdminOrder>>, ApiError> {
     admin(&app, &headers)?;
     let state = query
         .state
@@ -220,11 +282,33 @@ async fn list_orders(
         .transpose()?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let list = app.checkouts.list(state, limit, query.before).await?;
-    Ok(Json(list.iter().map(|c| app.view(c)).collect()))
+    Ok(Json(
+        list.iter()
+            .map(|listed| {
+                // The cache holds the chain payments; the list query does not read them.
+                let checkout = app
+                    .checkouts
+                    .get(&listed.id)
+                    .map_or_else(|| listed.clone(), |c| c.as_ref().clone());
+                let chain = checkout.terms.as_ref().map_or(0, |t| t.chain_id.0);
+                AdminOrder {
+                    view: app.view(&checkout),
+                    gateway_status: checkout.gateway.status.map(|s| s.v2_name()),
+                    chain_payments: checkout
+                        .chain_payments
+                        .iter()
+                        .map(|p| AdminPayment::new(chain, p))
+                        .collect(),
+                    disagreement: checkout.disagreement.clone(),
+                }
+            })
+            .collect(),
+    ))
 }
 
-/// The gateway's webhook: verified (signature and freshness) before anything else, applied once
-/// per event id, answered 200 so the gateway stops retrying.
+/// The gateway's webhook: verified (signature and freshness) before anything else, read in the
+/// gateway's dialect, applied once however often it arrives, answered 200 so the gateway stops
+/// retrying. An event that is not about a payment (a payout) is acknowledged and ignored.
 async fn webhook(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -236,9 +320,14 @@ async fn webhook(
     app.config
         .webhook_verifier
         .verify_request(header, Signed::Body(body), now_ms())?;
-    let event: PaymentEvent = serde_json::from_str(body)
-        .map_err(|e| ApiError::bad_request(format!("not a payment event: {e}")))?;
-    app.checkouts.apply_event(&event).await?;
+    let report = app
+        .gateway
+        .dialect()
+        .webhook(header(HEADER_EVENT), body)
+        .map_err(ApiError::bad_request)?;
+    if let Some(report) = report {
+        app.checkouts.apply_report(&report, Source::Webhook).await?;
+    }
     Ok(StatusCode::OK)
 }
 

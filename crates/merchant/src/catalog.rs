@@ -1,17 +1,18 @@
-//! The gateway's public lists (networks, tokens, rates), kept for a minute: they change rarely,
-//! and the public API costs no budget, but a shopper should not wait for it twice.
+//! The gateway's public lists (networks, tokens) and the rates fiat prices are converted at,
+//! kept for a minute: they change rarely, and the public API costs no budget, but a shopper
+//! should not wait for it twice. Rates are fetched only when a fiat price needs one.
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use usdt_checkout_protocol::gateway::{
-    Cryptocurrency, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
-};
+use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
 
+use crate::config::RateSource;
 use crate::gateway::{GatewayClient, GatewayError};
 
 pub struct CatalogCache {
     state: RwLock<Option<(Instant, Catalog)>>,
+    rates: RwLock<Option<(Instant, Vec<ExchangeRate>)>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -19,7 +20,6 @@ pub struct CatalogCache {
 pub struct Catalog {
     pub networks: Vec<Network>,
     pub tokens: Vec<Cryptocurrency>,
-    pub rates: Vec<ExchangeRate>,
 }
 
 const CATALOG_AGE: Duration = Duration::from_secs(60);
@@ -28,34 +28,55 @@ impl CatalogCache {
     pub fn new() -> Self {
         Self {
             state: RwLock::new(None),
+            rates: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
         }
     }
 
     pub async fn get(&self, gateway: &GatewayClient) -> Result<Catalog, GatewayError> {
-        if let Some(catalog) = self.fresh() {
+        if let Some(catalog) = fresh(&self.state) {
             return Ok(catalog);
         }
         let _one_refresh = self.refresh.lock().await;
-        if let Some(catalog) = self.fresh() {
+        if let Some(catalog) = fresh(&self.state) {
             return Ok(catalog);
         }
+        let dialect = gateway.dialect();
         let catalog = Catalog {
-            networks: gateway.public(PATH_NETWORKS).await?,
-            tokens: gateway.public(PATH_TOKENS).await?,
-            rates: gateway.public(PATH_RATES).await?,
+            networks: gateway.public_list(dialect.networks_path()).await?,
+            tokens: gateway.public_list(dialect.tokens_path()).await?,
         };
         *self.state.write().expect("catalog lock") = Some((Instant::now(), catalog.clone()));
         Ok(catalog)
     }
 
-    fn fresh(&self) -> Option<Catalog> {
-        self.state
-            .read()
-            .expect("catalog lock")
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < CATALOG_AGE)
-            .map(|(_, catalog)| catalog.clone())
+    /// How much `quote` one `base` is worth, from the configured source.
+    pub async fn rate(
+        &self,
+        gateway: &GatewayClient,
+        source: &RateSource,
+        base: &str,
+        quote: &str,
+    ) -> Result<Option<String>, GatewayError> {
+        let rates = match source {
+            RateSource::None => return Ok(None),
+            RateSource::Fixed(fixed) => {
+                return Ok(fixed.get(&(base.to_owned(), quote.to_owned())).cloned());
+            }
+            RateSource::Url(url) => match fresh(&self.rates) {
+                Some(rates) => rates,
+                None => {
+                    let rates: Vec<ExchangeRate> = gateway.public_url(url).await?;
+                    *self.rates.write().expect("rates lock") =
+                        Some((Instant::now(), rates.clone()));
+                    rates
+                }
+            },
+        };
+        Ok(rates
+            .into_iter()
+            .find(|r| r.base == base && r.quote == quote)
+            .map(|r| r.rate))
     }
 
     pub fn network_name(&self, chain_id: u64) -> Option<String> {
@@ -66,6 +87,14 @@ impl CatalogCache {
             .and_then(|(_, c)| c.networks.iter().find(|n| n.chain_id.0 == chain_id))
             .map(|n| n.name.clone())
     }
+}
+
+fn fresh<T: Clone>(slot: &RwLock<Option<(Instant, T)>>) -> Option<T> {
+    slot.read()
+        .expect("catalog lock")
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < CATALOG_AGE)
+        .map(|(_, value)| value.clone())
 }
 
 impl Default for CatalogCache {

@@ -3,16 +3,18 @@
 //! change that makes a checkout paid also wakes the fulfillment delivery. Callers cannot forget
 //! one of these steps, because they cannot take any of them alone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Notify, watch};
+use usdt_checkout_chain::{Candidate, Incoming, Step, match_payment};
 use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::gateway::PaymentEvent;
+use usdt_checkout_protocol::{Address, ChainId, parse_units};
 
 use crate::clock::now_ms;
-use crate::domain::{Checkout, Decision, GatewayReport, PaymentTerms, decide};
-use crate::store::{Store, StoreError};
+use crate::domain::{ChainPayment, Checkout, PaymentTerms};
+use crate::gateway::GatewayReport;
+use crate::store::{Store, StoreError, Write};
 
 /// What applying a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +31,10 @@ pub enum Applied {
 }
 
 /// Where a report came from, for the log.
-#[derive(Debug, Clone, Copy)]
-pub enum Source<'a> {
-    /// A webhook, with its event id: applied once, however often it arrives.
-    Webhook(&'a str),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A verified webhook: recorded by its key, so a retry is applied once.
+    Webhook,
     /// A query by the reconciler.
     Reconciler,
 }
@@ -45,11 +47,52 @@ pub enum EventError {
     Store(#[from] StoreError),
 }
 
+/// How long after its expiry an order's amount stays reserved, so a late payment still matches.
+const LATE_MATCH_MS: u64 = 24 * 3600 * 1000;
+
+fn report_source(source: Source) -> &'static str {
+    match source {
+        Source::Webhook => "webhook",
+        Source::Reconciler => "reconciled",
+    }
+}
+
 pub struct Checkouts {
     store: Store,
     cache: RwLock<HashMap<String, Arc<Checkout>>>,
     changed: watch::Sender<u64>,
     fulfillment_due: Arc<Notify>,
+    /// The head of each watched chain, as its watcher last read it.
+    heads: RwLock<BTreeMap<ChainId, u64>>,
+    /// Amounts chosen for orders being created, by checkout: taken like an open order's.
+    reserved: std::sync::Mutex<HashMap<String, (ChainId, String, u128)>>,
+}
+
+/// An amount held for a checkout while its order is created; released when dropped.
+pub struct Reservation<'a> {
+    checkouts: &'a Checkouts,
+    id: String,
+    amount: u128,
+    /// A concurrent request for the same checkout holds it already: it releases it.
+    owner: bool,
+}
+
+impl Reservation<'_> {
+    pub fn amount(&self) -> u128 {
+        self.amount
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.owner {
+            self.checkouts
+                .reserved
+                .lock()
+                .expect("reservations lock")
+                .remove(&self.id);
+        }
+    }
 }
 
 impl Checkouts {
@@ -66,6 +109,8 @@ impl Checkouts {
             cache: RwLock::new(cache),
             changed: watch::Sender::new(0),
             fulfillment_due,
+            heads: RwLock::new(BTreeMap::new()),
+            reserved: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -101,98 +146,362 @@ impl Checkouts {
         Ok(self.cached(stored))
     }
 
-    /// Applies a verified webhook event: the webhook carries the latest transaction only, so the
-    /// known ones are kept beside it.
-    pub async fn apply_event(&self, event: &PaymentEvent) -> Result<Applied, EventError> {
-        let Some(checkout) = self.get(&event.order_no) else {
-            tracing::warn!(
-                "webhook {} for unknown order {}; acknowledged",
-                event.event_id,
-                event.order_no
-            );
-            return Ok(Applied::UnknownOrder);
-        };
-        let Some(terms) = &checkout.terms else {
-            tracing::warn!(
-                "webhook {} for checkout {} that has no order yet; acknowledged",
-                event.event_id,
-                checkout.id
-            );
-            return Ok(Applied::UnknownOrder);
-        };
-        let report = crate::report::from_event(event, terms.decimals, &checkout.tx_hashes)
-            .map_err(EventError::Malformed)?;
-        Ok(self
-            .apply(&report, Source::Webhook(&event.event_id))
-            .await?)
-    }
-
-    /// Applies what the gateway reports of an order, as [`decide`] rules, in one transaction
-    /// with the webhook's dedupe record and the fulfillment event it queues.
-    pub async fn apply(
+    /// Applies what the gateway reports of an order: merged into what it said before, then
+    /// settled with the chain's facts, in one transaction with a webhook's dedupe record and the
+    /// fulfillment event it may queue.
+    pub async fn apply_report(
         &self,
         report: &GatewayReport,
-        source: Source<'_>,
-    ) -> Result<Applied, StoreError> {
+        source: Source,
+    ) -> Result<Applied, EventError> {
+        let Some(order_no) = &report.order_no else {
+            tracing::warn!(
+                "gateway report for {} names no order (a direct transfer); acknowledged",
+                report
+                    .plat_order_no
+                    .as_deref()
+                    .unwrap_or("an unnamed order")
+            );
+            return Ok(Applied::UnknownOrder);
+        };
         let mut write = self.store.begin().await?;
-        if let Source::Webhook(event_id) = source
+        if source == Source::Webhook
             && !write
-                .record_event(event_id, &report.order_no, report.state.as_str())
+                .record_event(&report.key(), order_no, report.status.v2_name())
                 .await?
         {
-            tracing::info!("webhook {event_id} replayed; already applied");
+            tracing::info!("webhook for {order_no} replayed; already applied");
             return Ok(Applied::Duplicate);
         }
-        let Some(current) = write.checkout_by_order(&report.order_no).await? else {
+        let Some(current) = write.checkout_by_order(order_no).await? else {
+            write.commit().await?;
+            tracing::warn!("gateway report for unknown order {order_no}; acknowledged");
+            return Ok(Applied::UnknownOrder);
+        };
+        let Some(terms) = &current.terms else {
             write.commit().await?;
             return Ok(Applied::UnknownOrder);
         };
-        let fulfil = match decide(&current, report) {
-            Decision::Apply { fulfil } => fulfil,
-            Decision::Illegal(illegal) => {
-                tracing::warn!(
-                    "order {}: the gateway reports {}; kept {} ({illegal})",
-                    report.order_no,
-                    report.state,
-                    current.state.as_str()
-                );
-                write.commit().await?;
-                return Ok(Applied::Unchanged);
-            }
-            Decision::Older | Decision::SameFacts | Decision::NoOrder => {
-                write.commit().await?;
-                return Ok(Applied::Unchanged);
-            }
+        let paid = report
+            .amount
+            .as_deref()
+            .map(|amount| parse_units(amount, terms.decimals))
+            .transpose()
+            .map_err(|e| EventError::Malformed(format!("amount: {e}")))?;
+        let facts = current
+            .gateway
+            .merged(report.status, paid, report.tx_id.as_deref());
+        let informed = Checkout {
+            gateway: facts,
+            ..current.clone()
         };
+        let changed = self
+            .settle(&mut write, &current, informed, report_source(source))
+            .await?;
+        write.commit().await?;
+        Ok(self.publish(changed))
+    }
+
+    /// Applies one step of a chain's watcher: forgets what a reorg took back, attaches each new
+    /// payment to the checkout it pays (or keeps it unmatched), keeps the cursor, and settles
+    /// every checkout whose facts changed, all in one transaction.
+    pub async fn apply_chain(&self, chain: ChainId, step: &Step) -> Result<(), StoreError> {
         let now = now_ms();
-        let changed = current.reported(report, now);
-        write.update_payment(&changed).await?;
-        if fulfil && let Some(event) = crate::fulfillment::event(&changed, now) {
-            write.queue_event(&event).await?;
+        let mut write = self.store.begin().await?;
+        let mut touched: Vec<String> = vec![];
+        if let Some(fork) = step.fork {
+            tracing::warn!("chain {chain}: reorg from block {fork}; reading it again");
+            touched.extend(write.rewind_chain(chain, fork).await?);
+        }
+        let mut credited: HashMap<String, Vec<ChainPayment>> = HashMap::new();
+        for payment in &step.payments {
+            let owner = self.owner(chain, payment, &credited, now);
+            if write
+                .record_chain_payment(chain, payment, owner.as_deref())
+                .await?
+            {
+                match &owner {
+                    Some(id) => {
+                        tracing::info!(
+                            "chain {chain}: {} pays {} to checkout {id}",
+                            payment.tx_id,
+                            payment.value
+                        );
+                        credited
+                            .entry(id.clone())
+                            .or_default()
+                            .push(payment.clone());
+                        touched.push(id.clone());
+                    }
+                    None => tracing::warn!(
+                        "chain {chain}: {} pays {} to {} and matches no checkout; kept as unmatched",
+                        payment.tx_id,
+                        payment.value,
+                        payment.to
+                    ),
+                }
+            }
+        }
+        write.save_cursor(chain, &step.next).await?;
+        self.heads
+            .write()
+            .expect("heads lock")
+            .insert(chain, step.head);
+        // The head moved: every checkout on this chain still counting confirmations, or whose
+        // time may have run out, is settled again too.
+        touched.extend(self.settling_on(chain));
+        touched.sort();
+        touched.dedup();
+        let mut changed = vec![];
+        for id in touched {
+            let Some(current) = write.checkout(&id).await? else {
+                continue;
+            };
+            let informed = current.clone();
+            changed.push(self.settle(&mut write, &current, informed, "chain").await?);
         }
         write.commit().await?;
-        match source {
-            Source::Webhook(event_id) => tracing::info!(
-                "checkout {}: {} (webhook {event_id})",
-                changed.id,
-                changed.state.as_str()
-            ),
-            Source::Reconciler => tracing::info!(
-                "checkout {}: {} (reconciled)",
-                changed.id,
-                changed.state.as_str()
-            ),
+        for one in changed {
+            self.publish(one);
         }
-        let changed = self.cached(changed);
-        if fulfil {
-            self.fulfillment_due.notify_one();
+        Ok(())
+    }
+
+    /// Settles every unfinished checkout by the clock (an order's time running out), with no
+    /// new fact.
+    pub async fn settle_due(&self) -> Result<(), StoreError> {
+        let due: Vec<String> = self
+            .cache
+            .read()
+            .expect("cache lock")
+            .values()
+            .filter(|c| c.terms.is_some() && !c.state.is_final())
+            .map(|c| c.id.clone())
+            .collect();
+        for id in due {
+            let mut write = self.store.begin().await?;
+            let Some(current) = write.checkout(&id).await? else {
+                continue;
+            };
+            let changed = self
+                .settle(&mut write, &current, current.clone(), "clock")
+                .await?;
+            write.commit().await?;
+            self.publish(changed);
         }
-        Ok(Applied::Changed(Box::new(changed)))
+        Ok(())
+    }
+
+    /// The tokens and the receiving addresses of the checkouts on `chain`: what its watcher
+    /// reads.
+    pub fn watched_on(&self, chain: ChainId) -> (Vec<Address>, Vec<Address>) {
+        let cache = self.cache.read().expect("cache lock");
+        let terms = || {
+            cache
+                .values()
+                .filter_map(|c| c.terms.as_ref())
+                .filter(|t| t.chain_id == chain)
+        };
+        let distinct = |mut addresses: Vec<Address>| {
+            addresses.sort_by_key(|a| *a.as_bytes());
+            addresses.dedup();
+            addresses
+        };
+        (
+            distinct(terms().map(|t| t.token_contract).collect()),
+            distinct(terms().map(|t| t.to_address).collect()),
+        )
+    }
+
+    /// Chooses and holds the amount a checkout's new order asks for: `choose` gets the amounts
+    /// other orders on this chain and token still await, and must pick another.
+    pub fn reserve_amount(
+        &self,
+        id: &str,
+        chain: ChainId,
+        symbol: &str,
+        choose: impl FnOnce(&[u128]) -> u128,
+    ) -> Reservation<'_> {
+        let mut reserved = self.reserved.lock().expect("reservations lock");
+        if let Some((_, _, amount)) = reserved.get(id) {
+            return Reservation {
+                checkouts: self,
+                id: id.into(),
+                amount: *amount,
+                owner: false,
+            };
+        }
+        let mut taken = self.amounts_awaited(chain, symbol);
+        taken.extend(
+            reserved
+                .values()
+                .filter(|(c, s, _)| *c == chain && s == symbol)
+                .map(|(_, _, amount)| *amount),
+        );
+        let amount = choose(&taken);
+        reserved.insert(id.into(), (chain, symbol.into(), amount));
+        Reservation {
+            checkouts: self,
+            id: id.into(),
+            amount,
+            owner: true,
+        }
+    }
+
+    /// Amounts open checkouts on this chain and token are waiting for: a new order's amount must
+    /// differ, so a plain transfer can be matched by its amount alone.
+    fn amounts_awaited(&self, chain: ChainId, symbol: &str) -> Vec<u128> {
+        let now = now_ms();
+        self.cache
+            .read()
+            .expect("cache lock")
+            .values()
+            .filter_map(|c| c.terms.as_ref().map(|t| (c, t)))
+            .filter(|(c, t)| {
+                t.chain_id == chain && t.symbol == symbol && !c.state.is_final()
+                    // An expired order may still be paid late, for a day.
+                    && now < t.expires_at.saturating_add(LATE_MATCH_MS)
+            })
+            .map(|(_, t)| t.pay_amount_atomic)
+            .collect()
+    }
+
+    /// Which checkout a payment read from the chain pays, by the matching rules.
+    fn owner(
+        &self,
+        chain: ChainId,
+        payment: &ChainPayment,
+        credited: &HashMap<String, Vec<ChainPayment>>,
+        now: u64,
+    ) -> Option<String> {
+        let cache = self.cache.read().expect("cache lock");
+        let on_chain: Vec<(&Checkout, &PaymentTerms, Vec<&ChainPayment>)> = cache
+            .values()
+            .filter_map(|c| c.terms.as_ref().map(|t| (c.as_ref(), t)))
+            .filter(|(_, t)| t.chain_id == chain)
+            .map(|(c, t)| {
+                let mut paid: Vec<&ChainPayment> = c.chain_payments.iter().collect();
+                paid.extend(credited.get(&c.id).into_iter().flatten());
+                (c, t, paid)
+            })
+            .collect();
+        let candidates: Vec<Candidate> = on_chain
+            .iter()
+            .map(|(c, t, paid)| Candidate {
+                order_no: &t.gateway_order_no,
+                token: t.token_contract,
+                to: t.to_address,
+                remaining: t
+                    .pay_amount_atomic
+                    .saturating_sub(paid.iter().map(|p| p.value).sum()),
+                expired: now >= t.expires_at,
+                finished: c.state.is_final(),
+                payers: paid.iter().map(|p| p.from).collect(),
+                create_time: c.created_at,
+                expire_time: t.expires_at,
+            })
+            .collect();
+        let incoming = Incoming {
+            kind: payment.kind,
+            token: payment.token,
+            to: payment.to,
+            from: payment.from,
+            value: payment.value,
+            order_no: payment.order_no.as_deref(),
+        };
+        match_payment(&candidates, &incoming).map(|i| on_chain[i].0.id.clone())
+    }
+
+    /// Checkouts on `chain` whose state can still change with the head or the clock.
+    fn settling_on(&self, chain: ChainId) -> Vec<String> {
+        self.cache
+            .read()
+            .expect("cache lock")
+            .values()
+            .filter(|c| {
+                c.terms.as_ref().is_some_and(|t| t.chain_id == chain)
+                    && !c.state.is_final()
+                    && (!c.chain_payments.is_empty()
+                        || c.terms.as_ref().is_some_and(|t| now_ms() >= t.expires_at))
+            })
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// Settles `informed` (the stored checkout with its new facts) and stores it when anything
+    /// changed, queuing the fulfillment event when it became paid.
+    async fn settle(
+        &self,
+        write: &mut Write,
+        stored: &Checkout,
+        informed: Checkout,
+        source: &str,
+    ) -> Result<Option<(Checkout, bool)>, StoreError> {
+        let head = informed.terms.as_ref().and_then(|t| {
+            self.heads
+                .read()
+                .expect("heads lock")
+                .get(&t.chain_id)
+                .copied()
+        });
+        let now = now_ms();
+        let Some(settled) = informed.settled(head, now) else {
+            return Ok(None);
+        };
+        if let Some((from, to)) = settled.refused {
+            tracing::warn!(
+                "checkout {}: the facts say {to}; kept {from} (a final state is final)",
+                stored.id
+            );
+        }
+        if !settled.changed && informed.gateway == stored.gateway {
+            return Ok(None);
+        }
+        let changed = settled.checkout.next_version(now);
+        write.update_payment(&changed).await?;
+        if settled.fulfil
+            && let Some(event) = crate::fulfillment::event(&changed, now)
+        {
+            write.queue_event(&event).await?;
+        }
+        if changed.state != stored.state {
+            tracing::info!(
+                "checkout {}: {} -> {} ({source})",
+                changed.id,
+                stored.state.as_str(),
+                changed.state.as_str()
+            );
+        }
+        if changed.disagreement != stored.disagreement
+            && let Some(note) = &changed.disagreement
+        {
+            tracing::warn!("checkout {}: {note}", changed.id);
+        }
+        Ok(Some((changed, settled.fulfil)))
+    }
+
+    /// Puts a stored change into memory and wakes whoever waits for it.
+    fn publish(&self, changed: Option<(Checkout, bool)>) -> Applied {
+        match changed {
+            None => Applied::Unchanged,
+            Some((checkout, fulfil)) => {
+                let checkout = self.cached(checkout);
+                if fulfil {
+                    self.fulfillment_due.notify_one();
+                }
+                Applied::Changed(Box::new(checkout))
+            }
+        }
     }
 
     /// Gateway order numbers the gateway may still change, least recently changed first.
     pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<String>, StoreError> {
         self.store.unfinished_orders(limit).await
+    }
+
+    /// Payments the chain showed that match no checkout, newest first.
+    pub async fn unmatched(&self, limit: u32) -> Result<Vec<(ChainId, ChainPayment)>, StoreError> {
+        self.store.unmatched(limit).await
     }
 
     /// Checkouts, newest first, optionally in one state, created before `before` (Unix ms).

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use usdt_checkout_protocol::ChainRegistry;
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey, Verifier};
+use usdt_checkout_protocol::{Address, ChainId, ChainRegistry};
 
 use crate::domain::check_price;
 use crate::fulfillment::Delivery;
@@ -33,12 +33,37 @@ struct File {
     fulfillment: FulfillmentFile,
     #[serde(default)]
     items: Vec<Item>,
+    #[serde(default)]
+    rates: RatesFile,
+    #[serde(default)]
+    chains: Vec<ChainFile>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RatesFile {
+    url: Option<String>,
+    #[serde(default)]
+    fixed: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainFile {
+    id: u64,
+    rpc_url: Option<String>,
+    confirmations: Option<u32>,
+    poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct GatewayFile {
+    api: Option<String>,
     url: Option<String>,
+    cashier_id: Option<String>,
+    #[serde(default)]
+    receiving_addresses: BTreeMap<String, String>,
     api_key: Option<String>,
     private_key: Option<String>,
     private_key_file: Option<PathBuf>,
@@ -75,6 +100,41 @@ pub struct Item {
     pub currency: String,
 }
 
+/// Which gateway, and which of its documented dialects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayApi {
+    BlockatmV1,
+    BlockatmV2 {
+        cashier_id: Option<String>,
+        receiving_addresses: BTreeMap<ChainId, Address>,
+    },
+}
+
+/// Where fiat prices get their rate: the gateway documents no rate endpoint, so it is the
+/// merchant's choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateSource {
+    /// None configured: only token prices can be charged.
+    None,
+    /// An endpoint answering `[{base, quote, rate}]` (the sandbox has one, at
+    /// `/api/v1/public/rates`).
+    Url(String),
+    /// Fixed rates, `(base, quote) -> rate`: `USDT/USD = "1"` charges a dollar as one USDT.
+    Fixed(BTreeMap<(String, String), String>),
+}
+
+/// A chain the server reads itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedChain {
+    pub id: ChainId,
+    /// JSON-RPC; without it the server knows only what the gateway says.
+    pub rpc_url: Option<String>,
+    /// Blocks, the payment's own included, before a payment counts as settled.
+    pub confirmations: u32,
+    /// How often the chain is read: about a block time shows a payment within one block.
+    pub poll_interval: Duration,
+}
+
 /// How requests to the gateway are signed.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -85,6 +145,9 @@ pub enum Credentials {
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub gateway_api: GatewayApi,
+    pub rates: RateSource,
+    pub chains: BTreeMap<ChainId, WatchedChain>,
     pub database: PathBuf,
     pub allowed_origins: Vec<String>,
     pub order_lifetime: Duration,
@@ -221,6 +284,13 @@ pub fn parse(
     }
 
     let registry = ChainRegistry::builtin();
+    let gateway_api = gateway_api(
+        env("CHECKOUT_GATEWAY_API").or(g.api).as_deref(),
+        g.cashier_id,
+        &g.receiving_addresses,
+    )?;
+    let rates = rate_source(file.rates)?;
+    let chains = watched_chains(file.chains)?;
     let mut items = BTreeMap::new();
     for item in file.items {
         if item.id.is_empty() || item.name.is_empty() {
@@ -229,6 +299,15 @@ pub fn parse(
         // Checked now, so a bad price stops the server instead of a shopper's checkout.
         check_price(&item.price, &item.currency, &registry)
             .map_err(|e| format!("items {:?}: {e}", item.id))?;
+        if rates == RateSource::None
+            && !registry.chains().any(|c| c.token(&item.currency).is_some())
+        {
+            return Err(format!(
+                "items {:?} is priced in {} and needs a rate: set rates.url or rates.fixed \
+                 (the gateway documents no rate endpoint)",
+                item.id, item.currency
+            ));
+        }
         if items.insert(item.id.clone(), item).is_some() {
             return Err("two items have the same id".into());
         }
@@ -260,6 +339,9 @@ pub fn parse(
 
     Ok(Config {
         listen,
+        gateway_api,
+        rates,
+        chains,
         database: env("CHECKOUT_DATABASE")
             .map(PathBuf::from)
             .or(file.database)
@@ -280,6 +362,100 @@ pub fn parse(
         registry,
     })
 }
+
+fn gateway_api(
+    name: Option<&str>,
+    cashier_id: Option<String>,
+    addresses: &BTreeMap<String, String>,
+) -> Result<GatewayApi, String> {
+    match name.unwrap_or("blockatm-v1") {
+        "blockatm-v1" => Ok(GatewayApi::BlockatmV1),
+        "blockatm-v2" => {
+            let mut receiving_addresses = BTreeMap::new();
+            for (chain, address) in addresses {
+                let chain = chain.parse().map(ChainId).map_err(|_| {
+                    format!("gateway.receiving_addresses: {chain:?} is not a chain id")
+                })?;
+                let address = address.parse().map_err(|e| {
+                    format!("gateway.receiving_addresses.{chain}: {address:?}: {e}")
+                })?;
+                receiving_addresses.insert(chain, address);
+            }
+            if receiving_addresses.is_empty() {
+                return Err("gateway.receiving_addresses is required with blockatm-v2: \
+                    the cashier's receiving contract per chain id, from the BlockATM console"
+                    .into());
+            }
+            Ok(GatewayApi::BlockatmV2 {
+                cashier_id,
+                receiving_addresses,
+            })
+        }
+        other => Err(format!(
+            "gateway.api {other:?} must be \"blockatm-v1\" or \"blockatm-v2\""
+        )),
+    }
+}
+
+fn rate_source(file: RatesFile) -> Result<RateSource, String> {
+    match (file.url, file.fixed.is_empty()) {
+        (Some(_), false) => Err("rates: set url or fixed, not both".into()),
+        (Some(url), true) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(RateSource::Url(url))
+        }
+        (Some(url), true) => Err(format!("rates.url {url:?} must be an http(s) URL")),
+        (None, true) => Ok(RateSource::None),
+        (None, false) => {
+            let mut fixed = BTreeMap::new();
+            for (pair, rate) in file.fixed {
+                let Some((base, quote)) = pair.split_once('/') else {
+                    return Err(format!(
+                        "rates.fixed: {pair:?} must be BASE/QUOTE, such as \"USDT/USD\""
+                    ));
+                };
+                usdt_checkout_protocol::parse_positive_units(&rate, 18)
+                    .map_err(|e| format!("rates.fixed.\"{pair}\": {e}"))?;
+                fixed.insert((base.to_owned(), quote.to_owned()), rate);
+            }
+            Ok(RateSource::Fixed(fixed))
+        }
+    }
+}
+
+fn watched_chains(file: Vec<ChainFile>) -> Result<BTreeMap<ChainId, WatchedChain>, String> {
+    let mut chains = BTreeMap::new();
+    for chain in file {
+        let confirmations = chain.confirmations.unwrap_or(DEFAULT_CONFIRMATIONS);
+        if confirmations == 0 {
+            return Err(format!(
+                "chains {}: confirmations must be at least 1 (the payment's own block)",
+                chain.id
+            ));
+        }
+        if let Some(url) = &chain.rpc_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "chains {}: rpc_url {url:?} must be an http(s) URL",
+                chain.id
+            ));
+        }
+        let id = ChainId(chain.id);
+        let watched = WatchedChain {
+            id,
+            rpc_url: chain.rpc_url,
+            confirmations,
+            poll_interval: Duration::from_millis(chain.poll_interval_ms.unwrap_or(1_000).max(100)),
+        };
+        if chains.insert(id, watched).is_some() {
+            return Err(format!("chains: {} is listed twice", chain.id));
+        }
+    }
+    Ok(chains)
+}
+
+/// Blocks before a payment counts as settled, where the configuration does not say.
+const DEFAULT_CONFIRMATIONS: u32 = 12;
 
 #[cfg(test)]
 mod tests {
@@ -305,7 +481,7 @@ mod tests {
     fn secrets_come_from_the_environment_over_the_file() {
         let (private, public) = keys();
         let config = with(
-            "[gateway]\napi_key = \"file-key\"\n[[items]]\nid = \"tee\"\nname = \"T-shirt\"\nprice = \"25.00\"\ncurrency = \"USD\"",
+            "[gateway]\napi_key = \"file-key\"\n[rates]\nfixed = { \"USDT/USD\" = \"1\" }\n[[items]]\nid = \"tee\"\nname = \"T-shirt\"\nprice = \"25.00\"\ncurrency = \"USD\"",
             &[
                 ("CHECKOUT_GATEWAY_API_KEY", "env-key"),
                 ("CHECKOUT_GATEWAY_PRIVATE_KEY", &private),
@@ -371,7 +547,8 @@ mod tests {
         ];
         let item = |price: &str, currency: &str| {
             format!(
-                "[[items]]\nid = \"sticker\"\nname = \"Sticker\"\nprice = \"{price}\"\ncurrency = \"{currency}\""
+                "[rates]\nurl = \"http://127.0.0.1:4010/api/v1/public/rates\"\n\
+                 [[items]]\nid = \"sticker\"\nname = \"Sticker\"\nprice = \"{price}\"\ncurrency = \"{currency}\""
             )
         };
         let error = with(&item("1.1234567", "USDT"), &env).unwrap_err();
@@ -384,5 +561,96 @@ mod tests {
         );
         let error = with(&item("1.123456789", "USD"), &env).unwrap_err();
         assert!(error.contains("items \"sticker\""), "{error}");
+    }
+
+    fn base_env() -> Vec<(&'static str, String)> {
+        let (private, public) = keys();
+        vec![
+            ("CHECKOUT_GATEWAY_API_KEY", "k".into()),
+            ("CHECKOUT_GATEWAY_PRIVATE_KEY", private),
+            ("CHECKOUT_WEBHOOK_PUBLIC_KEY", public),
+        ]
+    }
+
+    fn with_base(file: &str) -> Result<Config, String> {
+        let env = base_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        with(file, &env)
+    }
+
+    #[test]
+    fn the_gateway_dialect_is_chosen_and_v2_needs_its_receiving_addresses() {
+        assert_eq!(with_base("").unwrap().gateway_api, GatewayApi::BlockatmV1);
+        let error = with_base("[gateway]\napi = \"blockatm-v2\"").unwrap_err();
+        assert!(error.contains("gateway.receiving_addresses"), "{error}");
+        let v2 = with_base(
+            "[gateway]\napi = \"blockatm-v2\"\ncashier_id = \"91\"\n\
+             receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }",
+        )
+        .unwrap();
+        let GatewayApi::BlockatmV2 {
+            cashier_id,
+            receiving_addresses,
+        } = v2.gateway_api
+        else {
+            panic!("v2")
+        };
+        assert_eq!(cashier_id.as_deref(), Some("91"));
+        assert!(receiving_addresses.contains_key(&ChainId(31337)));
+        let error = with_base(
+            "[gateway]\napi = \"blockatm-v2\"\nreceiving_addresses = { 31337 = \"0x12\" }",
+        )
+        .unwrap_err();
+        assert!(error.contains("receiving_addresses.31337"), "{error}");
+        let error = with_base("[gateway]\napi = \"stripe\"").unwrap_err();
+        assert!(error.contains("blockatm-v1"), "{error}");
+    }
+
+    #[test]
+    fn a_fiat_price_needs_a_rate_source_and_a_token_price_does_not() {
+        let item = |currency: &str| {
+            format!(
+                "[[items]]\nid = \"tee\"\nname = \"T\"\nprice = \"25\"\ncurrency = \"{currency}\""
+            )
+        };
+        assert!(with_base(&item("USDT")).is_ok());
+        let error = with_base(&item("EUR")).unwrap_err();
+        assert!(error.contains("needs a rate"), "{error}");
+        let fixed = with_base(&format!(
+            "[rates]\nfixed = {{ \"USDT/EUR\" = \"0.92\" }}\n{}",
+            item("EUR")
+        ))
+        .unwrap();
+        assert_eq!(
+            fixed.rates,
+            RateSource::Fixed([(("USDT".into(), "EUR".into()), "0.92".into())].into())
+        );
+        let error = with_base("[rates]\nfixed = { \"USDT\" = \"1\" }").unwrap_err();
+        assert!(error.contains("BASE/QUOTE"), "{error}");
+        let error = with_base("[rates]\nfixed = { \"USDT/USD\" = \"-1\" }").unwrap_err();
+        assert!(error.contains("USDT/USD"), "{error}");
+        let error = with_base("[rates]\nurl = \"ftp://x\"").unwrap_err();
+        assert!(error.contains("rates.url"), "{error}");
+    }
+
+    #[test]
+    fn watched_chains_are_read_with_their_confirmations() {
+        let config = with_base(
+            "[[chains]]\nid = 31337\nrpc_url = \"http://127.0.0.1:8545\"\nconfirmations = 2\n\
+             [[chains]]\nid = 1",
+        )
+        .unwrap();
+        assert_eq!(config.chains[&ChainId(31337)].confirmations, 2);
+        assert_eq!(config.chains[&ChainId(1)].rpc_url, None);
+        assert_eq!(
+            config.chains[&ChainId(1)].confirmations,
+            DEFAULT_CONFIRMATIONS
+        );
+        let error = with_base("[[chains]]\nid = 1\nconfirmations = 0").unwrap_err();
+        assert!(error.contains("confirmations"), "{error}");
+        let error = with_base("[[chains]]\nid = 1\nrpc_url = \"localhost\"").unwrap_err();
+        assert!(error.contains("rpc_url"), "{error}");
+        let error = with_base("[[chains]]\nid = 1\n[[chains]]\nid = 1").unwrap_err();
+        assert!(error.contains("twice"), "{error}");
     }
 }

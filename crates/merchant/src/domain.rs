@@ -1,10 +1,16 @@
-//! What a checkout is, and the pure rules that change it: which gateway reports are news, and
-//! which prices can be charged. No I/O here; the store keeps what these rules decide.
+//! What a checkout is, and the pure rules that change it: what the facts (the gateway's documented
+//! status and what the chain shows) make of it, and which prices can be charged. No I/O here; the
+//! store keeps what these rules decide.
 
+pub use usdt_checkout_chain::ChainPayment;
+use usdt_checkout_chain::confirmations;
 use usdt_checkout_protocol::checkout::CheckoutState;
+use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::pricing::PRICE_DECIMALS;
-use usdt_checkout_protocol::status::IllegalTransition;
-use usdt_checkout_protocol::{Address, ChainId, ChainRegistry, OrderStatus, parse_positive_units};
+use usdt_checkout_protocol::{
+    Address, ChainId, ChainRegistry, OrderStatus, OrderTerms, PaymentObservation, assess,
+    parse_positive_units,
+};
 
 use crate::clock::now_ms;
 
@@ -67,8 +73,14 @@ pub struct Checkout {
     pub remaining_atomic: Option<u128>,
     pub overpaid_atomic: u128,
     pub confirmations: Option<u32>,
+    /// Every transaction known to pay it, from the chain and from the gateway.
     pub tx_hashes: Vec<String>,
-    pub gateway_update_time: u64,
+    /// What the gateway has said of it.
+    pub gateway: GatewayFacts,
+    /// The payments the chain shows into it (empty when its chain is not watched).
+    pub chain_payments: Vec<ChainPayment>,
+    /// Where chain and gateway disagree, said so: the merchant sees it, nothing hides it.
+    pub disagreement: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
     /// Bumped on every change: the status view's ETag, and what keeps a cache from going back.
@@ -101,81 +113,272 @@ impl Checkout {
             overpaid_atomic: 0,
             confirmations: None,
             tx_hashes: vec![],
-            gateway_update_time: 0,
+            gateway: GatewayFacts::default(),
+            chain_payments: vec![],
+            disagreement: None,
             created_at: now,
             updated_at: now,
             version: 1,
         }
     }
 
-    /// The checkout once `report` is applied at `now`: the gateway's facts, the next version.
-    pub fn reported(&self, report: &GatewayReport, now: u64) -> Self {
+    /// The checkout as its facts make it at `now`, given its chain's head (`None` when the chain
+    /// is not watched); `None` without a gateway order. The version is not bumped: see
+    /// [`Checkout::next_version`].
+    pub fn settled(&self, head: Option<u64>, now: u64) -> Option<Settled> {
+        let terms = self.terms.as_ref()?;
+        let CheckoutState::Order(current) = self.state else {
+            return None;
+        };
+        let facts = Facts {
+            terms,
+            gateway: &self.gateway,
+            chain: head.map(|head| (head, self.chain_payments.as_slice())),
+            now,
+        };
+        let derived = facts.derive(current);
+        let state = if current == derived.state || current.can_become(derived.state) {
+            derived.state
+        } else {
+            current
+        };
+        let next = Self {
+            state: CheckoutState::Order(state),
+            paid_atomic: derived.paid,
+            remaining_atomic: Some(terms.pay_amount_atomic.saturating_sub(derived.paid)),
+            overpaid_atomic: derived.paid.saturating_sub(terms.pay_amount_atomic),
+            confirmations: if state.is_final() {
+                None
+            } else {
+                derived.confirmations
+            },
+            tx_hashes: derived.tx_hashes,
+            disagreement: facts.disagreement(),
+            ..self.clone()
+        };
+        let changed = next.state != self.state
+            || next.paid_atomic != self.paid_atomic
+            || next.remaining_atomic != self.remaining_atomic
+            || next.confirmations != self.confirmations
+            || next.tx_hashes != self.tx_hashes
+            || next.disagreement != self.disagreement;
+        let was_paid = matches!(
+            self.state,
+            CheckoutState::Order(OrderStatus::Paid | OrderStatus::PaidLate)
+        );
+        Some(Settled {
+            fulfil: matches!(state, OrderStatus::Paid | OrderStatus::PaidLate) && !was_paid,
+            refused: (state != derived.state).then_some((current, derived.state)),
+            changed,
+            checkout: next,
+        })
+    }
+
+    /// The next version of this checkout, changed at `now`.
+    pub fn next_version(self, now: u64) -> Self {
         Self {
-            state: CheckoutState::Order(report.state),
-            paid_atomic: report.paid_atomic,
-            remaining_atomic: Some(report.remaining_atomic),
-            overpaid_atomic: report.overpaid_atomic,
-            confirmations: report.confirmations,
-            tx_hashes: report.tx_hashes.clone(),
-            gateway_update_time: report.time,
             updated_at: now,
             version: self.version + 1,
-            ..self.clone()
+            ..self
         }
     }
 }
 
-/// What the gateway reports of an order, from a webhook or a query.
+/// A checkout settled anew.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayReport {
-    pub order_no: String,
-    pub state: OrderStatus,
+pub struct Settled {
+    pub checkout: Checkout,
+    /// Something a shopper or the merchant sees differs.
+    pub changed: bool,
+    /// It has just become paid (or paid late): queue the merchant's fulfillment event.
+    pub fulfil: bool,
+    /// The facts imply a state the status machine forbids from the stored one (above all, a
+    /// final state is final): kept, and worth a log line.
+    pub refused: Option<(OrderStatus, OrderStatus)>,
+}
+
+/// What the gateway has said of an order, merged over its reports: they come late, twice and
+/// out of order, so success is final, the amount only grows, and transactions accumulate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GatewayFacts {
+    pub status: Option<GatewayStatus>,
     pub paid_atomic: u128,
-    pub remaining_atomic: u128,
-    pub overpaid_atomic: u128,
-    pub confirmations: Option<u32>,
     pub tx_hashes: Vec<String>,
-    /// When the gateway decided this state.
-    pub time: u64,
 }
 
-/// What to do with a gateway report about a checkout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// News: apply it. `fulfil` when it makes the checkout paid (or paid late), which queues the
-    /// merchant's fulfillment event (at most one per checkout: the store makes sure).
-    Apply { fulfil: bool },
-    /// Older than the report applied last: webhooks and queries arrive out of order.
-    Older,
-    /// The state and amounts already stored: a retry, or a query that found nothing new.
-    SameFacts,
-    /// The status machine forbids it; above all, a final state is final.
-    Illegal(IllegalTransition),
-    /// The checkout has no gateway order yet, so nothing the gateway says can be about it.
-    NoOrder,
+impl GatewayFacts {
+    pub fn merged(
+        &self,
+        status: GatewayStatus,
+        paid_atomic: Option<u128>,
+        tx: Option<&str>,
+    ) -> Self {
+        let mut tx_hashes = self.tx_hashes.clone();
+        if let Some(tx) = tx
+            && !tx_hashes.iter().any(|known| known.eq_ignore_ascii_case(tx))
+        {
+            tx_hashes.push(tx.to_owned());
+        }
+        Self {
+            status: match self.status {
+                Some(GatewayStatus::Success) => Some(GatewayStatus::Success),
+                _ => Some(status),
+            },
+            paid_atomic: self.paid_atomic.max(paid_atomic.unwrap_or(0)),
+            tx_hashes,
+        }
+    }
 }
 
-/// Whether `report` changes `current`, and how.
-pub fn decide(current: &Checkout, report: &GatewayReport) -> Decision {
-    let CheckoutState::Order(stored) = current.state else {
-        return Decision::NoOrder;
-    };
-    if report.time < current.gateway_update_time {
-        return Decision::Older;
+/// Everything known of a checkout's payment at one moment.
+struct Facts<'a> {
+    terms: &'a PaymentTerms,
+    gateway: &'a GatewayFacts,
+    /// The chain's head and the payments seen, when the chain is watched.
+    chain: Option<(u64, &'a [ChainPayment])>,
+    now: u64,
+}
+
+struct Derived {
+    state: OrderStatus,
+    paid: u128,
+    confirmations: Option<u32>,
+    tx_hashes: Vec<String>,
+}
+
+impl Facts<'_> {
+    fn due(&self) -> u128 {
+        self.terms.pay_amount_atomic
     }
-    let same_facts = stored == report.state
-        && current.paid_atomic == report.paid_atomic
-        && current.confirmations == report.confirmations
-        && current.tx_hashes == report.tx_hashes;
-    if same_facts {
-        return Decision::SameFacts;
+
+    /// The chain's view, by the protocol's status rules.
+    fn chain(&self) -> Option<usdt_checkout_protocol::Assessment> {
+        let (head, payments) = self.chain?;
+        let observed: Vec<PaymentObservation> = payments
+            .iter()
+            .map(|p| PaymentObservation {
+                atomic_units: p.value,
+                confirmations: confirmations(head, p.block_number),
+                seen_at_ms: p.timestamp_ms,
+            })
+            .collect();
+        Some(assess(
+            &OrderTerms {
+                amount_due: self.due(),
+                expires_at_ms: self.terms.expires_at,
+                required_confirmations: self.terms.required_confirmations,
+            },
+            &observed,
+            self.now,
+        ))
     }
-    match usdt_checkout_protocol::transition(stored, report.state) {
-        Err(illegal) => Decision::Illegal(illegal),
-        Ok(_) => Decision::Apply {
-            fulfil: matches!(report.state, OrderStatus::Paid | OrderStatus::PaidLate),
-        },
+
+    /// The state the facts imply, from `current`. Paid needs the gateway's word (fulfillment
+    /// follows the gateway's documented status); everything before it the chain can tell, and
+    /// tells first. Without a watched chain, the gateway's amount stands in for the chain's.
+    fn derive(&self, current: OrderStatus) -> Derived {
+        use OrderStatus::*;
+        let chain = self.chain();
+        let received = chain.map_or(0, |a| a.received);
+        let paid = received.max(self.gateway.paid_atomic);
+        let expired = self.now >= self.terms.expires_at;
+        let by_amount = |amount: u128| {
+            if amount >= self.due() {
+                Confirming
+            } else if expired {
+                Expired
+            } else if amount == 0 {
+                Waiting
+            } else {
+                PartiallyPaid
+            }
+        };
+        // Before the gateway's word: what the chain shows, short of paid.
+        let before_gateway = match chain {
+            Some(a) => match a.status {
+                Paid | PaidLate => Confirming,
+                other => other,
+            },
+            None => by_amount(self.gateway.paid_atomic),
+        };
+        let late = match chain {
+            Some(a) if a.received >= self.due() => {
+                a.status == PaidLate || {
+                    let in_time: u128 = self
+                        .chain
+                        .map(|(_, payments)| {
+                            payments
+                                .iter()
+                                .filter(|p| p.timestamp_ms < self.terms.expires_at)
+                                .map(|p| p.value)
+                                .sum()
+                        })
+                        .unwrap_or(0);
+                    in_time < self.due()
+                }
+            }
+            _ => current == Expired,
+        };
+        let state = match self.gateway.status {
+            Some(GatewayStatus::Success) if late => PaidLate,
+            Some(GatewayStatus::Success) => Paid,
+            Some(GatewayStatus::Cancelled) => Failed,
+            // V1's -1 is failure, cancellation or expiry alike: the clock tells them apart.
+            Some(GatewayStatus::Failed) if !expired => Failed,
+            // Expired at the gateway, but the full amount arrived since: a late payment the
+            // gateway may yet accept.
+            Some(GatewayStatus::Failed | GatewayStatus::Expired) => match by_amount(paid) {
+                Confirming => Confirming,
+                _ => Expired,
+            },
+            Some(GatewayStatus::Pending) | None => before_gateway,
+        };
+        let mut tx_hashes: Vec<String> = self
+            .chain
+            .map(|(_, payments)| payments.iter().map(|p| p.tx_id.clone()).collect())
+            .unwrap_or_default();
+        for tx in &self.gateway.tx_hashes {
+            if !tx_hashes.iter().any(|known| known.eq_ignore_ascii_case(tx)) {
+                tx_hashes.push(tx.clone());
+            }
+        }
+        Derived {
+            state,
+            paid,
+            confirmations: chain.and_then(|a| a.lowest_pending_confirmations),
+            tx_hashes,
+        }
     }
+
+    /// Where the chain and the gateway tell different stories.
+    fn disagreement(&self) -> Option<String> {
+        let chain = self.chain()?;
+        let due = self.due();
+        match self.gateway.status {
+            Some(GatewayStatus::Success) if chain.received < due => Some(format!(
+                "the gateway reports it paid; the chain shows {} of {due} received",
+                chain.received
+            )),
+            status if chain.confirmed >= due && status != Some(GatewayStatus::Success) => {
+                Some(format!(
+                    "the chain shows the full amount confirmed; the gateway reports {}",
+                    status.map_or("nothing yet", GatewayStatus::v2_name)
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The amount an order asks for: the price, raised by the token's smallest unit until no other
+/// order awaiting payment on the same chain and token asks for it, so a plain transfer (which
+/// names no order) is matched by its exact amount.
+pub fn unique_amount(price: u128, taken: &[u128]) -> u128 {
+    let mut amount = price;
+    while taken.contains(&amount) {
+        amount += 1;
+    }
+    amount
 }
 
 /// A price the server can charge: a positive decimal in a fiat currency (converted at the
@@ -228,12 +431,34 @@ pub enum PriceError {
 mod tests {
     use super::*;
 
-    fn paying(state: OrderStatus, paid: u128, time: u64) -> Checkout {
+    use GatewayStatus::{Cancelled, Pending, Success};
+    use OrderStatus::*;
+
+    const DUE: u128 = 25_000_000;
+    const EXPIRES: u64 = 900_000;
+
+    /// A checkout with its gateway order, in `state`, paying 25 USDT by `EXPIRES`, 2 blocks.
+    fn ordered(state: OrderStatus) -> Checkout {
         Checkout {
+            terms: Some(PaymentTerms {
+                chain_id: ChainId::LOCAL,
+                symbol: "USDT".into(),
+                token_contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+                    .parse()
+                    .unwrap(),
+                decimals: 6,
+                amount_atomic: DUE,
+                gateway_order_no: "co_1".into(),
+                plat_order_no: String::new(),
+                pay_amount_atomic: DUE,
+                to_address: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+                    .parse()
+                    .unwrap(),
+                cashier_url: String::new(),
+                expires_at: EXPIRES,
+                required_confirmations: 2,
+            }),
             state: CheckoutState::Order(state),
-            paid_atomic: paid,
-            tx_hashes: if paid > 0 { vec!["0xa".into()] } else { vec![] },
-            gateway_update_time: time,
             ..Checkout::open(
                 "co_1".into(),
                 CreatedBy::Widget,
@@ -244,128 +469,164 @@ mod tests {
         }
     }
 
-    fn report(state: OrderStatus, paid: u128, time: u64) -> GatewayReport {
-        GatewayReport {
-            order_no: "co_1".into(),
-            state,
-            paid_atomic: paid,
-            remaining_atomic: 25_000_000u128.saturating_sub(paid),
-            overpaid_atomic: paid.saturating_sub(25_000_000),
-            confirmations: None,
-            tx_hashes: if paid > 0 { vec!["0xa".into()] } else { vec![] },
-            time,
+    fn said(mut checkout: Checkout, status: GatewayStatus, paid: u128) -> Checkout {
+        checkout.gateway = checkout.gateway.merged(status, Some(paid), Some("0xgw"));
+        checkout
+    }
+
+    fn mined(mut checkout: Checkout, amount: u128, block: u64, at: u64) -> Checkout {
+        let terms = checkout.terms.clone().unwrap();
+        checkout.chain_payments.push(ChainPayment {
+            tx_id: format!("0x{block}"),
+            log_index: 0,
+            block_number: block,
+            block_hash: format!("0xb{block}"),
+            from: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+                .parse()
+                .unwrap(),
+            to: terms.to_address,
+            token: terms.token_contract,
+            value: amount,
+            kind: usdt_checkout_chain::PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms: at,
+        });
+        checkout
+    }
+
+    /// The state at `now` with the chain's head at `head` (`None`: not watched).
+    fn state(checkout: &Checkout, head: Option<u64>, now: u64) -> OrderStatus {
+        match checkout.settled(head, now).unwrap().checkout.state {
+            CheckoutState::Order(state) => state,
+            other => panic!("{other:?}"),
         }
     }
 
-    use OrderStatus::*;
-
     #[test]
-    fn a_newer_report_applies_and_paid_fulfils() {
-        let waiting = paying(Waiting, 0, 10);
+    fn the_gateway_alone_says_what_it_documents() {
+        let waiting = ordered(Waiting);
+        assert_eq!(state(&waiting, None, 1), Waiting);
         assert_eq!(
-            decide(&waiting, &report(Confirming, 25_000_000, 11)),
-            Decision::Apply { fulfil: false }
+            state(&said(waiting.clone(), Pending, 10), None, 1),
+            PartiallyPaid
         );
         assert_eq!(
-            decide(&waiting, &report(Paid, 25_000_000, 11)),
-            Decision::Apply { fulfil: true }
+            state(&said(waiting.clone(), Pending, DUE), None, 1),
+            Confirming
         );
-        let expired = paying(Expired, 0, 10);
+        let paid = said(waiting.clone(), Success, DUE)
+            .settled(None, 1)
+            .unwrap();
+        assert_eq!(paid.checkout.state, CheckoutState::Order(Paid));
+        assert!(paid.fulfil);
+        assert_eq!(paid.checkout.tx_hashes, ["0xgw"]);
+        // V1's -1 is a failure before the order's time is up, an expiry after it.
+        let minus_one = said(waiting.clone(), GatewayStatus::Failed, 0);
+        assert_eq!(state(&minus_one, None, 1), Failed);
+        assert_eq!(state(&minus_one, None, EXPIRES), Expired);
+        assert_eq!(state(&said(waiting.clone(), Cancelled, 0), None, 1), Failed);
         assert_eq!(
-            decide(&expired, &report(PaidLate, 25_000_000, 11)),
-            Decision::Apply { fulfil: true }
-        );
-        // A report at the same gateway time is not older: two facts can share a millisecond.
-        assert_eq!(
-            decide(&waiting, &report(PartiallyPaid, 1, 10)),
-            Decision::Apply { fulfil: false }
+            state(&waiting, None, EXPIRES),
+            Expired,
+            "the server's own clock"
         );
     }
 
     #[test]
-    fn an_older_report_changes_nothing() {
-        let confirming = paying(Confirming, 25_000_000, 20);
+    fn the_chain_tells_what_the_gateway_does_not_and_paid_waits_for_the_gateway() {
+        let waiting = ordered(Waiting);
+        let partly = mined(waiting.clone(), 10_000_000, 100, 1);
+        let settled = partly.settled(Some(100), 2).unwrap();
+        assert_eq!(settled.checkout.state, CheckoutState::Order(PartiallyPaid));
+        assert_eq!(settled.checkout.remaining_atomic, Some(15_000_000));
+        assert_eq!(settled.checkout.confirmations, Some(1));
+
+        let full = mined(partly, 15_000_000, 101, 2);
+        let seen = full.settled(Some(101), 3).unwrap();
+        assert_eq!(seen.checkout.state, CheckoutState::Order(Confirming));
+        assert_eq!(seen.checkout.confirmations, Some(1), "confirming 1 of 2");
+        assert_eq!(seen.checkout.disagreement, None);
+
+        let confirmed = full.settled(Some(110), 4).unwrap();
         assert_eq!(
-            decide(&confirming, &report(Waiting, 0, 19)),
-            Decision::Older
+            confirmed.checkout.state,
+            CheckoutState::Order(Confirming),
+            "confirmed on chain, but paid is the gateway's word"
         );
-        assert_eq!(
-            decide(&confirming, &report(Paid, 25_000_000, 19)),
-            Decision::Older,
-            "even good news is refused when it is older than what was applied"
-        );
+        assert!(!confirmed.fulfil);
+        let note = confirmed.checkout.disagreement.unwrap();
+        assert!(note.contains("full amount confirmed"), "{note}");
+
+        let paid = said(full, Success, DUE).settled(Some(110), 5).unwrap();
+        assert_eq!(paid.checkout.state, CheckoutState::Order(Paid));
+        assert!(paid.fulfil);
+        assert_eq!(paid.checkout.disagreement, None);
+        assert_eq!(paid.checkout.tx_hashes, ["0x100", "0x101", "0xgw"]);
     }
 
     #[test]
-    fn the_same_facts_again_change_nothing() {
-        let partly = paying(PartiallyPaid, 10, 20);
-        assert_eq!(
-            decide(&partly, &report(PartiallyPaid, 10, 30)),
-            Decision::SameFacts
-        );
-        let mut more_confirmed = report(PartiallyPaid, 10, 30);
-        more_confirmed.confirmations = Some(1);
-        assert_eq!(
-            decide(&partly, &more_confirmed),
-            Decision::Apply { fulfil: false },
-            "a confirmation more is news"
-        );
-        let mut another_tx = report(PartiallyPaid, 10, 30);
-        another_tx.tx_hashes.push("0xb".into());
-        assert_eq!(
-            decide(&partly, &another_tx),
-            Decision::Apply { fulfil: false }
-        );
+    fn a_reorg_takes_back_what_the_chain_showed() {
+        let confirming = ordered(Confirming);
+        let settled = confirming.settled(Some(120), 5).unwrap();
+        assert_eq!(settled.checkout.state, CheckoutState::Order(Waiting));
+        assert!(settled.changed);
     }
 
     #[test]
-    fn an_illegal_transition_is_refused() {
-        let confirming = paying(Confirming, 25_000_000, 20);
+    fn a_payment_mined_after_expiry_is_paid_late() {
+        let expired = ordered(Expired);
+        let late = mined(expired.clone(), DUE, 200, EXPIRES + 5_000);
         assert_eq!(
-            decide(&confirming, &report(PaidLate, 25_000_000, 30)),
-            Decision::Apply { fulfil: true },
-            "allowed: a late payment buried under enough blocks when first seen"
+            state(
+                &said(late.clone(), GatewayStatus::Expired, 0),
+                Some(200),
+                EXPIRES + 6_000
+            ),
+            Confirming,
+            "the full amount arrived after the gateway expired it: shown, not hidden"
         );
-        let waiting = paying(Waiting, 0, 20);
-        let expired = paying(Expired, 0, 20);
         assert_eq!(
-            decide(&expired, &report(PartiallyPaid, 10, 30)),
-            Decision::Illegal(IllegalTransition {
-                from: Expired,
-                to: PartiallyPaid
-            })
+            state(&said(late, Success, DUE), Some(210), EXPIRES + 9_000),
+            PaidLate
         );
-        assert!(matches!(
-            decide(&waiting, &report(Waiting, 0, 30)),
-            Decision::SameFacts
-        ));
+        assert_eq!(
+            state(&said(expired, Success, DUE), None, EXPIRES + 9_000),
+            PaidLate,
+            "without the chain, success after expiry is late"
+        );
+        let in_time = mined(ordered(Confirming), DUE, 200, EXPIRES - 1);
+        assert_eq!(
+            state(&said(in_time, Success, DUE), Some(210), EXPIRES + 9_000),
+            Paid,
+            "mined in time, learned of late: paid in time"
+        );
     }
 
     #[test]
     fn final_states_are_sticky() {
-        for final_state in [Paid, PaidLate, Failed] {
-            let done = paying(final_state, 25_000_000, 20);
-            for later in [Waiting, PartiallyPaid, Confirming, Expired] {
-                assert_eq!(
-                    decide(&done, &report(later, 0, 30)),
-                    Decision::Illegal(IllegalTransition {
-                        from: final_state,
-                        to: later
-                    }),
-                    "{final_state} then {later}"
-                );
-            }
+        for done in [Paid, PaidLate, Failed] {
+            let later = said(ordered(done), Pending, 0);
+            let settled = later.settled(None, 1).unwrap();
+            assert_eq!(settled.checkout.state, CheckoutState::Order(done));
+            assert!(!settled.fulfil, "a paid checkout is fulfilled once");
         }
-        // Paid stays paid; more money after it is recorded as overpaid, not a new state.
-        let paid = paying(Paid, 25_000_000, 20);
-        assert_eq!(
-            decide(&paid, &report(Paid, 26_000_000, 30)),
-            Decision::Apply { fulfil: true }
-        );
+        let refused = said(ordered(Paid), Cancelled, 0).settled(None, 1).unwrap();
+        assert_eq!(refused.refused, Some((Paid, Failed)));
     }
 
     #[test]
-    fn a_checkout_without_an_order_takes_no_report() {
+    fn gateway_reports_merge_whatever_their_order() {
+        let facts = GatewayFacts::default()
+            .merged(Success, Some(DUE), Some("0xa"))
+            .merged(Pending, Some(10), Some("0xA"))
+            .merged(Pending, None, Some("0xb"));
+        assert_eq!(facts.status, Some(Success), "success is final");
+        assert_eq!(facts.paid_atomic, DUE, "the amount only grows");
+        assert_eq!(facts.tx_hashes, ["0xa", "0xb"]);
+    }
+
+    #[test]
+    fn a_checkout_without_an_order_has_nothing_to_settle() {
         let open = Checkout::open(
             "co_1".into(),
             CreatedBy::Storefront,
@@ -373,27 +634,16 @@ mod tests {
             "40".into(),
             "USD".into(),
         );
-        assert_eq!(decide(&open, &report(Paid, 1, 1)), Decision::NoOrder);
+        assert_eq!(open.settled(Some(1), 1), None);
     }
 
     #[test]
-    fn applying_a_report_takes_its_facts_and_the_next_version() {
-        let waiting = paying(Waiting, 0, 10);
-        let mut partly = report(PartiallyPaid, 10_000_000, 11);
-        partly.confirmations = Some(1);
-        let applied = waiting.reported(&partly, 99);
-        assert_eq!(applied.state, CheckoutState::Order(PartiallyPaid));
+    fn amounts_awaited_are_never_asked_twice() {
+        assert_eq!(unique_amount(10_000_000, &[]), 10_000_000);
         assert_eq!(
-            (applied.paid_atomic, applied.remaining_atomic),
-            (10_000_000, Some(15_000_000))
+            unique_amount(10_000_000, &[10_000_000, 10_000_001, 9_999_999]),
+            10_000_002
         );
-        assert_eq!(applied.confirmations, Some(1));
-        assert_eq!(applied.gateway_update_time, 11);
-        assert_eq!(
-            (applied.updated_at, applied.version),
-            (99, waiting.version + 1)
-        );
-        assert_eq!(applied.id, waiting.id);
     }
 
     #[test]

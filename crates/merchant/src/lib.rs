@@ -15,6 +15,6 @@ pub mod fulfillment;
 pub mod gateway;
 pub mod payment;
 pub mod reconcile;
-pub mod report;
 pub mod server;
 pub mod store;
+pub mod watcher;

@@ -4,13 +4,13 @@
 //! instead of making a second one.
 
 use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::gateway::{CreateOrderRequest, DecimalText, GatewayOrder};
 use usdt_checkout_protocol::pricing::fiat_to_token;
 use usdt_checkout_protocol::{ChainId, format_units, parse_positive_units};
 
 use crate::app::App;
-use crate::domain::{Checkout, PaymentTerms};
-use crate::gateway::GatewayError;
+use crate::clock::now_ms;
+use crate::domain::{Checkout, PaymentTerms, unique_amount};
+use crate::gateway::{CreatedOrder, GatewayError, NewOrder};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum StartError {
     AlreadyStarted { chain: ChainId, symbol: String },
     #[error("this checkout can no longer be paid (it is {0})")]
     Finished(&'static str),
-    #[error("the gateway has no {base}/{quote} rate to price this")]
+    #[error("no {base}/{quote} rate is configured to price this")]
     NoRate { base: String, quote: String },
     #[error("the price cannot be charged: {0}")]
     Pricing(String),
@@ -67,163 +67,168 @@ pub async fn start_payment(
         parse_positive_units(&checkout.price_amount, token.decimals)
             .map_err(|e| StartError::Pricing(e.to_string()))?
     } else {
-        let rate = catalog
-            .rates
-            .iter()
-            .find(|r| r.base == symbol && r.quote == checkout.price_currency)
+        let rate = app
+            .catalog
+            .rate(
+                &app.gateway,
+                &app.config.rates,
+                symbol,
+                &checkout.price_currency,
+            )
+            .await?
             .ok_or_else(|| StartError::NoRate {
                 base: symbol.into(),
                 quote: checkout.price_currency.clone(),
             })?;
-        fiat_to_token(&checkout.price_amount, &rate.rate, token.decimals)
+        fiat_to_token(&checkout.price_amount, &rate, token.decimals)
             .map_err(|e| StartError::Pricing(e.to_string()))?
     };
-    let request = CreateOrderRequest {
+    // Scan payments must match their order's amount exactly, and a plain transfer names no
+    // order: among the orders still awaiting payment on this chain and token, each amount is
+    // made unique by the token's smallest unit (10 USDT, then 10.000001).
+    let reservation = app
+        .checkouts
+        .reserve_amount(&checkout.id, chain, symbol, |taken| {
+            unique_amount(atomic, taken)
+        });
+    let order = NewOrder {
         order_no: checkout.id.clone(),
         chain_id: chain,
         symbol: symbol.into(),
-        amount: DecimalText(format_units(atomic, token.decimals)),
-        cust_no: None,
-        expire_seconds: Some(app.config.order_lifetime.as_secs()),
+        amount: format_units(reservation.amount(), token.decimals),
     };
-    let order = app.gateway.create_order(&request).await?;
-    let terms = terms_of(&order, &request, atomic, token.contract, token.decimals)?;
+    let created = app.gateway.create_order(&order).await?;
+    let confirmations = app
+        .config
+        .chains
+        .get(&chain)
+        .map(|c| c.confirmations)
+        .or_else(|| {
+            catalog
+                .networks
+                .iter()
+                .find(|n| n.chain_id == chain)
+                .map(|n| n.required_confirmations)
+        })
+        .unwrap_or(1);
+    let terms = terms_of(
+        &order,
+        &created,
+        atomic,
+        reservation.amount(),
+        (token.contract, token.decimals),
+        confirmations,
+        now_ms() + app.config.order_lifetime.as_millis() as u64,
+    )?;
     let stored = app.checkouts.attach_order(&checkout.id, &terms).await?;
+    drop(reservation);
     tracing::info!(
-        "checkout {}: gateway order {} for {} {symbol} on chain {chain}",
+        "checkout {}: gateway order for {} {symbol} on chain {chain}, paid to {}",
         stored.id,
-        order.plat_order_no,
-        order.pay_amount
+        order.amount,
+        terms.to_address
     );
     Ok(stored)
 }
 
-/// The gateway's order, checked against what was asked: a gateway that answers for another order,
-/// token or amount must not be believed.
+/// The terms of a created order. The gateway documents only where to pay: the amount is what was
+/// asked, the expiry the gateway's when it gives one (and it must be in the future), else the
+/// server's own.
 pub fn terms_of(
-    order: &GatewayOrder,
-    request: &CreateOrderRequest,
-    atomic: u128,
-    token: usdt_checkout_protocol::Address,
-    decimals: u8,
+    order: &NewOrder,
+    created: &CreatedOrder,
+    priced: u128,
+    pay: u128,
+    (token_contract, decimals): (usdt_checkout_protocol::Address, u8),
+    required_confirmations: u32,
+    own_expiry: u64,
 ) -> Result<PaymentTerms, StartError> {
-    let inconsistent = |what: &str| Err(StartError::Inconsistent(what.into()));
-    if order.order_no != request.order_no {
-        return inconsistent("another orderNo");
-    }
-    if order.chain_id != request.chain_id || order.symbol != request.symbol {
-        return inconsistent("another chain or token");
-    }
-    if order.token_contract != token || order.decimals != decimals {
-        return inconsistent("another token contract or decimals");
-    }
-    let pay: u128 = order
-        .pay_amount_atomic
-        .parse()
-        .or(Err(StartError::Inconsistent(
-            "payAmountAtomic is not a number".into(),
-        )))?;
-    // The gateway may raise the amount by a few smallest units to make it unique; never lower
-    // it, and never by more than a cent's worth.
-    if pay < atomic || pay - atomic > 10u128.pow(u32::from(decimals.saturating_sub(2))) {
-        return inconsistent("an amount to pay that differs from the price");
-    }
+    let expires_at = match created.expire_time {
+        Some(at) if at <= now_ms() => {
+            return Err(StartError::Inconsistent(format!(
+                "the order's expireTime {at} has passed"
+            )));
+        }
+        Some(at) => at,
+        None => own_expiry,
+    };
     Ok(PaymentTerms {
         chain_id: order.chain_id,
         symbol: order.symbol.clone(),
-        token_contract: order.token_contract,
+        token_contract,
         decimals,
-        amount_atomic: atomic,
+        amount_atomic: priced,
         gateway_order_no: order.order_no.clone(),
-        plat_order_no: order.plat_order_no.clone(),
+        plat_order_no: created.plat_order_no.clone().unwrap_or_default(),
         pay_amount_atomic: pay,
-        to_address: order.to_address,
-        cashier_url: order.cashier_url.clone(),
-        expires_at: order.expire_time,
-        required_confirmations: order.required_confirmations,
+        to_address: created.to_address,
+        cashier_url: created.cashier_url.clone().unwrap_or_default(),
+        expires_at,
+        required_confirmations,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-    use usdt_checkout_protocol::Address;
 
     const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    const TO: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
 
-    fn request() -> CreateOrderRequest {
-        CreateOrderRequest {
+    fn order() -> NewOrder {
+        NewOrder {
             order_no: "co_1".into(),
             chain_id: ChainId::LOCAL,
             symbol: "USDT".into(),
-            amount: DecimalText("24.995001".into()),
-            cust_no: None,
-            expire_seconds: Some(900),
+            amount: "24.995002".into(),
         }
     }
 
-    /// The gateway's answer to [`request`], changed by `edit`.
-    fn order(edit: impl FnOnce(&mut serde_json::Value)) -> GatewayOrder {
-        let mut order = json!({
-            "platOrderNo": "P1", "orderNo": "co_1", "chainId": 31337, "network": "Local chain",
-            "symbol": "USDT", "tokenContract": TOKEN, "decimals": 6, "amount": "24.995001",
-            "payAmount": "24.995002", "payAmountAtomic": "24995002",
-            "toAddress": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
-            "cashierUrl": "http://gateway.test/cashier/P1", "status": 0, "state": "waiting",
-            "paidAmount": "0", "remainingAmount": "24.995002", "overpaidAmount": "0",
-            "requiredConfirmations": 2, "payments": [], "createTime": 1, "expireTime": 900001,
-            "updateTime": 1,
-        });
-        edit(&mut order);
-        serde_json::from_value(order).unwrap()
+    fn created(expire_time: Option<u64>) -> CreatedOrder {
+        CreatedOrder {
+            to_address: TO.parse().unwrap(),
+            cashier_url: None,
+            plat_order_no: Some("8210000001".into()),
+            expire_time,
+        }
     }
 
-    fn terms(order: &GatewayOrder) -> Result<PaymentTerms, StartError> {
-        let token: Address = TOKEN.parse().unwrap();
-        terms_of(order, &request(), 24_995_001, token, 6)
+    fn terms(created: &CreatedOrder) -> Result<PaymentTerms, StartError> {
+        terms_of(
+            &order(),
+            created,
+            24_995_001,
+            24_995_002,
+            (TOKEN.parse().unwrap(), 6),
+            2,
+            now_ms() + 900_000,
+        )
     }
 
     #[test]
-    fn the_answer_that_matches_the_request_gives_the_terms() {
-        let terms = terms(&order(|_| {})).unwrap();
+    fn the_terms_take_where_to_pay_from_the_gateway_and_the_rest_from_the_server() {
+        let terms = terms(&created(None)).unwrap();
         assert_eq!(terms.gateway_order_no, "co_1");
-        assert_eq!(terms.plat_order_no, "P1");
+        assert_eq!(terms.plat_order_no, "8210000001");
         assert_eq!(terms.amount_atomic, 24_995_001, "what the server priced");
-        assert_eq!(terms.pay_amount_atomic, 24_995_002, "what the gateway asks");
-        assert_eq!(terms.expires_at, 900_001);
+        assert_eq!(terms.pay_amount_atomic, 24_995_002, "made unique");
+        assert_eq!(terms.to_address.to_string(), TO);
+        assert_eq!(terms.cashier_url, "");
         assert_eq!(terms.required_confirmations, 2);
-        assert_eq!(
-            terms.to_address.to_string(),
-            "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
-        );
+        assert!(terms.expires_at > now_ms(), "the server's own lifetime");
+        let later = now_ms() + 60_000;
+        assert_eq!(terms_of_expiry(Some(later)), Ok(later));
+    }
+
+    fn terms_of_expiry(at: Option<u64>) -> Result<u64, String> {
+        terms(&created(at))
+            .map(|t| t.expires_at)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
-    fn an_answer_for_anything_else_is_refused() {
-        let refused = |edit: fn(&mut serde_json::Value), why: &str| match terms(&order(edit)) {
-            Err(StartError::Inconsistent(what)) => assert!(what.contains(why), "{what}"),
-            other => panic!("{why}: {other:?}"),
-        };
-        refused(|o| o["orderNo"] = json!("co_2"), "orderNo");
-        refused(|o| o["chainId"] = json!(1), "chain");
-        refused(|o| o["symbol"] = json!("USDC"), "token");
-        refused(
-            |o| o["tokenContract"] = json!("0xdAC17F958D2ee523a2206206994597C13D831ec7"),
-            "token contract",
-        );
-        refused(|o| o["decimals"] = json!(18), "decimals");
-        refused(
-            |o| o["payAmountAtomic"] = json!("24.995002"),
-            "not a number",
-        );
-        refused(|o| o["payAmountAtomic"] = json!("24995000"), "differs");
-        // A cent's worth (10^4 units of a 6-decimal token) above the price is the most a
-        // gateway may add to make an amount unique.
-        refused(|o| o["payAmountAtomic"] = json!("25005002"), "differs");
-        assert!(
-            terms(&order(|o| o["payAmountAtomic"] = json!("25005001"))).is_ok(),
-            "exactly a cent more is still the price made unique"
-        );
+    fn an_expiry_already_past_is_refused() {
+        let error = terms_of_expiry(Some(1)).unwrap_err();
+        assert!(error.contains("expireTime"), "{error}");
     }
 }

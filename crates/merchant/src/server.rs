@@ -17,7 +17,7 @@ use crate::checkouts::Checkouts;
 use crate::config::Config;
 use crate::gateway::GatewayClient;
 use crate::store::Store;
-use crate::{api, error, fulfillment, reconcile};
+use crate::{api, error, fulfillment, reconcile, watcher};
 
 /// Request bodies larger than this are refused (413) before a handler reads them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,6 +46,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
         gateway.clone(),
         config.reconcile_interval,
     ));
+    for chain in config.chains.values().filter(|c| c.rpc_url.is_some()) {
+        tokio::spawn(watcher::run(
+            chain.clone(),
+            checkouts.clone(),
+            store.clone(),
+        ));
+    }
     if let Some(delivery) = config.fulfillment.clone() {
         tokio::spawn(fulfillment::run(delivery, store, fulfillment_due));
     }

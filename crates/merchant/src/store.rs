@@ -11,17 +11,22 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use usdt_checkout_chain::{Cursor, PaymentKind};
 use usdt_checkout_protocol::checkout::CheckoutState;
+use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::{Address, ChainId};
 
 use crate::clock::now_ms;
-use crate::domain::{Checkout, CreatedBy, PaymentTerms};
+use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
 
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
-const MIGRATIONS: [(i64, &str); 1] = [(1, include_str!("../migrations/0001_checkouts.sql"))];
+const MIGRATIONS: [(i64, &str); 2] = [
+    (1, include_str!("../migrations/0001_checkouts.sql")),
+    (2, include_str!("../migrations/0002_chain_facts.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -141,12 +146,8 @@ impl Store {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Checkout>, StoreError> {
-        sqlx::query("SELECT * FROM checkouts WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| from_row(&row))
-            .transpose()
+        let mut conn = self.pool.acquire().await?;
+        checkout_where(&mut conn, "id", id).await
     }
 
     /// Records the gateway order made for a checkout, unless one already was (a concurrent
@@ -227,14 +228,59 @@ impl Store {
         .collect()
     }
 
-    /// Every checkout's id and version, to fill the status cache at startup.
+    /// Every checkout with its chain payments, to fill the status cache at startup.
     pub async fn all(&self) -> Result<Vec<Checkout>, StoreError> {
-        sqlx::query("SELECT * FROM checkouts")
+        let mut checkouts: Vec<Checkout> = sqlx::query("SELECT * FROM checkouts")
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(from_row)
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let mut payments = std::collections::HashMap::<String, Vec<ChainPayment>>::new();
+        let rows = sqlx::query(
+            "SELECT * FROM chain_payments WHERE checkout_id IS NOT NULL
+             ORDER BY block_number, log_index",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let id: String = row.try_get("checkout_id")?;
+            payments.entry(id).or_default().push(payment_from_row(row)?);
+        }
+        for checkout in &mut checkouts {
+            checkout.chain_payments = payments.remove(&checkout.id).unwrap_or_default();
+        }
+        Ok(checkouts)
+    }
+
+    /// Where a chain's watcher left off.
+    pub async fn cursor(&self, chain: ChainId) -> Result<Option<Cursor>, StoreError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT cursor FROM chain_cursors WHERE chain_id = ?")
+                .bind(chain.0 as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(|_| StoreError::Corrupt("chain cursor")))
+            .transpose()
+    }
+
+    /// Payments into receiving addresses that match no checkout, newest first.
+    pub async fn unmatched(&self, limit: u32) -> Result<Vec<(ChainId, ChainPayment)>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM chain_payments WHERE checkout_id IS NULL
+             ORDER BY mined_at DESC, log_index DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                ChainId(row.try_get::<i64, _>("chain_id")? as u64),
+                payment_from_row(row)?,
+            ))
+        })
+        .collect()
     }
 
     /// Fulfillment events not yet delivered whose next attempt is due, oldest first.
@@ -324,19 +370,89 @@ impl Write {
         &mut self,
         order_no: &str,
     ) -> Result<Option<Checkout>, StoreError> {
-        sqlx::query("SELECT * FROM checkouts WHERE gateway_order_no = ?")
-            .bind(order_no)
-            .fetch_optional(&mut *self.0)
-            .await?
-            .map(|row| from_row(&row))
-            .transpose()
+        checkout_where(&mut self.0, "gateway_order_no", order_no).await
+    }
+
+    pub async fn checkout(&mut self, id: &str) -> Result<Option<Checkout>, StoreError> {
+        checkout_where(&mut self.0, "id", id).await
+    }
+
+    /// Records a payment read from the chain, attached to a checkout or unmatched; `false` if
+    /// this log was recorded before.
+    pub async fn record_chain_payment(
+        &mut self,
+        chain: ChainId,
+        payment: &ChainPayment,
+        checkout_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO chain_payments (chain_id, tx_hash, log_index, block_number, block_hash,
+                 from_address, to_address, token, amount, kind, named_order, mined_at, checkout_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING",
+        )
+        .bind(chain.0 as i64)
+        .bind(&payment.tx_id)
+        .bind(payment.log_index as i64)
+        .bind(payment.block_number as i64)
+        .bind(&payment.block_hash)
+        .bind(payment.from.to_string())
+        .bind(payment.to.to_string())
+        .bind(payment.token.to_string())
+        .bind(payment.value.to_string())
+        .bind(match payment.kind {
+            PaymentKind::Transfer => "transfer",
+            PaymentKind::Deposit => "deposit",
+        })
+        .bind(&payment.order_no)
+        .bind(payment.timestamp_ms as i64)
+        .bind(checkout_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Forgets what was read from block `fork` on (it was reorganised away); returns the
+    /// checkouts that lose payments.
+    pub async fn rewind_chain(
+        &mut self,
+        chain: ChainId,
+        fork: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let affected: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT checkout_id FROM chain_payments
+             WHERE chain_id = ? AND block_number >= ? AND checkout_id IS NOT NULL",
+        )
+        .bind(chain.0 as i64)
+        .bind(fork as i64)
+        .fetch_all(&mut *self.0)
+        .await?;
+        sqlx::query("DELETE FROM chain_payments WHERE chain_id = ? AND block_number >= ?")
+            .bind(chain.0 as i64)
+            .bind(fork as i64)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(affected)
+    }
+
+    pub async fn save_cursor(&mut self, chain: ChainId, cursor: &Cursor) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chain_cursors (chain_id, cursor) VALUES (?, ?)
+             ON CONFLICT (chain_id) DO UPDATE SET cursor = excluded.cursor",
+        )
+        .bind(chain.0 as i64)
+        .bind(serde_json::to_string(cursor).expect("cursors serialise"))
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
     }
 
     /// Stores the payment facts of `checkout`, the version before it being what is stored.
     pub async fn update_payment(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
         let updated = sqlx::query(
             "UPDATE checkouts SET state = ?, paid_atomic = ?, remaining_atomic = ?, overpaid_atomic = ?,
-                 confirmations = ?, tx_hashes = ?, gateway_update_time = ?, updated_at = ?, version = ?
+                 confirmations = ?, tx_hashes = ?, gateway_status = ?, gateway_paid_atomic = ?,
+                 gateway_tx_hashes = ?, disagreement = ?, updated_at = ?, version = ?
              WHERE id = ? AND version = ?",
         )
         .bind(checkout.state.as_str())
@@ -345,7 +461,10 @@ impl Write {
         .bind(checkout.overpaid_atomic.to_string())
         .bind(checkout.confirmations.map(i64::from))
         .bind(serde_json::to_string(&checkout.tx_hashes).expect("strings serialise"))
-        .bind(checkout.gateway_update_time as i64)
+        .bind(checkout.gateway.status.map(GatewayStatus::v2_name))
+        .bind(checkout.gateway.paid_atomic.to_string())
+        .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
+        .bind(&checkout.disagreement)
         .bind(checkout.updated_at as i64)
         .bind(checkout.version)
         .bind(&checkout.id)
@@ -378,6 +497,57 @@ impl Write {
     pub async fn commit(self) -> Result<(), StoreError> {
         Ok(self.0.commit().await?)
     }
+}
+
+/// The checkout whose `column` is `value`, with its chain payments.
+async fn checkout_where(
+    conn: &mut SqliteConnection,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Checkout>, StoreError> {
+    let row = sqlx::query(&format!("SELECT * FROM checkouts WHERE {column} = ?"))
+        .bind(value)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(mut checkout) = row.as_ref().map(from_row).transpose()? else {
+        return Ok(None);
+    };
+    checkout.chain_payments = sqlx::query(
+        "SELECT * FROM chain_payments WHERE checkout_id = ? ORDER BY block_number, log_index",
+    )
+    .bind(&checkout.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(payment_from_row)
+    .collect::<Result<_, _>>()?;
+    Ok(Some(checkout))
+}
+
+fn payment_from_row(row: &SqliteRow) -> Result<ChainPayment, StoreError> {
+    let address = |column: &str| -> Result<Address, StoreError> {
+        Address::from_str(&row.try_get::<String, _>(column)?)
+            .map_err(|_| StoreError::Corrupt("address"))
+    };
+    Ok(ChainPayment {
+        tx_id: row.try_get("tx_hash")?,
+        log_index: row.try_get::<i64, _>("log_index")? as u64,
+        block_number: row.try_get::<i64, _>("block_number")? as u64,
+        block_hash: row.try_get("block_hash")?,
+        from: address("from_address")?,
+        to: address("to_address")?,
+        token: address("token")?,
+        value: row
+            .try_get::<String, _>("amount")?
+            .parse()
+            .map_err(|_| StoreError::Corrupt("amount"))?,
+        kind: match row.try_get::<String, _>("kind")?.as_str() {
+            "deposit" => PaymentKind::Deposit,
+            _ => PaymentKind::Transfer,
+        },
+        order_no: row.try_get("named_order")?,
+        timestamp_ms: row.try_get::<i64, _>("mined_at")? as u64,
+    })
 }
 
 fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
@@ -432,7 +602,17 @@ fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
             .map(|c| c as u32),
         tx_hashes: serde_json::from_str(&tx_hashes)
             .map_err(|_| StoreError::Corrupt("transactions"))?,
-        gateway_update_time: row.try_get::<i64, _>("gateway_update_time")? as u64,
+        gateway: GatewayFacts {
+            status: row
+                .try_get::<Option<String>, _>("gateway_status")?
+                .map(|name| GatewayStatus::parse(&name).ok_or(StoreError::Corrupt("status")))
+                .transpose()?,
+            paid_atomic: units("gateway_paid_atomic")?.unwrap_or(0),
+            tx_hashes: serde_json::from_str(&row.try_get::<String, _>("gateway_tx_hashes")?)
+                .map_err(|_| StoreError::Corrupt("transactions"))?,
+        },
+        chain_payments: vec![],
+        disagreement: row.try_get("disagreement")?,
         created_at: row.try_get::<i64, _>("created_at")? as u64,
         updated_at: row.try_get::<i64, _>("updated_at")? as u64,
         version: row.try_get("version")?,

@@ -46,6 +46,14 @@ impl CheckoutState {
             other => OrderStatus::from_name(other).map(Self::Order),
         }
     }
+
+    /// Whether it can no longer change (an open checkout can still be paid).
+    pub const fn is_final(self) -> bool {
+        match self {
+            Self::Open(_) => false,
+            Self::Order(status) => status.is_final(),
+        }
+    }
 }
 
 /// `POST /api/checkouts`.

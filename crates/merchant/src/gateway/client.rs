@@ -13,11 +13,12 @@ use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::backoff::full_jitter;
 pub use usdt_checkout_protocol::checkout::GatewayHealth;
 use usdt_checkout_protocol::gateway::{
-    CreateOrderRequest, Envelope, GatewayOrder, HEADER_API_KEY, HEADER_REQUEST_TIME,
-    HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2, OrderPage, PATH_CREATE_ORDER, PATH_QUERY_PAYMENTS,
+    Answer, HEADER_API_KEY, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
+    read_answer,
 };
 use usdt_checkout_protocol::signed_string;
 
+use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder};
 use crate::budget::{Budget, Priority};
 use crate::clock::now_ms;
 use crate::config::{Config, Credentials};
@@ -67,15 +68,11 @@ pub struct GatewayClient {
     base: String,
     api_key: String,
     credentials: Credentials,
+    dialect: Box<dyn Dialect>,
     budget: Mutex<Budget>,
     /// Watched by status long polls: a shopper sees the gateway's trouble as it starts and ends.
     health: watch::Sender<GatewayHealth>,
     refusals: std::sync::atomic::AtomicU64,
-}
-
-enum Call<'a> {
-    Post { path: &'a str, body: String },
-    Get { path: &'a str, query: String },
 }
 
 impl GatewayClient {
@@ -85,6 +82,7 @@ impl GatewayClient {
         credentials: Credentials,
         requests_per_minute: usize,
         timeout: Duration,
+        dialect: Box<dyn Dialect>,
     ) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -95,6 +93,7 @@ impl GatewayClient {
             base,
             api_key,
             credentials,
+            dialect,
             budget: Mutex::new(Budget::new(requests_per_minute)),
             health: watch::Sender::new(GatewayHealth::Available),
             refusals: std::sync::atomic::AtomicU64::new(0),
@@ -109,7 +108,13 @@ impl GatewayClient {
             config.credentials.clone(),
             config.requests_per_minute,
             config.gateway_timeout,
+            super::dialect_for(&config.gateway_api),
         )
+    }
+
+    /// The gateway's wire: webhooks are read through it.
+    pub fn dialect(&self) -> &dyn Dialect {
+        self.dialect.as_ref()
     }
 
     pub fn health(&self) -> GatewayHealth {
@@ -149,18 +154,15 @@ impl GatewayClient {
     }
 
     /// Creates the gateway order, retrying what can be retried.
-    pub async fn create_order(
-        &self,
-        request: &CreateOrderRequest,
-    ) -> Result<GatewayOrder, GatewayError> {
-        let body = serde_json::to_string(request).expect("requests serialise");
+    pub async fn create_order(&self, order: &NewOrder) -> Result<CreatedOrder, GatewayError> {
+        let call = self.dialect.create(order);
         let mut attempt = 0;
         loop {
-            let call = Call::Post {
-                path: PATH_CREATE_ORDER,
-                body: body.clone(),
-            };
-            match self.call(Priority::Creation, call).await {
+            let answer = self
+                .call(Priority::Creation, &call)
+                .await
+                .and_then(|(status, text)| answered(status, self.dialect.created(order, &text)));
+            match answer {
                 Err(GatewayError::Unreachable(_) | GatewayError::Garbage(_))
                     if attempt + 1 < CREATION_ATTEMPTS =>
                 {
@@ -184,41 +186,39 @@ impl GatewayClient {
         }
     }
 
-    /// The orders with these numbers (at most 100), as the gateway has them now.
-    pub async fn orders(&self, order_nos: &[String]) -> Result<Vec<GatewayOrder>, GatewayError> {
-        let query = format!("orderNo={}&pageSize=100", order_nos.join(","));
-        let page: OrderPage = self
-            .call(
-                Priority::Reconciliation,
-                Call::Get {
-                    path: PATH_QUERY_PAYMENTS,
-                    query,
-                },
-            )
+    /// What the gateway says of one order now.
+    pub async fn order_status(&self, order_no: &str) -> Result<Vec<GatewayReport>, GatewayError> {
+        let (status, text) = self
+            .call(Priority::Reconciliation, &self.dialect.query(order_no))
             .await?;
-        Ok(page.records)
+        answered(status, self.dialect.queried(&text))
     }
 
-    /// A list from the gateway's public API (networks, tokens, rates). The public API needs no
-    /// key and is not rate-limited, so it costs no budget.
-    pub async fn public<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayError> {
+    /// A list from the gateway's public API (networks, tokens). The public API needs no key and
+    /// is not rate-limited, so it costs no budget.
+    pub async fn public_list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Vec<T>, GatewayError> {
+        self.public_url(&format!("{}{path}", self.base)).await
+    }
+
+    /// A JSON list at `url`, bare or enveloped, fetched without the API key.
+    pub async fn public_url<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, GatewayError> {
         let response = self
             .http
-            .get(format!("{}{path}", self.base))
+            .get(url)
             .send()
             .await
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
-        self.read(response).await
+        let (status, text) = self.read(response).await?;
+        answered(status, read_answer(&text))
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        priority: Priority,
-        call: Call<'_>,
-    ) -> Result<T, GatewayError> {
+    async fn call(&self, priority: Priority, call: &Call) -> Result<(u16, String), GatewayError> {
         self.take_budget(priority).await?;
         let time = now_ms();
-        let (request, signed) = match &call {
+        let (request, signed) = match call {
             Call::Post { path, body } => (
                 self.http
                     .post(format!("{}{path}", self.base))
@@ -276,10 +276,8 @@ impl GatewayClient {
         }
     }
 
-    async fn read<T: DeserializeOwned>(
-        &self,
-        response: reqwest::Response,
-    ) -> Result<T, GatewayError> {
+    /// The answer's HTTP status and text, once 429, 418 and 5xx have been dealt with.
+    async fn read(&self, response: reqwest::Response) -> Result<(u16, String), GatewayError> {
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -315,19 +313,7 @@ impl GatewayClient {
             .text()
             .await
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
-        let envelope: Envelope<T> = serde_json::from_str(&text)
-            .map_err(|e| GatewayError::Garbage(format!("HTTP {status}: {e}")))?;
-        match (envelope.success, envelope.data) {
-            (true, Some(data)) if status == 200 => Ok(data),
-            (true, _) => Err(GatewayError::Garbage(format!(
-                "HTTP {status} success without data"
-            ))),
-            (false, _) => Err(GatewayError::Rejected {
-                status,
-                code: envelope.code,
-                msg: envelope.msg,
-            }),
-        }
+        Ok((status, text))
     }
 
     fn pause(&self, after: Duration, health: GatewayHealth) {
@@ -351,6 +337,24 @@ impl GatewayClient {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// A dialect's reading of an answer, as the client's result: data only from a 2xx answer, a
+/// refusal with its HTTP status and code, anything else garbage.
+fn answered<T>(status: u16, answer: Result<Answer<T>, String>) -> Result<T, GatewayError> {
+    match answer {
+        Ok(Answer::Data(data)) if (200..300).contains(&status) => Ok(data),
+        Ok(Answer::Data(_)) => Err(GatewayError::Garbage(format!("HTTP {status} with data"))),
+        Ok(Answer::Refused { code, msg }) => Err(GatewayError::Rejected { status, code, msg }),
+        Err(e) if (200..300).contains(&status) => {
+            Err(GatewayError::Garbage(format!("HTTP {status}: {e}")))
+        }
+        Err(_) => Err(GatewayError::Rejected {
+            status,
+            code: String::new(),
+            msg: format!("HTTP {status}"),
+        }),
     }
 }
 

@@ -1,0 +1,196 @@
+//! BlockATM V1: readme.io's callback and signing pages and its Java signing demo
+//! (`docs/blockatm-api.md` §2–3). Creation's path and answer are not documented: the server
+//! sends `orderNo, chainId, symbol, amount` and needs only `toAddress` back.
+
+use usdt_checkout_protocol::gateway::v1::{self, CreateOrder, Payment};
+use usdt_checkout_protocol::gateway::wire::OneOrMany;
+use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
+
+use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, query_string};
+
+pub struct BlockatmV1;
+
+impl Dialect for BlockatmV1 {
+    fn name(&self) -> &'static str {
+        "blockatm-v1"
+    }
+
+    fn networks_path(&self) -> &'static str {
+        v1::PATH_NETWORKS
+    }
+
+    fn tokens_path(&self) -> &'static str {
+        v1::PATH_TOKENS
+    }
+
+    fn create(&self, order: &NewOrder) -> Call {
+        let body = CreateOrder {
+            order_no: order.order_no.clone(),
+            chain_id: order.chain_id,
+            symbol: order.symbol.clone(),
+            amount: DecimalText(order.amount.clone()),
+            cust_no: None,
+        };
+        Call::Post {
+            path: v1::PATH_CREATE_ORDER,
+            body: serde_json::to_string(&body).expect("requests serialise"),
+        }
+    }
+
+    fn created(&self, _: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+        Ok(match read_answer::<v1::CreatedOrder>(answer)? {
+            Answer::Data(created) => Answer::Data(CreatedOrder {
+                to_address: created.to_address,
+                cashier_url: created.cashier_url.filter(|url| !url.is_empty()),
+                plat_order_no: created.plat_order_no.map(|id| id.0),
+                expire_time: created.expire_time,
+            }),
+            Answer::Refused { code, msg } => Answer::Refused { code, msg },
+        })
+    }
+
+    fn query(&self, order_no: &str) -> Call {
+        Call::Get {
+            path: v1::PATH_QUERY_QR_PAYMENT,
+            query: query_string(&[("orderNo", order_no)]),
+        }
+    }
+
+    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String> {
+        Ok(match read_answer::<OneOrMany<Payment>>(answer)? {
+            Answer::Data(records) => {
+                Answer::Data(records.into_vec().into_iter().map(report).collect())
+            }
+            Answer::Refused { code, msg } => Answer::Refused { code, msg },
+        })
+    }
+
+    fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String> {
+        // `Payout` and `QR-Payout` are about the merchant's payouts, not its orders.
+        let about_payment = event.is_none_or(|e| {
+            e.eq_ignore_ascii_case(v1::EVENT_PAYMENT)
+                || e.eq_ignore_ascii_case(v1::EVENT_QR_PAYMENT)
+        });
+        if !about_payment {
+            return Ok(None);
+        }
+        let payment: Payment =
+            serde_json::from_str(body).map_err(|e| format!("not a payment callback: {e}"))?;
+        Ok(Some(report(payment)))
+    }
+}
+
+fn report(payment: Payment) -> GatewayReport {
+    GatewayReport {
+        order_no: payment.order_no.filter(|no| !no.is_empty()),
+        plat_order_no: Some(payment.plat_order_no.0),
+        status: payment.status,
+        amount: Some(payment.amount.0),
+        tx_id: payment.tx_id.filter(|tx| !tx.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use usdt_checkout_protocol::ChainId;
+    use usdt_checkout_protocol::gateway::GatewayStatus;
+
+    use super::*;
+
+    fn order() -> NewOrder {
+        NewOrder {
+            order_no: "co_1".into(),
+            chain_id: ChainId(31337),
+            symbol: "USDT".into(),
+            amount: "25.000001".into(),
+        }
+    }
+
+    #[test]
+    fn creation_sends_the_documented_types_and_reads_a_bare_or_enveloped_answer() {
+        let Call::Post { path, body } = BlockatmV1.create(&order()) else {
+            panic!("creation is a POST");
+        };
+        assert_eq!(path, "/api/v1/payment/createQrOrder");
+        assert_eq!(
+            body,
+            r#"{"orderNo":"co_1","chainId":"31337","symbol":"USDT","amount":"25.000001"}"#
+        );
+        let to = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+        let bare = BlockatmV1
+            .created(&order(), &format!(r#"{{"toAddress":"{to}"}}"#))
+            .unwrap();
+        let Answer::Data(bare) = bare else {
+            panic!("{bare:?}")
+        };
+        assert_eq!(bare.to_address.to_string(), to);
+        assert_eq!((bare.cashier_url, bare.expire_time), (None, None));
+        let wrapped = BlockatmV1
+            .created(
+                &order(),
+                &format!(
+                    r#"{{"code":"200","success":true,"msg":"","trace":"t","data":
+                    {{"toAddress":"{to}","cashierUrl":"https://cashier.example/1","platOrderNo":8210000001}}}}"#
+                ),
+            )
+            .unwrap();
+        let Answer::Data(wrapped) = wrapped else {
+            panic!("{wrapped:?}")
+        };
+        assert_eq!(wrapped.plat_order_no.as_deref(), Some("8210000001"));
+        assert!(
+            BlockatmV1
+                .created(&order(), r#"{"cashierUrl":"x"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn blockatms_documented_callback_is_a_report() {
+        // readme.io "Signature" example (docs/blockatm-api.md F1), with an orderNo as on a QR
+        // order (the example's own has none: its type is 1).
+        let body = r#"{"amount":"13.410037","chainId":"5","custNo":"OrderNO_123456","fee":"2",
+            "network":"TRON","orderNo":"co_1","platOrderNo":"8210000374","status":1,
+            "symbol":"USDT","txId":"1t","type":1,"createTime":1693212861016}"#;
+        let report = BlockatmV1
+            .webhook(Some("QR-Payment"), body)
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.order_no.as_deref(), Some("co_1"));
+        assert_eq!(report.status, GatewayStatus::Success);
+        assert_eq!(report.amount.as_deref(), Some("13.410037"));
+        assert_eq!(report.tx_id.as_deref(), Some("1t"));
+        assert_eq!(
+            BlockatmV1.webhook(Some("Payout"), body).unwrap(),
+            None,
+            "a payout's callback is not about an order"
+        );
+        let error = BlockatmV1
+            .webhook(
+                Some("Payment"),
+                &body.replace(r#""type":1"#, r#""type":"QR-Payment""#),
+            )
+            .unwrap_err();
+        assert!(error.contains("type"), "{error}");
+    }
+
+    #[test]
+    fn a_query_asks_by_order_number_and_reads_one_record_or_several() {
+        assert_eq!(
+            BlockatmV1.query("co_1"),
+            Call::Get {
+                path: "/api/v1/payment/qrCodePayment",
+                query: "orderNo=co_1".into()
+            }
+        );
+        let record = r#"{"platOrderNo":"8210000001","orderNo":"co_1","amount":"0","chainId":"31337",
+            "symbol":"USDT","type":2,"status":0}"#;
+        for answer in [record.to_owned(), format!("[{record}]")] {
+            let Answer::Data(reports) = BlockatmV1.queried(&answer).unwrap() else {
+                panic!("data")
+            };
+            assert_eq!(reports.len(), 1);
+            assert_eq!(reports[0].status, GatewayStatus::Pending);
+        }
+    }
+}

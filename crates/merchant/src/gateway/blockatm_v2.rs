@@ -1,0 +1,197 @@
+//! BlockATM V2: its GitBook (2025) for the payment event, the query paths and the envelope, and
+//! docs.blockatm.net for order creation, the one V2 source with a creation API (the GitBook sends
+//! merchants to its cashier widget instead; see `docs/blockatm-api.md` C20). Its answer carries
+//! no receiving address, so the merchant configures one per chain, as its console shows it.
+
+use std::collections::BTreeMap;
+
+use usdt_checkout_protocol::gateway::v2::{self, CreateOrder, OrderDetail, PaymentEvent};
+use usdt_checkout_protocol::gateway::wire::OneOrMany;
+use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
+use usdt_checkout_protocol::{Address, ChainId};
+
+use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, query_string};
+
+pub struct BlockatmV2 {
+    /// The cashier orders belong to, when the console gives the merchant more than one.
+    pub cashier_id: Option<String>,
+    /// Where each chain's payments go: the cashier's receiving contract.
+    pub receiving_addresses: BTreeMap<ChainId, Address>,
+}
+
+impl Dialect for BlockatmV2 {
+    fn name(&self) -> &'static str {
+        "blockatm-v2"
+    }
+
+    fn networks_path(&self) -> &'static str {
+        v2::PATH_NETWORKS
+    }
+
+    fn tokens_path(&self) -> &'static str {
+        v2::PATH_TOKENS
+    }
+
+    fn create(&self, order: &NewOrder) -> Call {
+        let body = CreateOrder {
+            cashier_id: self.cashier_id.clone(),
+            order_no: order.order_no.clone(),
+            amount: DecimalText(order.amount.clone()),
+            symbol: order.symbol.clone(),
+            chain_id: order.chain_id,
+            cust_no: None,
+        };
+        Call::Post {
+            path: v2::PATH_CREATE_ORDER,
+            body: serde_json::to_string(&body).expect("requests serialise"),
+        }
+    }
+
+    fn created(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+        let created = match read_answer::<v2::CreatedOrder>(answer)? {
+            Answer::Data(created) => created,
+            Answer::Refused { code, msg } => return Ok(Answer::Refused { code, msg }),
+        };
+        let to_address = created
+            .to_address
+            .or_else(|| self.receiving_addresses.get(&order.chain_id).copied())
+            .ok_or_else(|| {
+                format!(
+                    "no receiving address for chain {}: set gateway.receiving_addresses",
+                    order.chain_id
+                )
+            })?;
+        Ok(Answer::Data(CreatedOrder {
+            to_address,
+            cashier_url: created.pay_url.filter(|url| !url.is_empty()),
+            plat_order_no: None,
+            expire_time: created.expire_time,
+        }))
+    }
+
+    fn query(&self, order_no: &str) -> Call {
+        Call::Get {
+            path: v2::PATH_ORDER_DETAIL,
+            query: query_string(&[("orderNo", order_no)]),
+        }
+    }
+
+    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String> {
+        Ok(match read_answer::<OneOrMany<OrderDetail>>(answer)? {
+            Answer::Data(details) => Answer::Data(
+                details
+                    .into_vec()
+                    .into_iter()
+                    .map(|detail| GatewayReport {
+                        order_no: Some(detail.order_no),
+                        plat_order_no: None,
+                        status: detail.status,
+                        amount: Some(detail.amount.0),
+                        tx_id: detail.tx_id.filter(|tx| !tx.is_empty()),
+                    })
+                    .collect(),
+            ),
+            Answer::Refused { code, msg } => Answer::Refused { code, msg },
+        })
+    }
+
+    fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String> {
+        // V2's pages write the event `Payment` and `payment`; payouts are not about orders.
+        if event.is_some_and(|e| !e.eq_ignore_ascii_case(v2::EVENT_PAYMENT)) {
+            return Ok(None);
+        }
+        let event: PaymentEvent =
+            serde_json::from_str(body).map_err(|e| format!("not a payment event: {e}"))?;
+        Ok(Some(GatewayReport {
+            order_no: event.order_no.filter(|no| !no.is_empty()),
+            plat_order_no: Some(event.id.0),
+            status: event.status,
+            amount: Some(event.amount.0),
+            tx_id: event.tx_id.filter(|tx| !tx.is_empty()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use usdt_checkout_protocol::gateway::GatewayStatus;
+
+    use super::*;
+
+    const TO: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+
+    fn dialect() -> BlockatmV2 {
+        BlockatmV2 {
+            cashier_id: Some("91".into()),
+            receiving_addresses: [(ChainId(31337), TO.parse().unwrap())].into(),
+        }
+    }
+
+    fn order(chain: u64) -> NewOrder {
+        NewOrder {
+            order_no: "co_1".into(),
+            chain_id: ChainId(chain),
+            symbol: "USDT".into(),
+            amount: "25".into(),
+        }
+    }
+
+    #[test]
+    fn creation_pays_the_configured_address_of_the_chain() {
+        let Call::Post { path, body } = dialect().create(&order(31337)) else {
+            panic!("creation is a POST")
+        };
+        assert_eq!(path, "/order/api/v2/pay/order");
+        assert_eq!(
+            body,
+            r#"{"cashierId":"91","orderNo":"co_1","amount":"25","symbol":"USDT","chainId":"31337"}"#
+        );
+        let answer = r#"{"code":"200","success":true,"msg":"","trace":"t",
+            "data":{"orderNo":"co_1","payUrl":"https://pay.example/x","expireTime":1742729435000}}"#;
+        let Answer::Data(created) = dialect().created(&order(31337), answer).unwrap() else {
+            panic!("data")
+        };
+        assert_eq!(created.to_address.to_string(), TO);
+        assert_eq!(
+            created.cashier_url.as_deref(),
+            Some("https://pay.example/x")
+        );
+        assert_eq!(created.expire_time, Some(1_742_729_435_000));
+        let error = dialect().created(&order(1), answer).unwrap_err();
+        assert!(error.contains("receiving_addresses"), "{error}");
+    }
+
+    #[test]
+    fn blockatms_documented_payment_event_is_a_report() {
+        // The GitBook's example (docs/blockatm-api.md F7, zero-width spaces removed).
+        let body = r#"{"custNo":"CustNo_00240101","orderNo":"OrderNo_202504010023","id":8210003616,
+            "symbol":"USDT","amount":"2000.00","status":"SUCCESS",
+            "txId":"0x7614a9840d9422feaef4671e0ee98dd7092ebcba6e41076285f99d0b2b0de5fe",
+            "network":"Ethereum","chainId":"1",
+            "fromAddress":"0xa9e358e33a57e67c9b84618a52f0194c345c8e35","cashierId":86100021}"#;
+        for event in [Some("Payment"), Some("payment"), None] {
+            let report = dialect().webhook(event, body).unwrap().unwrap();
+            assert_eq!(report.order_no.as_deref(), Some("OrderNo_202504010023"));
+            assert_eq!(report.plat_order_no.as_deref(), Some("8210003616"));
+            assert_eq!(report.status, GatewayStatus::Success);
+            assert_eq!(report.amount.as_deref(), Some("2000.00"));
+        }
+        assert_eq!(dialect().webhook(Some("payout"), body).unwrap(), None);
+    }
+
+    #[test]
+    fn a_query_reads_the_order_detail() {
+        let answer = r#"{"code":"200","success":true,"msg":"","trace":"t","data":
+            {"orderNo":"co_1","amount":"25","symbol":"USDT","chainId":"31337","status":"EXPIRED"}}"#;
+        let Answer::Data(reports) = dialect().queried(answer).unwrap() else {
+            panic!("data")
+        };
+        assert_eq!(reports[0].status, GatewayStatus::Expired);
+        let refused =
+            r#"{"code":"000202","success":false,"data":null,"msg":"Data Not Found","trace":"t"}"#;
+        assert!(matches!(
+            dialect().queried(refused).unwrap(),
+            Answer::Refused { .. }
+        ));
+    }
+}

@@ -1,0 +1,131 @@
+//! The chain watcher: what no documented gateway tells a shopper. For one chain, it follows the
+//! token transfers into the checkouts' receiving addresses and the receiving contracts' deposits
+//! (the follower the sandbox uses, from `usdt-checkout-chain`), with confirmations and reorgs,
+//! and hands each step to [`Checkouts::apply_chain`], which attaches payments, keeps the
+//! unmatched ones, and settles what changed. It takes its settings and the checkouts, not the
+//! web app.
+
+use std::sync::Arc;
+
+use usdt_checkout_chain::{ChainClient, Cursor, step};
+use usdt_checkout_protocol::Address;
+
+use crate::checkouts::Checkouts;
+use crate::config::WatchedChain;
+use crate::store::Store;
+
+/// When an address is first watched, blocks read before it are read again this far back: the
+/// order that brought it was created moments ago, so its payment cannot be older.
+const NEW_ADDRESS_LOOKBACK: u64 = 64;
+
+/// Follows `chain` until the process stops; an unreachable node is retried, logged once.
+pub async fn run(chain: WatchedChain, checkouts: Arc<Checkouts>, store: Store) {
+    let Some(rpc_url) = chain.rpc_url.clone() else {
+        return;
+    };
+    let client = match ChainClient::connect(&rpc_url) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!("chain {}: {e}; not watched", chain.id);
+            return;
+        }
+    };
+    let mut cursor: Option<Cursor> = None;
+    let mut watched: Vec<Address> = vec![];
+    let mut failing = false;
+    loop {
+        match follow(
+            &chain,
+            &client,
+            &checkouts,
+            &store,
+            &mut cursor,
+            &mut watched,
+        )
+        .await
+        {
+            Ok(()) if failing => {
+                tracing::info!("chain {}: reachable again", chain.id);
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!("chain {}: {e}", chain.id);
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(chain.poll_interval).await;
+    }
+}
+
+/// One step: from the stored cursor (or the head, on a first start), over the addresses and
+/// tokens of the checkouts on this chain.
+async fn follow(
+    chain: &WatchedChain,
+    client: &ChainClient,
+    checkouts: &Checkouts,
+    store: &Store,
+    cursor: &mut Option<Cursor>,
+    watched: &mut Vec<Address>,
+) -> Result<(), String> {
+    let mut from = match cursor.take() {
+        Some(cursor) => cursor,
+        None => match store.cursor(chain.id).await.map_err(|e| e.to_string())? {
+            Some(stored) => stored,
+            None => Cursor {
+                next_block: client.head().await?,
+                recent: vec![],
+            },
+        },
+    };
+    let (tokens, receivers) = checkouts.watched_on(chain.id);
+    if receivers.iter().any(|address| !watched.contains(address)) {
+        from = reread_from(&from, from.next_block.saturating_sub(NEW_ADDRESS_LOOKBACK));
+        *watched = receivers.clone();
+    }
+    let read = match step(client, &from, &tokens, &receivers).await {
+        Ok(read) => read,
+        Err(e) => {
+            *cursor = Some(from);
+            return Err(e);
+        }
+    };
+    let applied = checkouts.apply_chain(chain.id, &read).await;
+    *cursor = Some(if applied.is_ok() { read.next } else { from });
+    applied.map_err(|e| e.to_string())
+}
+
+/// The cursor that reads again from `block`: later hashes are forgotten with the blocks.
+fn reread_from(cursor: &Cursor, block: u64) -> Cursor {
+    Cursor {
+        next_block: block.min(cursor.next_block),
+        recent: cursor
+            .recent
+            .iter()
+            .filter(|(number, _)| *number < block)
+            .cloned()
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_again_forgets_the_hashes_of_the_blocks_to_read() {
+        let cursor = Cursor {
+            next_block: 100,
+            recent: vec![
+                (97, "0x97".into()),
+                (98, "0x98".into()),
+                (99, "0x99".into()),
+            ],
+        };
+        let again = reread_from(&cursor, 98);
+        assert_eq!(again.next_block, 98);
+        assert_eq!(again.recent, [(97, "0x97".to_string())]);
+        assert_eq!(reread_from(&cursor, 200).next_block, 100, "never forward");
+    }
+}
