@@ -16,6 +16,6 @@ pub mod payment;
 pub mod rpc;
 
 pub use follow::{Cursor, KEEP_HASHES, MAX_RANGE, Step, find_fork, forgotten, rewind, step};
-pub use matching::{Candidate, Incoming, match_payment, unique_pay_amount};
+pub use matching::{Candidate, Incoming, match_payment};
 pub use payment::{ChainPayment, PaymentKind, confirmations};
 pub use rpc::{BlockStamp, ChainClient, ChainResult};

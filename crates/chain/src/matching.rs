@@ -1,8 +1,10 @@
 //! Which order a payment belongs to. Every order of a merchant on a chain pays the same receiving
 //! contract, so:
 //! - a `deposit(token, amount, orderNo)` names its order;
-//! - a plain transfer is matched by amount, which is why open orders to one address never share
-//!   an amount to pay ([`unique_pay_amount`]). In order, a transfer goes to:
+//! - a plain transfer is matched by amount. Each order asks exactly the amount the merchant set
+//!   (BlockATM: a scan payment must match the order's amount), so two open orders to one address
+//!   may wait for the same amount; the first such transfer then pays the oldest, the next the
+//!   one after. In order, a transfer goes to:
 //!   1. the open order whose remaining amount it equals exactly (should two tie, the one this
 //!      sender already paid part of, else the oldest): an exact amount is the strongest evidence;
 //!   2. the unfinished order this sender already paid part of (the rest, paid in pieces);
@@ -10,7 +12,7 @@
 //!      recently expired);
 //!   4. the only open order to that address, if there is just one (a wrong amount, partial or
 //!      over, that cannot be anyone else's);
-//!   5. otherwise no order: it is kept as unmatched, visible in the API, never dropped.
+//!   5. otherwise no order: it is kept as unmatched, never dropped.
 
 use usdt_checkout_protocol::Address;
 
@@ -79,16 +81,6 @@ pub fn match_payment(candidates: &[Candidate], incoming: &Incoming) -> Option<us
                 _ => None,
             }
         })
-}
-
-/// The amount an order to an address must pay: the asked amount, raised by the token's smallest
-/// unit until no open order to the same address is still waiting for that exact amount.
-pub fn unique_pay_amount(asked: u128, taken: &[u128]) -> u128 {
-    let mut amount = asked;
-    while taken.contains(&amount) {
-        amount += 1;
-    }
-    amount
 }
 
 #[cfg(test)]
@@ -218,8 +210,14 @@ mod tests {
     }
 
     #[test]
-    fn pay_amounts_are_made_unique_by_the_smallest_unit() {
-        assert_eq!(unique_pay_amount(100, &[]), 100);
-        assert_eq!(unique_pay_amount(100, &[100, 101, 103]), 102);
+    fn open_orders_of_one_amount_are_paid_oldest_first() {
+        let mut orders = [order("NEW", 10_000_000, 2), order("OLD", 10_000_000, 1)];
+        assert_eq!(match_payment(&orders, &transfer(1, 10_000_000)), Some(1));
+        orders[1].remaining = 0;
+        assert_eq!(
+            match_payment(&orders, &transfer(2, 10_000_000)),
+            Some(0),
+            "the next transfer of that amount pays the next order"
+        );
     }
 }

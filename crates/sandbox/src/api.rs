@@ -1,8 +1,19 @@
-//! The gateway's HTTP API: public (no auth, CORS open) and server-to-server (API key, signature,
-//! freshness, rate limit), in the envelope `{code, success, data, msg, trace}`.
+//! The gateway's HTTP API in the dialect the sandbox speaks (one per process): public (no auth,
+//! CORS open) and server-to-server (API key, signature, freshness, rate limit). Bodies are the
+//! protocol crate's wire types of that dialect (`usdt_checkout_protocol::gateway::{v1, v2}`)
+//! and nothing more; [`crate::dialect`] says how an order fills them.
+//!
+//! | | V1 (bare answers) | V2 (in the envelope) |
+//! | --- | --- | --- |
+//! | networks | `GET /api/v1/public/networklist` | `GET /admin/api/v2/pub/allNetworks` |
+//! | tokens | `GET /api/v1/public/cryptocurrencies` | `GET /admin/api/v2/pub/symbolList` |
+//! | create (signed) | `POST /api/v1/payment/createQrOrder` | `POST /order/api/v2/pay/order` |
+//! | one order | `GET .../qrCodePayment` or `.../contractPayment` `?orderNo=` | `GET /order/api/v2/payorder/detail?orderNo=` |
+//! | orders | the same without `orderNo` (a list) | `GET /order/api/v2/payorder/list` |
+//!
+//! and, in both, the sandbox's own `GET /api/v1/public/rates`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,45 +23,51 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_http::cors::{Any, CorsLayer};
 use usdt_checkout_protocol::gateway::{
-    CreateOrderRequest, Cryptocurrency, ExchangeRate, GatewayOrder, Network, OrderPage,
-    PATH_CREATE_ORDER, PATH_NETWORKS, PATH_QUERY_PAYMENTS, PATH_RATES, PATH_TOKENS,
-    PATH_WEBHOOK_KEY, PaymentRecord,
+    Cryptocurrency, DecimalText, ExchangeRate, IdText, Network, PATH_RATES, v1, v2,
 };
 use usdt_checkout_protocol::signature::Signed;
-use usdt_checkout_protocol::{Address, ChainId, OrderStatus, parse_positive_units};
+use usdt_checkout_protocol::{ChainId, parse_positive_units};
 
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult, ok};
+use crate::config::{Api, Merchant};
+use crate::dialect::{v1_payment, v2_detail};
+use crate::error::{AnswerResult, ApiError, answer};
 use crate::faults::Injected;
-use crate::ledger::{DeliveryAttempt, NewOrder, Record};
+use crate::ledger::{NewOrder, Order};
 use crate::query::{self, OrderQuery};
+use crate::view::cashier_url;
 
-pub const PATH_UNMATCHED: &str = "/api/v1/payment/unmatched";
-pub const PATH_DELIVERIES: &str = "/api/v1/webhook/deliveries";
-
-/// The gateway API, public and server-to-server, behind test mode's fault injection.
+/// The gateway API of the configured dialect, behind test mode's fault injection.
 pub fn router(app: &Arc<App>) -> Router<Arc<App>> {
+    let (networks_path, tokens_path) = match app.config.api {
+        Api::V1 => (v1::PATH_NETWORKS, v1::PATH_TOKENS),
+        Api::V2 => (v2::PATH_NETWORKS, v2::PATH_TOKENS),
+    };
     let public = Router::new()
-        .route(PATH_NETWORKS, get(networks))
-        .route(PATH_TOKENS, get(tokens))
+        .route(networks_path, get(networks))
+        .route(tokens_path, get(tokens))
         .route(PATH_RATES, get(rates))
-        .route(PATH_WEBHOOK_KEY, get(webhook_key))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods([Method::GET])
                 .allow_headers(Any),
         );
-    let merchant_api = Router::new()
-        .route(PATH_CREATE_ORDER, post(create_order))
-        .route(PATH_QUERY_PAYMENTS, get(query_orders))
-        .route(PATH_UNMATCHED, get(unmatched))
-        .route(PATH_DELIVERIES, get(deliveries));
+    let merchant_api = match app.config.api {
+        Api::V1 => Router::new()
+            .route(v1::PATH_CREATE_ORDER, post(create_v1))
+            .route(v1::PATH_QUERY_QR_PAYMENT, get(query_v1))
+            .route(v1::PATH_QUERY_CONTRACT_PAYMENT, get(query_v1)),
+        Api::V2 => Router::new()
+            .route(v2::PATH_CREATE_ORDER, post(create_v2))
+            .route(v2::PATH_ORDER_DETAIL, get(detail_v2))
+            .route(v2::PATH_ORDER_LIST, get(list_v2)),
+    };
     public
         .merge(merchant_api)
         .layer(middleware::from_fn_with_state(app.clone(), inject_faults))
@@ -93,183 +110,238 @@ fn order_no(text: &str) -> Result<&str, ApiError> {
     Ok(order_no)
 }
 
-/// How long an order stays open: from a minute to a day if the merchant asks, else `default`.
-fn lifetime(expire_seconds: Option<u64>, default: Duration) -> Result<Duration, ApiError> {
-    match expire_seconds {
-        None => Ok(default),
-        Some(seconds @ 60..=86_400) => Ok(Duration::from_secs(seconds)),
-        Some(_) => Err(ApiError::invalid("expireSeconds must be from 60 to 86400")),
-    }
+/// What both dialects' creation asks for.
+struct Terms {
+    order_no: String,
+    chain_id: ChainId,
+    symbol: String,
+    amount: DecimalText,
+    cust_no: Option<String>,
 }
 
-async fn create_order(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<GatewayOrder> {
-    let body = utf8(&body)?;
-    let merchant = authenticate(&app, &headers, Signed::Body(body))?;
-    let request: CreateOrderRequest = parse_body(body)?;
-
-    let order_no = order_no(&request.order_no)?;
+/// Checks `terms` and makes the order, or finds the one an earlier identical request made. The
+/// order asks exactly the amount given: BlockATM's scan payments must match the order's amount.
+fn create(app: &App, merchant: &Merchant, terms: Terms) -> Result<Order, ApiError> {
+    let order_no = order_no(&terms.order_no)?;
     let chain = app
         .config
         .registry
-        .chain(request.chain_id)
+        .chain(terms.chain_id)
         .map_err(|e| ApiError::invalid(format!("chainId: {e}")))?;
     let token = chain
-        .token(&request.symbol)
+        .token(&terms.symbol)
         .ok_or_else(|| {
             ApiError::invalid(format!(
                 "symbol: {} is not accepted on chain {}",
-                request.symbol, request.chain_id
+                terms.symbol, terms.chain_id
             ))
         })?
         .clone();
-    let amount = parse_positive_units(&request.amount.0, token.decimals)
+    let amount = parse_positive_units(&terms.amount.0, token.decimals)
         .map_err(|e| ApiError::invalid(format!("amount: {e}")))?;
-    let lifetime = lifetime(request.expire_seconds, app.config.settings.order_lifetime)?;
     let new = NewOrder {
         merchant: merchant.api_key.clone(),
         order_no: order_no.to_owned(),
-        cust_no: request.cust_no,
-        chain_id: request.chain_id,
+        cust_no: terms.cust_no,
+        chain_id: terms.chain_id,
         network: chain.name.clone(),
         token,
         to_address: merchant
             .receiving_address
             .expect("checked at startup: every merchant has a receiving address"),
         amount,
-        expire_seconds: request.expire_seconds,
-        lifetime,
+        lifetime: app.config.settings.order_lifetime,
     };
-    let created = app
-        .store
+    app.store
         .write(|ledger| ledger.create_order(new, now_ms()))
         .map_err(ApiError::internal)?
-        .map_err(|duplicate| ApiError::conflict(duplicate.to_string()))?;
-    ok(app.view(&created))
+        .map_err(|duplicate| ApiError::conflict(duplicate.to_string()))
 }
 
-async fn query_orders(
+/// `POST /api/v1/payment/createQrOrder`: where to pay and the cashier page.
+async fn create_v1(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<OrderPage> {
-    let query = query.unwrap_or_default();
-    let merchant = authenticate(&app, &headers, Signed::Query(&query))?;
-    let OrderQuery { filter, page } = OrderQuery::parse(&query)?;
-    let mut records: Vec<GatewayOrder> = app.store.read(|ledger| {
+    body: Bytes,
+) -> AnswerResult<v1::CreatedOrder> {
+    let body = utf8(&body)?;
+    let merchant = authenticate(&app, &headers, Signed::Body(body))?;
+    let request: v1::CreateOrder = parse_body(body)?;
+    let order = create(
+        &app,
+        merchant,
+        Terms {
+            order_no: request.order_no,
+            chain_id: request.chain_id,
+            symbol: request.symbol,
+            amount: request.amount,
+            cust_no: request.cust_no,
+        },
+    )?;
+    answer(
+        Api::V1,
+        v1::CreatedOrder {
+            to_address: order.to_address,
+            cashier_url: Some(cashier_url(&app.public_url, &order.plat_order_no)),
+            plat_order_no: Some(IdText(order.plat_order_no)),
+            expire_time: Some(order.expire_time),
+        },
+    )
+}
+
+/// `POST /order/api/v2/pay/order`: the pay page, without the receiving address (a V2 merchant
+/// has it from its cashier settings).
+async fn create_v2(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AnswerResult<v2::CreatedOrder> {
+    let body = utf8(&body)?;
+    let merchant = authenticate(&app, &headers, Signed::Body(body))?;
+    let request: v2::CreateOrder = parse_body(body)?;
+    if let Some(cashier_id) = &request.cashier_id
+        && cashier_id.trim() != merchant.cashier_id.to_string()
+    {
+        return Err(ApiError::invalid(format!(
+            "cashierId: {cashier_id} is not this merchant's cashier ({})",
+            merchant.cashier_id
+        )));
+    }
+    let order = create(
+        &app,
+        merchant,
+        Terms {
+            order_no: request.order_no,
+            chain_id: request.chain_id,
+            symbol: request.symbol,
+            amount: request.amount,
+            cust_no: request.cust_no,
+        },
+    )?;
+    answer(
+        Api::V2,
+        v2::CreatedOrder {
+            pay_url: Some(cashier_url(&app.public_url, &order.plat_order_no)),
+            order_no: Some(order.order_no),
+            expire_time: Some(order.expire_time),
+            to_address: None,
+        },
+    )
+}
+
+/// The merchant's orders that `query` selects, oldest first (all of them: the caller pages).
+fn select(app: &App, merchant: &Merchant, query: &OrderQuery) -> Vec<Order> {
+    let mut orders: Vec<Order> = app.store.read(|ledger| {
         ledger
             .orders
             .iter()
-            .filter(|o| o.merchant == merchant.api_key && filter.matches(o))
-            .map(|o| app.view(o))
+            .filter(|o| o.merchant == merchant.api_key && query.filter.matches(o))
+            .cloned()
             .collect()
     });
-    if let Some(single) = filter.single_order_no()
-        && records.is_empty()
-    {
-        return Err(ApiError::not_found(format!("order {single} not found")));
-    }
-    records.sort_by_key(|o| (o.create_time, o.plat_order_no.clone()));
-    ok(OrderPage {
-        total: records.len() as u64,
-        records: page.of(records),
-        page: page.number,
-        page_size: page.size,
-    })
+    orders
+        .sort_by(|a, b| (a.create_time, &a.plat_order_no).cmp(&(b.create_time, &b.plat_order_no)));
+    orders
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UnmatchedPayment {
-    #[serde(flatten)]
-    payment: PaymentRecord,
-    token_contract: Address,
-    to_address: Address,
-}
-
-async fn unmatched(
+/// `GET /api/v1/payment/qrCodePayment` and `.../contractPayment`: with one `orderNo`, that
+/// order's payment record (404 if there is none); otherwise a page of records, oldest first.
+async fn query_v1(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> ApiResult<Vec<UnmatchedPayment>> {
-    let merchant = authenticate(&app, &headers, Signed::Query(&query.unwrap_or_default()))?;
-    let head = app.head.load(Ordering::Relaxed);
-    let decimals = |token| {
-        app.config
-            .registry
-            .chains()
-            .flat_map(|c| &c.tokens)
-            .find(|t| t.contract == token)
-            .map_or(0, |t| t.decimals)
-    };
-    let payments = app.store.read(|ledger| {
-        ledger
-            .unmatched
-            .iter()
-            .filter(|p| Some(p.to) == merchant.receiving_address)
-            .map(|p| UnmatchedPayment {
-                payment: p.record(head, decimals(p.token), false),
-                token_contract: p.token,
-                to_address: p.to,
-            })
-            .collect()
-    });
-    ok(payments)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Delivery {
-    event_id: String,
-    order_no: String,
-    state: OrderStatus,
-    created: u64,
-    delivered_at: Option<u64>,
-    next_attempt_at: Option<u64>,
-    attempts: Vec<DeliveryAttempt>,
-}
-
-async fn deliveries(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Vec<Delivery>> {
+) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     let merchant = authenticate(&app, &headers, Signed::Query(&query))?;
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    struct Params {
-        order_no: Option<String>,
+    let query = OrderQuery::parse(&query, Api::V1)?;
+    let orders = select(&app, merchant, &query);
+    if let Some(single) = query.filter.single_order_no() {
+        let order = orders
+            .first()
+            .ok_or_else(|| ApiError::not_found(format!("order {single} not found")))?;
+        return Ok(answer(Api::V1, v1_payment(order))?.into_response());
     }
-    let params: Params = query::parse(&query)?;
-    let list = app.store.read(|ledger| {
-        ledger
-            .events
-            .iter()
-            .filter(|e| e.merchant == merchant.api_key)
-            .filter(|e| params.order_no.as_ref().is_none_or(|n| *n == e.order_no))
-            .map(|e| Delivery {
-                event_id: e.id.clone(),
-                order_no: e.order_no.clone(),
-                state: e.state,
-                created: e.created,
-                delivered_at: e.delivered_at,
-                next_attempt_at: e.next_attempt_at,
-                attempts: e.attempts.clone(),
-            })
-            .collect()
-    });
-    ok(list)
+    let records: Vec<v1::Payment> = query.page.of(&orders).into_iter().map(v1_payment).collect();
+    Ok(answer(Api::V1, records)?.into_response())
 }
 
-async fn networks(State(app): State<Arc<App>>) -> ApiResult<Vec<Network>> {
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DetailParams {
+    order_no: Option<String>,
+}
+
+/// `GET /order/api/v2/payorder/detail?orderNo=`.
+async fn detail_v2(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> AnswerResult<v2::OrderDetail> {
+    let query = query.unwrap_or_default();
+    let merchant = authenticate(&app, &headers, Signed::Query(&query))?;
+    let params: DetailParams = query::parse(&query)?;
+    let wanted = params
+        .order_no
+        .ok_or_else(|| ApiError::missing("orderNo"))?;
+    let detail = app.store.read(|ledger| {
+        ledger
+            .orders
+            .iter()
+            .find(|o| o.merchant == merchant.api_key && o.order_no == wanted.trim())
+            .map(|o| v2_detail(o, merchant.cashier_id))
+    });
+    answer(
+        Api::V2,
+        detail.ok_or_else(|| ApiError::not_found(format!("order {wanted} not found")))?,
+    )
+}
+
+/// `GET /order/api/v2/payorder/list`: a page of orders, oldest first.
+async fn list_v2(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> AnswerResult<v2::OrderList> {
+    let query = query.unwrap_or_default();
+    let merchant = authenticate(&app, &headers, Signed::Query(&query))?;
+    let query = OrderQuery::parse(&query, Api::V2)?;
+    let orders = select(&app, merchant, &query);
+    answer(
+        Api::V2,
+        v2::OrderList {
+            total: orders.len() as u64,
+            list: query
+                .page
+                .of(&orders)
+                .into_iter()
+                .map(|o| v2_detail(o, merchant.cashier_id))
+                .collect(),
+            page: query.page.number,
+            page_size: query.page.size,
+        },
+    )
+}
+
+/// The public API's query: a chain to list, and the `apiKey` public calls may carry (BlockATM's
+/// public API authenticates by a query parameter; the sandbox's is open, so it is ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PublicQuery {
+    chain_id: Option<u64>,
+    #[serde(rename = "apiKey")]
+    _api_key: Option<String>,
+}
+
+async fn networks(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+) -> AnswerResult<Vec<Network>> {
+    let params: PublicQuery = query::parse(&query.unwrap_or_default())?;
     let list = app
         .config
         .registry
         .chains()
+        .filter(|c| params.chain_id.is_none_or(|id| c.id == ChainId(id)))
         .map(|c| Network {
             chain_id: c.id,
             name: c.name.clone(),
@@ -277,20 +349,14 @@ async fn networks(State(app): State<Arc<App>>) -> ApiResult<Vec<Network>> {
             required_confirmations: app.config.settings.confirmations,
         })
         .collect();
-    ok(list)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TokenQuery {
-    chain_id: Option<u64>,
+    answer(app.config.api, list)
 }
 
 async fn tokens(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Vec<Cryptocurrency>> {
-    let params: TokenQuery = query::parse(&query.unwrap_or_default())?;
+) -> AnswerResult<Vec<Cryptocurrency>> {
+    let params: PublicQuery = query::parse(&query.unwrap_or_default())?;
     let list = app
         .config
         .registry
@@ -305,10 +371,11 @@ async fn tokens(
             })
         })
         .collect();
-    ok(list)
+    answer(app.config.api, list)
 }
 
-async fn rates(State(app): State<Arc<App>>) -> ApiResult<Vec<ExchangeRate>> {
+/// The sandbox's own: BlockATM documents no rate endpoint.
+async fn rates(State(app): State<Arc<App>>) -> AnswerResult<Vec<ExchangeRate>> {
     let now = now_ms();
     let list = app
         .config
@@ -321,20 +388,7 @@ async fn rates(State(app): State<Arc<App>>) -> ApiResult<Vec<ExchangeRate>> {
             update_time: now,
         })
         .collect();
-    ok(list)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WebhookKey {
-    /// The gateway's V1 public key (base64 SPKI): verify webhooks with it.
-    public_key: String,
-}
-
-async fn webhook_key(State(app): State<Arc<App>>) -> ApiResult<WebhookKey> {
-    ok(WebhookKey {
-        public_key: app.gateway_key.public_key().to_base64_spki(),
-    })
+    answer(app.config.api, list)
 }
 
 /// Test mode's fault injection, in front of the gateway API.
@@ -383,18 +437,19 @@ mod tests {
     }
 
     #[test]
-    fn a_lifetime_asked_for_is_from_a_minute_to_a_day() {
-        let default = Duration::from_secs(900);
-        assert_eq!(lifetime(None, default).unwrap(), default);
-        assert_eq!(
-            lifetime(Some(60), default).unwrap(),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            lifetime(Some(86_400), default).unwrap(),
-            Duration::from_secs(86_400)
-        );
-        assert!(lifetime(Some(59), default).is_err());
-        assert!(lifetime(Some(86_401), default).is_err());
+    fn a_missing_field_is_named_and_extra_fields_are_ignored() {
+        let missing =
+            parse_body::<v1::CreateOrder>(r#"{"orderNo":"A","chainId":"31337"}"#).unwrap_err();
+        assert_eq!(missing.msg, "missing parameter: symbol");
+        let request: v1::CreateOrder = parse_body(
+            r#"{"orderNo":"A","chainId":"31337","symbol":"USDT","amount":1.50,"redirectUrl":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.amount, DecimalText("1.50".into()));
+        let bad_chain = parse_body::<v2::CreateOrder>(
+            r#"{"orderNo":"A","chainId":"TRON","symbol":"USDT","amount":"1"}"#,
+        )
+        .unwrap_err();
+        assert!(bad_chain.msg.contains("chainId"), "{}", bad_chain.msg);
     }
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 use usdt_checkout_chain::ChainClient;
-use usdt_checkout_protocol::gateway::GatewayOrder;
 use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{Address, ChainId, Token};
 
@@ -16,6 +15,7 @@ use crate::config::{Config, Merchant};
 use crate::faults::FaultState;
 use crate::ledger::{Deployment, Order, Store};
 use crate::rate_limit::RateLimiter;
+use crate::view::{self, OrderView};
 
 pub struct App {
     pub config: Config,
@@ -138,9 +138,10 @@ impl App {
         self.config.merchants.iter().find(|m| m.api_key == api_key)
     }
 
-    /// `order` as the API reports it now.
-    pub fn view(&self, order: &Order) -> GatewayOrder {
-        order.view(
+    /// `order` in the sandbox's own detail, now (the cashier page, test mode).
+    pub fn view(&self, order: &Order) -> OrderView {
+        view::order(
+            order,
             self.head.load(Ordering::Relaxed),
             self.config.settings.confirmations,
             now_ms(),

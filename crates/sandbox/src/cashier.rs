@@ -53,7 +53,7 @@ async fn page(State(app): State<Arc<App>>, Path(plat_order_no): Path<String>) ->
         atomic_units: if remaining > 0 {
             remaining
         } else {
-            order.pay_amount
+            order.amount
         },
     };
     let uri = request.eip681();
@@ -102,7 +102,7 @@ code{{word-break:break-all}} .state{{font-weight:600}} svg{{width:220px;height:2
         } else {
             r#"<meta http-equiv="refresh" content="5">"#
         },
-        amount = escape(&v.pay_amount),
+        amount = escape(&v.amount),
         symbol = escape(&v.symbol),
         network = escape(&v.network),
         chain = v.chain_id,
@@ -112,7 +112,7 @@ code{{word-break:break-all}} .state{{font-weight:600}} svg{{width:220px;height:2
         to_pay = escape(if remaining > 0 {
             &v.remaining_amount
         } else {
-            &v.pay_amount
+            &v.amount
         }),
         to = v.to_address,
         token = v.token_contract,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::signature::{V1PublicKey, V2SecretKey, Verifier};
 use usdt_checkout_protocol::{Address, Chain, ChainRegistry};
 
@@ -25,6 +25,8 @@ pub struct ConfigFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaySettings {
+    /// Which of BlockATM's documented APIs this gateway speaks: "v1" or "v2".
+    pub api: Option<Api>,
     /// The base URL shoppers and merchants reach this gateway at (for `cashierUrl`); by default
     /// `http://<listen address>`.
     pub public_url: Option<String>,
@@ -42,6 +44,7 @@ pub struct GatewaySettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
+            api: None,
             public_url: None,
             order_lifetime_seconds: 900,
             confirmations: 2,
@@ -60,21 +63,24 @@ pub struct MerchantFile {
     pub api_key: String,
     /// The merchant's V1 public key, base64 X.509 SubjectPublicKeyInfo DER.
     pub v1_public_key: Option<String>,
-    /// The merchant's V2 secret.
+    /// The merchant's V2 secret: checks its V2-signed requests.
     pub v2_secret: Option<String>,
+    /// V2: the separate secret its webhooks are signed with (HMAC).
+    pub webhook_secret: Option<String>,
+    /// V2: the merchant's cashier id, a number, sent as `cashierId`.
+    pub cashier_id: Option<u64>,
     /// Where payment webhooks go.
     pub webhook_url: Option<String>,
-    /// How webhooks are signed: "v1" (with the gateway's key pair) or "v2" (HMAC with the
-    /// merchant's secret).
-    #[serde(default = "default_webhook_signature")]
-    pub webhook_signature: String,
+    /// V1: how webhooks are signed, "v1" (with the gateway's key pair, the default) or "v2"
+    /// (HMAC with `v2_secret`). V2 webhooks are always HMAC with `webhook_secret`.
+    pub webhook_signature: Option<String>,
     /// The merchant's receiving contract on the watched chain; `--deploy` deploys one.
     pub receiving_address: Option<Address>,
 }
 
-fn default_webhook_signature() -> String {
-    "v1".into()
-}
+/// The first merchant's default cashier id (BlockATM's example's); the next get the following
+/// numbers.
+pub const DEFAULT_CASHIER_ID: u64 = 86_100_021;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,10 +90,24 @@ pub struct RateFile {
     pub rate: String,
 }
 
+/// The dialect: one of BlockATM's documented APIs. One process speaks one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// readme.io's V1: bare answers, ECDSA-signed callbacks with V1's fields.
+    #[default]
+    V1,
+    /// The V2 GitBook: the `{code, success, data, msg, trace}` envelope, HMAC-signed payment
+    /// events.
+    V2,
+}
+
 /// How a merchant's webhooks are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookSignature {
+    /// ECDSA with the gateway's key pair.
     V1,
+    /// HMAC-SHA256 with the merchant's V2 secret (V1 dialect) or webhook secret (V2).
     V2,
 }
 
@@ -97,10 +117,13 @@ pub struct Merchant {
     pub api_key: String,
     /// Checks the merchant's signed requests, with its V1 public key and V2 secret.
     pub verifier: Verifier,
-    /// Signs its webhooks when they are V2.
-    pub v2_secret: Option<V2SecretKey>,
+    /// Signs its webhooks when they are HMAC-signed: the V2 secret in V1, the webhook secret
+    /// in V2.
+    pub webhook_key: Option<V2SecretKey>,
     pub webhook_url: Option<String>,
     pub webhook_signature: WebhookSignature,
+    /// V2's `cashierId`.
+    pub cashier_id: u64,
     pub receiving_address: Option<Address>,
 }
 
@@ -118,6 +141,7 @@ pub struct Settings {
 
 #[derive(Debug)]
 pub struct Config {
+    pub api: Api,
     pub public_url: Option<String>,
     pub settings: Settings,
     pub registry: ChainRegistry,
@@ -125,7 +149,8 @@ pub struct Config {
     pub rates: Vec<RateFile>,
 }
 
-pub fn load(path: Option<&Path>) -> Result<Config, String> {
+/// Reads the file at `path` (defaults without one); `api`, when given, overrides its dialect.
+pub fn load(path: Option<&Path>, api: Option<Api>) -> Result<Config, String> {
     let file: ConfigFile = match path {
         None => ConfigFile::default(),
         Some(path) => {
@@ -134,11 +159,12 @@ pub fn load(path: Option<&Path>) -> Result<Config, String> {
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
     };
-    check(file)
+    check(file, api)
 }
 
-fn check(file: ConfigFile) -> Result<Config, String> {
+fn check(file: ConfigFile, api: Option<Api>) -> Result<Config, String> {
     let g = file.gateway;
+    let api = api.or(g.api).unwrap_or_default();
     let positive = |value: u64, name: &str| {
         if value == 0 {
             Err(format!("gateway.{name} must be greater than zero"))
@@ -182,21 +208,66 @@ fn check(file: ConfigFile) -> Result<Config, String> {
             .map(V2SecretKey::new)
             .transpose()
             .map_err(|e| format!("{at}.v2_secret: {e}"))?;
-        if v1_public_key.is_none() && v2_secret.is_none() {
+        let webhook_secret = m
+            .webhook_secret
+            .as_deref()
+            .map(V2SecretKey::new)
+            .transpose()
+            .map_err(|e| format!("{at}.webhook_secret: {e}"))?;
+        let (verifier, webhook_signature, webhook_key) = match api {
+            Api::V1 => {
+                if v1_public_key.is_none() && v2_secret.is_none() {
+                    return Err(format!(
+                        "{at} needs v1_public_key or v2_secret to verify its requests"
+                    ));
+                }
+                let signature = match m.webhook_signature.as_deref().unwrap_or("v1") {
+                    "v1" => WebhookSignature::V1,
+                    "v2" if v2_secret.is_some() => WebhookSignature::V2,
+                    "v2" => {
+                        return Err(format!(
+                            "{at}.webhook_signature is v2 but there is no v2_secret"
+                        ));
+                    }
+                    other => {
+                        return Err(format!("{at}.webhook_signature {other:?} is not v1 or v2"));
+                    }
+                };
+                let key = (signature == WebhookSignature::V2)
+                    .then(|| v2_secret.clone())
+                    .flatten();
+                (Verifier::new(v1_public_key, v2_secret), signature, key)
+            }
+            Api::V2 => {
+                // V2 signs requests with the secret only, and webhooks with a key of their own.
+                if v2_secret.is_none() {
+                    return Err(format!(
+                        "{at}.v2_secret is required with api = \"v2\": V2 requests are signed with it"
+                    ));
+                }
+                if m.webhook_signature.is_some() {
+                    return Err(format!(
+                        "{at}.webhook_signature is for api = \"v1\"; V2 webhooks are signed with webhook_secret"
+                    ));
+                }
+                if m.webhook_url.is_some() && webhook_secret.is_none() {
+                    return Err(format!(
+                        "{at}.webhook_secret is required with api = \"v2\" and a webhook_url: V2 webhooks are signed with it"
+                    ));
+                }
+                (
+                    Verifier::new(None, v2_secret),
+                    WebhookSignature::V2,
+                    webhook_secret,
+                )
+            }
+        };
+        let cashier_id = m.cashier_id.unwrap_or(DEFAULT_CASHIER_ID + i as u64);
+        if merchants.iter().any(|other| other.cashier_id == cashier_id) {
             return Err(format!(
-                "{at} needs v1_public_key or v2_secret to verify its requests"
+                "{at}.cashier_id {cashier_id} is used by another merchant"
             ));
         }
-        let webhook_signature = match m.webhook_signature.as_str() {
-            "v1" => WebhookSignature::V1,
-            "v2" if v2_secret.is_some() => WebhookSignature::V2,
-            "v2" => {
-                return Err(format!(
-                    "{at}.webhook_signature is v2 but there is no v2_secret"
-                ));
-            }
-            other => return Err(format!("{at}.webhook_signature {other:?} is not v1 or v2")),
-        };
         if let Some(url) = &m.webhook_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -204,10 +275,11 @@ fn check(file: ConfigFile) -> Result<Config, String> {
         }
         merchants.push(Merchant {
             api_key: m.api_key,
-            verifier: Verifier::new(v1_public_key, v2_secret.clone()),
-            v2_secret,
+            verifier,
+            webhook_key,
             webhook_url: m.webhook_url,
             webhook_signature,
+            cashier_id,
             receiving_address: m.receiving_address,
         });
     }
@@ -220,6 +292,7 @@ fn check(file: ConfigFile) -> Result<Config, String> {
         }
     }
     Ok(Config {
+        api,
         public_url: g.public_url.map(|url| url.trim_end_matches('/').to_owned()),
         settings: Settings {
             order_lifetime: Duration::from_secs(g.order_lifetime_seconds),
@@ -241,12 +314,13 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, String> {
-        check(toml::from_str(text).map_err(|e| e.to_string())?)
+        check(toml::from_str(text).map_err(|e| e.to_string())?, None)
     }
 
     #[test]
     fn defaults_need_no_file() {
         let config = parse("").unwrap();
+        assert_eq!(config.api, Api::V1);
         assert_eq!(config.settings.confirmations, 2);
         assert_eq!(config.settings.rate_limit_per_minute, 100);
         assert!(config.merchants.is_empty());
@@ -289,6 +363,76 @@ mod tests {
             parse("[[rates]]\nbase = \"USDT\"\nquote = \"USD\"\nrate = \"-1\"")
                 .unwrap_err()
                 .contains("rates[0].rate")
+        );
+    }
+
+    #[test]
+    fn the_dialect_is_v1_unless_the_file_or_the_flag_says_v2() {
+        let v2 = "[gateway]\napi = \"v2\"";
+        assert_eq!(parse(v2).unwrap().api, Api::V2);
+        let file = toml::from_str(v2).unwrap();
+        assert_eq!(
+            check(file, Some(Api::V1)).unwrap().api,
+            Api::V1,
+            "the flag wins"
+        );
+        assert!(
+            parse("[gateway]\napi = \"v3\"")
+                .unwrap_err()
+                .contains("unknown variant")
+        );
+    }
+
+    #[test]
+    fn v2_merchants_sign_with_their_secret_and_get_webhooks_signed_with_another() {
+        let merchant = |extra: &str| {
+            format!("[gateway]\napi = \"v2\"\n[[merchants]]\napi_key = \"k\"\n{extra}")
+        };
+        let key = usdt_checkout_protocol::signature::V1PrivateKey::generate()
+            .public_key()
+            .to_base64_spki();
+        assert!(
+            parse(&merchant(&format!("v1_public_key = \"{key}\"")))
+                .unwrap_err()
+                .contains("merchants[0].v2_secret is required")
+        );
+        let hooked = "v2_secret = \"sk_a\"\nwebhook_url = \"http://127.0.0.1:1/hook\"";
+        assert!(
+            parse(&merchant(hooked))
+                .unwrap_err()
+                .contains("merchants[0].webhook_secret is required")
+        );
+        assert!(
+            parse(&merchant(&format!(
+                "{hooked}\nwebhook_secret = \"wh\"\nwebhook_signature = \"v1\""
+            )))
+            .unwrap_err()
+            .contains("webhook_signature is for api = \"v1\"")
+        );
+        let config = parse(&merchant(&format!("{hooked}\nwebhook_secret = \"wh\""))).unwrap();
+        let m = &config.merchants[0];
+        assert_eq!(m.webhook_signature, WebhookSignature::V2);
+        assert_eq!(m.cashier_id, DEFAULT_CASHIER_ID);
+        let hmac = usdt_checkout_protocol::signature::V2SecretKey::new("wh").unwrap();
+        assert_eq!(m.webhook_key.as_ref().unwrap().sign("x"), hmac.sign("x"));
+    }
+
+    #[test]
+    fn cashier_ids_are_numbered_from_the_default_and_never_shared() {
+        let two = "[[merchants]]\napi_key = \"a\"\nv2_secret = \"s\"\n\
+                   [[merchants]]\napi_key = \"b\"\nv2_secret = \"s\"";
+        let ids: Vec<u64> = parse(two)
+            .unwrap()
+            .merchants
+            .iter()
+            .map(|m| m.cashier_id)
+            .collect();
+        assert_eq!(ids, [DEFAULT_CASHIER_ID, DEFAULT_CASHIER_ID + 1]);
+        let clash = format!("{two}\ncashier_id = {DEFAULT_CASHIER_ID}");
+        assert!(
+            parse(&clash)
+                .unwrap_err()
+                .contains("merchants[1].cashier_id 86100021 is used")
         );
     }
 }

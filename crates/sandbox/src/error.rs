@@ -1,5 +1,7 @@
 //! The API's answers: a failure as its HTTP status, the envelope's code and a message saying
-//! what to fix; a success in the envelope. Both carry a trace id for the merchant to quote.
+//! what to fix, in every dialect; a success as the dialect writes it, bare in V1 (which documents
+//! no envelope) and in the envelope in V2. An envelope carries a trace id for the merchant to
+//! quote. Test mode's own answers are always in the envelope.
 
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use usdt_checkout_protocol::gateway::{Envelope, ErrorCode};
 
 use crate::app::next_trace;
+use crate::config::Api;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -94,4 +97,26 @@ pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 /// A success, in the envelope.
 pub fn ok<T>(data: T) -> ApiResult<T> {
     Ok(Json(Envelope::ok(data, next_trace())))
+}
+
+/// A success of the gateway API, as dialect `api` writes it.
+pub struct Answer<T> {
+    api: Api,
+    data: T,
+}
+
+impl<T: serde::Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        match self.api {
+            Api::V1 => Json(self.data).into_response(),
+            Api::V2 => Json(Envelope::ok(self.data, next_trace())).into_response(),
+        }
+    }
+}
+
+pub type AnswerResult<T> = Result<Answer<T>, ApiError>;
+
+/// A success of the gateway API in dialect `api`.
+pub fn answer<T>(api: Api, data: T) -> AnswerResult<T> {
+    Ok(Answer { api, data })
 }

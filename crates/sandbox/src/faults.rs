@@ -1,5 +1,5 @@
 //! Fault injection for integrators' resilience tests (test mode): added latency, a share of
-//! server errors or malformed bodies, forced 429 or 418, and dropped webhooks. Shares are applied
+//! server errors or malformed bodies, forced 429 or 418, and dropped or delayed webhooks. Shares are applied
 //! deterministically (an error rate of 0.25 fails exactly every fourth request), so a test that
 //! sets them gets the same sequence every run.
 
@@ -20,7 +20,13 @@ pub struct Faults {
     pub force_status: Option<u16>,
     /// Webhook deliveries are not sent (each counts as a failed attempt and is retried).
     pub drop_webhooks: bool,
+    /// Each webhook delivery attempt is held this long past when it was due, so a merchant can
+    /// learn of a payment from the chain before the gateway tells it.
+    pub webhook_delay_ms: u64,
 }
+
+/// The longest a webhook can be held: ten minutes.
+const MAX_WEBHOOK_DELAY_MS: u64 = 600_000;
 
 /// What to do with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +60,11 @@ impl FaultState {
         {
             return Err("forceStatus must be 429 or 418".into());
         }
+        if faults.webhook_delay_ms > MAX_WEBHOOK_DELAY_MS {
+            return Err(format!(
+                "webhookDelayMs must be at most {MAX_WEBHOOK_DELAY_MS}"
+            ));
+        }
         *self = Self {
             faults,
             ..Self::default()
@@ -63,6 +74,11 @@ impl FaultState {
 
     pub fn latency(&self) -> Duration {
         Duration::from_millis(self.faults.latency_ms)
+    }
+
+    /// How long past its due time a webhook delivery is held.
+    pub fn webhook_delay(&self) -> Duration {
+        Duration::from_millis(self.faults.webhook_delay_ms)
     }
 
     pub fn decide(&mut self) -> Injected {
@@ -120,6 +136,14 @@ mod tests {
             state
                 .set(Faults {
                     error_rate: 1.5,
+                    ..Faults::default()
+                })
+                .is_err()
+        );
+        assert!(
+            state
+                .set(Faults {
+                    webhook_delay_ms: MAX_WEBHOOK_DELAY_MS + 1,
                     ..Faults::default()
                 })
                 .is_err()

@@ -7,19 +7,21 @@
 //!    it as unmatched;
 //! 3. advances the chain cursor;
 //! 4. re-derives every unfinished order's status from its payments, their confirmations and the
-//!    clock, and queues a webhook event for each change the status machine allows.
+//!    clock, as the status machine allows;
+//! 5. queues a webhook for every order whose documented record changed ([`notify`]).
 //!
 //! A crash mid-tick redoes the tick.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use usdt_checkout_chain::{Candidate, ChainPayment, Incoming, match_payment, step};
-use usdt_checkout_protocol::gateway::{EVENT_QR_PAYMENT, PaymentEvent, v1_status};
 use usdt_checkout_protocol::{OrderStatus, transition};
 
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::dialect::{self, Webhook};
 use crate::ledger::{Ledger, WebhookEvent};
 
 pub async fn run(app: Arc<App>) {
@@ -128,7 +130,7 @@ fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
     }
 }
 
-/// Re-derives each unfinished order's status and queues an event for each change.
+/// Re-derives each unfinished order's status, then queues the webhooks that are news.
 pub fn refresh(app: &App, ledger: &mut Ledger, head: u64, now: u64) {
     let required = app.config.settings.confirmations;
     for index in 0..ledger.orders.len() {
@@ -143,75 +145,77 @@ pub fn refresh(app: &App, ledger: &mut Ledger, head: u64, now: u64) {
                 tracing::info!("order {}: {} -> {next}", order.order_no, order.state);
                 ledger.orders[index].state = next;
                 ledger.orders[index].update_time = now;
-                queue_event(app, ledger, index, head, now);
             }
             Err(illegal) => tracing::warn!("order {}: {illegal}; kept", order.order_no),
         }
     }
+    notify(app, ledger, now);
 }
 
-/// Moves an order to `state` if the status machine allows it, queuing its event.
+/// Moves an order to `state` if the status machine allows it (its webhook is queued by the
+/// [`refresh`] that follows).
 pub fn set_state(
-    app: &App,
     ledger: &mut Ledger,
     index: usize,
     state: OrderStatus,
-    head: u64,
     now: u64,
 ) -> Result<(), String> {
     let order = &mut ledger.orders[index];
     if transition(order.state, state).map_err(|e| e.to_string())? {
         order.state = state;
         order.update_time = now;
-        queue_event(app, ledger, index, head, now);
     }
     Ok(())
 }
 
-fn queue_event(app: &App, ledger: &mut Ledger, index: usize, head: u64, now: u64) {
-    let order = &ledger.orders[index];
-    let view = order.view(
-        head,
-        app.config.settings.confirmations,
-        now,
-        &app.public_url,
-    );
-    ledger.next_event_seq += 1;
-    let event = PaymentEvent {
-        event_id: format!("evt_{:08}", ledger.next_event_seq),
-        plat_order_no: view.plat_order_no,
-        order_no: view.order_no,
-        cust_no: view.cust_no,
-        amount: view.paid_amount,
-        fee: "0".into(),
-        chain_id: view.chain_id,
-        network: view.network,
-        symbol: view.symbol,
-        tx_id: view.payments.last().map(|p| p.tx_id.clone()),
-        kind: EVENT_QR_PAYMENT.into(),
-        status: v1_status(view.state),
-        create_time: view.create_time,
-        state: view.state,
-        pay_amount: view.pay_amount,
-        remaining_amount: view.remaining_amount,
-        overpaid_amount: view.overpaid_amount,
-        confirmations: view.confirmations,
-        required_confirmations: view.required_confirmations,
-        expire_time: view.expire_time,
-        event_time: now,
+/// Queues a webhook, in the gateway's dialect, for every order whose documented record is news
+/// ([`dialect::is_news`]): whenever one of its documented fields changed, never the same body
+/// twice, and not for an order as it was made. Such a change is the order's update.
+pub fn notify(app: &App, ledger: &mut Ledger, now: u64) {
+    let api = app.config.api;
+    let news: Vec<(usize, Webhook)> = {
+        let mut sent: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        for event in &ledger.events {
+            sent.entry((&event.merchant, &event.order_no))
+                .or_default()
+                .push(&event.body);
+        }
+        ledger
+            .orders
+            .iter()
+            .enumerate()
+            .filter_map(|(index, order)| {
+                let cashier_id = app.merchant(&order.merchant).map_or(0, |m| m.cashier_id);
+                let hook = dialect::webhook(api, order, cashier_id);
+                let earlier = sent
+                    .get(&(order.merchant.as_str(), order.order_no.as_str()))
+                    .map_or(&[][..], Vec::as_slice);
+                let as_created = match earlier {
+                    [] => dialect::webhook_as_created(api, order, cashier_id).body,
+                    _ => String::new(),
+                };
+                dialect::is_news(&hook.body, &as_created, earlier).then_some((index, hook))
+            })
+            .collect()
     };
-    let has_url = app
-        .merchant(&order.merchant)
-        .is_some_and(|m| m.webhook_url.is_some());
-    ledger.events.push(WebhookEvent {
-        id: event.event_id.clone(),
-        merchant: order.merchant.clone(),
-        order_no: order.order_no.clone(),
-        state: event.state,
-        body: serde_json::to_string(&event).expect("events serialise"),
-        created: now,
-        attempts: vec![],
-        next_attempt_at: has_url.then_some(now),
-        delivered_at: None,
-    });
+    for (index, hook) in news {
+        ledger.next_event_seq += 1;
+        let order = &mut ledger.orders[index];
+        order.update_time = now;
+        let has_url = app
+            .merchant(&order.merchant)
+            .is_some_and(|m| m.webhook_url.is_some());
+        ledger.events.push(WebhookEvent {
+            id: format!("evt_{:08}", ledger.next_event_seq),
+            merchant: order.merchant.clone(),
+            order_no: order.order_no.clone(),
+            state: order.state,
+            event: hook.event.into(),
+            body: hook.body,
+            created: now,
+            attempts: vec![],
+            next_attempt_at: has_url.then_some(now),
+            delivered_at: None,
+        });
+    }
 }

@@ -11,12 +11,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, confirmations, unique_pay_amount};
-use usdt_checkout_protocol::gateway::{self, GatewayOrder, PaymentRecord, v1_status};
+use usdt_checkout_chain::{ChainPayment, Cursor, confirmations};
 use usdt_checkout_protocol::{
     Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, Token, assess,
-    format_units,
 };
+
+use crate::dialect::plat_order_no;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ledger {
@@ -45,10 +45,9 @@ pub struct Order {
     pub token: Address,
     pub decimals: u8,
     pub to_address: Address,
-    /// What the merchant asked for, in atomic units.
+    /// What the merchant asked for, in atomic units: exactly what the shopper must send
+    /// (BlockATM's scan payments must match the order's amount).
     pub amount: u128,
-    /// What the shopper must send: `amount`, made unique among open orders to `to_address`.
-    pub pay_amount: u128,
     pub create_time: u64,
     pub expire_time: u64,
     pub update_time: u64,
@@ -59,38 +58,6 @@ pub struct Order {
     pub terms: String,
 }
 
-/// A payment as the API reports it.
-pub trait Record {
-    /// Amounts in a token of `decimals`; `late` if it came after its order expired.
-    fn record(&self, head: u64, decimals: u8, late: bool) -> PaymentRecord;
-}
-
-impl Record for ChainPayment {
-    fn record(&self, head: u64, decimals: u8, late: bool) -> PaymentRecord {
-        PaymentRecord {
-            tx_id: self.tx_id.clone(),
-            log_index: self.log_index,
-            block_number: self.block_number,
-            block_hash: self.block_hash.clone(),
-            from: self.from,
-            amount: format_units(self.value, decimals),
-            amount_atomic: self.value.to_string(),
-            kind: wire_kind(self.kind),
-            confirmations: confirmations(head, self.block_number),
-            timestamp: self.timestamp_ms,
-            late,
-        }
-    }
-}
-
-/// The chain crate's payment kind as the gateway's wire types spell it (the same names).
-fn wire_kind(kind: PaymentKind) -> gateway::PaymentKind {
-    match kind {
-        PaymentKind::Transfer => gateway::PaymentKind::Transfer,
-        PaymentKind::Deposit => gateway::PaymentKind::Deposit,
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deployment {
     pub chain_id: ChainId,
@@ -99,13 +66,19 @@ pub struct Deployment {
     pub receivers: BTreeMap<String, Address>,
 }
 
+/// One webhook and its deliveries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebhookEvent {
-    /// Stable across retries; receivers dedupe by it.
+    /// The sandbox's own delivery id, stable across retries; never on the wire (BlockATM's
+    /// bodies have no event id).
     pub id: String,
     pub merchant: String,
     pub order_no: String,
+    /// The order's detailed state when it was queued.
     pub state: OrderStatus,
+    /// Its `BlockATM-Event` header.
+    #[serde(default = "qr_payment")]
+    pub event: String,
     /// The exact JSON body sent (and signed) on every attempt.
     pub body: String,
     pub created: u64,
@@ -113,6 +86,11 @@ pub struct WebhookEvent {
     /// When to try next; none once delivered or given up.
     pub next_attempt_at: Option<u64>,
     pub delivered_at: Option<u64>,
+}
+
+/// What events of older ledgers were sent as.
+fn qr_payment() -> String {
+    usdt_checkout_protocol::gateway::v1::EVENT_QR_PAYMENT.into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,17 +111,12 @@ impl Order {
 
     /// What is still to pay; zero once paid in full or over.
     pub fn remaining(&self) -> u128 {
-        self.pay_amount.saturating_sub(self.received())
-    }
-
-    /// Still waiting for payments at `now`: neither finished nor expired.
-    pub fn is_open(&self, now_ms: u64) -> bool {
-        !self.state.is_final() && now_ms < self.expire_time
+        self.amount.saturating_sub(self.received())
     }
 
     pub fn terms(&self, required_confirmations: u32) -> OrderTerms {
         OrderTerms {
-            amount_due: self.pay_amount,
+            amount_due: self.amount,
             expires_at_ms: self.expire_time,
             required_confirmations,
         }
@@ -161,47 +134,6 @@ impl Order {
             .collect();
         assess(&self.terms(required_confirmations), &observations, now_ms)
     }
-
-    pub fn view(
-        &self,
-        head: u64,
-        required_confirmations: u32,
-        now_ms: u64,
-        cashier_base: &str,
-    ) -> GatewayOrder {
-        let assessment = self.assess(head, required_confirmations, now_ms);
-        let units = |atomic| format_units(atomic, self.decimals);
-        GatewayOrder {
-            plat_order_no: self.plat_order_no.clone(),
-            order_no: self.order_no.clone(),
-            cust_no: self.cust_no.clone(),
-            chain_id: self.chain_id,
-            network: self.network.clone(),
-            symbol: self.symbol.clone(),
-            token_contract: self.token,
-            decimals: self.decimals,
-            amount: units(self.amount),
-            pay_amount: units(self.pay_amount),
-            pay_amount_atomic: self.pay_amount.to_string(),
-            to_address: self.to_address,
-            cashier_url: format!("{cashier_base}/cashier/{}", self.plat_order_no),
-            status: v1_status(self.state),
-            state: self.state,
-            paid_amount: units(assessment.received),
-            remaining_amount: units(assessment.remaining),
-            overpaid_amount: units(assessment.overpaid),
-            confirmations: assessment.lowest_pending_confirmations,
-            required_confirmations,
-            payments: self
-                .payments
-                .iter()
-                .map(|p| p.record(head, self.decimals, p.timestamp_ms >= self.expire_time))
-                .collect(),
-            create_time: self.create_time,
-            expire_time: self.expire_time,
-            update_time: self.update_time,
-        }
-    }
 }
 
 /// A merchant's order request, checked, as the ledger needs it.
@@ -216,22 +148,21 @@ pub struct NewOrder {
     pub to_address: Address,
     /// In atomic units.
     pub amount: u128,
-    /// The lifetime the request asked for, if any: it is part of the request's terms.
-    pub expire_seconds: Option<u64>,
-    /// How long the order stays open: the one asked for, or the gateway's default.
+    /// How long the order stays open.
     pub lifetime: Duration,
 }
 
 impl NewOrder {
-    /// What a retry must repeat to be the same request. Ledgers store it: keep the format.
+    /// What a retry must repeat to be the same request. Ledgers store it: keep the format (its
+    /// last slot held a lifetime the request asked for, which BlockATM's documented creation
+    /// does not have: always `None` now).
     fn terms(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{:?}",
+            "{}|{}|{}|{}|None",
             self.chain_id,
             self.token.symbol,
             self.amount,
             self.cust_no.as_deref().unwrap_or(""),
-            self.expire_seconds
         )
     }
 }
@@ -247,8 +178,9 @@ impl Ledger {
     /// Records `new` as an order open from `now`, and returns it. A merchant's order number names
     /// one order: a retry of the same request returns the order it made (so a merchant that lost
     /// the answer can ask again), a request with other terms is refused. The amount to pay is
-    /// raised until no open order to the same address still waits for it, as transfers are
-    /// matched to orders by amount.
+    /// exactly the amount asked, even when another open order to the same address waits for the
+    /// same amount: a plain transfer then goes to the oldest (see
+    /// [`usdt_checkout_chain::matching`]).
     pub fn create_order(&mut self, new: NewOrder, now: u64) -> Result<Order, DuplicateSubmit> {
         let terms = new.terms();
         if let Some(existing) = self
@@ -264,20 +196,12 @@ impl Ledger {
                 })
             };
         }
-        let taken: Vec<u128> = self
-            .orders
-            .iter()
-            .filter(|o| {
-                o.token == new.token.contract && o.to_address == new.to_address && o.is_open(now)
-            })
-            .map(Order::remaining)
-            .collect();
         self.next_order_seq += 1;
         // Whole seconds, as block times are: a block in the second of expiry is late.
         let expire_time = (now + new.lifetime.as_millis() as u64).div_ceil(1000) * 1000;
         let order = Order {
             merchant: new.merchant,
-            plat_order_no: format!("P{:010}", self.next_order_seq),
+            plat_order_no: plat_order_no(self.next_order_seq),
             order_no: new.order_no,
             cust_no: new.cust_no,
             chain_id: new.chain_id,
@@ -287,7 +211,6 @@ impl Ledger {
             decimals: new.token.decimals,
             to_address: new.to_address,
             amount: new.amount,
-            pay_amount: unique_pay_amount(new.amount, &taken),
             create_time: now,
             expire_time,
             update_time: now,
@@ -400,7 +323,6 @@ mod tests {
             },
             to_address: Address::from_bytes([0x55; 20]),
             amount,
-            expire_seconds: None,
             lifetime: Duration::from_secs(900),
         }
     }
@@ -413,7 +335,7 @@ mod tests {
             .create_order(new_order("A", 10), NOW + 5_000)
             .unwrap();
         assert_eq!(again.plat_order_no, first.plat_order_no);
-        assert_eq!(again.pay_amount, 10, "not raised by its own earlier copy");
+        assert_eq!(again.plat_order_no, "8210000001");
         assert_eq!(ledger.orders.len(), 1);
     }
 
@@ -428,14 +350,13 @@ mod tests {
             ledger.create_order(new_order("A", 11), NOW).unwrap_err(),
             duplicate
         );
-        let longer = NewOrder {
-            expire_seconds: Some(900),
+        let for_someone = NewOrder {
+            cust_no: Some("C-7".into()),
             ..new_order("A", 10)
         };
         assert_eq!(
-            ledger.create_order(longer, NOW).unwrap_err(),
-            duplicate,
-            "asking for the default lifetime is still other terms than not asking"
+            ledger.create_order(for_someone, NOW).unwrap_err(),
+            duplicate
         );
         let other_merchant = NewOrder {
             merchant: "pk_other".into(),
@@ -446,46 +367,17 @@ mod tests {
     }
 
     #[test]
-    fn open_orders_to_one_address_never_share_an_amount_to_pay() {
+    fn open_orders_of_the_same_amount_each_ask_exactly_that() {
         let mut ledger = Ledger::default();
-        let pay = |ledger: &mut Ledger, order_no| {
-            ledger
-                .create_order(new_order(order_no, 10), NOW)
-                .unwrap()
-                .pay_amount
-        };
-        assert_eq!(pay(&mut ledger, "A"), 10);
-        assert_eq!(pay(&mut ledger, "B"), 11);
-        assert_eq!(pay(&mut ledger, "C"), 12);
-        let elsewhere = NewOrder {
-            to_address: Address::from_bytes([0x66; 20]),
-            ..new_order("D", 10)
-        };
-        assert_eq!(ledger.create_order(elsewhere, NOW).unwrap().pay_amount, 10);
-    }
-
-    #[test]
-    fn expired_and_finished_orders_free_their_amount() {
-        let mut ledger = Ledger::default();
-        let expired = ledger.create_order(new_order("A", 10), NOW).unwrap();
-        let paid = ledger.create_order(new_order("B", 10), NOW).unwrap();
-        assert_eq!(paid.pay_amount, 11);
-        ledger.orders[1].state = OrderStatus::Paid;
-        let after_expiry = expired.expire_time;
+        let a = ledger.create_order(new_order("A", 10), NOW).unwrap();
+        let b = ledger.create_order(new_order("B", 10), NOW).unwrap();
+        assert_eq!((a.amount, a.remaining()), (10, 10));
         assert_eq!(
-            ledger
-                .create_order(new_order("C", 10), after_expiry)
-                .unwrap()
-                .pay_amount,
-            10
+            (b.amount, b.remaining()),
+            (10, 10),
+            "not raised to tell it apart"
         );
-        assert_eq!(
-            ledger
-                .create_order(new_order("D", 11), after_expiry)
-                .unwrap()
-                .pay_amount,
-            11
-        );
+        assert_eq!(b.plat_order_no, "8210000002");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod auth;
 mod cashier;
 mod clock;
 mod config;
+mod dialect;
 mod error;
 mod faults;
 mod follow;
@@ -14,6 +15,7 @@ mod ledger;
 mod query;
 mod rate_limit;
 mod testmode;
+mod view;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -47,6 +49,9 @@ struct Args {
     /// Enable /sandbox/...: pay orders from test accounts, mine, expire, reorg, inject faults.
     #[arg(long, env = "SANDBOX_TEST_MODE")]
     test_mode: bool,
+    /// Which of BlockATM's documented APIs to speak (overrides the file's `gateway.api`).
+    #[arg(long, env = "SANDBOX_API", value_enum)]
+    api: Option<config::Api>,
 }
 
 #[tokio::main]
@@ -68,7 +73,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let config = config::load(args.config.as_deref())?;
+    let config = config::load(args.config.as_deref(), args.api)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -91,6 +96,7 @@ async fn serve(args: Args) -> Result<(), String> {
     // One line on stdout for scripts and tests: where it listens and what it watches.
     let ready = serde_json::json!({
         "listen": bound.to_string(),
+        "api": app.config.api,
         "chainId": app.chain_id,
         "tokens": app.tokens(),
         "receivers": app.config.merchants.iter()
@@ -101,7 +107,8 @@ async fn serve(args: Args) -> Result<(), String> {
     });
     println!("{ready}");
     tracing::info!(
-        "gateway API on http://{bound}, watching chain {}",
+        "gateway API ({:?}) on http://{bound}, watching chain {}",
+        app.config.api,
         app.chain_id
     );
 

@@ -1,13 +1,13 @@
 //! Query strings of the API, and the order query's rules: which orders it selects (by number,
-//! state and time) and which page of them it returns.
-
-use std::str::FromStr;
+//! documented status and time) and which page of them it returns.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::OrderStatus;
-use usdt_checkout_protocol::gateway::v1_status;
+use usdt_checkout_protocol::gateway::GatewayStatus;
 
+use crate::config::Api;
+use crate::dialect::gateway_status;
 use crate::error::ApiError;
 use crate::ledger::Order;
 
@@ -21,7 +21,7 @@ pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 struct OrderParams {
     /// One order number, or several separated by commas.
     order_no: Option<String>,
-    /// A state name (`waiting`, `paid`, ...) or a V1 status number (-1, 0, 1).
+    /// The dialect's status: V1's number (-1, 0, 1) or V2's name (`PENDING`, ...).
     status: Option<String>,
     start_time: Option<u64>,
     end_time: Option<u64>,
@@ -38,14 +38,15 @@ pub struct OrderQuery {
 }
 
 impl OrderQuery {
-    pub fn parse(query: &str) -> Result<Self, ApiError> {
+    /// Parses `query`, with statuses as dialect `api` spells them.
+    pub fn parse(query: &str, api: Api) -> Result<Self, ApiError> {
         let params: OrderParams = parse(query)?;
         let page = Page::new(params.page, params.page_size)?;
         let order_nos = params.order_no.as_deref().map(order_numbers).transpose()?;
         let status = params
             .status
             .as_deref()
-            .map(str::parse)
+            .map(|text| StatusFilter::parse(text, api))
             .transpose()
             .map_err(ApiError::invalid)?;
         Ok(Self {
@@ -113,33 +114,36 @@ impl OrderFilter {
     }
 }
 
-/// A state, by name or by the V1 status number that groups several.
+/// A documented status: V1's number (-1 covers expired and cancelled), or V2's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
     V1(i8),
-    State(OrderStatus),
+    V2(GatewayStatus),
 }
 
 impl StatusFilter {
-    pub fn matches(self, state: OrderStatus) -> bool {
-        match self {
-            Self::V1(number) => v1_status(state) == number,
-            Self::State(wanted) => state == wanted,
+    /// Reads a status exactly as dialect `api` writes it.
+    pub fn parse(text: &str, api: Api) -> Result<Self, String> {
+        match (api, text) {
+            (Api::V1, "-1") => Ok(Self::V1(-1)),
+            (Api::V1, "0") => Ok(Self::V1(0)),
+            (Api::V1, "1") => Ok(Self::V1(1)),
+            (Api::V1, other) => Err(format!("status {other:?} is not -1, 0 or 1")),
+            (Api::V2, "PENDING") => Ok(Self::V2(GatewayStatus::Pending)),
+            (Api::V2, "SUCCESS") => Ok(Self::V2(GatewayStatus::Success)),
+            (Api::V2, "EXPIRED") => Ok(Self::V2(GatewayStatus::Expired)),
+            (Api::V2, "CANCELLED") => Ok(Self::V2(GatewayStatus::Cancelled)),
+            (Api::V2, other) => Err(format!(
+                "status {other:?} is not PENDING, SUCCESS, EXPIRED or CANCELLED"
+            )),
         }
     }
-}
 
-impl FromStr for StatusFilter {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "-1" => Ok(Self::V1(-1)),
-            "0" => Ok(Self::V1(0)),
-            "1" => Ok(Self::V1(1)),
-            name => OrderStatus::from_name(name)
-                .map(Self::State)
-                .ok_or_else(|| format!("status {name:?} is not a state name or -1, 0, 1")),
+    pub fn matches(self, state: OrderStatus) -> bool {
+        let status = gateway_status(state);
+        match self {
+            Self::V1(number) => status.v1_number() == number,
+            Self::V2(wanted) => status == wanted,
         }
     }
 }
@@ -196,7 +200,6 @@ mod tests {
             decimals: 6,
             to_address: address,
             amount: 1,
-            pay_amount: 1,
             create_time,
             expire_time: create_time + 900_000,
             update_time: create_time,
@@ -207,19 +210,32 @@ mod tests {
     }
 
     fn filter(query: &str) -> OrderFilter {
-        OrderQuery::parse(query).unwrap().filter
+        OrderQuery::parse(query, Api::V1).unwrap().filter
     }
 
     #[test]
-    fn a_status_is_a_state_name_or_a_v1_number() {
-        assert_eq!("paid".parse(), Ok(StatusFilter::State(OrderStatus::Paid)));
-        assert_eq!("-1".parse(), Ok(StatusFilter::V1(-1)));
-        assert!("2".parse::<StatusFilter>().is_err());
-        assert!("Paid".parse::<StatusFilter>().is_err());
+    fn a_status_is_the_dialects_own() {
+        let v1 = |text| StatusFilter::parse(text, Api::V1);
+        let v2 = |text| StatusFilter::parse(text, Api::V2);
+        assert_eq!(v1("-1"), Ok(StatusFilter::V1(-1)));
+        assert_eq!(v2("EXPIRED"), Ok(StatusFilter::V2(GatewayStatus::Expired)));
+        for bad in ["2", "paid", "SUCCESS"] {
+            assert!(v1(bad).is_err(), "{bad}");
+        }
+        for bad in ["1", "success", "FAILED"] {
+            assert!(v2(bad).is_err(), "{bad}");
+        }
         let settled = StatusFilter::V1(1);
         assert!(settled.matches(OrderStatus::Paid) && settled.matches(OrderStatus::PaidLate));
         assert!(!settled.matches(OrderStatus::Confirming));
-        assert!(!StatusFilter::State(OrderStatus::Paid).matches(OrderStatus::PaidLate));
+        let ended = StatusFilter::V1(-1);
+        assert!(ended.matches(OrderStatus::Expired) && ended.matches(OrderStatus::Failed));
+        let expired = StatusFilter::V2(GatewayStatus::Expired);
+        assert!(expired.matches(OrderStatus::Expired) && !expired.matches(OrderStatus::Failed));
+        let cancelled = StatusFilter::V2(GatewayStatus::Cancelled);
+        assert!(cancelled.matches(OrderStatus::Failed));
+        let pending = StatusFilter::V2(GatewayStatus::Pending);
+        assert!(pending.matches(OrderStatus::PartiallyPaid));
     }
 
     #[test]
@@ -233,7 +249,9 @@ mod tests {
         let window = filter("startTime=1000&endTime=2000");
         assert!(window.matches(&a) && !window.matches(&b));
         assert!(!filter("updatedSince=1001").matches(&a));
-        assert!(!filter("orderNo=A&status=expired").matches(&a));
+        assert!(!filter("orderNo=A&status=-1").matches(&a));
+        let v2 = |query| OrderQuery::parse(query, Api::V2).unwrap().filter;
+        assert!(v2("status=EXPIRED").matches(&b) && !v2("status=PENDING").matches(&b));
     }
 
     #[test]
@@ -245,10 +263,10 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_refused() {
-        let refused = |query| OrderQuery::parse(query).unwrap_err().msg;
+        let refused = |query| OrderQuery::parse(query, Api::V1).unwrap_err().msg;
         assert!(refused("page=0").contains("page starts at 1"));
         assert!(refused("pageSize=101").contains("pageSize is from 1 to 100"));
-        assert!(refused("status=done").contains("not a state name"));
+        assert!(refused("status=done").contains("not -1, 0 or 1"));
         assert!(refused("color=red").contains("invalid query"));
         let many = (0..=MAX_ORDER_NOS)
             .map(|i| i.to_string())

@@ -1,15 +1,19 @@
 //! Test mode (`--test-mode`), under `/sandbox`: make things happen on demand, for demos and
-//! integration tests. Payments are real transactions on the chain, from anvil's unlocked
-//! accounts, read back by the follower like any other; nothing here writes a payment directly.
+//! integration tests, and look at what BlockATM's API does not show (an order in detail,
+//! unmatched payments, webhook deliveries, the gateway's webhook key). Payments are real
+//! transactions on the chain, from anvil's unlocked accounts, read back by the follower like any
+//! other; nothing here writes a payment directly. Answers are in the envelope, whatever the
+//! dialect.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::gateway::{ErrorCode, GatewayOrder};
+use usdt_checkout_protocol::gateway::ErrorCode;
 use usdt_checkout_protocol::{Address, OrderStatus, format_units, parse_positive_units};
 
 use crate::app::App;
@@ -17,10 +21,13 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, ok};
 use crate::faults::Faults;
 use crate::follow;
-use crate::ledger::{Ledger, Order};
+use crate::ledger::{DeliveryAttempt, Ledger, Order};
+use crate::query;
+use crate::view::{self, OrderView, PaymentView};
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
+        .route("/sandbox/orders/{plat_order_no}", get(order))
         .route("/sandbox/orders/{plat_order_no}/pay", post(pay))
         .route("/sandbox/orders/{plat_order_no}/expire", post(expire))
         .route("/sandbox/orders/{plat_order_no}/cancel", post(cancel))
@@ -28,6 +35,9 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sandbox/reorg", post(reorg))
         .route("/sandbox/faults", get(faults).post(set_faults))
         .route("/sandbox/accounts", get(accounts))
+        .route("/sandbox/unmatched", get(unmatched))
+        .route("/sandbox/webhooks", get(webhooks))
+        .route("/sandbox/webhookKey", get(webhook_key))
 }
 
 fn chain_error(e: String) -> ApiError {
@@ -64,7 +74,7 @@ async fn pay(
         Some(text) => parse_positive_units(text, order.decimals)
             .map_err(|e| ApiError::invalid(format!("amount: {e}")))?,
         None => match order.remaining() {
-            0 => order.pay_amount,
+            0 => order.amount,
             remaining => remaining,
         },
     };
@@ -134,11 +144,17 @@ fn find(app: &App, id: &str) -> Result<Order, ApiError> {
         .read(|l| position(l, id).map(|index| l.orders[index].clone()))
 }
 
+/// The order in detail.
+async fn order(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<OrderView> {
+    let order = find(&app, &id)?;
+    ok(app.view(&order))
+}
+
 /// Ends the order's time now (on a whole second, as block times are).
 async fn expire(
     State(app): State<Arc<App>>,
     Path(plat_order_no): Path<String>,
-) -> ApiResult<GatewayOrder> {
+) -> ApiResult<OrderView> {
     change(&app, &plat_order_no, |order, now| {
         order.expire_time = order.expire_time.min(now / 1000 * 1000);
         None
@@ -150,7 +166,7 @@ async fn expire(
 async fn cancel(
     State(app): State<Arc<App>>,
     Path(plat_order_no): Path<String>,
-) -> ApiResult<GatewayOrder> {
+) -> ApiResult<OrderView> {
     change(&app, &plat_order_no, |_, _| Some(OrderStatus::Failed)).await
 }
 
@@ -158,15 +174,15 @@ async fn change(
     app: &Arc<App>,
     plat_order_no: &str,
     edit: impl FnOnce(&mut Order, u64) -> Option<OrderStatus>,
-) -> ApiResult<GatewayOrder> {
+) -> ApiResult<OrderView> {
     let index = app.store.read(|l| position(l, plat_order_no))?;
-    let head = app.head.load(std::sync::atomic::Ordering::Relaxed);
+    let head = app.head.load(Ordering::Relaxed);
     let now = now_ms();
     let order = app
         .store
         .write(|ledger| {
             if let Some(state) = edit(&mut ledger.orders[index], now) {
-                follow::set_state(app, ledger, index, state, head, now)?;
+                follow::set_state(ledger, index, state, now)?;
             }
             follow::refresh(app, ledger, head, now);
             Ok::<_, String>(ledger.orders[index].clone())
@@ -227,5 +243,108 @@ async fn accounts(State(app): State<Arc<App>>) -> ApiResult<Accounts> {
         accounts,
         tokens: app.tokens(),
         receivers: app.receivers(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListParams {
+    /// Only this merchant's (by API key).
+    api_key: Option<String>,
+    /// Only this order's (by the merchant's order number).
+    order_no: Option<String>,
+}
+
+/// A payment into a receiving contract that no order claimed. On the real service such a
+/// payment is a "lost order", settled by hand.
+async fn unmatched(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Vec<PaymentView>> {
+    let params: ListParams = query::parse(&query.unwrap_or_default())?;
+    let receiver = match &params.api_key {
+        Some(key) => Some(
+            app.merchant(key)
+                .ok_or_else(|| ApiError::not_found(format!("no merchant has API key {key}")))?
+                .receiving_address,
+        ),
+        None => None,
+    };
+    let head = app.head.load(Ordering::Relaxed);
+    let decimals = |token| {
+        app.config
+            .registry
+            .chains()
+            .flat_map(|c| &c.tokens)
+            .find(|t| t.contract == token)
+            .map_or(0, |t| t.decimals)
+    };
+    let payments = app.store.read(|ledger| {
+        ledger
+            .unmatched
+            .iter()
+            .filter(|p| receiver.is_none_or(|r| r == Some(p.to)))
+            .map(|p| view::payment(p, head, decimals(p.token), false))
+            .collect()
+    });
+    ok(payments)
+}
+
+/// A webhook the gateway queued: what it said, and every attempt to deliver it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Delivery {
+    /// The sandbox's own id of the delivery; not in the body.
+    id: String,
+    api_key: String,
+    order_no: String,
+    state: OrderStatus,
+    event: String,
+    body: String,
+    created: u64,
+    delivered_at: Option<u64>,
+    next_attempt_at: Option<u64>,
+    attempts: Vec<DeliveryAttempt>,
+}
+
+async fn webhooks(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Vec<Delivery>> {
+    let params: ListParams = query::parse(&query.unwrap_or_default())?;
+    let list = app.store.read(|ledger| {
+        ledger
+            .events
+            .iter()
+            .filter(|e| params.api_key.as_ref().is_none_or(|k| *k == e.merchant))
+            .filter(|e| params.order_no.as_ref().is_none_or(|n| *n == e.order_no))
+            .map(|e| Delivery {
+                id: e.id.clone(),
+                api_key: e.merchant.clone(),
+                order_no: e.order_no.clone(),
+                state: e.state,
+                event: e.event.clone(),
+                body: e.body.clone(),
+                created: e.created,
+                delivered_at: e.delivered_at,
+                next_attempt_at: e.next_attempt_at,
+                attempts: e.attempts.clone(),
+            })
+            .collect()
+    });
+    ok(list)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookKey {
+    /// The gateway's V1 public key (base64 SPKI) that verifies V1 webhooks.
+    public_key: String,
+}
+
+/// The key the console would show; also on the ready line as `gatewayPublicKey`.
+async fn webhook_key(State(app): State<Arc<App>>) -> ApiResult<WebhookKey> {
+    ok(WebhookKey {
+        public_key: app.gateway_key.public_key().to_base64_spki(),
     })
 }

@@ -1,13 +1,18 @@
 //! Webhook delivery: each event is POSTed to its merchant's URL, signed, until the merchant
 //! answers 200, on a bounded schedule: `base`, then three times the delay before each further
-//! attempt, capped at an hour, for at most `max_attempts` attempts. Delivery is at least once:
-//! the event id is stable across attempts and receivers dedupe by it.
+//! attempt, capped at an hour, for at most `max_attempts` attempts. Delivery is at least once,
+//! with the same body on every attempt (BlockATM's bodies carry no event id: a receiver dedupes
+//! by the body's own fields).
+//!
+//! Signatures: in V1, `BlockATM-Signature-V1` with the gateway's key pair, or
+//! `BlockATM-Signature-V2` (HMAC with the merchant's V2 secret) when the merchant is configured
+//! so; in V2, always `BlockATM-Signature-V2` with the merchant's webhook secret.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use usdt_checkout_protocol::gateway::{
-    EVENT_QR_PAYMENT, HEADER_EVENT, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
+    HEADER_EVENT, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
 };
 use usdt_checkout_protocol::signed_string;
 
@@ -35,17 +40,25 @@ pub async fn run(app: Arc<App>) {
         .expect("an HTTP client without TLS settings builds");
     loop {
         let now = now_ms();
-        let due: Vec<(String, String, String)> = app.store.read(|ledger| {
+        // Fault injection may hold each delivery past its time.
+        let held = app.faults.lock().expect("faults lock").webhook_delay();
+        let held = held.as_millis() as u64;
+        let due: Vec<Due> = app.store.read(|ledger| {
             ledger
                 .events
                 .iter()
-                .filter(|e| e.next_attempt_at.is_some_and(|at| at <= now))
-                .map(|e| (e.id.clone(), e.merchant.clone(), e.body.clone()))
+                .filter(|e| e.next_attempt_at.is_some_and(|at| at + held <= now))
+                .map(|e| Due {
+                    id: e.id.clone(),
+                    merchant: e.merchant.clone(),
+                    event: e.event.clone(),
+                    body: e.body.clone(),
+                })
                 .collect()
         });
-        for (id, merchant, body) in due {
-            let outcome = deliver(&app, &client, &merchant, &body).await;
-            record(&app, &id, outcome);
+        for due in due {
+            let outcome = deliver(&app, &client, &due).await;
+            record(&app, &due.id, outcome);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -54,15 +67,18 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
+/// A delivery attempt to make.
+struct Due {
+    id: String,
+    merchant: String,
+    event: String,
+    body: String,
+}
+
 /// `Ok` when the merchant answered 200; otherwise what went wrong.
-async fn deliver(
-    app: &App,
-    client: &reqwest::Client,
-    merchant_key: &str,
-    body: &str,
-) -> Result<(), String> {
+async fn deliver(app: &App, client: &reqwest::Client, due: &Due) -> Result<(), String> {
     let merchant = app
-        .merchant(merchant_key)
+        .merchant(&due.merchant)
         .ok_or("the merchant is no longer configured")?;
     let url = merchant
         .webhook_url
@@ -72,20 +88,23 @@ async fn deliver(
         return Err("dropped by fault injection".into());
     }
     let time = now_ms();
-    let signed = signed_string::for_json_body(body, time).map_err(|e| e.to_string())?;
+    let signed = signed_string::for_json_body(&due.body, time).map_err(|e| e.to_string())?;
     let request = client
         .post(url)
         .header("content-type", "application/json")
-        .header(HEADER_EVENT, EVENT_QR_PAYMENT)
+        .header(HEADER_EVENT, &due.event)
         .header(HEADER_REQUEST_TIME, time.to_string());
-    let request = match (merchant.webhook_signature, &merchant.v2_secret) {
+    let request = match (merchant.webhook_signature, &merchant.webhook_key) {
         (WebhookSignature::V2, Some(secret)) => {
             request.header(HEADER_SIGNATURE_V2, secret.sign(&signed))
         }
-        _ => request.header(HEADER_SIGNATURE_V1, app.gateway_key.sign(&signed)),
+        (WebhookSignature::V2, None) => return Err("the merchant has no webhook secret".into()),
+        (WebhookSignature::V1, _) => {
+            request.header(HEADER_SIGNATURE_V1, app.gateway_key.sign(&signed))
+        }
     };
     let response = request
-        .body(body.to_owned())
+        .body(due.body.clone())
         .send()
         .await
         .map_err(|e| format!("no answer: {e}"))?;
