@@ -55,6 +55,8 @@ url = "http://127.0.0.1:1"
 api_key = "pk_test"
 private_key = "{private}"
 webhook_public_key = "{public}"
+[rates]
+fixed = {{ "USDT/USD" = "1" }}
 [[items]]
 id = "tee"
 name = "T-shirt"
@@ -157,13 +159,11 @@ impl Harness {
     }
 
     fn paid_event(&self, order_no: &str) -> String {
+        // BlockATM's documented V1 callback fields, with the types of its examples.
         json!({
-            "eventId": "evt_api_0001", "platOrderNo": "P0000000001", "orderNo": order_no,
-            "custNo": null, "amount": "12", "fee": "0", "chainId": 31337, "network": "Local chain",
-            "symbol": "USDT", "txId": "0xfeed", "type": "QR-Payment", "status": 1,
-            "createTime": 1, "state": "paid", "payAmount": "12", "remainingAmount": "0",
-            "overpaidAmount": "0", "confirmations": null, "requiredConfirmations": 2,
-            "expireTime": 9_999_999_999_999u64, "eventTime": now_ms(),
+            "platOrderNo": "8210000001", "orderNo": order_no, "amount": "12", "fee": "0",
+            "chainId": "31337", "network": "Local chain", "symbol": "USDT", "txId": "0xfeed",
+            "type": 2, "status": 1, "createTime": 1,
         })
         .to_string()
     }

@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, Step};
 use usdt_checkout_protocol::checkout::CheckoutState;
+use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
 use usdt_checkout_server::checkouts::{Applied, Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
-use usdt_checkout_server::domain::{Checkout, CreatedBy, GatewayReport, PaymentTerms};
+use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
+use usdt_checkout_server::gateway::GatewayReport;
 use usdt_checkout_server::store::Store;
 
 struct TempDb {
@@ -63,27 +66,53 @@ fn terms(order_no: &str) -> PaymentTerms {
         gateway_order_no: order_no.into(),
         plat_order_no: "P0000000001".into(),
         pay_amount_atomic: 24_995_001,
-        to_address: address,
+        to_address: RECEIVER.parse().unwrap(),
         cashier_url: "http://127.0.0.1:4010/cashier/P0000000001".into(),
         expires_at: now_ms() + 900_000,
         required_confirmations: 2,
     }
 }
 
-fn report(order_no: &str, state: OrderStatus, paid: u128, time: u64) -> GatewayReport {
+const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+const RECEIVER: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+
+/// What the gateway documents of an order: its status, the amount received, the transaction.
+fn report(order_no: &str, status: GatewayStatus, amount: &str) -> GatewayReport {
     GatewayReport {
-        order_no: order_no.into(),
-        state,
-        paid_atomic: paid,
-        remaining_atomic: 24_995_001u128.saturating_sub(paid),
-        overpaid_atomic: 0,
-        confirmations: None,
-        tx_hashes: if paid > 0 {
-            vec!["0xabc".into()]
-        } else {
-            vec![]
+        order_no: Some(order_no.into()),
+        plat_order_no: Some("8210000001".into()),
+        status,
+        amount: Some(amount.into()),
+        tx_id: (amount != "0").then(|| "0xabc".into()),
+    }
+}
+
+/// A plain transfer of `value` into the receiving address, mined in `block`.
+fn transfer(value: u128, block: u64, log_index: u64) -> ChainPayment {
+    ChainPayment {
+        tx_id: format!("0x{block:x}{log_index:x}"),
+        log_index,
+        block_number: block,
+        block_hash: format!("0xb{block}"),
+        from: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse().unwrap(),
+        to: RECEIVER.parse().unwrap(),
+        token: TOKEN.parse().unwrap(),
+        value,
+        kind: PaymentKind::Transfer,
+        order_no: None,
+        timestamp_ms: now_ms(),
+    }
+}
+
+fn step(head: u64, fork: Option<u64>, payments: Vec<ChainPayment>) -> Step {
+    Step {
+        head,
+        fork,
+        payments,
+        next: Cursor {
+            next_block: head + 1,
+            recent: vec![],
         },
-        time,
     }
 }
 
@@ -100,9 +129,6 @@ async fn open_watched(db: &TempDb) -> (Store, Checkouts, Arc<Notify>) {
     (store, checkouts, due)
 }
 
-fn webhook(id: &str) -> Source<'_> {
-    Source::Webhook(id)
-}
 
 #[tokio::test]
 async fn an_idempotency_key_gives_one_checkout() {
@@ -136,7 +162,7 @@ async fn a_checkout_gets_one_gateway_order() {
 }
 
 #[tokio::test]
-async fn reports_apply_once_in_order_and_only_as_the_status_machine_allows() {
+async fn gateway_reports_apply_once_whatever_their_order() {
     let db = TempDb::new("apply");
     let (store, checkouts) = open(&db).await;
     checkouts.open(&checkout("co_1", None)).await.unwrap();
@@ -145,64 +171,183 @@ async fn reports_apply_once_in_order_and_only_as_the_status_machine_allows() {
         .await
         .unwrap();
 
-    let confirming = report("ORD-1", OrderStatus::Confirming, 24_995_001, 10);
-    assert!(matches!(
-        checkouts
-            .apply(&confirming, webhook("evt_1"))
-            .await
-            .unwrap(),
-        Applied::Changed(_)
-    ));
+    // V1's "processing" with the full amount: the gateway has it, and has not said paid.
+    let received = report("ORD-1", GatewayStatus::Pending, "24.995001");
+    let Applied::Changed(changed) = checkouts
+        .apply_report(&received, Source::Webhook)
+        .await
+        .unwrap()
+    else {
+        panic!("news")
+    };
+    assert_eq!(changed.state, CheckoutState::Order(OrderStatus::Confirming));
     assert_eq!(
         checkouts
-            .apply(&confirming, webhook("evt_1"))
+            .apply_report(&received, Source::Webhook)
             .await
             .unwrap(),
-        Applied::Duplicate
+        Applied::Duplicate,
+        "the same documented facts again are a retry"
     );
 
-    let paid = report("ORD-1", OrderStatus::Paid, 24_995_001, 20);
-    let Applied::Changed(changed) = checkouts.apply(&paid, webhook("evt_2")).await.unwrap() else {
-        panic!("paid applies")
+    let paid = report("ORD-1", GatewayStatus::Success, "24.995001");
+    let Applied::Changed(changed) = checkouts
+        .apply_report(&paid, Source::Webhook)
+        .await
+        .unwrap()
+    else {
+        panic!("paid")
     };
     assert_eq!(changed.state, CheckoutState::Order(OrderStatus::Paid));
+    assert_eq!(changed.tx_hashes, ["0xabc"]);
     assert_eq!(store.fulfillment_events("co_1").await.unwrap(), 1);
 
-    // An older report, or one the status machine forbids, changes nothing.
-    let stale = report("ORD-1", OrderStatus::Waiting, 0, 5);
-    assert_eq!(
-        checkouts.apply(&stale, webhook("evt_0")).await.unwrap(),
-        Applied::Unchanged
-    );
-    let backwards = report("ORD-1", OrderStatus::Waiting, 0, 30);
+    // A report that arrives late, or a reconciler reading an older answer, changes nothing.
+    let late = report("ORD-1", GatewayStatus::Pending, "10");
     assert_eq!(
         checkouts
-            .apply(&backwards, Source::Reconciler)
+            .apply_report(&late, Source::Reconciler)
             .await
             .unwrap(),
         Applied::Unchanged
     );
+    let failed = report("ORD-1", GatewayStatus::Failed, "0");
+    checkouts
+        .apply_report(&failed, Source::Webhook)
+        .await
+        .unwrap();
     let kept = store.get("co_1").await.unwrap().unwrap();
-    assert_eq!(kept.state, CheckoutState::Order(OrderStatus::Paid));
-    assert_eq!(kept.paid_atomic, 24_995_001);
-    assert_eq!(
-        *checkouts.get("co_1").unwrap(),
-        kept,
-        "the status view holds what the store holds"
-    );
-    assert_eq!(
-        store.fulfillment_events("co_1").await.unwrap(),
-        1,
-        "exactly one fulfillment event"
-    );
+    assert_eq!(kept.state, CheckoutState::Order(OrderStatus::Paid), "paid is final");
+    assert_eq!(store.fulfillment_events("co_1").await.unwrap(), 1);
 
     assert_eq!(
         checkouts
-            .apply(&report("NOPE", OrderStatus::Paid, 1, 1), webhook("evt_9"))
+            .apply_report(&report("NOPE", GatewayStatus::Success, "1"), Source::Webhook)
             .await
             .unwrap(),
         Applied::UnknownOrder
     );
+    let malformed = report("ORD-1", GatewayStatus::Success, "1.1234567");
+    assert!(
+        checkouts
+            .apply_report(&malformed, Source::Webhook)
+            .await
+            .is_err(),
+        "an amount finer than the token is refused"
+    );
+}
+
+#[tokio::test]
+async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg() {
+    let db = TempDb::new("chain");
+    let (store, checkouts) = open(&db).await;
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    let chain = ChainId::LOCAL;
+    let (tokens, receivers) = checkouts.watched_on(chain);
+    assert_eq!(tokens, [TOKEN.parse::<Address>().unwrap()]);
+    assert_eq!(receivers, [RECEIVER.parse::<Address>().unwrap()]);
+
+    // Part of the amount first: the only open order to the address takes it.
+    checkouts
+        .apply_chain(chain, &step(100, None, vec![transfer(10_000_000, 100, 0)]))
+        .await
+        .unwrap();
+    let partly = checkouts.get("co_1").unwrap();
+    assert_eq!(partly.state, CheckoutState::Order(OrderStatus::PartiallyPaid));
+    assert_eq!(partly.remaining_atomic, Some(14_995_001));
+    assert_eq!(partly.confirmations, Some(1));
+
+    checkouts
+        .apply_chain(chain, &step(101, None, vec![transfer(14_995_001, 101, 0)]))
+        .await
+        .unwrap();
+    let full = checkouts.get("co_1").unwrap();
+    assert_eq!(full.state, CheckoutState::Order(OrderStatus::Confirming));
+    assert_eq!(full.confirmations, Some(1));
+
+    // The same logs read again (a restart, an overlapping range) are not counted twice.
+    checkouts
+        .apply_chain(
+            chain,
+            &step(101, None, vec![transfer(10_000_000, 100, 0), transfer(14_995_001, 101, 0)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(checkouts.get("co_1").unwrap().paid_atomic, 24_995_001);
+
+    // A reorg from block 101 takes the second payment back.
+    checkouts
+        .apply_chain(chain, &step(102, Some(101), vec![]))
+        .await
+        .unwrap();
+    let taken_back = store.get("co_1").await.unwrap().unwrap();
+    assert_eq!(
+        taken_back.state,
+        CheckoutState::Order(OrderStatus::PartiallyPaid)
+    );
+    assert_eq!(taken_back.chain_payments.len(), 1);
+
+    // The rest again, then the gateway's word: paid.
+    checkouts
+        .apply_chain(chain, &step(103, None, vec![transfer(14_995_001, 103, 0)]))
+        .await
+        .unwrap();
+    checkouts
+        .apply_report(
+            &report("ORD-1", GatewayStatus::Success, "24.995001"),
+            Source::Webhook,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        checkouts.get("co_1").unwrap().state,
+        CheckoutState::Order(OrderStatus::Paid)
+    );
+
+    // A transfer after the order is paid matches nothing: kept, listed, never dropped.
+    checkouts
+        .apply_chain(chain, &step(104, None, vec![transfer(5_000_000, 104, 0)]))
+        .await
+        .unwrap();
+    let unmatched = checkouts.unmatched(10).await.unwrap();
+    assert_eq!(unmatched.len(), 1);
+    assert_eq!(unmatched[0].1.value, 5_000_000);
+    assert_eq!(
+        store.cursor(chain).await.unwrap().unwrap().next_block,
+        105,
+        "the cursor is kept with what it read"
+    );
+}
+
+#[tokio::test]
+async fn amounts_awaited_are_not_asked_again() {
+    let db = TempDb::new("unique");
+    let (_, checkouts) = open(&db).await;
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    let pick = |taken: &[u128]| {
+        let mut amount = 24_995_001;
+        while taken.contains(&amount) {
+            amount += 1;
+        }
+        amount
+    };
+    let second = checkouts.reserve_amount("co_2", ChainId::LOCAL, "USDT", pick);
+    assert_eq!(second.amount(), 24_995_002, "co_1 awaits 24.995001");
+    let third = checkouts.reserve_amount("co_3", ChainId::LOCAL, "USDT", pick);
+    assert_eq!(third.amount(), 24_995_003, "co_2's order is being created");
+    let again = checkouts.reserve_amount("co_2", ChainId::LOCAL, "USDT", pick);
+    assert_eq!(again.amount(), 24_995_002, "a retry for co_2 asks the same");
+    drop((second, third, again));
+    let fourth = checkouts.reserve_amount("co_4", ChainId::LOCAL, "USDT", pick);
+    assert_eq!(fourth.amount(), 24_995_002, "released when done");
 }
 
 #[tokio::test]
@@ -216,9 +361,9 @@ async fn everything_survives_reopening_the_file() {
             .await
             .unwrap();
         checkouts
-            .apply(
-                &report("ORD-1", OrderStatus::PartiallyPaid, 10_000_000, 10),
-                webhook("evt_1"),
+            .apply_report(
+                &report("ORD-1", GatewayStatus::Pending, "10"),
+                Source::Webhook,
             )
             .await
             .unwrap();
@@ -234,9 +379,9 @@ async fn everything_survives_reopening_the_file() {
     assert_eq!(kept.remaining_atomic, Some(14_995_001));
     assert_eq!(
         checkouts
-            .apply(
-                &report("ORD-1", OrderStatus::PartiallyPaid, 10_000_000, 10),
-                webhook("evt_1")
+            .apply_report(
+                &report("ORD-1", GatewayStatus::Pending, "10"),
+                Source::Webhook
             )
             .await
             .unwrap(),
@@ -256,8 +401,8 @@ async fn expired_orders_are_watched_for_late_payments_for_a_day() {
         terms.expires_at = now_ms() - expired_ago_hours * 3_600_000;
         checkouts.attach_order(id, &terms).await.unwrap();
         checkouts
-            .apply(
-                &report(&format!("ORD-{id}"), OrderStatus::Expired, 0, 1),
+            .apply_report(
+                &report(&format!("ORD-{id}"), GatewayStatus::Expired, "0"),
                 Source::Reconciler,
             )
             .await
@@ -285,9 +430,12 @@ async fn every_change_reaches_the_status_view_and_wakes_whoever_waits() {
     assert_eq!(checkouts.get("co_1").unwrap().version, attached.version);
     changes.mark_unchanged();
 
-    let paid = report("ORD-1", OrderStatus::Paid, 24_995_001, 10);
+    let paid = report("ORD-1", GatewayStatus::Success, "24.995001");
     let woken = fulfillment_due.notified();
-    checkouts.apply(&paid, Source::Reconciler).await.unwrap();
+    checkouts
+        .apply_report(&paid, Source::Reconciler)
+        .await
+        .unwrap();
     assert!(changes.has_changed().unwrap(), "long polls wake");
     tokio::time::timeout(std::time::Duration::from_secs(5), woken)
         .await
@@ -296,6 +444,9 @@ async fn every_change_reaches_the_status_view_and_wakes_whoever_waits() {
     assert_eq!(*checkouts.get("co_1").unwrap(), stored);
     changes.mark_unchanged();
 
-    checkouts.apply(&paid, Source::Reconciler).await.unwrap();
+    checkouts
+        .apply_report(&paid, Source::Reconciler)
+        .await
+        .unwrap();
     assert!(!changes.has_changed().unwrap(), "nothing new, no signal");
 }
