@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use usdt_checkout_protocol::ChainId;
-use usdt_checkout_protocol::gateway::{CreateOrderRequest, DecimalText};
-use usdt_checkout_server::config::Credentials;
-use usdt_checkout_server::gateway::{GatewayClient, GatewayError, GatewayHealth};
+use usdt_checkout_protocol::gateway::GatewayStatus;
+use usdt_checkout_server::config::{Credentials, GatewayApi};
+use usdt_checkout_server::gateway::{
+    GatewayClient, GatewayError, GatewayHealth, NewOrder, dialect_for,
+};
 use usdt_checkout_testkit::*;
 
 struct World {
@@ -19,11 +21,19 @@ struct World {
 }
 
 async fn world(name: &str) -> World {
+    world_in(name, Api::V1).await
+}
+
+async fn world_in(name: &str, api: Api) -> World {
     let anvil = Anvil::start();
     let hooks = WebhookReceiver::start().await;
     let keys = MerchantKeys::new("0b7f3c2e-5d1a-4e8b-9c6f-1a2b3c4d5e6f");
     let dir = tempdir::Dir::new(name);
-    let sandbox = Sandbox::start(built_sandbox(), &anvil, &keys, &hooks.url, &dir, 100);
+    let options = SandboxOptions {
+        api,
+        ..SandboxOptions::default()
+    };
+    let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &hooks.url, &dir, options);
     World {
         _anvil: anvil,
         sandbox,
@@ -40,17 +50,16 @@ fn client(w: &World, per_minute: usize) -> GatewayClient {
         Credentials::V1(w.keys.v1.clone()),
         per_minute,
         Duration::from_secs(2),
+        dialect_for(&GatewayApi::BlockatmV1),
     )
 }
 
-fn order(order_no: &str) -> CreateOrderRequest {
-    CreateOrderRequest {
+fn order(order_no: &str) -> NewOrder {
+    NewOrder {
         order_no: order_no.into(),
         chain_id: ChainId::LOCAL,
         symbol: "USDT".into(),
-        amount: DecimalText("19.99".into()),
-        cust_no: None,
-        expire_seconds: None,
+        amount: "19.99".into(),
     }
 }
 
@@ -66,17 +75,48 @@ async fn creates_and_reads_orders_with_signed_calls() {
     let w = world("client-ok").await;
     let gateway = client(&w, 90);
     let created = gateway.create_order(&order("CO-1")).await.unwrap();
-    assert_eq!(created.pay_amount_atomic, "19990000");
+    assert_eq!(
+        created.to_address,
+        w.sandbox.receiving_address(&w.keys.api_key)
+    );
     let again = gateway.create_order(&order("CO-1")).await.unwrap();
     assert_eq!(
         again.plat_order_no, created.plat_order_no,
         "a retried creation is the same order"
     );
-    let read = gateway.orders(&["CO-1".into()]).await.unwrap();
+    let read = gateway.order_status("CO-1").await.unwrap();
     assert_eq!(read.len(), 1);
-    assert_eq!(read[0].order_no, "CO-1");
+    assert_eq!(read[0].order_no.as_deref(), Some("CO-1"));
+    assert_eq!(read[0].status, GatewayStatus::Pending);
     assert_eq!(gateway.health(), GatewayHealth::Available);
     assert_eq!(gateway.calls_in_last_minute(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaks_v2_with_the_configured_receiving_address() {
+    let w = world_in("client-v2", Api::V2).await;
+    let receiver = w.sandbox.receiving_address(&w.keys.api_key);
+    let gateway = GatewayClient::new(
+        w.sandbox.url.clone(),
+        w.keys.api_key.clone(),
+        Credentials::V2(w.keys.v2.clone()),
+        90,
+        Duration::from_secs(2),
+        dialect_for(&GatewayApi::BlockatmV2 {
+            cashier_id: None,
+            receiving_addresses: [(ChainId::LOCAL, receiver)].into(),
+        }),
+    );
+    let created = gateway.create_order(&order("CO-V2")).await.unwrap();
+    assert_eq!(created.to_address, receiver);
+    assert!(created.cashier_url.is_some(), "V2 answers its payUrl");
+    let read = gateway.order_status("CO-V2").await.unwrap();
+    assert_eq!(read[0].status, GatewayStatus::Pending);
+    let missing = gateway.order_status("CO-NONE").await.unwrap_err();
+    assert!(
+        matches!(missing, GatewayError::Rejected { .. }),
+        "{missing}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,11 +142,11 @@ async fn rate_limits_blocks_outages_and_garbage_are_errors_that_say_so() {
     ));
 
     faults(&w, json!({"malformedRate": 1.0})).await;
-    let garbage = gateway.orders(&["CO-2".into()]).await.unwrap_err();
+    let garbage = gateway.order_status("CO-2").await.unwrap_err();
     assert!(matches!(garbage, GatewayError::Garbage(_)), "{garbage}");
 
     faults(&w, json!({"forceStatus": 418})).await;
-    let blocked = gateway.orders(&["CO-2".into()]).await.unwrap_err();
+    let blocked = gateway.order_status("CO-2").await.unwrap_err();
     assert!(matches!(blocked, GatewayError::Blocked(_)), "{blocked}");
     assert!(matches!(gateway.health(), GatewayHealth::Blocked { .. }));
 
@@ -118,7 +158,7 @@ async fn rate_limits_blocks_outages_and_garbage_are_errors_that_say_so() {
         gateway.create_order(&order("CO-2")).await.ok()
     })
     .await;
-    assert_eq!(created.order_no, "CO-2");
+    assert!(created.plat_order_no.is_some());
     assert_eq!(gateway.health(), GatewayHealth::Available);
 }
 
