@@ -1,20 +1,56 @@
-//! The sandbox gateway against a real anvil chain: authentication, rate limits, payments seen on
-//! chain through confirmations, partial and late payments, reorgs, amount matching, webhooks,
-//! and restarts.
+//! The sandbox gateway against a real anvil chain, in BlockATM's documented dialects:
+//! authentication, rate limits, payments seen on chain through confirmations, partial and late
+//! payments, reorgs, amount matching, webhooks with only the documented fields, test mode, and
+//! restarts. The orders' detailed states are read from test mode's `/sandbox/orders/{id}`, as the
+//! documented API has no such thing.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use usdt_checkout_protocol::gateway::{
-    HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
-    PATH_CREATE_ORDER, PATH_QUERY_PAYMENTS, PATH_WEBHOOK_KEY,
+    HEADER_API_KEY, HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, PATH_RATES, v1,
+    v2,
 };
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
 use usdt_checkout_testkit::*;
 
 const WAIT: Duration = Duration::from_secs(30);
-const DELIVERIES: &str = "/api/v1/webhook/deliveries";
+
+/// The fields of readme.io's "Field description for payment webhook" (docs/blockatm-api.md §3):
+/// what a merchant written from BlockATM's docs binds a callback to.
+const V1_CALLBACK_FIELDS: [&str; 12] = [
+    "amount",
+    "chainId",
+    "custNo",
+    "orderNo",
+    "fee",
+    "network",
+    "platOrderNo",
+    "symbol",
+    "txId",
+    "type",
+    "status",
+    "createTime",
+];
+
+/// The fields of V2's PaymentEvent table (docs/blockatm-api.md §4.9).
+const V2_EVENT_FIELDS: [&str; 13] = [
+    "id",
+    "orderNo",
+    "chainId",
+    "cashierId",
+    "amount",
+    "custNo",
+    "network",
+    "symbol",
+    "txId",
+    "orderType",
+    "status",
+    "fromAddress",
+    "blockTime",
+];
 
 struct World {
     _anvil: Anvil,
@@ -27,23 +63,23 @@ struct World {
 
 async fn world(name: &str) -> World {
     // Tests poll order states often; the rate limit has its own test.
-    world_limited(name, 10_000).await
+    world_with(
+        name,
+        SandboxOptions {
+            rate_limit_per_minute: 10_000,
+            api: Api::V1,
+        },
+    )
+    .await
 }
 
-async fn world_limited(name: &str, rate_limit_per_minute: usize) -> World {
+async fn world_with(name: &str, options: SandboxOptions) -> World {
     let anvil = Anvil::start();
     let hooks = WebhookReceiver::start().await;
     let keys = MerchantKeys::new("7d0c7d4e-3c1f-4a55-9a4e-2f1a3b9c0d11");
     let dir = tempdir::Dir::new(name);
     let binary = env!("CARGO_BIN_EXE_blockatm-sandbox").into();
-    let sandbox = Sandbox::start(
-        binary,
-        &anvil,
-        &keys,
-        &hooks.url,
-        &dir,
-        rate_limit_per_minute,
-    );
+    let sandbox = Sandbox::start_with(binary, &anvil, &keys, &hooks.url, &dir, options);
     let client = Client::new(&sandbox.url);
     World {
         _anvil: anvil,
@@ -56,7 +92,36 @@ async fn world_limited(name: &str, rate_limit_per_minute: usize) -> World {
 }
 
 fn order_body(order_no: &str, amount: &str) -> String {
-    json!({"orderNo": order_no, "chainId": 31337, "symbol": "USDT", "amount": amount}).to_string()
+    json!({"orderNo": order_no, "chainId": "31337", "symbol": "USDT", "amount": amount}).to_string()
+}
+
+fn keys_of(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// A V1 callback's signed string as a merchant that binds the documented fields would build it
+/// (BlockATM's Java demo binds a `DemoObj` class): those fields only, nulls skipped, each value's
+/// JSON text (strings unquoted), sorted by key, joined with `&`, then `&time=`. Written here from
+/// the docs, not with the protocol crate, so it checks the sandbox independently.
+fn documented_v1_signed_string(body: &str, time: &str) -> String {
+    let body: Value = serde_json::from_str(body).unwrap();
+    let mut pairs: Vec<String> = V1_CALLBACK_FIELDS
+        .iter()
+        .filter_map(|field| match body.get(*field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => Some(format!("{field}={text}")),
+            Some(Value::Number(number)) => Some(format!("{field}={number}")),
+            Some(other) => panic!("{field} is neither a string nor a number: {other}"),
+        })
+        .collect();
+    pairs.sort();
+    pairs.push(format!("time={time}"));
+    pairs.join("&")
 }
 
 impl World {
@@ -64,7 +129,7 @@ impl World {
         let reply = self
             .client
             .post_signed(
-                PATH_CREATE_ORDER,
+                v1::PATH_CREATE_ORDER,
                 &order_body(order_no, amount),
                 &self.keys,
                 Signing::V1,
@@ -72,43 +137,54 @@ impl World {
             )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    /// The order in the sandbox's own detail (test mode).
+    async fn view(&self, order_no: &str) -> Value {
+        let reply = self
+            .client
+            .get(&format!("/sandbox/orders/{order_no}"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
         reply.body["data"].clone()
     }
 
-    async fn order(&self, order_no: &str) -> Value {
+    /// The order's V1 payment record, as BlockATM's query answers it.
+    async fn record(&self, order_no: &str) -> Value {
         let reply = self
             .client
             .get_signed(
-                PATH_QUERY_PAYMENTS,
+                v1::PATH_QUERY_QR_PAYMENT,
                 &format!("orderNo={order_no}"),
                 &self.keys,
             )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.body["data"]["records"][0].clone()
+        reply.body
     }
 
-    async fn order_count(&self) -> u64 {
+    async fn order_count(&self) -> usize {
         let reply = self
             .client
-            .get_signed(PATH_QUERY_PAYMENTS, "", &self.keys)
+            .get_signed(v1::PATH_QUERY_CONTRACT_PAYMENT, "pageSize=100", &self.keys)
             .await;
-        reply.body["data"]["total"].as_u64().unwrap()
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body.as_array().unwrap().len()
     }
 
     async fn wait_state(&self, order_no: &str, state: &str) -> Value {
         eventually(&format!("order {order_no} to be {state}"), WAIT, || async {
-            let order = self.order(order_no).await;
+            let order = self.view(order_no).await;
             (order["state"] == state).then_some(order)
         })
         .await
     }
 
-    async fn pay(&self, order: &Value, body: Value) -> Value {
-        let plat = order["platOrderNo"].as_str().unwrap();
+    async fn pay(&self, id: &str, body: Value) -> Value {
         let reply = self
             .client
-            .post(&format!("/sandbox/orders/{plat}/pay"), body)
+            .post(&format!("/sandbox/orders/{id}/pay"), body)
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.body["data"].clone()
@@ -122,16 +198,32 @@ impl World {
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
 
-    /// Webhooks received once every queued event is delivered.
+    async fn set_faults(&self, faults: Value) {
+        let reply = self.client.post("/sandbox/faults", faults).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    /// Test mode's list of queued webhooks and their deliveries.
+    async fn deliveries(&self, query: &str) -> Vec<Value> {
+        let reply = self.client.get(&format!("/sandbox/webhooks?{query}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["data"].as_array().unwrap().clone()
+    }
+
+    /// Webhooks received once every queued one is delivered.
     async fn delivered_webhooks(&self) -> Vec<ReceivedWebhook> {
         eventually("every webhook to be delivered", WAIT, || async {
-            let reply = self.client.get_signed(DELIVERIES, "", &self.keys).await;
-            let all = reply.body["data"].as_array().unwrap().clone();
+            let all = self.deliveries("").await;
             all.iter()
                 .all(|d| !d["deliveredAt"].is_null())
                 .then(|| self.hooks.all())
         })
         .await
+    }
+
+    /// The bodies of the webhooks received, parsed.
+    fn bodies(hooks: &[ReceivedWebhook]) -> Vec<Value> {
+        hooks.iter().map(ReceivedWebhook::json).collect()
     }
 }
 
@@ -142,6 +234,7 @@ async fn bad_requests_get_401_and_change_nothing() {
     let unauthorized = |reply: &Reply, needle: &str| {
         assert_eq!(reply.status, 401, "{}", reply.body);
         assert_eq!(reply.body["code"], "000401");
+        assert_eq!(reply.body["success"], false);
         assert!(
             reply.body["trace"].as_str().unwrap().starts_with("sbx-"),
             "a refusal has a trace to quote: {}",
@@ -153,14 +246,14 @@ async fn bad_requests_get_401_and_change_nothing() {
 
     let unsigned = w
         .client
-        .post_signed(PATH_CREATE_ORDER, &body, &w.keys, Signing::None, None)
+        .post_signed(v1::PATH_CREATE_ORDER, &body, &w.keys, Signing::None, None)
         .await;
     unauthorized(&unsigned, "missing header BlockATM-Signature-V1");
 
     let stale = w
         .client
         .post_signed(
-            PATH_CREATE_ORDER,
+            v1::PATH_CREATE_ORDER,
             &body,
             &w.keys,
             Signing::V1,
@@ -172,7 +265,7 @@ async fn bad_requests_get_401_and_change_nothing() {
     let future = w
         .client
         .post_signed(
-            PATH_CREATE_ORDER,
+            v1::PATH_CREATE_ORDER,
             &body,
             &w.keys,
             Signing::V1,
@@ -185,7 +278,7 @@ async fn bad_requests_get_401_and_change_nothing() {
     stranger.v1 = V1PrivateKey::generate();
     let wrong_key = w
         .client
-        .post_signed(PATH_CREATE_ORDER, &body, &stranger, Signing::V1, None)
+        .post_signed(v1::PATH_CREATE_ORDER, &body, &stranger, Signing::V1, None)
         .await;
     unauthorized(&wrong_key, "signature does not match");
 
@@ -199,7 +292,7 @@ async fn bad_requests_get_401_and_change_nothing() {
         let mut request = w
             .client
             .http
-            .post(format!("{}{PATH_CREATE_ORDER}", w.client.base))
+            .post(format!("{}{}", w.client.base, v1::PATH_CREATE_ORDER))
             .body(body);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -231,13 +324,13 @@ async fn bad_requests_get_401_and_change_nothing() {
     assert_eq!(
         w.order_count().await,
         0,
-        "no rejected request created an order"
+        "no rejected request made an order"
     );
 
     // The same request, properly signed (V2 this time), goes through.
     let good = w
         .client
-        .post_signed(PATH_CREATE_ORDER, &body, &w.keys, Signing::V2, None)
+        .post_signed(v1::PATH_CREATE_ORDER, &body, &w.keys, Signing::V2, None)
         .await;
     assert_eq!(good.status, 200, "{}", good.body);
     assert_eq!(w.order_count().await, 1);
@@ -245,157 +338,380 @@ async fn bad_requests_get_401_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_101st_request_in_a_minute_is_limited_then_blocked_until_the_block_ends() {
-    let w = world_limited("rate", 100).await;
+    let w = world_with(
+        "rate",
+        SandboxOptions {
+            rate_limit_per_minute: 100,
+            api: Api::V1,
+        },
+    )
+    .await;
+    let path = v1::PATH_QUERY_CONTRACT_PAYMENT;
     for _ in 0..100 {
-        let reply = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+        let reply = w.client.get_with(path, "", &w.keys, Signing::None).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    let limited = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+    let limited = w.client.get_signed(path, "", &w.keys).await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.body["code"], "000429");
     let retry_after: u64 = limited.retry_after.as_deref().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
 
-    let blocked = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+    let blocked = w.client.get_signed(path, "", &w.keys).await;
     assert_eq!(blocked.status, 418);
+    assert_eq!(blocked.body["code"], "000418");
     assert!(blocked.retry_after.is_some());
 
     // The test configuration blocks for 2 s; the block then ends by itself.
     eventually("the block to end", WAIT, || async {
-        let reply = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+        let reply = w.client.get_signed(path, "", &w.keys).await;
         (reply.status == 200).then_some(())
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_confirms_and_exactly_one_signed_completed_webhook_arrives() {
-    let w = world("paid").await;
-    let order = w.create("PAID-1", "25.5").await;
-    assert_eq!(order["state"], "waiting");
-    assert_eq!(order["payAmountAtomic"], "25500000");
-
-    w.pay(&order, json!({})).await;
-    let confirming = w.wait_state("PAID-1", "confirming").await;
-    assert_eq!(confirming["confirmations"], 1);
-    assert_eq!(confirming["requiredConfirmations"], 2);
-    assert_eq!(confirming["status"], 0);
-
-    w.mine(1).await;
-    let paid = w.wait_state("PAID-1", "paid").await;
-    assert_eq!(paid["status"], 1);
-    assert_eq!(paid["paidAmount"], "25.5");
-    assert_eq!(paid["remainingAmount"], "0");
-    assert_eq!(paid["payments"].as_array().unwrap().len(), 1);
-
-    let key_reply = w
-        .client
-        .http
-        .get(format!("{}{PATH_WEBHOOK_KEY}", w.sandbox.url))
-        .send()
-        .await
-        .unwrap();
-    let key_body: Value = key_reply.json().await.unwrap();
-    let public_key = key_body["data"]["publicKey"].as_str().unwrap();
-    assert_eq!(public_key, w.sandbox.gateway_public_key());
-    let public_key = V1PublicKey::from_base64_spki(public_key).unwrap();
-
-    let hooks = w.delivered_webhooks().await;
-    for hook in &hooks {
-        assert_eq!(hook.header("BlockATM-Event"), Some("QR-Payment"));
-        let time = hook
-            .header("BlockATM-Request-Time")
-            .unwrap()
-            .parse()
-            .unwrap();
-        let signed = signed_string::for_json_body(&hook.body, time).unwrap();
-        public_key
-            .verify(&signed, hook.header("BlockATM-Signature-V1").unwrap())
-            .expect("every webhook is signed by the gateway");
+async fn v1_creation_takes_chain_ids_as_strings_or_numbers_and_answers_bare() {
+    let w = world("create").await;
+    let receiver = w.sandbox.receiving_address(&w.keys.api_key);
+    for (order_no, chain_id) in [("STR-1", json!("31337")), ("NUM-1", json!(31337))] {
+        // As a merchant would send it, with a field the sandbox does not know.
+        let body = json!({
+            "orderNo": order_no, "chainId": chain_id, "symbol": "USDT", "amount": 12.50,
+            "custNo": "C-7", "redirectUrl": "https://shop.example/back"
+        })
+        .to_string();
+        let reply = w
+            .client
+            .post_signed(v1::PATH_CREATE_ORDER, &body, &w.keys, Signing::V1, None)
+            .await;
+        assert_eq!(reply.status, 200, "{order_no}: {}", reply.body);
+        assert_eq!(
+            keys_of(&reply.body),
+            BTreeSet::from(["toAddress", "cashierUrl", "platOrderNo", "expireTime"]),
+            "bare, and only the creation's fields: {}",
+            reply.body
+        );
+        let created: v1::CreatedOrder = serde_json::from_value(reply.body.clone()).unwrap();
+        assert_eq!(created.to_address, receiver);
+        let plat = created.plat_order_no.unwrap().0;
+        assert!(plat.bytes().all(|b| b.is_ascii_digit()), "{plat}");
+        assert!(
+            created
+                .cashier_url
+                .unwrap()
+                .ends_with(&format!("/cashier/{plat}"))
+        );
+        assert!(created.expire_time.unwrap() > now_ms());
+        let record = w.record(order_no).await;
+        assert_eq!(record["custNo"], "C-7");
+        assert_eq!(w.view(order_no).await["amount"], "12.5");
     }
-    let bodies: Vec<Value> = hooks
-        .iter()
-        .map(|h| serde_json::from_str(&h.body).unwrap())
-        .collect();
-    let completed: Vec<&Value> = bodies.iter().filter(|b| b["status"] == 1).collect();
+
+    // A retry is the same order; the number reused for other terms is refused.
+    let first = w.create("AGAIN-1", "10").await;
+    assert_eq!(w.create("AGAIN-1", "10").await, first);
+    let conflict = w
+        .client
+        .post_signed(
+            v1::PATH_CREATE_ORDER,
+            &order_body("AGAIN-1", "11"),
+            &w.keys,
+            Signing::V1,
+            None,
+        )
+        .await;
+    assert_eq!(conflict.status, 409);
+    assert_eq!(conflict.body["code"], "000106");
+    assert_eq!(conflict.body["data"], Value::Null);
+
+    let missing = w
+        .client
+        .post_signed(
+            v1::PATH_CREATE_ORDER,
+            r#"{"orderNo":"X","chainId":"31337","symbol":"USDT"}"#,
+            &w.keys,
+            Signing::V1,
+            None,
+        )
+        .await;
     assert_eq!(
-        completed.len(),
-        1,
-        "exactly one completed webhook: {bodies:?}"
+        (missing.status, missing.body["code"].clone()),
+        (400, json!("000103"))
     );
-    assert_eq!(completed[0]["state"], "paid");
-    assert_eq!(completed[0]["orderNo"], "PAID-1");
-    assert_eq!(completed[0]["amount"], "25.5");
-    let ids: std::collections::HashSet<&str> = bodies
-        .iter()
-        .map(|b| b["eventId"].as_str().unwrap())
-        .collect();
+    let bad_chain = w
+        .client
+        .post_signed(
+            v1::PATH_CREATE_ORDER,
+            &json!({"orderNo": "X", "chainId": "ETH", "symbol": "USDT", "amount": "1"}).to_string(),
+            &w.keys,
+            Signing::V1,
+            None,
+        )
+        .await;
     assert_eq!(
-        ids.len(),
-        bodies.len(),
-        "each state change is its own event"
+        (bad_chain.status, bad_chain.body["code"].clone()),
+        (400, json!("000104"))
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partial_payment_reports_what_remains_and_the_rest_completes_it() {
+async fn the_documented_v1_queries_and_public_lists_answer_and_nothing_else_is_there() {
+    let w = world("queries").await;
+    let created = w.create("Q-1", "3").await;
+    w.create("Q-2", "4").await;
+
+    let qr = w.record("Q-1").await;
+    let contract = w
+        .client
+        .get_with(
+            v1::PATH_QUERY_CONTRACT_PAYMENT,
+            "orderNo=Q-1",
+            &w.keys,
+            Signing::None,
+        )
+        .await;
+    assert_eq!(contract.status, 200, "{}", contract.body);
+    assert_eq!(contract.body, qr, "both queries answer the same record");
+    let record: v1::Payment = serde_json::from_value(qr.clone()).unwrap();
+    assert_eq!(
+        record.plat_order_no.0,
+        created["platOrderNo"].as_str().unwrap()
+    );
+    assert_eq!(qr["chainId"], "31337");
+    assert_eq!(
+        (qr["status"].clone(), qr["type"].clone()),
+        (json!(0), json!(2))
+    );
+    assert_eq!(qr["amount"], "0", "nothing received yet");
+    assert!(qr.get("txId").is_none());
+
+    let unknown = w
+        .client
+        .get_signed(v1::PATH_QUERY_QR_PAYMENT, "orderNo=NOPE", &w.keys)
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["code"], "000202");
+
+    let page = w
+        .client
+        .get_signed(v1::PATH_QUERY_QR_PAYMENT, "page=2&pageSize=1", &w.keys)
+        .await;
+    let page = page.body.as_array().unwrap().clone();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["orderNo"], "Q-2", "oldest first");
+    let pending = w
+        .client
+        .get_signed(v1::PATH_QUERY_QR_PAYMENT, "status=0", &w.keys)
+        .await;
+    assert_eq!(pending.body.as_array().unwrap().len(), 2);
+    let bad = w
+        .client
+        .get_signed(v1::PATH_QUERY_QR_PAYMENT, "status=PENDING", &w.keys)
+        .await;
+    assert_eq!(bad.status, 400, "V1's statuses are numbers");
+
+    let networks = w.client.get(v1::PATH_NETWORKS).await;
+    assert_eq!(networks.status, 200);
+    assert_eq!(
+        networks.body[0]["chainId"], 31337,
+        "bare: {}",
+        networks.body
+    );
+    let tokens = w
+        .client
+        .get(&format!("{}?chainId=31337&apiKey=pk_any", v1::PATH_TOKENS))
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    assert_eq!(tokens.body[0]["symbol"], "USDT");
+    let rates = w.client.get(PATH_RATES).await;
+    assert_eq!(rates.body[0]["rate"], "1.0002");
+
+    for gone in [
+        "/api/v1/public/webhookKey",
+        "/api/v1/payment/unmatched",
+        "/api/v1/webhook/deliveries",
+        v2::PATH_ORDER_DETAIL,
+    ] {
+        let reply = w.client.get_signed(gone, "", &w.keys).await;
+        assert_eq!(reply.status, 404, "{gone} is not BlockATM's V1 API");
+    }
+    let key = w.client.get("/sandbox/webhookKey").await;
+    assert_eq!(
+        key.body["data"]["publicKey"],
+        w.sandbox.gateway_public_key()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_confirms_and_documented_callbacks_verify_independently() {
+    let w = world("paid").await;
+    let body = json!({"orderNo": "PAID-1", "chainId": "31337", "symbol": "USDT",
+                      "amount": "25.5", "custNo": "C-1"})
+    .to_string();
+    let reply = w
+        .client
+        .post_signed(v1::PATH_CREATE_ORDER, &body, &w.keys, Signing::V1, None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let created = reply.body;
+    let view = w.view("PAID-1").await;
+    assert_eq!(view["state"], "waiting");
+    assert_eq!(view["amountAtomic"], "25500000");
+
+    let paid_tx = w.pay("PAID-1", json!({})).await["txId"].clone();
+    let confirming = w.wait_state("PAID-1", "confirming").await;
+    assert_eq!(confirming["confirmations"], 1);
+    assert_eq!(confirming["requiredConfirmations"], 2);
+    assert_eq!(w.record("PAID-1").await["status"], 0);
+
+    w.mine(1).await;
+    let paid = w.wait_state("PAID-1", "paid").await;
+    assert_eq!(paid["paidAmount"], "25.5");
+    assert_eq!(paid["remainingAmount"], "0");
+    assert_eq!(paid["payments"].as_array().unwrap().len(), 1);
+    let record = w.record("PAID-1").await;
+    assert_eq!(
+        (record["status"].clone(), record["amount"].clone()),
+        (json!(1), json!("25.5"))
+    );
+
+    let public_key = V1PublicKey::from_base64_spki(&w.sandbox.gateway_public_key()).unwrap();
+    let hooks = w.delivered_webhooks().await;
+    assert_eq!(hooks.len(), 2, "the payment seen, then paid");
+    let documented: BTreeSet<&str> = V1_CALLBACK_FIELDS.into();
+    for hook in &hooks {
+        assert_eq!(hook.header("BlockATM-Event"), Some("QR-Payment"));
+        let body = hook.json();
+        let keys = keys_of(&body);
+        assert!(keys.is_subset(&documented), "undocumented fields in {body}");
+        assert_eq!(
+            keys, documented,
+            "every documented field, the order given: {body}"
+        );
+        assert_eq!(body["chainId"], "31337");
+        assert_eq!(body["type"], 2);
+        assert_eq!(body["platOrderNo"], created["platOrderNo"]);
+        let time = hook.header("BlockATM-Request-Time").unwrap();
+        public_key
+            .verify(
+                &documented_v1_signed_string(&hook.body, time),
+                hook.header("BlockATM-Signature-V1").unwrap(),
+            )
+            .expect("a merchant binding the documented fields verifies the callback");
+        // And the protocol crate's reading of the whole body agrees.
+        let whole = signed_string::for_json_body(&hook.body, time.parse().unwrap()).unwrap();
+        assert_eq!(whole, documented_v1_signed_string(&hook.body, time));
+    }
+    let bodies = World::bodies(&hooks);
+    assert_eq!(
+        (bodies[0]["status"].clone(), bodies[0]["amount"].clone()),
+        (json!(0), json!("25.5")),
+        "seen: processing, with what came"
+    );
+    assert_eq!(bodies[0]["txId"], paid_tx);
+    assert_eq!(bodies[1]["status"], 1);
+    assert_eq!(bodies[1]["orderNo"], "PAID-1");
+    assert_eq!(bodies[1]["custNo"], "C-1");
+    assert_eq!(bodies[1]["fee"], "0");
+    let distinct: BTreeSet<&str> = hooks.iter().map(|h| h.body.as_str()).collect();
+    assert_eq!(distinct.len(), hooks.len(), "never the same body twice");
+
+    // The internal delivery id stays internal.
+    let deliveries = w.deliveries("orderNo=PAID-1").await;
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d["id"].as_str().unwrap().starts_with("evt_"))
+    );
+    assert!(hooks.iter().all(|h| !h.body.contains("evt_")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_payment_reports_what_came_and_the_rest_completes_it() {
     let w = world("partial").await;
-    let order = w.create("PART-1", "10").await;
-    w.pay(&order, json!({"amount": "4"})).await;
+    w.create("PART-1", "10").await;
+    w.pay("PART-1", json!({"amount": "4"})).await;
     let partial = w.wait_state("PART-1", "partially_paid").await;
     assert_eq!(partial["paidAmount"], "4");
     assert_eq!(partial["remainingAmount"], "6");
+    let record = w.record("PART-1").await;
+    assert_eq!(
+        (record["status"].clone(), record["amount"].clone()),
+        (json!(0), json!("4"))
+    );
 
-    w.pay(&order, json!({})).await; // what remains, from the same payer
+    w.pay("PART-1", json!({})).await; // what remains, from the same payer
     w.wait_state("PART-1", "confirming").await;
     w.mine(1).await;
     let paid = w.wait_state("PART-1", "paid").await;
     assert_eq!(paid["paidAmount"], "10");
     assert_eq!(paid["payments"].as_array().unwrap().len(), 2);
+
+    let bodies = World::bodies(&w.delivered_webhooks().await);
+    let seen: Vec<(Value, Value)> = bodies
+        .iter()
+        .map(|b| (b["status"].clone(), b["amount"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!(0), json!("4")),
+            (json!(0), json!("10")),
+            (json!(1), json!("10"))
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_after_expiry_is_reported_as_late() {
+async fn a_payment_after_expiry_is_paid_late() {
     let w = world("late").await;
-    let order = w.create("LATE-1", "7").await;
-    let plat = order["platOrderNo"].as_str().unwrap();
+    w.create("LATE-1", "7").await;
     let expired = w
         .client
-        .post(&format!("/sandbox/orders/{plat}/expire"), json!(null))
+        .post("/sandbox/orders/LATE-1/expire", json!(null))
         .await;
     assert_eq!(expired.status, 200, "{}", expired.body);
-    let expired = w.wait_state("LATE-1", "expired").await;
-    assert_eq!(expired["status"], -1);
+    w.wait_state("LATE-1", "expired").await;
+    assert_eq!(w.record("LATE-1").await["status"], -1);
 
-    w.pay(&order, json!({})).await;
+    w.pay("LATE-1", json!({})).await;
     w.mine(1).await;
     let late = w.wait_state("LATE-1", "paid_late").await;
-    assert_eq!(late["status"], 1);
     assert_eq!(late["payments"][0]["late"], true);
+    assert_eq!(w.record("LATE-1").await["status"], 1);
 
-    let hooks = w.delivered_webhooks().await;
-    let states: Vec<String> = hooks
+    let statuses: Vec<Value> = World::bodies(&w.delivered_webhooks().await)
         .iter()
-        .map(|h| {
-            serde_json::from_str::<Value>(&h.body).unwrap()["state"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|b| b["status"].clone())
         .collect();
-    assert!(states.contains(&"expired".to_owned()), "{states:?}");
+    assert_eq!(statuses.first(), Some(&json!(-1)), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&json!(1)), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_is_reported_as_failed() {
+    let w = world("cancel").await;
+    w.create("CANCEL-1", "2").await;
+    let reply = w
+        .client
+        .post("/sandbox/orders/CANCEL-1/cancel", json!(null))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["state"], "failed");
+    let bodies = World::bodies(&w.delivered_webhooks().await);
+    assert_eq!(bodies.len(), 1);
     assert_eq!(
-        states.last().map(String::as_str),
-        Some("paid_late"),
-        "{states:?}"
+        (bodies[0]["status"].clone(), bodies[0]["amount"].clone()),
+        (json!(-1), json!("0"))
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_removes_an_unconfirmed_payment() {
     let w = world("reorg").await;
-    let order = w.create("REORG-1", "3").await;
-    w.pay(&order, json!({})).await;
+    w.create("REORG-1", "3").await;
+    w.pay("REORG-1", json!({})).await;
     let confirming = w.wait_state("REORG-1", "confirming").await;
     assert_eq!(confirming["payments"].as_array().unwrap().len(), 1);
 
@@ -404,50 +720,32 @@ async fn a_reorg_removes_an_unconfirmed_payment() {
     let waiting = w.wait_state("REORG-1", "waiting").await;
     assert_eq!(waiting["payments"], json!([]));
     assert_eq!(waiting["paidAmount"], "0");
+    assert_eq!(w.record("REORG-1").await["amount"], "0");
 
     // Paid again on the new chain, it confirms as usual.
-    w.pay(&order, json!({})).await;
+    w.pay("REORG-1", json!({})).await;
     w.mine(1).await;
     w.wait_state("REORG-1", "paid").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_orders_of_the_same_amount_are_told_apart() {
+async fn open_orders_of_the_same_amount_ask_it_exactly_and_are_paid_oldest_first() {
     let w = world("same").await;
-    let first = w.create("SAME-1", "10").await;
-    let second = w.create("SAME-2", "10").await;
-    assert_eq!(first["payAmount"], "10");
+    w.create("SAME-1", "10").await;
+    w.create("SAME-2", "10").await;
+    assert_eq!(w.view("SAME-1").await["amount"], "10");
     assert_eq!(
-        second["payAmount"], "10.000001",
-        "made unique by the smallest unit"
-    );
-    assert_eq!(
-        second["amount"], "10",
-        "the merchant's asked amount is kept"
+        w.view("SAME-2").await["amount"],
+        "10",
+        "not raised to tell it apart"
     );
 
-    // Retrying a creation returns the same order; reusing its number otherwise is refused.
-    let again = w.create("SAME-2", "10").await;
-    assert_eq!(again["platOrderNo"], second["platOrderNo"]);
-    let conflict = w
-        .client
-        .post_signed(
-            PATH_CREATE_ORDER,
-            &order_body("SAME-2", "11"),
-            &w.keys,
-            Signing::V1,
-            None,
-        )
-        .await;
-    assert_eq!(conflict.status, 409);
-    assert_eq!(conflict.body["code"], "000106");
-
-    // Plain transfers of each exact amount, from different payers.
-    w.pay(&second, json!({"payer": 2})).await;
-    w.wait_state("SAME-2", "confirming").await;
-    assert_eq!(w.order("SAME-1").await["state"], "waiting");
-    w.pay(&first, json!({"payer": 3})).await;
+    // Plain transfers of the exact amount, from different payers: the first pays the oldest.
+    w.pay("SAME-2", json!({"payer": 2})).await;
     w.wait_state("SAME-1", "confirming").await;
+    assert_eq!(w.view("SAME-2").await["state"], "waiting");
+    w.pay("SAME-2", json!({"payer": 3})).await;
+    w.wait_state("SAME-2", "confirming").await;
     w.mine(1).await;
     w.wait_state("SAME-1", "paid").await;
     w.wait_state("SAME-2", "paid").await;
@@ -456,9 +754,10 @@ async fn open_orders_of_the_same_amount_are_told_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_names_its_order_and_a_stray_transfer_is_kept_unmatched() {
     let w = world("deposit").await;
-    let a = w.create("DEP-1", "5").await;
-    let b = w.create("DEP-2", "8").await;
-    w.pay(&a, json!({"method": "deposit", "amount": "2"})).await;
+    w.create("DEP-1", "5").await;
+    w.create("DEP-2", "8").await;
+    w.pay("DEP-1", json!({"method": "deposit", "amount": "2"}))
+        .await;
     let partial = w.wait_state("DEP-1", "partially_paid").await;
     assert_eq!(partial["payments"][0]["kind"], "deposit");
     assert_eq!(
@@ -466,41 +765,48 @@ async fn a_deposit_names_its_order_and_a_stray_transfer_is_kept_unmatched() {
         1,
         "the deposit's own transfer is not counted twice"
     );
+    let record = w.record("DEP-1").await;
+    assert_eq!(record["type"], 1, "a contract payment");
 
     // 1.5 USDT by plain transfer from a fresh payer, with two open orders: nobody's.
-    w.pay(&b, json!({"amount": "1.5", "payer": 4})).await;
+    w.pay("DEP-2", json!({"amount": "1.5", "payer": 4})).await;
     let unmatched = eventually("the stray transfer to be listed", WAIT, || async {
         let reply = w
             .client
-            .get_signed("/api/v1/payment/unmatched", "", &w.keys)
+            .get(&format!("/sandbox/unmatched?apiKey={}", w.keys.api_key))
             .await;
         let list = reply.body["data"].as_array().unwrap().clone();
         (!list.is_empty()).then_some(list)
     })
     .await;
     assert_eq!(unmatched[0]["amount"], "1.5");
-    assert_eq!(w.order("DEP-2").await["state"], "waiting");
+    assert_eq!(w.view("DEP-2").await["state"], "waiting");
+
+    let hooks = w.delivered_webhooks().await;
+    assert_eq!(hooks.len(), 1, "only DEP-1 changed");
+    assert_eq!(hooks[0].header("BlockATM-Event"), Some("Payment"));
+    assert_eq!(hooks[0].json()["type"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_every_order_and_payment() {
     let mut w = world("restart").await;
-    let order = w.create("KEEP-1", "9").await;
+    let created = w.create("KEEP-1", "9").await;
     w.create("KEEP-2", "1").await;
     // With two open orders, only a deposit can pay part of one.
-    w.pay(&order, json!({"amount": "4", "method": "deposit"}))
+    w.pay("KEEP-1", json!({"amount": "4", "method": "deposit"}))
         .await;
     w.wait_state("KEEP-1", "partially_paid").await;
 
     w.sandbox.restart();
     w.client = Client::new(&w.sandbox.url);
     assert_eq!(w.order_count().await, 2);
-    let kept = w.order("KEEP-1").await;
+    let kept = w.view("KEEP-1").await;
     assert_eq!(kept["state"], "partially_paid");
     assert_eq!(kept["paidAmount"], "4");
-    assert_eq!(kept["platOrderNo"], order["platOrderNo"]);
+    assert_eq!(kept["platOrderNo"], created["platOrderNo"]);
 
-    w.pay(&order, json!({})).await;
+    w.pay("KEEP-1", json!({})).await;
     w.mine(1).await;
     let paid = w.wait_state("KEEP-1", "paid").await;
     assert_eq!(
@@ -513,27 +819,18 @@ async fn a_restart_keeps_every_order_and_payment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_faults_and_dropped_webhooks_are_retried_until_delivered() {
     let w = world("faults").await;
-    let order = w.create("FAULT-1", "2").await;
+    w.create("FAULT-1", "2").await;
+    let query = v1::PATH_QUERY_QR_PAYMENT;
 
-    let set = w
-        .client
-        .post(
-            "/sandbox/faults",
-            json!({"forceStatus": 418, "dropWebhooks": true}),
-        )
+    w.set_faults(json!({"forceStatus": 418, "dropWebhooks": true}))
         .await;
-    assert_eq!(set.status, 200, "{}", set.body);
-    let blocked = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+    let blocked = w.client.get_signed(query, "", &w.keys).await;
     assert_eq!(blocked.status, 418);
     assert!(blocked.retry_after.is_some());
 
-    w.client
-        .post(
-            "/sandbox/faults",
-            json!({"malformedRate": 1.0, "dropWebhooks": true}),
-        )
+    w.set_faults(json!({"malformedRate": 1.0, "dropWebhooks": true}))
         .await;
-    let garbage = w.client.get_signed(PATH_QUERY_PAYMENTS, "", &w.keys).await;
+    let garbage = w.client.get_signed(query, "", &w.keys).await;
     assert_eq!(garbage.status, 200);
     assert!(
         garbage.body.is_string(),
@@ -541,20 +838,14 @@ async fn injected_faults_and_dropped_webhooks_are_retried_until_delivered() {
         garbage.body
     );
 
-    w.client
-        .post("/sandbox/faults", json!({"dropWebhooks": true}))
-        .await;
-    w.pay(&order, json!({})).await;
+    w.set_faults(json!({"dropWebhooks": true})).await;
+    w.pay("FAULT-1", json!({})).await;
     w.mine(1).await;
     w.wait_state("FAULT-1", "paid").await;
     let failed_attempts = eventually("failed delivery attempts to be logged", WAIT, || async {
-        let reply = w
-            .client
-            .get_signed(DELIVERIES, "orderNo=FAULT-1", &w.keys)
-            .await;
-        let attempts: Vec<Value> = reply.body["data"]
-            .as_array()
-            .unwrap()
+        let attempts: Vec<Value> = w
+            .deliveries("orderNo=FAULT-1")
+            .await
             .iter()
             .flat_map(|d| d["attempts"].as_array().unwrap().clone())
             .collect();
@@ -571,23 +862,215 @@ async fn injected_faults_and_dropped_webhooks_are_retried_until_delivered() {
         "nothing reached the merchant while dropped"
     );
 
-    w.client.post("/sandbox/faults", json!({})).await;
-    let hooks = w.delivered_webhooks().await;
-    let states: Vec<Value> = hooks
+    w.set_faults(json!({})).await;
+    let statuses: Vec<Value> = World::bodies(&w.delivered_webhooks().await)
         .iter()
-        .map(|h| serde_json::from_str::<Value>(&h.body).unwrap()["state"].clone())
+        .map(|b| b["status"].clone())
         .collect();
-    assert!(states.contains(&json!("paid")), "{states:?}");
+    assert!(statuses.contains(&json!(1)), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_webhook_lets_the_chain_tell_first() {
+    let w = world("delay").await;
+    w.create("SLOW-1", "3").await;
+    let delay = 3_000;
+    w.set_faults(json!({"webhookDelayMs": delay})).await;
+    w.pay("SLOW-1", json!({})).await;
+    w.wait_state("SLOW-1", "confirming").await;
+    assert!(
+        w.hooks.all().is_empty(),
+        "the chain shows the payment while its webhook is held"
+    );
+    let hooks = eventually("the held webhook", WAIT, || async {
+        let hooks = w.hooks.all();
+        (!hooks.is_empty()).then_some(hooks)
+    })
+    .await;
+    let queued = w.deliveries("orderNo=SLOW-1").await[0]["created"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        hooks[0].received_at >= queued + delay,
+        "held {} ms, not {delay}",
+        hooks[0].received_at - queued
+    );
+    assert_eq!(hooks[0].json()["amount"], "3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_creates_by_pay_order_and_sends_hmac_signed_payment_events() {
+    let w = world_with(
+        "v2",
+        SandboxOptions {
+            rate_limit_per_minute: 10_000,
+            api: Api::V2,
+        },
+    )
+    .await;
+    assert_eq!(w.sandbox.ready["api"], "v2");
+    let receiver = w.sandbox.receiving_address(&w.keys.api_key);
+
+    let body = json!({"cashierId": "86100021", "orderNo": "V2-1", "amount": "19.99",
+                      "symbol": "USDT", "chainId": "31337", "custNo": "C-2",
+                      "redirectUrl": "https://shop.example/back"})
+    .to_string();
+    let v1_signed = w
+        .client
+        .post_signed(v2::PATH_CREATE_ORDER, &body, &w.keys, Signing::V1, None)
+        .await;
+    assert_eq!(
+        v1_signed.status, 401,
+        "V2 is signed with the secret: {}",
+        v1_signed.body
+    );
+    let reply = w
+        .client
+        .post_signed(v2::PATH_CREATE_ORDER, &body, &w.keys, Signing::V2, None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["code"], "200");
+    assert_eq!(reply.body["success"], true);
+    let created = &reply.body["data"];
+    assert_eq!(
+        keys_of(created),
+        BTreeSet::from(["orderNo", "payUrl", "expireTime"]),
+        "no receiving address: the merchant has it from its cashier settings"
+    );
+    assert_eq!(created["orderNo"], "V2-1");
+    let pay_page = w
+        .client
+        .http
+        .get(created["payUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(pay_page.contains(&receiver.to_string()), "{pay_page}");
+
+    let other_cashier = body.replace("86100021", "1");
+    let refused = w
+        .client
+        .post_signed(
+            v2::PATH_CREATE_ORDER,
+            &other_cashier,
+            &w.keys,
+            Signing::V2,
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+
+    let networks = w
+        .client
+        .get(&format!("{}?apiKey=pk_any", v2::PATH_NETWORKS))
+        .await;
+    assert_eq!(
+        networks.body["data"][0]["chainId"], 31337,
+        "{}",
+        networks.body
+    );
+    let tokens = w.client.get(v2::PATH_TOKENS).await;
+    assert_eq!(tokens.body["data"][0]["symbol"], "USDT", "{}", tokens.body);
+    let v1_path = w.client.get(v1::PATH_NETWORKS).await;
+    assert_eq!(v1_path.status, 404, "one dialect per process");
+
+    w.pay("V2-1", json!({})).await;
+    w.wait_state("V2-1", "confirming").await;
+    w.mine(1).await;
+    w.wait_state("V2-1", "paid").await;
+
+    let detail = w
+        .client
+        .get_with(
+            v2::PATH_ORDER_DETAIL,
+            "orderNo=V2-1",
+            &w.keys,
+            Signing::None,
+        )
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let detail: v2::OrderDetail = serde_json::from_value(detail.body["data"].clone()).unwrap();
+    assert_eq!(detail.status.v2_name(), "SUCCESS");
+    assert_eq!(detail.amount.0, "19.99");
+    let missing = w
+        .client
+        .get_with(
+            v2::PATH_ORDER_DETAIL,
+            "orderNo=NOPE",
+            &w.keys,
+            Signing::None,
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.body["code"].clone()),
+        (404, json!("000202"))
+    );
+    let list = w
+        .client
+        .get_with(
+            v2::PATH_ORDER_LIST,
+            "status=SUCCESS&page=1&pageSize=10",
+            &w.keys,
+            Signing::None,
+        )
+        .await;
+    let list: v2::OrderList = serde_json::from_value(list.body["data"].clone()).unwrap();
+    assert_eq!((list.total, list.list[0].order_no.as_str()), (1, "V2-1"));
+
+    let hooks = w.delivered_webhooks().await;
+    let documented: BTreeSet<&str> = V2_EVENT_FIELDS.into();
+    for hook in &hooks {
+        assert_eq!(hook.header("BlockATM-Event"), Some("Payment"));
+        assert!(hook.header("BlockATM-Signature-V1").is_none());
+        let time: u64 = hook
+            .header("BlockATM-Request-Time")
+            .unwrap()
+            .parse()
+            .unwrap();
+        w.keys
+            .webhook_secret
+            .verify(
+                &signed_string::for_json_body(&hook.body, time).unwrap(),
+                hook.header("BlockATM-Signature-V2").unwrap(),
+            )
+            .expect("signed with the webhook secret");
+        let body = hook.json();
+        assert!(
+            keys_of(&body).is_subset(&documented),
+            "undocumented fields in {body}"
+        );
+        assert!(
+            body["id"].is_u64(),
+            "a number, as V2's examples write it: {body}"
+        );
+        assert_eq!(body["cashierId"], 86_100_021);
+        assert_eq!(body["chainId"], "31337");
+    }
+    let events: Vec<v2::PaymentEvent> = hooks
+        .iter()
+        .map(|h| serde_json::from_str(&h.body).unwrap())
+        .collect();
+    let statuses: Vec<&str> = events.iter().map(|e| e.status.v2_name()).collect();
+    assert_eq!(statuses, ["PENDING", "SUCCESS"]);
+    let success = &events[1];
+    assert_eq!(success.amount.0, "19.99");
+    assert_eq!(success.order_no.as_deref(), Some("V2-1"));
+    assert_eq!(success.cust_no.as_deref(), Some("C-2"));
+    assert!(success.from_address.is_some() && success.block_time.is_some());
+    assert_eq!(success.order_type.map(|t| t.number()), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cashier_page_shows_the_exact_transfer() {
     let w = world("cashier").await;
-    let order = w.create("CASH-1", "12.5").await;
+    let created = w.create("CASH-1", "12.5").await;
     let page = w
         .client
         .http
-        .get(order["cashierUrl"].as_str().unwrap())
+        .get(created["cashierUrl"].as_str().unwrap())
         .send()
         .await
         .unwrap()
@@ -595,12 +1078,12 @@ async fn the_cashier_page_shows_the_exact_transfer() {
         .await
         .unwrap();
     assert!(page.contains("12.5 USDT"), "{page}");
-    assert!(page.contains(order["toAddress"].as_str().unwrap()));
+    assert!(page.contains(created["toAddress"].as_str().unwrap()));
     assert!(page.contains("<svg"), "a QR code");
     let uri = format!(
         "ethereum:{}@31337/transfer?address={}&amp;uint256=12500000",
-        order["tokenContract"].as_str().unwrap(),
-        order["toAddress"].as_str().unwrap()
+        w.view("CASH-1").await["tokenContract"].as_str().unwrap(),
+        created["toAddress"].as_str().unwrap()
     );
     assert!(
         page.contains(&uri),
