@@ -20,12 +20,6 @@ use usdt_checkout_protocol::gateway::{DecimalText, GatewayStatus, IdText, Paymen
 use crate::config::Api;
 use crate::ledger::Order;
 
-/// The gateway's order number for the `seq`th order: all digits, as BlockATM's are
-/// (`8210000374`), so V2's numeric `id` can carry it.
-pub fn plat_order_no(seq: u64) -> String {
-    (8_210_000_000 + seq).to_string()
-}
-
 /// The documented status of a detailed state: open ones are pending (V1 0, `PENDING`), paid
 /// ones success (1, `SUCCESS`), an expired order `EXPIRED` and one the gateway cancelled
 /// `CANCELLED` (both V1's -1).
@@ -164,6 +158,7 @@ mod tests {
     use usdt_checkout_protocol::{Address, ChainId};
 
     use super::*;
+    use crate::ledger::plat_order_no;
 
     fn order(state: OrderStatus, payments: Vec<ChainPayment>) -> Order {
         let address = Address::from_bytes([1; 20]);
@@ -202,16 +197,6 @@ mod tests {
             order_no: None,
             timestamp_ms: 1_700_000_100_000,
         }
-    }
-
-    #[test]
-    fn platform_order_numbers_are_all_digits() {
-        assert_eq!(plat_order_no(1), "8210000001");
-        assert!(
-            plat_order_no(u32::MAX.into())
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        );
     }
 
     #[test]

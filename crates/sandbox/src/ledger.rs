@@ -16,8 +16,6 @@ use usdt_checkout_protocol::{
     Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, Token, assess,
 };
 
-use crate::dialect::plat_order_no;
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ledger {
     pub next_order_seq: u64,
@@ -134,6 +132,12 @@ impl Order {
             .collect();
         assess(&self.terms(required_confirmations), &observations, now_ms)
     }
+}
+
+/// The gateway's order number for the `seq`th order: all digits, as BlockATM's are
+/// (`8210000374`), so V2's numeric `id` can carry it.
+pub fn plat_order_no(seq: u64) -> String {
+    (8_210_000_000 + seq).to_string()
 }
 
 /// A merchant's order request, checked, as the ledger needs it.
@@ -378,6 +382,13 @@ mod tests {
             "not raised to tell it apart"
         );
         assert_eq!(b.plat_order_no, "8210000002");
+    }
+
+    #[test]
+    fn platform_order_numbers_are_all_digits() {
+        assert_eq!(plat_order_no(1), "8210000001");
+        let far = plat_order_no(u32::MAX.into());
+        assert!(far.bytes().all(|b| b.is_ascii_digit()), "{far}");
     }
 
     #[test]
