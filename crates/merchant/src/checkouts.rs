@@ -375,6 +375,22 @@ impl Checkouts {
         now: u64,
     ) -> Option<String> {
         let cache = self.cache.read().expect("cache lock");
+        // The gateway named this transaction for an order: that order's, even one already paid
+        // (the watcher may learn of a payment after the gateway's word).
+        let named = cache.values().find(|c| {
+            c.terms.as_ref().is_some_and(|t| {
+                t.chain_id == chain
+                    && t.to_address == payment.to
+                    && t.token_contract == payment.token
+            }) && c
+                .gateway
+                .tx_hashes
+                .iter()
+                .any(|tx| tx.eq_ignore_ascii_case(&payment.tx_id))
+        });
+        if let Some(named) = named {
+            return Some(named.id.clone());
+        }
         let on_chain: Vec<(&Checkout, &PaymentTerms, Vec<&ChainPayment>)> = cache
             .values()
             .filter_map(|c| c.terms.as_ref().map(|t| (c.as_ref(), t)))
@@ -454,7 +470,13 @@ impl Checkouts {
                 stored.id
             );
         }
-        if !settled.changed && informed.gateway == stored.gateway {
+        if !settled.changed {
+            // New facts that change nothing anyone sees (the gateway's first "pending"): kept,
+            // without a new version, so no long poll wakes for them.
+            if informed.gateway != stored.gateway {
+                write.update_gateway_facts(&settled.checkout).await?;
+                return Ok(Some((settled.checkout, false)));
+            }
             return Ok(None);
         }
         let changed = settled.checkout.next_version(now);
@@ -485,7 +507,13 @@ impl Checkouts {
         match changed {
             None => Applied::Unchanged,
             Some((checkout, fulfil)) => {
+                let quiet = self
+                    .get(&checkout.id)
+                    .is_some_and(|held| held.version == checkout.version);
                 let checkout = self.cached(checkout);
+                if quiet {
+                    return Applied::Unchanged;
+                }
                 if fulfil {
                     self.fulfillment_due.notify_one();
                 }
@@ -514,9 +542,16 @@ impl Checkouts {
         self.store.list(state, limit, before).await
     }
 
-    /// Puts what the store holds into memory; an older version never replaces a newer one.
+    /// Puts what the store holds into memory; an older version never replaces a newer one, and
+    /// only a new version signals a change.
     fn cached(&self, checkout: Checkout) -> Checkout {
         let mut entries = self.cache.write().expect("cache lock");
+        if let Some(held) = entries.get(&checkout.id)
+            && held.version == checkout.version
+        {
+            entries.insert(checkout.id.clone(), Arc::new(checkout.clone()));
+            return checkout;
+        }
         let newer = entries
             .get(&checkout.id)
             .is_none_or(|held| held.version < checkout.version);

@@ -295,11 +295,12 @@ impl Facts<'_> {
         };
         // Before the gateway's word: what the chain shows, short of paid.
         let before_gateway = match chain {
-            Some(a) => match a.status {
+            Some(a) if a.received >= self.gateway.paid_atomic => match a.status {
                 Paid | PaidLate => Confirming,
                 other => other,
             },
-            None => by_amount(self.gateway.paid_atomic),
+            // No chain, or a watcher behind the gateway: the gateway's amount.
+            _ => by_amount(paid),
         };
         let late = match chain {
             Some(a) if a.received >= self.due() => {
@@ -562,6 +563,14 @@ mod tests {
         assert!(paid.fulfil);
         assert_eq!(paid.checkout.disagreement, None);
         assert_eq!(paid.checkout.tx_hashes, ["0x100", "0x101", "0xgw"]);
+    }
+
+    #[test]
+    fn a_gateway_ahead_of_the_watcher_is_believed_for_what_it_saw() {
+        let waiting = said(ordered(Waiting), Pending, DUE);
+        let settled = waiting.settled(Some(100), 1).unwrap();
+        assert_eq!(settled.checkout.state, CheckoutState::Order(Confirming));
+        assert_eq!(settled.checkout.remaining_atomic, Some(0));
     }
 
     #[test]

@@ -478,6 +478,22 @@ impl Write {
         }
     }
 
+    /// Stores what the gateway said of a checkout when it changes nothing else (no new version).
+    pub async fn update_gateway_facts(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE checkouts SET gateway_status = ?, gateway_paid_atomic = ?, gateway_tx_hashes = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(checkout.gateway.status.map(GatewayStatus::v2_name))
+        .bind(checkout.gateway.paid_atomic.to_string())
+        .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
+        .bind(&checkout.id)
+        .bind(checkout.version)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
     /// Queues a fulfillment event, unless its checkout already has one.
     pub async fn queue_event(&mut self, event: &OutboxEvent) -> Result<(), StoreError> {
         sqlx::query(

@@ -94,7 +94,9 @@ fn transfer(value: u128, block: u64, log_index: u64) -> ChainPayment {
         log_index,
         block_number: block,
         block_hash: format!("0xb{block}"),
-        from: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".parse().unwrap(),
+        from: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+            .parse()
+            .unwrap(),
         to: RECEIVER.parse().unwrap(),
         token: TOKEN.parse().unwrap(),
         value,
@@ -128,7 +130,6 @@ async fn open_watched(db: &TempDb) -> (Store, Checkouts, Arc<Notify>) {
     let checkouts = Checkouts::load(store.clone(), due.clone()).await.unwrap();
     (store, checkouts, due)
 }
-
 
 #[tokio::test]
 async fn an_idempotency_key_gives_one_checkout() {
@@ -217,12 +218,19 @@ async fn gateway_reports_apply_once_whatever_their_order() {
         .await
         .unwrap();
     let kept = store.get("co_1").await.unwrap().unwrap();
-    assert_eq!(kept.state, CheckoutState::Order(OrderStatus::Paid), "paid is final");
+    assert_eq!(
+        kept.state,
+        CheckoutState::Order(OrderStatus::Paid),
+        "paid is final"
+    );
     assert_eq!(store.fulfillment_events("co_1").await.unwrap(), 1);
 
     assert_eq!(
         checkouts
-            .apply_report(&report("NOPE", GatewayStatus::Success, "1"), Source::Webhook)
+            .apply_report(
+                &report("NOPE", GatewayStatus::Success, "1"),
+                Source::Webhook
+            )
             .await
             .unwrap(),
         Applied::UnknownOrder
@@ -257,7 +265,10 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
         .await
         .unwrap();
     let partly = checkouts.get("co_1").unwrap();
-    assert_eq!(partly.state, CheckoutState::Order(OrderStatus::PartiallyPaid));
+    assert_eq!(
+        partly.state,
+        CheckoutState::Order(OrderStatus::PartiallyPaid)
+    );
     assert_eq!(partly.remaining_atomic, Some(14_995_001));
     assert_eq!(partly.confirmations, Some(1));
 
@@ -273,7 +284,11 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
     checkouts
         .apply_chain(
             chain,
-            &step(101, None, vec![transfer(10_000_000, 100, 0), transfer(14_995_001, 101, 0)]),
+            &step(
+                101,
+                None,
+                vec![transfer(10_000_000, 100, 0), transfer(14_995_001, 101, 0)],
+            ),
         )
         .await
         .unwrap();

@@ -86,11 +86,16 @@ pub struct World {
     _dir: tempdir::Dir,
 }
 
-/// Where the widget is embedded from, for the checkout server's CORS and `/checkout/` assets.
+/// Where the widget is embedded from, for the checkout server's CORS and `/checkout/` assets,
+/// and which of the gateway's dialects the world speaks.
 pub struct Storefront {
     pub origin: String,
     /// The built widget (`dist/checkout`); stand-in files when `None`.
     pub widget_dir: Option<std::path::PathBuf>,
+    pub api: Api,
+    /// Whether the checkout server reads the chain itself (an RPC URL), or knows only what the
+    /// gateway says.
+    pub watch_chain: bool,
 }
 
 impl Default for Storefront {
@@ -98,6 +103,8 @@ impl Default for Storefront {
         Self {
             origin: "http://shop.test".into(),
             widget_dir: None,
+            api: Api::V1,
+            watch_chain: true,
         }
     }
 }
@@ -113,7 +120,31 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
     let dir = tempdir::Dir::new(name);
     let port = free_port();
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
-    let sandbox = Sandbox::start(built_sandbox(), &anvil, &keys, &webhook_url, &dir, 100);
+    let options = SandboxOptions {
+        api: storefront.api,
+        ..SandboxOptions::default()
+    };
+    let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
+    // The merchant's gateway settings, as its BlockATM console gives them.
+    let gateway = match storefront.api {
+        Api::V1 => format!(
+            "private_key = \"{}\"\nwebhook_public_key = \"{}\"",
+            keys.v1.to_base64_pkcs8(),
+            sandbox.gateway_public_key()
+        ),
+        Api::V2 => format!(
+            "api = \"blockatm-v2\"\nv2_secret = \"{}\"\nwebhook_secret = \"{}\"\n\
+             receiving_addresses = {{ 31337 = \"{}\" }}",
+            keys.v2_text,
+            keys.webhook_secret_text,
+            sandbox.receiving_address(&keys.api_key)
+        ),
+    };
+    let rpc = if storefront.watch_chain {
+        format!("rpc_url = \"{}\"\npoll_interval_ms = 200", anvil.rpc_url)
+    } else {
+        String::new()
+    };
     let widget = storefront.widget_dir.unwrap_or_else(|| {
         let widget = dir.path.join("widget");
         std::fs::create_dir_all(&widget).unwrap();
@@ -132,11 +163,19 @@ allowed_origins = ["{origin}"]
 widget_dir = "{widget}"
 
 [gateway]
-url = "{gateway}"
+url = "{gateway_url}"
 api_key = "{api_key}"
-private_key = "{private_key}"
-webhook_public_key = "{webhook_key}"
+{gateway}
 reconcile_interval_seconds = 1
+
+[rates]
+# The sandbox's own rate list: BlockATM documents none.
+url = "{gateway_url}/api/v1/public/rates"
+
+[[chains]]
+id = 31337
+confirmations = 2
+{rpc}
 
 [admin]
 token = "{ADMIN_TOKEN}"
@@ -160,10 +199,8 @@ currency = "USDT"
             database = dir.path.join("checkout.sqlite").display(),
             origin = storefront.origin,
             widget = widget.display(),
-            gateway = sandbox.url,
+            gateway_url = sandbox.url,
             api_key = keys.api_key,
-            private_key = keys.v1.to_base64_pkcs8(),
-            webhook_key = sandbox.gateway_public_key(),
             fulfillment = fulfillment.url,
         ),
     )
