@@ -79,6 +79,18 @@ impl App {
         })?;
         config.registry.retain(&[chain_id]);
         let store = Store::open(data)?;
+        let cashier_ids: Vec<(String, u64)> = config
+            .merchants
+            .iter()
+            .map(|m| (m.api_key.clone(), m.cashier_id))
+            .collect();
+        let cashier_id = |key: &str| {
+            cashier_ids
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(0, |(_, id)| *id)
+        };
+        store.write(|l| crate::outbox::adopt(config.api, l, cashier_id, now_ms()))?;
 
         let gateway_key = match store.read(|l| l.gateway_key.clone()) {
             Some(pkcs8) => V1PrivateKey::from_base64_pkcs8(&pkcs8)

@@ -12,7 +12,6 @@
 //!
 //! A crash mid-tick redoes the tick.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,8 +20,8 @@ use usdt_checkout_protocol::{OrderStatus, transition};
 
 use crate::app::App;
 use crate::clock::now_ms;
-use crate::dialect::{self, Webhook};
 use crate::ledger::{Ledger, WebhookEvent};
+use crate::outbox;
 
 pub async fn run(app: Arc<App>) {
     let mut failing = false;
@@ -169,36 +168,11 @@ pub fn set_state(
 }
 
 /// Queues a webhook, in the gateway's dialect, for every order whose documented record is news
-/// ([`dialect::is_news`]): whenever one of its documented fields changed, never the same body
+/// ([`outbox::is_news`]): whenever one of its documented fields changed, never the same body
 /// twice, and not for an order as it was made. Such a change is the order's update.
 pub fn notify(app: &App, ledger: &mut Ledger, now: u64) {
-    let api = app.config.api;
-    let news: Vec<(usize, Webhook)> = {
-        let mut sent: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
-        for event in &ledger.events {
-            sent.entry((&event.merchant, &event.order_no))
-                .or_default()
-                .push(&event.body);
-        }
-        ledger
-            .orders
-            .iter()
-            .enumerate()
-            .filter_map(|(index, order)| {
-                let cashier_id = app.merchant(&order.merchant).map_or(0, |m| m.cashier_id);
-                let hook = dialect::webhook(api, order, cashier_id);
-                let earlier = sent
-                    .get(&(order.merchant.as_str(), order.order_no.as_str()))
-                    .map_or(&[][..], Vec::as_slice);
-                let as_created = match earlier {
-                    [] => dialect::webhook_as_created(api, order, cashier_id).body,
-                    _ => String::new(),
-                };
-                dialect::is_news(&hook.body, &as_created, earlier).then_some((index, hook))
-            })
-            .collect()
-    };
-    for (index, hook) in news {
+    let cashier_id = |merchant: &str| app.merchant(merchant).map_or(0, |m| m.cashier_id);
+    for (index, hook) in outbox::news(app.config.api, ledger, cashier_id) {
         ledger.next_event_seq += 1;
         let order = &mut ledger.orders[index];
         order.update_time = now;

@@ -16,6 +16,8 @@ use usdt_checkout_protocol::{
     Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, Token, assess,
 };
 
+use crate::config::Api;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ledger {
     pub next_order_seq: u64,
@@ -29,6 +31,9 @@ pub struct Ledger {
     pub deployment: Option<Deployment>,
     /// The gateway's own V1 key pair (base64 PKCS#8), which signs webhooks.
     pub gateway_key: Option<String>,
+    /// The dialect its webhooks were last written in (none before dialects).
+    #[serde(default)]
+    pub api: Option<Api>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ mod error;
 mod faults;
 mod follow;
 mod ledger;
+mod outbox;
 mod query;
 mod rate_limit;
 mod testmode;
