@@ -9,12 +9,13 @@ use usdt_checkout_protocol::checkout::{
     MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::gateway::{
-    Cryptocurrency, ExchangeRate, Network, PATH_NETWORKS, PATH_RATES, PATH_TOKENS,
+    Cryptocurrency, ExchangeRate, Network, PATH_RATES,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, RequestInit, Response};
 
+use crate::options::Settings;
 use crate::wire::{self, FromJs};
 
 /// Why a call did not give what was asked.
@@ -151,13 +152,19 @@ pub async fn poll_status(
     }
 }
 
-async fn public<T: FromJs>(gateway_url: &str, path: &str) -> Result<T, Failure> {
-    let response = fetch("GET", &format!("{gateway_url}{path}"), &[], None).await?;
+async fn public<T: FromJs>(url: &str) -> Result<T, Failure> {
+    let response = fetch("GET", url, &[], None).await?;
     if response.status() != 200 {
         return Err(refusal(response).await);
     }
-    // The gateway's envelope: `{code, success, data, msg, trace}`.
-    T::from_js(&wire::field(&parsed(response).await?, "data")).ok_or(Failure::Unreachable)
+    // Bare, or in V2's envelope `{code, success, data, msg, trace}`.
+    let answer = parsed(response).await?;
+    let data = if wire::field(&answer, "success").as_bool().is_some() {
+        wire::field(&answer, "data")
+    } else {
+        answer
+    };
+    T::from_js(&data).ok_or(Failure::Unreachable)
 }
 
 /// What the chooser offers: the gateway's networks, tokens and rates.
@@ -168,11 +175,14 @@ pub struct Offer {
     pub rates: Vec<ExchangeRate>,
 }
 
-pub async fn offer(gateway_url: &str) -> Result<Offer, Failure> {
+pub async fn offer(settings: &Settings) -> Result<Offer, Failure> {
     Ok(Offer {
-        networks: public(gateway_url, PATH_NETWORKS).await?,
-        tokens: public(gateway_url, PATH_TOKENS).await?,
-        // Rates only show a fiat value beside the amount: the shopper can pay without them.
-        rates: public(gateway_url, PATH_RATES).await.unwrap_or_default(),
+        networks: public(&settings.networks_url).await?,
+        tokens: public(&settings.tokens_url).await?,
+        // Rates only show a fiat value beside the amount: the shopper can pay without them
+        // (BlockATM documents no rate list; the sandbox has one).
+        rates: public(&format!("{}{PATH_RATES}", settings.gateway_url))
+            .await
+            .unwrap_or_default(),
     })
 }

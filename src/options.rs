@@ -2,6 +2,7 @@
 //! embed is reported on the console in words that say what to change.
 
 use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::gateway::{v1, v2};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::wire::{field, list, whole_number};
@@ -11,6 +12,8 @@ use crate::wire::{field, list, whole_number};
 pub struct Options {
     pub merchant_url: Option<String>,
     pub gateway_url: Option<String>,
+    pub gateway_api: Option<String>,
+    pub gateway_key: Option<String>,
     pub item: Option<String>,
     pub checkout_id: Option<String>,
     pub chains: Option<Vec<u64>>,
@@ -40,6 +43,9 @@ pub enum Purchase {
 pub struct Settings {
     pub merchant_url: String,
     pub gateway_url: String,
+    /// The gateway's public lists, as its dialect names them, with the query each needs.
+    pub networks_url: String,
+    pub tokens_url: String,
     pub purchase: Purchase,
     pub chains: Option<Vec<ChainId>>,
     pub tokens: Option<Vec<String>>,
@@ -58,9 +64,11 @@ fn base_url(name: &str, url: &str) -> Result<String, String> {
 }
 
 /// Each option's name in JavaScript.
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 11] = [
     "merchantUrl",
     "gatewayUrl",
+    "gatewayApi",
+    "gatewayKey",
     "item",
     "checkoutId",
     "chains",
@@ -109,6 +117,7 @@ impl Options {
             }
         }
         let mut text = |name| typed(value, name, "a string", JsValue::as_string, &mut problems);
+        let (gateway_api, gateway_key) = (text("gatewayApi"), text("gatewayKey"));
         let (merchant_url, gateway_url, item, checkout_id, locale, theme) = (
             text("merchantUrl"),
             text("gatewayUrl"),
@@ -120,6 +129,8 @@ impl Options {
         let options = Self {
             merchant_url,
             gateway_url,
+            gateway_api,
+            gateway_key,
             item,
             checkout_id,
             chains: typed(
@@ -174,6 +185,24 @@ impl Options {
                 String::new()
             }),
         };
+        // BlockATM V2's public API takes the merchant's public API key as `apiKey`.
+        let (networks_path, tokens_path, query) = match self.gateway_api.as_deref() {
+            None | Some("blockatm-v1") => (v1::PATH_NETWORKS, v1::PATH_TOKENS, String::new()),
+            Some("blockatm-v2") => (
+                v2::PATH_NETWORKS,
+                v2::PATH_TOKENS,
+                self.gateway_key
+                    .as_deref()
+                    .map(|key| format!("?apiKey={}", js_sys::encode_uri_component(key)))
+                    .unwrap_or_default(),
+            ),
+            Some(other) => {
+                problems.push(format!(
+                    "gatewayApi must be blockatm-v1 or blockatm-v2, not \"{other}\""
+                ));
+                ("", "", String::new())
+            }
+        };
         let purchase = match (self.item, self.checkout_id) {
             (Some(item), None) if !item.is_empty() => Some(Purchase::Item(item)),
             (None, Some(id)) if !id.is_empty() => Some(Purchase::Checkout(id)),
@@ -216,6 +245,8 @@ impl Options {
         match (problems.is_empty(), purchase) {
             (true, Some(purchase)) => Ok(Settings {
                 merchant_url,
+                networks_url: format!("{gateway_url}{networks_path}{query}"),
+                tokens_url: format!("{gateway_url}{tokens_path}{query}"),
                 gateway_url,
                 purchase,
                 chains: self.chains.map(|c| c.into_iter().map(ChainId).collect()),
@@ -249,6 +280,10 @@ mod tests {
         );
         assert_eq!(settings.purchase, Purchase::Item("tee".into()));
         assert_eq!(settings.theme, Theme::Auto);
+        assert_eq!(
+            settings.networks_url,
+            "https://shop.example/api/v1/public/networklist"
+        );
     }
 
     #[test]

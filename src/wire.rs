@@ -161,10 +161,20 @@ impl FromJs for ApiError {
     }
 }
 
+/// A chain id as a number, or as BlockATM's examples write it, a decimal string.
+fn chain_id(object: &JsValue, name: &str) -> Option<ChainId> {
+    let value = field(object, name);
+    let id = match value.as_string() {
+        Some(text) => text.parse().ok()?,
+        None => whole_number(&value)?,
+    };
+    Some(ChainId(id))
+}
+
 impl FromJs for Network {
     fn from_js(value: &JsValue) -> Option<Self> {
         Some(Self {
-            chain_id: ChainId(number(value, "chainId")?),
+            chain_id: chain_id(value, "chainId")?,
             name: text(value, "name")?,
             explorer_url: optional(value, "explorerUrl", JsValue::as_string)?,
             required_confirmations: small(value, "requiredConfirmations")?,
@@ -175,7 +185,7 @@ impl FromJs for Network {
 impl FromJs for Cryptocurrency {
     fn from_js(value: &JsValue) -> Option<Self> {
         Some(Self {
-            chain_id: ChainId(number(value, "chainId")?),
+            chain_id: chain_id(value, "chainId")?,
             symbol: text(value, "symbol")?,
             contract: address(value, "contract")?,
             decimals: small(value, "decimals")?,

@@ -38,7 +38,8 @@ async function mount(element, options) {
 }
 
 const ATTRIBUTES = {
-  "merchant-url": "merchantUrl", "gateway-url": "gatewayUrl", item: "item", "checkout-id": "checkoutId",
+  "merchant-url": "merchantUrl", "gateway-url": "gatewayUrl", "gateway-api": "gatewayApi",
+  "gateway-key": "gatewayKey", item: "item", "checkout-id": "checkoutId",
   locale: "locale", theme: "theme", "default-chain": "defaultChain", chains: "chains", tokens: "tokens",
 };
 

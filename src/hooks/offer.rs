@@ -22,7 +22,7 @@ pub fn use_offer(model: &UseReducerHandle<Model>, settings: &Settings) {
                 model.dispatch(Action::Started(Ok(view)));
                 return;
             }
-            let offer = client::offer(&settings.gateway_url).await;
+            let offer = client::offer(&settings).await;
             model.dispatch(Action::Offered(offer, settings.default_chain));
         });
     });

@@ -204,14 +204,19 @@ pub struct GatewayFacts {
     pub status: Option<GatewayStatus>,
     pub paid_atomic: u128,
     pub tx_hashes: Vec<String>,
+    /// When the gateway first reported the order expired (or failed): its clock, which may run
+    /// ahead of the expiry it gave. A payment mined after it is late.
+    pub expired_at: Option<u64>,
 }
 
 impl GatewayFacts {
+    /// Merges a report received at `now`.
     pub fn merged(
         &self,
         status: GatewayStatus,
         paid_atomic: Option<u128>,
         tx: Option<&str>,
+        now: u64,
     ) -> Self {
         let mut tx_hashes = self.tx_hashes.clone();
         if let Some(tx) = tx
@@ -226,6 +231,12 @@ impl GatewayFacts {
             },
             paid_atomic: self.paid_atomic.max(paid_atomic.unwrap_or(0)),
             tx_hashes,
+            expired_at: self.expired_at.or(matches!(
+                status,
+                GatewayStatus::Expired | GatewayStatus::Failed
+            )
+            // Block times are whole seconds: a payment in the same second is after it.
+            .then_some(now / 1000 * 1000)),
         }
     }
 }
@@ -251,6 +262,13 @@ impl Facts<'_> {
         self.terms.pay_amount_atomic
     }
 
+    /// The order's expiry: as given at creation, or earlier if the gateway said so sooner.
+    fn expires_at(&self) -> u64 {
+        self.gateway
+            .expired_at
+            .map_or(self.terms.expires_at, |at| at.min(self.terms.expires_at))
+    }
+
     /// The chain's view, by the protocol's status rules.
     fn chain(&self) -> Option<usdt_checkout_protocol::Assessment> {
         let (head, payments) = self.chain?;
@@ -265,7 +283,7 @@ impl Facts<'_> {
         Some(assess(
             &OrderTerms {
                 amount_due: self.due(),
-                expires_at_ms: self.terms.expires_at,
+                expires_at_ms: self.expires_at(),
                 required_confirmations: self.terms.required_confirmations,
             },
             &observed,
@@ -281,7 +299,7 @@ impl Facts<'_> {
         let chain = self.chain();
         let received = chain.map_or(0, |a| a.received);
         let paid = received.max(self.gateway.paid_atomic);
-        let expired = self.now >= self.terms.expires_at;
+        let expired = self.now >= self.expires_at();
         let by_amount = |amount: u128| {
             if amount >= self.due() {
                 Confirming
@@ -310,7 +328,7 @@ impl Facts<'_> {
                         .map(|(_, payments)| {
                             payments
                                 .iter()
-                                .filter(|p| p.timestamp_ms < self.terms.expires_at)
+                                .filter(|p| p.timestamp_ms < self.expires_at())
                                 .map(|p| p.value)
                                 .sum()
                         })
@@ -318,16 +336,19 @@ impl Facts<'_> {
                     in_time < self.due()
                 }
             }
-            _ => current == Expired,
+            // Without the chain's timestamps: paid after the gateway (or the clock) said expired.
+            _ => current == Expired || self.gateway.expired_at.is_some(),
         };
         let state = match self.gateway.status {
             Some(GatewayStatus::Success) if late => PaidLate,
             Some(GatewayStatus::Success) => Paid,
             Some(GatewayStatus::Cancelled) => Failed,
-            // V1's -1 is failure, cancellation or expiry alike: the clock tells them apart.
-            Some(GatewayStatus::Failed) if !expired => Failed,
-            // Expired at the gateway, but the full amount arrived since: a late payment the
-            // gateway may yet accept.
+            // V1's -1 is failure, cancellation and expiry alike (BlockATM's V2 migration guide
+            // maps it to both EXPIRED and CANCELLED). Read as expired: the one that still lets a
+            // late payment be credited, where a final "failed" would leave it to a person. With
+            // the server's own widget no shopper cancels at the gateway, so expiry is what -1
+            // means in practice. Expired at the gateway, but the full amount arrived since: a
+            // late payment the gateway may yet accept.
             Some(GatewayStatus::Failed | GatewayStatus::Expired) => match by_amount(paid) {
                 Confirming => Confirming,
                 _ => Expired,
@@ -471,7 +492,7 @@ mod tests {
     }
 
     fn said(mut checkout: Checkout, status: GatewayStatus, paid: u128) -> Checkout {
-        checkout.gateway = checkout.gateway.merged(status, Some(paid), Some("0xgw"));
+        checkout.gateway = checkout.gateway.merged(status, Some(paid), Some("0xgw"), 1);
         checkout
     }
 
@@ -521,9 +542,9 @@ mod tests {
         assert_eq!(paid.checkout.state, CheckoutState::Order(Paid));
         assert!(paid.fulfil);
         assert_eq!(paid.checkout.tx_hashes, ["0xgw"]);
-        // V1's -1 is a failure before the order's time is up, an expiry after it.
+        // V1's -1 is read as expired, whatever the clock: a late payment can still be credited.
         let minus_one = said(waiting.clone(), GatewayStatus::Failed, 0);
-        assert_eq!(state(&minus_one, None, 1), Failed);
+        assert_eq!(state(&minus_one, None, 1), Expired);
         assert_eq!(state(&minus_one, None, EXPIRES), Expired);
         assert_eq!(state(&said(waiting.clone(), Cancelled, 0), None, 1), Failed);
         assert_eq!(
@@ -612,6 +633,20 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_after_the_gateway_expired_the_order_early_is_late() {
+        let mut expired = ordered(Waiting);
+        expired.gateway = expired
+            .gateway
+            .merged(GatewayStatus::Expired, Some(0), None, 100_000);
+        assert_eq!(state(&expired, Some(10), 100_001), Expired);
+        let late = mined(expired, DUE, 11, 200_000);
+        assert_eq!(
+            state(&said(late, Success, DUE), Some(20), 300_000),
+            PaidLate
+        );
+    }
+
+    #[test]
     fn final_states_are_sticky() {
         for done in [Paid, PaidLate, Failed] {
             let later = said(ordered(done), Pending, 0);
@@ -626,9 +661,9 @@ mod tests {
     #[test]
     fn gateway_reports_merge_whatever_their_order() {
         let facts = GatewayFacts::default()
-            .merged(Success, Some(DUE), Some("0xa"))
-            .merged(Pending, Some(10), Some("0xA"))
-            .merged(Pending, None, Some("0xb"));
+            .merged(Success, Some(DUE), Some("0xa"), 1)
+            .merged(Pending, Some(10), Some("0xA"), 2)
+            .merged(Pending, None, Some("0xb"), 3);
         assert_eq!(facts.status, Some(Success), "success is final");
         assert_eq!(facts.paid_atomic, DUE, "the amount only grows");
         assert_eq!(facts.tx_hashes, ["0xa", "0xb"]);

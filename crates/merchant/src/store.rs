@@ -452,7 +452,8 @@ impl Write {
         let updated = sqlx::query(
             "UPDATE checkouts SET state = ?, paid_atomic = ?, remaining_atomic = ?, overpaid_atomic = ?,
                  confirmations = ?, tx_hashes = ?, gateway_status = ?, gateway_paid_atomic = ?,
-                 gateway_tx_hashes = ?, disagreement = ?, updated_at = ?, version = ?
+                 gateway_tx_hashes = ?, gateway_expired_at = ?, disagreement = ?, updated_at = ?,
+                 version = ?
              WHERE id = ? AND version = ?",
         )
         .bind(checkout.state.as_str())
@@ -464,6 +465,7 @@ impl Write {
         .bind(checkout.gateway.status.map(GatewayStatus::v2_name))
         .bind(checkout.gateway.paid_atomic.to_string())
         .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
+        .bind(checkout.gateway.expired_at.map(|at| at as i64))
         .bind(&checkout.disagreement)
         .bind(checkout.updated_at as i64)
         .bind(checkout.version)
@@ -481,12 +483,14 @@ impl Write {
     /// Stores what the gateway said of a checkout when it changes nothing else (no new version).
     pub async fn update_gateway_facts(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE checkouts SET gateway_status = ?, gateway_paid_atomic = ?, gateway_tx_hashes = ?
+            "UPDATE checkouts SET gateway_status = ?, gateway_paid_atomic = ?, gateway_tx_hashes = ?,
+                 gateway_expired_at = ?
              WHERE id = ? AND version = ?",
         )
         .bind(checkout.gateway.status.map(GatewayStatus::v2_name))
         .bind(checkout.gateway.paid_atomic.to_string())
         .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
+        .bind(checkout.gateway.expired_at.map(|at| at as i64))
         .bind(&checkout.id)
         .bind(checkout.version)
         .execute(&mut *self.0)
@@ -626,6 +630,9 @@ fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
             paid_atomic: units("gateway_paid_atomic")?.unwrap_or(0),
             tx_hashes: serde_json::from_str(&row.try_get::<String, _>("gateway_tx_hashes")?)
                 .map_err(|_| StoreError::Corrupt("transactions"))?,
+            expired_at: row
+                .try_get::<Option<i64>, _>("gateway_expired_at")?
+                .map(|at| at as u64),
         },
         chain_payments: vec![],
         disagreement: row.try_get("disagreement")?,

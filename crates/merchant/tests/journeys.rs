@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_testkit::browser::{Browser, Scope};
-use usdt_checkout_testkit::{Client, eventually, workspace_root};
+use usdt_checkout_testkit::{Api, Client, eventually, workspace_root};
 
 /// What a T-shirt (25.00 USD) costs in test USDT at the sandbox's rate of 1.0002, rounded up.
 const TEE_IN_USDT: &str = "24.995001";
@@ -41,17 +41,21 @@ struct Shop {
 
 /// The storefront: a product and the widget, loading the embed from the checkout server; every
 /// event the widget dispatches is kept in `window.checkoutEvents`.
-fn storefront_page(embed: Embed, server: &str, gateway: &str) -> String {
+fn storefront_page(embed: Embed, server: &str, gateway: &str, api: Api) -> String {
+    let dialect = match api {
+        Api::V1 => "blockatm-v1",
+        Api::V2 => "blockatm-v2",
+    };
     let widget = match embed {
         Embed::Element => format!(
-            r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" item="tee" locale="en"></usdt-checkout>"#
+            r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="tee" locale="en"></usdt-checkout>"#
         ),
         Embed::Script => format!(
             r#"<div id="checkout"></div>
 <script type="module">
   import {{ UsdtCheckout }} from "{server}/checkout/usdt-checkout.js";
   UsdtCheckout.mount(document.getElementById("checkout"),
-    {{ merchantUrl: "{server}", gatewayUrl: "{gateway}", item: "tee", locale: "en" }});
+    {{ merchantUrl: "{server}", gatewayUrl: "{gateway}", gatewayApi: "{dialect}", item: "tee", locale: "en" }});
 </script>"#
         ),
     };
@@ -88,6 +92,17 @@ impl Shop {
         width: u32,
         before_page: Option<fn(&World) -> String>,
     ) -> Self {
+        Self::open_in(Api::V1, journey, embed, width, before_page).await
+    }
+
+    /// [`Shop::open`], with the gateway speaking `api`.
+    async fn open_in(
+        api: Api,
+        journey: &str,
+        embed: Embed,
+        width: u32,
+        before_page: Option<fn(&World) -> String>,
+    ) -> Self {
         let widget_dir = workspace_root().join("dist/checkout");
         assert!(
             widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
@@ -100,10 +115,12 @@ impl Shop {
             Storefront {
                 origin: origin.clone(),
                 widget_dir: Some(widget_dir),
+                api,
+                ..Storefront::default()
             },
         )
         .await;
-        let page = storefront_page(embed, &world.server.url, &world.sandbox.url);
+        let page = storefront_page(embed, &world.server.url, &world.sandbox.url, api);
         let app = axum::Router::new().route(
             "/",
             axum::routing::get(|| async { axum::response::Html(page) }),
@@ -250,7 +267,16 @@ impl Shop {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once() {
-    let mut shop = Shop::open("full-payment", Embed::Element, 1280, None).await;
+    full_payment(Shop::open("full-payment", Embed::Element, 1280, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once() {
+    let shop = Shop::open_in(Api::V2, "v2-full-payment", Embed::Element, 1280, None).await;
+    full_payment(shop).await;
+}
+
+async fn full_payment(mut shop: Shop) {
     shop.start_payment().await;
     assert_eq!(
         shop.text(".usdt-checkout__amount").await,
@@ -325,7 +351,22 @@ async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it() {
-    let mut shop = Shop::open("expired-then-paid-late", Embed::Element, 1280, None).await;
+    paid_late(Shop::open("expired-then-paid-late", Embed::Element, 1280, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it() {
+    let shop = Shop::open_in(
+        Api::V2,
+        "v2-expired-then-paid-late",
+        Embed::Element,
+        1280,
+        None,
+    );
+    paid_late(shop.await).await;
+}
+
+async fn paid_late(mut shop: Shop) {
     shop.start_payment().await;
 
     shop.sandbox(&format!("/sandbox/orders/{}/expire", shop.order), json!({}))
@@ -346,9 +387,41 @@ async fn a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it()
     shop.console_is_clean().await;
 }
 
+/// What the chain shows reaches the shopper before the gateway says anything: its webhooks held
+/// back and its API failing, the widget still shows the part paid, what remains, and the full
+/// amount confirming; paid waits for the gateway's word.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chain_shows_the_payment_before_the_gateways_webhook() {
+    let mut shop = Shop::open("chain-first", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+    shop.sandbox(
+        "/sandbox/faults",
+        json!({"webhookDelayMs": 600_000, "errorRate": 1.0}),
+    )
+    .await;
+    shop.pay(json!({"amount": "20"})).await;
+    shop.status("Partly paid. 4.995001 USDT still to pay.")
+        .await;
+    shop.snap("partly-paid-from-chain").await;
+    shop.pay(json!({})).await;
+    shop.status("Confirming (1 of 2)").await;
+    shop.snap("confirming-from-chain").await;
+    assert!(
+        shop.world.fulfilled().is_empty(),
+        "nothing is fulfilled on the chain's word alone"
+    );
+    shop.sandbox("/sandbox/faults", json!({})).await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    shop.fulfilled_once().await;
+}
+
+/// In V2, which tells a cancellation (`CANCELLED`) from an expiry; V1's -1 is both, and the
+/// server reads it as an expiry.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_order_offers_to_start_again_with_a_new_order() {
-    let mut shop = Shop::open("cancelled-then-again", Embed::Element, 1280, None).await;
+    let shop = Shop::open_in(Api::V2, "cancelled-then-again", Embed::Element, 1280, None);
+    let mut shop = shop.await;
     shop.start_payment().await;
     let first = shop.order.clone();
 

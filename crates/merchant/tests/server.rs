@@ -159,6 +159,34 @@ async fn v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after() {
+    let w = world("late").await;
+    let view = w.checkout("mug", "key-late-000001").await;
+    let id = view["id"].as_str().unwrap();
+    let order_no = view["payment"]["orderNo"].as_str().unwrap();
+    let reply = usdt_checkout_testkit::Client::new(&w.sandbox.url)
+        .post(&format!("/sandbox/orders/{order_no}/expire"), json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    w.wait_state(id, "expired").await;
+    w.pay(&view, json!({})).await;
+    w.mine().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = w.status(id).await;
+    let orders: Value = w
+        .http
+        .get(format!("{}/api/admin/orders", w.server.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["state"], "paid_late", "{orders}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_and_replayed_webhooks_change_nothing_more_than_once() {
     let w = world("webhooks").await;
     let view = w.checkout("mug", "key-webhooks-01").await;
