@@ -8,9 +8,7 @@ use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
     MAX_LONG_POLL_SECONDS,
 };
-use usdt_checkout_protocol::gateway::{
-    Cryptocurrency, ExchangeRate, Network, PATH_RATES,
-};
+use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network, PATH_RATES};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, RequestInit, Response};

@@ -293,7 +293,7 @@ async fn list_orders(
                 let chain = checkout.terms.as_ref().map_or(0, |t| t.chain_id.0);
                 AdminOrder {
                     view: app.view(&checkout),
-                    gateway_status: checkout.gateway.status.map(|s| s.v2_name()),
+                    gateway_status: checkout.gateway.status.map(|s| s.as_str()),
                     chain_payments: checkout
                         .chain_payments
                         .iter()

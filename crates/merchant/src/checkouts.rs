@@ -167,7 +167,7 @@ impl Checkouts {
         let mut write = self.store.begin().await?;
         if source == Source::Webhook
             && !write
-                .record_event(&report.key(), order_no, report.status.v2_name())
+                .record_event(&report.key(), order_no, report.status.as_str())
                 .await?
         {
             tracing::info!("webhook for {order_no} replayed; already applied");

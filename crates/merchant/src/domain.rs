@@ -367,7 +367,11 @@ impl Facts<'_> {
         Derived {
             state,
             paid,
-            confirmations: chain.and_then(|a| a.lowest_pending_confirmations),
+            // Every payment settled and the gateway's word still awaited: as many as required.
+            confirmations: chain.and_then(|a| {
+                a.lowest_pending_confirmations
+                    .or((a.received > 0).then_some(self.terms.required_confirmations))
+            }),
             tx_hashes,
         }
     }
@@ -384,7 +388,7 @@ impl Facts<'_> {
             status if chain.confirmed >= due && status != Some(GatewayStatus::Success) => {
                 Some(format!(
                     "the chain shows the full amount confirmed; the gateway reports {}",
-                    status.map_or("nothing yet", GatewayStatus::v2_name)
+                    status.map_or("nothing yet", GatewayStatus::as_str)
                 ))
             }
             _ => None,
@@ -576,6 +580,11 @@ mod tests {
             "confirmed on chain, but paid is the gateway's word"
         );
         assert!(!confirmed.fulfil);
+        assert_eq!(
+            confirmed.checkout.confirmations,
+            Some(2),
+            "confirming 2 of 2"
+        );
         let note = confirmed.checkout.disagreement.unwrap();
         assert!(note.contains("full amount confirmed"), "{note}");
 

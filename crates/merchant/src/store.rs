@@ -462,7 +462,7 @@ impl Write {
         .bind(checkout.overpaid_atomic.to_string())
         .bind(checkout.confirmations.map(i64::from))
         .bind(serde_json::to_string(&checkout.tx_hashes).expect("strings serialise"))
-        .bind(checkout.gateway.status.map(GatewayStatus::v2_name))
+        .bind(checkout.gateway.status.map(GatewayStatus::as_str))
         .bind(checkout.gateway.paid_atomic.to_string())
         .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
         .bind(checkout.gateway.expired_at.map(|at| at as i64))
@@ -487,7 +487,7 @@ impl Write {
                  gateway_expired_at = ?
              WHERE id = ? AND version = ?",
         )
-        .bind(checkout.gateway.status.map(GatewayStatus::v2_name))
+        .bind(checkout.gateway.status.map(GatewayStatus::as_str))
         .bind(checkout.gateway.paid_atomic.to_string())
         .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
         .bind(checkout.gateway.expired_at.map(|at| at as i64))

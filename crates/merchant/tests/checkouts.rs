@@ -404,6 +404,21 @@ async fn everything_survives_reopening_the_file() {
         "a replay after a restart is still a replay"
     );
     assert_eq!(store.unfinished_orders(10).await.unwrap(), ["ORD-1"]);
+
+    // V1's -1 is kept as itself, not as one of V2's names for it.
+    checkouts
+        .apply_report(
+            &report("ORD-1", GatewayStatus::Failed, "10"),
+            Source::Webhook,
+        )
+        .await
+        .unwrap();
+    drop(checkouts);
+    let (store, _) = open(&db).await;
+    let kept = store.get("co_1").await.unwrap().unwrap();
+    assert_eq!(kept.gateway.status, Some(GatewayStatus::Failed));
+    assert_eq!(kept.state, CheckoutState::Order(OrderStatus::Expired));
+    assert!(kept.gateway.expired_at.is_some());
 }
 
 #[tokio::test]

@@ -549,8 +549,9 @@ async fn rate_limits_blocks_and_dropped_webhooks_are_weathered_to_paid() {
     let mut shop = Shop::open("rate-limited", Embed::Element, 1280, None).await;
     shop.start_payment().await;
 
-    // Every webhook is lost and every gateway call refused: the merchant learns of the payment
-    // only once the gateway answers again, by reconciling.
+    // Every webhook is lost and every gateway call refused: the shopper sees the payment from
+    // the chain, and the merchant learns it is paid only once the gateway answers again, by
+    // reconciling.
     shop.sandbox(
         "/sandbox/faults",
         json!({"forceStatus": 429, "dropWebhooks": true}),
@@ -560,7 +561,7 @@ async fn rate_limits_blocks_and_dropped_webhooks_are_weathered_to_paid() {
     shop.mine().await;
     shop.wait_for(".usdt-checkout__notice", "Busy right now")
         .await;
-    shop.status("Waiting for your payment").await;
+    shop.status("Confirming (2 of 2)").await;
     shop.snap("rate-limited").await;
 
     shop.sandbox(

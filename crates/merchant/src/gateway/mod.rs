@@ -59,7 +59,7 @@ impl GatewayReport {
             "{}|{}|{}|{}|{}",
             self.plat_order_no.as_deref().unwrap_or(""),
             self.order_no.as_deref().unwrap_or(""),
-            self.status.v2_name(),
+            self.status.as_str(),
             self.amount.as_deref().unwrap_or(""),
             self.tx_id.as_deref().unwrap_or("")
         )

@@ -115,6 +115,18 @@ impl GatewayStatus {
         })
     }
 
+    /// A name for each, that [`GatewayStatus::parse`] reads back as the same status (V2's
+    /// names cannot tell V1's -1 from a cancellation).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     /// V1's number.
     pub const fn v1_number(self) -> i8 {
         match self {
@@ -317,6 +329,9 @@ mod tests {
             ("CANCELLED", Cancelled),
         ] {
             assert_eq!(GatewayStatus::parse(text), Some(status), "{text}");
+        }
+        for status in [Pending, Success, Failed, Expired, Cancelled] {
+            assert_eq!(GatewayStatus::parse(status.as_str()), Some(status));
         }
         let error = serde_json::from_str::<GatewayStatus>("9").unwrap_err();
         assert!(error.to_string().contains("status \"9\""), "{error}");
