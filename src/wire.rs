@@ -118,7 +118,7 @@ impl FromJs for PaymentView {
             remaining_atomic: text(value, "remainingAtomic")?,
             overpaid: text(value, "overpaid")?,
             confirmations: optional(value, "confirmations", |n| whole_number(n)?.try_into().ok())?,
-            required_confirmations: small(value, "requiredConfirmations")?,
+            required_confirmations: small(value, "requiredConfirmations").unwrap_or(0),
             transactions: Vec::from_js(&field(value, "transactions"))?,
         })
     }
@@ -177,7 +177,7 @@ impl FromJs for Network {
             chain_id: chain_id(value, "chainId")?,
             name: text(value, "name")?,
             explorer_url: optional(value, "explorerUrl", JsValue::as_string)?,
-            required_confirmations: small(value, "requiredConfirmations")?,
+            required_confirmations: small(value, "requiredConfirmations").unwrap_or(0),
         })
     }
 }

@@ -218,6 +218,17 @@ private_key = "{private_key}"
 webhook_public_key = "{gateway_key}"
 reconcile_interval_seconds = 5
 
+[rates]
+# BlockATM documents no rate endpoint; the sandbox has one.
+url = "http://127.0.0.1:{GATEWAY_PORT}/api/v1/public/rates"
+
+# The server reads the chain itself: a payment shows within a block, before the gateway says so.
+[[chains]]
+id = 31337
+rpc_url = "http://127.0.0.1:{ANVIL_PORT}"
+confirmations = 2
+poll_interval_ms = 500
+
 [admin]
 token = "demo-admin-token"
 

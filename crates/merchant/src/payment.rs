@@ -109,6 +109,7 @@ pub async fn start_payment(
                 .iter()
                 .find(|n| n.chain_id == chain)
                 .map(|n| n.required_confirmations)
+                .filter(|n| *n > 0)
         })
         .unwrap_or(1);
     let terms = terms_of(

@@ -1,9 +1,7 @@
-//! The gateway's HTTP surface that every party shares: header names, the response envelope,
-//! error codes, and the request, order, payment and webhook bodies.
-//!
-//! Where BlockATM's docs are silent this is the product's interpretation, written down once here
-//! and described for people in `crates/sandbox/API.md`. Amounts travel as decimal strings, with
-//! atomic units beside them as strings (a JSON number cannot hold 18-decimal amounts exactly).
+//! The gateway's HTTP surface that every party shares: header names, V2's response envelope and
+//! error codes, the public lists, and (in [`v1`] and [`v2`]) each documented dialect's bodies,
+//! read the way [`wire`] reads BlockATM's values. Sources: `docs/blockatm-api.md`; where the docs
+//! are silent, the product's reading is said so here and in `crates/sandbox/API.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +13,6 @@ pub use wire::{Answer, DecimalText, GatewayStatus, IdText, PaymentType, read_ans
 
 use crate::address::Address;
 use crate::chain::ChainId;
-use crate::status::OrderStatus;
 
 /// The merchant's API key, on every server-to-server call.
 pub const HEADER_API_KEY: &str = "BlockATM-API-Key";
@@ -30,15 +27,10 @@ pub const HEADER_SIGNATURE_V2: &str = "BlockATM-Signature-V2";
 pub const HEADER_RECV_WINDOW: &str = "BlockATM-Rec_Window";
 /// What a webhook reports.
 pub const HEADER_EVENT: &str = "BlockATM-Event";
-/// The webhook kind of a QR (scan-to-pay) order's payment.
-pub const EVENT_QR_PAYMENT: &str = "QR-Payment";
 
-pub const PATH_CREATE_ORDER: &str = "/api/v1/payment/createQrOrder";
-pub const PATH_QUERY_PAYMENTS: &str = "/api/v1/payment/contractPayment";
-pub const PATH_NETWORKS: &str = "/api/v1/public/networklist";
-pub const PATH_TOKENS: &str = "/api/v1/public/cryptocurrencies";
+/// A list of exchange rates. BlockATM documents none: the sandbox serves one here, and a merchant
+/// may point `rates.url` at any endpoint answering the same list.
 pub const PATH_RATES: &str = "/api/v1/public/rates";
-pub const PATH_WEBHOOK_KEY: &str = "/api/v1/public/webhookKey";
 
 /// Every response body: `{code, success, data, msg, trace}`, as the gateway's V2 API has it and
 /// the product adopts for V1. `code` is `"200"` on success, a six-digit code otherwise.
@@ -103,163 +95,28 @@ impl ErrorCode {
     }
 }
 
-/// `POST /api/v1/payment/createQrOrder`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateOrderRequest {
-    /// The merchant's own order number: unique per merchant, the idempotency key.
-    pub order_no: String,
-    pub chain_id: ChainId,
-    pub symbol: String,
-    /// What the merchant asks for, as a decimal string (a JSON number is read exactly as written).
-    pub amount: DecimalText,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cust_no: Option<String>,
-    /// How long the order stays open; the gateway's configured default when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expire_seconds: Option<u64>,
-}
-
-/// The gateway's V1 order status number: what its callbacks and queries carry beside the
-/// detailed `state`.
-pub const fn v1_status(state: OrderStatus) -> i8 {
-    match state {
-        OrderStatus::Paid | OrderStatus::PaidLate => 1,
-        OrderStatus::Expired | OrderStatus::Failed => -1,
-        OrderStatus::Waiting | OrderStatus::PartiallyPaid | OrderStatus::Confirming => 0,
-    }
-}
-
-/// An order as the gateway reports it: created, queried, and in every webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GatewayOrder {
-    /// The gateway's own order number.
-    pub plat_order_no: String,
-    pub order_no: String,
-    #[serde(default)]
-    pub cust_no: Option<String>,
-    pub chain_id: ChainId,
-    /// The chain's name, as the gateway's callbacks give it.
-    pub network: String,
-    pub symbol: String,
-    pub token_contract: Address,
-    pub decimals: u8,
-    /// What the merchant asked for.
-    pub amount: String,
-    /// What the shopper must send: the asked amount, made unique among open orders to the same
-    /// address when needed, so a plain transfer can be matched by amount alone.
-    pub pay_amount: String,
-    pub pay_amount_atomic: String,
-    pub to_address: Address,
-    pub cashier_url: String,
-    /// V1 status: 0 pending, 1 success, -1 failed or expired.
-    pub status: i8,
-    /// The detailed state.
-    pub state: OrderStatus,
-    pub paid_amount: String,
-    pub remaining_amount: String,
-    pub overpaid_amount: String,
-    /// The fewest confirmations among payments still confirming.
-    #[serde(default)]
-    pub confirmations: Option<u32>,
-    pub required_confirmations: u32,
-    pub payments: Vec<PaymentRecord>,
-    /// Unix milliseconds.
-    pub create_time: u64,
-    pub expire_time: u64,
-    pub update_time: u64,
-}
-
-/// How a payment reached the receiving contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentKind {
-    /// A plain ERC-20 transfer, matched to its order by amount.
-    Transfer,
-    /// `deposit(token, amount, orderNo)`, which names its order.
-    Deposit,
-}
-
-/// One on-chain payment credited to an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentRecord {
-    pub tx_id: String,
-    pub log_index: u64,
-    pub block_number: u64,
-    pub block_hash: String,
-    pub from: Address,
-    pub amount: String,
-    pub amount_atomic: String,
-    pub kind: PaymentKind,
-    pub confirmations: u32,
-    /// The block's time, in Unix milliseconds.
-    pub timestamp: u64,
-    /// Mined after the order expired.
-    pub late: bool,
-}
-
-/// A page of orders from `GET /api/v1/payment/contractPayment`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderPage {
-    pub records: Vec<GatewayOrder>,
-    pub total: u64,
-    pub page: u32,
-    pub page_size: u32,
-}
-
-/// The webhook body: the gateway's V1 callback fields, then the product's additions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentEvent {
-    /// Stable across retries: receivers dedupe by it.
-    pub event_id: String,
-    pub plat_order_no: String,
-    pub order_no: String,
-    #[serde(default)]
-    pub cust_no: Option<String>,
-    /// What has been received so far.
-    pub amount: String,
-    pub fee: String,
-    pub chain_id: ChainId,
-    pub network: String,
-    pub symbol: String,
-    /// The latest payment's transaction, if any.
-    #[serde(default)]
-    pub tx_id: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub status: i8,
-    pub create_time: u64,
-    pub state: OrderStatus,
-    pub pay_amount: String,
-    pub remaining_amount: String,
-    pub overpaid_amount: String,
-    #[serde(default)]
-    pub confirmations: Option<u32>,
-    pub required_confirmations: u32,
-    pub expire_time: u64,
-    /// When the gateway decided this state, Unix milliseconds: orders events for one order.
-    pub event_time: u64,
-}
-
-/// `GET /api/v1/public/networklist`: one accepted chain.
+/// One accepted chain, from the public network list (V1 `networklist`, V2 `allNetworks`). The
+/// docs name the lists but not their fields: these are the product's reading, and `chainId` is
+/// read as BlockATM writes chain ids elsewhere, a string or a number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Network {
+    #[serde(deserialize_with = "wire::chain_id_text::deserialize")]
     pub chain_id: ChainId,
     pub name: String,
     #[serde(default)]
     pub explorer_url: Option<String>,
+    /// Zero when the gateway does not say: the server's configured count applies.
+    #[serde(default)]
     pub required_confirmations: u32,
 }
 
-/// `GET /api/v1/public/cryptocurrencies`: one accepted token on one chain.
+/// One accepted token on one chain, from the public token list (V1 `cryptocurrencies`, V2
+/// `symbolList`); fields as for [`Network`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cryptocurrency {
+    #[serde(deserialize_with = "wire::chain_id_text::deserialize")]
     pub chain_id: ChainId,
     pub symbol: String,
     pub contract: Address,
@@ -274,39 +131,6 @@ pub struct ExchangeRate {
     pub base: String,
     pub quote: String,
     pub rate: String,
+    #[serde(default)]
     pub update_time: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_deserialise_from_strings_and_numbers_exactly() {
-        let from_string: CreateOrderRequest =
-            serde_json::from_str(r#"{"orderNo":"A","chainId":1,"symbol":"USDT","amount":"13.41"}"#)
-                .unwrap();
-        assert_eq!(from_string.amount, DecimalText("13.41".into()));
-        let from_number: CreateOrderRequest = serde_json::from_str(
-            r#"{"orderNo":"A","chainId":1,"symbol":"USDT","amount":0.100000000000000000055}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            from_number.amount,
-            DecimalText("0.100000000000000000055".into())
-        );
-        assert!(
-            serde_json::from_str::<CreateOrderRequest>(
-                r#"{"orderNo":"A","chainId":1,"symbol":"USDT","amount":true}"#
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn v1_status_numbers() {
-        assert_eq!(v1_status(OrderStatus::Confirming), 0);
-        assert_eq!(v1_status(OrderStatus::PaidLate), 1);
-        assert_eq!(v1_status(OrderStatus::Expired), -1);
-    }
 }
