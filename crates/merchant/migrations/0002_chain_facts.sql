@@ -5,6 +5,8 @@ ALTER TABLE checkouts ADD COLUMN gateway_paid_atomic TEXT NOT NULL DEFAULT '0';
 ALTER TABLE checkouts ADD COLUMN gateway_tx_hashes TEXT NOT NULL DEFAULT '[]';
 -- When the gateway first said the order expired: it may run ahead of the expiry it gave.
 ALTER TABLE checkouts ADD COLUMN gateway_expired_at INTEGER;
+-- When the gateway first said the order was paid.
+ALTER TABLE checkouts ADD COLUMN gateway_success_at INTEGER;
 ALTER TABLE checkouts ADD COLUMN disagreement TEXT;
 
 -- Token payments the chain shows into receiving addresses: attached to the checkout they pay,

@@ -435,10 +435,21 @@ impl Checkouts {
             .expect("cache lock")
             .values()
             .filter(|c| {
-                c.terms.as_ref().is_some_and(|t| t.chain_id == chain)
-                    && !c.state.is_final()
-                    && (!c.chain_payments.is_empty()
-                        || c.terms.as_ref().is_some_and(|t| now_ms() >= t.expires_at))
+                let Some(terms) = c.terms.as_ref().filter(|t| t.chain_id == chain) else {
+                    return false;
+                };
+                let now = now_ms();
+                let open = !c.state.is_final()
+                    && (!c.chain_payments.is_empty() || now >= terms.expires_at);
+                // Paid on the gateway's word, and not (yet) seen on chain: watched for a while,
+                // so a disagreement that lasts is said.
+                let unseen = c
+                    .gateway
+                    .success_at
+                    .is_some_and(|at| now < at + 2 * crate::domain::DISAGREEMENT_MS)
+                    && c.chain_payments.iter().map(|p| p.value).sum::<u128>()
+                        < terms.pay_amount_atomic;
+                open || unseen
             })
             .map(|c| c.id.clone())
             .collect()

@@ -207,6 +207,8 @@ pub struct GatewayFacts {
     /// When the gateway first reported the order expired (or failed): its clock, which may run
     /// ahead of the expiry it gave. A payment mined after it is late.
     pub expired_at: Option<u64>,
+    /// When the gateway first reported it paid.
+    pub success_at: Option<u64>,
 }
 
 impl GatewayFacts {
@@ -237,6 +239,9 @@ impl GatewayFacts {
             )
             // Block times are whole seconds: a payment in the same second is after it.
             .then_some(now / 1000 * 1000)),
+            success_at: self
+                .success_at
+                .or((status == GatewayStatus::Success).then_some(now)),
         }
     }
 }
@@ -376,16 +381,34 @@ impl Facts<'_> {
         }
     }
 
-    /// Where the chain and the gateway tell different stories.
+    /// Where the chain and the gateway tell different stories, once each had time to catch up
+    /// with the other: a watcher a block behind, or a webhook on its way, is not a disagreement.
     fn disagreement(&self) -> Option<String> {
+        let (head, payments) = self.chain?;
         let chain = self.chain()?;
         let due = self.due();
+        let deepest = payments
+            .iter()
+            .map(|p| confirmations(head, p.block_number))
+            .min()
+            .unwrap_or(0);
+        let gateway_had_time = deepest >= self.terms.required_confirmations + DISAGREEMENT_BLOCKS;
+        let chain_had_time = self
+            .gateway
+            .success_at
+            .is_some_and(|at| self.now >= at + DISAGREEMENT_MS);
         match self.gateway.status {
-            Some(GatewayStatus::Success) if chain.received < due => Some(format!(
-                "the gateway reports it paid; the chain shows {} of {due} received",
-                chain.received
-            )),
-            status if chain.confirmed >= due && status != Some(GatewayStatus::Success) => {
+            Some(GatewayStatus::Success) if chain.received < due && chain_had_time => {
+                Some(format!(
+                    "the gateway reports it paid; the chain shows {} of {due} received",
+                    chain.received
+                ))
+            }
+            status
+                if chain.confirmed >= due
+                    && gateway_had_time
+                    && status != Some(GatewayStatus::Success) =>
+            {
                 Some(format!(
                     "the chain shows the full amount confirmed; the gateway reports {}",
                     status.map_or("nothing yet", GatewayStatus::as_str)
@@ -395,6 +418,11 @@ impl Facts<'_> {
         }
     }
 }
+
+/// Blocks past the required confirmations the gateway has to report a payment paid.
+const DISAGREEMENT_BLOCKS: u32 = 3;
+/// How long the chain's watcher has to show a payment the gateway reported paid.
+pub const DISAGREEMENT_MS: u64 = 60_000;
 
 /// The amount an order asks for: the price, raised by the token's smallest unit until no other
 /// order awaiting payment on the same chain and token asks for it, so a plain transfer (which
@@ -601,6 +629,36 @@ mod tests {
         let settled = waiting.settled(Some(100), 1).unwrap();
         assert_eq!(settled.checkout.state, CheckoutState::Order(Confirming));
         assert_eq!(settled.checkout.remaining_atomic, Some(0));
+    }
+
+    #[test]
+    fn a_disagreement_is_said_once_each_side_had_time_to_catch_up() {
+        let full = mined(ordered(Waiting), DUE, 100, 1);
+        let disagreement = |checkout: &Checkout, head, now| {
+            checkout
+                .settled(Some(head), now)
+                .unwrap()
+                .checkout
+                .disagreement
+        };
+        assert_eq!(
+            disagreement(&full, 101, 2),
+            None,
+            "confirmed, the webhook on its way"
+        );
+        assert!(
+            disagreement(&full, 104, 3).is_some(),
+            "three blocks past required"
+        );
+
+        let paid = said(ordered(Waiting), Success, DUE);
+        assert_eq!(
+            disagreement(&paid, 100, 2),
+            None,
+            "the watcher a block behind"
+        );
+        let note = disagreement(&paid, 100, 1 + DISAGREEMENT_MS).unwrap();
+        assert!(note.contains("0 of 25000000"), "{note}");
     }
 
     #[test]

@@ -452,8 +452,8 @@ impl Write {
         let updated = sqlx::query(
             "UPDATE checkouts SET state = ?, paid_atomic = ?, remaining_atomic = ?, overpaid_atomic = ?,
                  confirmations = ?, tx_hashes = ?, gateway_status = ?, gateway_paid_atomic = ?,
-                 gateway_tx_hashes = ?, gateway_expired_at = ?, disagreement = ?, updated_at = ?,
-                 version = ?
+                 gateway_tx_hashes = ?, gateway_expired_at = ?, gateway_success_at = ?,
+                 disagreement = ?, updated_at = ?, version = ?
              WHERE id = ? AND version = ?",
         )
         .bind(checkout.state.as_str())
@@ -466,6 +466,7 @@ impl Write {
         .bind(checkout.gateway.paid_atomic.to_string())
         .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
         .bind(checkout.gateway.expired_at.map(|at| at as i64))
+        .bind(checkout.gateway.success_at.map(|at| at as i64))
         .bind(&checkout.disagreement)
         .bind(checkout.updated_at as i64)
         .bind(checkout.version)
@@ -484,13 +485,14 @@ impl Write {
     pub async fn update_gateway_facts(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE checkouts SET gateway_status = ?, gateway_paid_atomic = ?, gateway_tx_hashes = ?,
-                 gateway_expired_at = ?
+                 gateway_expired_at = ?, gateway_success_at = ?
              WHERE id = ? AND version = ?",
         )
         .bind(checkout.gateway.status.map(GatewayStatus::as_str))
         .bind(checkout.gateway.paid_atomic.to_string())
         .bind(serde_json::to_string(&checkout.gateway.tx_hashes).expect("strings serialise"))
         .bind(checkout.gateway.expired_at.map(|at| at as i64))
+        .bind(checkout.gateway.success_at.map(|at| at as i64))
         .bind(&checkout.id)
         .bind(checkout.version)
         .execute(&mut *self.0)
@@ -632,6 +634,9 @@ fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
                 .map_err(|_| StoreError::Corrupt("transactions"))?,
             expired_at: row
                 .try_get::<Option<i64>, _>("gateway_expired_at")?
+                .map(|at| at as u64),
+            success_at: row
+                .try_get::<Option<i64>, _>("gateway_success_at")?
                 .map(|at| at as u64),
         },
         chain_payments: vec![],

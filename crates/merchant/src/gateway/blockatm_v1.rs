@@ -175,6 +175,31 @@ mod tests {
     }
 
     #[test]
+    fn blockatms_callback_demo_data_reads_and_names_no_order() {
+        // readme.io "Callback parameters" demo data (docs/blockatm-api.md F2), verbatim: no
+        // orderNo, an undocumented `sign`.
+        let body = r#"{
+"symbol":"USDT",
+"amount":"100000",
+"network":"Ethereum",
+"chainId":"5",
+"createTime":1693212861016,
+"platOrderNo":"8210000197",
+"sign":"d66640d58b14a657e31e3be7cc60c6f6",
+"txId":"0xf3d879bad10f4cfe481d9e53538a0889c04c0973dfff82797ef7604143fc9984",
+"type":2,
+"status":1
+}"#;
+        let report = BlockatmV1
+            .webhook(Some("QR-Payment"), body)
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.order_no, None);
+        assert_eq!(report.plat_order_no.as_deref(), Some("8210000197"));
+        assert_eq!(report.status, GatewayStatus::Success);
+    }
+
+    #[test]
     fn a_query_asks_by_order_number_and_reads_one_record_or_several() {
         assert_eq!(
             BlockatmV1.query("co_1"),

@@ -260,11 +260,24 @@ pub enum OneOrMany<T> {
 // original text.
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Page<'a> {
+            #[serde(borrow, default)]
+            list: Option<&'a RawValue>,
+            #[serde(borrow, default)]
+            records: Option<&'a RawValue>,
+        }
         let raw = <Box<RawValue>>::deserialize(deserializer)?;
-        if raw.get().starts_with('[') {
-            serde_json::from_str(raw.get()).map(Self::Many)
-        } else {
-            serde_json::from_str(raw.get()).map(Self::One)
+        let text = raw.get();
+        // A page of records, as V2's list (`list`) and the seed's (`records`) write it.
+        let page = serde_json::from_str::<Page>(text)
+            .ok()
+            .and_then(|p| p.list.or(p.records))
+            .filter(|items| items.get().starts_with('['));
+        match page {
+            Some(items) => serde_json::from_str(items.get()).map(Self::Many),
+            None if text.starts_with('[') => serde_json::from_str(text).map(Self::Many),
+            None => serde_json::from_str(text).map(Self::One),
         }
         .map_err(de::Error::custom)
     }
@@ -357,7 +370,7 @@ mod tests {
 
     #[test]
     fn answers_are_read_bare_or_enveloped() {
-        #[derive(Debug, PartialEq, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Deserialize)]
         struct Order {
             amount: DecimalText,
         }
@@ -393,6 +406,12 @@ mod tests {
         assert!(read_answer::<Order>("<html>").is_err());
         let many: OneOrMany<Order> = serde_json::from_str(r#"[{"amount":"1"}]"#).unwrap();
         let one: OneOrMany<Order> = serde_json::from_str(r#"{"amount":"1"}"#).unwrap();
-        assert_eq!(many.into_vec(), one.into_vec());
+        let page: OneOrMany<Order> =
+            serde_json::from_str(r#"{"list":[{"amount":"1"}],"total":1,"page":1}"#).unwrap();
+        let records: OneOrMany<Order> =
+            serde_json::from_str(r#"{"records":[{"amount":"1"}],"total":1}"#).unwrap();
+        assert_eq!(many.clone().into_vec(), one.into_vec());
+        assert_eq!(page.into_vec(), many.clone().into_vec());
+        assert_eq!(records.into_vec(), many.into_vec());
     }
 }
