@@ -232,17 +232,7 @@ impl Shop {
 
     /// The checkout as the merchant's admin API lists it.
     async fn merchant_sees(&self) -> Value {
-        let orders: Value = self
-            .world
-            .http
-            .get(format!("{}/api/admin/orders", self.world.server.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let orders = self.world.admin_orders().await;
         orders
             .as_array()
             .and_then(|all| all.iter().find(|o| o["id"] == self.order.as_str()))

@@ -105,16 +105,7 @@ async fn the_chain_shows_what_the_gateway_has_not_said_yet() {
     // Confirmed on chain, and still not paid: fulfillment follows the gateway's word. The
     // merchant sees the disagreement.
     let orders: Value = eventually("the disagreement", WAIT, || async {
-        let orders: Value = w
-            .http
-            .get(format!("{}/api/admin/orders", w.server.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let orders = w.admin_orders().await;
         orders[0]["disagreement"].is_string().then_some(orders)
     })
     .await;
@@ -174,17 +165,7 @@ async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after() 
     w.mine().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let now = w.status(id).await;
-    let orders: Value = w
-        .http
-        .get(format!("{}/api/admin/orders", w.server.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(now["state"], "paid_late", "{orders}");
+    assert_eq!(now["state"], "paid_late", "{}", w.admin_orders().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod examples;
 pub mod v1;
 pub mod v2;
 pub mod wire;

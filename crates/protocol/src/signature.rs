@@ -425,24 +425,11 @@ mod tests {
     /// signing demo. Numbers (`status`, `type`) and strings are signed alike.
     #[test]
     fn verifies_blockatms_documented_webhook_example() {
-        let body = r#"{
-    "amount":"13.410037",
-    "chainId":"5",
-    "custNo":"OrderNO_123456",
-    "fee":"2",
-    "network":"TRON",
-    "platOrderNo":"8210000374",
-    "status":1,
-    "symbol":"USDT",
-    "txId":"1t",
-    "type":1
-}"#;
-        let public = V1PublicKey::from_base64_spki(
-            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEsjqDDEF5uuVoAFCxftskpMszLQMro888rFlrowcTzVibc4J2PgDywFZYXc6x21yHcenJ2bCZ/03XkMrbKqqEwA==",
-        )
-        .unwrap();
-        let signature = "MEYCIQDHxQ0IhgUNbRqTKbU71fBkp+lAJlMXEQYt6mDQfWRY7gIhAMWIpVoG6qBhgIPi30x30wLlAaxyhptZfm6nMRz75VxA";
-        let time = 1_696_947_336_603u64;
+        use crate::gateway::examples::*;
+        let body = V1_SIGNED_CALLBACK;
+        let public = V1PublicKey::from_base64_spki(V1_DEMO_PUBLIC_KEY).unwrap();
+        let signature = V1_SIGNED_CALLBACK_SIGNATURE;
+        let time = V1_SIGNED_CALLBACK_TIME;
         assert_eq!(
             signed(body, time),
             "amount=13.410037&chainId=5&custNo=OrderNO_123456&fee=2&network=TRON&platOrderNo=8210000374&status=1&symbol=USDT&txId=1t&type=1&time=1696947336603"

@@ -178,18 +178,7 @@ mod tests {
     fn blockatms_callback_demo_data_reads_and_names_no_order() {
         // readme.io "Callback parameters" demo data (docs/blockatm-api.md F2), verbatim: no
         // orderNo, an undocumented `sign`.
-        let body = r#"{
-"symbol":"USDT",
-"amount":"100000",
-"network":"Ethereum",
-"chainId":"5",
-"createTime":1693212861016,
-"platOrderNo":"8210000197",
-"sign":"d66640d58b14a657e31e3be7cc60c6f6",
-"txId":"0xf3d879bad10f4cfe481d9e53538a0889c04c0973dfff82797ef7604143fc9984",
-"type":2,
-"status":1
-}"#;
+        let body = usdt_checkout_protocol::gateway::examples::V1_CALLBACK_DEMO;
         let report = BlockatmV1
             .webhook(Some("QR-Payment"), body)
             .unwrap()

@@ -164,11 +164,7 @@ mod tests {
     #[test]
     fn blockatms_documented_payment_event_is_a_report() {
         // The GitBook's example (docs/blockatm-api.md F7, zero-width spaces removed).
-        let body = r#"{"custNo":"CustNo_00240101","orderNo":"OrderNo_202504010023","id":8210003616,
-            "symbol":"USDT","amount":"2000.00","status":"SUCCESS",
-            "txId":"0x7614a9840d9422feaef4671e0ee98dd7092ebcba6e41076285f99d0b2b0de5fe",
-            "network":"Ethereum","chainId":"1",
-            "fromAddress":"0xa9e358e33a57e67c9b84618a52f0194c345c8e35","cashierId":86100021}"#;
+        let body = usdt_checkout_protocol::gateway::examples::V2_PAYMENT_EVENT;
         for event in [Some("Payment"), Some("payment"), None] {
             let report = dialect().webhook(event, body).unwrap().unwrap();
             assert_eq!(report.order_no.as_deref(), Some("OrderNo_202504010023"));

@@ -277,6 +277,19 @@ impl World {
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
 
+    /// The checkouts as the merchant's admin API lists them, newest first.
+    pub async fn admin_orders(&self) -> Value {
+        self.http
+            .get(format!("{}/api/admin/orders", self.server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn sandbox_faults(&self, faults: Value) {
         let reply = Client::new(&self.sandbox.url)
             .post("/sandbox/faults", faults)

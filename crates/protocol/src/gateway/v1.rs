@@ -97,33 +97,7 @@ fn v1_number<S: serde::Serializer>(status: &GatewayStatus, s: S) -> Result<S::Ok
 mod tests {
     use super::*;
 
-    /// readme.io "Signature" example (docs/blockatm-api.md F1).
-    const F1: &str = r#"{
-    "amount":"13.410037",
-    "chainId":"5",
-    "custNo":"OrderNO_123456",
-    "fee":"2",
-    "network":"TRON",
-    "platOrderNo":"8210000374",
-    "status":1,
-    "symbol":"USDT",
-    "txId":"1t",
-    "type":1
-}"#;
-
-    /// readme.io "Callback parameters" demo data (F2), with its undocumented `sign`.
-    const F2: &str = r#"{
-"symbol":"USDT",
-"amount":"100000",
-"network":"Ethereum",
-"chainId":"5",
-"createTime":1693212861016,
-"platOrderNo":"8210000197",
-"sign":"d66640d58b14a657e31e3be7cc60c6f6",
-"txId":"0xf3d879bad10f4cfe481d9e53538a0889c04c0973dfff82797ef7604143fc9984",
-"type":2,
-"status":1
-}"#;
+    use crate::gateway::examples::{V1_CALLBACK_DEMO as F2, V1_SIGNED_CALLBACK as F1};
 
     #[test]
     fn blockatms_documented_callbacks_read() {

@@ -149,21 +149,7 @@ pub struct CreatedOrder {
 mod tests {
     use super::*;
 
-    /// The GitBook's PaymentEvent example (docs/blockatm-api.md F7), with the zero-width spaces
-    /// that make the published text invalid JSON removed.
-    const F7: &str = r#"{
-  "custNo": "CustNo_00240101",
-  "orderNo": "OrderNo_202504010023",
-  "id": 8210003616,
-  "symbol": "USDT",
-  "amount": "2000.00",
-  "status": "SUCCESS",
-  "txId": "0x7614a9840d9422feaef4671e0ee98dd7092ebcba6e41076285f99d0b2b0de5fe",
-  "network": "Ethereum",
-  "chainId": "1",
-  "fromAddress": "0xa9e358e33a57e67c9b84618a52f0194c345c8e35",
-  "cashierId": 86100021
-}"#;
+    use crate::gateway::examples::V2_PAYMENT_EVENT as F7;
 
     #[test]
     fn the_documented_payment_event_reads() {
