@@ -490,4 +490,32 @@ async fn the_widget_is_served_from_the_merchants_own_domain() {
         404,
         "nothing outside the widget's folder"
     );
+
+    // Compressed at build time, served to browsers that accept it.
+    let accepting = |encoding: &'static str| {
+        w.http
+            .get(format!("{}/checkout/usdt-checkout_bg.wasm", w.server.url))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let brotli = accepting("gzip, deflate, br").await.unwrap();
+    assert_eq!(brotli.headers()["content-encoding"], "br");
+    assert_eq!(brotli.headers()["content-type"], "application/wasm");
+    assert!(
+        brotli
+            .headers()
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("accept-encoding")),
+        "{:?}",
+        brotli.headers()
+    );
+    assert_eq!(brotli.bytes().await.unwrap().as_ref(), b"brotli bytes");
+    let gzip = accepting("gzip").await.unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    assert_eq!(gzip.bytes().await.unwrap().as_ref(), b"gzip bytes");
+    assert!(
+        wasm.headers().get("content-encoding").is_none(),
+        "without Accept-Encoding, the file as it is"
+    );
 }

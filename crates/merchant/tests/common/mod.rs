@@ -150,6 +150,8 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         std::fs::create_dir_all(&widget).unwrap();
         // Stand-ins for the built widget's files: only how they are served is under test here.
         std::fs::write(widget.join("usdt-checkout_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::fs::write(widget.join("usdt-checkout_bg.wasm.br"), b"brotli bytes").unwrap();
+        std::fs::write(widget.join("usdt-checkout_bg.wasm.gz"), b"gzip bytes").unwrap();
         std::fs::write(widget.join("usdt-checkout.js"), "export default {};").unwrap();
         widget
     });
