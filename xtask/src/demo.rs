@@ -1,8 +1,8 @@
 //! `cargo xtask demo`: the whole product on this machine. A local chain (anvil, its state kept in
 //! `.demo/` so a second run goes on where the first stopped), the sandbox gateway with its
 //! contracts deployed and test mode on, the checkout server with generated keys and the built
-//! widget, and the demo storefront under `trunk serve`. Ctrl-C stops every part; so does any part
-//! stopping by itself.
+//! widget, and the demo storefront under `trunk serve`. Ctrl-C, SIGTERM or SIGHUP stops every
+//! part; so does any part stopping by itself.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -46,6 +46,40 @@ impl Drop for Children {
         for (_, child) in &mut self.0 {
             let _ = child.wait();
         }
+    }
+}
+
+/// Set by SIGINT, SIGTERM or SIGHUP: the demo then stops its children and returns. Without this,
+/// `kill -TERM` would end this process and leave every child running, holding its port.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: i32) {
+    // Only an atomic store: nothing else is safe in a signal handler.
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+unsafe extern "C" {
+    /// POSIX `signal(2)`, from the C library every Rust program on Linux links already.
+    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+}
+
+fn stop_on_signals() {
+    const SIGHUP: i32 = 1;
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    for signum in [SIGHUP, SIGINT, SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            signal(signum, request_stop);
+        }
+    }
+}
+
+fn stopping() -> Result {
+    if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        Err("stopped by a signal; every part of the demo is stopped too".into())
+    } else {
+        Ok(())
     }
 }
 
@@ -104,6 +138,7 @@ mod serde_line {
 }
 
 pub fn run_demo() -> Result {
+    stop_on_signals();
     let dir = state_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (port, what) in [
@@ -119,6 +154,7 @@ pub fn run_demo() -> Result {
         "cargo build -p blockatm-sandbox -p usdt-checkout-server",
     ))?;
     widget::build()?;
+    stopping()?;
 
     // The merchant's key pair, made once and kept.
     let key_file = dir.join("merchant-keys.txt");
@@ -156,6 +192,7 @@ pub fn run_demo() -> Result {
             .map_err(|e| format!("cannot start anvil: {e}"))?,
     ));
     wait_for_port(ANVIL_PORT, "anvil")?;
+    stopping()?;
 
     let sandbox_config = dir.join("sandbox.toml");
     std::fs::write(
@@ -295,6 +332,10 @@ currency = "USDT"
     // Until Ctrl-C (which the whole process group receives) or a part stopping by itself.
     loop {
         std::thread::sleep(Duration::from_millis(500));
+        if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+            println!("demo: stopping every part");
+            return Ok(());
+        }
         for (name, child) in &mut children.0 {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
@@ -312,6 +353,7 @@ fn wait_for_port(port: u16, what: &str) -> Result {
 fn wait_for_port_open(port: u16, what: &str, limit: Duration) -> Result {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
+        stopping()?;
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(());
         }
