@@ -107,7 +107,7 @@ pub async fn create_checkout(
     let body = wire::create_checkout_body(request).ok_or(Failure::Unreachable)?;
     let response = fetch(
         "POST",
-        &format!("{merchant_url}/api/checkouts"),
+        &crate::cat(&[merchant_url, "/api/checkouts"]),
         &[("content-type", "application/json")],
         Some(&body),
     )
@@ -130,7 +130,7 @@ pub async fn poll_status(
     id: &str,
     etag: Option<&str>,
 ) -> Result<Poll, Failure> {
-    let url = format!("{merchant_url}/api/checkouts/{id}");
+    let url = crate::cat(&[merchant_url, "/api/checkouts/", id]);
     let response = match etag {
         // Ask the server to hold the request until something changes.
         Some(tag) => {
@@ -179,7 +179,7 @@ pub async fn offer(settings: &Settings) -> Result<Offer, Failure> {
         tokens: public(&settings.tokens_url).await?,
         // Rates only show a fiat value beside the amount: the shopper can pay without them
         // (BlockATM documents no rate list; the sandbox has one).
-        rates: public(&format!("{}{PATH_RATES}", settings.gateway_url))
+        rates: public(&crate::cat(&[&settings.gateway_url, PATH_RATES]))
             .await
             .unwrap_or_default(),
     })

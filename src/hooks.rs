@@ -10,5 +10,5 @@ mod status_poll;
 
 pub use create_checkout::use_create_checkout;
 pub use host_events::{dispatch, use_host_events};
-pub use offer::use_offer;
+pub use offer::{memory, use_offer};
 pub use status_poll::use_status_poll;

@@ -30,6 +30,15 @@ use wasm_bindgen::prelude::*;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 use yew::AppHandle;
 
+/// `parts` end to end: what `concat` does, in a fraction of its code (every shopper downloads it).
+pub(crate) fn cat(parts: &[&str]) -> String {
+    let mut joined = String::new();
+    for part in parts {
+        joined.push_str(part);
+    }
+    joined
+}
+
 pub use widget::{Checkout, CheckoutProps};
 
 /// A mounted widget, returned to the host page's script.

@@ -42,6 +42,8 @@ pub struct Model {
     pub error: Option<String>,
     /// Bumped by "start again": a new purchase, a new idempotency key.
     pub attempt: u32,
+    /// The payment screen is one this browser started before a reload.
+    pub resumed: bool,
 }
 
 impl Default for Model {
@@ -54,15 +56,21 @@ impl Default for Model {
             notice: None,
             error: None,
             attempt: 0,
+            resumed: false,
         }
     }
 }
 
 pub enum Action {
     Offered(Result<Offer, Failure>, Option<ChainId>),
-    Choose { chain: ChainId, symbol: String },
+    Choose {
+        chain: ChainId,
+        symbol: String,
+    },
     Start,
     Started(Result<CheckoutView, Failure>),
+    /// The checkout this browser started, taken up again after a reload.
+    Resumed(CheckoutView),
     Polled(Result<Option<CheckoutView>, Failure>),
     StartAgain,
 }
@@ -92,6 +100,7 @@ impl Reducible for Model {
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut next = (*self).clone();
+        let resumed = matches!(action, Action::Resumed(_));
         match action {
             Action::Offered(Ok(offer), default_chain) => {
                 next.chain = default_chain
@@ -122,7 +131,8 @@ impl Reducible for Model {
                 next.phase = Phase::Creating;
                 next.error = None;
             }
-            Action::Started(Ok(view)) => {
+            Action::Started(Ok(view)) | Action::Resumed(view) => {
+                next.resumed = resumed;
                 next.phase = Phase::Paying(Rc::new(view));
                 next.notice = None;
             }

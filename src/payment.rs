@@ -10,13 +10,36 @@ use crate::countdown::Countdown;
 use crate::i18n::{Locale, Text};
 use crate::wallet_pay::WalletPay;
 
-#[derive(Properties, PartialEq)]
+#[derive(Properties)]
 pub struct PaymentProps {
     pub locale: Locale,
     pub view: std::rc::Rc<CheckoutView>,
     /// The countdown's clock: the server's, as this browser knows it.
     pub clock: ServerClock,
+    /// Taken up again after a reload: the shopper may leave it for a new order.
+    pub resumed: bool,
     pub on_start_again: Callback<()>,
+}
+
+/// A new view is a new `Rc` (see [`crate::model`]): comparing pointers, not every field, is
+/// enough, and a fraction of the code.
+impl PartialEq for PaymentProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.locale == other.locale
+            && std::rc::Rc::ptr_eq(&self.view, &other.view)
+            && self.clock == other.clock
+            && self.resumed == other.resumed
+            && self.on_start_again == other.on_start_again
+    }
+}
+
+/// Whether the screen asks for money: only while the full amount is not yet seen. Once it is
+/// (confirming), or the order is over, no QR code, amount to send or time left is shown.
+pub fn asks_for_payment(state: CheckoutState) -> bool {
+    matches!(
+        state,
+        CheckoutState::Order(OrderStatus::Waiting | OrderStatus::PartiallyPaid)
+    )
 }
 
 #[function_component]
@@ -50,7 +73,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
     let (Some(payment), Some(request)) = (&view.payment, request) else {
         return html! { <p>{ t(Text::Loading) }</p> };
     };
-    let finished = status.is_some_and(|s| s.is_final() || s == OrderStatus::Expired);
+    let asks = asks_for_payment(view.state);
     let amount = if partial {
         payment.remaining.clone()
     } else {
@@ -67,14 +90,14 @@ pub fn Payment(props: &PaymentProps) -> Html {
 
     html! {
         <div class="usdt-checkout__payment">
-            if !finished {
+            if asks {
                 <figure class="usdt-checkout__qr" role="img" aria-label={qr_label}>
                     { Html::from_html_unchecked(AttrValue::from((*qr).clone())) }
                 </figure>
                 <dl class="usdt-checkout__facts">
                     <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>
                     <dd>
-                        <span class="usdt-checkout__amount">{ format!("{amount} {}", payment.symbol) }</span>
+                        <span class="usdt-checkout__amount">{ crate::cat(&[&amount, " ", &payment.symbol]) }</span>
                         { copy_button(locale, Text::CopyAmount, &amount, &copied) }
                         if view.price.currency != payment.symbol && !partial {
                             <span class="usdt-checkout__fiat">
@@ -83,7 +106,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                         }
                     </dd>
                     <dt>{ t(Text::Network) }</dt>
-                    <dd>{ format!("{} ({} {})", payment.network, payment.symbol, short(&payment.token_contract.to_string())) }</dd>
+                    <dd>{ crate::cat(&[&payment.network, " (", &payment.symbol, " ", &short(&payment.token_contract.to_string()), ")"]) }</dd>
                     <dt>{ t(Text::ToAddress) }</dt>
                     <dd>
                         <code class="usdt-checkout__address">{ payment.to_address.to_string() }</code>
@@ -101,13 +124,15 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <Countdown {locale} {expires_at} clock={props.clock} />
                 }
             }
-            if status == Some(OrderStatus::Paid) || status == Some(OrderStatus::PaidLate) {
+            if matches!(status, Some(OrderStatus::Confirming | OrderStatus::Paid | OrderStatus::PaidLate)) {
                 { receipt(locale, payment, &view.id) }
             }
             if payment.overpaid != "0" {
                 <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &payment.overpaid), ("symbol", &payment.symbol)]) }</p>
             }
-            if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed)) {
+            if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed))
+                || props.resumed && status == Some(OrderStatus::Waiting)
+            {
                 <button type="button" class="usdt-checkout__primary" onclick={props.on_start_again.reform(|_| ())}>
                     { t(Text::StartAgain) }
                 </button>
@@ -117,7 +142,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
 }
 
 fn short(address: &str) -> String {
-    format!("{}…{}", &address[..6], &address[address.len() - 4..])
+    crate::cat(&[&address[..6], "…", &address[address.len() - 4..]])
 }
 
 fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
@@ -127,7 +152,7 @@ fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
             <dt>{ t(Text::Order) }</dt>
             <dd><code>{ order }</code></dd>
             <dt>{ t(Text::Amount) }</dt>
-            <dd>{ format!("{} {}", payment.paid, payment.symbol) }</dd>
+            <dd>{ crate::cat(&[&payment.paid, " ", &payment.symbol]) }</dd>
             { for payment.transactions.iter().map(|tx| html! {
                 <>
                     <dt>{ t(Text::Transaction) }</dt>
@@ -171,5 +196,31 @@ fn copy_button(
         <button type="button" class="usdt-checkout__copy" aria-label={locale.text(label, &[])} {onclick}>
             { locale.text(text, &[]) }
         </button>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_waiting_and_partly_paid_ask_for_payment() {
+        use OrderStatus::*;
+        for (status, asks) in [
+            (Waiting, true),
+            (PartiallyPaid, true),
+            (Confirming, false),
+            (Paid, false),
+            (PaidLate, false),
+            (Expired, false),
+            (Failed, false),
+        ] {
+            assert_eq!(
+                asks_for_payment(CheckoutState::Order(status)),
+                asks,
+                "{status}"
+            );
+        }
+        assert!(!asks_for_payment(CheckoutState::OPEN));
     }
 }

@@ -6,7 +6,7 @@ use usdt_checkout_protocol::ChainId;
 use yew::prelude::*;
 
 use crate::clock::ServerClock;
-use crate::hooks::{use_create_checkout, use_host_events, use_offer, use_status_poll};
+use crate::hooks::{memory, use_create_checkout, use_host_events, use_offer, use_status_poll};
 use crate::i18n::{Locale, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Settings, Theme};
@@ -57,8 +57,11 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         })
     };
     let on_start_again = {
-        let model = model.clone();
-        Callback::from(move |()| model.dispatch(Action::StartAgain))
+        let (model, settings) = (model.clone(), settings.clone());
+        Callback::from(move |()| {
+            memory(&settings, Some(""));
+            model.dispatch(Action::StartAgain)
+        })
     };
 
     let theme = match settings.theme {
@@ -93,12 +96,12 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     symbol: model.symbol.as_deref(),
                     allowed_chains: settings.chains.as_deref(),
                     allowed_tokens: settings.tokens.as_deref(),
-                    busy: model.phase == Phase::Creating,
+                    busy: matches!(model.phase, Phase::Creating),
                     on_choose,
                     on_continue,
                 }),
                 Phase::Paying(view) => html! {
-                    <Payment {locale} view={view.clone()} clock={*clock.borrow()} {on_start_again} />
+                    <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} {on_start_again} />
                 },
             } }
         </section>

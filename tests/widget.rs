@@ -264,6 +264,11 @@ fn view(state: OrderStatus) -> CheckoutView {
 }
 
 async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
+    render_payment_resumed(state, false).await
+}
+
+/// [`render_payment`], `resumed` after a reload or not.
+async fn render_payment_resumed(state: OrderStatus, resumed: bool) -> (web_sys::Element, String) {
     let host = host();
     let view = view(state);
     let status = usdt_checkout::view::status_text(Locale::En, &view);
@@ -271,6 +276,7 @@ async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
         locale: Locale::En,
         view: view.into(),
         clock: Default::default(),
+        resumed,
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
@@ -336,6 +342,27 @@ async fn partially_paid_asks_for_the_rest_with_its_own_qr() {
 async fn confirming_paid_expired_paid_late_and_failed_each_have_their_screen() {
     let (host, status) = render_payment(OrderStatus::Confirming).await;
     assert_eq!(status, "Payment received. Confirming (1 of 2)…");
+    for gone in [
+        "figure",
+        ".usdt-checkout__countdown",
+        ".usdt-checkout__facts",
+        "a.usdt-checkout__deeplink",
+        "button",
+    ] {
+        assert!(
+            host.query_selector(gone).unwrap().is_none(),
+            "nothing asks for money while confirming: {gone}"
+        );
+    }
+    let receipt = host
+        .query_selector(".usdt-checkout__receipt")
+        .unwrap()
+        .expect("what was received");
+    let receipt = receipt.text_content().unwrap();
+    assert!(
+        receipt.contains("co_test") && receipt.contains("USDT"),
+        "{receipt}"
+    );
     host.remove();
 
     let (host, status) = render_payment(OrderStatus::Paid).await;
@@ -376,6 +403,32 @@ async fn confirming_paid_expired_paid_late_and_failed_each_have_their_screen() {
     assert!(
         host.query_selector("button").unwrap().is_some(),
         "start again"
+    );
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_payment_resumed_after_a_reload_offers_to_start_again_until_money_arrives() {
+    let (host, _) = render_payment_resumed(OrderStatus::Waiting, true).await;
+    assert!(host.query_selector("figure[role=img]").unwrap().is_some());
+    let again = host
+        .query_selector("button.usdt-checkout__primary")
+        .unwrap()
+        .expect("start again");
+    assert_eq!(again.text_content().as_deref(), Some("Start again"));
+    host.remove();
+
+    let (host, _) = render_payment(OrderStatus::Waiting).await;
+    assert!(
+        !text(&host).contains("Start again"),
+        "not offered on a payment started here"
+    );
+    host.remove();
+
+    let (host, _) = render_payment_resumed(OrderStatus::PartiallyPaid, true).await;
+    assert!(
+        !text(&host).contains("Start again"),
+        "not once part is paid"
     );
     host.remove();
 }
@@ -514,6 +567,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
         locale: Locale::En,
         view: waiting.into(),
         clock: Default::default(),
+        resumed: false,
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();

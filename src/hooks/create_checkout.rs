@@ -4,7 +4,7 @@ use usdt_checkout_protocol::checkout::CreateCheckout;
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
-use super::dispatch;
+use super::{dispatch, memory};
 use crate::client;
 use crate::model::{Action, Model};
 use crate::options::{Purchase, Settings};
@@ -53,6 +53,8 @@ pub fn use_create_checkout(
             };
             let created = client::create_checkout(&settings.merchant_url, &request).await;
             if let Ok(view) = &created {
+                // Taken up again if the page is reloaded (see `use_offer`).
+                memory(&settings, Some(&view.id));
                 dispatch(&host, "created", view);
             }
             model.dispatch(Action::Started(created));

@@ -25,9 +25,10 @@ pub fn dispatch(host: &Option<web_sys::Element>, name: &str, view: &CheckoutView
     init.set_detail(&detail);
     init.set_bubbles(true);
     init.set_composed(true);
-    if let Ok(event) =
-        web_sys::CustomEvent::new_with_event_init_dict(&format!("usdt-checkout:{name}"), &init)
-    {
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(
+        &crate::cat(&["usdt-checkout:", name]),
+        &init,
+    ) {
         let _ = host.dispatch_event(&event);
     }
 }

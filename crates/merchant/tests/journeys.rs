@@ -286,6 +286,20 @@ async fn full_payment(mut shop: Shop) {
 
     shop.pay(json!({})).await;
     shop.status("Confirming (1 of 2)").await;
+    // The full amount is seen: nothing asks for money any more, what was received and the order
+    // reference show instead.
+    shop.wait_for(".usdt-checkout__receipt", &shop.order).await;
+    for gone in [
+        "figure[role=img]",
+        ".usdt-checkout__countdown",
+        ".usdt-checkout__facts",
+        "button.usdt-checkout__wallet",
+    ] {
+        assert!(
+            shop.browser.find(&shop.widget, gone).await.is_none(),
+            "no {gone} while confirming"
+        );
+    }
     shop.snap("confirming").await;
     shop.mine().await;
     shop.status("Paid. Thank you!").await;
@@ -299,6 +313,54 @@ async fn full_payment(mut shop: Shop) {
     let event = shop.fulfilled_once().await;
     assert_eq!(event["type"], "checkout.paid");
     assert_eq!(event["amountPaid"], TEE_IN_USDT);
+    shop.console_is_clean().await;
+}
+
+/// A reload while the widget waits for the payment shows the same order again (same amount,
+/// same address), not the chooser and a new order; once paid, a reload starts afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_mid_payment_resumes_the_same_order_and_reaches_paid() {
+    let mut shop = Shop::open("reload-resumes", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+    let amount = shop.text(".usdt-checkout__amount").await;
+    let address = shop.text(".usdt-checkout__address").await;
+
+    let url = shop.browser.script("return location.href;", vec![]).await;
+    shop.browser.goto(url.as_str().unwrap()).await;
+    shop.widget = shop.browser.shadow_root("usdt-checkout").await;
+    shop.status("Waiting for your payment").await;
+    assert_eq!(shop.text(".usdt-checkout__amount").await, amount);
+    assert_eq!(shop.text(".usdt-checkout__address").await, address);
+    shop.wait_for("button.usdt-checkout__primary", "Start again")
+        .await;
+    assert!(
+        shop.browser
+            .find(&shop.widget, "button[type=submit]")
+            .await
+            .is_none(),
+        "not the chooser"
+    );
+    eventually("the widget to announce the same order", WAIT, || async {
+        let status = shop.events("status").await;
+        (status.first()?["orderId"] == shop.order.as_str()).then_some(())
+    })
+    .await;
+    assert!(shop.events("created").await.is_empty(), "no new order");
+    shop.snap("resumed").await;
+
+    shop.pay(json!({})).await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    shop.snap("paid").await;
+    assert_eq!(
+        shop.fulfilled_once().await["checkoutId"],
+        shop.order.as_str()
+    );
+
+    // Paid is over: the next visit starts a new purchase.
+    shop.browser.goto(url.as_str().unwrap()).await;
+    shop.widget = shop.browser.shadow_root("usdt-checkout").await;
+    shop.wait_for("button[type=submit]", "Continue").await;
     shop.console_is_clean().await;
 }
 
