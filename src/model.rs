@@ -167,3 +167,31 @@ fn notice_for(failure: &Failure) -> Notice {
         _ => Notice::MerchantUnreachable,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(state: &str) -> CheckoutView {
+        serde_json::from_value(serde_json::json!({
+            "id": "co_1", "state": state, "description": "T-shirt",
+            "price": {"amount": "25.00", "currency": "USD"}, "payment": null,
+            "gateway": {"state": "available"}, "expiresAt": null, "serverTime": 0, "version": 1,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_resumed_payment_stays_resumed_until_the_shopper_starts_again() {
+        let model = Rc::new(Model::default()).reduce(Action::Resumed(view("waiting")));
+        assert!(model.resumed);
+        assert_eq!(model.status(), Some(OrderStatus::Waiting));
+        let model = model.reduce(Action::Polled(Ok(Some(view("confirming")))));
+        assert!(model.resumed, "polls keep it");
+        let model = model.reduce(Action::StartAgain);
+        assert_eq!(model.phase, Phase::Choosing);
+        let model = model.reduce(Action::Start);
+        let model = model.reduce(Action::Started(Ok(view("waiting"))));
+        assert!(!model.resumed, "a payment started here is not resumed");
+    }
+}
