@@ -1,7 +1,7 @@
 //! A token payment as read from the chain, and how deep it is.
 
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::Address;
+use usdt_checkout_protocol::{Address, Assessment, OrderTerms, PaymentObservation, assess};
 
 /// How a payment reached the receiving address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,25 @@ impl ChainPayment {
     pub fn same_log(&self, other: &Self) -> bool {
         self.tx_id == other.tx_id && self.log_index == other.log_index
     }
+}
+
+/// An order's state from the payments the chain shows into it, with the chain's head at `head`:
+/// the protocol's status rules over these payments' amounts, depths and block times.
+pub fn assess_payments(
+    terms: &OrderTerms,
+    payments: &[ChainPayment],
+    head: u64,
+    now_ms: u64,
+) -> Assessment {
+    let observed: Vec<PaymentObservation> = payments
+        .iter()
+        .map(|p| PaymentObservation {
+            atomic_units: p.value,
+            confirmations: confirmations(head, p.block_number),
+            seen_at_ms: p.timestamp_ms,
+        })
+        .collect();
+    assess(terms, &observed, now_ms)
 }
 
 /// Blocks on top of a payment's block, its own included; 0 while the head is below it.

@@ -248,7 +248,7 @@ impl Checkouts {
             .expect("heads lock")
             .insert(chain, step.head);
         // The head moved: every checkout on this chain still counting confirmations, or whose
-        // time may have run out, is settled again too.
+        // time may have run out, is settled again too, when that changes anything.
         touched.extend(self.settling_on(chain));
         touched.sort();
         touched.dedup();
@@ -275,7 +275,7 @@ impl Checkouts {
             .read()
             .expect("cache lock")
             .values()
-            .filter(|c| c.terms.is_some() && !c.state.is_final())
+            .filter(|c| !c.state.is_final() && self.would_change(c))
             .map(|c| c.id.clone())
             .collect();
         for id in due {
@@ -449,10 +449,26 @@ impl Checkouts {
                     .is_some_and(|at| now < at + 2 * crate::domain::DISAGREEMENT_MS)
                     && c.chain_payments.iter().map(|p| p.value).sum::<u128>()
                         < terms.pay_amount_atomic;
-                open || unseen
+                (open || unseen) && self.would_change(c)
             })
             .map(|c| c.id.clone())
             .collect()
+    }
+
+    /// Whether settling the cached checkout now would change what anyone sees: the reads and
+    /// the write transaction are spent only then (every block, and every reconciliation round,
+    /// would otherwise cost one per open checkout).
+    fn would_change(&self, checkout: &Checkout) -> bool {
+        let head = checkout.terms.as_ref().and_then(|t| {
+            self.heads
+                .read()
+                .expect("heads lock")
+                .get(&t.chain_id)
+                .copied()
+        });
+        checkout
+            .settled(head, now_ms())
+            .is_some_and(|settled| settled.changed)
     }
 
     /// Settles `informed` (the stored checkout with its new facts) and stores it when anything

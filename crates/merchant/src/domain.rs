@@ -3,13 +3,12 @@
 //! store keeps what these rules decide.
 
 pub use usdt_checkout_chain::ChainPayment;
-use usdt_checkout_chain::confirmations;
+use usdt_checkout_chain::{assess_payments, confirmations};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::pricing::PRICE_DECIMALS;
 use usdt_checkout_protocol::{
-    Address, ChainId, ChainRegistry, OrderStatus, OrderTerms, PaymentObservation, assess,
-    parse_positive_units,
+    Address, ChainId, ChainRegistry, OrderStatus, OrderTerms, parse_positive_units,
 };
 
 use crate::clock::now_ms;
@@ -277,23 +276,12 @@ impl Facts<'_> {
     /// The chain's view, by the protocol's status rules.
     fn chain(&self) -> Option<usdt_checkout_protocol::Assessment> {
         let (head, payments) = self.chain?;
-        let observed: Vec<PaymentObservation> = payments
-            .iter()
-            .map(|p| PaymentObservation {
-                atomic_units: p.value,
-                confirmations: confirmations(head, p.block_number),
-                seen_at_ms: p.timestamp_ms,
-            })
-            .collect();
-        Some(assess(
-            &OrderTerms {
-                amount_due: self.due(),
-                expires_at_ms: self.expires_at(),
-                required_confirmations: self.terms.required_confirmations,
-            },
-            &observed,
-            self.now,
-        ))
+        let terms = OrderTerms {
+            amount_due: self.due(),
+            expires_at_ms: self.expires_at(),
+            required_confirmations: self.terms.required_confirmations,
+        };
+        Some(assess_payments(&terms, payments, head, self.now))
     }
 
     /// The state the facts imply, from `current`. Paid needs the gateway's word (fulfillment

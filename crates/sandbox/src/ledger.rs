@@ -11,10 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use usdt_checkout_chain::{ChainPayment, Cursor, confirmations};
-use usdt_checkout_protocol::{
-    Address, Assessment, ChainId, OrderStatus, OrderTerms, PaymentObservation, Token, assess,
-};
+use usdt_checkout_chain::{ChainPayment, Cursor, assess_payments};
+use usdt_checkout_protocol::{Address, Assessment, ChainId, OrderStatus, OrderTerms, Token};
 
 use crate::config::Api;
 
@@ -126,16 +124,12 @@ impl Order {
     }
 
     pub fn assess(&self, head: u64, required_confirmations: u32, now_ms: u64) -> Assessment {
-        let observations: Vec<PaymentObservation> = self
-            .payments
-            .iter()
-            .map(|p| PaymentObservation {
-                atomic_units: p.value,
-                confirmations: confirmations(head, p.block_number),
-                seen_at_ms: p.timestamp_ms,
-            })
-            .collect();
-        assess(&self.terms(required_confirmations), &observations, now_ms)
+        assess_payments(
+            &self.terms(required_confirmations),
+            &self.payments,
+            head,
+            now_ms,
+        )
     }
 }
 
