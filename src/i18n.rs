@@ -53,11 +53,13 @@ pub enum Text {
     Amount,
     Transaction,
     ViewOnExplorer,
+    CopyTransaction,
+    Unmatched,
     UnknownItem,
 }
 
 impl Text {
-    pub const ALL: [Text; 43] = [
+    pub const ALL: [Text; 45] = [
         Text::Title,
         Text::Loading,
         Text::ChooseNetwork,
@@ -100,6 +102,8 @@ impl Text {
         Text::Amount,
         Text::Transaction,
         Text::ViewOnExplorer,
+        Text::CopyTransaction,
+        Text::Unmatched,
         Text::UnknownItem,
     ];
 }
@@ -188,6 +192,11 @@ const EN: Table = &[
     (Text::Amount, "Amount"),
     (Text::Transaction, "Transaction"),
     (Text::ViewOnExplorer, "View on explorer"),
+    (Text::CopyTransaction, "Copy transaction hash"),
+    (
+        Text::Unmatched,
+        "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it, contact the merchant with the transaction:",
+    ),
     (Text::UnknownItem, "This item can't be bought here."),
 ];
 
@@ -249,6 +258,11 @@ const ZH_CN: Table = &[
     (Text::Amount, "金额"),
     (Text::Transaction, "交易"),
     (Text::ViewOnExplorer, "在区块浏览器中查看"),
+    (Text::CopyTransaction, "复制交易哈希"),
+    (
+        Text::Unmatched,
+        "此地址收到了 {amount} {symbol}，但与本订单金额不符，因此未计入。如果是您发送的，请凭以下交易联系商家：",
+    ),
     (Text::UnknownItem, "此商品无法在此购买。"),
 ];
 
@@ -334,6 +348,11 @@ const ES: Table = &[
     (Text::Amount, "Importe"),
     (Text::Transaction, "Transacción"),
     (Text::ViewOnExplorer, "Ver en el explorador"),
+    (Text::CopyTransaction, "Copiar el hash de la transacción"),
+    (
+        Text::Unmatched,
+        "Llegaron {amount} {symbol} a esta dirección, pero no es el importe de este pedido, así que no se cuentan. Si los enviaste tú, contacta con el comercio con la transacción:",
+    ),
     (Text::UnknownItem, "Este artículo no se puede comprar aquí."),
 ];
 

@@ -30,6 +30,14 @@ use wasm_bindgen::prelude::*;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 use yew::AppHandle;
 
+/// Moves focus to `node` (a heading with `tabindex="-1"`): a screen change the shopper made by
+/// a control the new screen no longer has would otherwise drop focus to the page's `<body>`.
+pub(crate) fn focus(node: &yew::NodeRef) {
+    if let Some(element) = node.cast::<web_sys::HtmlElement>() {
+        let _ = element.focus();
+    }
+}
+
 /// `parts` end to end: what `concat` does, in a fraction of its code (every shopper downloads it).
 pub(crate) fn cat(parts: &[&str]) -> String {
     let mut joined = String::new();

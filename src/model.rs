@@ -44,6 +44,16 @@ pub struct Model {
     pub attempt: u32,
     /// The payment screen is one this browser started before a reload.
     pub resumed: bool,
+    /// This widget among those mounted on the page, from 1: each is a landmark, and two
+    /// landmarks of one page need different names.
+    pub instance: u32,
+    /// The widget's heading: where focus goes when the shopper's own action (Continue, Start
+    /// again) replaces the screen, taking the control they used with it.
+    pub heading: yew::NodeRef,
+}
+
+thread_local! {
+    static MOUNTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 impl Default for Model {
@@ -57,6 +67,12 @@ impl Default for Model {
             error: None,
             attempt: 0,
             resumed: false,
+            // A reducer's first state is made once per widget, when it mounts.
+            instance: MOUNTED.with(|n| {
+                n.set(n.get() + 1);
+                n.get()
+            }),
+            heading: yew::NodeRef::default(),
         }
     }
 }

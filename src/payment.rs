@@ -1,7 +1,7 @@
 //! The payment panel: what to pay and where, by QR code, deep link, browser wallet or by hand,
 //! then the receipt, or a way to start again.
 
-use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, PaymentView};
+use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, PaymentView, TransactionView};
 use usdt_checkout_protocol::{OrderStatus, TransferRequest};
 use yew::prelude::*;
 
@@ -106,7 +106,12 @@ pub fn Payment(props: &PaymentProps) -> Html {
                         }
                     </dd>
                     <dt>{ t(Text::Network) }</dt>
-                    <dd>{ crate::cat(&[&payment.network, " (", &payment.symbol, " ", &short(&payment.token_contract.to_string()), ")"]) }</dd>
+                    <dd>
+                        { crate::cat(&[&payment.network, " "]) }
+                        // The token and its contract stay on one line: a phone breaks before them,
+                        // never inside the shortened address.
+                        <span class="usdt-checkout__token">{ crate::cat(&["(", &payment.symbol, " ", &short(&payment.token_contract.to_string()), ")"]) }</span>
+                    </dd>
                     <dt>{ t(Text::ToAddress) }</dt>
                     <dd>
                         <code class="usdt-checkout__address">{ payment.to_address.to_string() }</code>
@@ -124,8 +129,17 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <Countdown {locale} {expires_at} clock={props.clock} />
                 }
             }
+            // Said while the shopper may still be sending: what arrived here that no order took.
+            if asks || status == Some(OrderStatus::Expired) {
+                { for payment.unmatched.iter().map(|tx| html! {
+                    <p class="usdt-checkout__note">
+                        { locale.text(Text::Unmatched, &[("amount", tx.amount.as_deref().unwrap_or_default()), ("symbol", &payment.symbol)]) }
+                        { " " }{ transaction(locale, tx, &copied) }
+                    </p>
+                }) }
+            }
             if matches!(status, Some(OrderStatus::Confirming | OrderStatus::Paid | OrderStatus::PaidLate)) {
-                { receipt(locale, payment, &view.id) }
+                { receipt(locale, payment, &view.id, &copied) }
             }
             if payment.overpaid != "0" {
                 <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &payment.overpaid), ("symbol", &payment.symbol)]) }</p>
@@ -145,7 +159,7 @@ fn short(address: &str) -> String {
     crate::cat(&[&address[..6], "…", &address[address.len() - 4..]])
 }
 
-fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
+fn receipt(locale: Locale, payment: &PaymentView, order: &str, copied: &Copied) -> Html {
     let t = |key| locale.text(key, &[]);
     html! {
         <dl class="usdt-checkout__receipt">
@@ -156,38 +170,43 @@ fn receipt(locale: Locale, payment: &PaymentView, order: &str) -> Html {
             { for payment.transactions.iter().map(|tx| html! {
                 <>
                     <dt>{ t(Text::Transaction) }</dt>
-                    <dd>
-                        <code class="usdt-checkout__tx">{ short(&tx.hash) }</code>
-                        if let Some(url) = &tx.explorer_url {
-                            { " " }<a href={url.clone()} target="_blank" rel="noopener">{ t(Text::ViewOnExplorer) }</a>
-                        }
-                    </dd>
+                    <dd>{ transaction(locale, tx, copied) }</dd>
                 </>
             }) }
         </dl>
     }
 }
 
-/// Copies `value` to the clipboard and says so, for two seconds; `copied` remembers which
-/// button (by its label) was pressed last.
-fn copy_button(
-    locale: Locale,
-    label: Text,
-    value: &str,
-    copied: &UseStateHandle<Option<Text>>,
-) -> Html {
+/// A transaction: shortened, with a button copying it whole and a link to the chain's explorer.
+fn transaction(locale: Locale, tx: &TransactionView, copied: &Copied) -> Html {
+    html! {
+        <>
+            <code class="usdt-checkout__tx" title={tx.hash.clone()}>{ short(&tx.hash) }</code>
+            { " " }{ copy_button(locale, Text::CopyTransaction, &tx.hash, copied) }
+            if let Some(url) = &tx.explorer_url {
+                { " " }<a href={url.clone()} target="_blank" rel="noopener">{ locale.text(Text::ViewOnExplorer, &[]) }</a>
+            }
+        </>
+    }
+}
+
+/// The value copied last, for two seconds.
+type Copied = UseStateHandle<Option<String>>;
+
+/// Copies `value` to the clipboard and says so on its button, for two seconds.
+fn copy_button(locale: Locale, label: Text, value: &str, copied: &Copied) -> Html {
     let onclick = {
         let (copied, value) = (copied.clone(), value.to_owned());
         Callback::from(move |_| {
             if let Some(window) = web_sys::window() {
                 let _ = window.navigator().clipboard().write_text(&value);
             }
-            copied.set(Some(label));
+            copied.set(Some(value.clone()));
             let copied = copied.clone();
             gloo_timers::callback::Timeout::new(2_000, move || copied.set(None)).forget();
         })
     };
-    let text = if **copied == Some(label) {
+    let text = if copied.as_deref() == Some(value) {
         Text::Copied
     } else {
         Text::Copy

@@ -60,6 +60,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         let (model, settings) = (model.clone(), settings.clone());
         Callback::from(move |()| {
             memory(&settings, Some(""));
+            crate::focus(&model.heading);
             model.dispatch(Action::StartAgain)
         })
     };
@@ -79,9 +80,15 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         Phase::Paying(view) => Some(view.gateway),
         _ => None,
     };
+    let title = locale.text(Text::Title, &[]);
+    // The first widget is named by its title, any other also by its number: "Pay with USDT (2)".
+    let name = match model.instance {
+        1 => title.clone(),
+        n => crate::cat(&[&title, " (", &n.to_string(), ")"]),
+    };
     html! {
-        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} aria-label={locale.text(Text::Title, &[])}>
-            <h1 class="usdt-checkout__title">{ locale.text(Text::Title, &[]) }</h1>
+        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} aria-label={name}>
+            <h1 class="usdt-checkout__title" ref={model.heading.clone()} tabindex="-1">{ title }</h1>
             <p class="usdt-checkout__status" role="status" aria-live="polite">{ status }</p>
             { connection_notice(locale, model.notice, gateway) }
             if let Some(error) = &model.error {

@@ -120,6 +120,7 @@ impl FromJs for PaymentView {
             confirmations: optional(value, "confirmations", |n| whole_number(n)?.try_into().ok())?,
             required_confirmations: small(value, "requiredConfirmations").unwrap_or(0),
             transactions: Vec::from_js(&field(value, "transactions"))?,
+            unmatched: Vec::from_js(&field(value, "unmatched"))?,
         })
     }
 }
@@ -129,6 +130,7 @@ impl FromJs for TransactionView {
         Some(Self {
             hash: text(value, "hash")?,
             explorer_url: optional(value, "explorerUrl", JsValue::as_string)?,
+            amount: optional(value, "amount", JsValue::as_string)?,
         })
     }
 }

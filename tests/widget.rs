@@ -126,6 +126,14 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     for state in OrderStatus::ALL {
         let mut view = view(state);
         round_trip(&view);
+        if let Some(payment) = &mut view.payment {
+            payment.unmatched.push(TransactionView {
+                hash: "0x01".into(),
+                explorer_url: None,
+                amount: Some("10".into()),
+            });
+        }
+        round_trip(&view);
         view.gateway = GatewayHealth::RateLimited {
             until: 1_800_000_000_000,
         };
@@ -251,10 +259,12 @@ fn view(state: OrderStatus) -> CheckoutView {
                     hash: "0xabcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
                         .into(),
                     explorer_url: Some("https://etherscan.io/tx/0xabcdef".into()),
+                    amount: None,
                 }]
             } else {
                 vec![]
             },
+            unmatched: vec![],
         }),
         gateway: GatewayHealth::Available,
         expires_at: Some(js_sys::Date::now() as u64 + 600_000),

@@ -56,6 +56,8 @@ pub fn use_create_checkout(
                 // Taken up again if the page is reloaded (see `use_offer`).
                 memory(&settings, Some(&view.id));
                 dispatch(&host, "created", view);
+                // The chooser, Continue with it, gives way to the payment screen.
+                crate::focus(&model.heading);
             }
             model.dispatch(Action::Started(created));
         });

@@ -6,8 +6,10 @@ use std::process::Command;
 
 use crate::{Result, cmd, root, run};
 
-/// What a storefront may download, gzipped, before `cargo xtask size` fails.
-const BUDGET_BYTES: u64 = 130_000;
+/// What a storefront may download, gzipped, before `cargo xtask size` fails: the widget on the
+/// stack its design names, in any language. For scale, measured on 2026-11-24, gzipped: a page
+/// with only React on it, 69 KB; RainbowKit connect-only, 411 KB; Reown AppKit with Pay, 465 KB.
+const BUDGET_BYTES: u64 = 150_000;
 
 pub fn out_dir() -> PathBuf {
     root().join("dist/checkout")

@@ -77,6 +77,21 @@ impl App {
                     .map(|hash| TransactionView {
                         hash: hash.clone(),
                         explorer_url: chain.and_then(|c| c.transaction_url(hash)),
+                        amount: checkout
+                            .chain_payments
+                            .iter()
+                            .find(|p| p.tx_id.eq_ignore_ascii_case(hash))
+                            .map(|p| units(p.value)),
+                    })
+                    .collect(),
+                unmatched: self
+                    .checkouts
+                    .unmatched_at(checkout)
+                    .iter()
+                    .map(|p| TransactionView {
+                        hash: p.tx_id.clone(),
+                        explorer_url: chain.and_then(|c| c.transaction_url(&p.tx_id)),
+                        amount: Some(units(p.value)),
                     })
                     .collect(),
             }
@@ -97,12 +112,13 @@ impl App {
         }
     }
 
-    /// A status poll's ETag: the checkout's version and the gateway's health, everything a view
-    /// shows that changes (but the server's clock).
+    /// A status poll's ETag: the checkout's version, the unmatched payments seen at its address
+    /// and the gateway's health, everything a view shows that changes (but the server's clock).
     pub fn etag(&self, checkout: &Checkout) -> String {
         format!(
-            "\"{}-{}\"",
+            "\"{}-{}-{}\"",
             checkout.version,
+            self.checkouts.unmatched_at(checkout).len(),
             self.gateway.health().as_str()
         )
     }

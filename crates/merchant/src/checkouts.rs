@@ -66,7 +66,14 @@ pub struct Checkouts {
     heads: RwLock<BTreeMap<ChainId, u64>>,
     /// Amounts chosen for orders being created, by checkout: taken like an open order's.
     reserved: std::sync::Mutex<HashMap<String, (ChainId, String, u128)>>,
+    /// The most recent payments that match no checkout, newest last: what status polls tell
+    /// the shoppers waiting at the same address (see [`Checkouts::unmatched_at`]).
+    unmatched: RwLock<Vec<(ChainId, ChainPayment)>>,
 }
+
+/// How many unmatched payments status polls know of: the recent ones, which a waiting shopper
+/// may have sent; the admin API lists them all.
+const UNMATCHED_KEPT: u32 = 256;
 
 /// An amount held for a checkout while its order is created; released when dropped.
 pub struct Reservation<'a> {
@@ -104,6 +111,8 @@ impl Checkouts {
             .into_iter()
             .map(|c| (c.id.clone(), Arc::new(c)))
             .collect();
+        let mut unmatched = store.unmatched(UNMATCHED_KEPT).await?;
+        unmatched.reverse();
         Ok(Self {
             store,
             cache: RwLock::new(cache),
@@ -111,6 +120,7 @@ impl Checkouts {
             fulfillment_due,
             heads: RwLock::new(BTreeMap::new()),
             reserved: std::sync::Mutex::new(HashMap::new()),
+            unmatched: RwLock::new(unmatched),
         })
     }
 
@@ -214,6 +224,7 @@ impl Checkouts {
             touched.extend(write.rewind_chain(chain, fork).await?);
         }
         let mut credited: HashMap<String, Vec<ChainPayment>> = HashMap::new();
+        let mut unmatched = vec![];
         for payment in &step.payments {
             let owner = self.owner(chain, payment, &credited, now);
             if write
@@ -233,12 +244,15 @@ impl Checkouts {
                             .push(payment.clone());
                         touched.push(id.clone());
                     }
-                    None => tracing::warn!(
-                        "chain {chain}: {} pays {} to {} and matches no checkout; kept as unmatched",
-                        payment.tx_id,
-                        payment.value,
-                        payment.to
-                    ),
+                    None => {
+                        tracing::warn!(
+                            "chain {chain}: {} pays {} to {} and matches no checkout; kept as unmatched",
+                            payment.tx_id,
+                            payment.value,
+                            payment.to
+                        );
+                        unmatched.push(payment.clone());
+                    }
                 }
             }
         }
@@ -261,10 +275,43 @@ impl Checkouts {
             changed.push(self.settle(&mut write, &current, informed, "chain").await?);
         }
         write.commit().await?;
+        if step.fork.is_some() || !unmatched.is_empty() {
+            let mut kept = self.unmatched.write().expect("unmatched lock");
+            if let Some(fork) = step.fork {
+                kept.retain(|(c, p)| *c != chain || p.block_number < fork);
+            }
+            kept.extend(unmatched.into_iter().map(|p| (chain, p)));
+            let excess = kept.len().saturating_sub(UNMATCHED_KEPT as usize);
+            kept.drain(..excess);
+            drop(kept);
+            // No checkout's version changed, but what some of their views show did.
+            self.changed.send_modify(|n| *n += 1);
+        }
         for one in changed {
             self.publish(one);
         }
         Ok(())
+    }
+
+    /// The unmatched payments a checkout's shopper may have sent: the same token to the same
+    /// address on the same chain, mined since the checkout was made.
+    pub fn unmatched_at(&self, checkout: &Checkout) -> Vec<ChainPayment> {
+        let Some(terms) = &checkout.terms else {
+            return vec![];
+        };
+        self.unmatched
+            .read()
+            .expect("unmatched lock")
+            .iter()
+            .filter(|(chain, p)| {
+                *chain == terms.chain_id
+                    && p.to == terms.to_address
+                    && p.token == terms.token_contract
+                    // A block's time is in whole seconds.
+                    && p.timestamp_ms >= checkout.created_at / 1000 * 1000
+            })
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     /// Settles every unfinished checkout by the clock (an order's time running out), with no

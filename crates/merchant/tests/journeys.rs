@@ -28,6 +28,8 @@ enum Embed {
     Element,
     /// `UsdtCheckout.mount(div, options)` from a module script.
     Script,
+    /// Two `<usdt-checkout>` elements, the T-shirt's and the mug's, on one page.
+    TwoElements,
 }
 
 struct Shop {
@@ -49,6 +51,11 @@ fn storefront_page(embed: Embed, server: &str, gateway: &str, api: Api) -> Strin
     let widget = match embed {
         Embed::Element => format!(
             r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="tee" locale="en"></usdt-checkout>"#
+        ),
+        Embed::TwoElements => format!(
+            r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="tee" locale="en"></usdt-checkout>
+<h2>Mug</h2>
+<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="mug" locale="en"></usdt-checkout>"#
         ),
         Embed::Script => format!(
             r#"<div id="checkout"></div>
@@ -133,7 +140,7 @@ impl Shop {
         }
         browser.goto(&format!("{origin}/")).await;
         let widget = match embed {
-            Embed::Element => browser.shadow_root("usdt-checkout").await,
+            Embed::Element | Embed::TwoElements => browser.shadow_root("usdt-checkout").await,
             Embed::Script => Scope::Page,
         };
         let shots = workspace_root().join("screenshots/journeys").join(journey);
@@ -173,6 +180,20 @@ impl Shop {
         self.browser
             .screenshot(&self.shots.join(format!("{n:02}-{state}.png")))
             .await;
+    }
+
+    /// The page as phones and desktops show it, light and dark: `NN-state-375-dark.png` and so on.
+    async fn snap_everywhere(&self, state: &str) {
+        let n = self.shot.get() + 1;
+        self.shot.set(n);
+        for width in [375, 1280] {
+            for (dark, scheme) in [(false, "light"), (true, "dark")] {
+                let name = format!("{n:02}-{state}-{width}-{scheme}.png");
+                self.browser
+                    .screenshot_as(&self.shots.join(name), width, dark)
+                    .await;
+            }
+        }
     }
 
     /// Continue with the network and token the chooser offers (the local chain's test USDT), to
@@ -705,5 +726,134 @@ async fn a_tampered_price_from_the_browser_is_ignored() {
     assert_eq!(order["price"]["amount"], "25.00", "{order}");
     assert_eq!(order["payment"]["amount"], TEE_IN_USDT, "{order}");
     shop.snap("server-price").await;
+    shop.console_is_clean().await;
+}
+
+/// The payment screen's layout, on a phone and a desktop, light and dark (screenshots of each):
+/// two widgets on one page are two landmarks with their own names; the chooser has no blank
+/// status line; Continue leaves focus on the new screen's heading, not on the page's body; a
+/// transfer that no order can take is told to both shoppers waiting at that address, and counted
+/// to neither; the network line never breaks inside the token's address; and the paid screen,
+/// whose transaction can be copied whole, is no wider than a phone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_payment_screen_on_phones_and_desktops_light_and_dark() {
+    let mut shop = Shop::open("screens", Embed::TwoElements, 1280, None).await;
+    let mug = shop.browser.shadow_root("usdt-checkout[item=mug]").await;
+    let mug_continue = shop
+        .browser
+        .wait_for(&mug, "button[type=submit]", "Continue")
+        .await;
+    let names = shop
+        .browser
+        .script(
+            "return [...document.querySelectorAll('usdt-checkout')]
+               .map((e) => e.shadowRoot.querySelector('section').getAttribute('aria-label'));",
+            vec![],
+        )
+        .await;
+    let names: Vec<&str> = names
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_ne!(names[0], names[1], "two landmarks, two names");
+    assert!(
+        names.iter().all(|n| n.starts_with("Pay with USDT")),
+        "{names:?}"
+    );
+    let status = shop
+        .browser
+        .find(&shop.widget, ".usdt-checkout__status")
+        .await
+        .unwrap();
+    let height = shop
+        .browser
+        .script(
+            "return arguments[0].getBoundingClientRect().height;",
+            vec![Browser::arg(&status)],
+        )
+        .await;
+    assert_eq!(height, 0, "the chooser has no blank status line");
+    shop.snap_everywhere("choose").await;
+
+    shop.start_payment().await;
+    let focused = shop
+        .browser
+        .script(
+            "return document.querySelector('usdt-checkout').shadowRoot.activeElement?.className ?? null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        focused, "usdt-checkout__title",
+        "focus on the new screen's heading"
+    );
+    shop.browser.click(&mug_continue).await;
+    shop.browser
+        .wait_for(&mug, ".usdt-checkout__status", "Waiting for your payment")
+        .await;
+    let token_lines = shop
+        .browser
+        .script_at(
+            375,
+            "return arguments[0].getClientRects().length;",
+            vec![Browser::arg(
+                &shop
+                    .browser
+                    .find(&shop.widget, ".usdt-checkout__token")
+                    .await
+                    .unwrap(),
+            )],
+        )
+        .await;
+    assert_eq!(token_lines, 1, "the token's address stays on one line");
+
+    // Part of an amount while two orders wait at the same address: neither can claim it.
+    shop.pay(json!({"amount": "5"})).await;
+    for widget in [&shop.widget, &mug] {
+        shop.browser
+            .wait_for(
+                widget,
+                ".usdt-checkout__note",
+                "5 USDT arrived at this address",
+            )
+            .await;
+    }
+    assert!(
+        shop.text(".usdt-checkout__status")
+            .await
+            .contains("Waiting for your payment"),
+        "not counted"
+    );
+    let unmatched = shop.world.admin_get("/api/admin/unmatched").await;
+    assert_eq!(unmatched.as_array().map(Vec::len), Some(1), "{unmatched}");
+    shop.snap_everywhere("waiting-unmatched").await;
+
+    shop.pay(json!({})).await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    assert!(
+        shop.browser
+            .find(
+                &shop.widget,
+                ".usdt-checkout__receipt button[aria-label='Copy transaction hash']"
+            )
+            .await
+            .is_some(),
+        "the receipt's transaction can be copied"
+    );
+    let overflow = shop
+        .browser
+        .script_at(
+            375,
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await;
+    assert_eq!(overflow, 0, "the paid screen fits a phone");
+    shop.snap_everywhere("paid").await;
+    shop.fulfilled_once().await;
     shop.console_is_clean().await;
 }

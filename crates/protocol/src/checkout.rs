@@ -168,6 +168,11 @@ pub struct PaymentView {
     pub confirmations: Option<u32>,
     pub required_confirmations: u32,
     pub transactions: Vec<TransactionView>,
+    /// Transfers of this token to this address, seen on chain since the order was made, that
+    /// match no order (say, part of an amount while other orders wait at the same address):
+    /// never counted, but told, so a shopper who sent one is not left waiting in silence.
+    #[serde(default)]
+    pub unmatched: Vec<TransactionView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +180,9 @@ pub struct PaymentView {
 pub struct TransactionView {
     pub hash: String,
     pub explorer_url: Option<String>,
+    /// What it transferred, in the token's units, when the chain showed it.
+    #[serde(default)]
+    pub amount: Option<String>,
 }
 
 /// [`ApiError`] codes the widget acts on: the gateway is refusing the merchant for now, so the

@@ -216,19 +216,37 @@ impl Browser {
             .collect()
     }
 
+    /// [`Browser::script`], run while the page is shown on a device `width` pixels wide.
+    pub async fn script_at(&self, width: u32, body: &str, args: Vec<Value>) -> Value {
+        self.viewport(width, self.height).await;
+        let value = self.script(body, args).await;
+        self.viewport(self.width, self.height).await;
+        value
+    }
+
     /// A PNG of the whole page, below the fold too: the viewport is stretched to the page's
     /// height for the picture, then put back.
     pub async fn screenshot(&self, path: &Path) {
+        self.screenshot_as(path, self.width, false).await;
+    }
+
+    /// [`Browser::screenshot`] as a device `width` pixels wide would show the page, its colour
+    /// scheme preference dark or light; the browser is put back as it was.
+    pub async fn screenshot_as(&self, path: &Path, width: u32, dark: bool) {
+        let scheme = |dark| json!({"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]});
+        self.cdp("Emulation.setEmulatedMedia", scheme(dark)).await;
+        self.viewport(width, self.height).await;
         let height = self
             .script("return document.documentElement.scrollHeight;", vec![])
             .await
             .as_u64()
             .unwrap_or(900) as u32;
-        self.viewport(self.width, height.max(self.height)).await;
+        self.viewport(width, height.max(self.height)).await;
         let shot = self
             .cdp("Page.captureScreenshot", json!({"format": "png"}))
             .await;
         self.viewport(self.width, self.height).await;
+        self.cdp("Emulation.setEmulatedMedia", scheme(false)).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("a screenshot"))
             .unwrap();

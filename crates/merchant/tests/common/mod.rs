@@ -281,8 +281,13 @@ impl World {
 
     /// The checkouts as the merchant's admin API lists them, newest first.
     pub async fn admin_orders(&self) -> Value {
+        self.admin_get("/api/admin/orders").await
+    }
+
+    /// A `GET` of the merchant's admin API, as the merchant's tools make it.
+    pub async fn admin_get(&self, path: &str) -> Value {
         self.http
-            .get(format!("{}/api/admin/orders", self.server.url))
+            .get(format!("{}{path}", self.server.url))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
