@@ -150,9 +150,7 @@ pub fn run_demo() -> Result {
         port_free(port, what)?;
     }
     println!("demo: building the servers and the widget (the first time takes a few minutes)");
-    run(cmd(
-        "cargo build -p blockatm-sandbox -p usdt-checkout-server",
-    ))?;
+    run(cmd(crate::SERVERS_BUILD))?;
     widget::build()?;
     stopping()?;
 

@@ -22,6 +22,11 @@ commands:
   contrast  print the widget's lowest text contrast in light and dark, failing below WCAG AA
   screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone";
 
+/// Builds the servers' binaries as `cargo test --workspace --all-features` resolves their
+/// features: a binary's file has no per-feature name, so a build resolved otherwise would
+/// replace it, and the tests and the demo would each rebuild what the other just built.
+pub const SERVERS_BUILD: &str = "cargo build --workspace --all-features --bins";
+
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
     let result = match command.as_str() {
@@ -173,7 +178,7 @@ fn test() -> Result {
     let mut tally = Tally::default();
     let outcome = step("native tests", || {
         // The merchant server's tests run the sandbox gateway's binary.
-        run(cmd("cargo build -p blockatm-sandbox"))?;
+        run(cmd(SERVERS_BUILD))?;
         tally.cargo_test(cmd("cargo test --workspace --all-features"))
     })
     .and_then(|()| {
