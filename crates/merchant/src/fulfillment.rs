@@ -96,7 +96,7 @@ pub async fn run(delivery: Delivery, store: Store, due: Arc<Notify>) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .expect("an HTTP client without TLS settings builds");
+        .expect("an HTTP client with the default TLS settings builds");
     loop {
         if let Err(e) = deliver_due(&delivery, &store, &client).await {
             tracing::warn!("fulfillment delivery: {e}");

@@ -176,3 +176,30 @@ async fn the_budget_refuses_what_would_exceed_it() {
         "the refused call never left the server"
     );
 }
+
+/// The real gateway is `https://`: the client opens a TLS handshake (a ClientHello record), where
+/// a client built without TLS would refuse the URL before connecting.
+#[tokio::test]
+async fn speaks_https_to_an_https_gateway() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = GatewayClient::new(
+        format!("https://{}", listener.local_addr().unwrap()),
+        "key".into(),
+        Credentials::V1(MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12").v1),
+        90,
+        Duration::from_secs(2),
+        dialect_for(&GatewayApi::BlockatmV1),
+    );
+    let call = tokio::spawn(async move { gateway.order_status("ord_1").await });
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the client connects to an https:// gateway")
+        .unwrap();
+    let mut record = [0u8; 3];
+    socket.read_exact(&mut record).await.unwrap();
+    assert_eq!(record[0], 0x16, "a TLS handshake record");
+    assert_eq!(record[1], 0x03, "TLS version 3.x");
+    drop(socket);
+    assert!(call.await.unwrap().is_err(), "no certificate, no answer");
+}

@@ -89,7 +89,7 @@ impl GatewayClient {
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(3)))
                 .build()
-                .expect("an HTTP client without TLS settings builds"),
+                .expect("an HTTP client with the default TLS settings builds"),
             base,
             api_key,
             credentials,
