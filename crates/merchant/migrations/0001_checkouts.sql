@@ -11,10 +11,10 @@ CREATE TABLE checkouts (
     price_currency         TEXT NOT NULL,
     reference              TEXT,
     -- Set once a network and token are chosen and the gateway order exists.
-    chain_id               INTEGER,
+    chain_id               BIGINT,
     symbol                 TEXT,
     token_contract         TEXT,
-    decimals               INTEGER,
+    decimals               BIGINT,
     amount_atomic          TEXT,
     gateway_order_no       TEXT UNIQUE,
     plat_order_no          TEXT,
@@ -25,16 +25,16 @@ CREATE TABLE checkouts (
     paid_atomic            TEXT NOT NULL DEFAULT '0',
     remaining_atomic       TEXT,
     overpaid_atomic        TEXT NOT NULL DEFAULT '0',
-    confirmations          INTEGER,
-    required_confirmations INTEGER,
+    confirmations          BIGINT,
+    required_confirmations BIGINT,
     tx_hashes              TEXT NOT NULL DEFAULT '[]',
     -- The gateway's time of the latest state applied: older reports are stale.
-    gateway_update_time    INTEGER NOT NULL DEFAULT 0,
-    created_at             INTEGER NOT NULL,
-    expires_at             INTEGER,
-    updated_at             INTEGER NOT NULL,
+    gateway_update_time    BIGINT NOT NULL DEFAULT 0,
+    created_at             BIGINT NOT NULL,
+    expires_at             BIGINT,
+    updated_at             BIGINT NOT NULL,
     -- Bumped on every change: the status view's ETag.
-    version                INTEGER NOT NULL DEFAULT 1
+    version                BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX checkouts_open ON checkouts (state) WHERE state IN ('waiting', 'partially_paid', 'confirming', 'expired');
 
@@ -43,7 +43,7 @@ CREATE TABLE webhook_events (
     event_id    TEXT PRIMARY KEY,
     order_no    TEXT NOT NULL,
     state       TEXT NOT NULL,
-    received_at INTEGER NOT NULL
+    received_at BIGINT NOT NULL
 );
 
 -- The merchant's own fulfillment notifications: one per paid checkout, retried until acknowledged.
@@ -51,9 +51,9 @@ CREATE TABLE fulfillment_events (
     id              TEXT PRIMARY KEY,
     checkout_id     TEXT NOT NULL UNIQUE REFERENCES checkouts (id),
     body            TEXT NOT NULL,
-    created_at      INTEGER NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER,
-    delivered_at    INTEGER,
+    created_at      BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    delivered_at    BIGINT,
     last_error      TEXT
 );

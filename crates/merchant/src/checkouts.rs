@@ -14,6 +14,7 @@ use usdt_checkout_protocol::{Address, ChainId, parse_units};
 use crate::clock::now_ms;
 use crate::domain::{ChainPayment, Checkout, PaymentTerms};
 use crate::gateway::GatewayReport;
+use crate::store::replicas::{Change, ChangeFeed};
 use crate::store::{Store, StoreError, Write};
 
 /// What applying a report did.
@@ -291,6 +292,50 @@ impl Checkouts {
             self.publish(one);
         }
         Ok(())
+    }
+
+    /// Keeps this server's copy current with what the other servers on the same database change
+    /// (see [`crate::store::replicas`]), waking long polls as its own changes do. Runs for as
+    /// long as the server does.
+    pub async fn follow(&self, mut feed: ChangeFeed) {
+        loop {
+            let refreshed = match feed.next().await {
+                Change::Checkout(id) => self.refresh(&id).await,
+                Change::Unmatched => self.refresh_unmatched().await,
+                Change::Missed => self.refresh_all().await,
+            };
+            if let Err(e) = refreshed {
+                tracing::warn!("reading what another server changed: {e}");
+            }
+        }
+    }
+
+    async fn refresh(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(checkout) = self.store.get(id).await? {
+            let over = checkout.state.is_final();
+            self.cached(checkout);
+            // Paid here may mean a fulfillment event to send: any server may send it.
+            if over {
+                self.fulfillment_due.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh_unmatched(&self) -> Result<(), StoreError> {
+        let mut recent = self.store.unmatched(UNMATCHED_KEPT).await?;
+        recent.reverse();
+        *self.unmatched.write().expect("unmatched lock") = recent;
+        self.changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// After a lost connection: everything, as at startup.
+    async fn refresh_all(&self) -> Result<(), StoreError> {
+        for checkout in self.store.all().await? {
+            self.cached(checkout);
+        }
+        self.refresh_unmatched().await
     }
 
     /// The unmatched payments a checkout's shopper may have sent: the same token to the same

@@ -19,7 +19,7 @@ use crate::fulfillment::Delivery;
 #[serde(deny_unknown_fields)]
 struct File {
     listen: Option<SocketAddr>,
-    database: Option<PathBuf>,
+    database: Option<String>,
     #[serde(default)]
     allowed_origins: Vec<String>,
     order_lifetime_seconds: Option<u64>,
@@ -148,7 +148,7 @@ pub struct Config {
     pub gateway_api: GatewayApi,
     pub rates: RateSource,
     pub chains: BTreeMap<ChainId, WatchedChain>,
-    pub database: PathBuf,
+    pub database: Database,
     pub allowed_origins: Vec<String>,
     pub order_lifetime: Duration,
     pub widget_dir: Option<PathBuf>,
@@ -167,6 +167,39 @@ pub struct Config {
     /// The chains and tokens the product knows: prices are checked against their decimals, and
     /// transactions link to their explorers.
     pub registry: ChainRegistry,
+}
+
+/// Where checkouts are kept: an SQLite file (the embedded default, one server), or a PostgreSQL
+/// database that several servers share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// A `postgres://` URL, or else the path of an SQLite file.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// Where the data is, without a password a URL may carry.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => match (url.split_once("://"), url.rsplit_once('@')) {
+                (Some((scheme, _)), Some((_, place))) => write!(f, "{scheme}://…@{place}"),
+                _ => f.write_str(url),
+            },
+        }
+    }
 }
 
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and
@@ -342,10 +375,11 @@ pub fn parse(
         gateway_api,
         rates,
         chains,
-        database: env("CHECKOUT_DATABASE")
-            .map(PathBuf::from)
-            .or(file.database)
-            .unwrap_or_else(|| "checkout.sqlite".into()),
+        database: Database::parse(
+            &env("CHECKOUT_DATABASE")
+                .or(file.database)
+                .unwrap_or_else(|| "checkout.sqlite".into()),
+        ),
         allowed_origins: file.allowed_origins,
         order_lifetime: Duration::from_secs(file.order_lifetime_seconds.unwrap_or(900)),
         widget_dir: file.widget_dir,

@@ -83,6 +83,10 @@ pub fn sign(secret: &V2SecretKey, time: u64, body: &str) -> String {
     format!("t={time},v1={}", secret.sign(&format!("{time}.{body}")))
 }
 
+/// How long an event is this server's to send before another may: well past an attempt's
+/// timeout (10 s).
+const CLAIM: Duration = Duration::from_secs(60);
+
 /// Where events go, and the secret they are signed with.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -94,7 +98,7 @@ pub struct Delivery {
 /// the merchant's endpoint answers 2xx. `due` wakes it at once when an order is paid.
 pub async fn run(delivery: Delivery, store: Store, due: Arc<Notify>) {
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(CLAIM / 6)
         .build()
         .expect("an HTTP client with the default TLS settings builds");
     loop {
@@ -113,7 +117,11 @@ async fn deliver_due(
     store: &Store,
     client: &reqwest::Client,
 ) -> Result<(), StoreError> {
-    for event in store.due_events(now_ms(), BATCH).await? {
+    let now = now_ms();
+    for event in store
+        .claim_due_events(now, now + CLAIM.as_millis() as u64, BATCH)
+        .await?
+    {
         let time = now_ms();
         let outcome = client
             .post(&delivery.url)

@@ -17,6 +17,7 @@ use crate::checkouts::Checkouts;
 use crate::config::Config;
 use crate::gateway::GatewayClient;
 use crate::store::Store;
+use crate::store::replicas::Role;
 use crate::{api, error, fulfillment, reconcile, watcher};
 
 /// Request bodies larger than this are refused (413) before a handler reads them.
@@ -28,7 +29,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub async fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(&config.database)
         .await
-        .map_err(|e| format!("{}: {e}", config.database.display()))?;
+        .map_err(|e| format!("{}: {e}", config.database))?;
     let fulfillment_due = Arc::new(Notify::new());
     let checkouts = Arc::new(
         Checkouts::load(store.clone(), fulfillment_due.clone())
@@ -41,16 +42,28 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
 
-    tokio::spawn(reconcile::run(
-        checkouts.clone(),
-        gateway.clone(),
-        config.reconcile_interval,
-    ));
-    for chain in config.chains.values().filter(|c| c.rpc_url.is_some()) {
-        tokio::spawn(watcher::run(
-            chain.clone(),
+    // Servers sharing a Postgres database: each follows the others' changes, and one at a time
+    // runs the reconciler and each chain's watcher.
+    if let Some(feed) = store.changes().await.map_err(|e| e.to_string())? {
+        let checkouts = checkouts.clone();
+        tokio::spawn(async move { checkouts.follow(feed).await });
+    }
+    {
+        let (checkouts, gateway, interval) = (
             checkouts.clone(),
+            gateway.clone(),
+            config.reconcile_interval,
+        );
+        tokio::spawn(while_leading(store.clone(), Role::Reconciler, move || {
+            reconcile::run(checkouts.clone(), gateway.clone(), interval)
+        }));
+    }
+    for chain in config.chains.values().filter(|c| c.rpc_url.is_some()) {
+        let (chain, checkouts, watched) = (chain.clone(), checkouts.clone(), store.clone());
+        tokio::spawn(while_leading(
             store.clone(),
+            Role::Watcher(chain.id.0),
+            move || watcher::run(chain.clone(), checkouts.clone(), watched.clone()),
         ));
     }
     if let Some(delivery) = config.fulfillment.clone() {
@@ -68,6 +81,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Runs `work` while this server holds `role`; once the lease is lost, stops it and waits to
+/// hold the role again (another server carries on meanwhile).
+async fn while_leading<W, F>(store: Store, role: Role, work: W)
+where
+    W: Fn() -> F,
+    F: std::future::Future<Output = ()>,
+{
+    loop {
+        let mut lease = store.lead(role).await;
+        tokio::select! {
+            () = lease.lost() => tracing::warn!("lost the {role:?} lease; waiting to hold it again"),
+            () = work() => return,
+        }
+    }
 }
 
 /// The whole HTTP surface: the API, the widget's files, and the layers around them.

@@ -1,11 +1,14 @@
-//! The HTTP surface in-process: the router called with tower's `oneshot` on a real SQLite file,
-//! with no gateway, chain or server process. What must be refused is refused here, and changes
-//! nothing.
+//! The HTTP surface in-process: the router called with tower's `oneshot` on a real database
+//! (each test on SQLite and on PostgreSQL), with no gateway, chain or server process. What must
+//! be refused is refused here, and changes nothing.
+
+mod common;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::Db;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt;
@@ -22,6 +25,16 @@ use usdt_checkout_server::{config, server};
 
 const ADMIN: &str = "admin-token-for-api-tests";
 
+on_both!(
+    the_admin_api_takes_only_its_bearer_token,
+    the_admin_api_is_off_without_a_token,
+    a_storefront_price_its_currency_cannot_carry_is_refused,
+    webhooks_that_are_unsigned_forged_or_stale_change_nothing,
+    a_webhook_for_an_order_this_server_never_made_is_acknowledged,
+    bodies_over_the_limit_are_refused_before_a_handler_reads_them,
+    bad_requests_and_an_unreachable_gateway_map_to_clear_errors,
+);
+
 struct Harness {
     app: Arc<App>,
     store: Store,
@@ -36,7 +49,7 @@ impl Drop for Harness {
     }
 }
 
-async fn harness(name: &str, extra: &str) -> Harness {
+async fn harness(db: Db, name: &str, extra: &str) -> Harness {
     let dir = std::env::temp_dir().join(format!(
         "checkout-api-{name}-{}-{}",
         std::process::id(),
@@ -63,7 +76,7 @@ name = "T-shirt"
 price = "25.00"
 currency = "USD"
 "#,
-        db = dir.join("checkout.sqlite").display(),
+        db = db.create(name, &dir).await,
         private = merchant_key.to_base64_pkcs8(),
         public = gateway_key.public_key().to_base64_spki(),
     );
@@ -194,9 +207,8 @@ impl Harness {
     }
 }
 
-#[tokio::test]
-async fn the_admin_api_takes_only_its_bearer_token() {
-    let h = harness("admin", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
+async fn the_admin_api_takes_only_its_bearer_token(db: Db) {
+    let h = harness(db, "admin", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
     let cart = json!({"amount": "40.00", "currency": "USD", "description": "Cart #88"}).to_string();
     for token in [None, Some("wrong"), Some(&ADMIN[..ADMIN.len() - 1])] {
         let reply = h.post("/api/admin/checkouts", token, cart.clone()).await;
@@ -232,9 +244,8 @@ async fn the_admin_api_takes_only_its_bearer_token() {
     assert!(bad_state.body["message"].as_str().unwrap().contains("sold"));
 }
 
-#[tokio::test]
-async fn the_admin_api_is_off_without_a_token() {
-    let h = harness("admin-off", "").await;
+async fn the_admin_api_is_off_without_a_token(db: Db) {
+    let h = harness(db, "admin-off", "").await;
     let reply = h.get("/api/admin/orders", Some("anything")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(
@@ -245,9 +256,13 @@ async fn the_admin_api_is_off_without_a_token() {
     );
 }
 
-#[tokio::test]
-async fn a_storefront_price_its_currency_cannot_carry_is_refused() {
-    let h = harness("storefront-price", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
+async fn a_storefront_price_its_currency_cannot_carry_is_refused(db: Db) {
+    let h = harness(
+        db,
+        "storefront-price",
+        &format!("[admin]\ntoken = \"{ADMIN}\""),
+    )
+    .await;
     let cases = [
         (
             json!({"amount": "12.1234567", "currency": "USDT", "description": "x"}),
@@ -285,9 +300,8 @@ async fn a_storefront_price_its_currency_cannot_carry_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn webhooks_that_are_unsigned_forged_or_stale_change_nothing() {
-    let h = harness("webhooks", "").await;
+async fn webhooks_that_are_unsigned_forged_or_stale_change_nothing(db: Db) {
+    let h = harness(db, "webhooks", "").await;
     let checkout = h.waiting_checkout().await;
     let event = h.paid_event(&checkout.id);
     let now = now_ms();
@@ -355,9 +369,8 @@ async fn webhooks_that_are_unsigned_forged_or_stale_change_nothing() {
     assert_eq!(h.store.fulfillment_events(&checkout.id).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn a_webhook_for_an_order_this_server_never_made_is_acknowledged() {
-    let h = harness("webhook-unknown", "").await;
+async fn a_webhook_for_an_order_this_server_never_made_is_acknowledged(db: Db) {
+    let h = harness(db, "webhook-unknown", "").await;
     let reply = h
         .webhook(&h.paid_event("co_elsewhere"), &h.gateway_key, now_ms())
         .await;
@@ -368,9 +381,8 @@ async fn a_webhook_for_an_order_this_server_never_made_is_acknowledged() {
     );
 }
 
-#[tokio::test]
-async fn bodies_over_the_limit_are_refused_before_a_handler_reads_them() {
-    let h = harness("limit", "").await;
+async fn bodies_over_the_limit_are_refused_before_a_handler_reads_them(db: Db) {
+    let h = harness(db, "limit", "").await;
     let big = "x".repeat(server::MAX_BODY_BYTES + 1);
     let reply = h.post("/api/checkouts", None, big.clone()).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -380,9 +392,8 @@ async fn bodies_over_the_limit_are_refused_before_a_handler_reads_them() {
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
-#[tokio::test]
-async fn bad_requests_and_an_unreachable_gateway_map_to_clear_errors() {
-    let h = harness("errors", "").await;
+async fn bad_requests_and_an_unreachable_gateway_map_to_clear_errors(db: Db) {
+    let h = harness(db, "errors", "").await;
     let create = |body: Value| h.post("/api/checkouts", None, body.to_string());
     let reply = create(
         json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "short"}),

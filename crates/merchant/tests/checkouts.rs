@@ -1,7 +1,11 @@
-//! Checkouts on a real SQLite file: what the store keeps, and what [`Checkouts`] changes in it.
+//! Checkouts on a real database, each test on an SQLite file and on PostgreSQL: what the store
+//! keeps, and what [`Checkouts`] changes in it.
+
+mod common;
 
 use std::sync::Arc;
 
+use common::Db;
 use tokio::sync::Notify;
 use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, Step};
 use usdt_checkout_protocol::checkout::CheckoutState;
@@ -9,27 +13,30 @@ use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
 use usdt_checkout_server::checkouts::{Applied, Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
+use usdt_checkout_server::config::Database;
 use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
 use usdt_checkout_server::gateway::GatewayReport;
 use usdt_checkout_server::store::Store;
 
+/// A database of its own for one test, dropped with it (an SQLite file; a Postgres database lives
+/// as long as the tests' throwaway cluster).
 struct TempDb {
+    database: Database,
     dir: std::path::PathBuf,
 }
 
 impl TempDb {
-    fn new(name: &str) -> Self {
+    async fn new(db: Db, name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "checkout-store-{name}-{}-{}",
             std::process::id(),
             now_ms()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.dir.join("checkout.sqlite")
+        Self {
+            database: Database::parse(&db.create(name, &dir).await),
+            dir,
+        }
     }
 }
 
@@ -38,6 +45,17 @@ impl Drop for TempDb {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+on_both!(
+    an_idempotency_key_gives_one_checkout,
+    a_checkout_gets_one_gateway_order,
+    gateway_reports_apply_once_whatever_their_order,
+    the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg,
+    amounts_awaited_are_not_asked_again,
+    everything_survives_reopening_the_file,
+    expired_orders_are_watched_for_late_payments_for_a_day,
+    every_change_reaches_the_status_view_and_wakes_whoever_waits,
+);
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
     Checkout {
@@ -125,16 +143,15 @@ async fn open(db: &TempDb) -> (Store, Checkouts) {
 
 /// With the signal that wakes the fulfillment delivery.
 async fn open_watched(db: &TempDb) -> (Store, Checkouts, Arc<Notify>) {
-    let store = Store::open(&db.path()).await.unwrap();
+    let store = Store::open(&db.database).await.unwrap();
     let due = Arc::new(Notify::new());
     let checkouts = Checkouts::load(store.clone(), due.clone()).await.unwrap();
     (store, checkouts, due)
 }
 
-#[tokio::test]
-async fn an_idempotency_key_gives_one_checkout() {
-    let db = TempDb::new("idempotent");
-    let store = Store::open(&db.path()).await.unwrap();
+async fn an_idempotency_key_gives_one_checkout(db: Db) {
+    let db = TempDb::new(db, "an_idempotency_key_gives_one_checkout").await;
+    let store = Store::open(&db.database).await.unwrap();
     let first = store
         .insert(&checkout("co_1", Some("key-1")))
         .await
@@ -147,10 +164,9 @@ async fn an_idempotency_key_gives_one_checkout() {
     assert!(store.get("co_2").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_checkout_gets_one_gateway_order() {
-    let db = TempDb::new("attach");
-    let store = Store::open(&db.path()).await.unwrap();
+async fn a_checkout_gets_one_gateway_order(db: Db) {
+    let db = TempDb::new(db, "a_checkout_gets_one_gateway_order").await;
+    let store = Store::open(&db.database).await.unwrap();
     store.insert(&checkout("co_1", None)).await.unwrap();
     let attached = store.attach_order("co_1", &terms("co_1-a")).await.unwrap();
     assert_eq!(attached.state, CheckoutState::Order(OrderStatus::Waiting));
@@ -162,9 +178,8 @@ async fn a_checkout_gets_one_gateway_order() {
     );
 }
 
-#[tokio::test]
-async fn gateway_reports_apply_once_whatever_their_order() {
-    let db = TempDb::new("apply");
+async fn gateway_reports_apply_once_whatever_their_order(db: Db) {
+    let db = TempDb::new(db, "gateway_reports_apply_once_whatever_thei").await;
     let (store, checkouts) = open(&db).await;
     checkouts.open(&checkout("co_1", None)).await.unwrap();
     checkouts
@@ -245,9 +260,8 @@ async fn gateway_reports_apply_once_whatever_their_order() {
     );
 }
 
-#[tokio::test]
-async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg() {
-    let db = TempDb::new("chain");
+async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(db: Db) {
+    let db = TempDb::new(db, "the_chain_attaches_payments_keeps_the_un").await;
     let (store, checkouts) = open(&db).await;
     checkouts.open(&checkout("co_1", None)).await.unwrap();
     checkouts
@@ -338,9 +352,8 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
     );
 }
 
-#[tokio::test]
-async fn amounts_awaited_are_not_asked_again() {
-    let db = TempDb::new("unique");
+async fn amounts_awaited_are_not_asked_again(db: Db) {
+    let db = TempDb::new(db, "amounts_awaited_are_not_asked_again").await;
     let (_, checkouts) = open(&db).await;
     checkouts.open(&checkout("co_1", None)).await.unwrap();
     checkouts
@@ -365,9 +378,8 @@ async fn amounts_awaited_are_not_asked_again() {
     assert_eq!(fourth.amount(), 24_995_002, "released when done");
 }
 
-#[tokio::test]
-async fn everything_survives_reopening_the_file() {
-    let db = TempDb::new("reopen");
+async fn everything_survives_reopening_the_file(db: Db) {
+    let db = TempDb::new(db, "everything_survives_reopening_the_file").await;
     {
         let (_, checkouts) = open(&db).await;
         checkouts.open(&checkout("co_1", Some("k"))).await.unwrap();
@@ -421,9 +433,8 @@ async fn everything_survives_reopening_the_file() {
     assert!(kept.gateway.expired_at.is_some());
 }
 
-#[tokio::test]
-async fn expired_orders_are_watched_for_late_payments_for_a_day() {
-    let db = TempDb::new("watch");
+async fn expired_orders_are_watched_for_late_payments_for_a_day(db: Db) {
+    let db = TempDb::new(db, "expired_orders_are_watched_for_late_paym").await;
     let (store, checkouts) = open(&db).await;
     for (id, expired_ago_hours) in [("co_recent", 1), ("co_old", 25)] {
         checkouts.open(&checkout(id, None)).await.unwrap();
@@ -444,9 +455,8 @@ async fn expired_orders_are_watched_for_late_payments_for_a_day() {
     );
 }
 
-#[tokio::test]
-async fn every_change_reaches_the_status_view_and_wakes_whoever_waits() {
-    let db = TempDb::new("signals");
+async fn every_change_reaches_the_status_view_and_wakes_whoever_waits(db: Db) {
+    let db = TempDb::new(db, "every_change_reaches_the_status_view_and").await;
     let (store, checkouts, fulfillment_due) = open_watched(&db).await;
     let mut changes = checkouts.watch();
     checkouts.open(&checkout("co_1", None)).await.unwrap();

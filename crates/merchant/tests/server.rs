@@ -12,9 +12,23 @@ use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
 use usdt_checkout_protocol::signed_string;
 use usdt_checkout_testkit::{eventually, now_ms};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once() {
-    let w = world("paid").await;
+on_both!(
+    a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once,
+    with_webhooks_dropped_the_reconciler_still_converges,
+    the_chain_shows_what_the_gateway_has_not_said_yet,
+    v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled,
+    an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after,
+    forged_stale_and_replayed_webhooks_change_nothing_more_than_once,
+    a_restart_mid_checkout_loses_nothing,
+    bad_requests_are_refused_with_reasons,
+    status_polls_use_etags_and_long_polls,
+    long_polls_answer_when_the_gateway_starts_and_stops_refusing,
+    only_configured_origins_may_call_and_responses_carry_security_headers,
+    the_widget_is_served_from_the_merchants_own_domain,
+);
+
+async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db: Db) {
+    let w = world_on("paid", db).await;
     // The browser sends a price of a cent; the server charges the catalog's 25.00 USD.
     let (status, view) = w
         .post(
@@ -66,9 +80,8 @@ async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once() {
     assert_eq!(events[0]["amountPaid"], "24.995001");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_webhooks_dropped_the_reconciler_still_converges() {
-    let w = world("reconcile").await;
+async fn with_webhooks_dropped_the_reconciler_still_converges(db: Db) {
+    let w = world_on("reconcile", db).await;
     w.sandbox_faults(json!({"dropWebhooks": true})).await;
     let view = w.checkout("mug", "key-reconcile-01").await;
     assert_eq!(
@@ -81,9 +94,8 @@ async fn with_webhooks_dropped_the_reconciler_still_converges() {
     w.wait_state(id, "paid").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chain_shows_what_the_gateway_has_not_said_yet() {
-    let w = world("chain-first").await;
+async fn the_chain_shows_what_the_gateway_has_not_said_yet(db: Db) {
+    let w = world_on("chain-first", db).await;
     let view = w.checkout("mug", "key-chain-first-1").await;
     let id = view["id"].as_str().unwrap();
     // The gateway goes quiet: its webhooks are held for ten minutes and its API fails, so
@@ -118,11 +130,11 @@ async fn the_chain_shows_what_the_gateway_has_not_said_yet() {
     w.wait_state(id, "paid").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled() {
+async fn v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled(db: Db) {
     let w = world_with(
         "v2",
         Storefront {
+            db,
             api: usdt_checkout_testkit::Api::V2,
             ..Storefront::default()
         },
@@ -150,9 +162,8 @@ async fn v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after() {
-    let w = world("late").await;
+async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after(db: Db) {
+    let w = world_on("late", db).await;
     let view = w.checkout("mug", "key-late-000001").await;
     let id = view["id"].as_str().unwrap();
     let order_no = view["payment"]["orderNo"].as_str().unwrap();
@@ -168,9 +179,8 @@ async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after() 
     assert_eq!(now["state"], "paid_late", "{}", w.admin_orders().await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_stale_and_replayed_webhooks_change_nothing_more_than_once() {
-    let w = world("webhooks").await;
+async fn forged_stale_and_replayed_webhooks_change_nothing_more_than_once(db: Db) {
+    let w = world_on("webhooks", db).await;
     let view = w.checkout("mug", "key-webhooks-01").await;
     let id = view["id"].as_str().unwrap();
     let order_no = view["payment"]["orderNo"].as_str().unwrap();
@@ -232,9 +242,8 @@ async fn forged_stale_and_replayed_webhooks_change_nothing_more_than_once() {
     assert_eq!(events.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_mid_checkout_loses_nothing() {
-    let mut w = world("restart").await;
+async fn a_restart_mid_checkout_loses_nothing(db: Db) {
+    let mut w = world_on("restart", db).await;
     let view = w.checkout("tee", "key-restart-001").await;
     let id = view["id"].as_str().unwrap().to_owned();
     w.pay(&view, json!({"amount": "10"})).await;
@@ -257,9 +266,8 @@ async fn a_restart_mid_checkout_loses_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_are_refused_with_reasons() {
-    let w = world("bad").await;
+async fn bad_requests_are_refused_with_reasons(db: Db) {
+    let w = world_on("bad", db).await;
     let cases = [
         (
             json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "short"}),
@@ -339,9 +347,8 @@ async fn bad_requests_are_refused_with_reasons() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_polls_use_etags_and_long_polls() {
-    let w = world("poll").await;
+async fn status_polls_use_etags_and_long_polls(db: Db) {
+    let w = world_on("poll", db).await;
     let view = w.checkout("mug", "key-poll-000001").await;
     let id = view["id"].as_str().unwrap();
     let url = format!("{}/api/checkouts/{id}", w.server.url);
@@ -376,9 +383,8 @@ async fn status_polls_use_etags_and_long_polls() {
 
 /// A widget holding a long poll learns at once that the gateway refuses the merchant, and again
 /// when it answers: the trouble is part of what the poll watches, not only the checkout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_polls_answer_when_the_gateway_starts_and_stops_refusing() {
-    let w = world("poll-health").await;
+async fn long_polls_answer_when_the_gateway_starts_and_stops_refusing(db: Db) {
+    let w = world_on("poll-health", db).await;
     let view = w.checkout("mug", "key-poll-health-1").await;
     let id = view["id"].as_str().unwrap();
     let url = format!("{}/api/checkouts/{id}", w.server.url);
@@ -413,9 +419,8 @@ async fn long_polls_answer_when_the_gateway_starts_and_stops_refusing() {
     assert_eq!(body["gateway"]["state"], "available", "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_configured_origins_may_call_and_responses_carry_security_headers() {
-    let w = world("cors").await;
+async fn only_configured_origins_may_call_and_responses_carry_security_headers(db: Db) {
+    let w = world_on("cors", db).await;
     let preflight = |origin: &'static str| {
         w.http
             .request(
@@ -461,9 +466,8 @@ async fn only_configured_origins_may_call_and_responses_carry_security_headers()
     assert_eq!(too_big.status(), 413, "bodies are limited");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_widget_is_served_from_the_merchants_own_domain() {
-    let w = world("assets").await;
+async fn the_widget_is_served_from_the_merchants_own_domain(db: Db) {
+    let w = world_on("assets", db).await;
     let get = |file: &str| {
         w.http
             .get(format!("{}/checkout/{file}", w.server.url))

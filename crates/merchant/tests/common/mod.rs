@@ -12,6 +12,42 @@ use usdt_checkout_server::fulfillment;
 use usdt_checkout_testkit::*;
 
 pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Which database a test runs on; [`on_both!`] runs a test on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Db {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    /// A database of the test's own, as `database =` names it: an SQLite file in `dir`, or a
+    /// fresh database on the tests' PostgreSQL.
+    pub async fn create(self, name: &str, dir: &std::path::Path) -> String {
+        match self {
+            Db::Sqlite => dir.join("checkout.sqlite").display().to_string(),
+            Db::Postgres => usdt_checkout_testkit::postgres::fresh_database(name).await,
+        }
+    }
+}
+
+/// Runs each named test, an `async fn(Db)`, twice: as `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    )*};
+}
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const FULFILLMENT_SECRET: &str = "fulfillment-secret-for-tests";
 
@@ -96,6 +132,7 @@ pub struct Storefront {
     /// Whether the checkout server reads the chain itself (an RPC URL), or knows only what the
     /// gateway says.
     pub watch_chain: bool,
+    pub db: Db,
 }
 
 impl Default for Storefront {
@@ -105,12 +142,25 @@ impl Default for Storefront {
             widget_dir: None,
             api: Api::V1,
             watch_chain: true,
+            db: Db::Sqlite,
         }
     }
 }
 
 pub async fn world(name: &str) -> World {
     world_with(name, Storefront::default()).await
+}
+
+/// [`world`], its checkout server keeping checkouts on `db`.
+pub async fn world_on(name: &str, db: Db) -> World {
+    world_with(
+        name,
+        Storefront {
+            db,
+            ..Storefront::default()
+        },
+    )
+    .await
 }
 
 pub async fn world_with(name: &str, storefront: Storefront) -> World {
@@ -198,7 +248,7 @@ name = "Mug"
 price = "12"
 currency = "USDT"
 "#,
-            database = dir.path.join("checkout.sqlite").display(),
+            database = storefront.db.create(name, &dir.path).await,
             origin = storefront.origin,
             widget = widget.display(),
             gateway_url = sandbox.url,

@@ -1,31 +1,35 @@
-//! Checkouts, durably, in an SQLite file (WAL, fully synced: a paid order survives a power cut).
+//! Checkouts, durably: in an SQLite file (WAL, fully synced: a paid order survives a power cut),
+//! or in PostgreSQL, which several checkout servers share. One code path for both, through
+//! sqlx's `Any` driver: the same migrations and the same statements, written in the SQL both
+//! speak (`$1` parameters, `ON CONFLICT`, `BIGINT`).
 //! Persistence only: what to write is decided by the domain's rules, and every change to a
 //! checkout goes through `Checkouts`, which keeps the status cache in step; what must happen
 //! together (a webhook's dedupe record, the state it applies and the fulfillment event it queues)
 //! happens in one [`Write`].
 
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Executor, Row, Transaction};
 use usdt_checkout_chain::{Cursor, PaymentKind};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::{Address, ChainId};
 
+pub mod replicas;
+
 use crate::clock::now_ms;
+use crate::config::Database;
 use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
 
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
 const MIGRATIONS: [(i64, &str); 2] = [
-    (1, include_str!("../migrations/0001_checkouts.sql")),
-    (2, include_str!("../migrations/0002_chain_facts.sql")),
+    (1, include_str!("../../migrations/0001_checkouts.sql")),
+    (2, include_str!("../../migrations/0002_chain_facts.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -55,47 +59,97 @@ pub struct DueEvent {
     pub attempts: u32,
 }
 
+/// Which database a [`Store`] is on: where the two differ (locking), it says which does what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// Cheap to clone: a handle on one connection pool.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    /// Postgres's URL, for the connections that outlive a query (see [`replicas`]).
+    url: Option<String>,
 }
 
+/// Serialises migrations across checkout servers starting together on one Postgres (an
+/// arbitrary key of this product's own).
+const MIGRATION_LOCK: i64 = 0x0075_7364_746d_6967;
+
 impl Store {
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+    pub async fn open(database: &Database) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (options, backend, connections): (AnyConnectOptions, _, _) = match database {
+            Database::Sqlite(path) => (
+                SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .to_url_lossy()
+                    .as_str()
+                    .parse()?,
+                Backend::Sqlite,
+                4,
+            ),
+            Database::Postgres(url) => (url.parse()?, Backend::Postgres, 8),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // What the URL cannot say: write-ahead logging, every commit synced,
+                        // foreign keys checked, and a writer waits for the lock, not fails.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let url = match database {
+            Database::Sqlite(_) => None,
+            Database::Postgres(url) => Some(url.clone()),
+        };
+        let store = Self { pool, backend, url };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Applies each migration not yet applied, each in its own transaction.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies each migration not yet applied, each in its own transaction; on Postgres, one
+    /// server at a time.
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
         for (version, sql) in MIGRATIONS {
             let mut tx = self.write().await?;
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS held")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *tx)
+            .await?;
             let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
                     .fetch_optional(&mut *tx)
                     .await?;
             if done.is_none() {
                 sqlx::raw_sql(sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                     .bind(version)
                     .bind(now_ms() as i64)
                     .execute(&mut *tx)
@@ -106,10 +160,15 @@ impl Store {
         Ok(())
     }
 
-    /// A transaction that holds the write lock from its start. A deferred one that reads first
-    /// fails at once (SQLITE_BUSY, no waiting) when another writer commits before it writes.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// A transaction for writing. On SQLite it holds the write lock from its start: a deferred
+    /// one that reads first fails at once (SQLITE_BUSY, no waiting) when another writer commits
+    /// before it writes. On Postgres, rows a [`Write`] reads to change are locked instead
+    /// (`FOR UPDATE`), so writers on other servers wait for each other, row by row.
+    async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Inserts a new checkout; with an idempotency key already used, returns the existing one.
@@ -117,7 +176,7 @@ impl Store {
         let result = sqlx::query(
             "INSERT INTO checkouts (id, created_by, idempotency_key, item_id, description, price_amount,
                  price_currency, reference, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&checkout.id)
@@ -137,17 +196,18 @@ impl Store {
             checkout.id.clone()
         } else {
             let key = checkout.idempotency_key.as_deref().unwrap_or_default();
-            sqlx::query_scalar("SELECT id FROM checkouts WHERE idempotency_key = ?")
+            sqlx::query_scalar("SELECT id FROM checkouts WHERE idempotency_key = $1")
                 .bind(key)
                 .fetch_one(&self.pool)
                 .await?
         };
+        self.announce(&id).await?;
         self.get(&id).await?.ok_or(StoreError::Corrupt("checkout"))
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Checkout>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        checkout_where(&mut conn, "id", id).await
+        checkout_where(&mut conn, "id", id, "").await
     }
 
     /// Records the gateway order made for a checkout, unless one already was (a concurrent
@@ -159,11 +219,11 @@ impl Store {
     ) -> Result<Checkout, StoreError> {
         let now = now_ms() as i64;
         sqlx::query(
-            "UPDATE checkouts SET chain_id = ?, symbol = ?, token_contract = ?, decimals = ?,
-                 amount_atomic = ?, gateway_order_no = ?, plat_order_no = ?, pay_amount_atomic = ?,
-                 to_address = ?, cashier_url = ?, expires_at = ?, required_confirmations = ?,
-                 remaining_atomic = ?, state = 'waiting', updated_at = ?, version = version + 1
-             WHERE id = ? AND gateway_order_no IS NULL",
+            "UPDATE checkouts SET chain_id = $1, symbol = $2, token_contract = $3, decimals = $4,
+                 amount_atomic = $5, gateway_order_no = $6, plat_order_no = $7, pay_amount_atomic = $8,
+                 to_address = $9, cashier_url = $10, expires_at = $11, required_confirmations = $12,
+                 remaining_atomic = $13, state = 'waiting', updated_at = $14, version = version + 1
+             WHERE id = $15 AND gateway_order_no IS NULL",
         )
         .bind(terms.chain_id.0 as i64)
         .bind(&terms.symbol)
@@ -182,12 +242,21 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.announce(id).await?;
         self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
     }
 
     /// A transaction for changes that must happen together.
     pub async fn begin(&self) -> Result<Write, StoreError> {
-        Ok(Write(self.write().await?))
+        Ok(Write(self.write().await?, self.backend))
+    }
+
+    /// Tells the other servers on this database that a checkout changed (see [`replicas`]).
+    async fn announce(&self, id: &str) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            announce(&self.pool, replicas::CHECKOUT_CHANGED, id).await?;
+        }
+        Ok(())
     }
 
     /// Gateway order numbers of checkouts the gateway may still change, least recently changed
@@ -198,8 +267,8 @@ impl Store {
             "SELECT gateway_order_no FROM checkouts
              WHERE gateway_order_no IS NOT NULL
                AND (state IN ('waiting', 'partially_paid', 'confirming')
-                    OR (state = 'expired' AND expires_at > ?))
-             ORDER BY updated_at LIMIT ?",
+                    OR (state = 'expired' AND expires_at > $1))
+             ORDER BY updated_at LIMIT $2",
         )
         .bind(late_payments_until as i64)
         .bind(i64::from(limit))
@@ -215,8 +284,8 @@ impl Store {
         before: Option<u64>,
     ) -> Result<Vec<Checkout>, StoreError> {
         sqlx::query(
-            "SELECT * FROM checkouts WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR created_at < ?2)
-             ORDER BY created_at DESC, id DESC LIMIT ?3",
+            "SELECT * FROM checkouts WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR created_at < $2)
+             ORDER BY created_at DESC, id DESC LIMIT $3",
         )
         .bind(state.map(CheckoutState::as_str))
         .bind(before.map(|t| t as i64))
@@ -256,7 +325,7 @@ impl Store {
     /// Where a chain's watcher left off.
     pub async fn cursor(&self, chain: ChainId) -> Result<Option<Cursor>, StoreError> {
         let text: Option<String> =
-            sqlx::query_scalar("SELECT cursor FROM chain_cursors WHERE chain_id = ?")
+            sqlx::query_scalar("SELECT cursor FROM chain_cursors WHERE chain_id = $1")
                 .bind(chain.0 as i64)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -268,7 +337,7 @@ impl Store {
     pub async fn unmatched(&self, limit: u32) -> Result<Vec<(ChainId, ChainPayment)>, StoreError> {
         sqlx::query(
             "SELECT * FROM chain_payments WHERE checkout_id IS NULL
-             ORDER BY mined_at DESC, log_index DESC LIMIT ?",
+             ORDER BY mined_at DESC, log_index DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -283,24 +352,46 @@ impl Store {
         .collect()
     }
 
-    /// Fulfillment events not yet delivered whose next attempt is due, oldest first.
-    pub async fn due_events(&self, now: u64, limit: u32) -> Result<Vec<DueEvent>, StoreError> {
+    /// Fulfillment events not yet delivered whose next attempt is due, oldest first, each
+    /// claimed for this server until `claimed_until`: another server sharing the database skips
+    /// them meanwhile, so each event is sent by one server at a time. One that dies while sending
+    /// leaves the event due again at `claimed_until`.
+    pub async fn claim_due_events(
+        &self,
+        now: u64,
+        claimed_until: u64,
+        limit: u32,
+    ) -> Result<Vec<DueEvent>, StoreError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT id, body, attempts FROM fulfillment_events
-             WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at LIMIT $2",
         )
         .bind(now as i64)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, body, attempts)| DueEvent {
-                id,
-                body,
-                attempts: attempts as u32,
-            })
-            .collect())
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (id, body, attempts) in rows {
+            // Claimed by whichever server moves the attempt first: an update, not a lock, so it
+            // reads the same on SQLite and Postgres.
+            let taken = sqlx::query(
+                "UPDATE fulfillment_events SET next_attempt_at = $1
+                 WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
+            )
+            .bind(claimed_until as i64)
+            .bind(&id)
+            .bind(now as i64)
+            .execute(&self.pool)
+            .await?;
+            if taken.rows_affected() == 1 {
+                claimed.push(DueEvent {
+                    id,
+                    body,
+                    attempts: attempts as u32,
+                });
+            }
+        }
+        Ok(claimed)
     }
 
     /// Records an attempt to deliver an event: delivered at `now`, or failed with `error` and
@@ -317,8 +408,8 @@ impl Store {
             Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
         };
         sqlx::query(
-            "UPDATE fulfillment_events SET attempts = ?, delivered_at = ?, next_attempt_at = ?, last_error = ?
-             WHERE id = ?",
+            "UPDATE fulfillment_events SET attempts = $1, delivered_at = $2, next_attempt_at = $3, last_error = $4
+             WHERE id = $5",
         )
         .bind(i64::from(attempts))
         .bind(delivered_at)
@@ -333,7 +424,7 @@ impl Store {
     /// How many fulfillment events exist for a checkout (at most one, by a UNIQUE column).
     pub async fn fulfillment_events(&self, checkout_id: &str) -> Result<u32, StoreError> {
         let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_events WHERE checkout_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_events WHERE checkout_id = $1")
                 .bind(checkout_id)
                 .fetch_one(&self.pool)
                 .await?;
@@ -341,11 +432,28 @@ impl Store {
     }
 }
 
-/// Changes that commit together or not at all. Holds SQLite's write lock from its start (see
-/// [`Store::begin`]); dropped without [`Write::commit`], it rolls back.
-pub struct Write(Transaction<'static, Sqlite>);
+/// Changes that commit together or not at all: holds SQLite's write lock from its start, or on
+/// Postgres locks the checkouts it reads (see [`Store::write`]); dropped without
+/// [`Write::commit`], it rolls back.
+pub struct Write(Transaction<'static, Any>, Backend);
 
 impl Write {
+    /// What ends a read of a checkout this transaction may change: on Postgres, the row stays
+    /// locked until it ends, so two servers' changes to one checkout take turns.
+    fn lock(&self) -> &'static str {
+        match self.1 {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Tells the other servers, when (and only if) this transaction commits.
+    async fn announce(&mut self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if self.1 == Backend::Postgres {
+            announce(&mut *self.0, channel, payload).await?;
+        }
+        Ok(())
+    }
     /// Records a webhook event as applied; `false` if it was before (a retry or a replay).
     pub async fn record_event(
         &mut self,
@@ -354,7 +462,7 @@ impl Write {
         state: &str,
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO webhook_events (event_id, order_no, state, received_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO webhook_events (event_id, order_no, state, received_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event_id)
@@ -370,11 +478,13 @@ impl Write {
         &mut self,
         order_no: &str,
     ) -> Result<Option<Checkout>, StoreError> {
-        checkout_where(&mut self.0, "gateway_order_no", order_no).await
+        let lock = self.lock();
+        checkout_where(&mut self.0, "gateway_order_no", order_no, lock).await
     }
 
     pub async fn checkout(&mut self, id: &str) -> Result<Option<Checkout>, StoreError> {
-        checkout_where(&mut self.0, "id", id).await
+        let lock = self.lock();
+        checkout_where(&mut self.0, "id", id, lock).await
     }
 
     /// Records a payment read from the chain, attached to a checkout or unmatched; `false` if
@@ -388,7 +498,7 @@ impl Write {
         let inserted = sqlx::query(
             "INSERT INTO chain_payments (chain_id, tx_hash, log_index, block_number, block_hash,
                  from_address, to_address, token, amount, kind, named_order, mined_at, checkout_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING",
         )
         .bind(chain.0 as i64)
@@ -409,6 +519,10 @@ impl Write {
         .bind(checkout_id)
         .execute(&mut *self.0)
         .await?;
+        if checkout_id.is_none() && inserted.rows_affected() == 1 {
+            self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
+                .await?;
+        }
         Ok(inserted.rows_affected() == 1)
     }
 
@@ -421,13 +535,13 @@ impl Write {
     ) -> Result<Vec<String>, StoreError> {
         let affected: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT checkout_id FROM chain_payments
-             WHERE chain_id = ? AND block_number >= ? AND checkout_id IS NOT NULL",
+             WHERE chain_id = $1 AND block_number >= $2 AND checkout_id IS NOT NULL",
         )
         .bind(chain.0 as i64)
         .bind(fork as i64)
         .fetch_all(&mut *self.0)
         .await?;
-        sqlx::query("DELETE FROM chain_payments WHERE chain_id = ? AND block_number >= ?")
+        sqlx::query("DELETE FROM chain_payments WHERE chain_id = $1 AND block_number >= $2")
             .bind(chain.0 as i64)
             .bind(fork as i64)
             .execute(&mut *self.0)
@@ -437,7 +551,7 @@ impl Write {
 
     pub async fn save_cursor(&mut self, chain: ChainId, cursor: &Cursor) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO chain_cursors (chain_id, cursor) VALUES (?, ?)
+            "INSERT INTO chain_cursors (chain_id, cursor) VALUES ($1, $2)
              ON CONFLICT (chain_id) DO UPDATE SET cursor = excluded.cursor",
         )
         .bind(chain.0 as i64)
@@ -450,11 +564,11 @@ impl Write {
     /// Stores the payment facts of `checkout`, the version before it being what is stored.
     pub async fn update_payment(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
         let updated = sqlx::query(
-            "UPDATE checkouts SET state = ?, paid_atomic = ?, remaining_atomic = ?, overpaid_atomic = ?,
-                 confirmations = ?, tx_hashes = ?, gateway_status = ?, gateway_paid_atomic = ?,
-                 gateway_tx_hashes = ?, gateway_expired_at = ?, gateway_success_at = ?,
-                 disagreement = ?, updated_at = ?, version = ?
-             WHERE id = ? AND version = ?",
+            "UPDATE checkouts SET state = $1, paid_atomic = $2, remaining_atomic = $3, overpaid_atomic = $4,
+                 confirmations = $5, tx_hashes = $6, gateway_status = $7, gateway_paid_atomic = $8,
+                 gateway_tx_hashes = $9, gateway_expired_at = $10, gateway_success_at = $11,
+                 disagreement = $12, updated_at = $13, version = $14
+             WHERE id = $15 AND version = $16",
         )
         .bind(checkout.state.as_str())
         .bind(checkout.paid_atomic.to_string())
@@ -474,19 +588,19 @@ impl Write {
         .bind(checkout.version - 1)
         .execute(&mut *self.0)
         .await?;
-        if updated.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Corrupt("checkout version"))
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Corrupt("checkout version"));
         }
+        self.announce(replicas::CHECKOUT_CHANGED, &checkout.id)
+            .await
     }
 
     /// Stores what the gateway said of a checkout when it changes nothing else (no new version).
     pub async fn update_gateway_facts(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE checkouts SET gateway_status = ?, gateway_paid_atomic = ?, gateway_tx_hashes = ?,
-                 gateway_expired_at = ?, gateway_success_at = ?
-             WHERE id = ? AND version = ?",
+            "UPDATE checkouts SET gateway_status = $1, gateway_paid_atomic = $2, gateway_tx_hashes = $3,
+                 gateway_expired_at = $4, gateway_success_at = $5
+             WHERE id = $6 AND version = $7",
         )
         .bind(checkout.gateway.status.map(GatewayStatus::as_str))
         .bind(checkout.gateway.paid_atomic.to_string())
@@ -504,7 +618,7 @@ impl Write {
     pub async fn queue_event(&mut self, event: &OutboxEvent) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO fulfillment_events (id, checkout_id, body, created_at, next_attempt_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (checkout_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (checkout_id) DO NOTHING",
         )
         .bind(&event.id)
         .bind(&event.checkout_id)
@@ -521,21 +635,40 @@ impl Write {
     }
 }
 
-/// The checkout whose `column` is `value`, with its chain payments.
+/// `NOTIFY`, with a payload: delivered to every listening server at commit.
+async fn announce<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    channel: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    // Wrapped: `Any` reads no column of type void.
+    sqlx::query("SELECT 1 FROM (SELECT pg_notify($1, $2)) AS sent")
+        .bind(channel)
+        .bind(payload)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// The checkout whose `column` is `value`, with its chain payments; `lock` ends the statement
+/// (`" FOR UPDATE"` to hold the row until the transaction ends).
 async fn checkout_where(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     column: &'static str,
     value: &str,
+    lock: &str,
 ) -> Result<Option<Checkout>, StoreError> {
-    let row = sqlx::query(&format!("SELECT * FROM checkouts WHERE {column} = ?"))
-        .bind(value)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT * FROM checkouts WHERE {column} = $1{lock}"
+    ))
+    .bind(value)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(mut checkout) = row.as_ref().map(from_row).transpose()? else {
         return Ok(None);
     };
     checkout.chain_payments = sqlx::query(
-        "SELECT * FROM chain_payments WHERE checkout_id = ? ORDER BY block_number, log_index",
+        "SELECT * FROM chain_payments WHERE checkout_id = $1 ORDER BY block_number, log_index",
     )
     .bind(&checkout.id)
     .fetch_all(&mut *conn)
@@ -546,7 +679,7 @@ async fn checkout_where(
     Ok(Some(checkout))
 }
 
-fn payment_from_row(row: &SqliteRow) -> Result<ChainPayment, StoreError> {
+fn payment_from_row(row: &AnyRow) -> Result<ChainPayment, StoreError> {
     let address = |column: &str| -> Result<Address, StoreError> {
         Address::from_str(&row.try_get::<String, _>(column)?)
             .map_err(|_| StoreError::Corrupt("address"))
@@ -572,7 +705,7 @@ fn payment_from_row(row: &SqliteRow) -> Result<ChainPayment, StoreError> {
     })
 }
 
-fn from_row(row: &SqliteRow) -> Result<Checkout, StoreError> {
+fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
     let units = |column: &str| -> Result<Option<u128>, StoreError> {
         row.try_get::<Option<String>, _>(column)?
             .map(|text| text.parse().map_err(|_| StoreError::Corrupt("amount")))

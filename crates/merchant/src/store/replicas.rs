@@ -1,0 +1,148 @@
+//! What several checkout servers sharing one PostgreSQL database need from it beyond storage:
+//! - a feed of what the other servers changed (`LISTEN`), so every server's status cache stays
+//!   current and its long polls wake, whichever server took the webhook;
+//! - leases (session advisory locks), so one server at a time runs a worker that must run once
+//!   (the reconciler, a chain's watcher). A lease ends with its connection: a server that dies,
+//!   even by `kill -9`, hands it over as soon as Postgres sees the connection close.
+//!
+//! On SQLite there is one server: the feed says nothing, and every lease is held at once.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnection, PgListener};
+use sqlx::{Connection, Row};
+
+use super::{Store, StoreError};
+
+/// `NOTIFY` channels; a checkout's change carries its id.
+pub const CHECKOUT_CHANGED: &str = "checkout_changed";
+pub const UNMATCHED_SEEN: &str = "unmatched_seen";
+
+/// How often a server waiting for a lease asks again, and a holder checks it still holds it.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
+
+/// What another server changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// This checkout.
+    Checkout(String),
+    /// A payment that matches no checkout was recorded.
+    Unmatched,
+    /// The connection was lost and made again: changes in between may have been missed.
+    Missed,
+}
+
+/// Changes made by the servers on the same database.
+pub struct ChangeFeed(PgListener);
+
+impl ChangeFeed {
+    /// The next change. Never fails: a lost connection is made again (and said, as
+    /// [`Change::Missed`]), however long that takes.
+    pub async fn next(&mut self) -> Change {
+        loop {
+            match self.0.try_recv().await {
+                Ok(Some(note)) => match note.channel() {
+                    CHECKOUT_CHANGED => return Change::Checkout(note.payload().to_owned()),
+                    UNMATCHED_SEEN => return Change::Unmatched,
+                    _ => continue,
+                },
+                // The listener reconnects on the next call.
+                Ok(None) => return Change::Missed,
+                Err(e) => {
+                    tracing::warn!("listening for other servers' changes: {e}");
+                    tokio::time::sleep(LEASE_CHECK).await;
+                }
+            }
+        }
+    }
+}
+
+/// The workers one server at a time runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Reconciler,
+    /// The watcher of one chain.
+    Watcher(u64),
+}
+
+impl Role {
+    /// The advisory lock's key: this product's own range, one key per role.
+    fn key(self) -> i64 {
+        const BASE: i64 = 0x7573_6474_0000_0000;
+        match self {
+            Role::Reconciler => BASE,
+            Role::Watcher(chain) => BASE + 1 + (chain as i64 & 0xffff_ffff),
+        }
+    }
+}
+
+/// A role held by this server: until [`Lease::lost`] resolves, no other server holds it.
+pub struct Lease {
+    /// The session holding the advisory lock; `None` on SQLite, where this is the only server.
+    session: Option<PgConnection>,
+}
+
+impl Lease {
+    /// Resolves once the lease is lost (its connection failed); never on SQLite.
+    pub async fn lost(&mut self) {
+        let Some(session) = &mut self.session else {
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::time::sleep(LEASE_CHECK).await;
+            let alive = tokio::time::timeout(LEASE_CHECK * 5, session.ping()).await;
+            if !matches!(alive, Ok(Ok(()))) {
+                return;
+            }
+        }
+    }
+}
+
+impl Store {
+    /// What the other servers on this database change; `None` on SQLite.
+    pub async fn changes(&self) -> Result<Option<ChangeFeed>, StoreError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let mut listener = PgListener::connect(url).await?;
+        listener
+            .listen_all([CHECKOUT_CHANGED, UNMATCHED_SEEN])
+            .await?;
+        Ok(Some(ChangeFeed(listener)))
+    }
+
+    /// Waits until this server holds `role`; at once on SQLite.
+    pub async fn lead(&self, role: Role) -> Lease {
+        let Some(url) = &self.url else {
+            return Lease { session: None };
+        };
+        loop {
+            match try_lead(url, role).await {
+                Ok(session) => {
+                    tracing::info!("this server now runs the {role:?}");
+                    return Lease {
+                        session: Some(session),
+                    };
+                }
+                Err(e) => tracing::warn!("asking for the {role:?} lease: {e}"),
+            }
+            tokio::time::sleep(LEASE_CHECK).await;
+        }
+    }
+}
+
+/// A session holding `role`'s lock, once no other server holds it.
+async fn try_lead(url: &str, role: Role) -> Result<PgConnection, sqlx::Error> {
+    let mut session = PgConnection::connect(url).await?;
+    loop {
+        let held: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+            .bind(role.key())
+            .fetch_one(&mut session)
+            .await?
+            .try_get(0)?;
+        if held {
+            return Ok(session);
+        }
+        tokio::time::sleep(LEASE_CHECK).await;
+    }
+}
