@@ -30,6 +30,7 @@ pub fn for_tests() -> Result {
     // wasm-bindgen-cli's own lockfile pins a crate the registry lacks, so no --locked.
     cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN_VERSION, "")?;
     chromium()?;
+    postgresql()?;
     node_packages()
 }
 
@@ -74,17 +75,44 @@ fn chromium() -> Result {
     {
         return Ok(());
     }
+    debian_packages(
+        "Chromium and chromedriver",
+        "chromium chromium-driver",
+        &format!("they must be at {CHROMIUM} and {CHROMEDRIVER}"),
+    )
+}
+
+/// PostgreSQL's server binaries, from which the tests start a throwaway cluster when
+/// `DATABASE_URL` names no server (crates/testkit/src/postgres.rs). Any version will do: the
+/// tests take the newest installed.
+fn postgresql() -> Result {
+    let installed = std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|mut versions| {
+        versions.any(|entry| entry.is_ok_and(|e| e.path().join("bin/postgres").exists()))
+    });
+    if installed {
+        return Ok(());
+    }
+    debian_packages(
+        "PostgreSQL",
+        "postgresql",
+        "the tests look for /usr/lib/postgresql/*/bin/postgres; or set DATABASE_URL to a server \
+         of yours",
+    )
+}
+
+/// Installs Debian's `packages` as root; anyone else is told the command, since setup would
+/// otherwise stop at a sudo password prompt.
+fn debian_packages(what: &str, packages: &str, note: &str) -> Result {
     let root_user = output(cmd("id -u")).is_ok_and(|uid| uid.trim() == "0");
     if !root_user {
         return Err(format!(
-            "Chromium and its driver are missing; install them with \
-             `sudo apt-get update && sudo apt-get install -y chromium chromium-driver` \
-             (they must be at {CHROMIUM} and {CHROMEDRIVER})"
+            "{what} not installed; install with \
+             `sudo apt-get update && sudo apt-get install -y {packages}` ({note})"
         ));
     }
-    println!("setup: installing Chromium and chromedriver from Debian");
+    println!("setup: installing {what} from Debian");
     run(cmd("apt-get update -q"))?;
-    let mut install = cmd("apt-get install -y -q chromium chromium-driver");
+    let mut install = cmd(&format!("apt-get install -y -q {packages}"));
     install.env("DEBIAN_FRONTEND", "noninteractive");
     run(install)
 }

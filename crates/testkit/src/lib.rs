@@ -1,6 +1,8 @@
-//! Real processes for integration tests: anvil from the project's npm tools, the sandbox gateway
-//! binary, a signing gateway client, a webhook receiver and a headless browser. Every process is killed when its
-//! handle is dropped, a failing test included.
+//! Real processes for integration tests: anvil from the project's npm tools, a PostgreSQL
+//! database ([`postgres::fresh_database`]), the sandbox gateway binary, a signing gateway client,
+//! a webhook receiver and a headless browser. Every process is killed when its handle is dropped,
+//! a failing test included; PostgreSQL's cluster, shared by the test process, when that process
+//! ends.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -17,6 +19,9 @@ use usdt_checkout_protocol::signature::{V1PrivateKey, V2SecretKey};
 use usdt_checkout_protocol::signed_string;
 
 pub mod browser;
+pub mod postgres;
+
+pub use postgres::fresh_database;
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
