@@ -36,6 +36,19 @@ impl Budget {
         }
     }
 
+    /// The budget as kept between calls: the times of the calls sent, and the pause.
+    pub fn kept(&self) -> (Vec<u64>, u64) {
+        (self.sent.iter().copied().collect(), self.paused_until)
+    }
+
+    /// A budget of `per_minute` calls as it was [`Budget::kept`].
+    pub fn restore(per_minute: usize, sent: Vec<u64>, paused_until: u64) -> Self {
+        let mut budget = Self::new(per_minute);
+        budget.sent = sent.into();
+        budget.paused_until = paused_until;
+        budget
+    }
+
     /// Takes a call from the budget, or says how long to wait before asking again.
     pub fn try_take(&mut self, priority: Priority, now_ms: u64) -> Result<(), Duration> {
         if now_ms < self.paused_until {
@@ -114,6 +127,26 @@ mod tests {
         assert_eq!(
             budget.try_take(Priority::Creation, 200),
             Err(Duration::from_millis(60_000 - 200))
+        );
+    }
+
+    #[test]
+    fn a_kept_budget_restores_to_the_same_decisions() {
+        let mut budget = Budget::new(3);
+        budget.try_take(Priority::Creation, 10).unwrap();
+        budget.try_take(Priority::Creation, 20).unwrap();
+        budget.pause_until(500);
+        let (sent, paused) = budget.kept();
+        let mut again = Budget::restore(3, sent, paused);
+        assert_eq!(
+            again.try_take(Priority::Creation, 100),
+            Err(Duration::from_millis(400))
+        );
+        assert_eq!(again.try_take(Priority::Creation, 500), Ok(()));
+        assert_eq!(
+            again.try_take(Priority::Creation, 600),
+            Err(Duration::from_millis(59_410)),
+            "three calls in the minute, the first leaving at 60 010"
         );
     }
 

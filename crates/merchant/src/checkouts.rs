@@ -67,6 +67,9 @@ pub struct Checkouts {
     heads: RwLock<BTreeMap<ChainId, u64>>,
     /// Amounts chosen for orders being created, by checkout: taken like an open order's.
     reserved: std::sync::Mutex<HashMap<String, (ChainId, String, u128)>>,
+    /// Order creation takes turns per chain and token, on this server (here) and across the
+    /// servers on one database (the store's turn).
+    creating: std::sync::Mutex<HashMap<(ChainId, String), Arc<tokio::sync::Mutex<()>>>>,
     /// The most recent payments that match no checkout, newest last: what status polls tell
     /// the shoppers waiting at the same address (see [`Checkouts::unmatched_at`]).
     unmatched: RwLock<Vec<(ChainId, ChainPayment)>>,
@@ -75,6 +78,12 @@ pub struct Checkouts {
 /// How many unmatched payments status polls know of: the recent ones, which a waiting shopper
 /// may have sent; the admin API lists them all.
 const UNMATCHED_KEPT: u32 = 256;
+
+/// A turn to create orders (see [`Checkouts::creation_turn`]).
+pub struct CreationTurn {
+    _here: tokio::sync::OwnedMutexGuard<()>,
+    _shared: crate::store::Turn,
+}
 
 /// An amount held for a checkout while its order is created; released when dropped.
 pub struct Reservation<'a> {
@@ -121,6 +130,7 @@ impl Checkouts {
             fulfillment_due,
             heads: RwLock::new(BTreeMap::new()),
             reserved: std::sync::Mutex::new(HashMap::new()),
+            creating: std::sync::Mutex::new(HashMap::new()),
             unmatched: RwLock::new(unmatched),
         })
     }
@@ -438,6 +448,37 @@ impl Checkouts {
             amount,
             owner: true,
         }
+    }
+
+    /// Waits for this server's turn to create an order on `chain` and `symbol`, among its own
+    /// requests and the other servers on the same database; the turn ends when the returned
+    /// value is dropped. Once it is this server's turn, what the others created meanwhile is in
+    /// its copy, so the amounts awaited (see [`Checkouts::reserve_amount`]) are all there. The
+    /// gateway takes 90 calls a minute: taking turns costs a shopper nothing it would not wait
+    /// for anyway.
+    pub async fn creation_turn(
+        &self,
+        chain: ChainId,
+        symbol: &str,
+    ) -> Result<CreationTurn, StoreError> {
+        let here = self
+            .creating
+            .lock()
+            .expect("creation lock")
+            .entry((chain, symbol.to_owned()))
+            .or_default()
+            .clone();
+        let here = here.lock_owned().await;
+        let shared = self.store.creation_turn(chain, symbol).await?;
+        for (id, version) in self.store.versions_on(chain, symbol).await? {
+            if self.get(&id).is_none_or(|held| held.version < version) {
+                self.refresh(&id).await?;
+            }
+        }
+        Ok(CreationTurn {
+            _here: here,
+            _shared: shared,
+        })
     }
 
     /// Amounts open checkouts on this chain and token are waiting for: a new order's amount must

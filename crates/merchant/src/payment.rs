@@ -33,6 +33,27 @@ pub enum StartError {
     Store(#[from] StoreError),
 }
 
+/// What a checkout that already has a gateway order, or is over, answers a request to pay it on
+/// `chain`/`symbol`; `None` while an order may be made for it.
+fn started(
+    checkout: Checkout,
+    chain: ChainId,
+    symbol: &str,
+) -> Option<Result<Checkout, StartError>> {
+    if let Some(terms) = &checkout.terms {
+        return Some(if terms.chain_id == chain && terms.symbol == symbol {
+            Ok(checkout)
+        } else {
+            Err(StartError::AlreadyStarted {
+                chain: terms.chain_id,
+                symbol: terms.symbol.clone(),
+            })
+        });
+    }
+    (checkout.state != CheckoutState::OPEN)
+        .then(|| Err(StartError::Finished(checkout.state.as_str())))
+}
+
 /// Makes sure `checkout` has a gateway order on `chain`/`symbol`, creating it if needed.
 pub async fn start_payment(
     app: &App,
@@ -40,18 +61,8 @@ pub async fn start_payment(
     chain: ChainId,
     symbol: &str,
 ) -> Result<Checkout, StartError> {
-    if let Some(terms) = &checkout.terms {
-        return if terms.chain_id == chain && terms.symbol == symbol {
-            Ok(checkout)
-        } else {
-            Err(StartError::AlreadyStarted {
-                chain: terms.chain_id,
-                symbol: terms.symbol.clone(),
-            })
-        };
-    }
-    if checkout.state != CheckoutState::OPEN {
-        return Err(StartError::Finished(checkout.state.as_str()));
+    if let Some(started) = started(checkout.clone(), chain, symbol) {
+        return started;
     }
     let catalog = app.catalog.get(&app.gateway).await?;
     let token = catalog
@@ -83,6 +94,19 @@ pub async fn start_payment(
         fiat_to_token(&checkout.price_amount, &rate, token.decimals)
             .map_err(|e| StartError::Pricing(e.to_string()))?
     };
+    // One creation at a time on this chain and token, here and on every server sharing the
+    // database. A request that waited for its turn may find the order made by another request
+    // for the same checkout (the same idempotency key, sent twice): that one stands, and the
+    // gateway is not asked again.
+    let _turn = app.checkouts.creation_turn(chain, symbol).await?;
+    let checkout = app
+        .checkouts
+        .fetch(&checkout.id)
+        .await?
+        .ok_or(StoreError::Corrupt("checkout"))?;
+    if let Some(started) = started(checkout.clone(), chain, symbol) {
+        return started;
+    }
     // Scan payments must match their order's amount exactly, and a plain transfer names no
     // order: among the orders still awaiting payment on this chain and token, each amount is
     // made unique by the token's smallest unit (10 USDT, then 10.000001).

@@ -36,7 +36,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
-    let gateway = Arc::new(GatewayClient::for_config(&config));
+    let gateway = Arc::new(GatewayClient::for_config(&config).sharing_budget(store.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -69,7 +69,11 @@ pub struct GatewayClient {
     api_key: String,
     credentials: Credentials,
     dialect: Box<dyn Dialect>,
+    /// This server's own count of its calls; the budget itself, when shared (see
+    /// [`GatewayClient::sharing_budget`]), is the database's.
     budget: Mutex<Budget>,
+    shared: Option<crate::store::Store>,
+    requests_per_minute: usize,
     /// Watched by status long polls: a shopper sees the gateway's trouble as it starts and ends.
     health: watch::Sender<GatewayHealth>,
     refusals: std::sync::atomic::AtomicU64,
@@ -95,6 +99,8 @@ impl GatewayClient {
             credentials,
             dialect,
             budget: Mutex::new(Budget::new(requests_per_minute)),
+            shared: None,
+            requests_per_minute,
             health: watch::Sender::new(GatewayHealth::Available),
             refusals: std::sync::atomic::AtomicU64::new(0),
         }
@@ -110,6 +116,32 @@ impl GatewayClient {
             config.gateway_timeout,
             super::dialect_for(&config.gateway_api),
         )
+    }
+
+    /// Keeps the call budget in `store`'s database: every server on it then spends one budget,
+    /// as the gateway counts (per API key), and a restart forgets no call and no pause.
+    pub fn sharing_budget(mut self, store: crate::store::Store) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
+    /// Runs `decide` on the budget: the shared one, or, without one or while the database cannot
+    /// be reached, this server's own.
+    async fn with_budget<T>(&self, decide: impl Fn(&mut Budget) -> T) -> T {
+        if let Some(store) = &self.shared {
+            match store
+                .with_budget(&self.api_key, self.requests_per_minute, &decide)
+                .await
+            {
+                Ok(decided) => {
+                    // This server's count, for its own status, follows the shared one.
+                    let _ = decide(&mut self.budget.lock().expect("budget lock"));
+                    return decided;
+                }
+                Err(e) => tracing::warn!("the shared gateway budget: {e}; counting alone"),
+            }
+        }
+        decide(&mut self.budget.lock().expect("budget lock"))
     }
 
     /// The gateway's wire: webhooks are read through it.
@@ -253,15 +285,17 @@ impl GatewayClient {
 
     async fn take_budget(&self, priority: Priority) -> Result<(), GatewayError> {
         loop {
-            let taken = self
-                .budget
-                .lock()
-                .expect("budget lock")
-                .try_take(priority, now_ms());
+            let now = now_ms();
+            let (taken, paused) = self
+                .with_budget(|budget| (budget.try_take(priority, now), budget.paused_until()))
+                .await;
+            // Another server was told to pause: this one's shoppers hear of it too.
+            if paused > now && self.health() == GatewayHealth::Available {
+                self.set_health(GatewayHealth::RateLimited { until: paused });
+            }
             match taken {
                 Ok(()) => return Ok(()),
                 Err(wait) if priority == Priority::Creation && wait > CREATION_MAX_WAIT => {
-                    let paused = self.budget.lock().expect("budget lock").paused_until();
                     return Err(if paused > now_ms() {
                         match self.health() {
                             GatewayHealth::Blocked { .. } => GatewayError::Blocked(wait),
@@ -293,7 +327,8 @@ impl GatewayClient {
                     GatewayHealth::RateLimited {
                         until: now_ms() + after.as_millis() as u64,
                     },
-                );
+                )
+                .await;
                 return Err(GatewayError::RateLimited(after));
             }
             418 => {
@@ -303,7 +338,8 @@ impl GatewayClient {
                     GatewayHealth::Blocked {
                         until: now_ms() + after.as_millis() as u64,
                     },
-                );
+                )
+                .await;
                 return Err(GatewayError::Blocked(after));
             }
             500.. => return Err(GatewayError::Unreachable(format!("HTTP {status}"))),
@@ -316,13 +352,11 @@ impl GatewayClient {
         Ok((status, text))
     }
 
-    fn pause(&self, after: Duration, health: GatewayHealth) {
+    async fn pause(&self, after: Duration, health: GatewayHealth) {
         self.refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.budget
-            .lock()
-            .expect("budget lock")
-            .pause_until(now_ms() + after.as_millis() as u64);
+        let until = now_ms() + after.as_millis() as u64;
+        self.with_budget(|budget| budget.pause_until(until)).await;
         self.set_health(health);
         tracing::warn!("gateway: {health:?}; all calls paused for {after:?}");
     }

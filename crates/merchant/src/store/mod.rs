@@ -20,6 +20,7 @@ use usdt_checkout_protocol::{Address, ChainId};
 
 pub mod replicas;
 
+use crate::budget::Budget;
 use crate::clock::now_ms;
 use crate::config::Database;
 use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
@@ -27,9 +28,10 @@ use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerm
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
-const MIGRATIONS: [(i64, &str); 2] = [
+const MIGRATIONS: [(i64, &str); 3] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
+    (3, include_str!("../../migrations/0003_gateway_budget.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,18 @@ pub struct DueEvent {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// What ends a read of rows a write transaction will change: on Postgres they stay locked
+    /// until it ends, so two servers' changes to one row take turns. SQLite's write lock, held
+    /// from the transaction's start, does that already.
+    fn row_lock(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
 }
 
 /// Cheap to clone: a handle on one connection pool.
@@ -251,6 +265,76 @@ impl Store {
         Ok(Write(self.write().await?, self.backend))
     }
 
+    /// Runs `decide` on the gateway budget of `api_key` as the database keeps it, and keeps what
+    /// it leaves: one server at a time (the row is locked), so the calls of every server on
+    /// this database together stay within it.
+    pub async fn with_budget<T>(
+        &self,
+        api_key: &str,
+        per_minute: usize,
+        decide: impl FnOnce(&mut Budget) -> T,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.write().await?;
+        // The row exists before it is locked: two first calls cannot both insert it.
+        sqlx::query(
+            "INSERT INTO gateway_budget (api_key, sent, paused_until) VALUES ($1, '[]', 0)
+             ON CONFLICT (api_key) DO NOTHING",
+        )
+        .bind(api_key)
+        .execute(&mut *tx)
+        .await?;
+        let lock = self.backend.row_lock();
+        let (sent, paused_until): (String, i64) = sqlx::query_as(&format!(
+            "SELECT sent, paused_until FROM gateway_budget WHERE api_key = $1{lock}"
+        ))
+        .bind(api_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        let sent: Vec<u64> =
+            serde_json::from_str(&sent).map_err(|_| StoreError::Corrupt("gateway budget"))?;
+        let mut budget = Budget::restore(per_minute, sent, paused_until.max(0) as u64);
+        let decided = decide(&mut budget);
+        let (sent, paused_until) = budget.kept();
+        sqlx::query("UPDATE gateway_budget SET sent = $1, paused_until = $2 WHERE api_key = $3")
+            .bind(serde_json::to_string(&sent).expect("numbers serialise"))
+            .bind(paused_until.min(i64::MAX as u64) as i64)
+            .bind(api_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(decided)
+    }
+
+    /// Waits for this server's turn to create orders on `chain` and `symbol`; the turn lasts
+    /// until the returned value is dropped. On SQLite, the only server, it is at once.
+    pub async fn creation_turn(&self, chain: ChainId, symbol: &str) -> Result<Turn, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Turn { _held: None });
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS held")
+            .bind(replicas::creation_key(chain.0, symbol))
+            .execute(&mut *tx)
+            .await?;
+        Ok(Turn { _held: Some(tx) })
+    }
+
+    /// The ids and versions of the unfinished checkouts on `chain` and `symbol`.
+    pub async fn versions_on(
+        &self,
+        chain: ChainId,
+        symbol: &str,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, version FROM checkouts WHERE chain_id = $1 AND symbol = $2
+               AND state IN ('waiting', 'partially_paid', 'confirming', 'expired')",
+        )
+        .bind(chain.0 as i64)
+        .bind(symbol)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Tells the other servers on this database that a checkout changed (see [`replicas`]).
     async fn announce(&self, id: &str) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
@@ -432,19 +516,20 @@ impl Store {
     }
 }
 
+/// A turn to create orders (see [`Store::creation_turn`]): on Postgres, a transaction holding an
+/// advisory lock, released when it ends (dropped, it rolls back).
+pub struct Turn {
+    _held: Option<Transaction<'static, Any>>,
+}
+
 /// Changes that commit together or not at all: holds SQLite's write lock from its start, or on
 /// Postgres locks the checkouts it reads (see [`Store::write`]); dropped without
 /// [`Write::commit`], it rolls back.
 pub struct Write(Transaction<'static, Any>, Backend);
 
 impl Write {
-    /// What ends a read of a checkout this transaction may change: on Postgres, the row stays
-    /// locked until it ends, so two servers' changes to one checkout take turns.
     fn lock(&self) -> &'static str {
-        match self.1 {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        }
+        self.1.row_lock()
     }
 
     /// Tells the other servers, when (and only if) this transaction commits.

@@ -76,6 +76,18 @@ impl Role {
     }
 }
 
+/// The advisory lock of creating orders on one chain and token: taken in turns by every server,
+/// so amounts made unique among the orders awaited are unique across servers too.
+pub(super) fn creation_key(chain: u64, symbol: &str) -> i64 {
+    const BASE: i64 = 0x7573_6475_0000_0000;
+    // FNV-1a: stable across builds and servers, unlike std's hasher.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in chain.to_le_bytes().iter().chain(symbol.as_bytes()) {
+        hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
+    }
+    BASE + i64::from(hash)
+}
+
 /// A role held by this server: until [`Lease::lost`] resolves, no other server holds it.
 pub struct Lease {
     /// The session holding the advisory lock; `None` on SQLite, where this is the only server.
