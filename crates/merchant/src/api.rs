@@ -337,5 +337,6 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         "gateway": app.gateway.health(),
         "gatewayCallsInLastMinute": app.gateway.calls_in_last_minute(),
         "gatewayRateLimitRefusals": app.gateway.rate_limit_refusals(),
+        "roles": app.roles.held(),
     }))
 }

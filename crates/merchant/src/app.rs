@@ -17,12 +17,15 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::domain::Checkout;
 use crate::gateway::GatewayClient;
+use crate::store::replicas::Roles;
 
 pub struct App {
     pub config: Config,
     pub checkouts: Arc<Checkouts>,
     pub gateway: Arc<GatewayClient>,
     pub catalog: CatalogCache,
+    /// What this server runs for every server on its database (see [`crate::store::replicas`]).
+    pub roles: Arc<Roles>,
 }
 
 impl App {
@@ -32,6 +35,7 @@ impl App {
             checkouts,
             gateway,
             catalog: CatalogCache::new(),
+            roles: Arc::default(),
         }
     }
 

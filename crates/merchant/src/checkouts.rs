@@ -69,7 +69,7 @@ pub struct Checkouts {
     reserved: std::sync::Mutex<HashMap<String, (ChainId, String, u128)>>,
     /// Order creation takes turns per chain and token, on this server (here) and across the
     /// servers on one database (the store's turn).
-    creating: std::sync::Mutex<HashMap<(ChainId, String), Arc<tokio::sync::Mutex<()>>>>,
+    creating: std::sync::Mutex<HashMap<(ChainId, String), Turns>>,
     /// The most recent payments that match no checkout, newest last: what status polls tell
     /// the shoppers waiting at the same address (see [`Checkouts::unmatched_at`]).
     unmatched: RwLock<Vec<(ChainId, ChainPayment)>>,
@@ -78,6 +78,9 @@ pub struct Checkouts {
 /// How many unmatched payments status polls know of: the recent ones, which a waiting shopper
 /// may have sent; the admin API lists them all.
 const UNMATCHED_KEPT: u32 = 256;
+
+/// Who creates next on one chain and token, on this server.
+type Turns = Arc<tokio::sync::Mutex<()>>;
 
 /// A turn to create orders (see [`Checkouts::creation_turn`]).
 pub struct CreationTurn {

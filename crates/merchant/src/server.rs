@@ -17,7 +17,7 @@ use crate::checkouts::Checkouts;
 use crate::config::Config;
 use crate::gateway::GatewayClient;
 use crate::store::Store;
-use crate::store::replicas::Role;
+use crate::store::replicas::{Role, Roles, while_leading};
 use crate::{api, error, fulfillment, reconcile, watcher};
 
 /// Request bodies larger than this are refused (413) before a handler reads them.
@@ -42,6 +42,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
 
+    let roles = Arc::new(Roles::default());
     // Servers sharing a Postgres database: each follows the others' changes, and one at a time
     // runs the reconciler and each chain's watcher.
     if let Some(feed) = store.changes().await.map_err(|e| e.to_string())? {
@@ -54,14 +55,18 @@ pub async fn serve(config: Config) -> Result<(), String> {
             gateway.clone(),
             config.reconcile_interval,
         );
-        tokio::spawn(while_leading(store.clone(), Role::Reconciler, move || {
-            reconcile::run(checkouts.clone(), gateway.clone(), interval)
-        }));
+        tokio::spawn(while_leading(
+            store.clone(),
+            roles.clone(),
+            Role::Reconciler,
+            move || reconcile::run(checkouts.clone(), gateway.clone(), interval),
+        ));
     }
     for chain in config.chains.values().filter(|c| c.rpc_url.is_some()) {
         let (chain, checkouts, watched) = (chain.clone(), checkouts.clone(), store.clone());
         tokio::spawn(while_leading(
             store.clone(),
+            roles.clone(),
             Role::Watcher(chain.id.0),
             move || watcher::run(chain.clone(), checkouts.clone(), watched.clone()),
         ));
@@ -70,7 +75,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
         tokio::spawn(fulfillment::run(delivery, store, fulfillment_due));
     }
 
-    let app = Arc::new(App::new(config, checkouts, gateway));
+    let mut app = App::new(config, checkouts, gateway);
+    app.roles = roles;
+    let app = Arc::new(app);
     // One line on stdout for scripts and tests.
     println!("{}", serde_json::json!({ "listen": bound.to_string() }));
     tracing::info!(
@@ -81,22 +88,6 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|e| e.to_string())
-}
-
-/// Runs `work` while this server holds `role`; once the lease is lost, stops it and waits to
-/// hold the role again (another server carries on meanwhile).
-async fn while_leading<W, F>(store: Store, role: Role, work: W)
-where
-    W: Fn() -> F,
-    F: std::future::Future<Output = ()>,
-{
-    loop {
-        let mut lease = store.lead(role).await;
-        tokio::select! {
-            () = lease.lost() => tracing::warn!("lost the {role:?} lease; waiting to hold it again"),
-            () = work() => return,
-        }
-    }
 }
 
 /// The whole HTTP surface: the API, the widget's files, and the layers around them.

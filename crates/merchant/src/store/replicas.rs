@@ -88,6 +88,52 @@ pub(super) fn creation_key(chain: u64, symbol: &str) -> i64 {
     BASE + i64::from(hash)
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::Reconciler => f.write_str("reconciler"),
+            Role::Watcher(chain) => write!(f, "watcher of chain {chain}"),
+        }
+    }
+}
+
+/// The roles this server holds now, for `/healthz`: which server runs what.
+#[derive(Debug, Default)]
+pub struct Roles(std::sync::Mutex<std::collections::BTreeSet<String>>);
+
+impl Roles {
+    pub fn held(&self) -> Vec<String> {
+        self.0.lock().expect("roles lock").iter().cloned().collect()
+    }
+
+    fn set(&self, role: Role, held: bool) {
+        let mut roles = self.0.lock().expect("roles lock");
+        if held {
+            roles.insert(role.to_string());
+        } else {
+            roles.remove(&role.to_string());
+        }
+    }
+}
+
+/// Runs `work` while this server holds `role`; once the lease is lost, stops it and waits to
+/// hold the role again (another server carries on meanwhile).
+pub async fn while_leading<W, F>(store: Store, roles: std::sync::Arc<Roles>, role: Role, work: W)
+where
+    W: Fn() -> F,
+    F: std::future::Future<Output = ()>,
+{
+    loop {
+        let mut lease = store.lead(role).await;
+        roles.set(role, true);
+        tokio::select! {
+            () = lease.lost() => tracing::warn!("lost the {role} lease; waiting to hold it again"),
+            () = work() => return,
+        }
+        roles.set(role, false);
+    }
+}
+
 /// A role held by this server: until [`Lease::lost`] resolves, no other server holds it.
 pub struct Lease {
     /// The session holding the advisory lock; `None` on SQLite, where this is the only server.
@@ -131,12 +177,12 @@ impl Store {
         loop {
             match try_lead(url, role).await {
                 Ok(session) => {
-                    tracing::info!("this server now runs the {role:?}");
+                    tracing::info!("this server now runs the {role}");
                     return Lease {
                         session: Some(session),
                     };
                 }
-                Err(e) => tracing::warn!("asking for the {role:?} lease: {e}"),
+                Err(e) => tracing::warn!("asking for the {role} lease: {e}"),
             }
             tokio::time::sleep(LEASE_CHECK).await;
         }

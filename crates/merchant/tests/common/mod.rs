@@ -133,6 +133,8 @@ pub struct Storefront {
     /// gateway says.
     pub watch_chain: bool,
     pub db: Db,
+    /// The gateway's limit of calls a minute, and the checkout server's budget within it.
+    pub gateway_limit: Option<usize>,
 }
 
 impl Default for Storefront {
@@ -143,6 +145,7 @@ impl Default for Storefront {
             api: Api::V1,
             watch_chain: true,
             db: Db::Sqlite,
+            gateway_limit: None,
         }
     }
 }
@@ -172,7 +175,7 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
     let options = SandboxOptions {
         api: storefront.api,
-        ..SandboxOptions::default()
+        rate_limit_per_minute: storefront.gateway_limit.unwrap_or(100),
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
     // The merchant's gateway settings, as its BlockATM console gives them.
@@ -219,6 +222,7 @@ url = "{gateway_url}"
 api_key = "{api_key}"
 {gateway}
 reconcile_interval_seconds = 1
+{budget}
 
 [rates]
 # The sandbox's own rate list: BlockATM documents none.
@@ -254,6 +258,10 @@ currency = "USDT"
             gateway_url = sandbox.url,
             api_key = keys.api_key,
             fulfillment = fulfillment.url,
+            budget = storefront
+                .gateway_limit
+                .map(|limit| format!("requests_per_minute = {limit}"))
+                .unwrap_or_default(),
         ),
     )
     .unwrap();
@@ -272,6 +280,25 @@ currency = "USDT"
 }
 
 impl World {
+    /// Another checkout server on this world's database: the same configuration, another port.
+    pub fn replica(&self) -> CheckoutServer {
+        let text = std::fs::read_to_string(&self.server.config).unwrap();
+        let port = free_port();
+        let text: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("listen = ") {
+                    format!("listen = \"127.0.0.1:{port}\"\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        let config = self._dir.path.join(format!("checkout-{port}.toml"));
+        std::fs::write(&config, text).unwrap();
+        CheckoutServer::start(config)
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http
