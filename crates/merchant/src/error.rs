@@ -122,14 +122,30 @@ pub async fn log_errors(request: Request, next: Next) -> Response {
 }
 
 impl From<StoreError> for ApiError {
+    /// A database that cannot be reached refuses for now, and says when to try again: nothing
+    /// was written, and status polls are still answered from memory meanwhile.
     fn from(error: StoreError) -> Self {
-        Self::internal(error)
+        if error.is_unavailable() {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the merchant's database cannot be reached right now; nothing was changed",
+            )
+            .retry_after(Some(Duration::from_secs(5)))
+            .logged(error)
+        } else {
+            Self::internal(error)
+        }
     }
 }
 
 impl From<StartError> for ApiError {
     fn from(error: StartError) -> Self {
         use GatewayError as G;
+        let error = match error {
+            StartError::Store(e) => return e.into(),
+            other => other,
+        };
         let message = error.to_string();
         let unavailable = StatusCode::SERVICE_UNAVAILABLE;
         let (status, code) = match &error {
@@ -150,7 +166,7 @@ impl From<StartError> for ApiError {
                 return Self::new(StatusCode::BAD_GATEWAY, "gateway_error", &message)
                     .logged(message);
             }
-            StartError::Store(e) => return Self::internal(e),
+            StartError::Store(_) => unreachable!("answered above"),
         };
         let retry_after = match &error {
             StartError::Gateway(e) => e.retry_after(),
@@ -178,7 +194,7 @@ impl From<EventError> for ApiError {
     fn from(error: EventError) -> Self {
         match error {
             EventError::Malformed(_) => Self::bad_request(error.to_string()),
-            EventError::Store(e) => Self::internal(e),
+            EventError::Store(e) => e.into(),
         }
     }
 }

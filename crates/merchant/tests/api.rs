@@ -26,6 +26,7 @@ use usdt_checkout_server::{config, server};
 const ADMIN: &str = "admin-token-for-api-tests";
 
 on_both!(
+    a_database_that_cannot_be_reached_refuses_writes_and_polls_go_on,
     the_admin_api_takes_only_its_bearer_token,
     the_admin_api_is_off_without_a_token,
     a_storefront_price_its_currency_cannot_carry_is_refused,
@@ -431,4 +432,43 @@ async fn bad_requests_and_an_unreachable_gateway_map_to_clear_errors(db: Db) {
     let listed = h.store.list(None, 10, None).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state.as_str(), "open");
+}
+
+/// With its database gone, the server changes nothing and says so (503, retry later), while the
+/// shoppers already paying still get their status from memory.
+async fn a_database_that_cannot_be_reached_refuses_writes_and_polls_go_on(db: Db) {
+    let h = harness(db, "database-gone", "").await;
+    let waiting = h.waiting_checkout().await;
+    h.store.close().await;
+
+    let created = h
+        .post(
+            "/api/checkouts",
+            None,
+            json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-db-gone-01"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        created.body
+    );
+    assert_eq!(created.body["code"], "database_unavailable");
+    assert_eq!(created.headers[header::RETRY_AFTER], "5");
+
+    let webhook = h
+        .webhook(&h.paid_event(&waiting.id), &h.gateway_key, now_ms())
+        .await;
+    assert_eq!(
+        webhook.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the gateway retries later: {}",
+        webhook.body
+    );
+
+    let poll = h.get(&format!("/api/checkouts/{}", waiting.id), None).await;
+    assert_eq!(poll.status, StatusCode::OK);
+    assert_eq!(poll.body["state"], "waiting");
 }

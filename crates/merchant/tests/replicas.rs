@@ -78,23 +78,11 @@ async fn create(server: &str, item: &str, key: &str) -> (u16, Value) {
     (status, answer.json().await.unwrap_or(Value::Null))
 }
 
-/// Polls `id` through `entry` until its state is `state`; each poll a long poll from the last
-/// ETag seen, so a server answers at once only when it knows of a change.
+/// Polls `id` through `entry` until its state is `state`.
 async fn poll_until(entry: &str, id: &str, state: &str) -> Value {
-    let client = reqwest::Client::new();
-    let mut etag = String::new();
-    eventually(&format!("{id} to be {state}"), WAIT, || {
-        let request = client
-            .get(format!("{entry}/api/checkouts/{id}?wait=5"))
-            .header("if-none-match", etag.clone());
-        async {
-            let answer = request.send().await.ok()?;
-            if answer.status() == 304 {
-                return None;
-            }
-            let view: Value = answer.json().await.ok()?;
-            (view["state"] == state).then_some(view)
-        }
+    eventually(&format!("{id} to be {state}"), WAIT, || async {
+        let view = get(&format!("{entry}/api/checkouts/{id}")).await;
+        (view["state"] == state).then_some(view)
     })
     .await
 }

@@ -42,6 +42,23 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+impl StoreError {
+    /// The database cannot be reached (or is restarting, or every connection is busy for too
+    /// long): worth trying again, unlike a query it refuses or data it holds malformed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
 /// A fulfillment event in the outbox: queued with the change that caused it, delivered later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
@@ -134,6 +151,11 @@ impl Store {
         let store = Self { pool, backend, url };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Closes every connection: what follows fails as a database that cannot be reached does.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     pub fn backend(&self) -> Backend {
