@@ -279,7 +279,12 @@ name = "Mug"
 price = "12"
 currency = "USDT"
 "#,
-            database = dir.join("checkout.sqlite").display(),
+            // A Postgres of the caller's own when `$DATABASE_URL` names one; the embedded SQLite
+            // file otherwise, as one server runs by default.
+            database = std::env::var("DATABASE_URL")
+                .ok()
+                .filter(|url| url.starts_with("postgres"))
+                .unwrap_or_else(|| dir.join("checkout.sqlite").display().to_string()),
             widget = widget::out_dir().display(),
         ),
     )

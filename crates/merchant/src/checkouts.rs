@@ -15,7 +15,7 @@ use crate::clock::now_ms;
 use crate::domain::{ChainPayment, Checkout, PaymentTerms};
 use crate::gateway::GatewayReport;
 use crate::store::replicas::{Change, ChangeFeed};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Backend, Store, StoreError, Write};
 
 /// What applying a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +141,20 @@ impl Checkouts {
     /// The checkout as last stored: from memory, never a database read.
     pub fn get(&self, id: &str) -> Option<Arc<Checkout>> {
         self.cache.read().expect("cache lock").get(id).cloned()
+    }
+
+    /// [`Checkouts::get`], or, when other servers share the database, one this server has not
+    /// heard of yet (made a moment ago elsewhere: the shopper's next poll may come here before
+    /// the news does). On SQLite this server made every checkout: memory is the whole answer.
+    pub async fn find(&self, id: &str) -> Result<Option<Arc<Checkout>>, StoreError> {
+        if let Some(held) = self.get(id) {
+            return Ok(Some(held));
+        }
+        if self.store.backend() == Backend::Sqlite {
+            return Ok(None);
+        }
+        self.refresh(id).await?;
+        Ok(self.get(id))
     }
 
     /// Signals every change.

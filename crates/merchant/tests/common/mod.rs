@@ -93,6 +93,11 @@ impl CheckoutServer {
         self.child = Some(child);
     }
 
+    /// The process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Killed, as by a crash, and started again on the same database and port.
     pub fn restart(&mut self) {
         self.stop();
