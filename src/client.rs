@@ -4,17 +4,17 @@
 
 use std::time::Duration;
 
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
     MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network, PATH_RATES};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, RequestInit, Response};
 
 use crate::options::Settings;
-use crate::wire::{self, FromJs};
 
 /// Why a call did not give what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,43 +31,35 @@ pub enum Failure {
     },
 }
 
-/// One HTTP exchange through the browser's `fetch`. A network error, a CORS refusal and an
-/// aborted request all mean the same to a shopper: no answer.
-async fn fetch(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Result<Response, Failure> {
-    let init = RequestInit::new();
-    init.set_method(method);
-    let sent = Headers::new().map_err(|_| Failure::Unreachable)?;
-    for (name, value) in headers {
-        sent.set(name, value).map_err(|_| Failure::Unreachable)?;
-    }
-    init.set_headers(&sent);
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
-    }
-    let window = web_sys::window().ok_or(Failure::Unreachable)?;
-    let response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+/// One HTTP exchange. A network error, a CORS refusal and an aborted request all mean the same
+/// to a shopper: no answer.
+async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, Failure> {
+    request
+        .map_err(|_| Failure::Unreachable)?
+        .send()
         .await
-        .map_err(|_| Failure::Unreachable)?;
-    response.dyn_into().map_err(|_| Failure::Unreachable)
+        .map_err(|_| Failure::Unreachable)
 }
 
-/// A JSON body, parsed by the browser. An answer that is not JSON is no answer.
+fn get(url: &str) -> RequestBuilder {
+    Request::get(url)
+}
+
+/// A JSON body as the browser parses it (`Response.json()`): the servers' numbers are whole and
+/// below 2^53, and amounts travel as strings, so nothing is lost on the way.
 async fn parsed(response: Response) -> Result<JsValue, Failure> {
-    let body = response.json().map_err(|_| Failure::Unreachable)?;
+    let raw: web_sys::Response = response.into();
+    let body = raw.json().map_err(|_| Failure::Unreachable)?;
     JsFuture::from(body).await.map_err(|_| Failure::Unreachable)
 }
 
-fn header(response: &Response, name: &str) -> Option<String> {
-    response.headers().get(name).ok().flatten()
+/// The body read into the protocol crate's own type: the wire format has one definition.
+async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
+    serde_wasm_bindgen::from_value(parsed(response).await?).map_err(|_| Failure::Unreachable)
 }
 
-async fn json<T: FromJs>(response: Response) -> Result<T, Failure> {
-    T::from_js(&parsed(response).await?).ok_or(Failure::Unreachable)
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name)
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
@@ -104,12 +96,14 @@ pub async fn create_checkout(
     merchant_url: &str,
     request: &CreateCheckout,
 ) -> Result<CheckoutView, Failure> {
-    let body = wire::create_checkout_body(request).ok_or(Failure::Unreachable)?;
-    let response = fetch(
-        "POST",
-        &crate::cat(&[merchant_url, "/api/checkouts"]),
-        &[("content-type", "application/json")],
-        Some(&body),
+    let body = serde_wasm_bindgen::to_value(request)
+        .ok()
+        .and_then(|value| js_sys::JSON::stringify(&value).ok())
+        .ok_or(Failure::Unreachable)?;
+    let response = send(
+        Request::post(&crate::cat(&[merchant_url, "/api/checkouts"]))
+            .header("content-type", "application/json")
+            .body(body),
     )
     .await?;
     if response.status() == 201 || response.status() == 200 {
@@ -131,14 +125,14 @@ pub async fn poll_status(
     etag: Option<&str>,
 ) -> Result<Poll, Failure> {
     let url = crate::cat(&[merchant_url, "/api/checkouts/", id]);
-    let response = match etag {
+    let request = match etag {
         // Ask the server to hold the request until something changes.
         Some(tag) => {
-            let url = format!("{url}?wait={MAX_LONG_POLL_SECONDS}");
-            fetch("GET", &url, &[("if-none-match", tag)], None).await?
+            get(&format!("{url}?wait={MAX_LONG_POLL_SECONDS}")).header("if-none-match", tag)
         }
-        None => fetch("GET", &url, &[], None).await?,
+        None => get(&url),
     };
+    let response = send(request.build()).await?;
     let etag = header(&response, "etag");
     match response.status() {
         304 => Ok(Poll { view: None, etag }),
@@ -150,19 +144,21 @@ pub async fn poll_status(
     }
 }
 
-async fn public<T: FromJs>(url: &str) -> Result<T, Failure> {
-    let response = fetch("GET", url, &[], None).await?;
+async fn public<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+    let response = send(get(url).build()).await?;
     if response.status() != 200 {
         return Err(refusal(response).await);
     }
     // Bare, or in V2's envelope `{code, success, data, msg, trace}`.
     let answer = parsed(response).await?;
-    let data = if wire::field(&answer, "success").as_bool().is_some() {
-        wire::field(&answer, "data")
-    } else {
-        answer
+    let field = |name: &str| js_sys::Reflect::get(&answer, &JsValue::from_str(name));
+    let data = match field("success") {
+        Ok(success) if success.as_bool().is_some() => {
+            field("data").map_err(|_| Failure::Unreachable)?
+        }
+        _ => answer.clone(),
     };
-    T::from_js(&data).ok_or(Failure::Unreachable)
+    serde_wasm_bindgen::from_value(data).map_err(|_| Failure::Unreachable)
 }
 
 /// What the chooser offers: the gateway's networks, tokens and rates.

@@ -18,7 +18,6 @@ pub mod view;
 pub mod wallet;
 pub mod wallet_pay;
 pub mod widget;
-pub mod wire;
 
 use wasm_bindgen::prelude::*;
 

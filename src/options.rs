@@ -5,7 +5,32 @@ use usdt_checkout_protocol::ChainId;
 use usdt_checkout_protocol::gateway::{v1, v2};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::wire::{field, list, whole_number};
+/// Integers above this lose precision in a JavaScript number.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+fn field(object: &JsValue, name: &str) -> JsValue {
+    if !object.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    js_sys::Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn whole_number(value: &JsValue) -> Option<u64> {
+    value
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(n))
+        .map(|n| n as u64)
+}
+
+fn list<T>(value: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
+    if !js_sys::Array::is_array(value) {
+        return None;
+    }
+    js_sys::Array::from(value)
+        .iter()
+        .map(|item| read(&item))
+        .collect()
+}
 
 /// The options object of `UsdtCheckout.mount(element, options)` (camelCase in JavaScript).
 #[derive(Debug, Clone, Default)]

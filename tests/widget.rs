@@ -113,15 +113,20 @@ fn options_with_unknown_names_or_wrong_types_are_refused_by_name() {
     host.remove();
 }
 
-/// The widget reads the servers' JSON by hand (see `wire`); it must read exactly what the
-/// protocol crate's serde types write, for every shape a view takes.
+/// The widget reads the servers' JSON, as the browser parses it, into the protocol crate's own
+/// types (serde-wasm-bindgen): exactly what the servers write, for every shape a view takes.
 #[wasm_bindgen_test]
 fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
-    use usdt_checkout::wire::FromJs;
-    fn round_trip<T: serde::Serialize + FromJs + PartialEq + std::fmt::Debug>(value: &T) {
+    fn round_trip<T>(value: &T)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        // As the servers write it, as the browser parses it, as the widget reads it.
         let json = serde_json::to_string(value).unwrap();
         let parsed = js_sys::JSON::parse(&json).unwrap();
-        assert_eq!(T::from_js(&parsed).as_ref(), Some(value), "{json}");
+        let read: T =
+            serde_wasm_bindgen::from_value(parsed).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(&read, value, "{json}");
     }
     for state in OrderStatus::ALL {
         let mut view = view(state);
@@ -181,12 +186,15 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     // Not a view: a wrong type, a missing field, a number that is not a whole one.
     let mut broken = serde_json::to_value(view(OrderStatus::Waiting)).unwrap();
     broken["version"] = serde_json::json!(1.5);
-    let parsed = js_sys::JSON::parse(&broken.to_string()).unwrap();
-    assert_eq!(CheckoutView::from_js(&parsed), None);
+    let read = |value: &serde_json::Value| {
+        serde_wasm_bindgen::from_value::<CheckoutView>(
+            js_sys::JSON::parse(&value.to_string()).unwrap(),
+        )
+    };
+    assert!(read(&broken).is_err(), "a version of 1.5");
     broken["version"] = serde_json::json!(2);
     broken["payment"]["toAddress"] = serde_json::json!("0x1234");
-    let parsed = js_sys::JSON::parse(&broken.to_string()).unwrap();
-    assert_eq!(CheckoutView::from_js(&parsed), None);
+    assert!(read(&broken).is_err(), "an address of two bytes");
 
     // And what it sends is what the server reads.
     let request = CreateCheckout {
@@ -196,7 +204,8 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
         symbol: "USDT".into(),
         idempotency_key: "k-123456".into(),
     };
-    let body = usdt_checkout::wire::create_checkout_body(&request).unwrap();
+    let sent = serde_wasm_bindgen::to_value(&request).unwrap();
+    let body = js_sys::JSON::stringify(&sent).unwrap().as_string().unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
         serde_json::to_value(&request).unwrap()

@@ -17,8 +17,9 @@ pub const MAX_LONG_POLL_SECONDS: u64 = 25;
 
 /// Where a checkout is: `open` until a network and token are chosen and the gateway order
 /// exists, then the order's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// On the wire, its name (`"open"`, `"waiting"`, ...): read without serde's buffering of
+/// untagged enums, which the widget would otherwise carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckoutState {
     Order(OrderStatus),
     Open(OpenState),
@@ -53,6 +54,21 @@ impl CheckoutState {
             Self::Open(_) => false,
             Self::Order(status) => status.is_final(),
         }
+    }
+}
+
+impl Serialize for CheckoutState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckoutState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format_args!("{name:?} is not a checkout state"))
+        })
     }
 }
 
@@ -93,9 +109,11 @@ pub struct Price {
     pub currency: String,
 }
 
-/// How the merchant server's connection to the gateway is doing.
+/// How the merchant server's connection to the gateway is doing. On the wire, `{"state":
+/// "rate_limited", "until": ...}`: read through [`HealthWire`], not serde's internally tagged
+/// enums, whose buffering the widget would otherwise carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
+#[serde(try_from = "HealthWire", into = "HealthWire")]
 pub enum GatewayHealth {
     Available,
     /// The gateway asked to slow down; calls resume at `until` (Unix ms).
@@ -110,6 +128,54 @@ pub enum GatewayHealth {
     Unreachable {
         since: u64,
     },
+}
+
+/// [`GatewayHealth`] as written: its state's name and its time, if it has one.
+#[derive(Serialize, Deserialize)]
+pub struct HealthWire {
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<u64>,
+}
+
+impl From<GatewayHealth> for HealthWire {
+    fn from(health: GatewayHealth) -> Self {
+        let (until, since) = match health {
+            GatewayHealth::Available => (None, None),
+            GatewayHealth::RateLimited { until } | GatewayHealth::Blocked { until } => {
+                (Some(until), None)
+            }
+            GatewayHealth::Unreachable { since } => (None, Some(since)),
+        };
+        Self {
+            state: health.as_str().into(),
+            until,
+            since,
+        }
+    }
+}
+
+impl TryFrom<HealthWire> for GatewayHealth {
+    type Error = &'static str;
+
+    fn try_from(wire: HealthWire) -> Result<Self, Self::Error> {
+        const MISSING: &str = "the gateway's state lacks its time";
+        Ok(match wire.state.as_str() {
+            "available" => Self::Available,
+            "rate_limited" => Self::RateLimited {
+                until: wire.until.ok_or(MISSING)?,
+            },
+            "blocked" => Self::Blocked {
+                until: wire.until.ok_or(MISSING)?,
+            },
+            "unreachable" => Self::Unreachable {
+                since: wire.since.ok_or(MISSING)?,
+            },
+            _ => return Err("not a state of the gateway's connection"),
+        })
+    }
 }
 
 impl GatewayHealth {

@@ -5,12 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "gateway-wire")]
 pub mod examples;
 pub mod v1;
 pub mod v2;
 pub mod wire;
 
-pub use wire::{Answer, DecimalText, GatewayStatus, IdText, PaymentType, read_answer};
+pub use wire::GatewayStatus;
+#[cfg(feature = "gateway-wire")]
+pub use wire::{Answer, DecimalText, IdText, PaymentType, read_answer};
 
 use crate::address::Address;
 use crate::chain::ChainId;

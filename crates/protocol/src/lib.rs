@@ -14,6 +14,7 @@ pub mod payment_uri;
 pub mod pricing;
 #[cfg(feature = "signing")]
 pub mod signature;
+#[cfg(feature = "gateway-wire")]
 pub mod signed_string;
 pub mod status;
 

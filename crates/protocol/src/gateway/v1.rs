@@ -2,10 +2,14 @@
 //! fields and types exactly, and the names of the queries. Where V1 documents a path but not its
 //! fields, the reading here is the product's and says so.
 
+#[cfg(feature = "gateway-wire")]
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "gateway-wire")]
 use super::wire::{DecimalText, GatewayStatus, IdText, PaymentType, chain_id_text};
+#[cfg(feature = "gateway-wire")]
 use crate::address::Address;
+#[cfg(feature = "gateway-wire")]
 use crate::chain::ChainId;
 
 /// Order creation. BlockATM documents that V1 "creates the order via the API and returns the
@@ -28,6 +32,7 @@ pub const EVENT_QR_PAYMENT: &str = "QR-Payment";
 
 /// The request that creates a QR order. `chainId` is sent as a string, as every BlockATM example
 /// writes it.
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrder {
@@ -42,6 +47,7 @@ pub struct CreateOrder {
 
 /// What creation answers, as far as the product relies on it: where to pay (`toAddress`), and
 /// the cashier page when given. Any other field is ignored.
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedOrder {
@@ -58,6 +64,7 @@ pub struct CreatedOrder {
 /// The payment callback: exactly the fields of readme.io's "Field description for payment
 /// webhook", with the types of its examples. A query for an order answers with the same record
 /// (the product's reading: V1 names its queries but documents no answer).
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
@@ -89,11 +96,12 @@ pub struct Payment {
     pub create_time: Option<u64>,
 }
 
+#[cfg(feature = "gateway-wire")]
 fn v1_number<S: serde::Serializer>(status: &GatewayStatus, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_i8(status.v1_number())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gateway-wire"))]
 mod tests {
     use super::*;
 

@@ -7,10 +7,14 @@
 //! answer: the receiving address is the merchant's configured one (the console's cashier
 //! settings) unless the answer carries `toAddress`.
 
+#[cfg(feature = "gateway-wire")]
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "gateway-wire")]
 use super::wire::{DecimalText, GatewayStatus, IdText, PaymentType, chain_id_text};
+#[cfg(feature = "gateway-wire")]
 use crate::address::Address;
+#[cfg(feature = "gateway-wire")]
 use crate::chain::ChainId;
 
 pub const PATH_NETWORKS: &str = "/admin/api/v2/pub/allNetworks";
@@ -26,6 +30,7 @@ pub const EVENT_PAYMENT: &str = "Payment";
 
 /// The payment event (V2 "PaymentEvent"): its documented fields, typed as its examples write
 /// them (`id` and `cashierId` numbers, `chainId` and `amount` strings).
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentEvent {
@@ -65,6 +70,7 @@ pub struct PaymentEvent {
 }
 
 /// An id's digits as a JSON number (`8210003616`); an id that is not all digits stays a string.
+#[cfg(feature = "gateway-wire")]
 fn number<S: serde::Serializer>(id: &IdText, s: S) -> Result<S::Ok, S::Error> {
     match id.0.parse::<u64>() {
         Ok(n) if id.0.bytes().all(|b| b.is_ascii_digit()) => s.serialize_u64(n),
@@ -72,6 +78,7 @@ fn number<S: serde::Serializer>(id: &IdText, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 fn optional_number<S: serde::Serializer>(id: &Option<IdText>, s: S) -> Result<S::Ok, S::Error> {
     match id {
         Some(id) => number(id, s),
@@ -79,12 +86,14 @@ fn optional_number<S: serde::Serializer>(id: &Option<IdText>, s: S) -> Result<S:
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 fn v2_name<S: serde::Serializer>(status: &GatewayStatus, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(status.v2_name())
 }
 
 /// `GET /order/api/v2/payorder/detail?orderNo=`: the order as S11 lists its fields (the
 /// GitBook's own field table is in an OpenAPI file no snapshot has).
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderDetail {
@@ -106,6 +115,7 @@ pub struct OrderDetail {
 }
 
 /// `GET /order/api/v2/payorder/list` (`startTime`, `endTime`, `status`, `page`, `pageSize`).
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderList {
@@ -116,6 +126,7 @@ pub struct OrderList {
 }
 
 /// `POST /order/api/v2/pay/order` (S11). The signature travels in the documented V2 headers.
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrder {
@@ -132,6 +143,7 @@ pub struct CreateOrder {
 
 /// Its answer (S11: `orderNo`, `payUrl`, `qrCode`, `expireTime`); all optional, and a
 /// `toAddress` is used when present.
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedOrder {
@@ -145,7 +157,7 @@ pub struct CreatedOrder {
     pub to_address: Option<Address>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gateway-wire"))]
 mod tests {
     use super::*;
 

@@ -4,11 +4,13 @@
 //! docs show (`docs/blockatm-api.md` §8) and names what it got otherwise.
 
 use serde::de::{self, Deserializer};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::value::RawValue;
+use serde::{Serialize, Serializer};
+#[cfg(feature = "gateway-wire")]
+use {serde::Deserialize, serde_json::value::RawValue};
 
 use crate::chain::ChainId;
 
+#[cfg(feature = "gateway-wire")]
 /// A JSON scalar's text: a string's content, or a number's digits exactly as written.
 fn scalar_text<'de, D: Deserializer<'de>>(deserializer: D, what: &str) -> Result<String, D::Error> {
     let raw = <Box<RawValue>>::deserialize(deserializer)?;
@@ -26,10 +28,12 @@ fn scalar_text<'de, D: Deserializer<'de>>(deserializer: D, what: &str) -> Result
 
 /// A decimal amount as its text. Deserialises from a JSON string or a JSON number, keeping the
 /// number's digits exactly as written, so no float ever rounds it.
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct DecimalText(pub String);
 
+#[cfg(feature = "gateway-wire")]
 impl<'de> Deserialize<'de> for DecimalText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         scalar_text(deserializer, "an amount").map(Self)
@@ -38,16 +42,19 @@ impl<'de> Deserialize<'de> for DecimalText {
 
 /// An identifier the gateway writes as a string (`platOrderNo` `"8210000374"`) or a number (V2's
 /// `id` 8210003616, `cashierId` 86100021): kept as its text.
+#[cfg(feature = "gateway-wire")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct IdText(pub String);
 
+#[cfg(feature = "gateway-wire")]
 impl<'de> Deserialize<'de> for IdText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         scalar_text(deserializer, "an id").map(Self)
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 impl std::fmt::Display for IdText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -64,13 +71,44 @@ pub mod chain_id_text {
         serializer.collect_str(id)
     }
 
+    /// Reads a string or a whole number from any format: the servers' JSON and the browser's
+    /// parsed objects alike.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ChainId, D::Error> {
-        let text = scalar_text(deserializer, "chainId")?;
-        parse(&text).ok_or_else(|| {
-            de::Error::custom(format!(
-                "chainId {text:?} is not a chain id (a decimal or 0x-hex number)"
-            ))
-        })
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = ChainId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a chain id (a decimal or 0x-hex number, as a string or a number)")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<ChainId, E> {
+                parse(text).ok_or_else(|| {
+                    E::custom(format!(
+                        "chainId {text:?} is not a chain id (a decimal or 0x-hex number)"
+                    ))
+                })
+            }
+            fn visit_u64<E: de::Error>(self, id: u64) -> Result<ChainId, E> {
+                (id > 0)
+                    .then_some(ChainId(id))
+                    .ok_or_else(|| E::custom("chainId 0 is not a chain id"))
+            }
+            fn visit_i64<E: de::Error>(self, id: i64) -> Result<ChainId, E> {
+                u64::try_from(id)
+                    .map_err(|_| E::custom(format!("chainId {id} is not a chain id")))
+                    .and_then(|id| self.visit_u64(id))
+            }
+            /// A browser's number: whole, and exact below 2^53.
+            fn visit_f64<E: de::Error>(self, id: f64) -> Result<ChainId, E> {
+                if id.fract() == 0.0 && (1.0..9_007_199_254_740_992.0).contains(&id) {
+                    self.visit_u64(id as u64)
+                } else {
+                    // Not the number in the message: formatting a float would cost the widget
+                    // kilobytes.
+                    Err(E::custom("chainId is not a whole number"))
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 
     pub fn parse(text: &str) -> Option<ChainId> {
@@ -152,6 +190,7 @@ impl GatewayStatus {
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 impl<'de> Deserialize<'de> for GatewayStatus {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = scalar_text(deserializer, "status")?;
@@ -191,6 +230,7 @@ impl Serialize for PaymentType {
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 impl<'de> Deserialize<'de> for PaymentType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match scalar_text(deserializer, "type")?.as_str() {
@@ -204,6 +244,7 @@ impl<'de> Deserialize<'de> for PaymentType {
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 /// What a gateway answer holds: its data, or its refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer<T> {
@@ -211,6 +252,7 @@ pub enum Answer<T> {
     Refused { code: String, msg: String },
 }
 
+#[cfg(feature = "gateway-wire")]
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(borrow, default)]
@@ -227,6 +269,7 @@ struct Probe<'a> {
 
 /// Reads an answer bare (`{...}`, as V1 documents nothing else) or in V2's envelope
 /// (`{code, success, data, msg, trace}`): an object with a boolean `success` is an envelope.
+#[cfg(feature = "gateway-wire")]
 pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<T>, String> {
     let probe = serde_json::from_str::<Probe>(text)
         .ok()
@@ -248,6 +291,7 @@ pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 /// One record or several: where the docs name a query but not its answer's shape, a list and a
 /// single record are both read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +302,7 @@ pub enum OneOrMany<T> {
 
 // Not `#[serde(untagged)]`: that buffers the value, and the exact-text readers above need the
 // original text.
+#[cfg(feature = "gateway-wire")]
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -283,6 +328,7 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     }
 }
 
+#[cfg(feature = "gateway-wire")]
 impl<T> OneOrMany<T> {
     pub fn into_vec(self) -> Vec<T> {
         match self {
@@ -292,7 +338,7 @@ impl<T> OneOrMany<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gateway-wire"))]
 mod tests {
     use super::*;
 
