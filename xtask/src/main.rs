@@ -169,7 +169,8 @@ fn test() -> Result {
     // The journeys in the native tests load this very bundle from the checkout server.
     step("widget bundle: within its size budget, complete", || {
         widget::size()?;
-        widget::check_bundle()
+        widget::check_bundle()?;
+        widget::check_no_serde_json()
     })?;
     step("widget colours meet WCAG AA contrast", contrast::check)?;
     step("compiled contracts match their sources", || {

@@ -181,6 +181,23 @@ pub fn size() -> Result {
 
 /// Checks that every file the (built) embed module refers to, its `core/` module and wasm and the
 /// stylesheet, is in the bundle: the embed and the build must agree on the layout.
+/// No serde_json code is linked into the widget: the browser parses JSON itself, and a second
+/// parser is weight every shopper carries. (It is in the widget's dependency tree all the same:
+/// Yew depends on all of gloo, whose `net` and `storage` bring it; none of that is linked.) Read
+/// from the function names of the release build, before wasm-opt strips them.
+pub fn check_no_serde_json() -> Result {
+    let wasm = target_dir().join("wasm32-unknown-unknown/release/usdt_checkout.wasm");
+    let bytes = std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
+    let linked = bytes.windows(10).filter(|w| *w == b"serde_json").count();
+    if linked > 0 {
+        return Err(format!(
+            "the widget's wasm links serde_json ({linked} names): read the browser's parsed JSON with serde-wasm-bindgen"
+        ));
+    }
+    println!("the widget's wasm links no serde_json code");
+    Ok(())
+}
+
 pub fn check_bundle() -> Result {
     let embed = std::fs::read_to_string(out_dir().join("usdt-checkout.js"))
         .map_err(|e| format!("the embed module: {e}"))?;
