@@ -117,7 +117,7 @@ fn debian_packages(what: &str, packages: &str, note: &str) -> Result {
     run(install)
 }
 
-/// binaryen (wasm-opt), esbuild, anvil and solc, pinned by package-lock.json. Installed again only when
+/// binaryen (wasm-opt), esbuild, anvil, solc and axe-core, pinned by package-lock.json. Installed again only when
 /// the lockfile changes: a copy of the one installed is kept beside the packages.
 fn node_packages() -> Result {
     let lock = root().join("package-lock.json");
@@ -126,7 +126,7 @@ fn node_packages() -> Result {
     if std::fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(());
     }
-    println!("setup: installing node packages (binaryen, esbuild, anvil, solc)");
+    println!("setup: installing node packages (binaryen, esbuild, anvil, solc, axe-core)");
     run(cmd("npm ci --no-audit --no-fund"))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))
 }

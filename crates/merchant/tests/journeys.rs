@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
-use usdt_checkout_testkit::browser::{Browser, Scope};
+use usdt_checkout_testkit::browser::{Browser, Scope, keys};
 use usdt_checkout_testkit::{Api, Client, eventually, workspace_root};
 
 /// What a T-shirt (25.00 USD) costs in test USDT at the sandbox's rate of 1.0002, rounded up.
@@ -174,15 +174,33 @@ impl Shop {
         self.browser.text(&element).await
     }
 
+    /// A screenshot of this state, which must also pass the accessibility check.
     async fn snap(&self, state: &str) {
         let n = self.shot.get() + 1;
         self.shot.set(n);
         self.browser
             .screenshot(&self.shots.join(format!("{n:02}-{state}.png")))
             .await;
+        self.accessible(state).await;
     }
 
-    /// The page as phones and desktops show it, light and dark: `NN-state-375-dark.png` and so on.
+    /// axe-core finds no WCAG 2.1 A or AA violation in this state, on a phone and a desktop,
+    /// light and dark.
+    async fn accessible(&self, state: &str) {
+        for width in [375, 1280] {
+            for (dark, scheme) in [(false, "light"), (true, "dark")] {
+                let violations = self.browser.accessibility_violations(width, dark).await;
+                assert!(
+                    violations.is_empty(),
+                    "{state} at {width} px, {scheme}: {}",
+                    serde_json::to_string_pretty(&violations).unwrap()
+                );
+            }
+        }
+    }
+
+    /// The page as phones and desktops show it, light and dark: `NN-state-375-dark.png` and so on;
+    /// each must pass the accessibility check.
     async fn snap_everywhere(&self, state: &str) {
         let n = self.shot.get() + 1;
         self.shot.set(n);
@@ -194,6 +212,50 @@ impl Shop {
                     .await;
             }
         }
+        self.accessible(state).await;
+    }
+
+    /// From now on, keeps what the widget's live regions say (`role=status`, `role=alert`,
+    /// `aria-live`), as a screen reader announces it: each new text once, in order.
+    async fn record_announcements(&self) {
+        self.browser
+            .script(
+                "const root = document.querySelector('usdt-checkout').shadowRoot;
+                 window.announced = [];
+                 const last = new Map();
+                 const read = () => root.querySelectorAll('[aria-live], [role=status], [role=alert]')
+                   .forEach((region) => {
+                     if (region.getAttribute('aria-live') === 'off') return;
+                     const text = region.textContent.trim();
+                     if (text && last.get(region) !== text) { window.announced.push(text); }
+                     last.set(region, text);
+                   });
+                 new MutationObserver(read).observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
+                 read();",
+                vec![],
+            )
+            .await;
+    }
+
+    /// What the live regions announced since [`Shop::record_announcements`].
+    async fn announced(&self) -> Vec<String> {
+        let said = self
+            .browser
+            .script("return window.announced;", vec![])
+            .await;
+        serde_json::from_value(said).unwrap()
+    }
+
+    /// Presses Tab until the focused element is one `wanted` accepts; returns it.
+    async fn tab_to(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..40 {
+            self.browser.press(&[keys::TAB]).await;
+            let focused = self.browser.focused().await;
+            if wanted(&focused) {
+                return focused;
+            }
+        }
+        panic!("Tab never reached {what}");
     }
 
     /// Continue with the network and token the chooser offers (the local chain's test USDT), to
@@ -389,6 +451,7 @@ async fn a_reload_mid_payment_resumes_the_same_order_and_reaches_paid() {
 async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
     // On a phone-wide screen.
     let mut shop = Shop::open("partial-payment", Embed::Element, 390, None).await;
+    shop.record_announcements().await;
     shop.start_payment().await;
 
     shop.pay(json!({"amount": "10", "method": "deposit"})).await;
@@ -416,6 +479,16 @@ async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
     shop.mine().await;
     shop.status("Paid. Thank you!").await;
     shop.snap("paid").await;
+    // A screen reader hears each state once, in order, and never the countdown's every second
+    // (the last deposit's block is mined with the next one: paid without a confirming step).
+    assert_eq!(
+        shop.announced().await,
+        [
+            "Waiting for your payment",
+            "Partly paid. 14.995001 USDT still to pay.",
+            "Paid. Thank you!",
+        ]
+    );
     let event = shop.fulfilled_once().await;
     assert_eq!(event["amountPaid"], TEE_IN_USDT);
     assert_eq!(event["transactions"].as_array().unwrap().len(), 2);
@@ -855,5 +928,73 @@ async fn the_payment_screen_on_phones_and_desktops_light_and_dark() {
     assert_eq!(overflow, 0, "the paid screen fits a phone");
     shop.snap_everywhere("paid").await;
     shop.fulfilled_once().await;
+    shop.console_is_clean().await;
+}
+
+/// With only a keyboard: Tab into the widget, choose with Space, Continue with Enter, land on the
+/// payment screen's heading, copy the amount and the address, and once the order has expired,
+/// Start again; every control reached shows where focus is, and Shift-Tab goes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_again() {
+    let mut shop = Shop::open("keyboard", Embed::Element, 1280, None).await;
+    shop.record_announcements().await;
+    let network = shop.tab_to("the network", |f| f["tag"] == "input").await;
+    assert_eq!(network["ring"], true, "focus shows: {network}");
+    shop.browser.press(&[keys::SPACE]).await;
+    let next = shop.tab_to("the token", |f| f["tag"] == "input").await;
+    assert_eq!(next["ring"], true, "{next}");
+    shop.browser.press(&[keys::SHIFT, keys::TAB]).await;
+    assert_eq!(shop.browser.focused().await, network, "Shift-Tab goes back");
+    let cont = shop.tab_to("Continue", |f| f["text"] == "Continue").await;
+    assert_eq!(cont["ring"], true, "{cont}");
+    shop.browser.press(&[keys::ENTER]).await;
+    shop.status("Waiting for your payment").await;
+    assert_eq!(
+        shop.browser.focused().await["class"],
+        "usdt-checkout__title",
+        "the new screen's heading"
+    );
+
+    for (label, key) in [("Copy amount", keys::ENTER), ("Copy address", keys::SPACE)] {
+        let copy = shop.tab_to(label, |f| f["label"] == label).await;
+        assert_eq!(copy["ring"], true, "{copy}");
+        shop.browser.press(&[key]).await;
+        eventually(&format!("{label} to say so"), WAIT, || async {
+            (shop.browser.focused().await["text"] == "Copied").then_some(())
+        })
+        .await;
+    }
+    shop.snap("keyboard-copied").await;
+
+    let order = eventually("the widget to announce its order", WAIT, || async {
+        shop.events("created")
+            .await
+            .first()
+            .and_then(|event| event["orderId"].as_str().map(str::to_owned))
+    })
+    .await;
+    shop.sandbox(&format!("/sandbox/orders/{order}/expire"), json!({}))
+        .await;
+    shop.status("This payment request has expired").await;
+    let again = shop
+        .tab_to("Start again", |f| f["text"] == "Start again")
+        .await;
+    assert_eq!(again["ring"], true, "{again}");
+    shop.browser.press(&[keys::ENTER]).await;
+    shop.wait_for("button[type=submit]", "Continue").await;
+    assert_eq!(
+        shop.browser.focused().await["class"],
+        "usdt-checkout__title",
+        "back on the chooser's heading"
+    );
+    let said = shop.announced().await;
+    assert_eq!(
+        said[..2],
+        [
+            "Waiting for your payment",
+            "This payment request has expired. Nothing more can be paid to it."
+        ],
+        "{said:?}"
+    );
     shop.console_is_clean().await;
 }

@@ -216,6 +216,86 @@ impl Browser {
             .collect()
     }
 
+    /// Runs an async function body: it ends by calling `arguments[arguments.length - 1]` with
+    /// its result.
+    pub async fn script_async(&self, body: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/async", json!({"script": body, "args": args}))
+            .await
+    }
+
+    /// The WCAG 2.1 A and AA violations axe-core finds in the page (open shadow roots
+    /// included) as a device `width` pixels wide shows it, its colour scheme preference dark or
+    /// light. axe-core is the pinned npm package (`node_modules/axe-core`).
+    pub async fn accessibility_violations(&self, width: u32, dark: bool) -> Vec<Value> {
+        let loaded = self
+            .script("return typeof window.axe === 'object';", vec![])
+            .await;
+        if loaded != json!(true) {
+            let path = crate::workspace_root().join("node_modules/axe-core/axe.min.js");
+            let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!("{}: {e} (cargo xtask setup installs it)", path.display())
+            });
+            self.script(&source, vec![]).await;
+        }
+        self.cdp("Emulation.setEmulatedMedia", color_scheme(dark))
+            .await;
+        self.viewport(width, self.height).await;
+        let found = self
+            .script_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                   .then((r) => done(r.violations.map((v) => ({
+                      id: v.id, impact: v.impact, help: v.help,
+                      nodes: v.nodes.map((n) => ({target: n.target, summary: n.failureSummary})) }))))
+                   .catch((e) => done({error: String(e)}));",
+                vec![],
+            )
+            .await;
+        self.viewport(self.width, self.height).await;
+        self.cdp("Emulation.setEmulatedMedia", color_scheme(false))
+            .await;
+        match found {
+            Value::Array(violations) => violations,
+            other => panic!("axe-core did not run: {other}"),
+        }
+    }
+
+    /// Presses keys as a keyboard does (WebDriver actions): each of `keys` down, then all up in
+    /// reverse order, so `[SHIFT, TAB]` is Shift-Tab.
+    pub async fn press(&self, keys: &[&str]) {
+        let mut actions: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({"type": "keyDown", "value": k}))
+            .collect();
+        actions.extend(
+            keys.iter()
+                .rev()
+                .map(|k| json!({"type": "keyUp", "value": k})),
+        );
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+        self.call(reqwest::Method::DELETE, "/actions", None).await;
+    }
+
+    /// The focused element, inside shadow roots too: its tag, class, text and accessible label,
+    /// and whether a focus ring shows.
+    pub async fn focused(&self) -> Value {
+        self.script(
+            "let a = document.activeElement;
+             while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+             if (!a) return null;
+             const style = getComputedStyle(a);
+             return {tag: a.tagName.toLowerCase(), class: a.className, text: a.innerText,
+                     label: a.getAttribute('aria-label'),
+                     ring: style.outlineStyle !== 'none' && style.outlineWidth !== '0px'};",
+            vec![],
+        )
+        .await
+    }
+
     /// [`Browser::script`], run while the page is shown on a device `width` pixels wide.
     pub async fn script_at(&self, width: u32, body: &str, args: Vec<Value>) -> Value {
         self.viewport(width, self.height).await;
@@ -246,13 +326,28 @@ impl Browser {
             .cdp("Page.captureScreenshot", json!({"format": "png"}))
             .await;
         self.viewport(self.width, self.height).await;
-        self.cdp("Emulation.setEmulatedMedia", scheme(false)).await;
+        self.cdp("Emulation.setEmulatedMedia", color_scheme(false))
+            .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("a screenshot"))
             .unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
     }
+}
+
+/// Keys for [`Browser::press`], as WebDriver names them.
+pub mod keys {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const SHIFT: &str = "\u{E008}";
+    pub const SPACE: &str = " ";
+    pub const ARROW_RIGHT: &str = "\u{E014}";
+}
+
+/// The colour scheme a page is told the device prefers.
+fn color_scheme(dark: bool) -> Value {
+    json!({"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]})
 }
 
 impl Drop for Browser {
