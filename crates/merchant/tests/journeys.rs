@@ -936,7 +936,7 @@ async fn the_payment_screen_on_phones_and_desktops_light_and_dark() {
 /// Start again; every control reached shows where focus is, and Shift-Tab goes back.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_again() {
-    let mut shop = Shop::open("keyboard", Embed::Element, 1280, None).await;
+    let shop = Shop::open("keyboard", Embed::Element, 1280, None).await;
     shop.record_announcements().await;
     let network = shop.tab_to("the network", |f| f["tag"] == "input").await;
     assert_eq!(network["ring"], true, "focus shows: {network}");
@@ -997,4 +997,65 @@ async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_agai
         "{said:?}"
     );
     shop.console_is_clean().await;
+}
+
+/// The waiting screen in each of the ten languages, on a phone (`screenshots/locales/<tag>.png`):
+/// the table is fetched beside the widget, the status reads in the language, Arabic lays out
+/// right to left with the amount and the address left to right, and each passes the
+/// accessibility check.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_waiting_screen_in_each_of_ten_languages() {
+    const LOCALES: [&str; 10] = ["en", "zh-CN", "es", "fr", "de", "pt-BR", "ja", "ko", "ru", "ar"];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let world = world_with(
+        "locales",
+        Storefront {
+            origin: origin.clone(),
+            widget_dir: Some(workspace_root().join("dist/checkout")),
+            ..Storefront::default()
+        },
+    )
+    .await;
+    let page = storefront_page(Embed::Element, &world.server.url, &world.sandbox.url, Api::V1);
+    let app = axum::Router::new().route(
+        "/{locale}",
+        axum::routing::get(move |axum::extract::Path(locale): axum::extract::Path<String>| {
+            let page = page.replace(r#"locale="en""#, &format!(r#"locale="{locale}""#));
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let browser = Browser::start(375, 900).await;
+    let shots = workspace_root().join("screenshots/locales");
+    for locale in LOCALES {
+        let table: Value = serde_json::from_str(
+            &std::fs::read_to_string(workspace_root().join(format!("www/locales/{locale}.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let text = |key: &str| table[key].as_str().unwrap().to_owned();
+        browser.goto(&format!("{origin}/{locale}")).await;
+        let widget = browser.shadow_root("usdt-checkout").await;
+        let button = browser
+            .wait_for(&widget, "button[type=submit]", &text("continue"))
+            .await;
+        browser.click(&button).await;
+        browser
+            .wait_for(&widget, ".usdt-checkout__status", &text("waiting"))
+            .await;
+        let direction = browser
+            .script(
+                "const root = document.querySelector('usdt-checkout').shadowRoot;
+                 const dir = (css) => getComputedStyle(root.querySelector(css)).direction;
+                 return [dir('.usdt-checkout'), dir('.usdt-checkout__amount'), dir('.usdt-checkout__address')];",
+                vec![],
+            )
+            .await;
+        let expected = if locale == "ar" { "rtl" } else { "ltr" };
+        assert_eq!(direction, json!([expected, "ltr", "ltr"]), "{locale}");
+        browser.screenshot(&shots.join(format!("{locale}.png"))).await;
+        let violations = browser.accessibility_violations(375, false).await;
+        assert!(violations.is_empty(), "{locale}: {violations:?}");
+    }
 }
