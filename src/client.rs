@@ -161,6 +161,15 @@ async fn public<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
     serde_wasm_bindgen::from_value(data).map_err(|_| Failure::Unreachable)
 }
 
+/// A locale table (`www/locales/<tag>.json`), as the browser parses it.
+pub async fn locale_table(url: &str) -> Result<JsValue, Failure> {
+    let response = send(get(url).build()).await?;
+    if response.status() != 200 {
+        return Err(Failure::Unreachable);
+    }
+    parsed(response).await
+}
+
 /// What the chooser offers: the gateway's networks, tokens and rates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Offer {

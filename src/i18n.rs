@@ -1,409 +1,265 @@
-//! Every string the shopper reads, in one table per language. The locale is the widget's
-//! `locale` option if given and known, otherwise the first of the browser's languages we have,
-//! otherwise English. Placeholders are `{name}`, filled by [`Locale::text`].
+//! Every string the shopper reads. English is compiled in: the first paint, and the fallback for
+//! any text a table lacks. The other languages are JSON tables beside the widget
+//! (`www/locales/<tag>.json`, keys the snake_case names of [`Text`]), fetched when the shopper's
+//! locale needs one (see [`crate::hooks::use_strings`]) and kept for the page's life.
+//! Placeholders are `{name}`, filled by [`Strings::text`]. Numbers are formatted by the browser's
+//! `Intl.NumberFormat`, always in Latin digits, so an amount reads as wallets show it.
 
+use std::cell::RefCell;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use wasm_bindgen::JsValue;
+
+/// A language the widget speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Locale {
     En,
     ZhCn,
     Es,
+    Fr,
+    De,
+    PtBr,
+    Ja,
+    Ko,
+    Ru,
+    Ar,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Text {
-    Title,
-    Loading,
-    ChooseNetwork,
-    Network,
-    Token,
-    Continue,
-    FiatValue,
-    SendExactly,
-    ToAddress,
-    Copy,
-    Copied,
-    CopyAddress,
-    CopyAmount,
-    QrLabel,
-    OpenInWallet,
-    OpenPaymentPage,
-    PayWithWallet,
-    ConnectingWallet,
-    SwitchNetwork,
-    ConfirmInWallet,
-    WalletRejected,
-    WalletWrongNetwork,
-    NoWallet,
-    WalletSent,
-    TimeLeft,
-    Waiting,
-    PartiallyPaid,
-    PayTheRest,
-    Confirming,
-    Paid,
-    Expired,
-    PaidLate,
-    Failed,
-    Overpaid,
-    GatewayUnavailable,
-    RateLimited,
-    MerchantUnreachable,
-    StartAgain,
-    Order,
-    Amount,
-    Transaction,
-    ViewOnExplorer,
-    CopyTransaction,
-    Unmatched,
-    UnknownItem,
+macro_rules! texts {
+    ($($variant:ident $key:literal $english:literal,)*) => {
+        /// A string the shopper reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Text {
+            $($variant,)*
+        }
+
+        impl Text {
+            pub const ALL: &[Text] = &[$(Text::$variant,)*];
+
+            /// Its key in a locale table.
+            pub fn key(self) -> &'static str {
+                [$($key,)*][self as usize]
+            }
+        }
+
+        /// English, indexed by [`Text`].
+        const EN: &[&str] = &[$($english,)*];
+    };
 }
 
-impl Text {
-    pub const ALL: [Text; 45] = [
-        Text::Title,
-        Text::Loading,
-        Text::ChooseNetwork,
-        Text::Network,
-        Text::Token,
-        Text::Continue,
-        Text::FiatValue,
-        Text::SendExactly,
-        Text::ToAddress,
-        Text::Copy,
-        Text::Copied,
-        Text::CopyAddress,
-        Text::CopyAmount,
-        Text::QrLabel,
-        Text::OpenInWallet,
-        Text::OpenPaymentPage,
-        Text::PayWithWallet,
-        Text::ConnectingWallet,
-        Text::SwitchNetwork,
-        Text::ConfirmInWallet,
-        Text::WalletRejected,
-        Text::WalletWrongNetwork,
-        Text::NoWallet,
-        Text::WalletSent,
-        Text::TimeLeft,
-        Text::Waiting,
-        Text::PartiallyPaid,
-        Text::PayTheRest,
-        Text::Confirming,
-        Text::Paid,
-        Text::Expired,
-        Text::PaidLate,
-        Text::Failed,
-        Text::Overpaid,
-        Text::GatewayUnavailable,
-        Text::RateLimited,
-        Text::MerchantUnreachable,
-        Text::StartAgain,
-        Text::Order,
-        Text::Amount,
-        Text::Transaction,
-        Text::ViewOnExplorer,
-        Text::CopyTransaction,
-        Text::Unmatched,
-        Text::UnknownItem,
-    ];
+texts! {
+    Title "title" "Pay with USDT",
+    Loading "loading" "Loading…",
+    ChooseNetwork "choose_network" "Choose how to pay",
+    Network "network" "Network",
+    Token "token" "Token",
+    Continue "continue" "Continue",
+    FiatValue "fiat_value" "≈ {amount} {currency}",
+    SendExactly "send_exactly" "Send exactly",
+    ToAddress "to_address" "To this address",
+    Copy "copy" "Copy",
+    Copied "copied" "Copied",
+    CopyAddress "copy_address" "Copy address",
+    CopyAmount "copy_amount" "Copy amount",
+    QrLabel "qr_label" "QR code: send {amount} {symbol} on {network}",
+    OpenInWallet "open_in_wallet" "Open in MetaMask",
+    OpenPaymentPage "open_payment_page" "Open the payment page",
+    PayWithWallet "pay_with_wallet" "Pay with {wallet}",
+    ConnectingWallet "connecting_wallet" "Connecting to your wallet…",
+    SwitchNetwork "switch_network" "Switch your wallet to {network}",
+    ConfirmInWallet "confirm_in_wallet" "Confirm the payment in your wallet",
+    WalletRejected "wallet_rejected" "You cancelled in your wallet. You can try again.",
+    WalletWrongNetwork "wallet_wrong_network" "Your wallet is on another network. Switch to {network} to pay.",
+    NoWallet "no_wallet" "No browser wallet found. Scan the QR code with a phone wallet.",
+    WalletSent "wallet_sent" "Sent from your wallet. Waiting for the network to see it…",
+    TimeLeft "time_left" "Time left: {time}",
+    Waiting "waiting" "Waiting for your payment",
+    PartiallyPaid "partially_paid" "Partly paid. {amount} {symbol} still to pay.",
+    PayTheRest "pay_the_rest" "Send the rest",
+    Confirming "confirming" "Payment received. Confirming ({count} of {required})…",
+    Paid "paid" "Paid. Thank you!",
+    Expired "expired" "This payment request has expired. Nothing more can be paid to it.",
+    PaidLate "paid_late" "Paid after the time ran out. The merchant will confirm your order.",
+    Failed "failed" "This payment was cancelled.",
+    Overpaid "overpaid" "You sent {amount} {symbol} more than needed. The merchant can refund it.",
+    GatewayUnavailable "gateway_unavailable" "The payment service is slow to answer. Your payment is safe; this page will update.",
+    RateLimited "rate_limited" "Busy right now. Checking again in a moment.",
+    MerchantUnreachable "merchant_unreachable" "Can't reach the shop right now. Retrying…",
+    StartAgain "start_again" "Start again",
+    Order "order" "Order",
+    Amount "amount" "Amount",
+    Transaction "transaction" "Transaction",
+    ViewOnExplorer "view_on_explorer" "View on explorer",
+    CopyTransaction "copy_transaction" "Copy transaction hash",
+    Unmatched "unmatched" "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it, contact the merchant with the transaction:",
+    UnknownItem "unknown_item" "This item can't be bought here.",
 }
 
-type Table = &'static [(Text, &'static str)];
+/// A loaded table: each text in [`Text`]'s order, `None` where the table lacks it.
+type Table = [Option<String>];
 
-const EN: Table = &[
-    (Text::Title, "Pay with USDT"),
-    (Text::Loading, "Loading…"),
-    (Text::ChooseNetwork, "Choose how to pay"),
-    (Text::Network, "Network"),
-    (Text::Token, "Token"),
-    (Text::Continue, "Continue"),
-    (Text::FiatValue, "≈ {amount} {currency}"),
-    (Text::SendExactly, "Send exactly"),
-    (Text::ToAddress, "To this address"),
-    (Text::Copy, "Copy"),
-    (Text::Copied, "Copied"),
-    (Text::CopyAddress, "Copy address"),
-    (Text::CopyAmount, "Copy amount"),
-    (
-        Text::QrLabel,
-        "QR code: send {amount} {symbol} on {network}",
-    ),
-    (Text::OpenInWallet, "Open in MetaMask"),
-    (Text::OpenPaymentPage, "Open the payment page"),
-    (Text::PayWithWallet, "Pay with {wallet}"),
-    (Text::ConnectingWallet, "Connecting to your wallet…"),
-    (Text::SwitchNetwork, "Switch your wallet to {network}"),
-    (Text::ConfirmInWallet, "Confirm the payment in your wallet"),
-    (
-        Text::WalletRejected,
-        "You cancelled in your wallet. You can try again.",
-    ),
-    (
-        Text::WalletWrongNetwork,
-        "Your wallet is on another network. Switch to {network} to pay.",
-    ),
-    (
-        Text::NoWallet,
-        "No browser wallet found. Scan the QR code with a phone wallet.",
-    ),
-    (
-        Text::WalletSent,
-        "Sent from your wallet. Waiting for the network to see it…",
-    ),
-    (Text::TimeLeft, "Time left: {time}"),
-    (Text::Waiting, "Waiting for your payment"),
-    (
-        Text::PartiallyPaid,
-        "Partly paid. {amount} {symbol} still to pay.",
-    ),
-    (Text::PayTheRest, "Send the rest"),
-    (
-        Text::Confirming,
-        "Payment received. Confirming ({count} of {required})…",
-    ),
-    (Text::Paid, "Paid. Thank you!"),
-    (
-        Text::Expired,
-        "This payment request has expired. Nothing more can be paid to it.",
-    ),
-    (
-        Text::PaidLate,
-        "Paid after the time ran out. The merchant will confirm your order.",
-    ),
-    (Text::Failed, "This payment was cancelled."),
-    (
-        Text::Overpaid,
-        "You sent {amount} {symbol} more than needed. The merchant can refund it.",
-    ),
-    (
-        Text::GatewayUnavailable,
-        "The payment service is slow to answer. Your payment is safe; this page will update.",
-    ),
-    (
-        Text::RateLimited,
-        "Busy right now. Checking again in a moment.",
-    ),
-    (
-        Text::MerchantUnreachable,
-        "Can't reach the shop right now. Retrying…",
-    ),
-    (Text::StartAgain, "Start again"),
-    (Text::Order, "Order"),
-    (Text::Amount, "Amount"),
-    (Text::Transaction, "Transaction"),
-    (Text::ViewOnExplorer, "View on explorer"),
-    (Text::CopyTransaction, "Copy transaction hash"),
-    (
-        Text::Unmatched,
-        "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it, contact the merchant with the transaction:",
-    ),
-    (Text::UnknownItem, "This item can't be bought here."),
-];
-
-const ZH_CN: Table = &[
-    (Text::Title, "使用 USDT 支付"),
-    (Text::Loading, "加载中…"),
-    (Text::ChooseNetwork, "选择支付方式"),
-    (Text::Network, "网络"),
-    (Text::Token, "代币"),
-    (Text::Continue, "继续"),
-    (Text::FiatValue, "≈ {amount} {currency}"),
-    (Text::SendExactly, "请准确发送"),
-    (Text::ToAddress, "至此地址"),
-    (Text::Copy, "复制"),
-    (Text::Copied, "已复制"),
-    (Text::CopyAddress, "复制地址"),
-    (Text::CopyAmount, "复制金额"),
-    (
-        Text::QrLabel,
-        "二维码：在 {network} 上发送 {amount} {symbol}",
-    ),
-    (Text::OpenInWallet, "在 MetaMask 中打开"),
-    (Text::OpenPaymentPage, "打开支付页面"),
-    (Text::PayWithWallet, "使用 {wallet} 支付"),
-    (Text::ConnectingWallet, "正在连接钱包…"),
-    (Text::SwitchNetwork, "请将钱包切换到 {network}"),
-    (Text::ConfirmInWallet, "请在钱包中确认付款"),
-    (Text::WalletRejected, "您已在钱包中取消。可以再试一次。"),
-    (
-        Text::WalletWrongNetwork,
-        "您的钱包在其他网络上。请切换到 {network} 后付款。",
-    ),
-    (Text::NoWallet, "未找到浏览器钱包。请用手机钱包扫描二维码。"),
-    (Text::WalletSent, "已从钱包发送，等待网络确认…"),
-    (Text::TimeLeft, "剩余时间：{time}"),
-    (Text::Waiting, "等待付款"),
-    (
-        Text::PartiallyPaid,
-        "已部分付款，还需支付 {amount} {symbol}。",
-    ),
-    (Text::PayTheRest, "支付剩余金额"),
-    (
-        Text::Confirming,
-        "已收到付款，确认中（{count}/{required}）…",
-    ),
-    (Text::Paid, "支付成功，谢谢！"),
-    (Text::Expired, "此付款请求已过期，无法再向其付款。"),
-    (Text::PaidLate, "付款在时限之后完成。商家将确认您的订单。"),
-    (Text::Failed, "此付款已取消。"),
-    (Text::Overpaid, "您多付了 {amount} {symbol}，商家可以退还。"),
-    (
-        Text::GatewayUnavailable,
-        "支付服务响应缓慢。您的付款是安全的，本页面将自动更新。",
-    ),
-    (Text::RateLimited, "当前繁忙，稍后将再次查询。"),
-    (Text::MerchantUnreachable, "暂时无法连接商店，正在重试…"),
-    (Text::StartAgain, "重新开始"),
-    (Text::Order, "订单"),
-    (Text::Amount, "金额"),
-    (Text::Transaction, "交易"),
-    (Text::ViewOnExplorer, "在区块浏览器中查看"),
-    (Text::CopyTransaction, "复制交易哈希"),
-    (
-        Text::Unmatched,
-        "此地址收到了 {amount} {symbol}，但与本订单金额不符，因此未计入。如果是您发送的，请凭以下交易联系商家：",
-    ),
-    (Text::UnknownItem, "此商品无法在此购买。"),
-];
-
-const ES: Table = &[
-    (Text::Title, "Pagar con USDT"),
-    (Text::Loading, "Cargando…"),
-    (Text::ChooseNetwork, "Elige cómo pagar"),
-    (Text::Network, "Red"),
-    (Text::Token, "Token"),
-    (Text::Continue, "Continuar"),
-    (Text::FiatValue, "≈ {amount} {currency}"),
-    (Text::SendExactly, "Envía exactamente"),
-    (Text::ToAddress, "A esta dirección"),
-    (Text::Copy, "Copiar"),
-    (Text::Copied, "Copiado"),
-    (Text::CopyAddress, "Copiar dirección"),
-    (Text::CopyAmount, "Copiar importe"),
-    (
-        Text::QrLabel,
-        "Código QR: envía {amount} {symbol} en {network}",
-    ),
-    (Text::OpenInWallet, "Abrir en MetaMask"),
-    (Text::OpenPaymentPage, "Abrir la página de pago"),
-    (Text::PayWithWallet, "Pagar con {wallet}"),
-    (Text::ConnectingWallet, "Conectando con tu billetera…"),
-    (Text::SwitchNetwork, "Cambia tu billetera a {network}"),
-    (Text::ConfirmInWallet, "Confirma el pago en tu billetera"),
-    (
-        Text::WalletRejected,
-        "Cancelaste en tu billetera. Puedes intentarlo de nuevo.",
-    ),
-    (
-        Text::WalletWrongNetwork,
-        "Tu billetera está en otra red. Cambia a {network} para pagar.",
-    ),
-    (
-        Text::NoWallet,
-        "No se encontró una billetera del navegador. Escanea el código QR con una billetera móvil.",
-    ),
-    (
-        Text::WalletSent,
-        "Enviado desde tu billetera. Esperando a que la red lo vea…",
-    ),
-    (Text::TimeLeft, "Tiempo restante: {time}"),
-    (Text::Waiting, "Esperando tu pago"),
-    (
-        Text::PartiallyPaid,
-        "Pago parcial. Faltan {amount} {symbol}.",
-    ),
-    (Text::PayTheRest, "Envía el resto"),
-    (
-        Text::Confirming,
-        "Pago recibido. Confirmando ({count} de {required})…",
-    ),
-    (Text::Paid, "Pagado. ¡Gracias!"),
-    (
-        Text::Expired,
-        "Esta solicitud de pago ha caducado. Ya no se puede pagar.",
-    ),
-    (
-        Text::PaidLate,
-        "Pagado después del plazo. El comercio confirmará tu pedido.",
-    ),
-    (Text::Failed, "Este pago fue cancelado."),
-    (
-        Text::Overpaid,
-        "Enviaste {amount} {symbol} de más. El comercio puede devolverlo.",
-    ),
-    (
-        Text::GatewayUnavailable,
-        "El servicio de pagos tarda en responder. Tu pago está a salvo; esta página se actualizará.",
-    ),
-    (
-        Text::RateLimited,
-        "Hay mucha actividad. Volveremos a comprobar en un momento.",
-    ),
-    (
-        Text::MerchantUnreachable,
-        "No se puede contactar con la tienda ahora. Reintentando…",
-    ),
-    (Text::StartAgain, "Empezar de nuevo"),
-    (Text::Order, "Pedido"),
-    (Text::Amount, "Importe"),
-    (Text::Transaction, "Transacción"),
-    (Text::ViewOnExplorer, "Ver en el explorador"),
-    (Text::CopyTransaction, "Copiar el hash de la transacción"),
-    (
-        Text::Unmatched,
-        "Llegaron {amount} {symbol} a esta dirección, pero no es el importe de este pedido, así que no se cuentan. Si los enviaste tú, contacta con el comercio con la transacción:",
-    ),
-    (Text::UnknownItem, "Este artículo no se puede comprar aquí."),
-];
+thread_local! {
+    /// The tables fetched so far, each once per page: a widget mounted again, or another on the
+    /// page, finds its language here.
+    static TABLES: RefCell<Vec<(Locale, &'static Table)>> = const { RefCell::new(Vec::new()) };
+}
 
 impl Locale {
-    pub const ALL: [Locale; 3] = [Locale::En, Locale::ZhCn, Locale::Es];
+    pub const ALL: [Locale; 10] = [
+        Locale::En,
+        Locale::ZhCn,
+        Locale::Es,
+        Locale::Fr,
+        Locale::De,
+        Locale::PtBr,
+        Locale::Ja,
+        Locale::Ko,
+        Locale::Ru,
+        Locale::Ar,
+    ];
 
-    fn table(self) -> Table {
-        match self {
-            Locale::En => EN,
-            Locale::ZhCn => ZH_CN,
-            Locale::Es => ES,
-        }
-    }
-
-    /// The BCP 47 tag, for the widget's `lang` attribute.
+    /// The BCP 47 tag: the widget's `lang` attribute and its table's file name.
     pub fn tag(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::ZhCn => "zh-CN",
-            Locale::Es => "es",
-        }
+        [
+            "en", "zh-CN", "es", "fr", "de", "pt-BR", "ja", "ko", "ru", "ar",
+        ][self as usize]
     }
 
-    /// A language tag's locale, by its primary language (`es-MX` is Spanish).
+    /// Written right to left.
+    pub fn rtl(self) -> bool {
+        self == Locale::Ar
+    }
+
+    /// A language tag's locale: the tag itself (any case, `_` for `-`), else its language
+    /// (`es-MX` is Spanish, `pt` and `pt-PT` Brazilian Portuguese). Chinese is simplified only:
+    /// `zh`, `zh-Hans`, `zh-CN`, `zh-SG` are; `zh-TW`, `zh-HK`, `zh-MO` and `zh-Hant` are not.
     pub fn from_tag(tag: &str) -> Option<Self> {
-        let primary = tag.split(['-', '_']).next()?.to_ascii_lowercase();
-        match primary.as_str() {
-            "en" => Some(Locale::En),
-            "zh" => Some(Locale::ZhCn),
-            "es" => Some(Locale::Es),
-            _ => None,
+        let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
+        if let Some(exact) = Self::ALL
+            .into_iter()
+            .find(|l| l.tag().eq_ignore_ascii_case(&tag))
+        {
+            return Some(exact);
         }
+        let mut subtags = tag.split('-');
+        let language = subtags.next()?;
+        if language == "zh" {
+            return subtags
+                .all(|s| !matches!(s, "hant" | "tw" | "hk" | "mo"))
+                .then_some(Locale::ZhCn);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|l| l.tag().split('-').next() == Some(language))
     }
 
-    /// The `locale` option if known, else the first of the browser's languages we have, else
-    /// English.
+    /// The `locale` option if supported, else the first of the browser's languages that is,
+    /// else English.
     pub fn negotiate(option: Option<&str>, browser: &[String]) -> Self {
         option
             .and_then(Self::from_tag)
             .or_else(|| browser.iter().find_map(|tag| Self::from_tag(tag)))
             .unwrap_or(Locale::En)
     }
+}
+
+/// The texts of one locale: English's, or a loaded table's with English for what it lacks.
+/// `Copy`, as the locale it replaces: every view takes it by value.
+#[derive(Debug, Clone, Copy)]
+pub struct Strings {
+    pub locale: Locale,
+    table: Option<&'static Table>,
+}
+
+/// A locale's table is loaded once ([`TABLES`]): the locale says it all.
+impl PartialEq for Strings {
+    fn eq(&self, other: &Self) -> bool {
+        self.locale == other.locale
+    }
+}
+
+/// A table as read from its JSON object: each [`Text`]'s value by key, in [`Text`]'s order;
+/// keys that name no text are ignored. Read straight into place, with no map in between (a map
+/// type's code is weight every shopper downloads).
+pub struct Loaded(Vec<Option<String>>);
+
+impl<'de> Deserialize<'de> for Loaded {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Loaded;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loaded, A::Error> {
+                let mut table = vec![None; Text::ALL.len()];
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    if let Some(text) = Text::ALL.iter().find(|t| t.key() == key) {
+                        table[*text as usize] = Some(value);
+                    }
+                }
+                Ok(Loaded(table))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+impl Strings {
+    pub const ENGLISH: Strings = Strings {
+        locale: Locale::En,
+        table: None,
+    };
+
+    /// `locale`'s texts if they are at hand: English always, another once loaded.
+    pub fn cached(locale: Locale) -> Option<Strings> {
+        if locale == Locale::En {
+            return Some(Self::ENGLISH);
+        }
+        TABLES.with_borrow(|tables| {
+            tables
+                .iter()
+                .find(|(l, _)| *l == locale)
+                .map(|&(locale, table)| Strings {
+                    locale,
+                    table: Some(table),
+                })
+        })
+    }
+
+    /// `locale`'s table, as the browser parsed its JSON (an object of strings), kept for the
+    /// page's life; `None` if it is not such an object.
+    pub fn install(locale: Locale, json: JsValue) -> Option<Strings> {
+        let Loaded(table) = serde_wasm_bindgen::from_value(json).ok()?;
+        Some(Self::keep(locale, table))
+    }
+
+    fn keep(locale: Locale, table: Vec<Option<String>>) -> Strings {
+        // Leaked on purpose: at most one table per language, for as long as the page lives.
+        let table: &'static Table = Vec::leak(table);
+        TABLES.with_borrow_mut(|tables| tables.push((locale, table)));
+        Strings {
+            locale,
+            table: Some(table),
+        }
+    }
+
+    /// The `lang` attribute.
+    pub fn tag(self) -> &'static str {
+        self.locale.tag()
+    }
+
+    /// The `dir` attribute.
+    pub fn dir(self) -> &'static str {
+        if self.locale.rtl() { "rtl" } else { "ltr" }
+    }
 
     /// The text in this locale, placeholders filled.
     pub fn text(self, key: Text, values: &[(&str, &str)]) -> String {
         let template = self
-            .table()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .or_else(|| EN.iter().find(|(k, _)| *k == key))
-            .map_or("", |(_, text)| text);
+            .table
+            .and_then(|table| table[key as usize].as_deref())
+            .unwrap_or(EN[key as usize]);
         let mut text = String::with_capacity(template.len());
         let mut rest = template;
         while let Some((before, after)) = rest.split_once('{') {
@@ -426,11 +282,82 @@ impl Locale {
         text.push_str(rest);
         text
     }
+
+    /// `value` (a number, or a decimal's text) by `Intl.NumberFormat` in this locale, in Latin
+    /// digits, with at least `integer` integer digits and exactly `fraction` fraction digits.
+    fn number(self, value: &JsValue, integer: u8, fraction: u8) -> Option<String> {
+        let options = js_sys::Intl::NumberFormatOptions::new();
+        options.set_numbering_system("latn");
+        options.set_minimum_integer_digits(integer);
+        options.set_minimum_fraction_digits(fraction);
+        options.set_maximum_fraction_digits(fraction);
+        let locales = js_sys::Array::of1(&JsValue::from_str(self.tag()));
+        js_sys::Intl::NumberFormat::new(&locales, &options)
+            .format()
+            .call1(&JsValue::UNDEFINED, value)
+            .ok()?
+            .as_string()
+    }
+
+    /// An amount as the shopper reads it: the decimal text given to `Intl.NumberFormat` as text
+    /// (never through a float), every fraction digit kept (up to 20): "24.995001" is
+    /// "24,995001" in German, "1234.5" is "1.234,5". What is not a plain decimal is shown as is.
+    pub fn amount(self, decimal: &str) -> String {
+        let fraction = decimal.split_once('.').map_or(0, |(_, f)| f.len()).min(20);
+        let plain = !decimal.is_empty()
+            && decimal
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+        plain
+            .then(|| self.number(&JsValue::from_str(decimal), 1, fraction as u8))
+            .flatten()
+            .filter(|s| s != "NaN")
+            .unwrap_or_else(|| decimal.to_owned())
+    }
+
+    /// A whole number of minutes and seconds left, as "9:05", its numbers by `Intl`.
+    pub fn clock(self, seconds: u64) -> String {
+        let part = |n: u64, width| {
+            self.number(&JsValue::from_f64(n as f64), width, 0)
+                .unwrap_or_else(|| n.to_string())
+        };
+        crate::cat(&[&part(seconds / 60, 1), ":", &part(seconds % 60, 2)])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every table the widget can load, as the build ships them.
+    const TABLES_JSON: [(Locale, &str); 10] = [
+        (Locale::En, include_str!("../www/locales/en.json")),
+        (Locale::ZhCn, include_str!("../www/locales/zh-CN.json")),
+        (Locale::Es, include_str!("../www/locales/es.json")),
+        (Locale::Fr, include_str!("../www/locales/fr.json")),
+        (Locale::De, include_str!("../www/locales/de.json")),
+        (Locale::PtBr, include_str!("../www/locales/pt-BR.json")),
+        (Locale::Ja, include_str!("../www/locales/ja.json")),
+        (Locale::Ko, include_str!("../www/locales/ko.json")),
+        (Locale::Ru, include_str!("../www/locales/ru.json")),
+        (Locale::Ar, include_str!("../www/locales/ar.json")),
+    ];
+
+    /// Values the same as English's in another table, each with its reason. Everything else
+    /// equal to English is a text left untranslated.
+    const SAME_AS_ENGLISH: [(Option<Locale>, Text); 4] = [
+        // "≈ {amount} {currency}": no words, only a sign and placeholders; in every table.
+        (None, Text::FiatValue),
+        // "Token" is the word German and Brazilian wallets and exchanges use (a loanword).
+        (Some(Locale::De), Text::Token),
+        (Some(Locale::PtBr), Text::Token),
+        // The French word for a blockchain transaction is spelt as the English one.
+        (Some(Locale::Fr), Text::Transaction),
+    ];
+
+    fn parse(json: &str) -> std::collections::BTreeMap<String, String> {
+        serde_json::from_str(json).expect("a JSON object of strings")
+    }
 
     fn placeholders(text: &str) -> Vec<&str> {
         let mut names: Vec<&str> = text
@@ -443,41 +370,82 @@ mod tests {
     }
 
     #[test]
-    fn every_key_is_in_every_locale_once_with_the_same_placeholders() {
-        for locale in Locale::ALL {
-            let table = locale.table();
+    fn keys_are_the_snake_case_names_of_the_texts() {
+        for text in Text::ALL {
+            let name = format!("{text:?}");
+            let mut snake = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(text.key(), snake);
+        }
+        assert_eq!(EN.len(), Text::ALL.len());
+    }
+
+    #[test]
+    fn the_english_table_is_the_compiled_in_english() {
+        let en = parse(TABLES_JSON[0].1);
+        assert_eq!(en.len(), Text::ALL.len(), "en.json has extra keys");
+        for text in Text::ALL {
             assert_eq!(
-                table.len(),
-                Text::ALL.len(),
-                "{locale:?} has extra or missing keys"
+                en.get(text.key()).map(String::as_str),
+                Some(Strings::ENGLISH.text(*text, &[]).as_str()),
+                "en.json's {} differs from EN",
+                text.key()
             );
-            for key in Text::ALL {
-                let entries: Vec<&str> = table
-                    .iter()
-                    .filter(|(k, _)| *k == key)
-                    .map(|(_, t)| *t)
-                    .collect();
+        }
+    }
+
+    #[test]
+    fn every_table_has_every_key_translated_with_the_same_placeholders() {
+        assert_eq!(TABLES_JSON.map(|(l, _)| l), Locale::ALL);
+        for (locale, json) in &TABLES_JSON[1..] {
+            let map = parse(json);
+            let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            let mut expected: Vec<&str> = Text::ALL.iter().map(|t| t.key()).collect();
+            keys.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(keys, expected, "{locale:?}: extra or missing keys");
+            for text in Text::ALL {
+                let (value, english) = (&map[text.key()], EN[*text as usize]);
+                assert!(!value.trim().is_empty(), "{locale:?} {text:?} is empty");
                 assert_eq!(
-                    entries.len(),
-                    1,
-                    "{locale:?} has {key:?} {} times",
-                    entries.len()
-                );
-                assert!(!entries[0].trim().is_empty(), "{locale:?} {key:?} is empty");
-                let english = EN.iter().find(|(k, _)| *k == key).unwrap().1;
-                assert_eq!(
-                    placeholders(entries[0]),
+                    placeholders(value),
                     placeholders(english),
-                    "{locale:?} {key:?}"
+                    "{locale:?} {text:?}: {value}"
                 );
+                if !SAME_AS_ENGLISH.contains(&(None, *text))
+                    && !SAME_AS_ENGLISH.contains(&(Some(*locale), *text))
+                {
+                    assert_ne!(value, english, "{locale:?} {text:?} is left in English");
+                }
             }
         }
     }
 
     #[test]
+    fn a_table_lacking_a_text_falls_back_to_english_for_it() {
+        let mut map = parse(include_str!("../www/locales/es.json"));
+        map.remove("paid");
+        map.insert("not_a_text".into(), "ignored".into());
+        let json = serde_json::to_string(&map).unwrap();
+        let Loaded(table) = serde_json::from_str(&json).unwrap();
+        let es = Strings::keep(Locale::Es, table);
+        assert_eq!(es.text(Text::Paid, &[]), "Paid. Thank you!");
+        assert_eq!(Strings::cached(Locale::Es), Some(es), "kept for the page");
+        assert_ne!(es.text(Text::Title, &[]), "Pay with USDT");
+        assert_eq!(Strings::cached(Locale::De), None, "not loaded");
+    }
+
+    #[test]
     fn the_locale_follows_the_option_then_the_browser() {
-        let browser = vec!["fr-FR".to_owned(), "es-MX".to_owned(), "en".to_owned()];
+        let langs = |tags: &[&str]| tags.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let browser = langs(&["xx-YY", "es-MX", "en"]);
         assert_eq!(Locale::negotiate(None, &browser), Locale::Es);
+        assert_eq!(Locale::negotiate(Some("de"), &browser), Locale::De);
         assert_eq!(
             Locale::negotiate(Some("zh-Hans-CN"), &browser),
             Locale::ZhCn
@@ -485,18 +453,48 @@ mod tests {
         assert_eq!(
             Locale::negotiate(Some("klingon"), &browser),
             Locale::Es,
-            "an unknown option falls back"
+            "an unsupported option falls back to the browser"
         );
-        assert_eq!(Locale::negotiate(None, &["de".to_owned()]), Locale::En);
+        assert_eq!(Locale::negotiate(None, &langs(&["sv", "nb"])), Locale::En);
+        assert_eq!(Locale::negotiate(None, &[]), Locale::En);
+        for (tag, locale) in [
+            ("pt", Locale::PtBr),
+            ("pt-PT", Locale::PtBr),
+            ("PT_br", Locale::PtBr),
+            ("zh", Locale::ZhCn),
+            ("zh-Hans", Locale::ZhCn),
+            ("zh-CN", Locale::ZhCn),
+            ("zh-SG", Locale::ZhCn),
+            ("fr-CA", Locale::Fr),
+            ("de-AT", Locale::De),
+            ("ja-JP", Locale::Ja),
+            ("ko-KR", Locale::Ko),
+            ("ru-RU", Locale::Ru),
+            ("ar-EG", Locale::Ar),
+            ("en-GB", Locale::En),
+        ] {
+            assert_eq!(Locale::from_tag(tag), Some(locale), "{tag}");
+        }
+        for tag in ["zh-TW", "zh-HK", "zh-Hant", "zh-Hant-TW", "zh-MO", "", "x"] {
+            assert_eq!(Locale::from_tag(tag), None, "{tag}");
+        }
+        assert_eq!(
+            Locale::negotiate(None, &langs(&["zh-TW", "ja", "zh-CN"])),
+            Locale::Ja,
+            "traditional Chinese is not simplified: the next language is taken"
+        );
+        assert_eq!(
+            Locale::negotiate(None, &langs(&["zh-Hant", "zh"])),
+            Locale::ZhCn
+        );
     }
 
     #[test]
     fn placeholders_are_filled() {
-        let text = Locale::Es.text(Text::Confirming, &[("count", "1"), ("required", "2")]);
-        assert_eq!(text, "Pago recibido. Confirmando (1 de 2)…");
-        assert_eq!(Locale::ZhCn.text(Text::Paid, &[]), "支付成功，谢谢！");
+        let text = Strings::ENGLISH.text(Text::Confirming, &[("count", "1"), ("required", "2")]);
+        assert_eq!(text, "Payment received. Confirming (1 of 2)…");
         assert_eq!(
-            Locale::En.text(Text::QrLabel, &[("amount", "1.5"), ("symbol", "USDT")]),
+            Strings::ENGLISH.text(Text::QrLabel, &[("amount", "1.5"), ("symbol", "USDT")]),
             "QR code: send 1.5 USDT on {network}",
             "a placeholder without a value stays as written"
         );

@@ -45,6 +45,8 @@ pub struct Options {
     pub tokens: Option<Vec<String>>,
     pub default_chain: Option<u64>,
     pub locale: Option<String>,
+    /// Where the locale tables are (`<localesUrl><tag>.json`); the embed module fills it.
+    pub locales_url: Option<String>,
     pub theme: Option<String>,
 }
 
@@ -76,6 +78,8 @@ pub struct Settings {
     pub tokens: Option<Vec<String>>,
     pub default_chain: Option<ChainId>,
     pub locale: Option<String>,
+    /// The folder of the locale tables, ending in `/`; without it the widget speaks English.
+    pub locales_url: Option<String>,
     pub theme: Theme,
 }
 
@@ -89,7 +93,7 @@ fn base_url(name: &str, url: &str) -> Result<String, String> {
 }
 
 /// Each option's name in JavaScript.
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 12] = [
     "merchantUrl",
     "gatewayUrl",
     "gatewayApi",
@@ -100,6 +104,7 @@ const NAMES: [&str; 11] = [
     "tokens",
     "defaultChain",
     "locale",
+    "localesUrl",
     "theme",
 ];
 
@@ -143,6 +148,7 @@ impl Options {
         }
         let mut text = |name| typed(value, name, "a string", JsValue::as_string, &mut problems);
         let (gateway_api, gateway_key) = (text("gatewayApi"), text("gatewayKey"));
+        let locales_url = text("localesUrl");
         let (merchant_url, gateway_url, item, checkout_id, locale, theme) = (
             text("merchantUrl"),
             text("gatewayUrl"),
@@ -180,6 +186,7 @@ impl Options {
                 &mut problems,
             ),
             locale,
+            locales_url,
             theme,
         };
         (options, problems)
@@ -253,6 +260,13 @@ impl Options {
                 Theme::Auto
             }
         };
+        let locales_url = match self.locales_url.as_deref() {
+            None | Some("") => None,
+            Some(url) => base_url("localesUrl", url)
+                .map_err(|e| problems.push(e))
+                .ok()
+                .map(|url| crate::cat(&[&url, "/"])),
+        };
         if let (Some(chains), Some(default)) = (&self.chains, self.default_chain)
             && !chains.contains(&default)
         {
@@ -278,6 +292,7 @@ impl Options {
                 tokens: self.tokens,
                 default_chain: self.default_chain.map(ChainId),
                 locale: self.locale,
+                locales_url,
                 theme,
             }),
             _ => Err(problems),
@@ -309,6 +324,32 @@ mod tests {
             settings.networks_url,
             "https://shop.example/api/v1/public/networklist"
         );
+    }
+
+    #[test]
+    fn the_locale_tables_are_a_folder() {
+        let with = |url: &str| {
+            Options {
+                merchant_url: Some("/".into()),
+                item: Some("tee".into()),
+                locales_url: Some(url.into()),
+                ..Options::default()
+            }
+            .check()
+        };
+        assert_eq!(
+            with("https://shop.example/checkout/locales")
+                .unwrap()
+                .locales_url
+                .as_deref(),
+            Some("https://shop.example/checkout/locales/")
+        );
+        assert_eq!(
+            with("/checkout/locales/").unwrap().locales_url.as_deref(),
+            Some("/checkout/locales/")
+        );
+        assert_eq!(with("").unwrap().locales_url, None, "English only");
+        assert!(with("ftp://x/").unwrap_err()[0].contains("localesUrl"));
     }
 
     #[test]

@@ -7,12 +7,12 @@ use yew::prelude::*;
 
 use crate::clock::ServerClock;
 use crate::countdown::Countdown;
-use crate::i18n::{Locale, Text};
+use crate::i18n::{Strings, Text};
 use crate::wallet_pay::WalletPay;
 
 #[derive(Properties)]
 pub struct PaymentProps {
-    pub locale: Locale,
+    pub locale: Strings,
     pub view: std::rc::Rc<CheckoutView>,
     /// The countdown's clock: the server's, as this browser knows it.
     pub clock: ServerClock,
@@ -79,10 +79,12 @@ pub fn Payment(props: &PaymentProps) -> Html {
     } else {
         payment.amount.clone()
     };
+    // Shown in the shopper's number format; copied, and in the QR code, as the wallet takes it.
+    let shown = locale.amount(&amount);
     let qr_label = locale.text(
         Text::QrLabel,
         &[
-            ("amount", &amount),
+            ("amount", &shown),
             ("symbol", &payment.symbol),
             ("network", &payment.network),
         ],
@@ -97,11 +99,11 @@ pub fn Payment(props: &PaymentProps) -> Html {
                 <dl class="usdt-checkout__facts">
                     <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>
                     <dd>
-                        <span class="usdt-checkout__amount">{ crate::cat(&[&amount, " ", &payment.symbol]) }</span>
+                        <span class="usdt-checkout__amount" dir="ltr">{ crate::cat(&[&shown, " ", &payment.symbol]) }</span>
                         { copy_button(locale, Text::CopyAmount, &amount, &copied) }
                         if view.price.currency != payment.symbol && !partial {
-                            <span class="usdt-checkout__fiat">
-                                { locale.text(Text::FiatValue, &[("amount", &view.price.amount), ("currency", &view.price.currency)]) }
+                            <span class="usdt-checkout__fiat" dir="ltr">
+                                { locale.text(Text::FiatValue, &[("amount", &locale.amount(&view.price.amount)), ("currency", &view.price.currency)]) }
                             </span>
                         }
                     </dd>
@@ -110,11 +112,11 @@ pub fn Payment(props: &PaymentProps) -> Html {
                         { crate::cat(&[&payment.network, " "]) }
                         // The token and its contract stay on one line: a phone breaks before them,
                         // never inside the shortened address.
-                        <span class="usdt-checkout__token">{ crate::cat(&["(", &payment.symbol, " ", &short(&payment.token_contract.to_string()), ")"]) }</span>
+                        <span class="usdt-checkout__token" dir="ltr">{ crate::cat(&["(", &payment.symbol, " ", &short(&payment.token_contract.to_string()), ")"]) }</span>
                     </dd>
                     <dt>{ t(Text::ToAddress) }</dt>
                     <dd>
-                        <code class="usdt-checkout__address">{ payment.to_address.to_string() }</code>
+                        <code class="usdt-checkout__address" dir="ltr">{ payment.to_address.to_string() }</code>
                         { copy_button(locale, Text::CopyAddress, &payment.to_address.to_string(), &copied) }
                     </dd>
                 </dl>
@@ -133,7 +135,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
             if asks || status == Some(OrderStatus::Expired) {
                 { for payment.unmatched.iter().map(|tx| html! {
                     <p class="usdt-checkout__note">
-                        { locale.text(Text::Unmatched, &[("amount", tx.amount.as_deref().unwrap_or_default()), ("symbol", &payment.symbol)]) }
+                        { locale.text(Text::Unmatched, &[("amount", &locale.amount(tx.amount.as_deref().unwrap_or_default())), ("symbol", &payment.symbol)]) }
                         { " " }{ transaction(locale, tx, &copied) }
                     </p>
                 }) }
@@ -142,7 +144,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                 { receipt(locale, payment, &view.id, &copied) }
             }
             if payment.overpaid != "0" {
-                <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &payment.overpaid), ("symbol", &payment.symbol)]) }</p>
+                <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &locale.amount(&payment.overpaid)), ("symbol", &payment.symbol)]) }</p>
             }
             if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed))
                 || props.resumed && status == Some(OrderStatus::Waiting)
@@ -159,14 +161,14 @@ fn short(address: &str) -> String {
     crate::cat(&[&address[..6], "…", &address[address.len() - 4..]])
 }
 
-fn receipt(locale: Locale, payment: &PaymentView, order: &str, copied: &Copied) -> Html {
+fn receipt(locale: Strings, payment: &PaymentView, order: &str, copied: &Copied) -> Html {
     let t = |key| locale.text(key, &[]);
     html! {
         <dl class="usdt-checkout__receipt">
             <dt>{ t(Text::Order) }</dt>
-            <dd><code>{ order }</code></dd>
+            <dd><code dir="ltr">{ order }</code></dd>
             <dt>{ t(Text::Amount) }</dt>
-            <dd>{ crate::cat(&[&payment.paid, " ", &payment.symbol]) }</dd>
+            <dd><span class="usdt-checkout__paid" dir="ltr">{ crate::cat(&[&locale.amount(&payment.paid), " ", &payment.symbol]) }</span></dd>
             { for payment.transactions.iter().map(|tx| html! {
                 <>
                     <dt>{ t(Text::Transaction) }</dt>
@@ -178,10 +180,10 @@ fn receipt(locale: Locale, payment: &PaymentView, order: &str, copied: &Copied) 
 }
 
 /// A transaction: shortened, with a button copying it whole and a link to the chain's explorer.
-fn transaction(locale: Locale, tx: &TransactionView, copied: &Copied) -> Html {
+fn transaction(locale: Strings, tx: &TransactionView, copied: &Copied) -> Html {
     html! {
         <>
-            <code class="usdt-checkout__tx" title={tx.hash.clone()}>{ short(&tx.hash) }</code>
+            <code class="usdt-checkout__tx" dir="ltr" title={tx.hash.clone()}>{ short(&tx.hash) }</code>
             { " " }{ copy_button(locale, Text::CopyTransaction, &tx.hash, copied) }
             if let Some(url) = &tx.explorer_url {
                 { " " }<a href={url.clone()} target="_blank" rel="noopener">{ locale.text(Text::ViewOnExplorer, &[]) }</a>
@@ -194,7 +196,7 @@ fn transaction(locale: Locale, tx: &TransactionView, copied: &Copied) -> Html {
 type Copied = UseStateHandle<Option<String>>;
 
 /// Copies `value` to the clipboard and says so on its button, for two seconds.
-fn copy_button(locale: Locale, label: Text, value: &str, copied: &Copied) -> Html {
+fn copy_button(locale: Strings, label: Text, value: &str, copied: &Copied) -> Html {
     let onclick = {
         let (copied, value) = (copied.clone(), value.to_owned());
         Callback::from(move |_| {
@@ -206,13 +208,15 @@ fn copy_button(locale: Locale, label: Text, value: &str, copied: &Copied) -> Htm
             gloo_timers::callback::Timeout::new(2_000, move || copied.set(None)).forget();
         })
     };
-    let text = if copied.as_deref() == Some(value) {
-        Text::Copied
+    // Once pressed, its name is what it shows, "Copied": a name that does not contain the
+    // visible text fails WCAG 2.5.3 (label in name), and speech users say what they see.
+    let (text, name) = if copied.as_deref() == Some(value) {
+        (Text::Copied, Text::Copied)
     } else {
-        Text::Copy
+        (Text::Copy, label)
     };
     html! {
-        <button type="button" class="usdt-checkout__copy" aria-label={locale.text(label, &[])} {onclick}>
+        <button type="button" class="usdt-checkout__copy" aria-label={locale.text(name, &[])} {onclick}>
             { locale.text(text, &[]) }
         </button>
     }

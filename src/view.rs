@@ -6,12 +6,12 @@ use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::prelude::*;
 
 use crate::client::Offer;
-use crate::i18n::{Locale, Text};
+use crate::i18n::{Strings, Text};
 use crate::model::Notice;
 
 /// What the chooser shows: the offer, the shopper's choice so far, and what to do with it.
 pub struct Choice<'a> {
-    pub locale: Locale,
+    pub locale: Strings,
     pub offer: &'a Offer,
     pub chain: Option<ChainId>,
     pub symbol: Option<&'a str>,
@@ -87,7 +87,7 @@ pub fn chooser(props: &Choice) -> Html {
 }
 
 /// The one line that says where the payment is; read out by screen readers as it changes.
-pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
+pub fn status_text(locale: Strings, view: &CheckoutView) -> String {
     let Some(payment) = &view.payment else {
         return locale.text(Text::Waiting, &[]);
     };
@@ -98,7 +98,10 @@ pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
         }
         Order(OrderStatus::PartiallyPaid) => locale.text(
             Text::PartiallyPaid,
-            &[("amount", &payment.remaining), ("symbol", &payment.symbol)],
+            &[
+                ("amount", &locale.amount(&payment.remaining)),
+                ("symbol", &payment.symbol),
+            ],
         ),
         Order(OrderStatus::Confirming) => locale.text(
             Text::Confirming,
@@ -116,7 +119,7 @@ pub fn status_text(locale: Locale, view: &CheckoutView) -> String {
 
 /// Trouble with a connection: shown, never fatal; polling goes on behind it.
 pub fn connection_notice(
-    locale: Locale,
+    locale: Strings,
     notice: Option<Notice>,
     gateway: Option<GatewayHealth>,
 ) -> Html {

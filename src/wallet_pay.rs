@@ -11,12 +11,12 @@ use usdt_checkout_protocol::TransferRequest;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use crate::i18n::{Locale, Text};
+use crate::i18n::{Strings, Text};
 use crate::wallet::{self, Step, Wallet, WalletError};
 
 #[derive(Properties, PartialEq)]
 pub struct WalletPayProps {
-    pub locale: Locale,
+    pub locale: Strings,
     pub transfer: TransferRequest,
     pub network: String,
 }

@@ -6,8 +6,10 @@ use usdt_checkout_protocol::ChainId;
 use yew::prelude::*;
 
 use crate::clock::ServerClock;
-use crate::hooks::{memory, use_create_checkout, use_host_events, use_offer, use_status_poll};
-use crate::i18n::{Locale, Text};
+use crate::hooks::{
+    memory, use_create_checkout, use_host_events, use_offer, use_status_poll, use_strings,
+};
+use crate::i18n::{Strings, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Settings, Theme};
 use crate::payment::Payment;
@@ -21,20 +23,13 @@ pub struct CheckoutProps {
     pub host: Option<web_sys::Element>,
 }
 
-fn browser_languages() -> Vec<String> {
-    web_sys::window()
-        .map(|w| w.navigator().languages())
-        .map(|list| list.iter().filter_map(|v| v.as_string()).collect())
-        .unwrap_or_default()
-}
-
 #[function_component]
 pub fn Checkout(props: &CheckoutProps) -> Html {
     let settings = &props.settings;
     let model = use_reducer(Model::default);
-    let locale = *use_memo(settings.locale.clone(), |option| {
-        Locale::negotiate(option.as_deref(), &browser_languages())
-    });
+    // The shopper's language, fetched beside the offer; until it is here, the widget is loading.
+    let strings = use_strings(settings);
+    let locale = strings.unwrap_or(Strings::ENGLISH);
     let clock = use_mut_ref(ServerClock::default);
     // The countdown runs on the server's clock, right on a shopper's wrong clock.
     if let Phase::Paying(view) = &model.phase {
@@ -70,13 +65,17 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         Theme::Dark => "dark",
         Theme::Auto => "auto",
     };
-    let status = match &model.phase {
+    let phase = match strings {
+        Some(_) => &model.phase,
+        None => &Phase::Loading,
+    };
+    let status = match phase {
         Phase::Loading => locale.text(Text::Loading, &[]),
         Phase::Choosing | Phase::Creating => String::new(),
         Phase::Paying(view) => status_text(locale, view),
         Phase::Stopped(why) => why.clone(),
     };
-    let gateway = match &model.phase {
+    let gateway = match phase {
         Phase::Paying(view) => Some(view.gateway),
         _ => None,
     };
@@ -87,14 +86,14 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         n => crate::cat(&[&title, " (", &n.to_string(), ")"]),
     };
     html! {
-        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} aria-label={name}>
+        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} dir={locale.dir()} aria-label={name}>
             <h1 class="usdt-checkout__title" ref={model.heading.clone()} tabindex="-1">{ title }</h1>
             <p class="usdt-checkout__status" role="status" aria-live="polite">{ status }</p>
             { connection_notice(locale, model.notice, gateway) }
             if let Some(error) = &model.error {
                 <p class="usdt-checkout__error" role="alert">{ error }</p>
             }
-            { match &model.phase {
+            { match phase {
                 Phase::Loading | Phase::Stopped(_) => html! {},
                 Phase::Choosing | Phase::Creating => chooser(&Choice {
                     locale,

@@ -2,7 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use usdt_checkout::i18n::Locale;
+use usdt_checkout::i18n::{Locale, Strings};
 use usdt_checkout::model::Notice;
 use usdt_checkout::payment::{Payment, PaymentProps};
 use usdt_checkout::view::connection_notice;
@@ -290,9 +290,9 @@ async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
 async fn render_payment_resumed(state: OrderStatus, resumed: bool) -> (web_sys::Element, String) {
     let host = host();
     let view = view(state);
-    let status = usdt_checkout::view::status_text(Locale::En, &view);
+    let status = usdt_checkout::view::status_text(Strings::ENGLISH, &view);
     let props = PaymentProps {
-        locale: Locale::En,
+        locale: Strings::ENGLISH,
         view: view.into(),
         clock: Default::default(),
         resumed,
@@ -460,7 +460,7 @@ struct NoticeProps {
 
 #[yew::function_component]
 fn NoticeHost(props: &NoticeProps) -> yew::Html {
-    connection_notice(Locale::En, props.notice, props.gateway)
+    connection_notice(Strings::ENGLISH, props.notice, props.gateway)
 }
 
 #[wasm_bindgen_test]
@@ -583,7 +583,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
     waiting.payment.as_mut().unwrap().chain_id = ChainId::LOCAL;
     let host = host();
     let props = PaymentProps {
-        locale: Locale::En,
+        locale: Strings::ENGLISH,
         view: waiting.into(),
         clock: Default::default(),
         resumed: false,
@@ -659,6 +659,174 @@ async fn a_shopper_cancelling_in_the_wallet_can_try_again() {
     assert!(
         !button.has_attribute("disabled"),
         "the shopper can try again"
+    );
+    host.remove();
+}
+
+/// `fetch` answering from `routes` (a URL's ending → its JSON body; anything else 404) until
+/// [`restore_fetch`]: the widget's servers and its locale tables, without a server.
+fn fake_fetch(routes: &[(&str, String)]) {
+    let table = js_sys::Object::new();
+    for (ending, body) in routes {
+        js_sys::Reflect::set(&table, &(*ending).into(), &body.as_str().into()).unwrap();
+    }
+    js_sys::Reflect::set(&js_sys::global(), &"fakeRoutes".into(), &table).unwrap();
+    js_sys::eval(
+        r#"window.realFetch ??= window.fetch;
+        window.fetchedUrls = [];
+        window.fetch = async (input) => {
+          const url = typeof input === "string" ? input : input.url;
+          window.fetchedUrls.push(url);
+          const path = url.split("?")[0];
+          for (const [ending, body] of Object.entries(window.fakeRoutes)) {
+            if (path.endsWith(ending)) {
+              return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
+            }
+          }
+          return new Response("{}", { status: 404, headers: { "content-type": "application/json" } });
+        };"#,
+    )
+    .unwrap();
+}
+
+fn restore_fetch() {
+    js_sys::eval("window.fetch = window.realFetch").unwrap();
+}
+
+/// A storefront's checkout, waiting, mounted in `locale` with its table served from /locales/.
+async fn mount_waiting_in(locale: &str) -> (web_sys::Element, usdt_checkout::CheckoutHandle) {
+    let view = serde_json::to_string(&view(OrderStatus::Waiting)).unwrap();
+    let table = match locale {
+        "ar" => include_str!("../www/locales/ar.json"),
+        "de" => include_str!("../www/locales/de.json"),
+        _ => "{}",
+    };
+    fake_fetch(&[
+        ("/api/checkouts/co_test", view),
+        (&format!("/locales/{locale}.json"), table.to_owned()),
+    ]);
+    let host = host();
+    let handle = usdt_checkout::mount(
+        host.clone(),
+        options(&format!(
+            r#"{{"merchantUrl": "http://shop.test", "checkoutId": "co_test", "locale": "{locale}", "localesUrl": "http://shop.test/checkout/locales/"}}"#
+        )),
+    )
+    .unwrap();
+    appears(&host, ".usdt-checkout__amount", "the amount to send").await;
+    (host, handle)
+}
+
+#[wasm_bindgen_test]
+async fn arabic_lays_out_right_to_left_with_amounts_and_addresses_left_to_right() {
+    let (host, mut handle) = mount_waiting_in("ar").await;
+    let root = host.query_selector(".usdt-checkout").unwrap().unwrap();
+    assert_eq!(root.get_attribute("dir").as_deref(), Some("rtl"));
+    assert_eq!(root.get_attribute("lang").as_deref(), Some("ar"));
+    let direction = |selector: &str| {
+        let element = host.query_selector(selector).unwrap().unwrap();
+        js_sys::Function::new_with_args("e", "return getComputedStyle(e).direction")
+            .call1(&wasm_bindgen::JsValue::NULL, &element)
+            .unwrap()
+            .as_string()
+            .unwrap()
+    };
+    for selector in [
+        ".usdt-checkout__amount",
+        ".usdt-checkout__address",
+        ".usdt-checkout__token",
+    ] {
+        let element = host.query_selector(selector).unwrap().unwrap();
+        assert_eq!(
+            element.get_attribute("dir").as_deref(),
+            Some("ltr"),
+            "{selector}"
+        );
+        assert_eq!(direction(selector), "ltr", "{selector}");
+    }
+    assert_eq!(direction(".usdt-checkout"), "rtl");
+    let page = text(&host);
+    assert!(
+        page.contains("في انتظار دفعتك"),
+        "the status in Arabic: {page}"
+    );
+    assert!(page.contains("24.995001 USDT"), "Latin digits: {page}");
+    handle.unmount();
+    restore_fetch();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn german_writes_amounts_as_german_does_and_the_table_is_fetched_once() {
+    let (host, mut handle) = mount_waiting_in("de").await;
+    let amount = host
+        .query_selector(".usdt-checkout__amount")
+        .unwrap()
+        .unwrap();
+    assert_eq!(amount.text_content().unwrap(), "24,995001 USDT");
+    let page = text(&host);
+    assert!(page.contains("Warten auf Ihre Zahlung"), "{page}");
+    assert!(page.contains("≈ 25,00 USD"), "{page}");
+    let de = Strings::cached(Locale::De).expect("the German table, kept for the page");
+    assert_eq!(de.amount("24.995001"), "24,995001");
+    assert_eq!(de.amount("1234.5"), "1.234,5");
+    assert_eq!(de.amount("0.000000000000000001"), "0,000000000000000001");
+    assert_eq!(
+        de.amount("123456789012345678.123456"),
+        "123.456.789.012.345.678,123456",
+        "no float in between"
+    );
+    assert_eq!(Strings::ENGLISH.amount("1234.5"), "1,234.5");
+    assert_eq!(de.clock(605), "10:05");
+    handle.unmount();
+    let fetched = js_sys::eval("window.fetchedUrls.filter((u) => u.endsWith('de.json')).length")
+        .unwrap()
+        .as_f64();
+    assert_eq!(fetched, Some(1.0));
+    restore_fetch();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_table_that_cannot_be_fetched_leaves_the_widget_in_english() {
+    fake_fetch(&[(
+        "/api/checkouts/co_test",
+        serde_json::to_string(&view(OrderStatus::Waiting)).unwrap(),
+    )]);
+    let host = host();
+    let mut handle = usdt_checkout::mount(
+        host.clone(),
+        options(
+            r#"{"merchantUrl": "http://shop.test", "checkoutId": "co_test", "locale": "ko", "localesUrl": "http://shop.test/nowhere/"}"#,
+        ),
+    )
+    .unwrap();
+    appears(&host, ".usdt-checkout__amount", "the amount to send").await;
+    let root = host.query_selector(".usdt-checkout").unwrap().unwrap();
+    assert_eq!(root.get_attribute("lang").as_deref(), Some("en"));
+    assert!(text(&host).contains("Waiting for your payment"));
+    handle.unmount();
+    restore_fetch();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_countdown_ticks_silently_and_a_hidden_live_region_waits_for_a_threshold() {
+    let (host, _) = render_payment(OrderStatus::Waiting).await;
+    let countdown = host
+        .query_selector(".usdt-checkout__countdown")
+        .unwrap()
+        .unwrap();
+    assert!(countdown.get_attribute("aria-live").is_none());
+    assert!(countdown.closest("[aria-live]").unwrap().is_none());
+    let announce = host
+        .query_selector(".usdt-checkout__announce[aria-live=polite]")
+        .unwrap()
+        .expect("the countdown's live region");
+    assert_eq!(
+        announce.text_content().unwrap(),
+        "",
+        "nothing said until a threshold is crossed"
     );
     host.remove();
 }

@@ -18,6 +18,16 @@ const ready = trunkLoads
     })
   : init({ module_or_path: new URL("core/usdt-checkout_bg.wasm", here) });
 const stylesheet = new URL("usdt-checkout.css", here).href;
+// The tables of the languages other than English, beside this module; fetched by the widget
+// when the shopper's language needs one.
+const locales = new URL("./locales/", import.meta.url).href;
+
+// The embed's defaults under the page's options (which may name their own localesUrl).
+function withDefaults(options) {
+  return options && typeof options === "object" && !Array.isArray(options)
+    ? { localesUrl: locales, ...options }
+    : options;
+}
 
 // The stylesheet goes where the host element lives: the page's head, or the shadow root it is in.
 function ensureStylesheet(element) {
@@ -34,13 +44,17 @@ function ensureStylesheet(element) {
 async function mount(element, options) {
   ensureStylesheet(element);
   await ready;
-  return mountWidget(element, options);
+  const handle = mountWidget(element, withDefaults(options));
+  return {
+    update: (options) => handle.update(withDefaults(options)),
+    unmount: () => handle.unmount(),
+  };
 }
 
 const ATTRIBUTES = {
   "merchant-url": "merchantUrl", "gateway-url": "gatewayUrl", "gateway-api": "gatewayApi",
   "gateway-key": "gatewayKey", item: "item", "checkout-id": "checkoutId",
-  locale: "locale", theme: "theme", "default-chain": "defaultChain", chains: "chains", tokens: "tokens",
+  locale: "locale", "locales-url": "localesUrl", theme: "theme", "default-chain": "defaultChain", chains: "chains", tokens: "tokens",
 };
 
 class UsdtCheckoutElement extends HTMLElement {
