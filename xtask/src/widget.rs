@@ -1,5 +1,7 @@
 //! The widget as a storefront downloads it: the release wasm, optimised for size, its JS
-//! bindings, the embed module and the stylesheet, in `dist/checkout/`.
+//! bindings, the embed module and the stylesheet, in `dist/checkout/`; and the tables of the
+//! languages other than English, in `dist/checkout/locales/`, fetched only by a shopper who
+//! reads one.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,7 +9,8 @@ use std::process::Command;
 use crate::{Result, cmd, root, run};
 
 /// What a storefront may download, gzipped, before `cargo xtask size` fails: the widget on the
-/// stack its design names, in any language. For scale, measured on 2026-11-24, gzipped: a page
+/// stack its design names, as an English shopper gets it (another language adds its table, each
+/// printed on its own). For scale, measured on 2026-11-24, gzipped: a page
 /// with only React on it, 69 KB; RainbowKit connect-only, 411 KB; Reown AppKit with Pay, 465 KB.
 const BUDGET_BYTES: u64 = 150_000;
 
@@ -59,13 +62,57 @@ pub fn build() -> Result<Vec<PathBuf>> {
     let bindings = core.join("usdt-checkout.js");
     minify(&bindings, &bindings)?;
     let files = downloaded(&out);
+    let tables = locale_tables(&out)?;
     let mut precompress = Command::new("node");
     precompress
         .arg(root().join("xtask/precompress.mjs"))
-        .args(&files);
+        .args(&files)
+        .args(&tables);
     run(precompress)?;
     println!("widget: built into {} and pkg/", out.display());
     Ok(files)
+}
+
+/// `www/locales/*.json` into `out/locales/`, minified; returns the copies. Not `en.json`, the
+/// translators' reference: the widget has English compiled in and never fetches it.
+fn locale_tables(out: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let (from, to) = (root().join("www/locales"), out.join("locales"));
+    std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let mut tables = Vec::new();
+    for entry in std::fs::read_dir(&from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|ext| ext != "json") || path.ends_with("en.json") {
+            continue;
+        }
+        let json =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let copy = to.join(path.file_name().unwrap_or_default());
+        std::fs::write(&copy, minify_json(&json))
+            .map_err(|e| format!("{}: {e}", copy.display()))?;
+        tables.push(copy);
+    }
+    tables.sort();
+    Ok(tables)
+}
+
+/// JSON without the whitespace between its tokens.
+fn minify_json(json: &str) -> String {
+    let (mut out, mut in_string, mut escaped) = (String::with_capacity(json.len()), false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The files a storefront downloads.
@@ -166,11 +213,33 @@ pub fn size() -> Result {
         println!("{name:<32} {raw:>10} {zipped:>10} {brotli:>10}");
     }
     println!(
-        "widget download: {:.1} KB gzipped (budget {} KB), {:.1} KB as served with brotli",
+        "widget download, as an English shopper gets it: {:.1} KB gzipped (budget {} KB), {:.1} KB as served with brotli",
         total as f64 / 1000.0,
         BUDGET_BYTES / 1000,
         total_br as f64 / 1000.0
     );
+    println!("\nand for a shopper in another language, one of these besides (not in the budget):");
+    let tables = std::fs::read_dir(out_dir().join("locales"))
+        .map_err(|e| format!("locales: {e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"));
+    let mut tables: Vec<PathBuf> = tables.collect();
+    tables.sort();
+    for table in &tables {
+        let raw = std::fs::metadata(table).map_err(|e| e.to_string())?.len();
+        let zipped = gzipped(table)?;
+        let mut br = table.clone().into_os_string();
+        br.push(".br");
+        let brotli = std::fs::metadata(&br)
+            .map_err(|e| format!("{}: {e}", PathBuf::from(&br).display()))?
+            .len();
+        let name = table
+            .strip_prefix(out_dir())
+            .unwrap_or(table)
+            .display()
+            .to_string();
+        println!("{name:<32} {raw:>10} {zipped:>10} {brotli:>10}");
+    }
     if total > BUDGET_BYTES {
         return Err(format!(
             "the widget is {total} bytes gzipped, over the {BUDGET_BYTES}-byte budget"
