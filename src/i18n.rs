@@ -38,9 +38,11 @@ macro_rules! texts {
 
             /// Its key in a locale table.
             pub fn key(self) -> &'static str {
-                [$($key,)*][self as usize]
+                KEYS[self as usize]
             }
         }
+
+        static KEYS: &[&str] = &[$($key,)*];
 
         /// English, indexed by [`Text`].
         const EN: &[&str] = &[$($english,)*];
@@ -134,23 +136,22 @@ impl Locale {
     /// (`es-MX` is Spanish, `pt` and `pt-PT` Brazilian Portuguese). Chinese is simplified only:
     /// `zh`, `zh-Hans`, `zh-CN`, `zh-SG` are; `zh-TW`, `zh-HK`, `zh-MO` and `zh-Hant` are not.
     pub fn from_tag(tag: &str) -> Option<Self> {
-        let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
-        if let Some(exact) = Self::ALL
+        let tag = tag.trim().replace('_', "-");
+        let exact = Self::ALL
             .into_iter()
-            .find(|l| l.tag().eq_ignore_ascii_case(&tag))
-        {
-            return Some(exact);
-        }
-        let mut subtags = tag.split('-');
-        let language = subtags.next()?;
-        if language == "zh" {
-            return subtags
-                .all(|s| !matches!(s, "hant" | "tw" | "hk" | "mo"))
-                .then_some(Locale::ZhCn);
-        }
-        Self::ALL
-            .into_iter()
-            .find(|l| l.tag().split('-').next() == Some(language))
+            .find(|l| l.tag().eq_ignore_ascii_case(&tag));
+        let language = tag.split('-').next()?.to_ascii_lowercase();
+        let traditional = |s: &str| {
+            ["hant", "tw", "hk", "mo"]
+                .iter()
+                .any(|t| s.eq_ignore_ascii_case(t))
+        };
+        exact.or_else(|| match language.as_str() {
+            "zh" if tag.split('-').any(traditional) => None,
+            _ => Self::ALL
+                .into_iter()
+                .find(|l| l.tag().split('-').next() == Some(&language)),
+        })
     }
 
     /// The `locale` option if supported, else the first of the browser's languages that is,
