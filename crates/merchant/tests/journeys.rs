@@ -1005,7 +1005,9 @@ async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_agai
 /// accessibility check.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_waiting_screen_in_each_of_ten_languages() {
-    const LOCALES: [&str; 10] = ["en", "zh-CN", "es", "fr", "de", "pt-BR", "ja", "ko", "ru", "ar"];
+    const LOCALES: [&str; 10] = [
+        "en", "zh-CN", "es", "fr", "de", "pt-BR", "ja", "ko", "ru", "ar",
+    ];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let world = world_with(
@@ -1017,13 +1019,20 @@ async fn the_waiting_screen_in_each_of_ten_languages() {
         },
     )
     .await;
-    let page = storefront_page(Embed::Element, &world.server.url, &world.sandbox.url, Api::V1);
+    let page = storefront_page(
+        Embed::Element,
+        &world.server.url,
+        &world.sandbox.url,
+        Api::V1,
+    );
     let app = axum::Router::new().route(
         "/{locale}",
-        axum::routing::get(move |axum::extract::Path(locale): axum::extract::Path<String>| {
-            let page = page.replace(r#"locale="en""#, &format!(r#"locale="{locale}""#));
-            async move { axum::response::Html(page) }
-        }),
+        axum::routing::get(
+            move |axum::extract::Path(locale): axum::extract::Path<String>| {
+                let page = page.replace(r#"locale="en""#, &format!(r#"locale="{locale}""#));
+                async move { axum::response::Html(page) }
+            },
+        ),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let browser = Browser::start(375, 900).await;
@@ -1054,7 +1063,9 @@ async fn the_waiting_screen_in_each_of_ten_languages() {
             .await;
         let expected = if locale == "ar" { "rtl" } else { "ltr" };
         assert_eq!(direction, json!([expected, "ltr", "ltr"]), "{locale}");
-        browser.screenshot(&shots.join(format!("{locale}.png"))).await;
+        browser
+            .screenshot(&shots.join(format!("{locale}.png")))
+            .await;
         let violations = browser.accessibility_violations(375, false).await;
         assert!(violations.is_empty(), "{locale}: {violations:?}");
     }
