@@ -758,17 +758,19 @@ async fn the_widget_rides_out_a_checkout_server_restart_and_reaches_paid() {
     shop.fulfilled_once().await;
 }
 
-/// The shopper's browser adds price fields to the widget's order request.
+/// The shopper's browser adds price fields to the widget's order request, however `fetch` is
+/// called (a URL and options, or a `Request`).
 const TAMPER: &str = r#"(() => {
   const send = window.fetch;
-  window.fetch = (url, init) => {
-    if (String(url).endsWith("/api/checkouts") && init && init.method === "POST") {
-      const body = JSON.parse(init.body);
+  window.fetch = async (input, init) => {
+    const request = new Request(input, init);
+    if (request.url.endsWith("/api/checkouts") && request.method === "POST") {
+      const body = JSON.parse(await request.clone().text());
       Object.assign(body, { amount: "0.01", price: "0.01", currency: "USDT", priceAmount: "0.01" });
-      init = { ...init, body: JSON.stringify(body) };
-      window.tamperedBody = init.body;
+      window.tamperedBody = JSON.stringify(body);
+      return send(new Request(request, { body: window.tamperedBody }));
     }
-    return send(url, init);
+    return send(request);
   };
 })();"#;
 
@@ -1068,5 +1070,7 @@ async fn the_waiting_screen_in_each_of_ten_languages() {
             .await;
         let violations = browser.accessibility_violations(375, false).await;
         assert!(violations.is_empty(), "{locale}: {violations:?}");
+        // The next page is a new shopper, not this one's payment resumed.
+        browser.script("localStorage.clear();", vec![]).await;
     }
 }
