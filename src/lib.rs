@@ -37,6 +37,22 @@ pub(crate) fn focus(node: &yew::NodeRef) {
     }
 }
 
+/// Whether focus is inside the widget whose heading is `heading` (in its shadow root, or on the
+/// page for a script embed).
+pub(crate) fn focused_inside(heading: &yew::NodeRef) -> bool {
+    use wasm_bindgen::JsCast;
+    let Some(widget) = heading
+        .cast::<web_sys::Element>()
+        .and_then(|h| h.parent_element())
+    else {
+        return false;
+    };
+    js_sys::Reflect::get(&widget.get_root_node(), &"activeElement".into())
+        .ok()
+        .and_then(|active| active.dyn_into::<web_sys::Node>().ok())
+        .is_some_and(|active| widget.contains(Some(&active)))
+}
+
 /// `parts` end to end: what `concat` does, in a fraction of its code (every shopper downloads it).
 pub(crate) fn cat(parts: &[&str]) -> String {
     let mut joined = String::new();

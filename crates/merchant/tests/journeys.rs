@@ -978,6 +978,14 @@ async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_agai
     shop.sandbox(&format!("/sandbox/orders/{order}/expire"), json!({}))
         .await;
     shop.status("This payment request has expired").await;
+    // The copy button the shopper was on is gone with the screen: focus is on the heading, not
+    // lost to the page.
+    let focused = eventually("focus to reach the heading", WAIT, || async {
+        let focused = shop.browser.focused().await;
+        (focused["class"] == "usdt-checkout__title").then_some(focused)
+    })
+    .await;
+    assert_eq!(focused["tag"], "h1");
     let again = shop
         .tab_to("Start again", |f| f["text"] == "Start again")
         .await;
