@@ -15,6 +15,7 @@ use usdt_checkout_protocol::checkout::{
     self, CheckoutState, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS, StorefrontCheckout,
 };
 use usdt_checkout_protocol::gateway::HEADER_EVENT;
+use usdt_checkout_protocol::receipt;
 use usdt_checkout_protocol::signature::{Signed, secrets_equal};
 
 use crate::app::App;
@@ -28,6 +29,8 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route(checkout::PATH_CHECKOUTS, post(create_checkout))
         .route("/api/checkouts/{id}", get(get_checkout))
+        .route("/api/checkouts/{id}/receipt", get(get_receipt))
+        .route(receipt::PATH_RECEIPT_KEY, get(receipt_key))
         .route(
             checkout::PATH_ADMIN_CHECKOUTS,
             post(create_storefront_checkout),
@@ -156,6 +159,41 @@ async fn get_checkout(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// The signed receipt of a paid checkout, to keep (saved as a file by the browser).
+async fn get_receipt(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let checkout = app
+        .checkouts
+        .find(&id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let receipt = app.receipt(&checkout).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_paid",
+            "a receipt is issued once the checkout is paid",
+        )
+    })?;
+    let mut response = Json(receipt.sign(&app.receipt_key)).into_response();
+    let disposition = format!("attachment; filename=\"receipt-{}.json\"", checkout.id);
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// The public key receipts are checked with.
+async fn receipt_key(State(app): State<Arc<App>>) -> Json<receipt::ReceiptKey> {
+    Json(receipt::ReceiptKey {
+        algorithm: "ES256".into(),
+        public_key: app.receipt_key.public_key().to_base64_spki(),
+    })
 }
 
 fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {

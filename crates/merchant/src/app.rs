@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use usdt_checkout_protocol::TransferRequest;
+use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::checkout::{
     CheckoutView, GatewayHealth, PaymentView, Price, TransactionView,
 };
-use usdt_checkout_protocol::format_units;
+use usdt_checkout_protocol::{OrderStatus, format_units};
 
 use crate::catalog::CatalogCache;
 use crate::checkouts::Checkouts;
@@ -18,6 +19,8 @@ use crate::config::Config;
 use crate::domain::Checkout;
 use crate::gateway::GatewayClient;
 use crate::store::replicas::Roles;
+use usdt_checkout_protocol::receipt::Receipt;
+use usdt_checkout_protocol::signature::V1PrivateKey;
 
 pub struct App {
     pub config: Config,
@@ -26,6 +29,8 @@ pub struct App {
     pub catalog: CatalogCache,
     /// What this server runs for every server on its database (see [`crate::store::replicas`]).
     pub roles: Arc<Roles>,
+    /// Signs receipts: the key the store keeps for every server on the database.
+    pub receipt_key: V1PrivateKey,
 }
 
 impl App {
@@ -36,6 +41,7 @@ impl App {
             gateway,
             catalog: CatalogCache::new(),
             roles: Arc::default(),
+            receipt_key: V1PrivateKey::generate(),
         }
     }
 
@@ -114,6 +120,36 @@ impl App {
             server_time: now_ms(),
             version: checkout.version,
         }
+    }
+
+    /// The receipt of a checkout paid (or paid late), as of now; `None` before that.
+    pub fn receipt(&self, checkout: &Checkout) -> Option<Receipt> {
+        let state = checkout.state;
+        if !matches!(
+            state,
+            CheckoutState::Order(OrderStatus::Paid | OrderStatus::PaidLate)
+        ) {
+            return None;
+        }
+        let view = self.view(checkout);
+        let payment = view.payment?;
+        Some(Receipt {
+            merchant: self.config.merchant_name.clone(),
+            checkout_id: checkout.id.clone(),
+            item: checkout.item_id.clone(),
+            description: checkout.description.clone(),
+            price: view.price,
+            paid: payment.paid,
+            symbol: payment.symbol,
+            chain_id: payment.chain_id,
+            network: payment.network,
+            token_contract: payment.token_contract,
+            to_address: payment.to_address,
+            transactions: payment.transactions,
+            state: state.as_str().into(),
+            paid_at: checkout.gateway.success_at.unwrap_or(checkout.updated_at),
+            issued_at: now_ms(),
+        })
     }
 
     /// A status poll's ETag: the checkout's version, the unmatched payments seen at its address

@@ -20,6 +20,8 @@ use crate::fulfillment::Delivery;
 struct File {
     listen: Option<SocketAddr>,
     database: Option<String>,
+    /// The merchant's name on receipts.
+    merchant_name: Option<String>,
     #[serde(default)]
     allowed_origins: Vec<String>,
     order_lifetime_seconds: Option<u64>,
@@ -149,6 +151,8 @@ pub struct Config {
     pub rates: RateSource,
     pub chains: BTreeMap<ChainId, WatchedChain>,
     pub database: Database,
+    /// Who issues the receipts: `merchant_name`, else the storefront's first origin.
+    pub merchant_name: String,
     pub allowed_origins: Vec<String>,
     pub order_lifetime: Duration,
     pub widget_dir: Option<PathBuf>,
@@ -380,6 +384,10 @@ pub fn parse(
                 .or(file.database)
                 .unwrap_or_else(|| "checkout.sqlite".into()),
         ),
+        merchant_name: file
+            .merchant_name
+            .or_else(|| file.allowed_origins.first().cloned())
+            .unwrap_or_default(),
         allowed_origins: file.allowed_origins,
         order_lifetime: Duration::from_secs(file.order_lifetime_seconds.unwrap_or(900)),
         widget_dir: file.widget_dir,

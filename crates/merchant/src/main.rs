@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use usdt_checkout_protocol::receipt::SignedReceipt;
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
 use usdt_checkout_server::{config, server};
@@ -31,6 +32,24 @@ enum Command {
     Signature {
         #[command(subcommand)]
         action: SignatureAction,
+    },
+    /// Check a receipt the checkout server issued.
+    Receipt {
+        #[command(subcommand)]
+        action: ReceiptAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptAction {
+    /// Exit 0 and print what it says if the receipt FILE is signed by the key, 1 if not.
+    Verify {
+        /// A receipt file, as `GET /api/checkouts/{id}/receipt` gives it.
+        file: PathBuf,
+        /// The server's receipt key: base64 SPKI, or @FILE (its
+        /// /.well-known/usdt-checkout/receipt-key gives it as `publicKey`).
+        #[arg(long)]
+        public_key: String,
     },
 }
 
@@ -84,6 +103,31 @@ impl RequestArgs {
     }
 }
 
+fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<(), String> {
+    let key = V1PublicKey::from_base64_spki(&key_text(public_key)?)
+        .map_err(|e| format!("--public-key: {e}"))?;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let receipt = SignedReceipt::parse(&text)
+        .and_then(|signed| signed.verify(&key))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    println!(
+        "valid: {} paid {} {} on {} for {} ({} {}), checkout {}, {}",
+        receipt.merchant,
+        receipt.paid,
+        receipt.symbol,
+        receipt.network,
+        receipt.description,
+        receipt.price.amount,
+        receipt.price.currency,
+        receipt.checkout_id,
+        receipt.state
+    );
+    for tx in &receipt.transactions {
+        println!("transaction {}", tx.hash);
+    }
+    Ok(())
+}
+
 /// A key given inline, or as @FILE.
 fn key_text(argument: &str) -> Result<String, String> {
     match argument.strip_prefix('@') {
@@ -105,6 +149,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Signature { action } => return signature(action),
+        Command::Receipt {
+            action: ReceiptAction::Verify { file, public_key },
+        } => verify_receipt(&file, &public_key),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,11 +72,12 @@ pub async fn serve(config: Config) -> Result<(), String> {
         ));
     }
     if let Some(delivery) = config.fulfillment.clone() {
-        tokio::spawn(fulfillment::run(delivery, store, fulfillment_due));
+        tokio::spawn(fulfillment::run(delivery, store.clone(), fulfillment_due));
     }
 
     let mut app = App::new(config, checkouts, gateway);
     app.roles = roles;
+    app.receipt_key = store.receipt_key().await.map_err(|e| e.to_string())?;
     let app = Arc::new(app);
     // One line on stdout for scripts and tests.
     println!("{}", serde_json::json!({ "listen": bound.to_string() }));

@@ -144,6 +144,14 @@ async fn polls_spread_over_three_servers_follow_one_checkout_to_paid_once() {
         1,
         "one server runs the reconciler and the watcher"
     );
+    let mut keys = vec![];
+    for server in &servers {
+        keys.push(get(&format!("{server}/.well-known/usdt-checkout/receipt-key")).await);
+    }
+    assert!(
+        keys.windows(2).all(|k| k[0] == k[1]),
+        "one receipt key: {keys:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -58,6 +58,13 @@ async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db:
     assert_eq!(again["payment"]["orderNo"], view["payment"]["orderNo"]);
 
     let id = view["id"].as_str().unwrap();
+    let early = w
+        .http
+        .get(format!("{}/api/checkouts/{id}/receipt", w.server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 409, "no receipt before it is paid");
     w.pay(&view, json!({})).await;
     let confirming = w.wait_state(id, "confirming").await;
     assert_eq!(confirming["payment"]["requiredConfirmations"], 2);
@@ -78,6 +85,72 @@ async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db:
     assert_eq!(events[0]["type"], "checkout.paid");
     assert_eq!(events[0]["checkoutId"], id);
     assert_eq!(events[0]["amountPaid"], "24.995001");
+
+    // The receipt: signed by the server's own key, published at the well-known path; the CLI
+    // checks it, and refuses it once a byte has changed.
+    let receipt = w
+        .http
+        .get(format!("{}/api/checkouts/{id}/receipt", w.server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(receipt.status(), 200);
+    assert!(
+        receipt.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("receipt-{id}.json"))
+    );
+    let text = receipt.text().await.unwrap();
+    let key: Value = w
+        .http
+        .get(format!(
+            "{}/.well-known/usdt-checkout/receipt-key",
+            w.server.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["algorithm"], "ES256");
+    let public = key["publicKey"].as_str().unwrap();
+    let signed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(signed["receipt"]["paid"], "24.995001");
+    assert_eq!(
+        signed["receipt"]["price"],
+        json!({"amount": "25.00", "currency": "USD"})
+    );
+    assert_eq!(signed["receipt"]["state"], "paid");
+    assert_eq!(
+        signed["receipt"]["transactions"].as_array().unwrap().len(),
+        1
+    );
+    let dir = std::env::temp_dir().join(format!("receipt-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("receipt.json");
+    std::fs::write(&file, &text).unwrap();
+    let verify = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_checkout-server"))
+            .args(["receipt", "verify"])
+            .arg(file)
+            .args(["--public-key", public])
+            .output()
+            .unwrap()
+    };
+    let valid = verify(&file);
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
+    assert!(String::from_utf8_lossy(&valid.stdout).contains("paid 24.995001 USDT"));
+    let changed = dir.join("changed.json");
+    std::fs::write(&changed, text.replacen("24.995001", "24.995002", 1)).unwrap();
+    let refused = verify(&changed);
+    assert!(!refused.status.success(), "one changed byte is refused");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn with_webhooks_dropped_the_reconciler_still_converges(db: Db) {

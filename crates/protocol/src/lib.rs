@@ -13,6 +13,8 @@ pub mod hex;
 pub mod payment_uri;
 pub mod pricing;
 #[cfg(feature = "signing")]
+pub mod receipt;
+#[cfg(feature = "signing")]
 pub mod signature;
 #[cfg(feature = "gateway-wire")]
 pub mod signed_string;

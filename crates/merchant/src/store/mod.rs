@@ -16,6 +16,7 @@ use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Executor, Row, Transacti
 use usdt_checkout_chain::{Cursor, PaymentKind};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
+use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{Address, ChainId};
 
 pub mod replicas;
@@ -28,10 +29,11 @@ use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerm
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
+    (4, include_str!("../../migrations/0004_receipt_key.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +357,23 @@ impl Store {
         .bind(symbol)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The key receipts are signed with: made once, by whichever server asks first, and the
+    /// same for every server on this database from then on.
+    pub async fn receipt_key(&self) -> Result<V1PrivateKey, StoreError> {
+        sqlx::query(
+            "INSERT INTO receipt_keys (id, private_key, created_at) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(V1PrivateKey::generate().to_base64_pkcs8())
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await?;
+        let text: String = sqlx::query_scalar("SELECT private_key FROM receipt_keys WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        V1PrivateKey::from_base64_pkcs8(&text).map_err(|_| StoreError::Corrupt("receipt key"))
     }
 
     /// Tells the other servers on this database that a checkout changed (see [`replicas`]).

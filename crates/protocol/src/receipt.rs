@@ -1,0 +1,155 @@
+//! A signed receipt: what a shopper bought and paid, where and when, signed by the merchant's
+//! checkout server with a key of its own (ECDSA P-256, as the gateway's V1 keys), whose public
+//! half the server publishes at [`PATH_RECEIPT_KEY`]. Anyone holding the receipt and that key can
+//! check that the server issued it and that nothing in it changed.
+//!
+//! The signature covers the receipt's JSON object in one canonical form: keys sorted, no
+//! whitespace (serde_json's `Value` writes objects that way). A receipt file is
+//! `{"receipt": {...}, "signature": "<base64 DER>"}`; how it is indented does not matter.
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::chain::ChainId;
+use crate::checkout::{Price, TransactionView};
+use crate::signature::{SignatureError, V1PrivateKey, V1PublicKey};
+
+/// Where a checkout server publishes its receipts' public key.
+pub const PATH_RECEIPT_KEY: &str = "/.well-known/usdt-checkout/receipt-key";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// Who issued it: the merchant's name, as its checkout server is configured.
+    pub merchant: String,
+    pub checkout_id: String,
+    pub item: Option<String>,
+    pub description: String,
+    /// The price the merchant set.
+    pub price: Price,
+    /// What was paid, in the token's units.
+    pub paid: String,
+    pub symbol: String,
+    pub chain_id: ChainId,
+    pub network: String,
+    pub token_contract: Address,
+    pub to_address: Address,
+    pub transactions: Vec<TransactionView>,
+    /// `paid`, or `paid_late` (after the order's time ran out).
+    pub state: String,
+    /// When the server saw it paid, Unix ms.
+    pub paid_at: u64,
+    /// When this receipt was signed, Unix ms.
+    pub issued_at: u64,
+}
+
+/// A receipt with its signature, as served and saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedReceipt {
+    pub receipt: serde_json::Value,
+    pub signature: String,
+}
+
+/// The receipts' public key, as [`PATH_RECEIPT_KEY`] serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptKey {
+    /// `ES256`: ECDSA on P-256 with SHA-256.
+    pub algorithm: String,
+    /// Base64 SubjectPublicKeyInfo (DER).
+    pub public_key: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReceiptError {
+    #[error("not a receipt: {0}")]
+    Malformed(String),
+    #[error("the signature does not match the receipt: {0}")]
+    Signature(#[from] SignatureError),
+}
+
+/// The bytes a receipt's signature covers.
+fn canonical(receipt: &serde_json::Value) -> String {
+    // `Value`'s objects are sorted maps (no `preserve_order`): the same text whatever order or
+    // whitespace the file has.
+    receipt.to_string()
+}
+
+impl Receipt {
+    pub fn sign(&self, key: &V1PrivateKey) -> SignedReceipt {
+        let receipt = serde_json::to_value(self).expect("a receipt serialises");
+        let signature = key.sign(&canonical(&receipt));
+        SignedReceipt { receipt, signature }
+    }
+}
+
+impl SignedReceipt {
+    /// The receipt, once its signature is checked against `key`.
+    pub fn verify(&self, key: &V1PublicKey) -> Result<Receipt, ReceiptError> {
+        key.verify(&canonical(&self.receipt), &self.signature)?;
+        serde_json::from_value(self.receipt.clone())
+            .map_err(|e| ReceiptError::Malformed(e.to_string()))
+    }
+
+    /// Reads a receipt file.
+    pub fn parse(text: &str) -> Result<Self, ReceiptError> {
+        serde_json::from_str(text).map_err(|e| ReceiptError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt() -> Receipt {
+        Receipt {
+            merchant: "Shop".into(),
+            checkout_id: "co_1".into(),
+            item: Some("tee".into()),
+            description: "T-shirt".into(),
+            price: Price {
+                amount: "25.00".into(),
+                currency: "USD".into(),
+            },
+            paid: "24.995001".into(),
+            symbol: "USDT".into(),
+            chain_id: ChainId(31337),
+            network: "Local chain".into(),
+            token_contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+                .parse()
+                .unwrap(),
+            to_address: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+                .parse()
+                .unwrap(),
+            transactions: vec![TransactionView {
+                hash: "0xabc".into(),
+                explorer_url: None,
+                amount: Some("24.995001".into()),
+            }],
+            state: "paid".into(),
+            paid_at: 1_800_000_000_000,
+            issued_at: 1_800_000_001_000,
+        }
+    }
+
+    #[test]
+    fn a_signed_receipt_verifies_however_it_is_laid_out_and_not_once_changed() {
+        let key = V1PrivateKey::generate();
+        let signed = receipt().sign(&key);
+        assert_eq!(signed.verify(&key.public_key()), Ok(receipt()));
+
+        let pretty = serde_json::to_string_pretty(&signed).unwrap();
+        let read = SignedReceipt::parse(&pretty).unwrap();
+        assert_eq!(read.verify(&key.public_key()), Ok(receipt()));
+
+        let changed = pretty.replace("24.995001", "24.995002");
+        let read = SignedReceipt::parse(&changed).unwrap();
+        assert!(matches!(
+            read.verify(&key.public_key()),
+            Err(ReceiptError::Signature(_))
+        ));
+        let other = V1PrivateKey::generate().public_key();
+        assert!(signed.verify(&other).is_err(), "another server's key");
+    }
+}
