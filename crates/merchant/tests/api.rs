@@ -52,7 +52,8 @@ impl Drop for Harness {
 
 async fn harness(db: Db, name: &str, extra: &str) -> Harness {
     let dir = std::env::temp_dir().join(format!(
-        "checkout-api-{name}-{}-{}",
+        "checkout-api-{name}-{}-{}-{}",
+        db.name(),
         std::process::id(),
         now_ms()
     ));

@@ -28,7 +28,8 @@ struct TempDb {
 impl TempDb {
     async fn new(db: Db, name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "checkout-store-{name}-{}-{}",
+            "checkout-store-{name}-{}-{}-{}",
+            db.name(),
             std::process::id(),
             now_ms()
         ));

@@ -22,6 +22,15 @@ pub enum Db {
 }
 
 impl Db {
+    /// Its name, for what a test makes on it: the same test runs on both at once, and must not
+    /// share a directory with itself.
+    pub fn name(self) -> &'static str {
+        match self {
+            Db::Sqlite => "sqlite",
+            Db::Postgres => "postgres",
+        }
+    }
+
     /// A database of the test's own, as `database =` names it: an SQLite file in `dir`, or a
     /// fresh database on the tests' PostgreSQL.
     pub async fn create(self, name: &str, dir: &std::path::Path) -> String {
@@ -172,6 +181,7 @@ pub async fn world_on(name: &str, db: Db) -> World {
 }
 
 pub async fn world_with(name: &str, storefront: Storefront) -> World {
+    let name = &format!("{name}-{}", storefront.db.name());
     let anvil = Anvil::start();
     let fulfillment = WebhookReceiver::start().await;
     let keys = MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12");
