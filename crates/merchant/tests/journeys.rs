@@ -110,6 +110,22 @@ impl Shop {
         width: u32,
         before_page: Option<fn(&World) -> String>,
     ) -> Self {
+        let gateway = Storefront {
+            api,
+            ..Storefront::default()
+        };
+        Self::open_on(gateway, journey, embed, width, before_page).await
+    }
+
+    /// [`Shop::open`], with the gateway (its dialect, its orders' lifetime) as `gateway` says.
+    async fn open_on(
+        gateway: Storefront,
+        journey: &str,
+        embed: Embed,
+        width: u32,
+        before_page: Option<fn(&World) -> String>,
+    ) -> Self {
+        let api = gateway.api;
         let widget_dir = workspace_root().join("dist/checkout");
         assert!(
             widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
@@ -122,8 +138,7 @@ impl Shop {
             Storefront {
                 origin: origin.clone(),
                 widget_dir: Some(widget_dir),
-                api,
-                ..Storefront::default()
+                ..gateway
             },
         )
         .await;
@@ -1081,4 +1096,56 @@ async fn the_waiting_screen_in_each_of_ten_languages() {
         // The next page is a new shopper, not this one's payment resumed.
         browser.script("localStorage.clear();", vec![]).await;
     }
+}
+
+/// The expiry race: a payment mined ten seconds before the order runs out is shown as seen
+/// (confirming, the countdown gone) and ends paid, never expired or late, though its
+/// confirmation comes after the time is up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_mined_just_before_expiry_is_never_shown_late() {
+    let gateway = Storefront {
+        order_lifetime_seconds: Some(25),
+        ..Storefront::default()
+    };
+    let mut shop = Shop::open_on(gateway, "expiry-race", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+    shop.browser
+        .script(
+            "const section = document.querySelector('usdt-checkout').shadowRoot.querySelector('section');
+             window.states = [section.dataset.state];
+             new MutationObserver(() => window.states.push(section.dataset.state))
+               .observe(section, {attributes: true, attributeFilter: ['data-state']});",
+            vec![],
+        )
+        .await;
+    eventually("ten seconds left", WAIT, || async {
+        let left = shop.text(".usdt-checkout__countdown").await;
+        let seconds: u64 = left.rsplit(':').next()?.trim().parse().ok()?;
+        (left.contains(" 0:") && seconds <= 10).then_some(())
+    })
+    .await;
+    shop.pay(json!({})).await;
+    shop.status("Confirming (1 of 2)").await;
+    assert!(
+        shop.browser
+            .find(&shop.widget, ".usdt-checkout__countdown")
+            .await
+            .is_none(),
+        "no countdown once the payment is seen"
+    );
+    // Past the order's time, then the confirmation.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    shop.status("Confirming (1 of 2)").await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    shop.snap("paid-in-time").await;
+    let states = shop.browser.script("return window.states;", vec![]).await;
+    for never in ["expired", "paid_late"] {
+        assert!(
+            !states.as_array().unwrap().iter().any(|s| s == never),
+            "never {never}: {states}"
+        );
+    }
+    assert_eq!(shop.merchant_sees().await["state"], "paid");
+    assert_eq!(shop.fulfilled_once().await["type"], "checkout.paid");
 }

@@ -170,6 +170,8 @@ pub struct SandboxOptions {
     pub rate_limit_per_minute: usize,
     /// The dialect (`--api`).
     pub api: Api,
+    /// How long the gateway's orders last (its `expireTime`); the gateway's default when `None`.
+    pub order_lifetime_seconds: Option<u64>,
 }
 
 impl Default for SandboxOptions {
@@ -177,6 +179,7 @@ impl Default for SandboxOptions {
         Self {
             rate_limit_per_minute: 100,
             api: Api::V1,
+            order_lifetime_seconds: None,
         }
     }
 }
@@ -219,7 +222,11 @@ impl Sandbox {
         let SandboxOptions {
             rate_limit_per_minute,
             api,
+            order_lifetime_seconds,
         } = options;
+        let lifetime = order_lifetime_seconds
+            .map(|s| format!("order_lifetime_seconds = {s}\n"))
+            .unwrap_or_default();
         let config = dir.path.join("sandbox.toml");
         std::fs::write(
             &config,
@@ -231,7 +238,7 @@ poll_interval_ms = 100
 webhook_retry_base_ms = 200
 block_seconds = 2
 rate_limit_per_minute = {rate_limit_per_minute}
-
+{lifetime}
 [[merchants]]
 api_key = "{key}"
 v1_public_key = "{public}"

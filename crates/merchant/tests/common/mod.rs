@@ -149,6 +149,8 @@ pub struct Storefront {
     pub db: Db,
     /// The gateway's limit of calls a minute, and the checkout server's budget within it.
     pub gateway_limit: Option<usize>,
+    /// How long the gateway's orders last, when not its default.
+    pub order_lifetime_seconds: Option<u64>,
 }
 
 impl Default for Storefront {
@@ -160,6 +162,7 @@ impl Default for Storefront {
             watch_chain: true,
             db: Db::Sqlite,
             gateway_limit: None,
+            order_lifetime_seconds: None,
         }
     }
 }
@@ -191,6 +194,7 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
     let options = SandboxOptions {
         api: storefront.api,
         rate_limit_per_minute: storefront.gateway_limit.unwrap_or(100),
+        order_lifetime_seconds: storefront.order_lifetime_seconds,
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
     // The merchant's gateway settings, as its BlockATM console gives them.
