@@ -68,6 +68,7 @@ async fn world(name: &str) -> World {
         SandboxOptions {
             rate_limit_per_minute: 10_000,
             api: Api::V1,
+            ..SandboxOptions::default()
         },
     )
     .await
@@ -343,6 +344,7 @@ async fn the_101st_request_in_a_minute_is_limited_then_blocked_until_the_block_e
         SandboxOptions {
             rate_limit_per_minute: 100,
             api: Api::V1,
+            ..SandboxOptions::default()
         },
     )
     .await;
@@ -905,6 +907,7 @@ async fn v2_creates_by_pay_order_and_sends_hmac_signed_payment_events() {
         SandboxOptions {
             rate_limit_per_minute: 10_000,
             api: Api::V2,
+            ..SandboxOptions::default()
         },
     )
     .await;
