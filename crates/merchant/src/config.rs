@@ -14,6 +14,7 @@ use usdt_checkout_protocol::{Address, ChainId, ChainRegistry};
 
 use crate::domain::check_price;
 use crate::fulfillment::Delivery;
+pub use crate::store::Database;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -171,39 +172,6 @@ pub struct Config {
     /// The chains and tokens the product knows: prices are checked against their decimals, and
     /// transactions link to their explorers.
     pub registry: ChainRegistry,
-}
-
-/// Where checkouts are kept: an SQLite file (the embedded default, one server), or a PostgreSQL
-/// database that several servers share.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Database {
-    Sqlite(PathBuf),
-    /// A `postgres://` or `postgresql://` URL.
-    Postgres(String),
-}
-
-impl Database {
-    /// A `postgres://` URL, or else the path of an SQLite file.
-    pub fn parse(text: &str) -> Self {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Self::Postgres(text.to_owned())
-        } else {
-            Self::Sqlite(PathBuf::from(text))
-        }
-    }
-}
-
-impl std::fmt::Display for Database {
-    /// Where the data is, without a password a URL may carry.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(path) => write!(f, "{}", path.display()),
-            Self::Postgres(url) => match (url.split_once("://"), url.rsplit_once('@')) {
-                (Some((scheme, _)), Some((_, place))) => write!(f, "{scheme}://…@{place}"),
-                _ => f.write_str(url),
-            },
-        }
-    }
 }
 
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and

@@ -7,6 +7,7 @@
 //! together (a webhook's dedupe record, the state it applies and the fulfillment event it queues)
 //! happens in one [`Write`].
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,7 +24,6 @@ pub mod replicas;
 
 use crate::budget::Budget;
 use crate::clock::now_ms;
-use crate::config::Database;
 use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
 
 /// How long after expiry an order is still asked about, for late payments.
@@ -78,6 +78,39 @@ pub struct DueEvent {
     pub id: String,
     pub body: String,
     pub attempts: u32,
+}
+
+/// Where checkouts are kept: an SQLite file (the embedded default, one server), or a PostgreSQL
+/// database that several servers share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// A `postgres://` URL, or else the path of an SQLite file.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// Where the data is, without a password a URL may carry.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => match (url.split_once("://"), url.rsplit_once('@')) {
+                (Some((scheme, _)), Some((_, place))) => write!(f, "{scheme}://…@{place}"),
+                _ => f.write_str(url),
+            },
+        }
+    }
 }
 
 /// Which database a [`Store`] is on: where the two differ (locking), it says which does what.
