@@ -158,7 +158,7 @@ impl App {
         format!(
             "\"{}-{}-{}\"",
             checkout.version,
-            self.checkouts.unmatched_at(checkout).len(),
+            self.checkouts.unmatched_count(checkout),
             self.gateway.health().as_str()
         )
     }

@@ -79,6 +79,18 @@ pub struct Checkouts {
 /// may have sent; the admin API lists them all.
 const UNMATCHED_KEPT: u32 = 256;
 
+/// Whether an unmatched payment may be one `checkout`'s shopper sent: the same token to the
+/// same address on the same chain, mined since the checkout was made.
+fn sent_for(checkout: &Checkout, (chain, payment): &(ChainId, ChainPayment)) -> bool {
+    checkout.terms.as_ref().is_some_and(|terms| {
+        *chain == terms.chain_id
+            && payment.to == terms.to_address
+            && payment.token == terms.token_contract
+            // A block's time is in whole seconds.
+            && payment.timestamp_ms >= checkout.created_at / 1000 * 1000
+    })
+}
+
 /// Who creates next on one chain and token, on this server.
 type Turns = Arc<tokio::sync::Mutex<()>>;
 
@@ -368,22 +380,17 @@ impl Checkouts {
     /// The unmatched payments a checkout's shopper may have sent: the same token to the same
     /// address on the same chain, mined since the checkout was made.
     pub fn unmatched_at(&self, checkout: &Checkout) -> Vec<ChainPayment> {
-        let Some(terms) = &checkout.terms else {
-            return vec![];
-        };
-        self.unmatched
-            .read()
-            .expect("unmatched lock")
-            .iter()
-            .filter(|(chain, p)| {
-                *chain == terms.chain_id
-                    && p.to == terms.to_address
-                    && p.token == terms.token_contract
-                    // A block's time is in whole seconds.
-                    && p.timestamp_ms >= checkout.created_at / 1000 * 1000
-            })
+        let kept = self.unmatched.read().expect("unmatched lock");
+        kept.iter()
+            .filter(|seen| sent_for(checkout, seen))
             .map(|(_, p)| p.clone())
             .collect()
+    }
+
+    /// How many [`Checkouts::unmatched_at`] are: for every status poll's ETag, with no copy.
+    pub fn unmatched_count(&self, checkout: &Checkout) -> usize {
+        let kept = self.unmatched.read().expect("unmatched lock");
+        kept.iter().filter(|seen| sent_for(checkout, seen)).count()
     }
 
     /// Settles every unfinished checkout by the clock (an order's time running out), with no

@@ -351,7 +351,7 @@ pub fn parse(
             &env("CHECKOUT_DATABASE")
                 .or(file.database)
                 .unwrap_or_else(|| "checkout.sqlite".into()),
-        ),
+        )?,
         merchant_name: file
             .merchant_name
             .or_else(|| file.allowed_origins.first().cloned())

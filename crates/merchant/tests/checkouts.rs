@@ -35,7 +35,7 @@ impl TempDb {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         Self {
-            database: Database::parse(&db.create(name, &dir).await),
+            database: Database::parse(&db.create(name, &dir).await).unwrap(),
             dir,
         }
     }

@@ -341,15 +341,7 @@ impl Shop {
     /// The merchant's fulfillment events, once there is one; then a few reconciliation rounds
     /// and webhook retries later, still exactly that one.
     async fn fulfilled_once(&self) -> Value {
-        eventually("the fulfillment event", WAIT, || async {
-            (!self.world.fulfilled().is_empty()).then_some(())
-        })
-        .await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let events = self.world.fulfilled();
-        assert_eq!(events.len(), 1, "exactly one fulfillment event: {events:?}");
-        assert_eq!(events[0]["checkoutId"], self.order.as_str());
-        events[0].clone()
+        self.world.fulfilled_once(&self.order).await
     }
 }
 

@@ -7,25 +7,57 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_testkit::eventually;
 
-/// A world on Postgres, and two more servers on its database.
-async fn three_servers(name: &str, gateway_limit: Option<usize>) -> (World, Vec<CheckoutServer>) {
-    let world = world_with(
-        name,
-        Storefront {
-            db: Db::Postgres,
-            gateway_limit,
-            ..Storefront::default()
-        },
-    )
-    .await;
-    let others = vec![world.replica(), world.replica()];
-    (world, others)
+/// Three checkout servers on one Postgres: the world's, and two more on its database.
+struct Cluster {
+    world: World,
+    others: Vec<CheckoutServer>,
+}
+
+impl Cluster {
+    async fn start(name: &str, gateway_limit: Option<usize>) -> Self {
+        let world = world_with(
+            name,
+            Storefront {
+                db: Db::Postgres,
+                gateway_limit,
+                ..Storefront::default()
+            },
+        )
+        .await;
+        let others = vec![world.replica(), world.replica()];
+        Self { world, others }
+    }
+
+    fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.world.server)
+            .chain(&self.others)
+            .map(|s| s.url.clone())
+            .collect()
+    }
+
+    /// The server that runs the reconciler and the chain's watcher, once one does.
+    async fn leader(&self) -> String {
+        let urls = self.urls();
+        eventually("a server to run the workers", WAIT, || async {
+            leaders(&urls).await.pop()
+        })
+        .await
+    }
+
+    /// Kills the server at `url` by SIGKILL: no goodbye to the database, its connections just
+    /// close.
+    fn kill(&mut self, url: &str) {
+        std::iter::once(&mut self.world.server)
+            .chain(&mut self.others)
+            .find(|s| s.url == url)
+            .unwrap()
+            .stop();
+    }
 }
 
 /// A load balancer with nothing sticky: each request goes to the next server in turn.
@@ -78,26 +110,17 @@ async fn create(server: &str, item: &str, key: &str) -> (u16, Value) {
     (status, answer.json().await.unwrap_or(Value::Null))
 }
 
-/// Polls `id` through `entry` until its state is `state`.
-async fn poll_until(entry: &str, id: &str, state: &str) -> Value {
-    eventually(&format!("{id} to be {state}"), WAIT, || async {
-        let view = get(&format!("{entry}/api/checkouts/{id}")).await;
-        (view["state"] == state).then_some(view)
-    })
-    .await
-}
-
 async fn health(server: &str) -> Value {
     get(&format!("{server}/healthz")).await
 }
 
 /// The servers that hold the reconciler and the chain's watcher now.
-async fn leaders(servers: &[&str]) -> Vec<String> {
+async fn leaders(servers: &[String]) -> Vec<String> {
     let mut holding = vec![];
     for server in servers {
         let roles = health(server).await["roles"].clone();
         if roles.as_array().is_some_and(|r| r.len() == 2) {
-            holding.push(server.to_string());
+            holding.push(server.clone());
         }
     }
     holding
@@ -105,42 +128,30 @@ async fn leaders(servers: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn polls_spread_over_three_servers_follow_one_checkout_to_paid_once() {
-    let (w, others) = three_servers("replicas-polls", None).await;
-    let servers = [
-        w.server.url.clone(),
-        others[0].url.clone(),
-        others[1].url.clone(),
-    ];
-    let entry = round_robin(servers.to_vec()).await;
+    let cluster = Cluster::start("replicas-polls", None).await;
+    let (w, servers) = (&cluster.world, cluster.urls());
+    let entry = round_robin(servers.clone()).await;
 
     let (status, view) = create(&entry, "tee", "replicas-polls-1").await;
     assert_eq!(status, 201, "{view}");
     let id = view["id"].as_str().unwrap();
     // Every server knows the checkout at once, whichever made it.
     for server in &servers {
-        assert_eq!(
-            get(&format!("{server}/api/checkouts/{id}")).await["state"],
-            "waiting"
-        );
+        assert_eq!(w.status_at(server, id).await["state"], "waiting");
     }
     w.pay(&view, json!({})).await;
-    poll_until(&entry, id, "confirming").await;
+    w.wait_state_at(&entry, id, "confirming").await;
     w.mine().await;
-    let paid = poll_until(&entry, id, "paid").await;
+    let paid = w.wait_state_at(&entry, id, "paid").await;
     assert_eq!(paid["payment"]["paid"], "24.995001");
     for server in &servers {
-        let view = get(&format!("{server}/api/checkouts/{id}")).await;
+        let view = w.status_at(server, id).await;
         assert_eq!(view["state"], "paid", "{server} knows too");
     }
-    eventually("the fulfillment event", WAIT, || async {
-        (!w.fulfilled().is_empty()).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(w.fulfilled().len(), 1, "one event, from one server");
-    let held = leaders(&servers.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    // One event, from one server.
+    w.fulfilled_once(id).await;
     assert_eq!(
-        held.len(),
+        leaders(&servers).await.len(),
         1,
         "one server runs the reconciler and the watcher"
     );
@@ -156,66 +167,38 @@ async fn polls_spread_over_three_servers_follow_one_checkout_to_paid_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_running_the_workers_dies_by_sigkill_and_the_order_is_still_paid_once() {
-    let (mut w, mut others) = three_servers("replicas-sigkill", None).await;
-    let urls = [
-        w.server.url.clone(),
-        others[0].url.clone(),
-        others[1].url.clone(),
-    ];
-    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let leader = eventually("a server to run the workers", WAIT, || async {
-        leaders(&all).await.pop()
-    })
-    .await;
-    let survivor = urls.iter().find(|u| **u != leader).unwrap().clone();
+    let mut cluster = Cluster::start("replicas-sigkill", None).await;
+    let leader = cluster.leader().await;
+    let survivor = cluster.urls().into_iter().find(|u| *u != leader).unwrap();
     let (status, view) = create(&survivor, "tee", "replicas-sigkill-1").await;
     assert_eq!(status, 201, "{view}");
     let id = view["id"].as_str().unwrap();
 
-    // SIGKILL: no goodbye to the database; its connections just close.
-    if w.server.url == leader {
-        w.server.stop();
-    } else {
-        others.iter_mut().find(|s| s.url == leader).unwrap().stop();
-    }
-    let alive: Vec<&str> = all.iter().copied().filter(|u| *u != leader).collect();
-    let next = eventually("another server to take the workers over", WAIT, || async {
-        leaders(&alive).await.pop()
-    })
-    .await;
+    cluster.kill(&leader);
+    let next = cluster.leader().await;
     assert_ne!(next, leader);
 
+    let w = &cluster.world;
     w.pay(&view, json!({})).await;
     w.mine().await;
     w.mine().await;
-    let paid = poll_until(&survivor, id, "paid").await;
+    let paid = w.wait_state_at(&survivor, id, "paid").await;
     assert_eq!(paid["payment"]["paid"], "24.995001");
-    eventually("the fulfillment event", WAIT, || async {
-        (!w.fulfilled().is_empty()).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let events = w.fulfilled();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["checkoutId"], id);
+    w.fulfilled_once(id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_idempotency_key_sent_to_two_servers_at_once_makes_one_order() {
-    let (w, others) = three_servers("replicas-same-key", None).await;
-    let urls = [
-        w.server.url.clone(),
-        others[0].url.clone(),
-        others[1].url.clone(),
-    ];
-    let all: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let leader = eventually("a server to run the workers", WAIT, || async {
-        leaders(&all).await.pop()
-    })
-    .await;
+    let cluster = Cluster::start("replicas-same-key", None).await;
+    let leader = cluster.leader().await;
     // The two that do not reconcile: every gateway call they make is this order's.
-    let (a, b) = match &all.iter().filter(|u| **u != leader).collect::<Vec<_>>()[..] {
-        [a, b] => (a.to_string(), b.to_string()),
+    let (a, b) = match &cluster
+        .urls()
+        .into_iter()
+        .filter(|u| *u != leader)
+        .collect::<Vec<_>>()[..]
+    {
+        [a, b] => (a.clone(), b.clone()),
         _ => unreachable!(),
     };
     let ((status_a, first), (status_b, second)) = tokio::join!(
@@ -232,19 +215,15 @@ async fn one_idempotency_key_sent_to_two_servers_at_once_makes_one_order() {
         1,
         "one gateway order"
     );
-    let orders = w.admin_orders().await;
+    let orders = cluster.world.admin_orders().await;
     assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_servers_spend_one_gateway_budget_and_draw_no_429() {
     // The gateway allows 10 calls a minute here, and the servers budget 10 between them.
-    let (w, others) = three_servers("replicas-budget", Some(10)).await;
-    let servers = [
-        w.server.url.clone(),
-        others[0].url.clone(),
-        others[1].url.clone(),
-    ];
+    let cluster = Cluster::start("replicas-budget", Some(10)).await;
+    let servers = cluster.urls();
     let mut created = 0;
     let mut refused = 0;
     for n in 0..15 {

@@ -91,11 +91,18 @@ pub enum Database {
 
 impl Database {
     /// A `postgres://` URL, or else the path of an SQLite file.
-    pub fn parse(text: &str) -> Self {
+    /// Any other URL (a misspelt scheme, another database) is refused, not taken for a file
+    /// name.
+    pub fn parse(text: &str) -> Result<Self, String> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Self::Postgres(text.to_owned())
+            Ok(Self::Postgres(text.to_owned()))
+        } else if text.contains("://") {
+            Err(format!(
+                "database: {:?} is neither a postgres:// URL nor the path of an SQLite file",
+                Self::Postgres(text.to_owned()).to_string()
+            ))
         } else {
-            Self::Sqlite(PathBuf::from(text))
+            Ok(Self::Sqlite(PathBuf::from(text)))
         }
     }
 }
@@ -110,6 +117,29 @@ impl std::fmt::Display for Database {
                 _ => f.write_str(url),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_is_a_postgres_url_or_a_file_and_nothing_else() {
+        assert_eq!(
+            Database::parse("postgres://shop@db/checkout"),
+            Ok(Database::Postgres("postgres://shop@db/checkout".into()))
+        );
+        assert_eq!(
+            Database::parse("data/checkout.sqlite"),
+            Ok(Database::Sqlite("data/checkout.sqlite".into()))
+        );
+        let refused = Database::parse("postgress://shop:secret@db/checkout").unwrap_err();
+        assert!(refused.contains("neither a postgres:// URL"), "{refused}");
+        assert!(
+            !refused.contains("secret"),
+            "the password stays out: {refused}"
+        );
     }
 }
 

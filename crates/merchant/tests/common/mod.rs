@@ -342,8 +342,13 @@ impl World {
     }
 
     pub async fn status(&self, id: &str) -> Value {
+        self.status_at(&self.server.url, id).await
+    }
+
+    /// A checkout's status as the checkout server at `server` answers it.
+    pub async fn status_at(&self, server: &str, id: &str) -> Value {
         self.http
-            .get(format!("{}/api/checkouts/{id}", self.server.url))
+            .get(format!("{server}/api/checkouts/{id}"))
             .send()
             .await
             .unwrap()
@@ -353,11 +358,31 @@ impl World {
     }
 
     pub async fn wait_state(&self, id: &str, state: &str) -> Value {
+        self.wait_state_at(&self.server.url, id, state).await
+    }
+
+    /// Polls `id` at `server` (a checkout server, or a balancer in front of several) until its
+    /// state is `state`.
+    pub async fn wait_state_at(&self, server: &str, id: &str, state: &str) -> Value {
         eventually(&format!("checkout {id} to be {state}"), WAIT, || async {
-            let view = self.status(id).await;
+            let view = self.status_at(server, id).await;
             (view["state"] == state).then_some(view)
         })
         .await
+    }
+
+    /// The one fulfillment event of `checkout`, once there is one; a few reconciliation rounds
+    /// (every second) and webhook retries later, still exactly that one.
+    pub async fn fulfilled_once(&self, checkout: &str) -> Value {
+        eventually("the fulfillment event", WAIT, || async {
+            (!self.fulfilled().is_empty()).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let events = self.fulfilled();
+        assert_eq!(events.len(), 1, "exactly one fulfillment event: {events:?}");
+        assert_eq!(events[0]["checkoutId"], checkout);
+        events[0].clone()
     }
 
     pub async fn pay(&self, view: &Value, body: Value) {
