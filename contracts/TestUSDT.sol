@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.37;
 
-/// A test Tether USD with mainnet USDT's quirks that matter to a payment integration: 6 decimals,
-/// and `transfer`, `transferFrom` and `approve` that return nothing instead of a bool, so callers
+/// A test Tether USD with mainnet USDT's quirks that matter to a payment integration: its decimals
+/// set at deployment (6 as on Ethereum and Tron, 18 as on BNB Smart Chain), and `transfer`, `transferFrom` and `approve` that return nothing instead of a bool, so callers
 /// that insist on a return value fail here as they would on mainnet. The deployer mints.
 contract TestUSDT {
     string public constant name = "Tether USD (test)";
     string public constant symbol = "USDT";
-    uint8 public constant decimals = 6;
+    uint8 public immutable decimals;
 
     address public immutable minter;
     uint256 public totalSupply;
@@ -17,8 +17,9 @@ contract TestUSDT {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
 
-    constructor() {
+    constructor(uint8 decimals_) {
         minter = msg.sender;
+        decimals = decimals_;
     }
 
     function mint(address to, uint256 value) external {

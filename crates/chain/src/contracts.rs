@@ -23,8 +23,9 @@ impl ChainClient {
         Ok(accounts.into_iter().map(ours).collect())
     }
 
-    pub async fn deploy_token(&self, deployer: Address) -> ChainResult<Address> {
-        TestUSDT::deploy_builder(&self.provider)
+    /// Deploys a test USDT with `decimals` (6 as on Ethereum, 18 as on BNB Smart Chain).
+    pub async fn deploy_token(&self, deployer: Address, decimals: u8) -> ChainResult<Address> {
+        TestUSDT::deploy_builder(&self.provider, decimals)
             .from(evm(deployer))
             .deploy()
             .await

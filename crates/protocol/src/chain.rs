@@ -22,6 +22,9 @@ impl ChainId {
     pub const SEPOLIA: Self = Self(11_155_111);
     /// anvil's and hardhat's default chain id.
     pub const LOCAL: Self = Self(31337);
+    /// A second local chain, whose USDT has 18 decimals as on BNB Smart Chain: what the demo and
+    /// the tests run beside [`ChainId::LOCAL`].
+    pub const LOCAL_BNB: Self = Self(31338);
 }
 
 impl fmt::Display for ChainId {
@@ -154,6 +157,14 @@ impl ChainRegistry {
                 "Local chain",
                 None,
                 vec![usdt("0x5FbDB2315678afecb367f032d93F642f64180aa3", 6)],
+            ),
+            // The same deployment on a second fresh chain, with USDT's decimals on BNB Smart
+            // Chain.
+            chain(
+                ChainId::LOCAL_BNB,
+                "Local BNB chain",
+                None,
+                vec![usdt("0x5FbDB2315678afecb367f032d93F642f64180aa3", 18)],
             ),
         ])
         .expect("built-in registry is valid")

@@ -147,8 +147,8 @@ fn create(app: &App, merchant: &Merchant, terms: Terms) -> Result<Order, ApiErro
         network: chain.name.clone(),
         token,
         to_address: merchant
-            .receiving_address
-            .expect("checked at startup: every merchant has a receiving address"),
+            .receiver(terms.chain_id)
+            .expect("checked at startup: every merchant has a receiving address on every chain"),
         amount,
         lifetime: app.config.settings.order_lifetime,
     };

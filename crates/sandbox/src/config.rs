@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::signature::{V1PublicKey, V2SecretKey, Verifier};
-use usdt_checkout_protocol::{Address, Chain, ChainRegistry};
+use usdt_checkout_protocol::{Address, Chain, ChainId, ChainRegistry};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -124,7 +124,18 @@ pub struct Merchant {
     pub webhook_signature: WebhookSignature,
     /// V2's `cashierId`.
     pub cashier_id: u64,
+    /// The configured receiving address, the same on every chain; `--deploy` replaces it.
     pub receiving_address: Option<Address>,
+    /// Where its shoppers pay, per watched chain: the configured address, or the contract
+    /// `--deploy` made on each chain. Filled at startup.
+    pub receivers: std::collections::BTreeMap<ChainId, Address>,
+}
+
+impl Merchant {
+    /// Its receiving address on `chain`.
+    pub fn receiver(&self, chain: ChainId) -> Option<Address> {
+        self.receivers.get(&chain).copied()
+    }
 }
 
 /// Timing and limits, checked.
@@ -281,6 +292,7 @@ fn check(file: ConfigFile, api: Option<Api>) -> Result<Config, String> {
             webhook_signature,
             cashier_id,
             receiving_address: m.receiving_address,
+            receivers: Default::default(),
         });
     }
     for (i, rate) in file.rates.iter().enumerate() {

@@ -1,4 +1,4 @@
-//! Following the chain. Each tick reads one [`step`] (reorg check, payments from the next unread
+//! Following the chains. Each tick reads, on every watched chain, one [`step`] (reorg check, payments from the next unread
 //! block to the head, block hashes; see [`usdt_checkout_chain::follow`]), then applies it in one
 //! ledger write:
 //! 1. after a reorg, un-credits everything read from the changed blocks on (it is read again
@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use usdt_checkout_chain::{Candidate, ChainPayment, Incoming, match_payment, step};
-use usdt_checkout_protocol::{OrderStatus, transition};
+use usdt_checkout_protocol::{ChainId, OrderStatus, transition};
 
-use crate::app::App;
+use crate::app::{App, Watched};
 use crate::clock::now_ms;
-use crate::ledger::{Ledger, WebhookEvent};
+use crate::ledger::{Ledger, Unmatched, WebhookEvent};
 use crate::outbox;
 
 pub async fn run(app: Arc<App>) {
@@ -45,49 +45,79 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
+/// Reads every watched chain once; the first chain that cannot be read is the error (the others
+/// are still read).
 pub async fn tick(app: &App) -> Result<(), String> {
+    let mut failed = Ok(());
+    for chain in &app.chains {
+        if let Err(e) = tick_chain(app, chain).await {
+            failed = failed.and(Err(format!("chain {}: {e}", chain.id)));
+        }
+    }
+    failed
+}
+
+async fn tick_chain(app: &App, chain: &Watched) -> Result<(), String> {
     let _one_at_a_time = app.tick_lock.lock().await;
-    let cursor = app.store.read(|l| l.scan.clone());
-    let step = step(&app.chain, &cursor, &app.tokens(), &app.receivers()).await?;
+    let id = chain.id;
+    let cursor = app
+        .store
+        .read(|l| l.scans.get(&id).cloned().unwrap_or_default());
+    let step = step(&chain.client, &cursor, &app.tokens(id), &app.receivers(id)).await?;
     if let Some(fork) = step.fork {
-        tracing::warn!("reorg: blocks from {fork} changed; reading them again");
+        tracing::warn!("chain {id}: reorg: blocks from {fork} changed; reading them again");
     }
 
     let head = step.head;
     let now = now_ms();
+    chain.head.store(head, Ordering::Relaxed);
     app.store.write(|ledger| {
         if let Some(fork) = step.fork {
-            rewind(ledger, fork);
+            rewind(ledger, id, fork);
         }
         for payment in step.payments {
-            credit(ledger, payment, now);
+            credit(ledger, id, payment, now);
         }
-        ledger.scan = step.next;
-        refresh(app, ledger, head, now);
+        ledger.scans.insert(id, step.next);
+        refresh(app, ledger, now);
     })?;
-    app.head.store(head, Ordering::Relaxed);
     app.webhooks_due.notify_one();
     Ok(())
 }
 
-/// Forgets every payment read from block `fork` on (the cursor goes back with the step's).
-fn rewind(ledger: &mut Ledger, fork: u64) {
-    for order in &mut ledger.orders {
+/// Forgets every payment read on `chain` from block `fork` on (the cursor goes back with the
+/// step's).
+fn rewind(ledger: &mut Ledger, chain: ChainId, fork: u64) {
+    for order in ledger.orders.iter_mut().filter(|o| o.chain_id == chain) {
         usdt_checkout_chain::rewind(&mut order.payments, fork);
     }
-    usdt_checkout_chain::rewind(&mut ledger.unmatched, fork);
+    ledger.unmatched.retain(|u| {
+        u.chain_id != chain || !usdt_checkout_chain::forgotten(fork, u.payment.block_number)
+    });
 }
 
-fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
+/// Credits a payment read on `chain` to the order on that chain it pays, or keeps it unmatched.
+/// An order on another chain never takes it, whatever its address and amount: a transfer on
+/// the wrong network is not a payment of the order.
+fn credit(ledger: &mut Ledger, chain: ChainId, payment: ChainPayment, now: u64) {
     let known = |p: &ChainPayment| p.same_log(&payment);
-    if ledger.unmatched.iter().any(known)
-        || ledger.orders.iter().any(|o| o.payments.iter().any(known))
+    if ledger
+        .unmatched
+        .iter()
+        .any(|u| u.chain_id == chain && known(&u.payment))
+        || ledger
+            .orders
+            .iter()
+            .any(|o| o.chain_id == chain && o.payments.iter().any(known))
     {
         return;
     }
-    let candidates: Vec<Candidate> = ledger
-        .orders
+    let on_chain: Vec<usize> = (0..ledger.orders.len())
+        .filter(|i| ledger.orders[*i].chain_id == chain)
+        .collect();
+    let candidates: Vec<Candidate> = on_chain
         .iter()
+        .map(|i| &ledger.orders[*i])
         .map(|o| Candidate {
             order_no: &o.order_no,
             token: o.token,
@@ -108,7 +138,7 @@ fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
         value: payment.value,
         order_no: payment.order_no.as_deref(),
     };
-    match match_payment(&candidates, &incoming) {
+    match match_payment(&candidates, &incoming).map(|i| on_chain[i]) {
         Some(index) => {
             tracing::info!(
                 "payment {} of {} credited to order {}",
@@ -124,20 +154,24 @@ fn credit(ledger: &mut Ledger, payment: ChainPayment, now: u64) {
                 payment.tx_id,
                 payment.value
             );
-            ledger.unmatched.push(payment);
+            ledger.unmatched.push(Unmatched {
+                chain_id: chain,
+                payment,
+            });
         }
     }
 }
 
-/// Re-derives each unfinished order's status, then queues the webhooks that are news.
-pub fn refresh(app: &App, ledger: &mut Ledger, head: u64, now: u64) {
+/// Re-derives each unfinished order's status (with its chain's head), then queues the webhooks
+/// that are news.
+pub fn refresh(app: &App, ledger: &mut Ledger, now: u64) {
     let required = app.config.settings.confirmations;
     for index in 0..ledger.orders.len() {
         let order = &ledger.orders[index];
         if order.state.is_final() {
             continue;
         }
-        let next = order.assess(head, required, now).status;
+        let next = order.assess(app.head(order.chain_id), required, now).status;
         match transition(order.state, next) {
             Ok(false) => {}
             Ok(true) => {

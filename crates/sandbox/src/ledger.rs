@@ -22,11 +22,16 @@ pub struct Ledger {
     pub next_event_seq: u64,
     pub orders: Vec<Order>,
     /// Payments into a receiving contract that no order could claim.
-    pub unmatched: Vec<ChainPayment>,
+    pub unmatched: Vec<Unmatched>,
     pub events: Vec<WebhookEvent>,
-    /// How far the chain has been read, and the hashes of the latest blocks read.
-    pub scan: Cursor,
-    pub deployment: Option<Deployment>,
+    /// How far each chain has been read, and the hashes of the latest blocks read. (Ledgers of
+    /// one chain kept a single `scan`: that chain is then read again from its first block, and
+    /// what was known is recognised, not credited twice.)
+    #[serde(default)]
+    pub scans: BTreeMap<ChainId, Cursor>,
+    /// What `--deploy` put on each chain.
+    #[serde(default)]
+    pub deployments: BTreeMap<ChainId, Deployment>,
     /// The gateway's own V1 key pair (base64 PKCS#8), which signs webhooks.
     pub gateway_key: Option<String>,
     /// The dialect its webhooks were last written in (none before dialects).
@@ -59,10 +64,26 @@ pub struct Order {
     pub terms: String,
 }
 
+/// A payment no order claimed, on the chain it was read from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unmatched {
+    /// Ledgers of one chain kept none: theirs was the local chain.
+    #[serde(default = "local_chain")]
+    pub chain_id: ChainId,
+    #[serde(flatten)]
+    pub payment: ChainPayment,
+}
+
+fn local_chain() -> ChainId {
+    ChainId::LOCAL
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deployment {
     pub chain_id: ChainId,
     pub token: Address,
+    /// The test USDT's decimals.
+    pub decimals: u8,
     /// Receiving contract per merchant API key.
     pub receivers: BTreeMap<String, Address>,
 }
@@ -292,12 +313,12 @@ mod tests {
         store
             .write(|ledger| {
                 ledger.next_order_seq = 7;
-                ledger.scan.next_block = 42;
+                ledger.scans.entry(ChainId::LOCAL).or_default().next_block = 42;
             })
             .unwrap();
         let reopened = Store::open(Some(path.clone())).unwrap();
         assert_eq!(
-            reopened.read(|l| (l.next_order_seq, l.scan.next_block)),
+            reopened.read(|l| (l.next_order_seq, l.scans[&ChainId::LOCAL].next_block)),
             (7, 42)
         );
         std::fs::remove_dir_all(&dir).unwrap();

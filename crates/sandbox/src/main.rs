@@ -35,9 +35,14 @@ struct Args {
     /// Address to serve the gateway API on (port 0 picks a free one).
     #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
     listen: SocketAddr,
-    /// JSON-RPC URL of the chain to watch.
-    #[arg(long, env = "SANDBOX_RPC_URL", default_value = "http://127.0.0.1:8545")]
-    rpc_url: String,
+    /// JSON-RPC URL of a chain to watch; repeat it (or separate with commas) to watch several.
+    #[arg(
+        long,
+        env = "SANDBOX_RPC_URL",
+        default_value = "http://127.0.0.1:8545",
+        value_delimiter = ','
+    )]
+    rpc_url: Vec<String>,
     /// Configuration file (TOML): merchants, chains and tokens, confirmations, order lifetime.
     #[arg(long, env = "SANDBOX_CONFIG")]
     config: Option<PathBuf>,
@@ -83,9 +88,9 @@ async fn serve(args: Args) -> Result<(), String> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
-    let (app, _) = App::start(Startup {
+    let app = App::start(Startup {
         config,
-        rpc_url: args.rpc_url,
+        rpc_urls: args.rpc_url,
         data: args.data,
         deploy: args.deploy,
         test_mode: args.test_mode,
@@ -94,23 +99,36 @@ async fn serve(args: Args) -> Result<(), String> {
     .await?;
     let app = Arc::new(app);
 
-    // One line on stdout for scripts and tests: where it listens and what it watches.
+    // One line on stdout for scripts and tests: where it listens and what it watches. The
+    // first chain's id, tokens and receivers stand at the top, as when one chain was watched.
+    let receivers = |chain| {
+        app.config
+            .merchants
+            .iter()
+            .map(|m| (m.api_key.clone(), m.receiver(chain)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let first = app.chains[0].id;
     let ready = serde_json::json!({
         "listen": bound.to_string(),
         "api": app.config.api,
-        "chainId": app.chain_id,
-        "tokens": app.tokens(),
-        "receivers": app.config.merchants.iter()
-            .map(|m| (m.api_key.clone(), m.receiving_address))
-            .collect::<std::collections::BTreeMap<_, _>>(),
+        "chainId": first,
+        "tokens": app.tokens(first),
+        "receivers": receivers(first),
+        "chains": app.chains.iter().map(|c| serde_json::json!({
+            "chainId": c.id,
+            "tokens": app.tokens(c.id),
+            "receivers": receivers(c.id),
+        })).collect::<Vec<_>>(),
         "gatewayPublicKey": app.gateway_key.public_key().to_base64_spki(),
         "testMode": app.test_mode,
     });
     println!("{ready}");
+    let ids: Vec<String> = app.chains.iter().map(|c| c.id.to_string()).collect();
     tracing::info!(
         "gateway API ({:?}) on http://{bound}, watching chain {}",
         app.config.api,
-        app.chain_id
+        ids.join(", ")
     );
 
     follow::tick(&app)

@@ -6,7 +6,6 @@
 //! dialect.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -53,6 +52,9 @@ struct PayRequest {
     method: Option<String>,
     /// Which of anvil's accounts pays (1 to 9; 0 deploys and mints). Default 1.
     payer: Option<usize>,
+    /// Sends on this watched chain instead of the order's, as a shopper on the wrong network
+    /// does: to the same address, in that chain's token of the same symbol, the same amount.
+    chain_id: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -61,6 +63,8 @@ struct Paid {
     tx_id: String,
     payer: Address,
     amount: String,
+    /// The chain it was sent on.
+    chain_id: usdt_checkout_protocol::ChainId,
 }
 
 async fn pay(
@@ -70,15 +74,36 @@ async fn pay(
 ) -> ApiResult<Paid> {
     let request = body.map(|Json(b)| b).unwrap_or_default();
     let order = find(&app, &plat_order_no)?;
-    let amount = match &request.amount {
-        Some(text) => parse_positive_units(text, order.decimals)
-            .map_err(|e| ApiError::invalid(format!("amount: {e}")))?,
-        None => match order.remaining() {
-            0 => order.amount,
-            remaining => remaining,
-        },
+    let watched = app
+        .chain_or_first(Some(request.chain_id.unwrap_or(order.chain_id.0)))
+        .map_err(ApiError::invalid)?;
+    let token = app
+        .config
+        .registry
+        .chain(watched.id)
+        .ok()
+        .and_then(|c| c.token(&order.symbol))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "chain {} has no {} to send",
+                watched.id, order.symbol
+            ))
+        })?
+        .clone();
+    let text = match &request.amount {
+        Some(text) => text.clone(),
+        None => format_units(
+            match order.remaining() {
+                0 => order.amount,
+                remaining => remaining,
+            },
+            order.decimals,
+        ),
     };
-    let accounts = app.chain.accounts().await.map_err(chain_error)?;
+    let amount = parse_positive_units(&text, token.decimals)
+        .map_err(|e| ApiError::invalid(format!("amount: {e}")))?;
+    let (chain, decimals, token) = (&watched.client, token.decimals, token.contract);
+    let accounts = chain.accounts().await.map_err(chain_error)?;
     let index = request.payer.unwrap_or(1);
     if index == 0 || index >= accounts.len() {
         return Err(ApiError::invalid(format!(
@@ -87,32 +112,21 @@ async fn pay(
         )));
     }
     let (minter, payer) = (accounts[0], accounts[index]);
-    let balance = app
-        .chain
-        .token_balance(order.token, payer)
+    let balance = chain
+        .token_balance(token, payer)
         .await
         .map_err(chain_error)?;
     if balance < amount {
-        app.chain
-            .mint(order.token, minter, payer, amount - balance)
+        chain
+            .mint(token, minter, payer, amount - balance)
             .await
             .map_err(chain_error)?;
     }
     let tx_id = match request.method.as_deref().unwrap_or("transfer") {
-        "transfer" => {
-            app.chain
-                .transfer(order.token, payer, order.to_address, amount)
-                .await
-        }
+        "transfer" => chain.transfer(token, payer, order.to_address, amount).await,
         "deposit" => {
-            app.chain
-                .deposit(
-                    order.token,
-                    order.to_address,
-                    payer,
-                    amount,
-                    &order.order_no,
-                )
+            chain
+                .deposit(token, order.to_address, payer, amount, &order.order_no)
                 .await
         }
         other => {
@@ -126,7 +140,8 @@ async fn pay(
     ok(Paid {
         tx_id,
         payer,
-        amount: format_units(amount, order.decimals),
+        amount: format_units(amount, decimals),
+        chain_id: watched.id,
     })
 }
 
@@ -176,7 +191,6 @@ async fn change(
     edit: impl FnOnce(&mut Order, u64) -> Option<OrderStatus>,
 ) -> ApiResult<OrderView> {
     let index = app.store.read(|l| position(l, plat_order_no))?;
-    let head = app.head.load(Ordering::Relaxed);
     let now = now_ms();
     let order = app
         .store
@@ -184,7 +198,7 @@ async fn change(
             if let Some(state) = edit(&mut ledger.orders[index], now) {
                 follow::set_state(ledger, index, state, now)?;
             }
-            follow::refresh(app, ledger, head, now);
+            follow::refresh(app, ledger, now);
             Ok::<_, String>(ledger.orders[index].clone())
         })
         .map_err(ApiError::internal)?
@@ -194,22 +208,30 @@ async fn change(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Blocks {
     blocks: Option<u64>,
     depth: Option<u64>,
+    /// Which watched chain; the first by default.
+    chain_id: Option<u64>,
 }
 
 async fn mine(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> ApiResult<u64> {
     let blocks = body.blocks.unwrap_or(1).clamp(1, 1_000);
-    app.chain.mine(blocks).await.map_err(chain_error)?;
+    let chain = app
+        .chain_or_first(body.chain_id)
+        .map_err(ApiError::invalid)?;
+    chain.client.mine(blocks).await.map_err(chain_error)?;
     app.chain_changed.notify_one();
     ok(blocks)
 }
 
 async fn reorg(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> ApiResult<u64> {
     let depth = body.depth.unwrap_or(1).clamp(1, 64);
-    app.chain.reorg(depth).await.map_err(chain_error)?;
+    let chain = app
+        .chain_or_first(body.chain_id)
+        .map_err(ApiError::invalid)?;
+    chain.client.reorg(depth).await.map_err(chain_error)?;
     app.chain_changed.notify_one();
     ok(depth)
 }
@@ -237,12 +259,23 @@ struct Accounts {
     receivers: Vec<Address>,
 }
 
-async fn accounts(State(app): State<Arc<App>>) -> ApiResult<Accounts> {
-    let accounts = app.chain.accounts().await.map_err(chain_error)?;
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct ChainParam {
+    /// Which watched chain; the first by default.
+    chain_id: Option<u64>,
+}
+
+async fn accounts(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> ApiResult<Accounts> {
+    let params: ChainParam = query::parse(&query.unwrap_or_default())?;
+    let chain = app
+        .chain_or_first(params.chain_id)
+        .map_err(ApiError::invalid)?;
+    let accounts = chain.client.accounts().await.map_err(chain_error)?;
     ok(Accounts {
         accounts,
-        tokens: app.tokens(),
-        receivers: app.receivers(),
+        tokens: app.tokens(chain.id),
+        receivers: app.receivers(chain.id),
     })
 }
 
@@ -255,36 +288,43 @@ struct ListParams {
     order_no: Option<String>,
 }
 
+/// An unmatched payment and the chain it was read on.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnmatchedView {
+    chain_id: usdt_checkout_protocol::ChainId,
+    #[serde(flatten)]
+    payment: PaymentView,
+}
+
 /// A payment into a receiving contract that no order claimed. On the real service such a
 /// payment is a "lost order", settled by hand.
 async fn unmatched(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Vec<PaymentView>> {
+) -> ApiResult<Vec<UnmatchedView>> {
     let params: ListParams = query::parse(&query.unwrap_or_default())?;
-    let receiver = match &params.api_key {
+    let merchant = match &params.api_key {
         Some(key) => Some(
             app.merchant(key)
-                .ok_or_else(|| ApiError::not_found(format!("no merchant has API key {key}")))?
-                .receiving_address,
+                .ok_or_else(|| ApiError::not_found(format!("no merchant has API key {key}")))?,
         ),
         None => None,
-    };
-    let head = app.head.load(Ordering::Relaxed);
-    let decimals = |token| {
-        app.config
-            .registry
-            .chains()
-            .flat_map(|c| &c.tokens)
-            .find(|t| t.contract == token)
-            .map_or(0, |t| t.decimals)
     };
     let payments = app.store.read(|ledger| {
         ledger
             .unmatched
             .iter()
-            .filter(|p| receiver.is_none_or(|r| r == Some(p.to)))
-            .map(|p| view::payment(p, head, decimals(p.token), false))
+            .filter(|u| merchant.is_none_or(|m| m.receiver(u.chain_id) == Some(u.payment.to)))
+            .map(|u| UnmatchedView {
+                chain_id: u.chain_id,
+                payment: view::payment(
+                    &u.payment,
+                    app.head(u.chain_id),
+                    app.decimals(u.chain_id, u.payment.token),
+                    false,
+                ),
+            })
             .collect()
     });
     ok(payments)

@@ -1094,3 +1094,77 @@ async fn the_cashier_page_shows_the_exact_transfer() {
     );
     assert!(page.contains(r#"role="status""#));
 }
+
+/// One gateway watches several networks, as BlockATM does: here two chains, whose USDT has 6
+/// decimals on one and 18 (as on BNB Smart Chain) on the other. An order on the 18-decimal chain
+/// asks and is paid in that token's units; the same amount sent on the other chain to the same
+/// receiving address pays nothing there and is kept unmatched, with the chain it came on.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_chains_each_order_is_paid_on_its_own_chain_and_in_its_decimals() {
+    let second = Anvil::start_as(31338);
+    let w = world_with(
+        "two-chains",
+        SandboxOptions {
+            more_chains: vec![second.rpc_url.clone()],
+            rate_limit_per_minute: 10_000,
+            ..SandboxOptions::default()
+        },
+    )
+    .await;
+    let chains: Vec<u64> = w.sandbox.ready["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["chainId"].as_u64().unwrap())
+        .collect();
+    assert_eq!(chains, [31337, 31338]);
+    let tokens = w
+        .client
+        .get(&format!("{}?chainId=31338&apiKey=pk_any", v1::PATH_TOKENS))
+        .await;
+    assert_eq!(tokens.body[0]["decimals"], 18, "{}", tokens.body);
+
+    let body =
+        json!({"orderNo": "bnb-1", "chainId": "31338", "symbol": "USDT", "amount": "24.995001"});
+    let reply = w
+        .client
+        .post_signed(
+            v1::PATH_CREATE_ORDER,
+            &body.to_string(),
+            &w.keys,
+            Signing::V1,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let sent = w.pay("bnb-1", json!({})).await;
+    assert_eq!(sent["chainId"], 31338);
+    assert_eq!(sent["amount"], "24.995001");
+    let seen = w.wait_state("bnb-1", "confirming").await;
+    assert_eq!(seen["payments"][0]["amountAtomic"], "24995001000000000000");
+    w.client
+        .post("/sandbox/mine", json!({"blocks": 1, "chainId": 31338}))
+        .await;
+    w.wait_state("bnb-1", "paid").await;
+
+    // The 6-decimal chain's order, paid on the wrong network.
+    w.create("eth-1", "5").await;
+    let sent = w.pay("eth-1", json!({"chainId": 31338})).await;
+    assert_eq!(sent["chainId"], 31338);
+    let unmatched = eventually("the wrong-network transfer to be listed", WAIT, || async {
+        let reply = w.client.get("/sandbox/unmatched").await;
+        let list = reply.body["data"].as_array().cloned().unwrap_or_default();
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(unmatched.len(), 1, "{unmatched:?}");
+    assert_eq!(unmatched[0]["chainId"], 31338);
+    assert_eq!(unmatched[0]["amountAtomic"], "5000000000000000000");
+    assert_eq!(unmatched[0]["txId"], sent["txId"]);
+    w.mine(3).await;
+    assert_eq!(
+        w.view("eth-1").await["state"],
+        "waiting",
+        "not paid by another chain's transfer"
+    );
+}

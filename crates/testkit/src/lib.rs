@@ -91,16 +91,24 @@ fn read_until<T>(child: &mut Child, what: &str, mut wanted: impl FnMut(&str) -> 
 
 pub struct Anvil {
     pub rpc_url: String,
+    pub chain_id: u64,
     _process: Process,
 }
 
 impl Anvil {
+    /// A fresh chain with anvil's default id (31337), where the test USDT has 6 decimals.
     pub fn start() -> Self {
+        Self::start_as(31337)
+    }
+
+    /// A fresh chain with id `chain_id` (31338: the local chain whose USDT has 18 decimals).
+    pub fn start_as(chain_id: u64) -> Self {
         let binary = std::env::var("ANVIL")
             .map(PathBuf::from)
             .unwrap_or_else(|_| workspace_root().join("node_modules/.bin/anvil"));
+        let id = chain_id.to_string();
         let mut child = Command::new(&binary)
-            .args(["--port", "0", "--host", "127.0.0.1"])
+            .args(["--port", "0", "--host", "127.0.0.1", "--chain-id", &id])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -115,6 +123,7 @@ impl Anvil {
         });
         Self {
             rpc_url: format!("http://{}", address.trim()),
+            chain_id,
             _process: Process { child },
         }
     }
@@ -164,8 +173,10 @@ impl Api {
 }
 
 /// How [`Sandbox::start_with`] starts the sandbox.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SandboxOptions {
+    /// More chains to watch beside the first anvil's, by RPC URL.
+    pub more_chains: Vec<String>,
     /// The gateway's is 100; tests that poll often raise it.
     pub rate_limit_per_minute: usize,
     /// The dialect (`--api`).
@@ -177,6 +188,7 @@ pub struct SandboxOptions {
 impl Default for SandboxOptions {
     fn default() -> Self {
         Self {
+            more_chains: vec![],
             rate_limit_per_minute: 100,
             api: Api::V1,
             order_lifetime_seconds: None,
@@ -220,6 +232,7 @@ impl Sandbox {
         options: SandboxOptions,
     ) -> Self {
         let SandboxOptions {
+            more_chains,
             rate_limit_per_minute,
             api,
             order_lifetime_seconds,
@@ -259,11 +272,13 @@ rate = "1.0002"
             ),
         )
         .unwrap();
+        let mut rpc_urls = vec![anvil.rpc_url.clone()];
+        rpc_urls.extend(more_chains);
         let args = vec![
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--rpc-url".into(),
-            anvil.rpc_url.clone(),
+            rpc_urls.join(","),
             "--config".into(),
             config.display().to_string(),
             "--data".into(),
@@ -304,12 +319,24 @@ rate = "1.0002"
         self.spawn();
     }
 
-    /// The receiving address of the merchant with `api_key`, from the ready line's `receivers`:
-    /// what a V2 merchant configures (V2's creation does not answer it).
+    /// The receiving address of the merchant with `api_key` on the first chain, from the ready
+    /// line's `receivers`: what a V2 merchant configures (V2's creation does not answer it).
     pub fn receiving_address(&self, api_key: &str) -> Address {
-        self.ready["receivers"][api_key]
-            .as_str()
-            .unwrap_or_else(|| panic!("the sandbox has no receiver for {api_key}: {}", self.ready))
+        self.receiving_address_on(self.ready["chainId"].as_u64().unwrap(), api_key)
+    }
+
+    /// [`Sandbox::receiving_address`] on the watched chain `chain_id`.
+    pub fn receiving_address_on(&self, chain_id: u64, api_key: &str) -> Address {
+        self.ready["chains"]
+            .as_array()
+            .and_then(|chains| chains.iter().find(|c| c["chainId"] == chain_id))
+            .and_then(|chain| chain["receivers"][api_key].as_str())
+            .unwrap_or_else(|| {
+                panic!(
+                    "the sandbox has no receiver for {api_key} on chain {chain_id}: {}",
+                    self.ready
+                )
+            })
             .parse()
             .unwrap()
     }
