@@ -10,7 +10,7 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::checkout::{
     CheckoutView, GatewayHealth, PaymentView, Price, TransactionView,
 };
-use usdt_checkout_protocol::{OrderStatus, format_units};
+use usdt_checkout_protocol::{ChainId, OrderStatus, format_units};
 
 use crate::catalog::CatalogCache;
 use crate::checkouts::Checkouts;
@@ -59,11 +59,7 @@ impl App {
             let chain = self.config.registry.chain(terms.chain_id).ok();
             PaymentView {
                 chain_id: terms.chain_id,
-                network: self
-                    .catalog
-                    .network_name(terms.chain_id.0)
-                    .or_else(|| chain.map(|c| c.name.clone()))
-                    .unwrap_or_else(|| format!("Chain {}", terms.chain_id)),
+                network: self.network_name(terms.chain_id),
                 symbol: terms.symbol.clone(),
                 token_contract: terms.token_contract,
                 decimals: terms.decimals,
@@ -92,16 +88,28 @@ impl App {
                             .iter()
                             .find(|p| p.tx_id.eq_ignore_ascii_case(hash))
                             .map(|p| units(p.value)),
+                        network: None,
                     })
                     .collect(),
                 unmatched: self
                     .checkouts
                     .unmatched_at(checkout)
                     .iter()
-                    .map(|p| TransactionView {
-                        hash: p.tx_id.clone(),
-                        explorer_url: chain.and_then(|c| c.transaction_url(&p.tx_id)),
-                        amount: Some(units(p.value)),
+                    .map(|(on, p)| {
+                        let wrong = (*on != terms.chain_id).then_some(*on);
+                        let chain = self.config.registry.chain(*on).ok();
+                        TransactionView {
+                            hash: p.tx_id.clone(),
+                            explorer_url: chain.and_then(|c| c.transaction_url(&p.tx_id)),
+                            amount: match wrong {
+                                None => Some(units(p.value)),
+                                // In that chain's token and decimals.
+                                Some(_) => chain
+                                    .and_then(|c| c.tokens.iter().find(|t| t.contract == p.token))
+                                    .map(|t| format_units(p.value, t.decimals)),
+                            },
+                            network: wrong.map(|on| self.network_name(on)),
+                        }
                     })
                     .collect(),
             }
@@ -120,6 +128,20 @@ impl App {
             server_time: now_ms(),
             version: checkout.version,
         }
+    }
+
+    /// A chain's name as the gateway lists it, else as the product knows it.
+    pub fn network_name(&self, chain: ChainId) -> String {
+        self.catalog
+            .network_name(chain.0)
+            .or_else(|| {
+                self.config
+                    .registry
+                    .chain(chain)
+                    .ok()
+                    .map(|c| c.name.clone())
+            })
+            .unwrap_or_else(|| format!("Chain {chain}"))
     }
 
     /// The receipt of a checkout paid (or paid late), as of now; `None` before that.

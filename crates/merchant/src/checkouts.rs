@@ -79,13 +79,13 @@ pub struct Checkouts {
 /// may have sent; the admin API lists them all.
 const UNMATCHED_KEPT: u32 = 256;
 
-/// Whether an unmatched payment may be one `checkout`'s shopper sent: the same token to the
-/// same address on the same chain, mined since the checkout was made.
+/// Whether an unmatched payment may be one `checkout`'s shopper sent: to the same address, mined
+/// since the checkout was made, in the checkout's token on its chain, or on another watched
+/// chain (whose tokens are the only ones its watcher reads): the wrong network.
 fn sent_for(checkout: &Checkout, (chain, payment): &(ChainId, ChainPayment)) -> bool {
     checkout.terms.as_ref().is_some_and(|terms| {
-        *chain == terms.chain_id
-            && payment.to == terms.to_address
-            && payment.token == terms.token_contract
+        payment.to == terms.to_address
+            && (*chain != terms.chain_id || payment.token == terms.token_contract)
             // A block's time is in whole seconds.
             && payment.timestamp_ms >= checkout.created_at / 1000 * 1000
     })
@@ -377,14 +377,30 @@ impl Checkouts {
         self.refresh_unmatched().await
     }
 
-    /// The unmatched payments a checkout's shopper may have sent: the same token to the same
-    /// address on the same chain, mined since the checkout was made.
-    pub fn unmatched_at(&self, checkout: &Checkout) -> Vec<ChainPayment> {
+    /// The unmatched payments a checkout's shopper may have sent, with the chain each came on
+    /// (see [`sent_for`]).
+    pub fn unmatched_at(&self, checkout: &Checkout) -> Vec<(ChainId, ChainPayment)> {
         let kept = self.unmatched.read().expect("unmatched lock");
         kept.iter()
             .filter(|seen| sent_for(checkout, seen))
-            .map(|(_, p)| p.clone())
+            .cloned()
             .collect()
+    }
+
+    /// The checkouts on other chains than `chain` that wait at the address `payment` went to,
+    /// made before it was mined: whose shopper may have sent it on the wrong network.
+    pub fn wrong_network_for(&self, chain: ChainId, payment: &ChainPayment) -> Vec<String> {
+        let cache = self.cache.read().expect("cache lock");
+        let mut ids: Vec<String> = cache
+            .values()
+            .filter(|c| {
+                c.terms.as_ref().is_some_and(|t| t.chain_id != chain)
+                    && sent_for(c, &(chain, payment.clone()))
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// How many [`Checkouts::unmatched_at`] are: for every status poll's ETag, with no copy.
@@ -418,23 +434,23 @@ impl Checkouts {
         Ok(())
     }
 
-    /// The tokens and the receiving addresses of the checkouts on `chain`: what its watcher
-    /// reads.
+    /// The tokens of the checkouts on `chain`, and the receiving addresses of the checkouts on
+    /// every chain: what its watcher reads (a transfer to one on the wrong chain is told).
     pub fn watched_on(&self, chain: ChainId) -> (Vec<Address>, Vec<Address>) {
         let cache = self.cache.read().expect("cache lock");
-        let terms = || {
-            cache
-                .values()
-                .filter_map(|c| c.terms.as_ref())
-                .filter(|t| t.chain_id == chain)
-        };
+        let terms = || cache.values().filter_map(|c| c.terms.as_ref());
         let distinct = |mut addresses: Vec<Address>| {
             addresses.sort_by_key(|a| *a.as_bytes());
             addresses.dedup();
             addresses
         };
         (
-            distinct(terms().map(|t| t.token_contract).collect()),
+            distinct(
+                terms()
+                    .filter(|t| t.chain_id == chain)
+                    .map(|t| t.token_contract)
+                    .collect(),
+            ),
             distinct(terms().map(|t| t.to_address).collect()),
         )
     }

@@ -136,6 +136,9 @@ pub struct WatchedChain {
     pub confirmations: u32,
     /// How often the chain is read: about a block time shows a payment within one block.
     pub poll_interval: Duration,
+    /// The tokens the product knows on this chain: read even before a checkout on this chain
+    /// exists, so a transfer sent here for an order on another chain is seen.
+    pub tokens: Vec<usdt_checkout_protocol::Address>,
 }
 
 /// How requests to the gateway are signed.
@@ -295,7 +298,7 @@ pub fn parse(
         &g.receiving_addresses,
     )?;
     let rates = rate_source(file.rates)?;
-    let chains = watched_chains(file.chains)?;
+    let chains = watched_chains(file.chains, &registry)?;
     let mut items = BTreeMap::new();
     for item in file.items {
         if item.id.is_empty() || item.name.is_empty() {
@@ -432,7 +435,10 @@ fn rate_source(file: RatesFile) -> Result<RateSource, String> {
     }
 }
 
-fn watched_chains(file: Vec<ChainFile>) -> Result<BTreeMap<ChainId, WatchedChain>, String> {
+fn watched_chains(
+    file: Vec<ChainFile>,
+    registry: &ChainRegistry,
+) -> Result<BTreeMap<ChainId, WatchedChain>, String> {
     let mut chains = BTreeMap::new();
     for chain in file {
         let confirmations = chain.confirmations.unwrap_or(DEFAULT_CONFIRMATIONS);
@@ -456,6 +462,10 @@ fn watched_chains(file: Vec<ChainFile>) -> Result<BTreeMap<ChainId, WatchedChain
             rpc_url: chain.rpc_url,
             confirmations,
             poll_interval: Duration::from_millis(chain.poll_interval_ms.unwrap_or(1_000).max(100)),
+            tokens: registry
+                .chain(id)
+                .map(|c| c.tokens.iter().map(|t| t.contract).collect())
+                .unwrap_or_default(),
         };
         if chains.insert(id, watched).is_some() {
             return Err(format!("chains: {} is listed twice", chain.id));

@@ -23,6 +23,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<Duration>,
+    /// What the client needs to say it in its own words.
+    params: std::collections::BTreeMap<String, String>,
     /// For the log only.
     detail: Option<String>,
 }
@@ -38,8 +40,15 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            params: Default::default(),
             detail: None,
         }
+    }
+
+    /// With `params[key] = value`.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.params.insert(key.into(), value.into());
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -76,7 +85,7 @@ impl ApiError {
         }
     }
 
-    fn retry_after(self, after: Option<Duration>) -> Self {
+    pub fn retry_after(self, after: Option<Duration>) -> Self {
         Self {
             retry_after: after,
             ..self
@@ -91,6 +100,7 @@ impl IntoResponse for ApiError {
             code: self.code.into(),
             message: self.message,
             retry_after,
+            params: self.params,
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = retry_after {

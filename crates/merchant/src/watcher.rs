@@ -79,7 +79,12 @@ async fn follow(
             },
         },
     };
-    let (tokens, receivers) = checkouts.watched_on(chain.id);
+    let (mut tokens, receivers) = checkouts.watched_on(chain.id);
+    for token in &chain.tokens {
+        if !tokens.contains(token) {
+            tokens.push(*token);
+        }
+    }
     if receivers.iter().any(|address| !watched.contains(address)) {
         from = reread_from(&from, from.next_block.saturating_sub(NEW_ADDRESS_LOOKBACK));
         *watched = receivers.clone();

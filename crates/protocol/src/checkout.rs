@@ -2,6 +2,8 @@
 //! widget shows. The browser never sends a price: it names an item (or a checkout the storefront
 //! created), a network and a token, and the server decides the amount.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
@@ -12,6 +14,10 @@ pub const PATH_CHECKOUTS: &str = "/api/checkouts";
 pub const PATH_ADMIN_CHECKOUTS: &str = "/api/admin/checkouts";
 pub const PATH_ADMIN_ORDERS: &str = "/api/admin/orders";
 pub const PATH_WEBHOOK: &str = "/webhooks/blockatm";
+/// `POST {PATH_CHECKOUTS}/{id}/claims` with a [`ClaimRequest`]: "I already paid". Answers the
+/// checkout's view once the transaction is attached, or an [`ApiError`] whose code is one of
+/// the `ERROR_TX_*` codes and whose `params` name what was found.
+pub const PATH_CLAIMS: &str = "claims";
 /// The longest `?wait=` a status poll may ask for, in seconds.
 pub const MAX_LONG_POLL_SECONDS: u64 = 25;
 
@@ -249,7 +255,43 @@ pub struct TransactionView {
     /// What it transferred, in the token's units, when the chain showed it.
     #[serde(default)]
     pub amount: Option<String>,
+    /// The network it was sent on, when that is not the order's (an unmatched transfer to the
+    /// order's address on another watched chain: the wrong network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
+
+/// "I already paid": the transaction the shopper says pays the checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClaimRequest {
+    pub tx_hash: String,
+}
+
+/// Why a claimed transaction was not attached (the [`ApiError`]'s code; its `params` in
+/// brackets, amounts as decimal strings in the order's token):
+/// - not a transaction hash (`0x` and 64 hex digits);
+pub const ERROR_TX_HASH_INVALID: &str = "tx_hash_invalid";
+/// - no such transaction on any watched chain (`networks`);
+pub const ERROR_TX_NOT_FOUND: &str = "tx_not_found";
+/// - sent but not mined yet;
+pub const ERROR_TX_NOT_MINED: &str = "tx_not_mined";
+/// - mined, but it failed (reverted): nothing moved;
+pub const ERROR_TX_FAILED: &str = "tx_failed";
+/// - on another watched chain than the order's (`network`, `expected`);
+pub const ERROR_TX_WRONG_CHAIN: &str = "tx_wrong_chain";
+/// - it sent another token to the order's address (`token`, `symbol`);
+pub const ERROR_TX_WRONG_TOKEN: &str = "tx_wrong_token";
+/// - it sent the token elsewhere (`address`);
+pub const ERROR_TX_WRONG_RECIPIENT: &str = "tx_wrong_recipient";
+/// - more than the order still asks (`sent`, `asked`, `difference`, `symbol`);
+pub const ERROR_TX_AMOUNT_DIFFERS: &str = "tx_amount_differs";
+/// - mined before the order was made;
+pub const ERROR_TX_BEFORE_ORDER: &str = "tx_before_order";
+/// - already counted for another order;
+pub const ERROR_TX_CREDITED_ELSEWHERE: &str = "tx_credited_elsewhere";
+/// - too many claims for this checkout for now (`retryAfter` says when to try again).
+pub const ERROR_TOO_MANY_CLAIMS: &str = "too_many_claims";
 
 /// [`ApiError`] codes the widget acts on: the gateway is refusing the merchant for now, so the
 /// shopper is told to wait rather than shown an error.
@@ -265,6 +307,9 @@ pub struct ApiError {
     /// Seconds, when retrying later can succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// What a client needs to say the error in its own words (see the `ERROR_TX_*` codes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

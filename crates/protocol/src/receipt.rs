@@ -126,6 +126,7 @@ mod tests {
                 hash: "0xabc".into(),
                 explorer_url: None,
                 amount: Some("24.995001".into()),
+                network: None,
             }],
             state: "paid".into(),
             paid_at: 1_800_000_000_000,

@@ -129,6 +129,8 @@ impl Drop for CheckoutServer {
 
 pub struct World {
     pub anvil: Anvil,
+    /// The second chain (31338, USDT with 18 decimals), when the storefront takes it.
+    pub second_anvil: Option<Anvil>,
     pub sandbox: Sandbox,
     pub server: CheckoutServer,
     pub fulfillment: WebhookReceiver,
@@ -151,6 +153,9 @@ pub struct Storefront {
     pub gateway_limit: Option<usize>,
     /// How long the gateway's orders last, when not its default.
     pub order_lifetime_seconds: Option<u64>,
+    /// A second chain beside the first: chain 31338, whose USDT has 18 decimals (as on BNB
+    /// Smart Chain), watched by the gateway and the checkout server alike.
+    pub second_chain: bool,
 }
 
 impl Default for Storefront {
@@ -163,6 +168,7 @@ impl Default for Storefront {
             db: Db::Sqlite,
             gateway_limit: None,
             order_lifetime_seconds: None,
+            second_chain: false,
         }
     }
 }
@@ -186,12 +192,14 @@ pub async fn world_on(name: &str, db: Db) -> World {
 pub async fn world_with(name: &str, storefront: Storefront) -> World {
     let name = &format!("{name}-{}", storefront.db.name());
     let anvil = Anvil::start();
+    let second_anvil = storefront.second_chain.then(|| Anvil::start_as(31338));
     let fulfillment = WebhookReceiver::start().await;
     let keys = MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12");
     let dir = tempdir::Dir::new(name);
     let port = free_port();
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
     let options = SandboxOptions {
+        more_chains: second_anvil.iter().map(|a| a.rpc_url.clone()).collect(),
         api: storefront.api,
         rate_limit_per_minute: storefront.gateway_limit.unwrap_or(100),
         order_lifetime_seconds: storefront.order_lifetime_seconds,
@@ -206,17 +214,34 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         ),
         Api::V2 => format!(
             "api = \"blockatm-v2\"\nv2_secret = \"{}\"\nwebhook_secret = \"{}\"\n\
-             receiving_addresses = {{ 31337 = \"{}\" }}",
+             receiving_addresses = {{ {} }}",
             keys.v2_text,
             keys.webhook_secret_text,
-            sandbox.receiving_address(&keys.api_key)
+            std::iter::once(&anvil)
+                .chain(&second_anvil)
+                .map(|a| format!(
+                    "{} = \"{}\"",
+                    a.chain_id,
+                    sandbox.receiving_address_on(a.chain_id, &keys.api_key)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
-    let rpc = if storefront.watch_chain {
-        format!("rpc_url = \"{}\"\npoll_interval_ms = 200", anvil.rpc_url)
-    } else {
-        String::new()
-    };
+    let chains: String = std::iter::once(&anvil)
+        .chain(&second_anvil)
+        .map(|a| {
+            let rpc = if storefront.watch_chain {
+                format!("rpc_url = \"{}\"\npoll_interval_ms = 200\n", a.rpc_url)
+            } else {
+                String::new()
+            };
+            format!(
+                "[[chains]]\nid = {}\nconfirmations = 2\n{rpc}\n",
+                a.chain_id
+            )
+        })
+        .collect();
     let widget = storefront.widget_dir.unwrap_or_else(|| {
         let widget = dir.path.join("widget");
         std::fs::create_dir_all(&widget).unwrap();
@@ -247,11 +272,7 @@ reconcile_interval_seconds = 1
 # The sandbox's own rate list: BlockATM documents none.
 url = "{gateway_url}/api/v1/public/rates"
 
-[[chains]]
-id = 31337
-confirmations = 2
-{rpc}
-
+{chains}
 [admin]
 token = "{ADMIN_TOKEN}"
 
@@ -287,6 +308,7 @@ currency = "USDT"
     let server = CheckoutServer::start(config);
     World {
         anvil,
+        second_anvil,
         sandbox,
         server,
         fulfillment,
