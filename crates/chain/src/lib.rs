@@ -18,4 +18,4 @@ pub mod rpc;
 pub use follow::{Cursor, KEEP_HASHES, MAX_RANGE, Step, find_fork, forgotten, rewind, step};
 pub use matching::{Candidate, Incoming, match_payment};
 pub use payment::{ChainPayment, PaymentKind, assess_payments, confirmations};
-pub use rpc::{BlockStamp, ChainClient, ChainResult};
+pub use rpc::{BlockStamp, ChainClient, ChainResult, TxLookup};

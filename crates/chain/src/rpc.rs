@@ -30,6 +30,19 @@ pub(crate) fn ours(address: EvmAddress) -> Address {
     Address::from_bytes(address.into_array())
 }
 
+/// What the chain knows of one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxLookup {
+    /// No such transaction.
+    Unknown,
+    /// Sent, not mined yet.
+    Pending,
+    /// Mined, but it reverted: nothing moved.
+    Failed,
+    /// Mined, with the token payments it made.
+    Mined(Vec<ChainPayment>),
+}
+
 /// A block's hash (0x-hex) and time (Unix milliseconds).
 pub struct BlockStamp {
     pub hash: String,
@@ -133,8 +146,61 @@ impl ChainClient {
             .await
             .map_err(rpc("eth_getLogs"))?;
 
+        self.decode(&deposit_logs, &transfer_logs, |token| {
+            tokens.contains(token)
+        })
+        .await
+    }
+
+    /// What the chain knows of transaction `tx_hash` (0x and 64 hex digits): unknown, pending,
+    /// or mined with every ERC-20 transfer it made, whatever the token (a receiving contract's
+    /// deposit as one payment, as [`ChainClient::payments`] reads it).
+    pub async fn lookup(&self, tx_hash: &str) -> ChainResult<TxLookup> {
+        let hash: alloy::primitives::B256 = tx_hash
+            .parse()
+            .map_err(|e| format!("{tx_hash:?} is not a transaction hash: {e}"))?;
+        let receipt = self
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(rpc("eth_getTransactionReceipt"))?;
+        let Some(receipt) = receipt else {
+            let sent = self
+                .provider
+                .get_transaction_by_hash(hash)
+                .await
+                .map_err(rpc("eth_getTransactionByHash"))?;
+            return Ok(match sent {
+                Some(_) => TxLookup::Pending,
+                None => TxLookup::Unknown,
+            });
+        };
+        if !receipt.status() {
+            return Ok(TxLookup::Failed);
+        }
+        let logs = receipt.logs();
+        let with_topic = |topic| -> Vec<Log> {
+            logs.iter()
+                .filter(|l| l.topic0() == Some(&topic))
+                .cloned()
+                .collect()
+        };
+        let deposits = with_topic(MerchantReceiver::Deposit::SIGNATURE_HASH);
+        let transfers = with_topic(TestUSDT::Transfer::SIGNATURE_HASH);
+        let payments = self.decode(&deposits, &transfers, |_| true).await?;
+        Ok(TxLookup::Mined(payments))
+    }
+
+    /// The payments in `deposit_logs` and `transfer_logs` of the tokens `accepted` takes, in
+    /// chain order: a deposit and the transfer it made are one payment (the deposit).
+    async fn decode(
+        &self,
+        deposit_logs: &[Log],
+        transfer_logs: &[Log],
+        accepted: impl Fn(&Address) -> bool,
+    ) -> ChainResult<Vec<ChainPayment>> {
         let mut payments = Vec::new();
-        for log in &deposit_logs {
+        for log in deposit_logs {
             let Ok(decoded) = log.log_decode::<MerchantReceiver::Deposit>() else {
                 continue;
             };
@@ -151,14 +217,14 @@ impl ChainClient {
             else {
                 continue;
             };
-            if !tokens.contains(&payment.token) {
+            if !accepted(&payment.token) {
                 continue; // a deposit of a token the caller does not accept
             }
             payment.kind = PaymentKind::Deposit;
             payment.order_no = Some(event.orderNo.clone());
             payments.push(payment);
         }
-        for log in &transfer_logs {
+        for log in transfer_logs {
             let Ok(decoded) = log.log_decode::<TestUSDT::Transfer>() else {
                 continue;
             };

@@ -18,18 +18,26 @@ use usdt_checkout_protocol::gateway::HEADER_EVENT;
 use usdt_checkout_protocol::receipt;
 use usdt_checkout_protocol::signature::{Signed, secrets_equal};
 
+use usdt_checkout_protocol::{OrderStatus, format_units};
+
 use crate::app::App;
 use crate::checkouts::Source;
+use crate::claim::{self, Refusal};
 use crate::clock::now_ms;
-use crate::domain::{Checkout, CreatedBy, check_price};
+use crate::domain::{Checkout, CreatedBy, PaymentTerms, check_price};
 use crate::error::ApiError;
 use crate::payment::start_payment;
+use crate::store::Claimed;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route(checkout::PATH_CHECKOUTS, post(create_checkout))
         .route("/api/checkouts/{id}", get(get_checkout))
         .route("/api/checkouts/{id}/receipt", get(get_receipt))
+        .route(
+            &format!("/api/checkouts/{{id}}/{}", checkout::PATH_CLAIMS),
+            post(claim_transaction),
+        )
         .route(receipt::PATH_RECEIPT_KEY, get(receipt_key))
         .route(
             checkout::PATH_ADMIN_CHECKOUTS,
@@ -161,6 +169,151 @@ async fn get_checkout(
     Ok(response)
 }
 
+/// "I already paid": the shopper names the transaction that pays this checkout. It is read on
+/// every watched chain and attached if it pays this checkout (see [`crate::claim`]); the answer
+/// is the checkout's view, or why not, with what was found in `params`.
+async fn claim_transaction(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<CheckoutView>, ApiError> {
+    let request: checkout::ClaimRequest = json_body(&body)?;
+    let checkout = app
+        .checkouts
+        .find(&id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let terms = checkout.terms.clone().ok_or_else(|| {
+        ApiError::conflict("choose a network and token first: this checkout has no order yet")
+    })?;
+    if matches!(
+        checkout.state,
+        CheckoutState::Order(OrderStatus::Paid | OrderStatus::PaidLate | OrderStatus::Failed)
+    ) {
+        return Err(ApiError::conflict(format!(
+            "this checkout is {}: nothing more is attached to it",
+            checkout.state.as_str()
+        )));
+    }
+    let hash = claim::parse_tx_hash(&request.tx_hash).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            checkout::ERROR_TX_HASH_INVALID,
+            "a transaction hash is 0x and 64 hexadecimal digits",
+        )
+    })?;
+    app.claims
+        .lock()
+        .expect("claims lock")
+        .allow(&id, now_ms())
+        .map_err(|wait_ms| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                checkout::ERROR_TOO_MANY_CLAIMS,
+                "too many claims for this checkout; try again later",
+            )
+            .retry_after(Some(Duration::from_millis(wait_ms)))
+        })?;
+    let mut found = vec![];
+    for (chain, client) in &app.chains {
+        let lookup = client.lookup(&hash).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                format!(
+                    "{} cannot be read right now; try again",
+                    app.network_name(*chain)
+                ),
+            )
+            .retry_after(Some(Duration::from_secs(10)))
+            .logged(e)
+        })?;
+        found.push((*chain, lookup));
+    }
+    let remaining = checkout.remaining_atomic.unwrap_or(terms.pay_amount_atomic);
+    let payment = claim::judge(&terms, checkout.created_at, remaining, &found)
+        .map_err(|refusal| refused(&app, &terms, refusal))?;
+    match app
+        .checkouts
+        .attach_claimed(&id, terms.chain_id, &payment)
+        .await?
+    {
+        Claimed::Attached | Claimed::Already => {}
+        Claimed::Elsewhere(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                checkout::ERROR_TX_CREDITED_ELSEWHERE,
+                "this transaction already counts for another order",
+            ));
+        }
+    }
+    let checkout = app.checkouts.get(&id).ok_or_else(ApiError::not_found)?;
+    Ok(Json(app.view(&checkout)))
+}
+
+/// A claim's refusal, said precisely, with what the widget needs to say it in its language.
+fn refused(app: &App, terms: &PaymentTerms, refusal: Refusal) -> ApiError {
+    let units = |atomic| format_units(atomic, terms.decimals);
+    let error =
+        |code, message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+    match refusal {
+        Refusal::NotFound => {
+            let networks: Vec<String> = app.chains.iter().map(|(c, _)| app.network_name(*c)).collect();
+            let networks = networks.join(", ");
+            error(
+                checkout::ERROR_TX_NOT_FOUND,
+                format!("no transaction with this hash on {networks}"),
+            )
+            .with("networks", networks)
+        }
+        Refusal::NotMined => error(
+            checkout::ERROR_TX_NOT_MINED,
+            "this transaction is not mined yet; try again in a minute".into(),
+        ),
+        Refusal::Failed => error(
+            checkout::ERROR_TX_FAILED,
+            "this transaction failed on chain: nothing was sent".into(),
+        ),
+        Refusal::WrongChain(chain) => {
+            let (network, expected) = (app.network_name(chain), app.network_name(terms.chain_id));
+            error(
+                checkout::ERROR_TX_WRONG_CHAIN,
+                format!("this transaction is on {network}; this order asked for {expected}"),
+            )
+            .with("network", network)
+            .with("expected", expected)
+        }
+        Refusal::WrongToken => error(
+            checkout::ERROR_TX_WRONG_TOKEN,
+            format!("this transaction sent another token, not {}", terms.symbol),
+        )
+        .with("symbol", terms.symbol.clone()),
+        Refusal::WrongRecipient(to) => error(
+            checkout::ERROR_TX_WRONG_RECIPIENT,
+            format!("this transaction paid {to}, not this order's address"),
+        )
+        .with("address", to.to_string()),
+        Refusal::AmountDiffers { sent, asked } => error(
+            checkout::ERROR_TX_AMOUNT_DIFFERS,
+            format!(
+                "this transaction sent {} {symbol}, {} {symbol} more than the {} {symbol} this order still asks",
+                units(sent),
+                units(sent - asked),
+                units(asked),
+                symbol = terms.symbol
+            ),
+        )
+        .with("sent", units(sent))
+        .with("asked", units(asked))
+        .with("difference", units(sent - asked))
+        .with("symbol", terms.symbol.clone()),
+        Refusal::BeforeOrder => error(
+            checkout::ERROR_TX_BEFORE_ORDER,
+            "this transaction was mined before this order was made".into(),
+        ),
+    }
+}
+
 /// The signed receipt of a paid checkout, to keep (saved as a file by the browser).
 async fn get_receipt(
     State(app): State<Arc<App>>,
@@ -276,6 +429,10 @@ struct AdminPayment {
     token: String,
     amount_atomic: String,
     mined_at: u64,
+    /// Checkouts on other chains waiting at this address when it was mined: their shoppers
+    /// may have sent it on the wrong network. Flagged, never counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    wrong_network_for: Vec<String>,
 }
 
 impl AdminPayment {
@@ -290,6 +447,7 @@ impl AdminPayment {
             token: payment.token.to_string(),
             amount_atomic: payment.value.to_string(),
             mined_at: payment.timestamp_ms,
+            wrong_network_for: vec![],
         }
     }
 }
@@ -303,7 +461,10 @@ async fn list_unmatched(
     Ok(Json(
         unmatched
             .iter()
-            .map(|(chain, payment)| AdminPayment::new(chain.0, payment))
+            .map(|(chain, payment)| AdminPayment {
+                wrong_network_for: app.checkouts.wrong_network_for(*chain, payment),
+                ..AdminPayment::new(chain.0, payment)
+            })
             .collect(),
     ))
 }

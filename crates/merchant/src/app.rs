@@ -12,8 +12,11 @@ use usdt_checkout_protocol::checkout::{
 };
 use usdt_checkout_protocol::{ChainId, OrderStatus, format_units};
 
+use usdt_checkout_chain::ChainClient;
+
 use crate::catalog::CatalogCache;
 use crate::checkouts::Checkouts;
+use crate::claim::ClaimLimiter;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::domain::Checkout;
@@ -31,10 +34,23 @@ pub struct App {
     pub roles: Arc<Roles>,
     /// Signs receipts: the key the store keeps for every server on the database.
     pub receipt_key: V1PrivateKey,
+    /// The watched chains this server reads (those with an RPC URL), for "I already paid".
+    pub chains: Vec<(ChainId, ChainClient)>,
+    /// How often each checkout has claimed a transaction lately.
+    pub claims: std::sync::Mutex<ClaimLimiter>,
 }
 
 impl App {
     pub fn new(config: Config, checkouts: Arc<Checkouts>, gateway: Arc<GatewayClient>) -> Self {
+        // `connect` sends nothing; a URL it cannot parse is not read (its watcher says so).
+        let chains = config
+            .chains
+            .values()
+            .filter_map(|c| {
+                let url = c.rpc_url.as_deref()?;
+                ChainClient::connect(url).ok().map(|client| (c.id, client))
+            })
+            .collect();
         Self {
             config,
             checkouts,
@@ -42,6 +58,8 @@ impl App {
             catalog: CatalogCache::new(),
             roles: Arc::default(),
             receipt_key: V1PrivateKey::generate(),
+            chains,
+            claims: Default::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::clock::now_ms;
 use crate::domain::{ChainPayment, Checkout, PaymentTerms};
 use crate::gateway::GatewayReport;
 use crate::store::replicas::{Change, ChangeFeed};
-use crate::store::{Backend, Store, StoreError, Write};
+use crate::store::{Backend, Claimed, Store, StoreError, Write};
 
 /// What applying a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,6 +331,48 @@ impl Checkouts {
             self.publish(one);
         }
         Ok(())
+    }
+
+    /// Attaches a payment the shopper claimed ("I already paid", checked on chain by
+    /// [`crate::claim::judge`]) to checkout `id`, and settles the checkout by it, all in one
+    /// transaction; a payment that counts for a checkout already is left where it is.
+    pub async fn attach_claimed(
+        &self,
+        id: &str,
+        chain: ChainId,
+        payment: &ChainPayment,
+    ) -> Result<Claimed, StoreError> {
+        let mut write = self.store.begin().await?;
+        let claimed = write
+            .claim_chain_payment(chain, payment, id, now_ms())
+            .await?;
+        if claimed != Claimed::Attached {
+            return Ok(claimed);
+        }
+        let Some(current) = write.checkout(id).await? else {
+            return Err(StoreError::Corrupt("checkout"));
+        };
+        let changed = self
+            .settle(
+                &mut write,
+                &current,
+                current.clone(),
+                "claimed by the shopper",
+            )
+            .await?;
+        write.commit().await?;
+        tracing::info!(
+            "chain {chain}: {} pays {} to checkout {id}, on the shopper's claim",
+            payment.tx_id,
+            payment.value
+        );
+        self.unmatched
+            .write()
+            .expect("unmatched lock")
+            .retain(|(c, p)| *c != chain || !p.same_log(payment));
+        self.changed.send_modify(|n| *n += 1);
+        self.publish(changed);
+        Ok(Claimed::Attached)
     }
 
     /// Keeps this server's copy current with what the other servers on the same database change

@@ -78,6 +78,10 @@ pub struct Checkout {
     pub gateway: GatewayFacts,
     /// The payments the chain shows into it (empty when its chain is not watched).
     pub chain_payments: Vec<ChainPayment>,
+    /// One of them was attached on the shopper's claim, checked on chain ("I already paid"):
+    /// the gateway could not match it and will not report it, so the chain alone settles this
+    /// checkout, paid included.
+    pub claimed: bool,
     /// Where chain and gateway disagree, said so: the merchant sees it, nothing hides it.
     pub disagreement: Option<String>,
     pub created_at: u64,
@@ -114,6 +118,7 @@ impl Checkout {
             tx_hashes: vec![],
             gateway: GatewayFacts::default(),
             chain_payments: vec![],
+            claimed: false,
             disagreement: None,
             created_at: now,
             updated_at: now,
@@ -133,6 +138,7 @@ impl Checkout {
             terms,
             gateway: &self.gateway,
             chain: head.map(|head| (head, self.chain_payments.as_slice())),
+            claimed: self.claimed,
             now,
         };
         let derived = facts.derive(current);
@@ -251,6 +257,8 @@ struct Facts<'a> {
     gateway: &'a GatewayFacts,
     /// The chain's head and the payments seen, when the chain is watched.
     chain: Option<(u64, &'a [ChainPayment])>,
+    /// A payment was attached on the shopper's claim: the chain's word settles it.
+    claimed: bool,
     now: u64,
 }
 
@@ -348,6 +356,18 @@ impl Facts<'_> {
             },
             Some(GatewayStatus::Pending) | None => before_gateway,
         };
+        // A payment the gateway could not match, attached on the shopper's claim: the gateway
+        // will never report it, so the chain's confirmed word is the one that counts.
+        let state = match chain {
+            Some(a)
+                if self.claimed
+                    && self.gateway.status != Some(GatewayStatus::Success)
+                    && matches!(a.status, Paid | PaidLate) =>
+            {
+                a.status
+            }
+            _ => state,
+        };
         let mut tx_hashes: Vec<String> = self
             .chain
             .map(|(_, payments)| payments.iter().map(|p| p.tx_id.clone()).collect())
@@ -386,6 +406,12 @@ impl Facts<'_> {
             .success_at
             .is_some_and(|at| self.now >= at + DISAGREEMENT_MS);
         match self.gateway.status {
+            status if self.claimed && status != Some(GatewayStatus::Success) => Some(format!(
+                "the shopper attached a payment the gateway did not match; settled by the \
+                     chain ({} of {due} confirmed); the gateway reports {}",
+                chain.confirmed,
+                status.map_or("nothing yet", GatewayStatus::as_str)
+            )),
             Some(GatewayStatus::Success) if chain.received < due && chain_had_time => {
                 Some(format!(
                     "the gateway reports it paid; the chain shows {} of {due} received",
@@ -412,13 +438,14 @@ const DISAGREEMENT_BLOCKS: u32 = 3;
 /// How long the chain's watcher has to show a payment the gateway reported paid.
 pub const DISAGREEMENT_MS: u64 = 60_000;
 
-/// The amount an order asks for: the price, raised by the token's smallest unit until no other
+/// The amount an order asks for: the price, raised by `step` (the smallest amount asked of a
+/// shopper in this token, see [`usdt_checkout_protocol::pricing::ask_step`]) until no other
 /// order awaiting payment on the same chain and token asks for it, so a plain transfer (which
 /// names no order) is matched by its exact amount.
-pub fn unique_amount(price: u128, taken: &[u128]) -> u128 {
+pub fn unique_amount(price: u128, taken: &[u128], step: u128) -> u128 {
     let mut amount = price;
     while taken.contains(&amount) {
-        amount += 1;
+        amount += step;
     }
     amount
 }
@@ -612,6 +639,27 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_the_shopper_attached_is_settled_by_the_chain_alone() {
+        let mut claimed = mined(ordered(Waiting), 10_000_000, 100, 1);
+        claimed.claimed = true;
+        let full = mined(claimed, 15_000_000, 101, 2);
+        let seen = full.settled(Some(101), 3).unwrap();
+        assert_eq!(seen.checkout.state, CheckoutState::Order(Confirming));
+        assert!(!seen.fulfil, "not before it is confirmed");
+        let confirmed = full.settled(Some(102), 4).unwrap();
+        assert_eq!(confirmed.checkout.state, CheckoutState::Order(Paid));
+        assert!(confirmed.fulfil, "the gateway will never say it");
+        let note = confirmed.checkout.disagreement.unwrap();
+        assert!(note.contains("attached"), "the merchant sees why: {note}");
+        let later = said(full, Success, DUE).settled(Some(102), 5).unwrap();
+        assert_eq!(later.checkout.state, CheckoutState::Order(Paid));
+        assert_eq!(
+            later.checkout.disagreement, None,
+            "the gateway agreed after all"
+        );
+    }
+
+    #[test]
     fn a_gateway_ahead_of_the_watcher_is_believed_for_what_it_saw() {
         let waiting = said(ordered(Waiting), Pending, DUE);
         let settled = waiting.settled(Some(100), 1).unwrap();
@@ -738,10 +786,16 @@ mod tests {
 
     #[test]
     fn amounts_awaited_are_never_asked_twice() {
-        assert_eq!(unique_amount(10_000_000, &[]), 10_000_000);
+        assert_eq!(unique_amount(10_000_000, &[], 1), 10_000_000);
         assert_eq!(
-            unique_amount(10_000_000, &[10_000_000, 10_000_001, 9_999_999]),
+            unique_amount(10_000_000, &[10_000_000, 10_000_001, 9_999_999], 1),
             10_000_002
+        );
+        let (ten, step) = (10 * 10u128.pow(18), 10u128.pow(12));
+        assert_eq!(
+            unique_amount(ten, &[ten], step),
+            ten + step,
+            "10.000001 with 18 decimals, not 10.000000000000000001"
         );
     }
 

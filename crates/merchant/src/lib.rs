@@ -7,6 +7,7 @@ pub mod app;
 pub mod budget;
 pub mod catalog;
 pub mod checkouts;
+pub mod claim;
 pub mod clock;
 pub mod config;
 pub mod domain;

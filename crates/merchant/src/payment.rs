@@ -4,7 +4,7 @@
 //! instead of making a second one.
 
 use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::pricing::fiat_to_token;
+use usdt_checkout_protocol::pricing::{ask_step, fiat_to_token};
 use usdt_checkout_protocol::{ChainId, format_units, parse_positive_units};
 
 use crate::app::App;
@@ -113,7 +113,7 @@ pub async fn start_payment(
     let reservation = app
         .checkouts
         .reserve_amount(&checkout.id, chain, symbol, |taken| {
-            unique_amount(atomic, taken)
+            unique_amount(atomic, taken, ask_step(token.decimals))
         });
     let order = NewOrder {
         order_no: checkout.id.clone(),

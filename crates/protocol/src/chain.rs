@@ -249,7 +249,11 @@ mod tests {
             18
         );
         let ids: Vec<u64> = registry.chains().map(|c| c.id.0).collect();
-        assert_eq!(ids, [1, 56, 137, 31337, 42161, 11_155_111]);
+        assert_eq!(ids, [1, 56, 137, 31337, 31338, 42161, 11_155_111]);
+        assert_eq!(
+            registry.token(ChainId::LOCAL_BNB, "USDT").unwrap().decimals,
+            18
+        );
     }
 
     #[test]

@@ -18,7 +18,19 @@ pub enum PricingError {
     Overflow,
 }
 
-/// The token amount, in atomic units, that pays `price` (fiat) at `rate` (fiat per token).
+/// Amounts asked of a shopper have at most this many decimals, however many the token has (USDT
+/// on BNB Smart Chain has 18): a shopper reads, compares and may type them, and a millionth of a
+/// dollar is finer than any price needs.
+pub const ASK_DECIMALS: u8 = 6;
+
+/// The step of amounts asked in a token of `decimals`, in its atomic units: one unit, or
+/// 10^(decimals − [`ASK_DECIMALS`]) for a token with more.
+pub fn ask_step(decimals: u8) -> u128 {
+    10u128.pow(u32::from(decimals.saturating_sub(ASK_DECIMALS)))
+}
+
+/// The token amount, in atomic units, that pays `price` (fiat) at `rate` (fiat per token),
+/// rounded up to the [`ask_step`].
 pub fn fiat_to_token(price: &str, rate: &str, token_decimals: u8) -> Result<u128, PricingError> {
     let price = parse_positive_units(price, PRICE_DECIMALS).map_err(PricingError::Price)?;
     let rate = rate_units(rate)?;
@@ -26,7 +38,12 @@ pub fn fiat_to_token(price: &str, rate: &str, token_decimals: u8) -> Result<u128
     let scaled = price
         .checked_mul(10u128.pow(u32::from(token_decimals)))
         .ok_or(PricingError::Overflow)?;
-    Ok(scaled.div_ceil(rate))
+    let step = ask_step(token_decimals);
+    scaled
+        .div_ceil(rate)
+        .div_ceil(step)
+        .checked_mul(step)
+        .ok_or(PricingError::Overflow)
 }
 
 /// What `atomic` units of a token are worth in fiat cents (hundredths), rounded to the nearest
@@ -64,10 +81,15 @@ mod tests {
         // 25 / 1.0002 = 24.99500099980003...
         assert_eq!(fiat_to_token("25.00", "1.0002", 6), Ok(24_995_001));
         assert_eq!(fiat_to_token("25.00", "1", 6), Ok(25_000_000));
+        // With 18 decimals (USDT on BNB Smart Chain), to the millionth a shopper can read.
         assert_eq!(
             fiat_to_token("25.00", "1.0002", 18),
-            Ok(24_995_000_999_800_039_993)
+            Ok(24_995_001_000_000_000_000)
         );
+        assert_eq!(fiat_to_token("25.00", "1", 18), Ok(25 * 10u128.pow(18)));
+        assert_eq!(ask_step(18), 10u128.pow(12));
+        assert_eq!(ask_step(6), 1);
+        assert_eq!(ask_step(2), 1);
         // 1 / 3 with 6 decimals: 0.333333..., rounded up.
         assert_eq!(fiat_to_token("1", "3", 6), Ok(333_334));
     }

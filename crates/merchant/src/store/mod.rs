@@ -29,11 +29,12 @@ use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerm
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
-const MIGRATIONS: [(i64, &str); 4] = [
+const MIGRATIONS: [(i64, &str); 5] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
     (4, include_str!("../../migrations/0004_receipt_key.sql")),
+    (5, include_str!("../../migrations/0005_claims.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -500,12 +501,17 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
+        let mut claimed = std::collections::HashSet::<String>::new();
         for row in &rows {
             let id: String = row.try_get("checkout_id")?;
+            if is_claimed(row)? {
+                claimed.insert(id.clone());
+            }
             payments.entry(id).or_default().push(payment_from_row(row)?);
         }
         for checkout in &mut checkouts {
             checkout.chain_payments = payments.remove(&checkout.id).unwrap_or_default();
+            checkout.claimed = claimed.contains(&checkout.id);
         }
         Ok(checkouts)
     }
@@ -622,6 +628,17 @@ impl Store {
 
 /// A turn to create orders (see [`Store::creation_turn`]): on Postgres, a transaction holding an
 /// advisory lock, released when it ends (dropped, it rolls back).
+/// What claiming a chain payment for a checkout did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// It now counts for the checkout.
+    Attached,
+    /// It counted for it already.
+    Already,
+    /// It counts for this other checkout.
+    Elsewhere(String),
+}
+
 pub struct Turn {
     _held: Option<Transaction<'static, Any>>,
 }
@@ -713,6 +730,53 @@ impl Write {
                 .await?;
         }
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Attaches a payment a shopper claimed (checked on chain) to `checkout_id`, whether the
+    /// watcher kept it as unmatched or has not read it yet; says who it counts for if it
+    /// already counts for a checkout.
+    pub async fn claim_chain_payment(
+        &mut self,
+        chain: ChainId,
+        payment: &ChainPayment,
+        checkout_id: &str,
+        now: u64,
+    ) -> Result<Claimed, StoreError> {
+        // Kept as unmatched first if the watcher has not read it yet; then taken only while it
+        // counts for nobody. A watcher recording the same log meanwhile is one row either way,
+        // and the update re-checks the row it waited for.
+        self.record_chain_payment(chain, payment, None).await?;
+        let taken = sqlx::query(
+            "UPDATE chain_payments SET checkout_id = $1, claimed_at = $2
+             WHERE chain_id = $3 AND tx_hash = $4 AND log_index = $5 AND checkout_id IS NULL",
+        )
+        .bind(checkout_id)
+        .bind(now as i64)
+        .bind(chain.0 as i64)
+        .bind(&payment.tx_id)
+        .bind(payment.log_index as i64)
+        .execute(&mut *self.0)
+        .await?;
+        if taken.rows_affected() == 1 {
+            // No longer unmatched: every server's list must lose it.
+            self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
+                .await?;
+            return Ok(Claimed::Attached);
+        }
+        let owner: String = sqlx::query_scalar(
+            "SELECT checkout_id FROM chain_payments
+             WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",
+        )
+        .bind(chain.0 as i64)
+        .bind(&payment.tx_id)
+        .bind(payment.log_index as i64)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(if owner == checkout_id {
+            Claimed::Already
+        } else {
+            Claimed::Elsewhere(owner)
+        })
     }
 
     /// Forgets what was read from block `fork` on (it was reorganised away); returns the
@@ -856,16 +920,25 @@ async fn checkout_where(
     let Some(mut checkout) = row.as_ref().map(from_row).transpose()? else {
         return Ok(None);
     };
-    checkout.chain_payments = sqlx::query(
+    let rows = sqlx::query(
         "SELECT * FROM chain_payments WHERE checkout_id = $1 ORDER BY block_number, log_index",
     )
     .bind(&checkout.id)
     .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(payment_from_row)
-    .collect::<Result<_, _>>()?;
+    .await?;
+    checkout.chain_payments = rows
+        .iter()
+        .map(payment_from_row)
+        .collect::<Result<_, _>>()?;
+    for row in &rows {
+        checkout.claimed |= is_claimed(row)?;
+    }
     Ok(Some(checkout))
+}
+
+/// Whether a chain payment's row was attached on a shopper's claim.
+fn is_claimed(row: &AnyRow) -> Result<bool, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>("claimed_at")?.is_some())
 }
 
 fn payment_from_row(row: &AnyRow) -> Result<ChainPayment, StoreError> {
@@ -962,6 +1035,7 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
                 .map(|at| at as u64),
         },
         chain_payments: vec![],
+        claimed: false,
         disagreement: row.try_get("disagreement")?,
         created_at: row.try_get::<i64, _>("created_at")? as u64,
         updated_at: row.try_get::<i64, _>("updated_at")? as u64,
