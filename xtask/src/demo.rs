@@ -1,5 +1,6 @@
-//! `cargo xtask demo`: the whole product on this machine. A local chain (anvil, its state kept in
-//! `.demo/` so a second run goes on where the first stopped), the sandbox gateway with its
+//! `cargo xtask demo`: the whole product on this machine. Two local chains (anvil, their state
+//! kept in `.demo/` so a second run goes on where the first stopped): 31337, whose test USDT has
+//! 6 decimals, and 31338, whose USDT has 18 as on BNB Smart Chain. The sandbox gateway with its
 //! contracts deployed and test mode on, the checkout server with generated keys and the built
 //! widget, and the demo storefront under `trunk serve`. Ctrl-C, SIGTERM or SIGHUP stops every
 //! part; so does any part stopping by itself.
@@ -13,6 +14,8 @@ use std::time::Duration;
 use crate::{Result, cmd, root, run, widget};
 
 const ANVIL_PORT: u16 = 8545;
+/// The second chain's: 31338, USDT with 18 decimals.
+const BNB_PORT: u16 = 8546;
 const GATEWAY_PORT: u16 = 4010;
 const SERVER_PORT: u16 = 4020;
 const STORE_PORT: u16 = 8080;
@@ -143,6 +146,7 @@ pub fn run_demo() -> Result {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (port, what) in [
         (ANVIL_PORT, "the local chain"),
+        (BNB_PORT, "the second local chain"),
         (GATEWAY_PORT, "the sandbox gateway"),
         (SERVER_PORT, "the checkout server"),
         (STORE_PORT, "the storefront"),
@@ -178,19 +182,25 @@ pub fn run_demo() -> Result {
     };
 
     let mut children = Children(Vec::new());
-    let mut anvil = cmd(&format!(
-        "anvil --port {ANVIL_PORT} --host 127.0.0.1 --state {} --block-time 2",
-        dir.join("anvil-state.json").display()
-    ));
-    anvil.stdout(Stdio::null()).stderr(Stdio::null());
-    children.0.push((
-        "anvil",
-        anvil
-            .spawn()
-            .map_err(|e| format!("cannot start anvil: {e}"))?,
-    ));
-    wait_for_port(ANVIL_PORT, "anvil")?;
-    stopping()?;
+    // Block times as on Ethereum's faster L2s and on BNB Smart Chain (3 s).
+    for (port, chain_id, block_time, state) in [
+        (ANVIL_PORT, 31337, 2, "anvil-state.json"),
+        (BNB_PORT, 31338, 3, "anvil-bnb-state.json"),
+    ] {
+        let mut anvil = cmd(&format!(
+            "anvil --port {port} --host 127.0.0.1 --chain-id {chain_id} --state {} --block-time {block_time}",
+            dir.join(state).display()
+        ));
+        anvil.stdout(Stdio::null()).stderr(Stdio::null());
+        children.0.push((
+            "anvil",
+            anvil
+                .spawn()
+                .map_err(|e| format!("cannot start anvil: {e}"))?,
+        ));
+        wait_for_port(port, "anvil")?;
+        stopping()?;
+    }
 
     let sandbox_config = dir.join("sandbox.toml");
     std::fs::write(
@@ -220,7 +230,7 @@ rate = "0.9215"
     )
     .map_err(|e| e.to_string())?;
     let mut sandbox = cmd(&format!(
-        "{} --listen 127.0.0.1:{GATEWAY_PORT} --rpc-url http://127.0.0.1:{ANVIL_PORT} --config {} --data {} --deploy --test-mode",
+        "{} --listen 127.0.0.1:{GATEWAY_PORT} --rpc-url http://127.0.0.1:{ANVIL_PORT},http://127.0.0.1:{BNB_PORT} --config {} --data {} --deploy --test-mode",
         target_bin("blockatm-sandbox").display(),
         sandbox_config.display(),
         dir.join("sandbox-ledger.json").display()
@@ -257,10 +267,17 @@ reconcile_interval_seconds = 5
 # BlockATM documents no rate endpoint; the sandbox has one.
 url = "http://127.0.0.1:{GATEWAY_PORT}/api/v1/public/rates"
 
-# The server reads the chain itself: a payment shows within a block, before the gateway says so.
+# The server reads the chains itself: a payment shows within a block, before the gateway says
+# so, and one sent on the wrong chain is seen.
 [[chains]]
 id = 31337
 rpc_url = "http://127.0.0.1:{ANVIL_PORT}"
+confirmations = 2
+poll_interval_ms = 500
+
+[[chains]]
+id = 31338
+rpc_url = "http://127.0.0.1:{BNB_PORT}"
 confirmations = 2
 poll_interval_ms = 500
 
@@ -320,13 +337,14 @@ currency = "USDT"
   Demo storefront   http://127.0.0.1:{STORE_PORT}
   Checkout server   http://127.0.0.1:{SERVER_PORT}   (admin token: demo-admin-token)
   Sandbox gateway   http://127.0.0.1:{GATEWAY_PORT}   (test mode)
-  Local chain       http://127.0.0.1:{ANVIL_PORT}   (chain id 31337, a block every 2 s)
+  Local chain       http://127.0.0.1:{ANVIL_PORT}   (chain id 31337, a block every 2 s, USDT with 6 decimals)
+  Local BNB chain   http://127.0.0.1:{BNB_PORT}   (chain id 31338, a block every 3 s, USDT with 18 decimals)
 
   To pay: choose a product, Continue, then "Open the payment page" and its test-mode button;
   or pay from a browser wallet: import the test account
   {WALLET_ACCOUNT} with its development key
   {WALLET_KEY}
-  and add the network above: it holds 10,000 test USDT.
+  and add the networks above: it holds 10,000 test USDT on each.
 
   State and logs: .demo/ (delete it to start from scratch). Ctrl-C stops everything.
 "#

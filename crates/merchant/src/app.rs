@@ -122,9 +122,15 @@ impl App {
                             amount: match wrong {
                                 None => Some(units(p.value)),
                                 // In that chain's token and decimals.
-                                Some(_) => chain
-                                    .and_then(|c| c.tokens.iter().find(|t| t.contract == p.token))
-                                    .map(|t| format_units(p.value, t.decimals)),
+                                Some(on) => self
+                                    .catalog
+                                    .token_decimals(on.0, p.token)
+                                    .or_else(|| {
+                                        let c = chain?;
+                                        let t = c.tokens.iter().find(|t| t.contract == p.token)?;
+                                        Some(t.decimals)
+                                    })
+                                    .map(|decimals| format_units(p.value, decimals)),
                             },
                             network: wrong.map(|on| self.network_name(on)),
                         }

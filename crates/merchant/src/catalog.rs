@@ -5,6 +5,7 @@
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use usdt_checkout_protocol::Address;
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
 
 use crate::config::RateSource;
@@ -86,6 +87,20 @@ impl CatalogCache {
             .as_ref()
             .and_then(|(_, c)| c.networks.iter().find(|n| n.chain_id.0 == chain_id))
             .map(|n| n.name.clone())
+    }
+
+    /// The decimals of the token at `contract` on `chain_id`, as the gateway last listed it.
+    pub fn token_decimals(&self, chain_id: u64, contract: Address) -> Option<u8> {
+        self.state
+            .read()
+            .expect("catalog lock")
+            .as_ref()
+            .and_then(|(_, c)| {
+                c.tokens
+                    .iter()
+                    .find(|t| t.chain_id.0 == chain_id && t.contract == contract)
+            })
+            .map(|t| t.decimals)
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Ledger {
     /// What `--deploy` put on each chain.
     #[serde(default)]
     pub deployments: BTreeMap<ChainId, Deployment>,
+    /// What a ledger of one chain kept: moved into `deployments` when it is opened.
+    #[serde(default, skip_serializing)]
+    deployment: Option<Deployment>,
     /// The gateway's own V1 key pair (base64 PKCS#8), which signs webhooks.
     pub gateway_key: Option<String>,
     /// The dialect its webhooks were last written in (none before dialects).
@@ -78,11 +81,16 @@ fn local_chain() -> ChainId {
     ChainId::LOCAL
 }
 
+fn six() -> u8 {
+    6
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deployment {
     pub chain_id: ChainId,
     pub token: Address,
-    /// The test USDT's decimals.
+    /// The test USDT's decimals (ledgers of one chain had 6).
+    #[serde(default = "six")]
     pub decimals: u8,
     /// Receiving contract per merchant API key.
     pub receivers: BTreeMap<String, Address>,
@@ -259,8 +267,12 @@ impl Store {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("{} is not a sandbox ledger: {e}", path.display()))?
+                let mut ledger: Ledger = serde_json::from_str(&text)
+                    .map_err(|e| format!("{} is not a sandbox ledger: {e}", path.display()))?;
+                if let Some(old) = ledger.deployment.take() {
+                    ledger.deployments.entry(old.chain_id).or_insert(old);
+                }
+                ledger
             }
             _ => Ledger::default(),
         };
