@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
+#[cfg(doc)]
+use usdt_checkout_protocol::checkout::ApiError;
 use usdt_checkout_protocol::checkout::{
-    ApiError, CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
+    CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
     MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network, PATH_RATES};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::options::Settings;
@@ -26,9 +28,53 @@ pub enum Failure {
     /// The merchant server refused, with its message (shown to the shopper as is).
     Refused {
         status: u16,
+        /// The error's stable code; empty when the answer was no [`ApiError`].
+        code: String,
         message: String,
         retry_after: Option<Duration>,
+        /// What the error names, for a client to say it in its own words (see the `ERROR_TX_*`
+        /// codes).
+        params: Vec<(String, String)>,
     },
+}
+
+/// An [`ApiError`] as the widget reads it from the
+/// parsed body: its code, message and retry time, and its `params` as pairs. Read by hand: the
+/// protocol's type keeps the params in a `BTreeMap`, whose code is weight every shopper downloads;
+/// the tests check it reads the servers' errors as the protocol's type does.
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+    pub retry_after: Option<u64>,
+    pub params: Vec<(String, String)>,
+}
+
+impl Refusal {
+    /// The refusal in a parsed body; `None` if it is not an [`ApiError`]'s shape.
+    pub fn read(body: &JsValue) -> Option<Self> {
+        let field = |name: &str| js_sys::Reflect::get(body, &JsValue::from_str(name)).ok();
+        let text = |name| field(name)?.as_string();
+        let params = field("params")
+            .filter(JsValue::is_object)
+            .map(|params| {
+                js_sys::Object::entries(params.unchecked_ref())
+                    .iter()
+                    .filter_map(|entry| {
+                        let entry: js_sys::Array = entry.unchecked_into();
+                        Some((entry.get(0).as_string()?, entry.get(1).as_string()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Self {
+            code: text("code")?,
+            message: text("message")?,
+            retry_after: field("retryAfter")
+                .and_then(|after| after.as_f64())
+                .map(|after| after as u64),
+            params,
+        })
+    }
 }
 
 /// One HTTP exchange. A network error, a CORS refusal and an aborted request all mean the same
@@ -76,34 +122,65 @@ async fn refusal(response: Response) -> Failure {
         418 => return Failure::Blocked(after),
         _ => {}
     }
-    match json::<ApiError>(response).await {
-        Ok(error) if error.code == ERROR_GATEWAY_RATE_LIMITED => Failure::RateLimited(after),
-        Ok(error) if error.code == ERROR_GATEWAY_BLOCKED => Failure::Blocked(after),
-        Ok(error) => Failure::Refused {
+    let body = parsed(response).await.ok();
+    match body.as_ref().and_then(Refusal::read) {
+        Some(error) if error.code == ERROR_GATEWAY_RATE_LIMITED => Failure::RateLimited(after),
+        Some(error) if error.code == ERROR_GATEWAY_BLOCKED => Failure::Blocked(after),
+        Some(error) => Failure::Refused {
             status,
+            code: error.code,
             message: error.message,
-            retry_after: after,
+            retry_after: after.or(error.retry_after.map(Duration::from_secs)),
+            params: error.params,
         },
-        Err(_) => Failure::Refused {
+        None => Failure::Refused {
             status,
+            code: String::new(),
             message: format!("HTTP {status}"),
             retry_after: after,
+            params: Vec::new(),
         },
     }
+}
+
+/// A JSON object of the `fields` that have a value, as the browser writes it: the few bodies the
+/// widget sends are built here, not by a serializer (whose code every shopper would download for
+/// them); the tests check the servers read each as the protocol's type.
+fn body(fields: &[(&str, Option<JsValue>)]) -> Result<String, Failure> {
+    let object = js_sys::Object::new();
+    for (name, value) in fields {
+        if let Some(value) = value {
+            let _ = js_sys::Reflect::set(&object, &JsValue::from_str(name), value);
+        }
+    }
+    js_sys::JSON::stringify(&object)
+        .map(String::from)
+        .map_err(|_| Failure::Unreachable)
+}
+
+/// The body of `POST /api/checkouts`: a [`CreateCheckout`] as the server reads it.
+pub fn create_body(request: &CreateCheckout) -> Result<String, Failure> {
+    let text = |value: &str| Some(JsValue::from_str(value));
+    body(&[
+        ("item", request.item.as_deref().and_then(text)),
+        ("checkoutId", request.checkout_id.as_deref().and_then(text)),
+        (
+            "chainId",
+            Some(JsValue::from_f64(request.chain_id.0 as f64)),
+        ),
+        ("symbol", text(&request.symbol)),
+        ("idempotencyKey", text(&request.idempotency_key)),
+    ])
 }
 
 pub async fn create_checkout(
     merchant_url: &str,
     request: &CreateCheckout,
 ) -> Result<CheckoutView, Failure> {
-    let body = serde_wasm_bindgen::to_value(request)
-        .ok()
-        .and_then(|value| js_sys::JSON::stringify(&value).ok())
-        .ok_or(Failure::Unreachable)?;
     let response = send(
         Request::post(&crate::cat(&[merchant_url, "/api/checkouts"]))
             .header("content-type", "application/json")
-            .body(body),
+            .body(create_body(request)?),
     )
     .await?;
     if response.status() == 201 || response.status() == 200 {
@@ -144,7 +221,8 @@ pub async fn poll_status(
     }
 }
 
-async fn public<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+/// One of the gateway's public lists, as the browser parsed it.
+async fn public(url: &str) -> Result<JsValue, Failure> {
     let response = send(get(url).build()).await?;
     if response.status() != 200 {
         return Err(refusal(response).await);
@@ -152,13 +230,16 @@ async fn public<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
     // Bare, or in V2's envelope `{code, success, data, msg, trace}`.
     let answer = parsed(response).await?;
     let field = |name: &str| js_sys::Reflect::get(&answer, &JsValue::from_str(name));
-    let data = match field("success") {
+    match field("success") {
         Ok(success) if success.as_bool().is_some() => {
-            field("data").map_err(|_| Failure::Unreachable)?
+            field("data").map_err(|_| Failure::Unreachable)
         }
-        _ => answer.clone(),
-    };
-    serde_wasm_bindgen::from_value(data).map_err(|_| Failure::Unreachable)
+        _ => Ok(answer),
+    }
+}
+
+fn read<T: DeserializeOwned>(value: JsValue) -> Result<T, Failure> {
+    serde_wasm_bindgen::from_value(value).map_err(|_| Failure::Unreachable)
 }
 
 /// A locale table (`www/locales/<tag>.json`), as the browser parses it.
@@ -180,12 +261,13 @@ pub struct Offer {
 
 pub async fn offer(settings: &Settings) -> Result<Offer, Failure> {
     Ok(Offer {
-        networks: public(&settings.networks_url).await?,
-        tokens: public(&settings.tokens_url).await?,
+        networks: read(public(&settings.networks_url).await?)?,
+        tokens: read(public(&settings.tokens_url).await?)?,
         // Rates only show a fiat value beside the amount: the shopper can pay without them
         // (BlockATM documents no rate list; the sandbox has one).
         rates: public(&crate::cat(&[&settings.gateway_url, PATH_RATES]))
             .await
+            .and_then(read)
             .unwrap_or_default(),
     })
 }

@@ -7,8 +7,7 @@
 
 use std::cell::RefCell;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// A language the widget speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,22 +135,28 @@ impl Locale {
     /// (`es-MX` is Spanish, `pt` and `pt-PT` Brazilian Portuguese). Chinese is simplified only:
     /// `zh`, `zh-Hans`, `zh-CN`, `zh-SG` are; `zh-TW`, `zh-HK`, `zh-MO` and `zh-Hant` are not.
     pub fn from_tag(tag: &str) -> Option<Self> {
-        let tag = tag.trim().replace('_', "-");
-        let exact = Self::ALL
+        let tag: String = tag
+            .trim()
+            .chars()
+            .map(|c| {
+                if c == '_' {
+                    '-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        let language = tag.split('-').next()?;
+        let traditional = |s| ["hant", "tw", "hk", "mo"].contains(&s);
+        Self::ALL
             .into_iter()
-            .find(|l| l.tag().eq_ignore_ascii_case(&tag));
-        let language = tag.split('-').next()?.to_ascii_lowercase();
-        let traditional = |s: &str| {
-            ["hant", "tw", "hk", "mo"]
-                .iter()
-                .any(|t| s.eq_ignore_ascii_case(t))
-        };
-        exact.or_else(|| match language.as_str() {
-            "zh" if tag.split('-').any(traditional) => None,
-            _ => Self::ALL
-                .into_iter()
-                .find(|l| l.tag().split('-').next() == Some(&language)),
-        })
+            .find(|l| l.tag().eq_ignore_ascii_case(&tag))
+            .or_else(|| match language {
+                "zh" if tag.split('-').any(traditional) => None,
+                _ => Self::ALL
+                    .into_iter()
+                    .find(|l| l.tag().split('-').next() == Some(language)),
+            })
     }
 
     /// The `locale` option if supported, else the first of the browser's languages that is,
@@ -179,33 +184,6 @@ impl PartialEq for Strings {
     }
 }
 
-/// A table as read from its JSON object: each [`Text`]'s value by key, in [`Text`]'s order;
-/// keys that name no text are ignored. Read straight into place, with no map in between (a map
-/// type's code is weight every shopper downloads).
-pub struct Loaded(Vec<Option<String>>);
-
-impl<'de> Deserialize<'de> for Loaded {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = Loaded;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of strings")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loaded, A::Error> {
-                let mut table = vec![None; Text::ALL.len()];
-                while let Some((key, value)) = map.next_entry::<String, String>()? {
-                    if let Some(text) = Text::ALL.iter().find(|t| t.key() == key) {
-                        table[*text as usize] = Some(value);
-                    }
-                }
-                Ok(Loaded(table))
-            }
-        }
-        deserializer.deserialize_map(Entries)
-    }
-}
-
 impl Strings {
     pub const ENGLISH: Strings = Strings {
         locale: Locale::En,
@@ -229,9 +207,22 @@ impl Strings {
     }
 
     /// `locale`'s table, as the browser parsed its JSON (an object of strings), kept for the
-    /// page's life; `None` if it is not such an object.
+    /// page's life; `None` if it is not such an object. Each text is looked up by its key,
+    /// straight into place: keys that name no text are never read, and no map or deserializer
+    /// stands in between (their code is weight every shopper downloads).
     pub fn install(locale: Locale, json: JsValue) -> Option<Strings> {
-        let Loaded(table) = serde_wasm_bindgen::from_value(json).ok()?;
+        if !json.is_object() {
+            return None;
+        }
+        let mut table = Vec::with_capacity(Text::ALL.len());
+        for text in Text::ALL {
+            let value = js_sys::Reflect::get(&json, &JsValue::from_str(text.key())).ok()?;
+            table.push(if value.is_undefined() {
+                None
+            } else {
+                Some(value.as_string()?)
+            });
+        }
         Some(Self::keep(locale, table))
     }
 
@@ -287,11 +278,17 @@ impl Strings {
     /// `value` (a number, or a decimal's text) by `Intl.NumberFormat` in this locale, in Latin
     /// digits, with at least `integer` integer digits and exactly `fraction` fraction digits.
     fn number(self, value: &JsValue, integer: u8, fraction: u8) -> Option<String> {
-        let options = js_sys::Intl::NumberFormatOptions::new();
-        options.set_numbering_system("latn");
-        options.set_minimum_integer_digits(integer);
-        options.set_minimum_fraction_digits(fraction);
-        options.set_maximum_fraction_digits(fraction);
+        // Set by name: a typed setter each is glue every shopper downloads.
+        let options = js_sys::Object::new();
+        for (name, value) in [
+            ("numberingSystem", JsValue::from_str("latn")),
+            ("minimumIntegerDigits", integer.into()),
+            ("minimumFractionDigits", fraction.into()),
+            ("maximumFractionDigits", fraction.into()),
+        ] {
+            let _ = js_sys::Reflect::set(&options, &name.into(), &value);
+        }
+        let options = options.unchecked_into();
         let locales = js_sys::Array::of1(&JsValue::from_str(self.tag()));
         js_sys::Intl::NumberFormat::new(&locales, &options)
             .format()
@@ -432,8 +429,10 @@ mod tests {
         let mut map = parse(include_str!("../www/locales/es.json"));
         map.remove("paid");
         map.insert("not_a_text".into(), "ignored".into());
-        let json = serde_json::to_string(&map).unwrap();
-        let Loaded(table) = serde_json::from_str(&json).unwrap();
+        let table = Text::ALL
+            .iter()
+            .map(|t| map.get(t.key()).cloned())
+            .collect();
         let es = Strings::keep(Locale::Es, table);
         assert_eq!(es.text(Text::Paid, &[]), "Paid. Thank you!");
         assert_eq!(Strings::cached(Locale::Es), Some(es), "kept for the page");

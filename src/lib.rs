@@ -90,7 +90,7 @@ impl CheckoutHandle {
         let settings = settings(options)?;
         if let Some(app) = &mut self.app {
             app.update(CheckoutProps {
-                settings,
+                settings: settings.into(),
                 host: Some(self.host.clone()),
             });
         }
@@ -110,7 +110,7 @@ impl CheckoutHandle {
 pub fn mount(element: web_sys::Element, options: JsValue) -> Result<CheckoutHandle, JsValue> {
     let settings = settings(options)?;
     let props = CheckoutProps {
-        settings,
+        settings: settings.into(),
         host: Some(element.clone()),
     };
     let app = yew::Renderer::<Checkout>::with_root_and_props(element.clone(), props).render();

@@ -65,10 +65,22 @@ pub fn Payment(props: &PaymentProps) -> Html {
         .parse()
         .unwrap_or_default(),
     });
+    // The server's links are for the full amount; once part is paid, for the rest (their amount
+    // is last). Not written here from `request`: formatting a 128-bit amount is code every
+    // shopper would download for it.
+    let (uri, metamask) = view
+        .payment
+        .as_ref()
+        .map(|p| {
+            let rest = |link: &str| match link.strip_suffix(p.amount_atomic.as_str()) {
+                Some(head) if partial => crate::cat(&[head, &p.remaining_atomic]),
+                _ => link.to_owned(),
+            };
+            (rest(&p.payment_uri), rest(&p.metamask_link))
+        })
+        .unwrap_or_default();
     // Each new view renders the panel again; the QR code changes only with the amount.
-    let qr = use_memo(request.map(|r| r.eip681()), |uri| {
-        uri.as_deref().and_then(crate::qr::svg).unwrap_or_default()
-    });
+    let qr = use_memo(uri, |uri| crate::qr::svg(uri).unwrap_or_default());
     let copied = use_state(|| None);
     let (Some(payment), Some(request)) = (&view.payment, request) else {
         return html! { <p>{ t(Text::Loading) }</p> };
@@ -120,7 +132,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                         { copy_button(locale, Text::CopyAddress, &payment.to_address.to_string(), &copied) }
                     </dd>
                 </dl>
-                <a class="usdt-checkout__secondary usdt-checkout__deeplink" href={request.metamask_link()} rel="noopener">
+                <a class="usdt-checkout__secondary usdt-checkout__deeplink" href={metamask} rel="noopener">
                     { t(Text::OpenInWallet) }
                 </a>
                 <WalletPay {locale} transfer={request} network={payment.network.clone()} />

@@ -2,6 +2,8 @@
 //! (see [`crate::hooks`]): loading what can be paid with, creating the checkout, polling its
 //! status by the policy in [`crate::poll`], and telling the host page what happened.
 
+use std::rc::Rc;
+
 use usdt_checkout_protocol::ChainId;
 use yew::prelude::*;
 
@@ -17,7 +19,8 @@ use crate::view::{Choice, chooser, connection_notice, status_text};
 
 #[derive(Properties, PartialEq, Clone)]
 pub struct CheckoutProps {
-    pub settings: Settings,
+    /// Shared, not copied: each hook keeps it.
+    pub settings: Rc<Settings>,
     /// Where DOM events are dispatched (the element the widget is mounted in).
     #[prop_or_default]
     pub host: Option<web_sys::Element>,

@@ -2,6 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
+use usdt_checkout::client::Refusal;
 use usdt_checkout::i18n::{Locale, Strings};
 use usdt_checkout::model::Notice;
 use usdt_checkout::payment::{Payment, PaymentProps};
@@ -11,7 +12,7 @@ use usdt_checkout_protocol::checkout::{
     TransactionView,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
-use usdt_checkout_protocol::{ChainId, OrderStatus};
+use usdt_checkout_protocol::{ChainId, OrderStatus, TransferRequest};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use yew::Callback;
@@ -136,6 +137,13 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
                 hash: "0x01".into(),
                 explorer_url: None,
                 amount: Some("10".into()),
+                network: None,
+            });
+            payment.unmatched.push(TransactionView {
+                hash: "0x02".into(),
+                explorer_url: Some("https://bscscan.com/tx/0x02".into()),
+                amount: Some("10.5".into()),
+                network: Some("BNB Smart Chain".into()),
             });
         }
         round_trip(&view);
@@ -151,16 +159,35 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
         view.gateway = GatewayHealth::Unreachable { since: 9 };
         round_trip(&view);
     }
-    round_trip(&ApiError {
-        code: "unknown_item".into(),
-        message: "No such item".into(),
-        retry_after: Some(3),
-    });
-    round_trip(&ApiError {
-        code: "bad_request".into(),
-        message: "chainId".into(),
-        retry_after: None,
-    });
+    // Errors are read by hand (client::Refusal), each field as the protocol's type writes it.
+    for error in [
+        ApiError {
+            code: "unknown_item".into(),
+            message: "No such item".into(),
+            retry_after: Some(3),
+            params: Default::default(),
+        },
+        ApiError {
+            code: "tx_amount_differs".into(),
+            message: "The transaction sent more than the order asks".into(),
+            retry_after: None,
+            params: [("sent", "30"), ("asked", "24.995001"), ("symbol", "USDT")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+        },
+    ] {
+        let json = serde_json::to_string(&error).unwrap();
+        let read = Refusal::read(&js_sys::JSON::parse(&json).unwrap()).expect(&json);
+        assert_eq!(read.code, error.code, "{json}");
+        assert_eq!(read.message, error.message, "{json}");
+        assert_eq!(read.retry_after, error.retry_after, "{json}");
+        let params: std::collections::BTreeMap<String, String> = read.params.into_iter().collect();
+        assert_eq!(params, error.params, "{json}");
+    }
+    assert!(
+        Refusal::read(&js_sys::JSON::parse(r#"{"error": "not found"}"#).unwrap()).is_none(),
+        "not an ApiError"
+    );
     let contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
         .parse()
         .unwrap();
@@ -196,20 +223,28 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     broken["payment"]["toAddress"] = serde_json::json!("0x1234");
     assert!(read(&broken).is_err(), "an address of two bytes");
 
-    // And what it sends is what the server reads.
-    let request = CreateCheckout {
-        item: Some("tee".into()),
-        checkout_id: None,
-        chain_id: ChainId(31337),
-        symbol: "USDT".into(),
-        idempotency_key: "k-123456".into(),
-    };
-    let sent = serde_wasm_bindgen::to_value(&request).unwrap();
-    let body = js_sys::JSON::stringify(&sent).unwrap().as_string().unwrap();
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
-        serde_json::to_value(&request).unwrap()
-    );
+    // And what it sends is what the server reads, as the server writes it.
+    for (item, checkout_id) in [(Some("tee"), None), (None, Some("co_storefront"))] {
+        let request = CreateCheckout {
+            item: item.map(Into::into),
+            checkout_id: checkout_id.map(Into::into),
+            chain_id: ChainId(31337),
+            symbol: "USDT".into(),
+            idempotency_key: "k-123456".into(),
+        };
+        let body = usdt_checkout::client::create_body(&request).unwrap();
+        let read: CreateCheckout = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::to_value(&request).unwrap(),
+            "{body}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            serde_json::to_value(&request).unwrap(),
+            "{body}"
+        );
+    }
 }
 
 fn view(state: OrderStatus) -> CheckoutView {
@@ -220,6 +255,12 @@ fn view(state: OrderStatus) -> CheckoutView {
         .parse()
         .unwrap();
     let partial = state == OrderStatus::PartiallyPaid;
+    let full = TransferRequest {
+        chain: ChainId::ETHEREUM,
+        token,
+        to,
+        atomic_units: 24_995_001,
+    };
     let settled = matches!(state, OrderStatus::Paid | OrderStatus::PaidLate);
     CheckoutView {
         id: "co_test".into(),
@@ -238,8 +279,9 @@ fn view(state: OrderStatus) -> CheckoutView {
             amount: "24.995001".into(),
             amount_atomic: "24995001".into(),
             to_address: to,
-            payment_uri: String::new(),
-            metamask_link: String::new(),
+            // As the server writes them: for the full amount.
+            payment_uri: full.eip681(),
+            metamask_link: full.metamask_link(),
             cashier_url: String::new(),
             order_no: "co_test".into(),
             paid: if settled {
@@ -269,6 +311,7 @@ fn view(state: OrderStatus) -> CheckoutView {
                         .into(),
                     explorer_url: Some("https://etherscan.io/tx/0xabcdef".into()),
                     amount: None,
+                    network: None,
                 }]
             } else {
                 vec![]
@@ -329,10 +372,10 @@ async fn waiting_shows_the_qr_the_exact_amount_the_address_and_the_time_left() {
         .query_selector("a.usdt-checkout__deeplink")
         .unwrap()
         .unwrap();
+    let href = link.get_attribute("href").unwrap();
     assert!(
-        link.get_attribute("href")
-            .unwrap()
-            .starts_with("https://link.metamask.io/send/")
+        href.starts_with("https://link.metamask.io/send/") && href.ends_with("&uint256=24995001"),
+        "{href}"
     );
     let copies = host.query_selector_all("button[aria-label]").unwrap();
     assert_eq!(copies.length(), 2, "copy amount and copy address");
@@ -353,6 +396,16 @@ async fn partially_paid_asks_for_the_rest_with_its_own_qr() {
         qr.get_attribute("aria-label")
             .unwrap()
             .contains("14.995001")
+    );
+    let link = host
+        .query_selector("a.usdt-checkout__deeplink")
+        .unwrap()
+        .unwrap()
+        .get_attribute("href")
+        .unwrap();
+    assert!(
+        link.starts_with("https://link.metamask.io/send/") && link.ends_with("&uint256=14995001"),
+        "the wallet link asks for the rest: {link}"
     );
     host.remove();
 }

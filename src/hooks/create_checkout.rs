@@ -1,5 +1,7 @@
 //! Creating the checkout for the shopper's choice.
 
+use std::rc::Rc;
+
 use usdt_checkout_protocol::checkout::CreateCheckout;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -23,7 +25,7 @@ fn idempotency_key() -> String {
 #[hook]
 pub fn use_create_checkout(
     model: &UseReducerHandle<Model>,
-    settings: &Settings,
+    settings: &Rc<Settings>,
     host: &Option<web_sys::Element>,
 ) -> Callback<()> {
     let key = use_memo(model.attempt, |_| idempotency_key());

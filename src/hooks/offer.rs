@@ -1,6 +1,8 @@
 //! Loading what can be paid with, or taking up a checkout already under way: a storefront's, or
 //! the one this browser started before a reload.
 
+use std::rc::Rc;
+
 use usdt_checkout_protocol::OrderStatus;
 use usdt_checkout_protocol::checkout::CheckoutState;
 use yew::platform::spawn_local;
@@ -39,7 +41,7 @@ pub fn memory(settings: &Settings, write: Option<&str>) -> Option<String> {
 /// Loads the networks and tokens on mount; a checkout already under way (a storefront's, or
 /// the one remembered from before a reload) is taken up instead.
 #[hook]
-pub fn use_offer(model: &UseReducerHandle<Model>, settings: &Settings) {
+pub fn use_offer(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) {
     let (model, settings) = (model.clone(), settings.clone());
     use_effect_with((), move |_| {
         let storefront = matches!(settings.purchase, Purchase::Checkout(_));
