@@ -94,6 +94,7 @@ texts! {
     CopyTransaction "copy_transaction" "Copy transaction hash",
     Unmatched "unmatched" "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it, contact the merchant with the transaction:",
     UnknownItem "unknown_item" "This item can't be bought here.",
+    WrongNetwork "wrong_network" "{amount} {symbol} arrived on {network}, but this order asked for {expected}, so it is not counted. If you sent it, contact the merchant with the transaction:",
 }
 
 /// A loaded table: each text in [`Text`]'s order, `None` where the table lacks it.

@@ -143,13 +143,28 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <Countdown {locale} {expires_at} clock={props.clock} />
                 }
             }
-            // Said while the shopper may still be sending: what arrived here that no order took.
+            // Said while the shopper may still be sending: what arrived here that no order took,
+            // and what arrived at this address on another network than the order's.
             if asks || status == Some(OrderStatus::Expired) {
-                { for payment.unmatched.iter().map(|tx| html! {
-                    <p class="usdt-checkout__note">
-                        { locale.text(Text::Unmatched, &[("amount", &locale.amount(tx.amount.as_deref().unwrap_or_default())), ("symbol", &payment.symbol)]) }
-                        { " " }{ transaction(locale, tx, &copied) }
-                    </p>
+                { for payment.unmatched.iter().map(|tx| {
+                    let amount = locale.amount(tx.amount.as_deref().unwrap_or_default());
+                    let values = [("amount", amount.as_str()), ("symbol", &payment.symbol)];
+                    // Each class written out: a class computed at run time brings Yew's class-set
+                    // code, which every shopper would download for it.
+                    match &tx.network {
+                        Some(network) => html! {
+                            <p class="usdt-checkout__note usdt-checkout__wrong-network">
+                                { locale.text(Text::WrongNetwork, &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
+                                { " " }{ transaction(locale, tx, &copied) }
+                            </p>
+                        },
+                        None => html! {
+                            <p class="usdt-checkout__note">
+                                { locale.text(Text::Unmatched, &values) }
+                                { " " }{ transaction(locale, tx, &copied) }
+                            </p>
+                        },
+                    }
                 }) }
             }
             if matches!(status, Some(OrderStatus::Confirming | OrderStatus::Paid | OrderStatus::PaidLate)) {

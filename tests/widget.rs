@@ -331,8 +331,12 @@ async fn render_payment(state: OrderStatus) -> (web_sys::Element, String) {
 
 /// [`render_payment`], `resumed` after a reload or not.
 async fn render_payment_resumed(state: OrderStatus, resumed: bool) -> (web_sys::Element, String) {
+    render_view(view(state), resumed).await
+}
+
+/// The payment panel of `view`, and its status line.
+async fn render_view(view: CheckoutView, resumed: bool) -> (web_sys::Element, String) {
     let host = host();
-    let view = view(state);
     let status = usdt_checkout::view::status_text(Strings::ENGLISH, &view);
     let props = PaymentProps {
         locale: Strings::ENGLISH,
@@ -501,6 +505,82 @@ async fn a_payment_resumed_after_a_reload_offers_to_start_again_until_money_arri
     assert!(
         !text(&host).contains("Start again"),
         "not once part is paid"
+    );
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_transfer_on_another_network_has_its_own_note_beside_the_same_network_one() {
+    for state in [OrderStatus::Waiting, OrderStatus::Expired] {
+        let mut view = view(state);
+        view.payment.as_mut().unwrap().unmatched = vec![
+            TransactionView {
+                hash: format!("0x{}", "11".repeat(32)),
+                explorer_url: Some("https://etherscan.io/tx/0x11".into()),
+                amount: Some("5".into()),
+                network: None,
+            },
+            TransactionView {
+                hash: format!("0x{}", "22".repeat(32)),
+                explorer_url: Some("https://bscscan.com/tx/0x22".into()),
+                amount: Some("1234.5".into()),
+                network: Some("BNB Smart Chain".into()),
+            },
+        ];
+        let (host, _) = render_view(view, false).await;
+        let notes = host.query_selector_all(".usdt-checkout__note").unwrap();
+        assert_eq!(notes.length(), 2, "{state}: one note per transfer");
+        let wrong = host
+            .query_selector(".usdt-checkout__note.usdt-checkout__wrong-network")
+            .unwrap()
+            .expect("the wrong network's note");
+        let said = wrong.text_content().unwrap();
+        assert!(
+            said.starts_with(
+                "1,234.5 USDT arrived on BNB Smart Chain, but this order asked for Ethereum, so it is not counted."
+            ),
+            "{state}: {said}"
+        );
+        assert!(said.contains("0x2222…2222"), "its transaction: {said}");
+        let link = wrong.query_selector("a").unwrap().unwrap();
+        assert_eq!(
+            link.get_attribute("href").as_deref(),
+            Some("https://bscscan.com/tx/0x22"),
+            "on its own chain's explorer"
+        );
+        let same = host
+            .query_selector(".usdt-checkout__note:not(.usdt-checkout__wrong-network)")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .unwrap();
+        assert!(
+            same.starts_with("5 USDT arrived at this address but is not this order's amount")
+                && same.contains("0x1111…1111")
+                && !same.contains("BNB"),
+            "{state}: {same}"
+        );
+        host.remove();
+    }
+    let (host, _) = render_view(
+        {
+            let mut paid = view(OrderStatus::Paid);
+            paid.payment.as_mut().unwrap().unmatched = vec![TransactionView {
+                hash: format!("0x{}", "22".repeat(32)),
+                explorer_url: None,
+                amount: Some("1".into()),
+                network: Some("BNB Smart Chain".into()),
+            }];
+            paid
+        },
+        false,
+    )
+    .await;
+    assert!(
+        host.query_selector(".usdt-checkout__wrong-network")
+            .unwrap()
+            .is_none(),
+        "not once paid"
     );
     host.remove();
 }
