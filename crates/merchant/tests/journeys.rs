@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::storefront::{Embed, storefront_page};
 use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_testkit::browser::{Browser, Scope, keys};
@@ -21,17 +22,6 @@ const TEE_IN_USDT: &str = "24.995001";
 /// Anvil's account 2: funded with test USDT by the sandbox, and not the test-mode payer.
 const WALLET_ACCOUNT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
-/// How the storefront embeds the widget.
-#[derive(Clone, Copy)]
-enum Embed {
-    /// `<usdt-checkout ...>`, rendered in its shadow root.
-    Element,
-    /// `UsdtCheckout.mount(div, options)` from a module script.
-    Script,
-    /// Two `<usdt-checkout>` elements, the T-shirt's and the mug's, on one page.
-    TwoElements,
-}
-
 struct Shop {
     world: World,
     browser: Browser,
@@ -39,55 +29,6 @@ struct Shop {
     order: String,
     shots: PathBuf,
     shot: Cell<u32>,
-}
-
-/// The storefront: a product and the widget, loading the embed from the checkout server; every
-/// event the widget dispatches is kept in `window.checkoutEvents`.
-fn storefront_page(embed: Embed, server: &str, gateway: &str, api: Api) -> String {
-    let dialect = match api {
-        Api::V1 => "blockatm-v1",
-        Api::V2 => "blockatm-v2",
-    };
-    let widget = match embed {
-        Embed::Element => format!(
-            r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="tee" locale="en"></usdt-checkout>"#
-        ),
-        Embed::TwoElements => format!(
-            r#"<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="tee" locale="en"></usdt-checkout>
-<h2>Mug</h2>
-<usdt-checkout merchant-url="{server}" gateway-url="{gateway}" gateway-api="{dialect}" item="mug" locale="en"></usdt-checkout>"#
-        ),
-        Embed::Script => format!(
-            r#"<div id="checkout"></div>
-<script type="module">
-  import {{ UsdtCheckout }} from "{server}/checkout/usdt-checkout.js";
-  UsdtCheckout.mount(document.getElementById("checkout"),
-    {{ merchantUrl: "{server}", gatewayUrl: "{gateway}", gatewayApi: "{dialect}", item: "tee", locale: "en" }});
-</script>"#
-        ),
-    };
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Shop</title>
-<link rel="icon" href="data:,">
-<style>body {{ font-family: system-ui, sans-serif; max-width: 30rem; margin: 1.5rem auto; padding: 0 1rem; }}</style>
-<script>
-  window.checkoutEvents = [];
-  for (const name of ["created", "status", "paid", "expired", "failed"])
-    document.addEventListener(`usdt-checkout:${{name}}`, (e) => checkoutEvents.push({{ name, ...e.detail }}));
-</script>
-<script type="module" src="{server}/checkout/usdt-checkout.js"></script>
-</head>
-<body>
-<h1>T-shirt</h1>
-<p>25.00 USD</p>
-{widget}
-</body>
-</html>"#
-    )
 }
 
 impl Shop {
@@ -616,15 +557,20 @@ async fn a_cancelled_order_offers_to_start_again_with_a_new_order() {
 }
 
 /// A wallet extension as a page sees it: an EIP-1193 provider, announced by EIP-6963, that starts
-/// on Ethereum mainnet and forwards transactions to anvil, whose account is unlocked. Every
-/// request is kept in `window.walletCalls`.
-fn wallet_extension(rpc_url: &str) -> String {
+/// on Ethereum mainnet and forwards requests to the anvil of the chain it is switched to (by
+/// id, to its RPC URL), whose account is unlocked. Every request is kept in `window.walletCalls`.
+fn wallet_extension(chains: &[(u64, &str)]) -> String {
+    let rpcs: String = chains
+        .iter()
+        .map(|(id, url)| format!("\"0x{id:x}\": \"{url}\","))
+        .collect();
     format!(
         r#"(() => {{
   let chainId = "0x1";
+  const rpcs = {{ {rpcs} }};
   window.walletCalls = [];
   const rpc = async (method, params) => {{
-    const reply = await fetch("{rpc_url}", {{
+    const reply = await fetch(rpcs[chainId] || Object.values(rpcs)[0], {{
       method: "POST", headers: {{ "content-type": "application/json" }},
       body: JSON.stringify({{ jsonrpc: "2.0", id: 1, method, params }}),
     }});
@@ -640,7 +586,7 @@ fn wallet_extension(rpc_url: &str) -> String {
         case "eth_chainId": return chainId;
         case "wallet_switchEthereumChain": chainId = params[0].chainId; return null;
         case "eth_sendTransaction":
-          if (chainId !== "0x7a69") throw {{ code: 4901, message: "wrong chain" }};
+          if (!rpcs[chainId]) throw {{ code: 4901, message: "wrong chain" }};
           return rpc(method, params);
         default: return rpc(method, params || []);
       }}
@@ -661,7 +607,7 @@ async fn a_browser_wallet_connects_switches_chain_and_pays() {
         "browser-wallet",
         Embed::Element,
         1280,
-        Some(|world| wallet_extension(&world.anvil.rpc_url)),
+        Some(|world| wallet_extension(&[(31337, &world.anvil.rpc_url)])),
     )
     .await;
     shop.start_payment().await;
@@ -1149,4 +1095,116 @@ async fn a_payment_mined_just_before_expiry_is_never_shown_late() {
     }
     assert_eq!(shop.merchant_sees().await["state"], "paid");
     assert_eq!(shop.fulfilled_once().await["type"], "checkout.paid");
+}
+
+/// A shop on two chains: the storefront's widget offers both, and the wallet knows both.
+async fn two_chain_shop(journey: &str) -> Shop {
+    let gateway = Storefront {
+        second_chain: true,
+        ..Storefront::default()
+    };
+    Shop::open_on(
+        gateway,
+        journey,
+        Embed::Element,
+        1280,
+        Some(|world| {
+            let second = world.second_anvil.as_ref().expect("the second chain");
+            wallet_extension(&[(31337, &world.anvil.rpc_url), (31338, &second.rpc_url)])
+        }),
+    )
+    .await
+}
+
+impl Shop {
+    /// Chooses the network with chain id `chain` in the chooser.
+    async fn choose_network(&self, chain: u64) {
+        let radio = self
+            .browser
+            .find(
+                &self.widget,
+                &format!("input[name=usdt-checkout-network][value='{chain}']"),
+            )
+            .await
+            .unwrap_or_else(|| panic!("the chooser offers chain {chain}"));
+        self.browser.click(&radio).await;
+    }
+
+    async fn mine_on(&self, chain: u64) {
+        self.sandbox("/sandbox/mine", json!({"blocks": 1, "chainId": chain}))
+            .await;
+    }
+}
+
+/// USDT on the 18-decimal chain (as on BNB Smart Chain): the amount reads as on the other chain
+/// (at most six decimals), the QR code's and the wallet link's URI carry its 18-decimal atomic
+/// units, and a browser wallet switched to that chain pays it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
+    let mut shop = two_chain_shop("bnb-chain").await;
+    shop.choose_network(31338).await;
+    shop.start_payment().await;
+    assert_eq!(
+        shop.text(".usdt-checkout__amount").await,
+        format!("{TEE_IN_USDT} USDT")
+    );
+    let network = shop.text(".usdt-checkout__facts").await;
+    assert!(network.contains("Local BNB chain"), "{network}");
+    let qr = shop
+        .browser
+        .find(&shop.widget, "figure[role=img]")
+        .await
+        .expect("a QR code");
+    let label = shop
+        .browser
+        .script(
+            "return arguments[0].getAttribute('aria-label');",
+            vec![Browser::arg(&qr)],
+        )
+        .await;
+    assert!(
+        label.as_str().unwrap().contains("Local BNB chain"),
+        "{label}"
+    );
+    let link = shop
+        .browser
+        .script(
+            "return document.querySelector('usdt-checkout').shadowRoot
+               .querySelector('a.usdt-checkout__deeplink').href;",
+            vec![],
+        )
+        .await;
+    let link = link.as_str().unwrap();
+    assert!(
+        link.contains("@31338") && link.contains("uint256=24995001000000000000"),
+        "the QR's transfer, in 18-decimal units: {link}"
+    );
+
+    let pay = shop
+        .browser
+        .wait_for(
+            &shop.widget,
+            "button.usdt-checkout__wallet",
+            "Pay with Test Wallet",
+        )
+        .await;
+    shop.browser.click(&pay).await;
+    shop.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet")
+        .await;
+    let switched = shop
+        .browser
+        .script(
+            "return walletCalls.filter((c) => c.method === 'wallet_switchEthereumChain')
+               .map((c) => c.params[0].chainId);",
+            vec![],
+        )
+        .await;
+    assert_eq!(switched, json!(["0x7a6a"]), "to chain 31338");
+    shop.status("Confirming (1 of 2)").await;
+    shop.mine_on(31338).await;
+    shop.status("Paid. Thank you!").await;
+    shop.snap("paid").await;
+    let event = shop.fulfilled_once().await;
+    assert_eq!(event["amountPaid"], TEE_IN_USDT);
+    shop.console_is_clean().await;
 }

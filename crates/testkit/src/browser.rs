@@ -336,6 +336,15 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Shows the page as it prints (CSS `@media print`) until called again with `false`.
+    pub async fn emulate_print(&self, on: bool) {
+        let media = if on { "print" } else { "" };
+        self.cdp("Emulation.setEmulatedMedia", json!({"media": media}))
+            .await;
+    }
+}
+
 /// Keys for [`Browser::press`], as WebDriver names them.
 pub mod keys {
     pub const TAB: &str = "\u{E004}";

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use usdt_checkout_server::fulfillment;
 use usdt_checkout_testkit::*;
 
+pub mod storefront;
+
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Which database a test runs on; [`on_both!`] runs a test on each.
