@@ -94,6 +94,8 @@ texts! {
     CopyTransaction "copy_transaction" "Copy transaction hash",
     Unmatched "unmatched" "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it, contact the merchant with the transaction:",
     UnknownItem "unknown_item" "This item can't be bought here.",
+    DownloadReceipt "download_receipt" "Download receipt",
+    Print "print" "Print",
     WrongNetwork "wrong_network" "{amount} {symbol} arrived on {network}, but this order asked for {expected}, so it is not counted. If you sent it, contact the merchant with the transaction:",
 }
 

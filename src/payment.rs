@@ -1,7 +1,9 @@
 //! The payment panel: what to pay and where, by QR code, deep link, browser wallet or by hand,
 //! then the receipt, or a way to start again.
 
-use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, PaymentView, TransactionView};
+use usdt_checkout_protocol::checkout::{
+    CheckoutState, CheckoutView, PATH_CHECKOUTS, PaymentView, TransactionView,
+};
 use usdt_checkout_protocol::{OrderStatus, TransferRequest};
 use yew::prelude::*;
 
@@ -18,6 +20,8 @@ pub struct PaymentProps {
     pub clock: ServerClock,
     /// Taken up again after a reload: the shopper may leave it for a new order.
     pub resumed: bool,
+    /// The checkout server's base URL: the receipt is downloaded from it.
+    pub merchant_url: AttrValue,
     pub on_start_again: Callback<()>,
 }
 
@@ -29,6 +33,7 @@ impl PartialEq for PaymentProps {
             && std::rc::Rc::ptr_eq(&self.view, &other.view)
             && self.clock == other.clock
             && self.resumed == other.resumed
+            && self.merchant_url == other.merchant_url
             && self.on_start_again == other.on_start_again
     }
 }
@@ -169,6 +174,22 @@ pub fn Payment(props: &PaymentProps) -> Html {
             }
             if matches!(status, Some(OrderStatus::Confirming | OrderStatus::Paid | OrderStatus::PaidLate)) {
                 { receipt(locale, payment, &view.id, &copied) }
+            }
+            // Once paid: the server's signed receipt to keep, and this one on paper (the
+            // stylesheet prints the receipt alone, black on white, every hash in full).
+            if matches!(status, Some(OrderStatus::Paid | OrderStatus::PaidLate)) {
+                <div class="usdt-checkout__receipt-actions">
+                    <a class="usdt-checkout__secondary usdt-checkout__download" href={crate::cat(&[&props.merchant_url, PATH_CHECKOUTS, "/", &view.id, "/receipt"])} download="">
+                        { t(Text::DownloadReceipt) }
+                    </a>
+                    <button type="button" class="usdt-checkout__secondary usdt-checkout__print" onclick={Callback::from(|_| {
+                        if let Some(window) = web_sys::window() {
+                            let _ = window.print();
+                        }
+                    })}>
+                        { t(Text::Print) }
+                    </button>
+                </div>
             }
             if payment.overpaid != "0" {
                 <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &locale.amount(&payment.overpaid)), ("symbol", &payment.symbol)]) }</p>

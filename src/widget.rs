@@ -110,7 +110,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     on_continue,
                 }),
                 Phase::Paying(view) => html! {
-                    <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} {on_start_again} />
+                    <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} {on_start_again} />
                 },
             } }
         </section>

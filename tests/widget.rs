@@ -343,6 +343,7 @@ async fn render_view(view: CheckoutView, resumed: bool) -> (web_sys::Element, St
         view: view.into(),
         clock: Default::default(),
         resumed,
+        merchant_url: "http://shop.test".into(),
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
@@ -481,6 +482,42 @@ async fn confirming_paid_expired_paid_late_and_failed_each_have_their_screen() {
         "start again"
     );
     host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn once_paid_the_receipt_can_be_downloaded_and_printed() {
+    for state in [OrderStatus::Paid, OrderStatus::PaidLate] {
+        let (host, _) = render_payment(state).await;
+        let link = host
+            .query_selector("a.usdt-checkout__download")
+            .unwrap()
+            .expect("the receipt to download");
+        assert_eq!(
+            link.get_attribute("href").as_deref(),
+            Some("http://shop.test/api/checkouts/co_test/receipt"),
+            "{state}"
+        );
+        assert_eq!(link.get_attribute("download").as_deref(), Some(""));
+        assert_eq!(link.text_content().as_deref(), Some("Download receipt"));
+        let print = host
+            .query_selector("button.usdt-checkout__print")
+            .unwrap()
+            .expect("a print button");
+        assert_eq!(print.get_attribute("type").as_deref(), Some("button"));
+        assert_eq!(print.text_content().as_deref(), Some("Print"));
+        host.remove();
+    }
+    use OrderStatus::*;
+    for state in [Waiting, PartiallyPaid, Confirming, Expired, Failed] {
+        let (host, _) = render_payment(state).await;
+        assert!(
+            host.query_selector(".usdt-checkout__download, .usdt-checkout__print")
+                .unwrap()
+                .is_none(),
+            "no receipt to keep yet: {state}"
+        );
+        host.remove();
+    }
 }
 
 #[wasm_bindgen_test]
@@ -720,6 +757,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
         view: waiting.into(),
         clock: Default::default(),
         resumed: false,
+        merchant_url: "http://shop.test".into(),
         on_start_again: Callback::noop(),
     };
     yew::Renderer::<Payment>::with_root_and_props(host.clone(), props).render();
