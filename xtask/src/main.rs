@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup | test | demo`. Each installs what it needs first, so a fresh
 //! machine needs nothing but these commands. No dependencies, so it builds in seconds.
 
+mod bench;
 mod contrast;
 mod demo;
 mod setup;
@@ -20,7 +21,8 @@ commands:
   widget  build the release widget into dist/checkout/
   size    build the release widget and print what a storefront downloads, gzipped
   contrast  print the widget's lowest text contrast in light and dark, failing below WCAG AA
-  screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone";
+  screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone
+  bench   measure payload, time to QR, detection and status serving; write BENCHMARKS.md";
 
 /// Builds the servers' binaries as `cargo test --workspace --all-features` resolves their
 /// features: a binary's file has no per-feature name, so a build resolved otherwise would
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         "size" => setup::for_tests().and_then(|()| widget::size()),
         "contrast" => contrast::check(),
         "screenshots" => setup::all().and_then(|()| screenshots()),
+        "bench" => bench::bench(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -2,8 +2,9 @@
 //! three servers sharing one PostgreSQL database, each with the sandbox gateway on anvil, all on
 //! this machine. Prints figures; asserts nothing.
 //!
-//! `cargo bench -p usdt-checkout-server --bench status_load -- [--shoppers N] [--seconds S]`
-//! (defaults: 10,000 shoppers for 60 s on each setup).
+//! `cargo bench -p usdt-checkout-server --bench status_load -- [--shoppers N,M] [--seconds S]
+//! [--replicas] [--baseline]` (defaults: 10,000 shoppers for 60 s on one server on SQLite;
+//! `--replicas` adds three servers on one PostgreSQL, `--baseline` the seed-style proxy).
 //!
 //! Each shopper holds one long poll at a time (`?wait=20` with the last ETag), as the widget
 //! does, on a server of its own (shoppers are dealt to servers in turn, as a load balancer
@@ -15,6 +16,11 @@
 //! - polls answered a second, all kinds; failed polls;
 //! - gateway calls a minute (all servers together, the most seen) and 429s;
 //! - each server's resident memory at the end.
+//!
+//! The baseline is the seed's integration: its backend answers each status poll by asking the
+//! gateway (the documented `qrCodePayment?orderNo=`, signed), so every poll is a gateway call.
+//! Its shoppers poll once a second, as the seed's page does, through a proxy built here, until
+//! the gateway first refuses (429) or a minute passes.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -238,19 +244,180 @@ fn print(all: &[Figures], shoppers: usize) {
     }
 }
 
+/// What the seed-style proxy did for `shoppers` polling once a second.
+struct Baseline {
+    shoppers: usize,
+    polls: u64,
+    refused: u64,
+    first_refusal: Option<f64>,
+    seconds: f64,
+}
+
+/// The seed's backend: one signed gateway status query per poll, its answer passed on.
+async fn seed_proxy(world: &World) -> String {
+    use axum::extract::{Path, State};
+    let state = Arc::new((
+        usdt_checkout_testkit::Client::new(&world.sandbox.url),
+        world.keys.clone(),
+    ));
+    let app = axum::Router::new()
+        .route(
+            "/status/{order}",
+            axum::routing::get(
+                |State(state): State<
+                    Arc<(
+                        usdt_checkout_testkit::Client,
+                        usdt_checkout_testkit::MerchantKeys,
+                    )>,
+                >,
+                 Path(order): Path<String>| async move {
+                    let (client, keys) = &*state;
+                    let reply = client
+                        .get_signed(
+                            usdt_checkout_protocol::gateway::v1::PATH_QUERY_QR_PAYMENT,
+                            &format!("orderNo={order}"),
+                            keys,
+                        )
+                        .await;
+                    axum::http::StatusCode::from_u16(reply.status).unwrap()
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn baseline(shoppers: usize, seconds: u64) -> Baseline {
+    let world = world_with(&format!("seed-{shoppers}"), Storefront::default()).await;
+    let view = world
+        .checkout("tee", &format!("seed-{shoppers}-0001"))
+        .await;
+    let order = view["payment"]["orderNo"].as_str().unwrap().to_owned();
+    let proxy = seed_proxy(&world).await;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let first_refusal: Arc<Mutex<Option<f64>>> = Arc::default();
+    let mut tasks = vec![];
+    for shopper in 0..shoppers {
+        let url = format!("{proxy}/status/{order}");
+        let first_refusal = first_refusal.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            tokio::time::sleep(Duration::from_millis(
+                shopper as u64 * 1000 / shoppers as u64,
+            ))
+            .await;
+            let (mut polls, mut refused) = (0u64, 0u64);
+            while Instant::now() < deadline && first_refusal.lock().unwrap().is_none() {
+                let status = http.get(&url).send().await.map(|r| r.status().as_u16());
+                polls += 1;
+                if matches!(status, Ok(429 | 418)) {
+                    refused += 1;
+                    first_refusal
+                        .lock()
+                        .unwrap()
+                        .get_or_insert(started.elapsed().as_secs_f64());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            (polls, refused)
+        }));
+    }
+    let (mut polls, mut refused) = (0, 0);
+    for task in tasks {
+        let (p, r) = task.await.unwrap();
+        polls += p;
+        refused += r;
+    }
+    let first_refusal = *first_refusal.lock().unwrap();
+    Baseline {
+        shoppers,
+        polls,
+        refused,
+        first_refusal,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn print_baseline(rows: &[Baseline], ours: &[Figures]) {
+    println!(
+        "\n### Baseline: the seed's integration\n\nEach status poll is one gateway query \
+         (`qrCodePayment?orderNo=`), through a proxy built into the bench; shoppers poll once a \
+         second, until the gateway first refuses or a minute passes. The gateway allows 100 \
+         calls a minute per API key.\n"
+    );
+    println!("| shoppers | polls (= gateway calls) | refused (429/418) | first refusal after |");
+    println!("|---|---|---|---|");
+    for b in rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            b.shoppers,
+            b.polls,
+            b.refused,
+            b.first_refusal
+                .map_or(format!("none in {:.0} s", b.seconds), |s| format!(
+                    "{s:.0} s"
+                )),
+        );
+    }
+    let served = rows
+        .iter()
+        .filter(|b| b.refused == 0)
+        .map(|b| b.shoppers)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "\nThe seed's integration serves {served} shopper(s) polling each second before the gateway refuses; \
+         every poll costs one gateway call."
+    );
+    for f in ours {
+        let polls_per_minute = f.answered as f64 / f.seconds * 60.0;
+        println!(
+            "usdt-checkout ({}): {:.0} polls a minute for {} gateway calls a minute at most, one gateway call per {:.0} polls.",
+            f.setup,
+            polls_per_minute,
+            f.gateway_calls,
+            polls_per_minute / f.gateway_calls.max(1) as f64
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str, default: u64| {
+    let option = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+            .cloned()
     };
-    let shoppers = option("--shoppers", 10_000) as usize;
-    let seconds = option("--seconds", 60);
-    let one = run(Db::Sqlite, 1, shoppers, seconds).await;
-    let three = run(Db::Postgres, 3, shoppers, seconds).await;
-    print(&[one, three], shoppers);
+    let shoppers: Vec<usize> = option("--shoppers")
+        .unwrap_or_else(|| "10000".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("--shoppers takes numbers"))
+        .collect();
+    let seconds = option("--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let mut all = vec![];
+    for &n in &shoppers {
+        let mut figures = vec![run(Db::Sqlite, 1, n, seconds).await];
+        if flag("--replicas") && n == *shoppers.iter().max().unwrap() {
+            figures.push(run(Db::Postgres, 3, n, seconds).await);
+        }
+        print(&figures, n);
+        all.extend(figures);
+    }
+    if flag("--baseline") {
+        let mut rows = vec![];
+        // A minute at most: the gateway's window.
+        for n in [1, 2] {
+            rows.push(baseline(n, 60).await);
+        }
+        print_baseline(&rows, &all);
+    }
 }

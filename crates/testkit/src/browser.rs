@@ -337,6 +337,24 @@ impl Browser {
 }
 
 impl Browser {
+    /// Slows the page's CPU `rate` times (4: a mid-range phone, as Lighthouse assumes); 1 is
+    /// full speed.
+    pub async fn throttle_cpu(&self, rate: u32) {
+        self.cdp("Emulation.setCPUThrottlingRate", json!({"rate": rate}))
+            .await;
+    }
+
+    /// Forgets every cached response and the page origin's storage, so the next load is a
+    /// first visit.
+    pub async fn forget(&self, origin: &str) {
+        self.cdp("Network.clearBrowserCache", json!({})).await;
+        self.cdp(
+            "Storage.clearDataForOrigin",
+            json!({"origin": origin, "storageTypes": "all"}),
+        )
+        .await;
+    }
+
     /// Shows the page as it prints (CSS `@media print`) until called again with `false`.
     pub async fn emulate_print(&self, on: bool) {
         let media = if on { "print" } else { "" };

@@ -130,6 +130,7 @@ impl Anvil {
 }
 
 /// A merchant's credentials, as the sandbox's configuration and a client need them.
+#[derive(Clone)]
 pub struct MerchantKeys {
     pub api_key: String,
     pub v1: V1PrivateKey,

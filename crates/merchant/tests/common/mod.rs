@@ -136,6 +136,8 @@ pub struct World {
     pub sandbox: Sandbox,
     pub server: CheckoutServer,
     pub fulfillment: WebhookReceiver,
+    /// The merchant's gateway credentials, as its console gave them.
+    pub keys: MerchantKeys,
     pub http: reqwest::Client,
     _dir: tempdir::Dir,
 }
@@ -314,6 +316,7 @@ currency = "USDT"
         sandbox,
         server,
         fulfillment,
+        keys,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

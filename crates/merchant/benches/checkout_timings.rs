@@ -1,0 +1,227 @@
+//! What a shopper waits for, measured in headless Chromium against the whole stack on this
+//! machine: the checkout server as built for benchmarks, the sandbox gateway, anvil, and the
+//! built widget embedded in a storefront page. Prints Markdown; asserts nothing.
+//!
+//! `cargo bench -p usdt-checkout-server --bench checkout_timings -- [--loads N] [--payments N]`
+//! (defaults: 20 loads at each CPU speed, 10 payments).
+//!
+//! - **Time to QR.** Every load is a first visit: the browser's cache and the page's storage are
+//!   forgotten before it. Measured in the page (`performance.now()`, from navigation start): the
+//!   chooser offering its networks, then Continue pressed to the QR code shown, which includes
+//!   the order's creation at the gateway. At full speed, and with the CPU slowed 4x through the
+//!   DevTools protocol, as a mid-range phone.
+//! - **Detection.** A payment sent to anvil, which mines it at once, to the widget showing it
+//!   seen (confirming); then the block that confirms it mined to the widget showing paid. Clocks
+//!   are the machine's one wall clock, read in the page (`Date.now()`) and here.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::storefront::{Embed, storefront_page};
+use common::*;
+use serde_json::{Value, json};
+use usdt_checkout_testkit::browser::Browser;
+use usdt_checkout_testkit::{Api, Client, eventually, now_ms, workspace_root};
+
+/// Installed in every page before its own scripts: notes when the chooser, the QR code and each
+/// state first show, once a frame.
+const PROBE: &str = r#"(() => {
+  window.timing = {};
+  const tick = () => {
+    const root = document.querySelector("usdt-checkout")?.shadowRoot;
+    if (root) {
+      if (!timing.chooser && root.querySelector("input[name=usdt-checkout-network]")
+          && root.querySelector("button[type=submit]")) {
+        timing.chooser = performance.now();
+        root.addEventListener("click", (e) => {
+          if (!timing.pressed && e.target.closest("button[type=submit]")) timing.pressed = performance.now();
+        }, { capture: true });
+      }
+      if (timing.pressed && !timing.qr && root.querySelector("figure[role=img]")) timing.qr = performance.now();
+      const state = root.querySelector("section")?.dataset.state;
+      if (state && timing[state] === undefined) timing[state] = Date.now();
+    }
+    requestAnimationFrame(tick);
+  };
+  tick();
+})();"#;
+
+/// One load: navigation to the chooser, and Continue to the QR code, in milliseconds.
+struct Load {
+    chooser: f64,
+    qr: f64,
+}
+
+struct Stand {
+    world: World,
+    browser: Browser,
+    origin: String,
+}
+
+impl Stand {
+    async fn open() -> Self {
+        let widget_dir = workspace_root().join("dist/checkout");
+        assert!(
+            widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
+            "the built widget is missing: run `cargo xtask widget`"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let world = world_with(
+            "timings",
+            Storefront {
+                origin: origin.clone(),
+                widget_dir: Some(widget_dir),
+                ..Storefront::default()
+            },
+        )
+        .await;
+        let page = storefront_page(
+            Embed::Element,
+            &world.server.url,
+            &world.sandbox.url,
+            Api::V1,
+        );
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(page) }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let browser = Browser::start(1280, 900).await;
+        browser.before_each_page(PROBE).await;
+        Self {
+            world,
+            browser,
+            origin,
+        }
+    }
+
+    async fn timing(&self, key: &str) -> f64 {
+        eventually(&format!("the page to note {key}"), WAIT, || async {
+            self.browser
+                .script(
+                    &format!("return window.timing && window.timing.{key};"),
+                    vec![],
+                )
+                .await
+                .as_f64()
+        })
+        .await
+    }
+
+    /// A first visit, to the QR code; returns its timings and the order the widget made.
+    async fn load(&self) -> (Load, String) {
+        self.browser.forget(&self.origin).await;
+        self.browser.goto(&format!("{}/", self.origin)).await;
+        let widget = self.browser.shadow_root("usdt-checkout").await;
+        let chooser = self.timing("chooser").await;
+        let go = self
+            .browser
+            .wait_for(&widget, "button[type=submit]", "Continue")
+            .await;
+        self.browser.click(&go).await;
+        let qr = self.timing("qr").await - self.timing("pressed").await;
+        let order = eventually("the widget to announce its order", WAIT, || async {
+            let events = self
+                .browser
+                .script(
+                    "return checkoutEvents.filter((e) => e.name === 'created');",
+                    vec![],
+                )
+                .await;
+            events[0]["orderId"].as_str().map(str::to_owned)
+        })
+        .await;
+        (Load { chooser, qr }, order)
+    }
+
+    async fn sandbox(&self, path: &str, body: Value) {
+        let reply = Client::new(&self.world.sandbox.url).post(path, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+}
+
+/// `min / p50 / p95` of `values`, in whole milliseconds.
+fn spread(values: &mut [f64]) -> String {
+    values.sort_by(f64::total_cmp);
+    let at = |p: f64| values[((values.len() as f64 - 1.0) * p).round() as usize];
+    format!("{:.0} / {:.0} / {:.0}", values[0], at(0.5), at(0.95))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let option = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (loads, payments) = (option("--loads", 20), option("--payments", 10));
+    let stand = Stand::open().await;
+    // One load to warm the servers (their first order, the gateway's catalog), not counted.
+    stand.load().await;
+
+    let mut rows = vec![];
+    for (rate, label) in [(1, "full speed"), (4, "4x slower (a mid-range phone)")] {
+        stand.browser.throttle_cpu(rate).await;
+        let (mut chooser, mut qr) = (vec![], vec![]);
+        for _ in 0..loads {
+            let (load, _) = stand.load().await;
+            chooser.push(load.chooser);
+            qr.push(load.qr);
+            // The gateway's limit is 100 calls a minute and each load makes an order.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        rows.push(format!(
+            "| {label} | {} | {} |",
+            spread(&mut chooser),
+            spread(&mut qr)
+        ));
+    }
+    stand.browser.throttle_cpu(1).await;
+
+    let (mut seen, mut paid) = (vec![], vec![]);
+    for _ in 0..payments {
+        let (_, order) = stand.load().await;
+        let sent = now_ms();
+        stand
+            .sandbox(&format!("/sandbox/orders/{order}/pay"), json!({}))
+            .await;
+        seen.push(stand.timing("confirming").await - sent as f64);
+        let mined = now_ms();
+        stand.sandbox("/sandbox/mine", json!({"blocks": 1})).await;
+        paid.push(stand.timing("paid").await - mined as f64);
+    }
+
+    println!("### Time to QR\n");
+    println!(
+        "{loads} first visits at each speed (cache and storage forgotten), headless Chromium \
+         at 1280 px, everything on localhost. Milliseconds, min / p50 / p95.\n"
+    );
+    println!("| CPU | navigation → chooser | Continue → QR code (order created at the gateway) |");
+    println!("|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    println!("\n### Detection\n");
+    println!(
+        "{payments} payments of the full amount by plain transfer. anvil mines each transaction \
+         as it arrives; the gateway and the checkout server require 2 confirmations (the \
+         payment's block and one more); the checkout server reads the chain every 200 ms and \
+         the widget holds a long poll. Milliseconds, min / p50 / p95.\n"
+    );
+    println!("| from → to | time |");
+    println!("|---|---|");
+    println!(
+        "| payment sent (mined at once) → widget shows it seen | {} |",
+        spread(&mut seen)
+    );
+    println!(
+        "| confirming block mined → widget shows paid | {} |",
+        spread(&mut paid)
+    );
+}

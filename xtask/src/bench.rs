@@ -1,0 +1,151 @@
+//! `cargo xtask bench`: the product's published figures, measured on this machine, printed and
+//! written to `BENCHMARKS.md`. Release builds (the benches' profile); nothing asserts a time.
+//! Every figure's row says how it was measured; the two benches print their own Markdown.
+
+use std::process::Stdio;
+use std::time::Instant;
+
+use crate::{Result, cmd, root, run, setup, widget};
+
+/// Competitors' payloads as measured on 2026-11-24: esbuild production bundles of each
+/// package's documented minimal use, gzipped, static initial load.
+const COMPETITORS: [(&str, u64); 5] = [
+    ("Reown AppKit with Pay", 465),
+    ("Coinbase OnchainKit Checkout", 544),
+    ("RainbowKit", 411),
+    ("Daimo Pay", 1_044),
+    ("Request Network's payment widget", 3_170),
+];
+
+pub fn bench() -> Result {
+    let started = Instant::now();
+    setup::for_tests()?;
+    // The worlds run the sandbox gateway's binary; the benches build the checkout server.
+    run(cmd(crate::SERVERS_BUILD))?;
+    let sizes = widget::sizes()?;
+    let timings = captured(
+        "cargo bench -p usdt-checkout-server --bench checkout_timings -- --loads 20 --payments 10",
+    )?;
+    let status = captured(
+        "cargo bench -p usdt-checkout-server --bench status_load -- \
+         --shoppers 1000,10000 --seconds 60 --replicas --baseline",
+    )?;
+
+    let mut page = String::new();
+    let mut line = |text: &str| {
+        page.push_str(text);
+        page.push('\n');
+    };
+    line("# Benchmarks");
+    line("");
+    line(&format!(
+        "Measured by `cargo xtask bench` on {} ({}), in {:.0} min. Everything runs on this \
+         machine: the sandbox gateway on anvil, the checkout server built with the benches' \
+         release profile, headless Chromium. Rerun it to measure yours.",
+        today(),
+        machine(),
+        started.elapsed().as_secs_f64() / 60.0
+    ));
+    line("");
+    line("## Budgets");
+    line("");
+    line(&format!(
+        "- Payload: {} KB gzipped for everything a storefront downloads (now {:.1} KB).",
+        widget::BUDGET_BYTES / 1000,
+        sizes.gzip() as f64 / 1000.0
+    ));
+    line("- Time to QR, p50: see below; the README states the budget.");
+    line("");
+    line("## Payload");
+    line("");
+    line(
+        "What a storefront downloads for an English shopper, per file (as `cargo xtask size`); \
+         another language adds its table, fetched by its readers only.",
+    );
+    line("");
+    line("| file | bytes | gzip -9 | brotli |");
+    line("|---|---|---|---|");
+    for f in &sizes.files {
+        line(&format!(
+            "| `{}` | {} | {} | {} |",
+            f.name, f.raw, f.gzip, f.brotli
+        ));
+    }
+    line(&format!(
+        "| **total** | | **{:.1} KB** | {:.1} KB |",
+        sizes.gzip() as f64 / 1000.0,
+        sizes.brotli() as f64 / 1000.0
+    ));
+    let largest = sizes.tables.iter().map(|t| t.gzip).max().unwrap_or(0);
+    line(&format!(
+        "| a language's table (largest) | | {:.1} KB | |",
+        largest as f64 / 1000.0
+    ));
+    line("");
+    line(
+        "Beside other crypto checkouts, as measured on 2026-11-24 (esbuild production bundles of \
+         each package's documented minimal use, gzipped, static initial load; not remeasured \
+         here):",
+    );
+    line("");
+    line("| checkout | gzip |");
+    line("|---|---|");
+    line(&format!(
+        "| **usdt-checkout** (this build) | **{:.0} KB** |",
+        sizes.gzip() as f64 / 1000.0
+    ));
+    for (name, kb) in COMPETITORS {
+        line(&format!("| {name} | {kb} KB |"));
+    }
+    line("");
+    line("## What a shopper waits for");
+    line("");
+    line(&timings);
+    line("## Status serving");
+    line("");
+    line(&status);
+    std::fs::write(root().join("BENCHMARKS.md"), &page)
+        .map_err(|e| format!("BENCHMARKS.md: {e}"))?;
+    println!("{page}");
+    println!(
+        "cargo xtask bench took {:.1} min; written to BENCHMARKS.md",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// What `line` prints on stdout (its stderr goes to the terminal), or why it failed.
+fn captured(line: &str) -> Result<String> {
+    println!("xtask: {line}");
+    let output = cmd(line)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{line}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("`{line}` failed ({})", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{text}");
+    Ok(text)
+}
+
+fn today() -> String {
+    cmd("date -u +%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The CPU and its cores, as /proc/cpuinfo says.
+fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = info.lines().filter(|l| l.starts_with("processor")).count();
+    format!("{model}, {cores} cores")
+}
