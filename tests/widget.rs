@@ -247,6 +247,65 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     }
 }
 
+/// The gateway's public lists are read by hand (client::networks, client::tokens): each the same
+/// as the protocol's types read it with serde, entry for entry, and refused where serde refuses.
+#[wasm_bindgen_test]
+fn the_gateway_lists_read_as_the_protocol_reads_them() {
+    let contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let networks = [
+        r#"[{"chainId": 1, "name": "Ethereum", "explorerUrl": "https://etherscan.io", "requiredConfirmations": 12}]"#,
+        r#"[{"chainId": "56", "name": "BNB Smart Chain"}, {"chainId": "0x7a69", "name": "Local", "explorerUrl": null, "extra": true}]"#,
+        r#"[]"#,
+        // Refused by both.
+        r#"[{"chainId": 0, "name": "Zero"}]"#,
+        r#"[{"chainId": "0x", "name": "Empty"}]"#,
+        r#"[{"chainId": 1.5, "name": "Half"}]"#,
+        r#"[{"chainId": "1e3", "name": "Exponent"}]"#,
+        r#"[{"chainId": 1}]"#,
+        r#"[{"chainId": 1, "name": "Ethereum", "explorerUrl": 5}]"#,
+        r#"[{"chainId": 1, "name": "Ethereum", "requiredConfirmations": -1}]"#,
+        r#"[{"chainId": 1, "name": "Ethereum", "requiredConfirmations": 4294967296}]"#,
+        r#"{"chainId": 1, "name": "Ethereum"}"#,
+    ];
+    for json in networks {
+        let parsed = js_sys::JSON::parse(json).unwrap();
+        assert_eq!(
+            usdt_checkout::client::networks(&parsed),
+            serde_json::from_str::<Vec<Network>>(json).ok(),
+            "{json}"
+        );
+    }
+    let tokens = [
+        format!(
+            r#"[{{"chainId": 31337, "symbol": "USDT", "contract": "{contract}", "decimals": 6}}]"#
+        ),
+        format!(
+            r#"[{{"chainId": "0x38", "symbol": "USDT", "contract": "{}", "decimals": 18}}]"#,
+            contract.to_lowercase()
+        ),
+        // Refused by both.
+        r#"[{"chainId": 1, "symbol": "USDT", "contract": "0x1234", "decimals": 6}]"#.to_string(),
+        format!(
+            r#"[{{"chainId": 1, "symbol": "USDT", "contract": "{contract}", "decimals": 256}}]"#
+        ),
+        format!(r#"[{{"chainId": 1, "symbol": "USDT", "contract": "{contract}"}}]"#),
+        format!(r#"[{{"chainId": 1, "contract": "{contract}", "decimals": 6}}]"#),
+    ];
+    for json in &tokens {
+        let parsed = js_sys::JSON::parse(json).unwrap();
+        assert_eq!(
+            usdt_checkout::client::tokens(&parsed),
+            serde_json::from_str::<Vec<Cryptocurrency>>(json).ok(),
+            "{json}"
+        );
+    }
+    assert!(
+        usdt_checkout::client::tokens(&js_sys::JSON::parse(&tokens[0]).unwrap())
+            .is_some_and(|list| list.len() == 1),
+        "a good list is read"
+    );
+}
+
 fn view(state: OrderStatus) -> CheckoutView {
     let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
         .parse()
