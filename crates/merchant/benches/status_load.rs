@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
+use usdt_checkout_testkit::{
+    Anvil, MerchantKeys, Sandbox, SandboxOptions, Signing, built_sandbox, tempdir,
+};
 
 /// Checkouts the shoppers share: within a minute's gateway budget to create.
 const CHECKOUTS: usize = 40;
@@ -254,12 +257,9 @@ struct Baseline {
 }
 
 /// The seed's backend: one signed gateway status query per poll, its answer passed on.
-async fn seed_proxy(world: &World) -> String {
+async fn seed_proxy(gateway: &str, keys: &MerchantKeys) -> String {
     use axum::extract::{Path, State};
-    let state = Arc::new((
-        usdt_checkout_testkit::Client::new(&world.sandbox.url),
-        world.keys.clone(),
-    ));
+    let state = Arc::new((usdt_checkout_testkit::Client::new(gateway), keys.clone()));
     let app = axum::Router::new()
         .route(
             "/status/{order}",
@@ -291,12 +291,31 @@ async fn seed_proxy(world: &World) -> String {
 }
 
 async fn baseline(shoppers: usize, seconds: u64) -> Baseline {
-    let world = world_with(&format!("seed-{shoppers}"), Storefront::default()).await;
-    let view = world
-        .checkout("tee", &format!("seed-{shoppers}-0001"))
+    // A gateway of its own: no checkout server spends the key's 100 calls a minute.
+    let anvil = Anvil::start();
+    let keys = MerchantKeys::new("5eed0000-9a0b-4c55-8d2e-6b7c8d9e0f12");
+    let dir = tempdir::Dir::new(&format!("seed-{shoppers}"));
+    let sandbox = Sandbox::start_with(
+        built_sandbox(),
+        &anvil,
+        &keys,
+        "http://127.0.0.1:9/webhooks",
+        &dir,
+        SandboxOptions::default(),
+    );
+    let order = format!("seed-{shoppers}-0001");
+    let created = usdt_checkout_testkit::Client::new(&sandbox.url)
+        .post_signed(
+            usdt_checkout_protocol::gateway::v1::PATH_CREATE_ORDER,
+            &json!({"orderNo": order, "chainId": "31337", "symbol": "USDT", "amount": "24.995001"})
+                .to_string(),
+            &keys,
+            Signing::V1,
+            None,
+        )
         .await;
-    let order = view["payment"]["orderNo"].as_str().unwrap().to_owned();
-    let proxy = seed_proxy(&world).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let proxy = seed_proxy(&sandbox.url, &keys).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let first_refusal: Arc<Mutex<Option<f64>>> = Arc::default();
