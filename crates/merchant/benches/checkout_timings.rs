@@ -20,11 +20,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::storefront::{Embed, storefront_page};
+use common::storefront::{Embed, world_with_storefront};
 use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_testkit::browser::Browser;
-use usdt_checkout_testkit::{Api, Client, eventually, now_ms, workspace_root};
+use usdt_checkout_testkit::{Client, eventually, now_ms};
 
 /// Installed in every page before its own scripts: notes when the chooser, the QR code and each
 /// state first show, once a frame.
@@ -63,33 +63,8 @@ struct Stand {
 
 impl Stand {
     async fn open() -> Self {
-        let widget_dir = workspace_root().join("dist/checkout");
-        assert!(
-            widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
-            "the built widget is missing: run `cargo xtask widget`"
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let world = world_with(
-            "timings",
-            Storefront {
-                origin: origin.clone(),
-                widget_dir: Some(widget_dir),
-                ..Storefront::default()
-            },
-        )
-        .await;
-        let page = storefront_page(
-            Embed::Element,
-            &world.server.url,
-            &world.sandbox.url,
-            Api::V1,
-        );
-        let app = axum::Router::new().route(
-            "/",
-            axum::routing::get(|| async { axum::response::Html(page) }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (world, origin) =
+            world_with_storefront("timings", Storefront::default(), Embed::Element).await;
         let browser = Browser::start(1280, 900).await;
         browser.before_each_page(PROBE).await;
         Self {

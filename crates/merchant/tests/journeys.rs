@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::storefront::{Embed, storefront_page};
+use common::storefront::{Embed, storefront_page, world_with_storefront};
 use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_testkit::browser::{Browser, Scope, keys};
@@ -66,30 +66,7 @@ impl Shop {
         width: u32,
         before_page: Option<fn(&World) -> String>,
     ) -> Self {
-        let api = gateway.api;
-        let widget_dir = workspace_root().join("dist/checkout");
-        assert!(
-            widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
-            "the built widget is missing: run `cargo xtask widget`"
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let world = world_with(
-            journey,
-            Storefront {
-                origin: origin.clone(),
-                widget_dir: Some(widget_dir),
-                ..gateway
-            },
-        )
-        .await;
-        let page = storefront_page(embed, &world.server.url, &world.sandbox.url, api);
-        let app = axum::Router::new().route(
-            "/",
-            axum::routing::get(|| async { axum::response::Html(page) }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-
+        let (world, origin) = world_with_storefront(journey, gateway, embed).await;
         let browser = Browser::start(width, 900).await;
         if let Some(script) = before_page {
             browser.before_each_page(&script(&world)).await;
@@ -232,6 +209,21 @@ impl Shop {
         })
         .await;
         self.snap("waiting").await;
+    }
+
+    /// Pays with the browser wallet the page has (the test wallet), to "sent".
+    async fn pay_from_wallet(&self) {
+        let pay = self
+            .browser
+            .wait_for(
+                &self.widget,
+                "button.usdt-checkout__wallet",
+                "Pay with Test Wallet",
+            )
+            .await;
+        self.browser.click(&pay).await;
+        self.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet")
+            .await;
     }
 
     /// The widget's DOM events named `name`, as the storefront received them.
@@ -612,17 +604,7 @@ async fn a_browser_wallet_connects_switches_chain_and_pays() {
     .await;
     shop.start_payment().await;
 
-    let pay = shop
-        .browser
-        .wait_for(
-            &shop.widget,
-            "button.usdt-checkout__wallet",
-            "Pay with Test Wallet",
-        )
-        .await;
-    shop.browser.click(&pay).await;
-    shop.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet")
-        .await;
+    shop.pay_from_wallet().await;
     shop.snap("sent-from-wallet").await;
     let calls = shop
         .browser
@@ -1180,17 +1162,7 @@ async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
         "the QR's transfer, in 18-decimal units: {link}"
     );
 
-    let pay = shop
-        .browser
-        .wait_for(
-            &shop.widget,
-            "button.usdt-checkout__wallet",
-            "Pay with Test Wallet",
-        )
-        .await;
-    shop.browser.click(&pay).await;
-    shop.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet")
-        .await;
+    shop.pay_from_wallet().await;
     let switched = shop
         .browser
         .script(
@@ -1206,5 +1178,30 @@ async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
     shop.snap("paid").await;
     let event = shop.fulfilled_once().await;
     assert_eq!(event["amountPaid"], TEE_IN_USDT);
+    shop.console_is_clean().await;
+}
+
+/// The order's amount sent to the order's address on the other chain: named in the widget
+/// ("arrived on Local BNB chain, but this order asked for Local chain"), listed for the
+/// merchant with its hash, and never counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_on_the_wrong_network_is_named_and_not_counted() {
+    let mut shop = two_chain_shop("wrong-network").await;
+    shop.start_payment().await;
+    shop.pay(json!({"chainId": 31338})).await;
+    shop.wait_for(".usdt-checkout__note", "arrived on Local BNB chain")
+        .await;
+    let note = shop.text(".usdt-checkout__note").await;
+    assert!(
+        note.contains(&format!("{TEE_IN_USDT} USDT")) && note.contains("asked for Local chain"),
+        "{note}"
+    );
+    shop.snap("wrong-network").await;
+    let listed = shop.world.admin_get("/api/admin/unmatched").await;
+    assert_eq!(listed[0]["chainId"], 31338, "{listed}");
+    assert_eq!(listed[0]["wrongNetworkFor"], json!([shop.order]));
+    shop.mine_on(31338).await;
+    shop.status("Waiting for your payment").await;
+    assert_eq!(shop.merchant_sees().await["state"], "waiting");
     shop.console_is_clean().await;
 }

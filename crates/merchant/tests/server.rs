@@ -94,18 +94,7 @@ async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db:
             .contains(&format!("receipt-{id}.json"))
     );
     let text = receipt.text().await.unwrap();
-    let key: Value = w
-        .http
-        .get(format!(
-            "{}/.well-known/usdt-checkout/receipt-key",
-            w.server.url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key = w.receipt_key().await;
     assert_eq!(key["algorithm"], "ES256");
     let public = key["publicKey"].as_str().unwrap();
     let signed: Value = serde_json::from_str(&text).unwrap();
@@ -119,30 +108,13 @@ async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db:
         signed["receipt"]["transactions"].as_array().unwrap().len(),
         1
     );
-    let dir = std::env::temp_dir().join(format!("receipt-{id}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("receipt.json");
-    std::fs::write(&file, &text).unwrap();
-    let verify = |file: &std::path::Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_checkout-server"))
-            .args(["receipt", "verify"])
-            .arg(file)
-            .args(["--public-key", public])
-            .output()
-            .unwrap()
-    };
-    let valid = verify(&file);
+    let printed = verify_receipt(&text, public).unwrap();
+    assert!(printed.contains("paid 24.995001 USDT"), "{printed}");
+    let changed = text.replacen("24.995001", "24.995002", 1);
     assert!(
-        valid.status.success(),
-        "{}",
-        String::from_utf8_lossy(&valid.stderr)
+        verify_receipt(&changed, public).is_err(),
+        "one changed byte is refused"
     );
-    assert!(String::from_utf8_lossy(&valid.stdout).contains("paid 24.995001 USDT"));
-    let changed = dir.join("changed.json");
-    std::fs::write(&changed, text.replacen("24.995001", "24.995002", 1)).unwrap();
-    let refused = verify(&changed);
-    assert!(!refused.status.success(), "one changed byte is refused");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn with_webhooks_dropped_the_reconciler_still_converges(db: Db) {

@@ -189,6 +189,21 @@ impl Browser {
             .await;
     }
 
+    /// Types `text` into the element, as a person typing (or pasting) into it.
+    pub async fn type_into(&self, element: &Element, text: &str) {
+        self.post(
+            &format!("/element/{}/value", element.0),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    /// Empties a text field.
+    pub async fn clear(&self, element: &Element) {
+        self.post(&format!("/element/{}/clear", element.0), json!({}))
+            .await;
+    }
+
     async fn cdp(&self, cmd: &str, params: Value) -> Value {
         self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
             .await
@@ -313,8 +328,18 @@ impl Browser {
     /// [`Browser::screenshot`] as a device `width` pixels wide would show the page, its colour
     /// scheme preference dark or light; the browser is put back as it was.
     pub async fn screenshot_as(&self, path: &Path, width: u32, dark: bool) {
-        let scheme = |dark| json!({"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]});
-        self.cdp("Emulation.setEmulatedMedia", scheme(dark)).await;
+        self.capture(path, width, color_scheme(dark)).await;
+    }
+
+    /// [`Browser::screenshot`] of the page as it prints (CSS `@media print`).
+    pub async fn screenshot_printed(&self, path: &Path) {
+        self.capture(path, self.width, json!({"media": "print"}))
+            .await;
+    }
+
+    /// A full-page PNG at `width`, with the media `emulated` (`Emulation.setEmulatedMedia`).
+    async fn capture(&self, path: &Path, width: u32, emulated: Value) {
+        self.cdp("Emulation.setEmulatedMedia", emulated).await;
         self.viewport(width, self.height).await;
         let height = self
             .script("return document.documentElement.scrollHeight;", vec![])

@@ -13,6 +13,26 @@ use usdt_checkout_testkit::*;
 
 pub mod storefront;
 
+/// `checkout-server receipt verify` on a receipt's text, with the server's public key: what it
+/// printed if it verified, what it said if not.
+pub fn verify_receipt(text: &str, public_key: &str) -> Result<String, String> {
+    let file =
+        std::env::temp_dir().join(format!("receipt-{}-{}.json", std::process::id(), now_ms()));
+    std::fs::write(&file, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_checkout-server"))
+        .args(["receipt", "verify"])
+        .arg(&file)
+        .args(["--public-key", public_key])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Which database a test runs on; [`on_both!`] runs a test on each.
@@ -425,6 +445,21 @@ impl World {
             .post("/sandbox/mine", json!({"blocks": 1}))
             .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    /// The checkout server's receipt key, from its well-known path.
+    pub async fn receipt_key(&self) -> Value {
+        self.http
+            .get(format!(
+                "{}/.well-known/usdt-checkout/receipt-key",
+                self.server.url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The checkouts as the merchant's admin API lists them, newest first.

@@ -3,7 +3,42 @@
 
 #![allow(dead_code)]
 
-use usdt_checkout_testkit::Api;
+use usdt_checkout_testkit::{Api, workspace_root};
+
+use super::{Storefront, World, world_with};
+
+/// A world whose checkout server serves the built widget (`dist/checkout`) to a storefront page
+/// on an origin of its own, embedding it as `embed`; returns the world and the page's origin.
+pub async fn world_with_storefront(
+    name: &str,
+    storefront: Storefront,
+    embed: Embed,
+) -> (World, String) {
+    let widget_dir = workspace_root().join("dist/checkout");
+    assert!(
+        widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
+        "the built widget is missing: run `cargo xtask widget`"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let api = storefront.api;
+    let world = world_with(
+        name,
+        Storefront {
+            origin: origin.clone(),
+            widget_dir: Some(widget_dir),
+            ..storefront
+        },
+    )
+    .await;
+    let page = storefront_page(embed, &world.server.url, &world.sandbox.url, api);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|| async { axum::response::Html(page) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (world, origin)
+}
 
 /// How the storefront embeds the widget.
 #[derive(Clone, Copy)]
