@@ -8,10 +8,10 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::ChainId;
 #[cfg(doc)]
-use usdt_checkout_protocol::checkout::ApiError;
+use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest};
 use usdt_checkout_protocol::checkout::{
     CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
-    MAX_LONG_POLL_SECONDS,
+    MAX_LONG_POLL_SECONDS, PATH_CHECKOUTS, PATH_CLAIMS,
 };
 use usdt_checkout_protocol::gateway::wire::chain_id_text;
 use usdt_checkout_protocol::gateway::{Cryptocurrency, Network};
@@ -175,14 +175,17 @@ pub fn create_body(request: &CreateCheckout) -> Result<String, Failure> {
     ])
 }
 
-pub async fn create_checkout(
-    merchant_url: &str,
-    request: &CreateCheckout,
-) -> Result<CheckoutView, Failure> {
+/// The body of `POST /api/checkouts/{id}/claims`: a [`ClaimRequest`] as the server reads it.
+pub fn claim_body(tx_hash: &str) -> Result<String, Failure> {
+    body(&[("txHash", Some(JsValue::from_str(tx_hash)))])
+}
+
+/// A JSON `body` posted to `url`, answered with a checkout's view.
+async fn post(url: &str, body: String) -> Result<CheckoutView, Failure> {
     let response = send(
-        Request::post(&crate::cat(&[merchant_url, "/api/checkouts"]))
+        Request::post(url)
             .header("content-type", "application/json")
-            .body(create_body(request)?),
+            .body(body),
     )
     .await?;
     if response.status() == 201 || response.status() == 200 {
@@ -190,6 +193,21 @@ pub async fn create_checkout(
     } else {
         Err(refusal(response).await)
     }
+}
+
+pub async fn create_checkout(
+    merchant_url: &str,
+    request: &CreateCheckout,
+) -> Result<CheckoutView, Failure> {
+    let url = crate::cat(&[merchant_url, PATH_CHECKOUTS]);
+    post(&url, create_body(request)?).await
+}
+
+/// "I already paid": the checkout's view once the transaction `tx_hash` counts for it, or why
+/// not (a refusal's code and params say what was found).
+pub async fn claim(merchant_url: &str, id: &str, tx_hash: &str) -> Result<CheckoutView, Failure> {
+    let url = crate::cat(&[merchant_url, PATH_CHECKOUTS, "/", id, "/", PATH_CLAIMS]);
+    post(&url, claim_body(tx_hash)?).await
 }
 
 /// A status poll: the new view, or `None` when nothing changed since `etag`.

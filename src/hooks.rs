@@ -1,14 +1,17 @@
 //! The root component's effects, one custom hook each, as in Yew's `function_todomvc` example:
 //! `Checkout` keeps its state in a reducer ([`crate::model`]) and leaves its I/O to these:
 //! loading the shopper's language and what can be paid with, creating the checkout, polling its
-//! status, and telling the host page what happened.
+//! status, claiming a transaction the shopper already sent, and telling the host page what
+//! happened.
 
+mod claim;
 mod create_checkout;
 mod host_events;
 mod offer;
 mod status_poll;
 mod strings;
 
+pub use claim::use_claim;
 pub use create_checkout::use_create_checkout;
 pub use host_events::{dispatch, use_host_events};
 pub use offer::{memory, use_offer};

@@ -4,6 +4,7 @@
 //! and `unmount()`. Options are checked first; every problem is written to the console and the
 //! call fails, so a broken embed is found at once, not by a shopper.
 
+pub mod claim;
 pub mod client;
 pub mod clock;
 pub mod countdown;
@@ -51,6 +52,24 @@ pub(crate) fn focused_inside(heading: &yew::NodeRef) -> bool {
         .ok()
         .and_then(|active| active.dyn_into::<web_sys::Node>().ok())
         .is_some_and(|active| widget.contains(Some(&active)))
+}
+
+/// Makes `change` (a new screen, which may remove the control the shopper is on: the copy
+/// buttons once paid or expired); focus that was inside the widget and is gone after it goes to
+/// the heading, not to the page. `hides` says the change hides what had focus (the claim form,
+/// closed once its payment is found), so the heading takes it in any case.
+pub(crate) fn keep_focus(heading: &yew::NodeRef, hides: bool, change: impl FnOnce()) {
+    let had_focus = focused_inside(heading);
+    change();
+    if had_focus {
+        let heading = heading.clone();
+        gloo_timers::callback::Timeout::new(0, move || {
+            if hides || !focused_inside(&heading) {
+                focus(&heading);
+            }
+        })
+        .forget();
+    }
 }
 
 /// `parts` end to end: what `concat` does, in a fraction of its code (every shopper downloads it).

@@ -50,6 +50,19 @@ pub struct Model {
     /// The widget's heading: where focus goes when the shopper's own action (Continue, Start
     /// again) replaces the screen, taking the control they used with it.
     pub heading: yew::NodeRef,
+    /// "I already paid", for the checkout on screen.
+    pub claim: Claim,
+}
+
+/// "I already paid": its form, and the claim of a transaction the shopper names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claim {
+    /// A claim is being looked up.
+    pub busy: bool,
+    /// Why the last claim did not count (shared: the model is copied on every action).
+    pub refused: Option<Rc<Failure>>,
+    /// The last claim's payment now counts for the order.
+    pub found: bool,
 }
 
 thread_local! {
@@ -73,6 +86,7 @@ impl Default for Model {
                 n.get()
             }),
             heading: yew::NodeRef::default(),
+            claim: Claim::default(),
         }
     }
 }
@@ -89,6 +103,10 @@ pub enum Action {
     Resumed(CheckoutView),
     Polled(Result<Option<CheckoutView>, Failure>),
     StartAgain,
+    /// A transaction is claimed.
+    Claim,
+    /// The server's answer to the claim for the checkout with this id.
+    Claimed(String, Result<CheckoutView, Failure>),
 }
 
 impl Model {
@@ -151,6 +169,7 @@ impl Reducible for Model {
                 next.resumed = resumed;
                 next.phase = Phase::Paying(Rc::new(view));
                 next.notice = None;
+                next.claim = Claim::default();
             }
             Action::Started(Err(failure)) => {
                 next.phase = Phase::Choosing;
@@ -171,6 +190,38 @@ impl Reducible for Model {
                 next.notice = None;
                 next.error = None;
                 next.attempt += 1;
+                next.claim = Claim::default();
+            }
+            Action::Claim => {
+                next.claim = Claim {
+                    busy: true,
+                    ..Claim::default()
+                }
+            }
+            Action::Claimed(id, answer) => {
+                let Phase::Paying(current) = &self.phase else {
+                    return self;
+                };
+                if current.id != id {
+                    return self;
+                }
+                match answer {
+                    // Applied as a status poll's answer, unless a poll brought a newer one.
+                    Ok(view) => {
+                        if view.version >= current.version {
+                            next.phase = Phase::Paying(Rc::new(view));
+                            next.notice = None;
+                        }
+                        next.claim = Claim {
+                            found: true,
+                            ..Claim::default()
+                        };
+                    }
+                    Err(failure) => {
+                        next.claim.busy = false;
+                        next.claim.refused = Some(Rc::new(failure));
+                    }
+                }
             }
         }
         Rc::new(next)
@@ -195,6 +246,61 @@ mod tests {
             "gateway": {"state": "available"}, "expiresAt": null, "serverTime": 0, "version": 1,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_claim_found_is_applied_as_a_poll_and_one_refused_says_why() {
+        let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("waiting"))));
+        let model = model.reduce(Action::Claim);
+        assert!(model.claim.busy);
+        let refusal = Failure::Refused {
+            status: 422,
+            code: "tx_not_mined".into(),
+            message: "not mined yet".into(),
+            retry_after: None,
+            params: vec![],
+        };
+        let model = model.reduce(Action::Claimed("co_1".into(), Err(refusal.clone())));
+        assert!(!model.claim.busy);
+        assert_eq!(model.claim.refused.as_deref(), Some(&refusal));
+        let model = model.reduce(Action::Claim);
+        assert_eq!(
+            model.claim.refused, None,
+            "a new claim clears the last answer"
+        );
+
+        let elsewhere = model
+            .clone()
+            .reduce(Action::Claimed("co_2".into(), Ok(view("paid"))));
+        assert_eq!(elsewhere.status(), Some(OrderStatus::Waiting));
+        assert!(
+            elsewhere.claim.busy,
+            "another checkout's answer changes nothing"
+        );
+
+        let mut older = view("partially_paid");
+        older.version = 0;
+        let kept = model
+            .clone()
+            .reduce(Action::Claimed("co_1".into(), Ok(older)));
+        assert_eq!(
+            kept.status(),
+            Some(OrderStatus::Waiting),
+            "an older view than the one on screen is not applied"
+        );
+        assert!(kept.claim.found);
+
+        let model = model.reduce(Action::Claimed("co_1".into(), Ok(view("paid"))));
+        assert_eq!(model.status(), Some(OrderStatus::Paid));
+        assert_eq!(
+            model.claim,
+            Claim {
+                found: true,
+                ..Claim::default()
+            }
+        );
+        let model = model.reduce(Action::StartAgain);
+        assert_eq!(model.claim, Claim::default());
     }
 
     #[test]

@@ -4,17 +4,20 @@
 
 use std::rc::Rc;
 
-use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::checkout::CheckoutState;
+use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::prelude::*;
 
+use crate::claim::claim_form;
 use crate::clock::ServerClock;
 use crate::hooks::{
-    memory, use_create_checkout, use_host_events, use_offer, use_status_poll, use_strings,
+    memory, use_claim, use_create_checkout, use_host_events, use_offer, use_status_poll,
+    use_strings,
 };
 use crate::i18n::{Strings, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Settings, Theme};
-use crate::payment::Payment;
+use crate::payment::{Payment, asks_for_payment};
 use crate::view::{Choice, chooser, connection_notice, status_text};
 
 #[derive(Properties, PartialEq, Clone)]
@@ -47,6 +50,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
     use_status_poll(&model, settings);
     use_host_events(&props.host, &model.phase);
     let on_continue = use_create_checkout(&model, settings, &props.host);
+    let on_claim = use_claim(&model, settings);
 
     let on_choose = {
         let model = model.clone();
@@ -109,9 +113,16 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     on_choose,
                     on_continue,
                 }),
-                Phase::Paying(view) => html! {
-                    <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} {on_start_again} />
-                },
+                Phase::Paying(view) => {
+                    let offered = asks_for_payment(view.state)
+                        || view.state == CheckoutState::Order(OrderStatus::Expired);
+                    html! {
+                        <>
+                            <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} {on_start_again} />
+                            { claim_form(locale, &model.claim, offered, &on_claim) }
+                        </>
+                    }
+                }
             } }
         </section>
     }

@@ -2,14 +2,15 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use usdt_checkout::client::Refusal;
+use usdt_checkout::claim::{claim_form, reason};
+use usdt_checkout::client::{Failure, Refusal};
 use usdt_checkout::i18n::{Locale, Strings};
-use usdt_checkout::model::Notice;
+use usdt_checkout::model::{Claim, Notice};
 use usdt_checkout::payment::{Payment, PaymentProps};
 use usdt_checkout::view::connection_notice;
 use usdt_checkout_protocol::checkout::{
-    ApiError, CheckoutState, CheckoutView, CreateCheckout, GatewayHealth, PaymentView, Price,
-    TransactionView,
+    ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, GatewayHealth,
+    PaymentView, Price, TransactionView,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
 use usdt_checkout_protocol::{ChainId, OrderStatus, TransferRequest};
@@ -681,6 +682,401 @@ async fn a_transfer_on_another_network_has_its_own_note_beside_the_same_network_
     host.remove();
 }
 
+/// A refusal of a claim as the client reads one: `code`, its `params`, the server's message.
+fn refused(code: &str, params: &[(&str, &str)]) -> Failure {
+    Failure::Refused {
+        status: 422,
+        code: code.into(),
+        message: "the server's own words".into(),
+        retry_after: None,
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[wasm_bindgen_test]
+fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
+    use std::time::Duration;
+    let amount_differs = refused(
+        "tx_amount_differs",
+        &[
+            ("sent", "1234.5"),
+            ("asked", "24.995001"),
+            ("difference", "1209.504999"),
+            ("symbol", "USDT"),
+        ],
+    );
+    let mut too_many = refused("too_many_claims", &[]);
+    if let Failure::Refused { retry_after, .. } = &mut too_many {
+        *retry_after = Some(Duration::from_secs(12));
+    }
+    for (failure, said) in [
+        (
+            refused("tx_hash_invalid", &[]),
+            "That is not a transaction hash. It starts with 0x and has 64 more characters.",
+        ),
+        (
+            refused("tx_not_found", &[("networks", "Ethereum, BNB Smart Chain")]),
+            "No transaction with this hash on Ethereum, BNB Smart Chain. Check it, or try again in a minute if you just sent it.",
+        ),
+        (
+            refused("tx_not_mined", &[]),
+            "This transaction is not mined yet. Try again in a minute.",
+        ),
+        (
+            refused("tx_failed", &[]),
+            "This transaction failed on chain, so nothing was sent.",
+        ),
+        (
+            refused(
+                "tx_wrong_chain",
+                &[("network", "BNB Smart Chain"), ("expected", "Ethereum")],
+            ),
+            "This transaction is on BNB Smart Chain, but this order asked for Ethereum. It is not counted; the merchant can see it.",
+        ),
+        (
+            refused(
+                "tx_wrong_token",
+                &[
+                    ("token", "0x55d398326f99059fF775485246999027B3197955"),
+                    ("symbol", "USDT"),
+                ],
+            ),
+            "This transaction sent another token, not USDT.",
+        ),
+        (
+            refused(
+                "tx_wrong_recipient",
+                &[("address", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")],
+            ),
+            "This transaction paid 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed, not this order's address.",
+        ),
+        (
+            amount_differs.clone(),
+            "This transaction sent 1,234.5 USDT, 1,209.504999 USDT more than the 24.995001 USDT this order still asks. The merchant can see it and refund the difference.",
+        ),
+        (
+            refused("tx_before_order", &[]),
+            "This transaction was made before this order.",
+        ),
+        (
+            refused("tx_credited_elsewhere", &[]),
+            "This transaction already counts for another order.",
+        ),
+        (too_many, "Too many tries. Try again in 12 seconds."),
+        (
+            Failure::RateLimited(Some(Duration::from_secs(45))),
+            "Too many tries. Try again in 45 seconds.",
+        ),
+        (refused("conflict", &[]), "the server's own words"),
+        (
+            Failure::Unreachable,
+            "Can't reach the shop right now. Try again in a moment.",
+        ),
+    ] {
+        assert_eq!(reason(Strings::ENGLISH, &failure), said);
+    }
+
+    // In another language, in its words and its numbers.
+    let fr = Strings::install(
+        Locale::Fr,
+        js_sys::JSON::parse(include_str!("../www/locales/fr.json")).unwrap(),
+    )
+    .unwrap();
+    let (sent, asked, difference) = (
+        fr.amount("1234.5"),
+        fr.amount("24.995001"),
+        fr.amount("1209.504999"),
+    );
+    assert_eq!(asked, "24,995001");
+    assert_eq!(
+        reason(fr, &amount_differs),
+        format!(
+            "Cette transaction a envoyé {sent} USDT, soit {difference} USDT de plus que les {asked} USDT que cette commande demande encore. Le commerçant peut la voir et vous rembourser la différence."
+        )
+    );
+    assert_eq!(
+        reason(
+            fr,
+            &refused(
+                "tx_wrong_chain",
+                &[("network", "BNB Smart Chain"), ("expected", "Ethereum")]
+            )
+        ),
+        "Cette transaction est sur BNB Smart Chain, mais cette commande demandait Ethereum. Elle n’est pas prise en compte\u{202f}; le commerçant peut la voir."
+    );
+}
+
+#[derive(yew::Properties, PartialEq)]
+struct ClaimProps {
+    claim: Claim,
+    offered: bool,
+}
+
+#[yew::function_component]
+fn ClaimHost(props: &ClaimProps) -> yew::Html {
+    claim_form(
+        Strings::ENGLISH,
+        &props.claim,
+        props.offered,
+        &Callback::noop(),
+    )
+}
+
+async fn render_claim(claim: Claim, offered: bool) -> web_sys::Element {
+    let host = host();
+    yew::Renderer::<ClaimHost>::with_root_and_props(host.clone(), ClaimProps { claim, offered })
+        .render();
+    rendered().await;
+    host
+}
+
+#[wasm_bindgen_test]
+async fn i_already_paid_is_a_labelled_form_behind_a_disclosure_that_says_what_the_server_found() {
+    let found = |host: &web_sys::Element| {
+        host.query_selector(".usdt-checkout__claim-found[role=status]")
+            .unwrap()
+            .expect("the confirmation's polite live region, always there")
+            .text_content()
+            .unwrap()
+    };
+    let host = render_claim(Claim::default(), false).await;
+    assert!(
+        host.query_selector("details, form").unwrap().is_none(),
+        "not offered"
+    );
+    assert_eq!(found(&host), "");
+    host.remove();
+
+    let host = render_claim(Claim::default(), true).await;
+    let details = host
+        .query_selector("details.usdt-checkout__disclosure")
+        .unwrap()
+        .expect("a disclosure");
+    assert!(!details.has_attribute("open"), "closed at first");
+    let summary = details
+        .query_selector("summary.usdt-checkout__claim-toggle")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.text_content().as_deref(), Some("I already paid"));
+    let input = details
+        .query_selector("form.usdt-checkout__claim-form input.usdt-checkout__input")
+        .unwrap()
+        .expect("the hash's input");
+    for (name, value) in [
+        ("type", "text"),
+        ("name", "txHash"),
+        ("placeholder", "0x…"),
+        ("autocomplete", "off"),
+        ("spellcheck", "false"),
+        ("dir", "ltr"),
+    ] {
+        assert_eq!(input.get_attribute(name).as_deref(), Some(value), "{name}");
+    }
+    let label = input
+        .closest("label")
+        .unwrap()
+        .expect("labelled by its label");
+    assert!(
+        label
+            .text_content()
+            .unwrap()
+            .starts_with("Transaction hash")
+    );
+    let submit = details
+        .query_selector("button.usdt-checkout__claim-submit")
+        .unwrap()
+        .unwrap();
+    assert_eq!(submit.get_attribute("type").as_deref(), Some("submit"));
+    assert_eq!(submit.text_content().as_deref(), Some("Find my payment"));
+    assert!(!submit.has_attribute("aria-disabled"));
+    let alert = details
+        .query_selector(".usdt-checkout__claim-error[role=alert]")
+        .unwrap()
+        .expect("the alert region, there before it speaks");
+    assert_eq!(alert.text_content().as_deref(), Some(""));
+    host.remove();
+
+    let busy = Claim {
+        busy: true,
+        ..Claim::default()
+    };
+    let host = render_claim(busy, true).await;
+    assert!(
+        host.query_selector("details[open]").unwrap().is_some(),
+        "held open"
+    );
+    let submit = host
+        .query_selector(".usdt-checkout__claim-submit")
+        .unwrap()
+        .unwrap();
+    assert_eq!(submit.text_content().as_deref(), Some("Looking…"));
+    assert_eq!(
+        submit.get_attribute("aria-disabled").as_deref(),
+        Some("true")
+    );
+    assert!(
+        !submit.has_attribute("disabled"),
+        "a disabled button would drop the focus"
+    );
+    host.remove();
+
+    let refusal = Claim {
+        refused: Some(
+            refused(
+                "tx_wrong_chain",
+                &[("network", "BNB Smart Chain"), ("expected", "Ethereum")],
+            )
+            .into(),
+        ),
+        ..Claim::default()
+    };
+    let host = render_claim(refusal, true).await;
+    assert!(host.query_selector("details[open]").unwrap().is_some());
+    assert_eq!(
+        host.query_selector("[role=alert]")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some(
+            "This transaction is on BNB Smart Chain, but this order asked for Ethereum. It is not counted; the merchant can see it."
+        )
+    );
+    host.remove();
+
+    let host = render_claim(
+        Claim {
+            found: true,
+            ..Claim::default()
+        },
+        false,
+    )
+    .await;
+    assert_eq!(
+        found(&host),
+        "Found it. This payment now counts for your order."
+    );
+    host.remove();
+}
+
+/// Types `hash` into the claim form of the widget in `host`, opened, and sends it.
+async fn claim_in(host: &web_sys::Element, hash: &str) {
+    let summary: web_sys::HtmlElement = appears(host, "summary", "I already paid")
+        .await
+        .dyn_into()
+        .unwrap();
+    if host.query_selector("details[open]").unwrap().is_none() {
+        summary.click();
+    }
+    let input = host.query_selector("input[name=txHash]").unwrap().unwrap();
+    js_sys::Reflect::set(&input, &"value".into(), &hash.into()).unwrap();
+    let submit: web_sys::HtmlElement = host
+        .query_selector(".usdt-checkout__claim-submit")
+        .unwrap()
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    submit.click();
+}
+
+/// Waits for `selector`'s text to be `expected`; panics with what it was.
+async fn says(host: &web_sys::Element, selector: &str, expected: &str) {
+    let mut said = String::new();
+    for _ in 0..200 {
+        said = host
+            .query_selector(selector)
+            .unwrap()
+            .and_then(|e| e.text_content())
+            .unwrap_or_default();
+        if said == expected {
+            return;
+        }
+        TimeoutFuture::new(10).await;
+    }
+    panic!("{selector} says {said:?}, not {expected:?}")
+}
+
+#[wasm_bindgen_test]
+async fn a_claimed_transaction_is_sent_and_the_answer_shown_in_place() {
+    let (host, mut handle) = mount_waiting_in("en").await;
+    let error = serde_json::to_string(&ApiError {
+        code: "tx_not_found".into(),
+        message: "no transaction with this hash on Ethereum".into(),
+        retry_after: None,
+        params: [("networks".to_owned(), "Ethereum".to_owned())].into(),
+    })
+    .unwrap();
+    fake_answer("/api/checkouts/co_test/claims", 422, error, None);
+    let hash = format!("0x{}", "ab".repeat(32));
+    claim_in(&host, &format!("  {hash}  ")).await;
+    says(
+        &host,
+        "[role=alert].usdt-checkout__claim-error",
+        "No transaction with this hash on Ethereum. Check it, or try again in a minute if you just sent it.",
+    )
+    .await;
+    let bodies = js_sys::eval("window.fetchedBodies").unwrap();
+    let sent = js_sys::Array::from(&bodies).get(0).as_string().unwrap();
+    assert_eq!(
+        serde_json::from_str::<ClaimRequest>(&sent).unwrap(),
+        ClaimRequest {
+            tx_hash: hash.clone()
+        },
+        "the hash, trimmed, as the server reads it: {sent}"
+    );
+    let input = host.query_selector("input[name=txHash]").unwrap().unwrap();
+    assert_eq!(
+        js_sys::Reflect::get(&input, &"value".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some(format!("  {hash}  ").as_str()),
+        "the input keeps what was typed"
+    );
+    assert!(host.query_selector("details[open]").unwrap().is_some());
+    says(&host, ".usdt-checkout__claim-submit", "Find my payment").await;
+
+    // Too many tries: the wait, from Retry-After.
+    fake_answer("/api/checkouts/co_test/claims", 429, "{}".into(), Some(30));
+    claim_in(&host, &hash).await;
+    says(
+        &host,
+        "[role=alert]",
+        "Too many tries. Try again in 30 seconds.",
+    )
+    .await;
+
+    // Found: the checkout's view, applied as a poll's; the form closes, a polite word says so.
+    let mut paid = view(OrderStatus::Paid);
+    paid.version = 2;
+    let paid = serde_json::to_string(&paid).unwrap();
+    fake_answer("/api/checkouts/co_test", 200, paid.clone(), None);
+    fake_answer("/api/checkouts/co_test/claims", 200, paid, None);
+    claim_in(&host, &hash).await;
+    says(
+        &host,
+        ".usdt-checkout__claim-found",
+        "Found it. This payment now counts for your order.",
+    )
+    .await;
+    says(&host, ".usdt-checkout__status", "Paid. Thank you!").await;
+    assert!(
+        host.query_selector("details").unwrap().is_none(),
+        "nothing more is asked once paid"
+    );
+    assert!(
+        host.query_selector(".usdt-checkout__receipt")
+            .unwrap()
+            .is_some()
+    );
+    handle.unmount();
+    restore_fetch();
+    host.remove();
+}
+
 #[derive(yew::Properties, PartialEq)]
 struct NoticeProps {
     notice: Option<Notice>,
@@ -904,13 +1300,20 @@ fn fake_fetch(routes: &[(&str, String)]) {
     js_sys::eval(
         r#"window.realFetch ??= window.fetch;
         window.fetchedUrls = [];
+        window.fetchedBodies = [];
         window.fetch = async (input) => {
           const url = typeof input === "string" ? input : input.url;
           window.fetchedUrls.push(url);
+          if (typeof input !== "string" && input.method === "POST") {
+            window.fetchedBodies.push(await input.clone().text());
+          }
           const path = url.split("?")[0];
           for (const [ending, body] of Object.entries(window.fakeRoutes)) {
             if (path.endsWith(ending)) {
-              return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
+              const [status, retry] = (window.fakeStatuses ?? {})[ending] ?? [200, null];
+              const headers = { "content-type": "application/json" };
+              if (retry !== null) headers["retry-after"] = String(retry);
+              return new Response(body, { status, headers });
             }
           }
           return new Response("{}", { status: 404, headers: { "content-type": "application/json" } });
@@ -919,8 +1322,20 @@ fn fake_fetch(routes: &[(&str, String)]) {
     .unwrap();
 }
 
+/// The route ending in `ending` answers `status` with `body` (and a `Retry-After`), the others
+/// as [`fake_fetch`] set them.
+fn fake_answer(ending: &str, status: u16, body: String, retry_after: Option<u32>) {
+    let routes = js_sys::Reflect::get(&js_sys::global(), &"fakeRoutes".into()).unwrap();
+    js_sys::Reflect::set(&routes, &ending.into(), &body.into()).unwrap();
+    js_sys::eval(&format!(
+        "(window.fakeStatuses ??= {{}})[{ending:?}] = [{status}, {}]",
+        retry_after.map_or("null".into(), |s| s.to_string())
+    ))
+    .unwrap();
+}
+
 fn restore_fetch() {
-    js_sys::eval("window.fetch = window.realFetch").unwrap();
+    js_sys::eval("window.fetch = window.realFetch; window.fakeStatuses = {}").unwrap();
 }
 
 /// A storefront's checkout, waiting, mounted in `locale` with its table served from /locales/.

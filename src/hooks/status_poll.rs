@@ -142,19 +142,10 @@ impl PollDriver {
                 }
                 this.model.clone()
             };
-            // A new screen from the server may remove the control the shopper is on (the copy
-            // buttons once paid or expired): focus then goes to the heading, not the page.
-            let had_focus = crate::focused_inside(&model.heading);
-            model.dispatch(Action::Polled(result.map(|poll| poll.view)));
-            if had_focus {
-                let heading = model.heading.clone();
-                Timeout::new(0, move || {
-                    if !crate::focused_inside(&heading) {
-                        crate::focus(&heading);
-                    }
-                })
-                .forget();
-            }
+            // A new screen from the server may remove the control the shopper is on.
+            crate::keep_focus(&model.heading, false, || {
+                model.dispatch(Action::Polled(result.map(|poll| poll.view)))
+            });
             let next = driver
                 .borrow_mut()
                 .poller

@@ -1,0 +1,126 @@
+//! "I already paid": a disclosure under the payment that reveals a form for the transaction's
+//! hash, the server's answer beside it, and a polite word once the payment is found. Rendered
+//! from the model's [`Claim`]; [`crate::hooks::use_claim`] sends it. A function, not a component:
+//! it keeps no state of its own (the hash stays in its input, read when the form is sent), and
+//! each component is a copy of Yew's lifecycle code in the download.
+
+use usdt_checkout_protocol::checkout::ERROR_TOO_MANY_CLAIMS;
+use wasm_bindgen::JsValue;
+use yew::prelude::*;
+
+use crate::client::Failure;
+use crate::i18n::{Strings, Text};
+use crate::model::Claim;
+
+/// The refusals said in the shopper's language: each `ERROR_TX_*` code is its text's key.
+const REFUSALS: [Text; 10] = [
+    Text::TxHashInvalid,
+    Text::TxNotFound,
+    Text::TxNotMined,
+    Text::TxFailed,
+    Text::TxWrongChain,
+    Text::TxWrongToken,
+    Text::TxWrongRecipient,
+    Text::TxAmountDiffers,
+    Text::TxBeforeOrder,
+    Text::TxCreditedElsewhere,
+];
+
+/// Why a claim was not attached, in the shopper's words: a refusal by its code with what it
+/// names, too many tries with the seconds to wait, no answer as such, and any other refusal in
+/// the server's own message.
+pub fn reason(locale: Strings, failure: &Failure) -> String {
+    let (code, message, after, params) = match failure {
+        Failure::Refused {
+            code,
+            message,
+            retry_after,
+            params,
+            ..
+        } => (
+            code.as_str(),
+            message.as_str(),
+            *retry_after,
+            params.as_slice(),
+        ),
+        // A 429 is answered before its body is read: the claims' own limit, or one in front.
+        Failure::RateLimited(after) => (ERROR_TOO_MANY_CLAIMS, "", *after, &[][..]),
+        Failure::Unreachable | Failure::Blocked(_) => {
+            return locale.text(Text::ClaimUnreachable, &[]);
+        }
+    };
+    if code == ERROR_TOO_MANY_CLAIMS {
+        let seconds = (after.map_or(60, |after| after.as_secs().max(1)) as u32).to_string();
+        return locale.text(Text::TooManyClaims, &[("seconds", &seconds)]);
+    }
+    let Some(&text) = REFUSALS.iter().find(|text| text.key() == code) else {
+        return message.to_owned();
+    };
+    // Each value in the locale's numbers: an amount is written as the shopper reads numbers; a
+    // network, symbol or address is no plain decimal and stays as it is.
+    // (Six at most: `tx_amount_differs` names four.)
+    let values: [String; 6] = std::array::from_fn(|i| {
+        params
+            .get(i)
+            .map_or_else(String::new, |(_, value)| locale.amount(value))
+    });
+    let pairs: [(&str, &str); 6] = std::array::from_fn(|i| {
+        let name = params.get(i).map_or("", |(name, _)| name.as_str());
+        (name, values[i].as_str())
+    });
+    locale.text(text, &pairs)
+}
+
+/// "I already paid" when `offered` (while the screen asks for money, and after it expired: a
+/// payment sent in time may not have been seen): a native disclosure, which the browser opens,
+/// closes and announces as such, held open while a claim is looked up or refused and closed once
+/// one is found; and the confirmation of a claim found, which stays when the screen no longer
+/// asks for money (the status line then says confirming or paid).
+pub fn claim_form(
+    locale: Strings,
+    claim: &Claim,
+    offered: bool,
+    on_claim: &Callback<String>,
+) -> Html {
+    let t = |key| locale.text(key, &[]);
+    // The input's value as the form is sent, by its name: nothing is kept while typing, and
+    // the input keeps what the shopper typed whatever the answer.
+    let onsubmit = on_claim.reform(|event: SubmitEvent| {
+        event.prevent_default();
+        let form: JsValue = event.target().map(Into::into).unwrap_or_default();
+        js_sys::Reflect::get(&form, &"txHash".into())
+            .and_then(|input| js_sys::Reflect::get(&input, &"value".into()))
+            .ok()
+            .and_then(|value| value.as_string())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    });
+    html! {
+        <div class="usdt-checkout__claim">
+            if offered {
+                <details class="usdt-checkout__disclosure" open={claim.busy || claim.refused.is_some()}>
+                    <summary class="usdt-checkout__claim-toggle">{ t(Text::AlreadyPaid) }</summary>
+                    <form class="usdt-checkout__claim-form" {onsubmit}>
+                        <label class="usdt-checkout__label">
+                            { t(Text::TxHash) }
+                            <input class="usdt-checkout__input" type="text" name="txHash" placeholder="0x…"
+                                autocomplete="off" spellcheck="false" autocapitalize="off" dir="ltr" />
+                        </label>
+                        // Not disabled while looking: a disabled button drops the focus. It says
+                        // so instead, and a second press is ignored.
+                        <button type="submit" class="usdt-checkout__secondary usdt-checkout__claim-submit" aria-disabled={claim.busy.then_some("true")}>
+                            { if claim.busy { t(Text::Looking) } else { t(Text::FindPayment) } }
+                        </button>
+                        <p class="usdt-checkout__claim-error" role="alert">
+                            { claim.refused.as_ref().map(|failure| reason(locale, failure)).unwrap_or_default() }
+                        </p>
+                    </form>
+                </details>
+            }
+            <p class="usdt-checkout__claim-found" role="status">
+                { if claim.found { t(Text::ClaimFound) } else { String::new() } }
+            </p>
+        </div>
+    }
+}
