@@ -13,6 +13,12 @@
 //! - Query pairs are percent-decoded (`+` as a space) before they are signed, so a client and a
 //!   server that encode a value differently still agree on it.
 //!
+//! - A key or value that holds `&`, a key that holds `=`, or a bare array value that holds
+//!   either, is refused when signing and when verifying: the string could not tell it from a
+//!   separator, so one signed body could be re-partitioned into another with the same string
+//!   (`{"symbol":"USDT&txId=0x1"}` would sign as `symbol=USDT` and `txId=0x1`). No documented
+//!   field takes such characters.
+//!
 //! The string is computed from the exact body text that is sent or received, never from a
 //! re-serialised struct, so signer and verifier cannot disagree about number formatting.
 
@@ -28,6 +34,19 @@ pub enum SignedStringError {
     NotAnObject,
     #[error("query string has a malformed percent-escape")]
     BadPercentEscape,
+    #[error("{0:?} holds '&' or '=', which the signed string cannot tell from its separators")]
+    Ambiguous(String),
+}
+
+/// `key=value`, refused if either could be read as separators.
+fn pair(key: &str, value: &str) -> Result<String, SignedStringError> {
+    if key.contains(['&', '=']) {
+        return Err(SignedStringError::Ambiguous(key.to_owned()));
+    }
+    if value.contains('&') {
+        return Err(SignedStringError::Ambiguous(value.to_owned()));
+    }
+    Ok(format!("{key}={value}"))
 }
 
 /// The signed string of a JSON request or webhook body.
@@ -51,11 +70,7 @@ pub fn for_query(query: &str, request_time_ms: u64) -> Result<String, SignedStri
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok(format!(
-                "{}={}",
-                percent_decode(key)?,
-                percent_decode(value)?
-            ))
+            self::pair(&percent_decode(key)?, &percent_decode(value)?)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(join(parts, request_time_ms))
@@ -74,7 +89,7 @@ fn push_object(raw: &RawValue, parts: &mut Vec<String>) -> Result<(), SignedStri
             Some(b'n') => {} // null
             Some(b'{') => push_object(value, parts)?,
             Some(b'[') => push_array(value, parts)?,
-            _ => parts.push(format!("{key}={}", scalar(value)?)),
+            _ => parts.push(pair(&key, &scalar(value)?)?),
         }
     }
     Ok(())
@@ -87,7 +102,13 @@ fn push_array(raw: &RawValue, parts: &mut Vec<String>) -> Result<(), SignedStrin
             Some(b'n') => {}
             Some(b'{') => push_object(element, parts)?,
             Some(b'[') => push_array(element, parts)?,
-            _ => parts.push(scalar(element)?),
+            _ => {
+                let value = scalar(element)?;
+                if value.contains(['&', '=']) {
+                    return Err(SignedStringError::Ambiguous(value));
+                }
+                parts.push(value);
+            }
         }
     }
     Ok(())
@@ -189,10 +210,10 @@ mod tests {
 
     #[test]
     fn strings_are_unescaped_and_unquoted_never_percent_encoded() {
-        let body = r#"{"note": "a \"b\" & c=d\u00e9", "url": "https://x.test/?a=1"}"#;
+        let body = r#"{"note": "a \"b\" c=d\u00e9", "url": "https://x.test/?a=1"}"#;
         assert_eq!(
             for_json_body(body, 1).unwrap(),
-            "note=a \"b\" & c=dé&url=https://x.test/?a=1&time=1"
+            "note=a \"b\" c=dé&url=https://x.test/?a=1&time=1"
         );
     }
 
@@ -251,6 +272,47 @@ mod tests {
             for_json_body("{\"a\":", 0),
             Err(SignedStringError::InvalidJson(_))
         ));
+    }
+
+    #[test]
+    fn a_body_that_could_be_read_as_another_is_refused() {
+        // The genuine webhook, and one re-partitioned to sign the same string without its txId.
+        let genuine = r#"{"symbol":"USDT","txId":"0xabc"}"#;
+        let forged = r#"{"symbol":"USDT&txId=0xabc"}"#;
+        assert_eq!(
+            for_json_body(genuine, 1),
+            Ok("symbol=USDT&txId=0xabc&time=1".into())
+        );
+        assert_eq!(
+            for_json_body(forged, 1),
+            Err(SignedStringError::Ambiguous("USDT&txId=0xabc".into()))
+        );
+        for ambiguous in [
+            r#"{"a=b":"c"}"#,
+            r#"{"a&b":"c"}"#,
+            r#"{"list":["x=y"]}"#,
+            r#"{"list":["x&y"]}"#,
+            r#"{"outer":{"v":"1&time=2"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    for_json_body(ambiguous, 1),
+                    Err(SignedStringError::Ambiguous(_))
+                ),
+                "{ambiguous}"
+            );
+        }
+        // A value may hold '=' (base64, say): only '&' separates pairs.
+        assert_eq!(
+            for_json_body(r#"{"k":"YQ=="}"#, 1),
+            Ok("k=YQ==&time=1".into())
+        );
+        for query in ["a=1%262", "a%3Db=1", "a%26b=1"] {
+            assert!(
+                matches!(for_query(query, 1), Err(SignedStringError::Ambiguous(_))),
+                "{query}"
+            );
+        }
     }
 
     #[test]

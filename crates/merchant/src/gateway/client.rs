@@ -62,6 +62,27 @@ const CREATION_ATTEMPTS: u32 = 3;
 /// Without a `Retry-After`, how long a 429 or a 418 pauses calls.
 const DEFAULT_LIMITED: Duration = Duration::from_secs(60);
 const DEFAULT_BLOCKED: Duration = Duration::from_secs(300);
+/// The longest pause a gateway's `Retry-After` may ask: one header must not stop every call for
+/// years. BlockATM's documented limit is per minute, its block 5 minutes.
+const MAX_PAUSE: Duration = Duration::from_secs(3_600);
+
+/// How long a 429 or 418 pauses calls: its `Retry-After` in seconds (anything else, an HTTP
+/// date included, is read as absent), at least a second and at most [`MAX_PAUSE`].
+fn pause_for(retry_after: Option<&str>, default: Duration) -> Duration {
+    let seconds = retry_after.map(str::trim).and_then(|v| {
+        // Digits too many for a u64 still mean "a very long time".
+        (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse::<u64>().unwrap_or(u64::MAX))
+    });
+    seconds
+        .map_or(default, Duration::from_secs)
+        .clamp(Duration::from_secs(1), MAX_PAUSE)
+}
+
+/// The moment `after` from now, in Unix milliseconds, never overflowing.
+fn later(after: Duration) -> u64 {
+    now_ms().saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX))
+}
 
 pub struct GatewayClient {
     http: reqwest::Client,
@@ -316,27 +337,25 @@ impl GatewayClient {
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| v.to_str().ok());
         match status {
             429 => {
-                let after = retry_after.unwrap_or(DEFAULT_LIMITED);
+                let after = pause_for(retry_after, DEFAULT_LIMITED);
                 self.pause(
                     after,
                     GatewayHealth::RateLimited {
-                        until: now_ms() + after.as_millis() as u64,
+                        until: later(after),
                     },
                 )
                 .await;
                 return Err(GatewayError::RateLimited(after));
             }
             418 => {
-                let after = retry_after.unwrap_or(DEFAULT_BLOCKED);
+                let after = pause_for(retry_after, DEFAULT_BLOCKED);
                 self.pause(
                     after,
                     GatewayHealth::Blocked {
-                        until: now_ms() + after.as_millis() as u64,
+                        until: later(after),
                     },
                 )
                 .await;
@@ -355,7 +374,7 @@ impl GatewayClient {
     async fn pause(&self, after: Duration, health: GatewayHealth) {
         self.refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let until = now_ms() + after.as_millis() as u64;
+        let until = later(after);
         self.with_budget(|budget| budget.pause_until(until)).await;
         self.set_health(health);
         tracing::warn!("gateway: {health:?}; all calls paused for {after:?}");
@@ -396,4 +415,36 @@ fn answered<T>(status: u16, answer: Result<Answer<T>, String>) -> Result<T, Gate
 pub fn random() -> f64 {
     use rand_core::RngCore;
     f64::from(rand_core::OsRng.next_u32()) / (f64::from(u32::MAX) + 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateways_retry_after_is_clamped_whatever_it_says() {
+        let limited = |header| pause_for(header, DEFAULT_LIMITED);
+        assert_eq!(limited(Some("30")), Duration::from_secs(30));
+        assert_eq!(limited(Some(" 7 ")), Duration::from_secs(7));
+        assert_eq!(limited(None), DEFAULT_LIMITED);
+        for extreme in ["18446744073709551615", "99999999999999999999", "31536000"] {
+            assert_eq!(limited(Some(extreme)), MAX_PAUSE, "{extreme}");
+        }
+        assert_eq!(
+            limited(Some("0")),
+            Duration::from_secs(1),
+            "never a busy loop"
+        );
+        for unreadable in ["-5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT", ""] {
+            assert_eq!(limited(Some(unreadable)), DEFAULT_LIMITED, "{unreadable}");
+        }
+        assert_eq!(pause_for(None, DEFAULT_BLOCKED), DEFAULT_BLOCKED);
+    }
+
+    #[test]
+    fn a_moment_far_ahead_saturates_instead_of_overflowing() {
+        assert_eq!(later(Duration::MAX), u64::MAX);
+        assert_eq!(later(Duration::from_secs(u64::MAX)), u64::MAX);
+        assert!(later(Duration::from_secs(1)) > now_ms());
+    }
 }
