@@ -92,6 +92,9 @@ fn base_url(name: &str, url: &str) -> Result<String, String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// [`NAMES`] as a problem lists them (written out: `join` on them would be code of its own).
+const NAMES_LISTED: &str = "merchantUrl, gatewayUrl, gatewayApi, gatewayKey, item, checkoutId, chains, tokens, defaultChain, locale, localesUrl, theme";
+
 /// Each option's name in JavaScript.
 const NAMES: [&str; 12] = [
     "merchantUrl",
@@ -142,7 +145,7 @@ impl Options {
             if !NAMES.contains(&name.as_str()) {
                 problems.push(format!(
                     "unknown option \"{name}\"; the options are {}",
-                    NAMES.join(", ")
+                    NAMES_LISTED
                 ));
             }
         }
@@ -303,6 +306,11 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listed_names_are_the_names() {
+        assert_eq!(NAMES_LISTED, NAMES.join(", "));
+    }
 
     #[test]
     fn a_minimal_embed_is_valid() {
