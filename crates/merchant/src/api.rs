@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,9 +53,34 @@ pub fn routes() -> Router<Arc<App>> {
 /// Payments the chain showed into a receiving address that match no checkout.
 pub const PATH_ADMIN_UNMATCHED: &str = "/api/admin/unmatched";
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// A JSON request body, declared as such: a `text/plain` POST is one a browser sends across
+/// sites without asking first (no CORS preflight), so it is refused before it can make
+/// anything.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !declared {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as application/json",
+        ));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// A query string, read into `T` or refused in the API's error shape.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
 }
 
 fn new_id(prefix: &str) -> String {
@@ -73,9 +99,10 @@ fn valid_key(key: &str) -> bool {
 
 async fn create_checkout(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
-    let request: CreateCheckout = json_body(&body)?;
+    let request: CreateCheckout = json_body(&headers, &body)?;
     if !valid_key(&request.idempotency_key) {
         return Err(ApiError::bad_request(
             "idempotencyKey must be 8 to 128 letters, digits, '-' or '_'",
@@ -134,9 +161,10 @@ struct PollQuery {
 async fn get_checkout(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Query(query): Query<PollQuery>,
+    poll: Result<Query<PollQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = query(poll)?;
     let mut checkout = app
         .checkouts
         .find(&id)
@@ -175,9 +203,10 @@ async fn get_checkout(
 async fn claim_transaction(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<CheckoutView>, ApiError> {
-    let request: checkout::ClaimRequest = json_body(&body)?;
+    let request: checkout::ClaimRequest = json_body(&headers, &body)?;
     let checkout = app
         .checkouts
         .find(&id)
@@ -376,12 +405,13 @@ async fn create_storefront_checkout(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
     admin(&app, &headers)?;
-    let request: StorefrontCheckout = json_body(&body)?;
+    let request: StorefrontCheckout = json_body(&headers, &body)?;
     check_price(&request.amount, &request.currency, &app.config.registry)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if request.description.trim().is_empty() {
         return Err(ApiError::bad_request("description is required"));
     }
+    payable(&app, &request.currency).await?;
     let checkout = Checkout {
         reference: request.reference,
         ..Checkout::open(
@@ -394,6 +424,34 @@ async fn create_storefront_checkout(
     };
     let stored = app.checkouts.open(&checkout).await?;
     Ok((StatusCode::CREATED, Json(app.view(&stored))))
+}
+
+/// Refuses a fiat currency no accepted token has a rate in (`XYZ`, or `usd` for `USD`): a
+/// checkout priced in it could never be paid, and would answer `no_rate` to every shopper.
+async fn payable(app: &App, currency: &str) -> Result<(), ApiError> {
+    let registry = &app.config.registry;
+    let mut symbols: Vec<&str> = registry
+        .chains()
+        .flat_map(|c| c.tokens.iter().map(|t| t.symbol.as_str()))
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    if symbols.contains(&currency) {
+        return Ok(());
+    }
+    for symbol in symbols {
+        let rate = app
+            .catalog
+            .rate(&app.gateway, &app.config.rates, symbol, currency)
+            .await
+            .map_err(|e| ApiError::from(crate::payment::StartError::Gateway(e)))?;
+        if rate.is_some() {
+            return Ok(());
+        }
+    }
+    Err(ApiError::bad_request(format!(
+        "currency {currency:?}: no token has a rate in it, so this checkout could never be paid"
+    )))
 }
 
 #[derive(Deserialize)]
@@ -472,9 +530,10 @@ async fn list_unmatched(
 async fn list_orders(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(query): Query<OrdersQuery>,
+    listing: Result<Query<OrdersQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AdminOrder>>, ApiError> {
     admin(&app, &headers)?;
+    let query = query(listing)?;
     let state = query
         .state
         .as_deref()

@@ -341,9 +341,21 @@ pub fn parse(
         }
         (Some(url), Some(secret)) => Some(Delivery {
             url,
-            secret: V2SecretKey::new(&secret).map_err(|e| format!("fulfillment.secret: {e}"))?,
+            secret: V2SecretKey::new(strong("fulfillment.secret", &secret)?)
+                .map_err(|e| format!("fulfillment.secret: {e}"))?,
         }),
     };
+    let admin_token = env("CHECKOUT_ADMIN_TOKEN")
+        .or(file.admin.token)
+        .map(|token| strong("admin.token", &token).map(str::to_owned))
+        .transpose()?;
+    let order_lifetime = file.order_lifetime_seconds.unwrap_or(900);
+    if !(MIN_ORDER_LIFETIME_SECONDS..=MAX_ORDER_LIFETIME_SECONDS).contains(&order_lifetime) {
+        return Err(format!(
+            "order_lifetime_seconds must be from {MIN_ORDER_LIFETIME_SECONDS} to \
+             {MAX_ORDER_LIFETIME_SECONDS} (the gateway makes no shorter orders)"
+        ));
+    }
 
     Ok(Config {
         listen,
@@ -360,7 +372,7 @@ pub fn parse(
             .or_else(|| file.allowed_origins.first().cloned())
             .unwrap_or_default(),
         allowed_origins: file.allowed_origins,
-        order_lifetime: Duration::from_secs(file.order_lifetime_seconds.unwrap_or(900)),
+        order_lifetime: Duration::from_secs(order_lifetime),
         widget_dir: file.widget_dir,
         gateway_url,
         api_key,
@@ -369,11 +381,34 @@ pub fn parse(
         requests_per_minute,
         reconcile_interval: Duration::from_secs(g.reconcile_interval_seconds.unwrap_or(15).max(1)),
         gateway_timeout: Duration::from_secs(g.timeout_seconds.unwrap_or(10).max(1)),
-        admin_token: env("CHECKOUT_ADMIN_TOKEN").or(file.admin.token),
+        admin_token,
         fulfillment,
         items,
         registry,
     })
+}
+
+/// The fewest characters a secret of this server's own (the admin token, the fulfillment
+/// secret) may have: an empty or short one would turn authentication off or make it guessable.
+const MIN_SECRET_CHARS: usize = 16;
+/// What an order may last: the gateway makes none shorter than a minute (a shorter setting
+/// failed every checkout), and a day is longer than any shopper waits.
+const MIN_ORDER_LIFETIME_SECONDS: u64 = 60;
+const MAX_ORDER_LIFETIME_SECONDS: u64 = 86_400;
+
+/// `secret`, if it is long enough and has no surrounding whitespace; else why not, naming
+/// `setting`.
+fn strong<'a>(setting: &str, secret: &'a str) -> Result<&'a str, String> {
+    if secret.trim() != secret {
+        return Err(format!("{setting} has surrounding whitespace"));
+    }
+    if secret.chars().count() < MIN_SECRET_CHARS {
+        return Err(format!(
+            "{setting} must have at least {MIN_SECRET_CHARS} characters (an empty or short one \
+             is no protection)"
+        ));
+    }
+    Ok(secret)
 }
 
 fn gateway_api(
@@ -554,6 +589,22 @@ mod tests {
                 .contains("allowed_origins")
         );
         assert!(error("[fulfillment]\nurl = \"http://x\"", &base).contains("fulfillment.secret"));
+        for weak in ["", " ", "short", " admin-token-for-tests"] {
+            let admin = format!("[admin]\ntoken = \"{weak}\"");
+            assert!(error(&admin, &base).contains("admin.token"), "{weak:?}");
+            let fulfillment = format!("[fulfillment]\nurl = \"http://x\"\nsecret = \"{weak}\"");
+            assert!(
+                error(&fulfillment, &base).contains("fulfillment.secret"),
+                "{weak:?}"
+            );
+        }
+        for lifetime in [0, 30, 59, 86_401] {
+            let setting = format!("order_lifetime_seconds = {lifetime}");
+            assert!(
+                error(&setting, &base).contains("order_lifetime_seconds"),
+                "{lifetime}"
+            );
+        }
         assert!(error("", &[("CHECKOUT_LISTEN", "nowhere"), base[1]]).contains("CHECKOUT_LISTEN"));
     }
 

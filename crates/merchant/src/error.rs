@@ -115,6 +115,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Gives every error the API's JSON shape, those made outside a handler included (a body over
+/// the limit, a request that timed out, an unknown path or method), which come as plain text.
+pub async fn errors_as_json(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ if status.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let mut json = ApiError::new(status, code, message).into_response();
+    // What the layers set (CORS, security headers, Retry-After) stays.
+    for name in response.headers().keys() {
+        if name == header::CONTENT_TYPE || name == header::CONTENT_LENGTH {
+            continue;
+        }
+        json.headers_mut().remove(name);
+        for value in response.headers().get_all(name) {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
 /// Logs the detail of every error response that carries one: failures as errors, refusals as
 /// warnings.
 pub async fn log_errors(request: Request, next: Next) -> Response {

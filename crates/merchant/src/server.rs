@@ -150,6 +150,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(usdt_checkout_protocol::checkout::MAX_LONG_POLL_SECONDS + 5),
         ))
+        .layer(axum::middleware::from_fn(error::errors_as_json))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

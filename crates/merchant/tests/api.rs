@@ -283,6 +283,15 @@ async fn a_storefront_price_its_currency_cannot_carry_is_refused(db: Db) {
             "description",
         ),
         (json!({"amount": "5", "currency": "USD"}), "description"),
+        // No rate: it could never be paid.
+        (
+            json!({"amount": "5", "currency": "XYZ", "description": "x"}),
+            "never be paid",
+        ),
+        (
+            json!({"amount": "5", "currency": "usd", "description": "x"}),
+            "never be paid",
+        ),
     ];
     for (body, needle) in cases {
         let reply = h
@@ -388,6 +397,7 @@ async fn bodies_over_the_limit_are_refused_before_a_handler_reads_them(db: Db) {
     let big = "x".repeat(server::MAX_BODY_BYTES + 1);
     let reply = h.post("/api/checkouts", None, big.clone()).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.body["code"], "too_large", "in the API's error shape");
     let reply = h
         .webhook_with(&big, &[(HEADER_REQUEST_TIME, now_ms().to_string())])
         .await;
@@ -414,6 +424,22 @@ async fn bad_requests_and_an_unreachable_gateway_map_to_clear_errors(db: Db) {
     let reply = h.post("/api/checkouts", None, "{not json").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.body["code"], "invalid_request");
+    // A cross-site form or `text/plain` fetch (no CORS preflight) makes nothing.
+    let plain = Request::post("/api/checkouts")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(
+            json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-api-plain1"})
+                .to_string(),
+        ))
+        .unwrap();
+    let reply = h.send(plain).await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(reply.body["code"], "unsupported_media_type");
+    let reply = h.get("/api/checkouts/co_nope?wait=soon", None).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["code"], "invalid_request", "{}", reply.body);
+    let reply = h.get("/api/nowhere", None).await;
+    assert_eq!(reply.body["code"], "not_found", "{}", reply.body);
     assert_eq!(
         h.get("/api/checkouts/co_nope", None).await.status,
         StatusCode::NOT_FOUND

@@ -14,6 +14,8 @@ use std::time::Duration;
 use common::storefront::{Embed, storefront_page, world_with_storefront};
 use common::*;
 use serde_json::{Value, json};
+use usdt_checkout_chain::ChainClient;
+use usdt_checkout_protocol::Address;
 use usdt_checkout_testkit::browser::{Browser, Scope, keys};
 use usdt_checkout_testkit::{Api, Client, eventually, workspace_root};
 
@@ -1203,5 +1205,159 @@ async fn a_payment_on_the_wrong_network_is_named_and_not_counted() {
     shop.mine_on(31338).await;
     shop.status("Waiting for your payment").await;
     assert_eq!(shop.merchant_sees().await["state"], "waiting");
+    shop.console_is_clean().await;
+}
+
+/// "I already paid": a part sent while another shopper's order waits at the same address matches
+/// neither, so the widget says it is not counted. The shopper pastes hashes: a foreign one, one
+/// that sent another token, one that paid someone else, each told why; then the part's, which is
+/// attached (partly paid). The rest completes it; the signed receipt downloaded from the widget's
+/// link verifies with the CLI (and fails after one changed byte), and prints alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_not() {
+    let mut shop = Shop::open("already-paid", Embed::Element, 1280, None).await;
+    shop.start_payment().await;
+    shop.world.checkout("mug", "key-another-shopper").await;
+    let view = shop.world.status(&shop.order).await;
+    let to: Address = view["payment"]["toAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let usdt: Address = view["payment"]["tokenContract"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let chain = ChainClient::connect(&shop.world.anvil.rpc_url).unwrap();
+    let accounts = chain.accounts().await.unwrap();
+    let (minter, shopper) = (accounts[0], accounts[6]);
+    let send = |token: Address, to: Address, amount: u128| {
+        let chain = chain.clone();
+        async move {
+            chain.mint(token, minter, shopper, amount).await.unwrap();
+            chain.transfer(token, shopper, to, amount).await.unwrap()
+        }
+    };
+    let part = send(usdt, to, 5_000_000).await;
+    shop.wait_for(".usdt-checkout__note", "5 USDT arrived at this address")
+        .await;
+
+    let toggle = shop
+        .browser
+        .wait_for(
+            &shop.widget,
+            ".usdt-checkout__claim-toggle",
+            "I already paid",
+        )
+        .await;
+    shop.browser.click(&toggle).await;
+    let input = shop
+        .browser
+        .find(&shop.widget, "input[name=txHash]")
+        .await
+        .expect("the hash field");
+    let claim = |hash: String| {
+        let (shop, input) = (&shop, &input);
+        async move {
+            shop.browser.clear(input).await;
+            shop.browser.type_into(input, &hash).await;
+            let submit = shop
+                .browser
+                .find(&shop.widget, ".usdt-checkout__claim-submit")
+                .await
+                .unwrap();
+            shop.browser.click(&submit).await;
+        }
+    };
+    let other_token = chain.deploy_token(minter, 6).await.unwrap();
+    let reasons = [
+        (
+            format!("0x{}", "ab".repeat(32)),
+            "No transaction with this hash on Local chain".to_owned(),
+        ),
+        (
+            send(other_token, to, 5_000_000).await,
+            "sent another token, not USDT".to_owned(),
+        ),
+        (
+            send(usdt, minter, 5_000_000).await,
+            format!("paid {minter}, not this order"),
+        ),
+    ];
+    for (hash, reason) in reasons {
+        claim(hash).await;
+        shop.wait_for(".usdt-checkout__claim-error", &reason).await;
+    }
+    shop.snap("claim-refused").await;
+
+    claim(part.clone()).await;
+    shop.wait_for(".usdt-checkout__claim-found", "Found it")
+        .await;
+    shop.status("Partly paid. 19.995001 USDT still to pay.")
+        .await;
+    shop.snap("claim-attached").await;
+    assert_eq!(shop.merchant_sees().await["state"], "partially_paid");
+
+    send(usdt, to, 19_995_001).await;
+    shop.status("Confirming (1 of 2)").await;
+    shop.mine().await;
+    shop.status("Paid. Thank you!").await;
+    let event = shop.fulfilled_once().await;
+    assert_eq!(event["amountPaid"], TEE_IN_USDT);
+
+    let link = shop
+        .browser
+        .script(
+            "const a = document.querySelector('usdt-checkout').shadowRoot
+               .querySelector('a.usdt-checkout__download');
+             return [a.href, a.hasAttribute('download')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(link[1], true, "{link}");
+    let receipt = shop
+        .world
+        .http
+        .get(link[0].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = shop.world.receipt_key().await;
+    let key = key["publicKey"].as_str().unwrap();
+    let printed = verify_receipt(&receipt, key).unwrap();
+    assert!(
+        printed.contains(&format!("paid {TEE_IN_USDT} USDT")),
+        "{printed}"
+    );
+    assert!(
+        receipt.contains(&part),
+        "both transactions on the receipt: {receipt}"
+    );
+    let changed = receipt.replacen(TEE_IN_USDT, "24.995002", 1);
+    assert!(verify_receipt(&changed, key).is_err(), "one changed byte");
+
+    shop.browser.emulate_print(true).await;
+    let shown = shop
+        .browser
+        .script(
+            "const root = document.querySelector('usdt-checkout').shadowRoot;
+             const shown = (css) => getComputedStyle(root.querySelector(css)).display !== 'none';
+             return [shown('.usdt-checkout__receipt'), shown('.usdt-checkout__print'), shown('.usdt-checkout__download')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!([true, false, false]),
+        "printed: the receipt alone"
+    );
+    shop.browser
+        .screenshot(&shop.shots.join("paid-printed.png"))
+        .await;
+    shop.browser.emulate_print(false).await;
     shop.console_is_clean().await;
 }
