@@ -25,9 +25,10 @@ use crate::app::App;
 use crate::checkouts::Source;
 use crate::claim::{self, Refusal};
 use crate::clock::now_ms;
+use crate::config::Item;
 use crate::domain::{Checkout, CreatedBy, PaymentTerms, check_price};
 use crate::error::ApiError;
-use crate::payment::start_payment;
+use crate::payment::{accepted_token, start_payment};
 use crate::store::Claimed;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -108,20 +109,32 @@ async fn create_checkout(
             "idempotencyKey must be 8 to 128 letters, digits, '-' or '_'",
         ));
     }
-    let checkout = checkout_for(&app, &request).await?;
+    // Refused before anything is written: a request for an item not for sale, or a network or
+    // token the gateway does not take, must not leave a checkout behind.
+    let item = match &request.item {
+        Some(id) => Some(
+            app.config
+                .items
+                .get(id)
+                .ok_or_else(|| ApiError::bad_request(format!("no item {id:?} is for sale")))?,
+        ),
+        None => None,
+    };
+    accepted_token(&app, request.chain_id, &request.symbol).await?;
+    let checkout = checkout_for(&app, &request, item).await?;
     let started = start_payment(&app, checkout, request.chain_id, &request.symbol).await?;
     Ok((StatusCode::CREATED, Json(app.view(&started))))
 }
 
 /// The checkout a widget's request is for: a new one for a catalog item (the same one again for
 /// the same idempotency key), or one the storefront created.
-async fn checkout_for(app: &App, request: &CreateCheckout) -> Result<Checkout, ApiError> {
-    match (&request.item, &request.checkout_id) {
-        (Some(item_id), None) => {
-            let item =
-                app.config.items.get(item_id).ok_or_else(|| {
-                    ApiError::bad_request(format!("no item {item_id:?} is for sale"))
-                })?;
+async fn checkout_for(
+    app: &App,
+    request: &CreateCheckout,
+    item: Option<&Item>,
+) -> Result<Checkout, ApiError> {
+    match (item, &request.checkout_id) {
+        (Some(item), None) => {
             let fresh = Checkout {
                 idempotency_key: Some(request.idempotency_key.clone()),
                 item_id: Some(item.id.clone()),
@@ -134,7 +147,7 @@ async fn checkout_for(app: &App, request: &CreateCheckout) -> Result<Checkout, A
                 )
             };
             let stored = app.checkouts.open(&fresh).await?;
-            if stored.item_id.as_deref() != Some(item_id.as_str()) {
+            if stored.item_id.as_deref() != Some(item.id.as_str()) {
                 return Err(ApiError::conflict(
                     "this idempotencyKey was used for another item",
                 ));

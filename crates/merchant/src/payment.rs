@@ -7,7 +7,10 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::pricing::{ask_step, fiat_to_token};
 use usdt_checkout_protocol::{ChainId, format_units, parse_positive_units};
 
+use usdt_checkout_protocol::gateway::Cryptocurrency;
+
 use crate::app::App;
+use crate::catalog::Catalog;
 use crate::clock::now_ms;
 use crate::domain::{Checkout, PaymentTerms, unique_amount};
 use crate::gateway::{CreatedOrder, GatewayError, NewOrder};
@@ -54,16 +57,12 @@ fn started(
         .then(|| Err(StartError::Finished(checkout.state.as_str())))
 }
 
-/// Makes sure `checkout` has a gateway order on `chain`/`symbol`, creating it if needed.
-pub async fn start_payment(
+/// The token `symbol` on `chain`, if the gateway accepts it there (its public list, cached).
+pub async fn accepted_token(
     app: &App,
-    checkout: Checkout,
     chain: ChainId,
     symbol: &str,
-) -> Result<Checkout, StartError> {
-    if let Some(started) = started(checkout.clone(), chain, symbol) {
-        return started;
-    }
+) -> Result<(Catalog, Cryptocurrency), StartError> {
     let catalog = app.catalog.get(&app.gateway).await?;
     let token = catalog
         .tokens
@@ -74,6 +73,20 @@ pub async fn start_payment(
             symbol: symbol.into(),
         })?
         .clone();
+    Ok((catalog, token))
+}
+
+/// Makes sure `checkout` has a gateway order on `chain`/`symbol`, creating it if needed.
+pub async fn start_payment(
+    app: &App,
+    checkout: Checkout,
+    chain: ChainId,
+    symbol: &str,
+) -> Result<Checkout, StartError> {
+    if let Some(started) = started(checkout.clone(), chain, symbol) {
+        return started;
+    }
+    let (catalog, token) = accepted_token(app, chain, symbol).await?;
     let atomic = if checkout.price_currency == symbol {
         parse_positive_units(&checkout.price_amount, token.decimals)
             .map_err(|e| StartError::Pricing(e.to_string()))?

@@ -327,6 +327,11 @@ async fn bad_requests_are_refused_with_reasons(db: Db) {
             "not accepted",
         ),
         (
+            json!({"item": "tee", "chainId": 31337, "symbol": "usdt", "idempotencyKey": "key-bad-00006"}),
+            400,
+            "not accepted",
+        ),
+        (
             json!({"chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-bad-00004"}),
             400,
             "either an item",
@@ -345,6 +350,11 @@ async fn bad_requests_are_refused_with_reasons(db: Db) {
             "{reply} should mention {needle}"
         );
     }
+    assert_eq!(
+        w.admin_orders().await,
+        json!([]),
+        "a refused request writes nothing"
+    );
     let unknown = w
         .http
         .get(format!("{}/api/checkouts/co_nope", w.server.url))
