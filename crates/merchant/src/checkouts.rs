@@ -764,8 +764,9 @@ impl Checkouts {
         }
     }
 
-    /// Gateway order numbers the gateway may still change, least recently changed first.
-    pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+    /// Gateway order numbers the gateway may still change, each with whether it is still open,
+    /// newest first.
+    pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<(String, bool)>, StoreError> {
         self.store.unfinished_orders(limit).await
     }
 

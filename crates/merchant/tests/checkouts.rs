@@ -416,7 +416,10 @@ async fn everything_survives_reopening_the_file(db: Db) {
         Applied::Duplicate,
         "a replay after a restart is still a replay"
     );
-    assert_eq!(store.unfinished_orders(10).await.unwrap(), ["ORD-1"]);
+    assert_eq!(
+        store.unfinished_orders(10).await.unwrap(),
+        [("ORD-1".to_string(), true)]
+    );
 
     // V1's -1 is kept as itself, not as one of V2's names for it.
     checkouts
@@ -452,7 +455,8 @@ async fn expired_orders_are_watched_for_late_payments_for_a_day(db: Db) {
     }
     assert_eq!(
         store.unfinished_orders(10).await.unwrap(),
-        ["ORD-co_recent"]
+        [("ORD-co_recent".to_string(), false)],
+        "watched for a late payment, not open"
     );
 }
 

@@ -448,21 +448,31 @@ impl Store {
         Ok(())
     }
 
-    /// Gateway order numbers of checkouts the gateway may still change, least recently changed
-    /// first: unfinished ones, and expired ones for a day (a late payment can still arrive).
-    pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<String>, StoreError> {
-        let late_payments_until = now_ms().saturating_sub(LATE_PAYMENT_WATCH.as_millis() as u64);
-        Ok(sqlx::query_scalar(
-            "SELECT gateway_order_no FROM checkouts
+    /// Gateway order numbers of checkouts the gateway may still change, each with whether it
+    /// is still open (unfinished and within its time), newest first: unfinished ones, and
+    /// expired ones for a day (a late payment can still arrive).
+    pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<(String, bool)>, StoreError> {
+        let now = now_ms();
+        let late_payments_until = now.saturating_sub(LATE_PAYMENT_WATCH.as_millis() as u64);
+        let rows = sqlx::query(
+            "SELECT gateway_order_no, state, expires_at FROM checkouts
              WHERE gateway_order_no IS NOT NULL
                AND (state IN ('waiting', 'partially_paid', 'confirming')
                     OR (state = 'expired' AND expires_at > $1))
-             ORDER BY updated_at LIMIT $2",
+             ORDER BY created_at DESC LIMIT $2",
         )
         .bind(late_payments_until as i64)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                let expires_at: i64 = row.try_get("expires_at")?;
+                let open = state != "expired" && expires_at as u64 > now;
+                Ok((row.try_get("gateway_order_no")?, open))
+            })
+            .collect()
     }
 
     /// Checkouts, newest first, optionally in one state.
