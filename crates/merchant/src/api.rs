@@ -186,14 +186,21 @@ async fn get_checkout(
     let seen = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
+    let mut declined = false;
     if let Some(seen) = seen.filter(|tag| *tag == app.etag(&checkout))
         && let Some(wait) = query.wait.filter(|w| *w > 0)
     {
-        let limit = Duration::from_secs(wait.min(MAX_LONG_POLL_SECONDS));
-        checkout = app
-            .wait_for_change(&id, seen, limit)
-            .await
-            .ok_or_else(ApiError::not_found)?;
+        match app.long_polls.hold() {
+            Some(_held) => {
+                let limit = Duration::from_secs(wait.min(MAX_LONG_POLL_SECONDS));
+                checkout = app
+                    .wait_for_change(&id, seen, limit)
+                    .await
+                    .ok_or_else(ApiError::not_found)?;
+            }
+            // As many polls held as the server can: answered now, to ask again shortly.
+            None => declined = true,
+        }
     }
     let tag = app.etag(&checkout);
     let mut response = if seen == Some(tag.as_str()) {
@@ -202,6 +209,9 @@ async fn get_checkout(
         Json(app.view(&checkout)).into_response()
     };
     let headers = response.headers_mut();
+    if declined {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
     headers.insert(
         header::ETAG,
         HeaderValue::from_str(&tag).expect("digits, letters and quotes"),

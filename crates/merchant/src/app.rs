@@ -21,6 +21,7 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::domain::Checkout;
 use crate::gateway::GatewayClient;
+use crate::long_polls::LongPolls;
 use crate::store::replicas::Roles;
 use usdt_checkout_protocol::receipt::Receipt;
 use usdt_checkout_protocol::signature::V1PrivateKey;
@@ -38,6 +39,8 @@ pub struct App {
     pub chains: Vec<(ChainId, ChainClient)>,
     /// How often each checkout has claimed a transaction lately.
     pub claims: std::sync::Mutex<ClaimLimiter>,
+    /// Status polls held open, up to a share of the open-files limit.
+    pub long_polls: LongPolls,
 }
 
 impl App {
@@ -60,6 +63,7 @@ impl App {
             receipt_key: V1PrivateKey::generate(),
             chains,
             claims: Default::default(),
+            long_polls: LongPolls::for_open_files(crate::long_polls::raise_open_files()),
         }
     }
 

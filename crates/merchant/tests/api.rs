@@ -20,6 +20,7 @@ use usdt_checkout_server::checkouts::Checkouts;
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
 use usdt_checkout_server::gateway::GatewayClient;
+use usdt_checkout_server::long_polls::LongPolls;
 use usdt_checkout_server::store::Store;
 use usdt_checkout_server::{config, server};
 
@@ -34,6 +35,7 @@ on_both!(
     a_webhook_for_an_order_this_server_never_made_is_acknowledged,
     bodies_over_the_limit_are_refused_before_a_handler_reads_them,
     bad_requests_and_an_unreachable_gateway_map_to_clear_errors,
+    a_poll_past_what_the_server_can_hold_is_answered_at_once,
 );
 
 struct Harness {
@@ -51,6 +53,11 @@ impl Drop for Harness {
 }
 
 async fn harness(db: Db, name: &str, extra: &str) -> Harness {
+    harness_with(db, name, extra, |_| {}).await
+}
+
+/// [`harness`], its app changed by `adjust` first.
+async fn harness_with(db: Db, name: &str, extra: &str, adjust: impl FnOnce(&mut App)) -> Harness {
     let dir = std::env::temp_dir().join(format!(
         "checkout-api-{name}-{}-{}-{}",
         db.name(),
@@ -90,8 +97,10 @@ currency = "USD"
             .unwrap(),
     );
     let gateway = Arc::new(GatewayClient::for_config(&config));
+    let mut app = App::new(config, checkouts, gateway);
+    adjust(&mut app);
     Harness {
-        app: Arc::new(App::new(config, checkouts, gateway)),
+        app: Arc::new(app),
         store,
         gateway_key,
         dir,
@@ -497,4 +506,24 @@ async fn a_database_that_cannot_be_reached_refuses_writes_and_polls_go_on(db: Db
     let poll = h.get(&format!("/api/checkouts/{}", waiting.id), None).await;
     assert_eq!(poll.status, StatusCode::OK);
     assert_eq!(poll.body["state"], "waiting");
+}
+
+/// Held polls are open connections: past its share of the open-files limit the server holds no
+/// more, and answers at once with when to ask again, instead of hanging or failing.
+async fn a_poll_past_what_the_server_can_hold_is_answered_at_once(db: Db) {
+    let h = harness_with(db, "long-polls", "", |app| {
+        app.long_polls = LongPolls::new(0);
+    })
+    .await;
+    let waiting = h.waiting_checkout().await;
+    let path = format!("/api/checkouts/{}", waiting.id);
+    let first = h.get(&path, None).await;
+    let tag = first.headers[header::ETAG].clone();
+    let poll = Request::get(format!("{path}?wait=25"))
+        .header(header::IF_NONE_MATCH, tag)
+        .body(Body::empty())
+        .unwrap();
+    let reply = h.send(poll).await;
+    assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(reply.headers[header::RETRY_AFTER], "2");
 }

@@ -1,0 +1,121 @@
+//! How many status polls the server holds open at once. Each held poll is an open connection,
+//! a file descriptor: past the process's limit, new connections (the next shopper's checkout,
+//! `/healthz`, the database's) fail or hang. So the server raises its soft limit to the hard one
+//! at startup, and holds polls only up to a share of it; past that, a poll is answered at once,
+//! with `Retry-After`, as if nothing changed, and the widget asks again a moment later.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The share of the open-files limit long polls may take: the rest is for new requests, the
+/// database, the gateway and the chains.
+const SHARE_PERCENT: u64 = 75;
+
+pub struct LongPolls {
+    held: AtomicUsize,
+    cap: usize,
+}
+
+/// A held poll; released when dropped.
+pub struct Held<'a>(&'a AtomicUsize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl LongPolls {
+    /// At most `cap` held at once.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            held: AtomicUsize::new(0),
+            cap,
+        }
+    }
+
+    /// Sized for a process that may open `open_files` descriptors.
+    pub fn for_open_files(open_files: u64) -> Self {
+        Self::new(
+            usize::try_from(open_files.saturating_mul(SHARE_PERCENT) / 100).unwrap_or(usize::MAX),
+        )
+    }
+
+    /// Room to hold one more poll, or `None` when as many as allowed are held.
+    pub fn hold(&self) -> Option<Held<'_>> {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.cap).then_some(held + 1)
+            })
+            .ok()
+            .map(|_| Held(&self.held))
+    }
+
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit (Linux's default soft limit,
+/// 1,024, is far below what thousands of waiting shoppers need); returns the soft limit after.
+pub fn raise_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1_024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_are_held_up_to_the_cap_and_released_when_answered() {
+        let polls = LongPolls::new(2);
+        let first = polls.hold().expect("room");
+        let second = polls.hold().expect("room");
+        assert!(polls.hold().is_none(), "answered at once past the cap");
+        drop(first);
+        assert_eq!(polls.held(), 1);
+        let third = polls.hold().expect("room again");
+        drop((second, third));
+        assert_eq!(polls.held(), 0);
+    }
+
+    #[test]
+    fn the_cap_leaves_a_quarter_of_the_open_files() {
+        assert_eq!(LongPolls::for_open_files(1_024).cap, 768);
+        assert_eq!(LongPolls::for_open_files(1 << 20).cap, 786_432);
+    }
+
+    #[test]
+    fn the_soft_limit_is_raised_to_the_hard_one() {
+        let raised = raise_open_files();
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!(raised, limit.rlim_cur);
+        assert_eq!(limit.rlim_cur, limit.rlim_max);
+    }
+}
