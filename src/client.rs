@@ -56,18 +56,17 @@ impl Refusal {
     pub fn read(body: &JsValue) -> Option<Self> {
         let field = |name: &str| js_sys::Reflect::get(body, &JsValue::from_str(name)).ok();
         let text = |name| field(name)?.as_string();
-        let params = field("params")
-            .filter(JsValue::is_object)
-            .map(|params| {
-                js_sys::Object::entries(params.unchecked_ref())
-                    .iter()
-                    .filter_map(|entry| {
-                        let entry: js_sys::Array = entry.unchecked_into();
-                        Some((entry.get(0).as_string()?, entry.get(1).as_string()?))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut params = Vec::new();
+        if let Some(object) = field("params").filter(JsValue::is_object) {
+            for entry in js_sys::Object::entries(object.unchecked_ref()).iter() {
+                let entry: js_sys::Array = entry.unchecked_into();
+                if let (Some(name), Some(value)) =
+                    (entry.get(0).as_string(), entry.get(1).as_string())
+                {
+                    params.push((name, value));
+                }
+            }
+        }
         Some(Self {
             code: text("code")?,
             message: text("message")?,
@@ -306,14 +305,17 @@ fn chain_id(entry: &JsValue) -> Option<ChainId> {
 }
 
 /// Every entry of a parsed array read by `read`; `None` if it is no array or an entry is wrong.
+/// A loop, not an iterator collected into an Option: the adapter's code is weight every shopper
+/// downloads, once per list type.
 fn list<T>(value: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
     if !js_sys::Array::is_array(value) {
         return None;
     }
-    js_sys::Array::from(value)
-        .iter()
-        .map(|entry| read(&entry))
-        .collect()
+    let mut items = Vec::new();
+    for entry in js_sys::Array::from(value).iter() {
+        items.push(read(&entry)?);
+    }
+    Some(items)
 }
 
 /// The public network list, as the browser parsed it.

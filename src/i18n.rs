@@ -155,17 +155,16 @@ impl Locale {
     /// (`es-MX` is Spanish, `pt` and `pt-PT` Brazilian Portuguese). Chinese is simplified only:
     /// `zh`, `zh-Hans`, `zh-CN`, `zh-SG` are; `zh-TW`, `zh-HK`, `zh-MO` and `zh-Hant` are not.
     pub fn from_tag(tag: &str) -> Option<Self> {
-        let tag: String = tag
-            .trim()
-            .chars()
-            .map(|c| {
-                if c == '_' {
-                    '-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect();
+        // Lower case, `_` for `-`; by a loop (a collected iterator is code of its own).
+        let mut lower = String::new();
+        for c in tag.trim().chars() {
+            lower.push(if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            });
+        }
+        let tag = lower;
         let language = tag.split('-').next()?;
         let traditional = |s| ["hant", "tw", "hk", "mo"].contains(&s);
         Self::ALL

@@ -26,10 +26,13 @@ fn list<T>(value: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<
     if !js_sys::Array::is_array(value) {
         return None;
     }
-    js_sys::Array::from(value)
-        .iter()
-        .map(|item| read(&item))
-        .collect()
+    // A loop, not an iterator collected into an Option: every shopper downloads the adapter's
+    // code, once per list type.
+    let mut items = Vec::new();
+    for item in js_sys::Array::from(value).iter() {
+        items.push(read(&item)?);
+    }
+    Some(items)
 }
 
 /// The options object of `UsdtCheckout.mount(element, options)` (camelCase in JavaScript).
@@ -273,10 +276,15 @@ impl Options {
         if let (Some(chains), Some(default)) = (&self.chains, self.default_chain)
             && !chains.contains(&default)
         {
-            let chains: Vec<String> = chains.iter().map(u64::to_string).collect();
+            let mut listed = String::new();
+            for chain in chains {
+                if !listed.is_empty() {
+                    listed.push_str(", ");
+                }
+                listed.push_str(&chain.to_string());
+            }
             problems.push(format!(
-                "defaultChain {default} is not among chains [{}]",
-                chains.join(", ")
+                "defaultChain {default} is not among chains [{listed}]"
             ));
         }
         if self.chains.as_ref().is_some_and(Vec::is_empty)

@@ -51,7 +51,12 @@ fn segments(text: &[u8], version: i16) -> Vec<(Mode, &[u8])> {
     let Some(last) = best.last() else {
         return Vec::new();
     };
-    let mut m = (0..3).min_by_key(|&m| last[m].0).unwrap_or(0);
+    let mut m = 0;
+    for mode in 1..3 {
+        if last[mode].0 < last[m].0 {
+            m = mode;
+        }
+    }
     let (mut segments, mut end) = (Vec::new(), text.len());
     for i in (0..text.len()).rev() {
         let before = best[i][m].1;

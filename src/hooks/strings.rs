@@ -14,7 +14,13 @@ use crate::options::Settings;
 fn browser_languages() -> Vec<String> {
     web_sys::window()
         .map(|w| w.navigator().languages())
-        .map(|list| list.iter().filter_map(|v| v.as_string()).collect())
+        .map(|list| {
+            let mut languages = Vec::new();
+            for language in list.iter() {
+                languages.extend(language.as_string());
+            }
+            languages
+        })
         .unwrap_or_default()
 }
 
