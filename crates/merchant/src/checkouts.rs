@@ -15,7 +15,7 @@ use crate::clock::now_ms;
 use crate::domain::{ChainPayment, Checkout, PaymentTerms};
 use crate::gateway::GatewayReport;
 use crate::store::replicas::{Change, ChangeFeed};
-use crate::store::{Backend, Claimed, Store, StoreError, Write};
+use crate::store::{Claimed, Store, StoreError, Write};
 
 /// What applying a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,15 @@ pub enum EventError {
 
 /// How long after its expiry an order's amount stays reserved, so a late payment still matches.
 const LATE_MATCH_MS: u64 = 24 * 3600 * 1000;
+
+/// Checkouts changed this recently are held in memory from startup, with every payment under
+/// way: twice the late-payment window, so a late payment finds its order. Older history is read
+/// when asked for: a server restarted over years of orders holds only the current ones.
+const HELD_MS: u64 = 2 * LATE_MATCH_MS;
+
+fn held_since() -> u64 {
+    now_ms().saturating_sub(HELD_MS)
+}
 
 fn report_source(source: Source) -> &'static str {
     match source {
@@ -128,10 +137,11 @@ impl Drop for Reservation<'_> {
 }
 
 impl Checkouts {
-    /// Every stored checkout, in memory. `fulfillment_due` is notified when one is paid.
+    /// The current checkouts (see [`Store::current`]), in memory. `fulfillment_due` is
+    /// notified when one is paid.
     pub async fn load(store: Store, fulfillment_due: Arc<Notify>) -> Result<Self, StoreError> {
         let cache = store
-            .all()
+            .current(held_since())
             .await?
             .into_iter()
             .map(|c| (c.id.clone(), Arc::new(c)))
@@ -155,15 +165,12 @@ impl Checkouts {
         self.cache.read().expect("cache lock").get(id).cloned()
     }
 
-    /// [`Checkouts::get`], or, when other servers share the database, one this server has not
-    /// heard of yet (made a moment ago elsewhere: the shopper's next poll may come here before
-    /// the news does). On SQLite this server made every checkout: memory is the whole answer.
+    /// [`Checkouts::get`], or one not in memory: made a moment ago on another server sharing
+    /// the database (the shopper's next poll may come here before the news does), or history
+    /// not loaded at startup (a receipt asked for weeks later). Read once, then held.
     pub async fn find(&self, id: &str) -> Result<Option<Arc<Checkout>>, StoreError> {
         if let Some(held) = self.get(id) {
             return Ok(Some(held));
-        }
-        if self.store.backend() == Backend::Sqlite {
-            return Ok(None);
         }
         self.refresh(id).await?;
         Ok(self.get(id))
@@ -411,9 +418,9 @@ impl Checkouts {
         Ok(())
     }
 
-    /// After a lost connection: everything, as at startup.
+    /// After a lost connection: what startup loads.
     async fn refresh_all(&self) -> Result<(), StoreError> {
-        for checkout in self.store.all().await? {
+        for checkout in self.store.current(held_since()).await? {
             self.cached(checkout);
         }
         self.refresh_unmatched().await

@@ -56,6 +56,7 @@ on_both!(
     everything_survives_reopening_the_file,
     expired_orders_are_watched_for_late_payments_for_a_day,
     every_change_reaches_the_status_view_and_wakes_whoever_waits,
+    history_is_read_when_asked_for_not_held_from_startup,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -494,4 +495,32 @@ async fn every_change_reaches_the_status_view_and_wakes_whoever_waits(db: Db) {
         .await
         .unwrap();
     assert!(!changes.has_changed().unwrap(), "nothing new, no signal");
+}
+
+/// A restart over years of orders holds the current ones only: a checkout untouched for a
+/// month is not loaded, and is read from the store when someone asks for it.
+async fn history_is_read_when_asked_for_not_held_from_startup(db: Db) {
+    let db = TempDb::new(db, "history_is_read_when_asked_for_not_held").await;
+    let (store, _) = open(&db).await;
+    let month_ago = now_ms() - 30 * 24 * 3_600_000;
+    store
+        .insert(&Checkout {
+            created_at: month_ago,
+            updated_at: month_ago,
+            ..checkout("co_old", None)
+        })
+        .await
+        .unwrap();
+    store.insert(&checkout("co_new", None)).await.unwrap();
+    let (_, checkouts) = open(&db).await;
+    assert!(checkouts.get("co_new").is_some(), "current: held");
+    assert!(checkouts.get("co_old").is_none(), "history: not held");
+    let read = checkouts
+        .find("co_old")
+        .await
+        .unwrap()
+        .expect("read when asked");
+    assert_eq!(read.id, "co_old");
+    assert!(checkouts.get("co_old").is_some(), "then held");
+    assert!(checkouts.find("co_never").await.unwrap().is_none());
 }

@@ -496,19 +496,27 @@ impl Store {
         .collect()
     }
 
-    /// Every checkout with its chain payments, to fill the status cache at startup.
-    pub async fn all(&self) -> Result<Vec<Checkout>, StoreError> {
-        let mut checkouts: Vec<Checkout> = sqlx::query("SELECT * FROM checkouts")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(from_row)
-            .collect::<Result<_, _>>()?;
+    /// The checkouts status polls and the chain's watchers need, with their chain payments:
+    /// those whose payment is under way, and any changed since `since` (Unix ms). History
+    /// beyond is read when asked for (see [`crate::checkouts::Checkouts::find`]), not held.
+    pub async fn current(&self, since: u64) -> Result<Vec<Checkout>, StoreError> {
+        const CURRENT: &str =
+            "updated_at > $1 OR state IN ('waiting', 'partially_paid', 'confirming')";
+        let mut checkouts: Vec<Checkout> =
+            sqlx::query(&format!("SELECT * FROM checkouts WHERE {CURRENT}"))
+                .bind(since as i64)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(from_row)
+                .collect::<Result<_, _>>()?;
         let mut payments = std::collections::HashMap::<String, Vec<ChainPayment>>::new();
-        let rows = sqlx::query(
-            "SELECT * FROM chain_payments WHERE checkout_id IS NOT NULL
-             ORDER BY block_number, log_index",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM chain_payments WHERE checkout_id IN
+                 (SELECT id FROM checkouts WHERE {CURRENT})
+             ORDER BY block_number, log_index"
+        ))
+        .bind(since as i64)
         .fetch_all(&self.pool)
         .await?;
         let mut claimed = std::collections::HashSet::<String>::new();
