@@ -1,16 +1,17 @@
 //! The HTTP API: for the widget (create a checkout, poll its status), for the storefront's
 //! backend (create a checkout with its own total, list orders), and for the gateway (webhooks).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::checkout::{
     self, CheckoutState, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS, StorefrontCheckout,
@@ -100,6 +101,7 @@ fn valid_key(key: &str) -> bool {
 
 async fn create_checkout(
     State(app): State<Arc<App>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
@@ -109,6 +111,22 @@ async fn create_checkout(
             "idempotencyKey must be 8 to 128 letters, digits, '-' or '_'",
         ));
     }
+    // Keyed by the connecting address (behind a proxy, the proxy's: then it limits all).
+    let client = client.map_or_else(String::new, |Extension(ConnectInfo(at))| {
+        at.ip().to_string()
+    });
+    app.creations
+        .lock()
+        .expect("creations lock")
+        .allow(&client, now_ms())
+        .map_err(|wait_ms| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_checkouts",
+                "too many checkouts asked for from this address; try again shortly",
+            )
+            .retry_after(Some(Duration::from_millis(wait_ms)))
+        })?;
     // Refused before anything is written: a request for an item not for sale, or a network or
     // token the gateway does not take, must not leave a checkout behind.
     let item = match &request.item {

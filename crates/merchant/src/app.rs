@@ -16,11 +16,11 @@ use usdt_checkout_chain::ChainClient;
 
 use crate::catalog::CatalogCache;
 use crate::checkouts::Checkouts;
-use crate::claim::ClaimLimiter;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::domain::Checkout;
 use crate::gateway::GatewayClient;
+use crate::limiter::SlidingWindow;
 use crate::long_polls::LongPolls;
 use crate::store::replicas::Roles;
 use usdt_checkout_protocol::receipt::Receipt;
@@ -38,7 +38,9 @@ pub struct App {
     /// The watched chains this server reads (those with an RPC URL), for "I already paid".
     pub chains: Vec<(ChainId, ChainClient)>,
     /// How often each checkout has claimed a transaction lately.
-    pub claims: std::sync::Mutex<ClaimLimiter>,
+    pub claims: std::sync::Mutex<SlidingWindow>,
+    /// How often each client has asked for a new checkout lately.
+    pub creations: std::sync::Mutex<SlidingWindow>,
     /// Status polls held open, up to a share of the open-files limit.
     pub long_polls: LongPolls,
 }
@@ -54,6 +56,7 @@ impl App {
                 ChainClient::connect(url).ok().map(|client| (c.id, client))
             })
             .collect();
+        let per_client = config.checkouts_per_client_per_minute;
         Self {
             config,
             checkouts,
@@ -62,7 +65,11 @@ impl App {
             roles: Arc::default(),
             receipt_key: V1PrivateKey::generate(),
             chains,
-            claims: Default::default(),
+            claims: std::sync::Mutex::new(SlidingWindow::new(
+                crate::claim::CLAIMS_PER_MINUTE,
+                60_000,
+            )),
+            creations: std::sync::Mutex::new(SlidingWindow::new(per_client, 60_000)),
             long_polls: LongPolls::for_open_files(crate::long_polls::raise_open_files()),
         }
     }

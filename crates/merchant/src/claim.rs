@@ -2,15 +2,13 @@
 //! could not match it (part of an amount while other orders wait at the same address, say). The
 //! server reads the transaction on every watched chain and attaches it, or says precisely why
 //! not. What is decided is here, pure: [`judge`] over what the chains answered, and how often a
-//! checkout may ask ([`ClaimLimiter`]). The reads and the write are the handler's; whether the
+//! checkout may ask ([`CLAIMS_PER_MINUTE`]). The reads and the write are the handler's; whether the
 //! transfer already counts for another checkout is the store's, under its lock.
 //!
 //! Only a transfer the chain shows into the checkout's own address, in its token, on its chain,
 //! mined since the checkout was made and no more than it still asks is attached: the money is
 //! then in the merchant's address, and the checkout is the only one it can be for by the
 //! shopper's word. Anything else stays unmatched for the merchant, with its reason said.
-
-use std::collections::{HashMap, VecDeque};
 
 use usdt_checkout_chain::{ChainPayment, TxLookup};
 use usdt_checkout_protocol::{Address, ChainId};
@@ -94,38 +92,9 @@ fn pays(
     Ok(payment.clone())
 }
 
-/// How many claims one checkout may make in [`CLAIM_WINDOW_MS`]: enough for a shopper's typos,
-/// few enough that nobody drives the chain reads through one checkout.
-pub const CLAIMS_PER_WINDOW: usize = 5;
-pub const CLAIM_WINDOW_MS: u64 = 60_000;
-
-/// Claims per checkout over a sliding window, in memory: each server limits its own requests.
-#[derive(Default)]
-pub struct ClaimLimiter {
-    recent: HashMap<String, VecDeque<u64>>,
-}
-
-impl ClaimLimiter {
-    /// Counts a claim for `checkout` at `now`, or says in how many milliseconds one is allowed.
-    pub fn allow(&mut self, checkout: &str, now: u64) -> Result<(), u64> {
-        let since = now.saturating_sub(CLAIM_WINDOW_MS);
-        // Forget checkouts whose claims are all old, so the map stays small.
-        if self.recent.len() > 10_000 {
-            self.recent
-                .retain(|_, times| times.back().is_some_and(|t| *t > since));
-        }
-        let times = self.recent.entry(checkout.to_owned()).or_default();
-        while times.front().is_some_and(|t| *t <= since) {
-            times.pop_front();
-        }
-        if times.len() >= CLAIMS_PER_WINDOW {
-            let oldest = times.front().copied().unwrap_or(now);
-            return Err((oldest + CLAIM_WINDOW_MS).saturating_sub(now).max(1));
-        }
-        times.push_back(now);
-        Ok(())
-    }
-}
+/// How many claims one checkout may make a minute: enough for a shopper's typos, few enough
+/// that nobody drives the chain reads through one checkout.
+pub const CLAIMS_PER_MINUTE: usize = 5;
 
 /// Whether `text` is a transaction hash: `0x` and 64 hex digits. Returned in lower case, as the
 /// chain and the store write them.
@@ -260,21 +229,6 @@ mod tests {
             ..transfer(0xaa, 0x55, 5, at)
         };
         assert_eq!(judged(&mined(vec![fee, ours.clone()])), Ok(ours));
-    }
-
-    #[test]
-    fn a_checkout_may_claim_a_few_times_a_minute() {
-        let mut limiter = ClaimLimiter::default();
-        for i in 0..CLAIMS_PER_WINDOW as u64 {
-            assert_eq!(limiter.allow("co_1", 1_000 + i), Ok(()));
-        }
-        assert_eq!(limiter.allow("co_1", 2_000), Err(CLAIM_WINDOW_MS - 1_000));
-        assert_eq!(
-            limiter.allow("co_2", 2_000),
-            Ok(()),
-            "each checkout its own"
-        );
-        assert_eq!(limiter.allow("co_1", 1_000 + CLAIM_WINDOW_MS), Ok(()));
     }
 
     #[test]

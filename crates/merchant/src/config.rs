@@ -26,6 +26,8 @@ struct File {
     #[serde(default)]
     allowed_origins: Vec<String>,
     order_lifetime_seconds: Option<u64>,
+    /// New checkouts one client (by its address) may ask for a minute.
+    checkouts_per_client_per_minute: Option<usize>,
     /// Where the built widget is, to serve under `/checkout/`.
     widget_dir: Option<PathBuf>,
     #[serde(default)]
@@ -159,6 +161,9 @@ pub struct Config {
     pub merchant_name: String,
     pub allowed_origins: Vec<String>,
     pub order_lifetime: Duration,
+    /// New checkouts one client (by its address) may ask for a minute: a shopper makes one or
+    /// two; a script that made more would spend the gateway's budget and lock shoppers out.
+    pub checkouts_per_client_per_minute: usize,
     pub widget_dir: Option<PathBuf>,
     pub gateway_url: String,
     pub api_key: String,
@@ -373,6 +378,11 @@ pub fn parse(
             .unwrap_or_default(),
         allowed_origins: file.allowed_origins,
         order_lifetime: Duration::from_secs(order_lifetime),
+        checkouts_per_client_per_minute: match file.checkouts_per_client_per_minute {
+            Some(0) => return Err("checkouts_per_client_per_minute must be at least 1".into()),
+            Some(n) => n,
+            None => 10,
+        },
         widget_dir: file.widget_dir,
         gateway_url,
         api_key,

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod fulfillment;
 pub mod gateway;
+pub mod limiter;
 pub mod long_polls;
 pub mod payment;
 pub mod reconcile;

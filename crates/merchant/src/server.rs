@@ -85,10 +85,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
         "checkout server on http://{bound}, gateway {}",
         app.config.gateway_url
     );
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The whole HTTP surface: the API, the widget's files, and the layers around them.

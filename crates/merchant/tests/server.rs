@@ -25,6 +25,7 @@ on_both!(
     long_polls_answer_when_the_gateway_starts_and_stops_refusing,
     only_configured_origins_may_call_and_responses_carry_security_headers,
     the_widget_is_served_from_the_merchants_own_domain,
+    one_client_cannot_spend_the_gateways_budget_on_checkouts,
 );
 
 async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db: Db) {
@@ -569,4 +570,47 @@ async fn the_widget_is_served_from_the_merchants_own_domain(db: Db) {
         wasm.headers().get("content-encoding").is_none(),
         "without Accept-Encoding, the file as it is"
     );
+}
+
+/// Checkouts cost gateway calls: one client (one address) asking for more than its share a
+/// minute is refused with when to come back, and the shoppers already paying are served.
+async fn one_client_cannot_spend_the_gateways_budget_on_checkouts(db: Db) {
+    let w = world_with(
+        "per-client",
+        Storefront {
+            db,
+            checkouts_per_client_per_minute: Some(3),
+            ..Storefront::default()
+        },
+    )
+    .await;
+    let first = w.checkout("mug", "key-client-0001").await;
+    w.checkout("mug", "key-client-0002").await;
+    w.checkout("mug", "key-client-0003").await;
+    let (status, refused) = w
+        .post(
+            "/api/checkouts",
+            json!({"item": "mug", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-client-0004"}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (429, Some("too_many_checkouts")),
+        "{refused}"
+    );
+    assert!(refused["retryAfter"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        w.admin_orders().await.as_array().unwrap().len(),
+        3,
+        "the refused one made nothing"
+    );
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        w.status(id).await["state"],
+        "waiting",
+        "a shopper paying is served"
+    );
+    w.pay(&first, json!({})).await;
+    w.mine().await;
+    w.wait_state(id, "paid").await;
 }

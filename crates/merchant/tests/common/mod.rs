@@ -177,6 +177,9 @@ pub struct Storefront {
     pub gateway_limit: Option<usize>,
     /// How long the gateway's orders last, when not its default.
     pub order_lifetime_seconds: Option<u64>,
+    /// New checkouts a client may ask for a minute, when not the tests' (every shopper of a
+    /// test comes from 127.0.0.1).
+    pub checkouts_per_client_per_minute: Option<usize>,
     /// A second chain beside the first: chain 31338, whose USDT has 18 decimals (as on BNB
     /// Smart Chain), watched by the gateway and the checkout server alike.
     pub second_chain: bool,
@@ -193,6 +196,7 @@ impl Default for Storefront {
             gateway_limit: None,
             order_lifetime_seconds: None,
             second_chain: false,
+            checkouts_per_client_per_minute: None,
         }
     }
 }
@@ -282,6 +286,8 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         format!(
             r#"listen = "127.0.0.1:{port}"
 database = "{database}"
+# Every shopper of a test comes from 127.0.0.1.
+checkouts_per_client_per_minute = {per_client}
 allowed_origins = ["{origin}"]
 widget_dir = "{widget}"
 
@@ -318,6 +324,9 @@ currency = "USDT"
 "#,
             database = storefront.db.create(name, &dir.path).await,
             origin = storefront.origin,
+            per_client = storefront
+                .checkouts_per_client_per_minute
+                .unwrap_or(100_000),
             widget = widget.display(),
             gateway_url = sandbox.url,
             api_key = keys.api_key,
