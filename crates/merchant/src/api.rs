@@ -635,9 +635,13 @@ async fn webhook(
     Ok(StatusCode::OK)
 }
 
+/// `ok`, or `degraded` while a background worker failed in the last minutes (it is being
+/// restarted; `workers` says which, how often, and why).
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    let degraded = app.workers.degraded(now_ms());
     Json(serde_json::json!({
-        "status": "ok",
+        "status": if degraded { "degraded" } else { "ok" },
+        "workers": app.workers.report(),
         "gateway": app.gateway.health(),
         "gatewayCallsInLastMinute": app.gateway.calls_in_last_minute(),
         "gatewayRateLimitRefusals": app.gateway.rate_limit_refusals(),

@@ -23,6 +23,7 @@ use crate::gateway::GatewayClient;
 use crate::limiter::SlidingWindow;
 use crate::long_polls::LongPolls;
 use crate::store::replicas::Roles;
+use crate::supervisor::Workers;
 use usdt_checkout_protocol::receipt::Receipt;
 use usdt_checkout_protocol::signature::V1PrivateKey;
 
@@ -43,6 +44,8 @@ pub struct App {
     pub creations: std::sync::Mutex<SlidingWindow>,
     /// Status polls held open, up to a share of the open-files limit.
     pub long_polls: LongPolls,
+    /// The background workers, restarted when they fail (see [`crate::supervisor`]).
+    pub workers: Arc<Workers>,
 }
 
 impl App {
@@ -71,6 +74,7 @@ impl App {
             )),
             creations: std::sync::Mutex::new(SlidingWindow::new(per_client, 60_000)),
             long_polls: LongPolls::for_open_files(crate::long_polls::raise_open_files()),
+            workers: Arc::default(),
         }
     }
 

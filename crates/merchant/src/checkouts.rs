@@ -386,6 +386,11 @@ impl Checkouts {
     /// (see [`crate::store::replicas`]), waking long polls as its own changes do. Runs for as
     /// long as the server does.
     pub async fn follow(&self, mut feed: ChangeFeed) {
+        // What changed before the feed listened (at startup, or while a failed feed was
+        // restarted) is read once.
+        if let Err(e) = self.refresh_all().await {
+            tracing::warn!("reading what other servers changed: {e}");
+        }
         loop {
             let refreshed = match feed.next().await {
                 Change::Checkout(id) => self.refresh(&id).await,

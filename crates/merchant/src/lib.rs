@@ -20,4 +20,5 @@ pub mod payment;
 pub mod reconcile;
 pub mod server;
 pub mod store;
+pub mod supervisor;
 pub mod watcher;

@@ -16,8 +16,9 @@ use crate::app::App;
 use crate::checkouts::Checkouts;
 use crate::config::Config;
 use crate::gateway::GatewayClient;
-use crate::store::Store;
 use crate::store::replicas::{Role, Roles, while_leading};
+use crate::store::{Backend, Store};
+use crate::supervisor::{Workers, supervise};
 use crate::{api, error, fulfillment, reconcile, watcher};
 
 /// Request bodies larger than this are refused (413) before a handler reads them.
@@ -43,11 +44,28 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
 
     let roles = Arc::new(Roles::default());
+    let workers = Arc::new(Workers::default());
+    // Every worker is restarted if it panics or stops (see [`crate::supervisor`]).
+    let supervised = |name: &str, make| {
+        tokio::spawn(supervise(workers.clone(), name.to_owned(), make));
+    };
     // Servers sharing a Postgres database: each follows the others' changes, and one at a time
     // runs the reconciler and each chain's watcher.
-    if let Some(feed) = store.changes().await.map_err(|e| e.to_string())? {
-        let checkouts = checkouts.clone();
-        tokio::spawn(async move { checkouts.follow(feed).await });
+    if store.backend() == Backend::Postgres {
+        let (checkouts, store) = (checkouts.clone(), store.clone());
+        supervised(
+            "change feed",
+            boxed(move || {
+                let (checkouts, store) = (checkouts.clone(), store.clone());
+                async move {
+                    match store.changes().await {
+                        Ok(Some(feed)) => checkouts.follow(feed).await,
+                        Ok(None) => std::future::pending().await,
+                        Err(e) => tracing::warn!("following the other servers: {e}"),
+                    }
+                }
+            }),
+        );
     }
     {
         let (checkouts, gateway, interval) = (
@@ -55,28 +73,50 @@ pub async fn serve(config: Config) -> Result<(), String> {
             gateway.clone(),
             config.reconcile_interval,
         );
-        tokio::spawn(while_leading(
-            store.clone(),
-            roles.clone(),
-            Role::Reconciler,
-            move || reconcile::run(checkouts.clone(), gateway.clone(), interval),
-        ));
+        let (store, roles) = (store.clone(), roles.clone());
+        supervised(
+            "reconciler",
+            boxed(move || {
+                let (checkouts, gateway) = (checkouts.clone(), gateway.clone());
+                while_leading(store.clone(), roles.clone(), Role::Reconciler, move || {
+                    reconcile::run(checkouts.clone(), gateway.clone(), interval)
+                })
+            }),
+        );
     }
     for chain in config.chains.values().filter(|c| c.rpc_url.is_some()) {
-        let (chain, checkouts, watched) = (chain.clone(), checkouts.clone(), store.clone());
-        tokio::spawn(while_leading(
+        let (chain, checkouts, store, roles) = (
+            chain.clone(),
+            checkouts.clone(),
             store.clone(),
             roles.clone(),
-            Role::Watcher(chain.id.0),
-            move || watcher::run(chain.clone(), checkouts.clone(), watched.clone()),
-        ));
+        );
+        supervised(
+            &format!("watcher of chain {}", chain.id),
+            boxed(move || {
+                let (chain, checkouts, watched) = (chain.clone(), checkouts.clone(), store.clone());
+                while_leading(
+                    store.clone(),
+                    roles.clone(),
+                    Role::Watcher(chain.id.0),
+                    move || watcher::run(chain.clone(), checkouts.clone(), watched.clone()),
+                )
+            }),
+        );
     }
     if let Some(delivery) = config.fulfillment.clone() {
-        tokio::spawn(fulfillment::run(delivery, store.clone(), fulfillment_due));
+        let store = store.clone();
+        supervised(
+            "fulfillment",
+            boxed(move || {
+                fulfillment::run(delivery.clone(), store.clone(), fulfillment_due.clone())
+            }),
+        );
     }
 
     let mut app = App::new(config, checkouts, gateway);
     app.roles = roles;
+    app.workers = workers;
     app.receipt_key = store.receipt_key().await.map_err(|e| e.to_string())?;
     let app = Arc::new(app);
     // One line on stdout for scripts and tests.
@@ -156,6 +196,18 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .layer(axum::middleware::from_fn(error::errors_as_json))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// A worker's maker, boxed: each worker is a future of its own type.
+type Maker =
+    Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+fn boxed<F, W>(make: F) -> Maker
+where
+    F: Fn() -> W + Send + Sync + 'static,
+    W: std::future::Future<Output = ()> + Send + 'static,
+{
+    Box::new(move || Box::pin(make()))
 }
 
 async fn shutdown() {
