@@ -372,7 +372,7 @@ async fn a_reload_mid_payment_resumes_the_same_order_and_reaches_paid() {
         .await;
     assert!(
         shop.browser
-            .find(&shop.widget, "button[type=submit]")
+            .find(&shop.widget, "input[name=usdt-checkout-network]")
             .await
             .is_none(),
         "not the chooser"
