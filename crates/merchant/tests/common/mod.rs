@@ -177,6 +177,9 @@ pub struct Storefront {
     pub gateway_limit: Option<usize>,
     /// How long the gateway's orders last, when not its default.
     pub order_lifetime_seconds: Option<u64>,
+    /// How often the reconciler asks the gateway, when not every second (the tests', so lost
+    /// webhooks are made up for at once; a shop's default is 15 s).
+    pub reconcile_interval_seconds: Option<u64>,
     /// New checkouts a client may ask for a minute, when not the tests' (every shopper of a
     /// test comes from 127.0.0.1).
     pub checkouts_per_client_per_minute: Option<usize>,
@@ -196,6 +199,7 @@ impl Default for Storefront {
             gateway_limit: None,
             order_lifetime_seconds: None,
             second_chain: false,
+            reconcile_interval_seconds: None,
             checkouts_per_client_per_minute: None,
         }
     }
@@ -295,7 +299,7 @@ widget_dir = "{widget}"
 url = "{gateway_url}"
 api_key = "{api_key}"
 {gateway}
-reconcile_interval_seconds = 1
+reconcile_interval_seconds = {reconcile}
 {budget}
 
 [rates]
@@ -327,6 +331,7 @@ currency = "USDT"
             per_client = storefront
                 .checkouts_per_client_per_minute
                 .unwrap_or(100_000),
+            reconcile = storefront.reconcile_interval_seconds.unwrap_or(1),
             widget = widget.display(),
             gateway_url = sandbox.url,
             api_key = keys.api_key,
