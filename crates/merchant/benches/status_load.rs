@@ -219,7 +219,13 @@ async fn run(db: Db, servers: usize, shoppers: usize, seconds: u64) -> Figures {
 
 fn print(all: &[Figures], shoppers: usize) {
     println!(
-        "\n{shoppers} shoppers long-polling ({LONG_POLL_SECONDS} s) {CHECKOUTS} checkouts; a 1 USDT payment every 3 s\n"
+        "\n### {shoppers} shoppers\n\n{shoppers} shoppers arrive over 5 s and each holds one long poll at \
+         a time (`?wait={LONG_POLL_SECONDS}` with its last ETag, as the widget does) on one of \
+         {CHECKOUTS} checkouts, dealt to the servers in turn as a balancer would; every 3 s a \
+         1 USDT transfer arrives at the checkouts' address and wakes their shoppers. First poll: \
+         a shopper's first answer. Payment seen: from the transfer's return to each shopper's \
+         answer showing it. Gateway calls: the most in any minute, all servers together. RSS: \
+         each server's resident memory at the end. The checkout server is the release build.\n"
     );
     println!(
         "| setup | first poll p50 / p99 (ms) | payment seen p50 / p99 (ms) | polls/s | failed | gateway calls/min (most) | 429s | RSS per server (MiB) |"
@@ -389,13 +395,13 @@ fn print_baseline(rows: &[Baseline], ours: &[Figures]) {
         .max()
         .unwrap_or(0);
     println!(
-        "\nThe seed's integration serves {served} shopper(s) polling each second before the gateway refuses; \
-         every poll costs one gateway call."
+        "\n- The seed's integration serves {served} shopper(s) polling each second before the \
+         gateway refuses; every poll costs one gateway call."
     );
     for f in ours {
         let polls_per_minute = f.answered as f64 / f.seconds * 60.0;
         println!(
-            "usdt-checkout ({}): {:.0} polls a minute for {} gateway calls a minute at most, one gateway call per {:.0} polls.",
+            "- usdt-checkout ({}): {:.0} polls a minute for {} gateway calls a minute at most, one gateway call per {:.0} polls.",
             f.setup,
             polls_per_minute,
             f.gateway_calls,
