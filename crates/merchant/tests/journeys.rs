@@ -213,17 +213,16 @@ impl Shop {
         self.snap("waiting").await;
     }
 
+    /// Clicks the element matching `css` once it shows `text`.
+    async fn click_on(&self, css: &str, text: &str) {
+        let element = self.browser.wait_for(&self.widget, css, text).await;
+        self.browser.click(&element).await;
+    }
+
     /// Pays with the browser wallet the page has (the test wallet), to "sent".
     async fn pay_from_wallet(&self) {
-        let pay = self
-            .browser
-            .wait_for(
-                &self.widget,
-                "button.usdt-checkout__wallet",
-                "Pay with Test Wallet",
-            )
+        self.click_on("button.usdt-checkout__wallet", "Pay with Test Wallet")
             .await;
-        self.browser.click(&pay).await;
         self.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet")
             .await;
     }
@@ -1255,15 +1254,8 @@ async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_
     shop.wait_for(".usdt-checkout__note", "5 USDT arrived at this address")
         .await;
 
-    let toggle = shop
-        .browser
-        .wait_for(
-            &shop.widget,
-            ".usdt-checkout__claim-toggle",
-            "I already paid",
-        )
+    shop.click_on(".usdt-checkout__claim-toggle", "I already paid")
         .await;
-    shop.browser.click(&toggle).await;
     let input = shop
         .browser
         .find(&shop.widget, "input[name=txHash]")
