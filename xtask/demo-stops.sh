@@ -2,7 +2,7 @@
 # Checks that `cargo xtask demo`, started in the background and stopped with SIGTERM, leaves no
 # process and no port behind. Run from the repository root: bash xtask/demo-stops.sh
 set -euo pipefail
-ports=(8545 4010 4020 8080)
+ports=(8545 8546 4010 4020 8080)
 listening() { ss -ltn | awk '{print $4}' | grep -E ":($(IFS='|'; echo "${ports[*]}"))$" || true; }
 [ -z "$(listening)" ] || { echo "a demo port is already in use:"; listening; exit 1; }
 
@@ -20,7 +20,7 @@ echo "demo up (pid $pid); listening: $(listening | tr '\n' ' ')"
 kill -TERM "$pid"
 for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
 sleep 1
-left=$(pgrep -fa "anvil --port 8545|blockatm-sandbox|checkout-server serve|trunk serve" || true)
+left=$(pgrep -fa "anvil --port 854[56]|blockatm-sandbox|checkout-server serve|trunk serve" || true)
 if [ -n "$(listening)" ] || [ -n "$left" ] || kill -0 "$pid" 2>/dev/null; then
   echo "left behind after SIGTERM:"; listening; echo "$left"; exit 1
 fi
