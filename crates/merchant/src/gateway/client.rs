@@ -382,7 +382,10 @@ impl GatewayClient {
 
     fn note<T>(&self, outcome: &Result<T, GatewayError>) {
         match outcome {
-            Ok(_) | Err(GatewayError::Rejected { .. }) => self.set_health(GatewayHealth::Available),
+            Ok(_) | Err(GatewayError::Rejected { .. }) => {
+                let next = answered_health(*self.health.borrow(), now_ms());
+                self.set_health(next);
+            }
             Err(GatewayError::Unreachable(_) | GatewayError::Garbage(_)) => {
                 if !matches!(*self.health.borrow(), GatewayHealth::Unreachable { .. }) {
                     self.set_health(GatewayHealth::Unreachable { since: now_ms() });
@@ -390,6 +393,18 @@ impl GatewayClient {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// The gateway's health once it answered: available, unless a 429's or 418's pause is still
+/// running. A call sent before the refusal may answer after it, and the calls stay paused
+/// meanwhile, so shoppers must not be told all is well while checkouts are refused.
+fn answered_health(current: GatewayHealth, now: u64) -> GatewayHealth {
+    match current {
+        GatewayHealth::RateLimited { until } | GatewayHealth::Blocked { until } if now < until => {
+            current
+        }
+        _ => GatewayHealth::Available,
     }
 }
 
@@ -439,6 +454,17 @@ mod tests {
             assert_eq!(limited(Some(unreadable)), DEFAULT_LIMITED, "{unreadable}");
         }
         assert_eq!(pause_for(None, DEFAULT_BLOCKED), DEFAULT_BLOCKED);
+    }
+
+    #[test]
+    fn a_late_answer_does_not_end_a_pause_early() {
+        let blocked = GatewayHealth::Blocked { until: 1_000 };
+        assert_eq!(answered_health(blocked, 999), blocked, "still blocked");
+        assert_eq!(answered_health(blocked, 1_000), GatewayHealth::Available);
+        let limited = GatewayHealth::RateLimited { until: 1_000 };
+        assert_eq!(answered_health(limited, 10), limited);
+        let unreachable = GatewayHealth::Unreachable { since: 5 };
+        assert_eq!(answered_health(unreachable, 10), GatewayHealth::Available);
     }
 
     #[test]
