@@ -29,6 +29,7 @@ use crate::clock::now_ms;
 use crate::config::Item;
 use crate::domain::{Checkout, CreatedBy, PaymentTerms, check_price};
 use crate::error::ApiError;
+use crate::limiter::SlidingWindow;
 use crate::payment::{accepted_token, start_payment};
 use crate::store::Claimed;
 
@@ -78,6 +79,20 @@ fn json_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
+/// Counts one use by `key` in `window`, or refuses it (429 `code`, with when to try again).
+fn within(
+    window: &std::sync::Mutex<SlidingWindow>,
+    key: &str,
+    code: &'static str,
+    message: &str,
+) -> Result<(), ApiError> {
+    let allowed = window.lock().expect("limiter lock").allow(key, now_ms());
+    allowed.map_err(|wait_ms| {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            .retry_after(Some(Duration::from_millis(wait_ms)))
+    })
+}
+
 /// A query string, read into `T` or refused in the API's error shape.
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
@@ -115,18 +130,12 @@ async fn create_checkout(
     let client = client.map_or_else(String::new, |Extension(ConnectInfo(at))| {
         at.ip().to_string()
     });
-    app.creations
-        .lock()
-        .expect("creations lock")
-        .allow(&client, now_ms())
-        .map_err(|wait_ms| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_checkouts",
-                "too many checkouts asked for from this address; try again shortly",
-            )
-            .retry_after(Some(Duration::from_millis(wait_ms)))
-        })?;
+    within(
+        &app.creations,
+        &client,
+        "too_many_checkouts",
+        "too many checkouts asked for from this address; try again shortly",
+    )?;
     // Refused before anything is written: a request for an item not for sale, or a network or
     // token the gateway does not take, must not leave a checkout behind.
     let item = match &request.item {
@@ -138,9 +147,9 @@ async fn create_checkout(
         ),
         None => None,
     };
-    accepted_token(&app, request.chain_id, &request.symbol).await?;
+    let accepted = accepted_token(&app, request.chain_id, &request.symbol).await?;
     let checkout = checkout_for(&app, &request, item).await?;
-    let started = start_payment(&app, checkout, request.chain_id, &request.symbol).await?;
+    let started = start_payment(&app, checkout, accepted).await?;
     Ok((StatusCode::CREATED, Json(app.view(&started))))
 }
 
@@ -272,18 +281,12 @@ async fn claim_transaction(
             "a transaction hash is 0x and 64 hexadecimal digits",
         )
     })?;
-    app.claims
-        .lock()
-        .expect("claims lock")
-        .allow(&id, now_ms())
-        .map_err(|wait_ms| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                checkout::ERROR_TOO_MANY_CLAIMS,
-                "too many claims for this checkout; try again later",
-            )
-            .retry_after(Some(Duration::from_millis(wait_ms)))
-        })?;
+    within(
+        &app.claims,
+        &id,
+        checkout::ERROR_TOO_MANY_CLAIMS,
+        "too many claims for this checkout; try again later",
+    )?;
     let mut found = vec![];
     for (chain, client) in &app.chains {
         let lookup = client.lookup(&hash).await.map_err(|e| {
@@ -301,8 +304,14 @@ async fn claim_transaction(
         found.push((*chain, lookup));
     }
     let remaining = checkout.remaining_atomic.unwrap_or(terms.pay_amount_atomic);
-    let payment = claim::judge(&terms, checkout.created_at, remaining, &found)
-        .map_err(|refusal| refused(&app, &terms, refusal))?;
+    let payment = claim::judge(
+        &terms,
+        checkout.created_at,
+        remaining,
+        &checkout.chain_payments,
+        &found,
+    )
+    .map_err(|refusal| refused(&app, &terms, refusal))?;
     match app
         .checkouts
         .attach_claimed(&id, terms.chain_id, &payment)

@@ -12,7 +12,7 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, parse_units};
 
 use crate::clock::now_ms;
-use crate::domain::{ChainPayment, Checkout, PaymentTerms};
+use crate::domain::{ChainPayment, Checkout, PaymentTerms, mined_since};
 use crate::gateway::GatewayReport;
 use crate::store::replicas::{Change, ChangeFeed};
 use crate::store::{Claimed, Store, StoreError, Write};
@@ -91,12 +91,11 @@ const UNMATCHED_KEPT: u32 = 256;
 /// Whether an unmatched payment may be one `checkout`'s shopper sent: to the same address, mined
 /// since the checkout was made, in the checkout's token on its chain, or on another watched
 /// chain (whose tokens are the only ones its watcher reads): the wrong network.
-fn sent_for(checkout: &Checkout, (chain, payment): &(ChainId, ChainPayment)) -> bool {
+fn sent_for(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool {
     checkout.terms.as_ref().is_some_and(|terms| {
         payment.to == terms.to_address
-            && (*chain != terms.chain_id || payment.token == terms.token_contract)
-            // A block's time is in whole seconds.
-            && payment.timestamp_ms >= checkout.created_at / 1000 * 1000
+            && (chain != terms.chain_id || payment.token == terms.token_contract)
+            && mined_since(payment.timestamp_ms, checkout.created_at)
     })
 }
 
@@ -167,9 +166,11 @@ impl Checkouts {
 
     /// [`Checkouts::get`], or one not in memory: made a moment ago on another server sharing
     /// the database (the shopper's next poll may come here before the news does), or history
-    /// not loaded at startup (a receipt asked for weeks later). Read once, then held.
+    /// not loaded at startup (a receipt asked for weeks later). Read once, then held. One held
+    /// without an order is read again too: another server may have just made its order, and
+    /// the shopper who asked it there polls here before the news arrives.
     pub async fn find(&self, id: &str) -> Result<Option<Arc<Checkout>>, StoreError> {
-        if let Some(held) = self.get(id) {
+        if let Some(held) = self.get(id).filter(|c| c.terms.is_some()) {
             return Ok(Some(held));
         }
         self.refresh(id).await?;
@@ -436,7 +437,7 @@ impl Checkouts {
     pub fn unmatched_at(&self, checkout: &Checkout) -> Vec<(ChainId, ChainPayment)> {
         let kept = self.unmatched.read().expect("unmatched lock");
         kept.iter()
-            .filter(|seen| sent_for(checkout, seen))
+            .filter(|seen| sent_for(checkout, seen.0, &seen.1))
             .cloned()
             .collect()
     }
@@ -448,8 +449,7 @@ impl Checkouts {
         let mut ids: Vec<String> = cache
             .values()
             .filter(|c| {
-                c.terms.as_ref().is_some_and(|t| t.chain_id != chain)
-                    && sent_for(c, &(chain, payment.clone()))
+                c.terms.as_ref().is_some_and(|t| t.chain_id != chain) && sent_for(c, chain, payment)
             })
             .map(|c| c.id.clone())
             .collect();
@@ -460,7 +460,9 @@ impl Checkouts {
     /// How many [`Checkouts::unmatched_at`] are: for every status poll's ETag, with no copy.
     pub fn unmatched_count(&self, checkout: &Checkout) -> usize {
         let kept = self.unmatched.read().expect("unmatched lock");
-        kept.iter().filter(|seen| sent_for(checkout, seen)).count()
+        kept.iter()
+            .filter(|seen| sent_for(checkout, seen.0, &seen.1))
+            .count()
     }
 
     /// Settles every unfinished checkout by the clock (an order's time running out), with no

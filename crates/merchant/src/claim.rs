@@ -13,7 +13,7 @@
 use usdt_checkout_chain::{ChainPayment, TxLookup};
 use usdt_checkout_protocol::{Address, ChainId};
 
-use crate::domain::PaymentTerms;
+use crate::domain::{PaymentTerms, mined_since};
 
 /// Why a claimed transaction is not attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,11 +38,13 @@ pub enum Refusal {
 
 /// The payment in a claimed transaction that pays the checkout with `terms`, made at
 /// `created_at` and still asking `remaining`, given what each watched chain knows of the
-/// transaction; or why there is none.
+/// transaction; or why there is none. A payment among those `attached` to the checkout already
+/// is its own: it is found again, whatever is left to pay.
 pub fn judge(
     terms: &PaymentTerms,
     created_at: u64,
     remaining: u128,
+    attached: &[ChainPayment],
     found: &[(ChainId, TxLookup)],
 ) -> Result<ChainPayment, Refusal> {
     let on_own = found
@@ -53,7 +55,7 @@ pub fn judge(
         Some(TxLookup::Pending) => return Err(Refusal::NotMined),
         Some(TxLookup::Failed) => return Err(Refusal::Failed),
         Some(TxLookup::Mined(payments)) => {
-            return pays(terms, created_at, remaining, payments);
+            return pays(terms, created_at, remaining, attached, payments);
         }
         Some(TxLookup::Unknown) | None => {}
     }
@@ -69,6 +71,7 @@ fn pays(
     terms: &PaymentTerms,
     created_at: u64,
     remaining: u128,
+    attached: &[ChainPayment],
     payments: &[ChainPayment],
 ) -> Result<ChainPayment, Refusal> {
     let here = |p: &&ChainPayment| p.to == terms.to_address;
@@ -79,8 +82,10 @@ fn pays(
             None => Refusal::WrongToken,
         });
     };
-    // A block's time is in whole seconds.
-    if payment.timestamp_ms < created_at / 1000 * 1000 {
+    if attached.iter().any(|p| p.same_log(payment)) {
+        return Ok(payment.clone());
+    }
+    if !mined_since(payment.timestamp_ms, created_at) {
         return Err(Refusal::BeforeOrder);
     }
     if payment.value > remaining {
@@ -162,7 +167,7 @@ mod tests {
     }
 
     fn judged(found: &[(ChainId, TxLookup)]) -> Result<ChainPayment, Refusal> {
-        judge(&terms(), CREATED, 24_995_001, found)
+        judge(&terms(), CREATED, 24_995_001, &[], found)
     }
 
     #[test]
@@ -218,6 +223,24 @@ mod tests {
         for (found, refusal) in cases {
             assert_eq!(judged(&found), Err(refusal.clone()), "{found:?}");
         }
+    }
+
+    #[test]
+    fn a_payment_already_counted_for_the_checkout_is_found_again() {
+        // Paid in full and confirming: nothing is left to pay, and the shopper pastes the hash.
+        let paid = transfer(0xaa, 0x55, 24_995_001, CREATED + 10_000);
+        let found = mined(vec![paid.clone()]);
+        assert_eq!(
+            judge(&terms(), CREATED, 0, std::slice::from_ref(&paid), &found),
+            Ok(paid.clone())
+        );
+        assert!(
+            matches!(
+                judge(&terms(), CREATED, 0, &[], &found),
+                Err(Refusal::AmountDiffers { .. })
+            ),
+            "not the checkout's own: more than it asks"
+        );
     }
 
     #[test]

@@ -433,6 +433,12 @@ impl Facts<'_> {
     }
 }
 
+/// Whether a payment whose block has time `block_ms` came at or after `at` (both Unix ms): a
+/// block's time is in whole seconds, so a block of the same second counts.
+pub fn mined_since(block_ms: u64, at: u64) -> bool {
+    block_ms >= at / 1000 * 1000
+}
+
 /// Blocks past the required confirmations the gateway has to report a payment paid.
 const DISAGREEMENT_BLOCKS: u32 = 3;
 /// How long the chain's watcher has to show a payment the gateway reported paid.

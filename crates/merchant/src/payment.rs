@@ -76,17 +76,16 @@ pub async fn accepted_token(
     Ok((catalog, token))
 }
 
-/// Makes sure `checkout` has a gateway order on `chain`/`symbol`, creating it if needed.
+/// Makes sure `checkout` has a gateway order in the `accepted_token`, creating it if needed.
 pub async fn start_payment(
     app: &App,
     checkout: Checkout,
-    chain: ChainId,
-    symbol: &str,
+    (catalog, token): (Catalog, Cryptocurrency),
 ) -> Result<Checkout, StartError> {
+    let (chain, symbol) = (token.chain_id, token.symbol.as_str());
     if let Some(started) = started(checkout.clone(), chain, symbol) {
         return started;
     }
-    let (catalog, token) = accepted_token(app, chain, symbol).await?;
     let atomic = if checkout.price_currency == symbol {
         parse_positive_units(&checkout.price_amount, token.decimals)
             .map_err(|e| StartError::Pricing(e.to_string()))?

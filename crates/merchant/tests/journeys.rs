@@ -213,6 +213,23 @@ impl Shop {
         self.snap("waiting").await;
     }
 
+    /// What the QR code says to a screen reader.
+    async fn qr_label(&self) -> String {
+        let qr = self
+            .browser
+            .find(&self.widget, "figure[role=img]")
+            .await
+            .expect("a QR code");
+        let label = self
+            .browser
+            .script(
+                "return arguments[0].getAttribute('aria-label');",
+                vec![Browser::arg(&qr)],
+            )
+            .await;
+        label.as_str().unwrap_or_default().to_owned()
+    }
+
     /// Clicks the element matching `css` once it shows `text`.
     async fn click_on(&self, css: &str, text: &str) {
         let element = self.browser.wait_for(&self.widget, css, text).await;
@@ -413,19 +430,10 @@ async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
     shop.wait_for(".usdt-checkout__facts", "Send the rest")
         .await;
     assert_eq!(shop.text(".usdt-checkout__amount").await, "14.995001 USDT");
-    let qr = shop
-        .browser
-        .find(&shop.widget, "figure[role=img]")
-        .await
-        .unwrap();
-    let label = shop
-        .browser
-        .script(
-            "return arguments[0].getAttribute('aria-label');",
-            vec![Browser::arg(&qr)],
-        )
-        .await;
-    assert_eq!(label, "QR code: send 14.995001 USDT on Local chain");
+    assert_eq!(
+        shop.qr_label().await,
+        "QR code: send 14.995001 USDT on Local chain"
+    );
     shop.snap("partially-paid").await;
 
     shop.pay(json!({"method": "deposit"})).await;
@@ -1145,22 +1153,8 @@ async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
     );
     let network = shop.text(".usdt-checkout__facts").await;
     assert!(network.contains("Local BNB chain"), "{network}");
-    let qr = shop
-        .browser
-        .find(&shop.widget, "figure[role=img]")
-        .await
-        .expect("a QR code");
-    let label = shop
-        .browser
-        .script(
-            "return arguments[0].getAttribute('aria-label');",
-            vec![Browser::arg(&qr)],
-        )
-        .await;
-    assert!(
-        label.as_str().unwrap().contains("Local BNB chain"),
-        "{label}"
-    );
+    let label = shop.qr_label().await;
+    assert!(label.contains("Local BNB chain"), "{label}");
     let link = shop
         .browser
         .script(

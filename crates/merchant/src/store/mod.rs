@@ -644,8 +644,6 @@ impl Store {
     }
 }
 
-/// A turn to create orders (see [`Store::creation_turn`]): on Postgres, a transaction holding an
-/// advisory lock, released when it ends (dropped, it rolls back).
 /// What claiming a chain payment for a checkout did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
@@ -657,6 +655,8 @@ pub enum Claimed {
     Elsewhere(String),
 }
 
+/// A turn to create orders (see [`Store::creation_turn`]): on Postgres, a transaction holding an
+/// advisory lock, released when it ends (dropped, it rolls back).
 pub struct Turn {
     _held: Option<Transaction<'static, Any>>,
 }

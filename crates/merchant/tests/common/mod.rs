@@ -408,8 +408,13 @@ impl World {
 
     /// A checkout's status as the checkout server at `server` answers it.
     pub async fn status_at(&self, server: &str, id: &str) -> Value {
+        self.get_json(&format!("{server}/api/checkouts/{id}")).await
+    }
+
+    /// The JSON body of a `GET` of `url`.
+    pub async fn get_json(&self, url: &str) -> Value {
         self.http
-            .get(format!("{server}/api/checkouts/{id}"))
+            .get(url)
             .send()
             .await
             .unwrap()
@@ -463,17 +468,8 @@ impl World {
 
     /// The checkout server's receipt key, from its well-known path.
     pub async fn receipt_key(&self) -> Value {
-        self.http
-            .get(format!(
-                "{}/.well-known/usdt-checkout/receipt-key",
-                self.server.url
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let url = format!("{}/.well-known/usdt-checkout/receipt-key", self.server.url);
+        self.get_json(&url).await
     }
 
     /// The checkouts as the merchant's admin API lists them, newest first.
