@@ -1,5 +1,5 @@
-//! The gateway's public lists (networks, tokens) and the rates fiat prices are converted at,
-//! kept for a minute: they change rarely, and the public API costs no budget, but a shopper
+//! The gateway's public lists (networks, tokens), kept for a minute, and the rates fiat prices
+//! are converted at, kept as configured (a minute unless said): they change rarely, and the public API costs no budget, but a shopper
 //! should not wait for it twice. Rates are fetched only when a fiat price needs one.
 
 use std::sync::RwLock;
@@ -35,11 +35,11 @@ impl CatalogCache {
     }
 
     pub async fn get(&self, gateway: &GatewayClient) -> Result<Catalog, GatewayError> {
-        if let Some(catalog) = fresh(&self.state) {
+        if let Some(catalog) = fresh(&self.state, CATALOG_AGE) {
             return Ok(catalog);
         }
         let _one_refresh = self.refresh.lock().await;
-        if let Some(catalog) = fresh(&self.state) {
+        if let Some(catalog) = fresh(&self.state, CATALOG_AGE) {
             return Ok(catalog);
         }
         let dialect = gateway.dialect();
@@ -64,7 +64,7 @@ impl CatalogCache {
             RateSource::Fixed(fixed) => {
                 return Ok(fixed.get(&(base.to_owned(), quote.to_owned())).cloned());
             }
-            RateSource::Url(url) => match fresh(&self.rates) {
+            RateSource::Url { url, refresh } => match fresh(&self.rates, *refresh) {
                 Some(rates) => rates,
                 None => {
                     let rates: Vec<ExchangeRate> = gateway.public_url(url).await?;
@@ -104,11 +104,11 @@ impl CatalogCache {
     }
 }
 
-fn fresh<T: Clone>(slot: &RwLock<Option<(Instant, T)>>) -> Option<T> {
+fn fresh<T: Clone>(slot: &RwLock<Option<(Instant, T)>>, age: Duration) -> Option<T> {
     slot.read()
         .expect("catalog lock")
         .as_ref()
-        .filter(|(at, _)| at.elapsed() < CATALOG_AGE)
+        .filter(|(at, _)| at.elapsed() < age)
         .map(|(_, value)| value.clone())
 }
 

@@ -12,7 +12,8 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, parse_units};
 
 use crate::clock::now_ms;
-use crate::domain::{ChainPayment, Checkout, PaymentTerms, mined_since};
+use crate::config::MAX_ORDER_LIFETIME_SECONDS;
+use crate::domain::{Asked, ChainPayment, Checkout, PaymentTerms, mined_since};
 use crate::gateway::GatewayReport;
 use crate::store::replicas::{Change, ChangeFeed};
 use crate::store::{Claimed, Store, StoreError, Write};
@@ -74,8 +75,6 @@ pub struct Checkouts {
     fulfillment_due: Arc<Notify>,
     /// The head of each watched chain, as its watcher last read it.
     heads: RwLock<BTreeMap<ChainId, u64>>,
-    /// Amounts chosen for orders being created, by checkout: taken like an open order's.
-    reserved: std::sync::Mutex<HashMap<String, (ChainId, String, u128)>>,
     /// Order creation takes turns per chain and token, on this server (here) and across the
     /// servers on one database (the store's turn).
     creating: std::sync::Mutex<HashMap<(ChainId, String), Turns>>,
@@ -108,33 +107,6 @@ pub struct CreationTurn {
     _shared: crate::store::Turn,
 }
 
-/// An amount held for a checkout while its order is created; released when dropped.
-pub struct Reservation<'a> {
-    checkouts: &'a Checkouts,
-    id: String,
-    amount: u128,
-    /// A concurrent request for the same checkout holds it already: it releases it.
-    owner: bool,
-}
-
-impl Reservation<'_> {
-    pub fn amount(&self) -> u128 {
-        self.amount
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if self.owner {
-            self.checkouts
-                .reserved
-                .lock()
-                .expect("reservations lock")
-                .remove(&self.id);
-        }
-    }
-}
-
 impl Checkouts {
     /// The current checkouts (see [`Store::current`]), in memory. `fulfillment_due` is
     /// notified when one is paid.
@@ -153,7 +125,6 @@ impl Checkouts {
             changed: watch::Sender::new(0),
             fulfillment_due,
             heads: RwLock::new(BTreeMap::new()),
-            reserved: std::sync::Mutex::new(HashMap::new()),
             creating: std::sync::Mutex::new(HashMap::new()),
             unmatched: RwLock::new(unmatched),
         })
@@ -511,45 +482,18 @@ impl Checkouts {
         )
     }
 
-    /// Chooses and holds the amount a checkout's new order asks for: `choose` gets the amounts
-    /// other orders on this chain and token still await, and must pick another.
-    pub fn reserve_amount(
-        &self,
-        id: &str,
-        chain: ChainId,
-        symbol: &str,
-        choose: impl FnOnce(&[u128]) -> u128,
-    ) -> Reservation<'_> {
-        let mut reserved = self.reserved.lock().expect("reservations lock");
-        if let Some((_, _, amount)) = reserved.get(id) {
-            return Reservation {
-                checkouts: self,
-                id: id.into(),
-                amount: *amount,
-                owner: false,
-            };
-        }
-        let mut taken = self.amounts_awaited(chain, symbol);
-        taken.extend(
-            reserved
-                .values()
-                .filter(|(c, s, _)| *c == chain && s == symbol)
-                .map(|(_, _, amount)| *amount),
-        );
-        let amount = choose(&taken);
-        reserved.insert(id.into(), (chain, symbol.into(), amount));
-        Reservation {
-            checkouts: self,
-            id: id.into(),
-            amount,
-            owner: true,
-        }
+    /// Keeps what is about to be asked of the gateway for checkout `id` (see
+    /// [`crate::domain::Asked`]): from then on its amount is taken, as an open order's is.
+    /// `None` forgets it. Returns the checkout as stored.
+    pub async fn ask(&self, id: &str, asked: Option<&Asked>) -> Result<Checkout, StoreError> {
+        let stored = self.store.ask(id, asked).await?;
+        Ok(self.cached(stored))
     }
 
     /// Waits for this server's turn to create an order on `chain` and `symbol`, among its own
     /// requests and the other servers on the same database; the turn ends when the returned
     /// value is dropped. Once it is this server's turn, what the others created meanwhile is in
-    /// its copy, so the amounts awaited (see [`Checkouts::reserve_amount`]) are all there. The
+    /// its copy, so the amounts awaited (see [`Checkouts::amounts_awaited`]) are all there. The
     /// gateway takes 90 calls a minute: taking turns costs a shopper nothing it would not wait
     /// for anyway.
     pub async fn creation_turn(
@@ -577,21 +521,30 @@ impl Checkouts {
         })
     }
 
-    /// Amounts open checkouts on this chain and token are waiting for: a new order's amount must
-    /// differ, so a plain transfer can be matched by its amount alone.
-    fn amounts_awaited(&self, chain: ChainId, symbol: &str) -> Vec<u128> {
+    /// Amounts open checkouts on this chain and token are waiting for, or asking the gateway
+    /// for: a new order's amount must differ, so a plain transfer can be matched by its amount
+    /// alone.
+    pub fn amounts_awaited(&self, chain: ChainId, symbol: &str) -> Vec<u128> {
         let now = now_ms();
+        // An order asked for may exist at the gateway for as long as any order lasts.
+        let asked_for = (MAX_ORDER_LIFETIME_SECONDS * 1000).saturating_add(LATE_MATCH_MS);
         self.cache
             .read()
             .expect("cache lock")
             .values()
-            .filter_map(|c| c.terms.as_ref().map(|t| (c, t)))
-            .filter(|(c, t)| {
-                t.chain_id == chain && t.symbol == symbol && !c.state.is_final()
-                    // An expired order may still be paid late, for a day.
-                    && now < t.expires_at.saturating_add(LATE_MATCH_MS)
+            .filter(|c| !c.state.is_final())
+            .filter_map(|c| match (&c.terms, &c.asked) {
+                // An expired order may still be paid late, for a day.
+                (Some(t), _) => (t.chain_id == chain
+                    && t.symbol == symbol
+                    && now < t.expires_at.saturating_add(LATE_MATCH_MS))
+                .then_some(t.pay_amount_atomic),
+                (None, Some(a)) => (a.chain_id == chain
+                    && a.symbol == symbol
+                    && now < c.updated_at.saturating_add(asked_for))
+                .then_some(a.pay_amount_atomic),
+                (None, None) => None,
             })
-            .map(|(_, t)| t.pay_amount_atomic)
             .collect()
     }
 

@@ -48,6 +48,8 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct RatesFile {
     url: Option<String>,
+    /// How long a fetched rate list is used (with `url`): a minute unless said.
+    refresh_seconds: Option<u64>,
     #[serde(default)]
     fixed: BTreeMap<String, String>,
 }
@@ -122,8 +124,8 @@ pub enum RateSource {
     /// None configured: only token prices can be charged.
     None,
     /// An endpoint answering `[{base, quote, rate}]` (the sandbox has one, at
-    /// `/api/v1/public/rates`).
-    Url(String),
+    /// `/api/v1/public/rates`), read again once its list is `refresh` old.
+    Url { url: String, refresh: Duration },
     /// Fixed rates, `(base, quote) -> rate`: `USDT/USD = "1"` charges a dollar as one USDT.
     Fixed(BTreeMap<(String, String), String>),
 }
@@ -404,7 +406,7 @@ const MIN_SECRET_CHARS: usize = 16;
 /// What an order may last: the gateway makes none shorter than a minute (a shorter setting
 /// failed every checkout), and a day is longer than any shopper waits.
 const MIN_ORDER_LIFETIME_SECONDS: u64 = 60;
-const MAX_ORDER_LIFETIME_SECONDS: u64 = 86_400;
+pub const MAX_ORDER_LIFETIME_SECONDS: u64 = 86_400;
 
 /// `secret`, if it is long enough and has no surrounding whitespace; else why not, naming
 /// `setting`.
@@ -455,11 +457,30 @@ fn gateway_api(
     }
 }
 
+/// How long a fetched rate list is used by default, and the range a merchant may set: a price
+/// is fixed when an order is made, so a fresher rate only matters for the orders made next.
+const RATE_REFRESH_SECONDS: (u64, std::ops::RangeInclusive<u64>) = (60, 1..=3600);
+
 fn rate_source(file: RatesFile) -> Result<RateSource, String> {
+    if file.refresh_seconds.is_some() && file.url.is_none() {
+        return Err("rates.refresh_seconds applies to rates.url only".into());
+    }
     match (file.url, file.fixed.is_empty()) {
         (Some(_), false) => Err("rates: set url or fixed, not both".into()),
         (Some(url), true) if url.starts_with("http://") || url.starts_with("https://") => {
-            Ok(RateSource::Url(url))
+            let (default, range) = RATE_REFRESH_SECONDS;
+            let seconds = file.refresh_seconds.unwrap_or(default);
+            if !range.contains(&seconds) {
+                return Err(format!(
+                    "rates.refresh_seconds = {seconds}: must be from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+            Ok(RateSource::Url {
+                url,
+                refresh: Duration::from_secs(seconds),
+            })
         }
         (Some(url), true) => Err(format!("rates.url {url:?} must be an http(s) URL")),
         (None, true) => Ok(RateSource::None),
@@ -712,6 +733,21 @@ mod tests {
         assert!(error.contains("USDT/USD"), "{error}");
         let error = with_base("[rates]\nurl = \"ftp://x\"").unwrap_err();
         assert!(error.contains("rates.url"), "{error}");
+        let url = |extra: &str| with_base(&format!("[rates]\nurl = \"http://r\"\n{extra}"));
+        assert_eq!(
+            url("").unwrap().rates,
+            RateSource::Url {
+                url: "http://r".into(),
+                refresh: Duration::from_secs(60)
+            }
+        );
+        assert!(url("refresh_seconds = 5").is_ok());
+        for bad in ["refresh_seconds = 0", "refresh_seconds = 3601"] {
+            let error = url(bad).unwrap_err();
+            assert!(error.contains("rates.refresh_seconds"), "{error}");
+        }
+        let error = with_base("[rates]\nrefresh_seconds = 5").unwrap_err();
+        assert!(error.contains("rates.url only"), "{error}");
     }
 
     #[test]

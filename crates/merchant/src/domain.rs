@@ -56,6 +56,19 @@ pub struct PaymentTerms {
     pub required_confirmations: u32,
 }
 
+/// What a checkout asked the gateway for, kept from before the call until its order is
+/// attached: the gateway may have made the order even when its answer was lost, so every retry
+/// asks for exactly this again, never re-priced at a rate that has moved since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    pub chain_id: ChainId,
+    pub symbol: String,
+    /// What the server priced it at.
+    pub amount_atomic: u128,
+    /// What the gateway is asked to ask of the shopper (made unique).
+    pub pay_amount_atomic: u128,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkout {
     pub id: String,
@@ -66,6 +79,8 @@ pub struct Checkout {
     pub price_amount: String,
     pub price_currency: String,
     pub reference: Option<String>,
+    /// Set while its gateway order is asked for, until `terms` are (see [`Asked`]).
+    pub asked: Option<Asked>,
     pub terms: Option<PaymentTerms>,
     pub state: CheckoutState,
     pub paid_atomic: u128,
@@ -109,6 +124,7 @@ impl Checkout {
             price_amount,
             price_currency,
             reference: None,
+            asked: None,
             terms: None,
             state: CheckoutState::OPEN,
             paid_atomic: 0,

@@ -1,7 +1,8 @@
 //! Starting a payment: pricing a checkout on the chosen network and token, and creating its
-//! gateway order. The checkout's id is the gateway `orderNo`, so a retry (a double click, a
-//! timeout, a restart between the gateway's answer and our write) finds the same gateway order
-//! instead of making a second one.
+//! gateway order. The checkout's id is the gateway `orderNo`, and what it asks is kept before
+//! the gateway is called, so a retry (a double click, a lost answer, a restart between the
+//! gateway's answer and our write) asks for the same order again and finds it, instead of
+//! making a second one or asking at a rate that has moved.
 
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::pricing::{ask_step, fiat_to_token};
@@ -12,7 +13,7 @@ use usdt_checkout_protocol::gateway::Cryptocurrency;
 use crate::app::App;
 use crate::catalog::Catalog;
 use crate::clock::now_ms;
-use crate::domain::{Checkout, PaymentTerms, unique_amount};
+use crate::domain::{Asked, Checkout, PaymentTerms, unique_amount};
 use crate::gateway::{CreatedOrder, GatewayError, NewOrder};
 use crate::store::StoreError;
 
@@ -76,6 +77,30 @@ pub async fn accepted_token(
     Ok((catalog, token))
 }
 
+/// What `checkout` costs in `token`, in its atomic units: its price as is, or converted at the
+/// configured rate.
+async fn price(app: &App, checkout: &Checkout, token: &Cryptocurrency) -> Result<u128, StartError> {
+    if checkout.price_currency == token.symbol {
+        return parse_positive_units(&checkout.price_amount, token.decimals)
+            .map_err(|e| StartError::Pricing(e.to_string()));
+    }
+    let rate = app
+        .catalog
+        .rate(
+            &app.gateway,
+            &app.config.rates,
+            &token.symbol,
+            &checkout.price_currency,
+        )
+        .await?
+        .ok_or_else(|| StartError::NoRate {
+            base: token.symbol.clone(),
+            quote: checkout.price_currency.clone(),
+        })?;
+    fiat_to_token(&checkout.price_amount, &rate, token.decimals)
+        .map_err(|e| StartError::Pricing(e.to_string()))
+}
+
 /// Makes sure `checkout` has a gateway order in the `accepted_token`, creating it if needed.
 pub async fn start_payment(
     app: &App,
@@ -86,26 +111,6 @@ pub async fn start_payment(
     if let Some(started) = started(checkout.clone(), chain, symbol) {
         return started;
     }
-    let atomic = if checkout.price_currency == symbol {
-        parse_positive_units(&checkout.price_amount, token.decimals)
-            .map_err(|e| StartError::Pricing(e.to_string()))?
-    } else {
-        let rate = app
-            .catalog
-            .rate(
-                &app.gateway,
-                &app.config.rates,
-                symbol,
-                &checkout.price_currency,
-            )
-            .await?
-            .ok_or_else(|| StartError::NoRate {
-                base: symbol.into(),
-                quote: checkout.price_currency.clone(),
-            })?;
-        fiat_to_token(&checkout.price_amount, &rate, token.decimals)
-            .map_err(|e| StartError::Pricing(e.to_string()))?
-    };
     // One creation at a time on this chain and token, here and on every server sharing the
     // database. A request that waited for its turn may find the order made by another request
     // for the same checkout (the same idempotency key, sent twice): that one stands, and the
@@ -119,21 +124,49 @@ pub async fn start_payment(
     if let Some(started) = started(checkout.clone(), chain, symbol) {
         return started;
     }
-    // Scan payments must match their order's amount exactly, and a plain transfer names no
-    // order: among the orders still awaiting payment on this chain and token, each amount is
-    // made unique by the token's smallest unit (10 USDT, then 10.000001).
-    let reservation = app
-        .checkouts
-        .reserve_amount(&checkout.id, chain, symbol, |taken| {
-            unique_amount(atomic, taken, ask_step(token.decimals))
-        });
+    let asked = match checkout.asked.clone() {
+        // Asked before, and the answer lost: the gateway may hold this very order, so it is
+        // asked for again as it was, whatever the rate says now.
+        Some(asked) if asked.chain_id == chain && asked.symbol == symbol => asked,
+        Some(asked) => {
+            return Err(StartError::AlreadyStarted {
+                chain: asked.chain_id,
+                symbol: asked.symbol,
+            });
+        }
+        None => {
+            let priced = price(app, &checkout, &token).await?;
+            // Scan payments must match their order's amount exactly, and a plain transfer
+            // names no order: among the orders still awaiting payment on this chain and token,
+            // each amount is made unique by the smallest amount asked (10 USDT, then
+            // 10.000001). Kept before the gateway is asked, the amount is taken from then on.
+            let taken = app.checkouts.amounts_awaited(chain, symbol);
+            let asked = Asked {
+                chain_id: chain,
+                symbol: symbol.into(),
+                amount_atomic: priced,
+                pay_amount_atomic: unique_amount(priced, &taken, ask_step(token.decimals)),
+            };
+            app.checkouts.ask(&checkout.id, Some(&asked)).await?;
+            asked
+        }
+    };
     let order = NewOrder {
         order_no: checkout.id.clone(),
         chain_id: chain,
         symbol: symbol.into(),
-        amount: format_units(reservation.amount(), token.decimals),
+        amount: format_units(asked.pay_amount_atomic, token.decimals),
     };
-    let created = app.gateway.create_order(&order).await?;
+    let created = match app.gateway.create_order(&order).await {
+        Ok(created) => created,
+        Err(error) => {
+            if !error.may_have_acted() {
+                // No order was made: the shopper may choose afresh, at the rate of then.
+                app.checkouts.ask(&checkout.id, None).await?;
+            }
+            return Err(error.into());
+        }
+    };
     let confirmations = app
         .config
         .chains
@@ -151,14 +184,13 @@ pub async fn start_payment(
     let terms = terms_of(
         &order,
         &created,
-        atomic,
-        reservation.amount(),
+        asked.amount_atomic,
+        asked.pay_amount_atomic,
         (token.contract, token.decimals),
         confirmations,
         now_ms() + app.config.order_lifetime.as_millis() as u64,
     )?;
     let stored = app.checkouts.attach_order(&checkout.id, &terms).await?;
-    drop(reservation);
     tracing::info!(
         "checkout {}: gateway order for {} {symbol} on chain {chain}, paid to {}",
         stored.id,

@@ -14,7 +14,7 @@ use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
 use usdt_checkout_server::checkouts::{Applied, Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::config::Database;
-use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
+use usdt_checkout_server::domain::{Asked, Checkout, CreatedBy, PaymentTerms};
 use usdt_checkout_server::gateway::GatewayReport;
 use usdt_checkout_server::store::Store;
 
@@ -362,22 +362,40 @@ async fn amounts_awaited_are_not_asked_again(db: Db) {
         .attach_order("co_1", &terms("ORD-1"))
         .await
         .unwrap();
-    let pick = |taken: &[u128]| {
-        let mut amount = 24_995_001;
-        while taken.contains(&amount) {
-            amount += 1;
-        }
-        amount
+    let asked = |amount| Asked {
+        chain_id: ChainId::LOCAL,
+        symbol: "USDT".into(),
+        amount_atomic: 24_995_001,
+        pay_amount_atomic: amount,
     };
-    let second = checkouts.reserve_amount("co_2", ChainId::LOCAL, "USDT", pick);
-    assert_eq!(second.amount(), 24_995_002, "co_1 awaits 24.995001");
-    let third = checkouts.reserve_amount("co_3", ChainId::LOCAL, "USDT", pick);
-    assert_eq!(third.amount(), 24_995_003, "co_2's order is being created");
-    let again = checkouts.reserve_amount("co_2", ChainId::LOCAL, "USDT", pick);
-    assert_eq!(again.amount(), 24_995_002, "a retry for co_2 asks the same");
-    drop((second, third, again));
-    let fourth = checkouts.reserve_amount("co_4", ChainId::LOCAL, "USDT", pick);
-    assert_eq!(fourth.amount(), 24_995_002, "released when done");
+    let awaited = |checkouts: &Checkouts| {
+        let mut amounts = checkouts.amounts_awaited(ChainId::LOCAL, "USDT");
+        amounts.sort();
+        amounts
+    };
+    assert_eq!(awaited(&checkouts), [24_995_001], "co_1's order");
+    checkouts.open(&checkout("co_2", None)).await.unwrap();
+    let kept = checkouts
+        .ask("co_2", Some(&asked(24_995_002)))
+        .await
+        .unwrap();
+    assert_eq!(kept.asked, Some(asked(24_995_002)));
+    assert_eq!(
+        awaited(&checkouts),
+        [24_995_001, 24_995_002],
+        "an order being asked for takes its amount"
+    );
+    assert_eq!(
+        awaited(&open(&db).await.1),
+        [24_995_001, 24_995_002],
+        "kept, for a retry after a restart"
+    );
+    checkouts.ask("co_2", None).await.unwrap();
+    assert_eq!(
+        awaited(&checkouts),
+        [24_995_001],
+        "forgotten: no order made"
+    );
 }
 
 async fn everything_survives_reopening_the_file(db: Db) {

@@ -10,7 +10,7 @@ use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
 use usdt_checkout_protocol::signed_string;
-use usdt_checkout_testkit::{eventually, now_ms};
+use usdt_checkout_testkit::{Client, eventually, now_ms};
 
 on_both!(
     a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once,
@@ -26,6 +26,7 @@ on_both!(
     only_configured_origins_may_call_and_responses_carry_security_headers,
     the_widget_is_served_from_the_merchants_own_domain,
     one_client_cannot_spend_the_gateways_budget_on_checkouts,
+    a_lost_answer_then_a_moved_rate_asks_the_gateway_the_same_terms_again,
 );
 
 async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db: Db) {
@@ -613,4 +614,54 @@ async fn one_client_cannot_spend_the_gateways_budget_on_checkouts(db: Db) {
     w.pay(&first, json!({})).await;
     w.mine().await;
     w.wait_state(id, "paid").await;
+}
+
+/// The gateway makes the order and its answer is lost; the rate moves before the shopper
+/// retries. The retry must ask the gateway for what it may already have made, not re-price:
+/// an order number asked again with another amount is refused as a duplicate, for good.
+async fn a_lost_answer_then_a_moved_rate_asks_the_gateway_the_same_terms_again(db: Db) {
+    let w = world_with(
+        "lost-answer",
+        Storefront {
+            db,
+            rates_refresh_seconds: Some(1),
+            ..Storefront::default()
+        },
+    )
+    .await;
+    let request = json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "lost-answer-1"});
+    // Every attempt of the first request: the order is made, then found again, each answer lost.
+    w.sandbox_faults(json!({"loseAnswers": 3})).await;
+    let (status, body) = w.post("/api/checkouts", request.clone()).await;
+    assert!(
+        status >= 500,
+        "the shopper is told to retry: {status} {body}"
+    );
+
+    let reply = Client::new(&w.sandbox.url)
+        .post(
+            "/sandbox/rates",
+            json!([{"base": "USDT", "quote": "USD", "rate": "1.25"}]),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let (status, view) = w.post("/api/checkouts", request.clone()).await;
+    assert_eq!(status, 201, "the retry finds the order: {view}");
+    assert_eq!(
+        view["payment"]["amount"], "24.995001",
+        "25 USD at the rate first asked (1.0002), not the moved one (1.25)"
+    );
+    let order = Client::new(&w.sandbox.url)
+        .get(&format!(
+            "/sandbox/orders/{}",
+            view["payment"]["orderNo"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(order.body["data"]["amount"], "24.995001", "{}", order.body);
+
+    // A new checkout is priced at the moved rate: only the one asked for is held to it.
+    let fresh = w.checkout("tee", "lost-answer-2").await;
+    assert_eq!(fresh["payment"]["amount"], "20");
 }

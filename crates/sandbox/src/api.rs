@@ -378,8 +378,9 @@ async fn tokens(
 async fn rates(State(app): State<Arc<App>>) -> AnswerResult<Vec<ExchangeRate>> {
     let now = now_ms();
     let list = app
-        .config
         .rates
+        .lock()
+        .expect("rates lock")
         .iter()
         .map(|r| ExchangeRate {
             base: r.base.clone(),
@@ -393,15 +394,26 @@ async fn rates(State(app): State<Arc<App>>) -> AnswerResult<Vec<ExchangeRate>> {
 
 /// Test mode's fault injection, in front of the gateway API.
 async fn inject_faults(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let creation = request.method() == axum::http::Method::POST;
     let (latency, injected) = {
         let mut faults = app.faults.lock().expect("faults lock");
-        (faults.latency(), faults.decide())
+        (faults.latency(), faults.decide(creation))
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     match injected {
         Injected::Pass => next.run(request).await,
+        Injected::LoseAnswer => {
+            // The order is made (or found, for a retry); only its answer is lost.
+            let made = next.run(request).await;
+            tracing::info!("creation answered {}, then lost (injected)", made.status());
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "connection lost after the order was written (injected)",
+            )
+                .into_response()
+        }
         Injected::Status(429) => {
             ApiError::rate_limited("rate limited (injected)", Duration::from_secs(1))
                 .into_response()

@@ -11,7 +11,7 @@ use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{Address, ChainId, Token};
 
 use crate::clock::now_ms;
-use crate::config::{Config, Merchant};
+use crate::config::{Config, Merchant, RateFile};
 use crate::faults::FaultState;
 use crate::ledger::{Deployment, Order, Store};
 use crate::rate_limit::RateLimiter;
@@ -29,6 +29,9 @@ pub struct App {
     pub gateway_key: V1PrivateKey,
     pub limiter: Mutex<RateLimiter>,
     pub faults: Mutex<FaultState>,
+    /// The rates `GET /api/v1/public/rates` answers: the configured ones, until test mode moves
+    /// them.
+    pub rates: Mutex<Vec<RateFile>>,
     /// Wakes the followers at once (after a test-mode transaction, say).
     pub chain_changed: Notify,
     pub webhooks_due: Notify,
@@ -151,6 +154,7 @@ impl App {
             gateway_key,
             limiter: Mutex::new(limiter),
             faults: Mutex::new(FaultState::default()),
+            rates: Mutex::new(config.rates.clone()),
             chain_changed: Notify::new(),
             webhooks_due: Notify::new(),
             tick_lock: tokio::sync::Mutex::new(()),

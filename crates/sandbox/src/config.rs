@@ -82,7 +82,7 @@ pub struct MerchantFile {
 /// numbers.
 pub const DEFAULT_CASHIER_ID: u64 = 86_100_021;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateFile {
     pub base: String,
@@ -158,6 +158,19 @@ pub struct Config {
     pub registry: ChainRegistry,
     pub merchants: Vec<Merchant>,
     pub rates: Vec<RateFile>,
+}
+
+/// Each rate is a positive decimal with at most 18 decimals.
+pub fn check_rates(rates: &[RateFile]) -> Result<(), String> {
+    for (i, rate) in rates.iter().enumerate() {
+        if usdt_checkout_protocol::parse_positive_units(&rate.rate, 18).is_err() {
+            return Err(format!(
+                "rates[{i}].rate {:?} must be a positive decimal with at most 18 decimals",
+                rate.rate
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the file at `path` (defaults without one); `api`, when given, overrides its dialect.
@@ -295,14 +308,7 @@ fn check(file: ConfigFile, api: Option<Api>) -> Result<Config, String> {
             receivers: Default::default(),
         });
     }
-    for (i, rate) in file.rates.iter().enumerate() {
-        if usdt_checkout_protocol::parse_positive_units(&rate.rate, 18).is_err() {
-            return Err(format!(
-                "rates[{i}].rate {:?} must be a positive decimal with at most 18 decimals",
-                rate.rate
-            ));
-        }
-    }
+    check_rates(&file.rates)?;
     Ok(Config {
         api,
         public_url: g.public_url.map(|url| url.trim_end_matches('/').to_owned()),

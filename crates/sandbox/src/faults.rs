@@ -1,5 +1,6 @@
 //! Fault injection for integrators' resilience tests (test mode): added latency, a share of
-//! server errors or malformed bodies, forced 429 or 418, and dropped or delayed webhooks. Shares are applied
+//! server errors or malformed bodies, forced 429 or 418, creations whose answers are lost, and
+//! dropped, delayed, duplicated or reordered webhooks. Shares are applied
 //! deterministically (an error rate of 0.25 fails exactly every fourth request), so a test that
 //! sets them gets the same sequence every run.
 
@@ -23,6 +24,16 @@ pub struct Faults {
     /// Each webhook delivery attempt is held this long past when it was due, so a merchant can
     /// learn of a payment from the chain before the gateway tells it.
     pub webhook_delay_ms: u64,
+    /// Each webhook delivered is delivered a second time at once, as a gateway that retries a
+    /// delivery whose acknowledgement it missed does.
+    pub duplicate_webhooks: bool,
+    /// Deliveries due together are sent newest first, so a merchant hears of a payment before
+    /// the order's earlier news.
+    pub reorder_webhooks: bool,
+    /// The next this many order creations are made (or found again, for a retry of the same
+    /// request), and then their answers are lost: the merchant gets a 503 and cannot tell
+    /// whether the order exists, as when the connection drops after the gateway wrote it.
+    pub lose_answers: u32,
 }
 
 /// The longest a webhook can be held: ten minutes.
@@ -35,6 +46,8 @@ pub enum Injected {
     Status(u16),
     ServerError,
     Malformed,
+    /// Answer the request as usual, then lose the answer.
+    LoseAnswer,
 }
 
 #[derive(Default)]
@@ -42,6 +55,7 @@ pub struct FaultState {
     pub faults: Faults,
     error_debt: f64,
     malformed_debt: f64,
+    answers_to_lose: u32,
 }
 
 impl FaultState {
@@ -66,6 +80,7 @@ impl FaultState {
             ));
         }
         *self = Self {
+            answers_to_lose: faults.lose_answers,
             faults,
             ..Self::default()
         };
@@ -81,9 +96,14 @@ impl FaultState {
         Duration::from_millis(self.faults.webhook_delay_ms)
     }
 
-    pub fn decide(&mut self) -> Injected {
+    /// What to do with the next request; `creation` when it makes an order (a POST).
+    pub fn decide(&mut self, creation: bool) -> Injected {
         if let Some(status) = self.faults.force_status {
             return Injected::Status(status);
+        }
+        if creation && self.answers_to_lose > 0 {
+            self.answers_to_lose -= 1;
+            return Injected::LoseAnswer;
         }
         self.error_debt += self.faults.error_rate;
         if self.error_debt >= 1.0 {
@@ -112,7 +132,7 @@ mod tests {
                 ..Faults::default()
             })
             .unwrap();
-        let decisions: Vec<Injected> = (0..8).map(|_| state.decide()).collect();
+        let decisions: Vec<Injected> = (0..8).map(|_| state.decide(false)).collect();
         let errors = decisions
             .iter()
             .filter(|d| **d == Injected::ServerError)
@@ -154,6 +174,21 @@ mod tests {
                 ..Faults::default()
             })
             .unwrap();
-        assert_eq!(state.decide(), Injected::Status(418));
+        assert_eq!(state.decide(true), Injected::Status(418));
+    }
+
+    #[test]
+    fn only_the_given_number_of_creations_lose_their_answers() {
+        let mut state = FaultState::default();
+        state
+            .set(Faults {
+                lose_answers: 2,
+                ..Faults::default()
+            })
+            .unwrap();
+        assert_eq!(state.decide(false), Injected::Pass, "a query is answered");
+        assert_eq!(state.decide(true), Injected::LoseAnswer);
+        assert_eq!(state.decide(true), Injected::LoseAnswer);
+        assert_eq!(state.decide(true), Injected::Pass);
     }
 }

@@ -17,6 +17,7 @@ use usdt_checkout_protocol::{Address, OrderStatus, format_units, parse_positive_
 
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::config::{RateFile, check_rates};
 use crate::error::{ApiError, ApiResult, ok};
 use crate::faults::Faults;
 use crate::follow;
@@ -33,6 +34,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sandbox/mine", post(mine))
         .route("/sandbox/reorg", post(reorg))
         .route("/sandbox/faults", get(faults).post(set_faults))
+        .route("/sandbox/rates", post(set_rates))
         .route("/sandbox/accounts", get(accounts))
         .route("/sandbox/unmatched", get(unmatched))
         .route("/sandbox/webhooks", get(webhooks))
@@ -248,6 +250,17 @@ async fn set_faults(State(app): State<Arc<App>>, Json(faults): Json<Faults>) -> 
         .set(faults.clone())
         .map_err(ApiError::invalid)?;
     ok(faults)
+}
+
+/// Moves the rates the public rate list answers (all of them, replaced), as a market does.
+async fn set_rates(
+    State(app): State<Arc<App>>,
+    Json(rates): Json<Vec<RateFile>>,
+) -> ApiResult<usize> {
+    check_rates(&rates).map_err(ApiError::invalid)?;
+    let count = rates.len();
+    *app.rates.lock().expect("rates lock") = rates;
+    ok(count)
 }
 
 #[derive(Serialize)]

@@ -40,10 +40,18 @@ pub async fn run(app: Arc<App>) {
         .expect("an HTTP client without TLS settings builds");
     loop {
         let now = now_ms();
-        // Fault injection may hold each delivery past its time.
-        let held = app.faults.lock().expect("faults lock").webhook_delay();
-        let held = held.as_millis() as u64;
-        let due: Vec<Due> = app.store.read(|ledger| {
+        // Fault injection may hold each delivery past its time, send it twice, or send the
+        // deliveries due together newest first.
+        let (held, twice, newest_first) = {
+            let faults = app.faults.lock().expect("faults lock");
+            let f = &faults.faults;
+            (
+                faults.webhook_delay().as_millis() as u64,
+                f.duplicate_webhooks,
+                f.reorder_webhooks,
+            )
+        };
+        let mut due: Vec<Due> = app.store.read(|ledger| {
             ledger
                 .events
                 .iter()
@@ -56,8 +64,15 @@ pub async fn run(app: Arc<App>) {
                 })
                 .collect()
         });
+        if newest_first {
+            due.reverse();
+        }
         for due in due {
             let outcome = deliver(&app, &client, &due).await;
+            if twice && outcome.is_ok() {
+                let again = deliver(&app, &client, &due).await;
+                tracing::info!("webhook {} delivered again (injected): {again:?}", due.id);
+            }
             record(&app, &due.id, outcome);
         }
         tokio::select! {

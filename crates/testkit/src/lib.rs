@@ -184,6 +184,8 @@ pub struct SandboxOptions {
     pub api: Api,
     /// How long the gateway's orders last (its `expireTime`); the gateway's default when `None`.
     pub order_lifetime_seconds: Option<u64>,
+    /// Blocks the gateway waits for before it reports a payment paid.
+    pub confirmations: u32,
 }
 
 impl Default for SandboxOptions {
@@ -193,6 +195,7 @@ impl Default for SandboxOptions {
             rate_limit_per_minute: 100,
             api: Api::V1,
             order_lifetime_seconds: None,
+            confirmations: 2,
         }
     }
 }
@@ -237,6 +240,7 @@ impl Sandbox {
             rate_limit_per_minute,
             api,
             order_lifetime_seconds,
+            confirmations,
         } = options;
         let lifetime = order_lifetime_seconds
             .map(|s| format!("order_lifetime_seconds = {s}\n"))
@@ -247,7 +251,7 @@ impl Sandbox {
             format!(
                 r#"[gateway]
 api = "{api}"
-confirmations = 2
+confirmations = {confirmations}
 poll_interval_ms = 100
 webhook_retry_base_ms = 200
 block_seconds = 2

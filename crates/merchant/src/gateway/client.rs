@@ -44,6 +44,13 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// Whether the gateway may have done what it was asked, though the caller cannot tell: the
+    /// request may have been processed before the connection dropped, the 5xx was sent, or the
+    /// answer was garbled. A refusal, a pause or a call never sent did nothing.
+    pub fn may_have_acted(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::Garbage(_))
+    }
+
     /// When a caller may try again, if the error says.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -454,6 +461,21 @@ mod tests {
             assert_eq!(limited(Some(unreadable)), DEFAULT_LIMITED, "{unreadable}");
         }
         assert_eq!(pause_for(None, DEFAULT_BLOCKED), DEFAULT_BLOCKED);
+    }
+
+    #[test]
+    fn only_an_answer_lost_on_the_way_may_hide_an_order_made() {
+        let maybe = |e: GatewayError| e.may_have_acted();
+        assert!(maybe(GatewayError::Unreachable("timed out".into())));
+        assert!(maybe(GatewayError::Garbage("not JSON".into())));
+        assert!(!maybe(GatewayError::RateLimited(Duration::from_secs(1))));
+        assert!(!maybe(GatewayError::Blocked(Duration::from_secs(1))));
+        assert!(!maybe(GatewayError::OverBudget(Duration::from_secs(1))));
+        assert!(!maybe(GatewayError::Rejected {
+            status: 400,
+            code: "000100".into(),
+            msg: "amount".into()
+        }));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod replicas;
 
 use crate::budget::Budget;
 use crate::clock::now_ms;
-use crate::domain::{ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
+use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
 
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
@@ -348,6 +348,27 @@ impl Store {
         self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
     }
 
+    /// Keeps what is about to be asked of the gateway for a checkout without an order (see
+    /// [`Asked`]); `None` forgets it, once the gateway said no order was made. Either way,
+    /// returns the checkout as stored.
+    pub async fn ask(&self, id: &str, asked: Option<&Asked>) -> Result<Checkout, StoreError> {
+        sqlx::query(
+            "UPDATE checkouts SET chain_id = $1, symbol = $2, amount_atomic = $3,
+                 pay_amount_atomic = $4, updated_at = $5, version = version + 1
+             WHERE id = $6 AND gateway_order_no IS NULL",
+        )
+        .bind(asked.map(|a| a.chain_id.0 as i64))
+        .bind(asked.map(|a| a.symbol.clone()))
+        .bind(asked.map(|a| a.amount_atomic.to_string()))
+        .bind(asked.map(|a| a.pay_amount_atomic.to_string()))
+        .bind(now_ms() as i64)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.announce(id).await?;
+        self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
+    }
+
     /// A transaction for changes that must happen together.
     pub async fn begin(&self) -> Result<Write, StoreError> {
         Ok(Write(self.write().await?, self.backend))
@@ -407,7 +428,8 @@ impl Store {
         Ok(Turn { _held: Some(tx) })
     }
 
-    /// The ids and versions of the unfinished checkouts on `chain` and `symbol`.
+    /// The ids and versions of the unfinished checkouts on `chain` and `symbol`, and of those
+    /// whose order is being asked for there.
     pub async fn versions_on(
         &self,
         chain: ChainId,
@@ -415,7 +437,7 @@ impl Store {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, version FROM checkouts WHERE chain_id = $1 AND symbol = $2
-               AND state IN ('waiting', 'partially_paid', 'confirming', 'expired')",
+               AND state IN ('open', 'waiting', 'partially_paid', 'confirming', 'expired')",
         )
         .bind(chain.0 as i64)
         .bind(symbol)
@@ -999,6 +1021,17 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
     let state: String = row.try_get("state")?;
     let state = CheckoutState::from_name(&state).ok_or(StoreError::Corrupt("state"))?;
     let gateway_order_no: Option<String> = row.try_get("gateway_order_no")?;
+    let chain_id: Option<i64> = row.try_get("chain_id")?;
+    // Before its order, a checkout's chain and amounts are what it asked for.
+    let asked = match (&gateway_order_no, chain_id) {
+        (None, Some(chain_id)) => Some(Asked {
+            chain_id: ChainId(chain_id as u64),
+            symbol: row.try_get("symbol")?,
+            amount_atomic: units("amount_atomic")?.ok_or(StoreError::Corrupt("amount"))?,
+            pay_amount_atomic: units("pay_amount_atomic")?.ok_or(StoreError::Corrupt("amount"))?,
+        }),
+        _ => None,
+    };
     let terms = match gateway_order_no {
         None => None,
         Some(gateway_order_no) => Some(PaymentTerms {
@@ -1027,6 +1060,7 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
         price_amount: row.try_get("price_amount")?,
         price_currency: row.try_get("price_currency")?,
         reference: row.try_get("reference")?,
+        asked,
         terms,
         state,
         paid_atomic: units("paid_atomic")?.unwrap_or(0),

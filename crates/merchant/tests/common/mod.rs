@@ -186,6 +186,10 @@ pub struct Storefront {
     /// A second chain beside the first: chain 31338, whose USDT has 18 decimals (as on BNB
     /// Smart Chain), watched by the gateway and the checkout server alike.
     pub second_chain: bool,
+    /// Blocks a payment needs, at the gateway and the checkout server alike, when not 2.
+    pub confirmations: Option<u32>,
+    /// How long the checkout server uses a fetched rate list, when not a minute.
+    pub rates_refresh_seconds: Option<u64>,
 }
 
 impl Default for Storefront {
@@ -201,6 +205,8 @@ impl Default for Storefront {
             second_chain: false,
             reconcile_interval_seconds: None,
             checkouts_per_client_per_minute: None,
+            confirmations: None,
+            rates_refresh_seconds: None,
         }
     }
 }
@@ -235,6 +241,7 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         api: storefront.api,
         rate_limit_per_minute: storefront.gateway_limit.unwrap_or(100),
         order_lifetime_seconds: storefront.order_lifetime_seconds,
+        confirmations: storefront.confirmations.unwrap_or(2),
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
     // The merchant's gateway settings, as its BlockATM console gives them.
@@ -269,8 +276,9 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
                 String::new()
             };
             format!(
-                "[[chains]]\nid = {}\nconfirmations = 2\n{rpc}\n",
-                a.chain_id
+                "[[chains]]\nid = {}\nconfirmations = {}\n{rpc}\n",
+                a.chain_id,
+                storefront.confirmations.unwrap_or(2)
             )
         })
         .collect();
@@ -305,6 +313,7 @@ reconcile_interval_seconds = {reconcile}
 [rates]
 # The sandbox's own rate list: BlockATM documents none.
 url = "{gateway_url}/api/v1/public/rates"
+{rates_refresh}
 
 {chains}
 [admin]
@@ -332,6 +341,10 @@ currency = "USDT"
                 .checkouts_per_client_per_minute
                 .unwrap_or(100_000),
             reconcile = storefront.reconcile_interval_seconds.unwrap_or(1),
+            rates_refresh = storefront
+                .rates_refresh_seconds
+                .map(|s| format!("refresh_seconds = {s}"))
+                .unwrap_or_default(),
             widget = widget.display(),
             gateway_url = sandbox.url,
             api_key = keys.api_key,
