@@ -2,7 +2,7 @@
 //! the gateway's rate (how much fiat one token is worth), in integers only, rounded up to the
 //! token's smallest unit so the merchant never receives less than the price.
 
-use crate::amount::{AmountError, parse_positive_units};
+use crate::amount::{AmountError, MAX_DECIMALS, parse_positive_units};
 
 /// Fiat prices and rates are read to this many decimals. A rate given more finely is rounded
 /// down to it, which can only raise the token amount.
@@ -34,6 +34,11 @@ pub fn ask_step(decimals: u8) -> u128 {
 pub fn fiat_to_token(price: &str, rate: &str, token_decimals: u8) -> Result<u128, PricingError> {
     let price = parse_positive_units(price, PRICE_DECIMALS).map_err(PricingError::Price)?;
     let rate = rate_units(rate)?;
+    // The gateway's token list may say any decimals; 10^d leaves a u128 past 38.
+    if token_decimals > MAX_DECIMALS {
+        let unsupported = AmountError::UnsupportedDecimals(token_decimals);
+        return Err(PricingError::Price(unsupported));
+    }
     // price·10^d / rate, both at PRICE_DECIMALS, so their scales cancel.
     let scaled = price
         .checked_mul(10u128.pow(u32::from(token_decimals)))
@@ -58,16 +63,26 @@ pub fn token_to_fiat_cents(
         .checked_mul(rate)
         .and_then(|n| n.checked_mul(100))
         .ok_or(PricingError::Overflow)?;
-    let denominator = 10u128.pow(u32::from(token_decimals) + u32::from(PRICE_DECIMALS));
-    Ok((numerator + denominator / 2) / denominator)
+    let Some(denominator) =
+        10u128.checked_pow(u32::from(token_decimals) + u32::from(PRICE_DECIMALS))
+    else {
+        // Past 10^38: any numerator a u128 holds is less than half a cent of it.
+        return Ok(0);
+    };
+    // Half up, without adding half the denominator to a numerator that may be near the top.
+    let (cents, rest) = (numerator / denominator, numerator % denominator);
+    Ok(cents + u128::from(rest >= denominator - denominator / 2))
 }
 
 fn rate_units(rate: &str) -> Result<u128, PricingError> {
     let (whole, fraction) = rate.split_once('.').unwrap_or((rate, ""));
-    let truncated = if fraction.len() > usize::from(PRICE_DECIMALS) {
-        format!("{whole}.{}", &fraction[..usize::from(PRICE_DECIMALS)])
-    } else {
-        rate.to_owned()
+    // Digits past the 8th decimal are dropped (rounding down); anything else there, or a
+    // character that straddles the cut, leaves the rate whole for the parser to refuse.
+    let truncated = match fraction.split_at_checked(usize::from(PRICE_DECIMALS)) {
+        Some((kept, dropped)) if dropped.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{whole}.{kept}")
+        }
+        _ => rate.to_owned(),
     };
     parse_positive_units(&truncated, PRICE_DECIMALS).map_err(PricingError::Rate)
 }
@@ -119,6 +134,50 @@ mod tests {
             fiat_to_token("340282366920938463463", "0.00000001", 18),
             Err(PricingError::Overflow)
         );
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/amount.rs): 10^(decimals + 8) leaves a u128 past 30
+    /// decimals. Seen while fixing it: a token's decimals come from the gateway's list, any u8,
+    /// and 10^decimals leaves a u128 past 38; the rounding's addition overflowed near u128::MAX.
+    #[test]
+    fn any_decimals_give_an_amount_or_an_error_never_a_panic() {
+        assert_eq!(token_to_fiat_cents(1, "1", 38), Ok(0));
+        assert_eq!(token_to_fiat_cents(10u128.pow(20), "1", 31), Ok(0));
+        let near_max = u128::MAX / 10u128.pow(10);
+        let numerator = near_max * 10u128.pow(10);
+        let cents = numerator / 10u128.pow(14)
+            + u128::from(numerator % 10u128.pow(14) >= 5 * 10u128.pow(13));
+        assert_eq!(token_to_fiat_cents(near_max, "1", 6), Ok(cents));
+        for decimals in [39, 45, 60, u8::MAX] {
+            assert_eq!(
+                fiat_to_token("1", "1", decimals),
+                Err(PricingError::Price(AmountError::UnsupportedDecimals(
+                    decimals
+                )))
+            );
+        }
+    }
+
+    /// Found by fuzzing: a rate (a rates endpoint's answer) with a character of several bytes
+    /// across its 8th decimal was cut inside that character, a panic. And what followed the 8th
+    /// decimal was dropped unread, so `1.12345678xyz` was a rate.
+    #[test]
+    fn a_rate_that_is_not_a_decimal_is_an_error_wherever_its_bytes_fall() {
+        for rate in [
+            "1.1234567\u{e9}",
+            "0.\u{20ac}12345678",
+            "1.12345678xyz",
+            "1.123456789.5",
+        ] {
+            assert!(
+                matches!(fiat_to_token("1", rate, 6), Err(PricingError::Rate(_))),
+                "{rate:?}"
+            );
+            assert!(
+                matches!(token_to_fiat_cents(1, rate, 6), Err(PricingError::Rate(_))),
+                "{rate:?}"
+            );
+        }
     }
 
     #[test]
