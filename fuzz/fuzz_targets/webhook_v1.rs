@@ -1,0 +1,62 @@
+//! BlockATM V1 from the gateway's side of the wire: a webhook's `BlockATM-Event` and body through
+//! the merchant's `Dialect` (`BlockatmV1::webhook`), and the answers to its calls (`created`,
+//! `queried`, the public network and token lists) through the protocol's wire types.
+//!
+//! Input: the first line is `BlockATM-Event` (empty: absent), the rest the body; every reader
+//! gets the same body.
+//!
+//! Beyond not panicking: a callback the protocol reads is written back with V1's types and reads
+//! again as the same callback (V1 has one number for every failure, so a V2 status name comes
+//! back as its V1 meaning), and a report keeps what the callback said.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::gateway::v1::Payment;
+use usdt_checkout_protocol::gateway::{Cryptocurrency, GatewayStatus, Network, read_answer};
+use usdt_checkout_server::gateway::{BlockatmV1, Dialect, NewOrder};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (event, body) = text.split_once('\n').unwrap_or(("", text));
+    let event = Some(event).filter(|e| !e.is_empty());
+
+    let report = BlockatmV1.webhook(event, body);
+    let payment = serde_json::from_str::<Payment>(body);
+    if let Ok(Some(report)) = &report {
+        let payment = payment.as_ref().expect("a report is read from a callback");
+        assert_eq!(
+            report.plat_order_no.as_deref(),
+            Some(payment.plat_order_no.0.as_str())
+        );
+        assert_eq!(report.amount.as_deref(), Some(payment.amount.0.as_str()));
+        assert_eq!(report.status, payment.status);
+        assert!(report.order_no.as_ref().is_none_or(|no| !no.is_empty()));
+        assert_eq!(report.key(), report.clone().key());
+    }
+    if let Ok(payment) = payment {
+        let written = serde_json::to_string(&payment).expect("a callback writes");
+        let read: Payment = serde_json::from_str(&written)
+            .unwrap_or_else(|e| panic!("{written} does not read back: {e}"));
+        let v1_status = GatewayStatus::parse(&payment.status.v1_number().to_string());
+        let expected = Payment {
+            status: v1_status.expect("V1 reads its own numbers"),
+            ..payment
+        };
+        assert_eq!(read, expected, "{written}");
+        assert!(matches!(report, Ok(Some(_)) | Ok(None)), "{report:?}");
+    }
+
+    let order = NewOrder {
+        order_no: "co_1".into(),
+        chain_id: ChainId(31337),
+        symbol: "USDT".into(),
+        amount: "25".into(),
+    };
+    let _ = BlockatmV1.created(&order, body);
+    let _ = BlockatmV1.queried(body);
+    let _ = read_answer::<Vec<Network>>(body);
+    let _ = read_answer::<Vec<Cryptocurrency>>(body);
+});
