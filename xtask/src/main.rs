@@ -4,6 +4,7 @@
 mod bench;
 mod contrast;
 mod demo;
+mod fuzz;
 mod setup;
 mod widget;
 
@@ -22,7 +23,8 @@ commands:
   size    build the release widget and print what a storefront downloads, gzipped
   contrast  print the widget's lowest text contrast in light and dark, failing below WCAG AA
   screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone
-  bench   measure payload, time to QR, detection and status serving; write BENCHMARKS.md";
+  bench   measure payload, time to QR, detection and status serving; write BENCHMARKS.md
+  fuzz [--seconds N]  run every fuzz target in fuzz/ for N seconds (default 15), seeds in fuzz/corpus";
 
 /// Builds the servers' binaries as `cargo test --workspace --all-features` resolves their
 /// features: a binary's file has no per-feature name, so a build resolved otherwise would
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         "contrast" => contrast::check(),
         "screenshots" => setup::all().and_then(|()| screenshots()),
         "bench" => bench::bench(),
+        "fuzz" => fuzz::command(std::env::args().skip(2)),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -192,6 +195,12 @@ fn test() -> Result {
             command.env("CHROMEDRIVER", setup::CHROMEDRIVER);
             tally.cargo_test(command)
         })
+    })
+    .and_then(|()| {
+        step(
+            &format!("fuzz targets, {} s each", fuzz::CI_SECONDS),
+            || fuzz::fuzz(fuzz::CI_SECONDS),
+        )
     });
     println!("\ncargo xtask test took {:.0?}", started.elapsed());
     let closing = format!("{} passed, {} failed", tally.passed, tally.failed);

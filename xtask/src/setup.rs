@@ -57,7 +57,7 @@ fn wasm_target() -> Result {
     run(cmd(&format!("rustup target add {WASM_TARGET}")))
 }
 
-fn cargo_tool(binary: &str, package: &str, version: &str, extra: &str) -> Result {
+pub fn cargo_tool(binary: &str, package: &str, version: &str, extra: &str) -> Result {
     let found = output(cmd(&format!("{binary} --version"))).unwrap_or_default();
     if found.split_whitespace().nth(1) == Some(version) {
         return Ok(());
@@ -131,7 +131,7 @@ fn node_packages() -> Result {
     std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))
 }
 
-fn output(mut command: Command) -> Result<String> {
+pub fn output(mut command: Command) -> Result<String> {
     let output = command.output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
