@@ -508,8 +508,16 @@ async fn payable(app: &App, currency: &str) -> Result<(), ApiError> {
 struct OrdersQuery {
     state: Option<String>,
     limit: Option<u32>,
-    /// Unix ms: orders created before it (the next page).
+    /// The next page: the last order seen's `createdAt` (Unix ms) and, so that orders made in
+    /// the same millisecond are not skipped, its `id`.
     before: Option<u64>,
+    #[serde(rename = "beforeId")]
+    before_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UnmatchedQuery {
+    limit: Option<u32>,
 }
 
 /// A checkout as the merchant sees it: the shopper's view, what the gateway said, what the
@@ -519,6 +527,8 @@ struct OrdersQuery {
 struct AdminOrder {
     #[serde(flatten)]
     view: CheckoutView,
+    /// Unix ms; with `id`, where the next page starts.
+    created_at: u64,
     gateway_status: Option<&'static str>,
     chain_payments: Vec<AdminPayment>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -563,9 +573,11 @@ impl AdminPayment {
 async fn list_unmatched(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    listing: Result<Query<UnmatchedQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AdminPayment>>, ApiError> {
     admin(&app, &headers)?;
-    let unmatched = app.checkouts.unmatched(500).await?;
+    let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
+    let unmatched = app.checkouts.unmatched(limit).await?;
     Ok(Json(
         unmatched
             .iter()
@@ -594,7 +606,13 @@ async fn list_orders(
         })
         .transpose()?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let list = app.checkouts.list(state, limit, query.before).await?;
+    if query.before_id.is_some() && query.before.is_none() {
+        return Err(ApiError::bad_request(
+            "beforeId needs before, the createdAt of the same order",
+        ));
+    }
+    let before = query.before.map(|at| (at, query.before_id));
+    let list = app.checkouts.list(state, limit, before).await?;
     Ok(Json(
         list.iter()
             .map(|listed| {
@@ -606,6 +624,7 @@ async fn list_orders(
                 let chain = checkout.terms.as_ref().map_or(0, |t| t.chain_id.0);
                 AdminOrder {
                     view: app.view(&checkout),
+                    created_at: checkout.created_at,
                     gateway_status: checkout.gateway.status.map(|s| s.as_str()),
                     chain_payments: checkout
                         .chain_payments

@@ -225,7 +225,7 @@ impl Checkouts {
             ..current.clone()
         };
         let changed = self
-            .settle(&mut write, &current, informed, report_source(source))
+            .settle(&mut write, &current, informed, report_source(source), false)
             .await?;
         write.commit().await?;
         Ok(self.publish(changed))
@@ -242,6 +242,9 @@ impl Checkouts {
             tracing::warn!("chain {chain}: reorg from block {fork}; reading it again");
             touched.extend(write.rewind_chain(chain, fork).await?);
         }
+        // Checkouts whose payments the chain took back or added: changed, even where nothing
+        // else is (a payment the gateway reported first now has its amount and block).
+        let mut moved: std::collections::HashSet<String> = touched.iter().cloned().collect();
         let mut credited: HashMap<String, Vec<ChainPayment>> = HashMap::new();
         let mut unmatched = vec![];
         for payment in &step.payments {
@@ -262,6 +265,7 @@ impl Checkouts {
                             .or_default()
                             .push(payment.clone());
                         touched.push(id.clone());
+                        moved.insert(id.clone());
                     }
                     None => {
                         tracing::warn!(
@@ -291,7 +295,11 @@ impl Checkouts {
                 continue;
             };
             let informed = current.clone();
-            changed.push(self.settle(&mut write, &current, informed, "chain").await?);
+            let moved = moved.contains(&id);
+            changed.push(
+                self.settle(&mut write, &current, informed, "chain", moved)
+                    .await?,
+            );
         }
         write.commit().await?;
         if step.fork.is_some() || !unmatched.is_empty() {
@@ -337,6 +345,7 @@ impl Checkouts {
                 &current,
                 current.clone(),
                 "claimed by the shopper",
+                true,
             )
             .await?;
         write.commit().await?;
@@ -453,7 +462,7 @@ impl Checkouts {
                 continue;
             };
             let changed = self
-                .settle(&mut write, &current, current.clone(), "clock")
+                .settle(&mut write, &current, current.clone(), "clock", false)
                 .await?;
             write.commit().await?;
             self.publish(changed);
@@ -654,13 +663,15 @@ impl Checkouts {
     }
 
     /// Settles `informed` (the stored checkout with its new facts) and stores it when anything
-    /// changed, queuing the fulfillment event when it became paid.
+    /// changed, queuing the fulfillment event when it became paid. `payments_moved`: chain
+    /// payments were attached to it or taken back, which is a change whatever else is.
     async fn settle(
         &self,
         write: &mut Write,
         stored: &Checkout,
         informed: Checkout,
         source: &str,
+        payments_moved: bool,
     ) -> Result<Option<(Checkout, bool)>, StoreError> {
         let head = informed.terms.as_ref().and_then(|t| {
             self.heads
@@ -679,7 +690,7 @@ impl Checkouts {
                 stored.id
             );
         }
-        if !settled.changed {
+        if !settled.changed && !payments_moved {
             // New facts that change nothing anyone sees (the gateway's first "pending"): kept,
             // without a new version, so no long poll wakes for them.
             if informed.gateway != stored.gateway {
@@ -747,7 +758,7 @@ impl Checkouts {
         &self,
         state: Option<CheckoutState>,
         limit: u32,
-        before: Option<u64>,
+        before: Option<(u64, Option<String>)>,
     ) -> Result<Vec<Checkout>, StoreError> {
         self.store.list(state, limit, before).await
     }

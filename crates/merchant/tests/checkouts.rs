@@ -57,6 +57,7 @@ on_both!(
     expired_orders_are_watched_for_late_payments_for_a_day,
     every_change_reaches_the_status_view_and_wakes_whoever_waits,
     history_is_read_when_asked_for_not_held_from_startup,
+    a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -541,4 +542,43 @@ async fn history_is_read_when_asked_for_not_held_from_startup(db: Db) {
     assert_eq!(read.id, "co_old");
     assert!(checkouts.get("co_old").is_some(), "then held");
     assert!(checkouts.find("co_never").await.unwrap().is_none());
+}
+
+/// The gateway says paid before the watcher reads the payment: once it does, the payment is
+/// attached, and what the status view and the merchant read shows it (its amount, its block),
+/// though the state does not change.
+async fn a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it(db: Db) {
+    let db = TempDb::new(db, "a_payment_the_gateway_reported_first").await;
+    let (_, checkouts) = open(&db).await;
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    let payment = transfer(24_995_001, 100, 0);
+    checkouts
+        .apply_report(
+            &GatewayReport {
+                tx_id: Some(payment.tx_id.clone()),
+                ..report("ORD-1", GatewayStatus::Success, "24.995001")
+            },
+            Source::Webhook,
+        )
+        .await
+        .unwrap();
+    let reported = checkouts.get("co_1").unwrap();
+    assert_eq!(reported.state, CheckoutState::Order(OrderStatus::Paid));
+    assert!(reported.chain_payments.is_empty());
+
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(101, None, vec![payment.clone()]))
+        .await
+        .unwrap();
+    let shown = checkouts.get("co_1").unwrap();
+    assert_eq!(shown.chain_payments, [payment], "held where polls read it");
+    assert!(
+        shown.version > reported.version,
+        "a new version: replicas and ETags see it"
+    );
+    assert_eq!(shown.state, CheckoutState::Order(OrderStatus::Paid));
 }

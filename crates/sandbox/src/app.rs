@@ -32,6 +32,9 @@ pub struct App {
     /// The rates `GET /api/v1/public/rates` answers: the configured ones, until test mode moves
     /// them.
     pub rates: Mutex<Vec<RateFile>>,
+    /// Test mode's transactions, one at a time: anvil's accounts are shared, and two sends from
+    /// one account at once would race for its nonce.
+    pub sending: tokio::sync::Mutex<()>,
     /// Wakes the followers at once (after a test-mode transaction, say).
     pub chain_changed: Notify,
     pub webhooks_due: Notify,
@@ -155,6 +158,7 @@ impl App {
             limiter: Mutex::new(limiter),
             faults: Mutex::new(FaultState::default()),
             rates: Mutex::new(config.rates.clone()),
+            sending: tokio::sync::Mutex::new(()),
             chain_changed: Notify::new(),
             webhooks_due: Notify::new(),
             tick_lock: tokio::sync::Mutex::new(()),

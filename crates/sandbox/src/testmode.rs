@@ -114,6 +114,7 @@ async fn pay(
         )));
     }
     let (minter, payer) = (accounts[0], accounts[index]);
+    let _one_at_a_time = app.sending.lock().await;
     let balance = chain
         .token_balance(token, payer)
         .await

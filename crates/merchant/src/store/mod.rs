@@ -497,19 +497,24 @@ impl Store {
             .collect()
     }
 
-    /// Checkouts, newest first, optionally in one state.
+    /// Checkouts, newest first, optionally in one state, after `before`: the creation time and,
+    /// optionally, the id of the last one seen (checkouts made in the same millisecond are
+    /// ordered by id, so a page never skips one).
     pub async fn list(
         &self,
         state: Option<CheckoutState>,
         limit: u32,
-        before: Option<u64>,
+        before: Option<(u64, Option<String>)>,
     ) -> Result<Vec<Checkout>, StoreError> {
+        let (before, before_id) = before.unzip();
         sqlx::query(
-            "SELECT * FROM checkouts WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR created_at < $2)
-             ORDER BY created_at DESC, id DESC LIMIT $3",
+            "SELECT * FROM checkouts WHERE ($1 IS NULL OR state = $1)
+               AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3))
+             ORDER BY created_at DESC, id DESC LIMIT $4",
         )
         .bind(state.map(CheckoutState::as_str))
         .bind(before.map(|t| t as i64))
+        .bind(before_id.flatten())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?

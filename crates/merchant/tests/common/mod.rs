@@ -351,7 +351,7 @@ currency = "USDT"
             fulfillment = fulfillment.url,
             budget = storefront
                 .gateway_limit
-                .map(|limit| format!("requests_per_minute = {limit}"))
+                .map(|limit| format!("limit_per_minute = {limit}\nrequests_per_minute = {limit}"))
                 .unwrap_or_default(),
         ),
     )
