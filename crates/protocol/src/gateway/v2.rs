@@ -69,11 +69,12 @@ pub struct PaymentEvent {
     pub block_time: Option<u64>,
 }
 
-/// An id's digits as a JSON number (`8210003616`); an id that is not all digits stays a string.
+/// An id's digits as a JSON number (`8210003616`); an id that a number would not write back the
+/// same (not all digits, a leading zero, past u64) stays a string.
 #[cfg(feature = "gateway-wire")]
 fn number<S: serde::Serializer>(id: &IdText, s: S) -> Result<S::Ok, S::Error> {
     match id.0.parse::<u64>() {
-        Ok(n) if id.0.bytes().all(|b| b.is_ascii_digit()) => s.serialize_u64(n),
+        Ok(n) if n.to_string() == id.0 => s.serialize_u64(n),
         _ => s.serialize_str(&id.0),
     }
 }
@@ -189,6 +190,21 @@ mod tests {
         assert_eq!(written["cashierId"], 86_100_021);
         event.id = IdText("P-1".into());
         assert_eq!(serde_json::to_value(&event).unwrap()["id"], "P-1");
+    }
+
+    /// The webhook_v2 fuzz target's read-write-read property: an id with a leading zero was
+    /// written as a number, and read back as another id (`"0123"` became 123).
+    #[test]
+    fn an_id_is_written_so_it_reads_back_the_same() {
+        let mut event: PaymentEvent = serde_json::from_str(F7).unwrap();
+        for id in ["0123", "0", "+5", "18446744073709551616", "8210003616"] {
+            event.id = IdText(id.into());
+            event.cashier_id = Some(IdText(id.into()));
+            let written = serde_json::to_string(&event).unwrap();
+            let read: PaymentEvent = serde_json::from_str(&written).unwrap();
+            assert_eq!(read.id, event.id, "{written}");
+            assert_eq!(read.cashier_id, event.cashier_id, "{written}");
+        }
     }
 
     #[test]
