@@ -83,6 +83,13 @@ pub async fn step(
                 stamps.push((number, stamp.hash));
             }
         }
+        // The logs and the hashes are two reads: a reorg between them would keep payments of
+        // blocks the noted hashes no longer describe, and no later check would find them.
+        if let Some(block) = moved_while_read(&payments, hashes_to_keep(from, to), &stamps) {
+            return Err(format!(
+                "block {block} changed while it was read (a reorg); reading it again"
+            ));
+        }
     }
     Ok(Step {
         head,
@@ -90,6 +97,24 @@ pub async fn step(
         payments,
         next: advance(cursor, fork, range.map(|(_, to)| to), stamps),
     })
+}
+
+/// A block of `kept` (whose hash is noted) that some payment was read from in another version
+/// than the one noted, or that is gone: the chain reorganised between the reads.
+pub fn moved_while_read(
+    payments: &[ChainPayment],
+    kept: RangeInclusive<u64>,
+    stamps: &[(u64, String)],
+) -> Option<u64> {
+    payments
+        .iter()
+        .filter(|p| kept.contains(&p.block_number))
+        .find(|p| {
+            !stamps
+                .iter()
+                .any(|(n, hash)| *n == p.block_number && hash.eq_ignore_ascii_case(&p.block_hash))
+        })
+        .map(|p| p.block_number)
 }
 
 /// The first block reorganised away, from the blocks checked newest first as `(number, stored
@@ -238,6 +263,43 @@ mod tests {
                 recent: stamps(0..=6),
             },
             "the chain is now shorter than the fork: nothing to read yet"
+        );
+    }
+
+    #[test]
+    fn payments_read_from_a_block_since_replaced_or_gone_are_read_again() {
+        let at = |block_number: u64, block_hash: &str| ChainPayment {
+            tx_id: format!("0x{block_number}"),
+            log_index: 0,
+            block_number,
+            block_hash: block_hash.into(),
+            from: Address::from_bytes([1; 20]),
+            to: Address::from_bytes([2; 20]),
+            token: Address::from_bytes([3; 20]),
+            value: 1,
+            kind: PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms: 0,
+        };
+        let noted = stamps(5..=9);
+        assert_eq!(
+            moved_while_read(&[at(6, "0x6"), at(9, "0X9")], 5..=9, &noted),
+            None
+        );
+        assert_eq!(
+            moved_while_read(&[at(6, "0x6"), at(8, "0xold")], 5..=9, &noted),
+            Some(8),
+            "read before a reorg, noted after it"
+        );
+        assert_eq!(
+            moved_while_read(&[at(9, "0x9")], 5..=9, &stamps(5..=8)),
+            Some(9),
+            "gone by the time its hash was asked"
+        );
+        assert_eq!(
+            moved_while_read(&[at(2, "0xany")], 5..=9, &noted),
+            None,
+            "older than the hashes noted: deeper than any reorg followed"
         );
     }
 

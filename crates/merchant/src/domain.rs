@@ -228,6 +228,8 @@ pub struct GatewayFacts {
     /// When the gateway first reported the order expired (or failed): its clock, which may run
     /// ahead of the expiry it gave. A payment mined after it is late.
     pub expired_at: Option<u64>,
+    /// When the gateway's amount last grew.
+    pub paid_at: Option<u64>,
     /// When the gateway first reported it paid.
     pub success_at: Option<u64>,
 }
@@ -253,6 +255,11 @@ impl GatewayFacts {
                 _ => Some(status),
             },
             paid_atomic: self.paid_atomic.max(paid_atomic.unwrap_or(0)),
+            paid_at: if paid_atomic.unwrap_or(0) > self.paid_atomic {
+                Some(now)
+            } else {
+                self.paid_at
+            },
             tx_hashes,
             expired_at: self.expired_at.or(matches!(
                 status,
@@ -297,6 +304,26 @@ impl Facts<'_> {
             .map_or(self.terms.expires_at, |at| at.min(self.terms.expires_at))
     }
 
+    /// What the gateway says was paid, as far as it counts: with the chain watched, it stands
+    /// in for a watcher a block behind, until the chain had time to show it; after that, short
+    /// of the gateway's word that it is paid, the chain's amount is the one believed (a reorg
+    /// may have taken the payment back; the gateway's amounts only ever grow here).
+    fn gateway_paid(&self) -> u128 {
+        let outlived = self.chain.is_some()
+            && self.gateway.status != Some(GatewayStatus::Success)
+            && self.now
+                >= self
+                    .gateway
+                    .paid_at
+                    .unwrap_or(0)
+                    .saturating_add(DISAGREEMENT_MS);
+        if outlived {
+            0
+        } else {
+            self.gateway.paid_atomic
+        }
+    }
+
     /// The chain's view, by the protocol's status rules.
     fn chain(&self) -> Option<usdt_checkout_protocol::Assessment> {
         let (head, payments) = self.chain?;
@@ -315,7 +342,8 @@ impl Facts<'_> {
         use OrderStatus::*;
         let chain = self.chain();
         let received = chain.map_or(0, |a| a.received);
-        let paid = received.max(self.gateway.paid_atomic);
+        let gateway_paid = self.gateway_paid();
+        let paid = received.max(gateway_paid);
         let expired = self.now >= self.expires_at();
         let by_amount = |amount: u128| {
             if amount >= self.due() {
@@ -330,7 +358,7 @@ impl Facts<'_> {
         };
         // Before the gateway's word: what the chain shows, short of paid.
         let before_gateway = match chain {
-            Some(a) if a.received >= self.gateway.paid_atomic => match a.status {
+            Some(a) if a.received >= gateway_paid => match a.status {
                 Paid | PaidLate => Confirming,
                 other => other,
             },
@@ -444,6 +472,11 @@ impl Facts<'_> {
                     status.map_or("nothing yet", GatewayStatus::as_str)
                 ))
             }
+            Some(_) if self.gateway_paid() < self.gateway.paid_atomic => Some(format!(
+                "the gateway reported {} paid; the chain shows {} received (a reorg may have \
+                 taken a payment back)",
+                self.gateway.paid_atomic, chain.received
+            )),
             _ => None,
         }
     }
@@ -687,6 +720,39 @@ mod tests {
         let settled = waiting.settled(Some(100), 1).unwrap();
         assert_eq!(settled.checkout.state, CheckoutState::Order(Confirming));
         assert_eq!(settled.checkout.remaining_atomic, Some(0));
+    }
+
+    #[test]
+    fn a_gateway_amount_the_chain_never_shows_stops_counting_once_it_had_time() {
+        // Said at 1 ms; a reorg took the payment back, and no report lowers an amount.
+        let taken_back = said(ordered(Confirming), Pending, DUE);
+        let soon = taken_back.settled(Some(100), DISAGREEMENT_MS).unwrap();
+        assert_eq!(soon.checkout.state, CheckoutState::Order(Confirming));
+        assert_eq!(soon.checkout.disagreement, None);
+        let later = taken_back.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        assert_eq!(later.checkout.state, CheckoutState::Order(Waiting));
+        assert_eq!(later.checkout.paid_atomic, 0);
+        assert!(
+            later
+                .checkout
+                .disagreement
+                .as_deref()
+                .is_some_and(|d| d.contains("reorg")),
+            "{:?}",
+            later.checkout.disagreement
+        );
+        let unwatched = taken_back.settled(None, 1 + DISAGREEMENT_MS).unwrap();
+        assert_eq!(
+            unwatched.checkout.paid_atomic, DUE,
+            "without the chain, the gateway's word is all there is"
+        );
+        let paid = said(ordered(Confirming), Success, DUE);
+        let paid = paid.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        assert_eq!(
+            paid.checkout.state,
+            CheckoutState::Order(Paid),
+            "paid is final"
+        );
     }
 
     #[test]

@@ -29,12 +29,13 @@ use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, Paym
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
-const MIGRATIONS: [(i64, &str); 5] = [
+const MIGRATIONS: [(i64, &str); 6] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
     (4, include_str!("../../migrations/0004_receipt_key.sql")),
     (5, include_str!("../../migrations/0005_claims.sql")),
+    (6, include_str!("../../migrations/0006_gateway_paid_at.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -865,7 +866,7 @@ impl Write {
             "UPDATE checkouts SET state = $1, paid_atomic = $2, remaining_atomic = $3, overpaid_atomic = $4,
                  confirmations = $5, tx_hashes = $6, gateway_status = $7, gateway_paid_atomic = $8,
                  gateway_tx_hashes = $9, gateway_expired_at = $10, gateway_success_at = $11,
-                 disagreement = $12, updated_at = $13, version = $14
+                 disagreement = $12, updated_at = $13, version = $14, gateway_paid_at = $17
              WHERE id = $15 AND version = $16",
         )
         .bind(checkout.state.as_str())
@@ -884,6 +885,7 @@ impl Write {
         .bind(checkout.version)
         .bind(&checkout.id)
         .bind(checkout.version - 1)
+        .bind(checkout.gateway.paid_at.map(|at| at as i64))
         .execute(&mut *self.0)
         .await?;
         if updated.rows_affected() != 1 {
@@ -897,7 +899,7 @@ impl Write {
     pub async fn update_gateway_facts(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE checkouts SET gateway_status = $1, gateway_paid_atomic = $2, gateway_tx_hashes = $3,
-                 gateway_expired_at = $4, gateway_success_at = $5
+                 gateway_expired_at = $4, gateway_success_at = $5, gateway_paid_at = $8
              WHERE id = $6 AND version = $7",
         )
         .bind(checkout.gateway.status.map(GatewayStatus::as_str))
@@ -907,6 +909,7 @@ impl Write {
         .bind(checkout.gateway.success_at.map(|at| at as i64))
         .bind(&checkout.id)
         .bind(checkout.version)
+        .bind(checkout.gateway.paid_at.map(|at| at as i64))
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -1086,6 +1089,9 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
                 .map_err(|_| StoreError::Corrupt("transactions"))?,
             expired_at: row
                 .try_get::<Option<i64>, _>("gateway_expired_at")?
+                .map(|at| at as u64),
+            paid_at: row
+                .try_get::<Option<i64>, _>("gateway_paid_at")?
                 .map(|at| at as u64),
             success_at: row
                 .try_get::<Option<i64>, _>("gateway_success_at")?
