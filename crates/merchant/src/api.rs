@@ -666,9 +666,18 @@ async fn webhook(
 /// `ok`, or `degraded` while a background worker failed in the last minutes (it is being
 /// restarted; `workers` says which, how often, and why).
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    let degraded = app.workers.degraded(now_ms());
+    let failing = app.checkouts.write_health().failing();
+    let degraded = app.workers.degraded(now_ms()) || failing.is_some();
     Json(serde_json::json!({
         "status": if degraded { "degraded" } else { "ok" },
+        // Failing until a write succeeds again.
+        "database": match failing {
+            None => serde_json::json!({"writes": "ok"}),
+            Some((at, error)) => serde_json::json!({
+                "writes": "failing",
+                "lastFailure": {"at": at, "error": error},
+            }),
+        },
         "workers": app.workers.report(),
         "gateway": app.gateway.health(),
         "gatewayCallsInLastMinute": app.gateway.calls_in_last_minute(),

@@ -148,6 +148,11 @@ impl Checkouts {
         Ok(self.get(id))
     }
 
+    /// How the store's writes went lately (see [`crate::store::WriteHealth`]).
+    pub fn write_health(&self) -> &crate::store::WriteHealth {
+        self.store.write_health()
+    }
+
     /// Signals every change.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

@@ -221,7 +221,16 @@ impl Harness {
 async fn the_admin_api_takes_only_its_bearer_token(db: Db) {
     let h = harness(db, "admin", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
     let cart = json!({"amount": "40.00", "currency": "USD", "description": "Cart #88"}).to_string();
-    for token in [None, Some("wrong"), Some(&ADMIN[..ADMIN.len() - 1])] {
+    // Compared exactly: a space or tab around the token is another token. (Over a socket,
+    // HTTP itself takes whitespace around a header's value away before anyone reads it.)
+    let (spaced, tabbed) = (format!("{ADMIN} "), format!("\t{ADMIN}"));
+    for token in [
+        None,
+        Some("wrong"),
+        Some(&ADMIN[..ADMIN.len() - 1]),
+        Some(spaced.as_str()),
+        Some(tabbed.as_str()),
+    ] {
         let reply = h.post("/api/admin/checkouts", token, cart.clone()).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token:?}");
         assert_eq!(reply.body["code"], "unauthorized");

@@ -582,3 +582,25 @@ async fn a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it(db:
     );
     assert_eq!(shown.state, CheckoutState::Order(OrderStatus::Paid));
 }
+
+/// SQLite has one writer at a time. A write that waits behind a long one longer than
+/// `busy_timeout` (5 s) failed with "database is locked", and a reconciliation round with it;
+/// writes now wait their turn, however long.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_writes_wait_their_turn_instead_of_failing() {
+    let db = TempDb::new(Db::Sqlite, "sqlite_writes_wait_their_turn").await;
+    let (store, checkouts) = open(&db).await;
+    let checkouts = Arc::new(checkouts);
+    let long = store.begin().await.unwrap();
+    let queued = tokio::spawn({
+        let checkouts = checkouts.clone();
+        async move { checkouts.open(&checkout("co_1", None)).await }
+    });
+    // Past busy_timeout: SQLite's own wait would have given up by now.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(!queued.is_finished(), "it waits for the write before it");
+    long.commit().await.unwrap();
+    let opened = queued.await.unwrap().expect("written in its turn");
+    assert_eq!(opened.id, "co_1");
+    assert!(store.write_health().failing().is_none());
+}

@@ -27,6 +27,7 @@ on_both!(
     the_widget_is_served_from_the_merchants_own_domain,
     one_client_cannot_spend_the_gateways_budget_on_checkouts,
     a_lost_answer_then_a_moved_rate_asks_the_gateway_the_same_terms_again,
+    a_database_that_refuses_every_write_shows_in_healthz,
 );
 
 async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db: Db) {
@@ -664,4 +665,78 @@ async fn a_lost_answer_then_a_moved_rate_asks_the_gateway_the_same_terms_again(d
     // A new checkout is priced at the moved rate: only the one asked for is held to it.
     let fresh = w.checkout("tee", "lost-answer-2").await;
     assert_eq!(fresh["payment"]["amount"], "20");
+}
+
+/// Every write refused (as by a full disk or a corrupted index): shoppers get 500s, and
+/// `/healthz`, which said `ok`, says so until a write succeeds again.
+async fn a_database_that_refuses_every_write_shows_in_healthz(db: Db) {
+    let w = world_on("refusing-db", db).await;
+    let url = format!("{}/healthz", w.server.url);
+    let health = || w.get_json(&url);
+    assert_eq!(health().await["database"]["writes"], "ok");
+    const TABLES: [&str; 6] = [
+        "checkouts",
+        "webhook_events",
+        "fulfillment_events",
+        "chain_payments",
+        "chain_cursors",
+        "gateway_budget",
+    ];
+    let (refuse, heal): (String, String) = match db {
+        Db::Sqlite => TABLES
+            .iter()
+            .flat_map(|t| ["INSERT", "UPDATE"].map(|op| (t, op)))
+            .map(|(t, op)| {
+                (
+                    format!(
+                        "CREATE TRIGGER refuse_{op}_{t} BEFORE {op} ON {t} \
+                         BEGIN SELECT RAISE(ABORT, 'database disk image is malformed'); END;"
+                    ),
+                    format!("DROP TRIGGER refuse_{op}_{t};"),
+                )
+            })
+            .unzip(),
+        Db::Postgres => {
+            let function = "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+                            $$ BEGIN RAISE EXCEPTION 'could not write block: No space left on \
+                            device'; END $$;";
+            let (on, off): (String, String) = TABLES
+                .iter()
+                .map(|t| {
+                    (
+                        format!(
+                            "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON {t} \
+                             FOR EACH ROW EXECUTE FUNCTION refuse();"
+                        ),
+                        format!("DROP TRIGGER refuse ON {t};"),
+                    )
+                })
+                .unzip();
+            (format!("{function}{on}"), off)
+        }
+    };
+    w.run_sql(&refuse).await;
+    let (status, body) = w
+        .post(
+            "/api/checkouts",
+            json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "refused-0001"}),
+        )
+        .await;
+    assert!(status >= 500, "{status} {body}");
+    let failing = health().await;
+    assert_eq!(failing["status"], "degraded", "{failing}");
+    assert_eq!(failing["database"]["writes"], "failing", "{failing}");
+    let error = failing["database"]["lastFailure"]["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.contains("malformed") || error.contains("No space"),
+        "{error}"
+    );
+
+    w.run_sql(&heal).await;
+    w.checkout("tee", "healed-00001").await;
+    let healed = health().await;
+    assert_eq!(healed["database"]["writes"], "ok", "{healed}");
+    assert_eq!(healed["status"], "ok", "{healed}");
 }

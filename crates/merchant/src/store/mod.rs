@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -171,6 +173,44 @@ pub struct Store {
     backend: Backend,
     /// Postgres's URL, for the connections that outlive a query (see [`replicas`]).
     url: Option<String>,
+    /// SQLite takes one writer at a time: this server's writers queue here, in turn, instead of
+    /// racing for its lock, where one that loses for longer than `busy_timeout` fails ("database
+    /// is locked") however little it had to write.
+    queue: Arc<tokio::sync::Mutex<()>>,
+    writes: Arc<WriteHealth>,
+}
+
+/// A writer's turn in the SQLite queue (see [`Store`]); none on Postgres, whose row locks
+/// order writers across servers.
+type Queued = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// How this server's writes went lately: a database that refuses writes (a full disk, a
+/// corrupted index) is reported by `/healthz`, not only in the 500s shoppers get.
+#[derive(Default)]
+pub struct WriteHealth {
+    last_success: AtomicU64,
+    last_failure: Mutex<Option<(u64, String)>>,
+}
+
+impl WriteHealth {
+    fn succeeded(&self) {
+        self.last_success.store(now_ms(), Ordering::Relaxed);
+    }
+
+    fn failed(&self, error: sqlx::Error) -> StoreError {
+        *self.last_failure.lock().expect("write health lock") = Some((now_ms(), error.to_string()));
+        StoreError::Database(error)
+    }
+
+    /// The latest failure, when no write has succeeded since: `(Unix ms, error)`.
+    pub fn failing(&self) -> Option<(u64, String)> {
+        let failure = self
+            .last_failure
+            .lock()
+            .expect("write health lock")
+            .clone()?;
+        (failure.0 >= self.last_success.load(Ordering::Relaxed)).then_some(failure)
+    }
 }
 
 /// Serialises migrations across checkout servers starting together on one Postgres (an
@@ -215,7 +255,13 @@ impl Store {
             Database::Sqlite(_) => None,
             Database::Postgres(url) => Some(url.clone()),
         };
-        let store = Self { pool, backend, url };
+        let store = Self {
+            pool,
+            backend,
+            url,
+            queue: Arc::default(),
+            writes: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -233,7 +279,7 @@ impl Store {
     /// server at a time.
     async fn migrate(&self) -> Result<(), StoreError> {
         for (version, sql) in MIGRATIONS {
-            let mut tx = self.write().await?;
+            let (mut tx, _turn) = self.write().await?;
             if self.backend == Backend::Postgres {
                 sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS held")
                     .bind(MIGRATION_LOCK)
@@ -267,33 +313,61 @@ impl Store {
     /// one that reads first fails at once (SQLITE_BUSY, no waiting) when another writer commits
     /// before it writes. On Postgres, rows a [`Write`] reads to change are locked instead
     /// (`FOR UPDATE`), so writers on other servers wait for each other, row by row.
-    async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+    async fn write(&self) -> Result<(Transaction<'static, Any>, Queued), StoreError> {
+        let queued = self.queued().await;
+        let begun = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        Ok((begun.map_err(|e| self.writes.failed(e))?, queued))
+    }
+
+    /// This writer's turn (see [`Store`]).
+    async fn queued(&self) -> Queued {
+        match self.backend {
+            Backend::Sqlite => Some(self.queue.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// One statement written outside a [`Write`], in its turn, its outcome noted.
+    async fn written<T>(
+        &self,
+        statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        let _turn = self.queued().await;
+        let outcome = statement.await.map_err(|e| self.writes.failed(e))?;
+        self.writes.succeeded();
+        Ok(outcome)
+    }
+
+    /// How this server's writes went lately.
+    pub fn write_health(&self) -> &WriteHealth {
+        &self.writes
     }
 
     /// Inserts a new checkout; with an idempotency key already used, returns the existing one.
     pub async fn insert(&self, checkout: &Checkout) -> Result<Checkout, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO checkouts (id, created_by, idempotency_key, item_id, description, price_amount,
-                 price_currency, reference, state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (idempotency_key) DO NOTHING",
+        let result = self.written(
+            sqlx::query(
+                "INSERT INTO checkouts (id, created_by, idempotency_key, item_id, description, price_amount,
+                     price_currency, reference, state, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(&checkout.id)
+            .bind(checkout.created_by.as_str())
+            .bind(&checkout.idempotency_key)
+            .bind(&checkout.item_id)
+            .bind(&checkout.description)
+            .bind(&checkout.price_amount)
+            .bind(&checkout.price_currency)
+            .bind(&checkout.reference)
+            .bind(checkout.state.as_str())
+            .bind(checkout.created_at as i64)
+            .bind(checkout.updated_at as i64)
+            .execute(&self.pool),
         )
-        .bind(&checkout.id)
-        .bind(checkout.created_by.as_str())
-        .bind(&checkout.idempotency_key)
-        .bind(&checkout.item_id)
-        .bind(&checkout.description)
-        .bind(&checkout.price_amount)
-        .bind(&checkout.price_currency)
-        .bind(&checkout.reference)
-        .bind(checkout.state.as_str())
-        .bind(checkout.created_at as i64)
-        .bind(checkout.updated_at as i64)
-        .execute(&self.pool)
         .await?;
         let id = if result.rows_affected() == 1 {
             checkout.id.clone()
@@ -321,29 +395,31 @@ impl Store {
         terms: &PaymentTerms,
     ) -> Result<Checkout, StoreError> {
         let now = now_ms() as i64;
-        sqlx::query(
-            "UPDATE checkouts SET chain_id = $1, symbol = $2, token_contract = $3, decimals = $4,
-                 amount_atomic = $5, gateway_order_no = $6, plat_order_no = $7, pay_amount_atomic = $8,
-                 to_address = $9, cashier_url = $10, expires_at = $11, required_confirmations = $12,
-                 remaining_atomic = $13, state = 'waiting', updated_at = $14, version = version + 1
-             WHERE id = $15 AND gateway_order_no IS NULL",
+        self.written(
+            sqlx::query(
+                "UPDATE checkouts SET chain_id = $1, symbol = $2, token_contract = $3, decimals = $4,
+                     amount_atomic = $5, gateway_order_no = $6, plat_order_no = $7, pay_amount_atomic = $8,
+                     to_address = $9, cashier_url = $10, expires_at = $11, required_confirmations = $12,
+                     remaining_atomic = $13, state = 'waiting', updated_at = $14, version = version + 1
+                 WHERE id = $15 AND gateway_order_no IS NULL",
+            )
+            .bind(terms.chain_id.0 as i64)
+            .bind(&terms.symbol)
+            .bind(terms.token_contract.to_string())
+            .bind(i64::from(terms.decimals))
+            .bind(terms.amount_atomic.to_string())
+            .bind(&terms.gateway_order_no)
+            .bind(&terms.plat_order_no)
+            .bind(terms.pay_amount_atomic.to_string())
+            .bind(terms.to_address.to_string())
+            .bind(&terms.cashier_url)
+            .bind(terms.expires_at as i64)
+            .bind(i64::from(terms.required_confirmations))
+            .bind(terms.pay_amount_atomic.to_string())
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool),
         )
-        .bind(terms.chain_id.0 as i64)
-        .bind(&terms.symbol)
-        .bind(terms.token_contract.to_string())
-        .bind(i64::from(terms.decimals))
-        .bind(terms.amount_atomic.to_string())
-        .bind(&terms.gateway_order_no)
-        .bind(&terms.plat_order_no)
-        .bind(terms.pay_amount_atomic.to_string())
-        .bind(terms.to_address.to_string())
-        .bind(&terms.cashier_url)
-        .bind(terms.expires_at as i64)
-        .bind(i64::from(terms.required_confirmations))
-        .bind(terms.pay_amount_atomic.to_string())
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
         .await?;
         self.announce(id).await?;
         self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
@@ -353,18 +429,20 @@ impl Store {
     /// [`Asked`]); `None` forgets it, once the gateway said no order was made. Either way,
     /// returns the checkout as stored.
     pub async fn ask(&self, id: &str, asked: Option<&Asked>) -> Result<Checkout, StoreError> {
-        sqlx::query(
-            "UPDATE checkouts SET chain_id = $1, symbol = $2, amount_atomic = $3,
+        self.written(
+            sqlx::query(
+                "UPDATE checkouts SET chain_id = $1, symbol = $2, amount_atomic = $3,
                  pay_amount_atomic = $4, updated_at = $5, version = version + 1
              WHERE id = $6 AND gateway_order_no IS NULL",
+            )
+            .bind(asked.map(|a| a.chain_id.0 as i64))
+            .bind(asked.map(|a| a.symbol.clone()))
+            .bind(asked.map(|a| a.amount_atomic.to_string()))
+            .bind(asked.map(|a| a.pay_amount_atomic.to_string()))
+            .bind(now_ms() as i64)
+            .bind(id)
+            .execute(&self.pool),
         )
-        .bind(asked.map(|a| a.chain_id.0 as i64))
-        .bind(asked.map(|a| a.symbol.clone()))
-        .bind(asked.map(|a| a.amount_atomic.to_string()))
-        .bind(asked.map(|a| a.pay_amount_atomic.to_string()))
-        .bind(now_ms() as i64)
-        .bind(id)
-        .execute(&self.pool)
         .await?;
         self.announce(id).await?;
         self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
@@ -372,7 +450,8 @@ impl Store {
 
     /// A transaction for changes that must happen together.
     pub async fn begin(&self) -> Result<Write, StoreError> {
-        Ok(Write(self.write().await?, self.backend))
+        let (tx, queued) = self.write().await?;
+        Ok(Write(tx, self.backend, queued, self.writes.clone()))
     }
 
     /// Runs `decide` on the gateway budget of `api_key` as the database keeps it, and keeps what
@@ -384,7 +463,8 @@ impl Store {
         per_minute: usize,
         decide: impl FnOnce(&mut Budget) -> T,
     ) -> Result<T, StoreError> {
-        let mut tx = self.write().await?;
+        let (mut tx, _turn) = self.write().await?;
+        let failed = |e| self.writes.failed(e);
         // The row exists before it is locked: two first calls cannot both insert it.
         sqlx::query(
             "INSERT INTO gateway_budget (api_key, sent, paused_until) VALUES ($1, '[]', 0)
@@ -392,14 +472,16 @@ impl Store {
         )
         .bind(api_key)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(failed)?;
         let lock = self.backend.row_lock();
         let (sent, paused_until): (String, i64) = sqlx::query_as(&format!(
             "SELECT sent, paused_until FROM gateway_budget WHERE api_key = $1{lock}"
         ))
         .bind(api_key)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .map_err(failed)?;
         let sent: Vec<u64> =
             serde_json::from_str(&sent).map_err(|_| StoreError::Corrupt("gateway budget"))?;
         let mut budget = Budget::restore(per_minute, sent, paused_until.max(0) as u64);
@@ -410,8 +492,10 @@ impl Store {
             .bind(paused_until.min(i64::MAX as u64) as i64)
             .bind(api_key)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        self.writes.succeeded();
         Ok(decided)
     }
 
@@ -449,13 +533,15 @@ impl Store {
     /// The key receipts are signed with: made once, by whichever server asks first, and the
     /// same for every server on this database from then on.
     pub async fn receipt_key(&self) -> Result<V1PrivateKey, StoreError> {
-        sqlx::query(
-            "INSERT INTO receipt_keys (id, private_key, created_at) VALUES (1, $1, $2)
+        self.written(
+            sqlx::query(
+                "INSERT INTO receipt_keys (id, private_key, created_at) VALUES (1, $1, $2)
              ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(V1PrivateKey::generate().to_base64_pkcs8())
+            .bind(now_ms() as i64)
+            .execute(&self.pool),
         )
-        .bind(V1PrivateKey::generate().to_base64_pkcs8())
-        .bind(now_ms() as i64)
-        .execute(&self.pool)
         .await?;
         let text: String = sqlx::query_scalar("SELECT private_key FROM receipt_keys WHERE id = 1")
             .fetch_one(&self.pool)
@@ -614,15 +700,18 @@ impl Store {
         for (id, body, attempts) in rows {
             // Claimed by whichever server moves the attempt first: an update, not a lock, so it
             // reads the same on SQLite and Postgres.
-            let taken = sqlx::query(
-                "UPDATE fulfillment_events SET next_attempt_at = $1
+            let taken = self
+                .written(
+                    sqlx::query(
+                        "UPDATE fulfillment_events SET next_attempt_at = $1
                  WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
-            )
-            .bind(claimed_until as i64)
-            .bind(&id)
-            .bind(now as i64)
-            .execute(&self.pool)
-            .await?;
+                    )
+                    .bind(claimed_until as i64)
+                    .bind(&id)
+                    .bind(now as i64)
+                    .execute(&self.pool),
+                )
+                .await?;
             if taken.rows_affected() == 1 {
                 claimed.push(DueEvent {
                     id,
@@ -647,16 +736,18 @@ impl Store {
             Ok(()) => (Some(now as i64), None, None),
             Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
         };
-        sqlx::query(
-            "UPDATE fulfillment_events SET attempts = $1, delivered_at = $2, next_attempt_at = $3, last_error = $4
-             WHERE id = $5",
+        self.written(
+            sqlx::query(
+                "UPDATE fulfillment_events SET attempts = $1, delivered_at = $2, next_attempt_at = $3, last_error = $4
+                 WHERE id = $5",
+            )
+            .bind(i64::from(attempts))
+            .bind(delivered_at)
+            .bind(retry_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool),
         )
-        .bind(i64::from(attempts))
-        .bind(delivered_at)
-        .bind(retry_at)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -692,7 +783,7 @@ pub struct Turn {
 /// Changes that commit together or not at all: holds SQLite's write lock from its start, or on
 /// Postgres locks the checkouts it reads (see [`Store::write`]); dropped without
 /// [`Write::commit`], it rolls back.
-pub struct Write(Transaction<'static, Any>, Backend);
+pub struct Write(Transaction<'static, Any>, Backend, Queued, Arc<WriteHealth>);
 
 impl Write {
     fn lock(&self) -> &'static str {
@@ -722,7 +813,8 @@ impl Write {
         .bind(state)
         .bind(now_ms() as i64)
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         Ok(inserted.rows_affected() == 1)
     }
 
@@ -770,7 +862,8 @@ impl Write {
         .bind(payment.timestamp_ms as i64)
         .bind(checkout_id)
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         if checkout_id.is_none() && inserted.rows_affected() == 1 {
             self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
                 .await?;
@@ -802,7 +895,8 @@ impl Write {
         .bind(&payment.tx_id)
         .bind(payment.log_index as i64)
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         if taken.rows_affected() == 1 {
             // No longer unmatched: every server's list must lose it.
             self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
@@ -817,7 +911,8 @@ impl Write {
         .bind(&payment.tx_id)
         .bind(payment.log_index as i64)
         .fetch_one(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         Ok(if owner == checkout_id {
             Claimed::Already
         } else {
@@ -839,12 +934,14 @@ impl Write {
         .bind(chain.0 as i64)
         .bind(fork as i64)
         .fetch_all(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         sqlx::query("DELETE FROM chain_payments WHERE chain_id = $1 AND block_number >= $2")
             .bind(chain.0 as i64)
             .bind(fork as i64)
             .execute(&mut *self.0)
-            .await?;
+            .await
+            .map_err(|e| self.3.failed(e))?;
         Ok(affected)
     }
 
@@ -856,7 +953,8 @@ impl Write {
         .bind(chain.0 as i64)
         .bind(serde_json::to_string(cursor).expect("cursors serialise"))
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         Ok(())
     }
 
@@ -887,7 +985,8 @@ impl Write {
         .bind(checkout.version - 1)
         .bind(checkout.gateway.paid_at.map(|at| at as i64))
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         if updated.rows_affected() != 1 {
             return Err(StoreError::Corrupt("checkout version"));
         }
@@ -911,7 +1010,8 @@ impl Write {
         .bind(checkout.version)
         .bind(checkout.gateway.paid_at.map(|at| at as i64))
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         Ok(())
     }
 
@@ -927,12 +1027,16 @@ impl Write {
         .bind(event.created_at as i64)
         .bind(event.created_at as i64)
         .execute(&mut *self.0)
-        .await?;
+        .await
+        .map_err(|e| self.3.failed(e))?;
         Ok(())
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
-        Ok(self.0.commit().await?)
+        let Self(tx, _, _turn, health) = self;
+        tx.commit().await.map_err(|e| health.failed(e))?;
+        health.succeeded();
+        Ok(())
     }
 }
 

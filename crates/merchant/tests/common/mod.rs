@@ -392,6 +392,30 @@ impl World {
         CheckoutServer::start(config)
     }
 
+    /// The database the checkout server keeps checkouts in, as `database =` names it.
+    pub fn database(&self) -> String {
+        std::fs::read_to_string(&self.server.config)
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("database = \"")?.strip_suffix('"'))
+            .expect("the configuration names its database")
+            .to_owned()
+    }
+
+    /// Runs `sql` on the checkout server's database, beside the server, as an operator would.
+    pub async fn run_sql(&self, sql: &str) {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let database = self.database();
+        let url = if database.starts_with("postgres") {
+            database
+        } else {
+            format!("sqlite://{database}")
+        };
+        let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+        connection.execute(sqlx::raw_sql(sql)).await.unwrap();
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http
