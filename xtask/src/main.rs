@@ -6,6 +6,7 @@ mod contrast;
 mod demo;
 mod fuzz;
 mod setup;
+mod simulate;
 mod widget;
 
 use std::io::{BufRead, BufReader};
@@ -24,7 +25,8 @@ commands:
   contrast  print the widget's lowest text contrast in light and dark, failing below WCAG AA
   screenshots  with the demo running: the widget's payment states in light and dark, desktop and phone
   bench   measure payload, time to QR, detection and status serving; write BENCHMARKS.md
-  fuzz [--seconds N]  run every fuzz target in fuzz/ for N seconds (default 15), seeds in fuzz/corpus";
+  fuzz [--seconds N]  run every fuzz target in fuzz/ for N seconds (default 15), seeds in fuzz/corpus
+  simulate [--payments N] [--seed S]  the seeded payment simulation, N payments (default 200)";
 
 /// Builds the servers' binaries as `cargo test --workspace --all-features` resolves their
 /// features: a binary's file has no per-feature name, so a build resolved otherwise would
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         "screenshots" => setup::all().and_then(|()| screenshots()),
         "bench" => bench::bench(),
         "fuzz" => fuzz::command(std::env::args().skip(2)),
+        "simulate" => simulate::command(std::env::args().skip(2)),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -305,7 +305,11 @@ rate = "1.0002"
     fn spawn(&mut self) {
         let mut child = Command::new(&self.binary)
             .args(&self.args)
-            .env("RUST_LOG", "blockatm_sandbox=warn")
+            // What the test's own RUST_LOG asks, else warnings.
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "blockatm_sandbox=warn".into()),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .expect("the sandbox binary starts");

@@ -104,7 +104,11 @@ impl CheckoutServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_checkout-server"))
             .args(["serve", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", "usdt_checkout_server=warn")
+            // What the test's own RUST_LOG asks, else warnings.
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "usdt_checkout_server=warn".into()),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .expect("the checkout server starts");
