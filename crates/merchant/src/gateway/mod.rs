@@ -54,15 +54,18 @@ impl GatewayReport {
     /// The same report again (a retried webhook) has the same key. BlockATM's webhooks carry no
     /// event id, so the key is made of the documented facts: the order, its status, the amount
     /// and the transaction. A new payment or a new status is a new key.
+    /// The fields are written as a JSON array, so no value can move the boundary between two
+    /// (joined with `|`, `"a|"` then `""` and `"a"` then `"|"` were one key, and a second,
+    /// genuine report was dropped as a retry of the first).
     pub fn key(&self) -> String {
-        format!(
-            "{}|{}|{}|{}|{}",
-            self.plat_order_no.as_deref().unwrap_or(""),
-            self.order_no.as_deref().unwrap_or(""),
+        serde_json::json!([
+            self.plat_order_no,
+            self.order_no,
             self.status.as_str(),
-            self.amount.as_deref().unwrap_or(""),
-            self.tx_id.as_deref().unwrap_or("")
-        )
+            self.amount,
+            self.tx_id,
+        ])
+        .to_string()
     }
 }
 
@@ -157,6 +160,25 @@ mod tests {
         };
         assert_ne!(report.key(), paid.key());
         assert_ne!(report.key(), more.key());
+        let split = |amount: &str, tx: &str| GatewayReport {
+            amount: Some(amount.into()),
+            tx_id: Some(tx.into()),
+            ..report.clone()
+        };
+        assert_ne!(
+            split("10|", "0xa").key(),
+            split("10", "|0xa").key(),
+            "a separator inside a value moves no boundary"
+        );
+        let absent = GatewayReport {
+            tx_id: None,
+            ..report.clone()
+        };
+        let empty = GatewayReport {
+            tx_id: Some(String::new()),
+            ..report
+        };
+        assert_ne!(absent.key(), empty.key());
     }
 
     #[test]
