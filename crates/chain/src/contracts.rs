@@ -103,14 +103,39 @@ impl ChainClient {
             .send()
             .await
             .map_err(|e| format!("sending a transaction: {e}"))?;
-        let receipt = tokio::time::timeout(RECEIPT_WAIT, pending.get_receipt())
-            .await
-            .map_err(|_| format!("no receipt within {RECEIPT_WAIT:?}: is the chain mining?"))?
-            .map_err(|e| format!("waiting for a receipt: {e}"))?;
-        if !receipt.status() {
-            return Err(format!("transaction {} reverted", receipt.transaction_hash));
+        // Asked for directly: alloy's own wait follows new blocks with a poller that an anvil
+        // reorg can leave behind for good (it kept asking for a block number the chain had
+        // since passed), and every later send then timed out.
+        let hash = *pending.tx_hash();
+        let deadline = tokio::time::Instant::now() + RECEIPT_WAIT;
+        loop {
+            let receipt = self
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(rpc("eth_getTransactionReceipt"))?;
+            if let Some(receipt) = receipt {
+                if !receipt.status() {
+                    return Err(format!("transaction {hash} reverted"));
+                }
+                return Ok(hash.to_string());
+            }
+            // Neither mined nor waiting to be: a reorg took it back with its block.
+            let known = self
+                .provider
+                .get_transaction_by_hash(hash)
+                .await
+                .map_err(rpc("eth_getTransactionByHash"))?;
+            if known.is_none() {
+                return Err(format!("transaction {hash} was dropped by a reorg"));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "no receipt for {hash} within {RECEIPT_WAIT:?}: is the chain mining?"
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        Ok(receipt.transaction_hash.to_string())
     }
 
     /// anvil: mines `blocks` blocks now.

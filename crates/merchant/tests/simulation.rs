@@ -507,23 +507,24 @@ async fn create(reach: &Reach, body: &Value) -> Value {
 /// when the wallet could not tell (a reorg dropped the transaction before its receipt came):
 /// whatever the chain holds is what the audit reads.
 async fn pay(reach: &Reach, order_no: &str, amount: u128, payer: u64) -> Option<(String, u128)> {
-    let reply = usdt_checkout_testkit::Client::new(&reach.sandbox)
-        .post(
-            &format!("/sandbox/orders/{order_no}/pay"),
-            json!({"amount": format_units(amount, DECIMALS), "payer": payer}),
-        )
+    let reply = reach
+        .http
+        .post(format!("{}/sandbox/orders/{order_no}/pay", reach.sandbox))
+        .json(&json!({"amount": format_units(amount, DECIMALS), "payer": payer}))
+        .timeout(Duration::from_secs(120))
+        .send()
         .await;
-    if reply.status != 200 {
-        println!(
-            "simulation: a payment for {order_no} is unknown: {}",
-            reply.body
-        );
-        return None;
+    let body: Value = match reply {
+        Ok(reply) => reply.json().await.unwrap_or(Value::Null),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    match body["data"]["txId"].as_str() {
+        Some(tx) => Some((tx.to_owned(), amount)),
+        None => {
+            println!("simulation: a payment for {order_no} is unknown: {body}");
+            None
+        }
     }
-    Some((
-        reply.body["data"]["txId"].as_str().unwrap().to_owned(),
-        amount,
-    ))
 }
 
 /// The merchant's books and the chain's, read at one moment.
