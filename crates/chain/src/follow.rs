@@ -73,7 +73,12 @@ pub async fn step(
             .map(|(number, stored, canonical)| (*number, *stored, canonical.as_deref())),
     );
 
-    let range = read_range(fork.unwrap_or(cursor.next_block), head);
+    // From the fork, or from the next block if that is lower (a cursor taken back to read
+    // blocks again keeps the hashes of the blocks it reads again).
+    let range = read_range(
+        fork.map_or(cursor.next_block, |f| f.min(cursor.next_block)),
+        head,
+    );
     let mut payments = vec![];
     let mut stamps = vec![];
     if let Some((from, to)) = range {
@@ -162,7 +167,11 @@ pub fn advance(
     if let Some(to) = read_to {
         next.next_block = to + 1;
     }
+    // Blocks read again: their new hashes replace the old.
+    next.recent
+        .retain(|(number, _)| !stamps.iter().any(|(read, _)| read == number));
     next.recent.extend(stamps);
+    next.recent.sort_by_key(|(number, _)| *number);
     let excess = next.recent.len().saturating_sub(KEEP_HASHES);
     next.recent.drain(..excess);
     next
@@ -244,6 +253,21 @@ mod tests {
             cursor,
             "nothing read, nothing changes"
         );
+    }
+
+    #[test]
+    fn blocks_read_again_replace_their_hashes() {
+        let cursor = Cursor {
+            next_block: 7,
+            recent: stamps(0..=9),
+        };
+        let mut again = stamps(7..=11);
+        again[0].1 = "0xnew".into();
+        let next = advance(&cursor, None, Some(11), again.clone());
+        assert_eq!(next.next_block, 12);
+        let mut expected = stamps(0..=6);
+        expected.extend(again);
+        assert_eq!(next.recent, expected, "one hash a block, oldest first");
     }
 
     #[test]

@@ -28,6 +28,7 @@ on_both!(
     one_client_cannot_spend_the_gateways_budget_on_checkouts,
     a_lost_answer_then_a_moved_rate_asks_the_gateway_the_same_terms_again,
     a_database_that_refuses_every_write_shows_in_healthz,
+    a_reorg_while_the_server_was_down_takes_back_what_it_had_read,
 );
 
 async fn a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once(db: Db) {
@@ -739,4 +740,40 @@ async fn a_database_that_refuses_every_write_shows_in_healthz(db: Db) {
     let healed = health().await;
     assert_eq!(healed["database"]["writes"], "ok", "{healed}");
     assert_eq!(healed["status"], "ok", "{healed}");
+}
+
+/// The chain reorganises while the checkout server is down: once started again, the payment the
+/// reorg took back is no longer counted (found by the simulation: a restart re-read recent blocks
+/// without the hashes that show a reorg, and kept the payment of the block replaced).
+async fn a_reorg_while_the_server_was_down_takes_back_what_it_had_read(db: Db) {
+    let mut w = world_on("reorg-while-down", db).await;
+    let view = w.checkout("tee", "reorg-down-0001").await;
+    let id = view["id"].as_str().unwrap().to_owned();
+    w.pay(&view, json!({"amount": "10"})).await;
+    w.wait_state(&id, "partially_paid").await;
+    async fn attached(w: &World) -> usize {
+        w.admin_orders().await[0]["chainPayments"]
+            .as_array()
+            .unwrap()
+            .len()
+    }
+    eventually("the watcher to read the payment", WAIT, || async {
+        (attached(&w).await == 1).then_some(())
+    })
+    .await;
+
+    w.server.stop();
+    // Every block since the order, the payment's among them, replaced by empty ones.
+    let reply = Client::new(&w.sandbox.url)
+        .post("/sandbox/reorg", json!({"depth": 3}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    w.server.restart();
+
+    eventually("the payment taken back", WAIT, || async {
+        (attached(&w).await == 0).then_some(())
+    })
+    .await;
+    let unmatched = w.admin_get("/api/admin/unmatched").await;
+    assert_eq!(unmatched, json!([]), "nor kept as unmatched");
 }
