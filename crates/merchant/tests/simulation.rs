@@ -71,6 +71,7 @@ async fn payment_simulation() {
             db,
             confirmations: Some(CONFIRMATIONS),
             gateway_limit: Some(3_000),
+            ledger_in_memory: true,
             ..Storefront::default()
         },
     )

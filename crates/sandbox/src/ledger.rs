@@ -286,9 +286,13 @@ impl Store {
         f(&self.ledger.lock().expect("ledger lock"))
     }
 
-    /// Applies `f` to a copy of the ledger, saves the copy, and only then makes it current.
+    /// Applies `f` to a copy of the ledger, saves the copy, and only then makes it current; in
+    /// memory, where there is nothing to save and so nothing to fail, to the ledger itself.
     pub fn write<R>(&self, f: impl FnOnce(&mut Ledger) -> R) -> Result<R, String> {
         let mut ledger = self.ledger.lock().expect("ledger lock");
+        if self.path.is_none() {
+            return Ok(f(&mut ledger));
+        }
         let mut next = ledger.clone();
         let result = f(&mut next);
         self.save(&next)?;

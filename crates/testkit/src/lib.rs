@@ -186,6 +186,9 @@ pub struct SandboxOptions {
     pub order_lifetime_seconds: Option<u64>,
     /// Blocks the gateway waits for before it reports a payment paid.
     pub confirmations: u32,
+    /// The ledger in memory only (no `--data`): for a long run that never restarts the sandbox,
+    /// which would otherwise rewrite its whole file on every change.
+    pub ledger_in_memory: bool,
 }
 
 impl Default for SandboxOptions {
@@ -196,6 +199,7 @@ impl Default for SandboxOptions {
             api: Api::V1,
             order_lifetime_seconds: None,
             confirmations: 2,
+            ledger_in_memory: false,
         }
     }
 }
@@ -241,6 +245,7 @@ impl Sandbox {
             api,
             order_lifetime_seconds,
             confirmations,
+            ledger_in_memory,
         } = options;
         let lifetime = order_lifetime_seconds
             .map(|s| format!("order_lifetime_seconds = {s}\n"))
@@ -279,18 +284,22 @@ rate = "1.0002"
         .unwrap();
         let mut rpc_urls = vec![anvil.rpc_url.clone()];
         rpc_urls.extend(more_chains);
-        let args = vec![
+        let mut args: Vec<String> = vec![
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--rpc-url".into(),
             rpc_urls.join(","),
             "--config".into(),
             config.display().to_string(),
-            "--data".into(),
-            dir.path.join("ledger.json").display().to_string(),
             "--deploy".into(),
             "--test-mode".into(),
         ];
+        if !ledger_in_memory {
+            args.extend([
+                "--data".into(),
+                dir.path.join("ledger.json").display().to_string(),
+            ]);
+        }
         let mut sandbox = Self {
             url: String::new(),
             ready: Value::Null,

@@ -194,6 +194,8 @@ pub struct Storefront {
     pub confirmations: Option<u32>,
     /// How long the checkout server uses a fetched rate list, when not a minute.
     pub rates_refresh_seconds: Option<u64>,
+    /// The gateway keeps its ledger in memory (see `SandboxOptions::ledger_in_memory`).
+    pub ledger_in_memory: bool,
 }
 
 impl Default for Storefront {
@@ -211,6 +213,7 @@ impl Default for Storefront {
             checkouts_per_client_per_minute: None,
             confirmations: None,
             rates_refresh_seconds: None,
+            ledger_in_memory: false,
         }
     }
 }
@@ -246,6 +249,7 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         rate_limit_per_minute: storefront.gateway_limit.unwrap_or(100),
         order_lifetime_seconds: storefront.order_lifetime_seconds,
         confirmations: storefront.confirmations.unwrap_or(2),
+        ledger_in_memory: storefront.ledger_in_memory,
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
     // The merchant's gateway settings, as its BlockATM console gives them.
