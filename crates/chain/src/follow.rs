@@ -234,6 +234,23 @@ mod tests {
         assert_eq!(hashes_to_keep(0, 0), 0..=0);
     }
 
+    /// A payment read from block `block_number`, whose hash was `block_hash`.
+    fn payment_in(block_number: u64, block_hash: &str) -> ChainPayment {
+        ChainPayment {
+            tx_id: format!("0x{block_number}"),
+            log_index: 0,
+            block_number,
+            block_hash: block_hash.into(),
+            from: Address::from_bytes([1; 20]),
+            to: Address::from_bytes([2; 20]),
+            token: Address::from_bytes([3; 20]),
+            value: 1,
+            kind: PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms: 0,
+        }
+    }
+
     fn stamps(blocks: RangeInclusive<u64>) -> Vec<(u64, String)> {
         blocks.map(|n| (n, format!("0x{n:x}"))).collect()
     }
@@ -292,19 +309,7 @@ mod tests {
 
     #[test]
     fn payments_read_from_a_block_since_replaced_or_gone_are_read_again() {
-        let at = |block_number: u64, block_hash: &str| ChainPayment {
-            tx_id: format!("0x{block_number}"),
-            log_index: 0,
-            block_number,
-            block_hash: block_hash.into(),
-            from: Address::from_bytes([1; 20]),
-            to: Address::from_bytes([2; 20]),
-            token: Address::from_bytes([3; 20]),
-            value: 1,
-            kind: PaymentKind::Transfer,
-            order_no: None,
-            timestamp_ms: 0,
-        };
+        let at = payment_in;
         let noted = stamps(5..=9);
         assert_eq!(
             moved_while_read(&[at(6, "0x6"), at(9, "0X9")], 5..=9, &noted),
@@ -340,19 +345,7 @@ mod tests {
 
     #[test]
     fn a_rewind_forgets_payments_from_the_fork_on() {
-        let at = |block_number| ChainPayment {
-            tx_id: format!("0x{block_number}"),
-            log_index: 0,
-            block_number,
-            block_hash: "0x0".into(),
-            from: Address::from_bytes([1; 20]),
-            to: Address::from_bytes([2; 20]),
-            token: Address::from_bytes([3; 20]),
-            value: 1,
-            kind: PaymentKind::Transfer,
-            order_no: None,
-            timestamp_ms: 0,
-        };
+        let at = |block_number| payment_in(block_number, "0x0");
         let mut payments = vec![at(5), at(6), at(7), at(8)];
         rewind(&mut payments, 7);
         assert_eq!(payments, vec![at(5), at(6)]);
