@@ -217,15 +217,17 @@ impl GatewayClient {
     pub async fn create_order(&self, order: &NewOrder) -> Result<CreatedOrder, GatewayError> {
         let call = self.dialect.create(order);
         let mut attempt = 0;
+        let mut lost = None;
         loop {
             let answer = self
                 .call(Priority::Creation, &call)
                 .await
                 .and_then(|(status, text)| answered(status, self.dialect.created(order, &text)));
             match answer {
-                Err(GatewayError::Unreachable(_) | GatewayError::Garbage(_))
+                Err(error @ (GatewayError::Unreachable(_) | GatewayError::Garbage(_)))
                     if attempt + 1 < CREATION_ATTEMPTS =>
                 {
+                    lost = Some(error);
                     let wait = full_jitter(
                         attempt,
                         Duration::from_millis(200),
@@ -241,7 +243,8 @@ impl GatewayClient {
                     tokio::time::sleep(after + Duration::from_millis(100)).await;
                     attempt += 1;
                 }
-                other => return other,
+                Err(error) => return Err(given_up(lost, error)),
+                Ok(created) => return Ok(created),
             }
         }
     }
@@ -403,6 +406,16 @@ impl GatewayClient {
     }
 }
 
+/// What a creation that gives up says: an attempt whose answer was lost may have made the
+/// order, whatever a later attempt was told (a 429 says nothing of the attempt before it), so
+/// the caller keeps what it asked for and asks the same again.
+fn given_up(lost: Option<GatewayError>, last: GatewayError) -> GatewayError {
+    match lost {
+        Some(lost) if !last.may_have_acted() => lost,
+        _ => last,
+    }
+}
+
 /// The gateway's health once it answered: available, unless a 429's or 418's pause is still
 /// running. A call sent before the refusal may answer after it, and the calls stay paused
 /// meanwhile, so shoppers must not be told all is well while checkouts are refused.
@@ -476,6 +489,18 @@ mod tests {
             code: "000100".into(),
             msg: "amount".into()
         }));
+    }
+
+    #[test]
+    fn a_creation_given_up_after_a_lost_answer_may_have_made_the_order() {
+        let lost = || Some(GatewayError::Unreachable("HTTP 503".into()));
+        let limited = || GatewayError::RateLimited(Duration::from_secs(9));
+        assert!(given_up(lost(), limited()).may_have_acted());
+        assert!(!given_up(None, limited()).may_have_acted());
+        assert!(matches!(
+            given_up(lost(), GatewayError::Garbage("x".into())),
+            GatewayError::Garbage(_)
+        ));
     }
 
     #[test]
