@@ -216,6 +216,37 @@ impl Checkouts {
             write.commit().await?;
             return Ok(Applied::UnknownOrder);
         };
+        // The transaction the gateway names for this order, if the watcher read it first and
+        // matched it to nothing (its candidates are not the gateway's): it is this order's.
+        let mut adopted = false;
+        if let Some(tx) = &report.tx_id {
+            let place = (terms.to_address, terms.token_contract);
+            if write
+                .adopt_unmatched(terms.chain_id, tx, &current.id, place)
+                .await?
+                > 0
+            {
+                tracing::info!(
+                    "chain payment {tx}: the gateway names checkout {}",
+                    current.id
+                );
+                self.unmatched
+                    .write()
+                    .expect("unmatched lock")
+                    .retain(|(_, p)| !p.tx_id.eq_ignore_ascii_case(tx));
+                adopted = true;
+            }
+        }
+        let current = match adopted {
+            true => write
+                .checkout(&current.id)
+                .await?
+                .ok_or(StoreError::Corrupt("checkout"))?,
+            false => current,
+        };
+        let Some(terms) = &current.terms else {
+            return Err(StoreError::Corrupt("checkout terms").into());
+        };
         let paid = report
             .amount
             .as_deref()
@@ -230,7 +261,13 @@ impl Checkouts {
             ..current.clone()
         };
         let changed = self
-            .settle(&mut write, &current, informed, report_source(source), false)
+            .settle(
+                &mut write,
+                &current,
+                informed,
+                report_source(source),
+                adopted,
+            )
             .await?;
         write.commit().await?;
         Ok(self.publish(changed))

@@ -58,6 +58,7 @@ on_both!(
     every_change_reaches_the_status_view_and_wakes_whoever_waits,
     history_is_read_when_asked_for_not_held_from_startup,
     a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it,
+    an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -603,4 +604,55 @@ async fn sqlite_writes_wait_their_turn_instead_of_failing() {
     let opened = queued.await.unwrap().expect("written in its turn");
     assert_eq!(opened.id, "co_1");
     assert!(store.write_health().failing().is_none());
+}
+
+/// The watcher reads a transfer no checkout's terms single out (two orders wait at the address,
+/// for other amounts) and keeps it unmatched; the gateway then reports it paid one of them.
+/// The payment becomes that order's, once: the order is never paid with nothing on chain
+/// behind it (found by the 10,000-payment simulation).
+async fn an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders(db: Db) {
+    let db = TempDb::new(db, "an_unmatched_payment_the_gateway_names").await;
+    let (store, checkouts) = open(&db).await;
+    for (id, order) in [("co_1", "ORD-1"), ("co_2", "ORD-2")] {
+        checkouts.open(&checkout(id, None)).await.unwrap();
+        let mut own = terms(order);
+        own.pay_amount_atomic += u128::from(id == "co_2");
+        checkouts.attach_order(id, &own).await.unwrap();
+    }
+    let payment = transfer(20_000_000, 100, 0);
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(101, None, vec![payment.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(store.unmatched(10).await.unwrap().len(), 1);
+    assert!(checkouts.get("co_1").unwrap().chain_payments.is_empty());
+
+    let named = GatewayReport {
+        tx_id: Some(payment.tx_id.to_uppercase().replacen("0X", "0x", 1)),
+        ..report("ORD-1", GatewayStatus::Pending, "20")
+    };
+    checkouts
+        .apply_report(&named, Source::Webhook)
+        .await
+        .unwrap();
+    let adopted = checkouts.get("co_1").unwrap();
+    assert_eq!(adopted.chain_payments, std::slice::from_ref(&payment));
+    assert_eq!(adopted.paid_atomic, 20_000_000);
+    assert!(store.unmatched(10).await.unwrap().is_empty());
+    assert!(
+        checkouts.unmatched_at(&adopted).is_empty(),
+        "nor shown as unmatched"
+    );
+
+    // Named again, for the other order: it counts for the first already, and stays there.
+    let elsewhere = GatewayReport {
+        tx_id: Some(payment.tx_id.clone()),
+        ..report("ORD-2", GatewayStatus::Pending, "20")
+    };
+    checkouts
+        .apply_report(&elsewhere, Source::Reconciler)
+        .await
+        .unwrap();
+    assert!(checkouts.get("co_2").unwrap().chain_payments.is_empty());
+    assert_eq!(checkouts.get("co_1").unwrap().chain_payments.len(), 1);
 }

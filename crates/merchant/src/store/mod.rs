@@ -871,6 +871,36 @@ impl Write {
         Ok(inserted.rows_affected() == 1)
     }
 
+    /// Attaches to `checkout_id` the payments of transaction `tx_hash` into its address and
+    /// token that the watcher keeps as unmatched: the gateway named this order for them. Only
+    /// an unmatched one moves (one counting for a checkout stays there); returns how many did.
+    pub async fn adopt_unmatched(
+        &mut self,
+        chain: ChainId,
+        tx_hash: &str,
+        checkout_id: &str,
+        (to, token): (Address, Address),
+    ) -> Result<u64, StoreError> {
+        let adopted = sqlx::query(
+            "UPDATE chain_payments SET checkout_id = $1
+             WHERE chain_id = $2 AND LOWER(tx_hash) = LOWER($3) AND checkout_id IS NULL
+               AND to_address = $4 AND token = $5",
+        )
+        .bind(checkout_id)
+        .bind(chain.0 as i64)
+        .bind(tx_hash)
+        .bind(to.to_string())
+        .bind(token.to_string())
+        .execute(&mut *self.0)
+        .await
+        .map_err(|e| self.3.failed(e))?;
+        if adopted.rows_affected() > 0 {
+            // Other servers drop it from the unmatched payments they show.
+            self.announce(replicas::UNMATCHED_SEEN, tx_hash).await?;
+        }
+        Ok(adopted.rows_affected())
+    }
+
     /// Attaches a payment a shopper claimed (checked on chain) to `checkout_id`, whether the
     /// watcher kept it as unmatched or has not read it yet; says who it counts for if it
     /// already counts for a checkout.
