@@ -349,7 +349,16 @@ impl Checkouts {
             if let Some(fork) = step.fork {
                 kept.retain(|(c, p)| *c != chain || p.block_number < fork);
             }
-            kept.extend(unmatched.into_iter().map(|p| (chain, p)));
+            // Once each: on Postgres, this server's own change feed may have read them from the
+            // database already (shown twice, a shopper's one payment looked like two).
+            for payment in unmatched {
+                if !kept
+                    .iter()
+                    .any(|(c, k)| *c == chain && k.same_log(&payment))
+                {
+                    kept.push((chain, payment));
+                }
+            }
             let excess = kept.len().saturating_sub(UNMATCHED_KEPT as usize);
             kept.drain(..excess);
             drop(kept);

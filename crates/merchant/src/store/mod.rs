@@ -233,7 +233,7 @@ impl Store {
             ),
             Database::Postgres(url) => (url.parse()?, Backend::Postgres, 8),
         };
-        let pool = AnyPoolOptions::new()
+        let pool_options = AnyPoolOptions::new()
             .max_connections(connections)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -248,22 +248,26 @@ impl Store {
                     }
                     Ok(())
                 })
-            })
-            .connect_with(options)
-            .await?;
+            });
         let url = match database {
             Database::Sqlite(_) => None,
             Database::Postgres(url) => Some(url.clone()),
         };
-        let store = Self {
+        let store = |pool| Self {
             pool,
             backend,
-            url,
+            url: url.clone(),
             queue: Arc::default(),
             writes: Arc::default(),
         };
-        store.migrate().await?;
-        Ok(store)
+        // Migrated on connections of their own, then served by new ones: a connection that read
+        // the schema before the last migration expands a `SELECT *` it prepares to the old
+        // columns, and sqlx, which describes a statement once, panics on the rows (seen: 36
+        // columns described, 37 read).
+        let migrating = store(pool_options.clone().connect_with(options.clone()).await?);
+        migrating.migrate().await?;
+        migrating.pool.close().await;
+        Ok(store(pool_options.connect_with(options).await?))
     }
 
     /// Closes every connection: what follows fails as a database that cannot be reached does.
