@@ -548,15 +548,25 @@ struct Books {
 }
 
 impl Books {
-    /// Whether nothing but the chain's head moved since `before`.
+    /// Whether the money has stopped moving since `before`: each order's payments and paid
+    /// amount, the unmatched payments, the chain's transfers and the fulfillment events. An
+    /// order that expires meanwhile moves no money (a long run's orders expire while it
+    /// settles), and paying one queues its fulfillment event.
     fn unchanged_since(&self, before: &Books) -> bool {
+        let money = |books: &Books| -> Vec<Value> {
+            books
+                .orders
+                .iter()
+                .map(|o| json!([o["id"], o["chainPayments"], o["payment"]["paidAtomic"]]))
+                .collect()
+        };
         (
-            &self.orders,
+            money(self),
             &self.unmatched,
             &self.transfers,
             &self.fulfilled,
         ) == (
-            &before.orders,
+            money(before),
             &before.unmatched,
             &before.transfers,
             &before.fulfilled,
