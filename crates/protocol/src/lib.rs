@@ -20,6 +20,12 @@ pub mod signature;
 pub mod signed_string;
 pub mod status;
 
+/// How deeply nested outside JSON may be where this project's own code walks it (the signed
+/// string of a body): serde_json's own limit when it parses into a type, so a body either
+/// parser takes is no deeper. Read before any signature is checked, so it must hold for anyone's
+/// body: a walk that recursed once per level without it overflowed the stack.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 pub use address::Address;
 pub use amount::{AmountError, TokenAmount, format_units, parse_positive_units, parse_units};
 pub use chain::{Chain, ChainId, ChainRegistry, RegistryError, Token};

@@ -557,6 +557,36 @@ mod tests {
         );
     }
 
+    /// The attack on the running servers: a webhook (or a sandbox call) nested 2,000 deep, with
+    /// any signature at all, is refused as malformed before any key is used.
+    #[test]
+    fn a_body_nested_too_deep_is_malformed_whatever_its_signature() {
+        let private = V1PrivateKey::generate();
+        let verifier = Verifier::new(Some(private.public_key()), None);
+        let body = format!(
+            "{{\"a\":{}1{}}}",
+            "[{\"a\":".repeat(1_000),
+            "}]".repeat(1_000)
+        );
+        let signature = private.sign("time=5");
+        let refused = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let pairs = [
+                    (HEADER_REQUEST_TIME, "5".to_owned()),
+                    (HEADER_SIGNATURE_V1, signature),
+                ];
+                verifier.verify_request(headers(&pairs), Signed::Body(&body), 5)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(
+            refused,
+            Err(VerifyError::Malformed(SignedStringError::TooDeep))
+        );
+    }
+
     #[test]
     fn a_query_is_verified_over_its_pairs() {
         let secret = V2SecretKey::new("sk_test").unwrap();

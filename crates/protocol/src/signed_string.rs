@@ -7,6 +7,8 @@
 //!   exactly as written in the body, nothing percent-encoded. Null fields are skipped.
 //! - A nested object contributes its own `key=value` strings, recursively, its parent key dropped.
 //! - An array contributes its elements as bare values (objects in it as their `key=value`s).
+//! - A body nested more than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) containers deep (the body
+//!   itself the first) is refused: no documented body comes near it.
 //! - All those strings are sorted by byte (ASCII) order and joined with `&`; then
 //!   `&time=<BlockATM-Request-Time>` is appended. With no fields at all the string is
 //!   `time=<BlockATM-Request-Time>`.
@@ -26,6 +28,8 @@ use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
+use crate::MAX_JSON_DEPTH;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignedStringError {
     #[error("request body is not valid JSON: {0}")]
@@ -36,6 +40,8 @@ pub enum SignedStringError {
     BadPercentEscape,
     #[error("{0:?} holds '&' or '=', which the signed string cannot tell from its separators")]
     Ambiguous(String),
+    #[error("request body is nested more than {MAX_JSON_DEPTH} levels deep")]
+    TooDeep,
 }
 
 /// `key=value`, refused if either could be read as separators.
@@ -58,7 +64,7 @@ pub fn for_json_body(body: &str, request_time_ms: u64) -> Result<String, SignedS
         if !raw.get().starts_with('{') {
             return Err(SignedStringError::NotAnObject);
         }
-        push_object(raw, &mut parts)?;
+        push_object(raw, &mut parts, 1)?;
     }
     Ok(join(parts, request_time_ms))
 }
@@ -82,26 +88,43 @@ fn join(mut parts: Vec<String>, request_time_ms: u64) -> String {
     parts.join("&")
 }
 
-fn push_object(raw: &RawValue, parts: &mut Vec<String>) -> Result<(), SignedStringError> {
+/// Each walks one container `depth` deep (the body itself is 1), refusing one deeper than
+/// [`MAX_JSON_DEPTH`]: a body is walked before its signature is checked, and serde_json reads a
+/// `RawValue` of any depth, so this is the only bound on the recursion.
+fn push_object(
+    raw: &RawValue,
+    parts: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), SignedStringError> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(SignedStringError::TooDeep);
+    }
     let fields: BTreeMap<String, &RawValue> = parse(raw)?;
     for (key, value) in fields {
         match value.get().as_bytes().first() {
             Some(b'n') => {} // null
-            Some(b'{') => push_object(value, parts)?,
-            Some(b'[') => push_array(value, parts)?,
+            Some(b'{') => push_object(value, parts, depth + 1)?,
+            Some(b'[') => push_array(value, parts, depth + 1)?,
             _ => parts.push(pair(&key, &scalar(value)?)?),
         }
     }
     Ok(())
 }
 
-fn push_array(raw: &RawValue, parts: &mut Vec<String>) -> Result<(), SignedStringError> {
+fn push_array(
+    raw: &RawValue,
+    parts: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), SignedStringError> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(SignedStringError::TooDeep);
+    }
     let elements: Vec<&RawValue> = parse(raw)?;
     for element in elements {
         match element.get().as_bytes().first() {
             Some(b'n') => {}
-            Some(b'{') => push_object(element, parts)?,
-            Some(b'[') => push_array(element, parts)?,
+            Some(b'{') => push_object(element, parts, depth + 1)?,
+            Some(b'[') => push_array(element, parts, depth + 1)?,
             _ => {
                 let value = scalar(element)?;
                 if value.contains(['&', '=']) {
@@ -313,6 +336,75 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    /// A body whose innermost value sits `depth` containers deep (the body itself the first):
+    /// objects, arrays, or the two in turn.
+    fn nested(depth: usize, shape: &str) -> String {
+        let (mut open, mut close) = (String::from("{"), String::new());
+        for level in 1..depth {
+            let array = match shape {
+                "objects" => false,
+                "arrays" => true,
+                _ => level % 2 == 1,
+            };
+            // An object's member needs a key; an array's element does not.
+            if !open.ends_with('[') {
+                open.push_str("\"k\":");
+            }
+            open.push(if array { '[' } else { '{' });
+            close.insert(0, if array { ']' } else { '}' });
+        }
+        if !open.ends_with('[') {
+            open.push_str("\"k\":");
+        }
+        format!("{open}1{close}}}")
+    }
+
+    /// Runs `f` on a thread with a small stack (an async runtime's worker has 2 MiB), so a walk
+    /// that recursed once per level would overflow it here as it did the servers.
+    fn on_a_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_the_limit_is_refused_not_overflowing_the_stack() {
+        for shape in ["objects", "arrays", "mixed"] {
+            for depth in [2_000, 100_000, MAX_JSON_DEPTH + 1] {
+                let body = nested(depth, shape);
+                assert!(serde_json::from_str::<&RawValue>(&body).is_ok(), "{shape}");
+                assert_eq!(
+                    on_a_small_stack(move || for_json_body(&body, 1)),
+                    Err(SignedStringError::TooDeep),
+                    "{depth} {shape}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_nested_as_deep_as_the_limit_signs() {
+        for shape in ["objects", "arrays", "mixed"] {
+            let body = nested(MAX_JSON_DEPTH, shape);
+            let signed = on_a_small_stack(move || for_json_body(&body, 1));
+            let expected = if shape == "objects" {
+                "k=1&time=1"
+            } else {
+                "1&time=1"
+            };
+            assert_eq!(signed.as_deref(), Ok(expected), "{shape}");
+        }
+        assert_eq!(
+            for_json_body(&nested(2, "objects"), 1).as_deref(),
+            Ok("k=1&time=1")
+        );
+        assert_eq!(nested(3, "mixed"), r#"{"k":[{"k":1}]}"#);
+        assert_eq!(nested(3, "arrays"), r#"{"k":[[1]]}"#);
     }
 
     #[test]
