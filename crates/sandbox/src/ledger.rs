@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use usdt_checkout_chain::{ChainPayment, Cursor, assess_payments};
+use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, assess_payments};
 use usdt_checkout_protocol::{Address, Assessment, ChainId, OrderStatus, OrderTerms, Token};
 
 use crate::config::Api;
@@ -67,14 +67,71 @@ pub struct Order {
     pub terms: String,
 }
 
-/// A payment no order claimed, on the chain it was read from.
+/// A payment no order claimed, on the chain it was read from. Written as the payment's fields
+/// beside `chain_id`, and read back through [`UnmatchedFields`]: serde reads a flattened struct
+/// from a buffer of its fields that cannot hold a u128, so a derived reader refused the payment's
+/// `value` ("u128 is not supported") and with it the whole ledger.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "UnmatchedFields")]
 pub struct Unmatched {
-    /// Ledgers of one chain kept none: theirs was the local chain.
-    #[serde(default = "local_chain")]
     pub chain_id: ChainId,
     #[serde(flatten)]
     pub payment: ChainPayment,
+}
+
+/// [`Unmatched`] as written: [`ChainPayment`]'s fields, one by one (a field it gains fails to
+/// build here until it is added), and the chain's.
+#[derive(Deserialize)]
+struct UnmatchedFields {
+    /// Ledgers of one chain kept none: theirs was the local chain.
+    #[serde(default = "local_chain")]
+    chain_id: ChainId,
+    tx_id: String,
+    log_index: u64,
+    block_number: u64,
+    block_hash: String,
+    from: Address,
+    to: Address,
+    token: Address,
+    value: u128,
+    kind: PaymentKind,
+    order_no: Option<String>,
+    timestamp_ms: u64,
+}
+
+impl From<UnmatchedFields> for Unmatched {
+    fn from(fields: UnmatchedFields) -> Self {
+        let UnmatchedFields {
+            chain_id,
+            tx_id,
+            log_index,
+            block_number,
+            block_hash,
+            from,
+            to,
+            token,
+            value,
+            kind,
+            order_no,
+            timestamp_ms,
+        } = fields;
+        Self {
+            chain_id,
+            payment: ChainPayment {
+                tx_id,
+                log_index,
+                block_number,
+                block_hash,
+                from,
+                to,
+                token,
+                value,
+                kind,
+                order_no,
+                timestamp_ms,
+            },
+        }
+    }
 }
 
 fn local_chain() -> ChainId {
@@ -338,6 +395,95 @@ mod tests {
             (7, 42)
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn payment(tx_id: &str, value: u128) -> ChainPayment {
+        ChainPayment {
+            tx_id: tx_id.into(),
+            log_index: 3,
+            block_number: 12,
+            block_hash: "0xbb".into(),
+            from: Address::from_bytes([0x11; 20]),
+            to: Address::from_bytes([0x55; 20]),
+            token: Address::from_bytes([0xaa; 20]),
+            value,
+            kind: PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms: NOW,
+        }
+    }
+
+    /// A payment no order claimed made the saved ledger one the sandbox refused to open ("u128
+    /// is not supported"), so it could not restart. 25 USDT of 18 decimals is more than a u64.
+    #[test]
+    fn a_ledger_holding_unmatched_payments_reopens() {
+        let dir = std::env::temp_dir().join(format!("sandbox-unmatched-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ledger.json");
+        let _ = std::fs::remove_file(&path);
+        let unmatched = [
+            payment("0x01", 7),
+            payment("0x02", 25 * 10u128.pow(18)),
+            payment("0x03", u128::MAX),
+        ];
+        let store = Store::open(Some(path.clone())).unwrap();
+        store
+            .write(|ledger| {
+                for (i, payment) in unmatched.iter().enumerate() {
+                    ledger.unmatched.push(Unmatched {
+                        chain_id: ChainId(31_337 + i as u64),
+                        payment: payment.clone(),
+                    });
+                }
+            })
+            .unwrap();
+        let reopened = Store::open(Some(path.clone()))
+            .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&path).unwrap()));
+        let read = reopened.read(|l| {
+            l.unmatched
+                .iter()
+                .map(|u| (u.chain_id, u.payment.clone()))
+                .collect::<Vec<_>>()
+        });
+        let expected: Vec<_> = (0..3)
+            .map(|i| (ChainId(31_337 + i as u64), unmatched[i].clone()))
+            .collect();
+        assert_eq!(read, expected);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What sandboxes wrote before, on disk now: the payment's fields beside the chain's, and
+    /// ledgers of one chain without a chain (the local one).
+    #[test]
+    fn unmatched_payments_read_as_earlier_sandboxes_wrote_them() {
+        let written = serde_json::json!({
+            "tx_id": "0x02", "log_index": 3, "block_number": 12, "block_hash": "0xbb",
+            "from": Address::from_bytes([0x11; 20]), "to": Address::from_bytes([0x55; 20]),
+            "token": Address::from_bytes([0xaa; 20]), "kind": "transfer", "order_no": null,
+            "timestamp_ms": NOW, "value": 0,
+        })
+        .to_string()
+        .replace("\"value\":0", "\"value\":25000000000000000000");
+        let one_chain: Unmatched = serde_json::from_str(&written).unwrap();
+        assert_eq!(one_chain.chain_id, ChainId::LOCAL);
+        assert_eq!(one_chain.payment, payment("0x02", 25 * 10u128.pow(18)));
+        let with_chain = written.replacen('{', r#"{"chain_id":56,"#, 1);
+        let read: Unmatched = serde_json::from_str(&with_chain).unwrap();
+        assert_eq!(read.chain_id, ChainId(56));
+        assert_eq!(read.payment, payment("0x02", 25 * 10u128.pow(18)));
+        // Each field as its text, whatever the order: a u128 is no Value.
+        let fields = |text: &str| -> BTreeMap<String, String> {
+            serde_json::from_str::<BTreeMap<String, Box<serde_json::value::RawValue>>>(text)
+                .unwrap()
+                .into_iter()
+                .map(|(key, value)| (key, value.get().to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            fields(&serde_json::to_string(&read).unwrap()),
+            fields(&with_chain),
+            "written as before"
+        );
     }
 
     #[test]
