@@ -6,6 +6,10 @@
 //! The signature covers the receipt's JSON object in one canonical form: keys sorted, no
 //! whitespace (serde_json's `Value` writes objects that way). A receipt file is
 //! `{"receipt": {...}, "signature": "<base64 DER>"}`; how it is indented does not matter.
+//!
+//! A receipt has one signature: its s is the low one (ECDSA's (r, n - s) verifies as well as
+//! (r, s), so anyone could otherwise make a second signature of a genuine receipt), written as
+//! base64 of its DER exactly. Any other form is refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -87,7 +91,7 @@ impl Receipt {
 impl SignedReceipt {
     /// The receipt, once its signature is checked against `key`.
     pub fn verify(&self, key: &V1PublicKey) -> Result<Receipt, ReceiptError> {
-        key.verify(&canonical(&self.receipt), &self.signature)?;
+        key.verify_strict(&canonical(&self.receipt), &self.signature)?;
         serde_json::from_value(self.receipt.clone())
             .map_err(|e| ReceiptError::Malformed(e.to_string()))
     }
@@ -152,5 +156,68 @@ mod tests {
         ));
         let other = V1PrivateKey::generate().public_key();
         assert!(signed.verify(&other).is_err(), "another server's key");
+    }
+
+    /// A signature's (r, s) and its base64 DER, as a receipt carries it.
+    fn decode(signature: &str) -> p256::ecdsa::Signature {
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(signature)
+            .unwrap();
+        p256::ecdsa::Signature::from_der(&der).unwrap()
+    }
+
+    fn encode(signature: &p256::ecdsa::Signature) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
+    }
+
+    /// ECDSA's malleability: (r, n - s) verifies wherever (r, s) does, so anyone could make a
+    /// second, different signature of a genuine receipt. Receipts are signed with the low s and
+    /// refuse the high one.
+    #[test]
+    fn the_high_s_twin_of_a_genuine_signature_is_refused() {
+        let key = V1PrivateKey::generate();
+        for issued_at in 0..16 {
+            let signed = Receipt {
+                issued_at,
+                ..receipt()
+            }
+            .sign(&key);
+            let signature = decode(&signed.signature);
+            assert!(
+                signature.normalize_s().is_none(),
+                "signed with the high s: {}",
+                signed.signature
+            );
+            let twin =
+                p256::ecdsa::Signature::from_scalars(signature.r(), -*signature.s()).unwrap();
+            assert!(twin.normalize_s().is_some(), "the twin's s is the high one");
+            let twin = SignedReceipt {
+                signature: encode(&twin),
+                ..signed.clone()
+            };
+            assert_ne!(twin.signature, signed.signature);
+            assert_eq!(
+                twin.verify(&key.public_key()),
+                Err(ReceiptError::Signature(SignatureError::HighS))
+            );
+            assert!(signed.verify(&key.public_key()).is_ok());
+        }
+    }
+
+    /// Another spelling of the same signature (spaces around its base64) is no receipt's either.
+    #[test]
+    fn only_the_signature_as_written_verifies() {
+        let key = V1PrivateKey::generate();
+        let signed = receipt().sign(&key);
+        let spaced = SignedReceipt {
+            signature: format!(" {}\n", signed.signature),
+            ..signed.clone()
+        };
+        assert_eq!(
+            spaced.verify(&key.public_key()),
+            Err(ReceiptError::Signature(SignatureError::NotCanonical))
+        );
     }
 }

@@ -43,6 +43,10 @@ pub enum SignatureError {
     NotHex,
     #[error("signature does not match the request")]
     Mismatch,
+    #[error("signature has the high s of the two that verify; only the low one is accepted")]
+    HighS,
+    #[error("signature is not written as base64 of its DER, exactly")]
+    NotCanonical,
 }
 
 /// The merchant's (or the gateway's) V1 private key.
@@ -80,9 +84,12 @@ impl V1PrivateKey {
         V1PublicKey(*self.0.verifying_key())
     }
 
-    /// Base64 of the DER signature of `signed_string`. RFC 6979 makes it deterministic.
+    /// Base64 of the DER signature of `signed_string`. RFC 6979 makes it deterministic, and its
+    /// s is always the low one of the two that verify (`n - s` verifies as well): the only form
+    /// [`V1PublicKey::verify_strict`] accepts, and one every verifier takes.
     pub fn sign(&self, signed_string: &str) -> String {
         let signature: Signature = self.0.sign(signed_string.as_bytes());
+        let signature = signature.normalize_s().unwrap_or(signature);
         BASE64.encode(signature.to_der().as_bytes())
     }
 }
@@ -116,17 +123,47 @@ impl V1PublicKey {
         BASE64.encode(der.as_bytes())
     }
 
+    /// Whether `signature_base64` is a signature of `signed_string` by this key's private half,
+    /// in any of the forms that verify: the gateway's (Java's `SHA256withECDSA`) s is high or
+    /// low, at random.
     pub fn verify(
         &self,
         signed_string: &str,
         signature_base64: &str,
     ) -> Result<(), SignatureError> {
+        let signature = Self::decode(signature_base64.trim())?;
+        self.check(signed_string, &signature)
+    }
+
+    /// As [`verify`](Self::verify), but of the one form [`V1PrivateKey::sign`] makes: base64 of
+    /// the DER exactly (no space around it) and the low s. ECDSA's (r, s) and (r, n - s) both
+    /// verify, so a signature that must be the only one of its message (a receipt's) refuses the
+    /// high s, which anyone could make of a genuine signature.
+    pub fn verify_strict(
+        &self,
+        signed_string: &str,
+        signature_base64: &str,
+    ) -> Result<(), SignatureError> {
+        let signature = Self::decode(signature_base64.trim())?;
+        if BASE64.encode(signature.to_der().as_bytes()) != signature_base64 {
+            return Err(SignatureError::NotCanonical);
+        }
+        if signature.normalize_s().is_some() {
+            return Err(SignatureError::HighS);
+        }
+        self.check(signed_string, &signature)
+    }
+
+    fn decode(signature_base64: &str) -> Result<Signature, SignatureError> {
         let der = BASE64
-            .decode(signature_base64.trim())
+            .decode(signature_base64)
             .map_err(|_| SignatureError::NotBase64)?;
-        let signature = Signature::from_der(&der).map_err(|_| SignatureError::NotDer)?;
+        Signature::from_der(&der).map_err(|_| SignatureError::NotDer)
+    }
+
+    fn check(&self, signed_string: &str, signature: &Signature) -> Result<(), SignatureError> {
         self.0
-            .verify(signed_string.as_bytes(), &signature)
+            .verify(signed_string.as_bytes(), signature)
             .map_err(|_| SignatureError::Mismatch)
     }
 }
@@ -367,6 +404,38 @@ mod tests {
             public.verify(&signed(body, 1_000), ""),
             Err(SignatureError::NotDer)
         );
+    }
+
+    /// The gateway signs with Java's `SHA256withECDSA`, whose s is high half the time: its
+    /// webhooks verify either way. Only `verify_strict` (receipts) takes the low s alone, and
+    /// what this crate signs is always in that form.
+    #[test]
+    fn v1_signs_the_low_s_and_only_strict_verification_refuses_the_high() {
+        let private = V1PrivateKey::generate();
+        let public = private.public_key();
+        for n in 0..16 {
+            let message = format!("amount={n}&time=1");
+            let signature = private.sign(&message);
+            let low = Signature::from_der(&BASE64.decode(&signature).unwrap()).unwrap();
+            assert!(low.normalize_s().is_none(), "{signature}");
+            let high = Signature::from_scalars(low.r(), -*low.s()).unwrap();
+            let high = BASE64.encode(high.to_der().as_bytes());
+            assert_eq!(public.verify(&message, &signature), Ok(()));
+            assert_eq!(public.verify(&message, &high), Ok(()));
+            assert_eq!(public.verify_strict(&message, &signature), Ok(()));
+            assert_eq!(
+                public.verify_strict(&message, &high),
+                Err(SignatureError::HighS)
+            );
+            assert_eq!(
+                public.verify_strict(&format!("{message}0"), &signature),
+                Err(SignatureError::Mismatch)
+            );
+            assert_eq!(
+                public.verify_strict(&message, &format!("{signature} ")),
+                Err(SignatureError::NotCanonical)
+            );
+        }
     }
 
     #[test]
