@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use usdt_checkout_protocol::receipt::SignedReceipt;
+use usdt_checkout_protocol::receipt::{ReceiptError, SignedReceipt};
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
 use usdt_checkout_server::{config, server};
@@ -42,7 +42,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ReceiptAction {
-    /// Exit 0 and print what it says if the receipt FILE is signed by the key, 1 if not.
+    /// Exit 0 and print what it says if the receipt FILE is signed by the key, 1 if not, 2 if
+    /// the file or key cannot be read (or the file is no receipt).
     Verify {
         /// A receipt file, as `GET /api/checkouts/{id}/receipt` gives it.
         file: PathBuf,
@@ -103,13 +104,35 @@ impl RequestArgs {
     }
 }
 
-fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<(), String> {
+/// Exit 0 for a receipt the key signed, 1 for one it did not (any byte of it changed), 2 when
+/// there is nothing to judge: a key or file that cannot be read, a file that is no receipt.
+fn receipt(file: &std::path::Path, public_key: &str) -> ExitCode {
+    match verify_receipt(file, public_key) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("checkout-server: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Whether the receipt in `file` is signed by `public_key`, printing what it says or why not; an
+/// error when the file or key cannot be read as one.
+fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<bool, String> {
     let key = V1PublicKey::from_base64_spki(&key_text(public_key)?)
         .map_err(|e| format!("--public-key: {e}"))?;
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let receipt = SignedReceipt::parse(&text)
-        .and_then(|signed| signed.verify(&key))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let signed = SignedReceipt::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let receipt = match signed.verify(&key) {
+        Ok(receipt) => receipt,
+        Err(ReceiptError::Signature(e)) => {
+            println!("invalid: {}: {e}", file.display());
+            return Ok(false);
+        }
+        // Signed by the key, yet no receipt: nothing a receipt's reader can judge.
+        Err(e @ ReceiptError::Malformed(_)) => return Err(format!("{}: {e}", file.display())),
+    };
     println!(
         "valid: {} paid {} {} on {} for {} ({} {}), checkout {}, {}",
         receipt.merchant,
@@ -125,7 +148,7 @@ fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<(), String
     for tx in &receipt.transactions {
         println!("transaction {}", tx.hash);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A key given inline, or as @FILE.
@@ -151,7 +174,7 @@ fn main() -> ExitCode {
         Command::Signature { action } => return signature(action),
         Command::Receipt {
             action: ReceiptAction::Verify { file, public_key },
-        } => verify_receipt(&file, &public_key),
+        } => return receipt(&file, &public_key),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

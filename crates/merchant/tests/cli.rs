@@ -1,5 +1,5 @@
-//! `checkout-server keygen` and `signature sign|verify`: what a merchant uses when the gateway
-//! answers 401.
+//! `checkout-server keygen`, `signature sign|verify` (what a merchant uses when the gateway
+//! answers 401) and `receipt verify`.
 
 use std::process::{Command, Output};
 
@@ -149,5 +149,99 @@ fn a_price_its_token_cannot_carry_stops_the_server_naming_the_item() {
         !dir.join("checkout.sqlite").exists(),
         "nothing was started, not even the database"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `receipt verify` as the README says: 0 and what it says for a genuine receipt; 1 for one that
+/// is not the key's (a byte of it changed, or another server's); 2 when there is nothing to
+/// judge (a file that cannot be read or is no receipt, a malformed key).
+#[test]
+fn receipt_verify_exits_1_for_a_tampered_receipt_and_2_for_malformed_input() {
+    use usdt_checkout_protocol::receipt::Receipt;
+    use usdt_checkout_protocol::signature::V1PrivateKey;
+    let dir = std::env::temp_dir().join(format!("checkout-cli-receipt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = V1PrivateKey::generate();
+    let public = key.public_key().to_base64_spki();
+    let receipt: Receipt = serde_json::from_str(
+        r#"{"merchant":"Shop","checkoutId":"co_1","item":"tee","description":"T-shirt",
+            "price":{"amount":"25.00","currency":"USD"},"paid":"24.995001","symbol":"USDT",
+            "chainId":31337,"network":"Local chain",
+            "tokenContract":"0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "toAddress":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+            "transactions":[{"hash":"0xabc","explorerUrl":null,"amount":"24.995001"}],
+            "state":"paid","paidAt":1800000000000,"issuedAt":1800000001000}"#,
+    )
+    .unwrap();
+    let genuine = serde_json::to_string_pretty(&receipt.sign(&key)).unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let verify = |path: &str, key: &str| {
+        let output = run(&["receipt", "verify", path, "--public-key", key]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), said)
+    };
+
+    let (code, said) = verify(&file("genuine.json", &genuine), &public);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("valid: Shop paid 24.995001 USDT"), "{said}");
+
+    let tampered = genuine.replace("24.995001", "24.995002");
+    assert_ne!(tampered, genuine);
+    let (code, said) = verify(&file("tampered.json", &tampered), &public);
+    assert_eq!(code, Some(1), "a tampered receipt is invalid: {said}");
+    let signature = receipt.sign(&key).signature;
+    let flipped = signature.replacen(&signature[10..11], "A", 1);
+    let flipped = if flipped == signature {
+        signature.replacen(&signature[10..11], "B", 1)
+    } else {
+        flipped
+    };
+    let (code, said) = verify(
+        &file("signature.json", &genuine.replace(&signature, &flipped)),
+        &public,
+    );
+    assert_eq!(code, Some(1), "a changed signature: {said}");
+    let stranger = V1PrivateKey::generate().public_key().to_base64_spki();
+    let (code, said) = verify(&file("genuine.json", &genuine), &stranger);
+    assert_eq!(code, Some(1), "another server's key: {said}");
+
+    for (what, path, key) in [
+        (
+            "not JSON",
+            file("not-json.json", "receipt?"),
+            public.clone(),
+        ),
+        (
+            "no receipt",
+            file("other.json", r#"{"a":1}"#),
+            public.clone(),
+        ),
+        (
+            "no file",
+            dir.join("missing.json").to_str().unwrap().to_owned(),
+            public.clone(),
+        ),
+        (
+            "a malformed key",
+            file("genuine.json", &genuine),
+            "not-a-key".to_owned(),
+        ),
+        (
+            "a key file that is not there",
+            file("genuine.json", &genuine),
+            format!("@{}", dir.join("missing.pub").display()),
+        ),
+    ] {
+        let (code, said) = verify(&path, &key);
+        assert_eq!(code, Some(2), "{what}: {said}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
