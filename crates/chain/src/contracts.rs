@@ -138,6 +138,19 @@ impl ChainClient {
         }
     }
 
+    /// Signs `message` as a wallet's `personal_sign` does (EIP-191), with the node's unlocked
+    /// `account`: a shopper's proof that they sent a payment, in tests and test mode.
+    pub async fn sign_message(&self, account: Address, message: &str) -> ChainResult<String> {
+        let hex = format!(
+            "0x{}",
+            usdt_checkout_protocol::hex::encode(message.as_bytes())
+        );
+        self.provider
+            .raw_request::<_, String>("personal_sign".into(), (hex, account.to_string()))
+            .await
+            .map_err(rpc("personal_sign"))
+    }
+
     /// anvil: mines `blocks` blocks now.
     pub async fn mine(&self, blocks: u64) -> ChainResult<()> {
         self.provider

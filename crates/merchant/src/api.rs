@@ -19,11 +19,12 @@ use usdt_checkout_protocol::checkout::{
 use usdt_checkout_protocol::gateway::HEADER_EVENT;
 use usdt_checkout_protocol::receipt;
 use usdt_checkout_protocol::signature::{Signed, secrets_equal};
+use usdt_checkout_protocol::wallet_proof;
 
 use usdt_checkout_protocol::{OrderStatus, format_units};
 
 use crate::app::App;
-use crate::checkouts::Source;
+use crate::checkouts::{Applied, Source};
 use crate::claim::{self, Refusal};
 use crate::clock::now_ms;
 use crate::config::Item;
@@ -31,6 +32,7 @@ use crate::domain::{Checkout, CreatedBy, PaymentTerms, check_price};
 use crate::error::ApiError;
 use crate::limiter::SlidingWindow;
 use crate::payment::{accepted_token, start_payment};
+use crate::reconcile;
 use crate::store::Claimed;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -49,12 +51,16 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route(checkout::PATH_ADMIN_ORDERS, get(list_orders))
         .route(PATH_ADMIN_UNMATCHED, get(list_unmatched))
+        .route(PATH_ADMIN_REFUSED_REPORTS, get(list_refused_reports))
         .route(checkout::PATH_WEBHOOK, post(webhook))
         .route("/healthz", get(health))
 }
 
 /// Payments the chain showed into a receiving address that match no checkout.
 pub const PATH_ADMIN_UNMATCHED: &str = "/api/admin/unmatched";
+
+/// Gateway reports that named one of our order numbers but were about another order.
+pub const PATH_ADMIN_REFUSED_REPORTS: &str = "/api/admin/refused-reports";
 
 /// A JSON request body, declared as such: a `text/plain` POST is one a browser sends across
 /// sites without asking first (no CORS preflight), so it is refused before it can make
@@ -312,18 +318,67 @@ async fn claim_transaction(
         &found,
     )
     .map_err(|refusal| refused(&app, &terms, refusal))?;
-    match app
-        .checkouts
-        .attach_claimed(&id, terms.chain_id, &payment)
-        .await?
-    {
+    let already = checkout.chain_payments.iter().any(|p| p.same_log(&payment));
+    // The hash is public: only the sending wallet's signature says the claimant sent it.
+    let message = wallet_proof::claim_message(&id, &hash);
+    let proven = match request.signature.as_deref() {
+        None => false,
+        Some(signature) => {
+            let signer = wallet_proof::signer(&message, signature).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    checkout::ERROR_CLAIM_SIGNATURE_INVALID,
+                    e.to_string(),
+                )
+            })?;
+            if signer != payment.from {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    checkout::ERROR_CLAIM_NOT_SENDER,
+                    format!(
+                        "this transaction was sent by {}; the signature is by {signer}",
+                        payment.from
+                    ),
+                )
+                .with("sender", payment.from.to_string())
+                .with("signer", signer.to_string()));
+            }
+            true
+        }
+    };
+    let claimed = match already {
+        true => Claimed::Already,
+        false => {
+            app.checkouts
+                .attach_claimed(&id, terms.chain_id, &payment, proven)
+                .await?
+        }
+    };
+    let unprocessable =
+        |code, message: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+    match claimed {
         Claimed::Attached | Claimed::Already => {}
         Claimed::Elsewhere(_) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(unprocessable(
                 checkout::ERROR_TX_CREDITED_ELSEWHERE,
                 "this transaction already counts for another order",
             ));
+        }
+        Claimed::AnotherOrdersAsk(_) => {
+            return Err(unprocessable(
+                checkout::ERROR_TX_PAYS_ANOTHER_ORDER,
+                "this transaction sent exactly what another order asks: it pays that order",
+            ));
+        }
+        Claimed::UnderReview => {
+            return Err(ApiError::new(
+                StatusCode::ACCEPTED,
+                checkout::ERROR_CLAIM_UNDER_REVIEW,
+                "kept for the merchant to check: nothing is credited until they do, or until \
+                 the wallet that sent it signs the message",
+            )
+            .with("sender", payment.from.to_string())
+            .with("message", message));
         }
     }
     let checkout = app.checkouts.get(&id).ok_or_else(ApiError::not_found)?;
@@ -516,7 +571,7 @@ struct OrdersQuery {
 }
 
 #[derive(Deserialize)]
-struct UnmatchedQuery {
+struct LimitQuery {
     limit: Option<u32>,
 }
 
@@ -530,6 +585,9 @@ struct AdminOrder {
     /// Unix ms; with `id`, where the next page starts.
     created_at: u64,
     gateway_status: Option<&'static str>,
+    /// The gateway's own id for the order (`platOrderNo`, V2's `id`), once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway_order_id: Option<String>,
     chain_payments: Vec<AdminPayment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     disagreement: Option<String>,
@@ -551,6 +609,19 @@ struct AdminPayment {
     /// may have sent it on the wrong network. Flagged, never counted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     wrong_network_for: Vec<String>,
+    /// A shopper claimed it for a checkout without the sender's proof: the merchant decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claim: Option<UnprovenClaim>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnprovenClaim {
+    checkout_id: String,
+    /// Unix ms.
+    requested_at: u64,
+    /// Always false here: a proven claim is attached, not listed.
+    proven: bool,
 }
 
 impl AdminPayment {
@@ -566,6 +637,7 @@ impl AdminPayment {
             amount_atomic: payment.value.to_string(),
             mined_at: payment.timestamp_ms,
             wrong_network_for: vec![],
+            claim: None,
         }
     }
 }
@@ -573,20 +645,38 @@ impl AdminPayment {
 async fn list_unmatched(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    listing: Result<Query<UnmatchedQuery>, QueryRejection>,
+    listing: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AdminPayment>>, ApiError> {
     admin(&app, &headers)?;
     let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
     let unmatched = app.checkouts.unmatched(limit).await?;
+    let mut claims = app.checkouts.claims_under_review().await?;
     Ok(Json(
         unmatched
             .iter()
             .map(|(chain, payment)| AdminPayment {
                 wrong_network_for: app.checkouts.wrong_network_for(*chain, payment),
+                claim: claims
+                    .remove(&(chain.0, payment.tx_id.clone(), payment.log_index))
+                    .map(|(checkout_id, requested_at)| UnprovenClaim {
+                        checkout_id,
+                        requested_at,
+                        proven: false,
+                    }),
                 ..AdminPayment::new(chain.0, payment)
             })
             .collect(),
     ))
+}
+
+async fn list_refused_reports(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    listing: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Vec<crate::store::RefusedReport>>, ApiError> {
+    admin(&app, &headers)?;
+    let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
+    Ok(Json(app.checkouts.refused_reports(limit).await?))
 }
 
 async fn list_orders(
@@ -626,6 +716,11 @@ async fn list_orders(
                     view: app.view(&checkout),
                     created_at: checkout.created_at,
                     gateway_status: checkout.gateway.status.map(|s| s.as_str()),
+                    gateway_order_id: checkout
+                        .terms
+                        .as_ref()
+                        .map(|t| t.plat_order_no.clone())
+                        .filter(|id| !id.is_empty()),
                     chain_payments: checkout
                         .chain_payments
                         .iter()
@@ -657,9 +752,23 @@ async fn webhook(
         .dialect()
         .webhook(header(HEADER_EVENT), body)
         .map_err(ApiError::bad_request)?;
-    if let Some(report) = report {
-        app.checkouts.apply_report(&report, Source::Webhook).await?;
+    let Some(report) = report else {
+        return Ok(StatusCode::OK);
+    };
+    if app.checkouts.apply_report(&report, Source::Webhook).await? == Applied::Unproven
+        && let Some(order_no) = report.order_no
+    {
+        // Only the gateway can say whether it is ours: asked now, by a call of our own, and
+        // believed then. The webhook is answered meanwhile (the reconciler asks again if this
+        // fails).
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = reconcile::ask(&app.checkouts, &app.gateway, &order_no).await {
+                tracing::warn!("asking the gateway about {order_no}: {e}");
+            }
+        });
     }
+    // A report about another order is answered as received too: the gateway stops sending it.
     Ok(StatusCode::OK)
 }
 

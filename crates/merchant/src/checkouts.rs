@@ -14,7 +14,7 @@ use usdt_checkout_protocol::{Address, ChainId, parse_units};
 use crate::clock::now_ms;
 use crate::config::MAX_ORDER_LIFETIME_SECONDS;
 use crate::domain::{Asked, ChainPayment, Checkout, PaymentTerms, mined_since};
-use crate::gateway::GatewayReport;
+use crate::gateway::{Fit, GatewayReport, Provenance};
 use crate::store::replicas::{Change, ChangeFeed};
 use crate::store::{Claimed, Store, StoreError, Write};
 
@@ -30,6 +30,12 @@ pub enum Applied {
     Duplicate,
     /// No checkout has this gateway order number.
     UnknownOrder,
+    /// It names our order number but is about another order (another merchant's, say): kept
+    /// for the merchant to see, and nothing changed. Why.
+    Foreign(String),
+    /// It may be about our order, but only the gateway can say (see
+    /// [`crate::gateway::Fit::Unproven`]): nothing changed, and the order is asked about first.
+    Unproven,
 }
 
 /// Where a report came from, for the log.
@@ -81,6 +87,13 @@ pub struct Checkouts {
     /// The most recent payments that match no checkout, newest last: what status polls tell
     /// the shoppers waiting at the same address (see [`Checkouts::unmatched_at`]).
     unmatched: RwLock<Vec<(ChainId, ChainPayment)>>,
+    /// Who can have signed a webhook that verifies, and the merchant account reports must name
+    /// (see [`Checkouts::for_gateway`]).
+    webhooks: (Provenance, Option<String>),
+    /// Gateway order numbers to ask about before any other: the gateway's word is needed
+    /// (a report that only the gateway can prove ours) or overdue (the chain shows the order's
+    /// payment moved).
+    urgent: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// How many unmatched payments status polls know of: the recent ones, which a waiting shopper
@@ -127,7 +140,31 @@ impl Checkouts {
             heads: RwLock::new(BTreeMap::new()),
             creating: std::sync::Mutex::new(HashMap::new()),
             unmatched: RwLock::new(unmatched),
+            // The strictest until told: any merchant could have forwarded a webhook.
+            webhooks: (Provenance::GatewaySigned, None),
+            urgent: std::sync::Mutex::new(Default::default()),
         })
+    }
+
+    /// Who can have signed the gateway's webhooks that verify, and the merchant account its
+    /// reports must name, if any.
+    pub fn for_gateway(mut self, webhooks: Provenance, account: Option<String>) -> Self {
+        self.webhooks = (webhooks, account);
+        self
+    }
+
+    /// The orders to ask the gateway about first (see `urgent`), taken: each is asked once.
+    pub fn take_urgent(&self) -> Vec<String> {
+        std::mem::take(&mut *self.urgent.lock().expect("urgent lock"))
+            .into_iter()
+            .collect()
+    }
+
+    fn hurry(&self, order_no: &str) {
+        self.urgent
+            .lock()
+            .expect("urgent lock")
+            .insert(order_no.to_owned());
     }
 
     /// The checkout as last stored: from memory, never a database read.
@@ -216,6 +253,38 @@ impl Checkouts {
             write.commit().await?;
             return Ok(Applied::UnknownOrder);
         };
+        let provenance = match source {
+            Source::Webhook => self.webhooks.0,
+            Source::Reconciler => Provenance::Query,
+        };
+        let bound = match report.fit(terms, provenance, self.webhooks.1.as_deref()) {
+            Fit::Ours { bind } => bind,
+            Fit::Unproven => {
+                write.commit().await?;
+                tracing::warn!(
+                    "webhook for {order_no} names the gateway's order {}, which the gateway has \
+                     not told us is ours yet; asking it first",
+                    report.plat_order_no.as_deref().unwrap_or("(none)")
+                );
+                self.hurry(order_no);
+                return Ok(Applied::Unproven);
+            }
+            Fit::Foreign(why) => {
+                write
+                    .record_refused_report(report_source(source), report, &why)
+                    .await?;
+                write.commit().await?;
+                tracing::warn!(
+                    "gateway report for {order_no} is not about checkout {}'s order: {why}; \
+                     recorded, nothing changed",
+                    current.id
+                );
+                return Ok(Applied::Foreign(why));
+            }
+        };
+        if let Some(plat) = &bound {
+            write.bind_gateway_id(&current.id, plat).await?;
+        }
         // The transaction the gateway names for this order, if the watcher read it first and
         // matched it to nothing (its candidates are not the gateway's): it is this order's.
         let mut adopted = false;
@@ -237,7 +306,7 @@ impl Checkouts {
                 adopted = true;
             }
         }
-        let current = match adopted {
+        let current = match adopted || bound.is_some() {
             true => write
                 .checkout(&current.id)
                 .await?
@@ -266,7 +335,7 @@ impl Checkouts {
                 &current,
                 informed,
                 report_source(source),
-                adopted,
+                adopted || bound.is_some(),
             )
             .await?;
         write.commit().await?;
@@ -371,16 +440,38 @@ impl Checkouts {
         Ok(())
     }
 
-    /// Attaches a payment the shopper claimed ("I already paid", checked on chain by
-    /// [`crate::claim::judge`]) to checkout `id`, and settles the checkout by it, all in one
-    /// transaction; a payment that counts for a checkout already is left where it is.
+    /// Takes a payment the shopper claimed ("I already paid", checked on chain by
+    /// [`crate::claim::judge`]) for checkout `id`: attached, and the checkout settled by it, when
+    /// `proven` sent by the claimant; otherwise kept unmatched and marked for the merchant to
+    /// review. All in one transaction, which decides under the same locks as the watcher's
+    /// matching: a payment that counts for a checkout already is left where it is, and one
+    /// whose amount another open order asks exactly is that order's, never a claim's.
     pub async fn attach_claimed(
         &self,
         id: &str,
         chain: ChainId,
         payment: &ChainPayment,
+        proven: bool,
     ) -> Result<Claimed, StoreError> {
         let mut write = self.store.begin().await?;
+        if let Some(owner) = write
+            .order_asking(chain, payment, id, LATE_MATCH_MS)
+            .await?
+        {
+            return Ok(Claimed::AnotherOrdersAsk(owner));
+        }
+        if !proven {
+            let claimed = write.request_claim(chain, payment, id, now_ms()).await?;
+            write.commit().await?;
+            if claimed == Claimed::UnderReview {
+                tracing::warn!(
+                    "chain {chain}: {} claimed for checkout {id} without the sender's proof; \
+                     kept unmatched for the merchant to review",
+                    payment.tx_id
+                );
+            }
+            return Ok(claimed);
+        }
         let claimed = write
             .claim_chain_payment(chain, payment, id, now_ms())
             .await?;
@@ -714,15 +805,16 @@ impl Checkouts {
     }
 
     /// Settles `informed` (the stored checkout with its new facts) and stores it when anything
-    /// changed, queuing the fulfillment event when it became paid. `payments_moved`: chain
-    /// payments were attached to it or taken back, which is a change whatever else is.
+    /// changed, queuing the fulfillment event when it became paid. `moved`: chain payments were
+    /// attached to it or taken back, or the gateway's id for its order was learnt: a change
+    /// whatever else is.
     async fn settle(
         &self,
         write: &mut Write,
         stored: &Checkout,
         informed: Checkout,
         source: &str,
-        payments_moved: bool,
+        moved: bool,
     ) -> Result<Option<(Checkout, bool)>, StoreError> {
         let head = informed.terms.as_ref().and_then(|t| {
             self.heads
@@ -741,7 +833,7 @@ impl Checkouts {
                 stored.id
             );
         }
-        if !settled.changed && !payments_moved {
+        if !settled.changed && !moved {
             // New facts that change nothing anyone sees (the gateway's first "pending"): kept,
             // without a new version, so no long poll wakes for them.
             if informed.gateway != stored.gateway {
@@ -802,6 +894,21 @@ impl Checkouts {
     /// Payments the chain showed that match no checkout, newest first.
     pub async fn unmatched(&self, limit: u32) -> Result<Vec<(ChainId, ChainPayment)>, StoreError> {
         self.store.unmatched(limit).await
+    }
+
+    /// Unmatched payments claimed without proof (see [`Store::claims_under_review`]).
+    pub async fn claims_under_review(
+        &self,
+    ) -> Result<HashMap<(u64, String, u64), (String, u64)>, StoreError> {
+        self.store.claims_under_review().await
+    }
+
+    /// Reports refused as about another order, newest first.
+    pub async fn refused_reports(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::store::RefusedReport>, StoreError> {
+        self.store.refused_reports(limit).await
     }
 
     /// Checkouts, newest first, optionally in one state, created before `before` (Unix ms).

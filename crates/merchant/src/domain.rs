@@ -305,12 +305,12 @@ impl Facts<'_> {
     }
 
     /// What the gateway says was paid, as far as it counts: with the chain watched, it stands
-    /// in for a watcher a block behind, until the chain had time to show it; after that, short
-    /// of the gateway's word that it is paid, the chain's amount is the one believed (a reorg
-    /// may have taken the payment back; the gateway's amounts only ever grow here).
+    /// in for a watcher a block behind, until the chain had time to show it; after that the
+    /// chain's amount is the one believed, the gateway's "paid" included (a reorg may have
+    /// taken the payment back, the gateway's amounts only ever grow here, and a genuine report
+    /// may be about another merchant's order with our order number).
     fn gateway_paid(&self) -> u128 {
         let outlived = self.chain.is_some()
-            && self.gateway.status != Some(GatewayStatus::Success)
             && self.now
                 >= self
                     .gateway
@@ -384,7 +384,12 @@ impl Facts<'_> {
             // Without the chain's timestamps: paid after the gateway (or the clock) said expired.
             _ => current == Expired || self.gateway.expired_at.is_some(),
         };
+        // With the chain watched, the gateway's "paid" makes an order paid for no more than the
+        // chain shows paid into it: short of that, the chain's story stands (and the
+        // disagreement is said).
+        let short_on_chain = chain.is_some_and(|a| a.received < self.due());
         let state = match self.gateway.status {
+            Some(GatewayStatus::Success) if short_on_chain => before_gateway,
             Some(GatewayStatus::Success) if late => PaidLate,
             Some(GatewayStatus::Success) => Paid,
             Some(GatewayStatus::Cancelled) => Failed,
@@ -746,13 +751,43 @@ mod tests {
             unwatched.checkout.paid_atomic, DUE,
             "without the chain, the gateway's word is all there is"
         );
-        let paid = said(ordered(Confirming), Success, DUE);
+        let paid = said(ordered(Paid), Success, DUE);
         let paid = paid.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
         assert_eq!(
             paid.checkout.state,
             CheckoutState::Order(Paid),
             "paid is final"
         );
+    }
+
+    #[test]
+    fn the_gateways_paid_pays_no_more_than_the_chain_shows() {
+        // A genuine "paid" about another order with our order number, or one whose payment a
+        // reorg took back: the watched chain shows nothing paid into this order.
+        let said_paid = said(ordered(Waiting), Success, DUE);
+        for now in [2, 1 + DISAGREEMENT_MS] {
+            let settled = said_paid.settled(Some(100), now).unwrap();
+            assert_ne!(
+                settled.checkout.state,
+                CheckoutState::Order(Paid),
+                "at {now}"
+            );
+            assert!(!settled.fulfil, "at {now}");
+        }
+        let later = said_paid.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        assert_eq!(later.checkout.state, CheckoutState::Order(Waiting));
+        assert_eq!(later.checkout.paid_atomic, 0);
+        let part = mined(said(ordered(Waiting), Success, DUE), DUE / 2, 90, 1);
+        let part = part.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        assert_eq!(part.checkout.state, CheckoutState::Order(PartiallyPaid));
+        // Once the chain shows the full amount, the gateway's word makes it paid.
+        let full = mined(said(ordered(Waiting), Success, DUE), DUE, 90, 1);
+        let full = full.settled(Some(100), 2).unwrap();
+        assert_eq!(full.checkout.state, CheckoutState::Order(Paid));
+        assert!(full.fulfil);
+        // Without a watched chain, the gateway's word is all there is.
+        let unwatched = said_paid.settled(None, 2).unwrap();
+        assert_eq!(unwatched.checkout.state, CheckoutState::Order(Paid));
     }
 
     #[test]

@@ -92,23 +92,43 @@ pub async fn round(
     // Forget what no longer needs asking.
     let current: std::collections::HashSet<&String> = candidates.iter().map(|(o, _)| o).collect();
     asked.retain(|order, _| current.contains(order));
-    for order_no in choose(&candidates, asked, PER_ROUND) {
+    // What the chain or a webhook says needs the gateway's word goes first.
+    let urgent: Vec<String> = checkouts
+        .take_urgent()
+        .into_iter()
+        .filter(|order| current.contains(order))
+        .collect();
+    let rest = choose(&candidates, asked, PER_ROUND.saturating_sub(urgent.len()));
+    for order_no in urgent
+        .iter()
+        .chain(rest.iter().filter(|o| !urgent.contains(o)))
+    {
         asked.insert(order_no.clone(), crate::clock::now_ms());
-        let reports = match gateway.order_status(&order_no).await {
-            Ok(reports) => reports,
-            // An order the gateway does not know (yet) is not an error of the round.
-            Err(GatewayError::Rejected { status: 404, .. }) => continue,
-            Err(e) => return Err(e.to_string()),
-        };
-        for report in reports
-            .iter()
-            .filter(|r| r.order_no.as_deref() == Some(order_no.as_str()))
-        {
-            checkouts
-                .apply_report(report, Source::Reconciler)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        ask(checkouts, gateway, order_no).await?;
+    }
+    Ok(())
+}
+
+/// Asks the gateway about one order and applies what it says of it.
+pub async fn ask(
+    checkouts: &Checkouts,
+    gateway: &GatewayClient,
+    order_no: &str,
+) -> Result<(), String> {
+    let reports = match gateway.order_status(order_no).await {
+        Ok(reports) => reports,
+        // An order the gateway does not know (yet) is not an error.
+        Err(GatewayError::Rejected { status: 404, .. }) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    for report in reports
+        .iter()
+        .filter(|r| r.order_no.as_deref() == Some(order_no))
+    {
+        checkouts
+            .apply_report(report, Source::Reconciler)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -32,12 +32,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("{}: {e}", config.database))?;
     let fulfillment_due = Arc::new(Notify::new());
+    let gateway = Arc::new(GatewayClient::for_config(&config).sharing_budget(store.clone()));
+    let dialect = gateway.dialect();
     let checkouts = Arc::new(
         Checkouts::load(store.clone(), fulfillment_due.clone())
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            .for_gateway(
+                dialect.webhook_provenance(),
+                dialect.account().map(str::to_owned),
+            ),
     );
-    let gateway = Arc::new(GatewayClient::for_config(&config).sharing_budget(store.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -185,7 +185,7 @@ impl Harness {
     fn paid_event(&self, order_no: &str) -> String {
         // BlockATM's documented V1 callback fields, with the types of its examples.
         json!({
-            "platOrderNo": "8210000001", "orderNo": order_no, "amount": "12", "fee": "0",
+            "platOrderNo": "P0000000001", "orderNo": order_no, "amount": "12", "fee": "0",
             "chainId": "31337", "network": "Local chain", "symbol": "USDT", "txId": "0xfeed",
             "type": 2, "status": 1, "createTime": 1,
         })

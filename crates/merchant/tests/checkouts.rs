@@ -86,7 +86,7 @@ fn terms(order_no: &str) -> PaymentTerms {
         decimals: 6,
         amount_atomic: 24_995_001,
         gateway_order_no: order_no.into(),
-        plat_order_no: "P0000000001".into(),
+        plat_order_no: plat(order_no),
         pay_amount_atomic: 24_995_001,
         to_address: RECEIVER.parse().unwrap(),
         cashier_url: "http://127.0.0.1:4010/cashier/P0000000001".into(),
@@ -98,14 +98,22 @@ fn terms(order_no: &str) -> PaymentTerms {
 const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const RECEIVER: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
 
+/// The gateway's own id for the order with our `order_no`.
+fn plat(order_no: &str) -> String {
+    format!("P-{order_no}")
+}
+
 /// What the gateway documents of an order: its status, the amount received, the transaction.
 fn report(order_no: &str, status: GatewayStatus, amount: &str) -> GatewayReport {
     GatewayReport {
         order_no: Some(order_no.into()),
-        plat_order_no: Some("8210000001".into()),
+        plat_order_no: Some(plat(order_no)),
         status,
         amount: Some(amount.into()),
         tx_id: (amount != "0").then(|| "0xabc".into()),
+        chain_id: None,
+        symbol: None,
+        account: None,
     }
 }
 

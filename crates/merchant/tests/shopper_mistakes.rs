@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::Address;
 use usdt_checkout_testkit::eventually;
 
@@ -98,38 +97,7 @@ async fn a_transfer_on_the_wrong_network_is_named_and_never_counted(db: Db) {
     assert_eq!(view["payment"]["paid"], "0");
 }
 
-/// A wallet on one chain: one of anvil's unlocked accounts, the first being the minter of the
-/// test USDT.
-struct Wallet {
-    chain: ChainClient,
-    minter: Address,
-    shopper: Address,
-}
-
-impl Wallet {
-    async fn on(rpc_url: &str, account: usize) -> Self {
-        let chain = ChainClient::connect(rpc_url).unwrap();
-        let accounts = chain.accounts().await.unwrap();
-        Self {
-            chain,
-            minter: accounts[0],
-            shopper: accounts[account],
-        }
-    }
-
-    async fn send(&self, token: Address, to: Address, amount: u128) -> String {
-        self.chain
-            .mint(token, self.minter, self.shopper, amount)
-            .await
-            .unwrap();
-        self.chain
-            .transfer(token, self.shopper, to, amount)
-            .await
-            .unwrap()
-    }
-}
-
-/// `POST /api/checkouts/{id}/claims`: the status and the body.
+/// `POST /api/checkouts/{id}/claims` without proof: the status and the body.
 async fn claim(w: &World, id: &str, tx_hash: &str) -> (u16, Value) {
     w.post(
         &format!("/api/checkouts/{id}/claims"),
@@ -186,8 +154,36 @@ async fn i_already_paid_attaches_what_the_gateway_could_not_match_or_says_why_no
     })
     .await;
 
-    // The tee's shopper pastes it: attached, once, and no longer unmatched.
-    let (status, view) = claim(&w, id, &part).await;
+    // The tee's shopper pastes it, with no proof it is theirs: kept for the merchant to
+    // review, with the sender and the message that would prove it; nothing credited.
+    let (status, review) = claim(&w, id, &part).await;
+    assert_eq!(
+        (status, review["code"].as_str()),
+        (202, Some("claim_under_review")),
+        "{review}"
+    );
+    assert_eq!(review["params"]["sender"], wallet.shopper.to_string());
+    assert_eq!(w.status(id).await["payment"]["paid"], "0");
+    let listed = w.admin_get("/api/admin/unmatched").await;
+    let kept = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["txHash"] == part.as_str())
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(kept["claim"]["checkoutId"], id);
+    assert_eq!(kept["claim"]["proven"], false);
+    // Signed by another wallet than the one that sent it: refused, nothing changed.
+    let (status, body) = proven_claim(&w, &earlier, id, &part).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("claim_not_sender")),
+        "{body}"
+    );
+    assert_eq!(w.status(id).await["payment"]["paid"], "0");
+
+    // Proven by the wallet that sent it: attached, once, and no longer unmatched.
+    let (status, view) = proven_claim(&w, &wallet, id, &part).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["state"], "partially_paid");
     assert_eq!(view["payment"]["paid"], "5");

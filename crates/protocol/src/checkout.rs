@@ -261,11 +261,17 @@ pub struct TransactionView {
     pub network: Option<String>,
 }
 
-/// "I already paid": the transaction the shopper says pays the checkout.
+/// "I already paid": the transaction the shopper says pays the checkout, and the proof that
+/// the shopper sent it: the sending wallet's signature over
+/// [`crate::wallet_proof::claim_message`]. Without it, the claim is kept for the merchant to
+/// review ([`ERROR_CLAIM_UNDER_REVIEW`]) and never credited by itself: a transaction's hash is
+/// public, so anyone could name another shopper's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClaimRequest {
     pub tx_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// Why a claimed transaction was not attached (the [`ApiError`]'s code; its `params` in
@@ -290,6 +296,17 @@ pub const ERROR_TX_AMOUNT_DIFFERS: &str = "tx_amount_differs";
 pub const ERROR_TX_BEFORE_ORDER: &str = "tx_before_order";
 /// - already counted for another order;
 pub const ERROR_TX_CREDITED_ELSEWHERE: &str = "tx_credited_elsewhere";
+/// - its amount is exactly what another open order asks: it pays that order;
+pub const ERROR_TX_PAYS_ANOTHER_ORDER: &str = "tx_pays_another_order";
+/// - the signature is not by the wallet that sent it (`sender`, `signer`);
+pub const ERROR_CLAIM_NOT_SENDER: &str = "claim_not_sender";
+/// - the signature is not a wallet signature (0x and 130 hex digits);
+pub const ERROR_CLAIM_SIGNATURE_INVALID: &str = "claim_signature_invalid";
+/// Not a refusal: the claim came without the sender's signature, so it is kept for the
+/// merchant to review, and nothing is credited meanwhile. Answered `202 Accepted`, with the
+/// address that sent the payment and the message that would prove it (`sender`, `message`):
+/// signed by that wallet and claimed again, the payment is attached at once.
+pub const ERROR_CLAIM_UNDER_REVIEW: &str = "claim_under_review";
 /// - too many claims for this checkout for now (`retryAfter` says when to try again).
 pub const ERROR_TOO_MANY_CLAIMS: &str = "too_many_claims";
 

@@ -19,6 +19,7 @@ pub mod signature;
 #[cfg(feature = "gateway-wire")]
 pub mod signed_string;
 pub mod status;
+pub mod wallet_proof;
 
 /// How deeply nested outside JSON may be where this project's own code walks it (the signed
 /// string of a body): serde_json's own limit when it parses into a type, so a body either

@@ -6,7 +6,7 @@ use usdt_checkout_protocol::gateway::v1::{self, CreateOrder, Payment};
 use usdt_checkout_protocol::gateway::wire::OneOrMany;
 use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
 
-use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, query_string};
+use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
 
 pub struct BlockatmV1;
 
@@ -78,6 +78,11 @@ impl Dialect for BlockatmV1 {
             serde_json::from_str(body).map_err(|e| format!("not a payment callback: {e}"))?;
         Ok(Some(report(payment)))
     }
+
+    fn webhook_provenance(&self) -> Provenance {
+        // Callbacks are signed with the gateway's one platform key.
+        Provenance::GatewaySigned
+    }
 }
 
 fn report(payment: Payment) -> GatewayReport {
@@ -87,6 +92,9 @@ fn report(payment: Payment) -> GatewayReport {
         status: payment.status,
         amount: Some(payment.amount.0),
         tx_id: payment.tx_id.filter(|tx| !tx.is_empty()),
+        chain_id: Some(payment.chain_id),
+        symbol: Some(payment.symbol),
+        account: None,
     }
 }
 

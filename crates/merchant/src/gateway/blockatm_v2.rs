@@ -10,7 +10,7 @@ use usdt_checkout_protocol::gateway::wire::OneOrMany;
 use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
 use usdt_checkout_protocol::{Address, ChainId};
 
-use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, query_string};
+use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
 
 pub struct BlockatmV2 {
     /// The cashier orders belong to, when the console gives the merchant more than one.
@@ -88,6 +88,9 @@ impl Dialect for BlockatmV2 {
                         status: detail.status,
                         amount: Some(detail.amount.0),
                         tx_id: detail.tx_id.filter(|tx| !tx.is_empty()),
+                        chain_id: Some(detail.chain_id),
+                        symbol: Some(detail.symbol),
+                        account: detail.cashier_id.map(|id| id.0),
                     })
                     .collect(),
             ),
@@ -108,7 +111,19 @@ impl Dialect for BlockatmV2 {
             status: event.status,
             amount: Some(event.amount.0),
             tx_id: event.tx_id.filter(|tx| !tx.is_empty()),
+            chain_id: Some(event.chain_id),
+            symbol: Some(event.symbol),
+            account: event.cashier_id.map(|id| id.0),
         }))
+    }
+
+    fn webhook_provenance(&self) -> Provenance {
+        // Signed with the webhook secret from this merchant's own console.
+        Provenance::MerchantSigned
+    }
+
+    fn account(&self) -> Option<&str> {
+        self.cashier_id.as_deref()
     }
 }
 

@@ -11,6 +11,7 @@ use usdt_checkout_protocol::gateway::{Answer, GatewayStatus};
 use usdt_checkout_protocol::{Address, ChainId};
 
 use crate::config::GatewayApi;
+use crate::domain::PaymentTerms;
 
 pub use blockatm_v1::BlockatmV1;
 pub use blockatm_v2::BlockatmV2;
@@ -48,6 +49,38 @@ pub struct GatewayReport {
     /// "Actual payment amount by the customer", a decimal string.
     pub amount: Option<String>,
     pub tx_id: Option<String>,
+    /// The chain and token the gateway names, when it does: they must be the order's.
+    pub chain_id: Option<ChainId>,
+    pub symbol: Option<String>,
+    /// The merchant account the gateway names (V2's `cashierId`), when it does.
+    pub account: Option<String>,
+}
+
+/// Whose order a report is about (see [`GatewayReport::fit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fit {
+    /// This checkout's order; `bind` is the gateway's own id for it, first learnt from this
+    /// report, to keep.
+    Ours { bind: Option<String> },
+    /// It may be this checkout's order, but nothing proves it yet: a webhook signed with the
+    /// gateway's one key (V1) naming our order number, before the gateway's own id for the
+    /// order is known. Ask the gateway, with a call of our own, before believing it.
+    Unproven,
+    /// Another order than this checkout's, whatever order number it names: why.
+    Foreign(String),
+}
+
+/// How far a report can be taken at its word: who could have sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// The gateway's answer to the server's own signed query about its own order number.
+    Query,
+    /// A webhook signed with a key that is this merchant's alone (V2's webhook secret).
+    MerchantSigned,
+    /// A webhook signed with the gateway's one key, which signs every merchant's callbacks
+    /// (V1): another merchant at the same gateway holds genuine ones, order numbers included,
+    /// since those are unique per merchant only.
+    GatewaySigned,
 }
 
 impl GatewayReport {
@@ -66,6 +99,47 @@ impl GatewayReport {
             self.tx_id,
         ])
         .to_string()
+    }
+
+    /// Whether this report is about the order of a checkout with `terms`, given who could have
+    /// sent it and the merchant `account` configured. An order number alone proves nothing: it
+    /// is the merchant's own, so another merchant can make an order with the same one. The
+    /// gateway's own id for the order (`platOrderNo`, V2's `id`), kept from the creation
+    /// answer or the first report that could only be ours, must match, as must the chain,
+    /// token and account where the report names them.
+    pub fn fit(&self, terms: &PaymentTerms, provenance: Provenance, account: Option<&str>) -> Fit {
+        if let Some(chain) = self.chain_id.filter(|c| *c != terms.chain_id) {
+            return Fit::Foreign(format!(
+                "it is on chain {chain}, the order on {}",
+                terms.chain_id
+            ));
+        }
+        if let Some(symbol) = self
+            .symbol
+            .as_deref()
+            .filter(|s| !s.eq_ignore_ascii_case(&terms.symbol))
+        {
+            return Fit::Foreign(format!("it is in {symbol}, the order in {}", terms.symbol));
+        }
+        if let (Some(named), Some(ours)) = (self.account.as_deref(), account)
+            && named != ours
+        {
+            return Fit::Foreign(format!("it is for account {named}, ours is {ours}"));
+        }
+        let known = Some(terms.plat_order_no.as_str()).filter(|id| !id.is_empty());
+        let forwardable = provenance == Provenance::GatewaySigned;
+        match (known, self.plat_order_no.as_deref()) {
+            (Some(ours), Some(named)) if named != ours => Fit::Foreign(format!(
+                "it names the gateway's order {named}, ours is {ours}"
+            )),
+            (Some(_), Some(_)) => Fit::Ours { bind: None },
+            // A webhook any merchant could forward says nothing until the gateway does.
+            (_, None) | (None, _) if forwardable => Fit::Unproven,
+            (Some(_), None) => Fit::Ours { bind: None },
+            (None, named) => Fit::Ours {
+                bind: named.map(str::to_owned),
+            },
+        }
     }
 }
 
@@ -93,6 +167,12 @@ pub trait Dialect: Send + Sync {
     fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String>;
     /// A verified webhook's body; `None` for an event that is not about a payment (a payout).
     fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String>;
+    /// Who could have signed a webhook that verifies.
+    fn webhook_provenance(&self) -> Provenance;
+    /// The merchant account the gateway's reports name, where one is configured.
+    fn account(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The dialect a configuration names.
@@ -146,6 +226,9 @@ mod tests {
             status: GatewayStatus::Pending,
             amount: Some("10".into()),
             tx_id: Some("0xa".into()),
+            chain_id: None,
+            symbol: None,
+            account: None,
         };
         let same = report.clone();
         assert_eq!(report.key(), same.key());
@@ -179,6 +262,107 @@ mod tests {
             ..report
         };
         assert_ne!(absent.key(), empty.key());
+    }
+
+    fn terms(plat_order_no: &str) -> PaymentTerms {
+        PaymentTerms {
+            chain_id: ChainId(31337),
+            symbol: "USDT".into(),
+            token_contract: Address::from_bytes([0xaa; 20]),
+            decimals: 6,
+            amount_atomic: 25_000_000,
+            gateway_order_no: "co_1".into(),
+            plat_order_no: plat_order_no.into(),
+            pay_amount_atomic: 25_000_000,
+            to_address: Address::from_bytes([0x55; 20]),
+            cashier_url: String::new(),
+            expires_at: 0,
+            required_confirmations: 2,
+        }
+    }
+
+    fn paid(plat_order_no: Option<&str>) -> GatewayReport {
+        GatewayReport {
+            order_no: Some("co_1".into()),
+            plat_order_no: plat_order_no.map(Into::into),
+            status: GatewayStatus::Success,
+            amount: Some("0.000001".into()),
+            tx_id: None,
+            chain_id: Some(ChainId(31337)),
+            symbol: Some("USDT".into()),
+            account: None,
+        }
+    }
+
+    #[test]
+    fn a_report_applies_only_to_the_order_the_gateways_own_id_names() {
+        use Provenance::*;
+        let ours = terms("8210000001");
+        for provenance in [Query, MerchantSigned, GatewaySigned] {
+            assert_eq!(
+                paid(Some("8210000001")).fit(&ours, provenance, None),
+                Fit::Ours { bind: None }
+            );
+            // Another merchant's order, made with our order number and paid with a dust
+            // amount: its genuine signed callback, forwarded to us.
+            assert!(matches!(
+                paid(Some("8210009999")).fit(&ours, provenance, None),
+                Fit::Foreign(why) if why.contains("8210009999")
+            ));
+        }
+        let elsewhere = GatewayReport {
+            chain_id: Some(ChainId(56)),
+            ..paid(Some("8210000001"))
+        };
+        assert!(matches!(elsewhere.fit(&ours, Query, None), Fit::Foreign(_)));
+        let other_token = GatewayReport {
+            symbol: Some("USDC".into()),
+            ..paid(Some("8210000001"))
+        };
+        assert!(matches!(
+            other_token.fit(&ours, Query, None),
+            Fit::Foreign(_)
+        ));
+        let other_cashier = GatewayReport {
+            account: Some("92".into()),
+            ..paid(Some("8210000001"))
+        };
+        assert!(matches!(
+            other_cashier.fit(&ours, MerchantSigned, Some("91")),
+            Fit::Foreign(_)
+        ));
+        assert_eq!(
+            other_cashier.fit(&ours, MerchantSigned, None),
+            Fit::Ours { bind: None },
+            "no account configured: nothing to compare"
+        );
+    }
+
+    #[test]
+    fn the_gateways_id_is_learnt_only_from_what_could_only_be_ours() {
+        use Provenance::*;
+        let unbound = terms("");
+        assert_eq!(
+            paid(Some("8210000001")).fit(&unbound, Query, None),
+            Fit::Ours {
+                bind: Some("8210000001".into())
+            }
+        );
+        assert_eq!(
+            paid(Some("8210000001")).fit(&unbound, MerchantSigned, None),
+            Fit::Ours {
+                bind: Some("8210000001".into())
+            }
+        );
+        assert_eq!(
+            paid(None).fit(&unbound, Query, None),
+            Fit::Ours { bind: None }
+        );
+        assert_eq!(
+            paid(Some("8210000001")).fit(&unbound, GatewaySigned, None),
+            Fit::Unproven,
+            "any merchant at the gateway holds callbacks signed with its key"
+        );
     }
 
     #[test]

@@ -27,17 +27,19 @@ pub mod replicas;
 use crate::budget::Budget;
 use crate::clock::now_ms;
 use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
+use crate::gateway::GatewayReport;
 
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
 
-const MIGRATIONS: [(i64, &str); 6] = [
+const MIGRATIONS: [(i64, &str); 7] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
     (4, include_str!("../../migrations/0004_receipt_key.sql")),
     (5, include_str!("../../migrations/0005_claims.sql")),
     (6, include_str!("../../migrations/0006_gateway_paid_at.sql")),
+    (7, include_str!("../../migrations/0007_proof.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -682,6 +684,48 @@ impl Store {
         .collect()
     }
 
+    /// Unmatched payments a shopper claimed without the sender's proof, each with the checkout
+    /// it was claimed for and when: by chain, transaction and log.
+    pub async fn claims_under_review(
+        &self,
+    ) -> Result<std::collections::HashMap<(u64, String, u64), (String, u64)>, StoreError> {
+        let rows: Vec<(i64, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT chain_id, tx_hash, log_index, claimed_for, claim_requested_at
+             FROM chain_payments WHERE checkout_id IS NULL AND claimed_for IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(chain, tx, log, checkout, at)| {
+                ((chain as u64, tx, log as u64), (checkout, at as u64))
+            })
+            .collect())
+    }
+
+    /// Reports refused as about another order (see [`Write::record_refused_report`]), newest
+    /// first.
+    pub async fn refused_reports(&self, limit: u32) -> Result<Vec<RefusedReport>, StoreError> {
+        sqlx::query("SELECT * FROM refused_reports ORDER BY received_at DESC, report_key LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(RefusedReport {
+                    received_at: row.try_get::<i64, _>("received_at")? as u64,
+                    source: row.try_get("source")?,
+                    order_no: row.try_get("order_no")?,
+                    plat_order_no: row.try_get("plat_order_no")?,
+                    status: row.try_get("status")?,
+                    amount: row.try_get("amount")?,
+                    tx_hash: row.try_get("tx_hash")?,
+                    reason: row.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
     /// Fulfillment events not yet delivered whose next attempt is due, oldest first, each
     /// claimed for this server until `claimed_until`: another server sharing the database skips
     /// them meanwhile, so each event is sent by one server at a time. One that dies while sending
@@ -767,6 +811,23 @@ impl Store {
     }
 }
 
+/// A gateway report that named one of our order numbers but was about another order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedReport {
+    pub received_at: u64,
+    /// `webhook` or `reconciled`.
+    pub source: String,
+    pub order_no: Option<String>,
+    /// The gateway's own id of the order it is about.
+    pub plat_order_no: Option<String>,
+    pub status: String,
+    pub amount: Option<String>,
+    pub tx_hash: Option<String>,
+    /// Why it is not about our order.
+    pub reason: String,
+}
+
 /// What claiming a chain payment for a checkout did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
@@ -776,6 +837,10 @@ pub enum Claimed {
     Already,
     /// It counts for this other checkout.
     Elsewhere(String),
+    /// Its amount is exactly what this other open checkout's order asks: it is that order's.
+    AnotherOrdersAsk(String),
+    /// Claimed without the sender's proof: kept unmatched, for the merchant to review.
+    UnderReview,
 }
 
 /// A turn to create orders (see [`Store::creation_turn`]): on Postgres, a transaction holding an
@@ -820,6 +885,53 @@ impl Write {
         .await
         .map_err(|e| self.3.failed(e))?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Keeps a report that named one of our order numbers but is about another order (see
+    /// [`crate::gateway::Fit::Foreign`]), once.
+    pub async fn record_refused_report(
+        &mut self,
+        source: &str,
+        report: &GatewayReport,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refused_reports (report_key, received_at, source, order_no, plat_order_no,
+                 status, amount, tx_hash, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (report_key) DO NOTHING",
+        )
+        .bind(report.key())
+        .bind(now_ms() as i64)
+        .bind(source)
+        .bind(&report.order_no)
+        .bind(&report.plat_order_no)
+        .bind(report.status.as_str())
+        .bind(&report.amount)
+        .bind(&report.tx_id)
+        .bind(reason)
+        .execute(&mut *self.0)
+        .await
+        .map_err(|e| self.3.failed(e))?;
+        Ok(())
+    }
+
+    /// Keeps the gateway's own id for checkout `id`'s order, learnt after its creation; an id
+    /// already kept is never replaced.
+    pub async fn bind_gateway_id(
+        &mut self,
+        id: &str,
+        plat_order_no: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE checkouts SET plat_order_no = $1
+             WHERE id = $2 AND (plat_order_no IS NULL OR plat_order_no = '')",
+        )
+        .bind(plat_order_no)
+        .bind(id)
+        .execute(&mut *self.0)
+        .await
+        .map_err(|e| self.3.failed(e))?;
+        Ok(())
     }
 
     pub async fn checkout_by_order(
@@ -905,9 +1017,9 @@ impl Write {
         Ok(adopted.rows_affected())
     }
 
-    /// Attaches a payment a shopper claimed (checked on chain) to `checkout_id`, whether the
-    /// watcher kept it as unmatched or has not read it yet; says who it counts for if it
-    /// already counts for a checkout.
+    /// Attaches a payment a shopper claimed (checked on chain, and proven sent by the
+    /// claimant) to `checkout_id`, whether the watcher kept it as unmatched or has not read it
+    /// yet; says who it counts for if it already counts for a checkout.
     pub async fn claim_chain_payment(
         &mut self,
         chain: ChainId,
@@ -937,6 +1049,79 @@ impl Write {
                 .await?;
             return Ok(Claimed::Attached);
         }
+        self.owner_of(chain, payment, checkout_id).await
+    }
+
+    /// The open checkout other than `except` whose order asks exactly `payment`'s amount at its
+    /// address and token, on `chain`, if any: the payment is that order's by the matching rules,
+    /// never anyone's claim. Orders past their time count for as long as a late payment is
+    /// matched to them. Locks what it reads on Postgres, as the watcher's matching does.
+    pub async fn order_asking(
+        &mut self,
+        chain: ChainId,
+        payment: &ChainPayment,
+        except: &str,
+        late_match_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let lock = self.lock();
+        let owner: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM checkouts
+             WHERE chain_id = $1 AND to_address = $2 AND token_contract = $3
+               AND pay_amount_atomic = $4 AND id <> $5
+               AND state IN ('waiting', 'partially_paid', 'confirming', 'expired')
+               AND expires_at > $6
+             ORDER BY id LIMIT 1{lock}"
+        ))
+        .bind(chain.0 as i64)
+        .bind(payment.to.to_string())
+        .bind(payment.token.to_string())
+        .bind(payment.value.to_string())
+        .bind(except)
+        .bind(now_ms().saturating_sub(late_match_ms) as i64)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(|e| self.3.failed(e))?;
+        Ok(owner)
+    }
+
+    /// Records that the shopper of `checkout_id` claims `payment` without the sender's proof:
+    /// it stays unmatched, marked for the merchant to review; says who it counts for if it
+    /// already counts for a checkout.
+    pub async fn request_claim(
+        &mut self,
+        chain: ChainId,
+        payment: &ChainPayment,
+        checkout_id: &str,
+        now: u64,
+    ) -> Result<Claimed, StoreError> {
+        self.record_chain_payment(chain, payment, None).await?;
+        let marked = sqlx::query(
+            "UPDATE chain_payments SET claimed_for = $1, claim_requested_at = $2
+             WHERE chain_id = $3 AND tx_hash = $4 AND log_index = $5 AND checkout_id IS NULL",
+        )
+        .bind(checkout_id)
+        .bind(now as i64)
+        .bind(chain.0 as i64)
+        .bind(&payment.tx_id)
+        .bind(payment.log_index as i64)
+        .execute(&mut *self.0)
+        .await
+        .map_err(|e| self.3.failed(e))?;
+        if marked.rows_affected() == 1 {
+            self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
+                .await?;
+            return Ok(Claimed::UnderReview);
+        }
+        self.owner_of(chain, payment, checkout_id).await
+    }
+
+    /// Who `payment` (recorded, and attached) counts for, seen from `checkout_id`.
+    async fn owner_of(
+        &mut self,
+        chain: ChainId,
+        payment: &ChainPayment,
+        checkout_id: &str,
+    ) -> Result<Claimed, StoreError> {
         let owner: String = sqlx::query_scalar(
             "SELECT checkout_id FROM chain_payments
              WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",

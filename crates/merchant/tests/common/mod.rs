@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use usdt_checkout_chain::ChainClient;
+use usdt_checkout_protocol::Address;
 use usdt_checkout_server::fulfillment;
 use usdt_checkout_testkit::*;
 
@@ -568,4 +570,54 @@ impl World {
             })
             .collect()
     }
+}
+
+/// A wallet on one chain: one of anvil's unlocked accounts, the first being the minter of the
+/// test USDT.
+pub struct Wallet {
+    pub chain: ChainClient,
+    pub minter: Address,
+    pub shopper: Address,
+}
+
+impl Wallet {
+    pub async fn on(rpc_url: &str, account: usize) -> Self {
+        let chain = ChainClient::connect(rpc_url).unwrap();
+        let accounts = chain.accounts().await.unwrap();
+        Self {
+            chain,
+            minter: accounts[0],
+            shopper: accounts[account],
+        }
+    }
+
+    pub async fn send(&self, token: Address, to: Address, amount: u128) -> String {
+        self.chain
+            .mint(token, self.minter, self.shopper, amount)
+            .await
+            .unwrap();
+        self.chain
+            .transfer(token, self.shopper, to, amount)
+            .await
+            .unwrap()
+    }
+
+    /// Signs `message` as the wallet's `personal_sign` does.
+    pub async fn sign(&self, message: &str) -> String {
+        self.chain
+            .sign_message(self.shopper, message)
+            .await
+            .unwrap()
+    }
+}
+
+/// `POST /api/checkouts/{id}/claims`, proven by `wallet`'s signature as the widget makes it:
+/// the status and the body.
+pub async fn proven_claim(w: &World, wallet: &Wallet, id: &str, tx_hash: &str) -> (u16, Value) {
+    let message = usdt_checkout_protocol::wallet_proof::claim_message(id, tx_hash);
+    w.post(
+        &format!("/api/checkouts/{id}/claims"),
+        json!({"txHash": tx_hash, "signature": wallet.sign(&message).await}),
+    )
+    .await
 }

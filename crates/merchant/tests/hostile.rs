@@ -1,0 +1,219 @@
+//! Attacks on the running servers, as an attacker makes them: reports about another merchant's
+//! order, claims of another shopper's payment, and requests built to exhaust the server. Every
+//! test is named `hostile_*`, so `cargo test hostile` runs them all.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use usdt_checkout_protocol::Address;
+use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
+use usdt_checkout_protocol::signed_string;
+use usdt_checkout_testkit::{eventually, now_ms};
+
+on_both!(
+    hostile_a_genuine_callback_about_another_merchants_order_pays_nothing,
+    hostile_nobody_takes_another_shoppers_payment_by_its_hash,
+);
+
+/// A V1 callback as the gateway signs every merchant's (one platform key), sent by whoever
+/// holds it: answered with the HTTP status.
+async fn forward(w: &World, event: &Value) -> u16 {
+    let body = event.to_string();
+    let time = now_ms();
+    let signature = w
+        .sandbox
+        .gateway_private_key()
+        .sign(&signed_string::for_json_body(&body, time).unwrap());
+    w.http
+        .post(format!("{}/webhooks/blockatm", w.server.url))
+        .header("content-type", "application/json")
+        .header(HEADER_REQUEST_TIME, time.to_string())
+        .header(HEADER_SIGNATURE_V1, signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn hostile_a_genuine_callback_about_another_merchants_order_pays_nothing(db: Db) {
+    let w = world_on("foreign-report", db).await;
+    let view = w.checkout("tee", "key-foreign-0001").await;
+    let id = view["id"].as_str().unwrap();
+    let order_no = view["payment"]["orderNo"].as_str().unwrap();
+    let ours = w.admin_orders().await[0]["gatewayOrderId"]
+        .as_str()
+        .expect("the gateway's id for our order, from its creation answer")
+        .to_owned();
+
+    // Another merchant at the same gateway made an order with our order number, paid it a
+    // millionth of a USDT, and forwards the gateway's genuine "paid" callback to us.
+    let theirs = json!({
+        "platOrderNo": "8219999999", "orderNo": order_no, "amount": "0.000001", "fee": "0",
+        "chainId": "31337", "network": "Local chain", "symbol": "USDT",
+        "txId": format!("0x{}", "ab".repeat(32)), "type": 2, "status": 1, "createTime": 1,
+    });
+    assert_eq!(
+        forward(&w, &theirs).await,
+        200,
+        "answered, so the gateway stops"
+    );
+    let after = w.status(id).await;
+    assert_eq!(after["state"], "waiting", "{after}");
+    assert_eq!(after["version"], view["version"], "nothing changed");
+    let refused = w.admin_get("/api/admin/refused-reports").await;
+    assert_eq!(refused.as_array().unwrap().len(), 1, "{refused}");
+    assert_eq!(refused[0]["platOrderNo"], "8219999999");
+    assert_eq!(refused[0]["orderNo"], order_no);
+    assert!(
+        refused[0]["reason"].as_str().unwrap().contains(&ours),
+        "{refused}"
+    );
+
+    // Our own order's id, the full amount and "paid", with nothing on the chain it is watched
+    // on: the gateway's word pays no more than the chain shows.
+    let unbacked = json!({
+        "platOrderNo": ours, "orderNo": order_no, "amount": view["payment"]["amount"],
+        "fee": "0", "chainId": "31337", "network": "Local chain", "symbol": "USDT",
+        "txId": format!("0x{}", "cd".repeat(32)), "type": 2, "status": 1, "createTime": 1,
+    });
+    assert_eq!(forward(&w, &unbacked).await, 200);
+    let unbacked = w.status(id).await;
+    assert_ne!(unbacked["state"], "paid", "{unbacked}");
+    let receipt = w
+        .http
+        .get(format!("{}/api/checkouts/{id}/receipt", w.server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(receipt.status(), 409, "no receipt for an unpaid order");
+
+    // Paid for real: the gateway's word and the chain agree.
+    w.pay(&view, json!({})).await;
+    w.wait_state(id, "paid").await;
+    let event = w.fulfilled_once(id).await;
+    assert_eq!(event["checkoutId"], id);
+}
+
+async fn hostile_nobody_takes_another_shoppers_payment_by_its_hash(db: Db) {
+    let w = world_on("hostile-claims", db).await;
+    let victims = w.checkout("tee", "key-victim-0001").await;
+    let attackers = w.checkout("tee", "key-attack-0001").await;
+    let (victim_id, attacker_id) = (
+        victims["id"].as_str().unwrap(),
+        attackers["id"].as_str().unwrap(),
+    );
+    let to: Address = victims["payment"]["toAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let usdt: Address = victims["payment"]["tokenContract"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let victim = Wallet::on(&w.anvil.rpc_url, 5).await;
+    let attacker = Wallet::on(&w.anvil.rpc_url, 7).await;
+
+    // The victim sends the wrong amount (13.495 of 24.995001): it matches no order, and its
+    // hash is on chain for anyone watching the receiving address to read.
+    let wrong = victim.send(usdt, to, 13_495_000).await;
+    eventually("the wrong amount to be kept unmatched", WAIT, || async {
+        let view = w.status(victim_id).await;
+        (view["payment"]["unmatched"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+
+    // The attacker names it for their own 24.995002 USDT order: kept for the merchant, never
+    // credited.
+    let (status, body) = w
+        .post(
+            &format!("/api/checkouts/{attacker_id}/claims"),
+            json!({"txHash": wrong}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (202, Some("claim_under_review")),
+        "{body}"
+    );
+    let mug = w.status(attacker_id).await;
+    assert_eq!(
+        (mug["state"].as_str(), mug["payment"]["paid"].as_str()),
+        (Some("waiting"), Some("0"))
+    );
+    // Signed by the attacker's own wallet: not the sender's.
+    let (status, body) = proven_claim(&w, &attacker, attacker_id, &wrong).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("claim_not_sender")),
+        "{body}"
+    );
+    // The victim's own signature, made for the victim's checkout, proves nothing for another.
+    let signature = victim
+        .sign(&usdt_checkout_protocol::wallet_proof::claim_message(
+            victim_id, &wrong,
+        ))
+        .await;
+    let (status, body) = w
+        .post(
+            &format!("/api/checkouts/{attacker_id}/claims"),
+            json!({"txHash": wrong, "signature": signature}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("claim_not_sender")),
+        "{body}"
+    );
+    assert_eq!(w.status(attacker_id).await["payment"]["paid"], "0");
+
+    // The victim proves it theirs: attached to the victim's checkout.
+    let (status, view) = proven_claim(&w, &victim, victim_id, &wrong).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["payment"]["paid"], "13.495");
+
+    // A payment of exactly what an open order asks is that order's, never a claim's: not even
+    // its own sender's, for another checkout.
+    let second = w.checkout("mug", "key-second-0001").await;
+    let second_id = second["id"].as_str().unwrap();
+    let exact: u128 = second["payment"]["amountAtomic"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let paid_twice = Wallet::on(&w.anvil.rpc_url, 6).await;
+    let exact_tx = paid_twice.send(usdt, to, exact).await;
+    let (status, body) = proven_claim(&w, &paid_twice, attacker_id, &exact_tx).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("tx_pays_another_order")),
+        "{body}"
+    );
+    w.mine().await;
+    w.wait_state(second_id, "paid").await;
+
+    // Every payment counts for exactly one order.
+    let orders = w.admin_orders().await;
+    let holding = |tx: &str| -> Vec<String> {
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                o["chainPayments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["txHash"] == tx)
+            })
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(holding(&wrong), [victim_id]);
+    assert_eq!(holding(&exact_tx), [second_id]);
+    assert_eq!(w.status(attacker_id).await["payment"]["paid"], "0");
+}
