@@ -16,3 +16,6 @@ CREATE TABLE refused_reports (
 -- claimed for this checkout, until the merchant decides.
 ALTER TABLE chain_payments ADD COLUMN claimed_for TEXT;
 ALTER TABLE chain_payments ADD COLUMN claim_requested_at BIGINT;
+-- Until when one server is asking the gateway for this checkout's order (Unix ms): another
+-- server waits for it instead of asking too, holding no connection meanwhile.
+ALTER TABLE checkouts ADD COLUMN asking_until BIGINT;

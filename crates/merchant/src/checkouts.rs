@@ -87,6 +87,9 @@ pub struct Checkouts {
     /// The most recent payments that match no checkout, newest last: what status polls tell
     /// the shoppers waiting at the same address (see [`Checkouts::unmatched_at`]).
     unmatched: RwLock<Vec<(ChainId, ChainPayment)>>,
+    /// Creation of one checkout's order takes turns on this server (see
+    /// [`Checkouts::checkout_turn`]).
+    checkout_stripes: Vec<Turns>,
     /// Who can have signed a webhook that verifies, and the merchant account reports must name
     /// (see [`Checkouts::for_gateway`]).
     webhooks: (Provenance, Option<String>),
@@ -110,6 +113,32 @@ fn sent_for(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool
             && mined_since(payment.timestamp_ms, checkout.created_at)
     })
 }
+
+/// How long one request may ask the gateway for a checkout's order before another may: longer
+/// than the gateway client's retries of one creation take.
+const ASKING_LEASE_MS: u64 = 120_000;
+
+/// The turn to ask the gateway for one checkout's order (see [`Checkouts::checkout_turn`]).
+pub struct AskingTurn {
+    _here: tokio::sync::OwnedMutexGuard<()>,
+    store: Store,
+    id: String,
+}
+
+impl Drop for AskingTurn {
+    fn drop(&mut self) {
+        let (store, id) = (self.store.clone(), std::mem::take(&mut self.id));
+        // Given back at once; should this fail, the lease runs out by itself.
+        tokio::spawn(async move {
+            if let Err(e) = store.end_asking(&id).await {
+                tracing::warn!("checkout {id}: giving back the turn to create its order: {e}");
+            }
+        });
+    }
+}
+
+/// How many locks one checkout's creation takes turns on (see [`Checkouts::checkout_turn`]).
+const CHECKOUT_STRIPES: u64 = 64;
 
 /// Who creates next on one chain and token, on this server.
 type Turns = Arc<tokio::sync::Mutex<()>>;
@@ -140,6 +169,7 @@ impl Checkouts {
             heads: RwLock::new(BTreeMap::new()),
             creating: std::sync::Mutex::new(HashMap::new()),
             unmatched: RwLock::new(unmatched),
+            checkout_stripes: (0..CHECKOUT_STRIPES).map(|_| Turns::default()).collect(),
             // The strictest until told: any merchant could have forwarded a webhook.
             webhooks: (Provenance::GatewaySigned, None),
             urgent: std::sync::Mutex::new(Default::default()),
@@ -641,12 +671,11 @@ impl Checkouts {
         Ok(self.cached(stored))
     }
 
-    /// Waits for this server's turn to create an order on `chain` and `symbol`, among its own
-    /// requests and the other servers on the same database; the turn ends when the returned
-    /// value is dropped. Once it is this server's turn, what the others created meanwhile is in
-    /// its copy, so the amounts awaited (see [`Checkouts::amounts_awaited`]) are all there. The
-    /// gateway takes 90 calls a minute: taking turns costs a shopper nothing it would not wait
-    /// for anyway.
+    /// Waits for this server's turn to choose an order's amount on `chain` and `symbol`, among
+    /// its own requests and the other servers on the same database; the turn ends when the
+    /// returned value is dropped. Once it is this server's turn, what the others asked for
+    /// meanwhile is in its copy, so the amounts awaited (see [`Checkouts::amounts_awaited`])
+    /// are all there.
     pub async fn creation_turn(
         &self,
         chain: ChainId,
@@ -670,6 +699,32 @@ impl Checkouts {
             _here: here,
             _shared: shared,
         })
+    }
+
+    /// Waits for the turn to create checkout `id`'s order, among this server's requests and the
+    /// other servers on the same database; the turn ends when the returned value is dropped
+    /// (or, should this server die holding it, once [`ASKING_LEASE_MS`] have passed).
+    pub async fn checkout_turn(&self, id: &str) -> Result<AskingTurn, StoreError> {
+        // Striped by the id: a fixed set of locks, however many checkouts there are; two
+        // checkouts sharing a stripe only take turns.
+        let stripe = (crate::store::replicas::checkout_key(id) as u64 % CHECKOUT_STRIPES) as usize;
+        let here = self.checkout_stripes[stripe].clone().lock_owned().await;
+        loop {
+            let now = now_ms();
+            if self
+                .store
+                .lease_asking(id, now, now + ASKING_LEASE_MS)
+                .await?
+            {
+                return Ok(AskingTurn {
+                    _here: here,
+                    store: self.store.clone(),
+                    id: id.to_owned(),
+                });
+            }
+            // Another server is asking the gateway for it: its answer is awaited.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Amounts open checkouts on this chain and token are waiting for, or asking the gateway

@@ -111,11 +111,11 @@ pub async fn start_payment(
     if let Some(started) = started(checkout.clone(), chain, symbol) {
         return started;
     }
-    // One creation at a time on this chain and token, here and on every server sharing the
-    // database. A request that waited for its turn may find the order made by another request
-    // for the same checkout (the same idempotency key, sent twice): that one stands, and the
-    // gateway is not asked again.
-    let _turn = app.checkouts.creation_turn(chain, symbol).await?;
+    // One creation at a time for this checkout, here and on every server sharing the
+    // database, for as long as the gateway is asked: a request that waited its turn may find
+    // the order made by another request for the same checkout (the same idempotency key, sent
+    // twice), which stands, and the gateway is not asked again.
+    let _own_turn = app.checkouts.checkout_turn(&checkout.id).await?;
     let checkout = app
         .checkouts
         .fetch(&checkout.id)
@@ -139,7 +139,11 @@ pub async fn start_payment(
             // Scan payments must match their order's amount exactly, and a plain transfer
             // names no order: among the orders still awaiting payment on this chain and token,
             // each amount is made unique by the smallest amount asked (10 USDT, then
-            // 10.000001). Kept before the gateway is asked, the amount is taken from then on.
+            // 10.000001). Two creations on one chain and token could choose the same amount,
+            // so they choose in turn; kept before the gateway is asked, the amount is taken
+            // from then on, and the turn passes to the next creation while this one waits for
+            // the gateway.
+            let _amount_turn = app.checkouts.creation_turn(chain, symbol).await?;
             let taken = app.checkouts.amounts_awaited(chain, symbol);
             let asked = Asked {
                 chain_id: chain,

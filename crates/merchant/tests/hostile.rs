@@ -14,6 +14,7 @@ use usdt_checkout_testkit::{eventually, now_ms};
 on_both!(
     hostile_a_genuine_callback_about_another_merchants_order_pays_nothing,
     hostile_nobody_takes_another_shoppers_payment_by_its_hash,
+    hostile_twelve_shoppers_at_once_on_a_slow_gateway_each_get_an_order,
 );
 
 /// A V1 callback as the gateway signs every merchant's (one platform key), sent by whoever
@@ -216,4 +217,44 @@ async fn hostile_nobody_takes_another_shoppers_payment_by_its_hash(db: Db) {
     assert_eq!(holding(&wrong), [victim_id]);
     assert_eq!(holding(&exact_tx), [second_id]);
     assert_eq!(w.status(attacker_id).await["payment"]["paid"], "0");
+}
+
+async fn hostile_twelve_shoppers_at_once_on_a_slow_gateway_each_get_an_order(db: Db) {
+    let w = world_on("slow-gateway", db).await;
+    // A gateway that takes 2.5 s to answer: creations that took turns for the whole call
+    // queued behind each other, and the twelfth shopper's request timed out.
+    w.sandbox_faults(json!({"latencyMs": 2500})).await;
+    let mut shoppers = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (http, url) = (w.http.clone(), format!("{}/api/checkouts", w.server.url));
+        shoppers.spawn(async move {
+            let response = http
+                .post(url)
+                .json(&json!({"item": "tee", "chainId": 31337, "symbol": "USDT",
+                              "idempotencyKey": format!("key-slow-{i:04}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        });
+    }
+    let answers = shoppers.join_all().await;
+    let mut amounts: Vec<&str> = answers
+        .iter()
+        .map(|(status, view)| {
+            assert_eq!(*status, 201, "{view}");
+            view["payment"]["amountAtomic"].as_str().unwrap()
+        })
+        .collect();
+    amounts.sort_unstable();
+    amounts.dedup();
+    assert_eq!(
+        amounts.len(),
+        12,
+        "each order asks its own amount: {amounts:?}"
+    );
 }

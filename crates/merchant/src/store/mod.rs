@@ -519,6 +519,37 @@ impl Store {
         Ok(Turn { _held: Some(tx) })
     }
 
+    /// Takes the lease to ask the gateway for checkout `id`'s order until `until` (Unix ms):
+    /// `false` while another request holds an unexpired one. A lease, not a lock: waiting for
+    /// it holds no database connection (a dozen creations at once, each holding one while the
+    /// gateway answered, left none for their own reads).
+    pub async fn lease_asking(&self, id: &str, now: u64, until: u64) -> Result<bool, StoreError> {
+        let taken = self
+            .written(
+                sqlx::query(
+                    "UPDATE checkouts SET asking_until = $1
+                     WHERE id = $2 AND (asking_until IS NULL OR asking_until <= $3)",
+                )
+                .bind(until as i64)
+                .bind(id)
+                .bind(now as i64)
+                .execute(&self.pool),
+            )
+            .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    /// Gives back the lease [`Store::lease_asking`] took.
+    pub async fn end_asking(&self, id: &str) -> Result<(), StoreError> {
+        self.written(
+            sqlx::query("UPDATE checkouts SET asking_until = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The ids and versions of the unfinished checkouts on `chain` and `symbol`, and of those
     /// whose order is being asked for there.
     pub async fn versions_on(

@@ -80,12 +80,23 @@ impl Role {
 /// so amounts made unique among the orders awaited are unique across servers too.
 pub(super) fn creation_key(chain: u64, symbol: &str) -> i64 {
     const BASE: i64 = 0x7573_6475_0000_0000;
-    // FNV-1a: stable across builds and servers, unlike std's hasher.
+    BASE + i64::from(fnv1a(chain.to_le_bytes().iter().chain(symbol.as_bytes())))
+}
+
+/// The advisory lock of creating one checkout's order: taken in turns by every server, so one
+/// checkout asked for on two servers at once makes one gateway call.
+pub fn checkout_key(id: &str) -> i64 {
+    const BASE: i64 = 0x7573_6476_0000_0000;
+    BASE + i64::from(fnv1a(id.as_bytes().iter()))
+}
+
+/// FNV-1a: stable across builds and servers, unlike std's hasher.
+fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
-    for byte in chain.to_le_bytes().iter().chain(symbol.as_bytes()) {
+    for byte in bytes {
         hash = (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193);
     }
-    BASE + i64::from(hash)
+    hash
 }
 
 impl std::fmt::Display for Role {
