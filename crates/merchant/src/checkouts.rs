@@ -114,6 +114,20 @@ fn sent_for(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool
     })
 }
 
+/// Whether the gateway's word on a checkout the chain just moved is worth asking before the
+/// other open orders' (see [`crate::reconcile::round`]): its payments came or went, or the
+/// chain shows it paid in full and confirmed, so only the gateway's "paid" is awaited (with
+/// its webhooks lost, it waited behind every other open order).
+fn needs_the_gateway_soon(checkout: &Checkout, payments_moved: bool) -> bool {
+    let Some(terms) = &checkout.terms else {
+        return false;
+    };
+    !checkout.state.is_final()
+        && (payments_moved
+            || (checkout.remaining_atomic == Some(0)
+                && checkout.confirmations >= Some(terms.required_confirmations)))
+}
+
 /// How long one request may ask the gateway for a checkout's order before another may: longer
 /// than the gateway client's retries of one creation take.
 const ASKING_LEASE_MS: u64 = 120_000;
@@ -437,10 +451,16 @@ impl Checkouts {
             };
             let informed = current.clone();
             let moved = moved.contains(&id);
-            changed.push(
-                self.settle(&mut write, &current, informed, "chain", moved)
-                    .await?,
-            );
+            let settled = self
+                .settle(&mut write, &current, informed, "chain", moved)
+                .await?;
+            if let Some((checkout, _)) = &settled
+                && needs_the_gateway_soon(checkout, moved)
+                && let Some(terms) = &checkout.terms
+            {
+                self.hurry(&terms.gateway_order_no);
+            }
+            changed.push(settled);
         }
         write.commit().await?;
         if step.fork.is_some() || !unmatched.is_empty() {

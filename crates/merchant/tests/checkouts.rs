@@ -295,6 +295,12 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
         partly.state,
         CheckoutState::Order(OrderStatus::PartiallyPaid)
     );
+    assert_eq!(
+        checkouts.take_urgent(),
+        ["ORD-1"],
+        "the gateway is asked about it before the other open orders"
+    );
+    assert!(checkouts.take_urgent().is_empty(), "once");
     assert_eq!(partly.remaining_atomic, Some(14_995_001));
     assert_eq!(partly.confirmations, Some(1));
 
