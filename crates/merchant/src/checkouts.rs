@@ -175,12 +175,21 @@ impl Checkouts {
             .collect();
         let mut unmatched = store.unmatched(UNMATCHED_KEPT).await?;
         unmatched.reverse();
+        // Each watched chain's head as far as its watcher had read before this start: until
+        // it reads again, a checkout on it is settled by what the chain showed then, never as
+        // if the chain were not watched (a part payment's state went back to waiting).
+        let heads = store
+            .cursors()
+            .await?
+            .into_iter()
+            .map(|(chain, cursor)| (chain, cursor.next_block.saturating_sub(1)))
+            .collect();
         Ok(Self {
             store,
             cache: RwLock::new(cache),
             changed: watch::Sender::new(0),
             fulfillment_due,
-            heads: RwLock::new(BTreeMap::new()),
+            heads: RwLock::new(heads),
             creating: std::sync::Mutex::new(HashMap::new()),
             unmatched: RwLock::new(unmatched),
             checkout_stripes: (0..CHECKOUT_STRIPES).map(|_| Turns::default()).collect(),

@@ -59,6 +59,7 @@ on_both!(
     history_is_read_when_asked_for_not_held_from_startup,
     a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it,
     an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders,
+    what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_again,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -669,4 +670,37 @@ async fn an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders
         .unwrap();
     assert!(checkouts.get("co_2").unwrap().chain_payments.is_empty());
     assert_eq!(checkouts.get("co_1").unwrap().chain_payments.len(), 1);
+}
+
+async fn what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_again(db: Db) {
+    let db = TempDb::new(db, "what_the_chain_showed_holds_across_a_re").await;
+    let (store, checkouts) = open(&db).await;
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    checkouts
+        .apply_chain(
+            ChainId::LOCAL,
+            &step(100, None, vec![transfer(10_000_000, 100, 0)]),
+        )
+        .await
+        .unwrap();
+    let before = checkouts.get("co_1").unwrap();
+    assert_eq!(
+        before.state,
+        CheckoutState::Order(OrderStatus::PartiallyPaid)
+    );
+    drop(checkouts);
+
+    // Restarted: the clock settles every open checkout before the watcher's first step, which
+    // read the chain as unwatched and took the part payment's state back to waiting.
+    let restarted = Checkouts::load(store, Arc::new(Notify::new()))
+        .await
+        .unwrap();
+    restarted.settle_due().await.unwrap();
+    let after = restarted.get("co_1").unwrap();
+    assert_eq!(after.state, before.state);
+    assert_eq!(after.version, before.version, "nothing changed");
 }

@@ -686,6 +686,20 @@ impl Store {
     }
 
     /// Where a chain's watcher left off.
+    /// Every chain's cursor, as its watcher last kept it.
+    pub async fn cursors(&self) -> Result<Vec<(ChainId, Cursor)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT chain_id, cursor FROM chain_cursors")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(chain, text)| {
+                let cursor =
+                    serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("chain cursor"))?;
+                Ok((ChainId(chain as u64), cursor))
+            })
+            .collect()
+    }
+
     pub async fn cursor(&self, chain: ChainId) -> Result<Option<Cursor>, StoreError> {
         let text: Option<String> =
             sqlx::query_scalar("SELECT cursor FROM chain_cursors WHERE chain_id = $1")
