@@ -494,6 +494,10 @@ async fn expired_orders_are_watched_for_late_payments_for_a_day(db: Db) {
         [("ORD-co_recent".to_string(), false)],
         "watched for a late payment, not open"
     );
+    // Only the recent one's amount is still awaited: a creation's turn reads no older history.
+    let versions = store.versions_on(ChainId::LOCAL, "USDT").await.unwrap();
+    let ids: Vec<&str> = versions.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["co_recent"]);
 }
 
 async fn every_change_reaches_the_status_view_and_wakes_whoever_waits(db: Db) {
