@@ -185,6 +185,10 @@ pub struct Config {
     pub registry: ChainRegistry,
 }
 
+/// How old a webhook may be, at most, whatever `BlockATM-Rec_Window` it declares: the header is
+/// not signed, so a replayed callback could name any window. V1's default request window.
+pub const WEBHOOK_WINDOW_MS: u64 = usdt_checkout_protocol::signed_string::DEFAULT_RECV_WINDOW_MS;
+
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and
 /// for a person using the same key by hand.
 /// The calls a minute BlockATM allows a key.
@@ -280,11 +284,13 @@ pub fn parse(
                     .map_err(|e| format!("gateway.webhook_public_key: {e}"))?,
             ),
             None,
-        ),
+        )
+        .with_max_window_ms(WEBHOOK_WINDOW_MS),
         (None, Some(secret)) => Verifier::new(
             None,
             Some(V2SecretKey::new(&secret).map_err(|e| format!("gateway.webhook_secret: {e}"))?),
-        ),
+        )
+        .with_max_window_ms(WEBHOOK_WINDOW_MS),
         (None, None) => {
             return Err(
                 "gateway.webhook_public_key (the gateway's, from its console) or \

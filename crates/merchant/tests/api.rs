@@ -12,7 +12,9 @@ use common::Db;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt;
-use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
+use usdt_checkout_protocol::gateway::{
+    HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
+};
 use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{ChainId, signed_string};
 use usdt_checkout_server::app::App;
@@ -32,6 +34,7 @@ on_both!(
     the_admin_api_is_off_without_a_token,
     a_storefront_price_its_currency_cannot_carry_is_refused,
     webhooks_that_are_unsigned_forged_or_stale_change_nothing,
+    a_webhook_cannot_widen_the_servers_freshness_window,
     a_webhook_for_an_order_this_server_never_made_is_acknowledged,
     bodies_over_the_limit_are_refused_before_a_handler_reads_them,
     bad_requests_and_an_unreachable_gateway_map_to_clear_errors,
@@ -396,6 +399,63 @@ async fn webhooks_that_are_unsigned_forged_or_stale_change_nothing(db: Db) {
     assert_eq!(paid.state.as_str(), "paid");
     assert_eq!(paid.version, checkout.version + 1);
     assert_eq!(h.store.fulfillment_events(&checkout.id).await.unwrap(), 1);
+}
+
+/// `BlockATM-Rec_Window` is not signed: whoever replays a callback can write any window in it.
+/// The server's own window (30 s) is the most it grants; a sender may only narrow it.
+async fn a_webhook_cannot_widen_the_servers_freshness_window(db: Db) {
+    let h = harness(db, "webhook-window", "").await;
+    let checkout = h.waiting_checkout().await;
+    let event = h.paid_event(&checkout.id);
+    let signed = |time: u64, window: &str| {
+        let signature = h
+            .gateway_key
+            .sign(&signed_string::for_json_body(&event, time).unwrap());
+        vec![
+            (HEADER_REQUEST_TIME, time.to_string()),
+            (HEADER_SIGNATURE_V1, signature),
+            (HEADER_RECV_WINDOW, window.to_owned()),
+        ]
+    };
+    for window in ["60000", "45001", "600000", "18446744073709551615"] {
+        let replayed = h
+            .webhook_with(&event, &signed(now_ms() - 45_000, window))
+            .await;
+        assert_eq!(
+            replayed.status,
+            StatusCode::UNAUTHORIZED,
+            "45 s old with a window of {window}: {}",
+            replayed.body
+        );
+        assert!(
+            replayed.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("30000 ms window"),
+            "{}",
+            replayed.body
+        );
+    }
+    let narrowed = h
+        .webhook_with(&event, &signed(now_ms() - 10_000, "5000"))
+        .await;
+    assert_eq!(
+        narrowed.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        narrowed.body
+    );
+    let kept = h.store.get(&checkout.id).await.unwrap().unwrap();
+    assert_eq!(kept, checkout, "refused webhooks changed nothing");
+
+    let fresh = h
+        .webhook_with(&event, &signed(now_ms() - 20_000, "60000"))
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    assert_eq!(
+        h.app.checkouts.get(&checkout.id).unwrap().state.as_str(),
+        "paid"
+    );
 }
 
 async fn a_webhook_for_an_order_this_server_never_made_is_acknowledged(db: Db) {

@@ -19,7 +19,9 @@ use sha2::Sha256;
 use crate::gateway::{
     HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2,
 };
-use crate::signed_string::{self, FreshnessError, SignedStringError, check_freshness};
+use crate::signed_string::{
+    self, DEFAULT_RECV_WINDOW_MS, FreshnessError, SignedStringError, check_freshness,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -275,17 +277,37 @@ pub enum VerifyError {
 pub struct Verifier {
     v1: Option<V1PublicKey>,
     v2: Option<V2SecretKey>,
+    /// The widest freshness window this receiver grants, whatever a request declares; `None`:
+    /// BlockATM's rule for its own API, the request's `BlockATM-Rec_Window` up to 60,000 ms.
+    max_window_ms: Option<u64>,
 }
 
 impl Verifier {
     /// Accepts V1 signatures made with the private half of `v1`, V2 ones made with `v2`.
     pub fn new(v1: Option<V1PublicKey>, v2: Option<V2SecretKey>) -> Self {
-        Self { v1, v2 }
+        Self {
+            v1,
+            v2,
+            max_window_ms: None,
+        }
+    }
+
+    /// Grants no request more than `max_ms` of age, whatever window it declares.
+    /// `BlockATM-Rec_Window` is a header the signature does not cover: anyone replaying a signed
+    /// request can write any window in it, so a receiver that keeps its own window (the
+    /// merchant's, for webhooks) takes the narrower of the two. Without a declared window,
+    /// BlockATM's default (30,000 ms) or `max_ms`, whichever is narrower.
+    pub fn with_max_window_ms(self, max_ms: u64) -> Self {
+        Self {
+            max_window_ms: Some(max_ms),
+            ..self
+        }
     }
 
     /// Verifies a request whose headers `header` looks up by name: the signature is present, the
-    /// request time is fresh (within `BlockATM-Rec_Window` if it declares one), and the signature
-    /// matches the signed string of `signed` at that time.
+    /// request time is fresh (within `BlockATM-Rec_Window` if it declares one, and never wider
+    /// than [`Verifier::with_max_window_ms`]), and the signature matches the signed string of
+    /// `signed` at that time.
     pub fn verify_request<'h>(
         &self,
         header: impl Fn(&str) -> Option<&'h str>,
@@ -301,9 +323,13 @@ impl Verifier {
             .trim()
             .parse()
             .map_err(|_| VerifyError::MalformedTime)?;
-        let window = header(HEADER_RECV_WINDOW)
+        let declared: Option<u64> = header(HEADER_RECV_WINDOW)
             .map(|w| w.trim().parse().map_err(|_| VerifyError::MalformedWindow))
             .transpose()?;
+        let window = match self.max_window_ms {
+            None => declared,
+            Some(max) => Some(declared.unwrap_or(DEFAULT_RECV_WINDOW_MS).min(max)),
+        };
         check_freshness(time, now_ms, window)?;
         let string = match signed {
             Signed::Body(body) => signed_string::for_json_body(body, time),
@@ -624,6 +650,63 @@ mod tests {
             ),
             Err(VerifyError::NoKeyFor("V2"))
         );
+    }
+
+    /// The attack on the running checkout server: `BlockATM-Rec_Window: 60000` (unsigned) made a
+    /// 45-second-old webhook fresh. A receiver with its own window grants no more; BlockATM's
+    /// rule (the sandbox's: the declared window, up to 60,000 ms) stays the default.
+    #[test]
+    fn a_receivers_own_window_caps_what_a_request_declares() {
+        let private = V1PrivateKey::generate();
+        let body = r#"{"orderNo":"O-1","amount":"13.41"}"#;
+        let now = 1_700_000_000_000u64;
+        let gateway = Verifier::new(Some(private.public_key()), None);
+        let merchant = gateway.clone().with_max_window_ms(30_000);
+        let aged = |verifier: &Verifier, age: u64, window: Option<&str>| {
+            let time = now - age;
+            let mut pairs = vec![
+                (HEADER_REQUEST_TIME, time.to_string()),
+                (HEADER_SIGNATURE_V1, private.sign(&signed(body, time))),
+            ];
+            if let Some(window) = window {
+                pairs.push((HEADER_RECV_WINDOW, window.to_owned()));
+            }
+            verifier.verify_request(headers(&pairs), Signed::Body(body), now)
+        };
+        let stale = |age, window| Err(VerifyError::Stale(FreshnessError::Stale { age, window }));
+
+        assert_eq!(
+            aged(&gateway, 45_000, Some("60000")),
+            Ok(()),
+            "BlockATM's rule"
+        );
+        assert_eq!(
+            aged(&merchant, 45_000, Some("60000")),
+            stale(45_000, 30_000)
+        );
+        assert_eq!(
+            aged(&merchant, 45_000, Some("600000")),
+            stale(45_000, 30_000)
+        );
+        assert_eq!(
+            aged(&gateway, 0, Some("600000")),
+            Err(VerifyError::Stale(FreshnessError::WindowTooLarge(600_000)))
+        );
+        assert_eq!(
+            aged(&merchant, 45_000, Some(&u64::MAX.to_string())),
+            stale(45_000, 30_000)
+        );
+        assert_eq!(aged(&merchant, 29_000, Some("60000")), Ok(()));
+        assert_eq!(aged(&merchant, 29_000, None), Ok(()));
+        assert_eq!(aged(&merchant, 31_000, None), stale(31_000, 30_000));
+        assert_eq!(
+            aged(&merchant, 10_000, Some("5000")),
+            stale(10_000, 5_000),
+            "a sender may narrow the window"
+        );
+        let strict = gateway.with_max_window_ms(20_000);
+        assert_eq!(aged(&strict, 25_000, None), stale(25_000, 20_000));
+        assert_eq!(aged(&strict, 19_000, None), Ok(()));
     }
 
     /// The attack on the running servers: a webhook (or a sandbox call) nested 2,000 deep, with
