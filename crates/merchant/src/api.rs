@@ -132,9 +132,15 @@ async fn create_checkout(
             "idempotencyKey must be 8 to 128 letters, digits, '-' or '_'",
         ));
     }
-    // Keyed by the connecting address (behind a proxy, the proxy's: then it limits all).
+    // Keyed by the client's address (its /64 for IPv6): the connecting one, or behind a trusted
+    // proxy the one it forwards.
     let client = client.map_or_else(String::new, |Extension(ConnectInfo(at))| {
-        at.ip().to_string()
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            // A value that is not text is no address: it stops the walk.
+            .map(|v| v.to_str().unwrap_or("?"));
+        crate::limiter::client_key(at.ip(), forwarded, &app.config.trusted_proxies)
     });
     within(
         &app.creations,

@@ -14,6 +14,7 @@ use usdt_checkout_protocol::{Address, ChainId, ChainRegistry};
 
 use crate::domain::check_price;
 use crate::fulfillment::Delivery;
+use crate::limiter::Network;
 pub use crate::store::Database;
 
 #[derive(Debug, Deserialize, Default)]
@@ -28,6 +29,9 @@ struct File {
     order_lifetime_seconds: Option<u64>,
     /// New checkouts one client (by its address) may ask for a minute.
     checkouts_per_client_per_minute: Option<usize>,
+    /// The merchant's own balancers and proxies: only from them is `X-Forwarded-For` believed.
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
     /// Where the built widget is, to serve under `/checkout/`.
     widget_dir: Option<PathBuf>,
     #[serde(default)]
@@ -167,6 +171,9 @@ pub struct Config {
     /// New checkouts one client (by its address) may ask for a minute: a shopper makes one or
     /// two; a script that made more would spend the gateway's budget and lock shoppers out.
     pub checkouts_per_client_per_minute: usize,
+    /// Addresses and networks of the merchant's own proxies in front of this server: a request
+    /// from one is the client's its `X-Forwarded-For` names (see [`crate::limiter::client_key`]).
+    pub trusted_proxies: Vec<Network>,
     pub widget_dir: Option<PathBuf>,
     pub gateway_url: String,
     pub api_key: String,
@@ -399,6 +406,11 @@ pub fn parse(
             Some(n) => n,
             None => 10,
         },
+        trusted_proxies: file
+            .trusted_proxies
+            .iter()
+            .map(|text| text.parse().map_err(|e| format!("trusted_proxies: {e}")))
+            .collect::<Result<_, String>>()?,
         widget_dir: file.widget_dir,
         gateway_url,
         api_key,
@@ -667,6 +679,12 @@ mod tests {
             );
         }
         assert!(error("", &[("CHECKOUT_LISTEN", "nowhere"), base[1]]).contains("CHECKOUT_LISTEN"));
+        let proxies = error("trusted_proxies = [\"10.0.0.0/8\", \"lb.internal\"]", &base);
+        assert!(proxies.contains("trusted_proxies"), "{proxies}");
+        assert!(proxies.contains("lb.internal"), "{proxies}");
+        let trusted = with("trusted_proxies = [\"10.0.0.0/8\", \"fd00::1\"]", &base).unwrap();
+        assert_eq!(trusted.trusted_proxies.len(), 2);
+        assert!(with("", &base).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

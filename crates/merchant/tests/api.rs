@@ -35,6 +35,8 @@ on_both!(
     a_storefront_price_its_currency_cannot_carry_is_refused,
     webhooks_that_are_unsigned_forged_or_stale_change_nothing,
     a_webhook_cannot_widen_the_servers_freshness_window,
+    one_ipv6_network_is_one_client_for_the_checkout_limit,
+    behind_a_trusted_proxy_the_client_is_the_address_it_forwards,
     a_webhook_for_an_order_this_server_never_made_is_acknowledged,
     bodies_over_the_limit_are_refused_before_a_handler_reads_them,
     bad_requests_and_an_unreachable_gateway_map_to_clear_errors,
@@ -141,6 +143,36 @@ impl Harness {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         self.send(request.body(body.into()).unwrap()).await
+    }
+
+    /// A widget's `POST /api/checkouts` over a connection from `peer`, with `forwarded` as its
+    /// `X-Forwarded-For`: whether the per-client limit refused it (the gateway, unreachable
+    /// here, refuses every one it lets through).
+    async fn limited(&self, peer: &str, forwarded: Option<&str>, key: &str) -> bool {
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        let mut request =
+            Request::post("/api/checkouts").header(header::CONTENT_TYPE, "application/json");
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        let mut request = request
+            .body(Body::from(
+                json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": key})
+                    .to_string(),
+            ))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let reply = self.send(request).await;
+        match reply.status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(reply.body["code"], "too_many_checkouts", "{}", reply.body);
+                true
+            }
+            StatusCode::SERVICE_UNAVAILABLE => false,
+            other => panic!("{other}: {}", reply.body),
+        }
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -456,6 +488,124 @@ async fn a_webhook_cannot_widen_the_servers_freshness_window(db: Db) {
         h.app.checkouts.get(&checkout.id).unwrap().state.as_str(),
         "paid"
     );
+}
+
+/// The attack: the limit was keyed by the full IPv6 address, and one /64 (what a single
+/// subscriber gets) holds 2^64 of them. A /64 is one client; an IPv4 address is one client.
+async fn one_ipv6_network_is_one_client_for_the_checkout_limit(db: Db) {
+    let h = harness(db, "per-client-v6", "checkouts_per_client_per_minute = 2").await;
+    assert!(
+        !h.limited("[2001:db8:1:2::1]:50000", None, "v6-key-0001")
+            .await
+    );
+    assert!(
+        !h.limited("[2001:db8:1:2::2]:50001", None, "v6-key-0002")
+            .await
+    );
+    assert!(
+        h.limited("[2001:db8:1:2:ffff:ffff:ffff:9]:50002", None, "v6-key-0003")
+            .await,
+        "a third address of the same /64 is the same client"
+    );
+    assert!(
+        !h.limited("[2001:db8:1:3::1]:50003", None, "v6-key-0004")
+            .await,
+        "another /64"
+    );
+
+    assert!(!h.limited("192.0.2.1:40000", None, "v4-key-0001").await);
+    assert!(!h.limited("192.0.2.1:40001", None, "v4-key-0002").await);
+    assert!(h.limited("192.0.2.1:40002", None, "v4-key-0003").await);
+    assert!(
+        h.limited("[::ffff:192.0.2.1]:40003", None, "v4-key-0004")
+            .await,
+        "the same IPv4 address, mapped into IPv6"
+    );
+    assert!(
+        !h.limited("192.0.2.2:40004", None, "v4-key-0005").await,
+        "its neighbour"
+    );
+
+    // A peer that is no trusted proxy says what it likes in X-Forwarded-For: ignored.
+    for (n, claimed) in ["203.0.113.1", "203.0.113.2", "2001:db8:9::1"]
+        .iter()
+        .enumerate()
+    {
+        let refused = h
+            .limited(
+                "198.51.100.7:1000",
+                Some(claimed),
+                &format!("spoof-key-000{n}"),
+            )
+            .await;
+        assert_eq!(refused, n >= 2, "{claimed}");
+    }
+}
+
+/// Behind a balancer every shopper connects from its address: with it listed in
+/// `trusted_proxies`, the client is the rightmost X-Forwarded-For address that is not a trusted
+/// proxy itself, whatever a client wrote to the left of it.
+async fn behind_a_trusted_proxy_the_client_is_the_address_it_forwards(db: Db) {
+    let h = harness(
+        db,
+        "per-client-proxy",
+        "checkouts_per_client_per_minute = 2\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::1\"]",
+    )
+    .await;
+    let balancer = "10.1.2.3:443";
+    assert!(
+        !h.limited(balancer, Some("203.0.113.9"), "proxy-key-0001")
+            .await
+    );
+    assert!(
+        !h.limited(balancer, Some("1.1.1.1, 203.0.113.9"), "proxy-key-0002")
+            .await,
+        "what the client wrote is ignored"
+    );
+    assert!(
+        h.limited(balancer, Some("8.8.8.8,203.0.113.9"), "proxy-key-0003")
+            .await
+    );
+    assert!(
+        h.limited(
+            "10.9.9.9:443",
+            Some("203.0.113.9, 10.0.0.7"),
+            "proxy-key-0004"
+        )
+        .await,
+        "two trusted hops: the client is still 203.0.113.9"
+    );
+    assert!(
+        !h.limited(balancer, Some("203.0.113.10"), "proxy-key-0005")
+            .await,
+        "another shopper behind the same balancer"
+    );
+    assert!(
+        !h.limited(
+            "[fd00::1]:443",
+            Some("[2001:db8:5:6::1]:5000"),
+            "proxy-key-0006"
+        )
+        .await
+    );
+    assert!(
+        !h.limited("[fd00::1]:443", Some("2001:db8:5:6::2"), "proxy-key-0007")
+            .await
+    );
+    assert!(
+        h.limited("[fd00::1]:443", Some("2001:db8:5:6:7::3"), "proxy-key-0008")
+            .await,
+        "a forwarded IPv6 address is keyed by its /64 too"
+    );
+    assert!(
+        !h.limited("[fd00::2]:443", Some("203.0.113.10"), "proxy-key-0009")
+            .await,
+        "fd00::2 is not trusted: it is the client"
+    );
+    // A trusted proxy that forwards no address: the proxy itself is the client.
+    assert!(!h.limited(balancer, None, "proxy-key-0010").await);
+    assert!(!h.limited(balancer, None, "proxy-key-0011").await);
+    assert!(h.limited(balancer, None, "proxy-key-0012").await);
 }
 
 async fn a_webhook_for_an_order_this_server_never_made_is_acknowledged(db: Db) {
