@@ -258,3 +258,54 @@ async fn hostile_twelve_shoppers_at_once_on_a_slow_gateway_each_get_an_order(db:
         "each order asks its own amount: {amounts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_a_body_nested_2000_levels_deep_kills_neither_server() {
+    use usdt_checkout_protocol::gateway::{HEADER_API_KEY, v1::PATH_CREATE_ORDER};
+    let w = world("deep-bodies").await;
+    let deep = format!(
+        r#"{{"orderNo":"co_x","amount":"1",{}"x":1{}}}"#,
+        r#""a":{"#.repeat(2_000),
+        "}".repeat(2_000)
+    );
+    let send = |url: String, extra: (&'static str, String)| {
+        w.http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(HEADER_REQUEST_TIME, now_ms().to_string())
+            .header(HEADER_SIGNATURE_V1, "MEUCIQD")
+            .header(extra.0, extra.1)
+            .body(deep.clone())
+            .send()
+    };
+    // A webhook, whatever its signature: the signed string was walked before the signature
+    // was checked, one recursion a level, and the checkout server aborted.
+    let webhook = send(
+        format!("{}/webhooks/blockatm", w.server.url),
+        ("x-anything", "1".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(webhook.status(), 400, "{}", webhook.text().await.unwrap());
+    let health = w.get_json(&format!("{}/healthz", w.server.url)).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    // Any merchant's API key took the gateway down the same way.
+    let gateway = send(
+        format!("{}{PATH_CREATE_ORDER}", w.sandbox.url),
+        (HEADER_API_KEY, w.keys.api_key.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gateway.status(), 400, "{}", gateway.text().await.unwrap());
+    let networks = w
+        .http
+        .get(format!(
+            "{}{}",
+            w.sandbox.url,
+            usdt_checkout_protocol::gateway::v1::PATH_NETWORKS
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(networks.status(), 200, "the gateway still answers");
+}
