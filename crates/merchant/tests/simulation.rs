@@ -1,6 +1,8 @@
 //! A seeded payment simulation on real processes (anvil, the sandbox gateway, `checkout-server`):
 //! many shoppers paying exactly, in parts, too much, twice, the wrong amount, late or never,
-//! some sending their checkout twice at once, while the chain reorganises (up to 3 blocks), the
+//! some sending their checkout twice at once, and a thief racing every exact payment to claim it
+//! for a checkout of their own ("I already paid", with no proof and with the thief's own
+//! wallet's signature), while the chain reorganises (up to 3 blocks), the
 //! gateway's webhooks are dropped, duplicated, delayed and reordered, the gateway answers 5xx,
 //! 429 and 418 or loses a creation's answer, and the checkout server is killed (SIGKILL) and
 //! started again. Once it has settled, the merchant's books are checked against the chain:
@@ -9,6 +11,7 @@
 //!   unmatched, for its exact amount;
 //! - what each order counts as paid is what the chain shows attached to it;
 //! - every paid order has exactly one fulfillment event, and no other order has one;
+//! - no thief's claim is credited;
 //! - no order is paid without its amount confirmed on chain;
 //! - no idempotency key has two orders.
 //!
@@ -106,9 +109,18 @@ async fn payment_simulation() {
                 .any(|(hash, _)| hash.eq_ignore_ascii_case(tx))
         })
         .count();
+    let mut thefts = BTreeMap::<String, usize>::new();
+    for (_, status, code) in outcomes
+        .iter()
+        .flat_map(|o| &o.thief)
+        .flat_map(|t| &t.claims)
+    {
+        *thefts.entry(format!("{status} {code}")).or_default() += 1;
+    }
     println!(
         "simulation: seed {seed}: ran {ran:.0?}, settled {:.0?}; {} orders; {} transfers sent, \
-         {} taken back by reorgs; {} on chain ({} unmatched), {} orders paid; {kinds:?}",
+         {} taken back by reorgs; {} on chain ({} unmatched), {} orders paid; {kinds:?}; \
+         thieves' claims answered {thefts:?}",
         started.elapsed() - ran,
         books.orders.len(),
         sent.len(),
@@ -305,6 +317,17 @@ struct Outcome {
     ids: BTreeSet<String>,
     /// Transactions sent, each with its amount in atomic units.
     sent: Vec<(String, u128)>,
+    /// The thief who raced this shopper's payment, if one did.
+    thief: Option<Thief>,
+}
+
+/// A thief's checkout, and the claims of another shopper's payment it made.
+#[derive(Debug)]
+struct Thief {
+    key: String,
+    id: String,
+    /// Each claim's transaction and answer: `(tx, status, code)`.
+    claims: Vec<(String, u16, String)>,
 }
 
 /// What shoppers need to reach: the checkout server (the same address across restarts) and
@@ -314,7 +337,12 @@ struct Reach {
     server: String,
     sandbox: String,
     seed: u64,
+    /// The thieves' wallet: anvil's account 0, which pays no order.
+    thief: ChainClient,
 }
+
+/// Anvil's account the thieves sign with (shoppers pay from accounts 1 to 9).
+const THIEF_ACCOUNT: usize = 0;
 
 async fn run(world: &mut World, seed: u64, plan: Vec<Step>) -> Vec<Outcome> {
     let reach = Arc::new(Reach {
@@ -325,6 +353,7 @@ async fn run(world: &mut World, seed: u64, plan: Vec<Step>) -> Vec<Outcome> {
         server: world.server.url.clone(),
         sandbox: world.sandbox.url.clone(),
         seed,
+        thief: ChainClient::connect(&world.anvil.rpc_url).unwrap(),
     });
     let room = Arc::new(Semaphore::new(SHOPPERS_AT_ONCE));
     let mut shoppers = Vec::new();
@@ -433,8 +462,35 @@ async fn shop(reach: &Reach, shopper: Shopper) -> Outcome {
     let part = (amount * u128::from(shopper.part) / 1000).max(1);
     let pause = || tokio::time::sleep(Duration::from_millis(300));
     let mut sent = Vec::new();
+    let mut thief = None;
     match shopper.kind {
-        Kind::Exact => sent.extend(pay(reach, &order_no, amount, shopper.payer).await),
+        Kind::Exact => {
+            // A thief with a checkout of their own watches the receiving address.
+            let thief_key = format!("{key}-thief");
+            let thiefs = create(
+                reach,
+                &json!({"item": "tee", "chainId": 31337, "symbol": "USDT",
+                        "idempotencyKey": thief_key}),
+            )
+            .await;
+            // Block times are whole seconds: a payment in the thief's checkout's second could
+            // be told apart from a later one only by luck.
+            tokio::time::sleep(Duration::from_millis(1_100)).await;
+            let paid = pay(reach, &order_no, amount, shopper.payer).await;
+            let id = thiefs["id"].as_str().unwrap().to_owned();
+            let mut claims = Vec::new();
+            if let Some((tx, _)) = &paid {
+                // The moment it is mined, before the watcher has read it.
+                claims.push(steal(reach, &id, tx, false).await);
+                claims.push(steal(reach, &id, tx, true).await);
+            }
+            sent.extend(paid);
+            thief = Some(Thief {
+                key: thief_key,
+                id,
+                claims,
+            });
+        }
         Kind::PartThenRest => {
             sent.extend(pay(reach, &order_no, part, shopper.payer).await);
             pause().await;
@@ -467,7 +523,46 @@ async fn shop(reach: &Reach, shopper: Shopper) -> Outcome {
         kind: shopper.kind,
         ids,
         sent,
+        thief,
     }
+}
+
+/// A thief's claim of transaction `tx` for their checkout `id`: with no proof, or signed by the
+/// thief's own wallet. Answered with `(tx, status, code)`; a server being restarted is tried
+/// again.
+async fn steal(reach: &Reach, id: &str, tx: &str, signed: bool) -> (String, u16, String) {
+    let mut body = json!({"txHash": tx});
+    if signed {
+        let accounts = reach.thief.accounts().await.unwrap();
+        let message = usdt_checkout_protocol::wallet_proof::claim_message(id, tx);
+        body["signature"] = json!(
+            reach
+                .thief
+                .sign_message(accounts[THIEF_ACCOUNT], &message)
+                .await
+                .unwrap()
+        );
+    }
+    for _ in 0..100 {
+        let Ok(response) = reach
+            .http
+            .post(format!("{}/api/checkouts/{id}/claims", reach.server))
+            .json(&body)
+            .send()
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        };
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        return (
+            tx.to_owned(),
+            status,
+            answer["code"].as_str().unwrap_or_default().to_owned(),
+        );
+    }
+    panic!("the checkout server never answered a claim of {tx}");
 }
 
 /// Creates the checkout, retrying as the widget does while the server is down, busy or the
@@ -833,6 +928,17 @@ fn audit(books: &Books, outcomes: &[Outcome]) -> Vec<String> {
         keys.entry(&outcome.key)
             .or_default()
             .extend(outcome.ids.iter().map(String::as_str));
+        if let Some(thief) = &outcome.thief {
+            keys.entry(&thief.key).or_default().insert(&thief.id);
+            for (tx, status, code) in &thief.claims {
+                if *status == 200 {
+                    violations.push(format!(
+                        "a thief's claim of {tx} for {} was credited ({code})",
+                        thief.id
+                    ));
+                }
+            }
+        }
     }
     let answered: BTreeSet<&str> = keys.values().flatten().copied().collect();
     if listed != answered {
