@@ -34,6 +34,8 @@ struct File {
     trusted_proxies: Vec<String>,
     /// Where the built widget is, to serve under `/checkout/`.
     widget_dir: Option<PathBuf>,
+    /// How long a client may take to send a request's headers.
+    header_timeout_seconds: Option<u64>,
     #[serde(default)]
     gateway: GatewayFile,
     #[serde(default)]
@@ -175,6 +177,9 @@ pub struct Config {
     /// from one is the client's its `X-Forwarded-For` names (see [`crate::limiter::client_key`]).
     pub trusted_proxies: Vec<Network>,
     pub widget_dir: Option<PathBuf>,
+    /// How long a client has to send a request's headers (an idle kept-alive connection, the
+    /// next request's) before its connection is closed.
+    pub header_timeout: Duration,
     pub gateway_url: String,
     pub api_key: String,
     pub credentials: Credentials,
@@ -412,6 +417,11 @@ pub fn parse(
             .map(|text| text.parse().map_err(|e| format!("trusted_proxies: {e}")))
             .collect::<Result<_, String>>()?,
         widget_dir: file.widget_dir,
+        header_timeout: Duration::from_secs(match file.header_timeout_seconds {
+            None => DEFAULT_HEADER_TIMEOUT_SECONDS,
+            Some(seconds @ 1..=300) => seconds,
+            Some(_) => return Err("header_timeout_seconds must be from 1 to 300".into()),
+        }),
         gateway_url,
         api_key,
         credentials,
@@ -425,6 +435,10 @@ pub fn parse(
         registry,
     })
 }
+
+/// How long a client has to send a request's headers, unless configured: a shopper's browser
+/// sends them at once; a client that trickles them holds a connection (slowloris).
+const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 20;
 
 /// The fewest characters a secret of this server's own (the admin token, the fulfillment
 /// secret) may have: an empty or short one would turn authentication off or make it guessable.
@@ -685,6 +699,19 @@ mod tests {
         let trusted = with("trusted_proxies = [\"10.0.0.0/8\", \"fd00::1\"]", &base).unwrap();
         assert_eq!(trusted.trusted_proxies.len(), 2);
         assert!(with("", &base).unwrap().trusted_proxies.is_empty());
+        for bad in [0, 301] {
+            let setting = format!("header_timeout_seconds = {bad}");
+            assert!(
+                error(&setting, &base).contains("header_timeout_seconds"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            with("", &base).unwrap().header_timeout,
+            Duration::from_secs(20)
+        );
+        let set = with("header_timeout_seconds = 65", &base).unwrap();
+        assert_eq!(set.header_timeout, Duration::from_secs(65));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! it. [`router`] takes the app's state and starts nothing, so tests call it with tower's
 //! `oneshot`, without a gateway or a chain.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,13 +131,67 @@ pub async fn serve(config: Config) -> Result<(), String> {
         "checkout server on http://{bound}, gateway {}",
         app.config.gateway_url
     );
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| e.to_string())
+    let header_timeout = app.config.header_timeout;
+    serve_http(listener, router(app), header_timeout).await;
+    Ok(())
+}
+
+/// Answers HTTP/1.1 on `listener` until SIGINT or SIGTERM, then finishes the requests in flight,
+/// as `axum::serve` does, with what it does not set: a client has `header_timeout` to send a
+/// request's headers, from when the server starts reading them (an idle kept-alive connection
+/// included), else its connection is closed. Without it, a client that sent half a request line
+/// and stalled held its connection, a file descriptor, for as long as it liked (slowloris).
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+) {
+    use tower::Service as _;
+    let mut connections = router.into_make_service_with_connect_info::<SocketAddr>();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stopping = std::pin::pin!(shutdown());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    not_accepted(e).await;
+                    continue;
+                }
+            },
+            () = &mut stopping => break,
+        };
+        let Ok(service) = connections.call(peer).await;
+        let connection = http.serve_connection(
+            hyper_util::rt::TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A connection that could not be accepted: one the client gave up on is no matter; anything
+/// else (out of file descriptors) is logged, and accepting pauses a second rather than spin.
+async fn not_accepted(error: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!("accepting a connection: {error}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The whole HTTP surface: the API, the widget's files, and the layers around them.

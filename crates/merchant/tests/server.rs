@@ -787,3 +787,148 @@ async fn a_reorg_while_the_server_was_down_takes_back_what_it_had_read(db: Db) {
     let unmatched = w.admin_get("/api/admin/unmatched").await;
     assert_eq!(unmatched, json!([]), "nor kept as unmatched");
 }
+
+/// A checkout server on a configuration of its own, with no gateway (nothing listens at its
+/// gateway's address) and no chain: for what a shopper's connection does to the server, and
+/// what its database does, where a whole world of processes would only cost time. Killed on
+/// drop.
+struct Bare {
+    url: String,
+    address: std::net::SocketAddr,
+    child: Option<std::process::Child>,
+    config: std::path::PathBuf,
+    /// Run by the shell that starts the server, before it: a `ulimit`.
+    prelude: String,
+    _dir: usdt_checkout_testkit::tempdir::Dir,
+}
+
+impl Bare {
+    /// `database` as `database =` names it; `None`: an SQLite file of its own. `extra` is more
+    /// of the configuration's top level.
+    fn start(name: &str, database: Option<&str>, extra: &str, prelude: &str) -> Self {
+        let dir = usdt_checkout_testkit::tempdir::Dir::new(name);
+        let sqlite = dir.path.join("checkout.sqlite").display().to_string();
+        let merchant = usdt_checkout_protocol::signature::V1PrivateKey::generate();
+        let gateway = usdt_checkout_protocol::signature::V1PrivateKey::generate();
+        let config = dir.path.join("checkout.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"listen = "127.0.0.1:0"
+database = "{database}"
+{extra}
+
+[gateway]
+url = "http://127.0.0.1:1"
+api_key = "pk_bare"
+private_key = "{private}"
+webhook_public_key = "{public}"
+
+[admin]
+token = "{ADMIN_TOKEN}"
+"#,
+                database = database.unwrap_or(&sqlite),
+                private = merchant.to_base64_pkcs8(),
+                public = gateway.public_key().to_base64_spki(),
+            ),
+        )
+        .unwrap();
+        let mut bare = Self {
+            url: String::new(),
+            address: "127.0.0.1:1".parse().unwrap(),
+            child: None,
+            config,
+            prelude: prelude.to_owned(),
+            _dir: dir,
+        };
+        bare.spawn();
+        bare
+    }
+
+    fn spawn(&mut self) {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{} exec \"$0\" serve --config \"$1\"",
+                self.prelude
+            ))
+            .arg(env!("CARGO_BIN_EXE_checkout-server"))
+            .arg(&self.config)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "usdt_checkout_server=warn".into()),
+            )
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the checkout server starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready: Value = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Ok(value) = serde_json::from_str(&line) {
+                        break value;
+                    }
+                }
+                _ => panic!("the checkout server exited before it was ready"),
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        self.address = ready["listen"].as_str().unwrap().parse().unwrap();
+        self.url = format!("http://{}", self.address);
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn health(&self) -> Value {
+        reqwest::get(format!("{}/healthz", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Bare {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Slowloris: a client that sends half a request line and stalls held its connection (a file
+/// descriptor, a task) for as long as it liked. It is closed once the header timeout passes,
+/// while whole requests are answered meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_stalling_in_its_request_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Bare::start("slow-headers", None, "", "");
+    let mut stalled = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
+    stalled.write_all(b"GET /heal").await.unwrap();
+    assert_eq!(server.health().await["status"], "ok", "others are served");
+
+    let closed = tokio::time::timeout(Duration::from_secs(90), async {
+        let mut buffer = [0u8; 1024];
+        // Whatever the server says last (a 408, or nothing), then the end of the stream.
+        loop {
+            match stalled.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the stalled connection is still open after 90 s"
+    );
+    assert_eq!(server.health().await["status"], "ok");
+}
