@@ -13,7 +13,7 @@ use usdt_checkout_protocol::{Address, ChainId, parse_units};
 
 use crate::clock::now_ms;
 use crate::config::MAX_ORDER_LIFETIME_SECONDS;
-use crate::domain::{Asked, ChainPayment, Checkout, PaymentTerms, mined_since};
+use crate::domain::{Asked, ChainPayment, Checkout, PaymentTerms, Watched, mined_since};
 use crate::gateway::{Fit, GatewayReport, Provenance};
 use crate::store::replicas::{Change, ChangeFeed};
 use crate::store::{Claimed, Store, StoreError, Write};
@@ -79,8 +79,8 @@ pub struct Checkouts {
     cache: RwLock<HashMap<String, Arc<Checkout>>>,
     changed: watch::Sender<u64>,
     fulfillment_due: Arc<Notify>,
-    /// The head of each watched chain, as its watcher last read it.
-    heads: RwLock<BTreeMap<ChainId, u64>>,
+    /// How far each watched chain was read, as its watcher last read it.
+    heads: RwLock<BTreeMap<ChainId, Watched>>,
     /// Order creation takes turns per chain and token, on this server (here) and across the
     /// servers on one database (the store's turn).
     creating: std::sync::Mutex<HashMap<(ChainId, String), Turns>>,
@@ -182,7 +182,12 @@ impl Checkouts {
             .cursors()
             .await?
             .into_iter()
-            .map(|(chain, cursor)| (chain, cursor.next_block.saturating_sub(1)))
+            .map(|(chain, cursor)| {
+                let head = cursor.next_block.saturating_sub(1);
+                // Read before this start, when is not known: as if long ago, so what the
+                // gateway said since stands until the watcher reads again.
+                (chain, Watched { head, read_at: 0 })
+            })
             .collect();
         Ok(Self {
             store,
@@ -395,10 +400,21 @@ impl Checkouts {
         Ok(self.publish(changed))
     }
 
-    /// Applies one step of a chain's watcher: forgets what a reorg took back, attaches each new
-    /// payment to the checkout it pays (or keeps it unmatched), keeps the cursor, and settles
-    /// every checkout whose facts changed, all in one transaction.
+    /// [`Checkouts::apply_chain_read_at`] of a step that began now.
     pub async fn apply_chain(&self, chain: ChainId, step: &Step) -> Result<(), StoreError> {
+        self.apply_chain_read_at(chain, step, now_ms()).await
+    }
+
+    /// Applies one step of a chain's watcher, which began reading at `read_at` (Unix ms):
+    /// forgets what a reorg took back, attaches each new payment to the checkout it pays (or
+    /// keeps it unmatched), keeps the cursor, and settles every checkout whose facts changed,
+    /// all in one transaction.
+    pub async fn apply_chain_read_at(
+        &self,
+        chain: ChainId,
+        step: &Step,
+        read_at: u64,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut write = self.store.begin().await?;
         let mut touched: Vec<String> = vec![];
@@ -444,10 +460,13 @@ impl Checkouts {
             }
         }
         write.save_cursor(chain, &step.next).await?;
-        self.heads
-            .write()
-            .expect("heads lock")
-            .insert(chain, step.head);
+        self.heads.write().expect("heads lock").insert(
+            chain,
+            Watched {
+                head: step.head,
+                read_at,
+            },
+        );
         // The head moved: every checkout on this chain still counting confirmations, or whose
         // time may have run out, is settled again too, when that changes anything.
         touched.extend(self.settling_on(chain));

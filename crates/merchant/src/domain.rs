@@ -142,10 +142,10 @@ impl Checkout {
         }
     }
 
-    /// The checkout as its facts make it at `now`, given its chain's head (`None` when the chain
-    /// is not watched); `None` without a gateway order. The version is not bumped: see
+    /// The checkout as its facts make it at `now`, given how far its chain was read (`None` when
+    /// the chain is not watched); `None` without a gateway order. The version is not bumped: see
     /// [`Checkout::next_version`].
-    pub fn settled(&self, head: Option<u64>, now: u64) -> Option<Settled> {
+    pub fn settled(&self, watched: Option<Watched>, now: u64) -> Option<Settled> {
         let terms = self.terms.as_ref()?;
         let CheckoutState::Order(current) = self.state else {
             return None;
@@ -153,7 +153,8 @@ impl Checkout {
         let facts = Facts {
             terms,
             gateway: &self.gateway,
-            chain: head.map(|head| (head, self.chain_payments.as_slice())),
+            chain: watched.map(|w| (w.head, self.chain_payments.as_slice())),
+            read_at: watched.map_or(0, |w| w.read_at),
             claimed: self.claimed,
             now,
         };
@@ -203,6 +204,14 @@ impl Checkout {
             ..self
         }
     }
+}
+
+/// How far a watched chain has been read: its head, and when the read that reached it began
+/// (Unix ms). Every payment mined before that moment is in blocks up to that head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watched {
+    pub head: u64,
+    pub read_at: u64,
 }
 
 /// A checkout settled anew.
@@ -280,6 +289,8 @@ struct Facts<'a> {
     gateway: &'a GatewayFacts,
     /// The chain's head and the payments seen, when the chain is watched.
     chain: Option<(u64, &'a [ChainPayment])>,
+    /// When the read that reached that head began (see [`Watched`]).
+    read_at: u64,
     /// A payment was attached on the shopper's claim: the chain's word settles it.
     claimed: bool,
     now: u64,
@@ -305,18 +316,17 @@ impl Facts<'_> {
     }
 
     /// What the gateway says was paid, as far as it counts: with the chain watched, it stands
-    /// in for a watcher a block behind, until the chain had time to show it; after that the
-    /// chain's amount is the one believed, the gateway's "paid" included (a reorg may have
-    /// taken the payment back, the gateway's amounts only ever grow here, and a genuine report
-    /// may be about another merchant's order with our order number).
+    /// in for a watcher behind, until the watcher has read the chain as it was when the gateway
+    /// said so and had time to show it; after that the chain's amount is the one believed, the
+    /// gateway's "paid" included (a reorg may have taken the payment back, the gateway's
+    /// amounts only ever grow here, and a genuine report may be about another merchant's order
+    /// with our order number). A watcher that is stuck, or behind, never lowers what the
+    /// gateway reported: its silence is lag, not money.
     fn gateway_paid(&self) -> u128 {
+        let said_at = self.gateway.paid_at.unwrap_or(0);
         let outlived = self.chain.is_some()
-            && self.now
-                >= self
-                    .gateway
-                    .paid_at
-                    .unwrap_or(0)
-                    .saturating_add(DISAGREEMENT_MS);
+            && self.read_at >= said_at.saturating_add(PROVIDER_LAG_MS)
+            && self.now >= said_at.saturating_add(DISAGREEMENT_MS);
         if outlived {
             0
         } else {
@@ -497,6 +507,9 @@ pub fn mined_since(block_ms: u64, at: u64) -> bool {
 const DISAGREEMENT_BLOCKS: u32 = 3;
 /// How long the chain's watcher has to show a payment the gateway reported paid.
 pub const DISAGREEMENT_MS: u64 = 60_000;
+/// How far behind the gateway's chain node an RPC provider's may be: a read begun this long
+/// after the gateway's report covers the blocks the gateway had seen.
+pub const PROVIDER_LAG_MS: u64 = 30_000;
 
 /// The amount an order asks for: the price, raised by `step` (the smallest amount asked of a
 /// shopper in this token, see [`usdt_checkout_protocol::pricing::ask_step`]) until no other
@@ -623,9 +636,22 @@ mod tests {
         checkout
     }
 
+    /// A chain read to `head`, by a read begun after everything the tests say.
+    fn watched(head: u64) -> Option<Watched> {
+        Some(Watched {
+            head,
+            read_at: u64::MAX,
+        })
+    }
+
     /// The state at `now` with the chain's head at `head` (`None`: not watched).
     fn state(checkout: &Checkout, head: Option<u64>, now: u64) -> OrderStatus {
-        match checkout.settled(head, now).unwrap().checkout.state {
+        match checkout
+            .settled(head.and_then(watched), now)
+            .unwrap()
+            .checkout
+            .state
+        {
             CheckoutState::Order(state) => state,
             other => panic!("{other:?}"),
         }
@@ -665,18 +691,18 @@ mod tests {
     fn the_chain_tells_what_the_gateway_does_not_and_paid_waits_for_the_gateway() {
         let waiting = ordered(Waiting);
         let partly = mined(waiting.clone(), 10_000_000, 100, 1);
-        let settled = partly.settled(Some(100), 2).unwrap();
+        let settled = partly.settled(watched(100), 2).unwrap();
         assert_eq!(settled.checkout.state, CheckoutState::Order(PartiallyPaid));
         assert_eq!(settled.checkout.remaining_atomic, Some(15_000_000));
         assert_eq!(settled.checkout.confirmations, Some(1));
 
         let full = mined(partly, 15_000_000, 101, 2);
-        let seen = full.settled(Some(101), 3).unwrap();
+        let seen = full.settled(watched(101), 3).unwrap();
         assert_eq!(seen.checkout.state, CheckoutState::Order(Confirming));
         assert_eq!(seen.checkout.confirmations, Some(1), "confirming 1 of 2");
         assert_eq!(seen.checkout.disagreement, None);
 
-        let confirmed = full.settled(Some(110), 4).unwrap();
+        let confirmed = full.settled(watched(110), 4).unwrap();
         assert_eq!(
             confirmed.checkout.state,
             CheckoutState::Order(Confirming),
@@ -691,7 +717,7 @@ mod tests {
         let note = confirmed.checkout.disagreement.unwrap();
         assert!(note.contains("full amount confirmed"), "{note}");
 
-        let paid = said(full, Success, DUE).settled(Some(110), 5).unwrap();
+        let paid = said(full, Success, DUE).settled(watched(110), 5).unwrap();
         assert_eq!(paid.checkout.state, CheckoutState::Order(Paid));
         assert!(paid.fulfil);
         assert_eq!(paid.checkout.disagreement, None);
@@ -703,15 +729,15 @@ mod tests {
         let mut claimed = mined(ordered(Waiting), 10_000_000, 100, 1);
         claimed.claimed = true;
         let full = mined(claimed, 15_000_000, 101, 2);
-        let seen = full.settled(Some(101), 3).unwrap();
+        let seen = full.settled(watched(101), 3).unwrap();
         assert_eq!(seen.checkout.state, CheckoutState::Order(Confirming));
         assert!(!seen.fulfil, "not before it is confirmed");
-        let confirmed = full.settled(Some(102), 4).unwrap();
+        let confirmed = full.settled(watched(102), 4).unwrap();
         assert_eq!(confirmed.checkout.state, CheckoutState::Order(Paid));
         assert!(confirmed.fulfil, "the gateway will never say it");
         let note = confirmed.checkout.disagreement.unwrap();
         assert!(note.contains("attached"), "the merchant sees why: {note}");
-        let later = said(full, Success, DUE).settled(Some(102), 5).unwrap();
+        let later = said(full, Success, DUE).settled(watched(102), 5).unwrap();
         assert_eq!(later.checkout.state, CheckoutState::Order(Paid));
         assert_eq!(
             later.checkout.disagreement, None,
@@ -722,7 +748,7 @@ mod tests {
     #[test]
     fn a_gateway_ahead_of_the_watcher_is_believed_for_what_it_saw() {
         let waiting = said(ordered(Waiting), Pending, DUE);
-        let settled = waiting.settled(Some(100), 1).unwrap();
+        let settled = waiting.settled(watched(100), 1).unwrap();
         assert_eq!(settled.checkout.state, CheckoutState::Order(Confirming));
         assert_eq!(settled.checkout.remaining_atomic, Some(0));
     }
@@ -731,10 +757,12 @@ mod tests {
     fn a_gateway_amount_the_chain_never_shows_stops_counting_once_it_had_time() {
         // Said at 1 ms; a reorg took the payment back, and no report lowers an amount.
         let taken_back = said(ordered(Confirming), Pending, DUE);
-        let soon = taken_back.settled(Some(100), DISAGREEMENT_MS).unwrap();
+        let soon = taken_back.settled(watched(100), DISAGREEMENT_MS).unwrap();
         assert_eq!(soon.checkout.state, CheckoutState::Order(Confirming));
         assert_eq!(soon.checkout.disagreement, None);
-        let later = taken_back.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        let later = taken_back
+            .settled(watched(100), 1 + DISAGREEMENT_MS)
+            .unwrap();
         assert_eq!(later.checkout.state, CheckoutState::Order(Waiting));
         assert_eq!(later.checkout.paid_atomic, 0);
         assert!(
@@ -752,7 +780,7 @@ mod tests {
             "without the chain, the gateway's word is all there is"
         );
         let paid = said(ordered(Paid), Success, DUE);
-        let paid = paid.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        let paid = paid.settled(watched(100), 1 + DISAGREEMENT_MS).unwrap();
         assert_eq!(
             paid.checkout.state,
             CheckoutState::Order(Paid),
@@ -761,12 +789,39 @@ mod tests {
     }
 
     #[test]
+    fn a_stuck_watcher_never_lowers_what_the_gateway_reported_paid() {
+        // The gateway reported 3 USDT paid at 1 ms; the watcher's last read began before that
+        // and it has read nothing since (a provider refusing every call).
+        let part = said(ordered(PartiallyPaid), Pending, 3_000_000);
+        let stuck = Some(Watched {
+            head: 100,
+            read_at: 0,
+        });
+        for now in [2, 1 + DISAGREEMENT_MS, 10 * DISAGREEMENT_MS] {
+            let settled = part.settled(stuck, now).unwrap();
+            assert_eq!(
+                settled.checkout.state,
+                CheckoutState::Order(PartiallyPaid),
+                "at {now}"
+            );
+            assert_eq!(settled.checkout.paid_atomic, 3_000_000, "at {now}");
+        }
+        // A read begun well after the report, which shows nothing: the chain's word.
+        let caught_up = Some(Watched {
+            head: 130,
+            read_at: 1 + PROVIDER_LAG_MS,
+        });
+        let settled = part.settled(caught_up, 1 + DISAGREEMENT_MS).unwrap();
+        assert_eq!(settled.checkout.paid_atomic, 0);
+    }
+
+    #[test]
     fn the_gateways_paid_pays_no_more_than_the_chain_shows() {
         // A genuine "paid" about another order with our order number, or one whose payment a
         // reorg took back: the watched chain shows nothing paid into this order.
         let said_paid = said(ordered(Waiting), Success, DUE);
         for now in [2, 1 + DISAGREEMENT_MS] {
-            let settled = said_paid.settled(Some(100), now).unwrap();
+            let settled = said_paid.settled(watched(100), now).unwrap();
             assert_ne!(
                 settled.checkout.state,
                 CheckoutState::Order(Paid),
@@ -774,15 +829,17 @@ mod tests {
             );
             assert!(!settled.fulfil, "at {now}");
         }
-        let later = said_paid.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        let later = said_paid
+            .settled(watched(100), 1 + DISAGREEMENT_MS)
+            .unwrap();
         assert_eq!(later.checkout.state, CheckoutState::Order(Waiting));
         assert_eq!(later.checkout.paid_atomic, 0);
         let part = mined(said(ordered(Waiting), Success, DUE), DUE / 2, 90, 1);
-        let part = part.settled(Some(100), 1 + DISAGREEMENT_MS).unwrap();
+        let part = part.settled(watched(100), 1 + DISAGREEMENT_MS).unwrap();
         assert_eq!(part.checkout.state, CheckoutState::Order(PartiallyPaid));
         // Once the chain shows the full amount, the gateway's word makes it paid.
         let full = mined(said(ordered(Waiting), Success, DUE), DUE, 90, 1);
-        let full = full.settled(Some(100), 2).unwrap();
+        let full = full.settled(watched(100), 2).unwrap();
         assert_eq!(full.checkout.state, CheckoutState::Order(Paid));
         assert!(full.fulfil);
         // Without a watched chain, the gateway's word is all there is.
@@ -795,7 +852,7 @@ mod tests {
         let full = mined(ordered(Waiting), DUE, 100, 1);
         let disagreement = |checkout: &Checkout, head, now| {
             checkout
-                .settled(Some(head), now)
+                .settled(watched(head), now)
                 .unwrap()
                 .checkout
                 .disagreement
@@ -823,7 +880,7 @@ mod tests {
     #[test]
     fn a_reorg_takes_back_what_the_chain_showed() {
         let confirming = ordered(Confirming);
-        let settled = confirming.settled(Some(120), 5).unwrap();
+        let settled = confirming.settled(watched(120), 5).unwrap();
         assert_eq!(settled.checkout.state, CheckoutState::Order(Waiting));
         assert!(settled.changed);
     }
@@ -904,7 +961,7 @@ mod tests {
             "40".into(),
             "USD".into(),
         );
-        assert_eq!(open.settled(Some(1), 1), None);
+        assert_eq!(open.settled(watched(1), 1), None);
     }
 
     #[test]

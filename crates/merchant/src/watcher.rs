@@ -11,6 +11,7 @@ use usdt_checkout_chain::{ChainClient, Cursor, step};
 use usdt_checkout_protocol::Address;
 
 use crate::checkouts::Checkouts;
+use crate::clock::now_ms;
 use crate::config::WatchedChain;
 use crate::store::Store;
 
@@ -89,6 +90,7 @@ async fn follow(
         from = reread_from(&from, from.next_block.saturating_sub(NEW_ADDRESS_LOOKBACK));
         *watched = receivers.clone();
     }
+    let read_at = now_ms();
     let read = match step(client, &from, &tokens, &receivers).await {
         Ok(read) => read,
         Err(e) => {
@@ -96,7 +98,9 @@ async fn follow(
             return Err(e);
         }
     };
-    let applied = checkouts.apply_chain(chain.id, &read).await;
+    let applied = checkouts
+        .apply_chain_read_at(chain.id, &read, read_at)
+        .await;
     *cursor = Some(if applied.is_ok() { read.next } else { from });
     applied.map_err(|e| e.to_string())
 }
