@@ -1,8 +1,10 @@
 //! "I already paid": a disclosure under the payment that reveals a form for the transaction's
-//! hash, the server's answer beside it, and a polite word once the payment is found. Rendered
-//! from the model's [`Claim`]; [`crate::hooks::use_claim`] sends it. A function, not a component:
-//! it keeps no state of its own (the hash stays in its input, read when the form is sent), and
-//! each component is a copy of Yew's lifecycle code in the download.
+//! hash, the server's answer beside it, and a polite word once the payment is found. A payment
+//! claimed without proof that the shopper sent it is kept for the merchant to check: the form
+//! says so calmly, and offers to prove it with the browser's wallets. Rendered from the model's
+//! [`Claim`]; [`crate::hooks::use_claim`] sends it. A function, not a component: it keeps no
+//! state of its own (the hash stays in its input, read when the form is sent), and each
+//! component is a copy of Yew's lifecycle code in the download.
 
 use usdt_checkout_protocol::checkout::ERROR_TOO_MANY_CLAIMS;
 use wasm_bindgen::JsValue;
@@ -11,9 +13,11 @@ use yew::prelude::*;
 use crate::client::Failure;
 use crate::i18n::{Strings, Text};
 use crate::model::Claim;
+use crate::wallet::{Wallet, WalletError};
 
-/// The refusals said in the shopper's language: each `ERROR_TX_*` code is its text's key.
-const REFUSALS: [Text; 10] = [
+/// The refusals said in the shopper's language: each `ERROR_TX_*` and `ERROR_CLAIM_*` code is
+/// its text's key.
+const REFUSALS: [Text; 13] = [
     Text::TxHashInvalid,
     Text::TxNotFound,
     Text::TxNotMined,
@@ -24,6 +28,9 @@ const REFUSALS: [Text; 10] = [
     Text::TxAmountDiffers,
     Text::TxBeforeOrder,
     Text::TxCreditedElsewhere,
+    Text::TxPaysAnotherOrder,
+    Text::ClaimNotSender,
+    Text::ClaimSignatureInvalid,
 ];
 
 /// Why a claim was not attached, in the shopper's words: a refusal by its code with what it
@@ -73,14 +80,18 @@ pub fn reason(locale: Strings, failure: &Failure) -> String {
 
 /// "I already paid" when `offered` (while the screen asks for money, and after it expired: a
 /// payment sent in time may not have been seen): a native disclosure, which the browser opens,
-/// closes and announces as such, held open while a claim is looked up or refused and closed once
-/// one is found; and the confirmation of a claim found, which stays when the screen no longer
-/// asks for money (the status line then says confirming or paid).
+/// closes and announces as such, held open while a claim is looked up, refused or under review
+/// and closed once one is found; and the confirmation of a claim found, which stays when the
+/// screen no longer asks for money (the status line then says confirming or paid). Under review,
+/// each of `wallets` offers to prove the payment (`on_prove`); why a proof failed is said where
+/// a refusal is, and the review stays.
 pub fn claim_form(
     locale: Strings,
     claim: &Claim,
     offered: bool,
+    wallets: &[Wallet],
     on_claim: &Callback<String>,
+    on_prove: &Callback<Wallet>,
 ) -> Html {
     let t = |key| locale.text(key, &[]);
     // The input's value as the form is sent, by its name: nothing is kept while typing, and
@@ -96,10 +107,21 @@ pub fn claim_form(
             .trim()
             .to_owned()
     });
+    let review = claim.review.as_deref();
+    let sender = review.map_or("", |review| review.sender.as_str());
+    let problem = match (&claim.refused, &claim.unproven) {
+        (Some(failure), _) => reason(locale, failure),
+        (_, Some(WalletError::Rejected)) => t(Text::WalletRejected),
+        (_, Some(WalletError::Failed(why))) => why.clone(),
+        (_, Some(_)) => locale.text(Text::ClaimNotSender, &[("sender", sender)]),
+        _ => String::new(),
+    };
+    let busy = claim.busy.then_some("true");
+    let proving = claim.proving();
     html! {
         <div class="usdt-checkout__claim">
             if offered {
-                <details class="usdt-checkout__disclosure" open={claim.busy || claim.refused.is_some()}>
+                <details class="usdt-checkout__disclosure" open={claim.busy || claim.refused.is_some() || review.is_some()}>
                     <summary class="usdt-checkout__claim-toggle">{ t(Text::AlreadyPaid) }</summary>
                     <form class="usdt-checkout__claim-form" {onsubmit}>
                         <label class="usdt-checkout__label">
@@ -109,12 +131,28 @@ pub fn claim_form(
                         </label>
                         // Not disabled while looking: a disabled button drops the focus. It says
                         // so instead, and a second press is ignored.
-                        <button type="submit" class="usdt-checkout__secondary usdt-checkout__claim-submit" aria-disabled={claim.busy.then_some("true")}>
-                            { if claim.busy { t(Text::Looking) } else { t(Text::FindPayment) } }
+                        <button type="submit" class="usdt-checkout__secondary usdt-checkout__claim-submit" aria-disabled={busy}>
+                            { if claim.busy && !proving { t(Text::Looking) } else { t(Text::FindPayment) } }
                         </button>
-                        <p class="usdt-checkout__claim-error" role="alert">
-                            { claim.refused.as_ref().map(|failure| reason(locale, failure)).unwrap_or_default() }
+                        // Not a refusal: calm, and there before it speaks.
+                        <p class="usdt-checkout__claim-review" role="status">
+                            { if review.is_some() { t(Text::ClaimUnderReview) } else { String::new() } }
                         </p>
+                        if review.is_some() && !wallets.is_empty() {
+                            <p class="usdt-checkout__prove-hint">{ t(Text::ProveHint) }</p>
+                            { for wallets.iter().map(|wallet| {
+                                let onclick = on_prove.reform({
+                                    let wallet = wallet.clone();
+                                    move |_| wallet.clone()
+                                });
+                                html! {
+                                    <button type="button" class="usdt-checkout__secondary usdt-checkout__prove" aria-disabled={busy} {onclick}>
+                                        { if proving { t(Text::SignInWallet) } else { locale.text(Text::ProveWithWallet, &[("wallet", &wallet.name)]) } }
+                                    </button>
+                                }
+                            }) }
+                        }
+                        <p class="usdt-checkout__claim-error" role="alert">{ problem }</p>
                     </form>
                 </details>
             }

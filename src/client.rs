@@ -8,7 +8,7 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::ChainId;
 #[cfg(doc)]
-use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest};
+use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest, ERROR_CLAIM_UNDER_REVIEW};
 use usdt_checkout_protocol::checkout::{
     CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
     MAX_LONG_POLL_SECONDS, PATH_CHECKOUTS, PATH_CLAIMS,
@@ -174,9 +174,13 @@ pub fn create_body(request: &CreateCheckout) -> Result<String, Failure> {
     ])
 }
 
-/// The body of `POST /api/checkouts/{id}/claims`: a [`ClaimRequest`] as the server reads it.
-pub fn claim_body(tx_hash: &str) -> Result<String, Failure> {
-    body(&[("txHash", Some(JsValue::from_str(tx_hash)))])
+/// The body of `POST /api/checkouts/{id}/claims`: a [`ClaimRequest`] as the server reads it,
+/// with the sending wallet's `signature` once the shopper proves the payment.
+pub fn claim_body(tx_hash: &str, signature: Option<&str>) -> Result<String, Failure> {
+    body(&[
+        ("txHash", Some(JsValue::from_str(tx_hash))),
+        ("signature", signature.map(JsValue::from_str)),
+    ])
 }
 
 /// A JSON `body` posted to `url`, answered with a checkout's view.
@@ -203,10 +207,18 @@ pub async fn create_checkout(
 }
 
 /// "I already paid": the checkout's view once the transaction `tx_hash` counts for it, or why
-/// not (a refusal's code and params say what was found).
-pub async fn claim(merchant_url: &str, id: &str, tx_hash: &str) -> Result<CheckoutView, Failure> {
+/// not (a refusal's code and params say what was found). Without the `signature` of the wallet
+/// that sent it, a payment that would count is kept for the merchant to check instead: a
+/// [`Failure::Refused`] of status 202 and code [`ERROR_CLAIM_UNDER_REVIEW`], whose params name
+/// the sender and the message its wallet signs to prove it.
+pub async fn claim(
+    merchant_url: &str,
+    id: &str,
+    tx_hash: &str,
+    signature: Option<&str>,
+) -> Result<CheckoutView, Failure> {
     let url = crate::cat(&[merchant_url, PATH_CHECKOUTS, "/", id, "/", PATH_CLAIMS]);
-    post(&url, claim_body(tx_hash)?).await
+    post(&url, claim_body(tx_hash, signature)?).await
 }
 
 /// A status poll: the new view, or `None` when nothing changed since `etag`.

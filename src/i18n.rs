@@ -114,6 +114,13 @@ texts! {
     TooManyClaims "too_many_claims" "Too many tries. Try again in {seconds} seconds.",
     ClaimUnreachable "claim_unreachable" "Can't reach the shop right now. Try again in a moment.",
     WrongNetwork "wrong_network" "{amount} {symbol} arrived on {network}, but this order asked for {expected}, so it is not counted. If you sent it, contact the merchant with the transaction:",
+    ClaimUnderReview "claim_under_review" "Thank you. This payment is recorded, and the merchant will check it. There is no need to pay again.",
+    ProveHint "prove_hint" "To have it counted now, sign a message with the wallet that sent it. Signing moves no money.",
+    ProveWithWallet "prove_with_wallet" "Prove it with {wallet}",
+    SignInWallet "sign_in_wallet" "Sign the message in your wallet…",
+    ClaimNotSender "claim_not_sender" "This wallet did not send that payment: it came from {sender}. Connect the wallet that sent it and try again.",
+    ClaimSignatureInvalid "claim_signature_invalid" "Your wallet's signature could not be checked. The merchant will still check your payment.",
+    TxPaysAnotherOrder "tx_pays_another_order" "This transaction sent exactly what another order asks, so it pays that order, not this one.",
 }
 
 /// A loaded table: each text in [`Text`]'s order, `None` where the table lacks it.

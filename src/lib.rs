@@ -95,11 +95,18 @@ fn settings(options: JsValue) -> Result<options::Settings, JsValue> {
     options.check_with(problems).map_err(report)
 }
 
+/// Each problem on the console, and all of them in the error `mount` rejects with. Joined by
+/// hand: `join` and `format!` are code of their own in the download, for an error message.
 fn report(problems: Vec<String>) -> JsValue {
-    for problem in &problems {
-        web_sys::console::error_1(&format!("usdt-checkout: {problem}").into());
+    let mut all = String::from("usdt-checkout: ");
+    for (i, problem) in problems.iter().enumerate() {
+        web_sys::console::error_1(&cat(&["usdt-checkout: ", problem]).into());
+        if i > 0 {
+            all.push_str("; ");
+        }
+        all.push_str(problem);
     }
-    js_sys::Error::new(&format!("usdt-checkout: {}", problems.join("; "))).into()
+    js_sys::Error::new(&all).into()
 }
 
 #[wasm_bindgen]

@@ -3,11 +3,12 @@
 
 use std::rc::Rc;
 
-use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView};
+use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, ERROR_CLAIM_UNDER_REVIEW};
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::Reducible;
 
 use crate::client::{Failure, Offer};
+use crate::wallet::WalletError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Phase {
@@ -57,12 +58,36 @@ pub struct Model {
 /// "I already paid": its form, and the claim of a transaction the shopper names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Claim {
-    /// A claim is being looked up.
+    /// A claim is being looked up, or proven (see [`Claim::proving`]).
     pub busy: bool,
     /// Why the last claim did not count (shared: the model is copied on every action).
     pub refused: Option<Rc<Failure>>,
     /// The last claim's payment now counts for the order.
     pub found: bool,
+    /// The last claim's payment is kept for the merchant to check: claimed without proof that
+    /// the shopper sent it, it counts once the wallet that sent it signs for it. Kept while that
+    /// wallet is asked, and when it refuses.
+    pub review: Option<Rc<Review>>,
+    /// Why the wallet asked to prove the payment under review did not.
+    pub unproven: Option<WalletError>,
+}
+
+impl Claim {
+    /// A wallet is asked to prove the payment under review, and its proof sent.
+    pub fn proving(&self) -> bool {
+        self.busy && self.review.is_some()
+    }
+}
+
+/// A payment claimed without proof (the server's `claim_under_review`), and what would prove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// The transaction claimed, as the shopper gave it.
+    pub tx_hash: String,
+    /// The address that sent it (the answer's `sender`).
+    pub sender: String,
+    /// The text that address's wallet signs to prove it (the answer's `message`).
+    pub message: String,
 }
 
 thread_local! {
@@ -105,8 +130,16 @@ pub enum Action {
     StartAgain,
     /// A transaction is claimed.
     Claim,
-    /// The server's answer to the claim for the checkout with this id.
-    Claimed(String, Result<CheckoutView, Failure>),
+    /// The payment under review is being proven: its sender's wallet is asked to sign.
+    Prove,
+    /// The wallet did not sign (nothing was sent to the server).
+    Unproven(WalletError),
+    /// The server's answer to the claim of transaction `hash` for checkout `id`.
+    Claimed {
+        id: String,
+        hash: String,
+        answer: Result<CheckoutView, Failure>,
+    },
 }
 
 impl Model {
@@ -198,7 +231,21 @@ impl Reducible for Model {
                     ..Claim::default()
                 }
             }
-            Action::Claimed(id, answer) => {
+            // The payment stays under review whatever the wallet or the server says.
+            Action::Prove => {
+                next.claim.busy = true;
+                next.claim.refused = None;
+                next.claim.unproven = None;
+            }
+            Action::Unproven(error) => {
+                // Said only beside the payment it was asked to prove.
+                if self.claim.review.is_none() {
+                    return self;
+                }
+                next.claim.busy = false;
+                next.claim.unproven = Some(error);
+            }
+            Action::Claimed { id, hash, answer } => {
                 let Phase::Paying(current) = &self.phase else {
                     return self;
                 };
@@ -214,6 +261,26 @@ impl Reducible for Model {
                         }
                         next.claim = Claim {
                             found: true,
+                            ..Claim::default()
+                        };
+                    }
+                    // Not a refusal: kept for the merchant, and provable by the sender's wallet.
+                    Err(Failure::Refused { code, params, .. })
+                        if code == ERROR_CLAIM_UNDER_REVIEW =>
+                    {
+                        let param = |name: &str| {
+                            params
+                                .iter()
+                                .find(|(key, _)| key == name)
+                                .map(|(_, value)| value.clone())
+                                .unwrap_or_default()
+                        };
+                        next.claim = Claim {
+                            review: Some(Rc::new(Review {
+                                sender: param("sender"),
+                                message: param("message"),
+                                tx_hash: hash,
+                            })),
                             ..Claim::default()
                         };
                     }
@@ -248,6 +315,97 @@ mod tests {
         .unwrap()
     }
 
+    const HASH: &str = "0xabab";
+
+    fn claimed(id: &str, answer: Result<CheckoutView, Failure>) -> Action {
+        Action::Claimed {
+            id: id.into(),
+            hash: HASH.into(),
+            answer,
+        }
+    }
+
+    fn refusal(status: u16, code: &str, params: &[(&str, &str)]) -> Failure {
+        Failure::Refused {
+            status,
+            code: code.into(),
+            message: "the server's words".into(),
+            retry_after: None,
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_claim_under_review_is_kept_through_a_failed_proof_until_one_succeeds() {
+        let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("waiting"))));
+        let model = model.reduce(Action::Claim);
+        let review = refusal(
+            202,
+            ERROR_CLAIM_UNDER_REVIEW,
+            &[("sender", "0xSender"), ("message", "I sent it")],
+        );
+        let model = model.reduce(claimed("co_1", Err(review)));
+        let expected = Review {
+            tx_hash: HASH.into(),
+            sender: "0xSender".into(),
+            message: "I sent it".into(),
+        };
+        assert_eq!(model.claim.review.as_deref(), Some(&expected));
+        assert_eq!(model.claim.refused, None, "not a refusal");
+        assert!(!model.claim.busy && !model.claim.proving());
+        assert_eq!(
+            model.status(),
+            Some(OrderStatus::Waiting),
+            "nothing counted"
+        );
+
+        let model = model.reduce(Action::Prove);
+        assert!(model.claim.proving());
+        let model = model.reduce(Action::Unproven(WalletError::Rejected));
+        assert_eq!(model.claim.unproven, Some(WalletError::Rejected));
+        assert!(!model.claim.busy);
+        assert_eq!(model.claim.review.as_deref(), Some(&expected), "still kept");
+
+        let model = model.reduce(Action::Prove);
+        assert_eq!(
+            model.claim.unproven, None,
+            "a new proof clears the last answer"
+        );
+        let not_sender = refusal(
+            422,
+            "claim_not_sender",
+            &[("sender", "0xSender"), ("signer", "0xOther")],
+        );
+        let model = model.reduce(claimed("co_1", Err(not_sender.clone())));
+        assert_eq!(model.claim.refused.as_deref(), Some(&not_sender));
+        assert_eq!(model.claim.review.as_deref(), Some(&expected), "still kept");
+
+        let model = model.reduce(Action::Prove);
+        assert_eq!(model.claim.refused, None);
+        let model = model.reduce(claimed("co_1", Ok(view("paid"))));
+        assert_eq!(model.status(), Some(OrderStatus::Paid));
+        assert_eq!(
+            model.claim,
+            Claim {
+                found: true,
+                ..Claim::default()
+            }
+        );
+        let late = model.reduce(Action::Unproven(WalletError::Rejected));
+        assert_eq!(late.claim.unproven, None, "no review, nothing to say");
+
+        let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("waiting"))));
+        let model = model.reduce(claimed(
+            "co_1",
+            Err(refusal(202, ERROR_CLAIM_UNDER_REVIEW, &[])),
+        ));
+        let model = model.reduce(Action::Claim);
+        assert_eq!(model.claim.review, None, "another hash, another claim");
+    }
+
     #[test]
     fn a_claim_found_is_applied_as_a_poll_and_one_refused_says_why() {
         let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("waiting"))));
@@ -260,7 +418,7 @@ mod tests {
             retry_after: None,
             params: vec![],
         };
-        let model = model.reduce(Action::Claimed("co_1".into(), Err(refusal.clone())));
+        let model = model.reduce(claimed("co_1", Err(refusal.clone())));
         assert!(!model.claim.busy);
         assert_eq!(model.claim.refused.as_deref(), Some(&refusal));
         let model = model.reduce(Action::Claim);
@@ -269,9 +427,7 @@ mod tests {
             "a new claim clears the last answer"
         );
 
-        let elsewhere = model
-            .clone()
-            .reduce(Action::Claimed("co_2".into(), Ok(view("paid"))));
+        let elsewhere = model.clone().reduce(claimed("co_2", Ok(view("paid"))));
         assert_eq!(elsewhere.status(), Some(OrderStatus::Waiting));
         assert!(
             elsewhere.claim.busy,
@@ -280,9 +436,7 @@ mod tests {
 
         let mut older = view("partially_paid");
         older.version = 0;
-        let kept = model
-            .clone()
-            .reduce(Action::Claimed("co_1".into(), Ok(older)));
+        let kept = model.clone().reduce(claimed("co_1", Ok(older)));
         assert_eq!(
             kept.status(),
             Some(OrderStatus::Waiting),
@@ -290,7 +444,7 @@ mod tests {
         );
         assert!(kept.claim.found);
 
-        let model = model.reduce(Action::Claimed("co_1".into(), Ok(view("paid"))));
+        let model = model.reduce(claimed("co_1", Ok(view("paid"))));
         assert_eq!(model.status(), Some(OrderStatus::Paid));
         assert_eq!(
             model.claim,

@@ -1,10 +1,11 @@
 //! Paying from a browser wallet: found by EIP-6963 announcements (several wallets can coexist),
 //! else `window.ethereum`; then EIP-1193 requests: connect, switch to the order's chain, and send
-//! the exact ERC-20 transfer. The shopper cancelling, or a wallet on another network, are states
+//! the exact ERC-20 transfer; or sign a message (EIP-191 `personal_sign`), the proof that an
+//! account sent a payment. The shopper cancelling, or a wallet on another network, are states
 //! the widget shows, not errors.
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use usdt_checkout_protocol::{ChainId, TransferRequest};
+use usdt_checkout_protocol::{ChainId, TransferRequest, hex};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -22,6 +23,8 @@ pub enum WalletError {
     Rejected,
     /// The wallet is on another chain and would not switch.
     WrongNetwork,
+    /// Asked to sign for an account it does not share (a payment another wallet sent).
+    OtherAccount,
     Failed(String),
 }
 
@@ -164,6 +167,30 @@ impl Wallet {
             .await?;
         hash.as_string()
             .ok_or_else(|| WalletError::Failed("the wallet returned no transaction hash".into()))
+    }
+
+    /// `message` signed by `account` (EIP-191 `personal_sign`): the signature as the wallet
+    /// writes it (`0x` and 130 hex digits). A wallet that does not share `account` is not asked
+    /// to sign: it did not send what `account` sent.
+    pub async fn sign(&self, message: &str, account: &str) -> Result<String, WalletError> {
+        let accounts = self.request("eth_requestAccounts", Array::new()).await?;
+        let account = Array::from(&accounts)
+            .iter()
+            .find(|shared| {
+                shared
+                    .as_string()
+                    .is_some_and(|shared| shared.eq_ignore_ascii_case(account))
+            })
+            .ok_or(WalletError::OtherAccount)?;
+        // The message's UTF-8 bytes in hex, then the account: the order MetaMask and EIP-1193
+        // wallets take (eth_sign's is the other way round).
+        let data = crate::cat(&["0x", &hex::encode(message.as_bytes())]);
+        let signature = self
+            .request("personal_sign", Array::of2(&data.into(), &account))
+            .await?;
+        signature
+            .as_string()
+            .ok_or_else(|| WalletError::Failed("the wallet returned no signature".into()))
     }
 }
 

@@ -1,41 +1,18 @@
 //! The wallet buttons: one per browser wallet the page announces (EIP-6963) or injects, each
 //! paying with the provider code in [`crate::wallet`], and a line that says where the payment is.
-//!
-//! Finding the wallets stays an effect of this component, not a hook of its own: a hook here
-//! costs the download about 50 bytes gzipped, for a dozen lines.
-
-use std::cell::Cell;
-use std::rc::Rc;
 
 use usdt_checkout_protocol::TransferRequest;
-use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::hooks::use_wallets;
 use crate::i18n::{Strings, Text};
-use crate::wallet::{self, Step, Wallet, WalletError};
+use crate::wallet::{Step, WalletError};
 
 #[derive(Properties, PartialEq)]
 pub struct WalletPayProps {
     pub locale: Strings,
     pub transfer: TransferRequest,
     pub network: String,
-}
-
-/// The wallets found so far, each once.
-#[derive(Default, PartialEq)]
-struct Wallets(Vec<Wallet>);
-
-impl Reducible for Wallets {
-    type Action = Wallet;
-
-    fn reduce(self: Rc<Self>, wallet: Wallet) -> Rc<Self> {
-        if self.0.iter().any(|known| known.id == wallet.id) {
-            return self;
-        }
-        let mut list = self.0.clone();
-        list.push(wallet);
-        Rc::new(Self(list))
-    }
 }
 
 #[derive(Clone, PartialEq)]
@@ -49,31 +26,8 @@ enum WalletState {
 /// Pay from a browser wallet: one button per wallet the browser has.
 #[function_component]
 pub fn WalletPay(props: &WalletPayProps) -> Html {
-    let wallets = use_reducer(Wallets::default);
+    let wallets = use_wallets();
     let state = use_state(|| WalletState::Idle);
-    {
-        let wallets = wallets.clone();
-        use_effect_with((), move |_| {
-            let announced_any = Rc::new(Cell::new(false));
-            let listener = web_sys::window().map(|window| {
-                let (wallets, announced_any) = (wallets.clone(), announced_any.clone());
-                gloo_events::EventListener::new(&window, "eip6963:announceProvider", move |event| {
-                    let detail = event.dyn_ref::<web_sys::CustomEvent>().map(|e| e.detail());
-                    if let Some(wallet) = detail.as_ref().and_then(wallet::announced) {
-                        announced_any.set(true);
-                        wallets.dispatch(wallet);
-                    }
-                })
-            });
-            wallet::request_announcements();
-            if !announced_any.get()
-                && let Some(wallet) = wallet::injected()
-            {
-                wallets.dispatch(wallet);
-            }
-            move || drop(listener)
-        });
-    }
     let locale = props.locale;
     let message = match &*state {
         WalletState::Idle => None,
@@ -88,6 +42,8 @@ pub fn WalletPay(props: &WalletPayProps) -> Html {
             Some(locale.text(Text::WalletWrongNetwork, &[("network", &props.network)]))
         }
         WalletState::Failed(WalletError::Failed(why)) => Some(why.clone()),
+        // Only a signature asks for an account.
+        WalletState::Failed(WalletError::OtherAccount) => None,
     };
     let busy = matches!(&*state, WalletState::Step(_) | WalletState::Sent);
     html! {

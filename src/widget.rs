@@ -12,7 +12,7 @@ use crate::claim::claim_form;
 use crate::clock::ServerClock;
 use crate::hooks::{
     memory, use_claim, use_create_checkout, use_host_events, use_offer, use_status_poll,
-    use_strings,
+    use_strings, use_wallets,
 };
 use crate::i18n::{Strings, Text};
 use crate::model::{Action, Model, Phase};
@@ -50,7 +50,9 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
     use_status_poll(&model, settings);
     use_host_events(&props.host, &model.phase);
     let on_continue = use_create_checkout(&model, settings, &props.host);
-    let on_claim = use_claim(&model, settings);
+    let (on_claim, on_prove) = use_claim(&model, settings);
+    // The wallets that can prove a payment under review.
+    let wallets = use_wallets();
 
     let on_choose = {
         let model = model.clone();
@@ -119,7 +121,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
                     html! {
                         <>
                             <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} {on_start_again} />
-                            { claim_form(locale, &model.claim, offered, &on_claim) }
+                            { claim_form(locale, &model.claim, offered, &wallets.0, &on_claim, &on_prove) }
                         </>
                     }
                 }

@@ -5,9 +5,10 @@ use gloo_timers::future::TimeoutFuture;
 use usdt_checkout::claim::{claim_form, reason};
 use usdt_checkout::client::{Failure, Refusal};
 use usdt_checkout::i18n::{Locale, Strings};
-use usdt_checkout::model::{Claim, Notice};
+use usdt_checkout::model::{Claim, Notice, Review};
 use usdt_checkout::payment::{Payment, PaymentProps};
 use usdt_checkout::view::connection_notice;
+use usdt_checkout::wallet::{Wallet, WalletError};
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, GatewayHealth,
     PaymentView, Price, TransactionView,
@@ -238,6 +239,25 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
         assert_eq!(
             serde_json::to_value(&read).unwrap(),
             serde_json::to_value(&request).unwrap(),
+            "{body}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            serde_json::to_value(&request).unwrap(),
+            "{body}"
+        );
+    }
+    for signature in [None, Some(format!("0x{}", "5a".repeat(65)))] {
+        let request = ClaimRequest {
+            tx_hash: format!("0x{}", "ab".repeat(32)),
+            signature,
+        };
+        let body =
+            usdt_checkout::client::claim_body(&request.tx_hash, request.signature.as_deref())
+                .unwrap();
+        assert_eq!(
+            serde_json::from_str::<ClaimRequest>(&body).unwrap(),
+            request,
             "{body}"
         );
         assert_eq!(
@@ -765,6 +785,24 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
             refused("tx_credited_elsewhere", &[]),
             "This transaction already counts for another order.",
         ),
+        (
+            refused("tx_pays_another_order", &[]),
+            "This transaction sent exactly what another order asks, so it pays that order, not this one.",
+        ),
+        (
+            refused(
+                "claim_not_sender",
+                &[
+                    ("sender", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+                    ("signer", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+                ],
+            ),
+            "This wallet did not send that payment: it came from 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC. Connect the wallet that sent it and try again.",
+        ),
+        (
+            refused("claim_signature_invalid", &[]),
+            "Your wallet's signature could not be checked. The merchant will still check your payment.",
+        ),
         (too_many, "Too many tries. Try again in 12 seconds."),
         (
             Failure::RateLimited(Some(Duration::from_secs(45))),
@@ -813,6 +851,7 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
 struct ClaimProps {
     claim: Claim,
     offered: bool,
+    wallets: Vec<Wallet>,
 }
 
 #[yew::function_component]
@@ -821,14 +860,24 @@ fn ClaimHost(props: &ClaimProps) -> yew::Html {
         Strings::ENGLISH,
         &props.claim,
         props.offered,
+        &props.wallets,
+        &Callback::noop(),
         &Callback::noop(),
     )
 }
 
 async fn render_claim(claim: Claim, offered: bool) -> web_sys::Element {
+    render_claim_with(claim, offered, vec![]).await
+}
+
+async fn render_claim_with(claim: Claim, offered: bool, wallets: Vec<Wallet>) -> web_sys::Element {
     let host = host();
-    yew::Renderer::<ClaimHost>::with_root_and_props(host.clone(), ClaimProps { claim, offered })
-        .render();
+    let props = ClaimProps {
+        claim,
+        offered,
+        wallets,
+    };
+    yew::Renderer::<ClaimHost>::with_root_and_props(host.clone(), props).render();
     rendered().await;
     host
 }
@@ -897,6 +946,18 @@ async fn i_already_paid_is_a_labelled_form_behind_a_disclosure_that_says_what_th
         .unwrap()
         .expect("the alert region, there before it speaks");
     assert_eq!(alert.text_content().as_deref(), Some(""));
+    let review = details
+        .query_selector(".usdt-checkout__claim-review[role=status]")
+        .unwrap()
+        .expect("the review's polite live region, there before it speaks");
+    assert_eq!(review.text_content().as_deref(), Some(""));
+    assert!(
+        details
+            .query_selector(".usdt-checkout__prove")
+            .unwrap()
+            .is_none(),
+        "nothing to prove"
+    );
     host.remove();
 
     let busy = Claim {
@@ -1023,7 +1084,8 @@ async fn a_claimed_transaction_is_sent_and_the_answer_shown_in_place() {
     assert_eq!(
         serde_json::from_str::<ClaimRequest>(&sent).unwrap(),
         ClaimRequest {
-            tx_hash: hash.clone()
+            tx_hash: hash.clone(),
+            signature: None,
         },
         "the hash, trimmed, as the server reads it: {sent}"
     );
@@ -1074,6 +1136,341 @@ async fn a_claimed_transaction_is_sent_and_the_answer_shown_in_place() {
     );
     handle.unmount();
     restore_fetch();
+    host.remove();
+}
+
+/// The sender of the payments the tests claim, and the account a stub wallet shares by default.
+const SENDER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+/// A wallet as a page sees it (`window.ethereum`), that shares `window.ethereum.account` and
+/// signs with it (`window.ethereum.reject`: the shopper refuses), recording every request.
+fn install_signer() -> Wallet {
+    js_sys::eval(&format!(
+        r#"window.walletCalls = [];
+        window.ethereum = {{
+          isMetaMask: true,
+          account: "{}",
+          reject: false,
+          async request({{ method, params }}) {{
+            window.walletCalls.push({{ method, params }});
+            switch (method) {{
+              case "eth_requestAccounts": return [this.account];
+              case "eth_chainId": return "0x1";
+              case "personal_sign":
+                if (this.reject) throw {{ code: 4001, message: "User rejected the request." }};
+                return "0x" + "5a".repeat(65);
+            }}
+            throw {{ code: 4200, message: "unsupported" }};
+          }},
+        }};"#,
+        SENDER.to_lowercase()
+    ))
+    .unwrap();
+    usdt_checkout::wallet::injected().expect("the stub wallet")
+}
+
+fn remove_wallet() {
+    js_sys::eval("delete window.ethereum").unwrap();
+}
+
+fn under_review(busy: bool, unproven: Option<WalletError>) -> Claim {
+    Claim {
+        busy,
+        review: Some(
+            Review {
+                tx_hash: format!("0x{}", "ab".repeat(32)),
+                sender: SENDER.into(),
+                message: "I sent it".into(),
+            }
+            .into(),
+        ),
+        unproven,
+        ..Claim::default()
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_payment_under_review_is_said_calmly_and_each_wallet_offers_to_prove_it() {
+    const REVIEW: &str = "Thank you. This payment is recorded, and the merchant will check it. There is no need to pay again.";
+    let said = |host: &web_sys::Element, selector: &str| {
+        host.query_selector(selector)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{selector}"))
+            .text_content()
+            .unwrap()
+    };
+    let wallet = install_signer();
+    let host = render_claim_with(under_review(false, None), true, vec![wallet.clone()]).await;
+    assert!(
+        host.query_selector("details[open]").unwrap().is_some(),
+        "held open"
+    );
+    assert_eq!(
+        said(&host, ".usdt-checkout__claim-review[role=status]"),
+        REVIEW
+    );
+    assert_eq!(
+        said(&host, ".usdt-checkout__claim-error[role=alert]"),
+        "",
+        "not a refusal"
+    );
+    assert_eq!(
+        said(&host, ".usdt-checkout__prove-hint"),
+        "To have it counted now, sign a message with the wallet that sent it. Signing moves no money."
+    );
+    let prove = host
+        .query_selector("form button.usdt-checkout__prove")
+        .unwrap()
+        .expect("a button to prove it");
+    assert_eq!(prove.get_attribute("type").as_deref(), Some("button"));
+    assert_eq!(
+        prove.text_content().as_deref(),
+        Some("Prove it with MetaMask")
+    );
+    assert!(!prove.has_attribute("aria-disabled"));
+    host.remove();
+
+    // Without a wallet: said all the same, nothing to press.
+    let host = render_claim_with(under_review(false, None), true, vec![]).await;
+    assert_eq!(
+        said(&host, ".usdt-checkout__claim-review[role=status]"),
+        REVIEW
+    );
+    assert!(
+        host.query_selector(".usdt-checkout__prove, .usdt-checkout__prove-hint")
+            .unwrap()
+            .is_none()
+    );
+    host.remove();
+
+    // While the wallet is asked: it says so, and neither button takes a second press (nor
+    // drops the focus, as a disabled one would).
+    let host = render_claim_with(under_review(true, None), true, vec![wallet.clone()]).await;
+    let prove = host
+        .query_selector(".usdt-checkout__prove")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        prove.text_content().as_deref(),
+        Some("Sign the message in your wallet…")
+    );
+    let submit = host
+        .query_selector(".usdt-checkout__claim-submit")
+        .unwrap()
+        .unwrap();
+    assert_eq!(submit.text_content().as_deref(), Some("Find my payment"));
+    for button in [&prove, &submit] {
+        assert_eq!(
+            button.get_attribute("aria-disabled").as_deref(),
+            Some("true")
+        );
+        assert!(!button.has_attribute("disabled"));
+    }
+    host.remove();
+
+    // Not proven: why, in the alert; the review stays.
+    for (unproven, why) in [
+        (
+            WalletError::OtherAccount,
+            format!(
+                "This wallet did not send that payment: it came from {SENDER}. Connect the wallet that sent it and try again."
+            ),
+        ),
+        (
+            WalletError::Rejected,
+            "You cancelled in your wallet. You can try again.".to_owned(),
+        ),
+        (
+            WalletError::Failed("Ledger is locked".into()),
+            "Ledger is locked".to_owned(),
+        ),
+    ] {
+        let claim = under_review(false, Some(unproven));
+        let host = render_claim_with(claim, true, vec![wallet.clone()]).await;
+        assert_eq!(said(&host, ".usdt-checkout__claim-error[role=alert]"), why);
+        assert_eq!(
+            said(&host, ".usdt-checkout__claim-review[role=status]"),
+            REVIEW
+        );
+        assert!(
+            host.query_selector(".usdt-checkout__prove")
+                .unwrap()
+                .is_some()
+        );
+        host.remove();
+    }
+    remove_wallet();
+}
+
+/// The widget, waiting, with the stub wallet, after a claim of `hash` the server kept for review.
+async fn claimed_under_review(hash: &str) -> (web_sys::Element, usdt_checkout::CheckoutHandle) {
+    install_signer();
+    let (host, handle) = mount_waiting_in("en").await;
+    let message = usdt_checkout_protocol::wallet_proof::claim_message("co_test", hash);
+    let review = serde_json::to_string(&ApiError {
+        code: "claim_under_review".into(),
+        message: "kept for the merchant to check".into(),
+        retry_after: None,
+        params: [("sender", SENDER), ("message", message.as_str())]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+    })
+    .unwrap();
+    fake_answer("/api/checkouts/co_test/claims", 202, review, None);
+    claim_in(&host, hash).await;
+    says(
+        &host,
+        ".usdt-checkout__claim-review",
+        "Thank you. This payment is recorded, and the merchant will check it. There is no need to pay again.",
+    )
+    .await;
+    (host, handle)
+}
+
+async fn prove_in(host: &web_sys::Element) {
+    let prove: web_sys::HtmlElement = appears(host, ".usdt-checkout__prove", "the proof's button")
+        .await
+        .dyn_into()
+        .unwrap();
+    prove.click();
+}
+
+#[wasm_bindgen_test]
+async fn a_payment_under_review_is_proven_by_its_senders_signature_and_then_counts() {
+    let hash = format!("0x{}", "ab".repeat(32));
+    let (host, mut handle) = claimed_under_review(&hash).await;
+    assert_eq!(
+        host.query_selector("[role=alert].usdt-checkout__claim-error")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .as_deref(),
+        Some(""),
+        "nothing went wrong"
+    );
+    says(&host, ".usdt-checkout__status", "Waiting for your payment").await;
+    says(&host, ".usdt-checkout__prove", "Prove it with MetaMask").await;
+
+    let mut paid = view(OrderStatus::Paid);
+    paid.version = 2;
+    let paid = serde_json::to_string(&paid).unwrap();
+    fake_answer("/api/checkouts/co_test", 200, paid.clone(), None);
+    fake_answer("/api/checkouts/co_test/claims", 200, paid, None);
+    prove_in(&host).await;
+    says(
+        &host,
+        ".usdt-checkout__claim-found",
+        "Found it. This payment now counts for your order.",
+    )
+    .await;
+    says(&host, ".usdt-checkout__status", "Paid. Thank you!").await;
+
+    // The wallet signed the server's message, as UTF-8 in hex, with the sender's account.
+    let message = usdt_checkout_protocol::wallet_proof::claim_message("co_test", &hash);
+    let signed: Vec<(String, String)> = wallet_calls()
+        .into_iter()
+        .filter(|(method, _)| method == "personal_sign")
+        .collect();
+    let hex = format!(
+        "0x{}",
+        usdt_checkout_protocol::hex::encode(message.as_bytes())
+    );
+    assert_eq!(
+        signed,
+        [(
+            "personal_sign".to_owned(),
+            format!(r#"["{hex}","{}"]"#, SENDER.to_lowercase())
+        )],
+        "[message, account], as MetaMask takes them"
+    );
+    // And claimed again with the signature.
+    let bodies = js_sys::eval("window.fetchedBodies").unwrap();
+    let bodies = js_sys::Array::from(&bodies);
+    let sent = bodies.get(bodies.length() - 1).as_string().unwrap();
+    assert_eq!(
+        serde_json::from_str::<ClaimRequest>(&sent).unwrap(),
+        ClaimRequest {
+            tx_hash: hash,
+            signature: Some(format!("0x{}", "5a".repeat(65))),
+        },
+        "{sent}"
+    );
+    handle.unmount();
+    restore_fetch();
+    remove_wallet();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_wallet_that_did_not_send_the_payment_or_refuses_is_told_plainly_and_the_review_stays() {
+    let hash = format!("0x{}", "cd".repeat(32));
+    let (host, mut handle) = claimed_under_review(&hash).await;
+    let not_sender = format!(
+        "This wallet did not send that payment: it came from {SENDER}. Connect the wallet that sent it and try again."
+    );
+    let review = "Thank you. This payment is recorded, and the merchant will check it. There is no need to pay again.";
+
+    // A wallet that does not have the sender's account is not asked to sign.
+    js_sys::eval("window.ethereum.account = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8'").unwrap();
+    prove_in(&host).await;
+    says(
+        &host,
+        "[role=alert].usdt-checkout__claim-error",
+        &not_sender,
+    )
+    .await;
+    says(&host, ".usdt-checkout__claim-review", review).await;
+    assert!(
+        wallet_calls()
+            .iter()
+            .all(|(method, _)| method != "personal_sign"),
+        "{:?}",
+        wallet_calls()
+    );
+
+    // The shopper refuses to sign.
+    js_sys::eval(&format!(
+        "window.ethereum.account = '{SENDER}'; window.ethereum.reject = true"
+    ))
+    .unwrap();
+    prove_in(&host).await;
+    says(
+        &host,
+        "[role=alert].usdt-checkout__claim-error",
+        "You cancelled in your wallet. You can try again.",
+    )
+    .await;
+    says(&host, ".usdt-checkout__claim-review", review).await;
+
+    // Signed, but by another wallet than the sender, the server says.
+    js_sys::eval("window.ethereum.reject = false").unwrap();
+    let refusal = serde_json::to_string(&ApiError {
+        code: "claim_not_sender".into(),
+        message: "this transaction was sent by another address".into(),
+        retry_after: None,
+        params: [
+            ("sender", SENDER),
+            ("signer", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into(),
+    })
+    .unwrap();
+    fake_answer("/api/checkouts/co_test/claims", 422, refusal, None);
+    prove_in(&host).await;
+    says(
+        &host,
+        "[role=alert].usdt-checkout__claim-error",
+        &not_sender,
+    )
+    .await;
+    says(&host, ".usdt-checkout__claim-review", review).await;
+    says(&host, ".usdt-checkout__prove", "Prove it with MetaMask").await;
+    assert!(host.query_selector("details[open]").unwrap().is_some());
+    says(&host, ".usdt-checkout__status", "Waiting for your payment").await;
+    handle.unmount();
+    restore_fetch();
+    remove_wallet();
     host.remove();
 }
 
