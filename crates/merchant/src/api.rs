@@ -782,7 +782,12 @@ async fn webhook(
 /// restarted; `workers` says which, how often, and why).
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let failing = app.checkouts.write_health().failing();
-    let degraded = app.workers.degraded(now_ms()) || failing.is_some();
+    let now = now_ms();
+    let chains = app.checkouts.chain_health.report(now);
+    let stuck = chains
+        .values()
+        .any(|c| c.state == crate::chain_health::State::Stuck);
+    let degraded = app.workers.degraded(now) || failing.is_some() || stuck;
     Json(serde_json::json!({
         "status": if degraded { "degraded" } else { "ok" },
         // Failing until a write succeeds again.
@@ -794,6 +799,11 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
             }),
         },
         "workers": app.workers.report(),
+        // The chains this server watches (another server may watch the others: `roles`).
+        "chains": chains
+            .iter()
+            .map(|(chain, report)| (chain.0.to_string(), report))
+            .collect::<std::collections::BTreeMap<_, _>>(),
         "gateway": app.gateway.health(),
         "gatewayCallsInLastMinute": app.gateway.calls_in_last_minute(),
         "gatewayRateLimitRefusals": app.gateway.rate_limit_refusals(),

@@ -90,6 +90,8 @@ pub struct Checkouts {
     /// Creation of one checkout's order takes turns on this server (see
     /// [`Checkouts::checkout_turn`]).
     checkout_stripes: Vec<Turns>,
+    /// How this server's chain watchers are doing (see [`crate::chain_health`]).
+    pub chain_health: crate::chain_health::ChainHealth,
     /// Who can have signed a webhook that verifies, and the merchant account reports must name
     /// (see [`Checkouts::for_gateway`]).
     webhooks: (Provenance, Option<String>),
@@ -198,6 +200,7 @@ impl Checkouts {
             creating: std::sync::Mutex::new(HashMap::new()),
             unmatched: RwLock::new(unmatched),
             checkout_stripes: (0..CHECKOUT_STRIPES).map(|_| Turns::default()).collect(),
+            chain_health: Default::default(),
             // The strictest until told: any merchant could have forwarded a webhook.
             webhooks: (Provenance::GatewaySigned, None),
             urgent: std::sync::Mutex::new(Default::default()),

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod budget;
 pub mod catalog;
+pub mod chain_health;
 pub mod checkouts;
 pub mod claim;
 pub mod clock;

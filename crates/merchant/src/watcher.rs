@@ -10,6 +10,7 @@ use std::sync::Arc;
 use usdt_checkout_chain::{ChainClient, Cursor, step};
 use usdt_checkout_protocol::Address;
 
+use crate::chain_health::stuck_after;
 use crate::checkouts::Checkouts;
 use crate::clock::now_ms;
 use crate::config::WatchedChain;
@@ -33,8 +34,10 @@ pub async fn run(chain: WatchedChain, checkouts: Arc<Checkouts>, store: Store) {
     };
     let mut cursor: Option<Cursor> = None;
     let mut watched: Vec<Address> = vec![];
-    let mut failing = false;
+    let health = &checkouts.chain_health;
+    health.started(chain.id, now_ms(), stuck_after(chain.poll_interval));
     loop {
+        // Each change of state is logged by the health it is reported to.
         match follow(
             &chain,
             &client,
@@ -45,23 +48,16 @@ pub async fn run(chain: WatchedChain, checkouts: Arc<Checkouts>, store: Store) {
         )
         .await
         {
-            Ok(()) if failing => {
-                tracing::info!("chain {}: reachable again", chain.id);
-                failing = false;
-            }
-            Ok(()) => {}
-            Err(e) if !failing => {
-                tracing::warn!("chain {}: {e}", chain.id);
-                failing = true;
-            }
-            Err(_) => {}
+            Ok((head, behind)) => health.progressed(chain.id, now_ms(), head, behind),
+            Err(e) => health.failed(chain.id, now_ms(), &e),
         }
         tokio::time::sleep(chain.poll_interval).await;
     }
 }
 
 /// One step: from the stored cursor (or the head, on a first start), over the addresses and
-/// tokens of the checkouts on this chain.
+/// tokens of the checkouts on this chain. Returns the highest block read and how many blocks
+/// the chain's head was past it.
 async fn follow(
     chain: &WatchedChain,
     client: &ChainClient,
@@ -69,7 +65,7 @@ async fn follow(
     store: &Store,
     cursor: &mut Option<Cursor>,
     watched: &mut Vec<Address>,
-) -> Result<(), String> {
+) -> Result<(u64, u64), String> {
     let mut from = match cursor.take() {
         Some(cursor) => cursor,
         None => match store.cursor(chain.id).await.map_err(|e| e.to_string())? {
@@ -101,8 +97,10 @@ async fn follow(
     let applied = checkouts
         .apply_chain_read_at(chain.id, &read, read_at)
         .await;
+    let read_to = read.next.next_block.saturating_sub(1);
+    let progress = (read_to, read.head.saturating_sub(read_to));
     *cursor = Some(if applied.is_ok() { read.next } else { from });
-    applied.map_err(|e| e.to_string())
+    applied.map(|()| progress).map_err(|e| e.to_string())
 }
 
 /// The cursor that reads again from `block`. The hashes noted are kept: they are how the next

@@ -309,3 +309,56 @@ async fn hostile_a_body_nested_2000_levels_deep_kills_neither_server() {
         .unwrap();
     assert_eq!(networks.status(), 200, "the gateway still answers");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_a_stuck_watcher_shows_in_healthz_within_a_minute() {
+    let mut w = world("stuck-watcher").await;
+    let health = |w: &World| {
+        let url = format!("{}/healthz", w.server.url);
+        let http = w.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let following = eventually("the watcher to read the chain", WAIT, || async {
+        let report = health(&w).await;
+        (report["chains"]["31337"]["state"] == "following"
+            && report["chains"]["31337"]["head"].is_u64())
+        .then_some(report)
+    })
+    .await;
+    assert_eq!(following["status"], "ok", "{following}");
+
+    // The node goes away for good (a provider that refuses every call): the watcher retries
+    // quietly, and /healthz says so, then says it is stuck.
+    drop(std::mem::replace(
+        &mut w.anvil,
+        usdt_checkout_testkit::Anvil::start(),
+    ));
+    let stuck = eventually(
+        "the watcher to show as stuck",
+        std::time::Duration::from_secs(60),
+        || async {
+            let report = health(&w).await;
+            (report["chains"]["31337"]["state"] == "stuck").then_some(report)
+        },
+    )
+    .await;
+    assert_eq!(stuck["status"], "degraded", "{stuck}");
+    assert!(
+        stuck["chains"]["31337"]["lastError"]["error"].is_string(),
+        "{stuck}"
+    );
+    assert!(
+        stuck["chains"]["31337"]["secondsSinceProgress"]
+            .as_u64()
+            .unwrap()
+            >= 30
+    );
+}
