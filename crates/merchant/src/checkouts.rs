@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Notify, watch};
-use usdt_checkout_chain::{Candidate, Incoming, Step, match_payment};
+use usdt_checkout_chain::{Candidate, Incoming, Step, forgotten, match_payment};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, parse_units};
 
@@ -431,7 +431,7 @@ impl Checkouts {
         let mut credited: HashMap<String, Vec<ChainPayment>> = HashMap::new();
         let mut unmatched = vec![];
         for payment in &step.payments {
-            let owner = self.owner(chain, payment, &credited, now);
+            let owner = self.owner(chain, payment, &credited, step.fork, now);
             if write
                 .record_chain_payment(chain, payment, owner.as_deref())
                 .await?
@@ -805,12 +805,17 @@ impl Checkouts {
             .collect()
     }
 
-    /// Which checkout a payment read from the chain pays, by the matching rules.
+    /// Which checkout a payment read from the chain pays, by the matching rules, given what
+    /// this step credited so far and the block a reorg took back from, if any. The held copies
+    /// still count what the store has just forgotten (the reorg's blocks) and the payment itself
+    /// (read again): neither is paid towards an order here, or a payment read again would be
+    /// matched against an order that it had already paid, and misfiled.
     fn owner(
         &self,
         chain: ChainId,
         payment: &ChainPayment,
         credited: &HashMap<String, Vec<ChainPayment>>,
+        fork: Option<u64>,
         now: u64,
     ) -> Option<String> {
         let cache = self.cache.read().expect("cache lock");
@@ -835,7 +840,12 @@ impl Checkouts {
             .filter_map(|c| c.terms.as_ref().map(|t| (c.as_ref(), t)))
             .filter(|(_, t)| t.chain_id == chain)
             .map(|(c, t)| {
-                let mut paid: Vec<&ChainPayment> = c.chain_payments.iter().collect();
+                let mut paid: Vec<&ChainPayment> = c
+                    .chain_payments
+                    .iter()
+                    .filter(|p| !p.same_log(payment))
+                    .filter(|p| fork.is_none_or(|fork| !forgotten(fork, p.block_number)))
+                    .collect();
                 paid.extend(credited.get(&c.id).into_iter().flatten());
                 (c, t, paid)
             })

@@ -60,6 +60,7 @@ on_both!(
     a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it,
     an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders,
     what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_again,
+    a_payment_read_again_after_a_reorg_goes_to_the_same_order,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -707,4 +708,41 @@ async fn what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_a
     let after = restarted.get("co_1").unwrap();
     assert_eq!(after.state, before.state);
     assert_eq!(after.version, before.version, "nothing changed");
+}
+
+async fn a_payment_read_again_after_a_reorg_goes_to_the_same_order(db: Db) {
+    let db = TempDb::new(db, "a_payment_read_again_after_a_reorg_goes").await;
+    let (_store, checkouts) = open(&db).await;
+    for (id, order_no, amount) in [("co_1", "ORD-1", 24_995_001), ("co_2", "ORD-2", 24_995_002)] {
+        checkouts.open(&checkout(id, None)).await.unwrap();
+        let mut terms = terms(order_no);
+        terms.pay_amount_atomic = amount;
+        checkouts.attach_order(id, &terms).await.unwrap();
+    }
+    // Two orders wait at one address: the exact amount is what tells them apart.
+    let paid = transfer(24_995_002, 100, 0);
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(100, None, vec![paid.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(checkouts.get("co_2").unwrap().paid_atomic, 24_995_002);
+
+    // A reorg from block 100 mines the same transaction again in block 101: read again, it is
+    // matched against what co_2 still asks without counting itself, and goes to co_2 again.
+    let again = ChainPayment {
+        block_number: 101,
+        block_hash: "0xb101-new".into(),
+        ..paid
+    };
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(101, Some(100), vec![again]))
+        .await
+        .unwrap();
+    let co_2 = checkouts.get("co_2").unwrap();
+    assert_eq!(co_2.paid_atomic, 24_995_002, "{co_2:?}");
+    assert_eq!(checkouts.get("co_1").unwrap().paid_atomic, 0);
+    assert!(
+        checkouts.unmatched(10).await.unwrap().is_empty(),
+        "not kept as unmatched"
+    );
 }
