@@ -571,7 +571,9 @@ async fn a_cancelled_order_offers_to_start_again_with_a_new_order() {
 
 /// A wallet extension as a page sees it: an EIP-1193 provider, announced by EIP-6963, that starts
 /// on Ethereum mainnet and forwards requests to the anvil of the chain it is switched to (by
-/// id, to its RPC URL), whose account is unlocked. Every request is kept in `window.walletCalls`.
+/// id, to its RPC URL), whose account is unlocked (anvil signs `personal_sign` with it). Every
+/// request is kept in `window.walletCalls`. It shares [`WALLET_ACCOUNT`], or
+/// `window.walletAccount` once the page sets one (another wallet, for the shopper).
 fn wallet_extension(chains: &[(u64, &str)]) -> String {
     let rpcs: String = chains
         .iter()
@@ -595,7 +597,7 @@ fn wallet_extension(chains: &[(u64, &str)]) -> String {
     async request({{ method, params }}) {{
       walletCalls.push({{ method, params }});
       switch (method) {{
-        case "eth_requestAccounts": case "eth_accounts": return ["{WALLET_ACCOUNT}"];
+        case "eth_requestAccounts": case "eth_accounts": return [window.walletAccount || "{WALLET_ACCOUNT}"];
         case "eth_chainId": return chainId;
         case "wallet_switchEthereumChain": chainId = params[0].chainId; return null;
         case "eth_sendTransaction":
@@ -1213,14 +1215,24 @@ async fn a_payment_on_the_wrong_network_is_named_and_not_counted() {
     shop.console_is_clean().await;
 }
 
-/// "I already paid": a part sent while another shopper's order waits at the same address matches
-/// neither, so the widget says it is not counted. The shopper pastes hashes: a foreign one, one
-/// that sent another token, one that paid someone else, each told why; then the part's, which is
-/// attached (partly paid). The rest completes it; the signed receipt downloaded from the widget's
-/// link verifies with the CLI (and fails after one changed byte), and prints alone.
+/// "I already paid": a part sent (from the shopper's browser wallet's account) while another
+/// shopper's order waits at the same address matches neither, so the widget says it is not
+/// counted. The shopper pastes hashes: a foreign one, one that sent another token, one that paid
+/// someone else, each told why; then the part's, which the server keeps for review without
+/// proof that the shopper sent it: the widget says so calmly and offers the wallet to prove it.
+/// With another account in the wallet it is told that this wallet did not send it, and nothing
+/// is signed; with the sending one, the wallet signs and the part is attached (partly paid). The
+/// rest completes it; the signed receipt downloaded from the widget's link verifies with the CLI
+/// (and fails after one changed byte), and prints alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_not() {
-    let mut shop = Shop::open("already-paid", Embed::Element, 1280, None).await;
+    let mut shop = Shop::open(
+        "already-paid",
+        Embed::Element,
+        1280,
+        Some(|world| wallet_extension(&[(31337, &world.anvil.rpc_url)])),
+    )
+    .await;
     shop.start_payment().await;
     shop.world.checkout("mug", "key-another-shopper").await;
     let view = shop.world.status(&shop.order).await;
@@ -1236,7 +1248,9 @@ async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_
         .unwrap();
     let chain = ChainClient::connect(&shop.world.anvil.rpc_url).unwrap();
     let accounts = chain.accounts().await.unwrap();
-    let (minter, shopper) = (accounts[0], accounts[6]);
+    // The shopper pays from the account their browser wallet holds.
+    let (minter, shopper) = (accounts[0], WALLET_ACCOUNT.parse::<Address>().unwrap());
+    assert!(accounts.contains(&shopper), "anvil's account");
     let send = |token: Address, to: Address, amount: u128| {
         let chain = chain.clone();
         async move {
@@ -1289,9 +1303,93 @@ async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_
     }
     shop.snap("claim-refused").await;
 
+    // The hash is public: without the sender's proof, the payment is kept for the merchant.
+    shop.record_announcements().await;
     claim(part.clone()).await;
+    shop.wait_for(
+        ".usdt-checkout__claim-review",
+        "This payment is recorded, and the merchant will check it. There is no need to pay again.",
+    )
+    .await;
+    assert_eq!(shop.text(".usdt-checkout__claim-error").await, "");
+    shop.wait_for(".usdt-checkout__prove", "Prove it with Test Wallet")
+        .await;
+    shop.status("Waiting for your payment").await;
+    assert_eq!(shop.merchant_sees().await["state"], "waiting");
+    let listed = shop.world.admin_get("/api/admin/unmatched").await;
+    let kept = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|payment| {
+            payment["txHash"]
+                .as_str()
+                .is_some_and(|hash| hash.eq_ignore_ascii_case(&part))
+        })
+        .unwrap_or_else(|| panic!("{part} listed as unmatched: {listed}"));
+    assert_eq!(kept["claim"]["checkoutId"], shop.order.as_str(), "{kept}");
+    let said = shop.announced().await;
+    assert!(
+        said.iter()
+            .any(|text| text.contains("the merchant will check it")),
+        "announced politely: {said:?}"
+    );
+    shop.snap("claim-under-review").await;
+
+    // Proven with another account: this wallet did not send it, and is not asked to sign.
+    let other = accounts[3];
+    shop.browser
+        .script(
+            "window.walletAccount = arguments[0];",
+            vec![json!(other.to_string())],
+        )
+        .await;
+    shop.click_on(".usdt-checkout__prove", "Prove it with Test Wallet")
+        .await;
+    shop.wait_for(
+        ".usdt-checkout__claim-error",
+        &format!("This wallet did not send that payment: it came from {WALLET_ACCOUNT}."),
+    )
+    .await;
+    shop.wait_for(".usdt-checkout__claim-review", "the merchant will check it")
+        .await;
+    let signed = shop
+        .browser
+        .script(
+            "return walletCalls.filter((c) => c.method === 'personal_sign').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(signed, 0, "nothing signed");
+    shop.snap("claim-not-this-wallet").await;
+
+    // With the wallet that sent it: signed (by anvil's unlocked account), and attached.
+    shop.browser
+        .script("window.walletAccount = null;", vec![])
+        .await;
+    shop.click_on(".usdt-checkout__prove", "Prove it with Test Wallet")
+        .await;
     shop.wait_for(".usdt-checkout__claim-found", "Found it")
         .await;
+    let signed = shop
+        .browser
+        .script(
+            "return walletCalls.filter((c) => c.method === 'personal_sign').map((c) => c.params);",
+            vec![],
+        )
+        .await;
+    let message = usdt_checkout_protocol::wallet_proof::claim_message(&shop.order, &part);
+    assert_eq!(
+        signed,
+        json!([[
+            format!(
+                "0x{}",
+                usdt_checkout_protocol::hex::encode(message.as_bytes())
+            ),
+            WALLET_ACCOUNT
+        ]]),
+        "the server's message, signed by the sender"
+    );
     shop.status("Partly paid. 19.995001 USDT still to pay.")
         .await;
     shop.snap("claim-attached").await;
