@@ -3,7 +3,9 @@
 //!    hash changed (or that are gone) were reorganised away: the step names the first of them
 //!    (`fork`), and everything read from it on is to be forgotten ([`rewind`]) and is read again;
 //! 2. reads payments from the next unread block to the head (never past it), at most
-//!    [`MAX_RANGE`] blocks at a time;
+//!    [`MAX_RANGE`] blocks at a time, fewer where the node's provider caps a log query's range
+//!    (the range adapts: it shrinks on a refusal, to what the refusal says where it says, and
+//!    grows back on success; see [`range_after_refusal`]);
 //! 3. notes the hashes of the blocks it read, keeping the latest [`KEEP_HASHES`].
 //!
 //! It writes nothing: the caller keeps the [`Cursor`] and applies the [`Step`] (forget, credit,
@@ -81,8 +83,26 @@ pub async fn step(
     );
     let mut payments = vec![];
     let mut stamps = vec![];
-    if let Some((from, to)) = range {
-        payments = client.payments(from, to, tokens, receivers).await?;
+    let mut read_to = None;
+    if let Some((from, widest)) = range {
+        let mut to = widest.min(from + client.log_range() - 1);
+        payments = loop {
+            match client.payments(from, to, tokens, receivers).await {
+                Ok(payments) => {
+                    client.widen_log_range(to - from + 1);
+                    break payments;
+                }
+                Err(refusal) => match range_after_refusal(to - from + 1, &refusal) {
+                    // The smaller range now; the cursor keeps what each step read.
+                    Some(narrower) => {
+                        client.narrow_log_range(narrower);
+                        to = from + narrower - 1;
+                    }
+                    None => return Err(refusal),
+                },
+            }
+        };
+        read_to = Some(to);
         for number in hashes_to_keep(from, to) {
             if let Some(stamp) = client.block(number).await? {
                 stamps.push((number, stamp.hash));
@@ -100,8 +120,45 @@ pub async fn step(
         head,
         fork,
         payments,
-        next: advance(cursor, fork, range.map(|(_, to)| to), stamps),
+        next: advance(cursor, fork, read_to, stamps),
     })
+}
+
+/// The smaller range of blocks to ask for after a provider refused a log query over `asked`
+/// blocks with `error`, or `None` when the refusal is not about the range. Hosted providers cap
+/// `eth_getLogs` by blocks or by results, each in its own words (Alchemy: "You can make
+/// eth_getLogs requests with up to a 500 block range"; Infura: "query returned more than 10000
+/// results"; others "block range is too large", "exceed maximum block range: 2000", "limit
+/// exceeded"), under codes -32600, -32602 or -32005. A range the error names is taken; else
+/// half. "Beyond the current head" is a node behind the others, not a cap: not narrowed.
+pub fn range_after_refusal(asked: u64, error: &str) -> Option<u64> {
+    let text = error.to_ascii_lowercase();
+    if text.contains("beyond current head") || text.contains("after last accepted block") {
+        return None;
+    }
+    let about_range = [
+        "block range",
+        "range too large",
+        "range is too large",
+        "exceed maximum block range",
+        "more than 10000 results",
+        "response size exceeded",
+        "limit exceeded",
+        "too many blocks",
+        "query timeout exceeded",
+    ]
+    .iter()
+    .any(|words| text.contains(words));
+    if !about_range || asked <= 1 {
+        return None;
+    }
+    // "up to a 500 block range", "maximum block range: 2000", "range of 10 blocks".
+    let named = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|digits| digits.parse::<u64>().ok())
+        .filter(|n| (1..asked).contains(n))
+        .max();
+    Some(named.unwrap_or(asked / 2).max(1))
 }
 
 /// A block of `kept` (whose hash is noted) that some payment was read from in another version
@@ -191,6 +248,35 @@ pub fn rewind(payments: &mut Vec<ChainPayment>, fork: u64) {
 mod tests {
     use super::*;
     use crate::payment::PaymentKind;
+
+    #[test]
+    fn a_providers_range_refusal_narrows_to_what_it_names_or_by_half() {
+        let alchemy = "chain RPC eth_getLogs: server returned an error response: error code \
+                       -32600: Log response size exceeded. You can make eth_getLogs requests \
+                       with up to a 500 block range.";
+        assert_eq!(range_after_refusal(2_000, alchemy), Some(500));
+        let infura = "error code -32005: query returned more than 10000 results";
+        assert_eq!(range_after_refusal(2_000, infura), Some(1_000));
+        let capped = "error code -32602: exceed maximum block range: 10";
+        assert_eq!(range_after_refusal(64, capped), Some(10));
+        assert_eq!(
+            range_after_refusal(10, capped),
+            Some(5),
+            "a cap it already keeps to: narrower still"
+        );
+        assert_eq!(
+            range_after_refusal(1, capped),
+            None,
+            "nothing narrower to ask"
+        );
+        let behind = "error code -32602: block range extends beyond current head block";
+        assert_eq!(
+            range_after_refusal(2_000, behind),
+            None,
+            "a node behind, not a cap"
+        );
+        assert_eq!(range_after_refusal(2_000, "connection refused"), None);
+    }
 
     #[test]
     fn no_fork_when_the_newest_block_is_unchanged() {

@@ -14,6 +14,9 @@ use crate::payment::{ChainPayment, PaymentKind};
 #[derive(Clone)]
 pub struct ChainClient {
     pub(crate) provider: DynProvider,
+    /// Blocks asked per log query: [`crate::MAX_RANGE`] until the provider refuses a range,
+    /// then what it takes (see [`crate::follow::range_after_refusal`]); shared by the clones.
+    log_range: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub type ChainResult<T> = Result<T, String>;
@@ -63,7 +66,29 @@ impl ChainClient {
                 .disable_recommended_fillers()
                 .connect_http(url)
                 .erased(),
+            log_range: std::sync::Arc::new(crate::follow::MAX_RANGE.into()),
         })
+    }
+
+    /// Blocks to ask per log query now.
+    pub fn log_range(&self) -> u64 {
+        self.log_range.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The provider refused a wider range: `range` from now on.
+    pub fn narrow_log_range(&self, range: u64) {
+        self.log_range
+            .store(range.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A query over `read` blocks succeeded: the range may grow back, by half again, to
+    /// [`crate::MAX_RANGE`] (a provider's cap is found again in one refusal if it still holds).
+    pub fn widen_log_range(&self, read: u64) {
+        if read >= self.log_range() {
+            let wider = (read + read / 2 + 1).min(crate::follow::MAX_RANGE);
+            self.log_range
+                .fetch_max(wider, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     pub async fn chain_id(&self) -> ChainResult<ChainId> {

@@ -20,6 +20,7 @@ use usdt_checkout_protocol::signed_string;
 
 pub mod browser;
 pub mod postgres;
+pub mod provider;
 
 pub use postgres::fresh_database;
 

@@ -159,6 +159,9 @@ pub struct World {
     pub anvil: Anvil,
     /// The second chain (31338, USDT with 18 decimals), when the storefront takes it.
     pub second_anvil: Option<Anvil>,
+    /// The provider the checkout server reads the first chain through, when the storefront
+    /// asked for one.
+    pub provider: Option<usdt_checkout_testkit::provider::RpcProvider>,
     pub sandbox: Sandbox,
     pub server: CheckoutServer,
     pub fulfillment: WebhookReceiver,
@@ -198,6 +201,9 @@ pub struct Storefront {
     pub rates_refresh_seconds: Option<u64>,
     /// The gateway keeps its ledger in memory (see `SandboxOptions::ledger_in_memory`).
     pub ledger_in_memory: bool,
+    /// The checkout server reads the first chain through a hosted provider's limits and faults
+    /// (see `usdt_checkout_testkit::provider`); the gateway reads the node itself.
+    pub provider: Option<usdt_checkout_testkit::provider::ProviderFaults>,
 }
 
 impl Default for Storefront {
@@ -216,6 +222,7 @@ impl Default for Storefront {
             confirmations: None,
             rates_refresh_seconds: None,
             ledger_in_memory: false,
+            provider: None,
         }
     }
 }
@@ -277,11 +284,21 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
                 .join(", ")
         ),
     };
+    let provider = match storefront.provider.clone() {
+        Some(faults) => {
+            Some(usdt_checkout_testkit::provider::RpcProvider::start(&anvil.rpc_url, faults).await)
+        }
+        None => None,
+    };
     let chains: String = std::iter::once(&anvil)
         .chain(&second_anvil)
         .map(|a| {
+            let url = match &provider {
+                Some(provider) if a.chain_id == anvil.chain_id => &provider.url,
+                _ => &a.rpc_url,
+            };
             let rpc = if storefront.watch_chain {
-                format!("rpc_url = \"{}\"\npoll_interval_ms = 200\n", a.rpc_url)
+                format!("rpc_url = \"{url}\"\npoll_interval_ms = 200\n")
             } else {
                 String::new()
             };
@@ -370,6 +387,7 @@ currency = "USDT"
     World {
         anvil,
         second_anvil,
+        provider,
         sandbox,
         server,
         fulfillment,
