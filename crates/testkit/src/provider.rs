@@ -82,7 +82,7 @@ impl RpcProvider {
 impl State {
     async fn answer(&self, body: String) -> Response {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        let every = |one_in: Option<u64>| one_in.is_some_and(|k| k > 0 && n % k == 0);
+        let every = |one_in: Option<u64>| one_in.is_some_and(|k| k > 0 && n.is_multiple_of(k));
         if let Some(limit) = self.faults.per_second {
             let mut window = self.window.lock().unwrap();
             if window.0.elapsed() >= Duration::from_secs(1) {
