@@ -1,15 +1,73 @@
 //! Reading the chain through JSON-RPC: its id, head and blocks (whose hashes reveal reorgs), and
 //! token payments into a set of receiving addresses.
 
+use std::time::Duration;
+
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address as EvmAddress, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::ClientBuilder;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
+use alloy::transports::{RpcError, TransportErrorKind};
 use usdt_checkout_protocol::{Address, ChainId};
 
 use crate::abi::{MerchantReceiver, TestUSDT};
 use crate::payment::{ChainPayment, PaymentKind};
+
+/// How long one call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Retries of a read the provider refused for now, before the step gives up (and is tried
+/// again after the watcher's pause).
+const CALL_RETRIES: u32 = 5;
+/// The first retry's longest pause, and the longest of any (a provider's Retry-After
+/// included).
+const RETRY_BASE: Duration = Duration::from_millis(250);
+const RETRY_CAP: Duration = Duration::from_secs(30);
+
+/// Whether a provider refused a call for now: a rate limit (HTTP 429, or the JSON-RPC codes
+/// providers use for it), a 502, 503 or 504, a call that timed out or found no connection. Not a
+/// refused log range, which asking again the same way cannot change.
+fn for_now(error: &RpcError<TransportErrorKind>) -> bool {
+    let text = error.to_string();
+    if crate::follow::range_after_refusal(2, &text).is_some() {
+        return false;
+    }
+    let transient = match error {
+        RpcError::Transport(kind) => kind.is_retry_err(),
+        RpcError::ErrorResp(payload) => payload.is_retry_err(),
+        RpcError::NullResp => true,
+        _ => false,
+    };
+    transient
+        || [
+            "HTTP error 502",
+            "HTTP error 504",
+            "timed out",
+            "error sending request",
+        ]
+        .iter()
+        .any(|words| text.contains(words))
+}
+
+/// The pause a provider asked for (Retry-After), within [`RETRY_CAP`].
+fn asked_pause(error: &RpcError<TransportErrorKind>) -> Option<Duration> {
+    match error {
+        RpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter {
+            retry_after, ..
+        }) => Some((*retry_after).min(RETRY_CAP)),
+        _ => None,
+    }
+}
+
+/// A draw in [0, 1) for jitter: std's hasher keys are random per process and per call.
+fn random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let draw = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (draw >> 11) as f64 / (1u64 << 53) as f64
+}
 
 #[derive(Clone)]
 pub struct ChainClient {
@@ -58,16 +116,52 @@ impl ChainClient {
         let url = rpc_url
             .parse()
             .map_err(|e| format!("{rpc_url:?} is not a URL: {e}"))?;
+        // Every call has a time limit (see [`ChainClient::retried`] for the retries).
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .map_err(|e| format!("an HTTP client for {rpc_url}: {e}"))?;
+        let client = ClientBuilder::default().http_with_client(http, url);
         // No client-side fillers: the node fills nonce, gas and chain id for its unlocked
         // accounts. A cached nonce would go stale when a reorg drops a transaction, and the next
         // one would wait forever behind the gap.
         Ok(Self {
             provider: ProviderBuilder::new()
                 .disable_recommended_fillers()
-                .connect_http(url)
+                .connect_client(client)
                 .erased(),
             log_range: std::sync::Arc::new(crate::follow::MAX_RANGE.into()),
         })
+    }
+
+    /// A read, asked again with backoff (full jitter, or the provider's Retry-After) while the
+    /// provider refuses it for now: one refusal threw a whole step away, and a step's calls under
+    /// a rate limit then never all succeeded. Writes are not asked again (a send the node took
+    /// before its answer was lost would be sent twice).
+    async fn retried<T, F, Fut>(&self, what: &'static str, call: F) -> ChainResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError<TransportErrorKind>>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Ok(answer) => return Ok(answer),
+                Err(error) if attempt < CALL_RETRIES && for_now(&error) => {
+                    let pause = asked_pause(&error).unwrap_or_else(|| {
+                        usdt_checkout_protocol::backoff::full_jitter(
+                            attempt,
+                            RETRY_BASE,
+                            RETRY_CAP,
+                            random(),
+                        )
+                    });
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(rpc(what)(error)),
+            }
+        }
     }
 
     /// Blocks to ask per log query now.
@@ -92,27 +186,25 @@ impl ChainClient {
     }
 
     pub async fn chain_id(&self) -> ChainResult<ChainId> {
-        self.provider
-            .get_chain_id()
+        self.retried("eth_chainId", || self.provider.get_chain_id())
             .await
             .map(ChainId)
-            .map_err(rpc("eth_chainId"))
     }
 
     pub async fn head(&self) -> ChainResult<u64> {
-        self.provider
-            .get_block_number()
+        self.retried("eth_blockNumber", || self.provider.get_block_number())
             .await
-            .map_err(rpc("eth_blockNumber"))
     }
 
     /// Block `number`'s hash and time; none past the head.
     pub async fn block(&self, number: u64) -> ChainResult<Option<BlockStamp>> {
         let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(number))
-            .await
-            .map_err(rpc("eth_getBlockByNumber"))?;
+            .retried("eth_getBlockByNumber", || {
+                self.provider
+                    .get_block_by_number(BlockNumberOrTag::Number(number))
+                    .into_future()
+            })
+            .await?;
         Ok(block.map(|b| BlockStamp {
             hash: b.header.hash.to_string(),
             timestamp_ms: b.header.timestamp * 1000,
@@ -161,15 +253,11 @@ impl ChainClient {
             .from_block(from)
             .to_block(to);
         let transfer_logs = self
-            .provider
-            .get_logs(&transfers)
-            .await
-            .map_err(rpc("eth_getLogs"))?;
+            .retried("eth_getLogs", || self.provider.get_logs(&transfers))
+            .await?;
         let deposit_logs = self
-            .provider
-            .get_logs(&deposits)
-            .await
-            .map_err(rpc("eth_getLogs"))?;
+            .retried("eth_getLogs", || self.provider.get_logs(&deposits))
+            .await?;
 
         self.decode(&deposit_logs, &transfer_logs, |token| {
             tokens.contains(token)
@@ -185,16 +273,16 @@ impl ChainClient {
             .parse()
             .map_err(|e| format!("{tx_hash:?} is not a transaction hash: {e}"))?;
         let receipt = self
-            .provider
-            .get_transaction_receipt(hash)
-            .await
-            .map_err(rpc("eth_getTransactionReceipt"))?;
+            .retried("eth_getTransactionReceipt", || {
+                self.provider.get_transaction_receipt(hash).into_future()
+            })
+            .await?;
         let Some(receipt) = receipt else {
             let sent = self
-                .provider
-                .get_transaction_by_hash(hash)
-                .await
-                .map_err(rpc("eth_getTransactionByHash"))?;
+                .retried("eth_getTransactionByHash", || {
+                    self.provider.get_transaction_by_hash(hash).into_future()
+                })
+                .await?;
             return Ok(match sent {
                 Some(_) => TxLookup::Pending,
                 None => TxLookup::Unknown,

@@ -96,3 +96,41 @@ async fn a_3000_block_gap_under_a_500_block_cap() {
     w.wait_state(id, "paid").await;
     assert_eq!(attached(&w, id).await.len(), 1, "read by the watcher");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_requests_a_second() {
+    // Past it, 429 with Retry-After: each step's calls back off and are asked again.
+    let w = behind_a_provider(
+        "five-a-second",
+        ProviderFaults {
+            per_second: Some(5),
+            ..ProviderFaults::default()
+        },
+    )
+    .await;
+    let view = w.checkout("tee", "key-rate-5-0001").await;
+    paid_and_read(&w, &view).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_call_in_twenty_fails() {
+    let w = behind_a_provider(
+        "one-in-twenty",
+        ProviderFaults {
+            fail_one_in: Some(20),
+            slow: Some((7, std::time::Duration::from_millis(800))),
+            ..ProviderFaults::default()
+        },
+    )
+    .await;
+    // A chain with history: a new address's look-back reads 64 blocks' hashes in one step.
+    ChainClient::connect(&w.anvil.rpc_url)
+        .unwrap()
+        .mine(200)
+        .await
+        .unwrap();
+    for (item, key) in [("tee", "key-flaky-00001"), ("mug", "key-flaky-00002")] {
+        let view = w.checkout(item, key).await;
+        paid_and_read(&w, &view).await;
+    }
+}
