@@ -808,5 +808,7 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         "gatewayCallsInLastMinute": app.gateway.calls_in_last_minute(),
         "gatewayRateLimitRefusals": app.gateway.rate_limit_refusals(),
         "roles": app.roles.held(),
+        // Status polls held open now, and how many may be (past it, answered at once).
+        "longPolls": {"held": app.long_polls.held(), "cap": app.long_polls.cap()},
     }))
 }

@@ -2,9 +2,17 @@
 //! a file descriptor: past the process's limit, new connections (the next shopper's checkout,
 //! `/healthz`, the database's) fail or hang. So the server raises its soft limit to the hard one
 //! at startup, and holds polls only up to a share of it; past that, a poll is answered at once,
-//! with `Retry-After`, as if nothing changed, and the widget asks again a moment later.
+//! with `Retry-After`, as if nothing changed, and the widget asks again a moment later. That
+//! answer also closes its connection ([`close_when_declined`]): kept open, it would hold the very
+//! descriptor the cap is there to save, and a client could hold thousands that way.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
 
 /// The share of the open-files limit long polls may take: the rest is for new requests, the
 /// database, the gateway and the chains.
@@ -40,19 +48,53 @@ impl LongPolls {
         )
     }
 
-    /// Room to hold one more poll, or `None` when as many as allowed are held.
+    /// Room to hold one more poll, or `None` when as many as allowed are held: then the
+    /// response to the request being served (within [`close_when_declined`]) closes its
+    /// connection.
     pub fn hold(&self) -> Option<Held<'_>> {
-        self.held
+        let held = self
+            .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 (held < self.cap).then_some(held + 1)
             })
             .ok()
-            .map(|_| Held(&self.held))
+            .map(|_| Held(&self.held));
+        if held.is_none() {
+            // Outside a request (a test of this type alone) there is no connection to close.
+            let _ = DECLINED.try_with(|declined| declined.set(true));
+        }
+        held
     }
 
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Acquire)
     }
+
+    /// How many may be held at once.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+}
+
+tokio::task_local! {
+    /// Whether the request being served was refused room to be held.
+    static DECLINED: Cell<bool>;
+}
+
+/// Middleware: a response to a poll that was refused room to be held (answered at once, past
+/// the cap) says `Connection: close`, and the server closes the connection once it is sent.
+pub async fn close_when_declined(request: Request, next: Next) -> Response {
+    DECLINED
+        .scope(Cell::new(false), async move {
+            let mut response = next.run(request).await;
+            if DECLINED.with(Cell::get) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        })
+        .await
 }
 
 /// Raises this process's soft limit of open files to its hard limit (Linux's default soft limit,

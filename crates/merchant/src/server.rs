@@ -247,6 +247,11 @@ pub fn router(app: Arc<App>) -> axum::Router {
         ));
     }
     router
+        // A poll answered at once for being past the cap closes its connection: kept open, it
+        // would hold the descriptor the cap saves.
+        .layer(axum::middleware::from_fn(
+            crate::long_polls::close_when_declined,
+        ))
         .layer(cors)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

@@ -750,4 +750,14 @@ async fn a_poll_past_what_the_server_can_hold_is_answered_at_once(db: Db) {
     let reply = h.send(poll).await;
     assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
     assert_eq!(reply.headers[header::RETRY_AFTER], "2");
+    assert_eq!(
+        reply.headers[header::CONNECTION],
+        "close",
+        "its connection is not kept either"
+    );
+    let held = h.get(&format!("{path}?wait=25"), None).await;
+    assert!(
+        held.headers.get(header::CONNECTION).is_none(),
+        "a poll answered for a reason of its own keeps its connection"
+    );
 }

@@ -932,3 +932,105 @@ async fn a_client_stalling_in_its_request_headers_is_disconnected() {
     );
     assert_eq!(server.health().await["status"], "ok");
 }
+
+/// A storefront's checkout on `server` (no gateway needed), and its status's ETag.
+async fn storefront_checkout(server: &Bare) -> (String, String) {
+    let http = reqwest::Client::new();
+    let made: Value = http
+        .post(format!("{}/api/admin/checkouts", server.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"amount": "5", "currency": "USDT", "description": "Sticker"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = made["id"].as_str().expect("a checkout").to_owned();
+    let status = http
+        .get(format!("{}/api/checkouts/{id}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let tag = status.headers()["etag"].to_str().unwrap().to_owned();
+    (id, tag)
+}
+
+/// Past its cap on held polls (three quarters of the open-files limit) the server answers a
+/// poll at once, to save the descriptors it has left; the attack found those connections kept
+/// open all the same, each holding the very descriptor the cap is there to save. Such an answer
+/// now says `Connection: close`, and the connection is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_over_the_cap_is_answered_and_its_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 200 descriptors: polls are held up to 150.
+    let server = Bare::start("poll-cap", None, "", "ulimit -n 200;");
+    let (id, tag) = storefront_checkout(&server).await;
+    let request = format!(
+        "GET /api/checkouts/{id}?wait=25 HTTP/1.1\r\nHost: shop\r\nIf-None-Match: {tag}\r\n\r\n"
+    );
+    let mut held = vec![];
+    for _ in 0..150 {
+        let mut poll = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        poll.write_all(request.as_bytes()).await.unwrap();
+        held.push(poll);
+    }
+
+    // The head of an answer that comes within 3 s; none: the poll is held.
+    async fn head_within(poll: &mut tokio::net::TcpStream) -> Option<String> {
+        let mut text = Vec::new();
+        let mut buffer = [0u8; 4096];
+        tokio::time::timeout(Duration::from_secs(3), async {
+            while !text.windows(4).any(|w| w == b"\r\n\r\n") {
+                match poll.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => text.extend_from_slice(&buffer[..n]),
+                }
+            }
+        })
+        .await
+        .ok()?;
+        Some(String::from_utf8_lossy(&text).to_lowercase())
+    }
+    // A poll that overtook one of the 150 is held: it is kept open (closed, its room would go to
+    // the next), and the next one asks again.
+    let mut answered = None;
+    for _ in 0..20 {
+        let mut poll = tokio::net::TcpStream::connect(server.address)
+            .await
+            .unwrap();
+        poll.write_all(request.as_bytes()).await.unwrap();
+        match head_within(&mut poll).await {
+            Some(head) => {
+                answered = Some((head, poll));
+                break;
+            }
+            None => held.push(poll),
+        }
+    }
+    let (head, mut declined) = answered.expect("a poll answered at once");
+    assert!(head.contains("retry-after: 2"), "{head}");
+    assert!(head.starts_with("http/1.1 304"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let mut rest = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match declined.read(&mut rest).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the declined poll's connection is still open"
+    );
+
+    let health = server.health().await;
+    assert_eq!(health["longPolls"]["cap"], 150, "{health}");
+    assert_eq!(health["longPolls"]["held"], 150, "{health}");
+    drop(held);
+}
