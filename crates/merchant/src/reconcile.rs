@@ -119,6 +119,11 @@ pub async fn ask(
         Ok(reports) => reports,
         // An order the gateway does not know (yet) is not an error.
         Err(GatewayError::Rejected { status: 404, .. }) => return Ok(()),
+        // An answer that cannot be read skips this order, not the round's others.
+        Err(GatewayError::Garbage(e)) => {
+            tracing::warn!("the gateway's answer about {order_no} cannot be read: {e}");
+            return Ok(());
+        }
         Err(e) => return Err(e.to_string()),
     };
     for report in reports

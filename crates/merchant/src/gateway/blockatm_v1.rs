@@ -2,8 +2,10 @@
 //! (`docs/blockatm-api.md` §2–3). Creation's path and answer are not documented: the server
 //! sends `orderNo, chainId, symbol, amount` and needs only `toAddress` back.
 
+use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::gateway::v1::{self, CreateOrder, Payment};
-use usdt_checkout_protocol::gateway::wire::OneOrMany;
+use usdt_checkout_protocol::gateway::wire::{IdText, OneOrMany};
 use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
 
 use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
@@ -57,12 +59,26 @@ impl Dialect for BlockatmV1 {
     }
 
     fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String> {
-        Ok(match read_answer::<OneOrMany<Payment>>(answer)? {
-            Answer::Data(records) => {
-                Answer::Data(records.into_vec().into_iter().map(report).collect())
-            }
-            Answer::Refused { code, msg } => Answer::Refused { code, msg },
-        })
+        // Each record read alone: one that is neither shape is skipped, said, and the others
+        // count.
+        Ok(
+            match read_answer::<OneOrMany<Box<serde_json::value::RawValue>>>(answer)? {
+                Answer::Data(records) => Answer::Data(
+                    records
+                        .into_vec()
+                        .iter()
+                        .filter_map(|record| match record_report(record.get()) {
+                            Ok(report) => Some(report),
+                            Err(e) => {
+                                tracing::warn!("a payment record the server cannot read: {e}");
+                                None
+                            }
+                        })
+                        .collect(),
+                ),
+                Answer::Refused { code, msg } => Answer::Refused { code, msg },
+            },
+        )
     }
 
     fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String> {
@@ -85,6 +101,40 @@ impl Dialect for BlockatmV1 {
     }
 }
 
+/// A payment record in the shape BlockATM's V1 callback documents, or in the project's seed
+/// (`{orderId, status, amount, symbol, chainId, toAddress, timestamp}`, `../shared/gateway-api.md`:
+/// the query is made by our order number, so `orderId` is read as it; `status` by name,
+/// `completed` being paid).
+fn record_report(record: &str) -> Result<GatewayReport, String> {
+    if let Ok(payment) = serde_json::from_str::<Payment>(record) {
+        return Ok(report(payment));
+    }
+    let seed: SeedRecord = serde_json::from_str(record).map_err(|e| format!("{e}: {record}"))?;
+    Ok(GatewayReport {
+        order_no: Some(seed.order_id.0).filter(|id| !id.is_empty()),
+        plat_order_no: None,
+        status: seed.status,
+        amount: Some(seed.amount.0),
+        tx_id: seed.tx_id.filter(|tx| !tx.is_empty()),
+        chain_id: Some(seed.chain_id),
+        symbol: Some(seed.symbol),
+        account: None,
+    })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeedRecord {
+    order_id: IdText,
+    status: GatewayStatus,
+    amount: DecimalText,
+    symbol: String,
+    #[serde(with = "usdt_checkout_protocol::gateway::wire::chain_id_text")]
+    chain_id: ChainId,
+    #[serde(default)]
+    tx_id: Option<String>,
+}
+
 fn report(payment: Payment) -> GatewayReport {
     GatewayReport {
         order_no: payment.order_no.filter(|no| !no.is_empty()),
@@ -100,8 +150,6 @@ fn report(payment: Payment) -> GatewayReport {
 
 #[cfg(test)]
 mod tests {
-    use usdt_checkout_protocol::ChainId;
-    use usdt_checkout_protocol::gateway::GatewayStatus;
 
     use super::*;
 
@@ -194,6 +242,24 @@ mod tests {
         assert_eq!(report.order_no, None);
         assert_eq!(report.plat_order_no.as_deref(), Some("8210000197"));
         assert_eq!(report.status, GatewayStatus::Success);
+    }
+
+    #[test]
+    fn a_query_answer_in_the_seeds_record_shape_reads_and_a_bad_record_is_skipped() {
+        let answer = r#"{"records":[
+            {"orderId":"co_1","status":"completed","amount":"25.000001","symbol":"USDT",
+             "chainId":"31337","toAddress":"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+             "timestamp":1700000000000},
+            {"what":"not a payment"}
+        ]}"#;
+        let Answer::Data(reports) = BlockatmV1.queried(answer).unwrap() else {
+            panic!("data")
+        };
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].order_no.as_deref(), Some("co_1"));
+        assert_eq!(reports[0].status, GatewayStatus::Success);
+        assert_eq!(reports[0].amount.as_deref(), Some("25.000001"));
+        assert_eq!(reports[0].chain_id, Some(ChainId(31337)));
     }
 
     #[test]
