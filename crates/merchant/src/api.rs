@@ -778,8 +778,12 @@ async fn webhook(
     Ok(StatusCode::OK)
 }
 
+/// How long `/healthz` waits for the database to answer before it says it is unavailable.
+const HEALTH_PING: Duration = Duration::from_secs(2);
+
 /// `ok`, or `degraded` while a background worker failed in the last minutes (it is being
-/// restarted; `workers` says which, how often, and why).
+/// restarted; `workers` says which, how often, and why), while the database does not answer
+/// (`database.available`) or refuses writes, or a watched chain is stuck.
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let failing = app.checkouts.write_health().failing();
     let now = now_ms();
@@ -787,17 +791,31 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     let stuck = chains
         .values()
         .any(|c| c.state == crate::chain_health::State::Stuck);
-    let degraded = app.workers.degraded(now) || failing.is_some() || stuck;
+    // Asked now, briefly: a database that stopped shows here even while nothing is written.
+    let unavailable = match &app.store {
+        None => None,
+        Some(store) => match tokio::time::timeout(HEALTH_PING, store.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {} s", HEALTH_PING.as_secs())),
+        },
+    };
+    let degraded = app.workers.degraded(now) || failing.is_some() || stuck || unavailable.is_some();
+    let mut database = match failing {
+        // Failing until a write succeeds again.
+        None => serde_json::json!({"writes": "ok"}),
+        Some((at, error)) => serde_json::json!({
+            "writes": "failing",
+            "lastFailure": {"at": at, "error": error},
+        }),
+    };
+    database["available"] = unavailable.is_none().into();
+    if let Some(error) = unavailable {
+        database["error"] = error.into();
+    }
     Json(serde_json::json!({
         "status": if degraded { "degraded" } else { "ok" },
-        // Failing until a write succeeds again.
-        "database": match failing {
-            None => serde_json::json!({"writes": "ok"}),
-            Some((at, error)) => serde_json::json!({
-                "writes": "failing",
-                "lastFailure": {"at": at, "error": error},
-            }),
-        },
+        "database": database,
         "workers": app.workers.report(),
         // The chains this server watches (another server may watch the others: `roles`).
         "chains": chains

@@ -22,6 +22,7 @@ use crate::domain::Checkout;
 use crate::gateway::GatewayClient;
 use crate::limiter::SlidingWindow;
 use crate::long_polls::LongPolls;
+use crate::store::Store;
 use crate::store::replicas::Roles;
 use crate::supervisor::Workers;
 use usdt_checkout_protocol::receipt::Receipt;
@@ -46,6 +47,8 @@ pub struct App {
     pub long_polls: LongPolls,
     /// The background workers, restarted when they fail (see [`crate::supervisor`]).
     pub workers: Arc<Workers>,
+    /// The database, for `/healthz` to ask whether it answers (none: not asked).
+    pub store: Option<Store>,
 }
 
 impl App {
@@ -75,6 +78,7 @@ impl App {
             creations: std::sync::Mutex::new(SlidingWindow::new(per_client, 60_000)),
             long_polls: LongPolls::for_open_files(crate::long_polls::raise_open_files()),
             workers: Arc::default(),
+            store: None,
         }
     }
 

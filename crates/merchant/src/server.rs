@@ -123,6 +123,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let mut app = App::new(config, checkouts, gateway);
     app.roles = roles;
     app.workers = workers;
+    app.store = Some(store.clone());
     app.receipt_key = store.receipt_key().await.map_err(|e| e.to_string())?;
     let app = Arc::new(app);
     // One line on stdout for scripts and tests.

@@ -1034,3 +1034,226 @@ async fn a_poll_over_the_cap_is_answered_and_its_connection_closed() {
     assert_eq!(health["longPolls"]["held"], 150, "{health}");
     drop(held);
 }
+
+/// A PostgreSQL cluster of the test's own, to stop and start again mid-test (the tests'
+/// shared one serves every other test of the process). Stopped and removed on drop.
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    root: bool,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: usdt_checkout_testkit::tempdir::Dir,
+}
+
+impl OwnPostgres {
+    fn start(name: &str) -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server binaries (cargo xtask setup installs them)")
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let bin = entry.path().join("bin");
+                bin.join("pg_ctl").exists().then_some((version, bin))
+            })
+            .max_by_key(|(version, _)| *version)
+            .map(|(_, bin)| bin)
+            .expect("a PostgreSQL with pg_ctl");
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+        let dir = usdt_checkout_testkit::tempdir::Dir::new(name);
+        if root {
+            // initdb and postgres refuse to run as root.
+            let chown = std::process::Command::new("chown")
+                .arg("postgres:")
+                .arg(&dir.path)
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+        let own = Self {
+            bin,
+            root,
+            data: dir.path.join("data"),
+            port: usdt_checkout_testkit::free_port(),
+            _dir: dir,
+        };
+        own.run(
+            "initdb",
+            &[
+                "-D",
+                own.data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+        );
+        own.resume();
+        own
+    }
+
+    /// `program args…` from the cluster's binaries, as its owner; panics with its output if it
+    /// fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program);
+        let mut command = if self.root {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            std::process::Command::new(program)
+        };
+        let output = command
+            .args(args)
+            .current_dir(&self._dir.path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Starts the cluster (again), on the same port, and waits until it takes connections.
+    fn resume(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self._dir.path.display()
+        );
+        let log = self._dir.path.join("postgres.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops it as an operator does (`pg_ctl stop`, fast: connections are ended).
+    fn pause(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    /// A new, empty database on it, as `database =` names it.
+    async fn database(&self, name: &str) -> String {
+        use sqlx::Connection;
+        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(if self.root { "runuser" } else { "sh" })
+            .args(if self.root {
+                vec!["-u", "postgres", "--"]
+            } else {
+                vec!["-c", "exec \"$@\"", "sh"]
+            })
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// Postgres stops under a running server. Writes are refused at once with 503
+/// `database_unavailable` and `Retry-After` (they hung on the pool for 30 s, then the request
+/// timed out with 408), `/healthz` says the database is unavailable (it said ok), and once
+/// Postgres is back the same request succeeds and nothing made before is lost. (That status
+/// polls of checkouts being paid go on from memory meanwhile: tests/api.rs.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_stops_is_refused_at_once_said_in_healthz_and_nothing_is_lost() {
+    let postgres = OwnPostgres::start("db-stops");
+    let database = postgres.database("checkout").await;
+    let server = Bare::start("db-stops", Some(&database), "", "");
+    let (kept, _) = storefront_checkout(&server).await;
+    let health = server.health().await;
+    assert_eq!(health["status"], "ok", "{health}");
+
+    postgres.pause();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let create = || {
+        http.post(format!("{}/api/admin/checkouts", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"amount": "7", "currency": "USDT", "description": "Mug", "reference": "cart-7"}))
+            .send()
+    };
+    let refused = create().await.unwrap();
+    let status = refused.status().as_u16();
+    let retry_after = refused.headers().get("retry-after").cloned();
+    let body: Value = refused.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "database_unavailable", "{body}");
+    assert!(retry_after.is_some(), "{body}");
+
+    let health = server.health().await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["database"]["available"], false, "{health}");
+    assert!(health["database"]["error"].is_string(), "{health}");
+
+    postgres.resume();
+    let made: Value = eventually("a creation once Postgres is back", WAIT, || async {
+        let reply = create().await.ok()?;
+        (reply.status() == 201).then_some(())?;
+        reply.json().await.ok()
+    })
+    .await;
+    let health = eventually("healthz to say the database is back", WAIT, || async {
+        let health = server.health().await;
+        (health["database"]["available"] == true).then_some(health)
+    })
+    .await;
+    assert_eq!(health["database"]["writes"], "ok", "{health}");
+    let orders: Value = http
+        .get(format!("{}/api/admin/orders", server.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "the refused creation made nothing: {orders}");
+    assert!(ids.contains(&kept.as_str()), "{orders}");
+    assert!(ids.contains(&made["id"].as_str().unwrap()), "{orders}");
+}

@@ -54,16 +54,21 @@ impl StoreError {
     /// The database cannot be reached (or is restarting, or every connection is busy for too
     /// long): worth trying again, unlike a query it refuses or data it holds malformed.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Database(
                 sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // Postgres ending the connection as it stops (57P01 admin_shutdown, 57P02
+            // crash_shutdown, 57P03 cannot_connect_now) or a connection failure (class 08).
+            StoreError::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        }
     }
 }
 
@@ -215,6 +220,11 @@ impl WriteHealth {
     }
 }
 
+/// How long a query waits for a pooled connection (one to a database that stopped is tried
+/// again and again meanwhile) before the database counts as unavailable: well within a
+/// request's 30 s, which a request makes several of.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serialises migrations across checkout servers starting together on one Postgres (an
 /// arbitrary key of this product's own).
 const MIGRATION_LOCK: i64 = 0x0075_7364_746d_6967;
@@ -237,6 +247,9 @@ impl Store {
         };
         let pool_options = AnyPoolOptions::new()
             .max_connections(connections)
+            // A database that stops (or every connection busy) fails a request in seconds, as
+            // unavailable (503, retry), instead of holding it past the request timeout (408).
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -270,6 +283,12 @@ impl Store {
         migrating.migrate().await?;
         migrating.pool.close().await;
         Ok(store(pool_options.connect_with(options).await?))
+    }
+
+    /// Whether the database answers now (`SELECT 1`): `/healthz` says so.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes every connection: what follows fails as a database that cannot be reached does.
