@@ -823,6 +823,14 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
             .map(|(chain, report)| (chain.0.to_string(), report))
             .collect::<std::collections::BTreeMap<_, _>>(),
         "gateway": app.gateway.health(),
+        // Every gateway call paused after a 429 or 418 (new checkouts refused), until when.
+        "gatewayPause": app.gateway.paused_until().map(|until| serde_json::json!({
+            "until": until,
+            "reason": match app.gateway.health() {
+                usdt_checkout_protocol::checkout::GatewayHealth::Blocked { .. } => "blocked",
+                _ => "rate_limited",
+            },
+        })),
         "gatewayCallsInLastMinute": app.gateway.calls_in_last_minute(),
         "gatewayRateLimitRefusals": app.gateway.rate_limit_refusals(),
         "roles": app.roles.held(),

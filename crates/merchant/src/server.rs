@@ -34,6 +34,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", config.database))?;
     let fulfillment_due = Arc::new(Notify::new());
     let gateway = Arc::new(GatewayClient::for_config(&config).sharing_budget(store.clone()));
+    // A pause the gateway asked before a restart (or of another server) is said from the start.
+    gateway.resume_pause().await;
     let dialect = gateway.dialect();
     let checkouts = Arc::new(
         Checkouts::load(store.clone(), fulfillment_due.clone())

@@ -799,6 +799,8 @@ struct Bare {
     config: std::path::PathBuf,
     /// Run by the shell that starts the server, before it: a `ulimit`.
     prelude: String,
+    /// As `database =` names it.
+    database: String,
     _dir: usdt_checkout_testkit::tempdir::Dir,
 }
 
@@ -806,10 +808,22 @@ impl Bare {
     /// `database` as `database =` names it; `None`: an SQLite file of its own. `extra` is more
     /// of the configuration's top level.
     fn start(name: &str, database: Option<&str>, extra: &str, prelude: &str) -> Self {
+        Self::with_gateway(name, database, extra, prelude, "http://127.0.0.1:1")
+    }
+
+    /// [`Bare::start`], its gateway at `gateway`.
+    fn with_gateway(
+        name: &str,
+        database: Option<&str>,
+        extra: &str,
+        prelude: &str,
+        gateway: &str,
+    ) -> Self {
         let dir = usdt_checkout_testkit::tempdir::Dir::new(name);
         let sqlite = dir.path.join("checkout.sqlite").display().to_string();
+        let database = database.unwrap_or(&sqlite).to_owned();
         let merchant = usdt_checkout_protocol::signature::V1PrivateKey::generate();
-        let gateway = usdt_checkout_protocol::signature::V1PrivateKey::generate();
+        let gateway_key = usdt_checkout_protocol::signature::V1PrivateKey::generate();
         let config = dir.path.join("checkout.toml");
         std::fs::write(
             &config,
@@ -819,7 +833,7 @@ database = "{database}"
 {extra}
 
 [gateway]
-url = "http://127.0.0.1:1"
+url = "{gateway}"
 api_key = "pk_bare"
 private_key = "{private}"
 webhook_public_key = "{public}"
@@ -827,9 +841,8 @@ webhook_public_key = "{public}"
 [admin]
 token = "{ADMIN_TOKEN}"
 "#,
-                database = database.unwrap_or(&sqlite),
                 private = merchant.to_base64_pkcs8(),
-                public = gateway.public_key().to_base64_spki(),
+                public = gateway_key.public_key().to_base64_spki(),
             ),
         )
         .unwrap();
@@ -839,6 +852,7 @@ token = "{ADMIN_TOKEN}"
             child: None,
             config,
             prelude: prelude.to_owned(),
+            database,
             _dir: dir,
         };
         bare.spawn();
@@ -877,6 +891,12 @@ token = "{ADMIN_TOKEN}"
         self.address = ready["listen"].as_str().unwrap().parse().unwrap();
         self.url = format!("http://{}", self.address);
         self.child = Some(child);
+    }
+
+    /// Killed, as by a crash (SIGKILL), and started again on the same configuration.
+    fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     fn stop(&mut self) {
@@ -1256,4 +1276,105 @@ async fn a_database_that_stops_is_refused_at_once_said_in_healthz_and_nothing_is
     assert_eq!(ids.len(), 2, "the refused creation made nothing: {orders}");
     assert!(ids.contains(&kept.as_str()), "{orders}");
     assert!(ids.contains(&made["id"].as_str().unwrap()), "{orders}");
+}
+
+/// A gateway that lists chain 31337's USDT and answers every signed call 429 with
+/// `Retry-After: 3600`, as the attack made it: the address it listens on.
+async fn gateway_asking_an_hour() -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{any, get};
+    let refuse = || async {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "3600".parse().unwrap());
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            axum::Json(json!({"code": "000429", "msg": "rate limited"})),
+        )
+    };
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/public/networklist",
+            get(|| async { axum::Json(json!([{"chainId": "31337", "name": "Local chain"}])) }),
+        )
+        .route(
+            "/api/v1/public/cryptocurrencies",
+            get(|| async {
+                axum::Json(json!([{"chainId": "31337", "symbol": "USDT",
+                    "contract": "0x5FbDB2315678afecb367f032d93F642f64180aa3", "decimals": 6}]))
+            }),
+        )
+        .fallback(any(refuse));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+/// The attack: one 429 with `Retry-After: 3600` refused every new checkout for an hour, and a
+/// restart (even SIGKILL) kept the pause, with nothing in `/healthz` to say why. A 429 pauses
+/// calls for at most a minute (BlockATM counts calls per minute), a pause read back from the
+/// database (another server's, one kept across a restart) is never longer than the longest an
+/// answer may ask (5 minutes, a 418's block), and `/healthz` says the pause and until when.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_retry_after_cannot_stop_checkouts_for_an_hour() {
+    let gateway = gateway_asking_an_hour().await;
+    let mut server = Bare::with_gateway("retry-after", None, "", "", &gateway);
+    let (id, _) = storefront_checkout(&server).await;
+    let http = reqwest::Client::new();
+    let pay = |server: &str, key: &'static str| {
+        http.post(format!("{server}/api/checkouts"))
+            .json(&json!({"checkoutId": id, "chainId": 31337, "symbol": "USDT", "idempotencyKey": key}))
+            .send()
+    };
+    let refused = pay(&server.url, "retry-after-0001").await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "gateway_rate_limited", "{body}");
+    let asked = body["retryAfter"].as_u64().unwrap();
+    assert!((1..=60).contains(&asked), "retry after {asked} s: {body}");
+
+    let until = |health: &Value| health["gatewayPause"]["until"].as_u64();
+    let health = server.health().await;
+    let paused = until(&health).unwrap_or_else(|| panic!("no pause in {health}"));
+    assert!(paused <= now_ms() + 61_000, "{health}");
+    assert_eq!(health["gateway"]["state"], "rate_limited", "{health}");
+
+    // Killed and started again: the pause is kept (the gateway asked it), no longer.
+    server.restart();
+    let health = server.health().await;
+    assert_eq!(until(&health), Some(paused), "{health}");
+    assert_eq!(health["gateway"]["state"], "rate_limited", "{health}");
+
+    // An hour's pause in the database, as an earlier server kept one: read back, it is cut to
+    // the longest an answer may ask.
+    server.stop();
+    {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&format!("sqlite://{}", server.database))
+            .await
+            .unwrap();
+        let hour = now_ms() + 3_600_000;
+        db.execute(sqlx::raw_sql(&format!(
+            "UPDATE gateway_budget SET paused_until = {hour}"
+        )))
+        .await
+        .unwrap();
+    }
+    server.spawn();
+    let health = server.health().await;
+    let paused = until(&health).unwrap_or_else(|| panic!("no pause in {health}"));
+    assert!(paused <= now_ms() + 301_000, "{health}");
+    let refused: Value = pay(&server.url, "retry-after-0002")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let asked = refused["retryAfter"].as_u64().unwrap();
+    assert!(
+        (1..=300).contains(&asked),
+        "retry after {asked} s: {refused}"
+    );
 }

@@ -69,13 +69,21 @@ const CREATION_ATTEMPTS: u32 = 3;
 /// Without a `Retry-After`, how long a 429 or a 418 pauses calls.
 const DEFAULT_LIMITED: Duration = Duration::from_secs(60);
 const DEFAULT_BLOCKED: Duration = Duration::from_secs(300);
-/// The longest pause a gateway's `Retry-After` may ask: one header must not stop every call for
-/// years. BlockATM's documented limit is per minute, its block 5 minutes.
-const MAX_PAUSE: Duration = Duration::from_secs(3_600);
+/// The longest a 429 pauses calls, whatever its `Retry-After` says: BlockATM counts a key's
+/// calls per minute, so a minute on none of the calls that went over count any more. One header
+/// asking an hour stopped every new checkout for the hour.
+const MAX_LIMITED: Duration = Duration::from_secs(60);
+/// The longest a 418 pauses calls: BlockATM documents the block but not how long it lasts (the
+/// sandbox's, 5 minutes). After it one call finds out, and a 418 again pauses again.
+const MAX_BLOCKED: Duration = Duration::from_secs(300);
+/// The longest pause this client keeps from now, whoever set it: one read back from the
+/// database (another server's, or one kept across a restart, even by an earlier version) is cut
+/// to it. The longest an answer may ask.
+const MAX_PAUSE: Duration = MAX_BLOCKED;
 
 /// How long a 429 or 418 pauses calls: its `Retry-After` in seconds (anything else, an HTTP
-/// date included, is read as absent), at least a second and at most [`MAX_PAUSE`].
-fn pause_for(retry_after: Option<&str>, default: Duration) -> Duration {
+/// date included, is read as absent), at least a second and at most `max`.
+fn pause_for(retry_after: Option<&str>, default: Duration, max: Duration) -> Duration {
     let seconds = retry_after.map(str::trim).and_then(|v| {
         // Digits too many for a u64 still mean "a very long time".
         (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
@@ -83,7 +91,15 @@ fn pause_for(retry_after: Option<&str>, default: Duration) -> Duration {
     });
     seconds
         .map_or(default, Duration::from_secs)
-        .clamp(Duration::from_secs(1), MAX_PAUSE)
+        .clamp(Duration::from_secs(1), max)
+}
+
+/// `budget` with its pause cut to end at `ceiling` at the latest.
+fn pause_at_most(budget: &mut Budget, per_minute: usize, ceiling: u64) {
+    let (sent, paused) = budget.kept();
+    if paused > ceiling {
+        *budget = Budget::restore(per_minute, sent, ceiling);
+    }
 }
 
 /// The moment `after` from now, in Unix milliseconds, never overflowing.
@@ -154,22 +170,52 @@ impl GatewayClient {
     }
 
     /// Runs `decide` on the budget: the shared one, or, without one or while the database cannot
-    /// be reached, this server's own.
+    /// be reached, this server's own. Either way its pause first ends no later than
+    /// [`MAX_PAUSE`] from now, and this server's own budget keeps the pause decided (what
+    /// `/healthz` says).
     async fn with_budget<T>(&self, decide: impl Fn(&mut Budget) -> T) -> T {
+        let per_minute = self.requests_per_minute;
+        let ceiling = later(MAX_PAUSE);
         if let Some(store) = &self.shared {
-            match store
-                .with_budget(&self.api_key, self.requests_per_minute, &decide)
-                .await
-            {
-                Ok(decided) => {
-                    // This server's count, for its own status, follows the shared one.
-                    let _ = decide(&mut self.budget.lock().expect("budget lock"));
+            let shared = store
+                .with_budget(&self.api_key, per_minute, |budget| {
+                    pause_at_most(budget, per_minute, ceiling);
+                    let decided = decide(budget);
+                    (decided, budget.paused_until())
+                })
+                .await;
+            match shared {
+                Ok((decided, paused)) => {
+                    // This server's count, for its own status, follows the shared one, and its
+                    // pause is the shared one.
+                    let mut own = self.budget.lock().expect("budget lock");
+                    let _ = decide(&mut own);
+                    let (sent, _) = own.kept();
+                    *own = Budget::restore(per_minute, sent, paused);
                     return decided;
                 }
                 Err(e) => tracing::warn!("the shared gateway budget: {e}; counting alone"),
             }
         }
-        decide(&mut self.budget.lock().expect("budget lock"))
+        let mut own = self.budget.lock().expect("budget lock");
+        pause_at_most(&mut own, per_minute, ceiling);
+        decide(&mut own)
+    }
+
+    /// Takes up the pause kept in the shared budget (another server's, or this one's before a
+    /// restart), so that the gateway's health and `/healthz` say it from the start.
+    pub async fn resume_pause(&self) {
+        let paused = self.with_budget(|budget| budget.paused_until()).await;
+        if paused > now_ms() && self.health() == GatewayHealth::Available {
+            self.set_health(GatewayHealth::RateLimited { until: paused });
+        }
+    }
+
+    /// Until when (Unix ms) every call is paused, after a 429 or a 418, if it is: the pause new
+    /// checkouts are refused for.
+    pub fn paused_until(&self) -> Option<u64> {
+        let paused = self.budget.lock().expect("budget lock").paused_until();
+        (paused > now_ms()).then_some(paused)
     }
 
     /// The gateway's wire: webhooks are read through it.
@@ -350,7 +396,7 @@ impl GatewayClient {
             .and_then(|v| v.to_str().ok());
         match status {
             429 => {
-                let after = pause_for(retry_after, DEFAULT_LIMITED);
+                let after = pause_for(retry_after, DEFAULT_LIMITED, MAX_LIMITED);
                 self.pause(
                     after,
                     GatewayHealth::RateLimited {
@@ -361,7 +407,7 @@ impl GatewayClient {
                 return Err(GatewayError::RateLimited(after));
             }
             418 => {
-                let after = pause_for(retry_after, DEFAULT_BLOCKED);
+                let after = pause_for(retry_after, DEFAULT_BLOCKED, MAX_BLOCKED);
                 self.pause(
                     after,
                     GatewayHealth::Blocked {
@@ -458,13 +504,20 @@ mod tests {
 
     #[test]
     fn a_gateways_retry_after_is_clamped_whatever_it_says() {
-        let limited = |header| pause_for(header, DEFAULT_LIMITED);
+        let limited = |header| pause_for(header, DEFAULT_LIMITED, MAX_LIMITED);
         assert_eq!(limited(Some("30")), Duration::from_secs(30));
         assert_eq!(limited(Some(" 7 ")), Duration::from_secs(7));
         assert_eq!(limited(None), DEFAULT_LIMITED);
-        for extreme in ["18446744073709551615", "99999999999999999999", "31536000"] {
-            assert_eq!(limited(Some(extreme)), MAX_PAUSE, "{extreme}");
+        for extreme in [
+            "18446744073709551615",
+            "99999999999999999999",
+            "31536000",
+            "3600",
+            "61",
+        ] {
+            assert_eq!(limited(Some(extreme)), MAX_LIMITED, "{extreme}");
         }
+        assert_eq!(MAX_LIMITED, Duration::from_secs(60), "BlockATM's window");
         assert_eq!(
             limited(Some("0")),
             Duration::from_secs(1),
@@ -473,7 +526,23 @@ mod tests {
         for unreadable in ["-5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT", ""] {
             assert_eq!(limited(Some(unreadable)), DEFAULT_LIMITED, "{unreadable}");
         }
-        assert_eq!(pause_for(None, DEFAULT_BLOCKED), DEFAULT_BLOCKED);
+        let blocked = |header| pause_for(header, DEFAULT_BLOCKED, MAX_BLOCKED);
+        assert_eq!(blocked(None), DEFAULT_BLOCKED);
+        assert_eq!(blocked(Some("120")), Duration::from_secs(120));
+        assert_eq!(blocked(Some("3600")), MAX_BLOCKED);
+        assert!(MAX_LIMITED <= MAX_PAUSE && MAX_BLOCKED <= MAX_PAUSE);
+    }
+
+    #[test]
+    fn a_pause_read_back_ends_no_later_than_the_longest_an_answer_may_ask() {
+        let mut budget = Budget::new(90);
+        budget.try_take(Priority::Creation, 1_000).unwrap();
+        budget.pause_until(3_600_000);
+        pause_at_most(&mut budget, 90, 300_000);
+        assert_eq!(budget.paused_until(), 300_000);
+        assert_eq!(budget.kept().0, vec![1_000], "the calls counted are kept");
+        pause_at_most(&mut budget, 90, 500_000);
+        assert_eq!(budget.paused_until(), 300_000, "never lengthened");
     }
 
     #[test]
