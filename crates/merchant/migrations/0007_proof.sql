@@ -12,10 +12,17 @@ CREATE TABLE refused_reports (
     tx_hash       TEXT,
     reason        TEXT NOT NULL
 );
--- A claim ("I already paid") made without the sender's signature: the payment stays unmatched,
--- claimed for this checkout, until the merchant decides.
-ALTER TABLE chain_payments ADD COLUMN claimed_for TEXT;
-ALTER TABLE chain_payments ADD COLUMN claim_requested_at BIGINT;
+-- Claims ("I already paid") made without the sender's signature, for the merchant to decide:
+-- every claimant of a payment, kept apart from the payment itself, which the watcher still
+-- matches by its rules (a claim must never stand in the way of the order the money is for).
+CREATE TABLE claims_under_review (
+    chain_id     BIGINT NOT NULL,
+    tx_hash      TEXT NOT NULL,
+    log_index    BIGINT NOT NULL,
+    checkout_id  TEXT NOT NULL,
+    requested_at BIGINT NOT NULL,
+    PRIMARY KEY (chain_id, tx_hash, log_index, checkout_id)
+);
 -- Until when one server is asking the gateway for this checkout's order (Unix ms): another
 -- server waits for it instead of asking too, holding no connection meanwhile.
 ALTER TABLE checkouts ADD COLUMN asking_until BIGINT;

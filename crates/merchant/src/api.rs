@@ -615,9 +615,10 @@ struct AdminPayment {
     /// may have sent it on the wrong network. Flagged, never counted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     wrong_network_for: Vec<String>,
-    /// A shopper claimed it for a checkout without the sender's proof: the merchant decides.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    claim: Option<UnprovenClaim>,
+    /// Shoppers claimed it for their checkouts without the sender's proof, oldest first: the
+    /// merchant decides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    claims: Vec<UnprovenClaim>,
 }
 
 #[derive(Serialize)]
@@ -643,7 +644,7 @@ impl AdminPayment {
             amount_atomic: payment.value.to_string(),
             mined_at: payment.timestamp_ms,
             wrong_network_for: vec![],
-            claim: None,
+            claims: vec![],
         }
     }
 }
@@ -662,13 +663,16 @@ async fn list_unmatched(
             .iter()
             .map(|(chain, payment)| AdminPayment {
                 wrong_network_for: app.checkouts.wrong_network_for(*chain, payment),
-                claim: claims
+                claims: claims
                     .remove(&(chain.0, payment.tx_id.clone(), payment.log_index))
+                    .unwrap_or_default()
+                    .into_iter()
                     .map(|(checkout_id, requested_at)| UnprovenClaim {
                         checkout_id,
                         requested_at,
                         proven: false,
-                    }),
+                    })
+                    .collect(),
                 ..AdminPayment::new(chain.0, payment)
             })
             .collect(),

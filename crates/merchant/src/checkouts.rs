@@ -90,6 +90,8 @@ pub struct Checkouts {
     /// Creation of one checkout's order takes turns on this server (see
     /// [`Checkouts::checkout_turn`]).
     checkout_stripes: Vec<Turns>,
+    /// The chains the configuration watches (with an RPC URL), whichever server reads them.
+    watched_chains: std::collections::BTreeSet<ChainId>,
     /// How this server's chain watchers are doing (see [`crate::chain_health`]).
     pub chain_health: crate::chain_health::ChainHealth,
     /// Who can have signed a webhook that verifies, and the merchant account reports must name
@@ -131,22 +133,24 @@ fn needs_the_gateway_soon(checkout: &Checkout, payments_moved: bool) -> bool {
 }
 
 /// How long one request may ask the gateway for a checkout's order before another may: longer
-/// than the gateway client's retries of one creation take.
-const ASKING_LEASE_MS: u64 = 120_000;
+/// than a request may last (30 s), with room for the servers' clocks to differ.
+const ASKING_LEASE_MS: u64 = 60_000;
 
 /// The turn to ask the gateway for one checkout's order (see [`Checkouts::checkout_turn`]).
 pub struct AskingTurn {
     _here: tokio::sync::OwnedMutexGuard<()>,
     store: Store,
     id: String,
+    /// The lease's end: what marks it as this turn's.
+    until: u64,
 }
 
 impl Drop for AskingTurn {
     fn drop(&mut self) {
-        let (store, id) = (self.store.clone(), std::mem::take(&mut self.id));
+        let (store, id, until) = (self.store.clone(), std::mem::take(&mut self.id), self.until);
         // Given back at once; should this fail, the lease runs out by itself.
         tokio::spawn(async move {
-            if let Err(e) = store.end_asking(&id).await {
+            if let Err(e) = store.end_asking(&id, until).await {
                 tracing::warn!("checkout {id}: giving back the turn to create its order: {e}");
             }
         });
@@ -201,6 +205,7 @@ impl Checkouts {
             unmatched: RwLock::new(unmatched),
             checkout_stripes: (0..CHECKOUT_STRIPES).map(|_| Turns::default()).collect(),
             chain_health: Default::default(),
+            watched_chains: Default::default(),
             // The strictest until told: any merchant could have forwarded a webhook.
             webhooks: (Provenance::GatewaySigned, None),
             urgent: std::sync::Mutex::new(Default::default()),
@@ -211,6 +216,12 @@ impl Checkouts {
     /// reports must name, if any.
     pub fn for_gateway(mut self, webhooks: Provenance, account: Option<String>) -> Self {
         self.webhooks = (webhooks, account);
+        self
+    }
+
+    /// The chains the configuration watches (see `watched_chains`).
+    pub fn watching(mut self, chains: impl IntoIterator<Item = ChainId>) -> Self {
+        self.watched_chains = chains.into_iter().collect();
         self
     }
 
@@ -421,9 +432,11 @@ impl Checkouts {
         let now = now_ms();
         let mut write = self.store.begin().await?;
         let mut touched: Vec<String> = vec![];
+        let mut forgotten = vec![];
         if let Some(fork) = step.fork {
             tracing::warn!("chain {chain}: reorg from block {fork}; reading it again");
-            touched.extend(write.rewind_chain(chain, fork).await?);
+            forgotten = write.rewind_chain(chain, fork).await?;
+            touched.extend(forgotten.iter().map(|f| f.checkout_id.clone()));
         }
         // Checkouts whose payments the chain took back or added: changed, even where nothing
         // else is (a payment the gateway reported first now has its amount and block).
@@ -431,7 +444,15 @@ impl Checkouts {
         let mut credited: HashMap<String, Vec<ChainPayment>> = HashMap::new();
         let mut unmatched = vec![];
         for payment in &step.payments {
-            let owner = self.owner(chain, payment, &credited, step.fork, now);
+            // A payment the reorg took back, mined again: the same transfer, the same order's
+            // (matched anew, an order it had paid in full would no longer take it, and it would
+            // be free for anyone's claim).
+            let owner = match forgotten.iter().find(|f| {
+                f.log_index == payment.log_index && f.tx_hash.eq_ignore_ascii_case(&payment.tx_id)
+            }) {
+                Some(again) => Some(again.checkout_id.clone()),
+                None => self.owner(chain, payment, &credited, step.fork, now),
+            };
             if write
                 .record_chain_payment(chain, payment, owner.as_deref())
                 .await?
@@ -463,13 +484,24 @@ impl Checkouts {
             }
         }
         write.save_cursor(chain, &step.next).await?;
-        self.heads.write().expect("heads lock").insert(
-            chain,
-            Watched {
-                head: step.head,
-                read_at,
-            },
-        );
+        {
+            let mut heads = self.heads.write().expect("heads lock");
+            let read_to = step.next.next_block.saturating_sub(1);
+            // A step that stopped short of the head (catching up, chunk by chunk) has not read
+            // what was mined when it began: the last read that had still stands.
+            let read_at = match heads.get(&chain) {
+                Some(before) if read_to < step.head => before.read_at,
+                None if read_to < step.head => 0,
+                _ => read_at,
+            };
+            heads.insert(
+                chain,
+                Watched {
+                    head: read_to.min(step.head),
+                    read_at,
+                },
+            );
+        }
         // The head moved: every checkout on this chain still counting confirmations, or whose
         // time may have run out, is settled again too, when that changes anything.
         touched.extend(self.settling_on(chain));
@@ -762,15 +794,13 @@ impl Checkouts {
         let here = self.checkout_stripes[stripe].clone().lock_owned().await;
         loop {
             let now = now_ms();
-            if self
-                .store
-                .lease_asking(id, now, now + ASKING_LEASE_MS)
-                .await?
-            {
+            let until = now + ASKING_LEASE_MS;
+            if self.store.lease_asking(id, now, until).await? {
                 return Ok(AskingTurn {
                     _here: here,
                     store: self.store.clone(),
                     id: id.to_owned(),
+                    until,
                 });
             }
             // Another server is asking the gateway for it: its answer is awaited.
@@ -904,17 +934,28 @@ impl Checkouts {
             .collect()
     }
 
+    /// How far `chain` was read, if it is watched. A chain watched by the servers sharing this
+    /// database but not yet read here (another server runs its watcher, or this one has not
+    /// started it) is watched all the same, read to nothing: the gateway's "paid" still needs
+    /// what the chain showed, which the store's payments say.
+    fn watched(&self, chain: ChainId) -> Option<Watched> {
+        let known = self.heads.read().expect("heads lock").get(&chain).copied();
+        known.or_else(|| {
+            self.watched_chains.contains(&chain).then_some(Watched {
+                head: 0,
+                read_at: 0,
+            })
+        })
+    }
+
     /// Whether settling the cached checkout now would change what anyone sees: the reads and
     /// the write transaction are spent only then (every block, and every reconciliation round,
     /// would otherwise cost one per open checkout).
     fn would_change(&self, checkout: &Checkout) -> bool {
-        let head = checkout.terms.as_ref().and_then(|t| {
-            self.heads
-                .read()
-                .expect("heads lock")
-                .get(&t.chain_id)
-                .copied()
-        });
+        let head = checkout
+            .terms
+            .as_ref()
+            .and_then(|t| self.watched(t.chain_id));
         checkout
             .settled(head, now_ms())
             .is_some_and(|settled| settled.changed)
@@ -932,13 +973,10 @@ impl Checkouts {
         source: &str,
         moved: bool,
     ) -> Result<Option<(Checkout, bool)>, StoreError> {
-        let head = informed.terms.as_ref().and_then(|t| {
-            self.heads
-                .read()
-                .expect("heads lock")
-                .get(&t.chain_id)
-                .copied()
-        });
+        let head = informed
+            .terms
+            .as_ref()
+            .and_then(|t| self.watched(t.chain_id));
         let now = now_ms();
         let Some(settled) = informed.settled(head, now) else {
             return Ok(None);
@@ -1012,10 +1050,10 @@ impl Checkouts {
         self.store.unmatched(limit).await
     }
 
-    /// Unmatched payments claimed without proof (see [`Store::claims_under_review`]).
+    /// Claims made without proof (see [`Store::claims_under_review`]).
     pub async fn claims_under_review(
         &self,
-    ) -> Result<HashMap<(u64, String, u64), (String, u64)>, StoreError> {
+    ) -> Result<HashMap<(u64, String, u64), Vec<(String, u64)>>, StoreError> {
         self.store.claims_under_review().await
     }
 

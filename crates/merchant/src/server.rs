@@ -44,6 +44,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .for_gateway(
                 dialect.webhook_provenance(),
                 dialect.account().map(str::to_owned),
+            )
+            .watching(
+                config
+                    .chains
+                    .iter()
+                    .filter(|(_, chain)| chain.rpc_url.is_some())
+                    .map(|(id, _)| *id),
             ),
     );
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -16,7 +16,7 @@ use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::config::Database;
 use usdt_checkout_server::domain::{Asked, Checkout, CreatedBy, PaymentTerms};
 use usdt_checkout_server::gateway::GatewayReport;
-use usdt_checkout_server::store::Store;
+use usdt_checkout_server::store::{Claimed, Store};
 
 /// A database of its own for one test, dropped with it (an SQLite file; a Postgres database lives
 /// as long as the tests' throwaway cluster).
@@ -61,6 +61,9 @@ on_both!(
     an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders,
     what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_again,
     a_payment_read_again_after_a_reorg_goes_to_the_same_order,
+    a_claim_without_proof_takes_a_payment_from_no_order,
+    a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own,
+    a_watched_chain_not_yet_read_here_still_bounds_the_gateways_paid,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -744,5 +747,121 @@ async fn a_payment_read_again_after_a_reorg_goes_to_the_same_order(db: Db) {
     assert!(
         checkouts.unmatched(10).await.unwrap().is_empty(),
         "not kept as unmatched"
+    );
+}
+
+async fn a_claim_without_proof_takes_a_payment_from_no_order(db: Db) {
+    let db = TempDb::new(db, "a_claim_without_proof_takes_a_payment_f").await;
+    let (_store, checkouts) = open(&db).await;
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    checkouts.open(&checkout("co_thief", None)).await.unwrap();
+    let mut theirs = terms("ORD-T");
+    theirs.pay_amount_atomic = 30_000_000;
+    // Past its time: co_1 is the only open order at the address.
+    theirs.expires_at = now_ms() - 1_000;
+    checkouts.attach_order("co_thief", &theirs).await.unwrap();
+    // co_1's shopper sends the exact amount; a thief claims it without proof the moment it is
+    // mined, before the watcher reads it.
+    let paid = transfer(24_995_001, 100, 0);
+    let claimed = checkouts
+        .attach_claimed("co_thief", ChainId::LOCAL, &paid, false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(claimed, Claimed::AnotherOrdersAsk(_)),
+        "{claimed:?}"
+    );
+    // Not the exact ask: a part, which is co_1's as the only open order at the address.
+    let part = transfer(5_000_000, 101, 0);
+    let claimed = checkouts
+        .attach_claimed("co_thief", ChainId::LOCAL, &part, false)
+        .await
+        .unwrap();
+    assert_eq!(claimed, Claimed::UnderReview);
+    // The watcher then reads it: its rules still decide, the claim took nothing.
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(102, None, vec![paid, part.clone()]))
+        .await
+        .unwrap();
+    let co_1 = checkouts.get("co_1").unwrap();
+    assert!(
+        co_1.chain_payments.iter().any(|p| p.same_log(&part)),
+        "{co_1:?}"
+    );
+    assert_eq!(checkouts.get("co_thief").unwrap().paid_atomic, 0);
+}
+
+async fn a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own(db: Db) {
+    let db = TempDb::new(db, "a_paid_orders_payment_mined_again_after").await;
+    let (_store, checkouts) = open(&db).await;
+    for (id, order_no, amount) in [("co_1", "ORD-1", 24_995_001), ("co_2", "ORD-2", 24_995_002)] {
+        checkouts.open(&checkout(id, None)).await.unwrap();
+        let mut terms = terms(order_no);
+        terms.pay_amount_atomic = amount;
+        checkouts.attach_order(id, &terms).await.unwrap();
+    }
+    let paid = transfer(24_995_001, 100, 0);
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(100, None, vec![paid.clone()]))
+        .await
+        .unwrap();
+    checkouts
+        .apply_report(
+            &report("ORD-1", GatewayStatus::Success, "24.995001"),
+            Source::Reconciler,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        checkouts.get("co_1").unwrap().state,
+        CheckoutState::Order(OrderStatus::Paid)
+    );
+    // A reorg takes block 100 back and mines the same transfer in 101: co_1 is final, so the
+    // matching rules would give it to no order, free for anyone's claim.
+    let again = ChainPayment {
+        block_number: 101,
+        block_hash: "0xb101-new".into(),
+        ..paid
+    };
+    checkouts
+        .apply_chain(ChainId::LOCAL, &step(101, Some(100), vec![again.clone()]))
+        .await
+        .unwrap();
+    let co_1 = checkouts.get("co_1").unwrap();
+    assert!(
+        co_1.chain_payments.iter().any(|p| p.same_log(&again)),
+        "{co_1:?}"
+    );
+    assert!(checkouts.unmatched(10).await.unwrap().is_empty());
+}
+
+async fn a_watched_chain_not_yet_read_here_still_bounds_the_gateways_paid(db: Db) {
+    let db = TempDb::new(db, "a_watched_chain_not_yet_read_here_still").await;
+    let store = Store::open(&db.database).await.unwrap();
+    // A replica: the chain is watched (by another server), this one has read nothing of it.
+    let checkouts = Checkouts::load(store, Arc::new(Notify::new()))
+        .await
+        .unwrap()
+        .watching([ChainId::LOCAL]);
+    checkouts.open(&checkout("co_1", None)).await.unwrap();
+    checkouts
+        .attach_order("co_1", &terms("ORD-1"))
+        .await
+        .unwrap();
+    checkouts
+        .apply_report(
+            &report("ORD-1", GatewayStatus::Success, "24.995001"),
+            Source::Reconciler,
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        checkouts.get("co_1").unwrap().state,
+        CheckoutState::Order(OrderStatus::Paid),
+        "paid with nothing on chain"
     );
 }

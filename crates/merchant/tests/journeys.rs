@@ -1327,7 +1327,11 @@ async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_
                 .is_some_and(|hash| hash.eq_ignore_ascii_case(&part))
         })
         .unwrap_or_else(|| panic!("{part} listed as unmatched: {listed}"));
-    assert_eq!(kept["claim"]["checkoutId"], shop.order.as_str(), "{kept}");
+    assert_eq!(
+        kept["claims"][0]["checkoutId"],
+        shop.order.as_str(),
+        "{kept}"
+    );
     let said = shop.announced().await;
     assert!(
         said.iter()

@@ -171,8 +171,8 @@ async fn i_already_paid_attaches_what_the_gateway_could_not_match_or_says_why_no
         .iter()
         .find(|p| p["txHash"] == part.as_str())
         .unwrap_or_else(|| panic!("{listed}"));
-    assert_eq!(kept["claim"]["checkoutId"], id);
-    assert_eq!(kept["claim"]["proven"], false);
+    assert_eq!(kept["claims"][0]["checkoutId"], id);
+    assert_eq!(kept["claims"][0]["proven"], false);
     // Signed by another wallet than the one that sent it: refused, nothing changed.
     let (status, body) = proven_claim(&w, &earlier, id, &part).await;
     assert_eq!(

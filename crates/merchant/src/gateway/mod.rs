@@ -136,9 +136,12 @@ impl GatewayReport {
             // A webhook any merchant could forward says nothing until the gateway does.
             (_, None) | (None, _) if forwardable => Fit::Unproven,
             (Some(_), None) => Fit::Ours { bind: None },
-            (None, named) => Fit::Ours {
+            // Learnt only from a report that names our cashier, where one is configured: a
+            // stray second order with our number (another cashier's) must not take the id.
+            (None, named) if account.is_none() || self.account.is_some() => Fit::Ours {
                 bind: named.map(str::to_owned),
             },
+            (None, _) => Fit::Ours { bind: None },
         }
     }
 }
@@ -357,6 +360,11 @@ mod tests {
         assert_eq!(
             paid(None).fit(&unbound, Query, None),
             Fit::Ours { bind: None }
+        );
+        assert_eq!(
+            paid(Some("8210000001")).fit(&unbound, MerchantSigned, Some("91")),
+            Fit::Ours { bind: None },
+            "with a cashier configured, only a report naming it teaches the id"
         );
         assert_eq!(
             paid(Some("8210000001")).fit(&unbound, GatewaySigned, None),

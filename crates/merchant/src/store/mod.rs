@@ -558,12 +558,16 @@ impl Store {
         Ok(taken.rows_affected() == 1)
     }
 
-    /// Gives back the lease [`Store::lease_asking`] took.
-    pub async fn end_asking(&self, id: &str) -> Result<(), StoreError> {
+    /// Gives back the lease [`Store::lease_asking`] took until `until`: only that one (a lease
+    /// that ran out may have been taken by another request since).
+    pub async fn end_asking(&self, id: &str, until: u64) -> Result<(), StoreError> {
         self.written(
-            sqlx::query("UPDATE checkouts SET asking_until = NULL WHERE id = $1")
-                .bind(id)
-                .execute(&self.pool),
+            sqlx::query(
+                "UPDATE checkouts SET asking_until = NULL WHERE id = $1 AND asking_until = $2",
+            )
+            .bind(id)
+            .bind(until as i64)
+            .execute(&self.pool),
         )
         .await?;
         Ok(())
@@ -758,23 +762,25 @@ impl Store {
         .collect()
     }
 
-    /// Unmatched payments a shopper claimed without the sender's proof, each with the checkout
-    /// it was claimed for and when: by chain, transaction and log.
+    /// Claims made without the sender's proof, by chain, transaction and log: each claimant
+    /// checkout with when it asked, oldest first.
     pub async fn claims_under_review(
         &self,
-    ) -> Result<std::collections::HashMap<(u64, String, u64), (String, u64)>, StoreError> {
+    ) -> Result<std::collections::HashMap<(u64, String, u64), Vec<(String, u64)>>, StoreError> {
         let rows: Vec<(i64, String, i64, String, i64)> = sqlx::query_as(
-            "SELECT chain_id, tx_hash, log_index, claimed_for, claim_requested_at
-             FROM chain_payments WHERE checkout_id IS NULL AND claimed_for IS NOT NULL",
+            "SELECT chain_id, tx_hash, log_index, checkout_id, requested_at
+             FROM claims_under_review ORDER BY requested_at, checkout_id",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(chain, tx, log, checkout, at)| {
-                ((chain as u64, tx, log as u64), (checkout, at as u64))
-            })
-            .collect())
+        let mut claims = std::collections::HashMap::<_, Vec<_>>::new();
+        for (chain, tx, log, checkout, at) in rows {
+            claims
+                .entry((chain as u64, tx, log as u64))
+                .or_default()
+                .push((checkout, at as u64));
+        }
+        Ok(claims)
     }
 
     /// Reports refused as about another order (see [`Write::record_refused_report`]), newest
@@ -900,6 +906,14 @@ pub struct RefusedReport {
     pub tx_hash: Option<String>,
     /// Why it is not about our order.
     pub reason: String,
+}
+
+/// A payment attached to a checkout that a reorg took back (see [`Write::rewind_chain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forgotten {
+    pub tx_hash: String,
+    pub log_index: u64,
+    pub checkout_id: String,
 }
 
 /// What claiming a chain payment for a checkout did.
@@ -1158,9 +1172,10 @@ impl Write {
         Ok(owner)
     }
 
-    /// Records that the shopper of `checkout_id` claims `payment` without the sender's proof:
-    /// it stays unmatched, marked for the merchant to review; says who it counts for if it
-    /// already counts for a checkout.
+    /// Records that the shopper of `checkout_id` claims `payment` without the sender's proof,
+    /// for the merchant to review; says who it counts for if it counts for a checkout already.
+    /// The payment itself is not recorded here: the watcher still matches it by its rules, so
+    /// a claim made the moment a payment is mined takes it from nobody.
     pub async fn request_claim(
         &mut self,
         chain: ChainId,
@@ -1168,25 +1183,36 @@ impl Write {
         checkout_id: &str,
         now: u64,
     ) -> Result<Claimed, StoreError> {
-        self.record_chain_payment(chain, payment, None).await?;
-        let marked = sqlx::query(
-            "UPDATE chain_payments SET claimed_for = $1, claim_requested_at = $2
-             WHERE chain_id = $3 AND tx_hash = $4 AND log_index = $5 AND checkout_id IS NULL",
+        let owner: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT checkout_id FROM chain_payments
+             WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",
         )
-        .bind(checkout_id)
-        .bind(now as i64)
         .bind(chain.0 as i64)
         .bind(&payment.tx_id)
         .bind(payment.log_index as i64)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(|e| self.3.failed(e))?;
+        if let Some(Some(owner)) = owner {
+            return Ok(if owner == checkout_id {
+                Claimed::Already
+            } else {
+                Claimed::Elsewhere(owner)
+            });
+        }
+        sqlx::query(
+            "INSERT INTO claims_under_review (chain_id, tx_hash, log_index, checkout_id, requested_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(chain.0 as i64)
+        .bind(&payment.tx_id)
+        .bind(payment.log_index as i64)
+        .bind(checkout_id)
+        .bind(now as i64)
         .execute(&mut *self.0)
         .await
         .map_err(|e| self.3.failed(e))?;
-        if marked.rows_affected() == 1 {
-            self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
-                .await?;
-            return Ok(Claimed::UnderReview);
-        }
-        self.owner_of(chain, payment, checkout_id).await
+        Ok(Claimed::UnderReview)
     }
 
     /// Who `payment` (recorded, and attached) counts for, seen from `checkout_id`.
@@ -1214,14 +1240,14 @@ impl Write {
     }
 
     /// Forgets what was read from block `fork` on (it was reorganised away); returns the
-    /// checkouts that lose payments.
+    /// payments attached to checkouts that it forgot, with their checkouts.
     pub async fn rewind_chain(
         &mut self,
         chain: ChainId,
         fork: u64,
-    ) -> Result<Vec<String>, StoreError> {
-        let affected: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT checkout_id FROM chain_payments
+    ) -> Result<Vec<Forgotten>, StoreError> {
+        let affected: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT tx_hash, log_index, checkout_id FROM chain_payments
              WHERE chain_id = $1 AND block_number >= $2 AND checkout_id IS NOT NULL",
         )
         .bind(chain.0 as i64)
@@ -1229,6 +1255,14 @@ impl Write {
         .fetch_all(&mut *self.0)
         .await
         .map_err(|e| self.3.failed(e))?;
+        let affected = affected
+            .into_iter()
+            .map(|(tx_hash, log_index, checkout_id)| Forgotten {
+                tx_hash,
+                log_index: log_index as u64,
+                checkout_id,
+            })
+            .collect();
         sqlx::query("DELETE FROM chain_payments WHERE chain_id = $1 AND block_number >= $2")
             .bind(chain.0 as i64)
             .bind(fork as i64)
