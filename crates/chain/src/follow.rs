@@ -19,8 +19,7 @@ use usdt_checkout_protocol::Address;
 use crate::payment::ChainPayment;
 use crate::rpc::{ChainClient, ChainResult};
 
-/// Blocks read per `eth_getLogs` call.
-pub const MAX_RANGE: u64 = 2_000;
+use crate::rpc::{MAX_RANGE, range_after_refusal};
 /// Block hashes kept for reorg checks: deeper reorgs than this are not followed.
 pub const KEEP_HASHES: usize = 64;
 
@@ -124,43 +123,6 @@ pub async fn step(
     })
 }
 
-/// The smaller range of blocks to ask for after a provider refused a log query over `asked`
-/// blocks with `error`, or `None` when the refusal is not about the range. Hosted providers cap
-/// `eth_getLogs` by blocks or by results, each in its own words (Alchemy: "You can make
-/// eth_getLogs requests with up to a 500 block range"; Infura: "query returned more than 10000
-/// results"; others "block range is too large", "exceed maximum block range: 2000", "limit
-/// exceeded"), under codes -32600, -32602 or -32005. A range the error names is taken; else
-/// half. "Beyond the current head" is a node behind the others, not a cap: not narrowed.
-pub fn range_after_refusal(asked: u64, error: &str) -> Option<u64> {
-    let text = error.to_ascii_lowercase();
-    if text.contains("beyond current head") || text.contains("after last accepted block") {
-        return None;
-    }
-    let about_range = [
-        "block range",
-        "range too large",
-        "range is too large",
-        "exceed maximum block range",
-        "more than 10000 results",
-        "response size exceeded",
-        "limit exceeded",
-        "too many blocks",
-        "query timeout exceeded",
-    ]
-    .iter()
-    .any(|words| text.contains(words));
-    if !about_range || asked <= 1 {
-        return None;
-    }
-    // "up to a 500 block range", "maximum block range: 2000", "range of 10 blocks".
-    let named = text
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|digits| digits.parse::<u64>().ok())
-        .filter(|n| (1..asked).contains(n))
-        .max();
-    Some(named.unwrap_or(asked / 2).max(1))
-}
-
 /// A block of `kept` (whose hash is noted) that some payment was read from in another version
 /// than the one noted, or that is gone: the chain reorganised between the reads.
 pub fn moved_while_read(
@@ -248,35 +210,6 @@ pub fn rewind(payments: &mut Vec<ChainPayment>, fork: u64) {
 mod tests {
     use super::*;
     use crate::payment::PaymentKind;
-
-    #[test]
-    fn a_providers_range_refusal_narrows_to_what_it_names_or_by_half() {
-        let alchemy = "chain RPC eth_getLogs: server returned an error response: error code \
-                       -32600: Log response size exceeded. You can make eth_getLogs requests \
-                       with up to a 500 block range.";
-        assert_eq!(range_after_refusal(2_000, alchemy), Some(500));
-        let infura = "error code -32005: query returned more than 10000 results";
-        assert_eq!(range_after_refusal(2_000, infura), Some(1_000));
-        let capped = "error code -32602: exceed maximum block range: 10";
-        assert_eq!(range_after_refusal(64, capped), Some(10));
-        assert_eq!(
-            range_after_refusal(10, capped),
-            Some(5),
-            "a cap it already keeps to: narrower still"
-        );
-        assert_eq!(
-            range_after_refusal(1, capped),
-            None,
-            "nothing narrower to ask"
-        );
-        let behind = "error code -32602: block range extends beyond current head block";
-        assert_eq!(
-            range_after_refusal(2_000, behind),
-            None,
-            "a node behind, not a cap"
-        );
-        assert_eq!(range_after_refusal(2_000, "connection refused"), None);
-    }
 
     #[test]
     fn no_fork_when_the_newest_block_is_unchanged() {

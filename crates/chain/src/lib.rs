@@ -15,7 +15,7 @@ pub mod matching;
 pub mod payment;
 pub mod rpc;
 
-pub use follow::{Cursor, KEEP_HASHES, MAX_RANGE, Step, find_fork, forgotten, rewind, step};
+pub use follow::{Cursor, KEEP_HASHES, Step, find_fork, forgotten, rewind, step};
 pub use matching::{Candidate, Incoming, match_payment};
 pub use payment::{ChainPayment, PaymentKind, assess_payments, confirmations};
-pub use rpc::{BlockStamp, ChainClient, ChainResult, TxLookup};
+pub use rpc::{BlockStamp, ChainClient, ChainResult, MAX_RANGE, TxLookup, range_after_refusal};

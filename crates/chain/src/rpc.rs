@@ -15,6 +15,46 @@ use usdt_checkout_protocol::{Address, ChainId};
 use crate::abi::{MerchantReceiver, TestUSDT};
 use crate::payment::{ChainPayment, PaymentKind};
 
+/// Blocks read per `eth_getLogs` call, at most.
+pub const MAX_RANGE: u64 = 2_000;
+
+/// The smaller range of blocks to ask for after a provider refused a log query over `asked`
+/// blocks with `error`, or `None` when the refusal is not about the range. Hosted providers cap
+/// `eth_getLogs` by blocks or by results, each in its own words (Alchemy: "You can make
+/// eth_getLogs requests with up to a 500 block range"; Infura: "query returned more than 10000
+/// results"; others "block range is too large", "exceed maximum block range: 2000", "limit
+/// exceeded"), under codes -32600, -32602 or -32005. A range the error names is taken; else
+/// half. "Beyond the current head" is a node behind the others, not a cap: not narrowed.
+pub fn range_after_refusal(asked: u64, error: &str) -> Option<u64> {
+    let text = error.to_ascii_lowercase();
+    if text.contains("beyond current head") || text.contains("after last accepted block") {
+        return None;
+    }
+    let about_range = [
+        "block range",
+        "range too large",
+        "range is too large",
+        "exceed maximum block range",
+        "more than 10000 results",
+        "response size exceeded",
+        "limit exceeded",
+        "too many blocks",
+        "query timeout exceeded",
+    ]
+    .iter()
+    .any(|words| text.contains(words));
+    if !about_range || asked <= 1 {
+        return None;
+    }
+    // "up to a 500 block range", "maximum block range: 2000", "range of 10 blocks".
+    let named = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|digits| digits.parse::<u64>().ok())
+        .filter(|n| (1..asked).contains(n))
+        .max();
+    Some(named.unwrap_or(asked / 2).max(1))
+}
+
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Retries of a read the provider refused for now, before the step gives up (and is tried
@@ -30,7 +70,7 @@ const RETRY_CAP: Duration = Duration::from_secs(30);
 /// refused log range, which asking again the same way cannot change.
 fn for_now(error: &RpcError<TransportErrorKind>) -> bool {
     let text = error.to_string();
-    if crate::follow::range_after_refusal(2, &text).is_some() {
+    if range_after_refusal(2, &text).is_some() {
         return false;
     }
     let transient = match error {
@@ -73,7 +113,7 @@ fn random() -> f64 {
 pub struct ChainClient {
     pub(crate) provider: DynProvider,
     /// Blocks asked per log query: [`crate::MAX_RANGE`] until the provider refuses a range,
-    /// then what it takes (see [`crate::follow::range_after_refusal`]); shared by the clones.
+    /// then what it takes (see [`range_after_refusal`]); shared by the clones.
     log_range: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -130,7 +170,7 @@ impl ChainClient {
                 .disable_recommended_fillers()
                 .connect_client(client)
                 .erased(),
-            log_range: std::sync::Arc::new(crate::follow::MAX_RANGE.into()),
+            log_range: std::sync::Arc::new(MAX_RANGE.into()),
         })
     }
 
@@ -179,7 +219,7 @@ impl ChainClient {
     /// [`crate::MAX_RANGE`] (a provider's cap is found again in one refusal if it still holds).
     pub fn widen_log_range(&self, read: u64) {
         if read >= self.log_range() {
-            let wider = (read + read / 2 + 1).min(crate::follow::MAX_RANGE);
+            let wider = (read + read / 2 + 1).min(MAX_RANGE);
             self.log_range
                 .fetch_max(wider, std::sync::atomic::Ordering::Relaxed);
         }
@@ -401,5 +441,39 @@ impl ChainClient {
             order_no: None,
             timestamp_ms,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_providers_range_refusal_narrows_to_what_it_names_or_by_half() {
+        let alchemy = "chain RPC eth_getLogs: server returned an error response: error code \
+                       -32600: Log response size exceeded. You can make eth_getLogs requests \
+                       with up to a 500 block range.";
+        assert_eq!(range_after_refusal(2_000, alchemy), Some(500));
+        let infura = "error code -32005: query returned more than 10000 results";
+        assert_eq!(range_after_refusal(2_000, infura), Some(1_000));
+        let capped = "error code -32602: exceed maximum block range: 10";
+        assert_eq!(range_after_refusal(64, capped), Some(10));
+        assert_eq!(
+            range_after_refusal(10, capped),
+            Some(5),
+            "a cap it already keeps to: narrower still"
+        );
+        assert_eq!(
+            range_after_refusal(1, capped),
+            None,
+            "nothing narrower to ask"
+        );
+        let behind = "error code -32602: block range extends beyond current head block";
+        assert_eq!(
+            range_after_refusal(2_000, behind),
+            None,
+            "a node behind, not a cap"
+        );
+        assert_eq!(range_after_refusal(2_000, "connection refused"), None);
     }
 }

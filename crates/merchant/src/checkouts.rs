@@ -119,7 +119,7 @@ fn sent_for(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool
 }
 
 /// Whether the gateway's word on a checkout the chain just moved is worth asking before the
-/// other open orders' (see [`crate::reconcile::round`]): its payments came or went, or the
+/// other open orders' (the reconciler asks these first): its payments came or went, or the
 /// chain shows it paid in full and confirmed, so only the gateway's "paid" is awaited (with
 /// its webhooks lost, it waited behind every other open order).
 fn needs_the_gateway_soon(checkout: &Checkout, payments_moved: bool) -> bool {
@@ -342,9 +342,17 @@ impl Checkouts {
                 return Ok(Applied::Unproven);
             }
             Fit::Foreign(why) => {
-                write
-                    .record_refused_report(report_source(source), report, &why)
-                    .await?;
+                let refused = crate::store::RefusedReport {
+                    received_at: now_ms(),
+                    source: report_source(source).into(),
+                    order_no: report.order_no.clone(),
+                    plat_order_no: report.plat_order_no.clone(),
+                    status: report.status.as_str().into(),
+                    amount: report.amount.clone(),
+                    tx_hash: report.tx_id.clone(),
+                    reason: why.clone(),
+                };
+                write.record_refused_report(&report.key(), &refused).await?;
                 write.commit().await?;
                 tracing::warn!(
                     "gateway report for {order_no} is not about checkout {}'s order: {why}; \

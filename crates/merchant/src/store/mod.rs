@@ -27,7 +27,6 @@ pub mod replicas;
 use crate::budget::Budget;
 use crate::clock::now_ms;
 use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
-use crate::gateway::GatewayReport;
 
 /// How long after expiry an order is still asked about, for late payments.
 const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
@@ -975,28 +974,27 @@ impl Write {
         Ok(inserted.rows_affected() == 1)
     }
 
-    /// Keeps a report that named one of our order numbers but is about another order (see
-    /// [`crate::gateway::Fit::Foreign`]), once.
+    /// Keeps a report that named one of our order numbers but is about another order, once
+    /// per `key` (the report's dedupe key).
     pub async fn record_refused_report(
         &mut self,
-        source: &str,
-        report: &GatewayReport,
-        reason: &str,
+        key: &str,
+        report: &RefusedReport,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO refused_reports (report_key, received_at, source, order_no, plat_order_no,
                  status, amount, tx_hash, reason)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (report_key) DO NOTHING",
         )
-        .bind(report.key())
-        .bind(now_ms() as i64)
-        .bind(source)
+        .bind(key)
+        .bind(report.received_at as i64)
+        .bind(&report.source)
         .bind(&report.order_no)
         .bind(&report.plat_order_no)
-        .bind(report.status.as_str())
+        .bind(&report.status)
         .bind(&report.amount)
-        .bind(&report.tx_id)
-        .bind(reason)
+        .bind(&report.tx_hash)
+        .bind(&report.reason)
         .execute(&mut *self.0)
         .await
         .map_err(|e| self.3.failed(e))?;
