@@ -716,12 +716,7 @@ async fn what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_a
 async fn a_payment_read_again_after_a_reorg_goes_to_the_same_order(db: Db) {
     let db = TempDb::new(db, "a_payment_read_again_after_a_reorg_goes").await;
     let (_store, checkouts) = open(&db).await;
-    for (id, order_no, amount) in [("co_1", "ORD-1", 24_995_001), ("co_2", "ORD-2", 24_995_002)] {
-        checkouts.open(&checkout(id, None)).await.unwrap();
-        let mut terms = terms(order_no);
-        terms.pay_amount_atomic = amount;
-        checkouts.attach_order(id, &terms).await.unwrap();
-    }
+    two_orders_at_one_address(&checkouts).await;
     // Two orders wait at one address: the exact amount is what tells them apart.
     let paid = transfer(24_995_002, 100, 0);
     checkouts
@@ -798,12 +793,7 @@ async fn a_claim_without_proof_takes_a_payment_from_no_order(db: Db) {
 async fn a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own(db: Db) {
     let db = TempDb::new(db, "a_paid_orders_payment_mined_again_after").await;
     let (_store, checkouts) = open(&db).await;
-    for (id, order_no, amount) in [("co_1", "ORD-1", 24_995_001), ("co_2", "ORD-2", 24_995_002)] {
-        checkouts.open(&checkout(id, None)).await.unwrap();
-        let mut terms = terms(order_no);
-        terms.pay_amount_atomic = amount;
-        checkouts.attach_order(id, &terms).await.unwrap();
-    }
+    two_orders_at_one_address(&checkouts).await;
     let paid = transfer(24_995_001, 100, 0);
     checkouts
         .apply_chain(ChainId::LOCAL, &step(100, None, vec![paid.clone()]))
@@ -864,4 +854,15 @@ async fn a_watched_chain_not_yet_read_here_still_bounds_the_gateways_paid(db: Db
         CheckoutState::Order(OrderStatus::Paid),
         "paid with nothing on chain"
     );
+}
+
+/// co_1 (ORD-1) asking 24.995001 and co_2 (ORD-2) 24.995002, at one address: an exact amount is
+/// what tells them apart.
+async fn two_orders_at_one_address(checkouts: &Checkouts) {
+    for (id, order_no, amount) in [("co_1", "ORD-1", 24_995_001), ("co_2", "ORD-2", 24_995_002)] {
+        checkouts.open(&checkout(id, None)).await.unwrap();
+        let mut terms = terms(order_no);
+        terms.pay_amount_atomic = amount;
+        checkouts.attach_order(id, &terms).await.unwrap();
+    }
 }

@@ -313,21 +313,9 @@ async fn hostile_a_body_nested_2000_levels_deep_kills_neither_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_a_stuck_watcher_shows_in_healthz_within_a_minute() {
     let mut w = world("stuck-watcher").await;
-    let health = |w: &World| {
-        let url = format!("{}/healthz", w.server.url);
-        let http = w.http.clone();
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let health = format!("{}/healthz", w.server.url);
     let following = eventually("the watcher to read the chain", WAIT, || async {
-        let report = health(&w).await;
+        let report = w.get_json(&health).await;
         (report["chains"]["31337"]["state"] == "following"
             && report["chains"]["31337"]["head"].is_u64())
         .then_some(report)
@@ -345,7 +333,7 @@ async fn hostile_a_stuck_watcher_shows_in_healthz_within_a_minute() {
         "the watcher to show as stuck",
         std::time::Duration::from_secs(60),
         || async {
-            let report = health(&w).await;
+            let report = w.get_json(&health).await;
             (report["chains"]["31337"]["state"] == "stuck").then_some(report)
         },
     )

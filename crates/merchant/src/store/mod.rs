@@ -1135,7 +1135,10 @@ impl Write {
                 .await?;
             return Ok(Claimed::Attached);
         }
-        self.owner_of(chain, payment, checkout_id).await
+        // Not taken: it counts for a checkout, the update having waited for whoever took it.
+        self.owner_of(chain, payment, checkout_id)
+            .await?
+            .ok_or(StoreError::Corrupt("chain payment owner"))
     }
 
     /// The open checkout other than `except` whose order asks exactly `payment`'s amount at its
@@ -1181,22 +1184,8 @@ impl Write {
         checkout_id: &str,
         now: u64,
     ) -> Result<Claimed, StoreError> {
-        let owner: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT checkout_id FROM chain_payments
-             WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",
-        )
-        .bind(chain.0 as i64)
-        .bind(&payment.tx_id)
-        .bind(payment.log_index as i64)
-        .fetch_optional(&mut *self.0)
-        .await
-        .map_err(|e| self.3.failed(e))?;
-        if let Some(Some(owner)) = owner {
-            return Ok(if owner == checkout_id {
-                Claimed::Already
-            } else {
-                Claimed::Elsewhere(owner)
-            });
+        if let Some(counted) = self.owner_of(chain, payment, checkout_id).await? {
+            return Ok(counted);
         }
         sqlx::query(
             "INSERT INTO claims_under_review (chain_id, tx_hash, log_index, checkout_id, requested_at)
@@ -1213,28 +1202,31 @@ impl Write {
         Ok(Claimed::UnderReview)
     }
 
-    /// Who `payment` (recorded, and attached) counts for, seen from `checkout_id`.
+    /// Who `payment` counts for, seen from `checkout_id`; `None` while it counts for nobody
+    /// (not recorded, or unmatched).
     async fn owner_of(
         &mut self,
         chain: ChainId,
         payment: &ChainPayment,
         checkout_id: &str,
-    ) -> Result<Claimed, StoreError> {
-        let owner: String = sqlx::query_scalar(
+    ) -> Result<Option<Claimed>, StoreError> {
+        let owner: Option<Option<String>> = sqlx::query_scalar(
             "SELECT checkout_id FROM chain_payments
              WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",
         )
         .bind(chain.0 as i64)
         .bind(&payment.tx_id)
         .bind(payment.log_index as i64)
-        .fetch_one(&mut *self.0)
+        .fetch_optional(&mut *self.0)
         .await
         .map_err(|e| self.3.failed(e))?;
-        Ok(if owner == checkout_id {
-            Claimed::Already
-        } else {
-            Claimed::Elsewhere(owner)
-        })
+        Ok(owner.flatten().map(|owner| {
+            if owner == checkout_id {
+                Claimed::Already
+            } else {
+                Claimed::Elsewhere(owner)
+            }
+        }))
     }
 
     /// Forgets what was read from block `fork` on (it was reorganised away); returns the
