@@ -119,7 +119,8 @@ pub struct Item {
 pub enum GatewayApi {
     BlockatmV1,
     BlockatmV2 {
-        cashier_id: Option<String>,
+        /// The cashier orders are made for: V2's `pay/order` names it (`cashierId`).
+        cashier_id: String,
         receiving_addresses: BTreeMap<ChainId, Address>,
     },
 }
@@ -486,6 +487,23 @@ fn gateway_api(
                     the cashier's receiving contract per chain id, from the BlockATM console"
                     .into());
             }
+            // V2's order creation names the cashier (S11's `pay/order`: `cashierId`); without
+            // it the server started, and every checkout failed.
+            let cashier_id = match cashier_id.as_deref().map(str::trim) {
+                Some(id) if !id.is_empty() && !id.contains(char::is_whitespace) => id.to_owned(),
+                Some(id) => {
+                    return Err(format!(
+                        "gateway.cashier_id {id:?} must be the cashier's id, from the BlockATM \
+                         console, such as \"86100021\""
+                    ));
+                }
+                None => {
+                    return Err("gateway.cashier_id is required with blockatm-v2: the \
+                        cashier's id, from the BlockATM console (order creation sends it as \
+                        cashierId)"
+                        .into());
+                }
+            };
             Ok(GatewayApi::BlockatmV2 {
                 cashier_id,
                 receiving_addresses,
@@ -756,7 +774,7 @@ mod tests {
     }
 
     #[test]
-    fn the_gateway_dialect_is_chosen_and_v2_needs_its_receiving_addresses() {
+    fn the_gateway_dialect_is_chosen_and_v2_needs_its_receiving_addresses_and_cashier() {
         assert_eq!(with_base("").unwrap().gateway_api, GatewayApi::BlockatmV1);
         let error = with_base("[gateway]\napi = \"blockatm-v2\"").unwrap_err();
         assert!(error.contains("gateway.receiving_addresses"), "{error}");
@@ -772,13 +790,27 @@ mod tests {
         else {
             panic!("v2")
         };
-        assert_eq!(cashier_id.as_deref(), Some("91"));
+        assert_eq!(cashier_id, "91");
         assert!(receiving_addresses.contains_key(&ChainId(31337)));
         let error = with_base(
             "[gateway]\napi = \"blockatm-v2\"\nreceiving_addresses = { 31337 = \"0x12\" }",
         )
         .unwrap_err();
         assert!(error.contains("receiving_addresses.31337"), "{error}");
+        let addresses =
+            "receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }";
+        let error =
+            with_base(&format!("[gateway]\napi = \"blockatm-v2\"\n{addresses}")).unwrap_err();
+        assert!(
+            error.contains("gateway.cashier_id is required with blockatm-v2"),
+            "{error}"
+        );
+        for bad in ["", " ", "86 100021"] {
+            let file =
+                format!("[gateway]\napi = \"blockatm-v2\"\ncashier_id = \"{bad}\"\n{addresses}");
+            let error = with_base(&file).unwrap_err();
+            assert!(error.contains("gateway.cashier_id"), "{bad:?}: {error}");
+        }
         let error = with_base("[gateway]\napi = \"stripe\"").unwrap_err();
         assert!(error.contains("blockatm-v1"), "{error}");
     }

@@ -152,6 +152,38 @@ fn a_price_its_token_cannot_carry_stops_the_server_naming_the_item() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// V2 without `gateway.cashier_id` started, and then every checkout failed (its order creation
+/// names the cashier): now it does not start, and says what is missing.
+#[test]
+fn v2_without_a_cashier_id_stops_the_server_naming_the_setting() {
+    let dir = std::env::temp_dir().join(format!("checkout-cli-cashier-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("checkout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database = \"{}\"\n[gateway]\napi = \"blockatm-v2\"\napi_key = \"k\"\n\
+             v2_secret = \"sck_QOoPSlHDSsgXYeNyTP2i0ug1HKLRjHw9Ug7mCc1Q0\"\n\
+             webhook_secret = \"whsec_for_the_cli_test_only\"\n\
+             receiving_addresses = {{ 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }}\n",
+            dir.join("checkout.sqlite").display(),
+        ),
+    )
+    .unwrap();
+    let output = run(&["serve", "--config", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gateway.cashier_id is required with blockatm-v2"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("checkout.sqlite").exists(),
+        "nothing was started, not even the database"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `receipt verify` as the README says: 0 and what it says for a genuine receipt; 1 for one that
 /// is not the key's (a byte of it changed, or another server's); 2 when there is nothing to
 /// judge (a file that cannot be read or is no receipt, a malformed key).

@@ -103,7 +103,8 @@ async fn speaks_v2_with_the_configured_receiving_address() {
         90,
         Duration::from_secs(2),
         dialect_for(&GatewayApi::BlockatmV2 {
-            cashier_id: None,
+            // The sandbox's first merchant's.
+            cashier_id: "86100021".into(),
             receiving_addresses: [(ChainId::LOCAL, receiver)].into(),
         }),
     );

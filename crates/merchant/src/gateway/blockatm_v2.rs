@@ -13,8 +13,8 @@ use usdt_checkout_protocol::{Address, ChainId};
 use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
 
 pub struct BlockatmV2 {
-    /// The cashier orders belong to, when the console gives the merchant more than one.
-    pub cashier_id: Option<String>,
+    /// The cashier orders are made for (`cashierId`), from the console.
+    pub cashier_id: String,
     /// Where each chain's payments go: the cashier's receiving contract.
     pub receiving_addresses: BTreeMap<ChainId, Address>,
 }
@@ -34,7 +34,7 @@ impl Dialect for BlockatmV2 {
 
     fn create(&self, order: &NewOrder) -> Call {
         let body = CreateOrder {
-            cashier_id: self.cashier_id.clone(),
+            cashier_id: Some(self.cashier_id.clone()),
             order_no: order.order_no.clone(),
             amount: DecimalText(order.amount.clone()),
             symbol: order.symbol.clone(),
@@ -123,7 +123,7 @@ impl Dialect for BlockatmV2 {
     }
 
     fn account(&self) -> Option<&str> {
-        self.cashier_id.as_deref()
+        Some(&self.cashier_id)
     }
 }
 
@@ -137,7 +137,7 @@ mod tests {
 
     fn dialect() -> BlockatmV2 {
         BlockatmV2 {
-            cashier_id: Some("91".into()),
+            cashier_id: "91".into(),
             receiving_addresses: [(ChainId(31337), TO.parse().unwrap())].into(),
         }
     }

@@ -82,6 +82,8 @@ macro_rules! on_both {
     )*};
 }
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+/// The sandbox's first merchant's cashier id (its default), as the console would show it.
+pub const SANDBOX_CASHIER_ID: &str = "86100021";
 pub const FULFILLMENT_SECRET: &str = "fulfillment-secret-for-tests";
 
 /// The checkout server process, killed on drop.
@@ -270,7 +272,7 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         ),
         Api::V2 => format!(
             "api = \"blockatm-v2\"\nv2_secret = \"{}\"\nwebhook_secret = \"{}\"\n\
-             receiving_addresses = {{ {} }}",
+             cashier_id = \"{SANDBOX_CASHIER_ID}\"\nreceiving_addresses = {{ {} }}",
             keys.v2_text,
             keys.webhook_secret_text,
             std::iter::once(&anvil)
