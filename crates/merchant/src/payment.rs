@@ -124,6 +124,9 @@ pub async fn start_payment(
     if let Some(started) = started(checkout.clone(), chain, symbol) {
         return started;
     }
+    // Asked before: an earlier request's answer was lost, so the gateway may hold the order
+    // whatever this request is told.
+    let asked_before = checkout.asked.is_some();
     let asked = match checkout.asked.clone() {
         // Asked before, and the answer lost: the gateway may hold this very order, so it is
         // asked for again as it was, whatever the rate says now.
@@ -164,8 +167,11 @@ pub async fn start_payment(
     let created = match app.gateway.create_order(&order).await {
         Ok(created) => created,
         Err(error) => {
-            if !error.may_have_acted() {
-                // No order was made: the shopper may choose afresh, at the rate of then.
+            if !error.may_have_acted() && !asked_before {
+                // No order was made: the shopper may choose afresh, at the rate of then. Not
+                // after an earlier request's lost answer: a refusal now (a 429, say) says
+                // nothing of that one, and the order it may have made must be asked for again
+                // with the same amount, never re-priced under the same order number.
                 app.checkouts.ask(&checkout.id, None).await?;
             }
             return Err(error.into());
@@ -185,6 +191,7 @@ pub async fn start_payment(
                 .filter(|n| *n > 0)
         })
         .unwrap_or(1);
+    let now = now_ms();
     let terms = terms_of(
         &order,
         &created,
@@ -192,7 +199,9 @@ pub async fn start_payment(
         asked.pay_amount_atomic,
         (token.contract, token.decimals),
         confirmations,
-        now_ms() + app.config.order_lifetime.as_millis() as u64,
+        // An order found made already lives from when the gateway made it.
+        created.made_at.map_or(now, |at| at.min(now))
+            + app.config.order_lifetime.as_millis() as u64,
     )?;
     let stored = app.checkouts.attach_order(&checkout.id, &terms).await?;
     tracing::info!(
@@ -263,6 +272,7 @@ mod tests {
             cashier_url: None,
             plat_order_no: Some("8210000001".into()),
             expire_time,
+            made_at: None,
         }
     }
 

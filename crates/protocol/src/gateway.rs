@@ -70,13 +70,16 @@ impl<T> Envelope<T> {
     }
 }
 
-/// Failure codes in the envelope's `code`. The first three are the gateway's documented ones;
+/// Failure codes in the envelope's `code`. The first four are the gateway's documented ones;
 /// the rest are the product's, in the same six-digit form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     MissingParameter,
     DuplicateSubmit,
     NotFound,
+    /// "Data Already Exists": V2's answer to an `orderNo` the merchant already made an order
+    /// with (S11: "The same order number cannot be repeatedly created").
+    DataExists,
     InvalidParameter,
     Unauthorized,
     RateLimited,
@@ -90,6 +93,7 @@ impl ErrorCode {
             Self::MissingParameter => "000103",
             Self::DuplicateSubmit => "000106",
             Self::NotFound => "000202",
+            Self::DataExists => "000201",
             Self::InvalidParameter => "000104",
             Self::Unauthorized => "000401",
             Self::RateLimited => "000429",

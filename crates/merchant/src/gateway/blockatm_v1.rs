@@ -46,6 +46,7 @@ impl Dialect for BlockatmV1 {
                 cashier_url: created.cashier_url.filter(|url| !url.is_empty()),
                 plat_order_no: created.plat_order_no.map(|id| id.0),
                 expire_time: created.expire_time,
+                made_at: None,
             }),
             Answer::Refused { code, msg } => Answer::Refused { code, msg },
         })

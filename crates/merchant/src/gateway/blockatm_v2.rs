@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use usdt_checkout_protocol::gateway::v2::{self, CreateOrder, OrderDetail, PaymentEvent};
 use usdt_checkout_protocol::gateway::wire::OneOrMany;
-use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
+use usdt_checkout_protocol::gateway::{Answer, DecimalText, ErrorCode, read_answer};
 use usdt_checkout_protocol::{Address, ChainId};
 
 use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
@@ -17,6 +17,18 @@ pub struct BlockatmV2 {
     pub cashier_id: String,
     /// Where each chain's payments go: the cashier's receiving contract.
     pub receiving_addresses: BTreeMap<ChainId, Address>,
+}
+
+impl BlockatmV2 {
+    /// The configured receiving address of `chain`.
+    fn receiving_address(&self, chain: ChainId) -> Result<Address, String> {
+        self.receiving_addresses
+            .get(&chain)
+            .copied()
+            .ok_or_else(|| {
+                format!("no receiving address for chain {chain}: set gateway.receiving_addresses")
+            })
+    }
 }
 
 impl Dialect for BlockatmV2 {
@@ -52,20 +64,67 @@ impl Dialect for BlockatmV2 {
             Answer::Data(created) => created,
             Answer::Refused { code, msg } => return Ok(Answer::Refused { code, msg }),
         };
-        let to_address = created
-            .to_address
-            .or_else(|| self.receiving_addresses.get(&order.chain_id).copied())
-            .ok_or_else(|| {
-                format!(
-                    "no receiving address for chain {}: set gateway.receiving_addresses",
-                    order.chain_id
-                )
-            })?;
+        let to_address = match created.to_address {
+            Some(address) => address,
+            None => self.receiving_address(order.chain_id)?,
+        };
         Ok(Answer::Data(CreatedOrder {
             to_address,
             cashier_url: created.pay_url.filter(|url| !url.is_empty()),
             plat_order_no: None,
             expire_time: created.expire_time,
+            made_at: None,
+        }))
+    }
+
+    fn exists_code(&self) -> Option<&'static str> {
+        Some(ErrorCode::DataExists.as_str())
+    }
+
+    /// The order's detail carries its chain, token and cashier, which must be those asked, but
+    /// neither a pay page nor an expiry (S11's fields: `orderNo, cashierId, amount, symbol,
+    /// chainId, status, txId, createTime, updateTime`). Its `amount` is read, as everywhere,
+    /// as what the shopper paid, so it says nothing of the amount asked: that one is the
+    /// checkout's own, kept before the first attempt and sent again by every retry. The
+    /// shopper pays the configured receiving address, as after any V2 creation.
+    fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+        let details = match read_answer::<OneOrMany<OrderDetail>>(answer)? {
+            Answer::Data(details) => details.into_vec(),
+            Answer::Refused { code, msg } => return Ok(Answer::Refused { code, msg }),
+        };
+        let detail = details
+            .into_iter()
+            .find(|d| d.order_no == order.order_no)
+            .ok_or_else(|| format!("the detail of order {} names another", order.order_no))?;
+        let mut differs = vec![];
+        if detail.chain_id != order.chain_id {
+            differs.push(format!(
+                "chain {} (asked {})",
+                detail.chain_id, order.chain_id
+            ));
+        }
+        if !detail.symbol.eq_ignore_ascii_case(&order.symbol) {
+            differs.push(format!("token {} (asked {})", detail.symbol, order.symbol));
+        }
+        if let Some(named) = detail.cashier_id.filter(|named| named.0 != self.cashier_id) {
+            differs.push(format!("cashier {named} (ours {})", self.cashier_id));
+        }
+        if !differs.is_empty() {
+            return Ok(Answer::Refused {
+                code: ErrorCode::DataExists.as_str().into(),
+                msg: format!(
+                    "order {} exists at the gateway with other terms: {}",
+                    order.order_no,
+                    differs.join(", ")
+                ),
+            });
+        }
+        Ok(Answer::Data(CreatedOrder {
+            to_address: self.receiving_address(order.chain_id)?,
+            cashier_url: None,
+            plat_order_no: None,
+            expire_time: None,
+            made_at: detail.create_time,
         }))
     }
 
@@ -174,6 +233,55 @@ mod tests {
         assert_eq!(created.expire_time, Some(1_742_729_435_000));
         let error = dialect().created(&order(1), answer).unwrap_err();
         assert!(error.contains("receiving_addresses"), "{error}");
+    }
+
+    #[test]
+    fn an_order_found_made_already_is_read_back_from_its_detail_when_its_terms_are_ours() {
+        assert_eq!(
+            dialect().exists_code(),
+            Some("000201"),
+            "Data Already Exists"
+        );
+        let detail = |chain: &str, symbol: &str, cashier: &str| {
+            format!(
+                r#"{{"code":"200","success":true,"msg":"","trace":"t","data":
+                {{"orderNo":"co_1","cashierId":"{cashier}","amount":"0","symbol":"{symbol}",
+                  "chainId":"{chain}","status":"PENDING","createTime":1742729000000,
+                  "updateTime":1742729000000}}}}"#
+            )
+        };
+        let Answer::Data(found) = dialect()
+            .found(&order(31337), &detail("31337", "USDT", "91"))
+            .unwrap()
+        else {
+            panic!("data")
+        };
+        assert_eq!(found.to_address.to_string(), TO, "the configured address");
+        assert_eq!(found.made_at, Some(1_742_729_000_000));
+        assert_eq!((found.cashier_url, found.expire_time), (None, None));
+        for (other, named) in [
+            (detail("1", "USDT", "91"), "chain 1"),
+            (detail("31337", "USDC", "91"), "token USDC"),
+            (detail("31337", "USDT", "92"), "cashier 92"),
+        ] {
+            let refused = dialect().found(&order(31337), &other).unwrap();
+            let Answer::Refused { code, msg } = refused else {
+                panic!("{other}: {refused:?}")
+            };
+            assert_eq!(code, "000201");
+            assert!(msg.contains(named) && msg.contains("co_1"), "{msg}");
+        }
+        let not_found =
+            r#"{"code":"000202","success":false,"data":null,"msg":"Data Not Found","trace":"t"}"#;
+        assert_eq!(
+            dialect().found(&order(31337), not_found).unwrap(),
+            Answer::Refused {
+                code: "000202".into(),
+                msg: "Data Not Found".into()
+            }
+        );
+        let another = detail("31337", "USDT", "91").replace("co_1", "co_2");
+        assert!(dialect().found(&order(31337), &another).is_err());
     }
 
     #[test]

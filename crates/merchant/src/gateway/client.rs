@@ -2,7 +2,8 @@
 //! request budget first, signs it, and turns every kind of answer into a result a caller can act
 //! on: 429 and 418 pause all calls for the time the gateway gave; timeouts, 5xx and bodies that
 //! are not the gateway's API are errors that change nothing. Creating an order is retried, which
-//! is safe because the gateway returns the same order for the same `orderNo`.
+//! is safe because the gateway makes one order per `orderNo`: a repeat gets the same order, or
+//! (V2) "Data Already Exists", and the order is then read back.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -289,9 +290,47 @@ impl GatewayClient {
                     tokio::time::sleep(after + Duration::from_millis(100)).await;
                     attempt += 1;
                 }
+                // An earlier attempt's, or an earlier request's for the same checkout, whose
+                // answer was lost: the order was made.
+                Err(GatewayError::Rejected { code, .. })
+                    if self.dialect.exists_code() == Some(code.as_str()) =>
+                {
+                    return self.made_before(order).await;
+                }
                 Err(error) => return Err(given_up(lost, error)),
                 Ok(created) => return Ok(created),
             }
+        }
+    }
+
+    /// The order the gateway says it has made already with `order`'s number, read back with
+    /// its order query; a refusal if its terms are not those asked. Whatever else stops the
+    /// reading, the order exists, and the error says the gateway may have acted, so the
+    /// checkout keeps what it asked and asks the same again.
+    async fn made_before(&self, order: &NewOrder) -> Result<CreatedOrder, GatewayError> {
+        let read = self
+            .call(Priority::Creation, &self.dialect.query(&order.order_no))
+            .await
+            .and_then(|(status, text)| answered(status, self.dialect.found(order, &text)));
+        match read {
+            Ok(created) => {
+                tracing::info!(
+                    "gateway order {} was made already (an answer lost); read back",
+                    order.order_no
+                );
+                Ok(created)
+            }
+            // Another order's terms under our number.
+            Err(GatewayError::Rejected { code, status, msg })
+                if self.dialect.exists_code() == Some(code.as_str()) =>
+            {
+                Err(GatewayError::Rejected { status, code, msg })
+            }
+            Err(error) if error.may_have_acted() => Err(error),
+            Err(error) => Err(GatewayError::Unreachable(format!(
+                "order {} exists at the gateway, but reading it back failed: {error}",
+                order.order_no
+            ))),
         }
     }
 

@@ -36,6 +36,9 @@ pub struct CreatedOrder {
     pub plat_order_no: Option<String>,
     /// Unix ms; the server's own lifetime applies when the gateway gives none.
     pub expire_time: Option<u64>,
+    /// When the gateway made the order (Unix ms), for an order found made already rather than
+    /// made now: the server's own lifetime counts from then.
+    pub made_at: Option<u64>,
 }
 
 /// What the gateway says of an order, from a webhook or a query: its documented status, and the
@@ -165,6 +168,20 @@ pub trait Dialect: Send + Sync {
     fn tokens_path(&self) -> &'static str;
     fn create(&self, order: &NewOrder) -> Call;
     fn created(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String>;
+    /// The refusal code with which the gateway answers a creation whose order number it has
+    /// made an order with already (V2's `000201` "Data Already Exists"), where it does not
+    /// answer with the order itself: the order was made, by an earlier attempt whose answer
+    /// was lost, and is read back with [`Dialect::query`] and [`Dialect::found`].
+    fn exists_code(&self) -> Option<&'static str> {
+        None
+    }
+    /// The order `order` found made already, from the answer to [`Dialect::query`] for its
+    /// number: where to pay, once the order's terms are found to be those asked; a refusal
+    /// (code [`Dialect::exists_code`]) saying which differs, else.
+    fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+        let _ = (order, answer);
+        Err(format!("{} reads no order back", self.name()))
+    }
     /// A query for one order's status.
     fn query(&self, order_no: &str) -> Call;
     fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String>;
