@@ -17,6 +17,7 @@ on_both!(
     with_webhooks_dropped_the_reconciler_still_converges,
     the_chain_shows_what_the_gateway_has_not_said_yet,
     v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled,
+    v2_a_creation_whose_answer_was_lost_is_read_back_and_paid,
     an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after,
     forged_stale_and_replayed_webhooks_change_nothing_more_than_once,
     a_restart_mid_checkout_loses_nothing,
@@ -201,6 +202,61 @@ async fn v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled(db: Db) {
         (w.fulfilled().len() == 2).then_some(())
     })
     .await;
+}
+
+/// V2 answers an order number used before with `000201` "Data Already Exists", not the order:
+/// a creation whose answer was lost, asked again, reads the order back with `payorder/detail`
+/// and gives the shopper a checkout, whether the retry is the server's own or the shopper's.
+async fn v2_a_creation_whose_answer_was_lost_is_read_back_and_paid(db: Db) {
+    let w = world_with(
+        "v2-lost-answer",
+        Storefront {
+            db,
+            api: usdt_checkout_testkit::Api::V2,
+            ..Storefront::default()
+        },
+    )
+    .await;
+    // The first attempt's answer lost: the server's own retry is told the order exists.
+    w.sandbox_faults(json!({"loseAnswers": 1})).await;
+    let view = w.checkout("tee", "key-v2-lost-0001").await;
+    assert_eq!(view["state"], "waiting", "{view}");
+    assert_eq!(view["payment"]["amount"], "24.995001");
+    assert_eq!(
+        view["payment"]["toAddress"],
+        w.sandbox
+            .receiving_address(&w.keys.api_key)
+            .to_string()
+            .as_str(),
+        "the configured receiving address"
+    );
+    assert!(view["expiresAt"].as_u64().unwrap() > view["serverTime"].as_u64().unwrap());
+    let id = view["id"].as_str().unwrap();
+    w.pay(&view, json!({})).await;
+    w.mine().await;
+    w.wait_state(id, "paid").await;
+    w.fulfilled_once(id).await;
+
+    // Every attempt of a request lost: the shopper is told to retry, and the retry reads the
+    // order back, with the amount first asked.
+    w.sandbox_faults(json!({"loseAnswers": 3})).await;
+    let request = json!({"item": "tee", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-v2-lost-0002"});
+    let (status, body) = w.post("/api/checkouts", request.clone()).await;
+    assert!(
+        status >= 500,
+        "the shopper is told to retry: {status} {body}"
+    );
+    let (status, view) = w.post("/api/checkouts", request).await;
+    assert_eq!(status, 201, "the retry reads the order back: {view}");
+    let order_no = view["payment"]["orderNo"].as_str().unwrap();
+    let order = Client::new(&w.sandbox.url)
+        .get(&format!("/sandbox/orders/{order_no}"))
+        .await;
+    assert_eq!(order.body["data"]["amount"], view["payment"]["amount"]);
+    let id = view["id"].as_str().unwrap();
+    w.pay(&view, json!({})).await;
+    w.mine().await;
+    w.wait_state(id, "paid").await;
 }
 
 async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after(db: Db) {

@@ -119,9 +119,22 @@ struct Terms {
     cust_no: Option<String>,
 }
 
-/// Checks `terms` and makes the order, or finds the one an earlier identical request made. The
+/// What a creation with an order number already used gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// V1 (which documents nothing of it, §7.15): the same terms find the order an earlier
+    /// request made, so a merchant that lost the answer can ask again; other terms are a 409
+    /// `000106`.
+    SameOrder,
+    /// V2: a 409 `000201` "Data Already Exists", whatever the terms (S11: "The same order
+    /// number cannot be repeatedly created"); the merchant reads the order with
+    /// `payorder/detail`.
+    Exists,
+}
+
+/// Checks `terms` and makes the order, or answers a repeated order number as `repeat` says. The
 /// order asks exactly the amount given: BlockATM's scan payments must match the order's amount.
-fn create(app: &App, merchant: &Merchant, terms: Terms) -> Result<Order, ApiError> {
+fn create(app: &App, merchant: &Merchant, terms: Terms, repeat: Repeat) -> Result<Order, ApiError> {
     let order_no = order_no(&terms.order_no)?;
     let chain = app
         .config
@@ -153,9 +166,22 @@ fn create(app: &App, merchant: &Merchant, terms: Terms) -> Result<Order, ApiErro
         lifetime: app.config.settings.order_lifetime,
     };
     app.store
-        .write(|ledger| ledger.create_order(new, now_ms()))
+        .write(|ledger| {
+            let used = ledger
+                .orders
+                .iter()
+                .any(|o| o.merchant == new.merchant && o.order_no == new.order_no);
+            if used && repeat == Repeat::Exists {
+                return Err(ApiError::exists(format!(
+                    "orderNo {} already exists",
+                    new.order_no
+                )));
+            }
+            ledger
+                .create_order(new, now_ms())
+                .map_err(|duplicate| ApiError::conflict(duplicate.to_string()))
+        })
         .map_err(ApiError::internal)?
-        .map_err(|duplicate| ApiError::conflict(duplicate.to_string()))
 }
 
 /// `POST /api/v1/payment/createQrOrder`: where to pay and the cashier page.
@@ -177,6 +203,7 @@ async fn create_v1(
             amount: request.amount,
             cust_no: request.cust_no,
         },
+        Repeat::SameOrder,
     )?;
     answer(
         Api::V1,
@@ -217,6 +244,7 @@ async fn create_v2(
             amount: request.amount,
             cust_no: request.cust_no,
         },
+        Repeat::Exists,
     )?;
     answer(
         Api::V2,

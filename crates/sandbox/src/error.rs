@@ -56,6 +56,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, ErrorCode::DuplicateSubmit, msg)
     }
 
+    /// V2's "Data Already Exists": an order number already used.
+    pub fn exists(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorCode::DataExists, msg)
+    }
+
     pub fn internal(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, msg)
     }

@@ -30,9 +30,10 @@ pub struct Faults {
     /// Deliveries due together are sent newest first, so a merchant hears of a payment before
     /// the order's earlier news.
     pub reorder_webhooks: bool,
-    /// The next this many order creations are made (or found again, for a retry of the same
-    /// request), and then their answers are lost: the merchant gets a 503 and cannot tell
-    /// whether the order exists, as when the connection drops after the gateway wrote it.
+    /// The next this many order creations are made (or, for an order number used before,
+    /// answered as the dialect does: the same order in V1, `000201` in V2), and then their
+    /// answers are lost: the merchant gets a 503 and cannot tell whether the order exists, as
+    /// when the connection drops after the gateway wrote it.
     pub lose_answers: u32,
 }
 

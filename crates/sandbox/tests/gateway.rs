@@ -987,6 +987,21 @@ async fn v2_creates_by_pay_order_and_sends_hmac_signed_payment_events() {
         )
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
+    // An order number used before is "Data Already Exists", with the same terms or others:
+    // the merchant reads the order with payorder/detail. Nothing is made.
+    for again in [body.clone(), body.replace("19.99", "20")] {
+        let exists = w
+            .client
+            .post_signed(v2::PATH_CREATE_ORDER, &again, &w.keys, Signing::V2, None)
+            .await;
+        assert_eq!(
+            (exists.status, exists.body["code"].clone()),
+            (409, json!("000201")),
+            "{}",
+            exists.body
+        );
+        assert_eq!(exists.body["success"], false);
+    }
 
     let networks = w
         .client
