@@ -267,8 +267,11 @@ struct Probe<'a> {
     message: Option<String>,
 }
 
-/// Reads an answer bare (`{...}`, as V1 documents nothing else) or in V2's envelope
-/// (`{code, success, data, msg, trace}`): an object with a boolean `success` is an envelope.
+/// Reads an answer bare (`{...}`, as the seed has V1's) or in V2's envelope
+/// (`{code, success, data, msg, trace}`, which V1's answers may well come in too: their shape is
+/// undocumented, §7.3): an object with a boolean `success` is an envelope. Its `code` is `"200"`
+/// on success and an error code otherwise (§4.5); an envelope whose `code` and `success`
+/// disagree is not read as either.
 #[cfg(feature = "gateway-wire")]
 pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<T>, String> {
     let probe = serde_json::from_str::<Probe>(text)
@@ -279,17 +282,31 @@ pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<
             .map(Answer::Data)
             .map_err(|e| e.to_string());
     };
-    match (probe.success, probe.data) {
-        (Some(true), Some(data)) => serde_json::from_str(data.get())
+    let code = probe.code.map(|c| c.0);
+    let success = probe.success == Some(true);
+    if let Some(code) = code.as_deref()
+        && (code == ENVELOPE_SUCCESS) != success
+    {
+        return Err(format!(
+            "an envelope with success {success} and code {code:?} (\"{ENVELOPE_SUCCESS}\" is \
+             success, any other an error)"
+        ));
+    }
+    match (success, probe.data) {
+        (true, Some(data)) => serde_json::from_str(data.get())
             .map(Answer::Data)
             .map_err(|e| format!("data: {e}")),
-        (Some(true), None) => Err("success without data".into()),
-        _ => Ok(Answer::Refused {
-            code: probe.code.map(|c| c.0).unwrap_or_default(),
+        (true, None) => Err("success without data".into()),
+        (false, _) => Ok(Answer::Refused {
+            code: code.unwrap_or_default(),
             msg: probe.msg.or(probe.message).unwrap_or_default(),
         }),
     }
 }
+
+/// The envelope's `code` of a success (§4.5).
+#[cfg(feature = "gateway-wire")]
+const ENVELOPE_SUCCESS: &str = "200";
 
 #[cfg(feature = "gateway-wire")]
 /// One record or several: where the docs name a query but not its answer's shape, a list and a
@@ -449,6 +466,28 @@ mod tests {
             }
         );
         assert!(read_answer::<Order>(r#"{"success":true}"#).is_err());
+        // The envelope without its optional fields, as docs.blockatm.net's examples and a
+        // V1 answer in it may come: `code` and `success` are enough.
+        assert_eq!(
+            read_answer::<Order>(r#"{"code":"200","success":true,"data":{"amount":"1"}}"#),
+            Ok(Answer::Data(Order {
+                amount: DecimalText("1".into())
+            }))
+        );
+        assert_eq!(
+            read_answer::<Order>(r#"{"code":"000110","success":false,"data":null}"#),
+            Ok(Answer::Refused {
+                code: "000110".into(),
+                msg: String::new()
+            })
+        );
+        for contradiction in [
+            r#"{"code":"000101","success":true,"data":{"amount":"1"}}"#,
+            r#"{"code":"200","success":false,"data":null,"msg":"?"}"#,
+        ] {
+            let error = read_answer::<Order>(contradiction).unwrap_err();
+            assert!(error.contains("code"), "{contradiction}: {error}");
+        }
         assert!(read_answer::<Order>("<html>").is_err());
         let many: OneOrMany<Order> = serde_json::from_str(r#"[{"amount":"1"}]"#).unwrap();
         let one: OneOrMany<Order> = serde_json::from_str(r#"{"amount":"1"}"#).unwrap();
