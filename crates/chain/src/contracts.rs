@@ -109,11 +109,12 @@ impl ChainClient {
         let hash = *pending.tx_hash();
         let deadline = tokio::time::Instant::now() + RECEIPT_WAIT;
         loop {
+            // Reads, asked again when refused for now: a provider's fault is not the send's.
             let receipt = self
-                .provider
-                .get_transaction_receipt(hash)
-                .await
-                .map_err(rpc("eth_getTransactionReceipt"))?;
+                .retried("eth_getTransactionReceipt", |node| {
+                    node.get_transaction_receipt(hash).into_future()
+                })
+                .await?;
             if let Some(receipt) = receipt {
                 if !receipt.status() {
                     return Err(format!("transaction {hash} reverted"));
@@ -122,10 +123,10 @@ impl ChainClient {
             }
             // Neither mined nor waiting to be: a reorg took it back with its block.
             let known = self
-                .provider
-                .get_transaction_by_hash(hash)
-                .await
-                .map_err(rpc("eth_getTransactionByHash"))?;
+                .retried("eth_getTransactionByHash", |node| {
+                    node.get_transaction_by_hash(hash).into_future()
+                })
+                .await?;
             if known.is_none() {
                 return Err(format!("transaction {hash} was dropped by a reorg"));
             }

@@ -1,12 +1,19 @@
-//! Following the chain, one [`step`] at a time. A step:
-//! 1. checks the hashes of the latest blocks read, newest first, against the chain; blocks whose
-//!    hash changed (or that are gone) were reorganised away: the step names the first of them
-//!    (`fork`), and everything read from it on is to be forgotten ([`rewind`]) and is read again;
-//! 2. reads payments from the next unread block to the head (never past it), at most
-//!    [`MAX_RANGE`] blocks at a time, fewer where the node's provider caps a log query's range
-//!    (the range adapts: it shrinks on a refusal, to what the refusal says where it says, and
-//!    grows back on success; see [`range_after_refusal`]);
-//! 3. notes the hashes of the blocks it read, keeping the latest [`KEEP_HASHES`].
+//! Following the chain, one [`step`] at a time, in as few calls as a hosted provider's day
+//! allows (two a step while the chain is followed block by block: the latest block, and one log
+//! query). A step:
+//! 1. asks for the latest block. Its hash, or its parent's, against the hash noted for that
+//!    block tells whether the chain read is still the chain ([`unchanged`]); where it cannot
+//!    tell, the noted hashes are checked newest first, and a hash that differs is asked again
+//!    before it counts. Blocks whose hash changed were reorganised away: the step names the first
+//!    block to read again (`fork`), and everything read from it on is forgotten ([`rewind`]). A
+//!    block a node does not have is not a reorg: a node behind the others answered;
+//! 2. reads payments from the next unread block (and the last [`REREAD`] again) to the head,
+//!    never past the highest head any node gave and never behind it, at most [`MAX_RANGE`]
+//!    blocks at a time, fewer where the provider caps a log query's range (the range adapts: it
+//!    shrinks on a refusal, to what the refusal says where it says, and grows back on success;
+//!    see [`range_after_refusal`]);
+//! 3. notes the hashes of the blocks it read payments from, and of the last block read,
+//!    keeping the latest [`KEEP_HASHES`].
 //!
 //! It writes nothing: the caller keeps the [`Cursor`] and applies the [`Step`] (forget, credit,
 //! advance the cursor) in one transaction of its own, so a crash mid-way redoes the step.
@@ -17,25 +24,42 @@ use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::Address;
 
 use crate::payment::ChainPayment;
-use crate::rpc::{ChainClient, ChainResult};
+use crate::rpc::{BlockStamp, ChainClient, ChainResult, MAX_RANGE, range_after_refusal};
 
-use crate::rpc::{MAX_RANGE, range_after_refusal};
-/// Block hashes kept for reorg checks: deeper reorgs than this are not followed.
+/// Block hashes kept for reorg checks: deeper reorgs than the oldest kept are not followed.
 pub const KEEP_HASHES: usize = 64;
+
+/// Blocks at the end of a read that the next read asks for again. Behind a provider's load
+/// balancer, a node a block or two behind the one that gave the head answers a log query past
+/// its own head with the logs it has, and says nothing (older geth, public BSC nodes): a block
+/// is read until the head has passed it by this many blocks, which every node so little behind
+/// has. Payments read twice are one (see [`ChainPayment::same_log`]).
+pub const REREAD: u64 = 4;
 
 /// How far the chain has been read, and the hashes of the latest blocks read, to notice a reorg
 /// by a changed hash. Persisted by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     pub next_block: u64,
-    /// `(number, 0x-hex hash)`, oldest first.
+    /// `(number, 0x-hex hash)`, oldest first: the blocks payments were read from, and the last
+    /// block of each read.
     pub recent: Vec<(u64, String)>,
+}
+
+impl Cursor {
+    /// The hash noted for block `number`.
+    fn hash_of(&self, number: u64) -> Option<&str> {
+        self.recent
+            .iter()
+            .find(|(n, _)| *n == number)
+            .map(|(_, hash)| hash.as_str())
+    }
 }
 
 /// What one step read, for the caller to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// The chain's head when the step began.
+    /// The chain's head: the highest any node gave, so it never goes backwards.
     pub head: u64,
     /// The first block reorganised away: payments read from it on are to be forgotten
     /// ([`rewind`]) before `payments` are applied.
@@ -54,73 +78,150 @@ pub async fn step(
     tokens: &[Address],
     receivers: &[Address],
 ) -> ChainResult<Step> {
-    let head = client.head().await?;
-    let mut checked = Vec::new();
-    for (number, stored) in cursor.recent.iter().rev() {
-        let canonical = if *number > head {
-            None
-        } else {
-            client.block(*number).await?.map(|b| b.hash)
-        };
-        let unchanged = canonical.as_ref() == Some(stored);
-        checked.push((*number, stored.as_str(), canonical));
-        if unchanged {
-            break;
-        }
-    }
-    let fork = find_fork(
-        checked
-            .iter()
-            .map(|(number, stored, canonical)| (*number, *stored, canonical.as_deref())),
-    );
-
-    // From the fork, or from the next block if that is lower (a cursor taken back to read
-    // blocks again keeps the hashes of the blocks it reads again).
-    let range = read_range(
-        fork.map_or(cursor.next_block, |f| f.min(cursor.next_block)),
+    let latest = client.latest().await?;
+    let head = client.highest_head();
+    let idle = Step {
         head,
-    );
-    let mut payments = vec![];
-    let mut stamps = vec![];
-    let mut read_to = None;
-    if let Some((from, widest)) = range {
-        let mut to = widest.min(from + client.log_range() - 1);
-        payments = loop {
-            match client.payments(from, to, tokens, receivers).await {
-                Ok(payments) => {
-                    client.widen_log_range(to - from + 1);
-                    break payments;
+        fork: None,
+        payments: vec![],
+        next: cursor.clone(),
+    };
+    // Nothing new from this node: the same head, or one behind what was read. Its hash still
+    // says whether that block was replaced.
+    if latest.number < cursor.next_block
+        && cursor
+            .hash_of(latest.number)
+            .is_none_or(|noted| same(noted, &latest.hash))
+    {
+        return Ok(idle);
+    }
+    let fork = if unchanged(cursor, &latest) {
+        None
+    } else {
+        check(client, cursor, head).await?
+    };
+    // From the fork, or from the next block if that is lower (a cursor taken back to read
+    // blocks again keeps the hashes of the blocks it reads again), and the last few again.
+    if fork.is_none() && head < cursor.next_block {
+        return Ok(idle);
+    }
+    let next = fork.map_or(cursor.next_block, |f| f.min(cursor.next_block));
+    let Some((from, widest)) = read_range(next.min(cursor.next_block.saturating_sub(REREAD)), head)
+    else {
+        return Ok(Step { fork, ..idle });
+    };
+    let mut to = widest.min(from + client.log_range() - 1);
+    let payments = loop {
+        match client.payments(from, to, tokens, receivers).await {
+            Ok(payments) => {
+                client.widen_log_range(to - from + 1);
+                break payments;
+            }
+            Err(refusal) => match range_after_refusal(to - from + 1, &refusal) {
+                // The smaller range now; the cursor keeps what each step read.
+                Some(narrower) => {
+                    client.narrow_log_range(narrower);
+                    to = from + narrower - 1;
                 }
-                Err(refusal) => match range_after_refusal(to - from + 1, &refusal) {
-                    // The smaller range now; the cursor keeps what each step read.
-                    Some(narrower) => {
-                        client.narrow_log_range(narrower);
-                        to = from + narrower - 1;
-                    }
-                    None => return Err(refusal),
-                },
-            }
-        };
-        read_to = Some(to);
-        for number in hashes_to_keep(from, to) {
-            if let Some(stamp) = client.block(number).await? {
-                stamps.push((number, stamp.hash));
-            }
+                None => return Err(refusal),
+            },
         }
-        // The logs and the hashes are two reads: a reorg between them would keep payments of
-        // blocks the noted hashes no longer describe, and no later check would find them.
-        if let Some(block) = moved_while_read(&payments, hashes_to_keep(from, to), &stamps) {
-            return Err(format!(
-                "block {block} changed while it was read (a reorg); reading it again"
-            ));
-        }
+    };
+    let last = if to == latest.number {
+        latest.hash
+    } else {
+        client
+            .block(to)
+            .await?
+            .map(|b| b.hash)
+            .ok_or_else(|| format!("block {to} is past every node's head"))?
+    };
+    // The logs and the last block's hash are two reads: a reorg between them would keep
+    // payments of a block the noted hash no longer describes, and no later check would find
+    // them.
+    let stamps = stamps(&payments, (to, last));
+    if let Some(block) = moved_while_read(&payments, to..=to, &stamps) {
+        return Err(format!(
+            "block {block} changed while it was read (a reorg); reading it again"
+        ));
     }
     Ok(Step {
         head,
         fork,
         payments,
-        next: advance(cursor, fork, read_to, stamps),
+        next: advance(cursor, fork, Some(to), stamps),
     })
+}
+
+/// Whether the chain read is still the chain, by the latest block alone: its hash is the one
+/// noted for its number, or its parent's is the one noted for the block before. `false` when it
+/// cannot tell (the head moved more than a block since the last read).
+pub fn unchanged(cursor: &Cursor, latest: &BlockStamp) -> bool {
+    if cursor.recent.is_empty() {
+        return true;
+    }
+    if let Some(noted) = cursor.hash_of(latest.number) {
+        return same(noted, &latest.hash);
+    }
+    latest
+        .number
+        .checked_sub(1)
+        .and_then(|parent| cursor.hash_of(parent))
+        .is_some_and(|noted| same(noted, &latest.parent_hash))
+}
+
+/// Checks the noted hashes, newest first, up to the first unchanged: the first block to read
+/// again, if any changed. A hash that differs is asked again before it counts (the answer may
+/// come from a node on a side fork for a moment); a block no node has yet is an error, not a
+/// reorg; a block past `head` is not checked yet.
+async fn check(client: &ChainClient, cursor: &Cursor, head: u64) -> ChainResult<Option<u64>> {
+    let mut checked = Vec::new();
+    for (number, noted) in cursor.recent.iter().rev() {
+        if *number > head {
+            continue;
+        }
+        let mut now = canonical(client, *number).await?;
+        if !same(noted, &now) {
+            now = canonical(client, *number).await?;
+        }
+        let unchanged = same(noted, &now);
+        checked.push((*number, noted.as_str(), now));
+        if unchanged {
+            break;
+        }
+    }
+    Ok(find_fork(checked.iter().map(|(number, noted, now)| {
+        (*number, *noted, now.as_str())
+    })))
+}
+
+async fn canonical(client: &ChainClient, number: u64) -> ChainResult<String> {
+    client
+        .block(number)
+        .await?
+        .map(|b| b.hash)
+        .ok_or_else(|| format!("block {number} is past every node's head"))
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The hashes to note after reading `payments`: each payment's block's, as its log gave it, and
+/// the `last` block read's.
+pub fn stamps(payments: &[ChainPayment], last: (u64, String)) -> Vec<(u64, String)> {
+    let mut stamps: Vec<(u64, String)> = vec![];
+    for (number, hash) in payments
+        .iter()
+        .map(|p| (p.block_number, p.block_hash.clone()))
+        .chain([last])
+    {
+        if !stamps.iter().any(|(n, _)| *n == number) {
+            stamps.push((number, hash));
+        }
+    }
+    stamps.sort_by_key(|(number, _)| *number);
+    stamps
 }
 
 /// A block of `kept` (whose hash is noted) that some payment was read from in another version
@@ -141,16 +242,18 @@ pub fn moved_while_read(
         .map(|p| p.block_number)
 }
 
-/// The first block reorganised away, from the blocks checked newest first as `(number, stored
-/// hash, canonical hash)` (none when the chain no longer has that block). Checking stops at the
-/// first unchanged block: below it, the chain is the one read.
+/// The first block to read again, from the noted blocks checked newest first as `(number, noted
+/// hash, canonical hash)`: none when the newest is unchanged; else the block after the first
+/// unchanged one (the hashes noted are not of every block: a reorg may have begun anywhere above
+/// it), or the oldest checked when all changed. Checking stops at the first unchanged block:
+/// below it, the chain is the one read.
 pub fn find_fork<'a>(
-    newest_first: impl IntoIterator<Item = (u64, &'a str, Option<&'a str>)>,
+    newest_first: impl IntoIterator<Item = (u64, &'a str, &'a str)>,
 ) -> Option<u64> {
     let mut fork = None;
-    for (number, stored, canonical) in newest_first {
-        if canonical == Some(stored) {
-            break;
+    for (number, noted, canonical) in newest_first {
+        if same(noted, canonical) {
+            return fork.map(|_| number + 1);
         }
         fork = Some(number);
     }
@@ -162,12 +265,6 @@ pub fn find_fork<'a>(
 pub fn read_range(next_block: u64, head: u64) -> Option<(u64, u64)> {
     let to = head.min(next_block.saturating_add(MAX_RANGE - 1));
     (next_block <= to).then_some((next_block, to))
-}
-
-/// Of the blocks `from..=to` just read, those whose hashes are kept: the latest
-/// [`KEEP_HASHES`].
-pub fn hashes_to_keep(from: u64, to: u64) -> RangeInclusive<u64> {
-    from.max(to.saturating_sub(KEEP_HASHES as u64 - 1))..=to
 }
 
 /// The cursor after a step: back to `fork` (forgetting the hashes from it on), then past `read_to`
@@ -214,26 +311,68 @@ mod tests {
     #[test]
     fn no_fork_when_the_newest_block_is_unchanged() {
         assert_eq!(find_fork([]), None);
-        assert_eq!(find_fork([(12, "0xc", Some("0xc"))]), None);
+        assert_eq!(find_fork([(12, "0xc", "0xC")]), None);
     }
 
     #[test]
-    fn the_fork_is_the_oldest_changed_block_above_an_unchanged_one() {
+    fn the_fork_is_the_block_after_the_first_unchanged_one() {
         let checked = [
-            (12, "0xc", Some("0xc2")),
-            (11, "0xb", None),
-            (10, "0xa", Some("0xa")),
-            (9, "0x9", Some("0x9other")),
+            (12, "0xc", "0xc2"),
+            (9, "0x9", "0x92"),
+            (7, "0x7", "0x7"),
+            (3, "0x3", "0x3other"),
         ];
         assert_eq!(
             find_fork(checked),
-            Some(11),
-            "a gone block counts as changed; below the unchanged one nothing is looked at"
+            Some(8),
+            "the reorg may have begun at any block above the unchanged one; below it nothing is \
+             looked at"
         );
         assert_eq!(
-            find_fork([(12, "0xc", Some("0xc2")), (11, "0xb", Some("0xb2"))]),
+            find_fork([(12, "0xc", "0xc2"), (11, "0xb", "0xb2")]),
             Some(11),
-            "every block kept changed"
+            "every block kept changed: from the oldest kept"
+        );
+    }
+
+    fn stamp(number: u64, hash: &str, parent_hash: &str) -> BlockStamp {
+        BlockStamp {
+            number,
+            hash: hash.into(),
+            parent_hash: parent_hash.into(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_latest_block_alone_says_the_chain_is_unchanged() {
+        let cursor = Cursor {
+            next_block: 11,
+            recent: vec![(7, "0x7".into()), (10, "0xa".into())],
+        };
+        assert!(
+            unchanged(&cursor, &stamp(10, "0xA", "0x9")),
+            "the same last block"
+        );
+        assert!(
+            unchanged(&cursor, &stamp(11, "0xb", "0xa")),
+            "the next block, on the last one read"
+        );
+        assert!(
+            !unchanged(&cursor, &stamp(10, "0xa2", "0x9")),
+            "the last block read, replaced"
+        );
+        assert!(
+            !unchanged(&cursor, &stamp(11, "0xb", "0xa2")),
+            "the next block, on another"
+        );
+        assert!(
+            !unchanged(&cursor, &stamp(13, "0xd", "0xc")),
+            "blocks in between: it cannot tell"
+        );
+        assert!(
+            unchanged(&Cursor::default(), &stamp(13, "0xd", "0xc")),
+            "nothing read yet"
         );
     }
 
@@ -247,10 +386,21 @@ mod tests {
     }
 
     #[test]
-    fn only_the_latest_hashes_are_fetched() {
-        assert_eq!(hashes_to_keep(5, 9), 5..=9);
-        assert_eq!(hashes_to_keep(0, 1_999), 1_936..=1_999);
-        assert_eq!(hashes_to_keep(0, 0), 0..=0);
+    fn the_hashes_noted_are_the_payments_blocks_and_the_last_block_read() {
+        let payments = [
+            payment_in(6, "0x6"),
+            payment_in(6, "0x6"),
+            payment_in(8, "0x8"),
+        ];
+        assert_eq!(
+            stamps(&payments, (9, "0x9".into())),
+            vec![(6, "0x6".into()), (8, "0x8".into()), (9, "0x9".into())]
+        );
+        assert_eq!(
+            stamps(&[payment_in(9, "0x9")], (9, "0x9".into())),
+            vec![(9, "0x9".into())],
+            "one a block"
+        );
     }
 
     /// A payment read from block `block_number`, whose hash was `block_hash`.
@@ -270,7 +420,7 @@ mod tests {
         }
     }
 
-    fn stamps(blocks: RangeInclusive<u64>) -> Vec<(u64, String)> {
+    fn noted(blocks: RangeInclusive<u64>) -> Vec<(u64, String)> {
         blocks.map(|n| (n, format!("0x{n:x}"))).collect()
     }
 
@@ -278,12 +428,12 @@ mod tests {
     fn the_cursor_moves_past_what_was_read_and_keeps_64_hashes() {
         let cursor = Cursor {
             next_block: 10,
-            recent: stamps(0..=9),
+            recent: noted(0..=9),
         };
-        let next = advance(&cursor, None, Some(69), stamps(10..=69));
+        let next = advance(&cursor, None, Some(69), noted(10..=69));
         assert_eq!(next.next_block, 70);
         assert_eq!(next.recent.len(), KEEP_HASHES);
-        assert_eq!(next.recent, stamps(6..=69));
+        assert_eq!(next.recent, noted(6..=69));
         assert_eq!(
             advance(&cursor, None, None, vec![]),
             cursor,
@@ -295,13 +445,13 @@ mod tests {
     fn blocks_read_again_replace_their_hashes() {
         let cursor = Cursor {
             next_block: 7,
-            recent: stamps(0..=9),
+            recent: noted(0..=9),
         };
-        let mut again = stamps(7..=11);
+        let mut again = noted(7..=11);
         again[0].1 = "0xnew".into();
         let next = advance(&cursor, None, Some(11), again.clone());
         assert_eq!(next.next_block, 12);
-        let mut expected = stamps(0..=6);
+        let mut expected = noted(0..=6);
         expected.extend(again);
         assert_eq!(next.recent, expected, "one hash a block, oldest first");
     }
@@ -310,17 +460,17 @@ mod tests {
     fn a_fork_takes_the_cursor_back_and_forgets_the_hashes_from_it() {
         let cursor = Cursor {
             next_block: 10,
-            recent: stamps(0..=9),
+            recent: noted(0..=9),
         };
-        let next = advance(&cursor, Some(7), Some(12), stamps(7..=12));
+        let next = advance(&cursor, Some(7), Some(12), noted(7..=12));
         assert_eq!(next.next_block, 13);
-        assert_eq!(next.recent, stamps(0..=12));
+        assert_eq!(next.recent, noted(0..=12));
         let shorter = advance(&cursor, Some(7), None, vec![]);
         assert_eq!(
             shorter,
             Cursor {
                 next_block: 7,
-                recent: stamps(0..=6),
+                recent: noted(0..=6),
             },
             "the chain is now shorter than the fork: nothing to read yet"
         );
@@ -329,23 +479,23 @@ mod tests {
     #[test]
     fn payments_read_from_a_block_since_replaced_or_gone_are_read_again() {
         let at = payment_in;
-        let noted = stamps(5..=9);
+        let five_to_nine = noted(5..=9);
         assert_eq!(
-            moved_while_read(&[at(6, "0x6"), at(9, "0X9")], 5..=9, &noted),
+            moved_while_read(&[at(6, "0x6"), at(9, "0X9")], 5..=9, &five_to_nine),
             None
         );
         assert_eq!(
-            moved_while_read(&[at(6, "0x6"), at(8, "0xold")], 5..=9, &noted),
+            moved_while_read(&[at(6, "0x6"), at(8, "0xold")], 5..=9, &five_to_nine),
             Some(8),
             "read before a reorg, noted after it"
         );
         assert_eq!(
-            moved_while_read(&[at(9, "0x9")], 5..=9, &stamps(5..=8)),
+            moved_while_read(&[at(9, "0x9")], 5..=9, &noted(5..=8)),
             Some(9),
             "gone by the time its hash was asked"
         );
         assert_eq!(
-            moved_while_read(&[at(2, "0xany")], 5..=9, &noted),
+            moved_while_read(&[at(2, "0xany")], 5..=9, &five_to_nine),
             None,
             "older than the hashes noted: deeper than any reorg followed"
         );

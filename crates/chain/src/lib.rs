@@ -9,12 +9,14 @@
 //! - [`match_payment`] tells which order a payment pays ([`matching`]).
 
 mod abi;
+pub mod budget;
 pub mod contracts;
 pub mod follow;
 pub mod matching;
 pub mod payment;
 pub mod rpc;
 
+pub use budget::{CallBudget, DEFAULT_CALLS_PER_DAY};
 pub use follow::{Cursor, KEEP_HASHES, Step, find_fork, forgotten, rewind, step};
 pub use matching::{Candidate, Incoming, match_payment};
 pub use payment::{ChainPayment, PaymentKind, assess_payments, confirmations};

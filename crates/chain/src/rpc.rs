@@ -1,6 +1,10 @@
 //! Reading the chain through JSON-RPC: its id, head and blocks (whose hashes reveal reorgs), and
-//! token payments into a set of receiving addresses.
+//! token payments into a set of receiving addresses, through one node or several (a hosted
+//! provider and its fallbacks): each call within the chain's [`CallBudget`], with a time limit,
+//! and asked again, of the next node, while refused for now.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy::eips::BlockNumberOrTag;
@@ -13,6 +17,7 @@ use alloy::transports::{RpcError, TransportErrorKind};
 use usdt_checkout_protocol::{Address, ChainId};
 
 use crate::abi::{MerchantReceiver, TestUSDT};
+use crate::budget::CallBudget;
 use crate::payment::{ChainPayment, PaymentKind};
 
 /// Blocks read per `eth_getLogs` call, at most.
@@ -85,10 +90,22 @@ fn for_now(error: &RpcError<TransportErrorKind>) -> bool {
             "HTTP error 504",
             "timed out",
             "error sending request",
+            // A node behind the one that gave the head, behind a load balancer (geth, Besu,
+            // Erigon, reth, Nethermind; Avalanche): the next node, or this one a moment later,
+            // has the blocks.
+            "beyond current head",
+            "after last accepted block",
+            "header not found",
+            "unknown block",
+            BEHIND,
         ]
         .iter()
         .any(|words| text.contains(words))
 }
+
+/// What a node that has not seen a block the chain's head already passed is told (a null for a
+/// block at or below the head another node gave).
+const BEHIND: &str = "a node behind the head";
 
 /// The pause a provider asked for (Retry-After), within [`RETRY_CAP`].
 fn asked_pause(error: &RpcError<TransportErrorKind>) -> Option<Duration> {
@@ -109,12 +126,24 @@ fn random() -> f64 {
     (draw >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The clones share everything but the providers' connections.
 #[derive(Clone)]
 pub struct ChainClient {
+    /// The first node: what a test chain is driven through (deployments, sends).
     pub(crate) provider: DynProvider,
+    /// Every node, the first first: reads go to the current one, and move on to the next when
+    /// it refuses for now.
+    nodes: Arc<[(String, DynProvider)]>,
+    current: Arc<AtomicUsize>,
+    /// The highest head any node gave: the head never goes backwards when a node behind the
+    /// others answers.
+    highest_head: Arc<AtomicU64>,
+    budget: Option<Arc<CallBudget>>,
+    /// Calls made (retries included), for the health report and the measurements.
+    calls: Arc<AtomicU64>,
     /// Blocks asked per log query: [`crate::MAX_RANGE`] until the provider refuses a range,
-    /// then what it takes (see [`range_after_refusal`]); shared by the clones.
-    log_range: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// then what it takes (see [`range_after_refusal`]).
+    log_range: Arc<AtomicU64>,
 }
 
 pub type ChainResult<T> = Result<T, String>;
@@ -144,50 +173,81 @@ pub enum TxLookup {
     Mined(Vec<ChainPayment>),
 }
 
-/// A block's hash (0x-hex) and time (Unix milliseconds).
+/// A block's number, hash and parent's hash (0x-hex), and time (Unix milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockStamp {
+    pub number: u64,
     pub hash: String,
+    pub parent_hash: String,
     pub timestamp_ms: u64,
 }
 
 impl ChainClient {
-    /// A client of the node at `rpc_url`. Nothing is sent until the first call.
+    /// A client of a node of one's own (a local node, a test chain), with no budget. Nothing is
+    /// sent until the first call.
     pub fn connect(rpc_url: &str) -> ChainResult<Self> {
-        let url = rpc_url
-            .parse()
-            .map_err(|e| format!("{rpc_url:?} is not a URL: {e}"))?;
-        // Every call has a time limit (see [`ChainClient::retried`] for the retries).
-        let http = alloy::transports::http::reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| format!("an HTTP client for {rpc_url}: {e}"))?;
-        let client = ClientBuilder::default().http_with_client(http, url);
-        // No client-side fillers: the node fills nonce, gas and chain id for its unlocked
-        // accounts. A cached nonce would go stale when a reorg drops a transaction, and the next
-        // one would wait forever behind the gap.
+        Self::connect_all(&[rpc_url.to_owned()], None)
+    }
+
+    /// A client of the nodes at `rpc_urls` (the first, then the others in turn when one refuses
+    /// for now), spending at most `calls_per_day` where it says (a provider's day; see
+    /// [`crate::DEFAULT_CALLS_PER_DAY`]).
+    pub fn connect_all(rpc_urls: &[String], calls_per_day: Option<u64>) -> ChainResult<Self> {
+        let mut nodes = Vec::new();
+        for rpc_url in rpc_urls {
+            nodes.push((rpc_url.clone(), node(rpc_url)?));
+        }
+        let Some((_, first)) = nodes.first() else {
+            return Err("no RPC URL".into());
+        };
         Ok(Self {
-            provider: ProviderBuilder::new()
-                .disable_recommended_fillers()
-                .connect_client(client)
-                .erased(),
-            log_range: std::sync::Arc::new(MAX_RANGE.into()),
+            provider: first.clone(),
+            nodes: nodes.into(),
+            current: Arc::default(),
+            highest_head: Arc::default(),
+            budget: calls_per_day.map(|calls| Arc::new(CallBudget::per_day(calls))),
+            calls: Arc::default(),
+            log_range: Arc::new(MAX_RANGE.into()),
         })
     }
 
-    /// A read, asked again with backoff (full jitter, or the provider's Retry-After) while the
-    /// provider refuses it for now: one refusal threw a whole step away, and a step's calls under
-    /// a rate limit then never all succeeded. Writes are not asked again (a send the node took
-    /// before its answer was lost would be sent twice).
-    async fn retried<T, F, Fut>(&self, what: &'static str, call: F) -> ChainResult<T>
+    /// Calls made so far, retries included.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The node reads go to now.
+    pub fn node_url(&self) -> &str {
+        &self.nodes[self.current.load(Ordering::Relaxed) % self.nodes.len()].0
+    }
+
+    /// A read, within the budget, asked again with backoff (full jitter, or the provider's
+    /// Retry-After) while refused for now, of the next node where there are several: one
+    /// refusal threw a whole step away, and a step's calls under a rate limit then never all
+    /// succeeded. Writes are not asked again (a send the node took before its answer was lost
+    /// would be sent twice).
+    pub(crate) async fn retried<T, F, Fut>(&self, what: &'static str, call: F) -> ChainResult<T>
     where
-        F: Fn() -> Fut,
+        F: Fn(&DynProvider) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError<TransportErrorKind>>>,
     {
         let mut attempt = 0;
         loop {
-            match call().await {
+            if let Some(budget) = &self.budget {
+                budget.take().await;
+            }
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let at = self.current.load(Ordering::Relaxed) % self.nodes.len();
+            match call(&self.nodes[at].1).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) if attempt < CALL_RETRIES && for_now(&error) => {
+                    // The next node, if any; a moment later, when it is the same one.
+                    let _ = self.current.compare_exchange(
+                        at,
+                        (at + 1) % self.nodes.len(),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                     let pause = asked_pause(&error).unwrap_or_else(|| {
                         usdt_checkout_protocol::backoff::full_jitter(
                             attempt,
@@ -206,13 +266,12 @@ impl ChainClient {
 
     /// Blocks to ask per log query now.
     pub fn log_range(&self) -> u64 {
-        self.log_range.load(std::sync::atomic::Ordering::Relaxed)
+        self.log_range.load(Ordering::Relaxed)
     }
 
     /// The provider refused a wider range: `range` from now on.
     pub fn narrow_log_range(&self, range: u64) {
-        self.log_range
-            .store(range.max(1), std::sync::atomic::Ordering::Relaxed);
+        self.log_range.store(range.max(1), Ordering::Relaxed);
     }
 
     /// A query over `read` blocks succeeded: the range may grow back, by half again, to
@@ -220,44 +279,84 @@ impl ChainClient {
     pub fn widen_log_range(&self, read: u64) {
         if read >= self.log_range() {
             let wider = (read + read / 2 + 1).min(MAX_RANGE);
-            self.log_range
-                .fetch_max(wider, std::sync::atomic::Ordering::Relaxed);
+            self.log_range.fetch_max(wider, Ordering::Relaxed);
         }
     }
 
     pub async fn chain_id(&self) -> ChainResult<ChainId> {
-        self.retried("eth_chainId", || self.provider.get_chain_id())
+        self.retried("eth_chainId", |node| node.get_chain_id())
             .await
             .map(ChainId)
     }
 
+    /// The highest head any node gave, after asking one now: it never goes backwards.
     pub async fn head(&self) -> ChainResult<u64> {
-        self.retried("eth_blockNumber", || self.provider.get_block_number())
-            .await
+        let head = self
+            .retried("eth_blockNumber", |node| node.get_block_number())
+            .await?;
+        Ok(self.saw_head(head))
     }
 
-    /// Block `number`'s hash and time; none past the head.
-    pub async fn block(&self, number: u64) -> ChainResult<Option<BlockStamp>> {
+    /// The latest block, as the node asked knows it (one behind the others gives an older
+    /// one); [`ChainClient::highest_head`] takes it into account.
+    pub async fn latest(&self) -> ChainResult<BlockStamp> {
         let block = self
-            .retried("eth_getBlockByNumber", || {
-                self.provider
-                    .get_block_by_number(BlockNumberOrTag::Number(number))
+            .retried("eth_getBlockByNumber", |node| {
+                node.get_block_by_number(BlockNumberOrTag::Latest)
                     .into_future()
             })
+            .await?
+            .ok_or("chain RPC eth_getBlockByNumber: no latest block")?;
+        let stamp = stamp(&block.header);
+        self.saw_head(stamp.number);
+        Ok(stamp)
+    }
+
+    /// The highest head seen so far (0 before any).
+    pub fn highest_head(&self) -> u64 {
+        self.highest_head.load(Ordering::Relaxed)
+    }
+
+    fn saw_head(&self, head: u64) -> u64 {
+        self.highest_head
+            .fetch_max(head, Ordering::Relaxed)
+            .max(head)
+    }
+
+    /// Block `number`'s stamp; none past the highest head seen. A node that has none for a
+    /// block at or below it is behind the others: it is asked again, of the next node, and
+    /// the error says so if none has it (the block is not taken for gone: a reorg is a hash
+    /// that differs).
+    pub async fn block(&self, number: u64) -> ChainResult<Option<BlockStamp>> {
+        let known = number <= self.highest_head();
+        let block = self
+            .retried("eth_getBlockByNumber", |node| {
+                let asked = node
+                    .get_block_by_number(BlockNumberOrTag::Number(number))
+                    .into_future();
+                async move {
+                    match asked.await? {
+                        None if known => Err(TransportErrorKind::custom_str(&format!(
+                            "block {number} is unknown to {BEHIND}"
+                        ))),
+                        block => Ok(block),
+                    }
+                }
+            })
             .await?;
-        Ok(block.map(|b| BlockStamp {
-            hash: b.header.hash.to_string(),
-            timestamp_ms: b.header.timestamp * 1000,
-        }))
+        if let Some(block) = &block {
+            self.saw_head(block.header.number);
+        }
+        Ok(block.map(|b| stamp(&b.header)))
     }
 
     /// Whether a contract is deployed at `address`.
     pub async fn has_code(&self, address: Address) -> ChainResult<bool> {
         let code = self
-            .provider
-            .get_code_at(evm(address))
-            .await
-            .map_err(rpc("eth_getCode"))?;
+            .retried("eth_getCode", |node| {
+                node.get_code_at(evm(address)).into_future()
+            })
+            .await?;
         Ok(!code.is_empty())
     }
 
@@ -275,34 +374,43 @@ impl ChainClient {
         if tokens.is_empty() || receivers.is_empty() {
             return Ok(vec![]);
         }
-        let receivers_evm: Vec<EvmAddress> = receivers.iter().copied().map(evm).collect();
-        let transfers = Filter::new()
-            .address(tokens.iter().copied().map(evm).collect::<Vec<_>>())
-            .event_signature(TestUSDT::Transfer::SIGNATURE_HASH)
+        // One query for both: a deposit's `receiver` and a transfer's `to` are both the second
+        // indexed topic. Asked apart, a node behind could answer one and not the other, and a
+        // deposit was read as a plain transfer. Only a token's transfers and a receiver's
+        // deposits are kept (see `decode`).
+        let mut emitters: Vec<EvmAddress> = tokens.iter().copied().map(evm).collect();
+        emitters.extend(receivers.iter().copied().map(evm));
+        let filter = Filter::new()
+            .address(emitters)
+            .event_signature(vec![
+                TestUSDT::Transfer::SIGNATURE_HASH,
+                MerchantReceiver::Deposit::SIGNATURE_HASH,
+            ])
             .topic2(
-                receivers_evm
+                receivers
                     .iter()
-                    .map(|a| a.into_word())
+                    .map(|a| evm(*a).into_word())
                     .collect::<Vec<_>>(),
             )
             .from_block(from)
             .to_block(to);
-        let deposits = Filter::new()
-            .address(receivers_evm)
-            .event_signature(MerchantReceiver::Deposit::SIGNATURE_HASH)
-            .from_block(from)
-            .to_block(to);
-        let transfer_logs = self
-            .retried("eth_getLogs", || self.provider.get_logs(&transfers))
+        let logs = self
+            .retried("eth_getLogs", |node| {
+                let (node, filter) = (node.clone(), filter.clone());
+                async move { node.get_logs(&filter).await }
+            })
             .await?;
-        let deposit_logs = self
-            .retried("eth_getLogs", || self.provider.get_logs(&deposits))
-            .await?;
-
-        self.decode(&deposit_logs, &transfer_logs, |token| {
-            tokens.contains(token)
-        })
-        .await
+        let (deposits, transfers) = split(&logs);
+        let deposits: Vec<Log> = deposits
+            .into_iter()
+            .filter(|log| receivers.contains(&ours(log.address())))
+            .collect();
+        let transfers: Vec<Log> = transfers
+            .into_iter()
+            .filter(|log| tokens.contains(&ours(log.address())))
+            .collect();
+        self.decode(&deposits, &transfers, |token| tokens.contains(token))
+            .await
     }
 
     /// What the chain knows of transaction `tx_hash` (0x and 64 hex digits): unknown, pending,
@@ -313,14 +421,14 @@ impl ChainClient {
             .parse()
             .map_err(|e| format!("{tx_hash:?} is not a transaction hash: {e}"))?;
         let receipt = self
-            .retried("eth_getTransactionReceipt", || {
-                self.provider.get_transaction_receipt(hash).into_future()
+            .retried("eth_getTransactionReceipt", |node| {
+                node.get_transaction_receipt(hash).into_future()
             })
             .await?;
         let Some(receipt) = receipt else {
             let sent = self
-                .retried("eth_getTransactionByHash", || {
-                    self.provider.get_transaction_by_hash(hash).into_future()
+                .retried("eth_getTransactionByHash", |node| {
+                    node.get_transaction_by_hash(hash).into_future()
                 })
                 .await?;
             return Ok(match sent {
@@ -331,15 +439,7 @@ impl ChainClient {
         if !receipt.status() {
             return Ok(TxLookup::Failed);
         }
-        let logs = receipt.logs();
-        let with_topic = |topic| -> Vec<Log> {
-            logs.iter()
-                .filter(|l| l.topic0() == Some(&topic))
-                .cloned()
-                .collect()
-        };
-        let deposits = with_topic(MerchantReceiver::Deposit::SIGNATURE_HASH);
-        let transfers = with_topic(TestUSDT::Transfer::SIGNATURE_HASH);
+        let (deposits, transfers) = split(receipt.logs());
         let payments = self.decode(&deposits, &transfers, |_| true).await?;
         Ok(TxLookup::Mined(payments))
     }
@@ -442,6 +542,48 @@ impl ChainClient {
             timestamp_ms,
         }))
     }
+}
+
+/// A JSON-RPC client of the node at `rpc_url`, each call within [`CALL_TIMEOUT`].
+fn node(rpc_url: &str) -> ChainResult<DynProvider> {
+    let url = rpc_url
+        .parse()
+        .map_err(|e| format!("{rpc_url:?} is not a URL: {e}"))?;
+    let http = alloy::transports::http::reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .build()
+        .map_err(|e| format!("an HTTP client for {rpc_url}: {e}"))?;
+    let client = ClientBuilder::default().http_with_client(http, url);
+    // No client-side fillers: the node fills nonce, gas and chain id for its unlocked
+    // accounts. A cached nonce would go stale when a reorg drops a transaction, and the next
+    // one would wait forever behind the gap.
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_client(client)
+        .erased())
+}
+
+fn stamp(header: &alloy::rpc::types::Header) -> BlockStamp {
+    BlockStamp {
+        number: header.number,
+        hash: header.hash.to_string(),
+        parent_hash: header.parent_hash.to_string(),
+        timestamp_ms: header.timestamp * 1000,
+    }
+}
+
+/// A receiving contract's deposits and the token transfers among `logs`.
+fn split(logs: &[Log]) -> (Vec<Log>, Vec<Log>) {
+    let with_topic = |topic| -> Vec<Log> {
+        logs.iter()
+            .filter(|l| l.topic0() == Some(&topic))
+            .cloned()
+            .collect()
+    };
+    (
+        with_topic(MerchantReceiver::Deposit::SIGNATURE_HASH),
+        with_topic(TestUSDT::Transfer::SIGNATURE_HASH),
+    )
 }
 
 #[cfg(test)]

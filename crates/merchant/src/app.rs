@@ -53,15 +53,8 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, checkouts: Arc<Checkouts>, gateway: Arc<GatewayClient>) -> Self {
-        // `connect` sends nothing; a URL it cannot parse is not read (its watcher says so).
-        let chains = config
-            .chains
-            .values()
-            .filter_map(|c| {
-                let url = c.rpc_url.as_deref()?;
-                ChainClient::connect(url).ok().map(|client| (c.id, client))
-            })
-            .collect();
+        // Sends nothing yet; the server gives its own, which the watchers share.
+        let chains = crate::config::chain_clients(&config.chains);
         let per_client = config.checkouts_per_client_per_minute;
         Self {
             config,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey, Verifier};
 use usdt_checkout_protocol::{Address, ChainId, ChainRegistry};
 
@@ -64,7 +65,13 @@ struct RatesFile {
 #[serde(deny_unknown_fields)]
 struct ChainFile {
     id: u64,
+    /// One node; `rpc_urls` for several.
     rpc_url: Option<String>,
+    /// Nodes in the order they are asked: the next when one refuses for now.
+    #[serde(default)]
+    rpc_urls: Vec<String>,
+    /// RPC calls a day the watcher and the claims may spend on this chain.
+    rpc_calls_per_day: Option<u64>,
     confirmations: Option<u32>,
     poll_interval_ms: Option<u64>,
 }
@@ -142,15 +149,57 @@ pub enum RateSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedChain {
     pub id: ChainId,
-    /// JSON-RPC; without it the server knows only what the gateway says.
-    pub rpc_url: Option<String>,
+    /// JSON-RPC nodes, the first first; none: the server knows only what the gateway says.
+    pub rpc_urls: Vec<String>,
+    /// Calls a day this server may make to them (a provider's free tier is about 100,000).
+    pub rpc_calls_per_day: u64,
     /// Blocks, the payment's own included, before a payment counts as settled.
     pub confirmations: u32,
-    /// How often the chain is read: about a block time shows a payment within one block.
+    /// How often the chain is read (see [`default_poll_interval`]).
     pub poll_interval: Duration,
     /// The tokens the product knows on this chain: read even before a checkout on this chain
     /// exists, so a transfer sent here for an order on another chain is seen.
     pub tokens: Vec<usdt_checkout_protocol::Address>,
+}
+
+impl WatchedChain {
+    /// Whether this server reads the chain itself.
+    pub fn is_read(&self) -> bool {
+        !self.rpc_urls.is_empty()
+    }
+
+    /// A client of the chain's nodes, within its budget (sends nothing yet); none when the
+    /// chain is not read.
+    pub fn client(&self) -> Option<Result<ChainClient, String>> {
+        self.is_read()
+            .then(|| ChainClient::connect_all(&self.rpc_urls, Some(self.rpc_calls_per_day)))
+    }
+}
+
+/// A client of each chain read: the watcher and the claims share it, and its budget.
+pub fn chain_clients(chains: &BTreeMap<ChainId, WatchedChain>) -> Vec<(ChainId, ChainClient)> {
+    chains
+        .values()
+        .filter_map(|chain| match chain.client()? {
+            Ok(client) => Some((chain.id, client)),
+            Err(e) => {
+                tracing::error!("chain {}: {e}; not read", chain.id);
+                None
+            }
+        })
+        .collect()
+}
+
+/// How often a chain is read where the configuration does not say: as often as leaves half the
+/// day's budget to a step's two calls (the latest block, the log query), the other half to
+/// catching up, checks after a reorg, retries and claims. 100,000 calls a day poll every 3.5 s:
+/// a payment is seen within a block on a 3-second chain, and within a third of one on a
+/// 12-second chain.
+pub fn default_poll_interval(calls_per_day: u64) -> Duration {
+    const CALLS_A_POLL: u64 = 2;
+    let polls_a_day = (calls_per_day / 2 / CALLS_A_POLL).max(1);
+    Duration::from_millis(86_400_000 / polls_a_day)
+        .clamp(Duration::from_millis(100), Duration::from_secs(60))
 }
 
 /// How requests to the gateway are signed.
@@ -572,20 +621,36 @@ fn watched_chains(
                 chain.id
             ));
         }
-        if let Some(url) = &chain.rpc_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
+        let mut rpc_urls = chain.rpc_url.into_iter().collect::<Vec<_>>();
+        rpc_urls.extend(chain.rpc_urls);
+        for url in &rpc_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "chains {}: rpc_url {url:?} must be an http(s) URL",
+                    chain.id
+                ));
+            }
+        }
+        let rpc_calls_per_day = chain
+            .rpc_calls_per_day
+            .unwrap_or(usdt_checkout_chain::DEFAULT_CALLS_PER_DAY);
+        if rpc_calls_per_day < 1_000 {
             return Err(format!(
-                "chains {}: rpc_url {url:?} must be an http(s) URL",
+                "chains {}: rpc_calls_per_day {rpc_calls_per_day} is under 1000, a call every \
+                 86 s: too few to follow a chain",
                 chain.id
             ));
         }
         let id = ChainId(chain.id);
         let watched = WatchedChain {
             id,
-            rpc_url: chain.rpc_url,
+            rpc_urls,
+            rpc_calls_per_day,
             confirmations,
-            poll_interval: Duration::from_millis(chain.poll_interval_ms.unwrap_or(1_000).max(100)),
+            poll_interval: chain.poll_interval_ms.map_or_else(
+                || default_poll_interval(rpc_calls_per_day),
+                |ms| Duration::from_millis(ms.max(100)),
+            ),
             tokens: registry
                 .chain(id)
                 .map(|c| c.tokens.iter().map(|t| t.contract).collect())
@@ -865,7 +930,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.chains[&ChainId(31337)].confirmations, 2);
-        assert_eq!(config.chains[&ChainId(1)].rpc_url, None);
+        assert!(!config.chains[&ChainId(1)].is_read());
         assert_eq!(
             config.chains[&ChainId(1)].confirmations,
             DEFAULT_CONFIRMATIONS
@@ -876,5 +941,45 @@ mod tests {
         assert!(error.contains("rpc_url"), "{error}");
         let error = with_base("[[chains]]\nid = 1\n[[chains]]\nid = 1").unwrap_err();
         assert!(error.contains("twice"), "{error}");
+    }
+
+    #[test]
+    fn a_chain_has_several_nodes_and_a_budget_its_polls_fit() {
+        let config = with_base(
+            "[[chains]]\nid = 1\nrpc_url = \"https://a.example\"\n\
+             rpc_urls = [\"https://b.example\", \"http://127.0.0.1:8545\"]\n\
+             [[chains]]\nid = 56\nrpc_url = \"https://bsc.example\"\nrpc_calls_per_day = 300000",
+        )
+        .unwrap();
+        let ethereum = &config.chains[&ChainId(1)];
+        assert_eq!(
+            ethereum.rpc_urls,
+            [
+                "https://a.example",
+                "https://b.example",
+                "http://127.0.0.1:8545"
+            ]
+        );
+        assert_eq!(ethereum.rpc_calls_per_day, 100_000);
+        assert_eq!(ethereum.poll_interval, Duration::from_millis(3_456));
+        let bsc = &config.chains[&ChainId(56)];
+        assert_eq!(bsc.poll_interval, Duration::from_millis(1_152));
+        let error = with_base("[[chains]]\nid = 1\nrpc_urls = [\"wss://a.example\"]").unwrap_err();
+        assert!(error.contains("http(s)"), "{error}");
+        let error = with_base("[[chains]]\nid = 1\nrpc_calls_per_day = 10").unwrap_err();
+        assert!(error.contains("rpc_calls_per_day"), "{error}");
+    }
+
+    #[test]
+    fn polls_spend_half_the_budget_at_two_calls_a_poll() {
+        for calls_per_day in [100_000, 1_000_000, 30_000] {
+            let polls = 86_400_000 / default_poll_interval(calls_per_day).as_millis() as u64;
+            assert!(
+                polls * 2 <= calls_per_day / 2,
+                "{calls_per_day}: {polls} polls"
+            );
+        }
+        assert_eq!(default_poll_interval(u64::MAX), Duration::from_millis(100));
+        assert_eq!(default_poll_interval(1_000), Duration::from_secs(60));
     }
 }

@@ -49,7 +49,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 config
                     .chains
                     .iter()
-                    .filter(|(_, chain)| chain.rpc_url.is_some())
+                    .filter(|(_, chain)| chain.is_read())
                     .map(|(id, _)| *id),
             ),
     );
@@ -99,22 +99,37 @@ pub async fn serve(config: Config) -> Result<(), String> {
             }),
         );
     }
-    for chain in config.chains.values().filter(|c| c.rpc_url.is_some()) {
-        let (chain, checkouts, store, roles) = (
-            chain.clone(),
+    // One client a chain, its budget shared by the watcher and the claims.
+    let chain_clients = crate::config::chain_clients(&config.chains);
+    for (id, client) in &chain_clients {
+        let (chain, client, checkouts, store, roles) = (
+            config.chains[id].clone(),
+            client.clone(),
             checkouts.clone(),
             store.clone(),
             roles.clone(),
         );
         supervised(
-            &format!("watcher of chain {}", chain.id),
+            &format!("watcher of chain {id}"),
             boxed(move || {
-                let (chain, checkouts, watched) = (chain.clone(), checkouts.clone(), store.clone());
+                let (chain, client, checkouts, watched) = (
+                    chain.clone(),
+                    client.clone(),
+                    checkouts.clone(),
+                    store.clone(),
+                );
                 while_leading(
                     store.clone(),
                     roles.clone(),
                     Role::Watcher(chain.id.0),
-                    move || watcher::run(chain.clone(), checkouts.clone(), watched.clone()),
+                    move || {
+                        watcher::run(
+                            chain.clone(),
+                            client.clone(),
+                            checkouts.clone(),
+                            watched.clone(),
+                        )
+                    },
                 )
             }),
         );
@@ -130,6 +145,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
 
     let mut app = App::new(config, checkouts, gateway);
+    app.chains = chain_clients;
     app.roles = roles;
     app.workers = workers;
     app.store = Some(store.clone());

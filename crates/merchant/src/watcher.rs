@@ -20,18 +20,14 @@ use crate::store::Store;
 /// order that brought it was created moments ago, so its payment cannot be older.
 const NEW_ADDRESS_LOOKBACK: u64 = 64;
 
-/// Follows `chain` until the process stops; an unreachable node is retried, logged once.
-pub async fn run(chain: WatchedChain, checkouts: Arc<Checkouts>, store: Store) {
-    let Some(rpc_url) = chain.rpc_url.clone() else {
-        return;
-    };
-    let client = match ChainClient::connect(&rpc_url) {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::error!("chain {}: {e}; not watched", chain.id);
-            return;
-        }
-    };
+/// Follows `chain` through `client` until the process stops; an unreachable node is retried,
+/// and each change of the watcher's state logged once.
+pub async fn run(
+    chain: WatchedChain,
+    client: ChainClient,
+    checkouts: Arc<Checkouts>,
+    store: Store,
+) {
     let mut cursor: Option<Cursor> = None;
     let mut watched: Vec<Address> = vec![];
     let health = &checkouts.chain_health;

@@ -4,10 +4,12 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use common::*;
 use serde_json::{Value, json};
 use usdt_checkout_chain::ChainClient;
-use usdt_checkout_testkit::provider::ProviderFaults;
+use usdt_checkout_testkit::provider::{Behind, ProviderFaults};
 
 async fn behind_a_provider(name: &str, faults: ProviderFaults) -> World {
     world_with(
@@ -99,17 +101,160 @@ async fn a_3000_block_gap_under_a_500_block_cap() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn five_requests_a_second() {
-    // Past it, 429 with Retry-After: each step's calls back off and are asked again.
-    let w = behind_a_provider(
+    // Past it, 429 with Retry-After. The checkout server's budget is two calls a second: it
+    // polls every 200 ms, which would take ten. The gateway's follower has no budget: it meets
+    // the limit, and backs off.
+    let w = world_with(
         "five-a-second",
+        Storefront {
+            provider: Some(ProviderFaults {
+                per_second: Some(5),
+                ..ProviderFaults::default()
+            }),
+            rpc_calls_per_day: Some(2 * 86_400),
+            ..Storefront::default()
+        },
+    )
+    .await;
+    for (item, key) in [("tee", "key-rate-5-0001"), ("mug", "key-rate-5-0002")] {
+        let view = w.checkout(item, key).await;
+        paid_and_read(&w, &view).await;
+    }
+    let counts = |provider: &Option<usdt_checkout_testkit::provider::RpcProvider>| {
+        let provider = provider.as_ref().unwrap();
+        let calls = provider.calls.load(std::sync::atomic::Ordering::Relaxed);
+        let refused = provider
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (calls, refused)
+    };
+    let (calls, refused) = counts(&w.provider);
+    let (gateways_calls, gateways_refused) = counts(&w.gateways_provider);
+    println!(
+        "calls: the checkout server {calls} ({refused} refused for the rate), the gateway \
+         {gateways_calls} ({gateways_refused} refused)"
+    );
+    assert_eq!(refused, 0, "within its budget, never refused");
+    assert!(gateways_refused > 0, "the limit holds: the gateway met it");
+}
+
+/// Blocks mined every 300 ms until the task is dropped: a live chain, whose nodes behind catch
+/// up.
+fn live_chain(w: &World) -> tokio::task::JoinHandle<()> {
+    let chain = ChainClient::connect(&w.anvil.rpc_url).unwrap();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _ = chain.mine(1).await;
+        }
+    })
+}
+
+/// What a shopper's screen showed, state and amount paid, each time it was looked at.
+type Screen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// What a shopper's screen showed of checkout `id`, polled until the task is dropped.
+fn screen(w: &World, id: &str) -> (Screen, tokio::task::JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(vec![]));
+    let (url, http, record) = (
+        format!("{}/api/checkouts/{id}", w.server.url),
+        reqwest::Client::new(),
+        seen.clone(),
+    );
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(answer) = http.get(&url).send().await
+                && let Ok(view) = answer.json::<Value>().await
+            {
+                let state = view["state"].as_str().unwrap_or_default().to_owned();
+                let paid = view["payment"]["paid"].as_str().unwrap_or("0").to_owned();
+                record.lock().unwrap().push((state, paid));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    (seen, task)
+}
+
+/// A decimal string's units at 18 places, to compare amounts without floats.
+fn units(amount: &str) -> u128 {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    format!("{whole}{fraction:0<18}").parse().unwrap()
+}
+
+/// The screen never went backwards: neither the state nor the amount paid.
+fn never_backwards(seen: &[(String, String)]) {
+    let rank = |state: &str| {
+        ["waiting", "partially_paid", "confirming", "paid"]
+            .iter()
+            .position(|s| *s == state)
+            .unwrap_or_else(|| panic!("state {state}"))
+    };
+    for pair in seen.windows(2) {
+        let ((was, was_paid), (now, now_paid)) = (&pair[0], &pair[1]);
+        assert!(
+            rank(now) >= rank(was) && units(now_paid) >= units(was_paid),
+            "the screen went from {was} ({was_paid} paid) to {now} ({now_paid} paid): {seen:?}"
+        );
+    }
+}
+
+/// Half the calls are served by a node two blocks behind, answering `how`: every payment, plain
+/// transfers and deposits, is read, once, by its own order, and no screen goes backwards.
+async fn half_the_calls_two_blocks_behind(name: &str, how: Behind) {
+    let w = behind_a_provider(
+        name,
         ProviderFaults {
-            per_second: Some(5),
+            behind: Some((2, 2, how)),
             ..ProviderFaults::default()
         },
     )
     .await;
-    let view = w.checkout("tee", "key-rate-5-0001").await;
-    paid_and_read(&w, &view).await;
+    let mining = live_chain(&w);
+    let mut views = vec![];
+    for (n, method) in ["transfer", "deposit", "transfer", "deposit"]
+        .iter()
+        .enumerate()
+    {
+        let view = w
+            .checkout(["tee", "mug"][n % 2], &format!("key-behind-000{n}"))
+            .await;
+        let (seen, polling) = screen(&w, view["id"].as_str().unwrap());
+        w.pay(&view, json!({ "method": method })).await;
+        views.push((view, seen, polling));
+    }
+    for (view, seen, polling) in &views {
+        let id = view["id"].as_str().unwrap();
+        let paid = w.wait_state(id, "paid").await;
+        assert_eq!(paid["payment"]["paid"], view["payment"]["amount"], "{paid}");
+        assert_eq!(
+            attached(&w, id).await.len(),
+            1,
+            "read once, by its order: {id}"
+        );
+        // A few more blocks, as nodes behind answer: nothing read is taken back.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(attached(&w, id).await.len(), 1, "kept: {id}");
+        polling.abort();
+        never_backwards(&seen.lock().unwrap());
+    }
+    mining.abort();
+    let unmatched = w.admin_get("/api/admin/unmatched").await;
+    assert_eq!(
+        unmatched.as_array().map(Vec::len),
+        Some(0),
+        "nothing misfiled: {unmatched}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_the_calls_on_a_node_two_blocks_behind_that_refuses() {
+    half_the_calls_two_blocks_behind("behind-refuses", Behind::Refuses).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_the_calls_on_a_node_two_blocks_behind_that_answers_short() {
+    half_the_calls_two_blocks_behind("behind-short", Behind::ShortChanges).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

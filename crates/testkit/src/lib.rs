@@ -190,6 +190,12 @@ pub struct SandboxOptions {
     /// The ledger in memory only (no `--data`): for a long run that never restarts the sandbox,
     /// which would otherwise rewrite its whole file on every change.
     pub ledger_in_memory: bool,
+    /// V1's answers in the envelope (`--v1-envelope`), as a merchant whose client expects it
+    /// would have them.
+    pub v1_envelope: bool,
+    /// Where the gateway reads the first chain, when not from its anvil itself: a hosted
+    /// provider's stand-in in front of it (see [`provider`]).
+    pub first_chain_through: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -201,6 +207,8 @@ impl Default for SandboxOptions {
             order_lifetime_seconds: None,
             confirmations: 2,
             ledger_in_memory: false,
+            v1_envelope: false,
+            first_chain_through: None,
         }
     }
 }
@@ -247,6 +255,8 @@ impl Sandbox {
             order_lifetime_seconds,
             confirmations,
             ledger_in_memory,
+            v1_envelope,
+            first_chain_through,
         } = options;
         let lifetime = order_lifetime_seconds
             .map(|s| format!("order_lifetime_seconds = {s}\n"))
@@ -283,7 +293,7 @@ rate = "1.0002"
             ),
         )
         .unwrap();
-        let mut rpc_urls = vec![anvil.rpc_url.clone()];
+        let mut rpc_urls = vec![first_chain_through.unwrap_or_else(|| anvil.rpc_url.clone())];
         rpc_urls.extend(more_chains);
         let mut args: Vec<String> = vec![
             "--listen".into(),
@@ -295,6 +305,9 @@ rate = "1.0002"
             "--deploy".into(),
             "--test-mode".into(),
         ];
+        if v1_envelope {
+            args.push("--v1-envelope".into());
+        }
         if !ledger_in_memory {
             args.extend([
                 "--data".into(),

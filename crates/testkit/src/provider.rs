@@ -4,6 +4,10 @@
 //! serves a share of calls from a node some blocks behind (refusing logs past its head, or
 //! silently returning fewer), and fails or delays a share of calls. Shares are deterministic
 //! (every n-th call), so a test gets the same sequence each run.
+//!
+//! The faults are met by what a follower reads (the head, blocks, logs: see [`FOLLOWER_READS`]);
+//! what a test does to drive the node (deploying, sending and waiting for a receipt, mining)
+//! goes through untouched, counted apart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,11 +42,16 @@ pub struct ProviderFaults {
     pub slow: Option<(u64, Duration)>,
 }
 
+/// The methods a chain follower calls, which meet the faults.
+pub const FOLLOWER_READS: [&str; 3] = ["eth_blockNumber", "eth_getBlockByNumber", "eth_getLogs"];
+
 /// The provider, running until dropped with the test's runtime.
 pub struct RpcProvider {
     pub url: String,
-    /// Calls received, answered or not.
+    /// Follower reads received, answered or not.
     pub calls: Arc<AtomicU64>,
+    /// Of those, the ones answered 429 for the rate.
+    pub rate_limited: Arc<AtomicU64>,
 }
 
 struct State {
@@ -50,6 +59,7 @@ struct State {
     faults: ProviderFaults,
     http: reqwest::Client,
     calls: Arc<AtomicU64>,
+    rate_limited: Arc<AtomicU64>,
     /// The current second's start and the requests in it.
     window: Mutex<(Instant, u32)>,
 }
@@ -58,11 +68,13 @@ impl RpcProvider {
     /// A provider in front of the node at `node_url`.
     pub async fn start(node_url: &str, faults: ProviderFaults) -> Self {
         let calls = Arc::new(AtomicU64::new(0));
+        let rate_limited = Arc::new(AtomicU64::new(0));
         let state = Arc::new(State {
             node: node_url.to_owned(),
             faults,
             http: reqwest::Client::new(),
             calls: calls.clone(),
+            rate_limited: rate_limited.clone(),
             window: Mutex::new((Instant::now(), 0)),
         });
         let app = axum::Router::new().route(
@@ -75,12 +87,22 @@ impl RpcProvider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, calls }
+        Self {
+            url,
+            calls,
+            rate_limited,
+        }
     }
 }
 
 impl State {
     async fn answer(&self, body: String) -> Response {
+        let Ok(request) = serde_json::from_str::<Value>(&body) else {
+            return self.forward(&body).await;
+        };
+        if !FOLLOWER_READS.contains(&request["method"].as_str().unwrap_or_default()) {
+            return self.forward(&body).await;
+        }
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let every = |one_in: Option<u64>| one_in.is_some_and(|k| k > 0 && n.is_multiple_of(k));
         if let Some(limit) = self.faults.per_second {
@@ -90,6 +112,7 @@ impl State {
             }
             window.1 += 1;
             if window.1 > limit {
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
                     [("retry-after", "1")],
@@ -106,9 +129,6 @@ impl State {
         if every(self.faults.fail_one_in) {
             return (StatusCode::BAD_GATEWAY, "bad gateway").into_response();
         }
-        let Ok(request) = serde_json::from_str::<Value>(&body) else {
-            return self.forward(&body).await;
-        };
         let method = request["method"].as_str().unwrap_or_default();
         let id = request["id"].clone();
         let error = |code: i64, message: String| {
@@ -141,15 +161,21 @@ impl State {
                     )
                     .into_response();
                 }
-                "eth_getBlockByNumber" => {
-                    let asked = number(&request["params"][0]).unwrap_or(0);
-                    if asked > head {
+                "eth_getBlockByNumber" => match number(&request["params"][0]) {
+                    Some(asked) if asked > head => {
                         return axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": null}))
                             .into_response();
                     }
-                }
+                    Some(_) => {}
+                    // "latest": its own.
+                    None => {
+                        let mut own = request.clone();
+                        own["params"][0] = json!(format!("0x{head:x}"));
+                        return self.forward(&own.to_string()).await;
+                    }
+                },
                 "eth_getLogs" => {
-                    if let Some((_, to)) = self.log_range(&request).await
+                    if let Some((from, to)) = self.log_range(&request).await
                         && to > head
                     {
                         match how {
@@ -158,6 +184,12 @@ impl State {
                                     -32602,
                                     "block range extends beyond current head block".into(),
                                 );
+                            }
+                            Behind::ShortChanges if from > head => {
+                                return axum::Json(
+                                    json!({"jsonrpc": "2.0", "id": id, "result": []}),
+                                )
+                                .into_response();
                             }
                             Behind::ShortChanges => {
                                 let mut short = request.clone();

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::Address;
 use usdt_checkout_server::fulfillment;
+use usdt_checkout_testkit::provider::RpcProvider;
 use usdt_checkout_testkit::*;
 
 pub mod storefront;
@@ -163,7 +164,9 @@ pub struct World {
     pub second_anvil: Option<Anvil>,
     /// The provider the checkout server reads the first chain through, when the storefront
     /// asked for one.
-    pub provider: Option<usdt_checkout_testkit::provider::RpcProvider>,
+    pub provider: Option<RpcProvider>,
+    /// The provider the gateway reads the first chain through, likewise.
+    pub gateways_provider: Option<RpcProvider>,
     pub sandbox: Sandbox,
     pub server: CheckoutServer,
     pub fulfillment: WebhookReceiver,
@@ -203,9 +206,14 @@ pub struct Storefront {
     pub rates_refresh_seconds: Option<u64>,
     /// The gateway keeps its ledger in memory (see `SandboxOptions::ledger_in_memory`).
     pub ledger_in_memory: bool,
-    /// The checkout server reads the first chain through a hosted provider's limits and faults
-    /// (see `usdt_checkout_testkit::provider`); the gateway reads the node itself.
+    /// The gateway answers V1 in the envelope (see `SandboxOptions::v1_envelope`).
+    pub v1_envelope: bool,
+    /// The checkout server and the gateway each read the first chain through a hosted
+    /// provider's limits and faults (see `usdt_checkout_testkit::provider`), each its own.
     pub provider: Option<usdt_checkout_testkit::provider::ProviderFaults>,
+    /// RPC calls a day the checkout server may spend on each chain, when not the tests' (a
+    /// hundred a second: their chains are read every 200 ms).
+    pub rpc_calls_per_day: Option<u64>,
 }
 
 impl Default for Storefront {
@@ -224,7 +232,9 @@ impl Default for Storefront {
             confirmations: None,
             rates_refresh_seconds: None,
             ledger_in_memory: false,
+            v1_envelope: false,
             provider: None,
+            rpc_calls_per_day: None,
         }
     }
 }
@@ -254,13 +264,23 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
     let dir = tempdir::Dir::new(name);
     let port = free_port();
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/blockatm");
+    let provider = match storefront.provider.clone() {
+        Some(faults) => Some(RpcProvider::start(&anvil.rpc_url, faults).await),
+        None => None,
+    };
+    let gateways_provider = match storefront.provider.clone() {
+        Some(faults) => Some(RpcProvider::start(&anvil.rpc_url, faults).await),
+        None => None,
+    };
     let options = SandboxOptions {
+        first_chain_through: gateways_provider.as_ref().map(|p| p.url.clone()),
         more_chains: second_anvil.iter().map(|a| a.rpc_url.clone()).collect(),
         api: storefront.api,
         rate_limit_per_minute: storefront.gateway_limit.unwrap_or(100),
         order_lifetime_seconds: storefront.order_lifetime_seconds,
         confirmations: storefront.confirmations.unwrap_or(2),
         ledger_in_memory: storefront.ledger_in_memory,
+        v1_envelope: storefront.v1_envelope,
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
     // The merchant's gateway settings, as its BlockATM console gives them.
@@ -286,12 +306,6 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
                 .join(", ")
         ),
     };
-    let provider = match storefront.provider.clone() {
-        Some(faults) => {
-            Some(usdt_checkout_testkit::provider::RpcProvider::start(&anvil.rpc_url, faults).await)
-        }
-        None => None,
-    };
     let chains: String = std::iter::once(&anvil)
         .chain(&second_anvil)
         .map(|a| {
@@ -300,7 +314,10 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
                 _ => &a.rpc_url,
             };
             let rpc = if storefront.watch_chain {
-                format!("rpc_url = \"{url}\"\npoll_interval_ms = 200\n")
+                format!(
+                    "rpc_url = \"{url}\"\npoll_interval_ms = 200\nrpc_calls_per_day = {}\n",
+                    storefront.rpc_calls_per_day.unwrap_or(8_640_000)
+                )
             } else {
                 String::new()
             };
@@ -390,6 +407,7 @@ currency = "USDT"
         anvil,
         second_anvil,
         provider,
+        gateways_provider,
         sandbox,
         server,
         fulfillment,
