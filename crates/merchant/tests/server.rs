@@ -18,6 +18,7 @@ on_both!(
     the_chain_shows_what_the_gateway_has_not_said_yet,
     v2_a_checkout_is_paid_and_with_webhooks_dropped_reconciled,
     v2_a_creation_whose_answer_was_lost_is_read_back_and_paid,
+    v1_answers_in_the_envelope_give_checkouts_that_are_paid,
     an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after,
     forged_stale_and_replayed_webhooks_change_nothing_more_than_once,
     a_restart_mid_checkout_loses_nothing,
@@ -253,6 +254,57 @@ async fn v2_a_creation_whose_answer_was_lost_is_read_back_and_paid(db: Db) {
         .get(&format!("/sandbox/orders/{order_no}"))
         .await;
     assert_eq!(order.body["data"]["amount"], view["payment"]["amount"]);
+    let id = view["id"].as_str().unwrap();
+    w.pay(&view, json!({})).await;
+    w.mine().await;
+    w.wait_state(id, "paid").await;
+}
+
+/// V1 documents no answer shape: a gateway answering V1 in V2's envelope (the sandbox with
+/// `--v1-envelope`) is read as well as a bare one, its rate list, its creation's answer and its
+/// order query alike.
+async fn v1_answers_in_the_envelope_give_checkouts_that_are_paid(db: Db) {
+    let w = world_with(
+        "v1-envelope",
+        Storefront {
+            db,
+            v1_envelope: true,
+            ..Storefront::default()
+        },
+    )
+    .await;
+    assert_eq!(w.sandbox.ready["enveloped"], true);
+    let rates = Client::new(&w.sandbox.url)
+        .get("/api/v1/public/rates")
+        .await;
+    assert_eq!(
+        (rates.body["code"].as_str(), rates.body["success"].as_bool()),
+        (Some("200"), Some(true)),
+        "{}",
+        rates.body
+    );
+    let view = w.checkout("tee", "key-v1-envelope-1").await;
+    assert_eq!(
+        view["payment"]["amount"], "24.995001",
+        "priced at the enveloped rate list's 1.0002"
+    );
+    assert_eq!(
+        view["payment"]["toAddress"],
+        w.sandbox
+            .receiving_address(&w.keys.api_key)
+            .to_string()
+            .as_str(),
+        "from the enveloped creation answer"
+    );
+    let id = view["id"].as_str().unwrap();
+    w.pay(&view, json!({})).await;
+    w.mine().await;
+    w.wait_state(id, "paid").await;
+    w.fulfilled_once(id).await;
+
+    // Without webhooks, the gateway's word comes from the enveloped order query.
+    w.sandbox_faults(json!({"dropWebhooks": true})).await;
+    let view = w.checkout("mug", "key-v1-envelope-2").await;
     let id = view["id"].as_str().unwrap();
     w.pay(&view, json!({})).await;
     w.mine().await;

@@ -3,7 +3,7 @@
 //! protocol crate's wire types of that dialect (`usdt_checkout_protocol::gateway::{v1, v2}`)
 //! and nothing more; [`crate::dialect`] says how an order fills them.
 //!
-//! | | V1 (bare answers) | V2 (in the envelope) |
+//! | | V1 (bare answers; with `--v1-envelope`, in the envelope) | V2 (in the envelope) |
 //! | --- | --- | --- |
 //! | networks | `GET /api/v1/public/networklist` | `GET /admin/api/v2/pub/allNetworks` |
 //! | tokens | `GET /api/v1/public/cryptocurrencies` | `GET /admin/api/v2/pub/symbolList` |
@@ -206,7 +206,7 @@ async fn create_v1(
         Repeat::SameOrder,
     )?;
     answer(
-        Api::V1,
+        app.config.enveloped(),
         v1::CreatedOrder {
             to_address: order.to_address,
             cashier_url: Some(cashier_url(&app.public_url, &order.plat_order_no)),
@@ -247,7 +247,7 @@ async fn create_v2(
         Repeat::Exists,
     )?;
     answer(
-        Api::V2,
+        app.config.enveloped(),
         v2::CreatedOrder {
             pay_url: Some(cashier_url(&app.public_url, &order.plat_order_no)),
             order_no: Some(order.order_no),
@@ -287,10 +287,10 @@ async fn query_v1(
         let order = orders
             .first()
             .ok_or_else(|| ApiError::not_found(format!("order {single} not found")))?;
-        return Ok(answer(Api::V1, v1_payment(order))?.into_response());
+        return Ok(answer(app.config.enveloped(), v1_payment(order))?.into_response());
     }
     let records: Vec<v1::Payment> = query.page.of(&orders).into_iter().map(v1_payment).collect();
-    Ok(answer(Api::V1, records)?.into_response())
+    Ok(answer(app.config.enveloped(), records)?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -319,7 +319,7 @@ async fn detail_v2(
             .map(|o| v2_detail(o, merchant.cashier_id))
     });
     answer(
-        Api::V2,
+        app.config.enveloped(),
         detail.ok_or_else(|| ApiError::not_found(format!("order {wanted} not found")))?,
     )
 }
@@ -335,7 +335,7 @@ async fn list_v2(
     let query = OrderQuery::parse(&query, Api::V2)?;
     let orders = select(&app, merchant, &query);
     answer(
-        Api::V2,
+        app.config.enveloped(),
         v2::OrderList {
             total: orders.len() as u64,
             list: query
@@ -377,7 +377,7 @@ async fn networks(
             required_confirmations: app.config.settings.confirmations,
         })
         .collect();
-    answer(app.config.api, list)
+    answer(app.config.enveloped(), list)
 }
 
 async fn tokens(
@@ -399,7 +399,7 @@ async fn tokens(
             })
         })
         .collect();
-    answer(app.config.api, list)
+    answer(app.config.enveloped(), list)
 }
 
 /// The sandbox's own: BlockATM documents no rate endpoint.
@@ -417,7 +417,7 @@ async fn rates(State(app): State<Arc<App>>) -> AnswerResult<Vec<ExchangeRate>> {
             update_time: now,
         })
         .collect();
-    answer(app.config.api, list)
+    answer(app.config.enveloped(), list)
 }
 
 /// Test mode's fault injection, in front of the gateway API.

@@ -153,11 +153,21 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct Config {
     pub api: Api,
+    /// V1's answers in V2's envelope, as `--v1-envelope` asks (V1 documents no answer shape).
+    pub v1_envelope: bool,
     pub public_url: Option<String>,
     pub settings: Settings,
     pub registry: ChainRegistry,
     pub merchants: Vec<Merchant>,
     pub rates: Vec<RateFile>,
+}
+
+impl Config {
+    /// Whether the API's successes come in the envelope `{code, success, data, msg, trace}`:
+    /// always in V2 (§4.5), in V1 with `--v1-envelope`.
+    pub fn enveloped(&self) -> bool {
+        self.api == Api::V2 || self.v1_envelope
+    }
 }
 
 /// Each rate is a positive decimal with at most 18 decimals.
@@ -311,6 +321,7 @@ fn check(file: ConfigFile, api: Option<Api>) -> Result<Config, String> {
     check_rates(&file.rates)?;
     Ok(Config {
         api,
+        v1_envelope: false,
         public_url: g.public_url.map(|url| url.trim_end_matches('/').to_owned()),
         settings: Settings {
             order_lifetime: Duration::from_secs(g.order_lifetime_seconds),

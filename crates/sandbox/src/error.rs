@@ -1,7 +1,8 @@
 //! The API's answers: a failure as its HTTP status, the envelope's code and a message saying
 //! what to fix, in every dialect; a success as the dialect writes it, bare in V1 (which documents
-//! no envelope) and in the envelope in V2. An envelope carries a trace id for the merchant to
-//! quote. Test mode's own answers are always in the envelope.
+//! no envelope; in the envelope with `--v1-envelope`) and in the envelope in V2. An envelope
+//! carries a trace id for the merchant to quote. Test mode's own answers are always in the
+//! envelope.
 
 use std::time::Duration;
 
@@ -11,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use usdt_checkout_protocol::gateway::{Envelope, ErrorCode};
 
 use crate::app::next_trace;
-use crate::config::Api;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -104,24 +104,26 @@ pub fn ok<T>(data: T) -> ApiResult<T> {
     Ok(Json(Envelope::ok(data, next_trace())))
 }
 
-/// A success of the gateway API, as dialect `api` writes it.
+/// A success of the gateway API: bare, or in the envelope (see
+/// [`crate::config::Config::enveloped`]).
 pub struct Answer<T> {
-    api: Api,
+    enveloped: bool,
     data: T,
 }
 
 impl<T: serde::Serialize> IntoResponse for Answer<T> {
     fn into_response(self) -> Response {
-        match self.api {
-            Api::V1 => Json(self.data).into_response(),
-            Api::V2 => Json(Envelope::ok(self.data, next_trace())).into_response(),
+        if self.enveloped {
+            Json(Envelope::ok(self.data, next_trace())).into_response()
+        } else {
+            Json(self.data).into_response()
         }
     }
 }
 
 pub type AnswerResult<T> = Result<Answer<T>, ApiError>;
 
-/// A success of the gateway API in dialect `api`.
-pub fn answer<T>(api: Api, data: T) -> AnswerResult<T> {
-    Ok(Answer { api, data })
+/// A success of the gateway API, in the envelope when `enveloped`.
+pub fn answer<T>(enveloped: bool, data: T) -> AnswerResult<T> {
+    Ok(Answer { enveloped, data })
 }

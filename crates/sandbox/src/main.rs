@@ -58,6 +58,10 @@ struct Args {
     /// Which of BlockATM's documented APIs to speak (overrides the file's `gateway.api`).
     #[arg(long, env = "SANDBOX_API", value_enum)]
     api: Option<config::Api>,
+    /// V1: answer in V2's envelope `{code: "200", success, data, msg, trace}` instead of bare
+    /// (V1 documents no answer shape; V2's, and docs.blockatm.net's, is the envelope).
+    #[arg(long, env = "SANDBOX_V1_ENVELOPE")]
+    v1_envelope: bool,
 }
 
 #[tokio::main]
@@ -79,7 +83,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let config = config::load(args.config.as_deref(), args.api)?;
+    let mut config = config::load(args.config.as_deref(), args.api)?;
+    config.v1_envelope = args.v1_envelope;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -120,6 +125,7 @@ async fn serve(args: Args) -> Result<(), String> {
             "tokens": app.tokens(c.id),
             "receivers": receivers(c.id),
         })).collect::<Vec<_>>(),
+        "enveloped": app.config.enveloped(),
         "gatewayPublicKey": app.gateway_key.public_key().to_base64_spki(),
         "testMode": app.test_mode,
     });

@@ -466,6 +466,61 @@ async fn v1_creation_takes_chain_ids_as_strings_or_numbers_and_answers_bare() {
     );
 }
 
+/// `--v1-envelope`: V1's successes come in V2's envelope `{code: "200", success, data, msg,
+/// trace}` (V1 documents no answer shape), the same data inside; refusals are as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_answers_in_the_envelope_when_asked() {
+    let w = world_with(
+        "v1-envelope",
+        SandboxOptions {
+            rate_limit_per_minute: 10_000,
+            api: Api::V1,
+            v1_envelope: true,
+            ..SandboxOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(w.sandbox.ready["enveloped"], true);
+    let enveloped = |body: &Value| {
+        assert_eq!(body["code"], "200", "{body}");
+        assert_eq!(body["success"], true, "{body}");
+        assert!(body["trace"].is_string(), "{body}");
+        body["data"].clone()
+    };
+    let created = enveloped(&w.create("ENV-1", "10").await);
+    assert_eq!(
+        keys_of(&created),
+        BTreeSet::from(["toAddress", "cashierUrl", "platOrderNo", "expireTime"])
+    );
+    let record = enveloped(&w.record("ENV-1").await);
+    assert_eq!(record["platOrderNo"], created["platOrderNo"]);
+    assert_eq!(record["status"], 0);
+    let records = w
+        .client
+        .get_signed(v1::PATH_QUERY_QR_PAYMENT, "page=1", &w.keys)
+        .await;
+    assert_eq!(enveloped(&records.body)[0]["orderNo"], "ENV-1");
+    for path in [v1::PATH_NETWORKS, v1::PATH_TOKENS, PATH_RATES] {
+        let list = w.client.get(path).await;
+        assert!(enveloped(&list.body).is_array(), "{path}");
+    }
+    let conflict = w
+        .client
+        .post_signed(
+            v1::PATH_CREATE_ORDER,
+            &order_body("ENV-1", "11"),
+            &w.keys,
+            Signing::V1,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (conflict.status, conflict.body["code"].clone()),
+        (409, json!("000106"))
+    );
+    assert_eq!(conflict.body["success"], false);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_v1_queries_and_public_lists_answer_and_nothing_else_is_there() {
     let w = world("queries").await;
