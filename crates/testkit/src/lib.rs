@@ -193,9 +193,6 @@ pub struct SandboxOptions {
     /// V1's answers in the envelope (`--v1-envelope`), as a merchant whose client expects it
     /// would have them.
     pub v1_envelope: bool,
-    /// V1's answers in the envelope (`--v1-envelope`), as a merchant whose client expects it
-    /// would have them.
-    pub v1_envelope: bool,
     /// Where the gateway reads the first chain, when not from its anvil itself: a hosted
     /// provider's stand-in in front of it (see [`provider`]).
     pub first_chain_through: Option<String>,
@@ -210,7 +207,6 @@ impl Default for SandboxOptions {
             order_lifetime_seconds: None,
             confirmations: 2,
             ledger_in_memory: false,
-            v1_envelope: false,
             v1_envelope: false,
             first_chain_through: None,
         }
@@ -259,7 +255,6 @@ impl Sandbox {
             order_lifetime_seconds,
             confirmations,
             ledger_in_memory,
-            v1_envelope,
             v1_envelope,
             first_chain_through,
         } = options;
@@ -310,9 +305,6 @@ rate = "1.0002"
             "--deploy".into(),
             "--test-mode".into(),
         ];
-        if v1_envelope {
-            args.push("--v1-envelope".into());
-        }
         if v1_envelope {
             args.push("--v1-envelope".into());
         }

@@ -208,8 +208,6 @@ pub struct Storefront {
     pub ledger_in_memory: bool,
     /// The gateway answers V1 in the envelope (see `SandboxOptions::v1_envelope`).
     pub v1_envelope: bool,
-    /// The gateway answers V1 in the envelope (see `SandboxOptions::v1_envelope`).
-    pub v1_envelope: bool,
     /// The checkout server and the gateway each read the first chain through a hosted
     /// provider's limits and faults (see `usdt_checkout_testkit::provider`), each its own.
     pub provider: Option<usdt_checkout_testkit::provider::ProviderFaults>,
@@ -234,7 +232,6 @@ impl Default for Storefront {
             confirmations: None,
             rates_refresh_seconds: None,
             ledger_in_memory: false,
-            v1_envelope: false,
             v1_envelope: false,
             provider: None,
             rpc_calls_per_day: None,
@@ -283,7 +280,6 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         order_lifetime_seconds: storefront.order_lifetime_seconds,
         confirmations: storefront.confirmations.unwrap_or(2),
         ledger_in_memory: storefront.ledger_in_memory,
-        v1_envelope: storefront.v1_envelope,
         v1_envelope: storefront.v1_envelope,
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
