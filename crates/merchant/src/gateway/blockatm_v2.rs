@@ -77,8 +77,16 @@ impl Dialect for BlockatmV2 {
         }))
     }
 
-    fn exists_code(&self) -> Option<&'static str> {
-        Some(ErrorCode::DataExists.as_str())
+    /// "Data Already Exists" is the code for it; "Duplicate Request" (`000106`), the other
+    /// code its table has for a repeat, may be too (docs/blockatm-api.md §7.15). Either way the
+    /// order is read back; if the detail says there is none, the shopper is told to retry, and
+    /// the retry makes it.
+    fn exists_codes(&self) -> &'static [&'static str] {
+        const EXISTS: [&str; 2] = [
+            ErrorCode::DataExists.as_str(),
+            ErrorCode::DuplicateSubmit.as_str(),
+        ];
+        &EXISTS
     }
 
     /// The order's detail carries its chain, token and cashier, which must be those asked, but
@@ -238,9 +246,9 @@ mod tests {
     #[test]
     fn an_order_found_made_already_is_read_back_from_its_detail_when_its_terms_are_ours() {
         assert_eq!(
-            dialect().exists_code(),
-            Some("000201"),
-            "Data Already Exists"
+            dialect().exists_codes(),
+            ["000201", "000106"],
+            "Data Already Exists, Duplicate Request"
         );
         let detail = |chain: &str, symbol: &str, cashier: &str| {
             format!(

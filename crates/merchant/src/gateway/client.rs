@@ -293,7 +293,7 @@ impl GatewayClient {
                 // An earlier attempt's, or an earlier request's for the same checkout, whose
                 // answer was lost: the order was made.
                 Err(GatewayError::Rejected { code, .. })
-                    if self.dialect.exists_code() == Some(code.as_str()) =>
+                    if self.dialect.exists_codes().contains(&code.as_str()) =>
                 {
                     return self.made_before(order).await;
                 }
@@ -320,9 +320,9 @@ impl GatewayClient {
                 );
                 Ok(created)
             }
-            // Another order's terms under our number.
+            // Another order's terms under our number (see [`super::Dialect::found`]).
             Err(GatewayError::Rejected { code, status, msg })
-                if self.dialect.exists_code() == Some(code.as_str()) =>
+                if self.dialect.exists_codes().first() == Some(&code.as_str()) =>
             {
                 Err(GatewayError::Rejected { status, code, msg })
             }

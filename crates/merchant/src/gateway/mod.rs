@@ -168,16 +168,16 @@ pub trait Dialect: Send + Sync {
     fn tokens_path(&self) -> &'static str;
     fn create(&self, order: &NewOrder) -> Call;
     fn created(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String>;
-    /// The refusal code with which the gateway answers a creation whose order number it has
-    /// made an order with already (V2's `000201` "Data Already Exists"), where it does not
+    /// The refusal codes with which the gateway may answer a creation whose order number it
+    /// has made an order with already (V2's `000201` "Data Already Exists"), where it does not
     /// answer with the order itself: the order was made, by an earlier attempt whose answer
     /// was lost, and is read back with [`Dialect::query`] and [`Dialect::found`].
-    fn exists_code(&self) -> Option<&'static str> {
-        None
+    fn exists_codes(&self) -> &'static [&'static str] {
+        &[]
     }
     /// The order `order` found made already, from the answer to [`Dialect::query`] for its
     /// number: where to pay, once the order's terms are found to be those asked; a refusal
-    /// (code [`Dialect::exists_code`]) saying which differs, else.
+    /// (code the first of [`Dialect::exists_codes`]) saying which differs, else.
     fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
         let _ = (order, answer);
         Err(format!("{} reads no order back", self.name()))
