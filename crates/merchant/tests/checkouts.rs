@@ -64,6 +64,7 @@ on_both!(
     a_claim_without_proof_takes_a_payment_from_no_order,
     a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own,
     a_watched_chain_not_yet_read_here_still_bounds_the_gateways_paid,
+    a_gateway_answer_that_cannot_be_read_skips_its_order_not_the_round,
 );
 
 fn checkout(id: &str, key: Option<&str>) -> Checkout {
@@ -865,4 +866,78 @@ async fn two_orders_at_one_address(checkouts: &Checkouts) {
         terms.pay_amount_atomic = amount;
         checkouts.attach_order(id, &terms).await.unwrap();
     }
+}
+
+/// The reconciler asks V1's `qrCodePayment` about each order in turn. An answer that cannot be
+/// read skips its order, not the round: the orders asked after it are still applied. A record
+/// that cannot be read skips itself, not the answer: the record beside it in the seed's shape
+/// (`orderId`, `status: "completed"`, ...) still counts.
+async fn a_gateway_answer_that_cannot_be_read_skips_its_order_not_the_round(db: Db) {
+    use axum::extract::{Query, State};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use usdt_checkout_protocol::signature::V1PrivateKey;
+    use usdt_checkout_server::config::{Credentials, GatewayApi};
+    use usdt_checkout_server::gateway::{GatewayClient, dialect_for};
+
+    let db = TempDb::new(db, "an_answer_that_cannot_be_read_skips").await;
+    let (_store, checkouts) = open(&db).await;
+    // ORD-2 made first, ORD-1 after: the round asks the newest first, ORD-1, whose answer is
+    // not JSON.
+    for (id, order_no) in [("co_2", "ORD-2"), ("co_1", "ORD-1")] {
+        checkouts.open(&checkout(id, None)).await.unwrap();
+        checkouts.attach_order(id, &terms(order_no)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    type Asked = Arc<Mutex<Vec<String>>>;
+    async fn qr_code_payment(
+        State(asked): State<Asked>,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> String {
+        let order_no = query["orderNo"].clone();
+        asked.lock().unwrap().push(order_no.clone());
+        if order_no == "ORD-1" {
+            return "<html>502 Bad Gateway</html>".into();
+        }
+        format!(
+            r#"{{"records":[
+                {{"orderId":"{order_no}","status":"completed","amount":"24.995001","symbol":"USDT",
+                  "chainId":"31337","toAddress":"{RECEIVER}","timestamp":1700000000000}},
+                {{"what":"not a payment"}}
+            ]}}"#
+        )
+    }
+    let asked: Asked = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/payment/qrCodePayment",
+            axum::routing::get(qr_code_payment),
+        )
+        .with_state(asked.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let gateway = GatewayClient::new(
+        url,
+        "k".into(),
+        Credentials::V1(V1PrivateKey::generate()),
+        90,
+        std::time::Duration::from_secs(2),
+        dialect_for(&GatewayApi::BlockatmV1),
+    );
+
+    usdt_checkout_server::reconcile::round(&checkouts, &gateway, &mut HashMap::new())
+        .await
+        .expect("the round goes on past an answer it cannot read");
+    assert_eq!(*asked.lock().unwrap(), ["ORD-1", "ORD-2"]);
+    assert_eq!(
+        checkouts.get("co_2").unwrap().state,
+        CheckoutState::Order(OrderStatus::Paid),
+        "the seed's record read, its unreadable neighbour skipped"
+    );
+    assert_eq!(
+        checkouts.get("co_1").unwrap().state,
+        CheckoutState::Order(OrderStatus::Waiting),
+        "nothing changed by what could not be read"
+    );
 }
