@@ -279,3 +279,19 @@ async fn one_call_in_twenty_fails() {
         paid_and_read(&w, &view).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_node_down_the_next_one_reads() {
+    let w = world_with(
+        "first-node-down",
+        Storefront {
+            dead_node_first: true,
+            ..Storefront::default()
+        },
+    )
+    .await;
+    let view = w.checkout("tee", "key-failover-001").await;
+    paid_and_read(&w, &view).await;
+    let health = w.get_json(&format!("{}/healthz", w.server.url)).await;
+    assert_eq!(health["status"], "ok", "{health}");
+}

@@ -214,6 +214,12 @@ pub struct Storefront {
     /// RPC calls a day the checkout server may spend on each chain, when not the tests' (a
     /// hundred a second: their chains are read every 200 ms).
     pub rpc_calls_per_day: Option<u64>,
+    /// The checkout server's first node for the first chain is one that is down: it reads
+    /// through the next (`rpc_urls`).
+    pub dead_node_first: bool,
+    /// The checkout server reads the chains at the product's default poll and budget, not the
+    /// tests' 200 ms (for measurements).
+    pub chain_defaults: bool,
 }
 
 impl Default for Storefront {
@@ -235,6 +241,8 @@ impl Default for Storefront {
             v1_envelope: false,
             provider: None,
             rpc_calls_per_day: None,
+            dead_node_first: false,
+            chain_defaults: false,
         }
     }
 }
@@ -313,13 +321,18 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
                 Some(provider) if a.chain_id == anvil.chain_id => &provider.url,
                 _ => &a.rpc_url,
             };
-            let rpc = if storefront.watch_chain {
-                format!(
-                    "rpc_url = \"{url}\"\npoll_interval_ms = 200\nrpc_calls_per_day = {}\n",
-                    storefront.rpc_calls_per_day.unwrap_or(8_640_000)
-                )
+            let urls = if storefront.dead_node_first && a.chain_id == anvil.chain_id {
+                format!("\"http://127.0.0.1:{}/\", \"{url}\"", free_port())
             } else {
-                String::new()
+                format!("\"{url}\"")
+            };
+            let rpc = match (storefront.watch_chain, storefront.chain_defaults) {
+                (false, _) => String::new(),
+                (true, true) => format!("rpc_urls = [{urls}]\n"),
+                (true, false) => format!(
+                    "rpc_urls = [{urls}]\npoll_interval_ms = 200\nrpc_calls_per_day = {}\n",
+                    storefront.rpc_calls_per_day.unwrap_or(8_640_000)
+                ),
             };
             format!(
                 "[[chains]]\nid = {}\nconfirmations = {}\n{rpc}\n",
