@@ -198,7 +198,7 @@ pub fn chain_clients(chains: &BTreeMap<ChainId, WatchedChain>) -> Vec<(ChainId, 
 pub fn default_poll_interval(calls_per_day: u64) -> Duration {
     const CALLS_A_POLL: u64 = 2;
     let polls_a_day = (calls_per_day / 2 / CALLS_A_POLL).max(1);
-    Duration::from_millis(86_400_000 / polls_a_day)
+    Duration::from_millis(86_400_000_u64.div_ceil(polls_a_day))
         .clamp(Duration::from_millis(100), Duration::from_secs(60))
 }
 
