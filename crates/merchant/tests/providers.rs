@@ -42,14 +42,25 @@ async fn attached(w: &World, id: &str) -> Vec<String> {
 }
 
 /// Pays `view` in full from the gateway's test mode and waits for it to be paid: with the chain
-/// watched, paid needs the watcher to have read the payment.
+/// watched, paid needs the watcher to have read the payment, and the gateway's report, its own
+/// follower (each behind its own provider). On the way, the shopper's screen never went
+/// backwards, and nothing was left unmatched.
 async fn paid_and_read(w: &World, view: &Value) {
     let id = view["id"].as_str().unwrap();
+    let (seen, polling) = screen(w, id);
     w.pay(view, json!({})).await;
     w.mine().await;
     let paid = w.wait_state(id, "paid").await;
     assert_eq!(paid["payment"]["paid"], view["payment"]["amount"], "{paid}");
     assert_eq!(attached(w, id).await.len(), 1, "read by the watcher");
+    polling.abort();
+    never_backwards(&seen.lock().unwrap());
+    let unmatched = w.admin_get("/api/admin/unmatched").await;
+    assert_eq!(
+        unmatched.as_array().map(Vec::len),
+        Some(0),
+        "nothing misfiled: {unmatched}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
