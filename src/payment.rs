@@ -141,9 +141,13 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     { t(Text::OpenInWallet) }
                 </a>
                 <WalletPay {locale} transfer={request} network={payment.network.clone()} />
-                <a class="usdt-checkout__link" href={payment.cashier_url.clone()} target="_blank" rel="noopener">
-                    { t(Text::OpenPaymentPage) }
-                </a>
+                // Not every gateway answer gives a payment page (one read back after its answer was
+                // lost has none): no link rather than one to nowhere.
+                if !payment.cashier_url.is_empty() {
+                    <a class="usdt-checkout__link" href={payment.cashier_url.clone()} target="_blank" rel="noopener">
+                        { t(Text::OpenPaymentPage) }
+                    </a>
+                }
                 if let Some(expires_at) = view.expires_at {
                     <Countdown {locale} {expires_at} clock={props.clock} />
                 }
