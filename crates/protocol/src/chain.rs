@@ -1,7 +1,6 @@
 //! Chains and the tokens accepted on them. Decimals are per chain and token (USDT has 6 on
 //! Ethereum and 18 on BNB Smart Chain), so they are always looked up here, never assumed.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -86,88 +85,40 @@ pub enum RegistryError {
     BadExplorerUrl(ChainId),
 }
 
-/// The chains and tokens a deployment accepts.
+/// The chains and tokens a deployment accepts. A few chains, kept in a list ordered by id: the
+/// widget describes the gateway's lists with it too, and a map's code would be weight every
+/// shopper downloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainRegistry {
-    chains: BTreeMap<ChainId, Chain>,
+    chains: Vec<Chain>,
 }
 
 impl ChainRegistry {
     /// Builds a registry from a list of chains, validating each.
     pub fn new(chains: impl IntoIterator<Item = Chain>) -> Result<Self, RegistryError> {
-        let mut registry = Self {
-            chains: BTreeMap::new(),
-        };
+        let mut registry = Self { chains: Vec::new() };
         registry.set(chains)?;
         Ok(registry)
     }
 
     /// The built-in chains: mainnets with their USDT contracts, Sepolia, and a local anvil chain.
+    /// Written in id order and valid (a test holds it to [`ChainRegistry::new`]'s checks), so
+    /// nothing is parsed or checked when it is made.
     pub fn builtin() -> Self {
-        let usdt = |contract: &str, decimals| Token {
-            symbol: "USDT".into(),
-            contract: contract
-                .parse()
-                .expect("built-in contract addresses are valid"),
-            decimals,
-        };
-        let chain = |id, name: &str, explorer: Option<&str>, tokens| Chain {
-            id,
-            name: name.into(),
-            explorer_url: explorer.map(Into::into),
-            tokens,
-        };
-        Self::new([
-            chain(
-                ChainId::ETHEREUM,
-                "Ethereum",
-                Some("https://etherscan.io"),
-                vec![usdt("0xdAC17F958D2ee523a2206206994597C13D831ec7", 6)],
-            ),
-            chain(
-                ChainId::BNB_SMART_CHAIN,
-                "BNB Smart Chain",
-                Some("https://bscscan.com"),
-                vec![usdt("0x55d398326f99059fF775485246999027B3197955", 18)],
-            ),
-            chain(
-                ChainId::POLYGON,
-                "Polygon",
-                Some("https://polygonscan.com"),
-                vec![usdt("0xc2132D05D31c914a87C6611C10748AEb04B58e8F", 6)],
-            ),
-            chain(
-                ChainId::ARBITRUM,
-                "Arbitrum One",
-                Some("https://arbiscan.io"),
-                vec![usdt("0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9", 6)],
-            ),
-            // Testnets have no official USDT; this is a widely used 6-decimal test token.
-            // Configuration overrides it with the one a gateway actually watches.
-            chain(
-                ChainId::SEPOLIA,
-                "Sepolia",
-                Some("https://sepolia.etherscan.io"),
-                vec![usdt("0x7169D38820dfd117C3FA1f22a697dBA58d90BA06", 6)],
-            ),
-            // The first contract deployed by anvil's first account on a fresh chain, which is
-            // where the sandbox's deployment puts its test USDT.
-            chain(
-                ChainId::LOCAL,
-                "Local chain",
-                None,
-                vec![usdt("0x5FbDB2315678afecb367f032d93F642f64180aa3", 6)],
-            ),
-            // The same deployment on a second fresh chain, with USDT's decimals on BNB Smart
-            // Chain.
-            chain(
-                ChainId::LOCAL_BNB,
-                "Local BNB chain",
-                None,
-                vec![usdt("0x5FbDB2315678afecb367f032d93F642f64180aa3", 18)],
-            ),
-        ])
-        .expect("built-in registry is valid")
+        let mut chains = Vec::with_capacity(BUILTIN.len());
+        for &(id, name, explorer, contract, decimals) in &BUILTIN {
+            chains.push(Chain {
+                id,
+                name: name.into(),
+                explorer_url: explorer.map(Into::into),
+                tokens: vec![Token {
+                    symbol: "USDT".into(),
+                    contract,
+                    decimals,
+                }],
+            });
+        }
+        Self { chains }
     }
 
     /// Adds or replaces chains: a configured chain replaces the one with the same id whole, so
@@ -178,18 +129,26 @@ impl ChainRegistry {
             validate(chain)?;
         }
         for chain in chains {
-            self.chains.insert(chain.id, chain);
+            match self.chains.binary_search_by_key(&chain.id, |c| c.id) {
+                Ok(at) => self.chains[at] = chain,
+                Err(at) => self.chains.insert(at, chain),
+            }
         }
         Ok(())
     }
 
     /// Keeps only the given chains (a deployment that accepts fewer than all it knows).
     pub fn retain(&mut self, ids: &[ChainId]) {
-        self.chains.retain(|id, _| ids.contains(id));
+        self.chains.retain(|chain| ids.contains(&chain.id));
     }
 
     pub fn chain(&self, id: ChainId) -> Result<&Chain, RegistryError> {
-        self.chains.get(&id).ok_or(RegistryError::UnknownChain(id))
+        self.get(id).ok_or(RegistryError::UnknownChain(id))
+    }
+
+    /// [`ChainRegistry::chain`] without the error, for a caller that says its own.
+    pub fn get(&self, id: ChainId) -> Option<&Chain> {
+        self.chains.iter().find(|chain| chain.id == id)
     }
 
     pub fn token(&self, id: ChainId, symbol: &str) -> Result<&Token, RegistryError> {
@@ -201,9 +160,95 @@ impl ChainRegistry {
             })
     }
 
+    /// In id order.
     pub fn chains(&self) -> impl Iterator<Item = &Chain> {
-        self.chains.values()
+        self.chains.iter()
     }
+}
+
+/// Where anvil's first account deploys its first contract on a fresh chain.
+const LOCAL_FIRST_CONTRACT: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+/// The built-in chains, in id order, each with its USDT: id, name, explorer, contract, decimals.
+/// A table read by one loop, not a list of constructions: the widget carries it.
+#[allow(clippy::type_complexity)]
+const BUILTIN: [(ChainId, &str, Option<&str>, Address, u8); 7] = [
+    (
+        ChainId::ETHEREUM,
+        "Ethereum",
+        Some("https://etherscan.io"),
+        address("0xdAC17F958D2ee523a2206206994597C13D831ec7"),
+        6,
+    ),
+    (
+        ChainId::BNB_SMART_CHAIN,
+        "BNB Smart Chain",
+        Some("https://bscscan.com"),
+        address("0x55d398326f99059fF775485246999027B3197955"),
+        18,
+    ),
+    (
+        ChainId::POLYGON,
+        "Polygon",
+        Some("https://polygonscan.com"),
+        address("0xc2132D05D31c914a87C6611C10748AEb04B58e8F"),
+        6,
+    ),
+    // The first contract deployed by anvil's first account on a fresh chain, which is where the
+    // sandbox's deployment puts its test USDT.
+    (
+        ChainId::LOCAL,
+        "Local chain",
+        None,
+        address(LOCAL_FIRST_CONTRACT),
+        6,
+    ),
+    // The same deployment on a second fresh chain, with USDT's decimals on BNB Smart Chain.
+    (
+        ChainId::LOCAL_BNB,
+        "Local BNB chain",
+        None,
+        address(LOCAL_FIRST_CONTRACT),
+        18,
+    ),
+    (
+        ChainId::ARBITRUM,
+        "Arbitrum One",
+        Some("https://arbiscan.io"),
+        address("0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9"),
+        6,
+    ),
+    // Testnets have no official USDT; this is a widely used 6-decimal test token. Configuration
+    // overrides it with the one a gateway actually watches.
+    (
+        ChainId::SEPOLIA,
+        "Sepolia",
+        Some("https://sepolia.etherscan.io"),
+        address("0x7169D38820dfd117C3FA1f22a697dBA58d90BA06"),
+        6,
+    ),
+];
+
+/// An address written as `0x` and 40 hex digits, read at compile time (its checksum is not
+/// checked here: a test reads each built-in one again with [`Address`]'s parser).
+const fn address(text: &str) -> Address {
+    const fn digit(byte: u8) -> u8 {
+        match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            b'A'..=b'F' => byte - b'A' + 10,
+            _ => panic!("not a hex digit"),
+        }
+    }
+    let text = text.as_bytes();
+    assert!(text.len() == 42 && text[0] == b'0' && text[1] == b'x');
+    let mut bytes = [0u8; 20];
+    let mut i = 0;
+    while i < 20 {
+        bytes[i] = digit(text[2 + 2 * i]) << 4 | digit(text[3 + 2 * i]);
+        i += 1;
+    }
+    Address::from_bytes(bytes)
 }
 
 fn validate(chain: &Chain) -> Result<(), RegistryError> {
@@ -253,6 +298,29 @@ mod tests {
         assert_eq!(
             registry.token(ChainId::LOCAL_BNB, "USDT").unwrap().decimals,
             18
+        );
+    }
+
+    #[test]
+    fn the_builtin_registry_passes_the_checks_a_configured_one_does() {
+        let builtin = ChainRegistry::builtin();
+        let mut chains: Vec<Chain> = builtin.chains().cloned().collect();
+        chains.reverse();
+        let checked = ChainRegistry::new(chains).unwrap();
+        assert_eq!(checked, builtin, "valid, and written in id order");
+        for chain in builtin.chains() {
+            for token in &chain.tokens {
+                let text = token.contract.to_string();
+                assert_eq!(text.parse::<Address>(), Ok(token.contract), "{text}");
+            }
+        }
+        assert_eq!(
+            builtin
+                .token(ChainId::LOCAL, "USDT")
+                .unwrap()
+                .contract
+                .to_string(),
+            LOCAL_FIRST_CONTRACT
         );
     }
 
