@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "gateway-wire")]
 pub mod examples;
+pub mod lists;
 pub mod v1;
 pub mod v2;
 pub mod wire;
 
+pub use lists::{Described, Listed, Skipped, describe};
 pub use wire::GatewayStatus;
 #[cfg(feature = "gateway-wire")]
 pub use wire::{Answer, DecimalText, IdText, PaymentType, read_answer};
@@ -103,9 +105,10 @@ impl ErrorCode {
     }
 }
 
-/// One accepted chain, from the public network list (V1 `networklist`, V2 `allNetworks`). The
-/// docs name the lists but not their fields: these are the product's reading, and `chainId` is
-/// read as BlockATM writes chain ids elsewhere, a string or a number.
+/// One accepted chain, as the product describes an entry of the public network list (V1
+/// `networklist`, V2 `allNetworks`): the docs name the list but not its fields, so only its
+/// `chainId` is read ([`Listed`]) and the rest comes from the registry ([`describe`]). The
+/// sandbox serves its lists in this shape unless asked for the minimal one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Network {
@@ -119,8 +122,9 @@ pub struct Network {
     pub required_confirmations: u32,
 }
 
-/// One accepted token on one chain, from the public token list (V1 `cryptocurrencies`, V2
-/// `symbolList`); fields as for [`Network`].
+/// One accepted token on one chain, as the product describes an entry of the public token
+/// list (V1 `cryptocurrencies`, V2 `symbolList`): its `chainId` and `symbol` read, its contract
+/// and decimals the registry's; as for [`Network`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cryptocurrency {
