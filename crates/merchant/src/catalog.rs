@@ -1,12 +1,20 @@
 //! The gateway's public lists (networks, tokens), kept for a minute, and the rates fiat prices
 //! are converted at, kept as configured (a minute unless said): they change rarely, and the public API costs no budget, but a shopper
 //! should not wait for it twice. Rates are fetched only when a fiat price needs one.
+//!
+//! The lists say which chains and tokens the gateway enables, and no more that BlockATM
+//! documents: each is described from the registry (the built-in chains and what `[[chains]]`
+//! adds) by the protocol's [`describe`], the widget's rule too; an entry it cannot describe is
+//! left out and said once in the log, never a failed checkout.
 
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use usdt_checkout_protocol::Address;
-use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
+use usdt_checkout_protocol::gateway::lists::Reason;
+use usdt_checkout_protocol::gateway::{
+    Cryptocurrency, ExchangeRate, Listed, Network, Skipped, describe,
+};
+use usdt_checkout_protocol::{Address, ChainRegistry};
 
 use crate::config::RateSource;
 use crate::gateway::{GatewayClient, GatewayError};
@@ -15,6 +23,8 @@ pub struct CatalogCache {
     state: RwLock<Option<(Instant, Catalog)>>,
     rates: RwLock<Option<(Instant, Vec<ExchangeRate>)>>,
     refresh: tokio::sync::Mutex<()>,
+    /// The entries the last lists skipped, said in the log once each.
+    skipped: Mutex<Vec<Skipped>>,
 }
 
 #[derive(Clone, Default)]
@@ -31,10 +41,16 @@ impl CatalogCache {
             state: RwLock::new(None),
             rates: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
+            skipped: Mutex::new(Vec::new()),
         }
     }
 
-    pub async fn get(&self, gateway: &GatewayClient) -> Result<Catalog, GatewayError> {
+    /// The gateway's lists, as `registry` describes them.
+    pub async fn get(
+        &self,
+        gateway: &GatewayClient,
+        registry: &ChainRegistry,
+    ) -> Result<Catalog, GatewayError> {
         if let Some(catalog) = fresh(&self.state, CATALOG_AGE) {
             return Ok(catalog);
         }
@@ -43,12 +59,37 @@ impl CatalogCache {
             return Ok(catalog);
         }
         let dialect = gateway.dialect();
+        let networks: Vec<Listed> = gateway.public_list(dialect.networks_path()).await?;
+        let tokens: Vec<Listed> = gateway.public_list(dialect.tokens_path()).await?;
+        let described = describe(&networks, &tokens, registry);
+        self.say(described.skipped);
         let catalog = Catalog {
-            networks: gateway.public_list(dialect.networks_path()).await?,
-            tokens: gateway.public_list(dialect.tokens_path()).await?,
+            networks: described.networks,
+            tokens: described.tokens,
         };
         *self.state.write().expect("catalog lock") = Some((Instant::now(), catalog.clone()));
         Ok(catalog)
+    }
+
+    /// Warns of each entry skipped that the lists before did not skip: they are read every
+    /// minute, and the same warning each time would bury the rest of the log.
+    fn say(&self, skipped: Vec<Skipped>) {
+        let mut said = self.skipped.lock().expect("catalog lock");
+        for entry in skipped.iter().filter(|entry| !said.contains(entry)) {
+            let hint = match entry.reason {
+                Reason::UnknownChain => {
+                    "; to accept it, describe it under [[chains]] (name, and tokens with symbol, \
+                     contract and decimals)"
+                }
+                Reason::UnknownToken => {
+                    "; to accept it, list it in the tokens of its chain's [[chains]] (symbol, \
+                     contract, decimals)"
+                }
+                Reason::NoChainId | Reason::NoSymbol => "",
+            };
+            tracing::warn!("{entry}{hint}");
+        }
+        *said = skipped;
     }
 
     /// How much `quote` one `base` is worth, from the configured source.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey, Verifier};
-use usdt_checkout_protocol::{Address, ChainId, ChainRegistry};
+use usdt_checkout_protocol::{Address, Chain, ChainId, ChainRegistry, Token};
 
 use crate::domain::check_price;
 use crate::fulfillment::Delivery;
@@ -74,6 +74,13 @@ struct ChainFile {
     rpc_calls_per_day: Option<u64>,
     confirmations: Option<u32>,
     poll_interval_ms: Option<u64>,
+    /// The chain as shoppers see it, when the product does not know it (or is to see it
+    /// otherwise): its name, explorer and tokens. The gateway's public lists say only which
+    /// chains and tokens are enabled (BlockATM documents none of their fields), so what the
+    /// built-in registry lacks comes from here.
+    name: Option<String>,
+    explorer_url: Option<String>,
+    tokens: Option<Vec<Token>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -374,7 +381,11 @@ pub fn parse(
         ));
     }
 
-    let registry = ChainRegistry::builtin();
+    let mut registry = ChainRegistry::builtin();
+    let described = described_chains(&file.chains, &registry)?;
+    registry
+        .set(described)
+        .map_err(|e| format!("chains: {e}"))?;
     let gateway_api = gateway_api(
         env("CHECKOUT_GATEWAY_API").or(g.api).as_deref(),
         g.cashier_id,
@@ -606,6 +617,45 @@ fn rate_source(file: RatesFile) -> Result<RateSource, String> {
             Ok(RateSource::Fixed(fixed))
         }
     }
+}
+
+/// The chains `[[chains]]` describes (a `name`, an `explorer_url`, `tokens`), each to replace
+/// the built-in chain of its id: what it does not say is the built-in chain's. A chain the
+/// product does not know needs at least its name.
+fn described_chains(file: &[ChainFile], registry: &ChainRegistry) -> Result<Vec<Chain>, String> {
+    let mut chains = Vec::new();
+    for chain in file {
+        if chain.name.is_none() && chain.explorer_url.is_none() && chain.tokens.is_none() {
+            continue;
+        }
+        let known = registry.get(ChainId(chain.id));
+        let name = match (&chain.name, known) {
+            (Some(name), _) if !name.trim().is_empty() => name.clone(),
+            (Some(_), _) => return Err(format!("chains {}: name is empty", chain.id)),
+            (None, Some(known)) => known.name.clone(),
+            (None, None) => {
+                return Err(format!(
+                    "chains {}: name is required: the product does not know this chain, so its \
+                     name and tokens (symbol, contract, decimals) come from here",
+                    chain.id
+                ));
+            }
+        };
+        chains.push(Chain {
+            id: ChainId(chain.id),
+            name,
+            explorer_url: chain
+                .explorer_url
+                .clone()
+                .or_else(|| known.and_then(|c| c.explorer_url.clone())),
+            tokens: chain
+                .tokens
+                .clone()
+                .or_else(|| known.map(|c| c.tokens.clone()))
+                .unwrap_or_default(),
+        });
+    }
+    Ok(chains)
 }
 
 fn watched_chains(
@@ -920,6 +970,56 @@ mod tests {
         }
         let error = with_base("[rates]\nrefresh_seconds = 5").unwrap_err();
         assert!(error.contains("rates.url only"), "{error}");
+    }
+
+    #[test]
+    fn a_chain_the_product_does_not_know_is_described_here_and_watched_with_its_tokens() {
+        let op = "[[chains]]\nid = 10\nname = \"OP Mainnet\"\n\
+                  explorer_url = \"https://optimistic.etherscan.io\"\n\
+                  tokens = [{ symbol = \"USDT\", contract = \"0x94b008aA00579c1307B0EF2c499aD98a8ce58e58\", decimals = 6 }]";
+        let config = with_base(op).unwrap();
+        let chain = config.registry.chain(ChainId(10)).unwrap();
+        assert_eq!(chain.name, "OP Mainnet");
+        let usdt = config.registry.token(ChainId(10), "USDT").unwrap();
+        assert_eq!(usdt.decimals, 6);
+        assert_eq!(
+            config.chains[&ChainId(10)].tokens,
+            [usdt.contract],
+            "watched"
+        );
+        // What the gateway's lists say of it is described from here.
+        let listed = usdt_checkout_protocol::gateway::Listed::token("10", "USDT");
+        let described = usdt_checkout_protocol::gateway::describe(
+            &[usdt_checkout_protocol::gateway::Listed::chain("10")],
+            &[listed],
+            &config.registry,
+        );
+        assert_eq!(described.skipped, []);
+        assert_eq!(described.networks[0].name, "OP Mainnet");
+        assert_eq!(described.tokens[0].contract, usdt.contract);
+
+        // A known chain keeps what is not said; an unknown one needs its name.
+        let renamed = with_base("[[chains]]\nid = 1\nname = \"Ethereum mainnet\"").unwrap();
+        let ethereum = renamed.registry.chain(ChainId(1)).unwrap();
+        assert_eq!(ethereum.name, "Ethereum mainnet");
+        assert_eq!(
+            ethereum.explorer_url.as_deref(),
+            Some("https://etherscan.io")
+        );
+        assert_eq!(ethereum.tokens.len(), 1);
+        assert!(
+            with_base("[[chains]]\nid = 10").is_ok(),
+            "watched, not described"
+        );
+        let error = with_base("[[chains]]\nid = 10\ntokens = []").unwrap_err();
+        assert!(error.contains("chains 10: name is required"), "{error}");
+        let error = with_base(&op.replace("decimals = 6", "decimals = 39")).unwrap_err();
+        assert!(
+            error.contains("chains:") && error.contains("39 decimals"),
+            "{error}"
+        );
+        let error = with_base(&op.replace("0x94b0", "0x94B0")).unwrap_err();
+        assert!(error.contains("checksum"), "{error}");
     }
 
     #[test]

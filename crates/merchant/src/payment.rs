@@ -64,7 +64,7 @@ pub async fn accepted_token(
     chain: ChainId,
     symbol: &str,
 ) -> Result<(Catalog, Cryptocurrency), StartError> {
-    let catalog = app.catalog.get(&app.gateway).await?;
+    let catalog = app.catalog.get(&app.gateway, &app.config.registry).await?;
     let token = catalog
         .tokens
         .iter()
