@@ -311,6 +311,83 @@ async fn v1_answers_in_the_envelope_give_checkouts_that_are_paid(db: Db) {
     w.wait_state(id, "paid").await;
 }
 
+/// BlockATM documents none of its public lists' fields: a gateway whose lists carry only chain
+/// ids (as strings) and symbols (the sandbox with `--minimal-lists`) gets checkouts made and paid,
+/// each chain's name, contract and decimals the registry's: 6 decimals on 31337, 18 on 31338.
+/// Before, every checkout against such a gateway failed with 502 (`missing field name`).
+#[tokio::test(flavor = "multi_thread")]
+async fn v1_lists_of_chain_ids_and_symbols_alone_give_checkouts_that_are_paid() {
+    lists_of_chain_ids_and_symbols_alone(usdt_checkout_testkit::Api::V1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_lists_of_chain_ids_and_symbols_alone_give_checkouts_that_are_paid() {
+    lists_of_chain_ids_and_symbols_alone(usdt_checkout_testkit::Api::V2).await;
+}
+
+async fn lists_of_chain_ids_and_symbols_alone(api: usdt_checkout_testkit::Api) {
+    use usdt_checkout_protocol::gateway::{v1, v2};
+    use usdt_checkout_testkit::Api;
+    let (name, networks, tokens) = match api {
+        Api::V1 => ("minimal-lists-v1", v1::PATH_NETWORKS, v1::PATH_TOKENS),
+        Api::V2 => ("minimal-lists-v2", v2::PATH_NETWORKS, v2::PATH_TOKENS),
+    };
+    let w = world_with(
+        name,
+        Storefront {
+            api,
+            second_chain: true,
+            minimal_lists: true,
+            ..Storefront::default()
+        },
+    )
+    .await;
+    let gateway = Client::new(&w.sandbox.url);
+    let listed = |body: Value| match api {
+        Api::V1 => body,
+        Api::V2 => body["data"].clone(),
+    };
+    assert_eq!(
+        listed(gateway.get(networks).await.body),
+        json!([{"chainId": "31337"}, {"chainId": "31338"}])
+    );
+    assert_eq!(
+        listed(gateway.get(tokens).await.body),
+        json!([{"chainId": "31337", "symbol": "USDT"}, {"chainId": "31338", "symbol": "USDT"}])
+    );
+    for (chain, decimals, network, atomic) in [
+        (31337, 6, "Local chain", "12000000"),
+        (31338, 18, "Local BNB chain", "12000000000000000000"),
+    ] {
+        let (status, view) = w
+            .post(
+                "/api/checkouts",
+                json!({"item": "mug", "chainId": chain, "symbol": "USDT",
+                       "idempotencyKey": format!("key-minimal-{chain}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{view}");
+        let payment = &view["payment"];
+        assert_eq!(payment["network"], network, "{view}");
+        assert_eq!(payment["decimals"], decimals, "{view}");
+        assert_eq!(
+            payment["tokenContract"],
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        );
+        assert_eq!(payment["amount"], "12");
+        assert_eq!(payment["amountAtomic"], atomic);
+        let id = view["id"].as_str().unwrap();
+        w.pay(&view, json!({})).await;
+        w.wait_state(id, "confirming").await;
+        let mined = gateway
+            .post("/sandbox/mine", json!({"blocks": 1, "chainId": chain}))
+            .await;
+        assert_eq!(mined.status, 200, "{}", mined.body);
+        let paid = w.wait_state(id, "paid").await;
+        assert_eq!(paid["payment"]["paid"], "12");
+    }
+}
+
 async fn an_order_the_gateway_expires_is_paid_late_when_the_money_comes_after(db: Db) {
     let w = world_on("late", db).await;
     let view = w.checkout("mug", "key-late-000001").await;

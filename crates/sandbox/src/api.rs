@@ -23,10 +23,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower_http::cors::{Any, CorsLayer};
 use usdt_checkout_protocol::gateway::{
-    Cryptocurrency, DecimalText, ExchangeRate, IdText, Network, PATH_RATES, v1, v2,
+    Cryptocurrency, DecimalText, ExchangeRate, IdText, Listed, Network, PATH_RATES, v1, v2,
 };
 use usdt_checkout_protocol::signature::Signed;
 use usdt_checkout_protocol::{ChainId, parse_positive_units};
@@ -360,45 +360,72 @@ struct PublicQuery {
     _api_key: Option<String>,
 }
 
+/// A public list: described (the product's reading, by default), or with `--minimal-lists` only
+/// what BlockATM's documents let a reader rely on (`chainId`, a token's `symbol`; chain ids as
+/// strings, as every BlockATM example writes them).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Listing<T> {
+    Described(Vec<T>),
+    Minimal(Vec<Listed>),
+}
+
 async fn networks(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
-) -> AnswerResult<Vec<Network>> {
+) -> AnswerResult<Listing<Network>> {
     let params: PublicQuery = query::parse(&query.unwrap_or_default())?;
-    let list = app
+    let chains = app
         .config
         .registry
         .chains()
-        .filter(|c| params.chain_id.is_none_or(|id| c.id == ChainId(id)))
-        .map(|c| Network {
-            chain_id: c.id,
-            name: c.name.clone(),
-            explorer_url: c.explorer_url.clone(),
-            required_confirmations: app.config.settings.confirmations,
-        })
-        .collect();
+        .filter(|c| params.chain_id.is_none_or(|id| c.id == ChainId(id)));
+    let list = if app.config.minimal_lists {
+        Listing::Minimal(chains.map(|c| Listed::chain(c.id.to_string())).collect())
+    } else {
+        Listing::Described(
+            chains
+                .map(|c| Network {
+                    chain_id: c.id,
+                    name: c.name.clone(),
+                    explorer_url: c.explorer_url.clone(),
+                    required_confirmations: app.config.settings.confirmations,
+                })
+                .collect(),
+        )
+    };
     answer(app.config.enveloped(), list)
 }
 
 async fn tokens(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
-) -> AnswerResult<Vec<Cryptocurrency>> {
+) -> AnswerResult<Listing<Cryptocurrency>> {
     let params: PublicQuery = query::parse(&query.unwrap_or_default())?;
-    let list = app
+    let tokens = app
         .config
         .registry
         .chains()
         .filter(|c| params.chain_id.is_none_or(|id| c.id == ChainId(id)))
-        .flat_map(|c| {
-            c.tokens.iter().map(|t| Cryptocurrency {
-                chain_id: c.id,
-                symbol: t.symbol.clone(),
-                contract: t.contract,
-                decimals: t.decimals,
-            })
-        })
-        .collect();
+        .flat_map(|c| c.tokens.iter().map(move |t| (c.id, t)));
+    let list = if app.config.minimal_lists {
+        Listing::Minimal(
+            tokens
+                .map(|(chain, t)| Listed::token(chain.to_string(), t.symbol.clone()))
+                .collect(),
+        )
+    } else {
+        Listing::Described(
+            tokens
+                .map(|(chain, t)| Cryptocurrency {
+                    chain_id: chain,
+                    symbol: t.symbol.clone(),
+                    contract: t.contract,
+                    decimals: t.decimals,
+                })
+                .collect(),
+        )
+    };
     answer(app.config.enveloped(), list)
 }
 

@@ -155,6 +155,9 @@ pub struct Config {
     pub api: Api,
     /// V1's answers in V2's envelope, as `--v1-envelope` asks (V1 documents no answer shape).
     pub v1_envelope: bool,
+    /// The public lists with only what BlockATM's documents let a reader rely on, as
+    /// `--minimal-lists` asks: `chainId` for a network, `chainId` and `symbol` for a token.
+    pub minimal_lists: bool,
     pub public_url: Option<String>,
     pub settings: Settings,
     pub registry: ChainRegistry,
@@ -322,6 +325,7 @@ fn check(file: ConfigFile, api: Option<Api>) -> Result<Config, String> {
     Ok(Config {
         api,
         v1_envelope: false,
+        minimal_lists: false,
         public_url: g.public_url.map(|url| url.trim_end_matches('/').to_owned()),
         settings: Settings {
             order_lifetime: Duration::from_secs(g.order_lifetime_seconds),

@@ -62,6 +62,10 @@ struct Args {
     /// (V1 documents no answer shape; V2's, and docs.blockatm.net's, is the envelope).
     #[arg(long, env = "SANDBOX_V1_ENVELOPE")]
     v1_envelope: bool,
+    /// Serve the public network and token lists with only `chainId` (and a token's `symbol`):
+    /// BlockATM documents none of their fields, so a merchant may meet lists that say no more.
+    #[arg(long, env = "SANDBOX_MINIMAL_LISTS")]
+    minimal_lists: bool,
 }
 
 #[tokio::main]
@@ -85,6 +89,7 @@ async fn main() -> ExitCode {
 async fn serve(args: Args) -> Result<(), String> {
     let mut config = config::load(args.config.as_deref(), args.api)?;
     config.v1_envelope = args.v1_envelope;
+    config.minimal_lists = args.minimal_lists;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

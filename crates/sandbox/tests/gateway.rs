@@ -521,6 +521,35 @@ async fn v1_answers_in_the_envelope_when_asked() {
     assert_eq!(conflict.body["success"], false);
 }
 
+/// `--minimal-lists`: the public lists say only which chains and tokens are enabled, `chainId`
+/// (a string, as BlockATM's examples write it) and a token's `symbol`, the nothing more BlockATM
+/// documents of them; the `chainId` filter still applies. The default lists stay described.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_lists_carry_only_chain_ids_and_symbols_when_asked() {
+    let w = world_with(
+        "minimal-lists",
+        SandboxOptions {
+            rate_limit_per_minute: 10_000,
+            minimal_lists: true,
+            ..SandboxOptions::default()
+        },
+    )
+    .await;
+    let networks = w.client.get(v1::PATH_NETWORKS).await;
+    assert_eq!(networks.status, 200, "{}", networks.body);
+    assert_eq!(networks.body, json!([{"chainId": "31337"}]));
+    let tokens = w.client.get(v1::PATH_TOKENS).await;
+    assert_eq!(tokens.body, json!([{"chainId": "31337", "symbol": "USDT"}]));
+    let filtered = w
+        .client
+        .get(&format!("{}?chainId=1", v1::PATH_TOKENS))
+        .await;
+    assert_eq!(filtered.body, json!([]));
+    let described = world("lists-described").await;
+    let tokens = described.client.get(v1::PATH_TOKENS).await;
+    assert_eq!(tokens.body[0]["decimals"], 6, "{}", tokens.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_v1_queries_and_public_lists_answer_and_nothing_else_is_there() {
     let w = world("queries").await;

@@ -196,6 +196,9 @@ pub struct SandboxOptions {
     /// Where the gateway reads the first chain, when not from its anvil itself: a hosted
     /// provider's stand-in in front of it (see [`provider`]).
     pub first_chain_through: Option<String>,
+    /// The public lists with only `chainId` and a token's `symbol` (`--minimal-lists`), as a
+    /// gateway written from BlockATM's documents alone may serve them.
+    pub minimal_lists: bool,
 }
 
 impl Default for SandboxOptions {
@@ -209,6 +212,7 @@ impl Default for SandboxOptions {
             ledger_in_memory: false,
             v1_envelope: false,
             first_chain_through: None,
+            minimal_lists: false,
         }
     }
 }
@@ -257,6 +261,7 @@ impl Sandbox {
             ledger_in_memory,
             v1_envelope,
             first_chain_through,
+            minimal_lists,
         } = options;
         let lifetime = order_lifetime_seconds
             .map(|s| format!("order_lifetime_seconds = {s}\n"))
@@ -307,6 +312,9 @@ rate = "1.0002"
         ];
         if v1_envelope {
             args.push("--v1-envelope".into());
+        }
+        if minimal_lists {
+            args.push("--minimal-lists".into());
         }
         if !ledger_in_memory {
             args.extend([

@@ -220,6 +220,9 @@ pub struct Storefront {
     /// The checkout server reads the chains at the product's default poll and budget, not the
     /// tests' 200 ms (for measurements).
     pub chain_defaults: bool,
+    /// The gateway's public lists carry only chain ids and symbols (see
+    /// `SandboxOptions::minimal_lists`): the checkout server describes them from its registry.
+    pub minimal_lists: bool,
 }
 
 impl Default for Storefront {
@@ -243,6 +246,7 @@ impl Default for Storefront {
             rpc_calls_per_day: None,
             dead_node_first: false,
             chain_defaults: false,
+            minimal_lists: false,
         }
     }
 }
@@ -289,6 +293,7 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
         confirmations: storefront.confirmations.unwrap_or(2),
         ledger_in_memory: storefront.ledger_in_memory,
         v1_envelope: storefront.v1_envelope,
+        minimal_lists: storefront.minimal_lists,
     };
     let sandbox = Sandbox::start_with(built_sandbox(), &anvil, &keys, &webhook_url, &dir, options);
     // The merchant's gateway settings, as its BlockATM console gives them.
