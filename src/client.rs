@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::ChainId;
 #[cfg(doc)]
@@ -17,6 +16,7 @@ use usdt_checkout_protocol::gateway::wire::chain_id_text;
 use usdt_checkout_protocol::gateway::{Cryptocurrency, Network};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
 
 use crate::options::Settings;
 
@@ -78,25 +78,38 @@ impl Refusal {
     }
 }
 
-/// One HTTP exchange. A network error, a CORS refusal and an aborted request all mean the same
-/// to a shopper: no answer.
-async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, Failure> {
-    request
-        .map_err(|_| Failure::Unreachable)?
-        .send()
+/// One HTTP exchange through the browser's `fetch`: a `POST` of `body` when there is one, else a
+/// `GET`, with one request `header` when given. A network error, a CORS refusal and an aborted
+/// request all mean the same to a shopper: no answer. Made directly, not through a request
+/// builder crate, whose code (methods, query strings, its errors) every shopper would download.
+async fn send(
+    url: &str,
+    header: Option<(&str, &str)>,
+    body: Option<String>,
+) -> Result<Response, Failure> {
+    let init = web_sys::RequestInit::new();
+    if let Some((name, value)) = header {
+        let headers = web_sys::Headers::new().map_err(|_| Failure::Unreachable)?;
+        headers.set(name, value).map_err(|_| Failure::Unreachable)?;
+        init.set_headers(&headers);
+    }
+    if let Some(body) = body {
+        init.set_method("POST");
+        init.set_body(&JsValue::from(body));
+    }
+    let request =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure::Unreachable)?;
+    let window = web_sys::window().ok_or(Failure::Unreachable)?;
+    JsFuture::from(window.fetch_with_request(&request))
         .await
+        .map(JsCast::unchecked_into)
         .map_err(|_| Failure::Unreachable)
-}
-
-fn get(url: &str) -> RequestBuilder {
-    Request::get(url)
 }
 
 /// A JSON body as the browser parses it (`Response.json()`): the servers' numbers are whole and
 /// below 2^53, and amounts travel as strings, so nothing is lost on the way.
 async fn parsed(response: Response) -> Result<JsValue, Failure> {
-    let raw: web_sys::Response = response.into();
-    let body = raw.json().map_err(|_| Failure::Unreachable)?;
+    let body = response.json().map_err(|_| Failure::Unreachable)?;
     JsFuture::from(body).await.map_err(|_| Failure::Unreachable)
 }
 
@@ -106,7 +119,7 @@ async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
-    response.headers().get(name)
+    response.headers().get(name).ok().flatten()
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
@@ -185,12 +198,7 @@ pub fn claim_body(tx_hash: &str, signature: Option<&str>) -> Result<String, Fail
 
 /// A JSON `body` posted to `url`, answered with a checkout's view.
 async fn post(url: &str, body: String) -> Result<CheckoutView, Failure> {
-    let response = send(
-        Request::post(url)
-            .header("content-type", "application/json")
-            .body(body),
-    )
-    .await?;
+    let response = send(url, Some(("content-type", "application/json")), Some(body)).await?;
     if response.status() == 201 || response.status() == 200 {
         json(response).await
     } else {
@@ -233,14 +241,14 @@ pub async fn poll_status(
     etag: Option<&str>,
 ) -> Result<Poll, Failure> {
     let url = crate::cat(&[merchant_url, "/api/checkouts/", id]);
-    let request = match etag {
+    let response = match etag {
         // Ask the server to hold the request until something changes.
         Some(tag) => {
-            get(&format!("{url}?wait={MAX_LONG_POLL_SECONDS}")).header("if-none-match", tag)
+            let url = format!("{url}?wait={MAX_LONG_POLL_SECONDS}");
+            send(&url, Some(("if-none-match", tag)), None).await?
         }
-        None => get(&url),
+        None => send(&url, None, None).await?,
     };
-    let response = send(request.build()).await?;
     let etag = header(&response, "etag");
     match response.status() {
         304 => Ok(Poll { view: None, etag }),
@@ -254,7 +262,7 @@ pub async fn poll_status(
 
 /// One of the gateway's public lists, as the browser parsed it.
 async fn public(url: &str) -> Result<JsValue, Failure> {
-    let response = send(get(url).build()).await?;
+    let response = send(url, None, None).await?;
     if response.status() != 200 {
         return Err(refusal(response).await);
     }
@@ -271,7 +279,7 @@ async fn public(url: &str) -> Result<JsValue, Failure> {
 
 /// A locale table (`www/locales/<tag>.json`), as the browser parses it.
 pub async fn locale_table(url: &str) -> Result<JsValue, Failure> {
-    let response = send(get(url).build()).await?;
+    let response = send(url, None, None).await?;
     if response.status() != 200 {
         return Err(Failure::Unreachable);
     }
