@@ -10,9 +10,12 @@ pub fn ceiling(attempt: u32, base: Duration, cap: Duration) -> Duration {
     base.saturating_mul(factor).min(cap)
 }
 
-/// The n-th retry's wait, for a `random` draw in `[0, 1)`.
+/// The n-th retry's wait, for a `random` draw in `[0, 1)`, to the millisecond. Worked in whole
+/// milliseconds, not with `Duration::mul_f64`, whose exact float conversion (and its panics) the
+/// widget would carry.
 pub fn full_jitter(attempt: u32, base: Duration, cap: Duration, random: f64) -> Duration {
-    ceiling(attempt, base, cap).mul_f64(random.clamp(0.0, 1.0))
+    let ceiling = ceiling(attempt, base, cap).as_millis() as u64;
+    Duration::from_millis((ceiling as f64 * random.clamp(0.0, 1.0)) as u64)
 }
 
 #[cfg(test)]
