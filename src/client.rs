@@ -5,20 +5,19 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::ChainRegistry;
 #[cfg(doc)]
 use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest, ERROR_CLAIM_UNDER_REVIEW};
 use usdt_checkout_protocol::checkout::{
     CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
     MAX_LONG_POLL_SECONDS, PATH_CHECKOUTS, PATH_CLAIMS,
 };
-use usdt_checkout_protocol::gateway::wire::chain_id_text;
-use usdt_checkout_protocol::gateway::{Cryptocurrency, Network};
+use usdt_checkout_protocol::gateway::{Cryptocurrency, Listed, Network, describe};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
-use crate::options::Settings;
+use crate::options::{self, Settings};
 
 /// Why a call did not give what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,98 +285,60 @@ pub async fn locale_table(url: &str) -> Result<JsValue, Failure> {
     parsed(response).await
 }
 
-// The gateway's two public lists are read by hand, field by field as the protocol's `Network`
-// and `Cryptocurrency` read them (the tests hold the two readers to the same answers): their
-// serde readers were 1.5 KB gzipped of the download, for lists of four fields.
+// The gateway's two public lists are read by hand, as the protocol's `Listed` reads an entry
+// (the tests hold the two readers to the same answers): serde's readers were 1.5 KB gzipped of
+// the download.
 
-/// `name` of a parsed object (`undefined` when it has none).
-fn field(entry: &JsValue, name: &str) -> JsValue {
-    js_sys::Reflect::get(entry, &JsValue::from_str(name)).unwrap_or_default()
-}
-
-/// A whole number from 0 to `max`, as serde reads one from the browser's numbers.
-fn whole(value: &JsValue, max: f64) -> Option<u64> {
+/// `name` of an entry as text: a string's, or a whole number's digits (up to 2^53 - 1, what the
+/// browser reads exactly); `None` for anything else.
+fn scalar(entry: &JsValue, name: &str) -> Option<String> {
+    let value = options::field(entry, name);
     value
-        .as_f64()
-        .filter(|n| n.fract() == 0.0 && (0.0..=max).contains(n))
-        .map(|n| n as u64)
+        .as_string()
+        .or_else(|| options::whole_number(&value).map(|n| n.to_string()))
 }
 
-/// An optional string: absent or null is `None`; anything but a string spoils the entry.
-fn optional_text(entry: &JsValue, name: &str) -> Option<Option<String>> {
-    let value = field(entry, name);
-    if value.is_undefined() || value.is_null() {
-        Some(None)
-    } else {
-        value.as_string().map(Some)
-    }
-}
-
-/// A chain id as BlockATM writes it: a whole number, or its decimal or 0x-hex text.
-fn chain_id(entry: &JsValue) -> Option<ChainId> {
-    let id = field(entry, "chainId");
-    match id.as_string() {
-        Some(text) => chain_id_text::parse(&text),
-        None => whole(&id, 9_007_199_254_740_991.0)
-            .filter(|id| *id > 0)
-            .map(ChainId),
-    }
-}
-
-/// Every entry of a parsed array read by `read`; `None` if it is no array or an entry is wrong.
-/// A loop, not an iterator collected into an Option: the adapter's code is weight every shopper
-/// downloads, once per list type.
-fn list<T>(value: &JsValue, read: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
+/// A public list, as the browser parsed it: each entry's `chainId` and `symbol`, whatever else
+/// it holds; `None` if it is no array.
+pub fn listed(value: &JsValue) -> Option<Vec<Listed>> {
     if !js_sys::Array::is_array(value) {
         return None;
     }
-    let mut items = Vec::new();
+    let mut entries = Vec::new();
     for entry in js_sys::Array::from(value).iter() {
-        items.push(read(&entry)?);
+        entries.push(Listed {
+            chain_id: scalar(&entry, "chainId"),
+            symbol: scalar(&entry, "symbol"),
+        });
     }
-    Some(items)
+    Some(entries)
 }
 
-/// The public network list, as the browser parsed it.
-pub fn networks(value: &JsValue) -> Option<Vec<Network>> {
-    list(value, |entry| {
-        let confirmations = field(entry, "requiredConfirmations");
-        Some(Network {
-            chain_id: chain_id(entry)?,
-            name: field(entry, "name").as_string()?,
-            explorer_url: optional_text(entry, "explorerUrl")?,
-            required_confirmations: if confirmations.is_undefined() {
-                0
-            } else {
-                whole(&confirmations, u32::MAX.into())? as u32
-            },
-        })
-    })
-}
-
-/// The public token list, as the browser parsed it.
-pub fn tokens(value: &JsValue) -> Option<Vec<Cryptocurrency>> {
-    list(value, |entry| {
-        Some(Cryptocurrency {
-            chain_id: chain_id(entry)?,
-            symbol: field(entry, "symbol").as_string()?,
-            contract: field(entry, "contract").as_string()?.parse().ok()?,
-            decimals: whole(&field(entry, "decimals"), u8::MAX.into())? as u8,
-        })
-    })
-}
-
-/// What the chooser offers: the gateway's networks and tokens.
+/// What the chooser offers: the gateway's networks and tokens, as the product describes them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Offer {
     pub networks: Vec<Network>,
     pub tokens: Vec<Cryptocurrency>,
 }
 
+/// The lists described from the built-in registry: the widget has no merchant configuration, and
+/// the checkout server says nothing of its chains before a checkout is made, so an entry the
+/// registry cannot describe is left out of the chooser (the checkout server describes it, and
+/// would accept it, only with its own configuration), said on the console.
+pub fn described(networks: &[Listed], tokens: &[Listed]) -> Offer {
+    let described = describe(networks, tokens, &ChainRegistry::builtin());
+    for skipped in &described.skipped {
+        web_sys::console::warn_1(&crate::cat(&["usdt-checkout: ", &skipped.to_string()]).into());
+    }
+    Offer {
+        networks: described.networks,
+        tokens: described.tokens,
+    }
+}
+
 pub async fn offer(settings: &Settings) -> Result<Offer, Failure> {
     let unread = || Failure::Unreachable;
-    Ok(Offer {
-        networks: networks(&public(&settings.networks_url).await?).ok_or_else(unread)?,
-        tokens: tokens(&public(&settings.tokens_url).await?).ok_or_else(unread)?,
-    })
+    let networks = listed(&public(&settings.networks_url).await?).ok_or_else(unread)?;
+    let tokens = listed(&public(&settings.tokens_url).await?).ok_or_else(unread)?;
+    Ok(described(&networks, &tokens))
 }

@@ -8,14 +8,16 @@ use wasm_bindgen::{JsCast, JsValue};
 /// Integers above this lose precision in a JavaScript number.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
-fn field(object: &JsValue, name: &str) -> JsValue {
+/// `name` of `object`; `undefined` when it has none, or is no object.
+pub(crate) fn field(object: &JsValue, name: &str) -> JsValue {
     if !object.is_object() {
         return JsValue::UNDEFINED;
     }
     js_sys::Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn whole_number(value: &JsValue) -> Option<u64> {
+/// A whole number from 0 to 2^53 - 1, the largest a JavaScript number holds exactly.
+pub(crate) fn whole_number(value: &JsValue) -> Option<u64> {
     value
         .as_f64()
         .filter(|n| n.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(n))

@@ -13,8 +13,8 @@ use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, GatewayHealth,
     PaymentView, Price, TransactionView,
 };
-use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Network};
-use usdt_checkout_protocol::{ChainId, OrderStatus, TransferRequest};
+use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Listed, Network, describe};
+use usdt_checkout_protocol::{ChainId, ChainRegistry, OrderStatus, TransferRequest};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use yew::Callback;
@@ -268,62 +268,74 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     }
 }
 
-/// The gateway's public lists are read by hand (client::networks, client::tokens): each the same
-/// as the protocol's types read it with serde, entry for entry, and refused where serde refuses.
+/// The gateway's public lists are read by hand (client::listed): each entry's `chainId` and
+/// `symbol` the same as the protocol's `Listed` reads them with serde, whatever else the entry
+/// holds, and a list that is no array refused by both.
 #[wasm_bindgen_test]
 fn the_gateway_lists_read_as_the_protocol_reads_them() {
     let contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-    let networks = [
-        r#"[{"chainId": 1, "name": "Ethereum", "explorerUrl": "https://etherscan.io", "requiredConfirmations": 12}]"#,
-        r#"[{"chainId": "56", "name": "BNB Smart Chain"}, {"chainId": "0x7a69", "name": "Local", "explorerUrl": null, "extra": true}]"#,
-        r#"[]"#,
-        // Refused by both.
-        r#"[{"chainId": 0, "name": "Zero"}]"#,
-        r#"[{"chainId": "0x", "name": "Empty"}]"#,
-        r#"[{"chainId": 1.5, "name": "Half"}]"#,
-        r#"[{"chainId": "1e3", "name": "Exponent"}]"#,
-        r#"[{"chainId": 1}]"#,
-        r#"[{"chainId": 1, "name": "Ethereum", "explorerUrl": 5}]"#,
-        r#"[{"chainId": 1, "name": "Ethereum", "requiredConfirmations": -1}]"#,
-        r#"[{"chainId": 1, "name": "Ethereum", "requiredConfirmations": 4294967296}]"#,
-        r#"{"chainId": 1, "name": "Ethereum"}"#,
+    let lists = [
+        r#"[{"chainId": 1, "name": "Ethereum", "explorerUrl": "https://etherscan.io", "requiredConfirmations": 12}]"#.to_string(),
+        r#"[{"chainId": "56"}, {"chainId": "0x7a69", "name": "Local", "explorerUrl": null, "extra": true}]"#.to_string(),
+        format!(r#"[{{"chainId": 31337, "symbol": "USDT", "contract": "{contract}", "decimals": 6}}]"#),
+        r#"[{"chainId": "31337", "symbol": "USDT"}, {"chainId": "TRON", "symbol": "USDT"}]"#.to_string(),
+        r#"[]"#.to_string(),
+        // Entries that say nothing (or not a chain id) are read, to be skipped when described.
+        r#"[{"chainId": 0}, {"chainId": "0x"}, {"chainId": 1.5}, {"chainId": -1}, {"chainId": "1e3"}]"#.to_string(),
+        r#"[{}, 5, "USDT", null, [1], {"chainId": {"id": 1}, "symbol": 7}]"#.to_string(),
+        r#"[{"chainId": 9007199254740991}, {"chainId": 9007199254740992}, {"chainId": null, "symbol": null}]"#.to_string(),
+        // Refused by both: no array.
+        r#"{"chainId": 1}"#.to_string(),
+        r#""networks""#.to_string(),
     ];
-    for json in networks {
+    for json in &lists {
         let parsed = js_sys::JSON::parse(json).unwrap();
         assert_eq!(
-            usdt_checkout::client::networks(&parsed),
-            serde_json::from_str::<Vec<Network>>(json).ok(),
+            usdt_checkout::client::listed(&parsed),
+            serde_json::from_str::<Vec<Listed>>(json).ok(),
             "{json}"
         );
     }
-    let tokens = [
-        format!(
-            r#"[{{"chainId": 31337, "symbol": "USDT", "contract": "{contract}", "decimals": 6}}]"#
-        ),
-        format!(
-            r#"[{{"chainId": "0x38", "symbol": "USDT", "contract": "{}", "decimals": 18}}]"#,
-            contract.to_lowercase()
-        ),
-        // Refused by both.
-        r#"[{"chainId": 1, "symbol": "USDT", "contract": "0x1234", "decimals": 6}]"#.to_string(),
-        format!(
-            r#"[{{"chainId": 1, "symbol": "USDT", "contract": "{contract}", "decimals": 256}}]"#
-        ),
-        format!(r#"[{{"chainId": 1, "symbol": "USDT", "contract": "{contract}"}}]"#),
-        format!(r#"[{{"chainId": 1, "contract": "{contract}", "decimals": 6}}]"#),
-    ];
-    for json in &tokens {
-        let parsed = js_sys::JSON::parse(json).unwrap();
-        assert_eq!(
-            usdt_checkout::client::tokens(&parsed),
-            serde_json::from_str::<Vec<Cryptocurrency>>(json).ok(),
-            "{json}"
-        );
-    }
-    assert!(
-        usdt_checkout::client::tokens(&js_sys::JSON::parse(&tokens[0]).unwrap())
-            .is_some_and(|list| list.len() == 1),
-        "a good list is read"
+}
+
+/// The chooser offers what the built-in registry describes of the gateway's lists, as the
+/// checkout server does with the same rule: a gateway listing only chain ids and symbols is
+/// offered with the registry's names; a chain or token the registry cannot describe is left out
+/// (said on the console), never an error.
+#[wasm_bindgen_test]
+fn the_offer_is_described_from_the_registry() {
+    let read =
+        |json: &str| usdt_checkout::client::listed(&js_sys::JSON::parse(json).unwrap()).unwrap();
+    let networks = read(
+        r#"[{"chainId": "31338"}, {"chainId": 1}, {"chainId": "5"}, {"chainId": "TRON"}, {"chainId": "1"}]"#,
+    );
+    let tokens = read(
+        r#"[{"chainId": "31338", "symbol": "USDT"}, {"chainId": 1, "symbol": "USDT"},
+            {"chainId": "1", "symbol": "DAI"}, {"chainId": "5", "symbol": "USDT"}, {"chainId": 1}]"#,
+    );
+    let offer = usdt_checkout::client::described(&networks, &tokens);
+    let chains: Vec<(u64, &str)> = offer
+        .networks
+        .iter()
+        .map(|n| (n.chain_id.0, n.name.as_str()))
+        .collect();
+    assert_eq!(chains, [(31338, "Local BNB chain"), (1, "Ethereum")]);
+    let tokens: Vec<(u64, &str, u8)> = offer
+        .tokens
+        .iter()
+        .map(|t| (t.chain_id.0, t.symbol.as_str(), t.decimals))
+        .collect();
+    assert_eq!(tokens, [(31338, "USDT", 18), (1, "USDT", 6)]);
+    let known =
+        read(r#"[{"chainId": "31338", "symbol": "USDT"}, {"chainId": 1, "symbol": "USDT"}]"#);
+    let registry = ChainRegistry::builtin();
+    assert_eq!(
+        offer,
+        usdt_checkout::client::Offer {
+            networks: describe(&networks, &[], &registry).networks,
+            tokens: describe(&[], &known, &registry).tokens,
+        },
+        "the protocol's rule, with the built-in registry"
     );
 }
 

@@ -1190,6 +1190,42 @@ async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
     shop.console_is_clean().await;
 }
 
+/// A gateway whose public lists carry only chain ids and symbols, speaking V2 (BlockATM
+/// documents none of the lists' fields; the sandbox with `--minimal-lists`): the widget offers
+/// each chain by the built-in registry's name, and a shopper pays on the 18-decimal one, its
+/// decimals the registry's too. Nothing is skipped, so nothing is said on the console.
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_lists_of_chain_ids_and_symbols_alone_are_offered_and_paid() {
+    let gateway = Storefront {
+        api: Api::V2,
+        second_chain: true,
+        minimal_lists: true,
+        ..Storefront::default()
+    };
+    let mut shop = Shop::open_on(gateway, "v2-minimal-lists", Embed::Element, 1280, None).await;
+    shop.wait_for(".usdt-checkout__chooser", "Local BNB chain")
+        .await;
+    let chooser = shop.text(".usdt-checkout__chooser").await;
+    assert!(
+        chooser.contains("Local chain") && chooser.contains("USDT"),
+        "{chooser}"
+    );
+    shop.choose_network(31338).await;
+    shop.start_payment().await;
+    assert_eq!(
+        shop.text(".usdt-checkout__amount").await,
+        format!("{TEE_IN_USDT} USDT")
+    );
+    let facts = shop.text(".usdt-checkout__facts").await;
+    assert!(facts.contains("Local BNB chain"), "{facts}");
+    shop.pay(json!({})).await;
+    shop.status("Confirming (1 of 2)").await;
+    shop.mine_on(31338).await;
+    shop.status("Paid. Thank you!").await;
+    assert_eq!(shop.fulfilled_once().await["amountPaid"], TEE_IN_USDT);
+    shop.console_is_clean().await;
+}
+
 /// The order's amount sent to the order's address on the other chain: named in the widget
 /// ("arrived on Local BNB chain, but this order asked for Local chain"), listed for the
 /// merchant with its hash, and never counted.
