@@ -1,6 +1,7 @@
 //! BlockATM V1 from the gateway's side of the wire: a webhook's `BlockATM-Event` and body through
 //! the merchant's `Dialect` (`BlockatmV1::webhook`), and the answers to its calls (`created`,
-//! `queried`, the public network and token lists) through the protocol's wire types.
+//! `queried`, the public network and token lists as the server reads and describes them) through
+//! the protocol's wire types.
 //!
 //! Input: the first line is `BlockATM-Event` (empty: absent), the rest the body; every reader
 //! gets the same body.
@@ -11,9 +12,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::gateway::lists::List;
 use usdt_checkout_protocol::gateway::v1::Payment;
-use usdt_checkout_protocol::gateway::{Cryptocurrency, GatewayStatus, Network, read_answer};
+use usdt_checkout_protocol::gateway::{Answer, GatewayStatus, Listed, describe, read_answer};
+use usdt_checkout_protocol::{ChainId, ChainRegistry};
 use usdt_checkout_server::gateway::{BlockatmV1, Dialect, NewOrder};
 
 fuzz_target!(|data: &[u8]| {
@@ -57,6 +59,27 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = BlockatmV1.created(&order, body);
     let _ = BlockatmV1.queried(body);
-    let _ = read_answer::<Vec<Network>>(body);
-    let _ = read_answer::<Vec<Cryptocurrency>>(body);
+    // The public lists as the checkout server reads them: an entry written back (as the
+    // sandbox's minimal lists write it) reads again as the same entry, and described, each is
+    // the registry's chain or token or skipped, never both and never anything else.
+    if let Ok(Answer::Data(listed)) = read_answer::<Vec<Listed>>(body) {
+        let written = serde_json::to_string(&listed).expect("entries write");
+        let read: Vec<Listed> = serde_json::from_str(&written).expect("entries read back");
+        assert_eq!(read, listed, "{written}");
+        let registry = ChainRegistry::builtin();
+        let described = describe(&listed, &listed, &registry);
+        let skipped = |list| described.skipped.iter().filter(|s| s.list == list).count();
+        assert!(described.networks.len() + skipped(List::Networks) <= listed.len());
+        assert!(described.tokens.len() + skipped(List::Tokens) <= listed.len());
+        for network in &described.networks {
+            assert_eq!(registry.chain(network.chain_id).unwrap().name, network.name);
+        }
+        for token in &described.tokens {
+            let known = registry.token(token.chain_id, &token.symbol).unwrap();
+            assert_eq!(
+                (known.contract, known.decimals),
+                (token.contract, token.decimals)
+            );
+        }
+    }
 });
