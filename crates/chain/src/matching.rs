@@ -16,7 +16,7 @@
 
 use usdt_checkout_protocol::Address;
 
-use crate::payment::PaymentKind;
+use crate::payment::{ChainPayment, PaymentKind};
 
 /// A payment seen on chain, as matching needs it.
 pub struct Incoming<'a> {
@@ -27,6 +27,19 @@ pub struct Incoming<'a> {
     pub value: u128,
     /// What a deposit names.
     pub order_no: Option<&'a str>,
+}
+
+impl<'a> From<&'a ChainPayment> for Incoming<'a> {
+    fn from(payment: &'a ChainPayment) -> Self {
+        Self {
+            kind: payment.kind,
+            token: payment.token,
+            to: payment.to,
+            from: payment.from,
+            value: payment.value,
+            order_no: payment.order_no.as_deref(),
+        }
+    }
 }
 
 /// An order, as matching needs it.

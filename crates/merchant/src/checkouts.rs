@@ -904,15 +904,7 @@ impl Checkouts {
                 expire_time: t.expires_at,
             })
             .collect();
-        let incoming = Incoming {
-            kind: payment.kind,
-            token: payment.token,
-            to: payment.to,
-            from: payment.from,
-            value: payment.value,
-            order_no: payment.order_no.as_deref(),
-        };
-        match_payment(&candidates, &incoming).map(|i| on_chain[i].0.id.clone())
+        match_payment(&candidates, &Incoming::from(payment)).map(|i| on_chain[i].0.id.clone())
     }
 
     /// Checkouts on `chain` whose state can still change with the head or the clock.

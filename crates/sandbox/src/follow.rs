@@ -130,15 +130,7 @@ fn credit(ledger: &mut Ledger, chain: ChainId, payment: ChainPayment, now: u64) 
             expire_time: o.expire_time,
         })
         .collect();
-    let incoming = Incoming {
-        kind: payment.kind,
-        token: payment.token,
-        to: payment.to,
-        from: payment.from,
-        value: payment.value,
-        order_no: payment.order_no.as_deref(),
-    };
-    match match_payment(&candidates, &incoming).map(|i| on_chain[i]) {
+    match match_payment(&candidates, &Incoming::from(&payment)).map(|i| on_chain[i]) {
         Some(index) => {
             tracing::info!(
                 "payment {} of {} credited to order {}",
