@@ -505,9 +505,10 @@ const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 20;
 /// secret) may have: an empty or short one would turn authentication off or make it guessable.
 const MIN_SECRET_CHARS: usize = 16;
 /// What an order may last: the gateway makes none shorter than a minute (a shorter setting
-/// failed every checkout), and a day is longer than any shopper waits.
+/// failed every checkout), and a day is longer than any shopper waits (the longest is the
+/// domain's, which the store reads by).
 const MIN_ORDER_LIFETIME_SECONDS: u64 = 60;
-pub const MAX_ORDER_LIFETIME_SECONDS: u64 = 86_400;
+pub use crate::domain::MAX_ORDER_LIFETIME_SECONDS;
 
 /// `secret`, if it is long enough and has no surrounding whitespace; else why not, naming
 /// `setting`.

@@ -503,6 +503,10 @@ pub fn mined_since(block_ms: u64, at: u64) -> bool {
     block_ms >= at / 1000 * 1000
 }
 
+/// The longest an order may last (`order_lifetime_seconds`): a day is longer than any shopper
+/// waits. Here, below the configuration, because the store bounds what it reads by it.
+pub const MAX_ORDER_LIFETIME_SECONDS: u64 = 86_400;
+
 /// Blocks past the required confirmations the gateway has to report a payment paid.
 const DISAGREEMENT_BLOCKS: u32 = 3;
 /// How long the chain's watcher has to show a payment the gateway reported paid.

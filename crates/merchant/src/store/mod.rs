@@ -585,7 +585,7 @@ impl Store {
         let now = now_ms();
         let late_until = now.saturating_sub(LATE_PAYMENT_WATCH.as_millis() as u64);
         let asked_since = late_until
-            .saturating_sub(crate::config::MAX_ORDER_LIFETIME_SECONDS.saturating_mul(1000));
+            .saturating_sub(crate::domain::MAX_ORDER_LIFETIME_SECONDS.saturating_mul(1000));
         Ok(sqlx::query_as(
             "SELECT id, version FROM checkouts WHERE chain_id = $1 AND symbol = $2
                AND state IN ('open', 'waiting', 'partially_paid', 'confirming', 'expired')
