@@ -1,0 +1,292 @@
+//! The storefront's backend and the merchant: create a checkout with the storefront's own total,
+//! list orders, unmatched payments and refused gateway reports, each behind the admin bearer
+//! token.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use usdt_checkout_protocol::checkout::{self, CheckoutState, CheckoutView, StorefrontCheckout};
+use usdt_checkout_protocol::signature::secrets_equal;
+
+use super::{json_body, new_id, query};
+use crate::app::App;
+use crate::domain::{Checkout, CreatedBy, check_price};
+use crate::error::ApiError;
+
+/// Payments the chain showed into a receiving address that match no checkout.
+pub const PATH_ADMIN_UNMATCHED: &str = "/api/admin/unmatched";
+
+/// Gateway reports that named one of our order numbers but were about another order.
+pub const PATH_ADMIN_REFUSED_REPORTS: &str = "/api/admin/refused-reports";
+
+/// The admin routes; each handler checks the admin token with [`admin`].
+pub(super) fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            checkout::PATH_ADMIN_CHECKOUTS,
+            post(create_storefront_checkout),
+        )
+        .route(checkout::PATH_ADMIN_ORDERS, get(list_orders))
+        .route(PATH_ADMIN_UNMATCHED, get(list_unmatched))
+        .route(PATH_ADMIN_REFUSED_REPORTS, get(list_refused_reports))
+}
+
+fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let expected = app.config.admin_token.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the admin API is off: set admin.token",
+        )
+    })?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !secrets_equal(expected, given) {
+        return Err(ApiError::unauthorized(
+            "a valid admin bearer token is required",
+        ));
+    }
+    Ok(())
+}
+
+async fn create_storefront_checkout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
+    admin(&app, &headers)?;
+    let request: StorefrontCheckout = json_body(&headers, &body)?;
+    check_price(&request.amount, &request.currency, &app.config.registry)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if request.description.trim().is_empty() {
+        return Err(ApiError::bad_request("description is required"));
+    }
+    payable(&app, &request.currency).await?;
+    let checkout = Checkout {
+        reference: request.reference,
+        ..Checkout::open(
+            new_id("co"),
+            CreatedBy::Storefront,
+            request.description,
+            request.amount,
+            request.currency,
+        )
+    };
+    let stored = app.checkouts.open(&checkout).await?;
+    Ok((StatusCode::CREATED, Json(app.view(&stored))))
+}
+
+/// Refuses a fiat currency no accepted token has a rate in (`XYZ`, or `usd` for `USD`): a
+/// checkout priced in it could never be paid, and would answer `no_rate` to every shopper.
+async fn payable(app: &App, currency: &str) -> Result<(), ApiError> {
+    let registry = &app.config.registry;
+    let mut symbols: Vec<&str> = registry
+        .chains()
+        .flat_map(|c| c.tokens.iter().map(|t| t.symbol.as_str()))
+        .collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    if symbols.contains(&currency) {
+        return Ok(());
+    }
+    for symbol in symbols {
+        let rate = app
+            .catalog
+            .rate(&app.gateway, &app.config.rates, symbol, currency)
+            .await
+            .map_err(|e| ApiError::from(crate::payment::StartError::Gateway(e)))?;
+        if rate.is_some() {
+            return Ok(());
+        }
+    }
+    Err(ApiError::bad_request(format!(
+        "currency {currency:?}: no token has a rate in it, so this checkout could never be paid"
+    )))
+}
+
+#[derive(Deserialize)]
+struct OrdersQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+    /// The next page: the last order seen's `createdAt` (Unix ms) and, so that orders made in
+    /// the same millisecond are not skipped, its `id`.
+    before: Option<u64>,
+    #[serde(rename = "beforeId")]
+    before_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<u32>,
+}
+
+/// A checkout as the merchant sees it: the shopper's view, what the gateway said, what the
+/// chain showed, and where they disagree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminOrder {
+    #[serde(flatten)]
+    view: CheckoutView,
+    /// Unix ms; with `id`, where the next page starts.
+    created_at: u64,
+    gateway_status: Option<&'static str>,
+    /// The gateway's own id for the order (`platOrderNo`, V2's `id`), once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway_order_id: Option<String>,
+    chain_payments: Vec<AdminPayment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disagreement: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminPayment {
+    chain_id: u64,
+    tx_hash: String,
+    log_index: u64,
+    block_number: u64,
+    from: String,
+    to: String,
+    token: String,
+    amount_atomic: String,
+    mined_at: u64,
+    /// Checkouts on other chains waiting at this address when it was mined: their shoppers
+    /// may have sent it on the wrong network. Flagged, never counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    wrong_network_for: Vec<String>,
+    /// Shoppers claimed it for their checkouts without the sender's proof, oldest first: the
+    /// merchant decides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    claims: Vec<UnprovenClaim>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnprovenClaim {
+    checkout_id: String,
+    /// Unix ms.
+    requested_at: u64,
+    /// Always false here: a proven claim is attached, not listed.
+    proven: bool,
+}
+
+impl AdminPayment {
+    fn new(chain: u64, payment: &crate::domain::ChainPayment) -> Self {
+        Self {
+            chain_id: chain,
+            tx_hash: payment.tx_id.clone(),
+            log_index: payment.log_index,
+            block_number: payment.block_number,
+            from: payment.from.to_string(),
+            to: payment.to.to_string(),
+            token: payment.token.to_string(),
+            amount_atomic: payment.value.to_string(),
+            mined_at: payment.timestamp_ms,
+            wrong_network_for: vec![],
+            claims: vec![],
+        }
+    }
+}
+
+async fn list_unmatched(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    listing: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Vec<AdminPayment>>, ApiError> {
+    admin(&app, &headers)?;
+    let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
+    let unmatched = app.checkouts.unmatched(limit).await?;
+    let mut claims = app.checkouts.claims_under_review().await?;
+    Ok(Json(
+        unmatched
+            .iter()
+            .map(|(chain, payment)| AdminPayment {
+                wrong_network_for: app.checkouts.wrong_network_for(*chain, payment),
+                claims: claims
+                    .remove(&(chain.0, payment.tx_id.clone(), payment.log_index))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(checkout_id, requested_at)| UnprovenClaim {
+                        checkout_id,
+                        requested_at,
+                        proven: false,
+                    })
+                    .collect(),
+                ..AdminPayment::new(chain.0, payment)
+            })
+            .collect(),
+    ))
+}
+
+async fn list_refused_reports(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    listing: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Vec<crate::store::RefusedReport>>, ApiError> {
+    admin(&app, &headers)?;
+    let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
+    Ok(Json(app.checkouts.refused_reports(limit).await?))
+}
+
+async fn list_orders(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    listing: Result<Query<OrdersQuery>, QueryRejection>,
+) -> Result<Json<Vec<AdminOrder>>, ApiError> {
+    admin(&app, &headers)?;
+    let query = query(listing)?;
+    let state = query
+        .state
+        .as_deref()
+        .map(|name| {
+            CheckoutState::from_name(name).ok_or_else(|| {
+                ApiError::bad_request(format!("state {name:?} is not a checkout state"))
+            })
+        })
+        .transpose()?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    if query.before_id.is_some() && query.before.is_none() {
+        return Err(ApiError::bad_request(
+            "beforeId needs before, the createdAt of the same order",
+        ));
+    }
+    let before = query.before.map(|at| (at, query.before_id));
+    let list = app.checkouts.list(state, limit, before).await?;
+    Ok(Json(
+        list.iter()
+            .map(|listed| {
+                // The cache holds the chain payments; the list query does not read them.
+                let checkout = app
+                    .checkouts
+                    .get(&listed.id)
+                    .map_or_else(|| listed.clone(), |c| c.as_ref().clone());
+                let chain = checkout.terms.as_ref().map_or(0, |t| t.chain_id.0);
+                AdminOrder {
+                    view: app.view(&checkout),
+                    created_at: checkout.created_at,
+                    gateway_status: checkout.gateway.status.map(|s| s.as_str()),
+                    gateway_order_id: checkout
+                        .terms
+                        .as_ref()
+                        .map(|t| t.plat_order_no.clone())
+                        .filter(|id| !id.is_empty()),
+                    chain_payments: checkout
+                        .chain_payments
+                        .iter()
+                        .map(|p| AdminPayment::new(chain, p))
+                        .collect(),
+                    disagreement: checkout.disagreement.clone(),
+                }
+            })
+            .collect(),
+    ))
+}

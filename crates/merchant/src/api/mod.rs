@@ -1,0 +1,78 @@
+//! The HTTP API: for the widget (create a checkout, poll its status), for the storefront's
+//! backend (create a checkout with its own total, list orders), and for the gateway (webhooks).
+//! One module each (`widget`, `admin`, `webhook`, `health`); here, the router and what they
+//! share.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use usdt_checkout_protocol::checkout;
+use usdt_checkout_protocol::receipt;
+
+use crate::app::App;
+use crate::error::ApiError;
+
+mod admin;
+mod health;
+mod webhook;
+mod widget;
+
+pub use admin::{PATH_ADMIN_REFUSED_REPORTS, PATH_ADMIN_UNMATCHED};
+
+/// Every route of the API.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route(checkout::PATH_CHECKOUTS, post(widget::create_checkout))
+        .route("/api/checkouts/{id}", get(widget::get_checkout))
+        .route("/api/checkouts/{id}/receipt", get(widget::get_receipt))
+        .route(
+            &format!("/api/checkouts/{{id}}/{}", checkout::PATH_CLAIMS),
+            post(widget::claim_transaction),
+        )
+        .route(receipt::PATH_RECEIPT_KEY, get(widget::receipt_key))
+        .merge(admin::routes())
+        .route(checkout::PATH_WEBHOOK, post(webhook::webhook))
+        .route("/healthz", get(health::health))
+}
+
+/// A JSON request body, declared as such: a `text/plain` POST is one a browser sends across
+/// sites without asking first (no CORS preflight), so it is refused before it can make
+/// anything.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !declared {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the request body as application/json",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// A query string, read into `T` or refused in the API's error shape.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+}
+
+fn new_id(prefix: &str) -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 12];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    format!("{prefix}_{}", usdt_checkout_protocol::hex::encode(&bytes))
+}

@@ -1,0 +1,421 @@
+//! The widget's routes: create a checkout (for a catalog item, or one the storefront made),
+//! poll its status, claim a transaction for it ("I already paid"), and its signed receipt.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use usdt_checkout_protocol::checkout::{
+    self, CheckoutState, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS,
+};
+use usdt_checkout_protocol::receipt;
+use usdt_checkout_protocol::wallet_proof;
+use usdt_checkout_protocol::{OrderStatus, format_units};
+
+use super::{json_body, new_id, query};
+use crate::app::App;
+use crate::claim::{self, Refusal};
+use crate::clock::now_ms;
+use crate::config::Item;
+use crate::domain::{Checkout, CreatedBy, PaymentTerms};
+use crate::error::ApiError;
+use crate::limiter::SlidingWindow;
+use crate::payment::{accepted_token, start_payment};
+use crate::store::Claimed;
+
+/// Counts one use by `key` in `window`, or refuses it (429 `code`, with when to try again).
+fn within(
+    window: &std::sync::Mutex<SlidingWindow>,
+    key: &str,
+    code: &'static str,
+    message: &str,
+) -> Result<(), ApiError> {
+    let allowed = window.lock().expect("limiter lock").allow(key, now_ms());
+    allowed.map_err(|wait_ms| {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            .retry_after(Some(Duration::from_millis(wait_ms)))
+    })
+}
+
+fn valid_key(key: &str) -> bool {
+    (8..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(super) async fn create_checkout(
+    State(app): State<Arc<App>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
+    let request: CreateCheckout = json_body(&headers, &body)?;
+    if !valid_key(&request.idempotency_key) {
+        return Err(ApiError::bad_request(
+            "idempotencyKey must be 8 to 128 letters, digits, '-' or '_'",
+        ));
+    }
+    // Keyed by the client's address (its /64 for IPv6): the connecting one, or behind a trusted
+    // proxy the one it forwards.
+    let client = client.map_or_else(String::new, |Extension(ConnectInfo(at))| {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            // A value that is not text is no address: it stops the walk.
+            .map(|v| v.to_str().unwrap_or("?"));
+        crate::limiter::client_key(at.ip(), forwarded, &app.config.trusted_proxies)
+    });
+    within(
+        &app.creations,
+        &client,
+        "too_many_checkouts",
+        "too many checkouts asked for from this address; try again shortly",
+    )?;
+    // Refused before anything is written: a request for an item not for sale, or a network or
+    // token the gateway does not take, must not leave a checkout behind.
+    let item = match &request.item {
+        Some(id) => Some(
+            app.config
+                .items
+                .get(id)
+                .ok_or_else(|| ApiError::bad_request(format!("no item {id:?} is for sale")))?,
+        ),
+        None => None,
+    };
+    let accepted = accepted_token(&app, request.chain_id, &request.symbol).await?;
+    let checkout = checkout_for(&app, &request, item).await?;
+    let started = start_payment(&app, checkout, accepted).await?;
+    Ok((StatusCode::CREATED, Json(app.view(&started))))
+}
+
+/// The checkout a widget's request is for: a new one for a catalog item (the same one again for
+/// the same idempotency key), or one the storefront created.
+async fn checkout_for(
+    app: &App,
+    request: &CreateCheckout,
+    item: Option<&Item>,
+) -> Result<Checkout, ApiError> {
+    match (item, &request.checkout_id) {
+        (Some(item), None) => {
+            let fresh = Checkout {
+                idempotency_key: Some(request.idempotency_key.clone()),
+                item_id: Some(item.id.clone()),
+                ..Checkout::open(
+                    new_id("co"),
+                    CreatedBy::Widget,
+                    item.name.clone(),
+                    item.price.clone(),
+                    item.currency.clone(),
+                )
+            };
+            let stored = app.checkouts.open(&fresh).await?;
+            if stored.item_id.as_deref() != Some(item.id.as_str()) {
+                return Err(ApiError::conflict(
+                    "this idempotencyKey was used for another item",
+                ));
+            }
+            Ok(stored)
+        }
+        (None, Some(id)) => app
+            .checkouts
+            .fetch(id)
+            .await?
+            .ok_or_else(ApiError::not_found),
+        _ => Err(ApiError::bad_request("name either an item or a checkoutId")),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct PollQuery {
+    /// Seconds to wait for a change when the client's ETag is current.
+    wait: Option<u64>,
+}
+
+/// Answered from memory: never a gateway call, and a database read only for a checkout made
+/// a moment ago on another server.
+pub(super) async fn get_checkout(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    poll: Result<Query<PollQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = query(poll)?;
+    let mut checkout = app
+        .checkouts
+        .find(&id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let seen = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let mut declined = false;
+    if let Some(seen) = seen.filter(|tag| *tag == app.etag(&checkout))
+        && let Some(wait) = query.wait.filter(|w| *w > 0)
+    {
+        match app.long_polls.hold() {
+            Some(_held) => {
+                let limit = Duration::from_secs(wait.min(MAX_LONG_POLL_SECONDS));
+                checkout = app
+                    .wait_for_change(&id, seen, limit)
+                    .await
+                    .ok_or_else(ApiError::not_found)?;
+            }
+            // As many polls held as the server can: answered now, to ask again shortly.
+            None => declined = true,
+        }
+    }
+    let tag = app.etag(&checkout);
+    let mut response = if seen == Some(tag.as_str()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(app.view(&checkout)).into_response()
+    };
+    let headers = response.headers_mut();
+    if declined {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).expect("digits, letters and quotes"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// "I already paid": the shopper names the transaction that pays this checkout. It is read on
+/// every watched chain and attached if it pays this checkout (see [`crate::claim`]); the answer
+/// is the checkout's view, or why not, with what was found in `params`.
+pub(super) async fn claim_transaction(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<CheckoutView>, ApiError> {
+    let request: checkout::ClaimRequest = json_body(&headers, &body)?;
+    let checkout = app
+        .checkouts
+        .find(&id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let terms = checkout.terms.clone().ok_or_else(|| {
+        ApiError::conflict("choose a network and token first: this checkout has no order yet")
+    })?;
+    if matches!(
+        checkout.state,
+        CheckoutState::Order(OrderStatus::Paid | OrderStatus::PaidLate | OrderStatus::Failed)
+    ) {
+        return Err(ApiError::conflict(format!(
+            "this checkout is {}: nothing more is attached to it",
+            checkout.state.as_str()
+        )));
+    }
+    let hash = claim::parse_tx_hash(&request.tx_hash).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            checkout::ERROR_TX_HASH_INVALID,
+            "a transaction hash is 0x and 64 hexadecimal digits",
+        )
+    })?;
+    within(
+        &app.claims,
+        &id,
+        checkout::ERROR_TOO_MANY_CLAIMS,
+        "too many claims for this checkout; try again later",
+    )?;
+    let mut found = vec![];
+    for (chain, client) in &app.chains {
+        let lookup = client.lookup(&hash).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                format!(
+                    "{} cannot be read right now; try again",
+                    app.network_name(*chain)
+                ),
+            )
+            .retry_after(Some(Duration::from_secs(10)))
+            .logged(e)
+        })?;
+        found.push((*chain, lookup));
+    }
+    let remaining = checkout.remaining_atomic.unwrap_or(terms.pay_amount_atomic);
+    let payment = claim::judge(
+        &terms,
+        checkout.created_at,
+        remaining,
+        &checkout.chain_payments,
+        &found,
+    )
+    .map_err(|refusal| refused(&app, &terms, refusal))?;
+    let already = checkout.chain_payments.iter().any(|p| p.same_log(&payment));
+    // The hash is public: only the sending wallet's signature says the claimant sent it.
+    let message = wallet_proof::claim_message(&id, &hash);
+    let proven = match request.signature.as_deref() {
+        None => false,
+        Some(signature) => {
+            let signer = wallet_proof::signer(&message, signature).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    checkout::ERROR_CLAIM_SIGNATURE_INVALID,
+                    e.to_string(),
+                )
+            })?;
+            if signer != payment.from {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    checkout::ERROR_CLAIM_NOT_SENDER,
+                    format!(
+                        "this transaction was sent by {}; the signature is by {signer}",
+                        payment.from
+                    ),
+                )
+                .with("sender", payment.from.to_string())
+                .with("signer", signer.to_string()));
+            }
+            true
+        }
+    };
+    let claimed = match already {
+        true => Claimed::Already,
+        false => {
+            app.checkouts
+                .attach_claimed(&id, terms.chain_id, &payment, proven)
+                .await?
+        }
+    };
+    let unprocessable =
+        |code, message: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+    match claimed {
+        Claimed::Attached | Claimed::Already => {}
+        Claimed::Elsewhere(_) => {
+            return Err(unprocessable(
+                checkout::ERROR_TX_CREDITED_ELSEWHERE,
+                "this transaction already counts for another order",
+            ));
+        }
+        Claimed::AnotherOrdersAsk(_) => {
+            return Err(unprocessable(
+                checkout::ERROR_TX_PAYS_ANOTHER_ORDER,
+                "this transaction sent exactly what another order asks: it pays that order",
+            ));
+        }
+        Claimed::UnderReview => {
+            return Err(ApiError::new(
+                StatusCode::ACCEPTED,
+                checkout::ERROR_CLAIM_UNDER_REVIEW,
+                "kept for the merchant to check: nothing is credited until they do, or until \
+                 the wallet that sent it signs the message",
+            )
+            .with("sender", payment.from.to_string())
+            .with("message", message));
+        }
+    }
+    let checkout = app.checkouts.get(&id).ok_or_else(ApiError::not_found)?;
+    Ok(Json(app.view(&checkout)))
+}
+
+/// A claim's refusal, said precisely, with what the widget needs to say it in its language.
+fn refused(app: &App, terms: &PaymentTerms, refusal: Refusal) -> ApiError {
+    let units = |atomic| format_units(atomic, terms.decimals);
+    let error =
+        |code, message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+    match refusal {
+        Refusal::NotFound => {
+            let networks: Vec<String> = app.chains.iter().map(|(c, _)| app.network_name(*c)).collect();
+            let networks = networks.join(", ");
+            error(
+                checkout::ERROR_TX_NOT_FOUND,
+                format!("no transaction with this hash on {networks}"),
+            )
+            .with("networks", networks)
+        }
+        Refusal::NotMined => error(
+            checkout::ERROR_TX_NOT_MINED,
+            "this transaction is not mined yet; try again in a minute".into(),
+        ),
+        Refusal::Failed => error(
+            checkout::ERROR_TX_FAILED,
+            "this transaction failed on chain: nothing was sent".into(),
+        ),
+        Refusal::WrongChain(chain) => {
+            let (network, expected) = (app.network_name(chain), app.network_name(terms.chain_id));
+            error(
+                checkout::ERROR_TX_WRONG_CHAIN,
+                format!("this transaction is on {network}; this order asked for {expected}"),
+            )
+            .with("network", network)
+            .with("expected", expected)
+        }
+        Refusal::WrongToken => error(
+            checkout::ERROR_TX_WRONG_TOKEN,
+            format!("this transaction sent another token, not {}", terms.symbol),
+        )
+        .with("symbol", terms.symbol.clone()),
+        Refusal::WrongRecipient(to) => error(
+            checkout::ERROR_TX_WRONG_RECIPIENT,
+            format!("this transaction paid {to}, not this order's address"),
+        )
+        .with("address", to.to_string()),
+        Refusal::AmountDiffers { sent, asked } => error(
+            checkout::ERROR_TX_AMOUNT_DIFFERS,
+            format!(
+                "this transaction sent {} {symbol}, {} {symbol} more than the {} {symbol} this order still asks",
+                units(sent),
+                units(sent - asked),
+                units(asked),
+                symbol = terms.symbol
+            ),
+        )
+        .with("sent", units(sent))
+        .with("asked", units(asked))
+        .with("difference", units(sent - asked))
+        .with("symbol", terms.symbol.clone()),
+        Refusal::BeforeOrder => error(
+            checkout::ERROR_TX_BEFORE_ORDER,
+            "this transaction was mined before this order was made".into(),
+        ),
+    }
+}
+
+/// The signed receipt of a paid checkout, to keep (saved as a file by the browser).
+pub(super) async fn get_receipt(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let checkout = app
+        .checkouts
+        .find(&id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let receipt = app.receipt(&checkout).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_paid",
+            "a receipt is issued once the checkout is paid",
+        )
+    })?;
+    let mut response = Json(receipt.sign(&app.receipt_key)).into_response();
+    let disposition = format!("attachment; filename=\"receipt-{}.json\"", checkout.id);
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// The public key receipts are checked with.
+pub(super) async fn receipt_key(State(app): State<Arc<App>>) -> Json<receipt::ReceiptKey> {
+    Json(receipt::ReceiptKey {
+        algorithm: "ES256".into(),
+        public_key: app.receipt_key.public_key().to_base64_spki(),
+    })
+}
