@@ -4,18 +4,20 @@
 
 use std::time::Duration;
 
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::ChainRegistry;
+#[cfg(any(doc, test))]
+use usdt_checkout_protocol::checkout::MAX_LONG_POLL_SECONDS;
 #[cfg(doc)]
 use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest, ERROR_CLAIM_UNDER_REVIEW};
 use usdt_checkout_protocol::checkout::{
     CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
-    MAX_LONG_POLL_SECONDS, PATH_CHECKOUTS, PATH_CLAIMS,
+    PATH_CHECKOUTS, PATH_CLAIMS,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, Listed, Network, describe};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::Response;
 
 use crate::options::{self, Settings};
 
@@ -77,38 +79,25 @@ impl Refusal {
     }
 }
 
-/// One HTTP exchange through the browser's `fetch`: a `POST` of `body` when there is one, else a
-/// `GET`, with one request `header` when given. A network error, a CORS refusal and an aborted
-/// request all mean the same to a shopper: no answer. Made directly, not through a request
-/// builder crate, whose code (methods, query strings, its errors) every shopper would download.
-async fn send(
-    url: &str,
-    header: Option<(&str, &str)>,
-    body: Option<String>,
-) -> Result<Response, Failure> {
-    let init = web_sys::RequestInit::new();
-    if let Some((name, value)) = header {
-        let headers = web_sys::Headers::new().map_err(|_| Failure::Unreachable)?;
-        headers.set(name, value).map_err(|_| Failure::Unreachable)?;
-        init.set_headers(&headers);
-    }
-    if let Some(body) = body {
-        init.set_method("POST");
-        init.set_body(&JsValue::from(body));
-    }
-    let request =
-        web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure::Unreachable)?;
-    let window = web_sys::window().ok_or(Failure::Unreachable)?;
-    JsFuture::from(window.fetch_with_request(&request))
+/// One HTTP exchange. A network error, a CORS refusal and an aborted request all mean the same
+/// to a shopper: no answer.
+async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, Failure> {
+    request
+        .map_err(|_| Failure::Unreachable)?
+        .send()
         .await
-        .map(JsCast::unchecked_into)
         .map_err(|_| Failure::Unreachable)
+}
+
+fn get(url: &str) -> RequestBuilder {
+    Request::get(url)
 }
 
 /// A JSON body as the browser parses it (`Response.json()`): the servers' numbers are whole and
 /// below 2^53, and amounts travel as strings, so nothing is lost on the way.
 async fn parsed(response: Response) -> Result<JsValue, Failure> {
-    let body = response.json().map_err(|_| Failure::Unreachable)?;
+    let raw: web_sys::Response = response.into();
+    let body = raw.json().map_err(|_| Failure::Unreachable)?;
     JsFuture::from(body).await.map_err(|_| Failure::Unreachable)
 }
 
@@ -118,7 +107,7 @@ async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
-    response.headers().get(name).ok().flatten()
+    response.headers().get(name)
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
@@ -197,7 +186,12 @@ pub fn claim_body(tx_hash: &str, signature: Option<&str>) -> Result<String, Fail
 
 /// A JSON `body` posted to `url`, answered with a checkout's view.
 async fn post(url: &str, body: String) -> Result<CheckoutView, Failure> {
-    let response = send(url, Some(("content-type", "application/json")), Some(body)).await?;
+    let response = send(
+        Request::post(url)
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await?;
     if response.status() == 201 || response.status() == 200 {
         json(response).await
     } else {
@@ -228,6 +222,10 @@ pub async fn claim(
     post(&url, claim_body(tx_hash, signature)?).await
 }
 
+/// [`MAX_LONG_POLL_SECONDS`] as the long poll's `wait` parameter, written out: the number's
+/// text made at run time cost more of the download (the test holds them equal).
+const WAIT: &str = "25";
+
 /// A status poll: the new view, or `None` when nothing changed since `etag`.
 pub struct Poll {
     pub view: Option<CheckoutView>,
@@ -240,14 +238,16 @@ pub async fn poll_status(
     etag: Option<&str>,
 ) -> Result<Poll, Failure> {
     let url = crate::cat(&[merchant_url, "/api/checkouts/", id]);
-    let response = match etag {
+    let request = match etag {
         // Ask the server to hold the request until something changes.
-        Some(tag) => {
-            let url = format!("{url}?wait={MAX_LONG_POLL_SECONDS}");
-            send(&url, Some(("if-none-match", tag)), None).await?
-        }
-        None => send(&url, None, None).await?,
+        // The query through the builder, not written into the URL: it appends its own after an
+        // `&`, so `…?wait=25` would be sent as `…?wait=25&`.
+        Some(tag) => get(&url)
+            .query([("wait", WAIT)])
+            .header("if-none-match", tag),
+        None => get(&url),
     };
+    let response = send(request.build()).await?;
     let etag = header(&response, "etag");
     match response.status() {
         304 => Ok(Poll { view: None, etag }),
@@ -261,7 +261,7 @@ pub async fn poll_status(
 
 /// One of the gateway's public lists, as the browser parsed it.
 async fn public(url: &str) -> Result<JsValue, Failure> {
-    let response = send(url, None, None).await?;
+    let response = send(get(url).build()).await?;
     if response.status() != 200 {
         return Err(refusal(response).await);
     }
@@ -278,7 +278,7 @@ async fn public(url: &str) -> Result<JsValue, Failure> {
 
 /// A locale table (`www/locales/<tag>.json`), as the browser parses it.
 pub async fn locale_table(url: &str) -> Result<JsValue, Failure> {
-    let response = send(url, None, None).await?;
+    let response = send(get(url).build()).await?;
     if response.status() != 200 {
         return Err(Failure::Unreachable);
     }
@@ -341,4 +341,12 @@ pub async fn offer(settings: &Settings) -> Result<Offer, Failure> {
     let networks = listed(&public(&settings.networks_url).await?).ok_or_else(unread)?;
     let tokens = listed(&public(&settings.tokens_url).await?).ok_or_else(unread)?;
     Ok(described(&networks, &tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_long_poll_waits_as_long_as_the_protocol_allows() {
+        assert_eq!(super::WAIT, super::MAX_LONG_POLL_SECONDS.to_string());
+    }
 }
