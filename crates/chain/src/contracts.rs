@@ -7,7 +7,7 @@ use alloy::providers::Provider;
 use usdt_checkout_protocol::Address;
 
 use crate::abi::{MerchantReceiver, TestUSDT};
-use crate::rpc::{ChainClient, ChainResult, evm, ours, rpc};
+use crate::rpc::{ChainClient, ChainError, ChainResult, evm, ours, rpc};
 
 /// How long a test-mode transaction may take to be mined.
 const RECEIPT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -30,7 +30,7 @@ impl ChainClient {
             .deploy()
             .await
             .map(ours)
-            .map_err(|e| format!("deploying the test USDT: {e}"))
+            .map_err(|e| ChainError::Transaction(format!("deploying the test USDT: {e}")))
     }
 
     pub async fn deploy_receiver(&self, deployer: Address, owner: Address) -> ChainResult<Address> {
@@ -39,7 +39,7 @@ impl ChainClient {
             .deploy()
             .await
             .map(ours)
-            .map_err(|e| format!("deploying a receiving contract: {e}"))
+            .map_err(|e| ChainError::Transaction(format!("deploying a receiving contract: {e}")))
     }
 
     pub async fn token_balance(&self, token: Address, holder: Address) -> ChainResult<u128> {
@@ -102,7 +102,7 @@ impl ChainClient {
         let pending = call
             .send()
             .await
-            .map_err(|e| format!("sending a transaction: {e}"))?;
+            .map_err(|e| ChainError::Transaction(format!("sending a transaction: {e}")))?;
         // Asked for directly: alloy's own wait follows new blocks with a poller that an anvil
         // reorg can leave behind for good (it kept asking for a block number the chain had
         // since passed), and every later send then timed out.
@@ -117,7 +117,9 @@ impl ChainClient {
                 .await?;
             if let Some(receipt) = receipt {
                 if !receipt.status() {
-                    return Err(format!("transaction {hash} reverted"));
+                    return Err(ChainError::Transaction(format!(
+                        "transaction {hash} reverted"
+                    )));
                 }
                 return Ok(hash.to_string());
             }
@@ -128,12 +130,14 @@ impl ChainClient {
                 })
                 .await?;
             if known.is_none() {
-                return Err(format!("transaction {hash} was dropped by a reorg"));
+                return Err(ChainError::Transaction(format!(
+                    "transaction {hash} was dropped by a reorg"
+                )));
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(format!(
+                return Err(ChainError::Transaction(format!(
                     "no receipt for {hash} within {RECEIPT_WAIT:?}: is the chain mining?"
-                ));
+                )));
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

@@ -11,7 +11,7 @@
 //!    never past the highest head any node gave and never behind it, at most [`MAX_RANGE`]
 //!    blocks at a time, fewer where the provider caps a log query's range (the range adapts: it
 //!    shrinks on a refusal, to what the refusal says where it says, and grows back on success;
-//!    see [`range_after_refusal`]);
+//!    see [`crate::range_after_refusal`]);
 //! 3. notes the hashes of the blocks it read payments from, and of the last block read,
 //!    keeping the latest [`KEEP_HASHES`].
 //!
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::Address;
 
 use crate::payment::ChainPayment;
-use crate::rpc::{BlockStamp, ChainClient, ChainResult, MAX_RANGE, range_after_refusal};
+use crate::rpc::{BlockStamp, ChainClient, ChainError, ChainResult, MAX_RANGE};
 
 /// Block hashes kept for reorg checks: deeper reorgs than the oldest kept are not followed.
 pub const KEEP_HASHES: usize = 64;
@@ -117,7 +117,7 @@ pub async fn step(
                 client.widen_log_range(to - from + 1);
                 break payments;
             }
-            Err(refusal) => match range_after_refusal(to - from + 1, &refusal) {
+            Err(refusal) => match refusal.narrower_range(to - from + 1) {
                 // The smaller range now; the cursor keeps what each step read.
                 Some(narrower) => {
                     client.narrow_log_range(narrower);
@@ -134,16 +134,14 @@ pub async fn step(
             .block(to)
             .await?
             .map(|b| b.hash)
-            .ok_or_else(|| format!("block {to} is past every node's head"))?
+            .ok_or(ChainError::Behind(to))?
     };
     // The logs and the last block's hash are two reads: a reorg between them would keep
     // payments of a block the noted hash no longer describes, and no later check would find
     // them.
     let stamps = stamps(&payments, (to, last));
     if let Some(block) = moved_while_read(&payments, to..=to, &stamps) {
-        return Err(format!(
-            "block {block} changed while it was read (a reorg); reading it again"
-        ));
+        return Err(ChainError::Moved(block));
     }
     Ok(Step {
         head,
@@ -200,7 +198,7 @@ async fn canonical(client: &ChainClient, number: u64) -> ChainResult<String> {
         .block(number)
         .await?
         .map(|b| b.hash)
-        .ok_or_else(|| format!("block {number} is past every node's head"))
+        .ok_or(ChainError::Behind(number))
 }
 
 fn same(a: &str, b: &str) -> bool {

@@ -20,4 +20,6 @@ pub use budget::{CallBudget, DEFAULT_CALLS_PER_DAY};
 pub use follow::{Cursor, KEEP_HASHES, Step, find_fork, forgotten, rewind, step};
 pub use matching::{Candidate, Incoming, match_payment};
 pub use payment::{ChainPayment, PaymentKind, assess_payments, confirmations};
-pub use rpc::{BlockStamp, ChainClient, ChainResult, MAX_RANGE, TxLookup, range_after_refusal};
+pub use rpc::{
+    BlockStamp, ChainClient, ChainError, ChainResult, MAX_RANGE, TxLookup, range_after_refusal,
+};

@@ -146,10 +146,65 @@ pub struct ChainClient {
     log_range: Arc<AtomicU64>,
 }
 
-pub type ChainResult<T> = Result<T, String>;
+pub type ChainResult<T> = Result<T, ChainError>;
 
-pub(crate) fn rpc<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
-    move |e| format!("chain RPC {what}: {e}")
+/// Why the chain could not be read or driven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainError {
+    /// A call the node (or every node, asked again) refused or did not answer: `call` is the
+    /// JSON-RPC method, `error` what came back. A log range too wide says so here, and
+    /// [`ChainError::narrower_range`] reads it.
+    Rpc { call: &'static str, error: String },
+    /// Block `0` is past the head of every node asked, though one gave a head past it: they
+    /// are behind; read again later.
+    Behind(u64),
+    /// Block `0` changed between two reads of one step (a reorg): read again.
+    Moved(u64),
+    /// What was asked is not what the node takes: a URL, a transaction hash.
+    Invalid(String),
+    /// A transaction the test mode sent did not go through.
+    Transaction(String),
+}
+
+impl std::fmt::Display for ChainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rpc { call, error } => write!(f, "chain RPC {call}: {error}"),
+            Self::Behind(block) => write!(f, "block {block} is past every node's head"),
+            Self::Moved(block) => write!(
+                f,
+                "block {block} changed while it was read (a reorg); reading it again"
+            ),
+            Self::Invalid(what) | Self::Transaction(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for ChainError {}
+
+/// For callers that only report it (a log line, a health report, a startup refusal).
+impl From<ChainError> for String {
+    fn from(error: ChainError) -> Self {
+        error.to_string()
+    }
+}
+
+impl ChainError {
+    /// The smaller range of blocks to ask after this refused a log query over `asked` (see
+    /// [`range_after_refusal`]); none when it is not a refused range.
+    pub fn narrower_range(&self, asked: u64) -> Option<u64> {
+        match self {
+            Self::Rpc { error, .. } => range_after_refusal(asked, error),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn rpc<E: std::fmt::Display>(call: &'static str) -> impl FnOnce(E) -> ChainError {
+    move |e| ChainError::Rpc {
+        call,
+        error: e.to_string(),
+    }
 }
 
 pub(crate) fn evm(address: Address) -> EvmAddress {
@@ -198,7 +253,7 @@ impl ChainClient {
             nodes.push((rpc_url.clone(), node(rpc_url)?));
         }
         let Some((_, first)) = nodes.first() else {
-            return Err("no RPC URL".into());
+            return Err(ChainError::Invalid("no RPC URL".into()));
         };
         Ok(Self {
             provider: first.clone(),
@@ -306,7 +361,7 @@ impl ChainClient {
                     .into_future()
             })
             .await?
-            .ok_or("chain RPC eth_getBlockByNumber: no latest block")?;
+            .ok_or_else(|| rpc("eth_getBlockByNumber")("no latest block"))?;
         let stamp = stamp(&block.header);
         self.saw_head(stamp.number);
         Ok(stamp)
@@ -417,9 +472,9 @@ impl ChainClient {
     /// or mined with every ERC-20 transfer it made, whatever the token (a receiving contract's
     /// deposit as one payment, as [`ChainClient::payments`] reads it).
     pub async fn lookup(&self, tx_hash: &str) -> ChainResult<TxLookup> {
-        let hash: alloy::primitives::B256 = tx_hash
-            .parse()
-            .map_err(|e| format!("{tx_hash:?} is not a transaction hash: {e}"))?;
+        let hash: alloy::primitives::B256 = tx_hash.parse().map_err(|e| {
+            ChainError::Invalid(format!("{tx_hash:?} is not a transaction hash: {e}"))
+        })?;
         let receipt = self
             .retried("eth_getTransactionReceipt", |node| {
                 node.get_transaction_receipt(hash).into_future()
@@ -548,11 +603,11 @@ impl ChainClient {
 fn node(rpc_url: &str) -> ChainResult<DynProvider> {
     let url = rpc_url
         .parse()
-        .map_err(|e| format!("{rpc_url:?} is not a URL: {e}"))?;
+        .map_err(|e| ChainError::Invalid(format!("{rpc_url:?} is not a URL: {e}")))?;
     let http = alloy::transports::http::reqwest::Client::builder()
         .timeout(CALL_TIMEOUT)
         .build()
-        .map_err(|e| format!("an HTTP client for {rpc_url}: {e}"))?;
+        .map_err(|e| ChainError::Invalid(format!("an HTTP client for {rpc_url}: {e}")))?;
     let client = ClientBuilder::default().http_with_client(http, url);
     // No client-side fillers: the node fills nonce, gas and chain id for its unlocked
     // accounts. A cached nonce would go stale when a reorg drops a transaction, and the next

@@ -177,7 +177,7 @@ impl WatchedChain {
 
     /// A client of the chain's nodes, within its budget (sends nothing yet); none when the
     /// chain is not read.
-    pub fn client(&self) -> Option<Result<ChainClient, String>> {
+    pub fn client(&self) -> Option<Result<ChainClient, usdt_checkout_chain::ChainError>> {
         self.is_read()
             .then(|| ChainClient::connect_all(&self.rpc_urls, Some(self.rpc_calls_per_day)))
     }

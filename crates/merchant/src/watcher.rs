@@ -87,7 +87,7 @@ async fn follow(
         Ok(read) => read,
         Err(e) => {
             *cursor = Some(from);
-            return Err(e);
+            return Err(e.to_string());
         }
     };
     let applied = checkouts

@@ -41,8 +41,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sandbox/webhookKey", get(webhook_key))
 }
 
-fn chain_error(e: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e)
+fn chain_error(e: usdt_checkout_chain::ChainError) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e.to_string())
 }
 
 #[derive(Deserialize, Default)]
