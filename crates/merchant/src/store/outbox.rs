@@ -1,0 +1,128 @@
+//! The fulfillment outbox (`fulfillment_events`): events queued with the change that caused
+//! them, then claimed, sent and marked, one server at a time each.
+
+use super::{Store, StoreError, Write};
+
+/// A fulfillment event in the outbox: queued with the change that caused it, delivered later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Stable across retries: receivers dedupe by it.
+    pub id: String,
+    pub checkout_id: String,
+    /// The JSON body, exactly as signed and sent.
+    pub body: String,
+    pub created_at: u64,
+}
+
+/// An event that is due, with the attempts made so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEvent {
+    pub id: String,
+    pub body: String,
+    pub attempts: u32,
+}
+
+impl Store {
+    /// Fulfillment events not yet delivered whose next attempt is due, oldest first, each
+    /// claimed for this server until `claimed_until`: another server sharing the database skips
+    /// them meanwhile, so each event is sent by one server at a time. One that dies while sending
+    /// leaves the event due again at `claimed_until`.
+    pub async fn claim_due_events(
+        &self,
+        now: u64,
+        claimed_until: u64,
+        limit: u32,
+    ) -> Result<Vec<DueEvent>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, body, attempts FROM fulfillment_events
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(now as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (id, body, attempts) in rows {
+            // Claimed by whichever server moves the attempt first: an update, not a lock, so it
+            // reads the same on SQLite and Postgres.
+            let taken = self
+                .written(
+                    sqlx::query(
+                        "UPDATE fulfillment_events SET next_attempt_at = $1
+                 WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
+                    )
+                    .bind(claimed_until as i64)
+                    .bind(&id)
+                    .bind(now as i64)
+                    .execute(&self.pool),
+                )
+                .await?;
+            if taken.rows_affected() == 1 {
+                claimed.push(DueEvent {
+                    id,
+                    body,
+                    attempts: attempts as u32,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records an attempt to deliver an event: delivered at `now`, or failed with `error` and
+    /// due again at `retry_at`.
+    pub async fn mark_attempt(
+        &self,
+        id: &str,
+        attempts: u32,
+        now: u64,
+        outcome: Result<(), (String, u64)>,
+    ) -> Result<(), StoreError> {
+        let (delivered_at, retry_at, error) = match outcome {
+            Ok(()) => (Some(now as i64), None, None),
+            Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
+        };
+        self.written(
+            sqlx::query(
+                "UPDATE fulfillment_events SET attempts = $1, delivered_at = $2, next_attempt_at = $3, last_error = $4
+                 WHERE id = $5",
+            )
+            .bind(i64::from(attempts))
+            .bind(delivered_at)
+            .bind(retry_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// How many fulfillment events exist for a checkout (at most one, by a UNIQUE column).
+    pub async fn fulfillment_events(&self, checkout_id: &str) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_events WHERE checkout_id = $1")
+                .bind(checkout_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count as u32)
+    }
+}
+
+impl Write {
+    /// Queues a fulfillment event, unless its checkout already has one.
+    pub async fn queue_event(&mut self, event: &OutboxEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fulfillment_events (id, checkout_id, body, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (checkout_id) DO NOTHING",
+        )
+        .bind(&event.id)
+        .bind(&event.checkout_id)
+        .bind(&event.body)
+        .bind(event.created_at as i64)
+        .bind(event.created_at as i64)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.failed(e))?;
+        Ok(())
+    }
+}
