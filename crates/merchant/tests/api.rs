@@ -24,7 +24,7 @@ use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
 use usdt_checkout_server::gateway::GatewayClient;
 use usdt_checkout_server::long_polls::LongPolls;
 use usdt_checkout_server::store::Store;
-use usdt_checkout_server::{config, server};
+use usdt_checkout_server::{api, config, server};
 
 const ADMIN: &str = "admin-token-for-api-tests";
 
@@ -32,6 +32,7 @@ on_both!(
     a_database_that_cannot_be_reached_refuses_writes_and_polls_go_on,
     the_admin_api_takes_only_its_bearer_token,
     the_admin_api_is_off_without_a_token,
+    every_admin_route_takes_only_its_bearer_token,
     a_storefront_price_its_currency_cannot_carry_is_refused,
     webhooks_that_are_unsigned_forged_or_stale_change_nothing,
     a_webhook_cannot_widen_the_servers_freshness_window,
@@ -308,6 +309,131 @@ async fn the_admin_api_is_off_without_a_token(db: Db) {
             .as_str()
             .unwrap()
             .contains("admin.token")
+    );
+    // Every admin route, with any token or none.
+    for (method, path) in admin_endpoints() {
+        for authorization in [None, Some("Bearer anything"), Some("Bearer ")] {
+            let reply = h.admin_request(&method, path, authorization).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::NOT_FOUND,
+                "{method} {path} {authorization:?}"
+            );
+            assert_eq!(reply.body["code"], "not_found", "{method} {path}");
+            assert_eq!(
+                reply.body["message"], "the admin API is off: set admin.token",
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+/// The admin routes as the router is built from them (`api::admin::endpoints`): a route added
+/// there is walked here without anyone listing it.
+fn admin_endpoints() -> Vec<(axum::http::Method, &'static str)> {
+    let endpoints = api::admin::endpoints();
+    let known = [
+        (axum::http::Method::POST, "/api/admin/checkouts"),
+        (axum::http::Method::GET, "/api/admin/orders"),
+        (axum::http::Method::GET, api::PATH_ADMIN_UNMATCHED),
+        (axum::http::Method::GET, api::PATH_ADMIN_REFUSED_REPORTS),
+    ];
+    for route in &known {
+        assert!(endpoints.contains(route), "{route:?} in {endpoints:?}");
+    }
+    endpoints
+}
+
+impl Harness {
+    /// `method path` with `authorization` as the header, a JSON body of `{}`.
+    async fn admin_request(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Reply {
+        // A path parameter, if a route ever has one, named by anything.
+        let path = path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "x" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        self.send(request.body(Body::from("{}")).unwrap()).await
+    }
+}
+
+/// Each admin route, walked from the router's own table, refuses a request without the token
+/// or with another (the same 401, no `WWW-Authenticate`) before its handler runs, and lets the
+/// right one through.
+async fn every_admin_route_takes_only_its_bearer_token(db: Db) {
+    let h = harness(db, "admin-walk", &format!("[admin]\ntoken = \"{ADMIN}\"")).await;
+    let (lowered, basic, bare) = (
+        format!("bearer {ADMIN}"),
+        format!("Basic {ADMIN}"),
+        ADMIN.to_owned(),
+    );
+    let wrong = format!("Bearer {}", &ADMIN[..ADMIN.len() - 1]);
+    let right = format!("Bearer {ADMIN}");
+    let mut answered = 0;
+    for (method, path) in admin_endpoints() {
+        assert!(path.starts_with("/api/admin/"), "{path}");
+        for authorization in [
+            None,
+            Some("Bearer "),
+            Some("Bearer wrong"),
+            Some(wrong.as_str()),
+            Some(lowered.as_str()),
+            Some(basic.as_str()),
+            Some(bare.as_str()),
+        ] {
+            let reply = h.admin_request(&method, path, authorization).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {authorization:?}: {}",
+                reply.body
+            );
+            assert_eq!(reply.body["code"], "unauthorized", "{method} {path}");
+            assert_eq!(
+                reply.body["message"], "a valid admin bearer token is required",
+                "{method} {path}"
+            );
+            assert!(!reply.headers.contains_key(header::WWW_AUTHENTICATE));
+        }
+        // Through the gate to the handler: `{}` is no storefront checkout (400), a listing
+        // answers.
+        let reply = h.admin_request(&method, path, Some(&right)).await;
+        assert!(
+            ![
+                StatusCode::UNAUTHORIZED,
+                StatusCode::NOT_FOUND,
+                StatusCode::METHOD_NOT_ALLOWED
+            ]
+            .contains(&reply.status),
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        if reply.status == StatusCode::OK {
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "the right token is accepted");
+    assert!(
+        h.get("/api/admin/orders", Some(ADMIN))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "refused requests made nothing"
     );
 }
 

@@ -1,14 +1,18 @@
 //! The storefront's backend and the merchant: create a checkout with the storefront's own total,
-//! list orders, unmatched payments and refused gateway reports, each behind the admin bearer
-//! token.
+//! list orders, unmatched payments and refused gateway reports. Every route here is behind the
+//! admin bearer token, checked once by [`require_admin`] on all of them (a `route_layer`), not
+//! by each handler.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
+use axum::extract::{Query, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{MethodFilter, on};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::checkout::{self, CheckoutState, CheckoutView, StorefrontCheckout};
@@ -25,19 +29,68 @@ pub const PATH_ADMIN_UNMATCHED: &str = "/api/admin/unmatched";
 /// Gateway reports that named one of our order numbers but were about another order.
 pub const PATH_ADMIN_REFUSED_REPORTS: &str = "/api/admin/refused-reports";
 
-/// The admin routes; each handler checks the admin token with [`admin`].
-pub(super) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route(
-            checkout::PATH_ADMIN_CHECKOUTS,
-            post(create_storefront_checkout),
-        )
-        .route(checkout::PATH_ADMIN_ORDERS, get(list_orders))
-        .route(PATH_ADMIN_UNMATCHED, get(list_unmatched))
-        .route(PATH_ADMIN_REFUSED_REPORTS, get(list_refused_reports))
+/// The admin routes, each behind the admin token.
+pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
+    table()
+        .router
+        .route_layer(axum::middleware::from_fn_with_state(app, require_admin))
 }
 
-fn admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Every admin route's method and path, read from the table [`routes`] is built from: a test
+/// walks them all, so a route added here cannot go without the token unnoticed.
+pub fn endpoints() -> Vec<(Method, &'static str)> {
+    table().endpoints
+}
+
+fn table() -> Table {
+    Table::default()
+        .route(
+            Method::POST,
+            checkout::PATH_ADMIN_CHECKOUTS,
+            create_storefront_checkout,
+        )
+        .route(Method::GET, checkout::PATH_ADMIN_ORDERS, list_orders)
+        .route(Method::GET, PATH_ADMIN_UNMATCHED, list_unmatched)
+        .route(
+            Method::GET,
+            PATH_ADMIN_REFUSED_REPORTS,
+            list_refused_reports,
+        )
+}
+
+/// A router that keeps the method and path of each route it is given.
+#[derive(Default)]
+struct Table {
+    router: Router<Arc<App>>,
+    endpoints: Vec<(Method, &'static str)>,
+}
+
+impl Table {
+    fn route<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<App>>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
+        self.router = self.router.route(path, on(filter, handler));
+        self.endpoints.push((method, path));
+        self
+    }
+}
+
+/// The admin API's gate: off (404) when no `admin.token` is set, else only for a request
+/// whose `Authorization: Bearer` token is the configured one (compared in constant time), 401
+/// otherwise. Runs before the handler, so a refused request's body is never read.
+async fn require_admin(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    admitted(&app, request.headers())?;
+    Ok(next.run(request).await)
+}
+
+fn admitted(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = app.config.admin_token.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -63,7 +116,6 @@ async fn create_storefront_checkout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
-    admin(&app, &headers)?;
     let request: StorefrontCheckout = json_body(&headers, &body)?;
     check_price(&request.amount, &request.currency, &app.config.registry)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -199,10 +251,8 @@ impl AdminPayment {
 
 async fn list_unmatched(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     listing: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AdminPayment>>, ApiError> {
-    admin(&app, &headers)?;
     let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
     let unmatched = app.checkouts.unmatched(limit).await?;
     let mut claims = app.checkouts.claims_under_review().await?;
@@ -229,20 +279,16 @@ async fn list_unmatched(
 
 async fn list_refused_reports(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     listing: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<crate::store::RefusedReport>>, ApiError> {
-    admin(&app, &headers)?;
     let limit = query(listing)?.limit.unwrap_or(500).clamp(1, 10_000);
     Ok(Json(app.checkouts.refused_reports(limit).await?))
 }
 
 async fn list_orders(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     listing: Result<Query<OrdersQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AdminOrder>>, ApiError> {
-    admin(&app, &headers)?;
     let query = query(listing)?;
     let state = query
         .state

@@ -17,15 +17,15 @@ use usdt_checkout_protocol::receipt;
 use crate::app::App;
 use crate::error::ApiError;
 
-mod admin;
+pub mod admin;
 mod health;
 mod webhook;
 mod widget;
 
 pub use admin::{PATH_ADMIN_REFUSED_REPORTS, PATH_ADMIN_UNMATCHED};
 
-/// Every route of the API.
-pub fn routes() -> Router<Arc<App>> {
+/// Every route of the API, on `app`; the admin ones behind the admin token ([`admin::routes`]).
+pub fn routes(app: Arc<App>) -> Router {
     Router::new()
         .route(checkout::PATH_CHECKOUTS, post(widget::create_checkout))
         .route("/api/checkouts/{id}", get(widget::get_checkout))
@@ -35,9 +35,10 @@ pub fn routes() -> Router<Arc<App>> {
             post(widget::claim_transaction),
         )
         .route(receipt::PATH_RECEIPT_KEY, get(widget::receipt_key))
-        .merge(admin::routes())
+        .merge(admin::routes(app.clone()))
         .route(checkout::PATH_WEBHOOK, post(webhook::webhook))
         .route("/healthz", get(health::health))
+        .with_state(app)
 }
 
 /// A JSON request body, declared as such: a `text/plain` POST is one a browser sends across
