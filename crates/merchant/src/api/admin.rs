@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::handler::Handler;
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::checkout::{self, CheckoutState, CheckoutView, StorefrontCheckout};
 use usdt_checkout_protocol::signature::secrets_equal;
 
-use super::{json_body, new_id, query};
+use super::{ApiJson, new_id, query};
 use crate::app::App;
 use crate::domain::{Checkout, CreatedBy, check_price};
 use crate::error::ApiError;
@@ -113,10 +112,8 @@ fn admitted(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 
 async fn create_storefront_checkout(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiJson(request): ApiJson<StorefrontCheckout>,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
-    let request: StorefrontCheckout = json_body(&headers, &body)?;
     check_price(&request.amount, &request.currency, &app.config.registry)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if request.description.trim().is_empty() {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Query, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use usdt_checkout_protocol::checkout;
 use usdt_checkout_protocol::receipt;
@@ -42,26 +43,42 @@ pub fn routes(app: Arc<App>) -> Router {
 }
 
 /// A JSON request body, declared as such: a `text/plain` POST is one a browser sends across
-/// sites without asking first (no CORS preflight), so it is refused before it can make
-/// anything.
-fn json_body<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<T, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !declared {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the request body as application/json",
-        ));
+/// sites without asking first (no CORS preflight), so it is refused (415) before it can make
+/// anything; a body that does not read as `T` is a 400. A body that cannot be read at all (over
+/// the size limit) is refused as axum refuses it, put in the API's shape by
+/// [`crate::error::errors_as_json`].
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        // Read first: a body over the limit is a 413 whatever it declares.
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !declared {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the request body as application/json",
+            )
+            .into_response());
+        }
+        serde_json::from_slice(&body).map(ApiJson).map_err(|e| {
+            ApiError::bad_request(format!("invalid request body: {e}")).into_response()
+        })
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
 /// A query string, read into `T` or refused in the API's error shape.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +18,7 @@ use usdt_checkout_protocol::receipt;
 use usdt_checkout_protocol::wallet_proof;
 use usdt_checkout_protocol::{OrderStatus, format_units};
 
-use super::{json_body, new_id, query};
+use super::{ApiJson, new_id, query};
 use crate::app::App;
 use crate::claim::{self, Refusal};
 use crate::clock::now_ms;
@@ -55,9 +54,8 @@ pub(super) async fn create_checkout(
     State(app): State<Arc<App>>,
     client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiJson(request): ApiJson<CreateCheckout>,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
-    let request: CreateCheckout = json_body(&headers, &body)?;
     if !valid_key(&request.idempotency_key) {
         return Err(ApiError::bad_request(
             "idempotencyKey must be 8 to 128 letters, digits, '-' or '_'",
@@ -196,10 +194,8 @@ pub(super) async fn get_checkout(
 pub(super) async fn claim_transaction(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiJson(request): ApiJson<checkout::ClaimRequest>,
 ) -> Result<Json<CheckoutView>, ApiError> {
-    let request: checkout::ClaimRequest = json_body(&headers, &body)?;
     let checkout = app
         .checkouts
         .find(&id)
