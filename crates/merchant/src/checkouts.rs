@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Notify, watch};
-use usdt_checkout_chain::{Candidate, Incoming, Step, forgotten, match_payment};
+use usdt_checkout_chain::Step;
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{Address, ChainId, parse_units};
 
 use crate::clock::now_ms;
-use crate::config::MAX_ORDER_LIFETIME_SECONDS;
 use crate::domain::{Asked, ChainPayment, Checkout, PaymentTerms, Watched, mined_since};
 use crate::gateway::{Fit, GatewayReport, Provenance};
+use crate::matching::{LATE_MATCH_MS, owner};
 use crate::store::replicas::{Change, ChangeFeed};
 use crate::store::{Claimed, Store, StoreError, Write};
 
@@ -54,9 +54,6 @@ pub enum EventError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// How long after its expiry an order's amount stays reserved, so a late payment still matches.
-const LATE_MATCH_MS: u64 = 24 * 3600 * 1000;
 
 /// Checkouts changed this recently are held in memory from startup, with every payment under
 /// way: twice the late-payment window, so a late payment finds its order. Older history is read
@@ -459,7 +456,11 @@ impl Checkouts {
                 f.log_index == payment.log_index && f.tx_hash.eq_ignore_ascii_case(&payment.tx_id)
             }) {
                 Some(again) => Some(again.checkout_id.clone()),
-                None => self.owner(chain, payment, &credited, step.fork, now),
+                None => {
+                    let cache = self.cache.read().expect("cache lock");
+                    let held = cache.values().map(|c| c.as_ref());
+                    owner(held, chain, payment, &credited, step.fork, now)
+                }
             };
             if write
                 .record_chain_payment(chain, payment, owner.as_deref())
@@ -820,91 +821,13 @@ impl Checkouts {
     /// for: a new order's amount must differ, so a plain transfer can be matched by its amount
     /// alone.
     pub fn amounts_awaited(&self, chain: ChainId, symbol: &str) -> Vec<u128> {
-        let now = now_ms();
-        // An order asked for may exist at the gateway for as long as any order lasts.
-        let asked_for = (MAX_ORDER_LIFETIME_SECONDS * 1000).saturating_add(LATE_MATCH_MS);
-        self.cache
-            .read()
-            .expect("cache lock")
-            .values()
-            .filter(|c| !c.state.is_final())
-            .filter_map(|c| match (&c.terms, &c.asked) {
-                // An expired order may still be paid late, for a day.
-                (Some(t), _) => (t.chain_id == chain
-                    && t.symbol == symbol
-                    && now < t.expires_at.saturating_add(LATE_MATCH_MS))
-                .then_some(t.pay_amount_atomic),
-                (None, Some(a)) => (a.chain_id == chain
-                    && a.symbol == symbol
-                    && now < c.updated_at.saturating_add(asked_for))
-                .then_some(a.pay_amount_atomic),
-                (None, None) => None,
-            })
-            .collect()
-    }
-
-    /// Which checkout a payment read from the chain pays, by the matching rules, given what
-    /// this step credited so far and the block a reorg took back from, if any. The held copies
-    /// still count what the store has just forgotten (the reorg's blocks) and the payment itself
-    /// (read again): neither is paid towards an order here, or a payment read again would be
-    /// matched against an order that it had already paid, and misfiled.
-    fn owner(
-        &self,
-        chain: ChainId,
-        payment: &ChainPayment,
-        credited: &HashMap<String, Vec<ChainPayment>>,
-        fork: Option<u64>,
-        now: u64,
-    ) -> Option<String> {
         let cache = self.cache.read().expect("cache lock");
-        // The gateway named this transaction for an order: that order's, even one already paid
-        // (the watcher may learn of a payment after the gateway's word).
-        let named = cache.values().find(|c| {
-            c.terms.as_ref().is_some_and(|t| {
-                t.chain_id == chain
-                    && t.to_address == payment.to
-                    && t.token_contract == payment.token
-            }) && c
-                .gateway
-                .tx_hashes
-                .iter()
-                .any(|tx| tx.eq_ignore_ascii_case(&payment.tx_id))
-        });
-        if let Some(named) = named {
-            return Some(named.id.clone());
-        }
-        let on_chain: Vec<(&Checkout, &PaymentTerms, Vec<&ChainPayment>)> = cache
-            .values()
-            .filter_map(|c| c.terms.as_ref().map(|t| (c.as_ref(), t)))
-            .filter(|(_, t)| t.chain_id == chain)
-            .map(|(c, t)| {
-                let mut paid: Vec<&ChainPayment> = c
-                    .chain_payments
-                    .iter()
-                    .filter(|p| !p.same_log(payment))
-                    .filter(|p| fork.is_none_or(|fork| !forgotten(fork, p.block_number)))
-                    .collect();
-                paid.extend(credited.get(&c.id).into_iter().flatten());
-                (c, t, paid)
-            })
-            .collect();
-        let candidates: Vec<Candidate> = on_chain
-            .iter()
-            .map(|(c, t, paid)| Candidate {
-                order_no: &t.gateway_order_no,
-                token: t.token_contract,
-                to: t.to_address,
-                remaining: t
-                    .pay_amount_atomic
-                    .saturating_sub(paid.iter().map(|p| p.value).sum()),
-                expired: now >= t.expires_at,
-                finished: c.state.is_final(),
-                payers: paid.iter().map(|p| p.from).collect(),
-                create_time: c.created_at,
-                expire_time: t.expires_at,
-            })
-            .collect();
-        match_payment(&candidates, &Incoming::from(payment)).map(|i| on_chain[i].0.id.clone())
+        crate::matching::amounts_awaited(
+            cache.values().map(|c| c.as_ref()),
+            chain,
+            symbol,
+            now_ms(),
+        )
     }
 
     /// Checkouts on `chain` whose state can still change with the head or the clock.

@@ -515,18 +515,6 @@ pub const DISAGREEMENT_MS: u64 = 60_000;
 /// after the gateway's report covers the blocks the gateway had seen.
 pub const PROVIDER_LAG_MS: u64 = 30_000;
 
-/// The amount an order asks for: the price, raised by `step` (the smallest amount asked of a
-/// shopper in this token, see [`usdt_checkout_protocol::pricing::ask_step`]) until no other
-/// order awaiting payment on the same chain and token asks for it, so a plain transfer (which
-/// names no order) is matched by its exact amount.
-pub fn unique_amount(price: u128, taken: &[u128], step: u128) -> u128 {
-    let mut amount = price;
-    while taken.contains(&amount) {
-        amount += step;
-    }
-    amount
-}
-
 /// A price the server can charge: a positive decimal in a fiat currency (converted at the
 /// gateway's rate, read to [`PRICE_DECIMALS`]), or in a token, which must be able to carry it
 /// on every chain that has the token (a 7-decimal USDT price cannot be paid with 6-decimal USDT).
@@ -966,21 +954,6 @@ mod tests {
             "USD".into(),
         );
         assert_eq!(open.settled(watched(1), 1), None);
-    }
-
-    #[test]
-    fn amounts_awaited_are_never_asked_twice() {
-        assert_eq!(unique_amount(10_000_000, &[], 1), 10_000_000);
-        assert_eq!(
-            unique_amount(10_000_000, &[10_000_000, 10_000_001, 9_999_999], 1),
-            10_000_002
-        );
-        let (ten, step) = (10 * 10u128.pow(18), 10u128.pow(12));
-        assert_eq!(
-            unique_amount(ten, &[ten], step),
-            ten + step,
-            "10.000001 with 18 decimals, not 10.000000000000000001"
-        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod fulfillment;
 pub mod gateway;
 pub mod limiter;
 pub mod long_polls;
+pub mod matching;
 pub mod payment;
 pub mod reconcile;
 pub mod server;

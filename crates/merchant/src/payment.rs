@@ -5,7 +5,7 @@
 //! making a second one or asking at a rate that has moved.
 
 use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::pricing::{ask_step, fiat_to_token};
+use usdt_checkout_protocol::pricing::fiat_to_token;
 use usdt_checkout_protocol::{ChainId, format_units, parse_positive_units};
 
 use usdt_checkout_protocol::gateway::Cryptocurrency;
@@ -13,8 +13,9 @@ use usdt_checkout_protocol::gateway::Cryptocurrency;
 use crate::app::App;
 use crate::catalog::Catalog;
 use crate::clock::now_ms;
-use crate::domain::{Asked, Checkout, PaymentTerms, unique_amount};
+use crate::domain::{Asked, Checkout, PaymentTerms};
 use crate::gateway::{CreatedOrder, GatewayError, NewOrder};
+use crate::matching::unique_amount;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +153,7 @@ pub async fn start_payment(
                 chain_id: chain,
                 symbol: symbol.into(),
                 amount_atomic: priced,
-                pay_amount_atomic: unique_amount(priced, &taken, ask_step(token.decimals)),
+                pay_amount_atomic: unique_amount(priced, &taken, token.decimals),
             };
             app.checkouts.ask(&checkout.id, Some(&asked)).await?;
             asked
