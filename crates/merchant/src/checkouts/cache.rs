@@ -1,0 +1,87 @@
+//! The in-memory copy of the checkouts that status polls are answered from: what the store holds,
+//! never older than what was held, with a signal on every new version.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::{Applied, Checkouts};
+use crate::clock::now_ms;
+use crate::domain::Checkout;
+use crate::matching::LATE_MATCH_MS;
+use crate::store::StoreError;
+
+/// Checkouts changed this recently are held in memory from startup, with every payment under
+/// way: twice the late-payment window, so a late payment finds its order. Older history is read
+/// when asked for: a server restarted over years of orders holds only the current ones.
+const HELD_MS: u64 = 2 * LATE_MATCH_MS;
+
+pub(super) fn held_since() -> u64 {
+    now_ms().saturating_sub(HELD_MS)
+}
+
+impl Checkouts {
+    /// The checkout as last stored: from memory, never a database read.
+    pub fn get(&self, id: &str) -> Option<Arc<Checkout>> {
+        self.cache.read().expect("cache lock").get(id).cloned()
+    }
+
+    /// [`Checkouts::get`], or one not in memory: made a moment ago on another server sharing
+    /// the database (the shopper's next poll may come here before the news does), or history
+    /// not loaded at startup (a receipt asked for weeks later). Read once, then held. One held
+    /// without an order is read again too: another server may have just made its order, and
+    /// the shopper who asked it there polls here before the news arrives.
+    pub async fn find(&self, id: &str) -> Result<Option<Arc<Checkout>>, StoreError> {
+        if let Some(held) = self.get(id).filter(|c| c.terms.is_some()) {
+            return Ok(Some(held));
+        }
+        self.refresh(id).await?;
+        Ok(self.get(id))
+    }
+
+    /// Signals every change.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Puts a stored change into memory and wakes whoever waits for it.
+    pub(super) fn publish(&self, changed: Option<(Checkout, bool)>) -> Applied {
+        match changed {
+            None => Applied::Unchanged,
+            Some((checkout, fulfil)) => {
+                let quiet = self
+                    .get(&checkout.id)
+                    .is_some_and(|held| held.version == checkout.version);
+                let checkout = self.cached(checkout);
+                if quiet {
+                    return Applied::Unchanged;
+                }
+                if fulfil {
+                    self.fulfillment_due.notify_one();
+                }
+                Applied::Changed(Box::new(checkout))
+            }
+        }
+    }
+
+    /// Puts what the store holds into memory; an older version never replaces a newer one, and
+    /// only a new version signals a change.
+    pub(super) fn cached(&self, checkout: Checkout) -> Checkout {
+        let mut entries = self.cache.write().expect("cache lock");
+        if let Some(held) = entries.get(&checkout.id)
+            && held.version == checkout.version
+        {
+            entries.insert(checkout.id.clone(), Arc::new(checkout.clone()));
+            return checkout;
+        }
+        let newer = entries
+            .get(&checkout.id)
+            .is_none_or(|held| held.version < checkout.version);
+        if newer {
+            entries.insert(checkout.id.clone(), Arc::new(checkout.clone()));
+            drop(entries);
+            self.changed.send_modify(|n| *n += 1);
+        }
+        checkout
+    }
+}

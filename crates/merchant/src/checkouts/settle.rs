@@ -1,0 +1,148 @@
+//! Settling a checkout: the state its facts (the gateway's word, the chain's payments, how far
+//! its chain was read, the clock) make, stored when anything anyone sees changed.
+
+use usdt_checkout_protocol::ChainId;
+
+use super::Checkouts;
+use crate::clock::now_ms;
+use crate::domain::{Checkout, Watched};
+use crate::store::{StoreError, Write};
+
+impl Checkouts {
+    /// Settles every unfinished checkout by the clock (an order's time running out), with no
+    /// new fact.
+    pub async fn settle_due(&self) -> Result<(), StoreError> {
+        let due: Vec<String> = self
+            .cache
+            .read()
+            .expect("cache lock")
+            .values()
+            .filter(|c| !c.state.is_final() && self.would_change(c))
+            .map(|c| c.id.clone())
+            .collect();
+        for id in due {
+            let mut write = self.store.begin().await?;
+            let Some(current) = write.checkout(&id).await? else {
+                continue;
+            };
+            let changed = self
+                .settle(&mut write, &current, current.clone(), "clock", false)
+                .await?;
+            write.commit().await?;
+            self.publish(changed);
+        }
+        Ok(())
+    }
+
+    /// Checkouts on `chain` whose state can still change with the head or the clock.
+    pub(super) fn settling_on(&self, chain: ChainId) -> Vec<String> {
+        self.cache
+            .read()
+            .expect("cache lock")
+            .values()
+            .filter(|c| {
+                let Some(terms) = c.terms.as_ref().filter(|t| t.chain_id == chain) else {
+                    return false;
+                };
+                let now = now_ms();
+                let open = !c.state.is_final()
+                    && (!c.chain_payments.is_empty() || now >= terms.expires_at);
+                // Paid on the gateway's word, and not (yet) seen on chain: watched for a while,
+                // so a disagreement that lasts is said.
+                let unseen = c
+                    .gateway
+                    .success_at
+                    .is_some_and(|at| now < at + 2 * crate::domain::DISAGREEMENT_MS)
+                    && c.chain_payments.iter().map(|p| p.value).sum::<u128>()
+                        < terms.pay_amount_atomic;
+                (open || unseen) && self.would_change(c)
+            })
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    /// How far `chain` was read, if it is watched. A chain watched by the servers sharing this
+    /// database but not yet read here (another server runs its watcher, or this one has not
+    /// started it) is watched all the same, read to nothing: the gateway's "paid" still needs
+    /// what the chain showed, which the store's payments say.
+    fn watched(&self, chain: ChainId) -> Option<Watched> {
+        let known = self.heads.read().expect("heads lock").get(&chain).copied();
+        known.or_else(|| {
+            self.watched_chains.contains(&chain).then_some(Watched {
+                head: 0,
+                read_at: 0,
+            })
+        })
+    }
+
+    /// Whether settling the cached checkout now would change what anyone sees: the reads and
+    /// the write transaction are spent only then (every block, and every reconciliation round,
+    /// would otherwise cost one per open checkout).
+    fn would_change(&self, checkout: &Checkout) -> bool {
+        let head = checkout
+            .terms
+            .as_ref()
+            .and_then(|t| self.watched(t.chain_id));
+        checkout
+            .settled(head, now_ms())
+            .is_some_and(|settled| settled.changed)
+    }
+
+    /// Settles `informed` (the stored checkout with its new facts) and stores it when anything
+    /// changed, queuing the fulfillment event when it became paid. `moved`: chain payments were
+    /// attached to it or taken back, or the gateway's id for its order was learnt: a change
+    /// whatever else is.
+    pub(super) async fn settle(
+        &self,
+        write: &mut Write,
+        stored: &Checkout,
+        informed: Checkout,
+        source: &str,
+        moved: bool,
+    ) -> Result<Option<(Checkout, bool)>, StoreError> {
+        let head = informed
+            .terms
+            .as_ref()
+            .and_then(|t| self.watched(t.chain_id));
+        let now = now_ms();
+        let Some(settled) = informed.settled(head, now) else {
+            return Ok(None);
+        };
+        if let Some((from, to)) = settled.refused {
+            tracing::warn!(
+                "checkout {}: the facts say {to}; kept {from} (a final state is final)",
+                stored.id
+            );
+        }
+        if !settled.changed && !moved {
+            // New facts that change nothing anyone sees (the gateway's first "pending"): kept,
+            // without a new version, so no long poll wakes for them.
+            if informed.gateway != stored.gateway {
+                write.update_gateway_facts(&settled.checkout).await?;
+                return Ok(Some((settled.checkout, false)));
+            }
+            return Ok(None);
+        }
+        let changed = settled.checkout.next_version(now);
+        write.update_payment(&changed).await?;
+        if settled.fulfil
+            && let Some(event) = crate::fulfillment::event(&changed, now)
+        {
+            write.queue_event(&event).await?;
+        }
+        if changed.state != stored.state {
+            tracing::info!(
+                "checkout {}: {} -> {} ({source})",
+                changed.id,
+                stored.state.as_str(),
+                changed.state.as_str()
+            );
+        }
+        if changed.disagreement != stored.disagreement
+            && let Some(note) = &changed.disagreement
+        {
+            tracing::warn!("checkout {}: {note}", changed.id);
+        }
+        Ok(Some((changed, settled.fulfil)))
+    }
+}
