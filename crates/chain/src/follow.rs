@@ -98,16 +98,20 @@ pub async fn step(
     let fork = if unchanged(cursor, &latest) {
         None
     } else {
-        check(client, cursor, head).await?
+        check(client, cursor, latest.number).await?
     };
     // From the fork, or from the next block if that is lower (a cursor taken back to read
     // blocks again keeps the hashes of the blocks it reads again), and the last few again.
-    if fork.is_none() && head < cursor.next_block {
+    // Read up to the latest block the node gave: the highest head another gave may be past
+    // what this one has, or past a chain that is shorter now.
+    if fork.is_none() && latest.number < cursor.next_block {
         return Ok(idle);
     }
     let next = fork.map_or(cursor.next_block, |f| f.min(cursor.next_block));
-    let Some((from, widest)) = read_range(next.min(cursor.next_block.saturating_sub(REREAD)), head)
-    else {
+    let Some((from, widest)) = read_range(
+        next.min(cursor.next_block.saturating_sub(REREAD)),
+        latest.number,
+    ) else {
         return Ok(Step { fork, ..idle });
     };
     let mut to = widest.min(from + client.log_range() - 1);
@@ -127,19 +131,14 @@ pub async fn step(
             },
         }
     };
+    // The last block's hash: none if no node has it (a chain with a hole, as a development
+    // chain's reorgs leave), and the blocks read are then checked by their payments' hashes.
     let last = if to == latest.number {
-        latest.hash
+        Some(latest.hash)
     } else {
-        client
-            .block(to)
-            .await?
-            .map(|b| b.hash)
-            .ok_or(ChainError::Behind(to))?
+        client.block(to).await?.map(|b| b.hash)
     };
-    // The logs and the last block's hash are two reads: a reorg between them would keep
-    // payments of a block the noted hash no longer describes, and no later check would find
-    // them.
-    let stamps = stamps(&payments, (to, last));
+    let stamps = stamps(&payments, last.map(|hash| (to, hash)));
     if let Some(block) = moved_while_read(&payments, to..=to, &stamps) {
         return Err(ChainError::Moved(block));
     }
@@ -170,35 +169,34 @@ pub fn unchanged(cursor: &Cursor, latest: &BlockStamp) -> bool {
 
 /// Checks the noted hashes, newest first, up to the first unchanged: the first block to read
 /// again, if any changed. A hash that differs is asked again before it counts (the answer may
-/// come from a node on a side fork for a moment); a block no node has yet is an error, not a
-/// reorg; a block past `head` is not checked yet.
-async fn check(client: &ChainClient, cursor: &Cursor, head: u64) -> ChainResult<Option<u64>> {
+/// come from a node on a side fork for a moment). A block no node has, asked again of each in
+/// turn, is gone (the chain is shorter now: some chains' reorgs, and a development chain's);
+/// a block past the latest block of the node that answered is not checked yet (that node is
+/// behind).
+async fn check(client: &ChainClient, cursor: &Cursor, latest: u64) -> ChainResult<Option<u64>> {
     let mut checked = Vec::new();
     for (number, noted) in cursor.recent.iter().rev() {
-        if *number > head {
+        if *number > latest {
             continue;
         }
         let mut now = canonical(client, *number).await?;
-        if !same(noted, &now) {
+        if !now.as_deref().is_some_and(|now| same(noted, now)) {
             now = canonical(client, *number).await?;
         }
-        let unchanged = same(noted, &now);
+        let unchanged = now.as_deref().is_some_and(|now| same(noted, now));
         checked.push((*number, noted.as_str(), now));
         if unchanged {
             break;
         }
     }
     Ok(find_fork(checked.iter().map(|(number, noted, now)| {
-        (*number, *noted, now.as_str())
+        (*number, *noted, now.as_deref())
     })))
 }
 
-async fn canonical(client: &ChainClient, number: u64) -> ChainResult<String> {
-    client
-        .block(number)
-        .await?
-        .map(|b| b.hash)
-        .ok_or(ChainError::Behind(number))
+/// Block `number`'s hash, or none when no node has it.
+async fn canonical(client: &ChainClient, number: u64) -> ChainResult<Option<String>> {
+    Ok(client.block(number).await?.map(|b| b.hash))
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -206,13 +204,13 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// The hashes to note after reading `payments`: each payment's block's, as its log gave it, and
-/// the `last` block read's.
-pub fn stamps(payments: &[ChainPayment], last: (u64, String)) -> Vec<(u64, String)> {
+/// the `last` block read's, where known.
+pub fn stamps(payments: &[ChainPayment], last: Option<(u64, String)>) -> Vec<(u64, String)> {
     let mut stamps: Vec<(u64, String)> = vec![];
     for (number, hash) in payments
         .iter()
         .map(|p| (p.block_number, p.block_hash.clone()))
-        .chain([last])
+        .chain(last)
     {
         if !stamps.iter().any(|(n, _)| *n == number) {
             stamps.push((number, hash));
@@ -241,16 +239,17 @@ pub fn moved_while_read(
 }
 
 /// The first block to read again, from the noted blocks checked newest first as `(number, noted
-/// hash, canonical hash)`: none when the newest is unchanged; else the block after the first
+/// hash, canonical hash)` (none: the chain no longer has that block): none when the newest is
+/// unchanged; else the block after the first
 /// unchanged one (the hashes noted are not of every block: a reorg may have begun anywhere above
 /// it), or the oldest checked when all changed. Checking stops at the first unchanged block:
 /// below it, the chain is the one read.
 pub fn find_fork<'a>(
-    newest_first: impl IntoIterator<Item = (u64, &'a str, &'a str)>,
+    newest_first: impl IntoIterator<Item = (u64, &'a str, Option<&'a str>)>,
 ) -> Option<u64> {
     let mut fork = None;
     for (number, noted, canonical) in newest_first {
-        if same(noted, canonical) {
+        if canonical.is_some_and(|canonical| same(noted, canonical)) {
             return fork.map(|_| number + 1);
         }
         fork = Some(number);
@@ -309,25 +308,25 @@ mod tests {
     #[test]
     fn no_fork_when_the_newest_block_is_unchanged() {
         assert_eq!(find_fork([]), None);
-        assert_eq!(find_fork([(12, "0xc", "0xC")]), None);
+        assert_eq!(find_fork([(12, "0xc", Some("0xC"))]), None);
     }
 
     #[test]
     fn the_fork_is_the_block_after_the_first_unchanged_one() {
         let checked = [
-            (12, "0xc", "0xc2"),
-            (9, "0x9", "0x92"),
-            (7, "0x7", "0x7"),
-            (3, "0x3", "0x3other"),
+            (12, "0xc", Some("0xc2")),
+            (9, "0x9", None),
+            (7, "0x7", Some("0x7")),
+            (3, "0x3", Some("0x3other")),
         ];
         assert_eq!(
             find_fork(checked),
             Some(8),
-            "the reorg may have begun at any block above the unchanged one; below it nothing is \
-             looked at"
+            "a block gone counts as changed; the reorg may have begun at any block above the \
+             unchanged one; below it nothing is looked at"
         );
         assert_eq!(
-            find_fork([(12, "0xc", "0xc2"), (11, "0xb", "0xb2")]),
+            find_fork([(12, "0xc", Some("0xc2")), (11, "0xb", Some("0xb2"))]),
             Some(11),
             "every block kept changed: from the oldest kept"
         );
@@ -391,13 +390,18 @@ mod tests {
             payment_in(8, "0x8"),
         ];
         assert_eq!(
-            stamps(&payments, (9, "0x9".into())),
+            stamps(&payments, Some((9, "0x9".into()))),
             vec![(6, "0x6".into()), (8, "0x8".into()), (9, "0x9".into())]
         );
         assert_eq!(
-            stamps(&[payment_in(9, "0x9")], (9, "0x9".into())),
+            stamps(&[payment_in(9, "0x9")], Some((9, "0x9".into()))),
             vec![(9, "0x9".into())],
             "one a block"
+        );
+        assert_eq!(
+            stamps(&[payment_in(6, "0x6")], None),
+            vec![(6, "0x6".into())],
+            "the last block unknown: the payments' alone"
         );
     }
 

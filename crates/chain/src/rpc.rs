@@ -155,9 +155,6 @@ pub enum ChainError {
     /// JSON-RPC method, `error` what came back. A log range too wide says so here, and
     /// [`ChainError::narrower_range`] reads it.
     Rpc { call: &'static str, error: String },
-    /// Block `0` is past the head of every node asked, though one gave a head past it: they
-    /// are behind; read again later.
-    Behind(u64),
     /// Block `0` changed between two reads of one step (a reorg): read again.
     Moved(u64),
     /// What was asked is not what the node takes: a URL, a transaction hash.
@@ -170,7 +167,6 @@ impl std::fmt::Display for ChainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Rpc { call, error } => write!(f, "chain RPC {call}: {error}"),
-            Self::Behind(block) => write!(f, "block {block} is past every node's head"),
             Self::Moved(block) => write!(
                 f,
                 "block {block} changed while it was read (a reorg); reading it again"
@@ -378,13 +374,12 @@ impl ChainClient {
             .max(head)
     }
 
-    /// Block `number`'s stamp; none past the highest head seen. A node that has none for a
-    /// block at or below it is behind the others: it is asked again, of the next node, and
-    /// the error says so if none has it (the block is not taken for gone: a reorg is a hash
-    /// that differs).
+    /// Block `number`'s stamp; none when no node has it. A node that has none for a block at or
+    /// below the highest head seen is behind the others: it is asked again, of the next node,
+    /// before the block is taken for gone.
     pub async fn block(&self, number: u64) -> ChainResult<Option<BlockStamp>> {
         let known = number <= self.highest_head();
-        let block = self
+        let asked = self
             .retried("eth_getBlockByNumber", |node| {
                 let asked = node
                     .get_block_by_number(BlockNumberOrTag::Number(number))
@@ -398,7 +393,11 @@ impl ChainClient {
                     }
                 }
             })
-            .await?;
+            .await;
+        let block = match asked {
+            Err(ChainError::Rpc { error, .. }) if error.contains(BEHIND) => None,
+            asked => asked?,
+        };
         if let Some(block) = &block {
             self.saw_head(block.header.number);
         }
