@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         .parse()
         .expect("an address");
     let dialect = BlockatmV2 {
-        cashier_id: Some("91".into()),
+        cashier_id: "91".into(),
         receiving_addresses: BTreeMap::from([(ChainId(31337), to)]),
     };
 
