@@ -6,6 +6,7 @@
 mod blockatm_v1;
 mod blockatm_v2;
 mod client;
+mod outcome;
 
 use usdt_checkout_protocol::gateway::{Answer, GatewayStatus};
 use usdt_checkout_protocol::{Address, ChainId};
@@ -15,7 +16,8 @@ use crate::domain::PaymentTerms;
 
 pub use blockatm_v1::BlockatmV1;
 pub use blockatm_v2::BlockatmV2;
-pub use client::{GatewayClient, GatewayError, GatewayHealth, random};
+pub use client::{GatewayClient, GatewayHealth, random};
+pub use outcome::GatewayError;
 
 /// An order the server asks the gateway to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
