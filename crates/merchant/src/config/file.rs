@@ -1,0 +1,108 @@
+//! The configuration file as written: what serde reads, before anything is checked.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use usdt_checkout_protocol::Token;
+
+use super::Item;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    pub(super) listen: Option<SocketAddr>,
+    pub(super) database: Option<String>,
+    /// The merchant's name on receipts.
+    pub(super) merchant_name: Option<String>,
+    #[serde(default)]
+    pub(super) allowed_origins: Vec<String>,
+    pub(super) order_lifetime_seconds: Option<u64>,
+    /// New checkouts one client (by its address) may ask for a minute.
+    pub(super) checkouts_per_client_per_minute: Option<usize>,
+    /// The merchant's own balancers and proxies: only from them is `X-Forwarded-For` believed.
+    #[serde(default)]
+    pub(super) trusted_proxies: Vec<String>,
+    /// Where the built widget is, to serve under `/checkout/`.
+    pub(super) widget_dir: Option<PathBuf>,
+    /// How long a client may take to send a request's headers.
+    pub(super) header_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub(super) gateway: GatewayFile,
+    #[serde(default)]
+    pub(super) admin: AdminFile,
+    #[serde(default)]
+    pub(super) fulfillment: FulfillmentFile,
+    #[serde(default)]
+    pub(super) items: Vec<Item>,
+    #[serde(default)]
+    pub(super) rates: RatesFile,
+    #[serde(default)]
+    pub(super) chains: Vec<ChainFile>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RatesFile {
+    pub(super) url: Option<String>,
+    /// How long a fetched rate list is used (with `url`): a minute unless said.
+    pub(super) refresh_seconds: Option<u64>,
+    #[serde(default)]
+    pub(super) fixed: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChainFile {
+    pub(super) id: u64,
+    /// One node; `rpc_urls` for several.
+    pub(super) rpc_url: Option<String>,
+    /// Nodes in the order they are asked: the next when one refuses for now.
+    #[serde(default)]
+    pub(super) rpc_urls: Vec<String>,
+    /// RPC calls a day the watcher and the claims may spend on this chain.
+    pub(super) rpc_calls_per_day: Option<u64>,
+    pub(super) confirmations: Option<u32>,
+    pub(super) poll_interval_ms: Option<u64>,
+    /// The chain as shoppers see it, when the product does not know it (or is to see it
+    /// otherwise): its name, explorer and tokens. The gateway's public lists say only which
+    /// chains and tokens are enabled (BlockATM documents none of their fields), so what the
+    /// built-in registry lacks comes from here.
+    pub(super) name: Option<String>,
+    pub(super) explorer_url: Option<String>,
+    pub(super) tokens: Option<Vec<Token>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GatewayFile {
+    pub(super) api: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) cashier_id: Option<String>,
+    #[serde(default)]
+    pub(super) receiving_addresses: BTreeMap<String, String>,
+    pub(super) api_key: Option<String>,
+    pub(super) private_key: Option<String>,
+    pub(super) private_key_file: Option<PathBuf>,
+    pub(super) v2_secret: Option<String>,
+    pub(super) webhook_public_key: Option<String>,
+    pub(super) webhook_secret: Option<String>,
+    pub(super) requests_per_minute: Option<usize>,
+    pub(super) limit_per_minute: Option<usize>,
+    pub(super) reconcile_interval_seconds: Option<u64>,
+    pub(super) timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AdminFile {
+    pub(super) token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FulfillmentFile {
+    pub(super) url: Option<String>,
+    pub(super) secret: Option<String>,
+}
