@@ -36,8 +36,10 @@ pub(super) struct Keys {
     pub webhook_secret: Option<String>,
 }
 
-/// How calls to the gateway are signed and its webhooks checked, from `keys`.
-pub(super) fn signing(keys: Keys) -> Result<(Credentials, Verifier), String> {
+/// How calls to the gateway are signed and its webhooks checked, from `keys`: the settings of
+/// the dialect `api` names (blockatm-v1 unless said), and none of the other's.
+pub(super) fn signing(api: Option<&str>, keys: Keys) -> Result<(Credentials, Verifier), String> {
+    the_dialects_own(api, &keys)?;
     let private_key = match (keys.private_key, keys.private_key_file) {
         (Some(key), _) => Some(key),
         (None, Some(file)) => Some(
@@ -87,6 +89,50 @@ pub(super) fn signing(keys: Keys) -> Result<(Credentials, Verifier), String> {
         }
     };
     Ok((credentials, webhook_verifier))
+}
+
+/// Refuses a key of the other dialect than `api`'s: a V1 key with blockatm-v2 signed every call
+/// with V1's signature, which V2 does not read, and a V2 secret with blockatm-v1 (the default)
+/// likewise; the server started, and every call and webhook failed. An unknown `api` is
+/// [`gateway_api`]'s to refuse.
+fn the_dialects_own(api: Option<&str>, keys: &Keys) -> Result<(), String> {
+    let (others, given) = match api.unwrap_or("blockatm-v1") {
+        "blockatm-v1" => (
+            "a V2 setting; blockatm-v1 takes private_key and webhook_public_key \
+             (gateway.api = \"blockatm-v2\" for V2)",
+            [
+                (
+                    "gateway.v2_secret (or CHECKOUT_GATEWAY_V2_SECRET)",
+                    keys.v2_secret.is_some(),
+                ),
+                (
+                    "gateway.webhook_secret (or CHECKOUT_WEBHOOK_SECRET)",
+                    keys.webhook_secret.is_some(),
+                ),
+            ]
+            .to_vec(),
+        ),
+        "blockatm-v2" => (
+            "a V1 setting; blockatm-v2 takes v2_secret and webhook_secret",
+            [
+                (
+                    "gateway.private_key (or CHECKOUT_GATEWAY_PRIVATE_KEY)",
+                    keys.private_key.is_some(),
+                ),
+                ("gateway.private_key_file", keys.private_key_file.is_some()),
+                (
+                    "gateway.webhook_public_key (or CHECKOUT_WEBHOOK_PUBLIC_KEY)",
+                    keys.webhook_public_key.is_some(),
+                ),
+            ]
+            .to_vec(),
+        ),
+        _ => return Ok(()),
+    };
+    match given.into_iter().find(|(_, given)| *given) {
+        Some((setting, _)) => Err(format!("{setting} is {others}")),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn gateway_api(
@@ -145,14 +191,30 @@ mod tests {
     use usdt_checkout_protocol::ChainId;
 
     use super::*;
-    use crate::config::tests::with_base;
+    use crate::config::Config;
+    use crate::config::tests::{keys, with, with_base};
+
+    const V2_SECRET: &str = "sk_test_for_the_config_tests";
+    const WEBHOOK_SECRET: &str = "whsec_test_for_the_config_tests";
+
+    /// The configuration `file` makes with V2's keys in the environment.
+    fn with_v2(file: &str) -> Result<Config, String> {
+        with(
+            file,
+            &[
+                ("CHECKOUT_GATEWAY_API_KEY", "k"),
+                ("CHECKOUT_GATEWAY_V2_SECRET", V2_SECRET),
+                ("CHECKOUT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ],
+        )
+    }
 
     #[test]
     fn the_gateway_dialect_is_chosen_and_v2_needs_its_receiving_addresses_and_cashier() {
         assert_eq!(with_base("").unwrap().gateway_api, GatewayApi::BlockatmV1);
-        let error = with_base("[gateway]\napi = \"blockatm-v2\"").unwrap_err();
+        let error = with_v2("[gateway]\napi = \"blockatm-v2\"").unwrap_err();
         assert!(error.contains("gateway.receiving_addresses"), "{error}");
-        let v2 = with_base(
+        let v2 = with_v2(
             "[gateway]\napi = \"blockatm-v2\"\ncashier_id = \"91\"\n\
              receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }",
         )
@@ -166,15 +228,13 @@ mod tests {
         };
         assert_eq!(cashier_id, "91");
         assert!(receiving_addresses.contains_key(&ChainId(31337)));
-        let error = with_base(
-            "[gateway]\napi = \"blockatm-v2\"\nreceiving_addresses = { 31337 = \"0x12\" }",
-        )
-        .unwrap_err();
+        let error =
+            with_v2("[gateway]\napi = \"blockatm-v2\"\nreceiving_addresses = { 31337 = \"0x12\" }")
+                .unwrap_err();
         assert!(error.contains("receiving_addresses.31337"), "{error}");
         let addresses =
             "receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }";
-        let error =
-            with_base(&format!("[gateway]\napi = \"blockatm-v2\"\n{addresses}")).unwrap_err();
+        let error = with_v2(&format!("[gateway]\napi = \"blockatm-v2\"\n{addresses}")).unwrap_err();
         assert!(
             error.contains("gateway.cashier_id is required with blockatm-v2"),
             "{error}"
@@ -182,10 +242,76 @@ mod tests {
         for bad in ["", " ", "86 100021"] {
             let file =
                 format!("[gateway]\napi = \"blockatm-v2\"\ncashier_id = \"{bad}\"\n{addresses}");
-            let error = with_base(&file).unwrap_err();
+            let error = with_v2(&file).unwrap_err();
             assert!(error.contains("gateway.cashier_id"), "{bad:?}: {error}");
         }
         let error = with_base("[gateway]\napi = \"stripe\"").unwrap_err();
         assert!(error.contains("blockatm-v1"), "{error}");
+    }
+
+    #[test]
+    fn blockatm_v2_refuses_v1_keys_instead_of_or_beside_its_own() {
+        let v2 = "[gateway]\napi = \"blockatm-v2\"\ncashier_id = \"91\"\n\
+                  receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }";
+        let config = with_v2(v2).unwrap();
+        assert!(matches!(config.credentials, Credentials::V2(_)));
+        let (private, public) = keys();
+        // Instead of V2's: the V1 keys in the environment.
+        let error = with_base(v2).unwrap_err();
+        assert_eq!(
+            error,
+            "gateway.private_key (or CHECKOUT_GATEWAY_PRIVATE_KEY) is a V1 setting; blockatm-v2 \
+             takes v2_secret and webhook_secret"
+        );
+        // Beside V2's: each V1 setting is named.
+        for (setting, named) in [
+            (
+                format!("private_key = \"{private}\""),
+                "gateway.private_key ",
+            ),
+            (
+                "private_key_file = \"merchant.key\"".to_owned(),
+                "gateway.private_key_file ",
+            ),
+            (
+                format!("webhook_public_key = \"{public}\""),
+                "gateway.webhook_public_key ",
+            ),
+        ] {
+            let error = with_v2(&format!("{v2}\n{setting}")).unwrap_err();
+            assert!(error.starts_with(named), "{setting}: {error}");
+            assert!(
+                error.contains("is a V1 setting; blockatm-v2 takes v2_secret"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn blockatm_v1_refuses_v2_secrets_instead_of_or_beside_its_own() {
+        for api in ["", "api = \"blockatm-v1\"\n"] {
+            // Instead of V1's: the V2 secrets in the environment.
+            let error = with_v2(&format!("[gateway]\n{api}")).unwrap_err();
+            assert_eq!(
+                error,
+                "gateway.v2_secret (or CHECKOUT_GATEWAY_V2_SECRET) is a V2 setting; blockatm-v1 \
+                 takes private_key and webhook_public_key (gateway.api = \"blockatm-v2\" for V2)"
+            );
+            // Beside V1's.
+            for (setting, named) in [
+                (format!("v2_secret = \"{V2_SECRET}\""), "gateway.v2_secret "),
+                (
+                    format!("webhook_secret = \"{WEBHOOK_SECRET}\""),
+                    "gateway.webhook_secret ",
+                ),
+            ] {
+                let error = with_base(&format!("[gateway]\n{api}{setting}")).unwrap_err();
+                assert!(error.starts_with(named), "{setting}: {error}");
+                assert!(
+                    error.contains("is a V2 setting; blockatm-v1 takes"),
+                    "{error}"
+                );
+            }
+        }
     }
 }

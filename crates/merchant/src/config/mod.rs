@@ -136,13 +136,16 @@ pub fn parse(
         "gateway.api_key (or CHECKOUT_GATEWAY_API_KEY) is required: the gateway's API key",
     )?;
 
-    let (credentials, webhook_verifier) = gateway::signing(gateway::Keys {
-        private_key: env("CHECKOUT_GATEWAY_PRIVATE_KEY").or(g.private_key),
-        private_key_file: g.private_key_file,
-        v2_secret: env("CHECKOUT_GATEWAY_V2_SECRET").or(g.v2_secret),
-        webhook_public_key: env("CHECKOUT_WEBHOOK_PUBLIC_KEY").or(g.webhook_public_key),
-        webhook_secret: env("CHECKOUT_WEBHOOK_SECRET").or(g.webhook_secret),
-    })?;
+    let (credentials, webhook_verifier) = gateway::signing(
+        api.as_deref(),
+        gateway::Keys {
+            private_key: env("CHECKOUT_GATEWAY_PRIVATE_KEY").or(g.private_key),
+            private_key_file: g.private_key_file,
+            v2_secret: env("CHECKOUT_GATEWAY_V2_SECRET").or(g.v2_secret),
+            webhook_public_key: env("CHECKOUT_WEBHOOK_PUBLIC_KEY").or(g.webhook_public_key),
+            webhook_secret: env("CHECKOUT_WEBHOOK_SECRET").or(g.webhook_secret),
+        },
+    )?;
     // BlockATM documents 100 calls a minute per key; a sandbox's may be set higher, for a load
     // test. This server keeps a tenth of it spare by default (another tool on the same key).
     let limit = g.limit_per_minute.unwrap_or(GATEWAY_LIMIT_PER_MINUTE);
@@ -309,7 +312,7 @@ mod tests {
         parse(file, "checkout.toml", |name| env.get(name).cloned())
     }
 
-    fn keys() -> (String, String) {
+    pub(super) fn keys() -> (String, String) {
         let private = V1PrivateKey::generate();
         (
             private.to_base64_pkcs8(),
