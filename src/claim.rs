@@ -6,7 +6,7 @@
 //! state of its own (the hash stays in its input, read when the form is sent), and each
 //! component is a copy of Yew's lifecycle code in the download.
 
-use usdt_checkout_protocol::checkout::ERROR_TOO_MANY_CLAIMS;
+use usdt_checkout_protocol::checkout::ErrorCode;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
@@ -15,23 +15,26 @@ use crate::i18n::{Strings, Text};
 use crate::model::Claim;
 use crate::wallet::{Wallet, WalletError};
 
-/// The refusals said in the shopper's language: each `ERROR_TX_*` and `ERROR_CLAIM_*` code is
-/// its text's key.
-const REFUSALS: [Text; 13] = [
-    Text::TxHashInvalid,
-    Text::TxNotFound,
-    Text::TxNotMined,
-    Text::TxFailed,
-    Text::TxWrongChain,
-    Text::TxWrongToken,
-    Text::TxWrongRecipient,
-    Text::TxAmountDiffers,
-    Text::TxBeforeOrder,
-    Text::TxCreditedElsewhere,
-    Text::TxPaysAnotherOrder,
-    Text::ClaimNotSender,
-    Text::ClaimSignatureInvalid,
-];
+/// A claim's refusal said in the shopper's language, if it is one of a claim's own.
+fn refusal_text(code: ErrorCode) -> Option<Text> {
+    use ErrorCode as E;
+    Some(match code {
+        E::TxHashInvalid => Text::TxHashInvalid,
+        E::TxNotFound => Text::TxNotFound,
+        E::TxNotMined => Text::TxNotMined,
+        E::TxFailed => Text::TxFailed,
+        E::TxWrongChain => Text::TxWrongChain,
+        E::TxWrongToken => Text::TxWrongToken,
+        E::TxWrongRecipient => Text::TxWrongRecipient,
+        E::TxAmountDiffers => Text::TxAmountDiffers,
+        E::TxBeforeOrder => Text::TxBeforeOrder,
+        E::TxCreditedElsewhere => Text::TxCreditedElsewhere,
+        E::TxPaysAnotherOrder => Text::TxPaysAnotherOrder,
+        E::ClaimNotSender => Text::ClaimNotSender,
+        E::ClaimSignatureInvalid => Text::ClaimSignatureInvalid,
+        _ => return None,
+    })
+}
 
 /// Why a claim was not attached, in the shopper's words: a refusal by its code with what it
 /// names, too many tries with the seconds to wait, no answer as such, and any other refusal in
@@ -44,23 +47,18 @@ pub fn reason(locale: Strings, failure: &Failure) -> String {
             retry_after,
             params,
             ..
-        } => (
-            code.as_str(),
-            message.as_str(),
-            *retry_after,
-            params.as_slice(),
-        ),
+        } => (*code, message.as_str(), *retry_after, params.as_slice()),
         // A 429 is answered before its body is read: the claims' own limit, or one in front.
-        Failure::RateLimited(after) => (ERROR_TOO_MANY_CLAIMS, "", *after, &[][..]),
+        Failure::RateLimited(after) => (ErrorCode::TooManyClaims, "", *after, &[][..]),
         Failure::Unreachable | Failure::Blocked(_) => {
             return locale.text(Text::ClaimUnreachable, &[]);
         }
     };
-    if code == ERROR_TOO_MANY_CLAIMS {
+    if code == ErrorCode::TooManyClaims {
         let seconds = (after.map_or(60, |after| after.as_secs().max(1)) as u32).to_string();
         return locale.text(Text::TooManyClaims, &[("seconds", &seconds)]);
     }
-    let Some(&text) = REFUSALS.iter().find(|text| text.key() == code) else {
+    let Some(text) = refusal_text(code) else {
         return message.to_owned();
     };
     // Each value in the locale's numbers: an amount is written as the shopper reads numbers; a

@@ -10,10 +10,9 @@ use usdt_checkout_protocol::ChainRegistry;
 #[cfg(any(doc, test))]
 use usdt_checkout_protocol::checkout::MAX_LONG_POLL_SECONDS;
 #[cfg(doc)]
-use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest, ERROR_CLAIM_UNDER_REVIEW};
+use usdt_checkout_protocol::checkout::{ApiError, ClaimRequest};
 use usdt_checkout_protocol::checkout::{
-    CheckoutView, CreateCheckout, ERROR_GATEWAY_BLOCKED, ERROR_GATEWAY_RATE_LIMITED,
-    PATH_CHECKOUTS, PATH_CLAIMS,
+    CheckoutView, CreateCheckout, ErrorCode, PATH_CHECKOUTS, PATH_CLAIMS,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, Listed, Network, describe};
 use wasm_bindgen::{JsCast, JsValue};
@@ -31,12 +30,12 @@ pub enum Failure {
     /// The merchant server refused, with its message (shown to the shopper as is).
     Refused {
         status: u16,
-        /// The error's stable code; empty when the answer was no [`ApiError`].
-        code: String,
+        /// The error's stable code; [`ErrorCode::Unknown`] when the answer was no [`ApiError`].
+        code: ErrorCode,
         message: String,
         retry_after: Option<Duration>,
-        /// What the error names, for a client to say it in its own words (see the `ERROR_TX_*`
-        /// codes).
+        /// What the error names, for a client to say it in its own words (see the `Tx*`
+        /// [`ErrorCode`]s).
         params: Vec<(String, String)>,
     },
 }
@@ -46,7 +45,7 @@ pub enum Failure {
 /// protocol's type keeps the params in a `BTreeMap`, whose code is weight every shopper downloads;
 /// the tests check it reads the servers' errors as the protocol's type does.
 pub struct Refusal {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub retry_after: Option<u64>,
     pub params: Vec<(String, String)>,
@@ -69,7 +68,7 @@ impl Refusal {
             }
         }
         Some(Self {
-            code: text("code")?,
+            code: ErrorCode::from_name(&text("code")?),
             message: text("message")?,
             retry_after: field("retryAfter")
                 .and_then(|after| after.as_f64())
@@ -126,8 +125,8 @@ async fn refusal(response: Response) -> Failure {
     }
     let body = parsed(response).await.ok();
     match body.as_ref().and_then(Refusal::read) {
-        Some(error) if error.code == ERROR_GATEWAY_RATE_LIMITED => Failure::RateLimited(after),
-        Some(error) if error.code == ERROR_GATEWAY_BLOCKED => Failure::Blocked(after),
+        Some(error) if error.code == ErrorCode::GatewayRateLimited => Failure::RateLimited(after),
+        Some(error) if error.code == ErrorCode::GatewayBlocked => Failure::Blocked(after),
         Some(error) => Failure::Refused {
             status,
             code: error.code,
@@ -137,7 +136,7 @@ async fn refusal(response: Response) -> Failure {
         },
         None => Failure::Refused {
             status,
-            code: String::new(),
+            code: ErrorCode::Unknown,
             message: format!("HTTP {status}"),
             retry_after: after,
             params: Vec::new(),
@@ -210,7 +209,7 @@ pub async fn create_checkout(
 /// "I already paid": the checkout's view once the transaction `tx_hash` counts for it, or why
 /// not (a refusal's code and params say what was found). Without the `signature` of the wallet
 /// that sent it, a payment that would count is kept for the merchant to check instead: a
-/// [`Failure::Refused`] of status 202 and code [`ERROR_CLAIM_UNDER_REVIEW`], whose params name
+/// [`Failure::Refused`] of status 202 and code [`ErrorCode::ClaimUnderReview`], whose params name
 /// the sender and the message its wallet signs to prove it.
 pub async fn claim(
     merchant_url: &str,

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, ERROR_CLAIM_UNDER_REVIEW};
+use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, ErrorCode};
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::Reducible;
 
@@ -265,9 +265,11 @@ impl Reducible for Model {
                         };
                     }
                     // Not a refusal: kept for the merchant, and provable by the sender's wallet.
-                    Err(Failure::Refused { code, params, .. })
-                        if code == ERROR_CLAIM_UNDER_REVIEW =>
-                    {
+                    Err(Failure::Refused {
+                        code: ErrorCode::ClaimUnderReview,
+                        params,
+                        ..
+                    }) => {
                         let param = |name: &str| {
                             params
                                 .iter()
@@ -325,10 +327,10 @@ mod tests {
         }
     }
 
-    fn refusal(status: u16, code: &str, params: &[(&str, &str)]) -> Failure {
+    fn refusal(status: u16, code: ErrorCode, params: &[(&str, &str)]) -> Failure {
         Failure::Refused {
             status,
-            code: code.into(),
+            code,
             message: "the server's words".into(),
             retry_after: None,
             params: params
@@ -344,7 +346,7 @@ mod tests {
         let model = model.reduce(Action::Claim);
         let review = refusal(
             202,
-            ERROR_CLAIM_UNDER_REVIEW,
+            ErrorCode::ClaimUnderReview,
             &[("sender", "0xSender"), ("message", "I sent it")],
         );
         let model = model.reduce(claimed("co_1", Err(review)));
@@ -376,7 +378,7 @@ mod tests {
         );
         let not_sender = refusal(
             422,
-            "claim_not_sender",
+            ErrorCode::ClaimNotSender,
             &[("sender", "0xSender"), ("signer", "0xOther")],
         );
         let model = model.reduce(claimed("co_1", Err(not_sender.clone())));
@@ -400,7 +402,7 @@ mod tests {
         let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("waiting"))));
         let model = model.reduce(claimed(
             "co_1",
-            Err(refusal(202, ERROR_CLAIM_UNDER_REVIEW, &[])),
+            Err(refusal(202, ErrorCode::ClaimUnderReview, &[])),
         ));
         let model = model.reduce(Action::Claim);
         assert_eq!(model.claim.review, None, "another hash, another claim");
@@ -413,7 +415,7 @@ mod tests {
         assert!(model.claim.busy);
         let refusal = Failure::Refused {
             status: 422,
-            code: "tx_not_mined".into(),
+            code: ErrorCode::TxNotMined,
             message: "not mined yet".into(),
             retry_after: None,
             params: vec![],

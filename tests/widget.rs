@@ -10,7 +10,7 @@ use usdt_checkout::payment::{Payment, PaymentProps};
 use usdt_checkout::view::connection_notice;
 use usdt_checkout::wallet::{Wallet, WalletError};
 use usdt_checkout_protocol::checkout::{
-    ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, GatewayHealth,
+    ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, ErrorCode, GatewayHealth,
     PaymentView, Price, TransactionView,
 };
 use usdt_checkout_protocol::gateway::{Cryptocurrency, ExchangeRate, Listed, Network, describe};
@@ -164,13 +164,13 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     // Errors are read by hand (client::Refusal), each field as the protocol's type writes it.
     for error in [
         ApiError {
-            code: "unknown_item".into(),
-            message: "No such item".into(),
+            code: ErrorCode::TooManyCheckouts,
+            message: "too many checkouts asked for from this address".into(),
             retry_after: Some(3),
             params: Default::default(),
         },
         ApiError {
-            code: "tx_amount_differs".into(),
+            code: ErrorCode::TxAmountDiffers,
             message: "The transaction sent more than the order asks".into(),
             retry_after: None,
             params: [("sent", "30"), ("asked", "24.995001"), ("symbol", "USDT")]
@@ -189,6 +189,12 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     assert!(
         Refusal::read(&js_sys::JSON::parse(r#"{"error": "not found"}"#).unwrap()).is_none(),
         "not an ApiError"
+    );
+    let newer = r#"{"code": "coupon_expired", "message": "that coupon expired"}"#;
+    assert_eq!(
+        Refusal::read(&js_sys::JSON::parse(newer).unwrap()).map(|r| r.code),
+        Some(ErrorCode::Unknown),
+        "a newer server's code is read, as one this widget does not know"
     );
     let contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
         .parse()
@@ -715,10 +721,10 @@ async fn a_transfer_on_another_network_has_its_own_note_beside_the_same_network_
 }
 
 /// A refusal of a claim as the client reads one: `code`, its `params`, the server's message.
-fn refused(code: &str, params: &[(&str, &str)]) -> Failure {
+fn refused(code: ErrorCode, params: &[(&str, &str)]) -> Failure {
     Failure::Refused {
         status: 422,
-        code: code.into(),
+        code,
         message: "the server's own words".into(),
         retry_after: None,
         params: params
@@ -732,7 +738,7 @@ fn refused(code: &str, params: &[(&str, &str)]) -> Failure {
 fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
     use std::time::Duration;
     let amount_differs = refused(
-        "tx_amount_differs",
+        ErrorCode::TxAmountDiffers,
         &[
             ("sent", "1234.5"),
             ("asked", "24.995001"),
@@ -740,37 +746,40 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
             ("symbol", "USDT"),
         ],
     );
-    let mut too_many = refused("too_many_claims", &[]);
+    let mut too_many = refused(ErrorCode::TooManyClaims, &[]);
     if let Failure::Refused { retry_after, .. } = &mut too_many {
         *retry_after = Some(Duration::from_secs(12));
     }
     for (failure, said) in [
         (
-            refused("tx_hash_invalid", &[]),
+            refused(ErrorCode::TxHashInvalid, &[]),
             "That is not a transaction hash. It starts with 0x and has 64 more characters.",
         ),
         (
-            refused("tx_not_found", &[("networks", "Ethereum, BNB Smart Chain")]),
+            refused(
+                ErrorCode::TxNotFound,
+                &[("networks", "Ethereum, BNB Smart Chain")],
+            ),
             "No transaction with this hash on Ethereum, BNB Smart Chain. Check it, or try again in a minute if you just sent it.",
         ),
         (
-            refused("tx_not_mined", &[]),
+            refused(ErrorCode::TxNotMined, &[]),
             "This transaction is not mined yet. Try again in a minute.",
         ),
         (
-            refused("tx_failed", &[]),
+            refused(ErrorCode::TxFailed, &[]),
             "This transaction failed on chain, so nothing was sent.",
         ),
         (
             refused(
-                "tx_wrong_chain",
+                ErrorCode::TxWrongChain,
                 &[("network", "BNB Smart Chain"), ("expected", "Ethereum")],
             ),
             "This transaction is on BNB Smart Chain, but this order asked for Ethereum. It is not counted; the merchant can see it.",
         ),
         (
             refused(
-                "tx_wrong_token",
+                ErrorCode::TxWrongToken,
                 &[
                     ("token", "0x55d398326f99059fF775485246999027B3197955"),
                     ("symbol", "USDT"),
@@ -780,7 +789,7 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
         ),
         (
             refused(
-                "tx_wrong_recipient",
+                ErrorCode::TxWrongRecipient,
                 &[("address", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")],
             ),
             "This transaction paid 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed, not this order's address.",
@@ -790,20 +799,20 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
             "This transaction sent 1,234.5 USDT, 1,209.504999 USDT more than the 24.995001 USDT this order still asks. The merchant can see it and refund the difference.",
         ),
         (
-            refused("tx_before_order", &[]),
+            refused(ErrorCode::TxBeforeOrder, &[]),
             "This transaction was made before this order.",
         ),
         (
-            refused("tx_credited_elsewhere", &[]),
+            refused(ErrorCode::TxCreditedElsewhere, &[]),
             "This transaction already counts for another order.",
         ),
         (
-            refused("tx_pays_another_order", &[]),
+            refused(ErrorCode::TxPaysAnotherOrder, &[]),
             "This transaction sent exactly what another order asks, so it pays that order, not this one.",
         ),
         (
             refused(
-                "claim_not_sender",
+                ErrorCode::ClaimNotSender,
                 &[
                     ("sender", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
                     ("signer", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
@@ -812,7 +821,7 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
             "This wallet did not send that payment: it came from 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC. Connect the wallet that sent it and try again.",
         ),
         (
-            refused("claim_signature_invalid", &[]),
+            refused(ErrorCode::ClaimSignatureInvalid, &[]),
             "Your wallet's signature could not be checked. The merchant will still check your payment.",
         ),
         (too_many, "Too many tries. Try again in 12 seconds."),
@@ -820,7 +829,7 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
             Failure::RateLimited(Some(Duration::from_secs(45))),
             "Too many tries. Try again in 45 seconds.",
         ),
-        (refused("conflict", &[]), "the server's own words"),
+        (refused(ErrorCode::Conflict, &[]), "the server's own words"),
         (
             Failure::Unreachable,
             "Can't reach the shop right now. Try again in a moment.",
@@ -851,7 +860,7 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
         reason(
             fr,
             &refused(
-                "tx_wrong_chain",
+                ErrorCode::TxWrongChain,
                 &[("network", "BNB Smart Chain"), ("expected", "Ethereum")]
             )
         ),
@@ -999,7 +1008,7 @@ async fn i_already_paid_is_a_labelled_form_behind_a_disclosure_that_says_what_th
     let refusal = Claim {
         refused: Some(
             refused(
-                "tx_wrong_chain",
+                ErrorCode::TxWrongChain,
                 &[("network", "BNB Smart Chain"), ("expected", "Ethereum")],
             )
             .into(),
@@ -1076,7 +1085,7 @@ async fn says(host: &web_sys::Element, selector: &str, expected: &str) {
 async fn a_claimed_transaction_is_sent_and_the_answer_shown_in_place() {
     let (host, mut handle) = mount_waiting_in("en").await;
     let error = serde_json::to_string(&ApiError {
-        code: "tx_not_found".into(),
+        code: ErrorCode::TxNotFound,
         message: "no transaction with this hash on Ethereum".into(),
         retry_after: None,
         params: [("networks".to_owned(), "Ethereum".to_owned())].into(),
@@ -1320,7 +1329,7 @@ async fn claimed_under_review(hash: &str) -> (web_sys::Element, usdt_checkout::C
     let (host, handle) = mount_waiting_in("en").await;
     let message = usdt_checkout_protocol::wallet_proof::claim_message("co_test", hash);
     let review = serde_json::to_string(&ApiError {
-        code: "claim_under_review".into(),
+        code: ErrorCode::ClaimUnderReview,
         message: "kept for the merchant to check".into(),
         retry_after: None,
         params: [("sender", SENDER), ("message", message.as_str())]
@@ -1457,7 +1466,7 @@ async fn a_wallet_that_did_not_send_the_payment_or_refuses_is_told_plainly_and_t
     // Signed, but by another wallet than the sender, the server says.
     js_sys::eval("window.ethereum.reject = false").unwrap();
     let refusal = serde_json::to_string(&ApiError {
-        code: "claim_not_sender".into(),
+        code: ErrorCode::ClaimNotSender,
         message: "this transaction was sent by another address".into(),
         retry_after: None,
         params: [

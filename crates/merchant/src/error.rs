@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use usdt_checkout_protocol::checkout;
+use usdt_checkout_protocol::checkout::{self, ErrorCode};
 use usdt_checkout_protocol::signature::VerifyError;
 
 use crate::checkouts::EventError;
@@ -20,7 +20,7 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after: Option<Duration>,
     /// What the client needs to say it in its own words.
@@ -34,7 +34,7 @@ pub struct ApiError {
 struct ErrorDetail(String);
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -52,26 +52,30 @@ impl ApiError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message)
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such checkout")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such checkout",
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
 
     /// A failure of this server's own: the client learns only that it happened.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "something went wrong on the merchant's server",
         )
         .logged(error)
@@ -97,7 +101,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = self.retry_after.map(|d| d.as_secs().max(1));
         let body = checkout::ApiError {
-            code: self.code.into(),
+            code: self.code,
             message: self.message,
             retry_after,
             params: self.params,
@@ -129,13 +133,13 @@ pub async fn errors_as_json(request: Request, next: Next) -> Response {
         return response;
     }
     let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::REQUEST_TIMEOUT => "timeout",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ if status.is_server_error() => "internal",
-        _ => "invalid_request",
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        _ if status.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::InvalidRequest,
     };
     let message = status.canonical_reason().unwrap_or("error").to_lowercase();
     let mut json = ApiError::new(status, code, message).into_response();
@@ -175,7 +179,7 @@ impl From<StoreError> for ApiError {
         if error.is_unavailable() {
             Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
+                ErrorCode::DatabaseUnavailable,
                 "the merchant's database cannot be reached right now; nothing was changed",
             )
             .retry_after(Some(Duration::from_secs(5)))
@@ -197,20 +201,20 @@ impl From<StartError> for ApiError {
         let unavailable = StatusCode::SERVICE_UNAVAILABLE;
         let (status, code) = match &error {
             StartError::UnsupportedToken { .. } | StartError::Pricing(_) => {
-                (StatusCode::BAD_REQUEST, "unsupported")
+                (StatusCode::BAD_REQUEST, ErrorCode::Unsupported)
             }
             StartError::AlreadyStarted { .. } | StartError::Finished(_) => {
-                (StatusCode::CONFLICT, "conflict")
+                (StatusCode::CONFLICT, ErrorCode::Conflict)
             }
-            StartError::NoRate { .. } => (unavailable, "no_rate"),
+            StartError::NoRate { .. } => (unavailable, ErrorCode::NoRate),
             StartError::Gateway(G::RateLimited(_) | G::OverBudget(_)) => {
-                (unavailable, checkout::ERROR_GATEWAY_RATE_LIMITED)
+                (unavailable, ErrorCode::GatewayRateLimited)
             }
-            StartError::Gateway(G::Blocked(_)) => (unavailable, checkout::ERROR_GATEWAY_BLOCKED),
-            StartError::Gateway(G::Unreachable(_)) => (unavailable, "gateway_unavailable"),
+            StartError::Gateway(G::Blocked(_)) => (unavailable, ErrorCode::GatewayBlocked),
+            StartError::Gateway(G::Unreachable(_)) => (unavailable, ErrorCode::GatewayUnavailable),
             StartError::Gateway(G::Garbage(_) | G::Rejected { .. })
             | StartError::Inconsistent(_) => {
-                return Self::new(StatusCode::BAD_GATEWAY, "gateway_error", &message)
+                return Self::new(StatusCode::BAD_GATEWAY, ErrorCode::GatewayError, &message)
                     .logged(message);
             }
             StartError::Store(_) => unreachable!("answered above"),
@@ -269,25 +273,25 @@ mod tests {
             (
                 StartError::Gateway(GatewayError::RateLimited(Duration::from_secs(7))),
                 503,
-                checkout::ERROR_GATEWAY_RATE_LIMITED,
+                ErrorCode::GatewayRateLimited,
                 Some("7"),
             ),
             (
                 StartError::Gateway(GatewayError::OverBudget(Duration::from_millis(1500))),
                 503,
-                checkout::ERROR_GATEWAY_RATE_LIMITED,
+                ErrorCode::GatewayRateLimited,
                 Some("1"),
             ),
             (
                 StartError::Gateway(GatewayError::Blocked(Duration::from_secs(300))),
                 503,
-                checkout::ERROR_GATEWAY_BLOCKED,
+                ErrorCode::GatewayBlocked,
                 Some("300"),
             ),
             (
                 StartError::Gateway(GatewayError::Unreachable("timed out".into())),
                 503,
-                "gateway_unavailable",
+                ErrorCode::GatewayUnavailable,
                 Some("2"),
             ),
             (
@@ -297,13 +301,13 @@ mod tests {
                     msg: "bad".into(),
                 }),
                 502,
-                "gateway_error",
+                ErrorCode::GatewayError,
                 None,
             ),
             (
                 StartError::Inconsistent("another orderNo".into()),
                 502,
-                "gateway_error",
+                ErrorCode::GatewayError,
                 None,
             ),
             (
@@ -312,14 +316,14 @@ mod tests {
                     quote: "EUR".into(),
                 },
                 503,
-                "no_rate",
+                ErrorCode::NoRate,
                 Some("30"),
             ),
-            (StartError::Finished("paid"), 409, "conflict", None),
+            (StartError::Finished("paid"), 409, ErrorCode::Conflict, None),
             (
                 StartError::Pricing("too small".into()),
                 400,
-                "unsupported",
+                ErrorCode::Unsupported,
                 None,
             ),
         ];
@@ -327,7 +331,7 @@ mod tests {
             let what = format!("{error:?}");
             let (got, retry_after, body) = answer(error.into()).await;
             assert_eq!(got.as_u16(), status, "{what}");
-            assert_eq!(body["code"], code, "{what}");
+            assert_eq!(body["code"], code.as_str(), "{what}");
             assert_eq!(retry_after.as_deref(), retry, "{what}");
             assert_eq!(
                 body["retryAfter"].as_u64(),

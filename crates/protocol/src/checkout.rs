@@ -2,13 +2,14 @@
 //! widget shows. The browser never sends a price: it names an item (or a checkout the storefront
 //! created), a network and a token, and the server decides the amount.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::chain::ChainId;
 use crate::status::OrderStatus;
+
+// The API's errors, read where the rest of the API is.
+pub use crate::api_error::{ApiError, ErrorCode};
 
 pub const PATH_CHECKOUTS: &str = "/api/checkouts";
 pub const PATH_ADMIN_CHECKOUTS: &str = "/api/admin/checkouts";
@@ -16,7 +17,7 @@ pub const PATH_ADMIN_ORDERS: &str = "/api/admin/orders";
 pub const PATH_WEBHOOK: &str = "/webhooks/blockatm";
 /// `POST {PATH_CHECKOUTS}/{id}/claims` with a [`ClaimRequest`]: "I already paid". Answers the
 /// checkout's view once the transaction is attached, or an [`ApiError`] whose code is one of
-/// the `ERROR_TX_*` codes and whose `params` name what was found.
+/// the `Tx*` or `Claim*` [`ErrorCode`]s and whose `params` name what was found.
 pub const PATH_CLAIMS: &str = "claims";
 /// The longest `?wait=` a status poll may ask for, in seconds.
 pub const MAX_LONG_POLL_SECONDS: u64 = 25;
@@ -264,7 +265,7 @@ pub struct TransactionView {
 /// "I already paid": the transaction the shopper says pays the checkout, and the proof that
 /// the shopper sent it: the sending wallet's signature over
 /// [`crate::wallet_proof::claim_message`]. Without it, the claim is kept for the merchant to
-/// review ([`ERROR_CLAIM_UNDER_REVIEW`]) and never credited by itself: a transaction's hash is
+/// review ([`ErrorCode::ClaimUnderReview`]) and never credited by itself: a transaction's hash is
 /// public, so anyone could name another shopper's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -272,61 +273,6 @@ pub struct ClaimRequest {
     pub tx_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
-}
-
-/// Why a claimed transaction was not attached (the [`ApiError`]'s code; its `params` in
-/// brackets, amounts as decimal strings in the order's token):
-/// - not a transaction hash (`0x` and 64 hex digits);
-pub const ERROR_TX_HASH_INVALID: &str = "tx_hash_invalid";
-/// - no such transaction on any watched chain (`networks`);
-pub const ERROR_TX_NOT_FOUND: &str = "tx_not_found";
-/// - sent but not mined yet;
-pub const ERROR_TX_NOT_MINED: &str = "tx_not_mined";
-/// - mined, but it failed (reverted): nothing moved;
-pub const ERROR_TX_FAILED: &str = "tx_failed";
-/// - on another watched chain than the order's (`network`, `expected`);
-pub const ERROR_TX_WRONG_CHAIN: &str = "tx_wrong_chain";
-/// - it sent another token to the order's address (`token`, `symbol`);
-pub const ERROR_TX_WRONG_TOKEN: &str = "tx_wrong_token";
-/// - it sent the token elsewhere (`address`);
-pub const ERROR_TX_WRONG_RECIPIENT: &str = "tx_wrong_recipient";
-/// - more than the order still asks (`sent`, `asked`, `difference`, `symbol`);
-pub const ERROR_TX_AMOUNT_DIFFERS: &str = "tx_amount_differs";
-/// - mined before the order was made;
-pub const ERROR_TX_BEFORE_ORDER: &str = "tx_before_order";
-/// - already counted for another order;
-pub const ERROR_TX_CREDITED_ELSEWHERE: &str = "tx_credited_elsewhere";
-/// - its amount is exactly what another open order asks: it pays that order;
-pub const ERROR_TX_PAYS_ANOTHER_ORDER: &str = "tx_pays_another_order";
-/// - the signature is not by the wallet that sent it (`sender`, `signer`);
-pub const ERROR_CLAIM_NOT_SENDER: &str = "claim_not_sender";
-/// - the signature is not a wallet signature (0x and 130 hex digits);
-pub const ERROR_CLAIM_SIGNATURE_INVALID: &str = "claim_signature_invalid";
-/// Not a refusal: the claim came without the sender's signature, so it is kept for the
-/// merchant to review, and nothing is credited meanwhile. Answered `202 Accepted`, with the
-/// address that sent the payment and the message that would prove it (`sender`, `message`):
-/// signed by that wallet and claimed again, the payment is attached at once.
-pub const ERROR_CLAIM_UNDER_REVIEW: &str = "claim_under_review";
-/// - too many claims for this checkout for now (`retryAfter` says when to try again).
-pub const ERROR_TOO_MANY_CLAIMS: &str = "too_many_claims";
-
-/// [`ApiError`] codes the widget acts on: the gateway is refusing the merchant for now, so the
-/// shopper is told to wait rather than shown an error.
-pub const ERROR_GATEWAY_RATE_LIMITED: &str = "gateway_rate_limited";
-pub const ERROR_GATEWAY_BLOCKED: &str = "gateway_blocked";
-
-/// An error from the merchant server: a stable code, a message for people, and when to retry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiError {
-    pub code: String,
-    pub message: String,
-    /// Seconds, when retrying later can succeed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-    /// What a client needs to say the error in its own words (see the `ERROR_TX_*` codes).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

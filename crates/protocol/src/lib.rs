@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod api_error;
 pub mod backoff;
 pub mod chain;
 pub mod checkout;

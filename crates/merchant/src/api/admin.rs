@@ -14,7 +14,9 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, on};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::checkout::{self, CheckoutState, CheckoutView, StorefrontCheckout};
+use usdt_checkout_protocol::checkout::{
+    self, CheckoutState, CheckoutView, ErrorCode, StorefrontCheckout,
+};
 use usdt_checkout_protocol::signature::secrets_equal;
 
 use super::{ApiJson, new_id, query};
@@ -93,7 +95,7 @@ fn admitted(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = app.config.admin_token.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "the admin API is off: set admin.token",
         )
     })?;

@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, Query, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use usdt_checkout_protocol::checkout;
+use usdt_checkout_protocol::checkout::{self, ErrorCode};
 use usdt_checkout_protocol::receipt;
 
 use crate::app::App;
@@ -70,7 +70,7 @@ where
         if !declared {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the request body as application/json",
             )
             .into_response());

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use usdt_checkout_protocol::checkout::{
-    self, CheckoutState, CheckoutView, CreateCheckout, MAX_LONG_POLL_SECONDS,
+    self, CheckoutState, CheckoutView, CreateCheckout, ErrorCode, MAX_LONG_POLL_SECONDS,
 };
 use usdt_checkout_protocol::receipt;
 use usdt_checkout_protocol::wallet_proof;
@@ -33,7 +33,7 @@ use crate::store::Claimed;
 fn within(
     window: &std::sync::Mutex<SlidingWindow>,
     key: &str,
-    code: &'static str,
+    code: ErrorCode,
     message: &str,
 ) -> Result<(), ApiError> {
     let allowed = window.lock().expect("limiter lock").allow(key, now_ms());
@@ -74,7 +74,7 @@ pub(super) async fn create_checkout(
     within(
         &app.creations,
         &client,
-        "too_many_checkouts",
+        ErrorCode::TooManyCheckouts,
         "too many checkouts asked for from this address; try again shortly",
     )?;
     // Refused before anything is written: a request for an item not for sale, or a network or
@@ -216,14 +216,14 @@ pub(super) async fn claim_transaction(
     let hash = claim::parse_tx_hash(&request.tx_hash).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            checkout::ERROR_TX_HASH_INVALID,
+            ErrorCode::TxHashInvalid,
             "a transaction hash is 0x and 64 hexadecimal digits",
         )
     })?;
     within(
         &app.claims,
         &id,
-        checkout::ERROR_TOO_MANY_CLAIMS,
+        ErrorCode::TooManyClaims,
         "too many claims for this checkout; try again later",
     )?;
     let mut found = vec![];
@@ -231,7 +231,7 @@ pub(super) async fn claim_transaction(
         let lookup = client.lookup(&hash).await.map_err(|e| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "chain_unavailable",
+                ErrorCode::ChainUnavailable,
                 format!(
                     "{} cannot be read right now; try again",
                     app.network_name(*chain)
@@ -260,14 +260,14 @@ pub(super) async fn claim_transaction(
             let signer = wallet_proof::signer(&message, signature).map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    checkout::ERROR_CLAIM_SIGNATURE_INVALID,
+                    ErrorCode::ClaimSignatureInvalid,
                     e.to_string(),
                 )
             })?;
             if signer != payment.from {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    checkout::ERROR_CLAIM_NOT_SENDER,
+                    ErrorCode::ClaimNotSender,
                     format!(
                         "this transaction was sent by {}; the signature is by {signer}",
                         payment.from
@@ -293,20 +293,20 @@ pub(super) async fn claim_transaction(
         Claimed::Attached | Claimed::Already => {}
         Claimed::Elsewhere(_) => {
             return Err(unprocessable(
-                checkout::ERROR_TX_CREDITED_ELSEWHERE,
+                ErrorCode::TxCreditedElsewhere,
                 "this transaction already counts for another order",
             ));
         }
         Claimed::AnotherOrdersAsk(_) => {
             return Err(unprocessable(
-                checkout::ERROR_TX_PAYS_ANOTHER_ORDER,
+                ErrorCode::TxPaysAnotherOrder,
                 "this transaction sent exactly what another order asks: it pays that order",
             ));
         }
         Claimed::UnderReview => {
             return Err(ApiError::new(
                 StatusCode::ACCEPTED,
-                checkout::ERROR_CLAIM_UNDER_REVIEW,
+                ErrorCode::ClaimUnderReview,
                 "kept for the merchant to check: nothing is credited until they do, or until \
                  the wallet that sent it signs the message",
             )
@@ -328,40 +328,40 @@ fn refused(app: &App, terms: &PaymentTerms, refusal: Refusal) -> ApiError {
             let networks: Vec<String> = app.chains.iter().map(|(c, _)| app.network_name(*c)).collect();
             let networks = networks.join(", ");
             error(
-                checkout::ERROR_TX_NOT_FOUND,
+                ErrorCode::TxNotFound,
                 format!("no transaction with this hash on {networks}"),
             )
             .with("networks", networks)
         }
         Refusal::NotMined => error(
-            checkout::ERROR_TX_NOT_MINED,
+            ErrorCode::TxNotMined,
             "this transaction is not mined yet; try again in a minute".into(),
         ),
         Refusal::Failed => error(
-            checkout::ERROR_TX_FAILED,
+            ErrorCode::TxFailed,
             "this transaction failed on chain: nothing was sent".into(),
         ),
         Refusal::WrongChain(chain) => {
             let (network, expected) = (app.network_name(chain), app.network_name(terms.chain_id));
             error(
-                checkout::ERROR_TX_WRONG_CHAIN,
+                ErrorCode::TxWrongChain,
                 format!("this transaction is on {network}; this order asked for {expected}"),
             )
             .with("network", network)
             .with("expected", expected)
         }
         Refusal::WrongToken => error(
-            checkout::ERROR_TX_WRONG_TOKEN,
+            ErrorCode::TxWrongToken,
             format!("this transaction sent another token, not {}", terms.symbol),
         )
         .with("symbol", terms.symbol.clone()),
         Refusal::WrongRecipient(to) => error(
-            checkout::ERROR_TX_WRONG_RECIPIENT,
+            ErrorCode::TxWrongRecipient,
             format!("this transaction paid {to}, not this order's address"),
         )
         .with("address", to.to_string()),
         Refusal::AmountDiffers { sent, asked } => error(
-            checkout::ERROR_TX_AMOUNT_DIFFERS,
+            ErrorCode::TxAmountDiffers,
             format!(
                 "this transaction sent {} {symbol}, {} {symbol} more than the {} {symbol} this order still asks",
                 units(sent),
@@ -375,7 +375,7 @@ fn refused(app: &App, terms: &PaymentTerms, refusal: Refusal) -> ApiError {
         .with("difference", units(sent - asked))
         .with("symbol", terms.symbol.clone()),
         Refusal::BeforeOrder => error(
-            checkout::ERROR_TX_BEFORE_ORDER,
+            ErrorCode::TxBeforeOrder,
             "this transaction was mined before this order was made".into(),
         ),
     }
@@ -394,7 +394,7 @@ pub(super) async fn get_receipt(
     let receipt = app.receipt(&checkout).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "not_paid",
+            ErrorCode::NotPaid,
             "a receipt is issued once the checkout is paid",
         )
     })?;
