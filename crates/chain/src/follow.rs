@@ -199,6 +199,7 @@ async fn canonical(client: &ChainClient, number: u64) -> ChainResult<Option<Stri
     Ok(client.block(number).await?.map(|b| b.hash))
 }
 
+/// Whether two block hashes, as nodes wrote them, are one block's.
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
@@ -233,7 +234,7 @@ pub fn moved_while_read(
         .find(|p| {
             !stamps
                 .iter()
-                .any(|(n, hash)| *n == p.block_number && hash.eq_ignore_ascii_case(&p.block_hash))
+                .any(|(n, hash)| *n == p.block_number && same(hash, &p.block_hash))
         })
         .map(|p| p.block_number)
 }
@@ -302,6 +303,8 @@ pub fn rewind(payments: &mut Vec<ChainPayment>, fork: u64) {
 
 #[cfg(test)]
 mod tests {
+    use usdt_checkout_protocol::TxHash;
+
     use super::*;
     use crate::payment::PaymentKind;
 
@@ -408,7 +411,7 @@ mod tests {
     /// A payment read from block `block_number`, whose hash was `block_hash`.
     fn payment_in(block_number: u64, block_hash: &str) -> ChainPayment {
         ChainPayment {
-            tx_id: format!("0x{block_number}"),
+            tx_id: TxHash::from_bytes([block_number as u8; 32]),
             log_index: 0,
             block_number,
             block_hash: block_hash.into(),

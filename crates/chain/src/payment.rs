@@ -1,7 +1,7 @@
 //! A token payment as read from the chain, and how deep it is.
 
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::{Address, Assessment, OrderTerms, PaymentObservation, assess};
+use usdt_checkout_protocol::{Address, Assessment, OrderTerms, PaymentObservation, TxHash, assess};
 
 /// How a payment reached the receiving address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,7 +16,7 @@ pub enum PaymentKind {
 /// A token payment into a receiving address, as read from the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainPayment {
-    pub tx_id: String,
+    pub tx_id: TxHash,
     pub log_index: u64,
     pub block_number: u64,
     pub block_hash: String,
@@ -80,7 +80,7 @@ mod tests {
 
     fn payment(kind: PaymentKind) -> ChainPayment {
         ChainPayment {
-            tx_id: "0x01".into(),
+            tx_id: TxHash::from_bytes([1; 32]),
             log_index: 3,
             block_number: 7,
             block_hash: "0x02".into(),
@@ -98,7 +98,7 @@ mod tests {
     fn a_payment_keeps_the_json_shape_ledgers_store() {
         let json = serde_json::to_value(payment(PaymentKind::Deposit)).unwrap();
         assert_eq!(json["kind"], "deposit");
-        assert_eq!(json["tx_id"], "0x01");
+        assert_eq!(json["tx_id"], format!("0x{}", "01".repeat(32)));
         assert_eq!(json["timestamp_ms"], 1_000);
         assert_eq!(
             serde_json::to_value(PaymentKind::Transfer).unwrap(),

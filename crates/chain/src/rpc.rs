@@ -14,7 +14,7 @@ use alloy::rpc::client::ClientBuilder;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
 use alloy::transports::{RpcError, TransportErrorKind};
-use usdt_checkout_protocol::{Address, ChainId};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
 use crate::abi::{MerchantReceiver, TestUSDT};
 use crate::budget::CallBudget;
@@ -467,13 +467,11 @@ impl ChainClient {
             .await
     }
 
-    /// What the chain knows of transaction `tx_hash` (0x and 64 hex digits): unknown, pending,
-    /// or mined with every ERC-20 transfer it made, whatever the token (a receiving contract's
-    /// deposit as one payment, as [`ChainClient::payments`] reads it).
-    pub async fn lookup(&self, tx_hash: &str) -> ChainResult<TxLookup> {
-        let hash: alloy::primitives::B256 = tx_hash.parse().map_err(|e| {
-            ChainError::Invalid(format!("{tx_hash:?} is not a transaction hash: {e}"))
-        })?;
+    /// What the chain knows of transaction `tx_hash`: unknown, pending, or mined with every
+    /// ERC-20 transfer it made, whatever the token (a receiving contract's deposit as one
+    /// payment, as [`ChainClient::payments`] reads it).
+    pub async fn lookup(&self, tx_hash: &TxHash) -> ChainResult<TxLookup> {
+        let hash = alloy::primitives::B256::from(tx_hash.to_bytes());
         let receipt = self
             .retried("eth_getTransactionReceipt", |node| {
                 node.get_transaction_receipt(hash).into_future()
@@ -583,7 +581,7 @@ impl ChainClient {
             },
         };
         Ok(Some(ChainPayment {
-            tx_id: tx.to_string(),
+            tx_id: TxHash::from_bytes(tx.0),
             log_index: index,
             block_number,
             block_hash: block_hash.to_string(),

@@ -111,12 +111,12 @@ impl App {
                     .tx_hashes
                     .iter()
                     .map(|hash| TransactionView {
-                        hash: hash.clone(),
-                        explorer_url: chain.and_then(|c| c.transaction_url(hash)),
+                        hash: hash.to_string(),
+                        explorer_url: chain.and_then(|c| c.transaction_url(hash.as_str())),
                         amount: checkout
                             .chain_payments
                             .iter()
-                            .find(|p| p.tx_id.eq_ignore_ascii_case(hash))
+                            .find(|p| p.tx_id == *hash)
                             .map(|p| units(p.value)),
                         network: None,
                     })
@@ -129,8 +129,8 @@ impl App {
                         let wrong = (*on != terms.chain_id).then_some(*on);
                         let chain = self.config.registry.chain(*on).ok();
                         TransactionView {
-                            hash: p.tx_id.clone(),
-                            explorer_url: chain.and_then(|c| c.transaction_url(&p.tx_id)),
+                            hash: p.tx_id.to_string(),
+                            explorer_url: chain.and_then(|c| c.transaction_url(p.tx_id.as_str())),
                             amount: match wrong {
                                 None => Some(units(p.value)),
                                 // In that chain's token and decimals.

@@ -11,7 +11,7 @@
 //! shopper's word. Anything else stays unmatched for the merchant, with its reason said.
 
 use usdt_checkout_chain::{ChainPayment, TxLookup};
-use usdt_checkout_protocol::{Address, ChainId};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
 use crate::domain::{PaymentTerms, mined_since};
 
@@ -101,15 +101,10 @@ fn pays(
 /// that nobody drives the chain reads through one checkout.
 pub const CLAIMS_PER_MINUTE: usize = 5;
 
-/// Whether `text` is a transaction hash: `0x` and 64 hex digits. Returned in lower case, as the
-/// chain and the store write them.
-pub fn parse_tx_hash(text: &str) -> Option<String> {
-    let text = text.trim();
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))?;
-    (digits.len() == 64 && digits.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| format!("0x{}", digits.to_ascii_lowercase()))
+/// The transaction hash a shopper pasted, whatever spaces came with it; none when it is not
+/// one (`tx_hash_invalid`).
+pub fn parse_tx_hash(text: &str) -> Option<TxHash> {
+    text.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -145,7 +140,7 @@ mod tests {
 
     fn transfer(token: u8, to: u8, value: u128, at: u64) -> ChainPayment {
         ChainPayment {
-            tx_id: "0xabc".into(),
+            tx_id: TxHash::from_bytes([0xab; 32]),
             log_index: 0,
             block_number: 7,
             block_hash: "0x07".into(),
@@ -258,7 +253,7 @@ mod tests {
     fn a_hash_is_0x_and_64_hex_digits() {
         let hash = format!("0x{}", "Ab".repeat(32));
         assert_eq!(
-            parse_tx_hash(&format!(" {hash} ")),
+            parse_tx_hash(&format!(" {hash} ")).map(|h| h.to_string()),
             Some(hash.to_ascii_lowercase())
         );
         for bad in [

@@ -8,7 +8,7 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::pricing::PRICE_DECIMALS;
 use usdt_checkout_protocol::{
-    Address, ChainId, ChainRegistry, OrderStatus, OrderTerms, parse_positive_units,
+    Address, ChainId, ChainRegistry, OrderStatus, OrderTerms, TxHash, parse_positive_units,
 };
 
 use crate::clock::now_ms;
@@ -88,7 +88,7 @@ pub struct Checkout {
     pub overpaid_atomic: u128,
     pub confirmations: Option<u32>,
     /// Every transaction known to pay it, from the chain and from the gateway.
-    pub tx_hashes: Vec<String>,
+    pub tx_hashes: Vec<TxHash>,
     /// What the gateway has said of it.
     pub gateway: GatewayFacts,
     /// The payments the chain shows into it (empty when its chain is not watched).
@@ -233,7 +233,7 @@ pub struct Settled {
 pub struct GatewayFacts {
     pub status: Option<GatewayStatus>,
     pub paid_atomic: u128,
-    pub tx_hashes: Vec<String>,
+    pub tx_hashes: Vec<TxHash>,
     /// When the gateway first reported the order expired (or failed): its clock, which may run
     /// ahead of the expiry it gave. A payment mined after it is late.
     pub expired_at: Option<u64>,
@@ -249,14 +249,14 @@ impl GatewayFacts {
         &self,
         status: GatewayStatus,
         paid_atomic: Option<u128>,
-        tx: Option<&str>,
+        tx: Option<&TxHash>,
         now: u64,
     ) -> Self {
         let mut tx_hashes = self.tx_hashes.clone();
         if let Some(tx) = tx
-            && !tx_hashes.iter().any(|known| known.eq_ignore_ascii_case(tx))
+            && !tx_hashes.contains(tx)
         {
-            tx_hashes.push(tx.to_owned());
+            tx_hashes.push(tx.clone());
         }
         Self {
             status: match self.status {
@@ -300,7 +300,7 @@ struct Derived {
     state: OrderStatus,
     paid: u128,
     confirmations: Option<u32>,
-    tx_hashes: Vec<String>,
+    tx_hashes: Vec<TxHash>,
 }
 
 impl Facts<'_> {
@@ -427,12 +427,12 @@ impl Facts<'_> {
             }
             _ => state,
         };
-        let mut tx_hashes: Vec<String> = self
+        let mut tx_hashes: Vec<TxHash> = self
             .chain
             .map(|(_, payments)| payments.iter().map(|p| p.tx_id.clone()).collect())
             .unwrap_or_default();
         for tx in &self.gateway.tx_hashes {
-            if !tx_hashes.iter().any(|known| known.eq_ignore_ascii_case(tx)) {
+            if !tx_hashes.contains(tx) {
                 tx_hashes.push(tx.clone());
             }
         }
@@ -603,15 +603,25 @@ mod tests {
         }
     }
 
+    /// The transaction whose hash is `n` 32 times over.
+    fn tx(n: u8) -> TxHash {
+        TxHash::from_bytes([n; 32])
+    }
+
+    /// The transaction the gateway names.
+    const GATEWAYS: u8 = 0xee;
+
     fn said(mut checkout: Checkout, status: GatewayStatus, paid: u128) -> Checkout {
-        checkout.gateway = checkout.gateway.merged(status, Some(paid), Some("0xgw"), 1);
+        checkout.gateway = checkout
+            .gateway
+            .merged(status, Some(paid), Some(&tx(GATEWAYS)), 1);
         checkout
     }
 
     fn mined(mut checkout: Checkout, amount: u128, block: u64, at: u64) -> Checkout {
         let terms = checkout.terms.clone().unwrap();
         checkout.chain_payments.push(ChainPayment {
-            tx_id: format!("0x{block}"),
+            tx_id: tx(block as u8),
             log_index: 0,
             block_number: block,
             block_hash: format!("0xb{block}"),
@@ -666,7 +676,7 @@ mod tests {
             .unwrap();
         assert_eq!(paid.checkout.state, CheckoutState::Order(Paid));
         assert!(paid.fulfil);
-        assert_eq!(paid.checkout.tx_hashes, ["0xgw"]);
+        assert_eq!(paid.checkout.tx_hashes, [tx(GATEWAYS)]);
         // V1's -1 is read as expired, whatever the clock: a late payment can still be credited.
         let minus_one = said(waiting.clone(), GatewayStatus::Failed, 0);
         assert_eq!(state(&minus_one, None, 1), Expired);
@@ -713,7 +723,7 @@ mod tests {
         assert_eq!(paid.checkout.state, CheckoutState::Order(Paid));
         assert!(paid.fulfil);
         assert_eq!(paid.checkout.disagreement, None);
-        assert_eq!(paid.checkout.tx_hashes, ["0x100", "0x101", "0xgw"]);
+        assert_eq!(paid.checkout.tx_hashes, [tx(100), tx(101), tx(GATEWAYS)]);
     }
 
     #[test]
@@ -936,12 +946,12 @@ mod tests {
     #[test]
     fn gateway_reports_merge_whatever_their_order() {
         let facts = GatewayFacts::default()
-            .merged(Success, Some(DUE), Some("0xa"), 1)
-            .merged(Pending, Some(10), Some("0xA"), 2)
-            .merged(Pending, None, Some("0xb"), 3);
+            .merged(Success, Some(DUE), Some(&tx(0xa)), 1)
+            .merged(Pending, Some(10), Some(&tx(0xa)), 2)
+            .merged(Pending, None, Some(&tx(0xb)), 3);
         assert_eq!(facts.status, Some(Success), "success is final");
         assert_eq!(facts.paid_atomic, DUE, "the amount only grows");
-        assert_eq!(facts.tx_hashes, ["0xa", "0xb"]);
+        assert_eq!(facts.tx_hashes, [tx(0xa), tx(0xb)]);
     }
 
     #[test]

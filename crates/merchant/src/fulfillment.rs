@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::Notify;
 use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::format_units;
 use usdt_checkout_protocol::signature::V2SecretKey;
+use usdt_checkout_protocol::{TxHash, format_units};
 
 use crate::clock::now_ms;
 use crate::domain::Checkout;
@@ -42,7 +42,7 @@ struct FulfillmentEvent<'a> {
     symbol: &'a str,
     amount_paid: String,
     amount_overpaid: String,
-    transactions: &'a [String],
+    transactions: &'a [TxHash],
     paid_at: u64,
 }
 
@@ -169,7 +169,7 @@ mod tests {
             state: CheckoutState::Order(state),
             paid_atomic: 25_500_000,
             overpaid_atomic: 500_000,
-            tx_hashes: vec!["0xabc".into()],
+            tx_hashes: vec![TxHash::from_bytes([0xab; 32])],
             terms: Some(PaymentTerms {
                 chain_id: ChainId::LOCAL,
                 symbol: "USDT".into(),
@@ -206,7 +206,10 @@ mod tests {
         assert_eq!(body["reference"], "cart-1");
         assert_eq!(body["amountPaid"], "25.5");
         assert_eq!(body["amountOverpaid"], "0.5");
-        assert_eq!(body["transactions"], serde_json::json!(["0xabc"]));
+        assert_eq!(
+            body["transactions"],
+            serde_json::json!([format!("0x{}", "ab".repeat(32))])
+        );
         assert_eq!(body["paidAt"], 7);
     }
 

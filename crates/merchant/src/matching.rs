@@ -40,11 +40,7 @@ where
     let named = checkouts.clone().find(|c| {
         c.terms.as_ref().is_some_and(|t| {
             t.chain_id == chain && t.to_address == payment.to && t.token_contract == payment.token
-        }) && c
-            .gateway
-            .tx_hashes
-            .iter()
-            .any(|tx| tx.eq_ignore_ascii_case(&payment.tx_id))
+        }) && c.gateway.tx_hashes.contains(&payment.tx_id)
     });
     if let Some(named) = named {
         return Some(named.id.clone());
@@ -128,10 +124,11 @@ pub fn unique_amount(price: u128, awaited: &[u128], decimals: u8) -> u128 {
 mod tests {
     use usdt_checkout_chain::PaymentKind;
     use usdt_checkout_protocol::checkout::CheckoutState;
-    use usdt_checkout_protocol::{Address, OrderStatus};
+    use usdt_checkout_protocol::{Address, OrderStatus, TxHash};
 
     use super::*;
     use crate::domain::{Asked, CreatedBy};
+    use crate::gateway::{BlockatmV1, Dialect};
 
     const CHAIN: ChainId = ChainId::LOCAL;
     const NOW: u64 = 1_700_000_000_000;
@@ -172,9 +169,10 @@ mod tests {
         c
     }
 
-    fn transfer(tx: &str, from: u8, value: u128, block: u64) -> ChainPayment {
+    /// A transfer in the transaction whose hash is `tx` 32 times over.
+    fn transfer(tx: u8, from: u8, value: u128, block: u64) -> ChainPayment {
         ChainPayment {
-            tx_id: tx.into(),
+            tx_id: TxHash::from_bytes([tx; 32]),
             log_index: 0,
             block_number: block,
             block_hash: format!("0x{block:064x}"),
@@ -201,19 +199,28 @@ mod tests {
     fn a_transaction_the_gateway_named_is_that_orders() {
         let mut paid = order("co_1", 10 * USDT, NOW - 60_000);
         paid.state = CheckoutState::Order(OrderStatus::Paid);
-        paid.gateway.tx_hashes = vec!["0xABC".into()];
+        // BlockATM's V1 callback, naming the transaction in upper case.
+        let body = format!(
+            r#"{{"amount":"10","chainId":"31337","orderNo":"CO_1","platOrderNo":"plat-co_1",
+                "status":1,"symbol":"USDT","txId":"0X{}","type":1}}"#,
+            "AB".repeat(32)
+        );
+        let report = BlockatmV1.webhook(None, &body).unwrap().unwrap();
+        paid.gateway = paid
+            .gateway
+            .merged(report.status, None, report.tx_id.as_ref(), NOW);
         let exact = order("co_2", 10 * USDT, NOW - 30_000);
-        let payment = transfer("0xabc", 1, 10 * USDT, 100);
+        let payment = transfer(0xab, 1, 10 * USDT, 100);
         assert_eq!(
             owner_of(&[exact, paid], &payment, &HashMap::new(), None).as_deref(),
             Some("co_1"),
-            "named by the gateway (any case), even paid, over an open order's exact amount"
+            "named by the gateway (in upper case), even paid, over an open order's exact amount"
         );
     }
 
     #[test]
     fn a_payment_read_again_is_not_matched_against_the_order_it_paid() {
-        let payment = transfer("0x1", 1, 10 * USDT, 100);
+        let payment = transfer(1, 1, 10 * USDT, 100);
         let mut first = order("co_1", 10 * USDT, NOW - 60_000);
         first.chain_payments = vec![payment.clone()];
         let second = order("co_2", 10 * USDT, NOW - 30_000);
@@ -227,9 +234,9 @@ mod tests {
     #[test]
     fn what_a_reorg_forgot_does_not_count() {
         let mut co_1 = order("co_1", 10 * USDT, NOW - 60_000);
-        co_1.chain_payments = vec![transfer("0x1", 1, 10 * USDT, 105)];
+        co_1.chain_payments = vec![transfer(1, 1, 10 * USDT, 105)];
         let co_2 = order("co_2", 10 * USDT, NOW - 30_000);
-        let again = transfer("0x2", 2, 10 * USDT, 106);
+        let again = transfer(2, 2, 10 * USDT, 106);
         let both = [co_1, co_2];
         assert_eq!(
             owner_of(&both, &again, &HashMap::new(), None).as_deref(),
@@ -251,7 +258,7 @@ mod tests {
         let exact = |value| {
             owner_of(
                 &checkouts,
-                &transfer("0x1", 1, value, 100),
+                &transfer(1, 1, value, 100),
                 &HashMap::new(),
                 None,
             )
@@ -271,16 +278,9 @@ mod tests {
             order("co_1", 10 * USDT, NOW - 60_000),
             order("co_2", 10 * USDT, NOW - 30_000),
         ];
-        let credited =
-            HashMap::from([("co_1".to_owned(), vec![transfer("0x1", 1, 10 * USDT, 100)])]);
+        let credited = HashMap::from([("co_1".to_owned(), vec![transfer(1, 1, 10 * USDT, 100)])]);
         assert_eq!(
-            owner_of(
-                &checkouts,
-                &transfer("0x2", 2, 10 * USDT, 100),
-                &credited,
-                None
-            )
-            .as_deref(),
+            owner_of(&checkouts, &transfer(2, 2, 10 * USDT, 100), &credited, None).as_deref(),
             Some("co_2"),
             "co_1 was paid earlier in this step"
         );
@@ -289,16 +289,16 @@ mod tests {
     #[test]
     fn a_senders_earlier_partial_takes_the_rest() {
         let mut co_1 = order("co_1", 10 * USDT, NOW - 60_000);
-        co_1.chain_payments = vec![transfer("0x1", 7, 4 * USDT, 100)];
+        co_1.chain_payments = vec![transfer(1, 7, 4 * USDT, 100)];
         let co_2 = order("co_2", 20 * USDT, NOW - 30_000);
         let checkouts = [co_1, co_2];
-        let rest = transfer("0x2", 7, 5 * USDT, 101);
+        let rest = transfer(2, 7, 5 * USDT, 101);
         assert_eq!(
             owner_of(&checkouts, &rest, &HashMap::new(), None).as_deref(),
             Some("co_1"),
             "the sender of co_1's first part, not the exact amount of anyone"
         );
-        let stranger = transfer("0x3", 8, 5 * USDT, 101);
+        let stranger = transfer(3, 8, 5 * USDT, 101);
         assert_eq!(owner_of(&checkouts, &stranger, &HashMap::new(), None), None);
     }
 
@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(
             owner_of(
                 &checkouts,
-                &transfer("0x1", 1, 3 * USDT, 100),
+                &transfer(1, 1, 3 * USDT, 100),
                 &HashMap::new(),
                 None
             )
@@ -324,7 +324,7 @@ mod tests {
             Some("co_1"),
             "checkouts on another chain or without an order are not candidates"
         );
-        let mut elsewhere = transfer("0x2", 1, 3 * USDT, 100);
+        let mut elsewhere = transfer(2, 1, 3 * USDT, 100);
         elsewhere.to = address(0x66);
         assert_eq!(
             owner_of(&checkouts, &elsewhere, &HashMap::new(), None),

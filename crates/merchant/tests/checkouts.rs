@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, Step};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
-use usdt_checkout_protocol::{Address, ChainId, OrderStatus};
+use usdt_checkout_protocol::{Address, ChainId, OrderStatus, TxHash};
 use usdt_checkout_server::checkouts::{Applied, Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::config::Database;
@@ -116,7 +116,7 @@ fn report(order_no: &str, status: GatewayStatus, amount: &str) -> GatewayReport 
         plat_order_no: Some(plat(order_no)),
         status,
         amount: Some(amount.into()),
-        tx_id: (amount != "0").then(|| "0xabc".into()),
+        tx_id: (amount != "0").then(|| TxHash::from_bytes([0xab; 32])),
         chain_id: None,
         symbol: None,
         account: None,
@@ -126,7 +126,7 @@ fn report(order_no: &str, status: GatewayStatus, amount: &str) -> GatewayReport 
 /// A plain transfer of `value` into the receiving address, mined in `block`.
 fn transfer(value: u128, block: u64, log_index: u64) -> ChainPayment {
     ChainPayment {
-        tx_id: format!("0x{block:x}{log_index:x}"),
+        tx_id: format!("0x{block:032x}{log_index:032x}").parse().unwrap(),
         log_index,
         block_number: block,
         block_hash: format!("0xb{block}"),
@@ -233,7 +233,7 @@ async fn gateway_reports_apply_once_whatever_their_order(db: Db) {
         panic!("paid")
     };
     assert_eq!(changed.state, CheckoutState::Order(OrderStatus::Paid));
-    assert_eq!(changed.tx_hashes, ["0xabc"]);
+    assert_eq!(changed.tx_hashes, [TxHash::from_bytes([0xab; 32])]);
     assert_eq!(store.fulfillment_events("co_1").await.unwrap(), 1);
 
     // A report that arrives late, or a reconciler reading an older answer, changes nothing.
@@ -652,7 +652,7 @@ async fn an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders
     assert!(checkouts.get("co_1").unwrap().chain_payments.is_empty());
 
     let named = GatewayReport {
-        tx_id: Some(payment.tx_id.to_uppercase().replacen("0X", "0x", 1)),
+        tx_id: Some(payment.tx_id.as_str().to_uppercase().parse().unwrap()),
         ..report("ORD-1", GatewayStatus::Pending, "20")
     };
     checkouts

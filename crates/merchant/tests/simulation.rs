@@ -717,7 +717,7 @@ async fn read_books(world: &World) -> Books {
         .into_iter()
         .map(|p| {
             (
-                (p.tx_id.to_lowercase(), p.log_index),
+                (p.tx_id.to_string(), p.log_index),
                 (p.value, p.block_number),
             )
         })

@@ -1,7 +1,7 @@
 //! Pure types and rules of usdt-checkout, shared by the widget, the merchant server and the
-//! sandbox gateway: amounts in atomic units, chains and tokens, EVM addresses, the gateway's
-//! signed string and (with the `signing` feature) its signatures, payment URIs, and the order
-//! status machine. No I/O: it builds for wasm32 and native alike.
+//! sandbox gateway: amounts in atomic units, chains and tokens, EVM addresses, transaction
+//! hashes, the gateway's signed string and (with the `signing` feature) its signatures, payment
+//! URIs, and the order status machine. No I/O: it builds for wasm32 and native alike.
 
 pub mod address;
 pub mod amount;
@@ -20,6 +20,7 @@ pub mod signature;
 #[cfg(feature = "gateway-wire")]
 pub mod signed_string;
 pub mod status;
+pub mod tx_hash;
 pub mod wallet_proof;
 
 /// How deeply nested outside JSON may be where this project's own code walks it (the signed
@@ -33,3 +34,4 @@ pub use amount::{AmountError, TokenAmount, format_units, parse_positive_units, p
 pub use chain::{Chain, ChainId, ChainRegistry, RegistryError, Token};
 pub use payment_uri::TransferRequest;
 pub use status::{Assessment, OrderStatus, OrderTerms, PaymentObservation, assess, transition};
+pub use tx_hash::{TxHash, TxHashError};

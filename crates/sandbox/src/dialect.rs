@@ -49,7 +49,7 @@ fn received(order: &Order) -> DecimalText {
 }
 
 fn latest_tx(order: &Order) -> Option<String> {
-    order.payments.last().map(|p| p.tx_id.clone())
+    order.payments.last().map(|p| p.tx_id.to_string())
 }
 
 /// V1's payment record: the callback's body, and a query's answer.
@@ -146,7 +146,7 @@ pub fn webhook_as_created(api: Api, order: &Order, cashier_id: u64) -> Webhook {
 #[cfg(test)]
 mod tests {
     use usdt_checkout_chain::ChainPayment;
-    use usdt_checkout_protocol::{Address, ChainId};
+    use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
     use super::*;
     use crate::ledger::plat_order_no;
@@ -174,9 +174,10 @@ mod tests {
         }
     }
 
-    fn paid(kind: PaymentKind, value: u128, tx: &str) -> ChainPayment {
+    /// A payment in the transaction whose hash is `tx` 32 times over.
+    fn paid(kind: PaymentKind, value: u128, tx: u8) -> ChainPayment {
         ChainPayment {
-            tx_id: tx.into(),
+            tx_id: TxHash::from_bytes([tx; 32]),
             log_index: 0,
             block_number: 5,
             block_hash: "0xb".into(),
@@ -213,7 +214,7 @@ mod tests {
     fn a_v1_callback_has_only_the_documented_fields() {
         let order = order(
             OrderStatus::Confirming,
-            vec![paid(PaymentKind::Transfer, 25_500_000, "0xt")],
+            vec![paid(PaymentKind::Transfer, 25_500_000, 0x7)],
         );
         let hook = webhook(Api::V1, &order, 1);
         assert_eq!(hook.event, "QR-Payment");
@@ -253,7 +254,7 @@ mod tests {
     fn a_deposit_makes_a_contract_payment() {
         let order = order(
             OrderStatus::Paid,
-            vec![paid(PaymentKind::Deposit, 25_500_000, "0xd")],
+            vec![paid(PaymentKind::Deposit, 25_500_000, 0xd)],
         );
         let hook = webhook(Api::V1, &order, 1);
         assert_eq!(hook.event, "Payment");
@@ -269,8 +270,8 @@ mod tests {
         let order = order(
             OrderStatus::PartiallyPaid,
             vec![
-                paid(PaymentKind::Transfer, 4_000_000, "0x1"),
-                paid(PaymentKind::Transfer, 1_000_000, "0x2"),
+                paid(PaymentKind::Transfer, 4_000_000, 1),
+                paid(PaymentKind::Transfer, 1_000_000, 2),
             ],
         );
         let hook = webhook(Api::V2, &order, 86_100_021);
@@ -280,7 +281,7 @@ mod tests {
         assert_eq!(body["cashierId"], 86_100_021);
         assert_eq!(body["status"], "PENDING");
         assert_eq!(body["amount"], "5");
-        assert_eq!(body["txId"], "0x2");
+        assert_eq!(body["txId"], TxHash::from_bytes([2; 32]).as_str());
         assert_eq!(body["orderType"], 2);
         assert_eq!(body["blockTime"], 1_700_000_100_000u64);
         assert_eq!(
@@ -294,10 +295,7 @@ mod tests {
 
     #[test]
     fn an_order_as_made_has_nothing_received_and_waits() {
-        let order = order(
-            OrderStatus::Paid,
-            vec![paid(PaymentKind::Transfer, 1, "0x1")],
-        );
+        let order = order(OrderStatus::Paid, vec![paid(PaymentKind::Transfer, 1, 1)]);
         assert_eq!(
             webhook_as_created(Api::V1, &order, 1),
             webhook(Api::V1, &self::order(OrderStatus::Waiting, vec![]), 1)

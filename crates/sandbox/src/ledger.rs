@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use usdt_checkout_chain::{ChainPayment, Cursor, PaymentKind, assess_payments};
-use usdt_checkout_protocol::{Address, Assessment, ChainId, OrderStatus, OrderTerms, Token};
+use usdt_checkout_protocol::{
+    Address, Assessment, ChainId, OrderStatus, OrderTerms, Token, TxHash,
+};
 
 use crate::config::Api;
 
@@ -86,7 +88,7 @@ struct UnmatchedFields {
     /// Ledgers of one chain kept none: theirs was the local chain.
     #[serde(default = "local_chain")]
     chain_id: ChainId,
-    tx_id: String,
+    tx_id: TxHash,
     log_index: u64,
     block_number: u64,
     block_hash: String,
@@ -397,9 +399,10 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn payment(tx_id: &str, value: u128) -> ChainPayment {
+    /// A payment in the transaction whose hash is `tx` 32 times over.
+    fn payment(tx: u8, value: u128) -> ChainPayment {
         ChainPayment {
-            tx_id: tx_id.into(),
+            tx_id: TxHash::from_bytes([tx; 32]),
             log_index: 3,
             block_number: 12,
             block_hash: "0xbb".into(),
@@ -422,9 +425,9 @@ mod tests {
         let path = dir.join("ledger.json");
         let _ = std::fs::remove_file(&path);
         let unmatched = [
-            payment("0x01", 7),
-            payment("0x02", 25 * 10u128.pow(18)),
-            payment("0x03", u128::MAX),
+            payment(1, 7),
+            payment(2, 25 * 10u128.pow(18)),
+            payment(3, u128::MAX),
         ];
         let store = Store::open(Some(path.clone())).unwrap();
         store
@@ -457,7 +460,7 @@ mod tests {
     #[test]
     fn unmatched_payments_read_as_earlier_sandboxes_wrote_them() {
         let written = serde_json::json!({
-            "tx_id": "0x02", "log_index": 3, "block_number": 12, "block_hash": "0xbb",
+            "tx_id": TxHash::from_bytes([2; 32]), "log_index": 3, "block_number": 12, "block_hash": "0xbb",
             "from": Address::from_bytes([0x11; 20]), "to": Address::from_bytes([0x55; 20]),
             "token": Address::from_bytes([0xaa; 20]), "kind": "transfer", "order_no": null,
             "timestamp_ms": NOW, "value": 0,
@@ -466,11 +469,11 @@ mod tests {
         .replace("\"value\":0", "\"value\":25000000000000000000");
         let one_chain: Unmatched = serde_json::from_str(&written).unwrap();
         assert_eq!(one_chain.chain_id, ChainId::LOCAL);
-        assert_eq!(one_chain.payment, payment("0x02", 25 * 10u128.pow(18)));
+        assert_eq!(one_chain.payment, payment(2, 25 * 10u128.pow(18)));
         let with_chain = written.replacen('{', r#"{"chain_id":56,"#, 1);
         let read: Unmatched = serde_json::from_str(&with_chain).unwrap();
         assert_eq!(read.chain_id, ChainId(56));
-        assert_eq!(read.payment, payment("0x02", 25 * 10u128.pow(18)));
+        assert_eq!(read.payment, payment(2, 25 * 10u128.pow(18)));
         // Each field as its text, whatever the order: a u128 is no Value.
         let fields = |text: &str| -> BTreeMap<String, String> {
             serde_json::from_str::<BTreeMap<String, Box<serde_json::value::RawValue>>>(text)

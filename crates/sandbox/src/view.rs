@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use usdt_checkout_chain::{ChainPayment, PaymentKind, confirmations};
-use usdt_checkout_protocol::{Address, ChainId, OrderStatus, format_units};
+use usdt_checkout_protocol::{Address, ChainId, OrderStatus, TxHash, format_units};
 
 use crate::ledger::Order;
 
@@ -44,7 +44,7 @@ pub struct OrderView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
-    pub tx_id: String,
+    pub tx_id: TxHash,
     pub log_index: u64,
     pub block_number: u64,
     pub block_hash: String,

@@ -202,7 +202,7 @@ struct AdminOrder {
 #[serde(rename_all = "camelCase")]
 struct AdminPayment {
     chain_id: u64,
-    tx_hash: String,
+    tx_hash: usdt_checkout_protocol::TxHash,
     log_index: u64,
     block_number: u64,
     from: String,

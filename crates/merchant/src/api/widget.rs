@@ -253,7 +253,7 @@ pub(super) async fn claim_transaction(
     .map_err(|refusal| refused(&app, &terms, refusal))?;
     let already = checkout.chain_payments.iter().any(|p| p.same_log(&payment));
     // The hash is public: only the sending wallet's signature says the claimant sent it.
-    let message = wallet_proof::claim_message(&id, &hash);
+    let message = wallet_proof::claim_message(&id, hash.as_str());
     let proven = match request.signature.as_deref() {
         None => false,
         Some(signature) => {

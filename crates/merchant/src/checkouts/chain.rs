@@ -60,9 +60,10 @@ impl Checkouts {
             // A payment the reorg took back, mined again: the same transfer, the same order's
             // (matched anew, an order it had paid in full would no longer take it, and it would
             // be free for anyone's claim).
-            let owner = match forgotten.iter().find(|f| {
-                f.log_index == payment.log_index && f.tx_hash.eq_ignore_ascii_case(&payment.tx_id)
-            }) {
+            let owner = match forgotten
+                .iter()
+                .find(|f| f.log_index == payment.log_index && f.tx_hash == payment.tx_id)
+            {
                 Some(again) => Some(again.checkout_id.clone()),
                 None => {
                     let cache = self.cache.read().expect("cache lock");

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Notify, watch};
-use usdt_checkout_protocol::ChainId;
 use usdt_checkout_protocol::checkout::CheckoutState;
+use usdt_checkout_protocol::{ChainId, TxHash};
 
 use crate::domain::{ChainPayment, Checkout, PaymentTerms, Watched};
 use crate::gateway::Provenance;
@@ -189,7 +189,7 @@ impl Checkouts {
     /// Claims made without proof (see [`Store::claims_under_review`]).
     pub async fn claims_under_review(
         &self,
-    ) -> Result<HashMap<(u64, String, u64), Vec<(String, u64)>>, StoreError> {
+    ) -> Result<HashMap<(u64, TxHash, u64), Vec<(String, u64)>>, StoreError> {
         self.store.claims_under_review().await
     }
 

@@ -129,7 +129,7 @@ impl Checkouts {
             .map_err(|e| EventError::Malformed(format!("amount: {e}")))?;
         let facts = current
             .gateway
-            .merged(report.status, paid, report.tx_id.as_deref(), now_ms());
+            .merged(report.status, paid, report.tx_id.as_ref(), now_ms());
         let informed = Checkout {
             gateway: facts,
             ..current.clone()

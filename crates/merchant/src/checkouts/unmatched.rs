@@ -1,7 +1,7 @@
 //! The recent payments that match no checkout, held for the status polls of the shoppers who may
 //! have sent them.
 
-use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::{ChainId, TxHash};
 
 use super::Checkouts;
 use crate::domain::{ChainPayment, Checkout, mined_since};
@@ -97,11 +97,11 @@ impl Checkouts {
     }
 
     /// Forgets the unmatched payments of transaction `tx`: the gateway named it for an order.
-    pub(super) fn forget_unmatched_tx(&self, tx: &str) {
+    pub(super) fn forget_unmatched_tx(&self, tx: &TxHash) {
         self.unmatched
             .write()
             .expect("unmatched lock")
-            .retain(|(_, p)| !p.tx_id.eq_ignore_ascii_case(tx));
+            .retain(|(_, p)| p.tx_id != *tx);
     }
 
     /// Forgets `payment` on `chain` from the unmatched ones: a shopper's claim attached it.

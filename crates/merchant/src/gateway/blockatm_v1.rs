@@ -8,7 +8,9 @@ use usdt_checkout_protocol::gateway::v1::{self, CreateOrder, Payment};
 use usdt_checkout_protocol::gateway::wire::{IdText, OneOrMany};
 use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
 
-use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
+use super::{
+    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string, reported_tx,
+};
 
 pub struct BlockatmV1;
 
@@ -116,7 +118,7 @@ fn record_report(record: &str) -> Result<GatewayReport, String> {
         plat_order_no: None,
         status: seed.status,
         amount: Some(seed.amount.0),
-        tx_id: seed.tx_id.filter(|tx| !tx.is_empty()),
+        tx_id: reported_tx(seed.tx_id),
         chain_id: Some(seed.chain_id),
         symbol: Some(seed.symbol),
         account: None,
@@ -142,7 +144,7 @@ fn report(payment: Payment) -> GatewayReport {
         plat_order_no: Some(payment.plat_order_no.0),
         status: payment.status,
         amount: Some(payment.amount.0),
-        tx_id: payment.tx_id.filter(|tx| !tx.is_empty()),
+        tx_id: reported_tx(payment.tx_id),
         chain_id: Some(payment.chain_id),
         symbol: Some(payment.symbol),
         account: None,
@@ -216,7 +218,20 @@ mod tests {
         assert_eq!(report.order_no.as_deref(), Some("co_1"));
         assert_eq!(report.status, GatewayStatus::Success);
         assert_eq!(report.amount.as_deref(), Some("13.410037"));
-        assert_eq!(report.tx_id.as_deref(), Some("1t"));
+        assert_eq!(
+            report.tx_id, None,
+            "TRON's \"1t\" is no transaction this server reads"
+        );
+        let upper = format!("0X{}", "AB".repeat(32));
+        let named = BlockatmV1
+            .webhook(Some("QR-Payment"), &body.replace("1t", &upper))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            named.tx_id,
+            Some(usdt_checkout_protocol::TxHash::from_bytes([0xab; 32])),
+            "in lower case, as the chain reads it"
+        );
         assert_eq!(
             BlockatmV1.webhook(Some("Payout"), body).unwrap(),
             None,

@@ -10,7 +10,9 @@ use usdt_checkout_protocol::gateway::wire::OneOrMany;
 use usdt_checkout_protocol::gateway::{Answer, DecimalText, ErrorCode, read_answer};
 use usdt_checkout_protocol::{Address, ChainId};
 
-use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string};
+use super::{
+    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string, reported_tx,
+};
 
 pub struct BlockatmV2 {
     /// The cashier orders are made for (`cashierId`), from the console.
@@ -154,7 +156,7 @@ impl Dialect for BlockatmV2 {
                         plat_order_no: None,
                         status: detail.status,
                         amount: Some(detail.amount.0),
-                        tx_id: detail.tx_id.filter(|tx| !tx.is_empty()),
+                        tx_id: reported_tx(detail.tx_id),
                         chain_id: Some(detail.chain_id),
                         symbol: Some(detail.symbol),
                         account: detail.cashier_id.map(|id| id.0),
@@ -177,7 +179,7 @@ impl Dialect for BlockatmV2 {
             plat_order_no: Some(event.id.0),
             status: event.status,
             amount: Some(event.amount.0),
-            tx_id: event.tx_id.filter(|tx| !tx.is_empty()),
+            tx_id: reported_tx(event.tx_id),
             chain_id: Some(event.chain_id),
             symbol: Some(event.symbol),
             account: event.cashier_id.map(|id| id.0),

@@ -9,7 +9,7 @@ mod client;
 mod outcome;
 
 use usdt_checkout_protocol::gateway::{Answer, GatewayStatus};
-use usdt_checkout_protocol::{Address, ChainId};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
 use crate::config::GatewayApi;
 use crate::domain::PaymentTerms;
@@ -53,7 +53,7 @@ pub struct GatewayReport {
     pub status: GatewayStatus,
     /// "Actual payment amount by the customer", a decimal string.
     pub amount: Option<String>,
-    pub tx_id: Option<String>,
+    pub tx_id: Option<TxHash>,
     /// The chain and token the gateway names, when it does: they must be the order's.
     pub chain_id: Option<ChainId>,
     pub symbol: Option<String>,
@@ -211,6 +211,16 @@ pub fn dialect_for(api: &GatewayApi) -> Box<dyn Dialect> {
     }
 }
 
+/// The transaction a report names, from the text the gateway wrote: none where it names none
+/// (absent or empty), and none, said in the log, where it is not an EVM transaction hash (the
+/// documented V1 example's `"1t"`, on TRON): no payment this server reads could be it.
+fn reported_tx(text: Option<String>) -> Option<TxHash> {
+    let text = text.filter(|tx| !tx.is_empty())?;
+    text.parse()
+        .map_err(|e| tracing::warn!("the gateway names transaction {text:?}: {e}; ignored"))
+        .ok()
+}
+
 /// A query string from pairs, sorted by key.
 fn query_string(pairs: &[(&str, &str)]) -> String {
     let mut pairs = pairs.to_vec();
@@ -247,7 +257,7 @@ mod tests {
             plat_order_no: Some("8210000001".into()),
             status: GatewayStatus::Pending,
             amount: Some("10".into()),
-            tx_id: Some("0xa".into()),
+            tx_id: Some(TxHash::from_bytes([0xa; 32])),
             chain_id: None,
             symbol: None,
             account: None,
@@ -260,27 +270,27 @@ mod tests {
         };
         let more = GatewayReport {
             amount: Some("25".into()),
-            tx_id: Some("0xb".into()),
+            tx_id: Some(TxHash::from_bytes([0xb; 32])),
             ..report.clone()
         };
         assert_ne!(report.key(), paid.key());
         assert_ne!(report.key(), more.key());
-        let split = |amount: &str, tx: &str| GatewayReport {
+        let split = |order_no: &str, amount: &str| GatewayReport {
+            order_no: Some(order_no.into()),
             amount: Some(amount.into()),
-            tx_id: Some(tx.into()),
             ..report.clone()
         };
         assert_ne!(
-            split("10|", "0xa").key(),
-            split("10", "|0xa").key(),
+            split("co_1|", "10").key(),
+            split("co_1", "|10").key(),
             "a separator inside a value moves no boundary"
         );
         let absent = GatewayReport {
-            tx_id: None,
+            amount: None,
             ..report.clone()
         };
         let empty = GatewayReport {
-            tx_id: Some(String::new()),
+            amount: Some(String::new()),
             ..report
         };
         assert_ne!(absent.key(), empty.key());

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use usdt_checkout_chain::{Cursor, PaymentKind};
-use usdt_checkout_protocol::{Address, ChainId};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
 use super::{Store, StoreError, Write, replicas};
 use crate::domain::ChainPayment;
@@ -73,7 +73,7 @@ impl Write {
              ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING",
         )
         .bind(chain.0 as i64)
-        .bind(&payment.tx_id)
+        .bind(payment.tx_id.as_str())
         .bind(payment.log_index as i64)
         .bind(payment.block_number as i64)
         .bind(&payment.block_hash)
@@ -92,7 +92,7 @@ impl Write {
         .await
         .map_err(|e| self.health.failed(e))?;
         if checkout_id.is_none() && inserted.rows_affected() == 1 {
-            self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
+            self.announce(replicas::UNMATCHED_SEEN, payment.tx_id.as_str())
                 .await?;
         }
         Ok(inserted.rows_affected() == 1)
@@ -101,21 +101,22 @@ impl Write {
     /// Attaches to `checkout_id` the payments of transaction `tx_hash` into its address and
     /// token that the watcher keeps as unmatched: the gateway named this order for them. Only
     /// an unmatched one moves (one counting for a checkout stays there); returns how many did.
+    /// Compared exactly: both are lower case, the rows as every chain read wrote them.
     pub async fn adopt_unmatched(
         &mut self,
         chain: ChainId,
-        tx_hash: &str,
+        tx_hash: &TxHash,
         checkout_id: &str,
         (to, token): (Address, Address),
     ) -> Result<u64, StoreError> {
         let adopted = sqlx::query(
             "UPDATE chain_payments SET checkout_id = $1
-             WHERE chain_id = $2 AND LOWER(tx_hash) = LOWER($3) AND checkout_id IS NULL
+             WHERE chain_id = $2 AND tx_hash = $3 AND checkout_id IS NULL
                AND to_address = $4 AND token = $5",
         )
         .bind(checkout_id)
         .bind(chain.0 as i64)
-        .bind(tx_hash)
+        .bind(tx_hash.as_str())
         .bind(to.to_string())
         .bind(token.to_string())
         .execute(&mut *self.tx)
@@ -123,7 +124,8 @@ impl Write {
         .map_err(|e| self.health.failed(e))?;
         if adopted.rows_affected() > 0 {
             // Other servers drop it from the unmatched payments they show.
-            self.announce(replicas::UNMATCHED_SEEN, tx_hash).await?;
+            self.announce(replicas::UNMATCHED_SEEN, tx_hash.as_str())
+                .await?;
         }
         Ok(adopted.rows_affected())
     }
@@ -149,14 +151,14 @@ impl Write {
         .bind(checkout_id)
         .bind(now as i64)
         .bind(chain.0 as i64)
-        .bind(&payment.tx_id)
+        .bind(payment.tx_id.as_str())
         .bind(payment.log_index as i64)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.failed(e))?;
         if taken.rows_affected() == 1 {
             // No longer unmatched: every server's list must lose it.
-            self.announce(replicas::UNMATCHED_SEEN, &payment.tx_id)
+            self.announce(replicas::UNMATCHED_SEEN, payment.tx_id.as_str())
                 .await?;
             return Ok(Claimed::Attached);
         }
@@ -179,7 +181,7 @@ impl Write {
              WHERE chain_id = $1 AND tx_hash = $2 AND log_index = $3",
         )
         .bind(chain.0 as i64)
-        .bind(&payment.tx_id)
+        .bind(payment.tx_id.as_str())
         .bind(payment.log_index as i64)
         .fetch_optional(&mut *self.tx)
         .await
@@ -211,12 +213,14 @@ impl Write {
         .map_err(|e| self.health.failed(e))?;
         let affected = affected
             .into_iter()
-            .map(|(tx_hash, log_index, checkout_id)| Forgotten {
-                tx_hash,
-                log_index: log_index as u64,
-                checkout_id,
+            .map(|(tx_hash, log_index, checkout_id)| {
+                Ok(Forgotten {
+                    tx_hash: stored_hash(&tx_hash)?,
+                    log_index: log_index as u64,
+                    checkout_id,
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         sqlx::query("DELETE FROM chain_payments WHERE chain_id = $1 AND block_number >= $2")
             .bind(chain.0 as i64)
             .bind(fork as i64)
@@ -243,7 +247,7 @@ impl Write {
 /// A payment attached to a checkout that a reorg took back (see [`Write::rewind_chain`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forgotten {
-    pub tx_hash: String,
+    pub tx_hash: TxHash,
     pub log_index: u64,
     pub checkout_id: String,
 }
@@ -268,13 +272,19 @@ pub(super) fn is_claimed(row: &AnyRow) -> Result<bool, StoreError> {
     Ok(row.try_get::<Option<i64>, _>("claimed_at")?.is_some())
 }
 
+/// A payment's transaction as kept: written from a chain's read, always a hash.
+pub(super) fn stored_hash(text: &str) -> Result<TxHash, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt("transaction hash"))
+}
+
 pub(super) fn payment_from_row(row: &AnyRow) -> Result<ChainPayment, StoreError> {
     let address = |column: &str| -> Result<Address, StoreError> {
         Address::from_str(&row.try_get::<String, _>(column)?)
             .map_err(|_| StoreError::Corrupt("address"))
     };
     Ok(ChainPayment {
-        tx_id: row.try_get("tx_hash")?,
+        tx_id: stored_hash(&row.try_get::<String, _>("tx_hash")?)?,
         log_index: row.try_get::<i64, _>("log_index")? as u64,
         block_number: row.try_get::<i64, _>("block_number")? as u64,
         block_hash: row.try_get("block_hash")?,

@@ -9,10 +9,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
-use usdt_checkout_protocol::{Address, ChainId};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
 use super::chain::{is_claimed, payment_from_row};
-use super::{Backend, Store, StoreError, Write, announce, replicas};
+use super::{Backend, Store, StoreError, Write, announce, gateway_tx, replicas};
 use crate::clock::now_ms;
 use crate::domain::{
     Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, MAX_ORDER_LIFETIME_SECONDS,
@@ -505,16 +505,14 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
         confirmations: row
             .try_get::<Option<i64>, _>("confirmations")?
             .map(|c| c as u32),
-        tx_hashes: serde_json::from_str(&tx_hashes)
-            .map_err(|_| StoreError::Corrupt("transactions"))?,
+        tx_hashes: transactions(&tx_hashes)?,
         gateway: GatewayFacts {
             status: row
                 .try_get::<Option<String>, _>("gateway_status")?
                 .map(|name| GatewayStatus::parse(&name).ok_or(StoreError::Corrupt("status")))
                 .transpose()?,
             paid_atomic: units("gateway_paid_atomic")?.unwrap_or(0),
-            tx_hashes: serde_json::from_str(&row.try_get::<String, _>("gateway_tx_hashes")?)
-                .map_err(|_| StoreError::Corrupt("transactions"))?,
+            tx_hashes: transactions(&row.try_get::<String, _>("gateway_tx_hashes")?)?,
             expired_at: row
                 .try_get::<Option<i64>, _>("gateway_expired_at")?
                 .map(|at| at as u64),
@@ -532,4 +530,12 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
         updated_at: row.try_get::<i64, _>("updated_at")? as u64,
         version: row.try_get("version")?,
     })
+}
+
+/// A checkout's transactions as kept, a JSON list; those the gateway named may predate parsing
+/// (see [`gateway_tx`]).
+fn transactions(json: &str) -> Result<Vec<TxHash>, StoreError> {
+    let kept: Vec<String> =
+        serde_json::from_str(json).map_err(|_| StoreError::Corrupt("transactions"))?;
+    Ok(kept.iter().filter_map(|tx| gateway_tx(tx)).collect())
 }

@@ -1,8 +1,9 @@
 //! The `claims_under_review` table: payments shoppers claimed without the sender's proof, for
 //! the merchant to review.
 
-use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::{ChainId, TxHash};
 
+use super::chain::stored_hash;
 use super::{Claimed, Store, StoreError, Write};
 use crate::domain::ChainPayment;
 
@@ -11,7 +12,7 @@ impl Store {
     /// checkout with when it asked, oldest first.
     pub async fn claims_under_review(
         &self,
-    ) -> Result<std::collections::HashMap<(u64, String, u64), Vec<(String, u64)>>, StoreError> {
+    ) -> Result<std::collections::HashMap<(u64, TxHash, u64), Vec<(String, u64)>>, StoreError> {
         let rows: Vec<(i64, String, i64, String, i64)> = sqlx::query_as(
             "SELECT chain_id, tx_hash, log_index, checkout_id, requested_at
              FROM claims_under_review ORDER BY requested_at, checkout_id",
@@ -21,7 +22,7 @@ impl Store {
         let mut claims = std::collections::HashMap::<_, Vec<_>>::new();
         for (chain, tx, log, checkout, at) in rows {
             claims
-                .entry((chain as u64, tx, log as u64))
+                .entry((chain as u64, stored_hash(&tx)?, log as u64))
                 .or_default()
                 .push((checkout, at as u64));
         }
@@ -49,7 +50,7 @@ impl Write {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(chain.0 as i64)
-        .bind(&payment.tx_id)
+        .bind(payment.tx_id.as_str())
         .bind(payment.log_index as i64)
         .bind(checkout_id)
         .bind(now as i64)

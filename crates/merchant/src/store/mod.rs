@@ -30,6 +30,8 @@ pub use gateway_budget::Turn;
 pub use outbox::{DueEvent, OutboxEvent};
 pub use reports::RefusedReport;
 
+use usdt_checkout_protocol::TxHash;
+
 use crate::clock::now_ms;
 
 const MIGRATIONS: [(i64, &str); 7] = [
@@ -70,6 +72,16 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// A transaction hash the gateway named, as kept. Until hashes were parsed where they come in,
+/// whatever text the gateway wrote was kept (another chain's transaction id, say): what is not
+/// a hash is left out, said in the log, rather than failing the row that holds it. Hashes in
+/// upper case come out in lower case, as written since.
+fn gateway_tx(text: &str) -> Option<TxHash> {
+    text.parse()
+        .map_err(|e| tracing::warn!("a kept transaction {text:?} is left out: {e}"))
+        .ok()
 }
 
 /// Where checkouts are kept: an SQLite file (the embedded default, one server), or a PostgreSQL

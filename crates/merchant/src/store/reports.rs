@@ -2,8 +2,9 @@
 //! those that named one of our orders but were about another.
 
 use sqlx::Row;
+use usdt_checkout_protocol::TxHash;
 
-use super::{Store, StoreError, Write};
+use super::{Store, StoreError, Write, gateway_tx};
 use crate::clock::now_ms;
 
 impl Store {
@@ -23,7 +24,9 @@ impl Store {
                     plat_order_no: row.try_get("plat_order_no")?,
                     status: row.try_get("status")?,
                     amount: row.try_get("amount")?,
-                    tx_hash: row.try_get("tx_hash")?,
+                    tx_hash: row
+                        .try_get::<Option<String>, _>("tx_hash")?
+                        .and_then(|tx| gateway_tx(&tx)),
                     reason: row.try_get("reason")?,
                 })
             })
@@ -72,7 +75,7 @@ impl Write {
         .bind(&report.plat_order_no)
         .bind(&report.status)
         .bind(&report.amount)
-        .bind(&report.tx_hash)
+        .bind(report.tx_hash.as_ref().map(TxHash::as_str))
         .bind(&report.reason)
         .execute(&mut *self.tx)
         .await
@@ -93,7 +96,7 @@ pub struct RefusedReport {
     pub plat_order_no: Option<String>,
     pub status: String,
     pub amount: Option<String>,
-    pub tx_hash: Option<String>,
+    pub tx_hash: Option<TxHash>,
     /// Why it is not about our order.
     pub reason: String,
 }
