@@ -6,75 +6,14 @@
 //! state of its own (the hash stays in its input, read when the form is sent), and each
 //! component is a copy of Yew's lifecycle code in the download.
 
-use usdt_checkout_protocol::checkout::ErrorCode;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
-use crate::client::Failure;
 use crate::i18n::{Strings, Text};
 use crate::model::Claim;
+use crate::refusal;
 use crate::wallet::{Wallet, WalletError};
-
-/// A claim's refusal said in the shopper's language, if it is one of a claim's own.
-fn refusal_text(code: ErrorCode) -> Option<Text> {
-    use ErrorCode as E;
-    Some(match code {
-        E::TxHashInvalid => Text::TxHashInvalid,
-        E::TxNotFound => Text::TxNotFound,
-        E::TxNotMined => Text::TxNotMined,
-        E::TxFailed => Text::TxFailed,
-        E::TxWrongChain => Text::TxWrongChain,
-        E::TxWrongToken => Text::TxWrongToken,
-        E::TxWrongRecipient => Text::TxWrongRecipient,
-        E::TxAmountDiffers => Text::TxAmountDiffers,
-        E::TxBeforeOrder => Text::TxBeforeOrder,
-        E::TxCreditedElsewhere => Text::TxCreditedElsewhere,
-        E::TxPaysAnotherOrder => Text::TxPaysAnotherOrder,
-        E::ClaimNotSender => Text::ClaimNotSender,
-        E::ClaimSignatureInvalid => Text::ClaimSignatureInvalid,
-        _ => return None,
-    })
-}
-
-/// Why a claim was not attached, in the shopper's words: a refusal by its code with what it
-/// names, too many tries with the seconds to wait, no answer as such, and any other refusal in
-/// the server's own message.
-pub fn reason(locale: Strings, failure: &Failure) -> String {
-    let (code, message, after, params) = match failure {
-        Failure::Refused {
-            code,
-            message,
-            retry_after,
-            params,
-            ..
-        } => (*code, message.as_str(), *retry_after, params.as_slice()),
-        // A 429 is answered before its body is read: the claims' own limit, or one in front.
-        Failure::RateLimited(after) => (ErrorCode::TooManyClaims, "", *after, &[][..]),
-        Failure::Unreachable | Failure::Blocked(_) => {
-            return locale.text(Text::ClaimUnreachable, &[]);
-        }
-    };
-    if code == ErrorCode::TooManyClaims {
-        let seconds = (after.map_or(60, |after| after.as_secs().max(1)) as u32).to_string();
-        return locale.text(Text::TooManyClaims, &[("seconds", &seconds)]);
-    }
-    let Some(text) = refusal_text(code) else {
-        return message.to_owned();
-    };
-    // Each value in the locale's numbers: an amount is written as the shopper reads numbers; a
-    // network, symbol or address is no plain decimal and stays as it is.
-    // (Six at most: `tx_amount_differs` names four.)
-    let values: [String; 6] = std::array::from_fn(|i| {
-        params
-            .get(i)
-            .map_or_else(String::new, |(_, value)| locale.amount(value))
-    });
-    let pairs: [(&str, &str); 6] = std::array::from_fn(|i| {
-        let name = params.get(i).map_or("", |(name, _)| name.as_str());
-        (name, values[i].as_str())
-    });
-    locale.text(text, &pairs)
-}
+use crate::wallet_pay::{wallet_name, wallet_problem};
 
 /// "I already paid" when `offered` (while the screen asks for money, and after it expired: a
 /// payment sent in time may not have been seen): a native disclosure, which the browser opens,
@@ -84,14 +23,14 @@ pub fn reason(locale: Strings, failure: &Failure) -> String {
 /// each of `wallets` offers to prove the payment (`on_prove`); why a proof failed is said where
 /// a refusal is, and the review stays.
 pub fn claim_form(
-    locale: Strings,
+    strings: Strings,
     claim: &Claim,
     offered: bool,
     wallets: &[Wallet],
     on_claim: &Callback<String>,
     on_prove: &Callback<Wallet>,
 ) -> Html {
-    let t = |key| locale.text(key, &[]);
+    let t = |key| strings.text(key, &[]);
     // The input's value as the form is sent, by its name: nothing is kept while typing, and
     // the input keeps what the shopper typed whatever the answer.
     let onsubmit = on_claim.reform(|event: SubmitEvent| {
@@ -107,11 +46,13 @@ pub fn claim_form(
     });
     let review = claim.review.as_deref();
     let sender = review.map_or("", |review| review.sender.as_str());
-    let problem = match (&claim.refused, &claim.unproven) {
-        (Some(failure), _) => reason(locale, failure),
-        (_, Some(WalletError::Rejected)) => t(Text::WalletRejected),
-        (_, Some(WalletError::Failed(why))) => why.clone(),
-        (_, Some(_)) => locale.text(Text::ClaimNotSender, &[("sender", sender)]),
+    let problem = match (&claim.refused, claim.unproven) {
+        (Some(failure), _) => refusal::claim(strings, failure),
+        (_, Some(WalletError::OtherAccount)) => {
+            strings.text(Text::ClaimNotSender, &[("sender", sender)])
+        }
+        // Signing asks no network of the wallet.
+        (_, Some(error)) => wallet_problem(strings, error, ""),
         _ => String::new(),
     };
     let busy = claim.busy.then_some("true");
@@ -145,7 +86,7 @@ pub fn claim_form(
                                 });
                                 html! {
                                     <button type="button" class="usdt-checkout__secondary usdt-checkout__prove" aria-disabled={busy} {onclick}>
-                                        { if proving { t(Text::SignInWallet) } else { locale.text(Text::ProveWithWallet, &[("wallet", &wallet.name)]) } }
+                                        { if proving { t(Text::SignInWallet) } else { strings.text(Text::ProveWithWallet, &[("wallet", &wallet_name(strings, wallet))]) } }
                                     </button>
                                 }
                             }) }

@@ -27,12 +27,12 @@ pub enum Failure {
     Unreachable,
     RateLimited(Option<Duration>),
     Blocked(Option<Duration>),
-    /// The merchant server refused, with its message (shown to the shopper as is).
+    /// The merchant server refused: the shopper is told why by its code, in their language (the
+    /// server's message is for developers, in English, and is not read).
     Refused {
         status: u16,
         /// The error's stable code; [`ErrorCode::Unknown`] when the answer was no [`ApiError`].
         code: ErrorCode,
-        message: String,
         retry_after: Option<Duration>,
         /// What the error names, for a client to say it in its own words (see the `Tx*`
         /// [`ErrorCode`]s).
@@ -41,12 +41,11 @@ pub enum Failure {
 }
 
 /// An [`ApiError`] as the widget reads it from the
-/// parsed body: its code, message and retry time, and its `params` as pairs. Read by hand: the
+/// parsed body: its code, retry time and `params` (as pairs), not its message. Read by hand: the
 /// protocol's type keeps the params in a `BTreeMap`, whose code is weight every shopper downloads;
 /// the tests check it reads the servers' errors as the protocol's type does.
 pub struct Refusal {
     pub code: ErrorCode,
-    pub message: String,
     pub retry_after: Option<u64>,
     pub params: Vec<(String, String)>,
 }
@@ -69,7 +68,6 @@ impl Refusal {
         }
         Some(Self {
             code: ErrorCode::from_name(&text("code")?),
-            message: text("message")?,
             retry_after: field("retryAfter")
                 .and_then(|after| after.as_f64())
                 .map(|after| after as u64),
@@ -130,14 +128,12 @@ async fn refusal(response: Response) -> Failure {
         Some(error) => Failure::Refused {
             status,
             code: error.code,
-            message: error.message,
             retry_after: after.or(error.retry_after.map(Duration::from_secs)),
             params: error.params,
         },
         None => Failure::Refused {
             status,
             code: ErrorCode::Unknown,
-            message: format!("HTTP {status}"),
             retry_after: after,
             params: Vec::new(),
         },

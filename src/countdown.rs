@@ -8,7 +8,7 @@ use crate::i18n::{Strings, Text};
 
 #[derive(Properties, PartialEq)]
 pub struct CountdownProps {
-    pub locale: Strings,
+    pub strings: Strings,
     pub expires_at: u64,
     pub clock: ServerClock,
 }
@@ -43,20 +43,20 @@ pub fn Countdown(props: &CountdownProps) -> Html {
     }
     let left_ms = (props.expires_at as f64 - props.clock.now(*now)).max(0.0);
     let seconds = (left_ms / 1000.0).floor() as u64;
-    let time = props.locale.clock(seconds);
+    let time = props.strings.clock(seconds);
     // The stretch the shopper first saw is not announced (the screen says it); each new one is.
     let seen = use_mut_ref(|| stretch(seconds));
     let announced = use_mut_ref(String::new);
     let now_in = stretch(seconds);
     if now_in != *seen.borrow() {
         *seen.borrow_mut() = now_in;
-        let at = props.locale.clock(u64::from(now_in) * 60);
-        *announced.borrow_mut() = props.locale.text(Text::TimeLeft, &[("time", &at)]);
+        let at = props.strings.clock(u64::from(now_in) * 60);
+        *announced.borrow_mut() = props.strings.text(Text::TimeLeft, &[("time", &at)]);
     }
     html! {
         <>
             <p class="usdt-checkout__countdown">
-                <time datetime={format!("PT{seconds}S")}>{ props.locale.text(Text::TimeLeft, &[("time", &time)]) }</time>
+                <time datetime={format!("PT{seconds}S")}>{ props.strings.text(Text::TimeLeft, &[("time", &time)]) }</time>
             </p>
             <p class="usdt-checkout__announce" role="status" aria-live="polite">{ announced.borrow().clone() }</p>
         </>

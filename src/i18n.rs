@@ -9,19 +9,46 @@ use std::cell::RefCell;
 
 use wasm_bindgen::{JsCast, JsValue};
 
-/// A language the widget speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Locale {
-    En,
-    ZhCn,
-    Es,
-    Fr,
-    De,
-    PtBr,
-    Ja,
-    Ko,
-    Ru,
-    Ar,
+/// The languages the widget speaks, each once: its variant and its BCP 47 tag, which names its
+/// table (`www/locales/<tag>.json`). A new language is one line here and its table.
+macro_rules! locales {
+    ($($variant:ident $tag:literal,)*) => {
+        /// A language the widget speaks.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Locale {
+            $($variant,)*
+        }
+
+        impl Locale {
+            pub const ALL: &[Locale] = &[$(Locale::$variant,)*];
+
+            /// The BCP 47 tag: the widget's `lang` attribute and its table's file name.
+            pub fn tag(self) -> &'static str {
+                TAGS[self as usize]
+            }
+        }
+
+        static TAGS: &[&str] = &[$($tag,)*];
+
+        /// Every table the widget can load, as the build ships them.
+        #[cfg(test)]
+        const TABLES_JSON: &[(Locale, &str)] = &[
+            $((Locale::$variant, include_str!(concat!("../www/locales/", $tag, ".json"))),)*
+        ];
+    };
+}
+
+locales! {
+    En "en",
+    ZhCn "zh-CN",
+    Es "es",
+    Fr "fr",
+    De "de",
+    PtBr "pt-BR",
+    Ja "ja",
+    Ko "ko",
+    Ru "ru",
+    Ar "ar",
 }
 
 macro_rules! texts {
@@ -71,7 +98,11 @@ texts! {
     ConfirmInWallet "confirm_in_wallet" "Confirm the payment in your wallet",
     WalletRejected "wallet_rejected" "You cancelled in your wallet. You can try again.",
     WalletWrongNetwork "wallet_wrong_network" "Your wallet is on another network. Switch to {network} to pay.",
-    NoWallet "no_wallet" "No browser wallet found. Scan the QR code with a phone wallet.",
+    WalletUnknownNetwork "wallet_unknown_network" "Your wallet does not have {network} yet. Add it in your wallet, then try again.",
+    WalletUnauthorized "wallet_unauthorized" "Your wallet did not let this page use your account. Allow it in your wallet, then try again.",
+    WalletPending "wallet_pending" "Your wallet already has a request waiting for you. Open your wallet to answer it, then try again.",
+    WalletFailed "wallet_failed" "Your wallet could not do this. Try again in a moment.",
+    BrowserWallet "browser_wallet" "your browser wallet",
     WalletSent "wallet_sent" "Sent from your wallet. Waiting for the network to see it…",
     TimeLeft "time_left" "Time left: {time}",
     Waiting "waiting" "Waiting for your payment",
@@ -94,6 +125,10 @@ texts! {
     CopyTransaction "copy_transaction" "Copy transaction hash",
     Unmatched "unmatched" "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it, contact the merchant with the transaction:",
     UnknownItem "unknown_item" "This item can't be bought here.",
+    Unsupported "unsupported" "This network or token can't pay for this order. Choose another.",
+    AlreadyStarted "already_started" "This order was already started or is over. Reload the page to see where it is.",
+    NoNetwork "no_network" "No network is available for payment.",
+    Refused "refused" "The shop can't do this right now. Try again in a moment.",
     DownloadReceipt "download_receipt" "Download receipt",
     Print "print" "Print",
     AlreadyPaid "already_paid" "I already paid",
@@ -111,7 +146,7 @@ texts! {
     TxAmountDiffers "tx_amount_differs" "This transaction sent {sent} {symbol}, {difference} {symbol} more than the {asked} {symbol} this order still asks. The merchant can see it and refund the difference.",
     TxBeforeOrder "tx_before_order" "This transaction was made before this order.",
     TxCreditedElsewhere "tx_credited_elsewhere" "This transaction already counts for another order.",
-    TooManyClaims "too_many_claims" "Too many tries. Try again in {seconds} seconds.",
+    TooManyTries "too_many_tries" "Too many tries. Try again in {seconds} seconds.",
     ClaimUnreachable "claim_unreachable" "Can't reach the shop right now. Try again in a moment.",
     WrongNetwork "wrong_network" "{amount} {symbol} arrived on {network}, but this order asked for {expected}, so it is not counted. If you sent it, contact the merchant with the transaction:",
     ClaimUnderReview "claim_under_review" "Thank you. This payment is recorded, and the merchant will check it. There is no need to pay again.",
@@ -133,26 +168,6 @@ thread_local! {
 }
 
 impl Locale {
-    pub const ALL: [Locale; 10] = [
-        Locale::En,
-        Locale::ZhCn,
-        Locale::Es,
-        Locale::Fr,
-        Locale::De,
-        Locale::PtBr,
-        Locale::Ja,
-        Locale::Ko,
-        Locale::Ru,
-        Locale::Ar,
-    ];
-
-    /// The BCP 47 tag: the widget's `lang` attribute and its table's file name.
-    pub fn tag(self) -> &'static str {
-        [
-            "en", "zh-CN", "es", "fr", "de", "pt-BR", "ja", "ko", "ru", "ar",
-        ][self as usize]
-    }
-
     /// Written right to left.
     pub fn rtl(self) -> bool {
         self == Locale::Ar
@@ -175,12 +190,14 @@ impl Locale {
         let language = tag.split('-').next()?;
         let traditional = |s| ["hant", "tw", "hk", "mo"].contains(&s);
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|l| l.tag().eq_ignore_ascii_case(&tag))
             .or_else(|| match language {
                 "zh" if tag.split('-').any(traditional) => None,
                 _ => Self::ALL
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .find(|l| l.tag().split('-').next() == Some(language)),
             })
     }
@@ -353,20 +370,6 @@ impl Strings {
 mod tests {
     use super::*;
 
-    /// Every table the widget can load, as the build ships them.
-    const TABLES_JSON: [(Locale, &str); 10] = [
-        (Locale::En, include_str!("../www/locales/en.json")),
-        (Locale::ZhCn, include_str!("../www/locales/zh-CN.json")),
-        (Locale::Es, include_str!("../www/locales/es.json")),
-        (Locale::Fr, include_str!("../www/locales/fr.json")),
-        (Locale::De, include_str!("../www/locales/de.json")),
-        (Locale::PtBr, include_str!("../www/locales/pt-BR.json")),
-        (Locale::Ja, include_str!("../www/locales/ja.json")),
-        (Locale::Ko, include_str!("../www/locales/ko.json")),
-        (Locale::Ru, include_str!("../www/locales/ru.json")),
-        (Locale::Ar, include_str!("../www/locales/ar.json")),
-    ];
-
     /// Values the same as English's in another table, each with its reason. Everything else
     /// equal to English is a text left untranslated.
     const SAME_AS_ENGLISH: [(Option<Locale>, Text); 4] = [
@@ -394,6 +397,22 @@ mod tests {
     }
 
     #[test]
+    fn each_table_in_www_locales_is_a_language_the_widget_speaks() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/www/locales");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let mut tables: Vec<String> = Locale::ALL
+            .iter()
+            .map(|l| format!("{}.json", l.tag()))
+            .collect();
+        files.sort_unstable();
+        tables.sort_unstable();
+        assert_eq!(files, tables);
+    }
+
+    #[test]
     fn keys_are_the_snake_case_names_of_the_texts() {
         for text in Text::ALL {
             let name = format!("{text:?}");
@@ -411,6 +430,7 @@ mod tests {
 
     #[test]
     fn the_english_table_is_the_compiled_in_english() {
+        assert_eq!(TABLES_JSON[0].0, Locale::En);
         let en = parse(TABLES_JSON[0].1);
         assert_eq!(en.len(), Text::ALL.len(), "en.json has extra keys");
         for text in Text::ALL {
@@ -425,7 +445,6 @@ mod tests {
 
     #[test]
     fn every_table_has_every_key_translated_with_the_same_placeholders() {
-        assert_eq!(TABLES_JSON.map(|(l, _)| l), Locale::ALL);
         for (locale, json) in &TABLES_JSON[1..] {
             let map = parse(json);
             let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();

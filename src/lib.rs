@@ -15,6 +15,7 @@ pub mod options;
 pub mod payment;
 pub mod poll;
 pub mod qr;
+pub mod refusal;
 pub mod view;
 pub mod wallet;
 pub mod wallet_pay;

@@ -21,8 +21,8 @@ pub enum Phase {
     /// The payment screen, polled until final.
     /// Shared, not copied: the reducer clones the model on every action.
     Paying(Rc<CheckoutView>),
-    /// Nothing can go on: the message says why.
-    Stopped(String),
+    /// Nothing can be paid with: the gateway offers no network this widget can describe.
+    NoNetwork,
 }
 
 /// Something wrong with the connection, shown over the current screen while polling goes on.
@@ -39,8 +39,9 @@ pub struct Model {
     pub chain: Option<ChainId>,
     pub symbol: Option<String>,
     pub notice: Option<Notice>,
-    /// A refusal to show beside the chooser (the shopper can pick again).
-    pub error: Option<String>,
+    /// A refusal to show beside the chooser (the shopper can pick again), said by the view in
+    /// the shopper's language (shared: the model is copied on every action).
+    pub error: Option<Rc<Failure>>,
     /// Bumped by "start again": a new purchase, a new idempotency key.
     pub attempt: u32,
     /// The payment screen is one this browser started before a reload.
@@ -155,11 +156,9 @@ impl Model {
     }
 }
 
-fn failure_message(failure: &Failure) -> Option<String> {
-    match failure {
-        Failure::Refused { message, .. } => Some(message.clone()),
-        _ => None,
-    }
+/// A refusal, kept to be said; other failures are notices.
+fn refusal(failure: Failure) -> Option<Rc<Failure>> {
+    matches!(failure, Failure::Refused { .. }).then(|| Rc::new(failure))
 }
 
 impl Reducible for Model {
@@ -179,7 +178,7 @@ impl Reducible for Model {
                     .map(|t| t.symbol.clone());
                 next.offer = Rc::new(offer);
                 next.phase = if next.offer.networks.is_empty() {
-                    Phase::Stopped("no network is available for payment".into())
+                    Phase::NoNetwork
                 } else {
                     Phase::Choosing
                 };
@@ -187,7 +186,7 @@ impl Reducible for Model {
             }
             Action::Offered(Err(failure), _) => {
                 next.notice = Some(notice_for(&failure));
-                next.error = failure_message(&failure);
+                next.error = refusal(failure);
             }
             Action::Choose { chain, symbol } => {
                 next.chain = Some(chain);
@@ -210,7 +209,7 @@ impl Reducible for Model {
                     Failure::Refused { .. } => None,
                     _ => Some(notice_for(&failure)),
                 };
-                next.error = failure_message(&failure);
+                next.error = refusal(failure);
             }
             Action::Polled(Ok(Some(view))) => {
                 next.phase = Phase::Paying(Rc::new(view));
@@ -331,7 +330,6 @@ mod tests {
         Failure::Refused {
             status,
             code,
-            message: "the server's words".into(),
             retry_after: None,
             params: params
                 .iter()
@@ -416,7 +414,6 @@ mod tests {
         let refusal = Failure::Refused {
             status: 422,
             code: ErrorCode::TxNotMined,
-            message: "not mined yet".into(),
             retry_after: None,
             params: vec![],
         };
@@ -457,6 +454,24 @@ mod tests {
         );
         let model = model.reduce(Action::StartAgain);
         assert_eq!(model.claim, Claim::default());
+    }
+
+    #[test]
+    fn a_refused_creation_is_kept_to_be_said_and_no_network_stops_the_widget() {
+        let model = Rc::new(Model::default()).reduce(Action::Offered(Ok(Offer::default()), None));
+        assert_eq!(model.phase, Phase::NoNetwork);
+
+        let model = Rc::new(Model::default()).reduce(Action::Start);
+        let unsupported = refusal(400, ErrorCode::Unsupported, &[]);
+        let model = model.reduce(Action::Started(Err(unsupported.clone())));
+        assert_eq!(model.phase, Phase::Choosing, "the shopper can pick again");
+        assert_eq!(model.error.as_deref(), Some(&unsupported));
+        assert_eq!(model.notice, None);
+        let model = model.reduce(Action::Start);
+        assert_eq!(model.error, None);
+        let model = model.reduce(Action::Started(Err(Failure::Unreachable)));
+        assert_eq!(model.error, None, "no answer is a notice, not a refusal");
+        assert_eq!(model.notice, Some(Notice::MerchantUnreachable));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::wallet_pay::WalletPay;
 
 #[derive(Properties)]
 pub struct PaymentProps {
-    pub locale: Strings,
+    pub strings: Strings,
     pub view: std::rc::Rc<CheckoutView>,
     /// The countdown's clock: the server's, as this browser knows it.
     pub clock: ServerClock,
@@ -29,7 +29,7 @@ pub struct PaymentProps {
 /// enough, and a fraction of the code.
 impl PartialEq for PaymentProps {
     fn eq(&self, other: &Self) -> bool {
-        self.locale == other.locale
+        self.strings == other.strings
             && std::rc::Rc::ptr_eq(&self.view, &other.view)
             && self.clock == other.clock
             && self.resumed == other.resumed
@@ -49,8 +49,8 @@ pub fn asks_for_payment(state: CheckoutState) -> bool {
 
 #[function_component]
 pub fn Payment(props: &PaymentProps) -> Html {
-    let locale = props.locale;
-    let t = |key| locale.text(key, &[]);
+    let strings = props.strings;
+    let t = |key| strings.text(key, &[]);
     let view = &props.view;
     let status = match view.state {
         CheckoutState::Order(s) => Some(s),
@@ -97,8 +97,8 @@ pub fn Payment(props: &PaymentProps) -> Html {
         payment.amount.clone()
     };
     // Shown in the shopper's number format; copied, and in the QR code, as the wallet takes it.
-    let shown = locale.amount(&amount);
-    let qr_label = locale.text(
+    let shown = strings.amount(&amount);
+    let qr_label = strings.text(
         Text::QrLabel,
         &[
             ("amount", &shown),
@@ -117,10 +117,10 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <dt>{ if partial { t(Text::PayTheRest) } else { t(Text::SendExactly) } }</dt>
                     <dd>
                         <span class="usdt-checkout__amount" dir="ltr">{ crate::cat(&[&shown, " ", &payment.symbol]) }</span>
-                        { copy_button(locale, Text::CopyAmount, &amount, &copied) }
+                        { copy_button(strings, Text::CopyAmount, &amount, &copied) }
                         if view.price.currency != payment.symbol && !partial {
                             <span class="usdt-checkout__fiat" dir="ltr">
-                                { locale.text(Text::FiatValue, &[("amount", &locale.amount(&view.price.amount)), ("currency", &view.price.currency)]) }
+                                { strings.text(Text::FiatValue, &[("amount", &strings.amount(&view.price.amount)), ("currency", &view.price.currency)]) }
                             </span>
                         }
                     </dd>
@@ -134,13 +134,13 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     <dt>{ t(Text::ToAddress) }</dt>
                     <dd>
                         <code class="usdt-checkout__address" dir="ltr">{ payment.to_address.to_string() }</code>
-                        { copy_button(locale, Text::CopyAddress, &payment.to_address.to_string(), &copied) }
+                        { copy_button(strings, Text::CopyAddress, &payment.to_address.to_string(), &copied) }
                     </dd>
                 </dl>
                 <a class="usdt-checkout__secondary usdt-checkout__deeplink" href={metamask} rel="noopener">
                     { t(Text::OpenInWallet) }
                 </a>
-                <WalletPay {locale} transfer={request} network={payment.network.clone()} />
+                <WalletPay {strings} transfer={request} network={payment.network.clone()} />
                 // Not every gateway answer gives a payment page (one read back after its answer was
                 // lost has none): no link rather than one to nowhere.
                 if !payment.cashier_url.is_empty() {
@@ -149,35 +149,35 @@ pub fn Payment(props: &PaymentProps) -> Html {
                     </a>
                 }
                 if let Some(expires_at) = view.expires_at {
-                    <Countdown {locale} {expires_at} clock={props.clock} />
+                    <Countdown {strings} {expires_at} clock={props.clock} />
                 }
             }
             // Said while the shopper may still be sending: what arrived here that no order took,
             // and what arrived at this address on another network than the order's.
             if asks || status == Some(OrderStatus::Expired) {
                 { for payment.unmatched.iter().map(|tx| {
-                    let amount = locale.amount(tx.amount.as_deref().unwrap_or_default());
+                    let amount = strings.amount(tx.amount.as_deref().unwrap_or_default());
                     let values = [("amount", amount.as_str()), ("symbol", &payment.symbol)];
                     // Each class written out: a class computed at run time brings Yew's class-set
                     // code, which every shopper would download for it.
                     match &tx.network {
                         Some(network) => html! {
                             <p class="usdt-checkout__note usdt-checkout__wrong-network">
-                                { locale.text(Text::WrongNetwork, &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
-                                { " " }{ transaction(locale, tx, &copied) }
+                                { strings.text(Text::WrongNetwork, &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
+                                { " " }{ transaction(strings, tx, &copied) }
                             </p>
                         },
                         None => html! {
                             <p class="usdt-checkout__note">
-                                { locale.text(Text::Unmatched, &values) }
-                                { " " }{ transaction(locale, tx, &copied) }
+                                { strings.text(Text::Unmatched, &values) }
+                                { " " }{ transaction(strings, tx, &copied) }
                             </p>
                         },
                     }
                 }) }
             }
             if matches!(status, Some(OrderStatus::Confirming | OrderStatus::Paid | OrderStatus::PaidLate)) {
-                { receipt(locale, payment, &view.id, &copied) }
+                { receipt(strings, payment, &view.id, &copied) }
             }
             // Once paid: the server's signed receipt to keep, and this one on paper (the
             // stylesheet prints the receipt alone, black on white, every hash in full).
@@ -196,7 +196,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                 </div>
             }
             if payment.overpaid != "0" {
-                <p class="usdt-checkout__note">{ locale.text(Text::Overpaid, &[("amount", &locale.amount(&payment.overpaid)), ("symbol", &payment.symbol)]) }</p>
+                <p class="usdt-checkout__note">{ strings.text(Text::Overpaid, &[("amount", &strings.amount(&payment.overpaid)), ("symbol", &payment.symbol)]) }</p>
             }
             if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed))
                 || props.resumed && status == Some(OrderStatus::Waiting)
@@ -213,18 +213,18 @@ fn short(address: &str) -> String {
     crate::cat(&[&address[..6], "…", &address[address.len() - 4..]])
 }
 
-fn receipt(locale: Strings, payment: &PaymentView, order: &str, copied: &Copied) -> Html {
-    let t = |key| locale.text(key, &[]);
+fn receipt(strings: Strings, payment: &PaymentView, order: &str, copied: &Copied) -> Html {
+    let t = |key| strings.text(key, &[]);
     html! {
         <dl class="usdt-checkout__receipt">
             <dt>{ t(Text::Order) }</dt>
             <dd><code dir="ltr">{ order }</code></dd>
             <dt>{ t(Text::Amount) }</dt>
-            <dd><span class="usdt-checkout__paid" dir="ltr">{ crate::cat(&[&locale.amount(&payment.paid), " ", &payment.symbol]) }</span></dd>
+            <dd><span class="usdt-checkout__paid" dir="ltr">{ crate::cat(&[&strings.amount(&payment.paid), " ", &payment.symbol]) }</span></dd>
             { for payment.transactions.iter().map(|tx| html! {
                 <>
                     <dt>{ t(Text::Transaction) }</dt>
-                    <dd>{ transaction(locale, tx, copied) }</dd>
+                    <dd>{ transaction(strings, tx, copied) }</dd>
                 </>
             }) }
         </dl>
@@ -232,13 +232,13 @@ fn receipt(locale: Strings, payment: &PaymentView, order: &str, copied: &Copied)
 }
 
 /// A transaction: shortened, with a button copying it whole and a link to the chain's explorer.
-fn transaction(locale: Strings, tx: &TransactionView, copied: &Copied) -> Html {
+fn transaction(strings: Strings, tx: &TransactionView, copied: &Copied) -> Html {
     html! {
         <>
             <code class="usdt-checkout__tx" dir="ltr" title={tx.hash.clone()}>{ short(&tx.hash) }</code>
-            { " " }{ copy_button(locale, Text::CopyTransaction, &tx.hash, copied) }
+            { " " }{ copy_button(strings, Text::CopyTransaction, &tx.hash, copied) }
             if let Some(url) = &tx.explorer_url {
-                { " " }<a href={url.clone()} target="_blank" rel="noopener">{ locale.text(Text::ViewOnExplorer, &[]) }</a>
+                { " " }<a href={url.clone()} target="_blank" rel="noopener">{ strings.text(Text::ViewOnExplorer, &[]) }</a>
             }
         </>
     }
@@ -248,7 +248,7 @@ fn transaction(locale: Strings, tx: &TransactionView, copied: &Copied) -> Html {
 type Copied = UseStateHandle<Option<String>>;
 
 /// Copies `value` to the clipboard and says so on its button, for two seconds.
-fn copy_button(locale: Strings, label: Text, value: &str, copied: &Copied) -> Html {
+fn copy_button(strings: Strings, label: Text, value: &str, copied: &Copied) -> Html {
     let onclick = {
         let (copied, value) = (copied.clone(), value.to_owned());
         Callback::from(move |_| {
@@ -268,8 +268,8 @@ fn copy_button(locale: Strings, label: Text, value: &str, copied: &Copied) -> Ht
         (Text::Copy, label)
     };
     html! {
-        <button type="button" class="usdt-checkout__copy" aria-label={locale.text(name, &[])} {onclick}>
-            { locale.text(text, &[]) }
+        <button type="button" class="usdt-checkout__copy" aria-label={strings.text(name, &[])} {onclick}>
+            { strings.text(text, &[]) }
         </button>
     }
 }

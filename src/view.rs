@@ -11,7 +11,7 @@ use crate::model::Notice;
 
 /// What the chooser shows: the offer, the shopper's choice so far, and what to do with it.
 pub struct Choice<'a> {
-    pub locale: Strings,
+    pub strings: Strings,
     pub offer: &'a Offer,
     pub chain: Option<ChainId>,
     pub symbol: Option<&'a str>,
@@ -28,7 +28,7 @@ pub struct Choice<'a> {
 
 /// Network and token, as radio groups (arrow keys move within a group, as shoppers expect).
 pub fn chooser(props: &Choice) -> Html {
-    let t = |key| props.locale.text(key, &[]);
+    let t = |key| props.strings.text(key, &[]);
     let networks = props.offer.networks.iter().filter(|n| {
         props
             .allowed_chains
@@ -87,39 +87,39 @@ pub fn chooser(props: &Choice) -> Html {
 }
 
 /// The one line that says where the payment is; read out by screen readers as it changes.
-pub fn status_text(locale: Strings, view: &CheckoutView) -> String {
+pub fn status_text(strings: Strings, view: &CheckoutView) -> String {
     let Some(payment) = &view.payment else {
-        return locale.text(Text::Waiting, &[]);
+        return strings.text(Text::Waiting, &[]);
     };
     use usdt_checkout_protocol::checkout::CheckoutState::Order;
     match view.state {
         Order(OrderStatus::Waiting) | usdt_checkout_protocol::checkout::CheckoutState::Open(_) => {
-            locale.text(Text::Waiting, &[])
+            strings.text(Text::Waiting, &[])
         }
-        Order(OrderStatus::PartiallyPaid) => locale.text(
+        Order(OrderStatus::PartiallyPaid) => strings.text(
             Text::PartiallyPaid,
             &[
-                ("amount", &locale.amount(&payment.remaining)),
+                ("amount", &strings.amount(&payment.remaining)),
                 ("symbol", &payment.symbol),
             ],
         ),
-        Order(OrderStatus::Confirming) => locale.text(
+        Order(OrderStatus::Confirming) => strings.text(
             Text::Confirming,
             &[
                 ("count", &payment.confirmations.unwrap_or(0).to_string()),
                 ("required", &payment.required_confirmations.to_string()),
             ],
         ),
-        Order(OrderStatus::Paid) => locale.text(Text::Paid, &[]),
-        Order(OrderStatus::Expired) => locale.text(Text::Expired, &[]),
-        Order(OrderStatus::PaidLate) => locale.text(Text::PaidLate, &[]),
-        Order(OrderStatus::Failed) => locale.text(Text::Failed, &[]),
+        Order(OrderStatus::Paid) => strings.text(Text::Paid, &[]),
+        Order(OrderStatus::Expired) => strings.text(Text::Expired, &[]),
+        Order(OrderStatus::PaidLate) => strings.text(Text::PaidLate, &[]),
+        Order(OrderStatus::Failed) => strings.text(Text::Failed, &[]),
     }
 }
 
 /// Trouble with a connection: shown, never fatal; polling goes on behind it.
 pub fn connection_notice(
-    locale: Strings,
+    strings: Strings,
     notice: Option<Notice>,
     gateway: Option<GatewayHealth>,
 ) -> Html {
@@ -134,7 +134,7 @@ pub fn connection_notice(
     };
     match text {
         Some(text) => {
-            html! { <p class="usdt-checkout__notice" role="alert">{ locale.text(text, &[]) }</p> }
+            html! { <p class="usdt-checkout__notice" role="alert">{ strings.text(text, &[]) }</p> }
         }
         None => html! {},
     }

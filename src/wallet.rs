@@ -2,7 +2,8 @@
 //! else `window.ethereum`; then EIP-1193 requests: connect, switch to the order's chain, and send
 //! the exact ERC-20 transfer; or sign a message (EIP-191 `personal_sign`), the proof that an
 //! account sent a payment. The shopper cancelling, or a wallet on another network, are states
-//! the widget shows, not errors.
+//! the widget shows, not errors; each answer a wallet can give is a [`WalletError`] the widget
+//! says in the shopper's language, never the wallet's own (English) message.
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use usdt_checkout_protocol::{ChainId, TransferRequest, hex};
@@ -12,20 +13,31 @@ use wasm_bindgen_futures::JsFuture;
 /// An EIP-1193 provider and the name to show for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Wallet {
-    pub name: String,
+    /// As the wallet names itself; `None` for one that does not (shown as "your browser
+    /// wallet", in the shopper's language).
+    pub name: Option<String>,
     pub id: String,
     provider: JsValue,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a wallet did not do what it was asked, by the EIP-1193 (and JSON-RPC) codes wallets
+/// answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalletError {
-    /// The shopper said no in the wallet (EIP-1193 code 4001).
+    /// The shopper said no in the wallet (4001).
     Rejected,
+    /// The wallet has not allowed this page the account or the method (4100).
+    Unauthorized,
+    /// The wallet does not have the order's chain (4902, to `wallet_switchEthereumChain`).
+    UnknownNetwork,
     /// The wallet is on another chain and would not switch.
     WrongNetwork,
+    /// The wallet already has a request of this page waiting for the shopper (-32002).
+    Pending,
     /// Asked to sign for an account it does not share (a payment another wallet sent).
     OtherAccount,
-    Failed(String),
+    /// Anything else: no such method, disconnected, no answer of the expected shape.
+    Failed,
 }
 
 /// Where a wallet payment is, for the shopper.
@@ -48,9 +60,7 @@ pub fn announced(detail: &JsValue) -> Option<Wallet> {
         return None;
     }
     Some(Wallet {
-        name: get(&info, "name")
-            .as_string()
-            .unwrap_or_else(|| "wallet".into()),
+        name: get(&info, "name").as_string(),
         id: get(&info, "uuid").as_string().unwrap_or_default(),
         provider,
     })
@@ -64,12 +74,7 @@ pub fn injected() -> Option<Wallet> {
         return None;
     }
     Some(Wallet {
-        name: if get(&provider, "isMetaMask").as_bool() == Some(true) {
-            "MetaMask"
-        } else {
-            "browser wallet"
-        }
-        .into(),
+        name: (get(&provider, "isMetaMask").as_bool() == Some(true)).then(|| "MetaMask".into()),
         id: "injected".into(),
         provider,
     })
@@ -88,12 +93,12 @@ pub fn request_announcements() {
 fn error_of(value: JsValue) -> WalletError {
     match get(&value, "code").as_f64() {
         Some(4001.0) => WalletError::Rejected,
-        Some(4902.0) => WalletError::WrongNetwork,
-        _ => WalletError::Failed(
-            get(&value, "message")
-                .as_string()
-                .unwrap_or_else(|| "the wallet reported an error".into()),
-        ),
+        Some(4100.0) => WalletError::Unauthorized,
+        Some(4902.0) => WalletError::UnknownNetwork,
+        // The chain is not the one asked for (4901): as a wallet that would not switch.
+        Some(4901.0) => WalletError::WrongNetwork,
+        Some(-32002.0) => WalletError::Pending,
+        _ => WalletError::Failed,
     }
 }
 
@@ -101,7 +106,7 @@ impl Wallet {
     async fn request(&self, method: &str, params: Array) -> Result<JsValue, WalletError> {
         let request: Function = get(&self.provider, "request")
             .dyn_into()
-            .map_err(|_| WalletError::Failed("the wallet has no request method".into()))?;
+            .map_err(|_| WalletError::Failed)?;
         let arguments = Object::new();
         let _ = Reflect::set(&arguments, &"method".into(), &method.into());
         let _ = Reflect::set(&arguments, &"params".into(), &params);
@@ -109,7 +114,7 @@ impl Wallet {
             .call1(&self.provider, &arguments)
             .map_err(error_of)?
             .dyn_into()
-            .map_err(|_| WalletError::Failed("the wallet did not answer with a promise".into()))?;
+            .map_err(|_| WalletError::Failed)?;
         JsFuture::from(promise).await.map_err(error_of)
     }
 
@@ -124,7 +129,7 @@ impl Wallet {
         let from = Array::from(&accounts)
             .get(0)
             .as_string()
-            .ok_or_else(|| WalletError::Failed("the wallet shared no account".into()))?;
+            .ok_or(WalletError::Failed)?;
         let chain = self.request("eth_chainId", Array::new()).await?;
         if parse_chain(&chain) != Some(transfer.chain) {
             step(Step::Switching);
@@ -136,12 +141,13 @@ impl Wallet {
             );
             self.request("wallet_switchEthereumChain", Array::of1(&target))
                 .await
-                .map_err(|e| {
-                    if e == WalletError::Rejected {
-                        e
-                    } else {
-                        WalletError::WrongNetwork
-                    }
+                .map_err(|e| match e {
+                    WalletError::Rejected
+                    | WalletError::Unauthorized
+                    | WalletError::UnknownNetwork
+                    | WalletError::Pending => e,
+                    // Switched by hand, it pays: said so.
+                    _ => WalletError::WrongNetwork,
                 })?;
             let now = self.request("eth_chainId", Array::new()).await?;
             if parse_chain(&now) != Some(transfer.chain) {
@@ -165,8 +171,7 @@ impl Wallet {
         let hash = self
             .request("eth_sendTransaction", Array::of1(&transaction))
             .await?;
-        hash.as_string()
-            .ok_or_else(|| WalletError::Failed("the wallet returned no transaction hash".into()))
+        hash.as_string().ok_or(WalletError::Failed)
     }
 
     /// `message` signed by `account` (EIP-191 `personal_sign`): the signature as the wallet
@@ -188,9 +193,7 @@ impl Wallet {
         let signature = self
             .request("personal_sign", Array::of2(&data.into(), &account))
             .await?;
-        signature
-            .as_string()
-            .ok_or_else(|| WalletError::Failed("the wallet returned no signature".into()))
+        signature.as_string().ok_or(WalletError::Failed)
     }
 }
 

@@ -6,21 +6,57 @@ use yew::prelude::*;
 
 use crate::hooks::use_wallets;
 use crate::i18n::{Strings, Text};
-use crate::wallet::{Step, WalletError};
+use crate::wallet::{Step, Wallet, WalletError};
 
 #[derive(Properties, PartialEq)]
 pub struct WalletPayProps {
-    pub locale: Strings,
+    pub strings: Strings,
     pub transfer: TransferRequest,
     pub network: String,
 }
 
-#[derive(Clone, PartialEq)]
-enum WalletState {
+/// Where paying from a wallet is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WalletState {
     Idle,
     Step(Step),
     Sent,
     Failed(WalletError),
+}
+
+/// A wallet's name: its own, else "your browser wallet" in the shopper's language.
+pub fn wallet_name(strings: Strings, wallet: &Wallet) -> String {
+    match &wallet.name {
+        Some(name) => name.clone(),
+        None => strings.text(Text::BrowserWallet, &[]),
+    }
+}
+
+/// Why a wallet did not do what it was asked, in the shopper's words (never the wallet's own);
+/// `network` is the order's.
+pub fn wallet_problem(strings: Strings, error: WalletError, network: &str) -> String {
+    let text = match error {
+        WalletError::Rejected => Text::WalletRejected,
+        WalletError::Unauthorized => Text::WalletUnauthorized,
+        WalletError::UnknownNetwork => Text::WalletUnknownNetwork,
+        WalletError::WrongNetwork => Text::WalletWrongNetwork,
+        WalletError::Pending => Text::WalletPending,
+        WalletError::OtherAccount | WalletError::Failed => Text::WalletFailed,
+    };
+    strings.text(text, &[("network", network)])
+}
+
+/// The line under the wallet buttons: where the payment is, or why it stopped.
+pub fn wallet_status(strings: Strings, state: WalletState, network: &str) -> Option<String> {
+    let text = match state {
+        WalletState::Idle => return None,
+        WalletState::Step(Step::Connecting) => Text::ConnectingWallet,
+        WalletState::Step(Step::Switching) => Text::SwitchNetwork,
+        WalletState::Step(Step::Confirming) => Text::ConfirmInWallet,
+        WalletState::Sent => Text::WalletSent,
+        WalletState::Failed(error) => return Some(wallet_problem(strings, error, network)),
+    };
+    Some(strings.text(text, &[("network", network)]))
 }
 
 /// Pay from a browser wallet: one button per wallet the browser has.
@@ -28,29 +64,14 @@ enum WalletState {
 pub fn WalletPay(props: &WalletPayProps) -> Html {
     let wallets = use_wallets();
     let state = use_state(|| WalletState::Idle);
-    let locale = props.locale;
-    let message = match &*state {
-        WalletState::Idle => None,
-        WalletState::Step(Step::Connecting) => Some(locale.text(Text::ConnectingWallet, &[])),
-        WalletState::Step(Step::Switching) => {
-            Some(locale.text(Text::SwitchNetwork, &[("network", &props.network)]))
-        }
-        WalletState::Step(Step::Confirming) => Some(locale.text(Text::ConfirmInWallet, &[])),
-        WalletState::Sent => Some(locale.text(Text::WalletSent, &[])),
-        WalletState::Failed(WalletError::Rejected) => Some(locale.text(Text::WalletRejected, &[])),
-        WalletState::Failed(WalletError::WrongNetwork) => {
-            Some(locale.text(Text::WalletWrongNetwork, &[("network", &props.network)]))
-        }
-        WalletState::Failed(WalletError::Failed(why)) => Some(why.clone()),
-        // Only a signature asks for an account.
-        WalletState::Failed(WalletError::OtherAccount) => None,
-    };
+    let strings = props.strings;
+    let message = wallet_status(strings, *state, &props.network);
     let busy = matches!(&*state, WalletState::Step(_) | WalletState::Sent);
     html! {
         <div class="usdt-checkout__wallets">
             { for wallets.0.iter().map(|wallet| {
                 let (wallet, state, transfer) = (wallet.clone(), state.clone(), props.transfer);
-                let name = wallet.name.clone();
+                let name = wallet_name(strings, &wallet);
                 let onclick = Callback::from(move |_| {
                     let (wallet, state) = (wallet.clone(), state.clone());
                     yew::platform::spawn_local(async move {
@@ -64,7 +85,7 @@ pub fn WalletPay(props: &WalletPayProps) -> Html {
                 });
                 html! {
                     <button type="button" class="usdt-checkout__secondary usdt-checkout__wallet" {onclick} disabled={busy}>
-                        { locale.text(Text::PayWithWallet, &[("wallet", &name)]) }
+                        { strings.text(Text::PayWithWallet, &[("wallet", &name)]) }
                     </button>
                 }
             }) }

@@ -18,7 +18,9 @@ use crate::i18n::{Strings, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Settings, Theme};
 use crate::payment::{Payment, asks_for_payment};
+use crate::refusal;
 use crate::view::{Choice, chooser, connection_notice, status_text};
+use crate::wallet::Wallet;
 
 #[derive(Properties, PartialEq, Clone)]
 pub struct CheckoutProps {
@@ -34,8 +36,7 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
     let settings = &props.settings;
     let model = use_reducer(Model::default);
     // The shopper's language, fetched beside the offer; until it is here, the widget is loading.
-    let strings = use_strings(settings);
-    let locale = strings.unwrap_or(Strings::ENGLISH);
+    let loaded = use_strings(settings);
     let clock = use_mut_ref(ServerClock::default);
     // The countdown runs on the server's clock, right on a shopper's wrong clock.
     if let Phase::Paying(view) = &model.phase {
@@ -68,60 +69,102 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
             model.dispatch(Action::StartAgain)
         })
     };
+    let clock = *clock.borrow();
+    screen(&Screen {
+        strings: loaded.unwrap_or(Strings::ENGLISH),
+        model: &model,
+        phase: match loaded {
+            Some(_) => &model.phase,
+            None => &Phase::Loading,
+        },
+        settings,
+        clock,
+        wallets: &wallets.0,
+        on_choose,
+        on_continue,
+        on_start_again,
+        on_claim,
+        on_prove,
+    })
+}
 
+/// What the widget shows, and what its controls call.
+pub struct Screen<'a> {
+    pub strings: Strings,
+    pub model: &'a Model,
+    /// The model's, or loading while the shopper's language is fetched.
+    pub phase: &'a Phase,
+    pub settings: &'a Settings,
+    /// The countdown's clock: the server's, as this browser knows it.
+    pub clock: ServerClock,
+    /// The wallets that can prove a payment under review.
+    pub wallets: &'a [Wallet],
+    pub on_choose: Callback<(ChainId, String)>,
+    pub on_continue: Callback<()>,
+    pub on_start_again: Callback<()>,
+    pub on_claim: Callback<String>,
+    pub on_prove: Callback<Wallet>,
+}
+
+/// The widget, rendered from its state alone: every screen a shopper can reach is a [`Model`]
+/// rendered here (the tests render each, in each language).
+pub fn screen(screen: &Screen) -> Html {
+    let Screen {
+        strings,
+        model,
+        phase,
+        settings,
+        ..
+    } = *screen;
     let theme = match settings.theme {
         Theme::Light => "light",
         Theme::Dark => "dark",
         Theme::Auto => "auto",
     };
-    let phase = match strings {
-        Some(_) => &model.phase,
-        None => &Phase::Loading,
-    };
     let status = match phase {
-        Phase::Loading => locale.text(Text::Loading, &[]),
+        Phase::Loading => strings.text(Text::Loading, &[]),
         Phase::Choosing | Phase::Creating => String::new(),
-        Phase::Paying(view) => status_text(locale, view),
-        Phase::Stopped(why) => why.clone(),
+        Phase::Paying(view) => status_text(strings, view),
+        Phase::NoNetwork => strings.text(Text::NoNetwork, &[]),
     };
     let gateway = match phase {
         Phase::Paying(view) => Some(view.gateway),
         _ => None,
     };
-    let title = locale.text(Text::Title, &[]);
+    let title = strings.text(Text::Title, &[]);
     // The first widget is named by its title, any other also by its number: "Pay with USDT (2)".
     let name = match model.instance {
         1 => title.clone(),
         n => crate::cat(&[&title, " (", &n.to_string(), ")"]),
     };
     html! {
-        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={locale.tag()} dir={locale.dir()} aria-label={name}>
+        <section class="usdt-checkout" data-theme={theme} data-state={model.status().map(|s| s.as_str())} lang={strings.tag()} dir={strings.dir()} aria-label={name}>
             <h1 class="usdt-checkout__title" ref={model.heading.clone()} tabindex="-1">{ title }</h1>
             <p class="usdt-checkout__status" role="status" aria-live="polite">{ status }</p>
-            { connection_notice(locale, model.notice, gateway) }
+            { connection_notice(strings, model.notice, gateway) }
             if let Some(error) = &model.error {
-                <p class="usdt-checkout__error" role="alert">{ error }</p>
+                <p class="usdt-checkout__error" role="alert">{ refusal::creation(strings, error) }</p>
             }
             { match phase {
-                Phase::Loading | Phase::Stopped(_) => html! {},
+                Phase::Loading | Phase::NoNetwork => html! {},
                 Phase::Choosing | Phase::Creating => chooser(&Choice {
-                    locale,
+                    strings,
                     offer: &model.offer,
                     chain: model.chain,
                     symbol: model.symbol.as_deref(),
                     allowed_chains: settings.chains.as_deref(),
                     allowed_tokens: settings.tokens.as_deref(),
                     busy: matches!(model.phase, Phase::Creating),
-                    on_choose,
-                    on_continue,
+                    on_choose: screen.on_choose.clone(),
+                    on_continue: screen.on_continue.clone(),
                 }),
                 Phase::Paying(view) => {
                     let offered = asks_for_payment(view.state)
                         || view.state == CheckoutState::Order(OrderStatus::Expired);
                     html! {
                         <>
-                            <Payment {locale} view={view.clone()} clock={*clock.borrow()} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} {on_start_again} />
-                            { claim_form(locale, &model.claim, offered, &wallets.0, &on_claim, &on_prove) }
+                            <Payment {strings} view={view.clone()} clock={screen.clock} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} on_start_again={screen.on_start_again.clone()} />
+                            { claim_form(strings, &model.claim, offered, screen.wallets, &screen.on_claim, &screen.on_prove) }
                         </>
                     }
                 }

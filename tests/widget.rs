@@ -2,13 +2,17 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use usdt_checkout::claim::{claim_form, reason};
+use usdt_checkout::claim::claim_form;
 use usdt_checkout::client::{Failure, Refusal};
 use usdt_checkout::i18n::{Locale, Strings};
-use usdt_checkout::model::{Claim, Notice, Review};
+use usdt_checkout::model::{Claim, Model, Notice, Phase, Review};
+use usdt_checkout::options::{Purchase, Settings, Theme};
 use usdt_checkout::payment::{Payment, PaymentProps};
+use usdt_checkout::refusal;
 use usdt_checkout::view::connection_notice;
 use usdt_checkout::wallet::{Wallet, WalletError};
+use usdt_checkout::wallet_pay::{WalletState, wallet_status};
+use usdt_checkout::widget::{Screen, screen};
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, ErrorCode, GatewayHealth,
     PaymentView, Price, TransactionView,
@@ -181,7 +185,6 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
         let json = serde_json::to_string(&error).unwrap();
         let read = Refusal::read(&js_sys::JSON::parse(&json).unwrap()).expect(&json);
         assert_eq!(read.code, error.code, "{json}");
-        assert_eq!(read.message, error.message, "{json}");
         assert_eq!(read.retry_after, error.retry_after, "{json}");
         let params: std::collections::BTreeMap<String, String> = read.params.into_iter().collect();
         assert_eq!(params, error.params, "{json}");
@@ -437,7 +440,7 @@ async fn render_view(view: CheckoutView, resumed: bool) -> (web_sys::Element, St
     let host = host();
     let status = usdt_checkout::view::status_text(Strings::ENGLISH, &view);
     let props = PaymentProps {
-        locale: Strings::ENGLISH,
+        strings: Strings::ENGLISH,
         view: view.into(),
         clock: Default::default(),
         resumed,
@@ -720,12 +723,11 @@ async fn a_transfer_on_another_network_has_its_own_note_beside_the_same_network_
     host.remove();
 }
 
-/// A refusal of a claim as the client reads one: `code`, its `params`, the server's message.
+/// A refusal of a claim as the client reads one: `code` and its `params`.
 fn refused(code: ErrorCode, params: &[(&str, &str)]) -> Failure {
     Failure::Refused {
         status: 422,
         code,
-        message: "the server's own words".into(),
         retry_after: None,
         params: params
             .iter()
@@ -829,13 +831,20 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
             Failure::RateLimited(Some(Duration::from_secs(45))),
             "Too many tries. Try again in 45 seconds.",
         ),
-        (refused(ErrorCode::Conflict, &[]), "the server's own words"),
+        (
+            refused(ErrorCode::Conflict, &[]),
+            "The shop can't do this right now. Try again in a moment.",
+        ),
+        (
+            refused(ErrorCode::Unknown, &[]),
+            "The shop can't do this right now. Try again in a moment.",
+        ),
         (
             Failure::Unreachable,
             "Can't reach the shop right now. Try again in a moment.",
         ),
     ] {
-        assert_eq!(reason(Strings::ENGLISH, &failure), said);
+        assert_eq!(refusal::claim(Strings::ENGLISH, &failure), said);
     }
 
     // In another language, in its words and its numbers.
@@ -851,13 +860,13 @@ fn every_refusal_of_a_claim_is_said_in_the_shoppers_words_with_what_it_names() {
     );
     assert_eq!(asked, "24,995001");
     assert_eq!(
-        reason(fr, &amount_differs),
+        refusal::claim(fr, &amount_differs),
         format!(
             "Cette transaction a envoyé {sent} USDT, soit {difference} USDT de plus que les {asked} USDT que cette commande demande encore. Le commerçant peut la voir et vous rembourser la différence."
         )
     );
     assert_eq!(
-        reason(
+        refusal::claim(
             fr,
             &refused(
                 ErrorCode::TxWrongChain,
@@ -1302,8 +1311,12 @@ async fn a_payment_under_review_is_said_calmly_and_each_wallet_offers_to_prove_i
             "You cancelled in your wallet. You can try again.".to_owned(),
         ),
         (
-            WalletError::Failed("Ledger is locked".into()),
-            "Ledger is locked".to_owned(),
+            WalletError::Failed,
+            "Your wallet could not do this. Try again in a moment.".to_owned(),
+        ),
+        (
+            WalletError::Pending,
+            "Your wallet already has a request waiting for you. Open your wallet to answer it, then try again.".to_owned(),
         ),
     ] {
         let claim = under_review(false, Some(unproven));
@@ -1626,7 +1639,7 @@ async fn pay_with_wallet(reject: bool) -> (web_sys::Element, Vec<(String, String
     waiting.payment.as_mut().unwrap().chain_id = ChainId::LOCAL;
     let host = host();
     let props = PaymentProps {
-        locale: Strings::ENGLISH,
+        strings: Strings::ENGLISH,
         view: waiting.into(),
         clock: Default::default(),
         resumed: false,
@@ -1817,6 +1830,301 @@ async fn arabic_lays_out_right_to_left_with_amounts_and_addresses_left_to_right(
     handle.unmount();
     restore_fetch();
     host.remove();
+}
+
+/// Everything a shopper can read in `host`: its text, and the names and hints its elements
+/// carry (`aria-label`, `title`, `placeholder`), one per line.
+fn readable(host: &web_sys::Element) -> String {
+    let mut said = text(host);
+    let elements = host.query_selector_all("*").unwrap();
+    for i in 0..elements.length() {
+        let element: web_sys::Element = elements.item(i).unwrap().dyn_into().unwrap();
+        for name in ["aria-label", "title", "placeholder"] {
+            if let Some(value) = element.get_attribute(name) {
+                said.push('\n');
+                said.push_str(&value);
+            }
+        }
+    }
+    said
+}
+
+/// The words of `text` written in Latin letters (runs of ASCII letters, `_` and `-`); runs with
+/// a digit in them are numbers, hashes and addresses, not words.
+fn latin_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|run| {
+            run.bytes().any(|b| b.is_ascii_alphabetic()) && !run.bytes().any(|b| b.is_ascii_digit())
+        })
+        .collect()
+}
+
+#[derive(yew::Properties, PartialEq)]
+struct ScreenProps {
+    strings: Strings,
+    model: std::rc::Rc<Model>,
+    wallets: Vec<Wallet>,
+}
+
+/// The widget's whole screen for a model, as its root renders it.
+#[yew::function_component]
+fn ScreenHost(props: &ScreenProps) -> yew::Html {
+    let settings = Settings {
+        merchant_url: "http://shop.test".into(),
+        gateway_url: "http://gateway.test".into(),
+        networks_url: "http://gateway.test/networks".into(),
+        tokens_url: "http://gateway.test/tokens".into(),
+        purchase: Purchase::Checkout("co_test".into()),
+        chains: None,
+        tokens: None,
+        default_chain: None,
+        locale: Some("ar".into()),
+        locales_url: None,
+        theme: Theme::Auto,
+    };
+    screen(&Screen {
+        strings: props.strings,
+        model: &props.model,
+        phase: &props.model.phase,
+        settings: &settings,
+        clock: Default::default(),
+        wallets: &props.wallets,
+        on_choose: Callback::noop(),
+        on_continue: Callback::noop(),
+        on_start_again: Callback::noop(),
+        on_claim: Callback::noop(),
+        on_prove: Callback::noop(),
+    })
+}
+
+/// Every screen a shopper can reach, and every refusal, notice and wallet answer, said in Arabic:
+/// nothing of it is English. Each is checked for words in Latin letters; the only ones allowed
+/// are those the Arabic table itself writes (USDT, QR, MetaMask) and the order's own data (its
+/// network, token, currency and id, the wallets' names). A text left out of the tables, or the
+/// server's English message shown as is, fails it.
+#[wasm_bindgen_test]
+async fn every_screen_in_arabic_says_only_what_the_arabic_table_says() {
+    use std::rc::Rc;
+    use std::time::Duration;
+    let json = include_str!("../www/locales/ar.json");
+    let ar = Strings::install(Locale::Ar, js_sys::JSON::parse(json).unwrap()).unwrap();
+    let table: std::collections::BTreeMap<String, String> = serde_json::from_str(json).unwrap();
+    let mut allowed: std::collections::BTreeSet<&str> = table
+        .values()
+        .flat_map(|value| latin_words(value))
+        .collect();
+    // The order's data: as the view names them, in every language.
+    allowed.extend([
+        "Ethereum", "USDT", "USD", "BNB", "Smart", "Chain", "co_test",
+    ]);
+    let arabic = |said: &str| said.chars().any(|c| ('\u{600}'..='\u{6ff}').contains(&c));
+    let check = |what: &str, said: &str| {
+        assert!(arabic(said), "{what} says nothing in Arabic: {said:?}");
+        for word in latin_words(said) {
+            assert!(
+                allowed.contains(word),
+                "{what}: {word:?} is not from the Arabic table: {said}"
+            );
+        }
+    };
+
+    // The whole screen, in each state.
+    let wallet = install_signer();
+    let unnamed = usdt_checkout::wallet::announced(
+        &js_sys::JSON::parse(r#"{"info": {"uuid": "u-1"}, "provider": {}}"#).unwrap(),
+    )
+    .unwrap();
+    let wallets = vec![wallet.clone(), unnamed];
+    let read =
+        |json: &str| usdt_checkout::client::listed(&js_sys::JSON::parse(json).unwrap()).unwrap();
+    let listed = read(r#"[{"chainId": 1, "symbol": "USDT"}]"#);
+    let offer = Rc::new(usdt_checkout::client::described(&listed, &listed));
+    let choosing = Model {
+        phase: Phase::Choosing,
+        offer: offer.clone(),
+        chain: Some(ChainId::ETHEREUM),
+        symbol: Some("USDT".into()),
+        ..Model::default()
+    };
+    let paying = |view: CheckoutView| Model {
+        phase: Phase::Paying(view.into()),
+        ..Model::default()
+    };
+    let mut screens: Vec<(String, Model)> = vec![
+        ("loading".into(), Model::default()),
+        ("choosing".into(), choosing.clone()),
+        (
+            "creating".into(),
+            Model {
+                phase: Phase::Creating,
+                ..choosing.clone()
+            },
+        ),
+        (
+            "no network".into(),
+            Model {
+                phase: Phase::NoNetwork,
+                ..Model::default()
+            },
+        ),
+        (
+            "the shop unreachable".into(),
+            Model {
+                notice: Some(Notice::MerchantUnreachable),
+                ..choosing.clone()
+            },
+        ),
+        (
+            "the gateway busy".into(),
+            Model {
+                notice: Some(Notice::RateLimited),
+                ..choosing.clone()
+            },
+        ),
+    ];
+    for code in ErrorCode::ALL.iter().chain([&ErrorCode::Unknown]) {
+        screens.push((
+            format!("creation refused: {code:?}"),
+            Model {
+                error: Some(Rc::new(refused(*code, &[]))),
+                ..choosing.clone()
+            },
+        ));
+    }
+    for state in OrderStatus::ALL {
+        screens.push((format!("{state}"), paying(view(state))));
+        let mut resumed = paying(view(state));
+        resumed.resumed = true;
+        screens.push((format!("{state}, resumed"), resumed));
+    }
+    let mut noted = view(OrderStatus::Waiting);
+    let payment = noted.payment.as_mut().unwrap();
+    payment.overpaid = "1.5".into();
+    for network in [None, Some("BNB Smart Chain".into())] {
+        payment.unmatched.push(TransactionView {
+            hash: format!("0x{}", "c4".repeat(32)),
+            explorer_url: Some("https://etherscan.io/tx/0xc4".into()),
+            amount: Some("10".into()),
+            network,
+        });
+    }
+    noted.gateway = GatewayHealth::Unreachable { since: 1 };
+    screens.push((
+        "transfers that match no order, overpaid".into(),
+        paying(noted),
+    ));
+    let mut limited = view(OrderStatus::Waiting);
+    limited.gateway = GatewayHealth::RateLimited { until: 1 };
+    screens.push(("the gateway rate limited".into(), paying(limited)));
+    let claims = [
+        (
+            "a claim looked up",
+            Claim {
+                busy: true,
+                ..Claim::default()
+            },
+        ),
+        (
+            "a claim found",
+            Claim {
+                found: true,
+                ..Claim::default()
+            },
+        ),
+        (
+            "a claim refused",
+            Claim {
+                refused: Some(refused(ErrorCode::TxNotMined, &[]).into()),
+                ..Claim::default()
+            },
+        ),
+        ("a claim under review", under_review(false, None)),
+        ("a claim being proven", under_review(true, None)),
+        (
+            "a claim's proof by another wallet",
+            under_review(false, Some(WalletError::OtherAccount)),
+        ),
+    ];
+    for (what, claim) in claims {
+        let mut model = paying(view(OrderStatus::Waiting));
+        model.claim = claim;
+        screens.push((what.into(), model));
+    }
+    for (what, model) in screens {
+        let host = host();
+        let props = ScreenProps {
+            strings: ar,
+            model: model.into(),
+            wallets: wallets.clone(),
+        };
+        yew::Renderer::<ScreenHost>::with_root_and_props(host.clone(), props).render();
+        rendered().await;
+        if what.starts_with("waiting") {
+            // The wallets appear a turn later; a copy button says it copied.
+            appears(&host, "button.usdt-checkout__wallet", "a wallet button").await;
+            let copy: web_sys::HtmlElement = host
+                .query_selector(".usdt-checkout__copy")
+                .unwrap()
+                .unwrap()
+                .dyn_into()
+                .unwrap();
+            copy.click();
+            rendered().await;
+        }
+        check(&what, &readable(&host));
+        host.remove();
+    }
+    remove_wallet();
+
+    // Every refusal, notice and wallet answer, whichever screen says it.
+    let params = [
+        ("networks", "Ethereum, BNB Smart Chain"),
+        ("network", "BNB Smart Chain"),
+        ("expected", "Ethereum"),
+        ("symbol", "USDT"),
+        ("address", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
+        ("sent", "30"),
+    ];
+    let mut failures = vec![
+        Failure::Unreachable,
+        Failure::RateLimited(Some(Duration::from_secs(9))),
+        Failure::Blocked(None),
+    ];
+    for code in ErrorCode::ALL.iter().chain([&ErrorCode::Unknown]) {
+        failures.push(refused(*code, &params));
+    }
+    for failure in &failures {
+        check(
+            &format!("a claim: {failure:?}"),
+            &refusal::claim(ar, failure),
+        );
+        check(
+            &format!("a creation: {failure:?}"),
+            &refusal::creation(ar, failure),
+        );
+    }
+    use usdt_checkout::wallet::Step;
+    let mut states = vec![
+        WalletState::Step(Step::Connecting),
+        WalletState::Step(Step::Switching),
+        WalletState::Step(Step::Confirming),
+        WalletState::Sent,
+    ];
+    for error in [
+        WalletError::Rejected,
+        WalletError::Unauthorized,
+        WalletError::UnknownNetwork,
+        WalletError::WrongNetwork,
+        WalletError::Pending,
+        WalletError::OtherAccount,
+        WalletError::Failed,
+    ] {
+        states.push(WalletState::Failed(error));
+    }
+    for state in states {
+        let said = wallet_status(ar, state, "Ethereum").expect("a line");
+        check(&format!("paying from a wallet: {state:?}"), &said);
+    }
 }
 
 #[wasm_bindgen_test]
