@@ -15,8 +15,15 @@ use libfuzzer_sys::fuzz_target;
 use usdt_checkout_protocol::gateway::lists::List;
 use usdt_checkout_protocol::gateway::v1::Payment;
 use usdt_checkout_protocol::gateway::{Answer, GatewayStatus, Listed, describe, read_answer};
+use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{ChainId, ChainRegistry};
 use usdt_checkout_server::gateway::{BlockatmV1, Dialect, NewOrder};
+
+/// The dialect, its keys made once: reading signs and checks nothing.
+static V1: std::sync::LazyLock<BlockatmV1> = std::sync::LazyLock::new(|| BlockatmV1 {
+    key: V1PrivateKey::generate(),
+    webhook_key: V1PrivateKey::generate().public_key(),
+});
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -25,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let (event, body) = text.split_once('\n').unwrap_or(("", text));
     let event = Some(event).filter(|e| !e.is_empty());
 
-    let report = BlockatmV1.webhook(event, body);
+    let report = V1.webhook(event, body);
     let payment = serde_json::from_str::<Payment>(body);
     if let Ok(Some(report)) = &report {
         let payment = payment.as_ref().expect("a report is read from a callback");
@@ -57,8 +64,8 @@ fuzz_target!(|data: &[u8]| {
         symbol: "USDT".into(),
         amount: "25".into(),
     };
-    let _ = BlockatmV1.created(&order, body);
-    let _ = BlockatmV1.queried(body);
+    let _ = V1.created(&order, body);
+    let _ = V1.queried(body);
     // The public lists as the checkout server reads them: an entry written back (as the
     // sandbox's minimal lists write it) reads again as the same entry, and described, each is
     // the registry's chain or token or skipped, never both and never anything else.

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::gateway::v2::{OrderDetail, PaymentEvent};
+use usdt_checkout_protocol::signature::V2SecretKey;
 use usdt_checkout_protocol::{Address, ChainId};
 use usdt_checkout_server::gateway::{BlockatmV2, Dialect, NewOrder};
 
@@ -28,6 +29,8 @@ fuzz_target!(|data: &[u8]| {
         .parse()
         .expect("an address");
     let dialect = BlockatmV2 {
+        secret: V2SecretKey::new("sk_fuzz").expect("a secret"),
+        webhook_secret: V2SecretKey::new("whsec_fuzz").expect("a secret"),
         cashier_id: "91".into(),
         receiving_addresses: BTreeMap::from([(ChainId(31337), to)]),
     };

@@ -129,6 +129,7 @@ mod tests {
     use super::*;
     use crate::domain::{Asked, CreatedBy};
     use crate::gateway::{BlockatmV1, Dialect};
+    use usdt_checkout_protocol::signature::V1PrivateKey;
 
     const CHAIN: ChainId = ChainId::LOCAL;
     const NOW: u64 = 1_700_000_000_000;
@@ -205,7 +206,12 @@ mod tests {
                 "status":1,"symbol":"USDT","txId":"0X{}","type":1}}"#,
             "AB".repeat(32)
         );
-        let report = BlockatmV1.webhook(None, &body).unwrap().unwrap();
+        let key = V1PrivateKey::generate();
+        let v1 = BlockatmV1 {
+            webhook_key: key.public_key(),
+            key,
+        };
+        let report = v1.webhook(None, &body).unwrap().unwrap();
         paid.gateway = paid
             .gateway
             .merged(report.status, None, report.tx_id.as_ref(), NOW);

@@ -16,7 +16,6 @@ use tower_http::timeout::TimeoutLayer;
 use crate::app::App;
 use crate::checkouts::Checkouts;
 use crate::config::Config;
-use crate::gateway::GatewayClient;
 use crate::store::replicas::{Role, Roles, while_leading};
 use crate::store::{Backend, Store};
 use crate::supervisor::{Workers, supervise};
@@ -33,7 +32,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("{}: {e}", config.database))?;
     let fulfillment_due = Arc::new(Notify::new());
-    let gateway = Arc::new(GatewayClient::for_config(&config).sharing_budget(store.clone()));
+    let gateway = Arc::new(config.gateway_client().sharing_budget(store.clone()));
     // A pause the gateway asked before a restart (or of another server) is said from the start.
     gateway.resume_pause().await;
     let dialect = gateway.dialect();

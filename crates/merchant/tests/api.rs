@@ -21,7 +21,6 @@ use usdt_checkout_server::app::App;
 use usdt_checkout_server::checkouts::Checkouts;
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
-use usdt_checkout_server::gateway::GatewayClient;
 use usdt_checkout_server::long_polls::LongPolls;
 use usdt_checkout_server::store::Store;
 use usdt_checkout_server::{api, config, server};
@@ -102,7 +101,7 @@ currency = "USD"
             .await
             .unwrap(),
     );
-    let gateway = Arc::new(GatewayClient::for_config(&config));
+    let gateway = Arc::new(config.gateway_client());
     let mut app = App::new(config, checkouts, gateway);
     adjust(&mut app);
     Harness {

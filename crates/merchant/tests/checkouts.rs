@@ -877,8 +877,7 @@ async fn a_gateway_answer_that_cannot_be_read_skips_its_order_not_the_round(db: 
     use std::collections::HashMap;
     use std::sync::Mutex;
     use usdt_checkout_protocol::signature::V1PrivateKey;
-    use usdt_checkout_server::config::{Credentials, GatewayApi};
-    use usdt_checkout_server::gateway::{GatewayClient, dialect_for};
+    use usdt_checkout_server::gateway::{BlockatmV1, GatewayApi, GatewayClient};
 
     let db = TempDb::new(db, "an_answer_that_cannot_be_read_skips").await;
     let (_store, checkouts) = open(&db).await;
@@ -920,10 +919,12 @@ async fn a_gateway_answer_that_cannot_be_read_skips_its_order_not_the_round(db: 
     let gateway = GatewayClient::new(
         url,
         "k".into(),
-        Credentials::V1(V1PrivateKey::generate()),
         90,
         std::time::Duration::from_secs(2),
-        dialect_for(&GatewayApi::BlockatmV1),
+        GatewayApi::BlockatmV1(BlockatmV1 {
+            key: V1PrivateKey::generate(),
+            webhook_key: V1PrivateKey::generate().public_key(),
+        }),
     );
 
     usdt_checkout_server::reconcile::round(&checkouts, &gateway, &mut HashMap::new())

@@ -6,9 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 use usdt_checkout_protocol::ChainId;
 use usdt_checkout_protocol::gateway::GatewayStatus;
-use usdt_checkout_server::config::{Credentials, GatewayApi};
 use usdt_checkout_server::gateway::{
-    GatewayClient, GatewayError, GatewayHealth, NewOrder, dialect_for,
+    BlockatmV1, BlockatmV2, GatewayApi, GatewayClient, GatewayError, GatewayHealth, NewOrder,
 };
 use usdt_checkout_testkit::*;
 
@@ -47,11 +46,18 @@ fn client(w: &World, per_minute: usize) -> GatewayClient {
     GatewayClient::new(
         w.sandbox.url.clone(),
         w.keys.api_key.clone(),
-        Credentials::V1(w.keys.v1.clone()),
         per_minute,
         Duration::from_secs(2),
-        dialect_for(&GatewayApi::BlockatmV1),
+        v1(&w.keys),
     )
+}
+
+/// V1 signed with the merchant's key (no webhook comes to these clients: any key checks them).
+fn v1(keys: &MerchantKeys) -> GatewayApi {
+    GatewayApi::BlockatmV1(BlockatmV1 {
+        key: keys.v1.clone(),
+        webhook_key: keys.v1.public_key(),
+    })
 }
 
 fn order(order_no: &str) -> NewOrder {
@@ -99,10 +105,11 @@ async fn speaks_v2_with_the_configured_receiving_address() {
     let gateway = GatewayClient::new(
         w.sandbox.url.clone(),
         w.keys.api_key.clone(),
-        Credentials::V2(w.keys.v2.clone()),
         90,
         Duration::from_secs(2),
-        dialect_for(&GatewayApi::BlockatmV2 {
+        GatewayApi::BlockatmV2(BlockatmV2 {
+            secret: w.keys.v2.clone(),
+            webhook_secret: w.keys.webhook_secret.clone(),
             // The sandbox's first merchant's.
             cashier_id: "86100021".into(),
             receiving_addresses: [(ChainId::LOCAL, receiver)].into(),
@@ -187,10 +194,9 @@ async fn speaks_https_to_an_https_gateway() {
     let gateway = GatewayClient::new(
         format!("https://{}", listener.local_addr().unwrap()),
         "key".into(),
-        Credentials::V1(MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12").v1),
         90,
         Duration::from_secs(2),
-        dialect_for(&GatewayApi::BlockatmV1),
+        v1(&MerchantKeys::new("5e0f7a51-9a0b-4c55-8d2e-6b7c8d9e0f12")),
     );
     let call = tokio::spawn(async move { gateway.order_status("ord_1").await });
     let (mut socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())

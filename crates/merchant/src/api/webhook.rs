@@ -25,9 +25,11 @@ pub(super) async fn webhook(
     let body =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    app.config
-        .webhook_verifier
-        .verify_request(header, Signed::Body(body), now_ms())?;
+    app.gateway.dialect().webhook_verifier().verify_request(
+        header,
+        Signed::Body(body),
+        now_ms(),
+    )?;
     let report = app
         .gateway
         .dialect()

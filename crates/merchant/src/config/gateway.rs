@@ -1,30 +1,13 @@
-//! Which gateway dialect, and how calls to it are signed and its webhooks checked.
+//! Which gateway dialect, with the keys that sign calls to it and check its webhooks.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey, Verifier};
-use usdt_checkout_protocol::{Address, ChainId};
+use usdt_checkout_protocol::ChainId;
+use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, V2SecretKey};
 
-use super::WEBHOOK_WINDOW_MS;
-
-/// Which gateway, and which of its documented dialects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GatewayApi {
-    BlockatmV1,
-    BlockatmV2 {
-        /// The cashier orders are made for: V2's `pay/order` names it (`cashierId`).
-        cashier_id: String,
-        receiving_addresses: BTreeMap<ChainId, Address>,
-    },
-}
-
-/// How requests to the gateway are signed.
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    V1(V1PrivateKey),
-    V2(V2SecretKey),
-}
+use super::Config;
+use crate::gateway::{BlockatmV1, BlockatmV2, GatewayApi, GatewayClient};
 
 /// The gateway's keys as the file and the environment give them (the environment's over the
 /// file's).
@@ -36,59 +19,69 @@ pub(super) struct Keys {
     pub webhook_secret: Option<String>,
 }
 
-/// How calls to the gateway are signed and its webhooks checked, from `keys`: the settings of
-/// the dialect `api` names (blockatm-v1 unless said), and none of the other's.
-pub(super) fn signing(api: Option<&str>, keys: Keys) -> Result<(Credentials, Verifier), String> {
+/// What a dialect without a key to sign calls with is told, whichever it is.
+const NO_SIGNING_KEY: &str = "gateway.private_key (V1, base64 PKCS#8; or \
+     CHECKOUT_GATEWAY_PRIVATE_KEY) or gateway.v2_secret is required to sign calls to the gateway; \
+     `checkout-server keygen` makes a V1 key pair";
+/// What a dialect without a key to check webhooks with is told, whichever it is.
+const NO_WEBHOOK_KEY: &str = "gateway.webhook_public_key (the gateway's, from its console) or \
+     gateway.webhook_secret is required to verify webhooks";
+
+/// The dialect `api` names (blockatm-v1 unless said), with its own settings from `keys` and none
+/// of the other's: for V1 the merchant's private key and the gateway's public key; for V2 the
+/// two secrets, the `cashier_id` and the receiving `addresses`.
+pub(super) fn gateway_api(
+    api: Option<&str>,
+    keys: Keys,
+    cashier_id: Option<String>,
+    addresses: &BTreeMap<String, String>,
+) -> Result<GatewayApi, String> {
     the_dialects_own(api, &keys)?;
-    let private_key = match (keys.private_key, keys.private_key_file) {
-        (Some(key), _) => Some(key),
-        (None, Some(file)) => Some(
-            std::fs::read_to_string(&file)
-                .map_err(|e| format!("gateway.private_key_file {}: {e}", file.display()))?,
-        ),
-        (None, None) => None,
-    };
-    let credentials = match (private_key, keys.v2_secret) {
-        (Some(key), _) => {
-            Credentials::V1(V1PrivateKey::from_base64_pkcs8(&key).map_err(|e| {
+    match api.unwrap_or("blockatm-v1") {
+        "blockatm-v1" => {
+            let key = match (keys.private_key, keys.private_key_file) {
+                (Some(key), _) => key,
+                (None, Some(file)) => std::fs::read_to_string(&file)
+                    .map_err(|e| format!("gateway.private_key_file {}: {e}", file.display()))?,
+                (None, None) => return Err(NO_SIGNING_KEY.into()),
+            };
+            let key = V1PrivateKey::from_base64_pkcs8(&key).map_err(|e| {
                 format!("gateway.private_key (or CHECKOUT_GATEWAY_PRIVATE_KEY): {e}")
-            })?)
+            })?;
+            let webhook_key = keys.webhook_public_key.ok_or(NO_WEBHOOK_KEY)?;
+            let webhook_key = V1PublicKey::from_base64_spki(&webhook_key)
+                .map_err(|e| format!("gateway.webhook_public_key: {e}"))?;
+            Ok(GatewayApi::BlockatmV1(BlockatmV1 { key, webhook_key }))
         }
-        (None, Some(secret)) => Credentials::V2(
-            V2SecretKey::new(&secret).map_err(|e| format!("gateway.v2_secret: {e}"))?,
-        ),
-        (None, None) => {
-            return Err(
-                "gateway.private_key (V1, base64 PKCS#8; or CHECKOUT_GATEWAY_PRIVATE_KEY) or \
-                        gateway.v2_secret is required to sign calls to the gateway; \
-                        `checkout-server keygen` makes a V1 key pair"
-                    .into(),
-            );
+        "blockatm-v2" => {
+            let secret = V2SecretKey::new(&keys.v2_secret.ok_or(NO_SIGNING_KEY)?)
+                .map_err(|e| format!("gateway.v2_secret: {e}"))?;
+            let webhook_secret = V2SecretKey::new(&keys.webhook_secret.ok_or(NO_WEBHOOK_KEY)?)
+                .map_err(|e| format!("gateway.webhook_secret: {e}"))?;
+            Ok(GatewayApi::BlockatmV2(BlockatmV2 {
+                secret,
+                webhook_secret,
+                receiving_addresses: receiving_addresses(addresses)?,
+                cashier_id: v2_cashier(cashier_id)?,
+            }))
         }
-    };
-    let webhook_verifier = match (keys.webhook_public_key, keys.webhook_secret) {
-        (Some(key), _) => Verifier::new(
-            Some(
-                V1PublicKey::from_base64_spki(&key)
-                    .map_err(|e| format!("gateway.webhook_public_key: {e}"))?,
-            ),
-            None,
+        other => Err(format!(
+            "gateway.api {other:?} must be \"blockatm-v1\" or \"blockatm-v2\""
+        )),
+    }
+}
+
+impl Config {
+    /// The client that calls the gateway this configuration names.
+    pub fn gateway_client(&self) -> GatewayClient {
+        GatewayClient::new(
+            self.gateway_url.clone(),
+            self.api_key.clone(),
+            self.requests_per_minute,
+            self.gateway_timeout,
+            self.gateway_api.clone(),
         )
-        .with_max_window_ms(WEBHOOK_WINDOW_MS),
-        (None, Some(secret)) => Verifier::new(
-            None,
-            Some(V2SecretKey::new(&secret).map_err(|e| format!("gateway.webhook_secret: {e}"))?),
-        )
-        .with_max_window_ms(WEBHOOK_WINDOW_MS),
-        (None, None) => {
-            return Err(
-                "gateway.webhook_public_key (the gateway's, from its console) or \
-                        gateway.webhook_secret is required to verify webhooks"
-                    .into(),
-            );
-        }
-    };
-    Ok((credentials, webhook_verifier))
+    }
 }
 
 /// Refuses a key of the other dialect than `api`'s: a V1 key with blockatm-v2 signed every call
@@ -135,54 +128,42 @@ fn the_dialects_own(api: Option<&str>, keys: &Keys) -> Result<(), String> {
     }
 }
 
-pub(super) fn gateway_api(
-    name: Option<&str>,
-    cashier_id: Option<String>,
+/// V2's receiving address per chain: the cashier's receiving contracts, from the console.
+fn receiving_addresses(
     addresses: &BTreeMap<String, String>,
-) -> Result<GatewayApi, String> {
-    match name.unwrap_or("blockatm-v1") {
-        "blockatm-v1" => Ok(GatewayApi::BlockatmV1),
-        "blockatm-v2" => {
-            let mut receiving_addresses = BTreeMap::new();
-            for (chain, address) in addresses {
-                let chain = chain.parse().map(ChainId).map_err(|_| {
-                    format!("gateway.receiving_addresses: {chain:?} is not a chain id")
-                })?;
-                let address = address.parse().map_err(|e| {
-                    format!("gateway.receiving_addresses.{chain}: {address:?}: {e}")
-                })?;
-                receiving_addresses.insert(chain, address);
-            }
-            if receiving_addresses.is_empty() {
-                return Err("gateway.receiving_addresses is required with blockatm-v2: \
-                    the cashier's receiving contract per chain id, from the BlockATM console"
-                    .into());
-            }
-            // V2's order creation names the cashier (S11's `pay/order`: `cashierId`); without
-            // it the server started, and every checkout failed.
-            let cashier_id = match cashier_id.as_deref().map(str::trim) {
-                Some(id) if !id.is_empty() && !id.contains(char::is_whitespace) => id.to_owned(),
-                Some(id) => {
-                    return Err(format!(
-                        "gateway.cashier_id {id:?} must be the cashier's id, from the BlockATM \
-                         console, such as \"86100021\""
-                    ));
-                }
-                None => {
-                    return Err("gateway.cashier_id is required with blockatm-v2: the \
-                        cashier's id, from the BlockATM console (order creation sends it as \
-                        cashierId)"
-                        .into());
-                }
-            };
-            Ok(GatewayApi::BlockatmV2 {
-                cashier_id,
-                receiving_addresses,
-            })
-        }
-        other => Err(format!(
-            "gateway.api {other:?} must be \"blockatm-v1\" or \"blockatm-v2\""
+) -> Result<BTreeMap<ChainId, usdt_checkout_protocol::Address>, String> {
+    let mut receiving_addresses = BTreeMap::new();
+    for (chain, address) in addresses {
+        let chain = chain
+            .parse()
+            .map(ChainId)
+            .map_err(|_| format!("gateway.receiving_addresses: {chain:?} is not a chain id"))?;
+        let address = address
+            .parse()
+            .map_err(|e| format!("gateway.receiving_addresses.{chain}: {address:?}: {e}"))?;
+        receiving_addresses.insert(chain, address);
+    }
+    if receiving_addresses.is_empty() {
+        return Err("gateway.receiving_addresses is required with blockatm-v2: \
+            the cashier's receiving contract per chain id, from the BlockATM console"
+            .into());
+    }
+    Ok(receiving_addresses)
+}
+
+/// V2's cashier: order creation names it (S11's `pay/order`: `cashierId`); without it the
+/// server started, and every checkout failed.
+fn v2_cashier(cashier_id: Option<String>) -> Result<String, String> {
+    match cashier_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() && !id.contains(char::is_whitespace) => Ok(id.to_owned()),
+        Some(id) => Err(format!(
+            "gateway.cashier_id {id:?} must be the cashier's id, from the BlockATM \
+             console, such as \"86100021\""
         )),
+        None => Err("gateway.cashier_id is required with blockatm-v2: the \
+            cashier's id, from the BlockATM console (order creation sends it as \
+            cashierId)"
+            .into()),
     }
 }
 
@@ -211,7 +192,10 @@ mod tests {
 
     #[test]
     fn the_gateway_dialect_is_chosen_and_v2_needs_its_receiving_addresses_and_cashier() {
-        assert_eq!(with_base("").unwrap().gateway_api, GatewayApi::BlockatmV1);
+        assert!(matches!(
+            with_base("").unwrap().gateway_api,
+            GatewayApi::BlockatmV1(_)
+        ));
         let error = with_v2("[gateway]\napi = \"blockatm-v2\"").unwrap_err();
         assert!(error.contains("gateway.receiving_addresses"), "{error}");
         let v2 = with_v2(
@@ -219,10 +203,11 @@ mod tests {
              receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }",
         )
         .unwrap();
-        let GatewayApi::BlockatmV2 {
+        let GatewayApi::BlockatmV2(BlockatmV2 {
             cashier_id,
             receiving_addresses,
-        } = v2.gateway_api
+            ..
+        }) = v2.gateway_api
         else {
             panic!("v2")
         };
@@ -254,7 +239,7 @@ mod tests {
         let v2 = "[gateway]\napi = \"blockatm-v2\"\ncashier_id = \"91\"\n\
                   receiving_addresses = { 31337 = \"0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512\" }";
         let config = with_v2(v2).unwrap();
-        assert!(matches!(config.credentials, Credentials::V2(_)));
+        assert!(matches!(config.gateway_api, GatewayApi::BlockatmV2(_)));
         let (private, public) = keys();
         // Instead of V2's: the V1 keys in the environment.
         let error = with_base(v2).unwrap_err();

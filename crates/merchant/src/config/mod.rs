@@ -16,16 +16,16 @@ use std::time::Duration;
 use serde::Deserialize;
 use usdt_checkout_protocol::ChainId;
 use usdt_checkout_protocol::ChainRegistry;
-use usdt_checkout_protocol::signature::{V2SecretKey, Verifier};
+use usdt_checkout_protocol::signature::V2SecretKey;
 
 use crate::domain::check_price;
 use crate::fulfillment::Delivery;
+use crate::gateway::GatewayApi;
 use crate::limiter::Network;
 pub use crate::store::Database;
 
 pub use chains::{WatchedChain, chain_clients, default_poll_interval};
 use file::File;
-pub use gateway::{Credentials, GatewayApi};
 pub use rates::RateSource;
 
 /// Something a shopper can buy, at a price the server decides.
@@ -63,9 +63,6 @@ pub struct Config {
     pub header_timeout: Duration,
     pub gateway_url: String,
     pub api_key: String,
-    pub credentials: Credentials,
-    /// Checks the gateway's webhooks: the gateway's V1 public key, or the V2 shared secret.
-    pub webhook_verifier: Verifier,
     pub requests_per_minute: usize,
     pub reconcile_interval: Duration,
     pub gateway_timeout: Duration,
@@ -77,10 +74,6 @@ pub struct Config {
     /// transactions link to their explorers.
     pub registry: ChainRegistry,
 }
-
-/// How old a webhook may be, at most, whatever `BlockATM-Rec_Window` it declares: the header is
-/// not signed, so a replayed callback could name any window. V1's default request window.
-pub const WEBHOOK_WINDOW_MS: u64 = usdt_checkout_protocol::signed_string::DEFAULT_RECV_WINDOW_MS;
 
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and
 /// for a person using the same key by hand.
@@ -136,7 +129,7 @@ pub fn parse(
         "gateway.api_key (or CHECKOUT_GATEWAY_API_KEY) is required: the gateway's API key",
     )?;
 
-    let (credentials, webhook_verifier) = gateway::signing(
+    let gateway_api = gateway::gateway_api(
         api.as_deref(),
         gateway::Keys {
             private_key: env("CHECKOUT_GATEWAY_PRIVATE_KEY").or(g.private_key),
@@ -145,6 +138,8 @@ pub fn parse(
             webhook_public_key: env("CHECKOUT_WEBHOOK_PUBLIC_KEY").or(g.webhook_public_key),
             webhook_secret: env("CHECKOUT_WEBHOOK_SECRET").or(g.webhook_secret),
         },
+        g.cashier_id,
+        &g.receiving_addresses,
     )?;
     // BlockATM documents 100 calls a minute per key; a sandbox's may be set higher, for a load
     // test. This server keeps a tenth of it spare by default (another tool on the same key).
@@ -164,7 +159,6 @@ pub fn parse(
     registry
         .set(described)
         .map_err(|e| format!("chains: {e}"))?;
-    let gateway_api = gateway::gateway_api(api.as_deref(), g.cashier_id, &g.receiving_addresses)?;
     let rates = rates::rate_source(file.rates)?;
     let chains = chains::watched_chains(file.chains, &registry)?;
     let mut items = BTreeMap::new();
@@ -259,8 +253,6 @@ pub fn parse(
         }),
         gateway_url,
         api_key,
-        credentials,
-        webhook_verifier,
         requests_per_minute,
         reconcile_interval: Duration::from_secs(g.reconcile_interval_seconds.unwrap_or(15).max(1)),
         gateway_timeout: Duration::from_secs(g.timeout_seconds.unwrap_or(10).max(1)),
@@ -335,7 +327,7 @@ mod tests {
         assert_eq!(config.api_key, "env-key");
         assert_eq!(config.requests_per_minute, 90);
         assert_eq!(config.items["tee"].price, "25.00");
-        assert!(matches!(config.credentials, Credentials::V1(_)));
+        assert!(matches!(config.gateway_api, GatewayApi::BlockatmV1(_)));
     }
 
     #[test]

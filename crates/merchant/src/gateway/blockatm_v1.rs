@@ -3,20 +3,39 @@
 //! sends `orderNo, chainId, symbol, amount` and needs only `toAddress` back.
 
 use usdt_checkout_protocol::ChainId;
-use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::gateway::v1::{self, CreateOrder, Payment};
 use usdt_checkout_protocol::gateway::wire::{IdText, OneOrMany};
-use usdt_checkout_protocol::gateway::{Answer, DecimalText, read_answer};
+use usdt_checkout_protocol::gateway::{
+    Answer, DecimalText, GatewayStatus, HEADER_SIGNATURE_V1, read_answer,
+};
+use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, Verifier};
 
 use super::{
-    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string, reported_tx,
+    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, WEBHOOK_WINDOW_MS,
+    query_string, reported_tx,
 };
 
-pub struct BlockatmV1;
+/// V1, with its keys: calls signed with the merchant's private key, webhooks checked with the
+/// gateway's public key (its one platform key, which signs every merchant's callbacks).
+#[derive(Debug, Clone)]
+pub struct BlockatmV1 {
+    /// The merchant's, whose public half the gateway's console holds.
+    pub key: V1PrivateKey,
+    /// The gateway's, from its console.
+    pub webhook_key: V1PublicKey,
+}
 
 impl Dialect for BlockatmV1 {
     fn name(&self) -> &'static str {
         "blockatm-v1"
+    }
+
+    fn sign(&self, signed_string: &str) -> (&'static str, String) {
+        (HEADER_SIGNATURE_V1, self.key.sign(signed_string))
+    }
+
+    fn webhook_verifier(&self) -> Verifier {
+        Verifier::new(Some(self.webhook_key.clone()), None).with_max_window_ms(WEBHOOK_WINDOW_MS)
     }
 
     fn networks_path(&self) -> &'static str {
@@ -153,8 +172,44 @@ fn report(payment: Payment) -> GatewayReport {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
+
+    /// V1 with keys of its own (the webhook key is the gateway's, made here too).
+    fn v1() -> BlockatmV1 {
+        BlockatmV1 {
+            key: V1PrivateKey::generate(),
+            webhook_key: V1PrivateKey::generate().public_key(),
+        }
+    }
+
+    #[test]
+    fn calls_are_signed_with_the_merchants_key_and_webhooks_checked_with_the_gateways() {
+        let dialect = v1();
+        let (header, signature) = dialect.sign("orderNo=co_1&time=1");
+        assert_eq!(header, HEADER_SIGNATURE_V1);
+        assert_eq!(
+            dialect
+                .key
+                .public_key()
+                .verify("orderNo=co_1&time=1", &signature),
+            Ok(())
+        );
+        let gateway = V1PrivateKey::generate();
+        let dialect = BlockatmV1 {
+            webhook_key: gateway.public_key(),
+            ..dialect
+        };
+        let webhook_signed_by = |key: &V1PrivateKey| {
+            super::super::tests::check_webhook(&dialect, |signed| {
+                (HEADER_SIGNATURE_V1, key.sign(signed))
+            })
+        };
+        assert_eq!(webhook_signed_by(&gateway), Ok(()));
+        assert!(
+            webhook_signed_by(&dialect.key).is_err(),
+            "only the gateway's key signs its webhooks"
+        );
+    }
 
     fn order() -> NewOrder {
         NewOrder {
@@ -167,7 +222,7 @@ mod tests {
 
     #[test]
     fn creation_sends_the_documented_types_and_reads_a_bare_or_enveloped_answer() {
-        let Call::Post { path, body } = BlockatmV1.create(&order()) else {
+        let Call::Post { path, body } = v1().create(&order()) else {
             panic!("creation is a POST");
         };
         assert_eq!(path, "/api/v1/payment/createQrOrder");
@@ -176,7 +231,7 @@ mod tests {
             r#"{"orderNo":"co_1","chainId":"31337","symbol":"USDT","amount":"25.000001"}"#
         );
         let to = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
-        let bare = BlockatmV1
+        let bare = v1()
             .created(&order(), &format!(r#"{{"toAddress":"{to}"}}"#))
             .unwrap();
         let Answer::Data(bare) = bare else {
@@ -184,7 +239,7 @@ mod tests {
         };
         assert_eq!(bare.to_address.to_string(), to);
         assert_eq!((bare.cashier_url, bare.expire_time), (None, None));
-        let wrapped = BlockatmV1
+        let wrapped = v1()
             .created(
                 &order(),
                 &format!(
@@ -197,11 +252,7 @@ mod tests {
             panic!("{wrapped:?}")
         };
         assert_eq!(wrapped.plat_order_no.as_deref(), Some("8210000001"));
-        assert!(
-            BlockatmV1
-                .created(&order(), r#"{"cashierUrl":"x"}"#)
-                .is_err()
-        );
+        assert!(v1().created(&order(), r#"{"cashierUrl":"x"}"#).is_err());
     }
 
     #[test]
@@ -211,10 +262,7 @@ mod tests {
         let body = r#"{"amount":"13.410037","chainId":"5","custNo":"OrderNO_123456","fee":"2",
             "network":"TRON","orderNo":"co_1","platOrderNo":"8210000374","status":1,
             "symbol":"USDT","txId":"1t","type":1,"createTime":1693212861016}"#;
-        let report = BlockatmV1
-            .webhook(Some("QR-Payment"), body)
-            .unwrap()
-            .unwrap();
+        let report = v1().webhook(Some("QR-Payment"), body).unwrap().unwrap();
         assert_eq!(report.order_no.as_deref(), Some("co_1"));
         assert_eq!(report.status, GatewayStatus::Success);
         assert_eq!(report.amount.as_deref(), Some("13.410037"));
@@ -223,7 +271,7 @@ mod tests {
             "TRON's \"1t\" is no transaction this server reads"
         );
         let upper = format!("0X{}", "AB".repeat(32));
-        let named = BlockatmV1
+        let named = v1()
             .webhook(Some("QR-Payment"), &body.replace("1t", &upper))
             .unwrap()
             .unwrap();
@@ -233,11 +281,11 @@ mod tests {
             "in lower case, as the chain reads it"
         );
         assert_eq!(
-            BlockatmV1.webhook(Some("Payout"), body).unwrap(),
+            v1().webhook(Some("Payout"), body).unwrap(),
             None,
             "a payout's callback is not about an order"
         );
-        let error = BlockatmV1
+        let error = v1()
             .webhook(
                 Some("Payment"),
                 &body.replace(r#""type":1"#, r#""type":"QR-Payment""#),
@@ -251,10 +299,7 @@ mod tests {
         // readme.io "Callback parameters" demo data (docs/blockatm-api.md F2), verbatim: no
         // orderNo, an undocumented `sign`.
         let body = usdt_checkout_protocol::gateway::examples::V1_CALLBACK_DEMO;
-        let report = BlockatmV1
-            .webhook(Some("QR-Payment"), body)
-            .unwrap()
-            .unwrap();
+        let report = v1().webhook(Some("QR-Payment"), body).unwrap().unwrap();
         assert_eq!(report.order_no, None);
         assert_eq!(report.plat_order_no.as_deref(), Some("8210000197"));
         assert_eq!(report.status, GatewayStatus::Success);
@@ -268,7 +313,7 @@ mod tests {
              "timestamp":1700000000000},
             {"what":"not a payment"}
         ]}"#;
-        let Answer::Data(reports) = BlockatmV1.queried(answer).unwrap() else {
+        let Answer::Data(reports) = v1().queried(answer).unwrap() else {
             panic!("data")
         };
         assert_eq!(reports.len(), 1, "{reports:?}");
@@ -281,7 +326,7 @@ mod tests {
     #[test]
     fn a_query_asks_by_order_number_and_reads_one_record_or_several() {
         assert_eq!(
-            BlockatmV1.query("co_1"),
+            v1().query("co_1"),
             Call::Get {
                 path: "/api/v1/payment/qrCodePayment",
                 query: "orderNo=co_1".into()
@@ -290,7 +335,7 @@ mod tests {
         let record = r#"{"platOrderNo":"8210000001","orderNo":"co_1","amount":"0","chainId":"31337",
             "symbol":"USDT","type":2,"status":0}"#;
         for answer in [record.to_owned(), format!("[{record}]")] {
-            let Answer::Data(reports) = BlockatmV1.queried(&answer).unwrap() else {
+            let Answer::Data(reports) = v1().queried(&answer).unwrap() else {
                 panic!("data")
             };
             assert_eq!(reports.len(), 1);

@@ -7,14 +7,25 @@ use std::collections::BTreeMap;
 
 use usdt_checkout_protocol::gateway::v2::{self, CreateOrder, OrderDetail, PaymentEvent};
 use usdt_checkout_protocol::gateway::wire::OneOrMany;
-use usdt_checkout_protocol::gateway::{Answer, DecimalText, ErrorCode, read_answer};
+use usdt_checkout_protocol::gateway::{
+    Answer, DecimalText, ErrorCode, HEADER_SIGNATURE_V2, read_answer,
+};
+use usdt_checkout_protocol::signature::{V2SecretKey, Verifier};
 use usdt_checkout_protocol::{Address, ChainId};
 
 use super::{
-    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, query_string, reported_tx,
+    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, WEBHOOK_WINDOW_MS,
+    query_string, reported_tx,
 };
 
+/// V2, with its keys and the merchant's cashier: calls and webhooks are signed with two secrets
+/// of this merchant's own, from its console.
+#[derive(Debug, Clone)]
 pub struct BlockatmV2 {
+    /// Signs calls (the console's API secret).
+    pub secret: V2SecretKey,
+    /// Signs the gateway's webhooks (the console's separate webhook key).
+    pub webhook_secret: V2SecretKey,
     /// The cashier orders are made for (`cashierId`), from the console.
     pub cashier_id: String,
     /// Where each chain's payments go: the cashier's receiving contract.
@@ -36,6 +47,14 @@ impl BlockatmV2 {
 impl Dialect for BlockatmV2 {
     fn name(&self) -> &'static str {
         "blockatm-v2"
+    }
+
+    fn sign(&self, signed_string: &str) -> (&'static str, String) {
+        (HEADER_SIGNATURE_V2, self.secret.sign(signed_string))
+    }
+
+    fn webhook_verifier(&self) -> Verifier {
+        Verifier::new(None, Some(self.webhook_secret.clone())).with_max_window_ms(WEBHOOK_WINDOW_MS)
     }
 
     fn networks_path(&self) -> &'static str {
@@ -206,9 +225,29 @@ mod tests {
 
     fn dialect() -> BlockatmV2 {
         BlockatmV2 {
+            secret: V2SecretKey::new("sk_for_the_dialect_tests").unwrap(),
+            webhook_secret: V2SecretKey::new("whsec_for_the_dialect_tests").unwrap(),
             cashier_id: "91".into(),
             receiving_addresses: [(ChainId(31337), TO.parse().unwrap())].into(),
         }
+    }
+
+    #[test]
+    fn calls_are_signed_with_the_secret_and_webhooks_checked_with_the_webhook_secret() {
+        let dialect = dialect();
+        let (header, signature) = dialect.sign("orderNo=co_1&time=1");
+        assert_eq!(header, HEADER_SIGNATURE_V2);
+        assert_eq!(signature, dialect.secret.sign("orderNo=co_1&time=1"));
+        let webhook_signed_by = |key: &V2SecretKey| {
+            super::super::tests::check_webhook(&dialect, |signed| {
+                (HEADER_SIGNATURE_V2, key.sign(signed))
+            })
+        };
+        assert_eq!(webhook_signed_by(&dialect.webhook_secret), Ok(()));
+        assert!(
+            webhook_signed_by(&dialect.secret).is_err(),
+            "the webhook secret signs webhooks, not the API secret"
+        );
     }
 
     fn order(chain: u64) -> NewOrder {

@@ -13,19 +13,16 @@ use tokio::sync::watch;
 use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::backoff::full_jitter;
 pub use usdt_checkout_protocol::checkout::GatewayHealth;
-use usdt_checkout_protocol::gateway::{
-    HEADER_API_KEY, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1, HEADER_SIGNATURE_V2, read_answer,
-};
+use usdt_checkout_protocol::gateway::{HEADER_API_KEY, HEADER_REQUEST_TIME, read_answer};
 use usdt_checkout_protocol::signed_string;
 
 use super::outcome::{
     DEFAULT_BLOCKED, DEFAULT_LIMITED, GatewayError, MAX_BLOCKED, MAX_LIMITED, MAX_PAUSE, answered,
     answered_health, given_up, later, pause_at_most, pause_for,
 };
-use super::{Call, CreatedOrder, Dialect, GatewayReport, NewOrder};
+use super::{Call, CreatedOrder, Dialect, GatewayApi, GatewayReport, NewOrder};
 use crate::budget::{Budget, Priority};
 use crate::clock::now_ms;
-use crate::config::{Config, Credentials};
 
 /// How long a shopper's request may wait for room in the budget before it is told to retry.
 const CREATION_MAX_WAIT: Duration = Duration::from_secs(3);
@@ -35,8 +32,7 @@ pub struct GatewayClient {
     http: reqwest::Client,
     base: String,
     api_key: String,
-    credentials: Credentials,
-    dialect: Box<dyn Dialect>,
+    api: GatewayApi,
     /// This server's own count of its calls; the budget itself, when shared (see
     /// [`GatewayClient::sharing_budget`]), is the database's.
     budget: Mutex<Budget>,
@@ -51,10 +47,9 @@ impl GatewayClient {
     pub fn new(
         base: String,
         api_key: String,
-        credentials: Credentials,
         requests_per_minute: usize,
         timeout: Duration,
-        dialect: Box<dyn Dialect>,
+        api: GatewayApi,
     ) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -64,26 +59,13 @@ impl GatewayClient {
                 .expect("an HTTP client with the default TLS settings builds"),
             base,
             api_key,
-            credentials,
-            dialect,
+            api,
             budget: Mutex::new(Budget::new(requests_per_minute)),
             shared: None,
             requests_per_minute,
             health: watch::Sender::new(GatewayHealth::Available),
             refusals: std::sync::atomic::AtomicU64::new(0),
         }
-    }
-
-    /// The client a configuration describes.
-    pub fn for_config(config: &Config) -> Self {
-        Self::new(
-            config.gateway_url.clone(),
-            config.api_key.clone(),
-            config.credentials.clone(),
-            config.requests_per_minute,
-            config.gateway_timeout,
-            super::dialect_for(&config.gateway_api),
-        )
     }
 
     /// Keeps the call budget in `store`'s database: every server on it then spends one budget,
@@ -142,9 +124,9 @@ impl GatewayClient {
         (paused > now_ms()).then_some(paused)
     }
 
-    /// The gateway's wire: webhooks are read through it.
+    /// The gateway's dialect: webhooks are checked and read through it.
     pub fn dialect(&self) -> &dyn Dialect {
-        self.dialect.as_ref()
+        self.api.dialect()
     }
 
     pub fn health(&self) -> GatewayHealth {
@@ -185,14 +167,14 @@ impl GatewayClient {
 
     /// Creates the gateway order, retrying what can be retried.
     pub async fn create_order(&self, order: &NewOrder) -> Result<CreatedOrder, GatewayError> {
-        let call = self.dialect.create(order);
+        let call = self.dialect().create(order);
         let mut attempt = 0;
         let mut lost = None;
         loop {
             let answer = self
                 .call(Priority::Creation, &call)
                 .await
-                .and_then(|(status, text)| answered(status, self.dialect.created(order, &text)));
+                .and_then(|(status, text)| answered(status, self.dialect().created(order, &text)));
             match answer {
                 Err(error @ (GatewayError::Unreachable(_) | GatewayError::Garbage(_)))
                     if attempt + 1 < CREATION_ATTEMPTS =>
@@ -216,7 +198,7 @@ impl GatewayClient {
                 // An earlier attempt's, or an earlier request's for the same checkout, whose
                 // answer was lost: the order was made.
                 Err(GatewayError::Rejected { code, .. })
-                    if self.dialect.exists_codes().contains(&code.as_str()) =>
+                    if self.dialect().exists_codes().contains(&code.as_str()) =>
                 {
                     return self.made_before(order).await;
                 }
@@ -232,9 +214,9 @@ impl GatewayClient {
     /// checkout keeps what it asked and asks the same again.
     async fn made_before(&self, order: &NewOrder) -> Result<CreatedOrder, GatewayError> {
         let read = self
-            .call(Priority::Creation, &self.dialect.query(&order.order_no))
+            .call(Priority::Creation, &self.dialect().query(&order.order_no))
             .await
-            .and_then(|(status, text)| answered(status, self.dialect.found(order, &text)));
+            .and_then(|(status, text)| answered(status, self.dialect().found(order, &text)));
         match read {
             Ok(created) => {
                 tracing::info!(
@@ -245,7 +227,7 @@ impl GatewayClient {
             }
             // Another order's terms under our number (see [`super::Dialect::found`]).
             Err(GatewayError::Rejected { code, status, msg })
-                if self.dialect.exists_codes().first() == Some(&code.as_str()) =>
+                if self.dialect().exists_codes().first() == Some(&code.as_str()) =>
             {
                 Err(GatewayError::Rejected { status, code, msg })
             }
@@ -260,9 +242,9 @@ impl GatewayClient {
     /// What the gateway says of one order now.
     pub async fn order_status(&self, order_no: &str) -> Result<Vec<GatewayReport>, GatewayError> {
         let (status, text) = self
-            .call(Priority::Reconciliation, &self.dialect.query(order_no))
+            .call(Priority::Reconciliation, &self.dialect().query(order_no))
             .await?;
-        answered(status, self.dialect.queried(&text))
+        answered(status, self.dialect().queried(&text))
     }
 
     /// A list from the gateway's public API (networks, tokens). The public API needs no key and
@@ -306,10 +288,8 @@ impl GatewayClient {
         let request = request
             .header(HEADER_API_KEY, &self.api_key)
             .header(HEADER_REQUEST_TIME, time.to_string());
-        let request = match &self.credentials {
-            Credentials::V1(key) => request.header(HEADER_SIGNATURE_V1, key.sign(&signed)),
-            Credentials::V2(secret) => request.header(HEADER_SIGNATURE_V2, secret.sign(&signed)),
-        };
+        let (header, signature) = self.dialect().sign(&signed);
+        let request = request.header(header, signature);
         let outcome = match request.send().await {
             Ok(response) => self.read(response).await,
             Err(e) => Err(GatewayError::Unreachable(if e.is_timeout() {

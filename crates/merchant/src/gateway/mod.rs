@@ -1,7 +1,9 @@
 //! The payment gateway, behind one boundary. [`GatewayClient`] does the I/O every gateway shares
-//! (the budget, signing, 429/418 pauses, retries); a [`Dialect`] is the pure translation between
-//! the server's questions and one gateway's documented wire, so another gateway is one more
-//! module. Only fields the gateway documents are read; see `docs/blockatm-api.md`.
+//! (the budget, signing, 429/418 pauses, retries); a [`Dialect`] is one gateway's documented
+//! wire and keys: the pure translation between the server's questions and its answers, and how
+//! its calls are signed and its webhooks checked. Another gateway is one more module and one
+//! more [`GatewayApi`] variant. Only fields the gateway documents are read; see
+//! `docs/blockatm-api.md`.
 
 mod blockatm_v1;
 mod blockatm_v2;
@@ -9,9 +11,9 @@ mod client;
 mod outcome;
 
 use usdt_checkout_protocol::gateway::{Answer, GatewayStatus};
+use usdt_checkout_protocol::signature::Verifier;
 use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
-use crate::config::GatewayApi;
 use crate::domain::PaymentTerms;
 
 pub use blockatm_v1::BlockatmV1;
@@ -160,11 +162,38 @@ pub enum Call {
     Get { path: &'static str, query: String },
 }
 
-/// One gateway's documented wire, as pure functions: what to send, and how to read what comes
-/// back. Answers may be bare or enveloped; a refusal comes back as [`Answer::Refused`].
+/// How old a webhook may be, at most, whatever `BlockATM-Rec_Window` it declares: the header is
+/// not signed, so a replayed callback could name any window. V1's default request window.
+pub const WEBHOOK_WINDOW_MS: u64 = usdt_checkout_protocol::signed_string::DEFAULT_RECV_WINDOW_MS;
+
+/// The gateway dialect a configuration names, with its keys: a dialect holds only its own, so
+/// one configured with another's key cannot be made.
+#[derive(Debug, Clone)]
+pub enum GatewayApi {
+    BlockatmV1(BlockatmV1),
+    BlockatmV2(BlockatmV2),
+}
+
+impl GatewayApi {
+    /// The dialect's wire and keys.
+    pub fn dialect(&self) -> &dyn Dialect {
+        match self {
+            Self::BlockatmV1(v1) => v1,
+            Self::BlockatmV2(v2) => v2,
+        }
+    }
+}
+
+/// One gateway's documented wire, as pure functions: what to send, how it is signed, and how to
+/// read what comes back. Answers may be bare or enveloped; a refusal comes back as
+/// [`Answer::Refused`].
 pub trait Dialect: Send + Sync {
     /// `blockatm-v1`, as configured.
     fn name(&self) -> &'static str;
+    /// The header that signs a call, and its value, from the call's signed string.
+    fn sign(&self, signed_string: &str) -> (&'static str, String);
+    /// What checks the gateway's webhooks (signature and freshness).
+    fn webhook_verifier(&self) -> Verifier;
     /// The public lists of networks and tokens.
     fn networks_path(&self) -> &'static str;
     fn tokens_path(&self) -> &'static str;
@@ -194,20 +223,6 @@ pub trait Dialect: Send + Sync {
     /// The merchant account the gateway's reports name, where one is configured.
     fn account(&self) -> Option<&str> {
         None
-    }
-}
-
-/// The dialect a configuration names.
-pub fn dialect_for(api: &GatewayApi) -> Box<dyn Dialect> {
-    match api {
-        GatewayApi::BlockatmV1 => Box::new(BlockatmV1),
-        GatewayApi::BlockatmV2 {
-            cashier_id,
-            receiving_addresses,
-        } => Box::new(BlockatmV2 {
-            cashier_id: cashier_id.clone(),
-            receiving_addresses: receiving_addresses.clone(),
-        }),
     }
 }
 
@@ -247,8 +262,30 @@ fn encode(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use usdt_checkout_protocol::gateway::HEADER_REQUEST_TIME;
+    use usdt_checkout_protocol::signature::{Signed, VerifyError};
+    use usdt_checkout_protocol::signed_string;
+
     use super::*;
+
+    /// What `dialect`'s webhook check says of a webhook signed by `sign` (a signature header
+    /// from the signed string).
+    pub fn check_webhook(
+        dialect: &dyn Dialect,
+        sign: impl Fn(&str) -> (&'static str, String),
+    ) -> Result<(), VerifyError> {
+        let (body, time) = (r#"{"orderNo":"co_1"}"#, 1_700_000_000_000u64);
+        let signed = signed_string::for_json_body(body, time).expect("signable");
+        let headers = [sign(&signed), (HEADER_REQUEST_TIME, time.to_string())];
+        let header = |name: &str| {
+            let found = headers.iter().find(|(n, _)| *n == name);
+            found.map(|(_, value)| value.as_str())
+        };
+        dialect
+            .webhook_verifier()
+            .verify_request(header, Signed::Body(body), time)
+    }
 
     #[test]
     fn a_report_keys_on_its_documented_facts() {
