@@ -4,22 +4,17 @@
 //! and `unmount()`. Options are checked first; every problem is written to the console and the
 //! call fails, so a broken embed is found at once, not by a shopper.
 
-pub mod claim;
 pub mod client;
 pub mod clock;
-pub mod countdown;
+pub mod components;
 pub mod hooks;
 pub mod i18n;
 pub mod model;
 pub mod options;
-pub mod payment;
 pub mod poll;
 pub mod qr;
 pub mod refusal;
-pub mod view;
 pub mod wallet;
-pub mod wallet_pay;
-pub mod widget;
 
 use wasm_bindgen::prelude::*;
 
@@ -82,7 +77,7 @@ pub(crate) fn cat(parts: &[&str]) -> String {
     joined
 }
 
-pub use widget::{Checkout, CheckoutProps};
+pub use components::{Checkout, CheckoutProps};
 
 /// A mounted widget, returned to the host page's script.
 #[wasm_bindgen]

@@ -2,17 +2,16 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use usdt_checkout::claim::claim_form;
 use usdt_checkout::client::{Failure, Refusal};
+use usdt_checkout::components::wallet_pay::{WalletState, wallet_status};
+use usdt_checkout::components::{
+    Payment, PaymentProps, Screen, claim_form, connection_notice, screen, status_text,
+};
 use usdt_checkout::i18n::{Locale, Strings};
 use usdt_checkout::model::{Claim, Model, Notice, Phase, Review};
 use usdt_checkout::options::{Purchase, Settings, Theme};
-use usdt_checkout::payment::{Payment, PaymentProps};
 use usdt_checkout::refusal;
-use usdt_checkout::view::connection_notice;
 use usdt_checkout::wallet::{Wallet, WalletError};
-use usdt_checkout::wallet_pay::{WalletState, wallet_status};
-use usdt_checkout::widget::{Screen, screen};
 use usdt_checkout_protocol::checkout::{
     ApiError, CheckoutState, CheckoutView, ClaimRequest, CreateCheckout, ErrorCode, GatewayHealth,
     PaymentView, Price, TransactionView,
@@ -438,7 +437,7 @@ async fn render_payment_resumed(state: OrderStatus, resumed: bool) -> (web_sys::
 /// The payment panel of `view`, and its status line.
 async fn render_view(view: CheckoutView, resumed: bool) -> (web_sys::Element, String) {
     let host = host();
-    let status = usdt_checkout::view::status_text(Strings::ENGLISH, &view);
+    let status = status_text(Strings::ENGLISH, &view);
     let props = PaymentProps {
         strings: Strings::ENGLISH,
         view: view.into(),

@@ -1,5 +1,5 @@
 //! The browser's wallets: those that announce themselves (EIP-6963; several can coexist), else
-//! `window.ethereum`. Paying ([`crate::wallet_pay`]) and proving a payment ("I already paid")
+//! `window.ethereum`. Paying ([`crate::components::wallet_pay`]) and proving a payment ("I already paid")
 //! each list them.
 
 use std::cell::Cell;

@@ -9,11 +9,11 @@
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
+use super::wallet_pay::{wallet_name, wallet_problem};
 use crate::i18n::{Strings, Text};
 use crate::model::Claim;
 use crate::refusal;
 use crate::wallet::{Wallet, WalletError};
-use crate::wallet_pay::{wallet_name, wallet_problem};
 
 /// "I already paid" when `offered` (while the screen asks for money, and after it expired: a
 /// payment sent in time may not have been seen): a native disclosure, which the browser opens,

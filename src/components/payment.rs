@@ -7,10 +7,9 @@ use usdt_checkout_protocol::checkout::{
 use usdt_checkout_protocol::{OrderStatus, TransferRequest};
 use yew::prelude::*;
 
+use super::{Countdown, WalletPay};
 use crate::clock::ServerClock;
-use crate::countdown::Countdown;
 use crate::i18n::{Strings, Text};
-use crate::wallet_pay::WalletPay;
 
 #[derive(Properties)]
 pub struct PaymentProps {

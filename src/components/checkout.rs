@@ -8,7 +8,9 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::prelude::*;
 
-use crate::claim::claim_form;
+use super::{
+    Choice, Payment, asks_for_payment, chooser, claim_form, connection_notice, status_text,
+};
 use crate::clock::ServerClock;
 use crate::hooks::{
     memory, use_claim, use_create_checkout, use_host_events, use_offer, use_status_poll,
@@ -17,9 +19,7 @@ use crate::hooks::{
 use crate::i18n::{Strings, Text};
 use crate::model::{Action, Model, Phase};
 use crate::options::{Settings, Theme};
-use crate::payment::{Payment, asks_for_payment};
 use crate::refusal;
-use crate::view::{Choice, chooser, connection_notice, status_text};
 use crate::wallet::Wallet;
 
 #[derive(Properties, PartialEq, Clone)]

@@ -1,13 +1,11 @@
-//! What the shopper sees around the payment panel: the chooser, the status line and notices.
-//! Pure rendering from arguments; the root component owns the state and the I/O.
+//! The chooser: network and token, before the checkout is created. Pure rendering from
+//! arguments; the root component owns the state and the I/O.
 
-use usdt_checkout_protocol::checkout::{CheckoutView, GatewayHealth};
-use usdt_checkout_protocol::{ChainId, OrderStatus};
+use usdt_checkout_protocol::ChainId;
 use yew::prelude::*;
 
 use crate::client::Offer;
 use crate::i18n::{Strings, Text};
-use crate::model::Notice;
 
 /// What the chooser shows: the offer, the shopper's choice so far, and what to do with it.
 pub struct Choice<'a> {
@@ -21,10 +19,6 @@ pub struct Choice<'a> {
     pub on_choose: Callback<(ChainId, String)>,
     pub on_continue: Callback<()>,
 }
-
-// Only stateful parts are components, each in its own module ([`crate::payment`],
-// [`crate::countdown`], [`crate::wallet_pay`]): every component costs the download its own copy
-// of Yew's lifecycle code, so the rest are functions.
 
 /// Network and token, as radio groups (arrow keys move within a group, as shoppers expect).
 pub fn chooser(props: &Choice) -> Html {
@@ -83,59 +77,5 @@ pub fn chooser(props: &Choice) -> Html {
                 { if props.busy { t(Text::Loading) } else { t(Text::Continue) } }
             </button>
         </form>
-    }
-}
-
-/// The one line that says where the payment is; read out by screen readers as it changes.
-pub fn status_text(strings: Strings, view: &CheckoutView) -> String {
-    let Some(payment) = &view.payment else {
-        return strings.text(Text::Waiting, &[]);
-    };
-    use usdt_checkout_protocol::checkout::CheckoutState::Order;
-    match view.state {
-        Order(OrderStatus::Waiting) | usdt_checkout_protocol::checkout::CheckoutState::Open(_) => {
-            strings.text(Text::Waiting, &[])
-        }
-        Order(OrderStatus::PartiallyPaid) => strings.text(
-            Text::PartiallyPaid,
-            &[
-                ("amount", &strings.amount(&payment.remaining)),
-                ("symbol", &payment.symbol),
-            ],
-        ),
-        Order(OrderStatus::Confirming) => strings.text(
-            Text::Confirming,
-            &[
-                ("count", &payment.confirmations.unwrap_or(0).to_string()),
-                ("required", &payment.required_confirmations.to_string()),
-            ],
-        ),
-        Order(OrderStatus::Paid) => strings.text(Text::Paid, &[]),
-        Order(OrderStatus::Expired) => strings.text(Text::Expired, &[]),
-        Order(OrderStatus::PaidLate) => strings.text(Text::PaidLate, &[]),
-        Order(OrderStatus::Failed) => strings.text(Text::Failed, &[]),
-    }
-}
-
-/// Trouble with a connection: shown, never fatal; polling goes on behind it.
-pub fn connection_notice(
-    strings: Strings,
-    notice: Option<Notice>,
-    gateway: Option<GatewayHealth>,
-) -> Html {
-    let text = match (notice, gateway) {
-        (Some(Notice::MerchantUnreachable), _) => Some(Text::MerchantUnreachable),
-        (Some(Notice::RateLimited), _) => Some(Text::RateLimited),
-        (None, Some(GatewayHealth::RateLimited { .. } | GatewayHealth::Blocked { .. })) => {
-            Some(Text::RateLimited)
-        }
-        (None, Some(GatewayHealth::Unreachable { .. })) => Some(Text::GatewayUnavailable),
-        _ => None,
-    };
-    match text {
-        Some(text) => {
-            html! { <p class="usdt-checkout__notice" role="alert">{ strings.text(text, &[]) }</p> }
-        }
-        None => html! {},
     }
 }

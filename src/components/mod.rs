@@ -1,0 +1,23 @@
+//! What the widget shows, one part a file, as in Yew's `function_todomvc` example: the root
+//! ([`checkout`]), which keeps the state and leaves its I/O to [`crate::hooks`], and the parts it
+//! renders. Only the parts with state of their own are `#[function_component]`s ([`Payment`],
+//! [`Countdown`], [`WalletPay`]): each costs the download its own copy of Yew's lifecycle code,
+//! so the rest are functions of what the root passes them.
+
+pub mod checkout;
+pub mod chooser;
+pub mod claim;
+pub mod countdown;
+pub mod notice;
+pub mod payment;
+pub mod status;
+pub mod wallet_pay;
+
+pub use checkout::{Checkout, CheckoutProps, Screen, screen};
+pub use chooser::{Choice, chooser};
+pub use claim::claim_form;
+pub use countdown::Countdown;
+pub use notice::connection_notice;
+pub use payment::{Payment, PaymentProps, asks_for_payment};
+pub use status::status_text;
+pub use wallet_pay::WalletPay;
