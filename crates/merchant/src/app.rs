@@ -233,7 +233,7 @@ impl App {
         let mut checkouts = self.checkouts.watch();
         let mut health = self.gateway.watch_health();
         loop {
-            let current = self.checkouts.get(id)?;
+            let current = self.checkouts.cached(id)?;
             if self.etag(&current) != seen {
                 return Some(current);
             }

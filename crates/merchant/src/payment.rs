@@ -119,7 +119,7 @@ pub async fn start_payment(
     let _own_turn = app.checkouts.checkout_turn(&checkout.id).await?;
     let checkout = app
         .checkouts
-        .fetch(&checkout.id)
+        .reload(&checkout.id)
         .await?
         .ok_or(StoreError::Corrupt("checkout"))?;
     if let Some(started) = started(checkout.clone(), chain, symbol) {

@@ -37,7 +37,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     gateway.resume_pause().await;
     let dialect = gateway.dialect();
     let checkouts = Arc::new(
-        Checkouts::load(store.clone(), fulfillment_due.clone())
+        Checkouts::from_store(store.clone(), fulfillment_due.clone())
             .await
             .map_err(|e| e.to_string())?
             .for_gateway(

@@ -97,7 +97,7 @@ currency = "USD"
     let config = config::parse(&toml, "test.toml", |_| None).unwrap();
     let store = Store::open(&config.database).await.unwrap();
     let checkouts = Arc::new(
-        Checkouts::load(store.clone(), Arc::new(Notify::new()))
+        Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
             .await
             .unwrap(),
     );
@@ -552,7 +552,7 @@ async fn webhooks_that_are_unsigned_forged_or_stale_change_nothing(db: Db) {
         let genuine = h.webhook(&event, &h.gateway_key, now_ms()).await;
         assert_eq!(genuine.status, StatusCode::OK, "{}", genuine.body);
     }
-    let paid = h.app.checkouts.get(&checkout.id).unwrap();
+    let paid = h.app.checkouts.cached(&checkout.id).unwrap();
     assert_eq!(paid.state.as_str(), "paid");
     assert_eq!(paid.version, checkout.version + 1);
     assert_eq!(h.store.fulfillment_events(&checkout.id).await.unwrap(), 1);
@@ -610,7 +610,7 @@ async fn a_webhook_cannot_widen_the_servers_freshness_window(db: Db) {
         .await;
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
     assert_eq!(
-        h.app.checkouts.get(&checkout.id).unwrap().state.as_str(),
+        h.app.checkouts.cached(&checkout.id).unwrap().state.as_str(),
         "paid"
     );
 }

@@ -163,7 +163,9 @@ async fn open(db: &TempDb) -> (Store, Checkouts) {
 async fn open_watched(db: &TempDb) -> (Store, Checkouts, Arc<Notify>) {
     let store = Store::open(&db.database).await.unwrap();
     let due = Arc::new(Notify::new());
-    let checkouts = Checkouts::load(store.clone(), due.clone()).await.unwrap();
+    let checkouts = Checkouts::from_store(store.clone(), due.clone())
+        .await
+        .unwrap();
     (store, checkouts, due)
 }
 
@@ -296,7 +298,7 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
         .apply_chain(chain, &step(100, None, vec![transfer(10_000_000, 100, 0)]))
         .await
         .unwrap();
-    let partly = checkouts.get("co_1").unwrap();
+    let partly = checkouts.cached("co_1").unwrap();
     assert_eq!(
         partly.state,
         CheckoutState::Order(OrderStatus::PartiallyPaid)
@@ -314,7 +316,7 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
         .apply_chain(chain, &step(101, None, vec![transfer(14_995_001, 101, 0)]))
         .await
         .unwrap();
-    let full = checkouts.get("co_1").unwrap();
+    let full = checkouts.cached("co_1").unwrap();
     assert_eq!(full.state, CheckoutState::Order(OrderStatus::Confirming));
     assert_eq!(full.confirmations, Some(1));
 
@@ -330,7 +332,7 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
         )
         .await
         .unwrap();
-    assert_eq!(checkouts.get("co_1").unwrap().paid_atomic, 24_995_001);
+    assert_eq!(checkouts.cached("co_1").unwrap().paid_atomic, 24_995_001);
 
     // A reorg from block 101 takes the second payment back.
     checkouts
@@ -357,7 +359,7 @@ async fn the_chain_attaches_payments_keeps_the_unmatched_and_takes_back_a_reorg(
         .await
         .unwrap();
     assert_eq!(
-        checkouts.get("co_1").unwrap().state,
+        checkouts.cached("co_1").unwrap().state,
         CheckoutState::Order(OrderStatus::Paid)
     );
 
@@ -441,7 +443,7 @@ async fn everything_survives_reopening_the_file(db: Db) {
     let kept = store.get("co_1").await.unwrap().unwrap();
     assert_eq!(kept.state, CheckoutState::Order(OrderStatus::PartiallyPaid));
     assert_eq!(
-        checkouts.get("co_1").as_deref(),
+        checkouts.cached("co_1").as_deref(),
         Some(&kept),
         "the status view is filled from the store at startup"
     );
@@ -517,7 +519,7 @@ async fn every_change_reaches_the_status_view_and_wakes_whoever_waits(db: Db) {
         .await
         .unwrap();
     assert!(changes.has_changed().unwrap());
-    assert_eq!(checkouts.get("co_1").unwrap().version, attached.version);
+    assert_eq!(checkouts.cached("co_1").unwrap().version, attached.version);
     changes.mark_unchanged();
 
     let paid = report("ORD-1", GatewayStatus::Success, "24.995001");
@@ -531,7 +533,7 @@ async fn every_change_reaches_the_status_view_and_wakes_whoever_waits(db: Db) {
         .await
         .expect("the fulfillment delivery is woken when an order is paid");
     let stored = store.get("co_1").await.unwrap().unwrap();
-    assert_eq!(*checkouts.get("co_1").unwrap(), stored);
+    assert_eq!(*checkouts.cached("co_1").unwrap(), stored);
     changes.mark_unchanged();
 
     checkouts
@@ -557,16 +559,16 @@ async fn history_is_read_when_asked_for_not_held_from_startup(db: Db) {
         .unwrap();
     store.insert(&checkout("co_new", None)).await.unwrap();
     let (_, checkouts) = open(&db).await;
-    assert!(checkouts.get("co_new").is_some(), "current: held");
-    assert!(checkouts.get("co_old").is_none(), "history: not held");
+    assert!(checkouts.cached("co_new").is_some(), "current: held");
+    assert!(checkouts.cached("co_old").is_none(), "history: not held");
     let read = checkouts
-        .find("co_old")
+        .load("co_old")
         .await
         .unwrap()
         .expect("read when asked");
     assert_eq!(read.id, "co_old");
-    assert!(checkouts.get("co_old").is_some(), "then held");
-    assert!(checkouts.find("co_never").await.unwrap().is_none());
+    assert!(checkouts.cached("co_old").is_some(), "then held");
+    assert!(checkouts.load("co_never").await.unwrap().is_none());
 }
 
 /// The gateway says paid before the watcher reads the payment: once it does, the payment is
@@ -591,7 +593,7 @@ async fn a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it(db:
         )
         .await
         .unwrap();
-    let reported = checkouts.get("co_1").unwrap();
+    let reported = checkouts.cached("co_1").unwrap();
     assert_eq!(reported.state, CheckoutState::Order(OrderStatus::Paid));
     assert!(reported.chain_payments.is_empty());
 
@@ -599,7 +601,7 @@ async fn a_payment_the_gateway_reported_first_is_shown_once_the_chain_has_it(db:
         .apply_chain(ChainId::LOCAL, &step(101, None, vec![payment.clone()]))
         .await
         .unwrap();
-    let shown = checkouts.get("co_1").unwrap();
+    let shown = checkouts.cached("co_1").unwrap();
     assert_eq!(shown.chain_payments, [payment], "held where polls read it");
     assert!(
         shown.version > reported.version,
@@ -649,7 +651,7 @@ async fn an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders
         .await
         .unwrap();
     assert_eq!(store.unmatched(10).await.unwrap().len(), 1);
-    assert!(checkouts.get("co_1").unwrap().chain_payments.is_empty());
+    assert!(checkouts.cached("co_1").unwrap().chain_payments.is_empty());
 
     let named = GatewayReport {
         tx_id: Some(payment.tx_id.as_str().to_uppercase().parse().unwrap()),
@@ -659,7 +661,7 @@ async fn an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders
         .apply_report(&named, Source::Webhook)
         .await
         .unwrap();
-    let adopted = checkouts.get("co_1").unwrap();
+    let adopted = checkouts.cached("co_1").unwrap();
     assert_eq!(adopted.chain_payments, std::slice::from_ref(&payment));
     assert_eq!(adopted.paid_atomic, 20_000_000);
     assert!(store.unmatched(10).await.unwrap().is_empty());
@@ -677,8 +679,8 @@ async fn an_unmatched_payment_the_gateway_names_for_an_order_becomes_that_orders
         .apply_report(&elsewhere, Source::Reconciler)
         .await
         .unwrap();
-    assert!(checkouts.get("co_2").unwrap().chain_payments.is_empty());
-    assert_eq!(checkouts.get("co_1").unwrap().chain_payments.len(), 1);
+    assert!(checkouts.cached("co_2").unwrap().chain_payments.is_empty());
+    assert_eq!(checkouts.cached("co_1").unwrap().chain_payments.len(), 1);
 }
 
 async fn what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_again(db: Db) {
@@ -696,7 +698,7 @@ async fn what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_a
         )
         .await
         .unwrap();
-    let before = checkouts.get("co_1").unwrap();
+    let before = checkouts.cached("co_1").unwrap();
     assert_eq!(
         before.state,
         CheckoutState::Order(OrderStatus::PartiallyPaid)
@@ -705,11 +707,11 @@ async fn what_the_chain_showed_holds_across_a_restart_before_the_watcher_reads_a
 
     // Restarted: the clock settles every open checkout before the watcher's first step, which
     // read the chain as unwatched and took the part payment's state back to waiting.
-    let restarted = Checkouts::load(store, Arc::new(Notify::new()))
+    let restarted = Checkouts::from_store(store, Arc::new(Notify::new()))
         .await
         .unwrap();
     restarted.settle_due().await.unwrap();
-    let after = restarted.get("co_1").unwrap();
+    let after = restarted.cached("co_1").unwrap();
     assert_eq!(after.state, before.state);
     assert_eq!(after.version, before.version, "nothing changed");
 }
@@ -724,7 +726,7 @@ async fn a_payment_read_again_after_a_reorg_goes_to_the_same_order(db: Db) {
         .apply_chain(ChainId::LOCAL, &step(100, None, vec![paid.clone()]))
         .await
         .unwrap();
-    assert_eq!(checkouts.get("co_2").unwrap().paid_atomic, 24_995_002);
+    assert_eq!(checkouts.cached("co_2").unwrap().paid_atomic, 24_995_002);
 
     // A reorg from block 100 mines the same transaction again in block 101: read again, it is
     // matched against what co_2 still asks without counting itself, and goes to co_2 again.
@@ -737,9 +739,9 @@ async fn a_payment_read_again_after_a_reorg_goes_to_the_same_order(db: Db) {
         .apply_chain(ChainId::LOCAL, &step(101, Some(100), vec![again]))
         .await
         .unwrap();
-    let co_2 = checkouts.get("co_2").unwrap();
+    let co_2 = checkouts.cached("co_2").unwrap();
     assert_eq!(co_2.paid_atomic, 24_995_002, "{co_2:?}");
-    assert_eq!(checkouts.get("co_1").unwrap().paid_atomic, 0);
+    assert_eq!(checkouts.cached("co_1").unwrap().paid_atomic, 0);
     assert!(
         checkouts.unmatched(10).await.unwrap().is_empty(),
         "not kept as unmatched"
@@ -783,12 +785,12 @@ async fn a_claim_without_proof_takes_a_payment_from_no_order(db: Db) {
         .apply_chain(ChainId::LOCAL, &step(102, None, vec![paid, part.clone()]))
         .await
         .unwrap();
-    let co_1 = checkouts.get("co_1").unwrap();
+    let co_1 = checkouts.cached("co_1").unwrap();
     assert!(
         co_1.chain_payments.iter().any(|p| p.same_log(&part)),
         "{co_1:?}"
     );
-    assert_eq!(checkouts.get("co_thief").unwrap().paid_atomic, 0);
+    assert_eq!(checkouts.cached("co_thief").unwrap().paid_atomic, 0);
 }
 
 async fn a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own(db: Db) {
@@ -808,7 +810,7 @@ async fn a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own(db: Db) {
         .await
         .unwrap();
     assert_eq!(
-        checkouts.get("co_1").unwrap().state,
+        checkouts.cached("co_1").unwrap().state,
         CheckoutState::Order(OrderStatus::Paid)
     );
     // A reorg takes block 100 back and mines the same transfer in 101: co_1 is final, so the
@@ -822,7 +824,7 @@ async fn a_paid_orders_payment_mined_again_after_a_reorg_stays_its_own(db: Db) {
         .apply_chain(ChainId::LOCAL, &step(101, Some(100), vec![again.clone()]))
         .await
         .unwrap();
-    let co_1 = checkouts.get("co_1").unwrap();
+    let co_1 = checkouts.cached("co_1").unwrap();
     assert!(
         co_1.chain_payments.iter().any(|p| p.same_log(&again)),
         "{co_1:?}"
@@ -834,7 +836,7 @@ async fn a_watched_chain_not_yet_read_here_still_bounds_the_gateways_paid(db: Db
     let db = TempDb::new(db, "a_watched_chain_not_yet_read_here_still").await;
     let store = Store::open(&db.database).await.unwrap();
     // A replica: the chain is watched (by another server), this one has read nothing of it.
-    let checkouts = Checkouts::load(store, Arc::new(Notify::new()))
+    let checkouts = Checkouts::from_store(store, Arc::new(Notify::new()))
         .await
         .unwrap()
         .watching([ChainId::LOCAL]);
@@ -851,7 +853,7 @@ async fn a_watched_chain_not_yet_read_here_still_bounds_the_gateways_paid(db: Db
         .await
         .unwrap();
     assert_ne!(
-        checkouts.get("co_1").unwrap().state,
+        checkouts.cached("co_1").unwrap().state,
         CheckoutState::Order(OrderStatus::Paid),
         "paid with nothing on chain"
     );
@@ -932,12 +934,12 @@ async fn a_gateway_answer_that_cannot_be_read_skips_its_order_not_the_round(db: 
         .expect("the round goes on past an answer it cannot read");
     assert_eq!(*asked.lock().unwrap(), ["ORD-1", "ORD-2"]);
     assert_eq!(
-        checkouts.get("co_2").unwrap().state,
+        checkouts.cached("co_2").unwrap().state,
         CheckoutState::Order(OrderStatus::Paid),
         "the seed's record read, its unreadable neighbour skipped"
     );
     assert_eq!(
-        checkouts.get("co_1").unwrap().state,
+        checkouts.cached("co_1").unwrap().state,
         CheckoutState::Order(OrderStatus::Waiting),
         "nothing changed by what could not be read"
     );

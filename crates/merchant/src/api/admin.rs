@@ -312,7 +312,7 @@ async fn list_orders(
                 // The cache holds the chain payments; the list query does not read them.
                 let checkout = app
                     .checkouts
-                    .get(&listed.id)
+                    .cached(&listed.id)
                     .map_or_else(|| listed.clone(), |c| c.as_ref().clone());
                 let chain = checkout.terms.as_ref().map_or(0, |t| t.chain_id.0);
                 AdminOrder {

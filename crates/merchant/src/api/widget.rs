@@ -124,7 +124,7 @@ async fn checkout_for(
         }
         (None, Some(id)) => app
             .checkouts
-            .fetch(id)
+            .reload(id)
             .await?
             .ok_or_else(ApiError::not_found),
         _ => Err(ApiError::bad_request("name either an item or a checkoutId")),
@@ -148,7 +148,7 @@ pub(super) async fn get_checkout(
     let query = query(poll)?;
     let mut checkout = app
         .checkouts
-        .find(&id)
+        .load(&id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let seen = headers
@@ -198,7 +198,7 @@ pub(super) async fn claim_transaction(
 ) -> Result<Json<CheckoutView>, ApiError> {
     let checkout = app
         .checkouts
-        .find(&id)
+        .load(&id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let terms = checkout.terms.clone().ok_or_else(|| {
@@ -314,7 +314,7 @@ pub(super) async fn claim_transaction(
             .with("message", message));
         }
     }
-    let checkout = app.checkouts.get(&id).ok_or_else(ApiError::not_found)?;
+    let checkout = app.checkouts.cached(&id).ok_or_else(ApiError::not_found)?;
     Ok(Json(app.view(&checkout)))
 }
 
@@ -388,7 +388,7 @@ pub(super) async fn get_receipt(
 ) -> Result<Response, ApiError> {
     let checkout = app
         .checkouts
-        .find(&id)
+        .load(&id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let receipt = app.receipt(&checkout).ok_or_else(|| {

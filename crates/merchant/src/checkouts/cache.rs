@@ -21,22 +21,35 @@ pub(super) fn held_since() -> u64 {
 }
 
 impl Checkouts {
-    /// The checkout as last stored: from memory, never a database read.
-    pub fn get(&self, id: &str) -> Option<Arc<Checkout>> {
+    /// The checkout as held in memory: never a database read.
+    pub fn cached(&self, id: &str) -> Option<Arc<Checkout>> {
         self.cache.read().expect("cache lock").get(id).cloned()
     }
 
-    /// [`Checkouts::get`], or one not in memory: made a moment ago on another server sharing
-    /// the database (the shopper's next poll may come here before the news does), or history
-    /// not loaded at startup (a receipt asked for weeks later). Read once, then held. One held
-    /// without an order is read again too: another server may have just made its order, and
-    /// the shopper who asked it there polls here before the news arrives.
-    pub async fn find(&self, id: &str) -> Result<Option<Arc<Checkout>>, StoreError> {
-        if let Some(held) = self.get(id).filter(|c| c.terms.is_some()) {
+    /// [`Checkouts::cached`], else [`Checkouts::reload`]: one not in memory was made a moment
+    /// ago on another server sharing the database (the shopper's next poll may come here before
+    /// the news does), or is history not loaded at startup (a receipt asked for weeks later).
+    /// Read once, then held. One held without an order is read again too: another server may
+    /// have just made its order, and the shopper who asked it there polls here before the news
+    /// arrives.
+    pub async fn load(&self, id: &str) -> Result<Option<Arc<Checkout>>, StoreError> {
+        if let Some(held) = self.cached(id).filter(|c| c.terms.is_some()) {
             return Ok(Some(held));
         }
-        self.refresh(id).await?;
-        Ok(self.get(id))
+        self.reload(id).await?;
+        Ok(self.cached(id))
+    }
+
+    /// The checkout as the store has it now, whatever memory holds; then held. One that is
+    /// over may have been paid by another server: its fulfillment event is anyone's to send.
+    pub async fn reload(&self, id: &str) -> Result<Option<Checkout>, StoreError> {
+        let Some(checkout) = self.store.get(id).await? else {
+            return Ok(None);
+        };
+        if checkout.state.is_final() {
+            self.fulfillment_due.notify_one();
+        }
+        Ok(Some(self.remember(checkout)))
     }
 
     /// Signals every change.
@@ -50,9 +63,9 @@ impl Checkouts {
             None => Applied::Unchanged,
             Some((checkout, fulfil)) => {
                 let quiet = self
-                    .get(&checkout.id)
+                    .cached(&checkout.id)
                     .is_some_and(|held| held.version == checkout.version);
-                let checkout = self.cached(checkout);
+                let checkout = self.remember(checkout);
                 if quiet {
                     return Applied::Unchanged;
                 }
@@ -66,7 +79,7 @@ impl Checkouts {
 
     /// Puts what the store holds into memory; an older version never replaces a newer one, and
     /// only a new version signals a change.
-    pub(super) fn cached(&self, checkout: Checkout) -> Checkout {
+    pub(super) fn remember(&self, checkout: Checkout) -> Checkout {
         let mut entries = self.cache.write().expect("cache lock");
         if let Some(held) = entries.get(&checkout.id)
             && held.version == checkout.version

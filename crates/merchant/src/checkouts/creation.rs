@@ -54,7 +54,7 @@ impl Checkouts {
     /// `None` forgets it. Returns the checkout as stored.
     pub async fn ask(&self, id: &str, asked: Option<&Asked>) -> Result<Checkout, StoreError> {
         let stored = self.store.ask(id, asked).await?;
-        Ok(self.cached(stored))
+        Ok(self.remember(stored))
     }
 
     /// Waits for this server's turn to choose an order's amount on `chain` and `symbol`, among
@@ -77,8 +77,8 @@ impl Checkouts {
         let here = here.lock_owned().await;
         let shared = self.store.creation_turn(chain, symbol).await?;
         for (id, version) in self.store.versions_on(chain, symbol).await? {
-            if self.get(&id).is_none_or(|held| held.version < version) {
-                self.refresh(&id).await?;
+            if self.cached(&id).is_none_or(|held| held.version < version) {
+                self.reload(&id).await?;
             }
         }
         Ok(CreationTurn {

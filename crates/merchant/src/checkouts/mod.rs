@@ -95,7 +95,10 @@ pub struct Checkouts {
 impl Checkouts {
     /// The current checkouts (see [`Store::current`]), in memory. `fulfillment_due` is
     /// notified when one is paid.
-    pub async fn load(store: Store, fulfillment_due: Arc<Notify>) -> Result<Self, StoreError> {
+    pub async fn from_store(
+        store: Store,
+        fulfillment_due: Arc<Notify>,
+    ) -> Result<Self, StoreError> {
         let cache = store
             .current(cache::held_since())
             .await?
@@ -156,12 +159,7 @@ impl Checkouts {
     /// Stores a new checkout; with an idempotency key already used, returns the existing one.
     pub async fn open(&self, checkout: &Checkout) -> Result<Checkout, StoreError> {
         let stored = self.store.insert(checkout).await?;
-        Ok(self.cached(stored))
-    }
-
-    /// The checkout as the store has it now.
-    pub async fn fetch(&self, id: &str) -> Result<Option<Checkout>, StoreError> {
-        Ok(self.store.get(id).await?.map(|c| self.cached(c)))
+        Ok(self.remember(stored))
     }
 
     /// Records the gateway order made for a checkout, unless a concurrent request already did:
@@ -172,7 +170,7 @@ impl Checkouts {
         terms: &PaymentTerms,
     ) -> Result<Checkout, StoreError> {
         let stored = self.store.attach_order(id, terms).await?;
-        Ok(self.cached(stored))
+        Ok(self.remember(stored))
     }
 
     /// Gateway order numbers the gateway may still change, each with whether it is still open,

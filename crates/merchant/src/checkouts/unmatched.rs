@@ -56,7 +56,8 @@ impl Checkouts {
             .count()
     }
 
-    pub(super) async fn refresh_unmatched(&self) -> Result<(), StoreError> {
+    /// The recent unmatched payments as the store has them now.
+    pub(super) async fn reload_unmatched(&self) -> Result<(), StoreError> {
         let mut recent = self.store.unmatched(UNMATCHED_KEPT).await?;
         recent.reverse();
         *self.unmatched.write().expect("unmatched lock") = recent;

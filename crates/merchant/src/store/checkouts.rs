@@ -250,7 +250,7 @@ impl Store {
 
     /// The checkouts status polls and the chain's watchers need, with their chain payments:
     /// those whose payment is under way, and any changed since `since` (Unix ms). History
-    /// beyond is read when asked for (see `Checkouts::find`), not held.
+    /// beyond is read when asked for (see `Checkouts::load`), not held.
     pub async fn current(&self, since: u64) -> Result<Vec<Checkout>, StoreError> {
         const CURRENT: &str =
             "updated_at > $1 OR state IN ('waiting', 'partially_paid', 'confirming')";
