@@ -5,6 +5,7 @@ mod bench;
 mod contrast;
 mod demo;
 mod fuzz;
+mod native;
 mod setup;
 mod simulate;
 mod widget;
@@ -32,6 +33,10 @@ commands:
 /// features: a binary's file has no per-feature name, so a build resolved otherwise would
 /// replace it, and the tests and the demo would each rebuild what the other just built.
 pub const SERVERS_BUILD: &str = "cargo build --workspace --all-features --bins";
+
+/// The widget's tests, for headless Chromium (`--no-run`: built, not run).
+const WIDGET_TESTS_BUILD: &str =
+    "cargo test -p usdt-checkout --target wasm32-unknown-unknown --lib --tests --no-run";
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -122,17 +127,24 @@ impl Tally {
         let stdout = child.stdout.take().expect("stdout is piped");
         for line in BufReader::new(stdout).lines().map_while(|line| line.ok()) {
             println!("{line}");
-            if let Some(summary) = line.strip_prefix("test result: ") {
-                self.passed += count(summary, "passed");
-                self.failed += count(summary, "failed");
-                self.ignored += count(summary, "ignored");
-            }
+            self.count(&line);
         }
         let status = child.wait().map_err(|e| e.to_string())?;
         if status.success() {
             Ok(())
         } else {
             Err(format!("`{name}` failed ({status})"))
+        }
+    }
+}
+
+impl Tally {
+    /// Adds the results of every `test result:` line in `output`.
+    fn count(&mut self, output: &str) {
+        for summary in output.lines().filter_map(|l| l.strip_prefix("test result: ")) {
+            self.passed += count(summary, "passed");
+            self.failed += count(summary, "failed");
+            self.ignored += count(summary, "ignored");
         }
     }
 }
@@ -146,7 +158,7 @@ fn count(summary: &str, word: &str) -> u64 {
         .sum()
 }
 
-fn step(name: &str, action: impl FnOnce() -> Result) -> Result {
+fn step<T>(name: &str, action: impl FnOnce() -> Result<T>) -> Result<T> {
     println!("\n== {name}");
     let started = Instant::now();
     let result = action();
@@ -161,15 +173,12 @@ fn test() -> Result {
     let started = Instant::now();
     step("setup", setup::for_tests)?;
     step("format", || run(cmd("cargo fmt --all -- --check")))?;
-    step("lints (native)", || {
-        run(cmd(
-            "cargo clippy --workspace --all-targets --all-features -- -D warnings",
-        ))
-    })?;
-    step("lints (widget, wasm32)", || {
-        run(cmd(
-            "cargo clippy -p usdt-checkout --target wasm32-unknown-unknown --all-targets -- -D warnings",
-        ))
+    // Lints ride on the builds the tests use (see `native`): clippy's driver compiles the
+    // workspace's crates, so no dependency is compiled twice. This build makes the servers'
+    // binaries the tests start too.
+    let binaries = step("lints and build (native)", native::build)?;
+    step("lints and build (widget, wasm32)", || {
+        run(native::linted(cmd(WIDGET_TESTS_BUILD)))
     })?;
     step(
         "widget carries no secret-bearing crate",
@@ -186,15 +195,13 @@ fn test() -> Result {
         run(cmd("node contracts/compile.mjs --check"))
     })?;
     let mut tally = Tally::default();
-    let outcome = step("native tests", || {
-        // The merchant server's tests run the sandbox gateway's binary.
-        run(cmd(SERVERS_BUILD))?;
-        tally.cargo_test(cmd("cargo test --workspace --all-features"))
+    let outcome = step("native tests, every tier", || {
+        native::run(binaries, &mut tally)?;
+        tally.cargo_test(cmd("cargo test --workspace --all-features --doc"))
     })
     .and_then(|()| {
         step("widget tests in headless Chromium", || {
-            let mut command =
-                cmd("cargo test -p usdt-checkout --target wasm32-unknown-unknown --lib --tests");
+            let mut command = native::linted(cmd(&WIDGET_TESTS_BUILD.replace(" --no-run", "")));
             command.env("CHROMEDRIVER", setup::CHROMEDRIVER);
             tally.cargo_test(command)
         })

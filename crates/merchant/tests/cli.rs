@@ -18,6 +18,7 @@ fn line_after<'a>(text: &'a str, label: &str) -> &'a str {
 }
 
 #[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 fn verify_accepts_what_sign_made_and_rejects_a_changed_body() {
     let keygen = run(&["keygen"]);
     assert!(keygen.status.success());
@@ -123,6 +124,7 @@ fn verify_accepts_what_sign_made_and_rejects_a_changed_body() {
 }
 
 #[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 fn a_price_its_token_cannot_carry_stops_the_server_naming_the_item() {
     use usdt_checkout_protocol::signature::V1PrivateKey;
     let dir = std::env::temp_dir().join(format!("checkout-cli-price-{}", std::process::id()));
@@ -155,6 +157,7 @@ fn a_price_its_token_cannot_carry_stops_the_server_naming_the_item() {
 /// V2 without `gateway.cashier_id` started, and then every checkout failed (its order creation
 /// names the cashier): now it does not start, and says what is missing.
 #[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 fn v2_without_a_cashier_id_stops_the_server_naming_the_setting() {
     let dir = std::env::temp_dir().join(format!("checkout-cli-cashier-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -188,6 +191,7 @@ fn v2_without_a_cashier_id_stops_the_server_naming_the_setting() {
 /// is not the key's (a byte of it changed, or another server's); 2 when there is nothing to
 /// judge (a file that cannot be read or is no receipt, a malformed key).
 #[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 fn receipt_verify_exits_1_for_a_tampered_receipt_and_2_for_malformed_input() {
     use usdt_checkout_protocol::receipt::Receipt;
     use usdt_checkout_protocol::signature::V1PrivateKey;

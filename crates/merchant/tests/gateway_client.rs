@@ -77,6 +77,7 @@ async fn faults(w: &World, faults: serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn creates_and_reads_orders_with_signed_calls() {
     let w = world("client-ok").await;
     let gateway = client(&w, 90);
@@ -99,6 +100,7 @@ async fn creates_and_reads_orders_with_signed_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn speaks_v2_with_the_configured_receiving_address() {
     let w = world_in("client-v2", Api::V2).await;
     let receiver = w.sandbox.receiving_address(&w.keys.api_key);
@@ -128,6 +130,7 @@ async fn speaks_v2_with_the_configured_receiving_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn rate_limits_blocks_outages_and_garbage_are_errors_that_say_so() {
     let w = world("client-faults").await;
     let gateway = client(&w, 90);
@@ -171,6 +174,7 @@ async fn rate_limits_blocks_outages_and_garbage_are_errors_that_say_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_budget_refuses_what_would_exceed_it() {
     let w = world("client-budget").await;
     let gateway = client(&w, 2);
@@ -188,6 +192,7 @@ async fn the_budget_refuses_what_would_exceed_it() {
 /// The real gateway is `https://`: the client opens a TLS handshake (a ClientHello record), where
 /// a client built without TLS would refuse the URL before connecting.
 #[tokio::test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn speaks_https_to_an_https_gateway() {
     use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

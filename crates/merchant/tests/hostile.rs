@@ -12,6 +12,7 @@ use usdt_checkout_protocol::signed_string;
 use usdt_checkout_testkit::{eventually, now_ms};
 
 on_both!(
+    processes:
     hostile_a_genuine_callback_about_another_merchants_order_pays_nothing,
     hostile_nobody_takes_another_shoppers_payment_by_its_hash,
     hostile_twelve_shoppers_at_once_on_a_slow_gateway_each_get_an_order,
@@ -260,6 +261,7 @@ async fn hostile_twelve_shoppers_at_once_on_a_slow_gateway_each_get_an_order(db:
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn hostile_a_body_nested_2000_levels_deep_kills_neither_server() {
     use usdt_checkout_protocol::gateway::{HEADER_API_KEY, v1::PATH_CREATE_ORDER};
     let w = world("deep-bodies").await;
@@ -311,6 +313,7 @@ async fn hostile_a_body_nested_2000_levels_deep_kills_neither_server() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn hostile_a_stuck_watcher_shows_in_healthz_within_a_minute() {
     let mut w = world("stuck-watcher").await;
     let health = format!("{}/healthz", w.server.url);

@@ -309,11 +309,13 @@ impl Shop {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once() {
     full_payment(Shop::open("full-payment", Embed::Element, 1280, None).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v2_paying_the_full_amount_goes_waiting_confirming_paid_and_fulfills_once() {
     let shop = Shop::open_in(Api::V2, "v2-full-payment", Embed::Element, 1280, None).await;
     full_payment(shop).await;
@@ -372,6 +374,7 @@ async fn full_payment(mut shop: Shop) {
 /// A reload while the widget waits for the payment shows the same order again (same amount,
 /// same address), not the chooser and a new order; once paid, a reload starts afresh.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_reload_mid_payment_resumes_the_same_order_and_reaches_paid() {
     let mut shop = Shop::open("reload-resumes", Embed::Element, 1280, None).await;
     shop.start_payment().await;
@@ -418,6 +421,7 @@ async fn a_reload_mid_payment_resumes_the_same_order_and_reaches_paid() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
     // On a phone-wide screen.
     let mut shop = Shop::open("partial-payment", Embed::Element, 390, None).await;
@@ -466,11 +470,13 @@ async fn paying_part_shows_what_remains_then_the_rest_completes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it() {
     paid_late(Shop::open("expired-then-paid-late", Embed::Element, 1280, None).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v2_a_payment_after_expiry_is_shown_as_paid_late_and_the_merchant_sees_it() {
     let shop = Shop::open_in(
         Api::V2,
@@ -507,6 +513,7 @@ async fn paid_late(mut shop: Shop) {
 /// back and its API failing, the widget still shows the part paid, what remains, and the full
 /// amount confirming; paid waits for the gateway's word.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_chain_shows_the_payment_before_the_gateways_webhook() {
     let mut shop = Shop::open("chain-first", Embed::Element, 1280, None).await;
     shop.start_payment().await;
@@ -535,6 +542,7 @@ async fn the_chain_shows_the_payment_before_the_gateways_webhook() {
 /// In V2, which tells a cancellation (`CANCELLED`) from an expiry; V1's -1 is both, and the
 /// server reads it as an expiry.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_cancelled_order_offers_to_start_again_with_a_new_order() {
     let shop = Shop::open_in(Api::V2, "cancelled-then-again", Embed::Element, 1280, None);
     let mut shop = shop.await;
@@ -617,6 +625,7 @@ fn wallet_extension(chains: &[(u64, &str)]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_browser_wallet_connects_switches_chain_and_pays() {
     let mut shop = Shop::open(
         "browser-wallet",
@@ -658,6 +667,7 @@ async fn a_browser_wallet_connects_switches_chain_and_pays() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn rate_limits_blocks_and_dropped_webhooks_are_weathered_to_paid() {
     let mut shop = Shop::open("rate-limited", Embed::Element, 1280, None).await;
     shop.start_payment().await;
@@ -707,6 +717,7 @@ async fn rate_limits_blocks_and_dropped_webhooks_are_weathered_to_paid() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_widget_rides_out_a_checkout_server_restart_and_reaches_paid() {
     let mut shop = Shop::open("server-restart", Embed::Element, 1280, None).await;
     shop.start_payment().await;
@@ -742,6 +753,7 @@ const TAMPER: &str = r#"(() => {
 })();"#;
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_tampered_price_from_the_browser_is_ignored() {
     let mut shop = Shop::open(
         "tampered-price",
@@ -778,6 +790,7 @@ async fn a_tampered_price_from_the_browser_is_ignored() {
 /// to neither; the network line never breaks inside the token's address; and the paid screen,
 /// whose transaction can be copied whole, is no wider than a phone.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_payment_screen_on_phones_and_desktops_light_and_dark() {
     let mut shop = Shop::open("screens", Embed::TwoElements, 1280, None).await;
     let mug = shop.browser.shadow_root("usdt-checkout[item=mug]").await;
@@ -904,6 +917,7 @@ async fn the_payment_screen_on_phones_and_desktops_light_and_dark() {
 /// payment screen's heading, copy the amount and the address, and once the order has expired,
 /// Start again; every control reached shows where focus is, and Shift-Tab goes back.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_again() {
     let shop = Shop::open("keyboard", Embed::Element, 1280, None).await;
     shop.record_announcements().await;
@@ -981,6 +995,7 @@ async fn a_shopper_with_only_a_keyboard_chooses_continues_copies_and_starts_agai
 /// right to left with the amount and the address left to right, and each passes the
 /// accessibility check.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_waiting_screen_in_each_of_ten_languages() {
     const LOCALES: [&str; 10] = [
         "en", "zh-CN", "es", "fr", "de", "pt-BR", "ja", "ko", "ru", "ar",
@@ -1054,6 +1069,7 @@ async fn the_waiting_screen_in_each_of_ten_languages() {
 /// (confirming, the countdown gone) and ends paid, never expired or late, though its
 /// confirmation comes after the time is up.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_payment_mined_just_before_expiry_is_never_shown_late() {
     let gateway = Storefront {
         order_lifetime_seconds: Some(25),
@@ -1145,6 +1161,7 @@ impl Shop {
 /// (at most six decimals), the QR code's and the wallet link's URI carry its 18-decimal atomic
 /// units, and a browser wallet switched to that chain pays it.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
     let mut shop = two_chain_shop("bnb-chain").await;
     shop.choose_network(31338).await;
@@ -1195,6 +1212,7 @@ async fn a_shopper_pays_on_the_18_decimal_chain_from_a_browser_wallet() {
 /// each chain by the built-in registry's name, and a shopper pays on the 18-decimal one, its
 /// decimals the registry's too. Nothing is skipped, so nothing is said on the console.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v2_lists_of_chain_ids_and_symbols_alone_are_offered_and_paid() {
     let gateway = Storefront {
         api: Api::V2,
@@ -1230,6 +1248,7 @@ async fn v2_lists_of_chain_ids_and_symbols_alone_are_offered_and_paid() {
 /// ("arrived on Local BNB chain, but this order asked for Local chain"), listed for the
 /// merchant with its hash, and never counted.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_payment_on_the_wrong_network_is_named_and_not_counted() {
     let mut shop = two_chain_shop("wrong-network").await;
     shop.start_payment().await;
@@ -1261,6 +1280,7 @@ async fn a_payment_on_the_wrong_network_is_named_and_not_counted() {
 /// rest completes it; the signed receipt downloaded from the widget's link verifies with the CLI
 /// (and fails after one changed byte), and prints alone.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_shopper_who_already_paid_pastes_the_hash_and_sees_it_attached_or_why_not() {
     let mut shop = Shop::open(
         "already-paid",

@@ -15,6 +15,7 @@ const POLLERS: usize = 1_000;
 const CHECKOUTS: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_thousand_pollers_for_a_minute_never_reach_the_gateway() {
     let w = Arc::new(world("load").await);
     let mut ids = Vec::new();

@@ -64,6 +64,7 @@ async fn paid_and_read(w: &World, view: &Value) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_ten_block_cap_from_the_first_checkout() {
     // A new address is read back 64 blocks, six times the cap.
     let w = behind_a_provider(
@@ -84,6 +85,7 @@ async fn a_ten_block_cap_from_the_first_checkout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_3000_block_gap_under_a_500_block_cap() {
     let mut w = behind_a_provider(
         "gap-under-cap",
@@ -111,6 +113,7 @@ async fn a_3000_block_gap_under_a_500_block_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn five_requests_a_second() {
     // Past it, 429 with Retry-After. The checkout server's budget is two calls a second: it
     // polls every 200 ms, which would take ten. The gateway's follower has no budget: it meets
@@ -259,16 +262,19 @@ async fn half_the_calls_two_blocks_behind(name: &str, how: Behind) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn half_the_calls_on_a_node_two_blocks_behind_that_refuses() {
     half_the_calls_two_blocks_behind("behind-refuses", Behind::Refuses).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn half_the_calls_on_a_node_two_blocks_behind_that_answers_short() {
     half_the_calls_two_blocks_behind("behind-short", Behind::ShortChanges).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn one_call_in_twenty_fails() {
     let w = behind_a_provider(
         "one-in-twenty",
@@ -292,6 +298,7 @@ async fn one_call_in_twenty_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_first_node_down_the_next_one_reads() {
     let w = world_with(
         "first-node-down",
@@ -312,6 +319,7 @@ async fn the_first_node_down_the_next_one_reads() {
 /// past them: a block no node has is gone, not a node behind for ever (the full test run's
 /// simulation once stuck both followers on one).
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_chain_with_holes_is_followed() {
     let w = world("chain-with-holes").await;
     let first = w.checkout("tee", "key-holes-00001").await;

@@ -13,6 +13,7 @@ use usdt_checkout_protocol::signed_string;
 use usdt_checkout_testkit::{Client, eventually, now_ms};
 
 on_both!(
+    processes:
     a_checkout_priced_by_the_server_is_paid_on_chain_and_fulfilled_once,
     with_webhooks_dropped_the_reconciler_still_converges,
     the_chain_shows_what_the_gateway_has_not_said_yet,
@@ -316,11 +317,13 @@ async fn v1_answers_in_the_envelope_give_checkouts_that_are_paid(db: Db) {
 /// each chain's name, contract and decimals the registry's: 6 decimals on 31337, 18 on 31338.
 /// Before, every checkout against such a gateway failed with 502 (`missing field name`).
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v1_lists_of_chain_ids_and_symbols_alone_give_checkouts_that_are_paid() {
     lists_of_chain_ids_and_symbols_alone(usdt_checkout_testkit::Api::V1).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v2_lists_of_chain_ids_and_symbols_alone_give_checkouts_that_are_paid() {
     lists_of_chain_ids_and_symbols_alone(usdt_checkout_testkit::Api::V2).await;
 }
@@ -1111,6 +1114,7 @@ impl Drop for Bare {
 /// descriptor, a task) for as long as it liked. It is closed once the header timeout passes,
 /// while whole requests are answered meanwhile.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_client_stalling_in_its_request_headers_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = Bare::start("slow-headers", None, "", "");
@@ -1166,6 +1170,7 @@ async fn storefront_checkout(server: &Bare) -> (String, String) {
 /// open all the same, each holding the very descriptor the cap is there to save. Such an answer
 /// now says `Connection: close`, and the connection is closed.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_poll_over_the_cap_is_answered_and_its_connection_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // 200 descriptors: polls are held up to 150.
@@ -1398,6 +1403,7 @@ impl Drop for OwnPostgres {
 /// Postgres is back the same request succeeds and nothing made before is lost. (That status
 /// polls of checkouts being paid go on from memory meanwhile: tests/api.rs.)
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_database_that_stops_is_refused_at_once_said_in_healthz_and_nothing_is_lost() {
     let postgres = OwnPostgres::start("db-stops");
     let database = postgres.database("checkout").await;
@@ -1502,6 +1508,7 @@ async fn gateway_asking_an_hour() -> String {
 /// database (another server's, one kept across a restart) is never longer than the longest an
 /// answer may ask (5 minutes, a 418's block), and `/healthz` says the pause and until when.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn one_retry_after_cannot_stop_checkouts_for_an_hour() {
     let gateway = gateway_asking_an_hour().await;
     let mut server = Bare::with_gateway("retry-after", None, "", "", &gateway);

@@ -11,6 +11,7 @@ use usdt_checkout_protocol::Address;
 use usdt_checkout_testkit::eventually;
 
 on_both!(
+    processes:
     a_checkout_on_the_18_decimal_chain_is_paid_in_its_units,
     a_transfer_on_the_wrong_network_is_named_and_never_counted,
     i_already_paid_attaches_what_the_gateway_could_not_match_or_says_why_not,

@@ -238,6 +238,7 @@ impl World {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn bad_requests_get_401_and_change_nothing() {
     let w = world("auth").await;
     let body = order_body("AUTH-1", "10");
@@ -347,6 +348,7 @@ async fn bad_requests_get_401_and_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_101st_request_in_a_minute_is_limited_then_blocked_until_the_block_ends() {
     let w = world_with(
         "rate",
@@ -382,6 +384,7 @@ async fn the_101st_request_in_a_minute_is_limited_then_blocked_until_the_block_e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v1_creation_takes_chain_ids_as_strings_or_numbers_and_answers_bare() {
     let w = world("create").await;
     let receiver = w.sandbox.receiving_address(&w.keys.api_key);
@@ -469,6 +472,7 @@ async fn v1_creation_takes_chain_ids_as_strings_or_numbers_and_answers_bare() {
 /// `--v1-envelope`: V1's successes come in V2's envelope `{code: "200", success, data, msg,
 /// trace}` (V1 documents no answer shape), the same data inside; refusals are as ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v1_answers_in_the_envelope_when_asked() {
     let w = world_with(
         "v1-envelope",
@@ -525,6 +529,7 @@ async fn v1_answers_in_the_envelope_when_asked() {
 /// (a string, as BlockATM's examples write it) and a token's `symbol`, the nothing more BlockATM
 /// documents of them; the `chainId` filter still applies. The default lists stay described.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_public_lists_carry_only_chain_ids_and_symbols_when_asked() {
     let w = world_with(
         "minimal-lists",
@@ -551,6 +556,7 @@ async fn the_public_lists_carry_only_chain_ids_and_symbols_when_asked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_documented_v1_queries_and_public_lists_answer_and_nothing_else_is_there() {
     let w = world("queries").await;
     let created = w.create("Q-1", "3").await;
@@ -639,6 +645,7 @@ async fn the_documented_v1_queries_and_public_lists_answer_and_nothing_else_is_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_payment_confirms_and_documented_callbacks_verify_independently() {
     let w = world("paid").await;
     let body = json!({"orderNo": "PAID-1", "chainId": "31337", "symbol": "USDT",
@@ -723,6 +730,7 @@ async fn a_payment_confirms_and_documented_callbacks_verify_independently() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_partial_payment_reports_what_came_and_the_rest_completes_it() {
     let w = world("partial").await;
     w.create("PART-1", "10").await;
@@ -759,6 +767,7 @@ async fn a_partial_payment_reports_what_came_and_the_rest_completes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_payment_after_expiry_is_paid_late() {
     let w = world("late").await;
     w.create("LATE-1", "7").await;
@@ -788,6 +797,7 @@ async fn a_payment_after_expiry_is_paid_late() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_cancelled_order_is_reported_as_failed() {
     let w = world("cancel").await;
     w.create("CANCEL-1", "2").await;
@@ -806,6 +816,7 @@ async fn a_cancelled_order_is_reported_as_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_reorg_removes_an_unconfirmed_payment() {
     let w = world("reorg").await;
     w.create("REORG-1", "3").await;
@@ -827,6 +838,7 @@ async fn a_reorg_removes_an_unconfirmed_payment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn open_orders_of_the_same_amount_ask_it_exactly_and_are_paid_oldest_first() {
     let w = world("same").await;
     w.create("SAME-1", "10").await;
@@ -850,6 +862,7 @@ async fn open_orders_of_the_same_amount_ask_it_exactly_and_are_paid_oldest_first
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_deposit_names_its_order_and_a_stray_transfer_is_kept_unmatched() {
     let w = world("deposit").await;
     w.create("DEP-1", "5").await;
@@ -887,6 +900,7 @@ async fn a_deposit_names_its_order_and_a_stray_transfer_is_kept_unmatched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_restart_keeps_every_order_and_payment() {
     let mut w = world("restart").await;
     let created = w.create("KEEP-1", "9").await;
@@ -925,6 +939,7 @@ async fn a_restart_keeps_every_order_and_payment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn injected_faults_and_dropped_webhooks_are_retried_until_delivered() {
     let w = world("faults").await;
     w.create("FAULT-1", "2").await;
@@ -979,6 +994,7 @@ async fn injected_faults_and_dropped_webhooks_are_retried_until_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn a_delayed_webhook_lets_the_chain_tell_first() {
     let w = world("delay").await;
     w.create("SLOW-1", "3").await;
@@ -1007,6 +1023,7 @@ async fn a_delayed_webhook_lets_the_chain_tell_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn v2_creates_by_pay_order_and_sends_hmac_signed_payment_events() {
     let w = world_with(
         "v2",
@@ -1188,6 +1205,7 @@ async fn v2_creates_by_pay_order_and_sends_hmac_signed_payment_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn the_cashier_page_shows_the_exact_transfer() {
     let w = world("cashier").await;
     let created = w.create("CASH-1", "12.5").await;
@@ -1221,6 +1239,7 @@ async fn the_cashier_page_shows_the_exact_transfer() {
 /// asks and is paid in that token's units; the same amount sent on the other chain to the same
 /// receiving address pays nothing there and is kept unmatched, with the chain it came on.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn two_chains_each_order_is_paid_on_its_own_chain_and_in_its_decimals() {
     let second = Anvil::start_as(31338);
     let w = world_with(

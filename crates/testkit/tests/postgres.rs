@@ -20,6 +20,7 @@ async fn has_table(connection: &mut PgConnection, table: &str) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn each_database_is_new_and_apart() {
     let (a, b) = (fresh_database("apart").await, fresh_database("apart").await);
     assert_ne!(a, b);
@@ -51,6 +52,7 @@ async fn each_database_is_new_and_apart() {
 
 /// Tests run in parallel, each on its own tokio runtime: they share the one server.
 #[tokio::test]
+#[ignore = "starts processes: cargo xtask test runs it"]
 async fn parallel_tests_share_the_server() {
     let url = fresh_database("parallel").await;
     let mut connection = connect(&url).await;

@@ -67,8 +67,27 @@ impl Db {
 }
 
 /// Runs each named test, an `async fn(Db)`, twice: as `<name>::sqlite` and `<name>::postgres`.
+///
+/// Tests come in tiers. The plain `cargo test` starts no process: an SQLite variant runs there,
+/// and a PostgreSQL one, which needs the tests' PostgreSQL server, is `#[ignore]`d there. With
+/// `processes:` first, the tests start anvil, the sandbox or servers, and both variants are
+/// ignored. `cargo xtask test` runs every tier (`--include-ignored`).
 #[macro_export]
 macro_rules! on_both {
+    (processes: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            #[ignore = "starts processes: cargo xtask test runs it"]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            #[ignore = "starts processes: cargo xtask test runs it"]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread")]
@@ -76,6 +95,7 @@ macro_rules! on_both {
                 super::$name($crate::common::Db::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread")]
+            #[ignore = "starts PostgreSQL: cargo xtask test runs it"]
             async fn postgres() {
                 super::$name($crate::common::Db::Postgres).await
             }
