@@ -117,6 +117,18 @@ struct Tally {
 }
 
 impl Tally {
+    /// Adds the results of every `test result:` line in `output`.
+    fn count(&mut self, output: &str) {
+        for summary in output
+            .lines()
+            .filter_map(|l| l.strip_prefix("test result: "))
+        {
+            self.passed += count(summary, "passed");
+            self.failed += count(summary, "failed");
+            self.ignored += count(summary, "ignored");
+        }
+    }
+
     /// Runs `cargo test ...`, echoing its output and counting its results.
     fn cargo_test(&mut self, mut command: Command) -> Result {
         let name = describe(&command);
@@ -134,17 +146,6 @@ impl Tally {
             Ok(())
         } else {
             Err(format!("`{name}` failed ({status})"))
-        }
-    }
-}
-
-impl Tally {
-    /// Adds the results of every `test result:` line in `output`.
-    fn count(&mut self, output: &str) {
-        for summary in output.lines().filter_map(|l| l.strip_prefix("test result: ")) {
-            self.passed += count(summary, "passed");
-            self.failed += count(summary, "failed");
-            self.ignored += count(summary, "ignored");
         }
     }
 }
