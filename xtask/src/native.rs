@@ -31,7 +31,10 @@ pub fn linted(mut command: Command) -> Command {
     command
         .env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
         // How `cargo clippy` hands its arguments to the driver.
-        .env("CLIPPY_ARGS", "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__");
+        .env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        );
     command
 }
 
@@ -175,7 +178,10 @@ fn run_one(binary: Binary) -> Finished {
         let mut output = Vec::new();
         reader.read_to_end(&mut output)?;
         let status = child.wait()?;
-        Ok((status.success(), String::from_utf8_lossy(&output).into_owned()))
+        Ok((
+            status.success(),
+            String::from_utf8_lossy(&output).into_owned(),
+        ))
     })();
     let (passed, output) = outcome.unwrap_or_else(|e| {
         (
