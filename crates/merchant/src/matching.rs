@@ -78,30 +78,51 @@ where
     match_payment(&candidates, &Incoming::from(payment)).map(|i| on_chain[i].0.id.clone())
 }
 
+/// Since when amounts are awaited, at a moment (see [`amounts_awaited`]): the store reads by
+/// the same bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwaitedSince {
+    /// An unfinished order's amount while it expires after this: until a day past its expiry
+    /// (a late payment still matches it).
+    pub expiry: u64,
+    /// An amount asked for, with no order attached yet, while its checkout changed after this:
+    /// for as long as an order made from it could last and a day more (the gateway may have
+    /// made it, its answer lost).
+    pub asked: u64,
+}
+
+impl AwaitedSince {
+    pub fn at(now: u64) -> Self {
+        let expiry = now.saturating_sub(LATE_MATCH_MS);
+        Self {
+            expiry,
+            asked: expiry.saturating_sub(MAX_ORDER_LIFETIME_SECONDS * 1000),
+        }
+    }
+}
+
 /// The amounts `checkouts` on `chain` in `symbol` are waiting for at `now`, or asking the
-/// gateway for: a new order's amount must differ (see [`unique_amount`]). An unfinished order's
-/// until a day past its expiry (a late payment still matches it); an amount asked for, with no
-/// order attached yet, for as long as an order made from it could last and a day more (the
-/// gateway may have made it, its answer lost).
+/// gateway for (see [`AwaitedSince`]): a new order's amount must differ (see
+/// [`unique_amount`]).
 pub fn amounts_awaited<'a>(
     checkouts: impl IntoIterator<Item = &'a Checkout>,
     chain: ChainId,
     symbol: &str,
     now: u64,
 ) -> Vec<u128> {
-    let asked_for = (MAX_ORDER_LIFETIME_SECONDS * 1000).saturating_add(LATE_MATCH_MS);
+    let since = AwaitedSince::at(now);
     checkouts
         .into_iter()
         .filter(|c| !c.state.is_final())
         .filter_map(|c| match (&c.terms, &c.asked) {
-            (Some(t), _) => (t.chain_id == chain
-                && t.symbol == symbol
-                && now < t.expires_at.saturating_add(LATE_MATCH_MS))
-            .then_some(t.pay_amount_atomic),
-            (None, Some(a)) => (a.chain_id == chain
-                && a.symbol == symbol
-                && now < c.updated_at.saturating_add(asked_for))
-            .then_some(a.pay_amount_atomic),
+            (Some(t), _) => {
+                (t.chain_id == chain && t.symbol == symbol && t.expires_at > since.expiry)
+                    .then_some(t.pay_amount_atomic)
+            }
+            (None, Some(a)) => {
+                (a.chain_id == chain && a.symbol == symbol && c.updated_at > since.asked)
+                    .then_some(a.pay_amount_atomic)
+            }
             (None, None) => None,
         })
         .collect()
@@ -384,6 +405,14 @@ mod tests {
             amounts_awaited(&checkouts, CHAIN, "USDT", NOW),
             [10 * USDT, 12 * USDT, 16 * USDT],
             "open, expired within a day (late payments), asked for"
+        );
+        assert_eq!(
+            AwaitedSince::at(NOW),
+            AwaitedSince {
+                expiry: NOW - LATE_MATCH_MS,
+                asked: NOW - asked_for
+            },
+            "the bounds the store reads by"
         );
     }
 

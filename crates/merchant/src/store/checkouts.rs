@@ -3,7 +3,6 @@
 //! back with their chain payments.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -14,13 +13,8 @@ use usdt_checkout_protocol::{Address, ChainId, TxHash};
 use super::chain::{is_claimed, payment_from_row};
 use super::{Backend, Store, StoreError, Write, announce, gateway_tx, replicas};
 use crate::clock::now_ms;
-use crate::domain::{
-    Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, MAX_ORDER_LIFETIME_SECONDS,
-    PaymentTerms,
-};
-
-/// How long after expiry an order is still asked about, for late payments.
-const LATE_PAYMENT_WATCH: Duration = Duration::from_secs(24 * 3600);
+use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
+use crate::matching::AwaitedSince;
 
 impl Store {
     /// Inserts a new checkout; with an idempotency key already used, returns the existing one.
@@ -161,28 +155,24 @@ impl Store {
     }
 
     /// The ids and versions of the checkouts on `chain` and `symbol` whose amounts are awaited
-    /// (see `Checkouts::amounts_awaited`): unfinished and not past the time
-    /// a late payment is matched, or whose order is being asked for there. Years of expired
-    /// orders are not among them (55,000 read one by one made a restarted server's first
-    /// checkout take 16 s).
+    /// (see [`AwaitedSince`]): unfinished and not past the time a late payment is matched, or
+    /// whose order is being asked for there. Years of expired orders are not among them (55,000
+    /// read one by one made a restarted server's first checkout take 16 s).
     pub async fn versions_on(
         &self,
         chain: ChainId,
         symbol: &str,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let now = now_ms();
-        let late_until = now.saturating_sub(LATE_PAYMENT_WATCH.as_millis() as u64);
-        let asked_since =
-            late_until.saturating_sub(MAX_ORDER_LIFETIME_SECONDS.saturating_mul(1000));
+        let since = AwaitedSince::at(now_ms());
         Ok(sqlx::query_as(
             "SELECT id, version FROM checkouts WHERE chain_id = $1 AND symbol = $2
                AND state IN ('open', 'waiting', 'partially_paid', 'confirming', 'expired')
-               AND (expires_at >= $3 OR (expires_at IS NULL AND updated_at >= $4))",
+               AND (expires_at > $3 OR (expires_at IS NULL AND updated_at > $4))",
         )
         .bind(chain.0 as i64)
         .bind(symbol)
-        .bind(late_until as i64)
-        .bind(asked_since as i64)
+        .bind(since.expiry as i64)
+        .bind(since.asked as i64)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -197,10 +187,10 @@ impl Store {
 
     /// Gateway order numbers of checkouts the gateway may still change, each with whether it
     /// is still open (unfinished and within its time), newest first: unfinished ones, and
-    /// expired ones for a day (a late payment can still arrive).
+    /// expired ones while a late payment still matches them (see [`AwaitedSince`]).
     pub async fn unfinished_orders(&self, limit: u32) -> Result<Vec<(String, bool)>, StoreError> {
         let now = now_ms();
-        let late_payments_until = now.saturating_sub(LATE_PAYMENT_WATCH.as_millis() as u64);
+        let late_payments_until = AwaitedSince::at(now).expiry;
         let rows = sqlx::query(
             "SELECT gateway_order_no, state, expires_at FROM checkouts
              WHERE gateway_order_no IS NOT NULL
