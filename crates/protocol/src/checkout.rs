@@ -73,8 +73,11 @@ impl Serialize for CheckoutState {
 impl<'de> Deserialize<'de> for CheckoutState {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
+        // serde's own words (`invalid value: string "x", expected a checkout state`), not a
+        // message formatted here: the widget's serde-wasm-bindgen says them without the value,
+        // and a `{:?}` here linked Rust's string escaping into its download.
         Self::from_name(&name).ok_or_else(|| {
-            serde::de::Error::custom(format_args!("{name:?} is not a checkout state"))
+            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&name), &"a checkout state")
         })
     }
 }
@@ -294,6 +297,13 @@ mod tests {
             );
         }
         assert_eq!(CheckoutState::from_name("paid_twice"), None);
+        let refused = serde_json::from_str::<CheckoutState>("\"paid_twice\"").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .starts_with("invalid value: string \"paid_twice\", expected a checkout state"),
+            "{refused}"
+        );
     }
 
     #[test]
