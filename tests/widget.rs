@@ -1587,7 +1587,8 @@ async fn events_reach_the_host_page_with_the_order_state_and_transaction() {
 }
 
 /// A wallet extension's provider as a page sees it: on chain 1 until asked to switch, recording
-/// every request; `reject` makes it refuse the transaction as a shopper would.
+/// every request; `reject` makes it refuse the transaction as a shopper would, and
+/// `window.walletFails` (a method → an EIP-1193 code) makes it fail those methods so.
 fn install_wallet(reject: bool) {
     js_sys::eval(&format!(
         r#"window.walletCalls = [];
@@ -1596,6 +1597,8 @@ fn install_wallet(reject: bool) {
           chainId: "0x1",
           async request({{ method, params }}) {{
             window.walletCalls.push({{ method, params }});
+            const code = (window.walletFails ?? {{}})[method];
+            if (code !== undefined) throw {{ code, message: "The wallet's own words." }};
             switch (method) {{
               case "eth_requestAccounts": return ["0x70997970c51812dc3a010c7d01b50e0d17dc79c8"];
               case "eth_chainId": return this.chainId;
@@ -1717,6 +1720,54 @@ async fn a_shopper_cancelling_in_the_wallet_can_try_again() {
         "the shopper can try again"
     );
     host.remove();
+}
+
+/// Each answer a wallet gives is said in the shopper's words by its EIP-1193 code, never in the
+/// wallet's own.
+#[wasm_bindgen_test]
+async fn a_wallets_answer_is_said_by_its_code() {
+    for (method, code, said) in [
+        (
+            "eth_requestAccounts",
+            4100,
+            "Your wallet did not let this page use your account. Allow it in your wallet, then try again.",
+        ),
+        (
+            "eth_requestAccounts",
+            -32002,
+            "Your wallet already has a request waiting for you. Open your wallet to answer it, then try again.",
+        ),
+        (
+            "wallet_switchEthereumChain",
+            4902,
+            "Your wallet does not have Ethereum yet. Add it in your wallet, then try again.",
+        ),
+        (
+            "wallet_switchEthereumChain",
+            4200,
+            "Your wallet is on another network. Switch to Ethereum to pay.",
+        ),
+        (
+            "eth_sendTransaction",
+            -32603,
+            "Your wallet could not do this. Try again in a moment.",
+        ),
+    ] {
+        js_sys::eval(&format!("window.walletFails = {{ {method}: {code} }}")).unwrap();
+        let (host, _) = pay_with_wallet(false).await;
+        let line = host
+            .query_selector(".usdt-checkout__wallet-status")
+            .unwrap()
+            .expect("a line under the wallet buttons");
+        assert_eq!(
+            line.text_content().as_deref(),
+            Some(said),
+            "{method} {code}"
+        );
+        host.remove();
+    }
+    js_sys::eval("delete window.walletFails").unwrap();
+    remove_wallet();
 }
 
 /// `fetch` answering from `routes` (a URL's ending → its JSON body; anything else 404) until
