@@ -10,9 +10,8 @@ mod setup;
 mod simulate;
 mod widget;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 const USAGE: &str = "usage: cargo xtask <command>
@@ -128,26 +127,6 @@ impl Tally {
             self.ignored += count(summary, "ignored");
         }
     }
-
-    /// Runs `cargo test ...`, echoing its output and counting its results.
-    fn cargo_test(&mut self, mut command: Command) -> Result {
-        let name = describe(&command);
-        let mut child = command
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("could not start `{name}`: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        for line in BufReader::new(stdout).lines().map_while(|line| line.ok()) {
-            println!("{line}");
-            self.count(&line);
-        }
-        let status = child.wait().map_err(|e| e.to_string())?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("`{name}` failed ({status})"))
-        }
-    }
 }
 
 /// The number before `word` in "ok. 3 passed; 0 failed; ...".
@@ -177,7 +156,7 @@ fn test() -> Result {
     // Lints ride on the builds the tests use (see `native`): clippy's driver compiles the
     // workspace's crates, so no dependency is compiled twice. This build makes the servers'
     // binaries the tests start too.
-    let binaries = step("lints and build (native)", native::build)?;
+    let native_jobs = step("lints and build (native)", native::build)?;
     step("lints and build (widget, wasm32)", || {
         run(native::linted(cmd(WIDGET_TESTS_BUILD)))
     })?;
@@ -196,23 +175,29 @@ fn test() -> Result {
         run(cmd("node contracts/compile.mjs --check"))
     })?;
     let mut tally = Tally::default();
-    let outcome = step("native tests, every tier", || {
-        native::run(binaries, &mut tally)?;
-        tally.cargo_test(cmd("cargo test --workspace --all-features --doc"))
-    })
-    .and_then(|()| {
-        step("widget tests in headless Chromium", || {
-            let mut command = native::linted(cmd(&WIDGET_TESTS_BUILD.replace(" --no-run", "")));
-            command.env("CHROMEDRIVER", setup::CHROMEDRIVER);
-            tally.cargo_test(command)
-        })
-    })
-    .and_then(|()| {
-        step(
-            &format!("fuzz targets, {} s each", fuzz::CI_SECONDS),
-            || fuzz::fuzz(fuzz::CI_SECONDS),
-        )
-    });
+    let outcome = step(
+        "tests: native, the widget's in headless Chromium, fuzzing",
+        || {
+            // Fuzzing keeps one core busy while most of the tests wait on their processes.
+            let fuzzing = std::thread::spawn(|| fuzz::fuzz(fuzz::CI_SECONDS));
+            let mut jobs = native_jobs;
+            let mut widget = native::linted(cmd(&WIDGET_TESTS_BUILD.replace(" --no-run", "")));
+            widget.env("CHROMEDRIVER", setup::CHROMEDRIVER);
+            jobs.push(native::Job {
+                name: "the widget, in headless Chromium".into(),
+                command: widget,
+            });
+            jobs.push(native::Job {
+                name: "documentation examples".into(),
+                command: cmd("cargo test --workspace --all-features --doc"),
+            });
+            let tests = native::run(jobs, &mut tally);
+            let fuzzed = fuzzing
+                .join()
+                .unwrap_or_else(|_| Err("fuzzing panicked".into()));
+            tests.and(fuzzed)
+        },
+    );
     println!("\ncargo xtask test took {:.0?}", started.elapsed());
     let closing = format!("{} passed, {} failed", tally.passed, tally.failed);
     match tally.ignored {

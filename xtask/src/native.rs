@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use crate::{Result, Tally, cmd, describe, root};
 
-/// Test binaries running at once, and test threads in each.
-const BINARIES_AT_ONCE: usize = 4;
-const THREADS_EACH: usize = 3;
+/// Jobs running at once, and test threads in each test binary.
+const JOBS_AT_ONCE: usize = 4;
+const THREADS_EACH: usize = 4;
 
 /// Binaries whose tests take longest, started first so none of them starts last.
 const LONGEST_FIRST: [&str; 5] = ["journeys", "simulation", "load", "server", "hostile"];
@@ -38,16 +38,30 @@ pub fn linted(mut command: Command) -> Command {
     command
 }
 
-/// A test binary cargo built, and the package directory `cargo test` would run it in.
-pub struct Binary {
-    /// "tests/journeys.rs" or "unittests src/lib.rs" of a package, as cargo names them.
-    name: String,
-    executable: PathBuf,
-    package_dir: PathBuf,
+/// Tests to run: a test binary cargo built, or a command that runs tests of its own.
+pub struct Job {
+    /// "crates/merchant: tests/journeys.rs", "crates/protocol: unittests src/lib.rs", ...
+    pub name: String,
+    pub command: Command,
+}
+
+impl Job {
+    /// The test binary at `executable`, run as `cargo test` would run it from `package_dir`,
+    /// with every tier's tests.
+    fn binary(name: String, executable: PathBuf, package_dir: PathBuf) -> Self {
+        let mut command = Command::new(executable);
+        command
+            .args(["--include-ignored", "--test-threads"])
+            .arg(THREADS_EACH.to_string())
+            .current_dir(&package_dir)
+            .env("CARGO_MANIFEST_DIR", &package_dir)
+            .env("PATH", crate::setup::path());
+        Self { name, command }
+    }
 }
 
 /// Builds every target of the workspace (lints included) and returns its test binaries.
-pub fn build() -> Result<Vec<Binary>> {
+pub fn build() -> Result<Vec<Job>> {
     let mut command = linted(cmd(
         "cargo test --workspace --all-features --all-targets --no-run \
          --message-format=json-render-diagnostics",
@@ -66,8 +80,12 @@ pub fn build() -> Result<Vec<Binary>> {
 
 /// The test binary a line of cargo's JSON messages announces, if it does: a test harness
 /// (`profile.test`) of a library, binary or integration test, not a benchmark or example.
-fn test_binary(line: &str) -> Option<Binary> {
-    if !line.contains(r#""reason":"compiler-artifact""#) || !line.contains(r#""test":true"#) {
+fn test_binary(line: &str) -> Option<Job> {
+    // `"test":true` also appears in the target's description (whether `cargo test` tests it by
+    // default); the profile's says the artifact is a test harness.
+    let profile = &line[line.find(r#""profile":{"#)?..];
+    let profile = &profile[..profile.find('}')?];
+    if !line.contains(r#""reason":"compiler-artifact""#) || !profile.contains(r#""test":true"#) {
         return None;
     }
     let kind = string_after(line, r#""kind":["#)?;
@@ -88,11 +106,7 @@ fn test_binary(line: &str) -> Option<Binary> {
         "test" => format!("{package}: {}", relative.display()),
         _ => format!("{package}: unittests {}", relative.display()),
     };
-    Some(Binary {
-        name,
-        executable,
-        package_dir,
-    })
+    Some(Job::binary(name, executable, package_dir))
 }
 
 /// The JSON string right after `key` in `line` (paths and names here hold no escapes).
@@ -102,7 +116,7 @@ fn string_after(line: &str, key: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_string())
 }
 
-/// How one binary's run ended.
+/// How one job's run ended.
 struct Finished {
     name: String,
     output: String,
@@ -110,28 +124,27 @@ struct Finished {
     took: Duration,
 }
 
-/// Runs every binary, [`BINARIES_AT_ONCE`] at a time, and adds their results to `tally`.
-pub fn run(binaries: Vec<Binary>, tally: &mut Tally) -> Result {
-    let mut binaries = binaries;
-    // Longest first; the rest keep cargo's order (the sort is stable).
-    binaries.sort_by_key(|b| {
+/// Runs every job, [`JOBS_AT_ONCE`] at a time, and adds their results to `tally`.
+pub fn run(mut jobs: Vec<Job>, tally: &mut Tally) -> Result {
+    // Longest first; the rest keep their order (the sort is stable).
+    jobs.sort_by_key(|b| {
         LONGEST_FIRST
             .iter()
             .position(|slow| b.name.ends_with(&format!("tests/{slow}.rs")))
             .unwrap_or(LONGEST_FIRST.len())
     });
-    let mut queue = VecDeque::from(binaries);
+    let mut queue = VecDeque::from(jobs);
     let (done, finished) = mpsc::channel();
     let mut running = 0;
     let mut failed = Vec::new();
     loop {
-        while running < BINARIES_AT_ONCE {
-            let Some(binary) = queue.pop_front() else {
+        while running < JOBS_AT_ONCE {
+            let Some(job) = queue.pop_front() else {
                 break;
             };
             let done = done.clone();
             std::thread::spawn(move || {
-                let _ = done.send(run_one(binary));
+                let _ = done.send(run_one(job));
             });
             running += 1;
         }
@@ -156,43 +169,63 @@ pub fn run(binaries: Vec<Binary>, tally: &mut Tally) -> Result {
     }
 }
 
-/// One binary, every test in it, its output (stdout and stderr, as they interleaved) kept.
-fn run_one(binary: Binary) -> Finished {
+/// One job, its output (stdout and stderr, as they interleaved) kept.
+fn run_one(job: Job) -> Finished {
+    let Job { name, mut command } = job;
     let started = Instant::now();
     let outcome = (|| -> std::io::Result<(bool, String)> {
         let (mut reader, writer) = std::io::pipe()?;
-        let mut command = Command::new(&binary.executable);
-        command
-            .args(["--include-ignored", "--test-threads"])
-            .arg(THREADS_EACH.to_string())
-            // What `cargo test` gives a test binary it runs.
-            .current_dir(&binary.package_dir)
-            .env("CARGO_MANIFEST_DIR", &binary.package_dir)
-            .env("PATH", crate::setup::path())
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(writer.try_clone()?)
-            .stderr(writer);
-        let mut child = command.spawn()?;
-        // The command holds the pipe's writing ends: dropped, the read ends with the process.
+            .stderr(writer)
+            .spawn()?;
+        // The command holds the pipe's writing ends: once they are closed, reading ends with
+        // the process.
         drop(command);
         let mut output = Vec::new();
         reader.read_to_end(&mut output)?;
-        let status = child.wait()?;
         Ok((
-            status.success(),
+            child.wait()?.success(),
             String::from_utf8_lossy(&output).into_owned(),
         ))
     })();
-    let (passed, output) = outcome.unwrap_or_else(|e| {
-        (
-            false,
-            format!("could not run {}: {e}", binary.executable.display()),
-        )
-    });
+    let (passed, output) = outcome.unwrap_or_else(|e| (false, format!("could not run it: {e}")));
     Finished {
-        name: binary.name,
+        name,
         output,
         passed,
         took: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cargo's messages as `cargo test --no-run --message-format=json` writes them (a server's
+    /// binary built for running, not testing, has `"test":true` in its target and not its
+    /// profile).
+    const BINARY: &str = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/merchant#usdt-checkout-server@0.1.0","manifest_path":"/w/crates/merchant/Cargo.toml","target":{"kind":["bin"],"crate_types":["bin"],"name":"checkout-server","src_path":"/w/crates/merchant/src/main.rs","edition":"2024","doc":true,"doctest":false,"test":true},"profile":{"opt_level":"0","debuginfo":"line-tables-only","debug_assertions":true,"overflow_checks":true,"test":false},"features":[],"filenames":["/w/target/debug/checkout-server"],"executable":"/w/target/debug/checkout-server","fresh":true}"#;
+    const HARNESS: &str = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/testkit#usdt-checkout-testkit@0.0.0","manifest_path":"/w/crates/testkit/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"postgres","src_path":"/w/crates/testkit/tests/postgres.rs","edition":"2024","doc":false,"doctest":false,"test":true},"profile":{"opt_level":"0","debuginfo":"line-tables-only","debug_assertions":true,"overflow_checks":true,"test":true},"features":[],"filenames":["/w/target/debug/deps/postgres-b2e0"],"executable":"/w/target/debug/deps/postgres-b2e0","fresh":false}"#;
+
+    #[test]
+    fn only_test_harnesses_are_run() {
+        assert!(
+            test_binary(BINARY).is_none(),
+            "the server itself is not run"
+        );
+        let job = test_binary(HARNESS).expect("a test harness");
+        assert!(job.name.ends_with("tests/postgres.rs"), "{}", job.name);
+        assert_eq!(
+            job.command.get_program(),
+            "/w/target/debug/deps/postgres-b2e0"
+        );
+        assert!(
+            job.command.get_args().any(|a| a == "--include-ignored"),
+            "every tier runs"
+        );
+        let bench = HARNESS.replace(r#""kind":["test"]"#, r#""kind":["bench"]"#);
+        assert!(test_binary(&bench).is_none(), "benchmarks only measure");
     }
 }

@@ -41,6 +41,9 @@ on_both!(
     bodies_over_the_limit_are_refused_before_a_handler_reads_them,
     bad_requests_and_an_unreachable_gateway_map_to_clear_errors,
     a_poll_past_what_the_server_can_hold_is_answered_at_once,
+    status_polls_carry_etags_and_an_unchanged_view_is_304,
+    only_configured_origins_may_call_and_responses_carry_security_headers,
+    the_widget_is_served_from_the_merchants_own_domain,
 );
 
 struct Harness {
@@ -774,6 +777,11 @@ async fn bad_requests_and_an_unreachable_gateway_map_to_clear_errors(db: Db) {
     let reply = create(json!({"item": "yacht", "chainId": 31337, "symbol": "USDT", "idempotencyKey": "key-api-00001"})).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.body["message"].as_str().unwrap().contains("yacht"));
+    let reply =
+        create(json!({"item": "tee", "symbol": "USDT", "idempotencyKey": "key-api-00004"})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let message = reply.body["message"].as_str().unwrap();
+    assert!(message.contains("chainId"), "{message} should name chainId");
     let reply = h.post("/api/checkouts", None, "{not json").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.body["code"], "invalid_request");
@@ -885,4 +893,150 @@ async fn a_poll_past_what_the_server_can_hold_is_answered_at_once(db: Db) {
         held.headers.get(header::CONNECTION).is_none(),
         "a poll answered for a reason of its own keeps its connection"
     );
+}
+
+async fn status_polls_carry_etags_and_an_unchanged_view_is_304(db: Db) {
+    let h = harness(db, "etags", "").await;
+    let waiting = h.waiting_checkout().await;
+    let path = format!("/api/checkouts/{}", waiting.id);
+    let first = h.get(&path, None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let tag = first.headers[header::ETAG].clone();
+    let again = |tag| {
+        Request::get(&path)
+            .header(header::IF_NONE_MATCH, tag)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let unchanged = h.send(again(tag.clone())).await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(unchanged.headers[header::ETAG], tag);
+    let other = h.send(again("\"stale\"".parse().unwrap())).await;
+    assert_eq!(other.status, StatusCode::OK, "another tag gets the view");
+    assert_eq!(other.body["state"], "waiting");
+}
+
+async fn only_configured_origins_may_call_and_responses_carry_security_headers(db: Db) {
+    let h = harness(db, "cors", r#"allowed_origins = ["http://shop.test"]"#).await;
+    let preflight = |origin: &str| {
+        Request::options("/api/checkouts")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = h.send(preflight("http://shop.test")).await;
+    assert_eq!(
+        allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "http://shop.test"
+    );
+    let other = h.send(preflight("http://evil.test")).await;
+    assert!(
+        other
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+
+    let health = h.get("/healthz", None).await;
+    assert_eq!(health.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(health.headers[header::X_FRAME_OPTIONS], "DENY");
+    let poll = h.get("/api/checkouts/co_nope", None).await;
+    assert_eq!(
+        poll.headers[header::X_CONTENT_TYPE_OPTIONS],
+        "nosniff",
+        "on errors too"
+    );
+}
+
+async fn the_widget_is_served_from_the_merchants_own_domain(db: Db) {
+    let widget = std::env::temp_dir().join(format!(
+        "checkout-api-widget-{}-{}-{}",
+        db.name(),
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&widget).unwrap();
+    // Stand-ins for the built widget's files: only how they are served is under test here.
+    std::fs::write(widget.join("usdt-checkout_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(widget.join("usdt-checkout_bg.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(widget.join("usdt-checkout_bg.wasm.gz"), b"gzip bytes").unwrap();
+    std::fs::write(widget.join("usdt-checkout.js"), "export default {};").unwrap();
+    std::fs::write(widget.with_extension("toml"), "secret = 1").unwrap();
+    let h = harness_with(db, "widget", "", |app| {
+        app.config.widget_dir = Some(widget.clone());
+    })
+    .await;
+    let get = |file: &str, encoding: Option<&str>| {
+        let mut request = Request::get(format!("/checkout/{file}"));
+        if let Some(encoding) = encoding {
+            request = request.header(header::ACCEPT_ENCODING, encoding);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        async {
+            let response = server::router(h.app.clone())
+                .oneshot(request)
+                .await
+                .unwrap();
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            (parts.status, parts.headers, bytes)
+        }
+    };
+    let (status, headers, bytes) = get("usdt-checkout_bg.wasm", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+    assert!(
+        headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert!(
+        headers.get(header::CONTENT_ENCODING).is_none(),
+        "without Accept-Encoding, the file as it is"
+    );
+    assert_eq!(bytes.as_ref(), b"\0asm\x01\0\0\0");
+    let (_, headers, _) = get("usdt-checkout.js", None).await;
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let outside = format!(
+        "../{}",
+        widget
+            .with_extension("toml")
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    let (status, _, bytes) = get(&outside, None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "nothing outside the widget's folder"
+    );
+    assert!(!bytes.starts_with(b"secret"));
+
+    // Compressed at build time, served to browsers that accept it.
+    let (_, headers, bytes) = get("usdt-checkout_bg.wasm", Some("gzip, deflate, br")).await;
+    assert_eq!(headers[header::CONTENT_ENCODING], "br");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+    assert!(
+        headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("accept-encoding")),
+        "{headers:?}"
+    );
+    assert_eq!(bytes.as_ref(), b"brotli bytes");
+    let (_, headers, bytes) = get("usdt-checkout_bg.wasm", Some("gzip")).await;
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(bytes.as_ref(), b"gzip bytes");
+    let _ = std::fs::remove_dir_all(&widget);
+    let _ = std::fs::remove_file(widget.with_extension("toml"));
 }
