@@ -1,6 +1,6 @@
 //! What the checkout API reads from a browser or a storefront: the request bodies
 //! (`CreateCheckout`, the admin `StorefrontCheckout`, the "I already paid" `ClaimRequest`) and the
-//! edge checks the server applies to them that are pure (`check_price`, `parse_tx_hash`); the
+//! edge checks the server applies to them that are pure (`Price::parse`, `parse_tx_hash`); the
 //! values inside them and in URLs (addresses, hex, chain ids, state names, EIP-681 payment URIs);
 //! and the `CheckoutView` the widget reads back from the server.
 //!
@@ -21,7 +21,7 @@ use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::gateway::wire::chain_id_text;
 use usdt_checkout_protocol::{ChainRegistry, OrderStatus, TransferRequest, hex};
 use usdt_checkout_server::claim::parse_tx_hash;
-use usdt_checkout_server::domain::check_price;
+use usdt_checkout_server::domain::Price;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -99,7 +99,7 @@ fn round_trip<T: Serialize + DeserializeOwned>(text: &str) -> Option<T> {
 
 /// A price the server accepts is a positive amount in a currency code.
 fn price(amount: &str, currency: &str, registry: &ChainRegistry) {
-    if check_price(amount, currency, registry).is_ok() {
+    if Price::parse(amount, currency, registry).is_ok() {
         assert!(!currency.is_empty() && currency.len() <= 10 && currency.is_ascii());
         assert!(
             amount.bytes().all(|b| b.is_ascii_digit() || b == b'.'),

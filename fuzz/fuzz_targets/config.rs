@@ -11,7 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use usdt_checkout_server::config::{self, Config};
-use usdt_checkout_server::domain::check_price;
+use usdt_checkout_server::domain::Price;
 
 /// A V1 key pair made by openssl (the protocol's interoperability test).
 const PRIVATE_KEY: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg9mrrjasg7oWYLKo6bWIBZk9AH8gtCrsaKBeZCWtP/EehRANCAAQufiSi21LDW+MFvgyVCDtKSe93F3dwvNcHP7O0ozbn9UBJQVZnzTYBxa5YotKzQt9ScP9yYaSnV8nWnCVk1+vb";
@@ -65,7 +65,8 @@ fn check(result: Result<Config, String>) {
     for (id, item) in &config.items {
         assert_eq!(id, &item.id);
         assert!(!item.id.is_empty() && !item.name.is_empty());
-        assert!(check_price(&item.price, &item.currency, &config.registry).is_ok());
+        let (amount, currency) = (item.price.amount.as_str(), &item.price.currency);
+        assert!(Price::parse(amount, currency, &config.registry).is_ok());
     }
     for chain in config.chains.values() {
         assert!(chain.confirmations >= 1);

@@ -16,7 +16,7 @@ use usdt_checkout_protocol::gateway::lists::List;
 use usdt_checkout_protocol::gateway::v1::Payment;
 use usdt_checkout_protocol::gateway::{Answer, GatewayStatus, Listed, describe, read_answer};
 use usdt_checkout_protocol::signature::V1PrivateKey;
-use usdt_checkout_protocol::{ChainId, ChainRegistry};
+use usdt_checkout_protocol::{ChainId, ChainRegistry, Decimal, TokenAmount};
 use usdt_checkout_server::gateway::{BlockatmV1, Dialect, NewOrder};
 
 /// The dialect, its keys made once: reading signs and checks nothing.
@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
             report.plat_order_no.as_deref(),
             Some(payment.plat_order_no.0.as_str())
         );
-        assert_eq!(report.amount.as_deref(), Some(payment.amount.0.as_str()));
+        assert_eq!(
+            report.amount.as_ref().map(Decimal::as_str),
+            Some(payment.amount.0.as_str())
+        );
         assert_eq!(report.status, payment.status);
         assert!(report.order_no.as_ref().is_none_or(|no| !no.is_empty()));
         assert_eq!(report.key(), report.clone().key());
@@ -55,14 +58,17 @@ fuzz_target!(|data: &[u8]| {
             ..payment
         };
         assert_eq!(read, expected, "{written}");
-        assert!(matches!(report, Ok(Some(_)) | Ok(None)), "{report:?}");
+        // A callback is a report once its amount is a decimal.
+        if read.amount.0.parse::<Decimal>().is_ok() {
+            assert!(matches!(report, Ok(Some(_)) | Ok(None)), "{report:?}");
+        }
     }
 
     let order = NewOrder {
         order_no: "co_1".into(),
         chain_id: ChainId(31337),
         symbol: "USDT".into(),
-        amount: "25".into(),
+        amount: TokenAmount::new(25_000_000, 6),
     };
     let _ = V1.created(&order, body);
     let _ = V1.queried(body);

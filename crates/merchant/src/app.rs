@@ -155,8 +155,8 @@ impl App {
             state: checkout.state,
             description: checkout.description.clone(),
             price: Price {
-                amount: checkout.price_amount.clone(),
-                currency: checkout.price_currency.clone(),
+                amount: checkout.price.amount.to_string(),
+                currency: checkout.price.currency.clone(),
             },
             expires_at: checkout.terms.as_ref().map(|t| t.expires_at),
             payment,

@@ -8,7 +8,7 @@ use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::pricing::PRICE_DECIMALS;
 use usdt_checkout_protocol::{
-    Address, ChainId, ChainRegistry, OrderStatus, OrderTerms, TxHash, parse_positive_units,
+    Address, ChainId, ChainRegistry, Decimal, OrderStatus, OrderTerms, TxHash,
 };
 
 use crate::clock::now_ms;
@@ -76,8 +76,7 @@ pub struct Checkout {
     pub idempotency_key: Option<String>,
     pub item_id: Option<String>,
     pub description: String,
-    pub price_amount: String,
-    pub price_currency: String,
+    pub price: Price,
     pub reference: Option<String>,
     /// Set while its gateway order is asked for, until `terms` are (see [`Asked`]).
     pub asked: Option<Asked>,
@@ -107,13 +106,7 @@ pub struct Checkout {
 
 impl Checkout {
     /// A priced checkout that waits for the shopper to choose a network and token.
-    pub fn open(
-        id: String,
-        created_by: CreatedBy,
-        description: String,
-        price_amount: String,
-        price_currency: String,
-    ) -> Self {
+    pub fn open(id: String, created_by: CreatedBy, description: String, price: Price) -> Self {
         let now = now_ms();
         Self {
             id,
@@ -121,8 +114,7 @@ impl Checkout {
             idempotency_key: None,
             item_id: None,
             description,
-            price_amount,
-            price_currency,
+            price,
             reference: None,
             asked: None,
             terms: None,
@@ -515,34 +507,50 @@ pub const DISAGREEMENT_MS: u64 = 60_000;
 /// after the gateway's report covers the blocks the gateway had seen.
 pub const PROVIDER_LAG_MS: u64 = 30_000;
 
-/// A price the server can charge: a positive decimal in a fiat currency (converted at the
-/// gateway's rate, read to [`PRICE_DECIMALS`]), or in a token, which must be able to carry it
-/// on every chain that has the token (a 7-decimal USDT price cannot be paid with 6-decimal USDT).
-pub fn check_price(
-    amount: &str,
-    currency: &str,
-    registry: &ChainRegistry,
-) -> Result<(), PriceError> {
-    if currency.is_empty() || currency.len() > 10 || !currency.is_ascii() {
-        return Err(PriceError::Currency(currency.to_owned()));
-    }
-    let token_decimals = registry
-        .chains()
-        .flat_map(|chain| chain.tokens.iter().map(move |t| (chain, t)))
-        .filter(|(_, token)| token.symbol == currency)
-        .min_by_key(|(_, token)| token.decimals);
-    match token_decimals {
-        None => parse_positive_units(amount, PRICE_DECIMALS)
-            .map(drop)
-            .map_err(|e| PriceError::Amount(e.to_string())),
-        Some((chain, token)) => parse_positive_units(amount, token.decimals)
-            .map(drop)
-            .map_err(|e| PriceError::Token {
-                reason: e.to_string(),
-                symbol: token.symbol.clone(),
-                decimals: token.decimals,
-                chain: chain.name.clone(),
-            }),
+/// What a checkout costs: a decimal in a fiat currency (converted at the gateway's rate) or in
+/// a token (charged as is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Price {
+    pub amount: Decimal,
+    /// A currency code such as USD, or a token symbol such as USDT.
+    pub currency: String,
+}
+
+impl Price {
+    /// `amount` in `currency`, if the server can charge it: a positive decimal in a fiat
+    /// currency (read to [`PRICE_DECIMALS`]), or in a token, which must be able to carry it on
+    /// every chain that has the token (a 7-decimal USDT price cannot be paid with 6-decimal
+    /// USDT).
+    pub fn parse(
+        amount: &str,
+        currency: &str,
+        registry: &ChainRegistry,
+    ) -> Result<Self, PriceError> {
+        if currency.is_empty() || currency.len() > 10 || !currency.is_ascii() {
+            return Err(PriceError::Currency(currency.to_owned()));
+        }
+        let token = registry
+            .chains()
+            .flat_map(|chain| chain.tokens.iter().map(move |t| (chain, t)))
+            .filter(|(_, token)| token.symbol == currency)
+            .min_by_key(|(_, token)| token.decimals);
+        let decimals = token.map_or(PRICE_DECIMALS, |(_, token)| token.decimals);
+        let amount = amount
+            .parse::<Decimal>()
+            .and_then(|amount| amount.to_positive_units(decimals).map(|_| amount))
+            .map_err(|e| match token {
+                None => PriceError::Amount(e.to_string()),
+                Some((chain, token)) => PriceError::Token {
+                    reason: e.to_string(),
+                    symbol: token.symbol.clone(),
+                    decimals: token.decimals,
+                    chain: chain.name.clone(),
+                },
+            })?;
+        Ok(Self {
+            amount,
+            currency: currency.to_owned(),
+        })
     }
 }
 
@@ -597,8 +605,10 @@ mod tests {
                 "co_1".into(),
                 CreatedBy::Widget,
                 "T-shirt".into(),
-                "25".into(),
-                "USDT".into(),
+                Price {
+                    amount: "25".parse().unwrap(),
+                    currency: "USDT".into(),
+                },
             )
         }
     }
@@ -960,8 +970,10 @@ mod tests {
             "co_1".into(),
             CreatedBy::Storefront,
             "Cart".into(),
-            "40".into(),
-            "USD".into(),
+            Price {
+                amount: "40".parse().unwrap(),
+                currency: "USD".into(),
+            },
         );
         assert_eq!(open.settled(watched(1), 1), None);
     }
@@ -969,28 +981,26 @@ mod tests {
     #[test]
     fn prices_must_be_chargeable_in_their_currency() {
         let registry = ChainRegistry::builtin();
-        assert_eq!(check_price("25.00", "USD", &registry), Ok(()));
-        assert_eq!(check_price("12.123456", "USDT", &registry), Ok(()));
-        let seven = check_price("12.1234567", "USDT", &registry).unwrap_err();
+        let price = |amount, currency| Price::parse(amount, currency, &registry);
+        assert_eq!(
+            price("25.00", "USD"),
+            Ok(Price {
+                amount: "25.00".parse().unwrap(),
+                currency: "USD".into()
+            })
+        );
+        assert!(price("12.123456", "USDT").is_ok());
+        let seven = price("12.1234567", "USDT").unwrap_err();
         assert!(
             matches!(&seven, PriceError::Token { decimals: 6, .. }),
             "USDT has 6 decimals on most chains: {seven}"
         );
         assert!(seven.to_string().contains("6 decimals"), "{seven}");
+        assert!(matches!(price("0", "USD"), Err(PriceError::Amount(_))));
+        assert!(matches!(price("-1", "USD"), Err(PriceError::Amount(_))));
+        assert!(matches!(price("1", ""), Err(PriceError::Currency(_))));
         assert!(matches!(
-            check_price("0", "USD", &registry),
-            Err(PriceError::Amount(_))
-        ));
-        assert!(matches!(
-            check_price("-1", "USD", &registry),
-            Err(PriceError::Amount(_))
-        ));
-        assert!(matches!(
-            check_price("1", "", &registry),
-            Err(PriceError::Currency(_))
-        ));
-        assert!(matches!(
-            check_price("1", "DOLLARS-OF-AMERICA", &registry),
+            price("1", "DOLLARS-OF-AMERICA"),
             Err(PriceError::Currency(_))
         ));
     }

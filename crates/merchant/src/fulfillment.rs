@@ -60,8 +60,8 @@ pub fn event(checkout: &Checkout, now: u64) -> Option<OutboxEvent> {
         reference: checkout.reference.as_deref(),
         item_id: checkout.item_id.as_deref(),
         description: &checkout.description,
-        price_amount: &checkout.price_amount,
-        price_currency: &checkout.price_currency,
+        price_amount: checkout.price.amount.as_str(),
+        price_currency: &checkout.price.currency,
         chain_id: terms.chain_id.0,
         symbol: &terms.symbol,
         amount_paid: format_units(checkout.paid_atomic, terms.decimals),
@@ -158,7 +158,7 @@ async fn deliver_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CreatedBy, PaymentTerms};
+    use crate::domain::{CreatedBy, PaymentTerms, Price};
     use usdt_checkout_protocol::{ChainId, OrderStatus};
 
     fn paid(state: OrderStatus) -> Checkout {
@@ -189,8 +189,10 @@ mod tests {
                 "co_1".into(),
                 CreatedBy::Storefront,
                 "Cart".into(),
-                "25".into(),
-                "USDT".into(),
+                Price {
+                    amount: "25".parse().unwrap(),
+                    currency: "USDT".into(),
+                },
             )
         }
     }
@@ -219,8 +221,10 @@ mod tests {
             "co_2".into(),
             CreatedBy::Widget,
             "Mug".into(),
-            "12".into(),
-            "USDT".into(),
+            Price {
+                amount: "12".parse().unwrap(),
+                currency: "USDT".into(),
+            },
         );
         assert_eq!(event(&open, 1), None);
     }

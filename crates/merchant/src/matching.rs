@@ -148,7 +148,7 @@ mod tests {
     use usdt_checkout_protocol::{Address, OrderStatus, TxHash};
 
     use super::*;
-    use crate::domain::{Asked, CreatedBy};
+    use crate::domain::{Asked, CreatedBy, Price};
     use crate::gateway::{BlockatmV1, Dialect};
     use usdt_checkout_protocol::signature::V1PrivateKey;
 
@@ -168,8 +168,10 @@ mod tests {
             id.into(),
             CreatedBy::Storefront,
             "Cart".into(),
-            "10".into(),
-            "USD".into(),
+            Price {
+                amount: "10".parse().unwrap(),
+                currency: "USD".into(),
+            },
         );
         c.created_at = created_at;
         c.updated_at = created_at;

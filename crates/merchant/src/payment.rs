@@ -4,17 +4,18 @@
 //! gateway's answer and our write) asks for the same order again and finds it, instead of
 //! making a second one or asking at a rate that has moved.
 
-use usdt_checkout_protocol::checkout::CheckoutState;
-use usdt_checkout_protocol::pricing::fiat_to_token;
-use usdt_checkout_protocol::{ChainId, format_units, parse_positive_units};
+use std::time::Duration;
 
+use usdt_checkout_protocol::checkout::CheckoutState;
 use usdt_checkout_protocol::gateway::Cryptocurrency;
+use usdt_checkout_protocol::pricing::fiat_to_token;
+use usdt_checkout_protocol::{ChainId, TokenAmount};
 
 use crate::app::App;
-use crate::catalog::Catalog;
+use crate::checkouts::Checkouts;
 use crate::clock::now_ms;
-use crate::domain::{Asked, Checkout, PaymentTerms};
-use crate::gateway::{CreatedOrder, GatewayError, NewOrder};
+use crate::domain::{Asked, Checkout, PaymentTerms, Price};
+use crate::gateway::{CreatedOrder, GatewayClient, GatewayError, NewOrder};
 use crate::matching::unique_amount;
 use crate::store::StoreError;
 
@@ -59,12 +60,19 @@ fn started(
         .then(|| Err(StartError::Finished(checkout.state.as_str())))
 }
 
-/// The token `symbol` on `chain`, if the gateway accepts it there (its public list, cached).
-pub async fn accepted_token(
-    app: &App,
-    chain: ChainId,
-    symbol: &str,
-) -> Result<(Catalog, Cryptocurrency), StartError> {
+/// What a checkout may be paid with, as the shopper chose it and the server allows it: the
+/// token, the confirmations its chain requires, and how long an order lasts.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub token: Cryptocurrency,
+    pub confirmations: u32,
+    pub lifetime: Duration,
+}
+
+/// The token `symbol` on `chain`, if the gateway accepts it there (its public list, cached),
+/// with the confirmations its chain requires: as configured for a watched chain, else as the
+/// gateway's list says, else one.
+pub async fn accepted_token(app: &App, chain: ChainId, symbol: &str) -> Result<Offer, StartError> {
     let catalog = app.catalog.get(&app.gateway, &app.config.registry).await?;
     let token = catalog
         .tokens
@@ -75,14 +83,34 @@ pub async fn accepted_token(
             symbol: symbol.into(),
         })?
         .clone();
-    Ok((catalog, token))
+    let confirmations = app
+        .config
+        .chains
+        .get(&chain)
+        .map(|c| c.confirmations)
+        .or_else(|| {
+            catalog
+                .networks
+                .iter()
+                .find(|n| n.chain_id == chain)
+                .map(|n| n.required_confirmations)
+                .filter(|n| *n > 0)
+        })
+        .unwrap_or(1);
+    Ok(Offer {
+        token,
+        confirmations,
+        lifetime: app.config.order_lifetime,
+    })
 }
 
-/// What `checkout` costs in `token`, in its atomic units: its price as is, or converted at the
-/// configured rate.
-async fn price(app: &App, checkout: &Checkout, token: &Cryptocurrency) -> Result<u128, StartError> {
-    if checkout.price_currency == token.symbol {
-        return parse_positive_units(&checkout.price_amount, token.decimals)
+/// What `price` costs in `token`, in its atomic units: as is, or converted at the configured
+/// rate.
+pub async fn priced(app: &App, price: &Price, token: &Cryptocurrency) -> Result<u128, StartError> {
+    if price.currency == token.symbol {
+        return price
+            .amount
+            .to_positive_units(token.decimals)
             .map_err(|e| StartError::Pricing(e.to_string()));
     }
     let rate = app
@@ -91,23 +119,27 @@ async fn price(app: &App, checkout: &Checkout, token: &Cryptocurrency) -> Result
             &app.gateway,
             &app.config.rates,
             &token.symbol,
-            &checkout.price_currency,
+            &price.currency,
         )
         .await?
         .ok_or_else(|| StartError::NoRate {
             base: token.symbol.clone(),
-            quote: checkout.price_currency.clone(),
+            quote: price.currency.clone(),
         })?;
-    fiat_to_token(&checkout.price_amount, &rate, token.decimals)
+    fiat_to_token(price.amount.as_str(), &rate, token.decimals)
         .map_err(|e| StartError::Pricing(e.to_string()))
 }
 
-/// Makes sure `checkout` has a gateway order in the `accepted_token`, creating it if needed.
+/// Makes sure `checkout` has a gateway order as `offer`ed, creating it if needed: an amount
+/// asked for the first time is `price`d (see [`priced`]) in the offered token.
 pub async fn start_payment(
-    app: &App,
+    checkouts: &Checkouts,
+    gateway: &GatewayClient,
     checkout: Checkout,
-    (catalog, token): (Catalog, Cryptocurrency),
+    offer: &Offer,
+    price: impl AsyncFnOnce(&Price) -> Result<u128, StartError>,
 ) -> Result<Checkout, StartError> {
+    let token = &offer.token;
     let (chain, symbol) = (token.chain_id, token.symbol.as_str());
     if let Some(started) = started(checkout.clone(), chain, symbol) {
         return started;
@@ -116,9 +148,8 @@ pub async fn start_payment(
     // database, for as long as the gateway is asked: a request that waited its turn may find
     // the order made by another request for the same checkout (the same idempotency key, sent
     // twice), which stands, and the gateway is not asked again.
-    let _own_turn = app.checkouts.checkout_turn(&checkout.id).await?;
-    let checkout = app
-        .checkouts
+    let _own_turn = checkouts.checkout_turn(&checkout.id).await?;
+    let checkout = checkouts
         .reload(&checkout.id)
         .await?
         .ok_or(StoreError::Corrupt("checkout"))?;
@@ -139,7 +170,7 @@ pub async fn start_payment(
             });
         }
         None => {
-            let priced = price(app, &checkout, &token).await?;
+            let priced = price(&checkout.price).await?;
             // Scan payments must match their order's amount exactly, and a plain transfer
             // names no order: among the orders still awaiting payment on this chain and token,
             // each amount is made unique by the smallest amount asked (10 USDT, then
@@ -147,15 +178,15 @@ pub async fn start_payment(
             // so they choose in turn; kept before the gateway is asked, the amount is taken
             // from then on, and the turn passes to the next creation while this one waits for
             // the gateway.
-            let _amount_turn = app.checkouts.creation_turn(chain, symbol).await?;
-            let taken = app.checkouts.amounts_awaited(chain, symbol);
+            let _amount_turn = checkouts.creation_turn(chain, symbol).await?;
+            let taken = checkouts.amounts_awaited(chain, symbol);
             let asked = Asked {
                 chain_id: chain,
                 symbol: symbol.into(),
                 amount_atomic: priced,
                 pay_amount_atomic: unique_amount(priced, &taken, token.decimals),
             };
-            app.checkouts.ask(&checkout.id, Some(&asked)).await?;
+            checkouts.ask(&checkout.id, Some(&asked)).await?;
             asked
         }
     };
@@ -163,9 +194,9 @@ pub async fn start_payment(
         order_no: checkout.id.clone(),
         chain_id: chain,
         symbol: symbol.into(),
-        amount: format_units(asked.pay_amount_atomic, token.decimals),
+        amount: TokenAmount::new(asked.pay_amount_atomic, token.decimals),
     };
-    let created = match app.gateway.create_order(&order).await {
+    let created = match gateway.create_order(&order).await {
         Ok(created) => created,
         Err(error) => {
             if !error.may_have_acted() && !asked_before {
@@ -173,25 +204,11 @@ pub async fn start_payment(
                 // after an earlier request's lost answer: a refusal now (a 429, say) says
                 // nothing of that one, and the order it may have made must be asked for again
                 // with the same amount, never re-priced under the same order number.
-                app.checkouts.ask(&checkout.id, None).await?;
+                checkouts.ask(&checkout.id, None).await?;
             }
             return Err(error.into());
         }
     };
-    let confirmations = app
-        .config
-        .chains
-        .get(&chain)
-        .map(|c| c.confirmations)
-        .or_else(|| {
-            catalog
-                .networks
-                .iter()
-                .find(|n| n.chain_id == chain)
-                .map(|n| n.required_confirmations)
-                .filter(|n| *n > 0)
-        })
-        .unwrap_or(1);
     let now = now_ms();
     let terms = terms_of(
         &order,
@@ -199,12 +216,11 @@ pub async fn start_payment(
         asked.amount_atomic,
         asked.pay_amount_atomic,
         (token.contract, token.decimals),
-        confirmations,
+        offer.confirmations,
         // An order found made already lives from when the gateway made it.
-        created.made_at.map_or(now, |at| at.min(now))
-            + app.config.order_lifetime.as_millis() as u64,
+        created.made_at.map_or(now, |at| at.min(now)) + offer.lifetime.as_millis() as u64,
     )?;
-    let stored = app.checkouts.attach_order(&checkout.id, &terms).await?;
+    let stored = checkouts.attach_order(&checkout.id, &terms).await?;
     tracing::info!(
         "checkout {}: gateway order for {} {symbol} on chain {chain}, paid to {}",
         stored.id,
@@ -263,7 +279,7 @@ mod tests {
             order_no: "co_1".into(),
             chain_id: ChainId::LOCAL,
             symbol: "USDT".into(),
-            amount: "24.995002".into(),
+            amount: TokenAmount::new(24_995_002, 6),
         }
     }
 

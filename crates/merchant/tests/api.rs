@@ -20,7 +20,7 @@ use usdt_checkout_protocol::{ChainId, signed_string};
 use usdt_checkout_server::app::App;
 use usdt_checkout_server::checkouts::Checkouts;
 use usdt_checkout_server::clock::now_ms;
-use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms};
+use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms, Price};
 use usdt_checkout_server::long_polls::LongPolls;
 use usdt_checkout_server::store::Store;
 use usdt_checkout_server::{api, config, server};
@@ -192,8 +192,10 @@ impl Harness {
             "co_api_1".into(),
             CreatedBy::Storefront,
             "Mug".into(),
-            "12".into(),
-            "USDT".into(),
+            Price {
+                amount: "12".parse().unwrap(),
+                currency: "USDT".into(),
+            },
         );
         self.app.checkouts.open(&open).await.unwrap();
         let address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -14,7 +14,7 @@ use usdt_checkout_protocol::{Address, ChainId, OrderStatus, TxHash};
 use usdt_checkout_server::checkouts::{Applied, Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::config::Database;
-use usdt_checkout_server::domain::{Asked, Checkout, CreatedBy, PaymentTerms};
+use usdt_checkout_server::domain::{Asked, Checkout, CreatedBy, PaymentTerms, Price};
 use usdt_checkout_server::gateway::GatewayReport;
 use usdt_checkout_server::store::{Claimed, Store};
 
@@ -75,8 +75,10 @@ fn checkout(id: &str, key: Option<&str>) -> Checkout {
             id.into(),
             CreatedBy::Widget,
             "T-shirt".into(),
-            "25.00".into(),
-            "USD".into(),
+            Price {
+                amount: "25.00".parse().unwrap(),
+                currency: "USD".into(),
+            },
         )
     }
 }
@@ -115,7 +117,7 @@ fn report(order_no: &str, status: GatewayStatus, amount: &str) -> GatewayReport 
         order_no: Some(order_no.into()),
         plat_order_no: Some(plat(order_no)),
         status,
-        amount: Some(amount.into()),
+        amount: Some(amount.parse().unwrap()),
         tx_id: (amount != "0").then(|| TxHash::from_bytes([0xab; 32])),
         chain_id: None,
         symbol: None,

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use usdt_checkout_protocol::ChainId;
 use usdt_checkout_protocol::gateway::GatewayStatus;
+use usdt_checkout_protocol::{ChainId, TokenAmount};
 use usdt_checkout_server::gateway::{
     BlockatmV1, BlockatmV2, GatewayApi, GatewayClient, GatewayError, GatewayHealth, NewOrder,
 };
@@ -65,7 +65,7 @@ fn order(order_no: &str) -> NewOrder {
         order_no: order_no.into(),
         chain_id: ChainId::LOCAL,
         symbol: "USDT".into(),
-        amount: "19.99".into(),
+        amount: TokenAmount::new(19_990_000, 6),
     }
 }
 

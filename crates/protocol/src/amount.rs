@@ -45,45 +45,96 @@ pub fn parse_units(text: &str, decimals: u8) -> Result<u128, AmountError> {
     if decimals > MAX_DECIMALS {
         return Err(AmountError::UnsupportedDecimals(decimals));
     }
-    if text.is_empty() {
-        return Err(AmountError::Empty);
-    }
-    if text.chars().any(char::is_whitespace) {
-        return Err(AmountError::Whitespace);
-    }
-    if text.starts_with(['+', '-']) {
-        return Err(AmountError::Sign);
-    }
-    if text.contains(['e', 'E']) {
-        return Err(AmountError::Exponent);
-    }
-    if let Some(found) = text.chars().find(|c| !c.is_ascii_digit() && *c != '.') {
-        return Err(AmountError::InvalidCharacter { found });
-    }
-    let (whole, fraction) = match text.split_once('.') {
-        None => (text, ""),
-        Some((whole, fraction)) => {
-            if whole.is_empty() || fraction.is_empty() || fraction.contains('.') {
-                return Err(AmountError::MisplacedPoint);
-            }
-            (whole, fraction)
+    text.parse::<Decimal>()?.to_units(decimals)
+}
+
+/// A decimal amount as written, read before its token is known (a price, what a gateway says
+/// was paid): [`parse_units`]'s rules but the token's precision, which
+/// [`Decimal::to_units`] checks once the token's decimals are. Displayed as written.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Decimal(String);
+
+impl Decimal {
+    /// Its atomic units in a token of `decimals` decimals.
+    pub fn to_units(&self, decimals: u8) -> Result<u128, AmountError> {
+        if decimals > MAX_DECIMALS {
+            return Err(AmountError::UnsupportedDecimals(decimals));
         }
-    };
-    if fraction.len() > usize::from(decimals) {
-        return Err(AmountError::TooPrecise {
-            found: fraction.len(),
-            decimals,
-        });
+        let (whole, fraction) = self.0.split_once('.').unwrap_or((&self.0, ""));
+        if fraction.len() > usize::from(decimals) {
+            return Err(AmountError::TooPrecise {
+                found: fraction.len(),
+                decimals,
+            });
+        }
+        let padding = usize::from(decimals) - fraction.len();
+        whole
+            .bytes()
+            .chain(fraction.bytes())
+            .chain(std::iter::repeat_n(b'0', padding))
+            .try_fold(0u128, |acc, digit| {
+                acc.checked_mul(10)?.checked_add(u128::from(digit - b'0'))
+            })
+            .ok_or(AmountError::Overflow)
     }
-    let padding = usize::from(decimals) - fraction.len();
-    whole
-        .bytes()
-        .chain(fraction.bytes())
-        .chain(std::iter::repeat_n(b'0', padding))
-        .try_fold(0u128, |acc, digit| {
-            acc.checked_mul(10)?.checked_add(u128::from(digit - b'0'))
-        })
-        .ok_or(AmountError::Overflow)
+
+    /// [`Decimal::to_units`], and the amount must be greater than zero.
+    pub fn to_positive_units(&self, decimals: u8) -> Result<u128, AmountError> {
+        match self.to_units(decimals)? {
+            0 => Err(AmountError::Zero),
+            units => Ok(units),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Decimal {
+    type Err = AmountError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.is_empty() {
+            return Err(AmountError::Empty);
+        }
+        if text.chars().any(char::is_whitespace) {
+            return Err(AmountError::Whitespace);
+        }
+        if text.starts_with(['+', '-']) {
+            return Err(AmountError::Sign);
+        }
+        if text.contains(['e', 'E']) {
+            return Err(AmountError::Exponent);
+        }
+        if let Some(found) = text.chars().find(|c| !c.is_ascii_digit() && *c != '.') {
+            return Err(AmountError::InvalidCharacter { found });
+        }
+        if let Some((whole, fraction)) = text.split_once('.')
+            && (whole.is_empty() || fraction.is_empty() || fraction.contains('.'))
+        {
+            return Err(AmountError::MisplacedPoint);
+        }
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Decimal({})", self.0)
+    }
+}
+
+impl serde::Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
 }
 
 /// [`parse_units`], and the amount must be greater than zero: what a price or an order needs.
@@ -232,6 +283,26 @@ mod tests {
             Err(AmountError::UnsupportedDecimals(39))
         );
         assert_eq!(parse_units("1", 38), Ok(10u128.pow(38)));
+    }
+
+    #[test]
+    fn a_decimal_is_read_before_its_token_and_counted_in_it_after() {
+        let paid: Decimal = "2000.00".parse().unwrap();
+        assert_eq!(paid.to_string(), "2000.00", "as written");
+        assert_eq!(paid.to_units(6), Ok(2_000_000_000));
+        assert_eq!(
+            paid.to_units(1),
+            Err(AmountError::TooPrecise {
+                found: 2,
+                decimals: 1
+            })
+        );
+        assert_eq!(
+            "0.0".parse::<Decimal>().unwrap().to_positive_units(6),
+            Err(AmountError::Zero)
+        );
+        assert_eq!("1.".parse::<Decimal>(), Err(AmountError::MisplacedPoint));
+        assert_eq!("1e3".parse::<Decimal>(), Err(AmountError::Exponent));
     }
 
     #[test]

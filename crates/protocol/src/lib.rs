@@ -30,7 +30,9 @@ pub mod wallet_proof;
 pub const MAX_JSON_DEPTH: usize = 128;
 
 pub use address::Address;
-pub use amount::{AmountError, TokenAmount, format_units, parse_positive_units, parse_units};
+pub use amount::{
+    AmountError, Decimal, TokenAmount, format_units, parse_positive_units, parse_units,
+};
 pub use chain::{Chain, ChainId, ChainRegistry, RegistryError, Token};
 pub use payment_uri::TransferRequest;
 pub use status::{Assessment, OrderStatus, OrderTerms, PaymentObservation, assess, transition};

@@ -21,7 +21,7 @@ use usdt_checkout_protocol::signature::secrets_equal;
 
 use super::{ApiJson, new_id, query};
 use crate::app::App;
-use crate::domain::{Checkout, CreatedBy, check_price};
+use crate::domain::{Checkout, CreatedBy, Price};
 use crate::error::ApiError;
 
 /// Payments the chain showed into a receiving address that match no checkout.
@@ -116,7 +116,7 @@ async fn create_storefront_checkout(
     State(app): State<Arc<App>>,
     ApiJson(request): ApiJson<StorefrontCheckout>,
 ) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
-    check_price(&request.amount, &request.currency, &app.config.registry)
+    let price = Price::parse(&request.amount, &request.currency, &app.config.registry)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if request.description.trim().is_empty() {
         return Err(ApiError::bad_request("description is required"));
@@ -128,8 +128,7 @@ async fn create_storefront_checkout(
             new_id("co"),
             CreatedBy::Storefront,
             request.description,
-            request.amount,
-            request.currency,
+            price,
         )
     };
     let stored = app.checkouts.open(&checkout).await?;

@@ -23,10 +23,10 @@ use crate::app::App;
 use crate::claim::{self, Refusal};
 use crate::clock::now_ms;
 use crate::config::Item;
-use crate::domain::{Checkout, CreatedBy, PaymentTerms};
+use crate::domain::{Checkout, CreatedBy, PaymentTerms, Price};
 use crate::error::ApiError;
 use crate::limiter::SlidingWindow;
-use crate::payment::{accepted_token, start_payment};
+use crate::payment::{accepted_token, priced, start_payment};
 use crate::store::Claimed;
 
 /// Counts one use by `key` in `window`, or refuses it (429 `code`, with when to try again).
@@ -88,9 +88,10 @@ pub(super) async fn create_checkout(
         ),
         None => None,
     };
-    let accepted = accepted_token(&app, request.chain_id, &request.symbol).await?;
+    let offer = accepted_token(&app, request.chain_id, &request.symbol).await?;
     let checkout = checkout_for(&app, &request, item).await?;
-    let started = start_payment(&app, checkout, accepted).await?;
+    let price = async |price: &Price| priced(&app, price, &offer.token).await;
+    let started = start_payment(&app.checkouts, &app.gateway, checkout, &offer, price).await?;
     Ok((StatusCode::CREATED, Json(app.view(&started))))
 }
 
@@ -111,7 +112,6 @@ async fn checkout_for(
                     CreatedBy::Widget,
                     item.name.clone(),
                     item.price.clone(),
-                    item.currency.clone(),
                 )
             };
             let stored = app.checkouts.open(&fresh).await?;

@@ -1,8 +1,6 @@
 //! Applying what the gateway reports of an order (a webhook or the reconciler's query), and the
 //! orders to ask it about first.
 
-use usdt_checkout_protocol::parse_units;
-
 use super::{Applied, Checkouts, EventError, Source};
 use crate::clock::now_ms;
 use crate::domain::Checkout;
@@ -76,7 +74,7 @@ impl Checkouts {
                     order_no: report.order_no.clone(),
                     plat_order_no: report.plat_order_no.clone(),
                     status: report.status.as_str().into(),
-                    amount: report.amount.clone(),
+                    amount: report.amount.as_ref().map(ToString::to_string),
                     tx_hash: report.tx_id.clone(),
                     reason: why.clone(),
                 };
@@ -123,8 +121,8 @@ impl Checkouts {
         };
         let paid = report
             .amount
-            .as_deref()
-            .map(|amount| parse_units(amount, terms.decimals))
+            .as_ref()
+            .map(|amount| amount.to_units(terms.decimals))
             .transpose()
             .map_err(|e| EventError::Malformed(format!("amount: {e}")))?;
         let facts = current

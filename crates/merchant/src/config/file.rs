@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use usdt_checkout_protocol::Token;
 
-use super::Item;
-
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
@@ -35,7 +33,7 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) fulfillment: FulfillmentFile,
     #[serde(default)]
-    pub(super) items: Vec<Item>,
+    pub(super) items: Vec<ItemFile>,
     #[serde(default)]
     pub(super) rates: RatesFile,
     #[serde(default)]
@@ -105,4 +103,16 @@ pub(super) struct AdminFile {
 pub(super) struct FulfillmentFile {
     pub(super) url: Option<String>,
     pub(super) secret: Option<String>,
+}
+
+/// `[[items]]`: something a shopper can buy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ItemFile {
+    pub(super) id: String,
+    pub(super) name: String,
+    /// A decimal string.
+    pub(super) price: String,
+    /// A fiat currency (converted at the gateway's rate) or a token symbol (charged as is).
+    pub(super) currency: String,
 }

@@ -13,12 +13,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use usdt_checkout_protocol::ChainId;
 use usdt_checkout_protocol::ChainRegistry;
 use usdt_checkout_protocol::signature::V2SecretKey;
 
-use crate::domain::check_price;
+use crate::domain::Price;
 use crate::fulfillment::Delivery;
 use crate::gateway::GatewayApi;
 use crate::limiter::Network;
@@ -29,15 +28,11 @@ use file::File;
 pub use rates::RateSource;
 
 /// Something a shopper can buy, at a price the server decides.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Item {
     pub id: String,
     pub name: String,
-    /// A decimal string.
-    pub price: String,
-    /// A fiat currency (converted at the gateway's rate) or a token symbol (charged as is).
-    pub currency: String,
+    pub price: Price,
 }
 
 #[derive(Debug)]
@@ -167,7 +162,7 @@ pub fn parse(
             return Err("every item needs an id and a name".into());
         }
         // Checked now, so a bad price stops the server instead of a shopper's checkout.
-        check_price(&item.price, &item.currency, &registry)
+        let price = Price::parse(&item.price, &item.currency, &registry)
             .map_err(|e| format!("items {:?}: {e}", item.id))?;
         if rates == RateSource::None
             && !registry.chains().any(|c| c.token(&item.currency).is_some())
@@ -178,6 +173,11 @@ pub fn parse(
                 item.id, item.currency
             ));
         }
+        let item = Item {
+            id: item.id,
+            name: item.name,
+            price,
+        };
         if items.insert(item.id.clone(), item).is_some() {
             return Err("two items have the same id".into());
         }
@@ -326,7 +326,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.api_key, "env-key");
         assert_eq!(config.requests_per_minute, 90);
-        assert_eq!(config.items["tee"].price, "25.00");
+        assert_eq!(config.items["tee"].price.amount.as_str(), "25.00");
         assert!(matches!(config.gateway_api, GatewayApi::BlockatmV1(_)));
     }
 

@@ -12,7 +12,7 @@ use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, Verifier};
 
 use super::{
     Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, WEBHOOK_WINDOW_MS,
-    query_string, reported_tx,
+    query_string, reported_amount, reported_tx,
 };
 
 /// V1, with its keys: calls signed with the merchant's private key, webhooks checked with the
@@ -51,7 +51,7 @@ impl Dialect for BlockatmV1 {
             order_no: order.order_no.clone(),
             chain_id: order.chain_id,
             symbol: order.symbol.clone(),
-            amount: DecimalText(order.amount.clone()),
+            amount: DecimalText(order.amount.to_string()),
             cust_no: None,
         };
         Call::Post {
@@ -114,7 +114,7 @@ impl Dialect for BlockatmV1 {
         }
         let payment: Payment =
             serde_json::from_str(body).map_err(|e| format!("not a payment callback: {e}"))?;
-        Ok(Some(report(payment)))
+        report(payment).map(Some)
     }
 
     fn webhook_provenance(&self) -> Provenance {
@@ -129,14 +129,14 @@ impl Dialect for BlockatmV1 {
 /// `completed` being paid).
 fn record_report(record: &str) -> Result<GatewayReport, String> {
     if let Ok(payment) = serde_json::from_str::<Payment>(record) {
-        return Ok(report(payment));
+        return report(payment);
     }
     let seed: SeedRecord = serde_json::from_str(record).map_err(|e| format!("{e}: {record}"))?;
     Ok(GatewayReport {
         order_no: Some(seed.order_id.0).filter(|id| !id.is_empty()),
         plat_order_no: None,
         status: seed.status,
-        amount: Some(seed.amount.0),
+        amount: Some(reported_amount(seed.amount)?),
         tx_id: reported_tx(seed.tx_id),
         chain_id: Some(seed.chain_id),
         symbol: Some(seed.symbol),
@@ -157,21 +157,23 @@ struct SeedRecord {
     tx_id: Option<String>,
 }
 
-fn report(payment: Payment) -> GatewayReport {
-    GatewayReport {
+fn report(payment: Payment) -> Result<GatewayReport, String> {
+    Ok(GatewayReport {
         order_no: payment.order_no.filter(|no| !no.is_empty()),
         plat_order_no: Some(payment.plat_order_no.0),
         status: payment.status,
-        amount: Some(payment.amount.0),
+        amount: Some(reported_amount(payment.amount)?),
         tx_id: reported_tx(payment.tx_id),
         chain_id: Some(payment.chain_id),
         symbol: Some(payment.symbol),
         account: None,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use usdt_checkout_protocol::TokenAmount;
+
     use super::*;
 
     /// V1 with keys of its own (the webhook key is the gateway's, made here too).
@@ -216,7 +218,7 @@ mod tests {
             order_no: "co_1".into(),
             chain_id: ChainId(31337),
             symbol: "USDT".into(),
-            amount: "25.000001".into(),
+            amount: TokenAmount::new(25_000_001, 6),
         }
     }
 
@@ -265,7 +267,7 @@ mod tests {
         let report = v1().webhook(Some("QR-Payment"), body).unwrap().unwrap();
         assert_eq!(report.order_no.as_deref(), Some("co_1"));
         assert_eq!(report.status, GatewayStatus::Success);
-        assert_eq!(report.amount.as_deref(), Some("13.410037"));
+        assert_eq!(report.amount, Some("13.410037".parse().unwrap()));
         assert_eq!(
             report.tx_id, None,
             "TRON's \"1t\" is no transaction this server reads"
@@ -319,7 +321,7 @@ mod tests {
         assert_eq!(reports.len(), 1, "{reports:?}");
         assert_eq!(reports[0].order_no.as_deref(), Some("co_1"));
         assert_eq!(reports[0].status, GatewayStatus::Success);
-        assert_eq!(reports[0].amount.as_deref(), Some("25.000001"));
+        assert_eq!(reports[0].amount, Some("25.000001".parse().unwrap()));
         assert_eq!(reports[0].chain_id, Some(ChainId(31337)));
     }
 

@@ -15,7 +15,7 @@ use usdt_checkout_protocol::{Address, ChainId};
 
 use super::{
     Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, WEBHOOK_WINDOW_MS,
-    query_string, reported_tx,
+    query_string, reported_amount, reported_tx,
 };
 
 /// V2, with its keys and the merchant's cashier: calls and webhooks are signed with two secrets
@@ -69,7 +69,7 @@ impl Dialect for BlockatmV2 {
         let body = CreateOrder {
             cashier_id: Some(self.cashier_id.clone()),
             order_no: order.order_no.clone(),
-            amount: DecimalText(order.amount.clone()),
+            amount: DecimalText(order.amount.to_string()),
             symbol: order.symbol.clone(),
             chain_id: order.chain_id,
             cust_no: None,
@@ -170,17 +170,19 @@ impl Dialect for BlockatmV2 {
                 details
                     .into_vec()
                     .into_iter()
-                    .map(|detail| GatewayReport {
-                        order_no: Some(detail.order_no),
-                        plat_order_no: None,
-                        status: detail.status,
-                        amount: Some(detail.amount.0),
-                        tx_id: reported_tx(detail.tx_id),
-                        chain_id: Some(detail.chain_id),
-                        symbol: Some(detail.symbol),
-                        account: detail.cashier_id.map(|id| id.0),
+                    .map(|detail| {
+                        Ok(GatewayReport {
+                            order_no: Some(detail.order_no),
+                            plat_order_no: None,
+                            status: detail.status,
+                            amount: Some(reported_amount(detail.amount)?),
+                            tx_id: reported_tx(detail.tx_id),
+                            chain_id: Some(detail.chain_id),
+                            symbol: Some(detail.symbol),
+                            account: detail.cashier_id.map(|id| id.0),
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, String>>()?,
             ),
             Answer::Refused { code, msg } => Answer::Refused { code, msg },
         })
@@ -197,7 +199,7 @@ impl Dialect for BlockatmV2 {
             order_no: event.order_no.filter(|no| !no.is_empty()),
             plat_order_no: Some(event.id.0),
             status: event.status,
-            amount: Some(event.amount.0),
+            amount: Some(reported_amount(event.amount)?),
             tx_id: reported_tx(event.tx_id),
             chain_id: Some(event.chain_id),
             symbol: Some(event.symbol),
@@ -217,6 +219,7 @@ impl Dialect for BlockatmV2 {
 
 #[cfg(test)]
 mod tests {
+    use usdt_checkout_protocol::TokenAmount;
     use usdt_checkout_protocol::gateway::GatewayStatus;
 
     use super::*;
@@ -255,7 +258,7 @@ mod tests {
             order_no: "co_1".into(),
             chain_id: ChainId(chain),
             symbol: "USDT".into(),
-            amount: "25".into(),
+            amount: TokenAmount::new(25_000_000, 6),
         }
     }
 
@@ -342,7 +345,7 @@ mod tests {
             assert_eq!(report.order_no.as_deref(), Some("OrderNo_202504010023"));
             assert_eq!(report.plat_order_no.as_deref(), Some("8210003616"));
             assert_eq!(report.status, GatewayStatus::Success);
-            assert_eq!(report.amount.as_deref(), Some("2000.00"));
+            assert_eq!(report.amount, Some("2000.00".parse().unwrap()));
         }
         assert_eq!(dialect().webhook(Some("payout"), body).unwrap(), None);
     }

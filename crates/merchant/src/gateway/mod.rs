@@ -10,9 +10,10 @@ mod blockatm_v2;
 mod client;
 mod outcome;
 
+use usdt_checkout_protocol::gateway::DecimalText;
 use usdt_checkout_protocol::gateway::{Answer, GatewayStatus};
 use usdt_checkout_protocol::signature::Verifier;
-use usdt_checkout_protocol::{Address, ChainId, TxHash};
+use usdt_checkout_protocol::{Address, ChainId, Decimal, TokenAmount, TxHash};
 
 use crate::domain::PaymentTerms;
 
@@ -28,8 +29,8 @@ pub struct NewOrder {
     pub order_no: String,
     pub chain_id: ChainId,
     pub symbol: String,
-    /// The exact amount to pay, as a decimal string.
-    pub amount: String,
+    /// The exact amount to pay.
+    pub amount: TokenAmount,
 }
 
 /// What creation tells the server: where the shopper pays, and what else the gateway gave.
@@ -53,8 +54,8 @@ pub struct GatewayReport {
     pub order_no: Option<String>,
     pub plat_order_no: Option<String>,
     pub status: GatewayStatus,
-    /// "Actual payment amount by the customer", a decimal string.
-    pub amount: Option<String>,
+    /// "Actual payment amount by the customer", in the order's token.
+    pub amount: Option<Decimal>,
     pub tx_id: Option<TxHash>,
     /// The chain and token the gateway names, when it does: they must be the order's.
     pub chain_id: Option<ChainId>,
@@ -236,6 +237,14 @@ fn reported_tx(text: Option<String>) -> Option<TxHash> {
         .ok()
 }
 
+/// The amount a report says was paid, as the gateway wrote it: a decimal, whose token's
+/// precision is checked once the report meets its order.
+fn reported_amount(text: DecimalText) -> Result<Decimal, String> {
+    text.0
+        .parse()
+        .map_err(|e| format!("amount {:?}: {e}", text.0))
+}
+
 /// A query string from pairs, sorted by key.
 fn query_string(pairs: &[(&str, &str)]) -> String {
     let mut pairs = pairs.to_vec();
@@ -293,7 +302,7 @@ pub(super) mod tests {
             order_no: Some("co_1".into()),
             plat_order_no: Some("8210000001".into()),
             status: GatewayStatus::Pending,
-            amount: Some("10".into()),
+            amount: Some("10".parse().unwrap()),
             tx_id: Some(TxHash::from_bytes([0xa; 32])),
             chain_id: None,
             symbol: None,
@@ -306,28 +315,28 @@ pub(super) mod tests {
             ..report.clone()
         };
         let more = GatewayReport {
-            amount: Some("25".into()),
+            amount: Some("25".parse().unwrap()),
             tx_id: Some(TxHash::from_bytes([0xb; 32])),
             ..report.clone()
         };
         assert_ne!(report.key(), paid.key());
         assert_ne!(report.key(), more.key());
-        let split = |order_no: &str, amount: &str| GatewayReport {
+        let split = |plat: &str, order_no: &str| GatewayReport {
+            plat_order_no: Some(plat.into()),
             order_no: Some(order_no.into()),
-            amount: Some(amount.into()),
             ..report.clone()
         };
         assert_ne!(
-            split("co_1|", "10").key(),
-            split("co_1", "|10").key(),
+            split("8210|", "co_1").key(),
+            split("8210", "|co_1").key(),
             "a separator inside a value moves no boundary"
         );
         let absent = GatewayReport {
-            amount: None,
+            order_no: None,
             ..report.clone()
         };
         let empty = GatewayReport {
-            amount: Some(String::new()),
+            order_no: Some(String::new()),
             ..report
         };
         assert_ne!(absent.key(), empty.key());
@@ -355,7 +364,7 @@ pub(super) mod tests {
             order_no: Some("co_1".into()),
             plat_order_no: plat_order_no.map(Into::into),
             status: GatewayStatus::Success,
-            amount: Some("0.000001".into()),
+            amount: Some("0.000001".parse().unwrap()),
             tx_id: None,
             chain_id: Some(ChainId(31337)),
             symbol: Some("USDT".into()),

@@ -13,7 +13,7 @@ use usdt_checkout_protocol::{Address, ChainId, TxHash};
 use super::chain::{is_claimed, payment_from_row};
 use super::{Backend, Store, StoreError, Write, announce, gateway_tx, replicas};
 use crate::clock::now_ms;
-use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms};
+use crate::domain::{Asked, ChainPayment, Checkout, CreatedBy, GatewayFacts, PaymentTerms, Price};
 use crate::matching::AwaitedSince;
 
 impl Store {
@@ -31,8 +31,8 @@ impl Store {
             .bind(&checkout.idempotency_key)
             .bind(&checkout.item_id)
             .bind(&checkout.description)
-            .bind(&checkout.price_amount)
-            .bind(&checkout.price_currency)
+            .bind(checkout.price.amount.as_str())
+            .bind(&checkout.price.currency)
             .bind(&checkout.reference)
             .bind(checkout.state.as_str())
             .bind(checkout.created_at as i64)
@@ -483,8 +483,13 @@ fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
         idempotency_key: row.try_get("idempotency_key")?,
         item_id: row.try_get("item_id")?,
         description: row.try_get("description")?,
-        price_amount: row.try_get("price_amount")?,
-        price_currency: row.try_get("price_currency")?,
+        price: Price {
+            amount: row
+                .try_get::<String, _>("price_amount")?
+                .parse()
+                .map_err(|_| StoreError::Corrupt("price"))?,
+            currency: row.try_get("price_currency")?,
+        },
         reference: row.try_get("reference")?,
         asked,
         terms,
