@@ -15,7 +15,7 @@ pub mod wire;
 pub use lists::{Described, Listed, Skipped, describe};
 pub use wire::GatewayStatus;
 #[cfg(feature = "gateway-wire")]
-pub use wire::{Answer, DecimalText, IdText, PaymentType, read_answer};
+pub use wire::{Answer, AnswerError, DecimalText, IdText, PaymentType, read_answer};
 
 use crate::address::Address;
 use crate::chain::ChainId;

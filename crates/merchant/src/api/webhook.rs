@@ -34,7 +34,7 @@ pub(super) async fn webhook(
         .gateway
         .dialect()
         .webhook(header(HEADER_EVENT), body)
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Some(report) = report else {
         return Ok(StatusCode::OK);
     };

@@ -11,8 +11,8 @@ use usdt_checkout_protocol::gateway::{
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey, Verifier};
 
 use super::{
-    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, WEBHOOK_WINDOW_MS,
-    query_string, reported_amount, reported_tx,
+    Call, CreatedOrder, Dialect, DialectError, GatewayReport, NewOrder, Provenance,
+    WEBHOOK_WINDOW_MS, query_string, reported_amount, reported_tx,
 };
 
 /// V1, with its keys: calls signed with the merchant's private key, webhooks checked with the
@@ -60,7 +60,7 @@ impl Dialect for BlockatmV1 {
         }
     }
 
-    fn created(&self, _: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+    fn created(&self, _: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, DialectError> {
         Ok(match read_answer::<v1::CreatedOrder>(answer)? {
             Answer::Data(created) => Answer::Data(CreatedOrder {
                 to_address: created.to_address,
@@ -80,7 +80,7 @@ impl Dialect for BlockatmV1 {
         }
     }
 
-    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String> {
+    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, DialectError> {
         // Each record read alone: one that is neither shape is skipped, said, and the others
         // count.
         Ok(
@@ -103,7 +103,11 @@ impl Dialect for BlockatmV1 {
         )
     }
 
-    fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String> {
+    fn webhook(
+        &self,
+        event: Option<&str>,
+        body: &str,
+    ) -> Result<Option<GatewayReport>, DialectError> {
         // `Payout` and `QR-Payout` are about the merchant's payouts, not its orders.
         let about_payment = event.is_none_or(|e| {
             e.eq_ignore_ascii_case(v1::EVENT_PAYMENT)
@@ -113,7 +117,10 @@ impl Dialect for BlockatmV1 {
             return Ok(None);
         }
         let payment: Payment =
-            serde_json::from_str(body).map_err(|e| format!("not a payment callback: {e}"))?;
+            serde_json::from_str(body).map_err(|error| DialectError::NotAPayment {
+                what: "callback",
+                error,
+            })?;
         report(payment).map(Some)
     }
 
@@ -127,11 +134,14 @@ impl Dialect for BlockatmV1 {
 /// (`{orderId, status, amount, symbol, chainId, toAddress, timestamp}`, `../shared/gateway-api.md`:
 /// the query is made by our order number, so `orderId` is read as it; `status` by name,
 /// `completed` being paid).
-fn record_report(record: &str) -> Result<GatewayReport, String> {
+fn record_report(record: &str) -> Result<GatewayReport, DialectError> {
     if let Ok(payment) = serde_json::from_str::<Payment>(record) {
         return report(payment);
     }
-    let seed: SeedRecord = serde_json::from_str(record).map_err(|e| format!("{e}: {record}"))?;
+    let seed: SeedRecord = serde_json::from_str(record).map_err(|error| DialectError::Record {
+        error,
+        record: record.to_owned(),
+    })?;
     Ok(GatewayReport {
         order_no: Some(seed.order_id.0).filter(|id| !id.is_empty()),
         plat_order_no: None,
@@ -157,7 +167,7 @@ struct SeedRecord {
     tx_id: Option<String>,
 }
 
-fn report(payment: Payment) -> Result<GatewayReport, String> {
+fn report(payment: Payment) -> Result<GatewayReport, DialectError> {
     Ok(GatewayReport {
         order_no: payment.order_no.filter(|no| !no.is_empty()),
         plat_order_no: Some(payment.plat_order_no.0),
@@ -293,7 +303,7 @@ mod tests {
                 &body.replace(r#""type":1"#, r#""type":"QR-Payment""#),
             )
             .unwrap_err();
-        assert!(error.contains("type"), "{error}");
+        assert!(error.to_string().contains("type"), "{error}");
     }
 
     #[test]

@@ -14,8 +14,8 @@ use usdt_checkout_protocol::signature::{V2SecretKey, Verifier};
 use usdt_checkout_protocol::{Address, ChainId};
 
 use super::{
-    Call, CreatedOrder, Dialect, GatewayReport, NewOrder, Provenance, WEBHOOK_WINDOW_MS,
-    query_string, reported_amount, reported_tx,
+    Call, CreatedOrder, Dialect, DialectError, GatewayReport, NewOrder, Provenance,
+    WEBHOOK_WINDOW_MS, query_string, reported_amount, reported_tx,
 };
 
 /// V2, with its keys and the merchant's cashier: calls and webhooks are signed with two secrets
@@ -34,13 +34,11 @@ pub struct BlockatmV2 {
 
 impl BlockatmV2 {
     /// The configured receiving address of `chain`.
-    fn receiving_address(&self, chain: ChainId) -> Result<Address, String> {
+    fn receiving_address(&self, chain: ChainId) -> Result<Address, DialectError> {
         self.receiving_addresses
             .get(&chain)
             .copied()
-            .ok_or_else(|| {
-                format!("no receiving address for chain {chain}: set gateway.receiving_addresses")
-            })
+            .ok_or(DialectError::NoReceivingAddress(chain))
     }
 }
 
@@ -80,7 +78,11 @@ impl Dialect for BlockatmV2 {
         }
     }
 
-    fn created(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+    fn created(
+        &self,
+        order: &NewOrder,
+        answer: &str,
+    ) -> Result<Answer<CreatedOrder>, DialectError> {
         let created = match read_answer::<v2::CreatedOrder>(answer)? {
             Answer::Data(created) => created,
             Answer::Refused { code, msg } => return Ok(Answer::Refused { code, msg }),
@@ -116,7 +118,7 @@ impl Dialect for BlockatmV2 {
     /// as what the shopper paid, so it says nothing of the amount asked: that one is the
     /// checkout's own, kept before the first attempt and sent again by every retry. The
     /// shopper pays the configured receiving address, as after any V2 creation.
-    fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+    fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, DialectError> {
         let details = match read_answer::<OneOrMany<OrderDetail>>(answer)? {
             Answer::Data(details) => details.into_vec(),
             Answer::Refused { code, msg } => return Ok(Answer::Refused { code, msg }),
@@ -124,7 +126,7 @@ impl Dialect for BlockatmV2 {
         let detail = details
             .into_iter()
             .find(|d| d.order_no == order.order_no)
-            .ok_or_else(|| format!("the detail of order {} names another", order.order_no))?;
+            .ok_or_else(|| DialectError::AnotherOrder(order.order_no.clone()))?;
         let mut differs = vec![];
         if detail.chain_id != order.chain_id {
             differs.push(format!(
@@ -164,7 +166,7 @@ impl Dialect for BlockatmV2 {
         }
     }
 
-    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String> {
+    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, DialectError> {
         Ok(match read_answer::<OneOrMany<OrderDetail>>(answer)? {
             Answer::Data(details) => Answer::Data(
                 details
@@ -182,19 +184,26 @@ impl Dialect for BlockatmV2 {
                             account: detail.cashier_id.map(|id| id.0),
                         })
                     })
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, DialectError>>()?,
             ),
             Answer::Refused { code, msg } => Answer::Refused { code, msg },
         })
     }
 
-    fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String> {
+    fn webhook(
+        &self,
+        event: Option<&str>,
+        body: &str,
+    ) -> Result<Option<GatewayReport>, DialectError> {
         // V2's pages write the event `Payment` and `payment`; payouts are not about orders.
         if event.is_some_and(|e| !e.eq_ignore_ascii_case(v2::EVENT_PAYMENT)) {
             return Ok(None);
         }
         let event: PaymentEvent =
-            serde_json::from_str(body).map_err(|e| format!("not a payment event: {e}"))?;
+            serde_json::from_str(body).map_err(|error| DialectError::NotAPayment {
+                what: "event",
+                error,
+            })?;
         Ok(Some(GatewayReport {
             order_no: event.order_no.filter(|no| !no.is_empty()),
             plat_order_no: Some(event.id.0),
@@ -284,7 +293,11 @@ mod tests {
         );
         assert_eq!(created.expire_time, Some(1_742_729_435_000));
         let error = dialect().created(&order(1), answer).unwrap_err();
-        assert!(error.contains("receiving_addresses"), "{error}");
+        assert!(
+            matches!(error, DialectError::NoReceivingAddress(ChainId(1))),
+            "{error}"
+        );
+        assert!(error.to_string().contains("receiving_addresses"), "{error}");
     }
 
     #[test]

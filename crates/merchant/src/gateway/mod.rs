@@ -10,10 +10,9 @@ mod blockatm_v2;
 mod client;
 mod outcome;
 
-use usdt_checkout_protocol::gateway::DecimalText;
-use usdt_checkout_protocol::gateway::{Answer, GatewayStatus};
+use usdt_checkout_protocol::gateway::{Answer, AnswerError, DecimalText, GatewayStatus};
 use usdt_checkout_protocol::signature::Verifier;
-use usdt_checkout_protocol::{Address, ChainId, Decimal, TokenAmount, TxHash};
+use usdt_checkout_protocol::{Address, AmountError, ChainId, Decimal, TokenAmount, TxHash};
 
 use crate::domain::PaymentTerms;
 
@@ -185,6 +184,36 @@ impl GatewayApi {
     }
 }
 
+/// Why a dialect could not read what the gateway sent, or use it.
+#[derive(Debug, thiserror::Error)]
+pub enum DialectError {
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
+    /// A webhook's body that is not the payment event it names (V1's callback, V2's event).
+    #[error("not a payment {what}: {error}")]
+    NotAPayment {
+        what: &'static str,
+        error: serde_json::Error,
+    },
+    /// A query's record in neither shape it may take.
+    #[error("{error}: {record}")]
+    Record {
+        error: serde_json::Error,
+        record: String,
+    },
+    #[error("amount {text:?}: {error}")]
+    Amount { text: String, error: AmountError },
+    /// Where to pay on `chain` is the merchant's to configure, and is not.
+    #[error("no receiving address for chain {0}: set gateway.receiving_addresses")]
+    NoReceivingAddress(ChainId),
+    /// The order read back is another than the one asked about.
+    #[error("the detail of order {0} names another")]
+    AnotherOrder(String),
+    /// The dialect has no way to read an order back.
+    #[error("{0} reads no order back")]
+    NoReadBack(&'static str),
+}
+
 /// One gateway's documented wire, as pure functions: what to send, how it is signed, and how to
 /// read what comes back. Answers may be bare or enveloped; a refusal comes back as
 /// [`Answer::Refused`].
@@ -199,7 +228,8 @@ pub trait Dialect: Send + Sync {
     fn networks_path(&self) -> &'static str;
     fn tokens_path(&self) -> &'static str;
     fn create(&self, order: &NewOrder) -> Call;
-    fn created(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String>;
+    fn created(&self, order: &NewOrder, answer: &str)
+    -> Result<Answer<CreatedOrder>, DialectError>;
     /// The refusal codes with which the gateway may answer a creation whose order number it
     /// has made an order with already (V2's `000201` "Data Already Exists"), where it does not
     /// answer with the order itself: the order was made, by an earlier attempt whose answer
@@ -210,15 +240,19 @@ pub trait Dialect: Send + Sync {
     /// The order `order` found made already, from the answer to [`Dialect::query`] for its
     /// number: where to pay, once the order's terms are found to be those asked; a refusal
     /// (code the first of [`Dialect::exists_codes`]) saying which differs, else.
-    fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, String> {
+    fn found(&self, order: &NewOrder, answer: &str) -> Result<Answer<CreatedOrder>, DialectError> {
         let _ = (order, answer);
-        Err(format!("{} reads no order back", self.name()))
+        Err(DialectError::NoReadBack(self.name()))
     }
     /// A query for one order's status.
     fn query(&self, order_no: &str) -> Call;
-    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, String>;
+    fn queried(&self, answer: &str) -> Result<Answer<Vec<GatewayReport>>, DialectError>;
     /// A verified webhook's body; `None` for an event that is not about a payment (a payout).
-    fn webhook(&self, event: Option<&str>, body: &str) -> Result<Option<GatewayReport>, String>;
+    fn webhook(
+        &self,
+        event: Option<&str>,
+        body: &str,
+    ) -> Result<Option<GatewayReport>, DialectError>;
     /// Who could have signed a webhook that verifies.
     fn webhook_provenance(&self) -> Provenance;
     /// The merchant account the gateway's reports name, where one is configured.
@@ -239,10 +273,11 @@ fn reported_tx(text: Option<String>) -> Option<TxHash> {
 
 /// The amount a report says was paid, as the gateway wrote it: a decimal, whose token's
 /// precision is checked once the report meets its order.
-fn reported_amount(text: DecimalText) -> Result<Decimal, String> {
-    text.0
-        .parse()
-        .map_err(|e| format!("amount {:?}: {e}", text.0))
+fn reported_amount(text: DecimalText) -> Result<Decimal, DialectError> {
+    text.0.parse().map_err(|error| DialectError::Amount {
+        text: text.0,
+        error,
+    })
 }
 
 /// A query string from pairs, sorted by key.

@@ -115,9 +115,9 @@ pub(super) fn answered_health(current: GatewayHealth, now: u64) -> GatewayHealth
 
 /// A dialect's reading of an answer, as the client's result: data only from a 2xx answer, a
 /// refusal with its HTTP status and code, anything else garbage.
-pub(super) fn answered<T>(
+pub(super) fn answered<T, E: std::fmt::Display>(
     status: u16,
-    answer: Result<Answer<T>, String>,
+    answer: Result<Answer<T>, E>,
 ) -> Result<T, GatewayError> {
     match answer {
         Ok(Answer::Data(data)) if (200..300).contains(&status) => Ok(data),

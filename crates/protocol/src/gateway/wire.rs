@@ -267,36 +267,56 @@ struct Probe<'a> {
     message: Option<String>,
 }
 
+/// Why a gateway's answer was not read.
+#[cfg(feature = "gateway-wire")]
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// Neither an envelope nor the data itself.
+    #[error("{0}")]
+    Unreadable(serde_json::Error),
+    /// An envelope whose `code` and `success` disagree.
+    #[error(
+        "an envelope with success {success} and code {code:?} (\"{ENVELOPE_SUCCESS}\" is \
+         success, any other an error)"
+    )]
+    Contradiction { success: bool, code: String },
+    /// An envelope's `data` that is not the data asked for.
+    #[error("data: {0}")]
+    Data(serde_json::Error),
+    #[error("success without data")]
+    NoData,
+}
+
 /// Reads an answer bare (`{...}`, as the seed has V1's) or in V2's envelope
 /// (`{code, success, data, msg, trace}`, which V1's answers may well come in too: their shape is
 /// undocumented, §7.3): an object with a boolean `success` is an envelope. Its `code` is `"200"`
 /// on success and an error code otherwise (§4.5); an envelope whose `code` and `success`
 /// disagree is not read as either.
 #[cfg(feature = "gateway-wire")]
-pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<T>, String> {
+pub fn read_answer<T: serde::de::DeserializeOwned>(text: &str) -> Result<Answer<T>, AnswerError> {
     let probe = serde_json::from_str::<Probe>(text)
         .ok()
         .filter(|p| p.success.is_some());
     let Some(probe) = probe else {
         return serde_json::from_str(text)
             .map(Answer::Data)
-            .map_err(|e| e.to_string());
+            .map_err(AnswerError::Unreadable);
     };
     let code = probe.code.map(|c| c.0);
     let success = probe.success == Some(true);
     if let Some(code) = code.as_deref()
         && (code == ENVELOPE_SUCCESS) != success
     {
-        return Err(format!(
-            "an envelope with success {success} and code {code:?} (\"{ENVELOPE_SUCCESS}\" is \
-             success, any other an error)"
-        ));
+        return Err(AnswerError::Contradiction {
+            success,
+            code: code.to_owned(),
+        });
     }
     match (success, probe.data) {
         (true, Some(data)) => serde_json::from_str(data.get())
             .map(Answer::Data)
-            .map_err(|e| format!("data: {e}")),
-        (true, None) => Err("success without data".into()),
+            .map_err(AnswerError::Data),
+        (true, None) => Err(AnswerError::NoData),
         (false, _) => Ok(Answer::Refused {
             code: code.unwrap_or_default(),
             msg: probe.msg.or(probe.message).unwrap_or_default(),
@@ -465,28 +485,38 @@ mod tests {
                 msg: "Data Not Found".into()
             }
         );
-        assert!(read_answer::<Order>(r#"{"success":true}"#).is_err());
+        assert!(matches!(
+            read_answer::<Order>(r#"{"success":true}"#),
+            Err(AnswerError::NoData)
+        ));
         // The envelope without its optional fields, as docs.blockatm.net's examples and a
         // V1 answer in it may come: `code` and `success` are enough.
         assert_eq!(
-            read_answer::<Order>(r#"{"code":"200","success":true,"data":{"amount":"1"}}"#),
-            Ok(Answer::Data(Order {
+            read_answer::<Order>(r#"{"code":"200","success":true,"data":{"amount":"1"}}"#).unwrap(),
+            Answer::Data(Order {
                 amount: DecimalText("1".into())
-            }))
+            })
         );
         assert_eq!(
-            read_answer::<Order>(r#"{"code":"000110","success":false,"data":null}"#),
-            Ok(Answer::Refused {
+            read_answer::<Order>(r#"{"code":"000110","success":false,"data":null}"#).unwrap(),
+            Answer::Refused {
                 code: "000110".into(),
                 msg: String::new()
-            })
+            }
         );
         for contradiction in [
             r#"{"code":"000101","success":true,"data":{"amount":"1"}}"#,
             r#"{"code":"200","success":false,"data":null,"msg":"?"}"#,
         ] {
             let error = read_answer::<Order>(contradiction).unwrap_err();
-            assert!(error.contains("code"), "{contradiction}: {error}");
+            assert!(
+                matches!(error, AnswerError::Contradiction { .. }),
+                "{contradiction}: {error}"
+            );
+            assert!(
+                error.to_string().contains("code"),
+                "{contradiction}: {error}"
+            );
         }
         assert!(read_answer::<Order>("<html>").is_err());
         let many: OneOrMany<Order> = serde_json::from_str(r#"[{"amount":"1"}]"#).unwrap();
