@@ -78,7 +78,7 @@ error_codes! {
     /// A watched chain cannot be read to look up a claimed transaction (`503`).
     ChainUnavailable "chain_unavailable",
     // Why a claimed transaction was not attached (`params` in brackets, amounts as decimal
-    // strings in the order's token); see [`crate::checkout::PATH_CLAIMS`]:
+    // strings in the order's token); see `PATH_CLAIMS` in the checkout module:
     /// Not a transaction hash (`0x` and 64 hex digits).
     TxHashInvalid "tx_hash_invalid",
     /// No such transaction on any watched chain (`networks`).
