@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::setup::{self, output};
-use crate::{Result, cmd, root, run};
+use crate::{Result, cmd, root, run as run_command};
 
 /// The version known to build with `--locked` on these machines.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
@@ -34,6 +34,12 @@ pub fn command(mut args: impl Iterator<Item = String>) -> Result {
 
 /// Builds and runs every target for `seconds` each; an error if any crashed.
 pub fn fuzz(seconds: u64) -> Result {
+    build()?;
+    run(seconds)
+}
+
+/// Builds every target (nightly and cargo-fuzz installed first when missing).
+pub fn build() -> Result {
     tools()?;
     let started = Instant::now();
     // Sanitizer none: the targets are safe Rust, so what there is to find is panics (failed
@@ -41,11 +47,17 @@ pub fn fuzz(seconds: u64) -> Result {
     // panics. AddressSanitizer finds memory errors safe Rust cannot make, and makes every
     // dependency's build (the merchant server's whole tree) several times slower and each
     // execution about twice as slow.
-    run(cmd(
+    run_command(cmd(
         "cargo +nightly fuzz build --fuzz-dir fuzz --sanitizer none --debug-assertions \
          --target-dir target/fuzz",
     ))?;
     println!("fuzz: built in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Runs every built target for `seconds` each; an error if any crashed.
+pub fn run(seconds: u64) -> Result {
+    let started = Instant::now();
     let binaries = binaries()?;
     let targets = targets()?;
     let mut crashed = Vec::new();
@@ -76,7 +88,7 @@ fn tools() -> Result {
     let toolchains = output(cmd("rustup toolchain list"))?;
     if !toolchains.lines().any(|line| line.starts_with("nightly")) {
         println!("setup: installing the nightly toolchain (for fuzzing)");
-        run(cmd("rustup toolchain install nightly --profile minimal"))?;
+        run_command(cmd("rustup toolchain install nightly --profile minimal"))?;
     }
     setup::cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION, "--locked")
 }

@@ -174,12 +174,15 @@ fn test() -> Result {
     step("compiled contracts match their sources", || {
         run(cmd("node contracts/compile.mjs --check"))
     })?;
+    // Built before the tests, not beside them: a cold build takes both cores for minutes,
+    // which starved the journeys' headless Chromium.
+    step("fuzz targets, built", fuzz::build)?;
     let mut tally = Tally::default();
     let outcome = step(
         "tests: native, the widget's in headless Chromium, fuzzing",
         || {
             // Fuzzing keeps one core busy while most of the tests wait on their processes.
-            let fuzzing = std::thread::spawn(|| fuzz::fuzz(fuzz::CI_SECONDS));
+            let fuzzing = std::thread::spawn(|| fuzz::run(fuzz::CI_SECONDS));
             let mut jobs = native_jobs;
             let mut widget = native::linted(cmd(&WIDGET_TESTS_BUILD.replace(" --no-run", "")));
             widget.env("CHROMEDRIVER", setup::CHROMEDRIVER);
