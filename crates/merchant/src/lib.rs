@@ -21,6 +21,7 @@ pub mod matching;
 pub mod payment;
 pub mod reconcile;
 pub mod server;
+pub mod staff;
 pub mod store;
 pub mod supervisor;
 pub mod watcher;

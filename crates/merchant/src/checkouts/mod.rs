@@ -151,6 +151,12 @@ impl Checkouts {
         self
     }
 
+    /// The store, for what is kept beside the checkouts (the console's staff, sessions and
+    /// audit log): a checkout itself changes only through `Checkouts`.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// How the store's writes went lately (see [`crate::store::WriteHealth`]).
     pub fn write_health(&self) -> &crate::store::WriteHealth {
         self.store.write_health()

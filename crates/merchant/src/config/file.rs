@@ -38,6 +38,8 @@ pub(super) struct File {
     pub(super) rates: RatesFile,
     #[serde(default)]
     pub(super) chains: Vec<ChainFile>,
+    #[serde(default)]
+    pub(super) console: super::console::ConsoleFile,
 }
 
 #[derive(Debug, Deserialize, Default)]

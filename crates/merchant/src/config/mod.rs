@@ -4,6 +4,7 @@
 //! a message naming it.
 
 mod chains;
+mod console;
 mod file;
 mod gateway;
 mod rates;
@@ -24,6 +25,7 @@ use crate::limiter::Network;
 pub use crate::store::Database;
 
 pub use chains::{WatchedChain, chain_clients, default_poll_interval};
+pub use console::ConsoleConfig;
 use file::File;
 pub use rates::RateSource;
 
@@ -68,6 +70,8 @@ pub struct Config {
     /// The chains and tokens the product knows: prices are checked against their decimals, and
     /// transactions link to their explorers.
     pub registry: ChainRegistry,
+    /// The staff console's sessions and sign-in limits (`[console]`).
+    pub console: ConsoleConfig,
 }
 
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and
@@ -260,6 +264,7 @@ pub fn parse(
         fulfillment,
         items,
         registry,
+        console: console::console(file.console)?,
     })
 }
 

@@ -433,7 +433,7 @@ async fn checkout_where(
     Ok(Some(checkout))
 }
 
-fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
     let units = |column: &str| -> Result<Option<u128>, StoreError> {
         row.try_get::<Option<String>, _>(column)?
             .map(|text| text.parse().map_err(|_| StoreError::Corrupt("amount")))

@@ -16,6 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
+mod audit;
 mod chain;
 mod checkouts;
 mod claims;
@@ -24,17 +25,24 @@ mod outbox;
 mod receipt_key;
 pub mod replicas;
 mod reports;
+mod search;
+mod sessions;
+mod staff;
 
+pub use audit::{AuditEntry, AuditRecord};
 pub use chain::{Claimed, Forgotten};
 pub use gateway_budget::Turn;
 pub use outbox::{DueEvent, OutboxEvent};
 pub use reports::RefusedReport;
+pub use search::OrderSearch;
+pub use sessions::StoredSession;
+pub use staff::StaffMember;
 
 use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 7] = [
+const MIGRATIONS: [(i64, &str); 8] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -42,6 +50,7 @@ const MIGRATIONS: [(i64, &str); 7] = [
     (5, include_str!("../../migrations/0005_claims.sql")),
     (6, include_str!("../../migrations/0006_gateway_paid_at.sql")),
     (7, include_str!("../../migrations/0007_proof.sql")),
+    (8, include_str!("../../migrations/0008_console.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
