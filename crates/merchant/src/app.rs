@@ -43,6 +43,8 @@ pub struct App {
     pub claims: std::sync::Mutex<SlidingWindow>,
     /// How often each client has asked for a new checkout lately.
     pub creations: std::sync::Mutex<SlidingWindow>,
+    /// How often each client has tried to sign in to the console lately.
+    pub sign_ins: std::sync::Mutex<SlidingWindow>,
     /// Status polls held open, up to a share of the open-files limit.
     pub long_polls: LongPolls,
     /// The background workers, restarted when they fail (see [`crate::supervisor`]).
@@ -56,6 +58,7 @@ impl App {
         // Sends nothing yet; the server gives its own, which the watchers share.
         let chains = crate::config::chain_clients(&config.chains);
         let per_client = config.checkouts_per_client_per_minute;
+        let sign_ins = config.console.sign_ins_per_client_per_minute;
         Self {
             config,
             checkouts,
@@ -69,6 +72,7 @@ impl App {
                 60_000,
             )),
             creations: std::sync::Mutex::new(SlidingWindow::new(per_client, 60_000)),
+            sign_ins: std::sync::Mutex::new(SlidingWindow::new(sign_ins, 60_000)),
             long_polls: LongPolls::for_open_files(crate::long_polls::raise_open_files()),
             workers: Arc::default(),
             store: None,

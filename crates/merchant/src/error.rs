@@ -121,15 +121,16 @@ impl IntoResponse for ApiError {
 
 /// Gives every error the API's JSON shape, those made outside a handler included (a body over
 /// the limit, a request that timed out, an unknown path or method), which come as plain text.
+/// A page the console made for its error (HTML) is left as it is: staff read it.
 pub async fn errors_as_json(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return response;
     }
     let code = match status {

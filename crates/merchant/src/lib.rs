@@ -11,6 +11,7 @@ pub mod checkouts;
 pub mod claim;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod fulfillment;

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::store::replicas::{Role, Roles, while_leading};
 use crate::store::{Backend, Store};
 use crate::supervisor::{Workers, supervise};
-use crate::{api, error, fulfillment, reconcile, watcher};
+use crate::{api, console, error, fulfillment, reconcile, watcher};
 
 /// Request bodies larger than this are refused (413) before a handler reads them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -219,7 +219,8 @@ async fn not_accepted(error: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// The whole HTTP surface: the API, the widget's files, and the layers around them.
+/// The whole HTTP surface: the API, the staff console, the widget's files, and the layers around
+/// them.
 pub fn router(app: Arc<App>) -> axum::Router {
     let origins: Vec<HeaderValue> = app
         .config
@@ -233,7 +234,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
         .expose_headers([header::ETAG, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));
-    let mut router = api::routes(app.clone());
+    let mut router = api::routes(app.clone()).merge(console::routes(app.clone()));
     if let Some(dir) = &app.config.widget_dir {
         let assets = axum::Router::new()
             // `cargo xtask widget` writes each file brotli- and gzip-compressed beside it: a

@@ -48,13 +48,20 @@ fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
-/// A new entry's id: its time first, so ids sort as entries were made (within a millisecond, in
-/// no particular order), then random, so two servers never make the same.
+/// A new entry's id: its time first, then a count of this server's own, so ids sort as entries
+/// were made (two servers' entries of one millisecond in no particular order), then random, so
+/// two servers never make the same.
 fn new_id(at: u64) -> String {
     use rand_core::RngCore;
-    let mut bytes = [0u8; 8];
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 6];
     rand_core::OsRng.fill_bytes(&mut bytes);
-    format!("{at:013}-{}", usdt_checkout_protocol::hex::encode(&bytes))
+    format!(
+        "{at:013}-{:012x}-{}",
+        MADE.fetch_add(1, Ordering::Relaxed) % (1 << 48),
+        usdt_checkout_protocol::hex::encode(&bytes)
+    )
 }
 
 const INSERT: &str = "INSERT INTO audit_log

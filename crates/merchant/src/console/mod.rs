@@ -1,0 +1,201 @@
+//! The merchant's staff console, at `/console/`: pages rendered here, on the server, with maud
+//! (whose templates escape every value they interpolate), a stylesheet and a small script of its
+//! own under `/console/static/`. Nothing of it reaches the shopper's widget.
+//!
+//! Every route but the sign-in page and the static files is behind a session
+//! ([`auth::require_session`], a `route_layer`), and every form that may change something carries
+//! the session's CSRF token ([`auth::check_csrf`]); an action names the role it needs in its
+//! handler's arguments ([`auth::Operator`], [`auth::Owner`]) and is audited
+//! (`crate::store::AuditEntry`, written with its change). One file per page.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::app::App;
+use crate::store::{Store, StoreError};
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod csv;
+pub mod layout;
+pub mod orders;
+pub mod settings;
+
+/// The console's state: the app's.
+pub struct Console {
+    pub app: Arc<App>,
+}
+
+impl Console {
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    fn store(&self) -> &Store {
+        self.app.checkouts.store()
+    }
+}
+
+/// The console's routes, on `app`.
+pub fn routes(app: Arc<App>) -> Router {
+    let console = Arc::new(Console::new(app));
+    let signed_in = Router::new()
+        .route("/console/", get(|| async { see_other("/console/orders") }))
+        .route("/console/orders", get(orders::page))
+        .route("/console/orders/{id}", get(orders::order))
+        .route("/console/orders/{id}/notes", post(orders::add_note))
+        .route("/console/audit", get(audit::page))
+        .route("/console/audit.csv", get(audit::export))
+        .route("/console/settings", get(settings::page))
+        .route("/console/staff", post(settings::add_staff))
+        .route("/console/staff/{name}/role", post(settings::set_role))
+        .route("/console/staff/{name}/remove", post(settings::remove_staff))
+        .route("/console/sign-out", post(auth::sign_out))
+        // The last layer runs first: the session is found, then the form's token checked.
+        .route_layer(axum::middleware::from_fn(auth::check_csrf))
+        .route_layer(from_fn_with_state(console.clone(), auth::require_session));
+    let pages = Router::new()
+        .route("/console", get(|| async { see_other("/console/") }))
+        .route(
+            auth::SIGN_IN_PATH,
+            get(auth::sign_in_page).post(auth::sign_in),
+        )
+        .merge(signed_in)
+        // What a console page says and holds is no cache's to keep.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let assets = Router::new()
+        .route("/console/static/console.css", get(stylesheet))
+        .route("/console/static/console.js", get(script))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ));
+    pages
+        .merge(assets)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        // Unlike the widget's files, nothing here is for another site's page.
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .with_state(console)
+}
+
+/// Only the console's own stylesheet and script, no inline script or style, no frame, forms to
+/// this origin only: a value that escaped its escaping still could not run.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn stylesheet(State(_): State<Arc<Console>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("static/console.css"),
+    )
+        .into_response()
+}
+
+async fn script(State(_): State<Arc<Console>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("static/console.js"),
+    )
+        .into_response()
+}
+
+/// A redirect that a form's POST follows with a GET (303).
+pub fn see_other(path: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(path) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// A page as the response's body.
+pub struct Page(pub Markup);
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            self.0.into_string(),
+        )
+            .into_response()
+    }
+}
+
+/// A request the console refuses or could not answer: a page that says why, with its status.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Cannot do that", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", message)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let page = layout::bare(
+            "",
+            self.title,
+            html! {
+                div.problem role="alert" { p { (self.message) } }
+                p { a href="/console/" { "Back to the console" } }
+            },
+        );
+        (self.status, page).into_response()
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!("console: {error}");
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unavailable",
+                "The database cannot be reached right now; nothing was changed. Try again in a \
+                 moment.",
+            )
+        } else {
+            tracing::error!("console: {error}");
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Something went wrong on the server; nothing was changed.",
+            )
+        }
+    }
+}

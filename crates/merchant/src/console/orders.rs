@@ -1,0 +1,417 @@
+//! Orders: the list (a state to filter by, a search box, newest first, by pages, the fiat
+//! amount first), one order's page with its notes, and adding a note (operators).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView};
+use usdt_checkout_protocol::{Address, OrderStatus, TxHash, parse_units};
+
+use super::auth::{Operator, Signed};
+use super::layout::{self, Section, query_value};
+use super::{Console, Refusal, see_other};
+use crate::domain::Checkout;
+use crate::store::OrderSearch;
+
+/// Orders a page shows.
+pub const PAGE_SIZE: u32 = 50;
+/// The longest note.
+const MAX_NOTE_CHARS: usize = 2000;
+
+/// What the search box's `text` can be read as, each of them tried: an id or reference (always),
+/// a transaction hash, a payer's address, an amount (a price, or a token amount in each of
+/// `decimals`). `None` for an empty box.
+pub fn search(text: &str, decimals: &[u8]) -> Option<OrderSearch> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let is_amount = text.bytes().any(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && text.bytes().filter(|b| *b == b'.').count() <= 1
+        && !text.starts_with('.')
+        && !text.ends_with('.');
+    let price = is_amount.then(|| match text.split_once('.') {
+        Some((whole, fraction)) => match fraction.trim_end_matches('0') {
+            "" => whole.to_owned(),
+            fraction => format!("{whole}.{fraction}"),
+        },
+        None => text.to_owned(),
+    });
+    let token_amounts = if is_amount {
+        decimals
+            .iter()
+            .filter_map(|d| Some((*d, parse_units(text, *d).ok()?.to_string())))
+            .collect()
+    } else {
+        vec![]
+    };
+    Some(OrderSearch {
+        text: text.to_owned(),
+        tx_hash: text.parse::<TxHash>().ok().map(|h| h.as_str().to_owned()),
+        payer: text.parse::<Address>().ok().map(|a| a.to_string()),
+        price,
+        token_amounts,
+    })
+}
+
+/// A state as people read it: `partially_paid` as "Partially paid".
+pub fn state_label(state: &str) -> String {
+    let spaced = state.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn states() -> impl Iterator<Item = CheckoutState> {
+    std::iter::once(CheckoutState::OPEN).chain(OrderStatus::ALL.map(CheckoutState::Order))
+}
+
+#[derive(Deserialize)]
+pub struct OrdersQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    q: String,
+    /// The next page: the last order seen's creation (Unix ms) and id.
+    before: Option<u64>,
+    before_id: Option<String>,
+}
+
+/// The orders, newest first, a page at a time.
+pub async fn page(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    query: Result<Query<OrdersQuery>, QueryRejection>,
+) -> Result<Response, Refusal> {
+    let Query(query) = query.map_err(|e| Refusal::bad_request(e.body_text()))?;
+    let state = match query.state.as_str() {
+        "" => None,
+        name => Some(
+            CheckoutState::from_name(name)
+                .ok_or_else(|| Refusal::bad_request(format!("{name:?} is not an order state")))?,
+        ),
+    };
+    let before = query.before.map(|at| (at, query.before_id.clone()));
+    let older = before.is_some();
+    let app = &console.app;
+    let mut decimals: Vec<u8> = app
+        .config
+        .registry
+        .chains()
+        .flat_map(|c| c.tokens.iter().map(|t| t.decimals))
+        .collect();
+    decimals.sort_unstable();
+    decimals.dedup();
+    let mut found = match search(&query.q, &decimals) {
+        None => app.checkouts.list(state, PAGE_SIZE + 1, before).await?,
+        Some(search) => {
+            console
+                .store()
+                .search(state, &search, PAGE_SIZE + 1, before)
+                .await?
+        }
+    };
+    let more = found.len() > PAGE_SIZE as usize;
+    found.truncate(PAGE_SIZE as usize);
+    let rows: Vec<(Checkout, CheckoutView)> = found
+        .into_iter()
+        .map(|listed| {
+            // The cache holds the chain payments; the list query does not read them.
+            let checkout = app
+                .checkouts
+                .cached(&listed.id)
+                .map_or(listed, |c| c.as_ref().clone());
+            let view = app.view(&checkout);
+            (checkout, view)
+        })
+        .collect();
+    let filter = format!(
+        "state={}&q={}",
+        query_value(&query.state),
+        query_value(query.q.trim())
+    );
+    let next = more.then(|| rows.last()).flatten().map(|(last, _)| {
+        format!(
+            "/console/orders?{filter}&before={}&before_id={}",
+            last.created_at,
+            query_value(&last.id)
+        )
+    });
+    let content = html! {
+        form.filters method="get" action="/console/orders" role="search" {
+            p {
+                label for="state" { "State" }
+                select #state name="state" {
+                    option value="" selected[state.is_none()] { "Any state" }
+                    @for s in states() {
+                        option value=(s.as_str()) selected[state == Some(s)] {
+                            (state_label(s.as_str()))
+                        }
+                    }
+                }
+            }
+            p.grow {
+                label for="q" { "Search" }
+                input #q type="search" name="q" value=(query.q.trim())
+                    aria-describedby="q-hint" autocomplete="off" spellcheck="false";
+                span #q-hint .hint {
+                    "An order id or reference, a transaction hash, an amount or a payer's address."
+                }
+            }
+            p { button type="submit" { "Show" } }
+        }
+        @if rows.is_empty() {
+            p.empty { "No orders match." }
+        } @else {
+            div.table role="region" aria-labelledby="orders-caption" tabindex="0" {
+                table {
+                    caption #orders-caption {
+                        "Orders, newest first"
+                        @if older { " (older page)" }
+                    }
+                    thead {
+                        tr {
+                            th scope="col" { "Amount" }
+                            th scope="col" { "Token" }
+                            th scope="col" { "Paid" }
+                            th scope="col" { "State" }
+                            th scope="col" { "Order" }
+                            th scope="col" { "Description" }
+                            th scope="col" { "Created" }
+                        }
+                    }
+                    tbody {
+                        @for (checkout, view) in &rows {
+                            (row(checkout, view))
+                        }
+                    }
+                }
+            }
+        }
+        nav.pages aria-label="Pages" {
+            @if older {
+                a href={ "/console/orders?" (filter) } { "Newest" }
+            }
+            @if let Some(next) = &next {
+                a href=(next) rel="next" { "Older" }
+            }
+        }
+    };
+    Ok(layout::page(&console, &signed, Section::Orders, "Orders", content).into_response())
+}
+
+fn row(checkout: &Checkout, view: &CheckoutView) -> Markup {
+    let payment = view.payment.as_ref();
+    html! {
+        tr {
+            td.amount { strong { (view.price.amount) " " (view.price.currency) } }
+            td {
+                @if let Some(p) = payment {
+                    (p.amount) " " (p.symbol) br; small { (p.network) }
+                } @else { "—" }
+            }
+            td {
+                @if let Some(p) = payment { (p.paid) " " (p.symbol) } @else { "—" }
+            }
+            td { span.state data-state=(view.state.as_str()) { (state_label(view.state.as_str())) } }
+            td {
+                a href={ "/console/orders/" (query_value(&checkout.id)) } { code { (checkout.id) } }
+                @if let Some(reference) = &checkout.reference {
+                    br; small { "Ref. " (reference) }
+                }
+            }
+            td.description { (checkout.description) }
+            td { (layout::time(checkout.created_at)) }
+        }
+    }
+}
+
+/// One order: what the list shows, its transactions and payers, its notes; a form to add one
+/// for those who may act.
+pub async fn order(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let app = &console.app;
+    let checkout = app
+        .checkouts
+        .load(&id)
+        .await?
+        .ok_or_else(|| Refusal::not_found(format!("There is no order {id:?}.")))?;
+    let view = app.view(&checkout);
+    let notes = console.store().audit_of(&checkout.id, 100).await?;
+    let may_act = signed.role.may(crate::staff::Permission::Act);
+    let content = html! {
+        dl.facts {
+            dt { "Amount" } dd { strong { (view.price.amount) " " (view.price.currency) } }
+            dt { "State" } dd { (state_label(view.state.as_str())) }
+            dt { "Description" } dd { (checkout.description) }
+            @if let Some(reference) = &checkout.reference {
+                dt { "Reference" } dd { (reference) }
+            }
+            dt { "Created" } dd { (layout::time(checkout.created_at)) }
+            @if let Some(p) = &view.payment {
+                dt { "Asked" } dd { (p.amount) " " (p.symbol) " on " (p.network) }
+                dt { "Paid" } dd { (p.paid) " " (p.symbol) }
+                dt { "To" } dd { code { (p.to_address) } }
+                dt { "Gateway order" } dd { code { (p.order_no) } }
+            }
+            @if let Some(disagreement) = &checkout.disagreement {
+                dt { "Disagreement" } dd { (disagreement) }
+            }
+        }
+        @if let Some(p) = &view.payment && !p.transactions.is_empty() {
+            h2 { "Transactions" }
+            ul.plain {
+                @for tx in &p.transactions {
+                    li {
+                        @if let Some(url) = &tx.explorer_url {
+                            a href=(url) rel="noreferrer noopener" { code { (tx.hash) } }
+                        } @else { code { (tx.hash) } }
+                        @if let Some(amount) = &tx.amount { " — " (amount) " " (p.symbol) }
+                    }
+                }
+            }
+        }
+        @if !checkout.chain_payments.is_empty() {
+            h2 { "Payers" }
+            ul.plain {
+                @for payment in &checkout.chain_payments {
+                    li { code { (payment.from) } " in block " (payment.block_number) }
+                }
+            }
+        }
+        h2 { "Notes and actions" }
+        @if notes.is_empty() {
+            p.empty { "None yet." }
+        } @else {
+            ol.plain.log {
+                @for record in &notes {
+                    li {
+                        (layout::time(record.entry.at)) " — " (record.entry.actor) ": "
+                        (record.entry.action)
+                        @if let Some(note) = &record.entry.note { blockquote { (note) } }
+                    }
+                }
+            }
+        }
+        @if may_act {
+            form.note method="post" action={ "/console/orders/" (query_value(&checkout.id)) "/notes" } {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                p {
+                    label for="note" { "Add a note" }
+                    textarea #note name="note" rows="3" maxlength=(MAX_NOTE_CHARS) required {}
+                }
+                p { button type="submit" { "Add note" } }
+            }
+        }
+    };
+    let title = format!("Order {}", checkout.id);
+    Ok(layout::page(&console, &signed, Section::Orders, &title, content).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// Adds a note to an order (operators and owners): audited, with the order's state before and
+/// after (the same: a note changes nothing else).
+pub async fn add_note(
+    State(console): State<Arc<Console>>,
+    Operator(signed): Operator,
+    Path(id): Path<String>,
+    Form(form): Form<NoteForm>,
+) -> Result<Response, Refusal> {
+    let note = form.note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE_CHARS {
+        return Err(Refusal::bad_request(format!(
+            "A note has 1 to {MAX_NOTE_CHARS} characters."
+        )));
+    }
+    let checkout = console
+        .app
+        .checkouts
+        .load(&id)
+        .await?
+        .ok_or_else(|| Refusal::not_found(format!("There is no order {id:?}.")))?;
+    let mut entry = signed.entry("order.note", Some(&checkout.id));
+    entry.before = Some(checkout.state.as_str().into());
+    entry.after = Some(checkout.state.as_str().into());
+    entry.note = Some(note.to_owned());
+    console.store().audit(&entry).await?;
+    Ok(see_other(&format!(
+        "/console/orders/{}",
+        query_value(&checkout.id)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_box_is_read_every_way_it_can_be() {
+        assert_eq!(search("  ", &[6, 18]), None);
+        let id = search(" co_ab12 ", &[6]).unwrap();
+        assert_eq!(id.text, "co_ab12");
+        assert_eq!((id.tx_hash, id.payer, id.price), (None, None, None));
+        assert!(id.token_amounts.is_empty());
+
+        let hash = format!("0x{}", "AB".repeat(32));
+        let found = search(&hash, &[6]).unwrap();
+        assert_eq!(
+            found.tx_hash,
+            Some(hash.to_lowercase()),
+            "lower case, as kept"
+        );
+        assert_eq!(found.payer, None);
+
+        let address = "0x52908400098527886e0f7030069857d2e4169ee7";
+        let found = search(address, &[6]).unwrap();
+        assert_eq!(
+            found.payer.as_deref(),
+            Some("0x52908400098527886E0F7030069857D2E4169EE7"),
+            "checksummed, as kept"
+        );
+
+        let amount = search("25.50", &[6, 18]).unwrap();
+        assert_eq!(amount.price.as_deref(), Some("25.5"));
+        assert_eq!(
+            amount.token_amounts,
+            vec![
+                (6, "25500000".to_owned()),
+                (18, "25500000000000000000".to_owned())
+            ]
+        );
+        assert_eq!(search("25.00", &[6]).unwrap().price.as_deref(), Some("25"));
+        assert_eq!(search("12", &[6]).unwrap().price.as_deref(), Some("12"));
+        let precise = search("0.0000001", &[6, 18]).unwrap();
+        assert_eq!(
+            precise.token_amounts,
+            vec![(18, "100000000000".to_owned())],
+            "too precise for 6 decimals"
+        );
+        for not_amount in ["1.2.3", ".5", "5.", "1e5", "-1", "."] {
+            let found = search(not_amount, &[6]).unwrap();
+            assert_eq!(found.price, None, "{not_amount}");
+            assert!(found.token_amounts.is_empty(), "{not_amount}");
+        }
+    }
+
+    #[test]
+    fn states_read_as_words() {
+        assert_eq!(state_label("partially_paid"), "Partially paid");
+        assert_eq!(state_label("open"), "Open");
+        assert_eq!(states().count(), 8);
+    }
+}

@@ -1,0 +1,981 @@
+//! The staff console in-process: the router called with tower's `oneshot` on a real database
+//! (each test on SQLite and on PostgreSQL), as a browser would call it: cookies, forms and their
+//! CSRF tokens, redirects. Each protection has a test that fails without it.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use common::Db;
+use serde_json::json;
+use tokio::sync::Notify;
+use tower::ServiceExt;
+use usdt_checkout_protocol::signature::V1PrivateKey;
+use usdt_checkout_server::app::App;
+use usdt_checkout_server::checkouts::Checkouts;
+use usdt_checkout_server::clock::now_ms;
+use usdt_checkout_server::console::accounts;
+use usdt_checkout_server::console::auth::{SESSION_COOKIE, hash_session_id};
+use usdt_checkout_server::staff::Role;
+use usdt_checkout_server::store::Store;
+use usdt_checkout_server::{config, server};
+
+const ADMIN: &str = "admin-token-for-console-tests";
+const PASSWORD: &str = "correct horse battery";
+
+on_both!(
+    without_a_session_every_console_page_redirects_to_sign_in,
+    a_viewers_action_gets_403_and_changes_nothing,
+    only_owners_manage_staff_and_the_last_owner_stays,
+    a_missing_or_wrong_csrf_token_gets_403_and_changes_nothing,
+    wrong_passwords_lock_the_account_and_then_the_right_one_is_refused,
+    sign_in_attempts_are_limited_per_address,
+    the_session_id_changes_at_sign_in_and_only_its_hash_is_kept,
+    sign_out_ends_the_session_on_the_server,
+    an_idle_or_old_session_ends,
+    the_session_cookie_is_httponly_strict_and_secure_over_tls,
+    a_script_in_a_description_reference_or_note_is_shown_escaped_and_csv_cells_are_no_formulas,
+    orders_are_filtered_searched_and_paged_newest_first,
+);
+
+struct Harness {
+    app: Arc<App>,
+    store: Store,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn harness(db: Db, name: &str, extra: &str) -> Harness {
+    let dir = std::env::temp_dir().join(format!(
+        "checkout-console-{name}-{}-{}-{}",
+        db.name(),
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = format!(
+        r#"
+database = "{db}"
+merchant_name = "Test shop"
+trusted_proxies = ["10.0.0.1"]
+[admin]
+token = "{ADMIN}"
+[gateway]
+# Nothing listens here: a call to the gateway fails at once.
+url = "http://127.0.0.1:1"
+api_key = "pk_test"
+private_key = "{private}"
+webhook_public_key = "{public}"
+[rates]
+fixed = {{ "USDT/USD" = "1" }}
+{extra}
+"#,
+        db = db.create(name, &dir).await,
+        private = V1PrivateKey::generate().to_base64_pkcs8(),
+        public = V1PrivateKey::generate().public_key().to_base64_spki(),
+    );
+    let config = config::parse(&toml, "test.toml", |_| None).unwrap();
+    let store = Store::open(&config.database).await.unwrap();
+    let checkouts = Arc::new(
+        Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
+            .await
+            .unwrap(),
+    );
+    let gateway = Arc::new(config.gateway_client());
+    let app = App::new(config, checkouts, gateway);
+    Harness {
+        app: Arc::new(app),
+        store,
+        dir,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value the response sets cookie `name` to, with its attributes.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The value of the first `name="csrf"` field in the page.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+/// A browser's cookie jar for the console, reduced to what the tests need.
+#[derive(Clone, Default)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+    /// The address the requests come from, when the test says.
+    peer: Option<SocketAddr>,
+    /// `X-Forwarded-Proto`, as a proxy in front would send it.
+    forwarded_proto: Option<&'static str>,
+}
+
+impl Browser {
+    fn from(peer: &str) -> Self {
+        Self {
+            peer: Some(peer.parse().unwrap()),
+            ..Self::default()
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Keeps (or, given an empty value, forgets) what the reply sets.
+    fn keep(&mut self, reply: &Reply) {
+        for set in reply.headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn request(&self, request: axum::http::request::Builder) -> axum::http::request::Builder {
+        let mut request = request;
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            request = request.header(header::COOKIE, jar.join("; "));
+        }
+        if let Some(proto) = self.forwarded_proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        request
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as a browser writes a form.
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let encode = |s: &str| {
+                s.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", encode(k), encode(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Harness {
+    async fn send(&self, browser: &Browser, request: Request<Body>) -> Reply {
+        let mut request = request;
+        if let Some(peer) = browser.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let response = server::router(self.app.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, browser: &mut Browser, path: &str) -> Reply {
+        let request = browser.request(Request::get(path)).body(Body::empty());
+        let reply = self.send(browser, request.unwrap()).await;
+        browser.keep(&reply);
+        reply
+    }
+
+    async fn post(&self, browser: &mut Browser, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let request = browser
+            .request(Request::post(path))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form(fields)));
+        let reply = self.send(browser, request.unwrap()).await;
+        browser.keep(&reply);
+        reply
+    }
+
+    async fn add_staff(&self, name: &str, role: Role) {
+        accounts::add(&self.store, name, role, PASSWORD)
+            .await
+            .unwrap();
+    }
+
+    /// Opens the sign-in page, then signs in with `password`.
+    async fn sign_in_as(&self, browser: &mut Browser, name: &str, password: &str) -> Reply {
+        let page = self.get(browser, "/console/sign-in").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let token = page.csrf();
+        self.post(
+            browser,
+            "/console/sign-in",
+            &[("name", name), ("password", password), ("csrf", &token)],
+        )
+        .await
+    }
+
+    /// A browser signed in as `name`, a member of staff with `role`, and a CSRF token of its
+    /// session.
+    async fn signed_in(&self, name: &str, role: Role) -> (Browser, String) {
+        self.add_staff(name, role).await;
+        let mut browser = Browser::default();
+        let reply = self.sign_in_as(&mut browser, name, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(reply.location(), "/console/orders");
+        let page = self.get(&mut browser, "/console/orders").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let csrf = page.csrf();
+        (browser, csrf)
+    }
+
+    /// An order made through the admin API, as a storefront's backend makes one.
+    async fn order(
+        &self,
+        amount: &str,
+        currency: &str,
+        description: &str,
+        reference: &str,
+    ) -> String {
+        let request = Request::post("/api/admin/checkouts")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .body(Body::from(
+                json!({"amount": amount, "currency": currency, "description": description,
+                       "reference": reference})
+                .to_string(),
+            ))
+            .unwrap();
+        let reply = self.send(&Browser::default(), request).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let created: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn actions(&self) -> Vec<String> {
+        self.store
+            .audit_page(1000, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry.action)
+            .collect()
+    }
+}
+
+/// Every page and form behind a session.
+const SIGNED_IN_GETS: [&str; 6] = [
+    "/console/",
+    "/console/orders",
+    "/console/orders/co_any",
+    "/console/audit",
+    "/console/audit.csv",
+    "/console/settings",
+];
+const SIGNED_IN_POSTS: [&str; 5] = [
+    "/console/orders/co_any/notes",
+    "/console/staff",
+    "/console/staff/ana/role",
+    "/console/staff/ana/remove",
+    "/console/sign-out",
+];
+
+async fn without_a_session_every_console_page_redirects_to_sign_in(db: Db) {
+    let h = harness(db, "no-session", "").await;
+    h.add_staff("ana", Role::Owner).await;
+    for cookie in [
+        None,
+        Some("console_session=forged"),
+        Some("console_session="),
+    ] {
+        let mut browser = Browser::default();
+        if let Some(cookie) = cookie {
+            let (name, value) = cookie.split_once('=').unwrap();
+            browser.cookies.push((name.into(), value.into()));
+        }
+        for path in SIGNED_IN_GETS {
+            let reply = h.get(&mut browser.clone(), path).await;
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} {cookie:?}");
+            assert_eq!(reply.location(), "/console/sign-in", "{path}");
+            assert!(!reply.body.contains("Audit log"), "{path}");
+        }
+        for path in SIGNED_IN_POSTS {
+            let reply = h
+                .post(
+                    &mut browser.clone(),
+                    path,
+                    &[("csrf", "x"), ("note", "n"), ("role", "viewer")],
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} {cookie:?}");
+            assert_eq!(reply.location(), "/console/sign-in", "{path}");
+        }
+    }
+    assert_eq!(
+        h.store.staff().await.unwrap().len(),
+        1,
+        "nobody removed ana"
+    );
+    assert!(h.actions().await.iter().all(|a| a == "staff.add"));
+    // What the sign-in page needs is served to anyone.
+    let mut anyone = Browser::default();
+    let page = h.get(&mut anyone, "/console/sign-in").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<form"), "{}", page.body);
+    let css = h.get(&mut anyone, "/console/static/console.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let js = h.get(&mut anyone, "/console/static/console.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+}
+
+async fn a_viewers_action_gets_403_and_changes_nothing(db: Db) {
+    let h = harness(db, "viewer", "").await;
+    let id = h.order("12", "USDT", "Mug", "r-1").await;
+    let path = format!("/console/orders/{id}/notes");
+    let (mut viewer, csrf) = h.signed_in("vic", Role::Viewer).await;
+    let page = h.get(&mut viewer, &format!("/console/orders/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("Add note"),
+        "no form a viewer cannot use"
+    );
+    let refused = h
+        .post(
+            &mut viewer,
+            &path,
+            &[("csrf", &csrf), ("note", "refund promised")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("Your role (viewer)"),
+        "{}",
+        refused.body
+    );
+    assert!(!h.actions().await.contains(&"order.note".to_owned()));
+
+    let (mut operator, csrf) = h.signed_in("oli", Role::Operator).await;
+    let done = h
+        .post(
+            &mut operator,
+            &path,
+            &[("csrf", &csrf), ("note", "refund promised")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let notes = h.store.audit_of(&id, 10).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    let note = &notes[0].entry;
+    assert_eq!(
+        (
+            note.actor.as_str(),
+            note.action.as_str(),
+            note.note.as_deref()
+        ),
+        ("oli", "order.note", Some("refund promised"))
+    );
+    assert_eq!(
+        (note.before.as_deref(), note.after.as_deref()),
+        (Some("open"), Some("open"))
+    );
+    let page = h.get(&mut operator, &format!("/console/orders/{id}")).await;
+    assert!(page.body.contains("refund promised"), "{}", page.body);
+}
+
+async fn only_owners_manage_staff_and_the_last_owner_stays(db: Db) {
+    let h = harness(db, "owners", "").await;
+    let add = |csrf: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "newbie".to_owned()),
+            ("role", "viewer".to_owned()),
+            ("password", "a fine long password".to_owned()),
+        ]
+    };
+    for role in [Role::Viewer, Role::Operator] {
+        let (mut browser, csrf) = h.signed_in(role.as_str(), role).await;
+        let f = add(&csrf);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = h.post(&mut browser, "/console/staff", &f).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{role}");
+        let refused = h
+            .post(
+                &mut browser,
+                "/console/staff/viewer/remove",
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{role}");
+    }
+    assert!(h.store.staff_member("newbie").await.unwrap().is_none());
+    assert!(h.store.staff_member("viewer").await.unwrap().is_some());
+
+    let (mut owner, csrf) = h.signed_in("olga", Role::Owner).await;
+    let f = add(&csrf);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let added = h.post(&mut owner, "/console/staff", &f).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    assert_eq!(
+        h.store.staff_member("newbie").await.unwrap().unwrap().role,
+        Role::Viewer
+    );
+    let again = h.post(&mut owner, "/console/staff", &f).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let promoted = h
+        .post(
+            &mut owner,
+            "/console/staff/newbie/role",
+            &[("csrf", &csrf), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::SEE_OTHER, "{}", promoted.body);
+    let last = h
+        .post(
+            &mut owner,
+            "/console/staff/olga/role",
+            &[("csrf", &csrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT, "{}", last.body);
+    let last = h
+        .post(&mut owner, "/console/staff/olga/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT, "{}", last.body);
+    assert_eq!(
+        h.store.staff_member("olga").await.unwrap().unwrap().role,
+        Role::Owner
+    );
+    let removed = h
+        .post(
+            &mut owner,
+            "/console/staff/newbie/remove",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+    let actions = h.actions().await;
+    assert_eq!(
+        actions[..4],
+        ["staff.remove", "staff.role", "staff.add", "session.sign_in"],
+        "{actions:?}"
+    );
+    let role = &h.store.audit_page(10, None).await.unwrap()[1].entry;
+    assert_eq!(
+        (
+            role.before.as_deref(),
+            role.after.as_deref(),
+            role.actor.as_str()
+        ),
+        (Some("viewer"), Some("operator"), "olga")
+    );
+}
+
+async fn a_missing_or_wrong_csrf_token_gets_403_and_changes_nothing(db: Db) {
+    let h = harness(db, "csrf", "").await;
+    let id = h.order("12", "USDT", "Mug", "r-1").await;
+    let path = format!("/console/orders/{id}/notes");
+    let (mut operator, csrf) = h.signed_in("oli", Role::Operator).await;
+    let (_, other_session) = h.signed_in("ola", Role::Operator).await;
+    assert_ne!(csrf, other_session, "each session its own token");
+    let wrong = format!("{}0", &csrf[..csrf.len() - 1]);
+    for fields in [
+        vec![("note", "n")],
+        vec![("note", "n"), ("csrf", "")],
+        vec![("note", "n"), ("csrf", wrong.as_str())],
+        vec![("note", "n"), ("csrf", other_session.as_str())],
+    ] {
+        let refused = h.post(&mut operator, &path, &fields).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{fields:?}");
+        assert!(refused.body.contains("security token"), "{}", refused.body);
+        let refused = h.post(&mut operator, "/console/sign-out", &fields).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{fields:?}");
+    }
+    assert!(h.store.audit_of(&id, 10).await.unwrap().is_empty());
+    let still = h.get(&mut operator, "/console/orders").await;
+    assert_eq!(
+        still.status,
+        StatusCode::OK,
+        "not signed out by a forged form"
+    );
+    let done = h
+        .post(&mut operator, &path, &[("note", "n"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+
+    // Signing in is a form too: without the sign-in page's own token, it is refused.
+    h.add_staff("ana", Role::Owner).await;
+    let mut browser = Browser::default();
+    let page = h.get(&mut browser, "/console/sign-in").await;
+    let token = page.csrf();
+    for bad in ["", "0000", &csrf] {
+        let refused = h
+            .post(
+                &mut browser,
+                "/console/sign-in",
+                &[("name", "ana"), ("password", PASSWORD), ("csrf", bad)],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{bad:?}");
+        assert!(refused.set_cookie(SESSION_COOKIE).is_none());
+    }
+    let mut cookieless = Browser::default();
+    let refused = h
+        .post(
+            &mut cookieless,
+            "/console/sign-in",
+            &[("name", "ana"), ("password", PASSWORD), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "the token without its cookie"
+    );
+}
+
+async fn wrong_passwords_lock_the_account_and_then_the_right_one_is_refused(db: Db) {
+    let h = harness(
+        db,
+        "lockout",
+        "[console]\nmax_failed_sign_ins = 3\nlockout_minutes = 15",
+    )
+    .await;
+    h.add_staff("ana", Role::Owner).await;
+    let mut browser = Browser::default();
+    for attempt in 1..=2 {
+        let reply = h.sign_in_as(&mut browser, "ana", "not the password").await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "attempt {attempt}");
+        assert!(reply.body.contains("do not match"), "{}", reply.body);
+    }
+    let unknown = h
+        .sign_in_as(&mut browser, "nobody", "not the password")
+        .await;
+    assert!(
+        unknown.body.contains("do not match"),
+        "the same words: no telling names"
+    );
+    let locking = h.sign_in_as(&mut browser, "ana", "not the password").await;
+    assert_eq!(locking.status, StatusCode::LOCKED, "{}", locking.body);
+    assert!(
+        locking
+            .body
+            .contains("This account is locked after 3 wrong passwords"),
+        "{}",
+        locking.body
+    );
+    let right = h.sign_in_as(&mut browser, "ana", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::LOCKED, "{}", right.body);
+    assert!(right.body.contains("locked"), "{}", right.body);
+    assert!(right.set_cookie(SESSION_COOKIE).is_none(), "no session");
+    assert!(browser.cookie(SESSION_COOKIE).is_none());
+    let kept = h.store.staff_member("ana").await.unwrap().unwrap();
+    let until = kept.failures.locked_until.unwrap();
+    assert!(
+        until > now_ms() + 14 * 60_000,
+        "locked for the configured 15 minutes"
+    );
+    let actions = h.actions().await;
+    assert_eq!(
+        actions[..4],
+        [
+            "staff.locked",
+            "session.sign_in_refused",
+            "session.sign_in_refused",
+            "session.sign_in_refused"
+        ],
+        "{actions:?}"
+    );
+    // An owner's new password (the command line's) lifts the lock.
+    accounts::passwd(&h.store, "ana", "a brand new passphrase")
+        .await
+        .unwrap();
+    let reply = h
+        .sign_in_as(&mut browser, "ana", "a brand new passphrase")
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+}
+
+async fn sign_in_attempts_are_limited_per_address(db: Db) {
+    let h = harness(
+        db,
+        "per-address",
+        "[console]\nsign_ins_per_client_per_minute = 4\nmax_failed_sign_ins = 100",
+    )
+    .await;
+    h.add_staff("ana", Role::Owner).await;
+    h.add_staff("bo", Role::Owner).await;
+    let mut attacker = Browser::from("203.0.113.9:5000");
+    for (i, name) in ["ana", "bo", "ana", "bo"].iter().enumerate() {
+        let reply = h.sign_in_as(&mut attacker, name, "guess").await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "attempt {i}");
+    }
+    let limited = h.sign_in_as(&mut attacker, "ana", PASSWORD).await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    assert!(
+        limited
+            .body
+            .contains("Too many sign-in attempts from this address")
+    );
+    // Behind the merchant's proxy, each client is the address it forwards.
+    let mut proxied = Browser::from("10.0.0.1:443");
+    let page = h.get(&mut proxied, "/console/sign-in").await;
+    let token = page.csrf();
+    let request = proxied
+        .request(Request::post("/console/sign-in"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", "198.51.100.7")
+        .body(Body::from(form(&[
+            ("name", "ana"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+        ])))
+        .unwrap();
+    let reply = h.send(&proxied, request).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let signed_in = h.store.audit_page(1, None).await.unwrap();
+    assert_eq!(signed_in[0].entry.client.as_deref(), Some("198.51.100.7"));
+}
+
+async fn the_session_id_changes_at_sign_in_and_only_its_hash_is_kept(db: Db) {
+    let h = harness(db, "new-id", "").await;
+    h.add_staff("ana", Role::Owner).await;
+    let mut browser = Browser::default();
+    // A session id planted before the sign-in (fixation) is not the one signed in.
+    browser
+        .cookies
+        .push((SESSION_COOKIE.into(), "planted".into()));
+    h.sign_in_as(&mut browser, "ana", PASSWORD).await;
+    let first = browser.cookie(SESSION_COOKIE).unwrap().to_owned();
+    assert_ne!(first, "planted");
+    assert_eq!(first.len(), 64);
+    assert!(
+        h.store.session(&first).await.unwrap().is_none(),
+        "the id is not kept"
+    );
+    assert!(
+        h.store
+            .session(&hash_session_id(&first))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let reply = h.sign_in_as(&mut browser, "ana", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let second = browser.cookie(SESSION_COOKIE).unwrap().to_owned();
+    assert_ne!(second, first, "a new id at each sign-in");
+    assert!(
+        h.store
+            .session(&hash_session_id(&first))
+            .await
+            .unwrap()
+            .is_none(),
+        "the session the browser came with ended"
+    );
+    let mut old = Browser::default();
+    old.cookies.push((SESSION_COOKIE.into(), first));
+    assert_eq!(
+        h.get(&mut old, "/console/orders").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        h.get(&mut browser, "/console/orders").await.status,
+        StatusCode::OK
+    );
+}
+
+async fn sign_out_ends_the_session_on_the_server(db: Db) {
+    let h = harness(db, "sign-out", "").await;
+    let (mut browser, csrf) = h.signed_in("ana", Role::Owner).await;
+    let id = browser.cookie(SESSION_COOKIE).unwrap().to_owned();
+    let reply = h
+        .post(&mut browser, "/console/sign-out", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/console/sign-in");
+    let removed = reply.set_cookie(SESSION_COOKIE).unwrap();
+    assert!(removed.contains("Max-Age=0"), "{removed}");
+    assert!(
+        h.store
+            .session(&hash_session_id(&id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The cookie kept (a copy, another tab, a replica) opens nothing any more.
+    let mut copy = Browser::default();
+    copy.cookies.push((SESSION_COOKIE.into(), id));
+    let reply = h.get(&mut copy, "/console/orders").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/console/sign-in");
+    assert_eq!(h.actions().await[0], "session.sign_out");
+}
+
+async fn an_idle_or_old_session_ends(db: Db) {
+    let h = harness(
+        db,
+        "idle",
+        "[console]\nidle_timeout_minutes = 30\nsession_lifetime_hours = 12",
+    )
+    .await;
+    let (mut browser, _) = h.signed_in("ana", Role::Owner).await;
+    let id = hash_session_id(browser.cookie(SESSION_COOKIE).unwrap());
+    let now = now_ms();
+    h.store.touch_session(&id, now - 29 * 60_000).await.unwrap();
+    assert_eq!(
+        h.get(&mut browser, "/console/orders").await.status,
+        StatusCode::OK
+    );
+    let touched = h.store.session(&id).await.unwrap().unwrap();
+    assert!(touched.last_seen_at >= now, "its use written down");
+    h.store.touch_session(&id, now - 30 * 60_000).await.unwrap();
+    let idle = h.get(&mut browser, "/console/orders").await;
+    assert_eq!(idle.status, StatusCode::SEE_OTHER, "idle for 30 minutes");
+    assert!(
+        h.store.session(&id).await.unwrap().is_none(),
+        "and forgotten"
+    );
+}
+
+async fn the_session_cookie_is_httponly_strict_and_secure_over_tls(db: Db) {
+    let h = harness(db, "cookie", "").await;
+    h.add_staff("ana", Role::Owner).await;
+    let mut plain = Browser::from("127.0.0.1:5000");
+    let reply = h.sign_in_as(&mut plain, "ana", PASSWORD).await;
+    let cookie = reply.set_cookie(SESSION_COOKIE).unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    // Over TLS, as the merchant's proxy (trusted) says: Secure.
+    let mut tls = Browser {
+        forwarded_proto: Some("https"),
+        ..Browser::from("10.0.0.1:443")
+    };
+    let reply = h.sign_in_as(&mut tls, "ana", PASSWORD).await;
+    let cookie = reply.set_cookie(SESSION_COOKIE).unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Anyone else saying so is not believed.
+    let mut liar = Browser {
+        forwarded_proto: Some("https"),
+        ..Browser::from("203.0.113.9:5000")
+    };
+    let reply = h.sign_in_as(&mut liar, "ana", PASSWORD).await;
+    assert!(!reply.set_cookie(SESSION_COOKIE).unwrap().contains("Secure"));
+
+    let configured = harness(db, "cookie-secure", "[console]\nsecure_cookies = true").await;
+    configured.add_staff("ana", Role::Owner).await;
+    let mut browser = Browser::default();
+    let reply = configured.sign_in_as(&mut browser, "ana", PASSWORD).await;
+    let cookie = reply.set_cookie(SESSION_COOKIE).unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+async fn a_script_in_a_description_reference_or_note_is_shown_escaped_and_csv_cells_are_no_formulas(
+    db: Db,
+) {
+    let h = harness(db, "escaped", "").await;
+    let id = h
+        .order(
+            "25.00",
+            "USD",
+            "<script>alert('description')</script>",
+            "=HYPERLINK(\"http://evil.example\")<script>alert('reference')</script>",
+        )
+        .await;
+    let (mut operator, csrf) = h.signed_in("oli", Role::Operator).await;
+    let note = "<script>alert('note')</script>";
+    let formula = "=cmd|' /C calc'!A0";
+    for text in [note, formula, "+1", "-1", "@SUM(1)"] {
+        let reply = h
+            .post(
+                &mut operator,
+                &format!("/console/orders/{id}/notes"),
+                &[("csrf", &csrf), ("note", text)],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    }
+    for path in [
+        "/console/orders".to_owned(),
+        format!("/console/orders/{id}"),
+        "/console/audit".to_owned(),
+    ] {
+        let page = h.get(&mut operator, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("&lt;script&gt;alert("),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let page = h.get(&mut operator, "/console/orders").await;
+    let amount = page.body.find("25.00 USD").expect("the fiat amount");
+    assert!(
+        amount < page.body.find("description").unwrap(),
+        "shown first"
+    );
+
+    let csv = h.get(&mut operator, "/console/audit.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        csv.body
+            .starts_with("time,actor,client,action,subject,before,after,note,id\r\n")
+    );
+    for line in csv.body.lines() {
+        for cell in line.split(',') {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "a formula cell: {cell:?} in {line:?}"
+            );
+        }
+    }
+    assert!(csv.body.contains("\"'=cmd|' /C calc'!A0\""), "{}", csv.body);
+    assert!(csv.body.contains("\"'+1\""), "{}", csv.body);
+    assert!(csv.body.contains("\"'@SUM(1)\""), "{}", csv.body);
+    assert!(csv.body.contains(note), "kept as text: {}", csv.body);
+}
+
+async fn orders_are_filtered_searched_and_paged_newest_first(db: Db) {
+    let h = harness(db, "orders", "").await;
+    let mug = h.order("12.50", "USDT", "Mug", "ref-mug").await;
+    let tee = h.order("25", "USD", "T-shirt", "ref-tee").await;
+    let (mut viewer, _) = h.signed_in("vic", Role::Viewer).await;
+    let list = h.get(&mut viewer, "/console/orders").await;
+    let (at_tee, at_mug) = (list.body.find(&tee).unwrap(), list.body.find(&mug).unwrap());
+    assert!(at_tee < at_mug, "newest first");
+    for (query, finds_mug, finds_tee) in [
+        (mug.clone(), true, false),
+        ("ref-tee".to_owned(), false, true),
+        ("12.5".to_owned(), true, false),
+        ("12.500".to_owned(), true, false),
+        ("25.00".to_owned(), false, true),
+        ("nothing-like-it".to_owned(), false, false),
+        (format!("0x{}", "ab".repeat(32)), false, false),
+    ] {
+        let page = h
+            .get(&mut viewer, &format!("/console/orders?q={query}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{query}: {}", page.body);
+        assert_eq!(page.body.contains(&mug), finds_mug, "{query}");
+        assert_eq!(page.body.contains(&tee), finds_tee, "{query}");
+    }
+    let open = h.get(&mut viewer, "/console/orders?state=open").await;
+    assert!(open.body.contains(&mug) && open.body.contains(&tee));
+    let paid = h.get(&mut viewer, "/console/orders?state=paid&q=").await;
+    assert!(!paid.body.contains(&mug), "{}", paid.body);
+    assert!(paid.body.contains("No orders match"));
+    let bad = h.get(&mut viewer, "/console/orders?state=lost").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // Pages of 50, newest first, each after the last one seen.
+    for i in 0..55 {
+        h.order("1", "USDT", &format!("Sticker {i}"), "").await;
+    }
+    let first = h.get(&mut viewer, "/console/orders").await;
+    assert!(first.body.contains("Sticker 54") && !first.body.contains("Sticker 4<"));
+    let older = first
+        .body
+        .split("href=\"")
+        .find_map(|s| {
+            s.strip_prefix("/console/orders?")
+                .filter(|s| s.contains("before="))
+        })
+        .map(|s| {
+            format!(
+                "/console/orders?{}",
+                &s[..s.find('"').unwrap()].replace("&amp;", "&")
+            )
+        })
+        .expect("a link to older orders");
+    let second = h.get(&mut viewer, &older).await;
+    assert_eq!(second.status, StatusCode::OK, "{older}");
+    assert!(second.body.contains(&mug) && second.body.contains("Sticker 4<"));
+    assert!(!second.body.contains("Sticker 54"));
+}
