@@ -1,5 +1,6 @@
 //! `checkout-server`: the merchant's checkout backend, and the tools a merchant needs beside it
-//! (a key pair for the gateway's console; signing and verifying by hand when the gateway says 401).
+//! (a key pair for the gateway's console; signing and verifying by hand when the gateway says 401;
+//! the staff who sign in to its console).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,9 @@ use clap::{Parser, Subcommand};
 use usdt_checkout_protocol::receipt::{ReceiptError, SignedReceipt};
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
-use usdt_checkout_server::{config, server};
+use usdt_checkout_server::console::{accounts, layout};
+use usdt_checkout_server::staff::{self, Role};
+use usdt_checkout_server::{config, server, store};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -38,6 +41,37 @@ enum Command {
         #[command(subcommand)]
         action: ReceiptAction,
     },
+    /// Manage the staff who sign in to the console (/console/), on the server's database.
+    Staff {
+        /// Configuration file (TOML), for its `database`; CHECKOUT_DATABASE or --database
+        /// instead name the database alone.
+        #[arg(long, env = "CHECKOUT_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        /// The database: a postgres:// URL or an SQLite file (checkout.sqlite unless said).
+        #[arg(long, env = "CHECKOUT_DATABASE", global = true)]
+        database: Option<String>,
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Add a member of staff. The password is asked for twice, unseen; when standard input is
+    /// not a terminal, its first line is the password.
+    Add {
+        name: String,
+        /// viewer (reads), operator (also acts on orders) or owner (also manages staff).
+        #[arg(long, value_parser = ["viewer", "operator", "owner"])]
+        role: String,
+    },
+    /// List the staff: name, role, since when, and whether locked.
+    List,
+    /// Remove a member of staff; their sessions end at once.
+    Remove { name: String },
+    /// Set a member of staff's password (asked for as with `add`): lifts a lockout, and ends
+    /// their sessions.
+    Passwd { name: String },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +209,11 @@ fn main() -> ExitCode {
         Command::Receipt {
             action: ReceiptAction::Verify { file, public_key },
         } => return receipt(&file, &public_key),
+        Command::Staff {
+            config,
+            database,
+            action,
+        } => staff(config, database, action),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,4 +280,107 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the runtime: {e}"))?
         .block_on(server::serve(config))
+}
+
+/// `checkout-server staff ...`: on the database `--database` (or CHECKOUT_DATABASE) names, else
+/// the configuration's.
+fn staff(
+    config: Option<PathBuf>,
+    database: Option<String>,
+    action: StaffAction,
+) -> Result<(), String> {
+    let database = match (database.filter(|d| !d.trim().is_empty()), config) {
+        (Some(database), _) => config::Database::parse(&database)?,
+        (None, Some(path)) => config::load(Some(&path), |name| std::env::var(name).ok())?.database,
+        (None, None) => config::Database::parse("checkout.sqlite")?,
+    };
+    // Asked for before the database is opened: a typo in the name is not found after a prompt.
+    let password = match &action {
+        StaffAction::Add { name, .. } | StaffAction::Passwd { name } => Some(read_password(name)?),
+        StaffAction::List | StaffAction::Remove { .. } => None,
+    };
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let store = store::Store::open(&database)
+            .await
+            .map_err(|e| format!("{database}: {e}"))?;
+        let password = password.as_deref().unwrap_or_default();
+        match action {
+            StaffAction::Add { name, role } => {
+                let role = Role::from_name(&role).ok_or("--role: viewer, operator or owner")?;
+                accounts::add(&store, &name, role, password).await?;
+                println!("added {name} ({role})");
+            }
+            StaffAction::List => {
+                let now = usdt_checkout_server::clock::now_ms();
+                for member in accounts::list(&store).await? {
+                    let state = match staff::locked(member.failures, now) {
+                        Some(until) => format!("locked until {}", layout::utc(until)),
+                        None => "open".into(),
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{state}",
+                        member.name,
+                        member.role,
+                        layout::utc(member.created_at)
+                    );
+                }
+            }
+            StaffAction::Remove { name } => {
+                accounts::remove(&store, &name).await?;
+                println!("removed {name}");
+            }
+            StaffAction::Passwd { name } => {
+                accounts::passwd(&store, &name, password).await?;
+                println!("new password for {name}; their sessions ended");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A password for `name`: asked twice on the terminal with echo off, or the first line of
+/// standard input when it is not a terminal (a script, a pipe).
+fn read_password(name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password from standard input: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = read_unseen(&format!("Password for {name}: "))?;
+    staff::check_password(name, &first)?;
+    if read_unseen("The same again: ")? != first {
+        return Err("the two passwords differ; nothing was changed".into());
+    }
+    Ok(first)
+}
+
+/// A line read from the terminal with its echo off, `prompt` written first on standard error.
+fn read_unseen(prompt: &str) -> Result<String, String> {
+    use std::io::Write;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    // SAFETY: termios is plain data; tcgetattr fills it, and tcsetattr is given what it filled,
+    // the echo flag changed, then restored as it was.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let saved = unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut term) } == 0;
+    let original = term;
+    if saved {
+        term.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &term) };
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if saved {
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &original) };
+    }
+    eprintln!();
+    read.map_err(|e| format!("reading the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
