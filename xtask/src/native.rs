@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::{Result, Tally, cmd, describe, root};
 
 /// Jobs running at once, and test threads in each test binary.
-const JOBS_AT_ONCE: usize = 4;
+const JOBS_AT_ONCE: usize = 3;
 const THREADS_EACH: usize = 4;
 
 /// Binaries whose tests take longest, started first so none of them starts last.
