@@ -27,7 +27,6 @@ fn head(merchant: &str, title: &str) -> Markup {
         format!("{merchant} console")
     };
     html! {
-        (DOCTYPE)
         meta charset="utf-8";
         meta name="viewport" content="width=device-width, initial-scale=1";
         meta name="color-scheme" content="light dark";
@@ -48,6 +47,7 @@ pub fn page(
 ) -> Page {
     let merchant = &console.app.config.merchant_name;
     Page(html! {
+        (DOCTYPE)
         html lang="en" {
             head { (head(merchant, title)) }
             body {
@@ -85,10 +85,12 @@ pub fn page(
 /// A page outside the signed-in shell: signing in, a refusal.
 pub fn bare(merchant: &str, title: &str, content: Markup) -> Page {
     Page(html! {
+        (DOCTYPE)
         html lang="en" {
             head { (head(merchant, title)) }
             body.bare {
                 main #main {
+                    @if !merchant.is_empty() { p.brand { (merchant) " console" } }
                     h1 { (title) }
                     (content)
                 }
@@ -183,6 +185,10 @@ mod tests {
     fn what_a_page_interpolates_is_escaped() {
         let page = bare("<b>Shop</b>", "<script>alert(1)</script>", html! {}).0;
         let text = page.into_string();
+        assert!(
+            text.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+            "{text}"
+        );
         assert!(!text.contains("<script>alert"), "{text}");
         assert!(
             text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
