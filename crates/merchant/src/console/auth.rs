@@ -78,12 +78,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        // Put there by `require_session`, which every signed-in route is behind.
-        parts
-            .extensions
-            .get::<Signed>()
-            .cloned()
-            .ok_or_else(|| see_other(SIGN_IN_PATH))
+        // Put there by `require_session`, which every signed-in route is behind. A route left
+        // outside it is a bug, said as one (not quietly sent to the sign-in page, which would
+        // hide that the gate is missing).
+        parts.extensions.get::<Signed>().cloned().ok_or_else(|| {
+            tracing::error!(
+                "console: {} is not behind require_session",
+                parts.uri.path()
+            );
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Something went wrong on the server; nothing was done.",
+            )
+            .into_response()
+        })
     }
 }
 
