@@ -40,18 +40,38 @@ on_both!(
     the_session_cookie_is_httponly_strict_and_secure_over_tls,
     a_script_in_a_description_reference_or_note_is_shown_escaped_and_csv_cells_are_no_formulas,
     orders_are_filtered_searched_and_paged_newest_first,
+    a_session_made_on_one_server_works_on_another_and_ends_on_both,
 );
 
 struct Harness {
     app: Arc<App>,
     store: Store,
     dir: std::path::PathBuf,
+    /// The configuration, for another server on the same database.
+    toml: String,
+    /// Whether dropping it removes `dir` (another server's harness leaves it to the first).
+    owns_dir: bool,
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+/// A server made from `toml`, on its database.
+async fn server_of(toml: &str) -> (Arc<App>, Store) {
+    let config = config::parse(toml, "test.toml", |_| None).unwrap();
+    let store = Store::open(&config.database).await.unwrap();
+    let checkouts = Arc::new(
+        Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
+            .await
+            .unwrap(),
+    );
+    let gateway = Arc::new(config.gateway_client());
+    (Arc::new(App::new(config, checkouts, gateway)), store)
 }
 
 async fn harness(db: Db, name: &str, extra: &str) -> Harness {
@@ -83,19 +103,27 @@ fixed = {{ "USDT/USD" = "1" }}
         private = V1PrivateKey::generate().to_base64_pkcs8(),
         public = V1PrivateKey::generate().public_key().to_base64_spki(),
     );
-    let config = config::parse(&toml, "test.toml", |_| None).unwrap();
-    let store = Store::open(&config.database).await.unwrap();
-    let checkouts = Arc::new(
-        Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
-            .await
-            .unwrap(),
-    );
-    let gateway = Arc::new(config.gateway_client());
-    let app = App::new(config, checkouts, gateway);
+    let (app, store) = server_of(&toml).await;
     Harness {
-        app: Arc::new(app),
+        app,
         store,
         dir,
+        toml,
+        owns_dir: true,
+    }
+}
+
+impl Harness {
+    /// Another server on the same database, as a replica behind the same balancer.
+    async fn another_server(&self) -> Harness {
+        let (app, store) = server_of(&self.toml).await;
+        Harness {
+            app,
+            store,
+            dir: self.dir.clone(),
+            toml: self.toml.clone(),
+            owns_dir: false,
+        }
     }
 }
 
@@ -978,4 +1006,34 @@ async fn orders_are_filtered_searched_and_paged_newest_first(db: Db) {
     assert_eq!(second.status, StatusCode::OK, "{older}");
     assert!(second.body.contains(&mug) && second.body.contains("Sticker 4<"));
     assert!(!second.body.contains("Sticker 54"));
+}
+
+async fn a_session_made_on_one_server_works_on_another_and_ends_on_both(db: Db) {
+    let first = harness(db, "replicas", "").await;
+    let second = first.another_server().await;
+    let (mut browser, _) = first.signed_in("ana", Role::Operator).await;
+    let page = second.get(&mut browser, "/console/orders").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("ana (operator)"), "{}", page.body);
+    // A form made on one server is taken by the other: the token is the session's, kept in
+    // the database with it.
+    let id = first.order("12", "USDT", "Mug", "r-1").await;
+    let csrf = page.csrf();
+    let noted = second
+        .post(
+            &mut browser,
+            &format!("/console/orders/{id}/notes"),
+            &[("csrf", &csrf), ("note", "seen on the second server")],
+        )
+        .await;
+    assert_eq!(noted.status, StatusCode::SEE_OTHER, "{}", noted.body);
+    // Signed out on the second, the session is over on the first too.
+    let copy = browser.clone();
+    let out = second
+        .post(&mut browser, "/console/sign-out", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let reply = first.get(&mut copy.clone(), "/console/orders").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location(), "/console/sign-in");
 }
