@@ -177,7 +177,20 @@ impl Browser {
     pub async fn wait_for(&self, scope: &Scope, css: &str, text: &str) -> Element {
         crate::eventually(&format!("{css} to show {text:?}"), PATIENCE, || async {
             let element = self.find(scope, css).await?;
-            self.text(&element).await.contains(text).then_some(element)
+            // Found, then re-rendered away before it was read: "stale element reference", an
+            // answer to look again, not a failure.
+            let shown = self
+                .call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({"script": "return arguments[0].innerText;",
+                                "args": [Self::arg(&element)]})),
+                )
+                .await;
+            shown
+                .as_str()
+                .is_some_and(|shown| shown.contains(text))
+                .then_some(element)
         })
         .await
     }
