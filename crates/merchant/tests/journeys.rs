@@ -232,8 +232,7 @@ impl Shop {
 
     /// Clicks the element matching `css` once it shows `text`.
     async fn click_on(&self, css: &str, text: &str) {
-        let element = self.browser.wait_for(&self.widget, css, text).await;
-        self.browser.click(&element).await;
+        self.browser.click_on(&self.widget, css, text).await;
     }
 
     /// Pays with the browser wallet the page has (the test wallet), to "sent".

@@ -202,6 +202,28 @@ impl Browser {
             .await;
     }
 
+    /// Clicks the element matching `css` once it shows `text`, looking for it again if it is
+    /// re-rendered away between being found and clicked (WebDriver's "stale element reference").
+    pub async fn click_on(&self, scope: &Scope, css: &str, text: &str) {
+        crate::eventually(
+            &format!("{css} showing {text:?} to click"),
+            PATIENCE,
+            || async {
+                let element = self.wait_for(scope, css, text).await;
+                let path = format!("/element/{}/click", element.0);
+                let answer = self
+                    .call(reqwest::Method::POST, &path, Some(json!({})))
+                    .await;
+                match answer.get("error").and_then(Value::as_str) {
+                    None => Some(()),
+                    Some("stale element reference") => None,
+                    Some(error) => panic!("WebDriver {path}: {error} {}", answer["message"]),
+                }
+            },
+        )
+        .await
+    }
+
     /// Types `text` into the element, as a person typing (or pasting) into it.
     pub async fn type_into(&self, element: &Element, text: &str) {
         self.post(
