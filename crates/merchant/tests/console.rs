@@ -14,7 +14,9 @@ use common::Db;
 use serde_json::json;
 use tokio::sync::Notify;
 use tower::ServiceExt;
+use usdt_checkout_chain::{ChainPayment, PaymentKind};
 use usdt_checkout_protocol::signature::V1PrivateKey;
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 use usdt_checkout_server::app::App;
 use usdt_checkout_server::checkouts::Checkouts;
 use usdt_checkout_server::clock::now_ms;
@@ -41,6 +43,7 @@ on_both!(
     a_script_in_a_description_reference_or_note_is_shown_escaped_and_csv_cells_are_no_formulas,
     orders_are_filtered_searched_and_paged_newest_first,
     a_session_made_on_one_server_works_on_another_and_ends_on_both,
+    orders_are_found_by_transaction_and_payer_and_unmatched_payments_are_counted,
 );
 
 struct Harness {
@@ -346,10 +349,11 @@ impl Harness {
 }
 
 /// Every page and form behind a session.
-const SIGNED_IN_GETS: [&str; 6] = [
+const SIGNED_IN_GETS: [&str; 7] = [
     "/console/",
     "/console/orders",
     "/console/orders/co_any",
+    "/console/exceptions",
     "/console/audit",
     "/console/audit.csv",
     "/console/settings",
@@ -1036,4 +1040,93 @@ async fn a_session_made_on_one_server_works_on_another_and_ends_on_both(db: Db) 
     let reply = first.get(&mut copy.clone(), "/console/orders").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(reply.location(), "/console/sign-in");
+}
+
+/// A USDT payment on the test chain (31337, 6 decimals) from `from`.
+fn payment(tx: &str, from: &str, value: u128) -> ChainPayment {
+    let usdt = usdt_checkout_protocol::ChainRegistry::builtin()
+        .chain(ChainId(31337))
+        .unwrap()
+        .token("USDT")
+        .unwrap()
+        .contract;
+    ChainPayment {
+        tx_id: tx.parse::<TxHash>().unwrap(),
+        log_index: 0,
+        block_number: 7,
+        block_hash: format!("0x{}", "11".repeat(32)),
+        from: from.parse::<Address>().unwrap(),
+        to: "0x00000000000000000000000000000000000000aa"
+            .parse()
+            .unwrap(),
+        token: usdt,
+        value,
+        kind: PaymentKind::Transfer,
+        order_no: None,
+        timestamp_ms: now_ms(),
+    }
+}
+
+async fn orders_are_found_by_transaction_and_payer_and_unmatched_payments_are_counted(db: Db) {
+    let h = harness(db, "chain-search", "").await;
+    let mug = h.order("12", "USDT", "Mug", "r-mug").await;
+    let tee = h.order("25", "USD", "T-shirt", "r-tee").await;
+    let paid = payment(
+        &format!("0x{}", "ab".repeat(32)),
+        "0x52908400098527886e0f7030069857d2e4169ee7",
+        12_000_000,
+    );
+    let stray = payment(
+        &format!("0x{}", "cd".repeat(32)),
+        "0xde709f2102306220921060314715629080e2fb77",
+        3_500_000,
+    );
+    let mut write = h.store.begin().await.unwrap();
+    assert!(
+        write
+            .record_chain_payment(ChainId(31337), &paid, Some(&mug))
+            .await
+            .unwrap()
+    );
+    assert!(
+        write
+            .record_chain_payment(ChainId(31337), &stray, None)
+            .await
+            .unwrap()
+    );
+    write.commit().await.unwrap();
+
+    let (mut viewer, _) = h.signed_in("vic", Role::Viewer).await;
+    for query in [
+        format!("0x{}", "AB".repeat(32)),
+        "0x52908400098527886e0f7030069857d2e4169ee7".to_owned(),
+        "0x52908400098527886E0F7030069857D2E4169EE7".to_owned(),
+    ] {
+        let page = h
+            .get(&mut viewer, &format!("/console/orders?q={query}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{query}");
+        assert!(page.body.contains(&mug), "{query}: {}", page.body);
+        assert!(!page.body.contains(&tee), "{query}");
+    }
+    let stray_hash = format!("0x{}", "cd".repeat(32));
+    let page = h
+        .get(&mut viewer, &format!("/console/orders?q={stray_hash}"))
+        .await;
+    assert!(
+        page.body.contains("No orders match"),
+        "an unmatched payment pays no order"
+    );
+
+    let exceptions = h.get(&mut viewer, "/console/exceptions").await;
+    assert_eq!(exceptions.status, StatusCode::OK);
+    assert!(exceptions.body.contains(&stray_hash), "{}", exceptions.body);
+    assert!(exceptions.body.contains("3.5 USDT"), "{}", exceptions.body);
+    assert!(!exceptions.body.contains(&format!("0x{}", "ab".repeat(32))));
+    let orders = h.get(&mut viewer, "/console/orders").await;
+    assert!(
+        orders.body.contains(r#"<span class="count">1</span>"#),
+        "the navigation counts it: {}",
+        orders.body
+    );
 }

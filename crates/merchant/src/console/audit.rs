@@ -91,7 +91,15 @@ pub async fn page(
             @if let Some(next) = &next { a href=(next) rel="next" { "Older" } }
         }
     };
-    Ok(layout::page(&console, &signed, Section::Audit, "Audit log", content).into_response())
+    Ok(layout::page(
+        &console,
+        &signed,
+        Section::Audit,
+        console.exceptions().await?,
+        "Audit log",
+        content,
+    )
+    .into_response())
 }
 
 /// The CSV's columns.

@@ -10,12 +10,14 @@ use super::{Console, Page};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Orders,
+    Exceptions,
     Audit,
     Settings,
 }
 
-const SECTIONS: [(Section, &str, &str); 3] = [
+const SECTIONS: [(Section, &str, &str); 4] = [
     (Section::Orders, "Orders", "/console/orders"),
+    (Section::Exceptions, "Exceptions", "/console/exceptions"),
     (Section::Audit, "Audit", "/console/audit"),
     (Section::Settings, "Settings", "/console/settings"),
 ];
@@ -37,11 +39,13 @@ fn head(merchant: &str, title: &str) -> Markup {
     }
 }
 
-/// A page for a signed-in member of staff, in `section`.
+/// A page for a signed-in member of staff, in `section`; `exceptions` is the count the
+/// navigation shows beside Exceptions (see [`Console::exceptions`]).
 pub fn page(
     console: &Console,
     signed: &Signed,
     section: Section,
+    exceptions: u64,
     title: &str,
     content: Markup,
 ) -> Page {
@@ -62,6 +66,10 @@ pub fn page(
                                 li {
                                     a href=(href) aria-current=[(s == section).then_some("page")] {
                                         (label)
+                                        @if s == Section::Exceptions && exceptions > 0 {
+                                            " " span.count { (exceptions) }
+                                            span.visually-hidden { " to look at" }
+                                        }
                                     }
                                 }
                             }

@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod csv;
+pub mod exceptions;
 pub mod layout;
 pub mod orders;
 pub mod settings;
@@ -43,6 +44,12 @@ impl Console {
     fn store(&self) -> &Store {
         self.app.checkouts.store()
     }
+
+    /// What the navigation counts beside Exceptions: the payments that match no order (the
+    /// queue to come counts every kind of exception).
+    pub async fn exceptions(&self) -> Result<u64, StoreError> {
+        self.store().unmatched_count().await
+    }
 }
 
 /// The console's routes, on `app`.
@@ -53,6 +60,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/console/orders", get(orders::page))
         .route("/console/orders/{id}", get(orders::order))
         .route("/console/orders/{id}/notes", post(orders::add_note))
+        .route("/console/exceptions", get(exceptions::page))
         .route("/console/audit", get(audit::page))
         .route("/console/audit.csv", get(audit::export))
         .route("/console/settings", get(settings::page))

@@ -204,7 +204,15 @@ pub async fn page(
             }
         }
     };
-    Ok(layout::page(&console, &signed, Section::Orders, "Orders", content).into_response())
+    Ok(layout::page(
+        &console,
+        &signed,
+        Section::Orders,
+        console.exceptions().await?,
+        "Orders",
+        content,
+    )
+    .into_response())
 }
 
 fn row(checkout: &Checkout, view: &CheckoutView) -> Markup {
@@ -315,7 +323,15 @@ pub async fn order(
         }
     };
     let title = format!("Order {}", checkout.id);
-    Ok(layout::page(&console, &signed, Section::Orders, &title, content).into_response())
+    Ok(layout::page(
+        &console,
+        &signed,
+        Section::Orders,
+        console.exceptions().await?,
+        &title,
+        content,
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -142,7 +142,15 @@ pub async fn page(
             p { "Owners add and remove staff." }
         }
     };
-    Ok(layout::page(&console, &signed, Section::Settings, "Settings", content).into_response())
+    Ok(layout::page(
+        &console,
+        &signed,
+        Section::Settings,
+        console.exceptions().await?,
+        "Settings",
+        content,
+    )
+    .into_response())
 }
 
 fn role_named(name: &str) -> Result<Role, Refusal> {

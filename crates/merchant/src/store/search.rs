@@ -1,5 +1,6 @@
 //! Finding orders for the console: [`Store::list`]'s filter and pages, narrowed to those a
-//! search matches by id, reference, transaction hash, payer or amount.
+//! search matches by id, reference, transaction hash, payer or amount; and how many payments
+//! match no order, for its navigation.
 
 use usdt_checkout_protocol::checkout::CheckoutState;
 
@@ -30,6 +31,15 @@ pub struct OrderSearch {
 const PRICE_NORMALISED: &str = "(CASE WHEN price_amount LIKE '%.%' THEN rtrim(rtrim(price_amount, '0'), '.') ELSE price_amount END)";
 
 impl Store {
+    /// How many payments the chain showed match no checkout.
+    pub async fn unmatched_count(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM chain_payments WHERE checkout_id IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count.max(0) as u64)
+    }
+
     /// Checkouts matching `search`, newest first, optionally in one state, after `before`: as
     /// [`Store::list`] pages them.
     pub async fn search(
