@@ -1,7 +1,7 @@
 //! The merchant's staff, as the console knows them: roles and what each may do, the rules for
 //! names and passwords, when an account is locked after wrong passwords, when a session has
 //! ended, and how a CSRF token is compared. Pure: the store keeps what these rules decide, and
-//! the console (`crate::console`) asks them.
+//! the console asks them.
 
 use std::sync::OnceLock;
 

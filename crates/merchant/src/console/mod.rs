@@ -30,6 +30,7 @@ pub mod exceptions;
 pub mod layout;
 pub mod orders;
 pub mod settings;
+pub mod sign_in;
 
 /// The console's state: the app's.
 pub struct Console {
@@ -67,7 +68,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/console/staff", post(settings::add_staff))
         .route("/console/staff/{name}/role", post(settings::set_role))
         .route("/console/staff/{name}/remove", post(settings::remove_staff))
-        .route("/console/sign-out", post(auth::sign_out))
+        .route("/console/sign-out", post(sign_in::sign_out))
         // The last layer runs first: the session is found, then the form's token checked.
         .route_layer(axum::middleware::from_fn(auth::check_csrf))
         .route_layer(from_fn_with_state(console.clone(), auth::require_session));
@@ -75,7 +76,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/console", get(|| async { see_other("/console/") }))
         .route(
             auth::SIGN_IN_PATH,
-            get(auth::sign_in_page).post(auth::sign_in),
+            get(sign_in::sign_in_page).post(sign_in::sign_in),
         )
         .merge(signed_in)
         // What a console page says and holds is no cache's to keep.

@@ -9,7 +9,7 @@ use super::{Store, StoreError};
 use crate::domain::Checkout;
 
 /// What a search looks for; an order matching any one of them is found. What the console's
-/// search box reads its text as (see `crate::console::orders::search`).
+/// search box reads its text as (see the console's orders page).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderSearch {
     /// An order's id, gateway order number (ours or the gateway's own) or the storefront's

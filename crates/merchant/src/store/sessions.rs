@@ -1,5 +1,5 @@
-//! The `staff_sessions` table: console sessions, by the hash of their id (see
-//! `crate::console::auth`), so they work on every server sharing the database.
+//! The `staff_sessions` table: console sessions, by the hash of their id (see the
+//! console's sign-in), so they work on every server sharing the database.
 
 use sqlx::Row;
 
