@@ -44,6 +44,7 @@ on_both!(
     orders_are_filtered_searched_and_paged_newest_first,
     a_session_made_on_one_server_works_on_another_and_ends_on_both,
     orders_are_found_by_transaction_and_payer_and_unmatched_payments_are_counted,
+    orders_and_payments_export_as_csv_for_a_range_of_days,
 );
 
 struct Harness {
@@ -349,11 +350,14 @@ impl Harness {
 }
 
 /// Every page and form behind a session.
-const SIGNED_IN_GETS: [&str; 7] = [
+const SIGNED_IN_GETS: [&str; 10] = [
     "/console/",
     "/console/orders",
     "/console/orders/co_any",
     "/console/exceptions",
+    "/console/export",
+    "/console/export/orders.csv",
+    "/console/export/payments.csv",
     "/console/audit",
     "/console/audit.csv",
     "/console/settings",
@@ -573,7 +577,9 @@ async fn a_missing_or_wrong_csrf_token_gets_403_and_changes_nothing(db: Db) {
     let (mut operator, csrf) = h.signed_in("oli", Role::Operator).await;
     let (_, other_session) = h.signed_in("ola", Role::Operator).await;
     assert_ne!(csrf, other_session, "each session its own token");
-    let wrong = format!("{}0", &csrf[..csrf.len() - 1]);
+    // One character changed (a token ending in 0 ends in 1: else it would be the token).
+    let last = if csrf.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &csrf[..csrf.len() - 1]);
     for fields in [
         vec![("note", "n")],
         vec![("note", "n"), ("csrf", "")],
@@ -1129,4 +1135,208 @@ async fn orders_are_found_by_transaction_and_payer_and_unmatched_payments_are_co
         "the navigation counts it: {}",
         orders.body
     );
+}
+
+/// A CSV document's rows, each its cells (RFC 4180: quoted cells, quotes doubled, CRLF).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut cell) = (vec![], vec![], String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    assert!(
+        cell.is_empty() && row.is_empty(),
+        "the last line ends: {text:?}"
+    );
+    rows
+}
+
+/// The rows of a CSV export, keyed by the header's names.
+fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let rows = csv_rows(text);
+    let (header, rows) = rows.split_first().expect("a header");
+    rows.iter()
+        .map(|row| {
+            assert_eq!(row.len(), header.len(), "{row:?}");
+            header.iter().cloned().zip(row.iter().cloned()).collect()
+        })
+        .collect()
+}
+
+async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
+    let h = harness(db, "export", "").await;
+    let mug = h.order("12.50", "USDT", "Mug", "ref-mug").await;
+    let tee = h
+        .order(
+            "25.00",
+            "USD",
+            "=cmd|' /C calc'!A0 <script>alert(1)</script>",
+            "@SUM(1)",
+        )
+        .await;
+    let paid = payment(
+        &format!("0x{}", "ab".repeat(32)),
+        "0x52908400098527886e0f7030069857d2e4169ee7",
+        12_500_001,
+    );
+    let stray = payment(
+        &format!("0x{}", "cd".repeat(32)),
+        "0xde709f2102306220921060314715629080e2fb77",
+        3_500_000,
+    );
+    let mut old = payment(
+        &format!("0x{}", "ef".repeat(32)),
+        "0xde709f2102306220921060314715629080e2fb77",
+        1_000_000,
+    );
+    old.timestamp_ms = now_ms() - 40 * 86_400_000;
+    let mut write = h.store.begin().await.unwrap();
+    write
+        .record_chain_payment(ChainId(31337), &paid, Some(&mug))
+        .await
+        .unwrap();
+    write
+        .record_chain_payment(ChainId(31337), &stray, None)
+        .await
+        .unwrap();
+    write
+        .record_chain_payment(ChainId(31337), &old, None)
+        .await
+        .unwrap();
+    write.commit().await.unwrap();
+
+    // A viewer may export: it changes nothing.
+    let (mut viewer, _) = h.signed_in("vic", Role::Viewer).await;
+    let page = h.get(&mut viewer, "/console/export").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let today = &usdt_checkout_server::console::layout::rfc3339(now_ms())[..10];
+    assert!(
+        page.body.contains(&format!(r#"name="to" value="{today}""#)),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"type="date""#));
+
+    let csv = h.get(&mut viewer, "/console/export/orders.csv").await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let orders = csv_records(&csv.body);
+    assert_eq!(orders.len(), 2, "{}", csv.body);
+    let (first, second) = (&orders[0], &orders[1]);
+    assert_eq!(first["order_id"], mug, "oldest first");
+    assert_eq!(
+        (
+            first["fiat_amount"].as_str(),
+            first["fiat_currency"].as_str()
+        ),
+        ("12.50", "USDT")
+    );
+    assert_eq!(first["customer_reference"], "ref-mug");
+    assert_eq!(first["transactions"], paid.tx_id.as_str());
+    assert_eq!(first["refunds"], "");
+    assert_eq!(second["order_id"], tee);
+    assert_eq!(second["fiat_amount"], "25.00");
+    assert_eq!(
+        second["description"], "'=cmd|' /C calc'!A0 <script>alert(1)</script>",
+        "no formula: {}",
+        csv.body
+    );
+    assert_eq!(second["customer_reference"], "'@SUM(1)");
+    assert!(second["created_at"].starts_with(today) && second["created_at"].ends_with('Z'));
+
+    let csv = h.get(&mut viewer, "/console/export/payments.csv").await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    let payments = csv_records(&csv.body);
+    assert_eq!(payments.len(), 2, "not the one 40 days old: {}", csv.body);
+    let attached = payments.iter().find(|p| p["order_id"] == mug).unwrap();
+    assert_eq!(
+        (
+            attached["amount"].as_str(),
+            attached["token"].as_str(),
+            attached["state"].as_str()
+        ),
+        ("12.500001", "USDT", "attached")
+    );
+    assert_eq!(attached["transaction"], paid.tx_id.as_str());
+    assert_eq!(
+        attached["payer"],
+        "0x52908400098527886E0F7030069857D2E4169EE7"
+    );
+    assert_eq!(
+        (attached["block"].as_str(), attached["log_index"].as_str()),
+        ("7", "0")
+    );
+    let unmatched = payments.iter().find(|p| p["order_id"].is_empty()).unwrap();
+    assert_eq!(
+        (unmatched["amount"].as_str(), unmatched["state"].as_str()),
+        ("3.5", "unmatched")
+    );
+
+    // A range: the old payment alone; a range of yesterday has no order of today's.
+    let day = |ms: u64| usdt_checkout_server::console::layout::rfc3339(ms)[..10].to_owned();
+    let old_day = day(old.timestamp_ms);
+    let csv = h
+        .get(
+            &mut viewer,
+            &format!("/console/export/payments.csv?from={old_day}&to={old_day}"),
+        )
+        .await;
+    let payments = csv_records(&csv.body);
+    assert_eq!(payments.len(), 1, "{}", csv.body);
+    assert_eq!(payments[0]["amount"], "1");
+    let yesterday = day(now_ms() - 86_400_000);
+    let csv = h
+        .get(
+            &mut viewer,
+            &format!("/console/export/orders.csv?from={old_day}&to={yesterday}"),
+        )
+        .await;
+    assert_eq!(csv_records(&csv.body).len(), 0, "{}", csv.body);
+    let wrong = h
+        .get(&mut viewer, "/console/export/orders.csv?from=2026-02-30")
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+
+    // Each export is audited, with who and which days.
+    let log = h.store.audit_page(100, None).await.unwrap();
+    let exports: Vec<_> = log
+        .iter()
+        .filter(|r| r.entry.action.starts_with("export."))
+        .map(|r| {
+            (
+                r.entry.action.as_str(),
+                r.entry.actor.as_str(),
+                r.entry.note.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(exports.len(), 4, "{exports:?}");
+    assert!(exports.contains(&("export.payments", "vic", format!("{old_day} to {old_day}"))));
+    assert!(exports.contains(&("export.orders", "vic", format!("{old_day} to {yesterday}"))));
 }

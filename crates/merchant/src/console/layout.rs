@@ -11,13 +11,15 @@ use super::{Console, Page};
 pub enum Section {
     Orders,
     Exceptions,
+    Export,
     Audit,
     Settings,
 }
 
-const SECTIONS: [(Section, &str, &str); 4] = [
+const SECTIONS: [(Section, &str, &str); 5] = [
     (Section::Orders, "Orders", "/console/orders"),
     (Section::Exceptions, "Exceptions", "/console/exceptions"),
+    (Section::Export, "Export", "/console/export"),
     (Section::Audit, "Audit", "/console/audit"),
     (Section::Settings, "Settings", "/console/settings"),
 ];

@@ -27,6 +27,7 @@ pub mod audit;
 pub mod auth;
 pub mod csv;
 pub mod exceptions;
+pub mod export;
 pub mod layout;
 pub mod orders;
 pub mod settings;
@@ -62,6 +63,9 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/console/orders/{id}", get(orders::order))
         .route("/console/orders/{id}/notes", post(orders::add_note))
         .route("/console/exceptions", get(exceptions::page))
+        .route("/console/export", get(export::page))
+        .route("/console/export/orders.csv", get(export::orders))
+        .route("/console/export/payments.csv", get(export::payments))
         .route("/console/audit", get(audit::page))
         .route("/console/audit.csv", get(audit::export))
         .route("/console/settings", get(settings::page))

@@ -20,6 +20,7 @@ mod audit;
 mod chain;
 mod checkouts;
 mod claims;
+mod export;
 mod gateway_budget;
 mod outbox;
 mod receipt_key;
@@ -31,6 +32,7 @@ mod staff;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use chain::{Claimed, Forgotten};
+pub use export::{ExportedPayment, PaymentCursor};
 pub use gateway_budget::Turn;
 pub use outbox::{DueEvent, OutboxEvent};
 pub use reports::RefusedReport;
