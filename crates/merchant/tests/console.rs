@@ -45,6 +45,7 @@ on_both!(
     a_session_made_on_one_server_works_on_another_and_ends_on_both,
     orders_are_found_by_transaction_and_payer_and_unmatched_payments_are_counted,
     orders_and_payments_export_as_csv_for_a_range_of_days,
+    a_paid_orders_page_shows_each_of_its_events_escaped_on_one_timeline,
 );
 
 struct Harness {
@@ -1339,4 +1340,180 @@ async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
     assert_eq!(exports.len(), 4, "{exports:?}");
     assert!(exports.contains(&("export.payments", "vic", format!("{old_day} to {old_day}"))));
     assert!(exports.contains(&("export.orders", "vic", format!("{old_day} to {yesterday}"))));
+}
+
+async fn a_paid_orders_page_shows_each_of_its_events_escaped_on_one_timeline(db: Db) {
+    use usdt_checkout_chain::{Cursor, Step};
+    use usdt_checkout_protocol::gateway::GatewayStatus;
+    use usdt_checkout_server::checkouts::Source;
+    use usdt_checkout_server::domain::PaymentTerms;
+    use usdt_checkout_server::gateway::GatewayReport;
+
+    let h = harness(
+        db,
+        "timeline",
+        "[[chains]]\nid = 31337\nexplorer_url = \"https://scan.example\"\n",
+    )
+    .await;
+    let id = h
+        .order("25.00", "USD", "<script>alert('mug')</script>", "ref-1")
+        .await;
+    let chain = ChainId(31337);
+    let usdt = h.app.config.registry.token(chain, "USDT").unwrap().contract;
+    let receiver: Address = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+        .parse()
+        .unwrap();
+    let order_no = format!("{id}-a");
+    h.app
+        .checkouts
+        .attach_order(
+            &id,
+            &PaymentTerms {
+                chain_id: chain,
+                symbol: "USDT".into(),
+                token_contract: usdt,
+                decimals: 6,
+                amount_atomic: 25_000_001,
+                gateway_order_no: order_no.clone(),
+                plat_order_no: "P-1".into(),
+                pay_amount_atomic: 25_000_001,
+                to_address: receiver,
+                cashier_url: String::new(),
+                expires_at: now_ms() + 900_000,
+                required_confirmations: 2,
+            },
+        )
+        .await
+        .unwrap();
+    // The shopper claims another payment first: it waits for review.
+    let claimed = payment(
+        &format!("0x{}", "cd".repeat(32)),
+        "0xde709f2102306220921060314715629080e2fb77",
+        1_000_000,
+    );
+    let mut write = h.store.begin().await.unwrap();
+    write
+        .request_claim(chain, &claimed, &id, now_ms())
+        .await
+        .unwrap();
+    write.commit().await.unwrap();
+    // The chain shows the payment, then two blocks more.
+    let mut paid = payment(
+        &format!("0x{}", "ab".repeat(32)),
+        "0x52908400098527886e0f7030069857d2e4169ee7",
+        25_000_001,
+    );
+    paid.to = receiver;
+    paid.block_number = 100;
+    h.app
+        .checkouts
+        .apply_chain(
+            chain,
+            &Step {
+                head: 102,
+                fork: None,
+                payments: vec![paid.clone()],
+                next: Cursor {
+                    next_block: 103,
+                    recent: vec![],
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let report = |plat: &str| GatewayReport {
+        order_no: Some(order_no.clone()),
+        plat_order_no: Some(plat.into()),
+        status: GatewayStatus::Success,
+        amount: Some("25.000001".parse().unwrap()),
+        tx_id: Some(paid.tx_id.clone()),
+        chain_id: None,
+        symbol: None,
+        account: None,
+    };
+    // A report about another of the gateway's orders is refused; ours makes it paid.
+    h.app
+        .checkouts
+        .apply_report(&report("P-other"), Source::Webhook)
+        .await
+        .unwrap();
+    h.app
+        .checkouts
+        .apply_report(&report("P-1"), Source::Webhook)
+        .await
+        .unwrap();
+    let stored = h.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.state.as_str(), "paid");
+    // The fulfillment event was sent once and refused, with an answer of the receiver's own.
+    h.store
+        .mark_attempt(
+            &format!("ful_{id}"),
+            1,
+            now_ms(),
+            Err((
+                "HTTP 500: <script>alert('answer')</script>".into(),
+                now_ms() + 60_000,
+            )),
+        )
+        .await
+        .unwrap();
+    let (mut operator, csrf) = h.signed_in("oli", Role::Operator).await;
+    let noted = h
+        .post(
+            &mut operator,
+            &format!("/console/orders/{id}/notes"),
+            &[("csrf", &csrf), ("note", "<script>alert('note')</script>")],
+        )
+        .await;
+    assert_eq!(noted.status, StatusCode::SEE_OTHER, "{}", noted.body);
+
+    let page = h.get(&mut operator, &format!("/console/orders/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let body = &page.body;
+    assert!(!body.contains("<script>alert"), "{body}");
+    let h1 = &body[body.find("<h1>").unwrap()..];
+    assert!(
+        h1.starts_with(&format!("<h1>25.00 USD · order {id}")),
+        "fiat first: {h1:.80}"
+    );
+    let tx = paid.tx_id.as_str();
+    let timeline = &body[body.find("Timeline").expect("a timeline")..];
+    for event in [
+        "Created",
+        "25.000001 USDT on",
+        "The shopper claimed a payment: under review",
+        &format!("0x{}", "cd".repeat(32)),
+        "Chain payment of 25.000001 USDT",
+        "<dt>Block</dt><dd>100</dd>",
+        "<dt>Confirmations</dt><dd>3</dd>",
+        "0x52908400098527886E0F7030069857D2E4169EE7",
+        &format!(r#"href="https://scan.example/tx/{tx}""#),
+        "Gateway report refused (webhook): success",
+        "P-other",
+        "Gateway webhook: success",
+        "The gateway confirmed it paid",
+        "Fulfillment event queued",
+        "<dt>Attempts</dt><dd>1</dd>",
+        "HTTP 500: &lt;script&gt;alert(",
+        "Signed receipt issued",
+        &format!(r#"href="/api/checkouts/{id}/receipt""#),
+        "Note by oli",
+        "&lt;script&gt;alert('note')&lt;/script&gt;",
+    ] {
+        assert!(timeline.contains(event), "{event:?} in {timeline}");
+    }
+    assert_eq!(
+        timeline.matches("Gateway webhook: success").count(),
+        1,
+        "the refused one is not said applied: {timeline}"
+    );
+    let at = |event: &str| timeline.find(event).unwrap();
+    assert!(at("Created") < at("Chain payment"), "oldest first");
+    assert!(at("Chain payment") < at("Fulfillment event queued"));
+    assert!(at("Fulfillment event queued") < at("Note by oli"));
+    assert!(body.contains("&lt;script&gt;alert('mug')&lt;/script&gt;"));
+    let receipt = h
+        .get(&mut operator, &format!("/api/checkouts/{id}/receipt"))
+        .await;
+    assert_eq!(receipt.status, StatusCode::OK, "the link leads to it");
 }

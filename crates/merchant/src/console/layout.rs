@@ -156,6 +156,16 @@ pub fn time(ms: u64) -> Markup {
     html! { time datetime=(rfc3339(ms)) { (utc(ms)) } }
 }
 
+/// A state as people read it: `partially_paid` as "Partially paid".
+pub fn state_label(state: &str) -> String {
+    let spaced = state.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// `text` for a URL's query (everything but letters, digits and `-._~` percent-encoded).
 pub fn query_value(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());

@@ -32,6 +32,7 @@ pub mod layout;
 pub mod orders;
 pub mod settings;
 pub mod sign_in;
+pub mod timeline;
 
 /// The console's state: the app's.
 pub struct Console {

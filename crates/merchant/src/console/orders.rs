@@ -12,8 +12,9 @@ use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView};
 use usdt_checkout_protocol::{Address, OrderStatus, TxHash, parse_units};
 
 use super::auth::{Operator, Signed};
+pub use super::layout::state_label;
 use super::layout::{self, Section, query_value};
-use super::{Console, Refusal, see_other};
+use super::{Console, Refusal, see_other, timeline};
 use crate::domain::Checkout;
 use crate::store::OrderSearch;
 
@@ -57,16 +58,6 @@ pub fn search(text: &str, decimals: &[u8]) -> Option<OrderSearch> {
         price,
         token_amounts,
     })
-}
-
-/// A state as people read it: `partially_paid` as "Partially paid".
-pub fn state_label(state: &str) -> String {
-    let spaced = state.replace('_', " ");
-    let mut chars = spaced.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 fn states() -> impl Iterator<Item = CheckoutState> {
@@ -241,8 +232,8 @@ fn row(checkout: &Checkout, view: &CheckoutView) -> Markup {
     }
 }
 
-/// One order: what the list shows, its transactions and payers, its notes; a form to add one
-/// for those who may act.
+/// One order: its amount first, what it asked and what was paid, then its whole history as
+/// one timeline (see the timeline module), and a form to add a note for those who may act.
 pub async fn order(
     State(console): State<Arc<Console>>,
     signed: Signed,
@@ -255,7 +246,35 @@ pub async fn order(
         .await?
         .ok_or_else(|| Refusal::not_found(format!("There is no order {id:?}.")))?;
     let view = app.view(&checkout);
-    let notes = console.store().audit_of(&checkout.id, 100).await?;
+    let store = console.store();
+    let audit = store.audit_of(&checkout.id, 500).await?;
+    let history = store.order_history(&checkout).await?;
+    let chain = checkout
+        .terms
+        .as_ref()
+        .map(|t| t.chain_id)
+        .or(checkout.asked.as_ref().map(|a| a.chain_id));
+    let head = match chain {
+        Some(chain) => store
+            .cursor(chain)
+            .await?
+            .and_then(|c| c.next_block.checked_sub(1)),
+        None => None,
+    };
+    let network = |chain| app.network_name(chain);
+    let entries = timeline::timeline(
+        &checkout,
+        &timeline::Facts {
+            history: &history,
+            audit: &audit,
+            registry: &app.config.registry,
+            network: &network,
+            head,
+            receipt: app
+                .receipt(&checkout)
+                .map(|_| timeline::receipt_path(&checkout.id)),
+        },
+    );
     let may_act = signed.role.may(crate::staff::Permission::Act);
     let content = html! {
         dl.facts {
@@ -265,52 +284,16 @@ pub async fn order(
             @if let Some(reference) = &checkout.reference {
                 dt { "Reference" } dd { (reference) }
             }
-            dt { "Created" } dd { (layout::time(checkout.created_at)) }
             @if let Some(p) = &view.payment {
                 dt { "Asked" } dd { (p.amount) " " (p.symbol) " on " (p.network) }
                 dt { "Paid" } dd { (p.paid) " " (p.symbol) }
-                dt { "To" } dd { code { (p.to_address) } }
-                dt { "Gateway order" } dd { code { (p.order_no) } }
             }
             @if let Some(disagreement) = &checkout.disagreement {
                 dt { "Disagreement" } dd { (disagreement) }
             }
         }
-        @if let Some(p) = &view.payment && !p.transactions.is_empty() {
-            h2 { "Transactions" }
-            ul.plain {
-                @for tx in &p.transactions {
-                    li {
-                        @if let Some(url) = &tx.explorer_url {
-                            a href=(url) rel="noreferrer noopener" { code { (tx.hash) } }
-                        } @else { code { (tx.hash) } }
-                        @if let Some(amount) = &tx.amount { " — " (amount) " " (p.symbol) }
-                    }
-                }
-            }
-        }
-        @if !checkout.chain_payments.is_empty() {
-            h2 { "Payers" }
-            ul.plain {
-                @for payment in &checkout.chain_payments {
-                    li { code { (payment.from) } " in block " (payment.block_number) }
-                }
-            }
-        }
-        h2 { "Notes and actions" }
-        @if notes.is_empty() {
-            p.empty { "None yet." }
-        } @else {
-            ol.plain.log {
-                @for record in &notes {
-                    li {
-                        (layout::time(record.entry.at)) " — " (record.entry.actor) ": "
-                        (record.entry.action)
-                        @if let Some(note) = &record.entry.note { blockquote { (note) } }
-                    }
-                }
-            }
-        }
+        h2 { "Timeline" }
+        (timeline::render(&entries))
         @if may_act {
             form.note method="post" action={ "/console/orders/" (query_value(&checkout.id)) "/notes" } {
                 input type="hidden" name="csrf" value=(signed.csrf);
@@ -322,7 +305,10 @@ pub async fn order(
             }
         }
     };
-    let title = format!("Order {}", checkout.id);
+    let title = format!(
+        "{} {} · order {}",
+        view.price.amount, view.price.currency, checkout.id
+    );
     Ok(layout::page(
         &console,
         &signed,
