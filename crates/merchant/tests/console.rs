@@ -1249,8 +1249,15 @@ async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
     );
     let orders = csv_records(&csv.body);
     assert_eq!(orders.len(), 2, "{}", csv.body);
-    let (first, second) = (&orders[0], &orders[1]);
-    assert_eq!(first["order_id"], mug, "oldest first");
+    // Oldest first (two orders of one millisecond by id).
+    let order: Vec<(&str, &str)> = orders
+        .iter()
+        .map(|o| (o["created_at"].as_str(), o["order_id"].as_str()))
+        .collect();
+    assert!(order.is_sorted(), "{order:?}");
+    let exported: Vec<String> = orders.iter().map(|o| o["order_id"].clone()).collect();
+    let row = |id: &str| orders.iter().find(|o| o["order_id"] == id).unwrap();
+    let (first, second) = (row(&mug), row(&tee));
     assert_eq!(
         (
             first["fiat_amount"].as_str(),
@@ -1323,6 +1330,43 @@ async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
         .get(&mut viewer, "/console/export/orders.csv?from=2026-02-30")
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+
+    // The store's pages, one row at a time, cover the range once each, in order.
+    let (start, end) = (now_ms() - 50 * 86_400_000, now_ms() + 86_400_000);
+    let mut after: Option<(u64, String)> = None;
+    let mut seen = vec![];
+    loop {
+        let after_ref = after.as_ref().map(|(at, id)| (*at, id.as_str()));
+        let page = h
+            .store
+            .orders_created(start, end, after_ref, 1)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        seen.push(last.id.clone());
+        after = Some((last.created_at, last.id.clone()));
+    }
+    assert_eq!(seen, exported);
+    let mut after = None;
+    let mut seen = vec![];
+    loop {
+        let page = h
+            .store
+            .payments_mined(start, end, after.as_ref(), 1)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        let p = &last.payment;
+        seen.push(p.value);
+        after = Some((
+            p.timestamp_ms,
+            last.chain.0,
+            p.tx_id.as_str().to_owned(),
+            p.log_index,
+        ));
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, [1_000_000, 3_500_000, 12_500_001]);
 
     // Each export is audited, with who and which days.
     let log = h.store.audit_page(100, None).await.unwrap();
