@@ -1179,6 +1179,32 @@ fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
         .collect()
 }
 
+/// An order's terms on the test chain (31337): `amount_atomic` USDT (6 decimals) to pay into
+/// `RECEIVER`, as if the gateway made order `order_no`, its own id `P-1`.
+fn local_terms(
+    app: &App,
+    order_no: &str,
+    amount_atomic: u128,
+) -> usdt_checkout_server::domain::PaymentTerms {
+    let chain = ChainId(31337);
+    usdt_checkout_server::domain::PaymentTerms {
+        chain_id: chain,
+        symbol: "USDT".into(),
+        token_contract: app.config.registry.token(chain, "USDT").unwrap().contract,
+        decimals: 6,
+        amount_atomic,
+        gateway_order_no: order_no.into(),
+        plat_order_no: "P-1".into(),
+        pay_amount_atomic: amount_atomic,
+        to_address: RECEIVER.parse().unwrap(),
+        cashier_url: String::new(),
+        expires_at: now_ms() + 900_000,
+        required_confirmations: 2,
+    }
+}
+
+const RECEIVER: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+
 async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
     let h = harness(db, "export", "").await;
     let mug = h.order("12.50", "USDT", "Mug", "ref-mug").await;
@@ -1190,6 +1216,12 @@ async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
             "@SUM(1)",
         )
         .await;
+    // The mug's order asks 12.500001 USDT.
+    h.app
+        .checkouts
+        .attach_order(&mug, &local_terms(&h.app, "mug-a", 12_500_001))
+        .await
+        .unwrap();
     let paid = payment(
         &format!("0x{}", "ab".repeat(32)),
         "0x52908400098527886e0f7030069857d2e4169ee7",
@@ -1268,6 +1300,16 @@ async fn orders_and_payments_export_as_csv_for_a_range_of_days(db: Db) {
     assert_eq!(first["customer_reference"], "ref-mug");
     assert_eq!(first["transactions"], paid.tx_id.as_str());
     assert_eq!(first["refunds"], "");
+    assert_eq!(
+        (
+            first["token"].as_str(),
+            first["chain"].as_str(),
+            first["amount_asked"].as_str(),
+            first["gateway_order"].as_str()
+        ),
+        ("USDT", "Local chain", "12.500001", "mug-a")
+    );
+    assert_eq!(second["amount_asked"], "", "no order asked yet");
     assert_eq!(second["order_id"], tee);
     assert_eq!(second["fiat_amount"], "25.00");
     assert_eq!(
@@ -1390,7 +1432,6 @@ async fn a_paid_orders_page_shows_each_of_its_events_escaped_on_one_timeline(db:
     use usdt_checkout_chain::{Cursor, Step};
     use usdt_checkout_protocol::gateway::GatewayStatus;
     use usdt_checkout_server::checkouts::Source;
-    use usdt_checkout_server::domain::PaymentTerms;
     use usdt_checkout_server::gateway::GatewayReport;
 
     let h = harness(
@@ -1403,30 +1444,11 @@ async fn a_paid_orders_page_shows_each_of_its_events_escaped_on_one_timeline(db:
         .order("25.00", "USD", "<script>alert('mug')</script>", "ref-1")
         .await;
     let chain = ChainId(31337);
-    let usdt = h.app.config.registry.token(chain, "USDT").unwrap().contract;
-    let receiver: Address = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
-        .parse()
-        .unwrap();
+    let receiver: Address = RECEIVER.parse().unwrap();
     let order_no = format!("{id}-a");
     h.app
         .checkouts
-        .attach_order(
-            &id,
-            &PaymentTerms {
-                chain_id: chain,
-                symbol: "USDT".into(),
-                token_contract: usdt,
-                decimals: 6,
-                amount_atomic: 25_000_001,
-                gateway_order_no: order_no.clone(),
-                plat_order_no: "P-1".into(),
-                pay_amount_atomic: 25_000_001,
-                to_address: receiver,
-                cashier_url: String::new(),
-                expires_at: now_ms() + 900_000,
-                required_confirmations: 2,
-            },
-        )
+        .attach_order(&id, &local_terms(&h.app, &order_no, 25_000_001))
         .await
         .unwrap();
     // The shopper claims another payment first: it waits for review.
