@@ -239,22 +239,11 @@ impl Shop {
     async fn pay_from_wallet(&self) {
         self.click_on("button.usdt-checkout__wallet", "Pay with Test Wallet")
             .await;
-        let status = ".usdt-checkout__wallet-status";
-        let sent = tokio::time::timeout(
-            usdt_checkout_testkit::browser::PATIENCE - Duration::from_secs(5),
-            self.wait_for(status, "Sent from your wallet"),
-        )
-        .await;
-        if sent.is_err() {
-            // What the wallet was asked, and what the widget says: why it never sent.
-            let calls = self
-                .browser
-                .script("return JSON.stringify(window.walletCalls);", vec![])
-                .await;
-            panic!(
-                "the wallet never sent; it was asked {calls}, and the widget says {:?}",
-                self.text(status).await
-            );
+        // "Sent" shows until the server has seen the payment: on a busy machine the checkout can
+        // be confirming (the wallet's line gone with the payment panel) before it is looked at.
+        tokio::select! {
+            () = self.wait_for(".usdt-checkout__wallet-status", "Sent from your wallet") => {}
+            () = self.status("Confirming") => {}
         }
     }
 
