@@ -46,7 +46,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 8] = [
+const MIGRATIONS: [(i64, &str); 9] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -55,6 +55,7 @@ const MIGRATIONS: [(i64, &str); 8] = [
     (6, include_str!("../../migrations/0006_gateway_paid_at.sql")),
     (7, include_str!("../../migrations/0007_proof.sql")),
     (8, include_str!("../../migrations/0008_console.sql")),
+    (9, include_str!("../../migrations/0009_export_indexes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
