@@ -78,21 +78,34 @@ pub(super) async fn create_checkout(
         "too many checkouts asked for from this address; try again shortly",
     )?;
     // Refused before anything is written: a request for an item not for sale, or a network or
-    // token the gateway does not take, must not leave a checkout behind.
-    let item = match &request.item {
-        Some(id) => Some(
-            app.config
-                .items
-                .get(id)
-                .ok_or_else(|| ApiError::bad_request(format!("no item {id:?} is for sale")))?,
-        ),
-        None => None,
-    };
+    // token the gateway does not take, must not leave a checkout behind. What the request is for
+    // is read first: it needs nothing of the gateway.
+    let target = target(&app, &request)?;
     let offer = accepted_token(&app, request.chain_id, &request.symbol).await?;
-    let checkout = checkout_for(&app, &request, item).await?;
+    let checkout = checkout_for(&app, &request, target).await?;
     let price = async |price: &Price| priced(&app, price, &offer.token).await;
     let started = start_payment(&app.checkouts, &app.gateway, checkout, &offer, price).await?;
     Ok((StatusCode::CREATED, Json(app.view(&started))))
+}
+
+/// What a widget's request is for: an item of the catalog, or a checkout the storefront made.
+enum Target<'a> {
+    Item(&'a Item),
+    Checkout(&'a str),
+}
+
+/// The request's [`Target`]: exactly one of `item` and `checkoutId`, an item being for sale.
+fn target<'a>(app: &'a App, request: &'a CreateCheckout) -> Result<Target<'a>, ApiError> {
+    match (&request.item, &request.checkout_id) {
+        (Some(id), None) => app
+            .config
+            .items
+            .get(id)
+            .map(Target::Item)
+            .ok_or_else(|| ApiError::bad_request(format!("no item {id:?} is for sale"))),
+        (None, Some(id)) => Ok(Target::Checkout(id)),
+        _ => Err(ApiError::bad_request("name either an item or a checkoutId")),
+    }
 }
 
 /// The checkout a widget's request is for: a new one for a catalog item (the same one again for
@@ -100,10 +113,10 @@ pub(super) async fn create_checkout(
 async fn checkout_for(
     app: &App,
     request: &CreateCheckout,
-    item: Option<&Item>,
+    target: Target<'_>,
 ) -> Result<Checkout, ApiError> {
-    match (item, &request.checkout_id) {
-        (Some(item), None) => {
+    match target {
+        Target::Item(item) => {
             let fresh = Checkout {
                 idempotency_key: Some(request.idempotency_key.clone()),
                 item_id: Some(item.id.clone()),
@@ -122,12 +135,11 @@ async fn checkout_for(
             }
             Ok(stored)
         }
-        (None, Some(id)) => app
+        Target::Checkout(id) => app
             .checkouts
             .reload(id)
             .await?
             .ok_or_else(ApiError::not_found),
-        _ => Err(ApiError::bad_request("name either an item or a checkoutId")),
     }
 }
 
