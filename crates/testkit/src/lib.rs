@@ -32,12 +32,40 @@ pub fn now_ms() -> u64 {
 }
 
 /// A port free on loopback now, for a process that must be told its port before it starts.
+///
+/// Taken below the kernel's ephemeral range (32768 and up on Linux): a port there, once
+/// released, is also what the next outgoing connection or `--port 0` may be given, and with
+/// many tests side by side one was, before the server it was meant for could listen. Each
+/// process walks its own stretch from a start drawn from its id and the clock.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = std::process::id().wrapping_mul(1_009)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_micros();
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        start % COUNT,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    (0..COUNT)
+        .map(|_| FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok())
+        .map_or_else(
+            || {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            },
+            |port| port as u16,
+        )
 }
 
 /// A child process killed on drop.
@@ -642,5 +670,24 @@ where
             panic!("gave up waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_differ() {
+        let ports: Vec<u16> = (0..20).map(|_| super::free_port()).collect();
+        assert!(
+            ports.iter().all(|&p| (20_000..32_000).contains(&p)),
+            "{ports:?}"
+        );
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        }
     }
 }
