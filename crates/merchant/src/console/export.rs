@@ -113,38 +113,15 @@ pub fn order_line(
     registry: &ChainRegistry,
     network: impl Fn(ChainId) -> String,
 ) -> String {
-    // The ask: the order's terms, or before its order what was asked for.
-    let ask = match (&checkout.terms, &checkout.asked) {
-        (Some(t), _) => Some((
-            t.chain_id,
-            t.symbol.as_str(),
-            Some(t.decimals),
-            t.pay_amount_atomic,
-        )),
-        (None, Some(a)) => Some((
-            a.chain_id,
-            a.symbol.as_str(),
-            registry
-                .token(a.chain_id, &a.symbol)
-                .ok()
-                .map(|t| t.decimals),
-            a.pay_amount_atomic,
-        )),
-        (None, None) => None,
-    };
+    let ask = super::timeline::ask(checkout, registry);
     let (token, chain, asked, paid) = match ask {
         Some((chain, symbol, Some(decimals), pay)) => (
-            symbol.to_owned(),
+            symbol,
             network(chain),
             format_units(pay, decimals),
             format_units(checkout.paid_atomic, decimals),
         ),
-        Some((chain, symbol, None, _)) => (
-            symbol.to_owned(),
-            network(chain),
-            String::new(),
-            String::new(),
-        ),
+        Some((chain, symbol, None, _)) => (symbol, network(chain), String::new(), String::new()),
         None => Default::default(),
     };
     let mut transactions: Vec<&TxHash> = vec![];

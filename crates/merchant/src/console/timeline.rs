@@ -70,8 +70,9 @@ pub struct Facts<'a> {
     pub receipt: Option<String>,
 }
 
-/// The order's ask: its chain, token symbol and decimals (when known), and the amount asked.
-fn ask(
+/// The order's ask: its chain, token symbol and decimals (when known), and the amount asked: the
+/// order's terms, or before its order what was asked for (the export reads it too).
+pub(super) fn ask(
     checkout: &Checkout,
     registry: &ChainRegistry,
 ) -> Option<(ChainId, String, Option<u8>, u128)> {
