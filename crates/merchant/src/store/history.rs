@@ -5,7 +5,8 @@
 use sqlx::Row;
 
 use super::chain::stored_hash;
-use super::{RefusedReport, Store, StoreError, gateway_tx};
+use super::reports::refused_report;
+use super::{RefusedReport, Store, StoreError};
 use crate::domain::Checkout;
 
 /// A webhook about an order, its signature verified (those refused as about another order are
@@ -82,21 +83,7 @@ impl Store {
             .await?
             {
                 let key = row.try_get("report_key")?;
-                history.refused.push((
-                    key,
-                    RefusedReport {
-                        received_at: row.try_get::<i64, _>("received_at")? as u64,
-                        source: row.try_get("source")?,
-                        order_no: row.try_get("order_no")?,
-                        plat_order_no: row.try_get("plat_order_no")?,
-                        status: row.try_get("status")?,
-                        amount: row.try_get("amount")?,
-                        tx_hash: row
-                            .try_get::<Option<String>, _>("tx_hash")?
-                            .and_then(|tx| gateway_tx(&tx)),
-                        reason: row.try_get("reason")?,
-                    },
-                ));
+                history.refused.push((key, refused_report(&row)?));
             }
         }
         let row = sqlx::query("SELECT * FROM fulfillment_events WHERE checkout_id = $1")

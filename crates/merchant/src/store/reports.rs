@@ -2,6 +2,7 @@
 //! those that named one of our orders but were about another.
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use usdt_checkout_protocol::TxHash;
 
 use super::{Store, StoreError, Write, gateway_tx};
@@ -16,22 +17,25 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                Ok(RefusedReport {
-                    received_at: row.try_get::<i64, _>("received_at")? as u64,
-                    source: row.try_get("source")?,
-                    order_no: row.try_get("order_no")?,
-                    plat_order_no: row.try_get("plat_order_no")?,
-                    status: row.try_get("status")?,
-                    amount: row.try_get("amount")?,
-                    tx_hash: row
-                        .try_get::<Option<String>, _>("tx_hash")?
-                        .and_then(|tx| gateway_tx(&tx)),
-                    reason: row.try_get("reason")?,
-                })
-            })
+            .map(refused_report)
             .collect()
     }
+}
+
+/// A `refused_reports` row, read back.
+pub(super) fn refused_report(row: &AnyRow) -> Result<RefusedReport, StoreError> {
+    Ok(RefusedReport {
+        received_at: row.try_get::<i64, _>("received_at")? as u64,
+        source: row.try_get("source")?,
+        order_no: row.try_get("order_no")?,
+        plat_order_no: row.try_get("plat_order_no")?,
+        status: row.try_get("status")?,
+        amount: row.try_get("amount")?,
+        tx_hash: row
+            .try_get::<Option<String>, _>("tx_hash")?
+            .and_then(|tx| gateway_tx(&tx)),
+        reason: row.try_get("reason")?,
+    })
 }
 
 impl Write {
