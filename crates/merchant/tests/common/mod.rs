@@ -14,6 +14,7 @@ use usdt_checkout_server::fulfillment;
 use usdt_checkout_testkit::provider::RpcProvider;
 use usdt_checkout_testkit::*;
 
+pub mod console;
 pub mod storefront;
 
 /// `checkout-server receipt verify` on a receipt's text, with the server's public key: what it
