@@ -7,7 +7,8 @@ use std::time::Duration;
 use usdt_checkout_chain::ChainClient;
 use usdt_checkout_protocol::{Chain, ChainId, ChainRegistry};
 
-use super::file::ChainFile;
+use super::file::{ChainFile, ToleranceFile};
+use crate::tolerance::Tolerance;
 
 /// A chain the server reads itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub struct WatchedChain {
     /// The tokens the product knows on this chain: read even before a checkout on this chain
     /// exists, so a transfer sent here for an order on another chain is seen.
     pub tokens: Vec<usdt_checkout_protocol::Address>,
+    /// How far short of the amount asked a payment may fall and still count as paid, by token
+    /// symbol; a token not named forgives nothing. Fixed into each order's terms when they are.
+    pub underpaid_tolerance: BTreeMap<String, Tolerance>,
 }
 
 impl WatchedChain {
@@ -142,6 +146,16 @@ pub(super) fn watched_chains(
             ));
         }
         let id = ChainId(chain.id);
+        let underpaid_tolerance = tolerances(id, &chain.underpaid_tolerance, registry)?;
+        if !underpaid_tolerance.is_empty() && rpc_urls.is_empty() {
+            // The gateway reports a short payment as partly paid, whether its transfers are
+            // confirmed or not, and never as paid: only the chain, read here, can settle one.
+            return Err(format!(
+                "chains {}: underpaid_tolerance needs rpc_url: a payment short of the amount is \
+                 accepted on the chain's confirmations, which this server reads itself",
+                chain.id
+            ));
+        }
         let watched = WatchedChain {
             id,
             rpc_urls,
@@ -155,12 +169,36 @@ pub(super) fn watched_chains(
                 .chain(id)
                 .map(|c| c.tokens.iter().map(|t| t.contract).collect())
                 .unwrap_or_default(),
+            underpaid_tolerance,
         };
         if chains.insert(id, watched).is_some() {
             return Err(format!("chains: {} is listed twice", chain.id));
         }
     }
     Ok(chains)
+}
+
+/// Each token's underpayment tolerance on chain `id`, as written: the token must be one the
+/// chain has, and the amount no finer than its decimals.
+fn tolerances(
+    id: ChainId,
+    file: &BTreeMap<String, ToleranceFile>,
+    registry: &ChainRegistry,
+) -> Result<BTreeMap<String, Tolerance>, String> {
+    file.iter()
+        .map(|(symbol, written)| {
+            let token = registry.token(id, symbol).map_err(|_| {
+                format!("chains {id}: underpaid_tolerance names {symbol:?}, a token this chain does not have")
+            })?;
+            let tolerance = Tolerance::parse(
+                written.amount.as_deref(),
+                written.percent.as_deref(),
+                token.decimals,
+            )
+            .map_err(|e| format!("chains {id}: underpaid_tolerance {symbol}: {e}"))?;
+            Ok((symbol.clone(), tolerance))
+        })
+        .collect()
 }
 
 /// Blocks before a payment counts as settled, where the configuration does not say.
@@ -271,6 +309,42 @@ mod tests {
         assert!(error.contains("http(s)"), "{error}");
         let error = with_base("[[chains]]\nid = 1\nrpc_calls_per_day = 10").unwrap_err();
         assert!(error.contains("rpc_calls_per_day"), "{error}");
+    }
+
+    #[test]
+    fn a_tokens_underpayment_tolerance_is_read_into_units_and_refused_saying_why() {
+        let local = "[[chains]]\nid = 31337\nrpc_url = \"http://127.0.0.1:8545\"\n";
+        let config = with_base(&format!(
+            "{local}underpaid_tolerance = {{ USDT = {{ amount = \"1.5\", percent = \"2\" }} }}"
+        ))
+        .unwrap();
+        let usdt = config.chains[&ChainId(31337)].underpaid_tolerance["USDT"];
+        assert_eq!(usdt.amount.map(|a| a.atomic), Some(1_500_000));
+        assert_eq!(usdt.percent.map(|p| p.hundredths()), Some(200));
+        assert_eq!(usdt.to_string(), "1.5 or 2%, whichever is less");
+        let none = with_base(local).unwrap();
+        assert!(none.chains[&ChainId(31337)].underpaid_tolerance.is_empty());
+
+        let error = |tolerance: &str| {
+            with_base(&format!("{local}underpaid_tolerance = {{ {tolerance} }}")).unwrap_err()
+        };
+        for (tolerance, says) in [
+            ("USDT = { amount = \"-1\" }", "negative"),
+            ("USDT = { percent = \"-1\" }", "negative"),
+            ("USDT = { percent = \"12\" }", "over the 10%"),
+            ("USDT = { amount = \"0.0000001\" }", "only 6 decimals"),
+            ("USDT = { amount = 1.5 }", "string"),
+            ("USDT = {}", "amount, percent or both"),
+            ("USDT = { amount = \"1\", fee = \"2\" }", "unknown field"),
+            ("DAI = { amount = \"1\" }", "does not have"),
+        ] {
+            let error = error(tolerance);
+            assert!(error.contains(says), "{tolerance}: {error}");
+        }
+        let unread =
+            with_base("[[chains]]\nid = 1\nunderpaid_tolerance = { USDT = { amount = \"1\" } }")
+                .unwrap_err();
+        assert!(unread.contains("needs rpc_url"), "{unread}");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(super) struct File {
     pub(super) trusted_proxies: Vec<String>,
     /// Where the built widget is, to serve under `/checkout/`.
     pub(super) widget_dir: Option<PathBuf>,
+    /// Where shoppers reach this server (`https://pay.shop.example`): payment links point there.
+    pub(super) public_url: Option<String>,
     /// How long a client may take to send a request's headers.
     pub(super) header_timeout_seconds: Option<u64>,
     #[serde(default)]
@@ -72,6 +74,18 @@ pub(super) struct ChainFile {
     pub(super) name: Option<String>,
     pub(super) explorer_url: Option<String>,
     pub(super) tokens: Option<Vec<Token>>,
+    /// How far short of the amount asked a payment in each token (by symbol) may fall and still
+    /// count as paid: `{ USDT = { amount = "1", percent = "2" } }`.
+    #[serde(default)]
+    pub(super) underpaid_tolerance: BTreeMap<String, ToleranceFile>,
+}
+
+/// A token's underpayment tolerance as written: decimal strings, never floats.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ToleranceFile {
+    pub(super) amount: Option<String>,
+    pub(super) percent: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
