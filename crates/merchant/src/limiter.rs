@@ -66,6 +66,18 @@ impl Network {
     }
 }
 
+/// As written in `trusted_proxies`: `10.0.0.0/8`, or an address alone.
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bits = if self.base.is_ipv4() { 32 } else { 128 };
+        if self.prefix == bits {
+            write!(f, "{}", self.base)
+        } else {
+            write!(f, "{}/{}", self.base, self.prefix)
+        }
+    }
+}
+
 /// The first `prefix` of `bits` bits of `value`, the rest zero.
 fn masked(value: u128, bits: u8, prefix: u8) -> u128 {
     match bits - prefix.min(bits) {

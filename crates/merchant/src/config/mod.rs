@@ -5,6 +5,7 @@
 
 mod chains;
 mod console;
+mod effective;
 mod file;
 mod gateway;
 mod rates;
@@ -26,6 +27,7 @@ pub use crate::store::Database;
 
 pub use chains::{WatchedChain, chain_clients, default_poll_interval};
 pub use console::ConsoleConfig;
+pub use effective::Setting;
 use file::File;
 pub use rates::RateSource;
 
@@ -55,6 +57,9 @@ pub struct Config {
     /// from one is the client's its `X-Forwarded-For` names (see [`crate::limiter::client_key`]).
     pub trusted_proxies: Vec<Network>,
     pub widget_dir: Option<PathBuf>,
+    /// Where shoppers reach this server, without a trailing slash: a payment link is
+    /// `{public_url}/pay/{id}`. `http://{listen}` unless set.
+    pub public_url: String,
     /// How long a client has to send a request's headers (an idle kept-alive connection, the
     /// next request's) before its connection is closed.
     pub header_timeout: Duration,
@@ -250,6 +255,7 @@ pub fn parse(
             .map(|text| text.parse().map_err(|e| format!("trusted_proxies: {e}")))
             .collect::<Result<_, String>>()?,
         widget_dir: file.widget_dir,
+        public_url: public_url(env("CHECKOUT_PUBLIC_URL").or(file.public_url), listen)?,
         header_timeout: Duration::from_secs(match file.header_timeout_seconds {
             None => DEFAULT_HEADER_TIMEOUT_SECONDS,
             Some(seconds @ 1..=300) => seconds,
@@ -266,6 +272,36 @@ pub fn parse(
         registry,
         console: console::console(file.console)?,
     })
+}
+
+/// `public_url` as set, else this server's own address; checked: an http(s) URL of a host, with
+/// at most a path (a proxy's prefix), no query, fragment, credentials or trailing slash, so that
+/// `{public_url}/pay/{id}` is the page and nothing else.
+fn public_url(set: Option<String>, listen: SocketAddr) -> Result<String, String> {
+    let Some(url) = set else {
+        return Ok(format!("http://{listen}"));
+    };
+    let refused = |why: &str| Err(format!("public_url {url:?} {why}"));
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return refused("must be an http(s) URL such as https://pay.shop.example");
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return refused("must name a host, without credentials");
+    }
+    if url.ends_with('/') {
+        return refused("must not end with '/'");
+    }
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '"' | '<' | '>'))
+    {
+        return refused("must have no query, fragment, spaces or quotes");
+    }
+    Ok(url)
 }
 
 /// How long a client has to send a request's headers, unless configured: a shopper's browser
