@@ -17,6 +17,7 @@ pub mod error;
 pub mod fulfillment;
 pub mod gateway;
 pub mod limiter;
+pub mod links;
 pub mod long_polls;
 pub mod matching;
 pub mod payment;

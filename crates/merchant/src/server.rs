@@ -234,7 +234,9 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .allow_headers([header::CONTENT_TYPE, header::IF_NONE_MATCH])
         .expose_headers([header::ETAG, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));
-    let mut router = api::routes(app.clone()).merge(console::routes(app.clone()));
+    let mut router = api::routes(app.clone())
+        .merge(console::routes(app.clone()))
+        .merge(api::pay::routes(app.clone()));
     if let Some(dir) = &app.config.widget_dir {
         let assets = axum::Router::new()
             // `cargo xtask widget` writes each file brotli- and gzip-compressed beside it: a

@@ -110,6 +110,14 @@ pub struct StorefrontCheckout {
     /// The storefront's own order reference, echoed in the fulfillment event.
     #[serde(default)]
     pub reference: Option<String>,
+    /// Make it a payment link, paid on the checkout server's hosted page (`/pay/{id}`): the
+    /// answer carries its `payUrl`. Implied by `expires_at`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link: bool,
+    /// A payment link's end (Unix ms), from a minute to a year away: past it, a shopper can no
+    /// longer start paying it. Makes the checkout a payment link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use usdt_checkout_protocol::checkout::{
 };
 use usdt_checkout_protocol::signature::secrets_equal;
 
-use super::{ApiJson, new_id, query};
+use super::{ApiJson, new_id, pay, query};
 use crate::app::App;
 use crate::domain::{Checkout, CreatedBy, Price};
 use crate::error::ApiError;
@@ -112,10 +112,26 @@ fn admitted(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A checkout made through the admin API, as the shopper sees it; for a payment link, with the
+/// page where it is paid and its end (`linkExpiresAt`: the view's `expiresAt` is its order's).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Created {
+    #[serde(flatten)]
+    view: CheckoutView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pay_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link_expires_at: Option<u64>,
+}
+
 async fn create_storefront_checkout(
     State(app): State<Arc<App>>,
     ApiJson(request): ApiJson<StorefrontCheckout>,
-) -> Result<(StatusCode, Json<CheckoutView>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    if request.link || request.expires_at.is_some() {
+        return create_link(&app, &request).await;
+    }
     let price = Price::parse(&request.amount, &request.currency, &app.config.registry)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if request.description.trim().is_empty() {
@@ -132,12 +148,51 @@ async fn create_storefront_checkout(
         )
     };
     let stored = app.checkouts.open(&checkout).await?;
-    Ok((StatusCode::CREATED, Json(app.view(&stored))))
+    let created = Created {
+        view: app.view(&stored),
+        pay_url: None,
+        link_expires_at: None,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Refuses a fiat currency no accepted token has a rate in (`XYZ`, or `usd` for `USD`): a
-/// checkout priced in it could never be paid, and would answer `no_rate` to every shopper.
-async fn payable(app: &App, currency: &str) -> Result<(), ApiError> {
+/// A payment link (see the links module): checked as the console checks one, audited as the
+/// admin API's.
+async fn create_link(
+    app: &App,
+    request: &StorefrontCheckout,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let asked = crate::links::Asked {
+        amount: &request.amount,
+        currency: &request.currency,
+        description: &request.description,
+        reference: request.reference.as_deref(),
+        expires_at: request.expires_at,
+    };
+    let new = crate::links::NewLink::parse(asked, crate::clock::now_ms(), &app.config.registry)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    payable(app, &new.price.currency).await?;
+    let entry = crate::store::AuditEntry {
+        at: crate::clock::now_ms(),
+        actor: "admin API".into(),
+        action: "link.create".into(),
+        ..Default::default()
+    };
+    let (stored, link) = pay::open_link(app, new, crate::links::Via::Api, entry).await?;
+    let created = Created {
+        view: app.view(&stored),
+        pay_url: Some(pay::pay_url(app, &stored.id)),
+        link_expires_at: link.expires_at,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Whether a checkout priced in `currency` could be paid: it is a token's symbol, or some
+/// accepted token has a rate in it (asking the gateway's rates when they come from there).
+pub(crate) async fn payable_in(
+    app: &App,
+    currency: &str,
+) -> Result<bool, crate::payment::StartError> {
     let registry = &app.config.registry;
     let mut symbols: Vec<&str> = registry
         .chains()
@@ -146,17 +201,26 @@ async fn payable(app: &App, currency: &str) -> Result<(), ApiError> {
     symbols.sort_unstable();
     symbols.dedup();
     if symbols.contains(&currency) {
-        return Ok(());
+        return Ok(true);
     }
     for symbol in symbols {
         let rate = app
             .catalog
             .rate(&app.gateway, &app.config.rates, symbol, currency)
             .await
-            .map_err(|e| ApiError::from(crate::payment::StartError::Gateway(e)))?;
+            .map_err(crate::payment::StartError::Gateway)?;
         if rate.is_some() {
-            return Ok(());
+            return Ok(true);
         }
+    }
+    Ok(false)
+}
+
+/// Refuses a fiat currency no accepted token has a rate in (`XYZ`, or `usd` for `USD`): a
+/// checkout priced in it could never be paid, and would answer `no_rate` to every shopper.
+async fn payable(app: &App, currency: &str) -> Result<(), ApiError> {
+    if payable_in(app, currency).await? {
+        return Ok(());
     }
     Err(ApiError::bad_request(format!(
         "currency {currency:?}: no token has a rate in it, so this checkout could never be paid"

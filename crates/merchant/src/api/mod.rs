@@ -20,6 +20,7 @@ use crate::error::ApiError;
 
 pub mod admin;
 mod health;
+pub mod pay;
 mod webhook;
 mod widget;
 

@@ -81,6 +81,9 @@ pub(super) async fn create_checkout(
     // token the gateway does not take, must not leave a checkout behind. What the request is for
     // is read first: it needs nothing of the gateway.
     let target = target(&app, &request)?;
+    if let Target::Checkout(id) = target {
+        super::pay::refuse_expired(&app, id).await?;
+    }
     let offer = accepted_token(&app, request.chain_id, &request.symbol).await?;
     let checkout = checkout_for(&app, &request, target).await?;
     let price = async |price: &Price| priced(&app, price, &offer.token).await;

@@ -11,14 +11,16 @@ use super::{Console, Page};
 pub enum Section {
     Orders,
     Exceptions,
+    Links,
     Export,
     Audit,
     Settings,
 }
 
-const SECTIONS: [(Section, &str, &str); 5] = [
+const SECTIONS: [(Section, &str, &str); 6] = [
     (Section::Orders, "Orders", "/console/orders"),
     (Section::Exceptions, "Exceptions", "/console/exceptions"),
+    (Section::Links, "Payment links", "/console/links"),
     (Section::Export, "Export", "/console/export"),
     (Section::Audit, "Audit", "/console/audit"),
     (Section::Settings, "Settings", "/console/settings"),

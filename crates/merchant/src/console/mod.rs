@@ -29,6 +29,7 @@ pub mod csv;
 pub mod exceptions;
 pub mod export;
 pub mod layout;
+pub mod links;
 pub mod orders;
 pub mod settings;
 pub mod sign_in;
@@ -64,6 +65,9 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/console/orders/{id}", get(orders::order))
         .route("/console/orders/{id}/notes", post(orders::add_note))
         .route("/console/exceptions", get(exceptions::page))
+        .route("/console/links", get(links::page).post(links::create))
+        .route("/console/links/{id}", get(links::link))
+        .route("/console/links/{id}/qr.svg", get(links::qr))
         .route("/console/export", get(export::page))
         .route("/console/export/orders.csv", get(export::orders))
         .route("/console/export/payments.csv", get(export::payments))
@@ -92,6 +96,7 @@ pub fn routes(app: Arc<App>) -> Router {
     let assets = Router::new()
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/static/console.js", get(script))
+        .route("/console/static/links.js", get(links::script))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=300"),

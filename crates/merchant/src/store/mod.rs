@@ -23,6 +23,7 @@ mod claims;
 mod export;
 mod gateway_budget;
 mod history;
+mod links;
 mod outbox;
 mod receipt_key;
 pub mod replicas;
@@ -46,7 +47,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 9] = [
+const MIGRATIONS: [(i64, &str); 10] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -56,6 +57,7 @@ const MIGRATIONS: [(i64, &str); 9] = [
     (7, include_str!("../../migrations/0007_proof.sql")),
     (8, include_str!("../../migrations/0008_console.sql")),
     (9, include_str!("../../migrations/0009_export_indexes.sql")),
+    (11, include_str!("../../migrations/0011_payment_links.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
