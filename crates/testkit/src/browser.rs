@@ -415,6 +415,17 @@ impl Browser {
         .await;
     }
 
+    /// Files the pages download (an attachment, a `download` link) are saved into `dir`, under
+    /// the names their servers give them, as a browser asked to save them does.
+    pub async fn download_into(&self, dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        self.cdp(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir.display().to_string()}),
+        )
+        .await;
+    }
+
     /// Shows the page as it prints (CSS `@media print`) until called again with `false`.
     pub async fn emulate_print(&self, on: bool) {
         let media = if on { "print" } else { "" };

@@ -81,6 +81,7 @@ impl Config {
     fn server(&self, s: &mut Settings) {
         s.section("Server")
             .plain("listen", self.listen.to_string())
+            .plain("public_url", redacted_url(&self.public_url, false))
             .plain("database", database(&self.database))
             .plain("merchant_name", or_none(&self.merchant_name))
             .plain("allowed_origins", list(&self.allowed_origins))
@@ -187,6 +188,15 @@ impl Config {
             s.plain("rpc_calls_per_day", watched.rpc_calls_per_day.to_string())
                 .plain("confirmations", watched.confirmations.to_string())
                 .plain("poll_interval", duration(watched.poll_interval));
+            for token in &chain.tokens {
+                s.plain(
+                    &format!("underpaid_tolerance {}", token.symbol),
+                    watched
+                        .underpaid_tolerance
+                        .get(&token.symbol)
+                        .map_or("none (the amount asked, in full)".into(), |t| t.to_string()),
+                );
+            }
         }
     }
 
@@ -372,7 +382,8 @@ mod tests {
              [fulfillment]\nurl = \"https://shop.example/paid\"\nsecret = \"{FULFILMENT}\"\n\
              [rates]\nurl = \"https://rates.example/v1?key={RATES_KEY}\"\n\
              [[chains]]\nid = 1\nrpc_urls = [\"https://mainnet.infura.io/v3/{RPC_KEY}\", \
-             \"https://node:{RPC_PASSWORD}@rpc.example/\"]\nconfirmations = 3"
+             \"https://node:{RPC_PASSWORD}@rpc.example/\"]\nconfirmations = 3\n\
+             underpaid_tolerance = {{ USDT = {{ amount = \"1.5\", percent = \"2\" }} }}"
         );
         let config = with(
             &file,
@@ -423,6 +434,10 @@ mod tests {
         );
         assert_eq!(value("rpc_urls[1]"), "https://node:(redacted)@rpc.example/");
         assert_eq!(value("confirmations"), "3");
+        assert_eq!(
+            value("underpaid_tolerance USDT"),
+            "1.5 or 2%, whichever is less"
+        );
         assert_eq!(value("fulfillment.url"), "https://shop.example/paid");
         assert_eq!(value("order_lifetime"), "15 min");
     }

@@ -38,6 +38,7 @@ fn head(merchant: &str, title: &str) -> Markup {
         meta name="color-scheme" content="light dark";
         meta name="referrer" content="no-referrer";
         title { (title) " · " (site) }
+        link rel="icon" type="image/svg+xml" href="/console/static/icon.svg";
         link rel="stylesheet" href="/console/static/console.css";
         script src="/console/static/console.js" defer {}
     }
@@ -70,9 +71,15 @@ pub fn page(
                                 li {
                                     a href=(href) aria-current=[(s == section).then_some("page")] {
                                         (label)
-                                        @if s == Section::Exceptions && exceptions > 0 {
-                                            " " span.count { (exceptions) }
-                                            span.visually-hidden { " to look at" }
+                                        // A live part (see the console's script): there when
+                                        // empty too, for a count that appears.
+                                        @if s == Section::Exceptions {
+                                            span #nav-exceptions data-live="nav-exceptions" {
+                                                @if exceptions > 0 {
+                                                    " " span.count { (exceptions) }
+                                                    span.visually-hidden { " to look at" }
+                                                }
+                                            }
                                         }
                                     }
                                 }
@@ -89,6 +96,8 @@ pub fn page(
                     h1 { (title) }
                     (content)
                 }
+                // Where the script says, politely, what a live update changed.
+                div #live-status .visually-hidden role="status" aria-live="polite" {}
             }
         }
     })

@@ -30,19 +30,29 @@ pub mod exceptions;
 pub mod export;
 pub mod layout;
 pub mod links;
+pub mod live;
 pub mod orders;
 pub mod settings;
 pub mod sign_in;
 pub mod timeline;
 
-/// The console's state: the app's.
+/// The console's state: the app's, and the live pages' streams open on this server.
 pub struct Console {
     pub app: Arc<App>,
+    pub live: live::Streams,
 }
 
 impl Console {
     pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+        Self::with_live_limits(app, live::Limits::default())
+    }
+
+    /// With other limits on the live pages' streams than the defaults.
+    pub fn with_live_limits(app: Arc<App>, limits: live::Limits) -> Self {
+        Self {
+            app,
+            live: live::Streams::new(limits),
+        }
     }
 
     fn store(&self) -> &Store {
@@ -58,13 +68,19 @@ impl Console {
 
 /// The console's routes, on `app`.
 pub fn routes(app: Arc<App>) -> Router {
-    let console = Arc::new(Console::new(app));
+    router(Arc::new(Console::new(app)))
+}
+
+/// The console's routes, on `console`: built once per server, since the console counts the live
+/// streams open on it.
+pub fn router(console: Arc<Console>) -> Router {
     let signed_in = Router::new()
         .route("/console/", get(|| async { see_other("/console/orders") }))
         .route("/console/orders", get(orders::page))
         .route("/console/orders/{id}", get(orders::order))
         .route("/console/orders/{id}/notes", post(orders::add_note))
         .route("/console/exceptions", get(exceptions::page))
+        .route("/console/events", get(live::events))
         .route("/console/links", get(links::page).post(links::create))
         .route("/console/links/{id}", get(links::link))
         .route("/console/links/{id}/qr.svg", get(links::qr))
@@ -96,6 +112,7 @@ pub fn routes(app: Arc<App>) -> Router {
     let assets = Router::new()
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/static/console.js", get(script))
+        .route("/console/static/icon.svg", get(icon))
         .route("/console/static/links.js", get(links::script))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -116,9 +133,11 @@ pub fn routes(app: Arc<App>) -> Router {
 }
 
 /// Only the console's own stylesheet and script, no inline script or style, no frame, forms to
-/// this origin only: a value that escaped its escaping still could not run.
+/// this origin only, and the script fetches (its live updates) from this origin only: a value
+/// that escaped its escaping still could not run, nor send anything elsewhere.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 async fn stylesheet(State(_): State<Arc<Console>>) -> Response {
     (
@@ -132,6 +151,16 @@ async fn script(State(_): State<Arc<Console>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("static/console.js"),
+    )
+        .into_response()
+}
+
+/// The console's icon: asked for by every page, so the browser asks for no `/favicon.ico`
+/// (which is not the console's to answer).
+async fn icon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("static/icon.svg"),
     )
         .into_response()
 }

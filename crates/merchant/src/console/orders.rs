@@ -159,11 +159,11 @@ pub async fn page(
             p { button type="submit" { "Show" } }
         }
         @if rows.is_empty() {
-            p.empty { "No orders match." }
+            p.empty data-live="orders-empty" { "No orders match." }
         } @else {
             div.table role="region" aria-labelledby="orders-caption" tabindex="0" {
                 table {
-                    caption #orders-caption {
+                    caption #orders-caption data-live="orders-caption" {
                         "Orders, newest first"
                         @if older { " (older page)" }
                     }
@@ -178,7 +178,7 @@ pub async fn page(
                             th scope="col" { "Created" }
                         }
                     }
-                    tbody {
+                    tbody data-live="orders" {
                         @for (checkout, view) in &rows {
                             (row(checkout, view))
                         }
@@ -209,7 +209,7 @@ pub async fn page(
 fn row(checkout: &Checkout, view: &CheckoutView) -> Markup {
     let payment = view.payment.as_ref();
     html! {
-        tr {
+        tr data-key=(checkout.id) {
             td.amount { strong { (view.price.amount) " " (view.price.currency) } }
             td {
                 @if let Some(p) = payment {
@@ -277,7 +277,7 @@ pub async fn order(
     );
     let may_act = signed.role.may(crate::staff::Permission::Act);
     let content = html! {
-        dl.facts {
+        dl.facts data-live="order-facts" {
             dt { "Amount" } dd { strong { (view.price.amount) " " (view.price.currency) } }
             dt { "State" } dd { (state_label(view.state.as_str())) }
             dt { "Description" } dd { (checkout.description) }

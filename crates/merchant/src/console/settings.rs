@@ -1,5 +1,7 @@
-//! Settings: what the console runs with, and its staff; owners add, re-role and remove staff
-//! here (each audited; the last owner stays one).
+//! Settings: the configuration the server runs with, read only and with its secrets redacted
+//! (`Config::effective`, which a command line can print too), every member of staff may read;
+//! and the staff, whom owners add, re-role and remove here (each audited; the last owner stays
+//! one).
 
 use std::sync::Arc;
 
@@ -14,49 +16,32 @@ use super::auth::{Owner, Signed};
 use super::layout::{self, Section, query_value};
 use super::{Console, Refusal, see_other};
 use crate::clock::now_ms;
+use crate::config::Setting;
 use crate::staff::{self, Permission, Role};
-
-const MINUTE_MS: u64 = 60_000;
 
 /// The console's settings and its staff.
 pub async fn page(
     State(console): State<Arc<Console>>,
     signed: Signed,
 ) -> Result<Response, Refusal> {
-    let config = &console.app.config;
-    let c = &config.console;
+    let sections = by_section(console.app.config.effective());
     let members = console.store().staff().await?;
     let owner = signed.role.may(Permission::ManageStaff);
     let now = now_ms();
     let content = html! {
-        h2 { "Server" }
-        dl.facts {
-            dt { "Merchant" } dd { (config.merchant_name) }
-            dt { "Database" } dd { code { (config.database) } }
-            dt { "Gateway" } dd { code { (config.gateway_url) } }
-            dt { "Storefront origins" } dd {
-                @if config.allowed_origins.is_empty() { "none" }
-                @for origin in &config.allowed_origins { code { (origin) } " " }
-            }
-            dt { "Admin API" } dd {
-                @if config.admin_token.is_some() { "on (bearer token set)" } @else { "off" }
-            }
+        h2 #configuration { "Configuration" }
+        p {
+            "What this server runs with: its configuration file, the environment over it, and the \
+             defaults. Secrets are never shown here, only whether they are set. To change a \
+             setting, change the file or the environment and restart the server."
         }
-        h2 { "Console" }
-        dl.facts {
-            dt { "Sessions end" } dd {
-                "after " (c.sessions.idle_ms / MINUTE_MS) " minutes unused, or "
-                (c.sessions.lifetime_ms / (60 * MINUTE_MS)) " hours after sign-in"
-            }
-            dt { "Accounts lock" } dd {
-                "for " (c.lockout.lock_ms / MINUTE_MS) " minutes after "
-                (c.lockout.max_failures) " wrong passwords in a row"
-            }
-            dt { "Sign-in attempts" } dd {
-                (c.sign_ins_per_client_per_minute) " a minute from one address"
-            }
-            dt { "Secure cookies" } dd {
-                @if c.secure_cookies { "always" } @else { "over TLS (a trusted proxy's X-Forwarded-Proto)" }
+        @for (section, settings) in &sections {
+            h3 { (section) }
+            dl.facts {
+                @for setting in settings {
+                    dt { code { (setting.name) } }
+                    dd.secret[setting.secret] { (setting.value) }
+                }
             }
         }
         h2 #staff { "Staff" }
@@ -151,6 +136,21 @@ pub async fn page(
         content,
     )
     .into_response())
+}
+
+/// The settings in their sections, each section once, in the order first met.
+fn by_section(settings: Vec<Setting>) -> Vec<(String, Vec<Setting>)> {
+    let mut sections: Vec<(String, Vec<Setting>)> = Vec::new();
+    for setting in settings {
+        match sections
+            .iter_mut()
+            .find(|(name, _)| *name == setting.section)
+        {
+            Some((_, list)) => list.push(setting),
+            None => sections.push((setting.section.clone(), vec![setting])),
+        }
+    }
+    sections
 }
 
 fn role_named(name: &str) -> Result<Role, Refusal> {

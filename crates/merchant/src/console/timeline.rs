@@ -261,7 +261,7 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
 /// The timeline as a list, oldest first.
 pub fn render(entries: &[Entry]) -> Markup {
     html! {
-        ol.plain.timeline {
+        ol.plain.timeline data-live="timeline" {
             @for entry in entries {
                 li {
                     (layout::time(entry.at)) " — " strong { (entry.title) }

@@ -1,0 +1,233 @@
+//! The console's live updates in-process: its event stream (`/console/events`) read from the
+//! router as a browser's script reads it, frame by frame, on a real database (SQLite and
+//! PostgreSQL). A change reaches an open stream; no session, no stream; a stream ends with its
+//! session; and streams are bounded per session, per member of staff and per server.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, BodyDataStream};
+use axum::http::{Request, StatusCode, header};
+use common::Db;
+use common::console::*;
+use futures_util::StreamExt;
+use tower::ServiceExt;
+use usdt_checkout_server::console::live::Limits;
+use usdt_checkout_server::console::{self, Console};
+use usdt_checkout_server::staff::Role;
+
+on_both!(
+    a_change_reaches_an_open_stream,
+    without_a_session_there_is_no_stream,
+    a_stream_ends_when_its_session_does,
+    streams_are_bounded_per_session_member_and_server,
+);
+
+/// How many frames a test reads for what it waits for before it gives up: each heartbeat is
+/// one, so a stream that never says it fails the test instead of hanging it.
+const FRAMES: usize = 200;
+
+/// The console's routes on a console of its own, built once as a server builds them, so the
+/// streams it counts are counted across requests.
+fn console_of(harness: &Harness, limits: Limits) -> (Arc<Console>, Router) {
+    let console = Arc::new(Console::with_live_limits(harness.app.clone(), limits));
+    (console.clone(), console::router(console))
+}
+
+/// Quick heartbeats, so a test reads its session's end soon.
+fn quick() -> Limits {
+    Limits {
+        heartbeat: Duration::from_millis(100),
+        ..Limits::default()
+    }
+}
+
+/// An open stream, read one event (or comment) at a time.
+struct Events {
+    body: BodyDataStream,
+    buffer: String,
+}
+
+impl Events {
+    /// The next event's text, or `None` once the stream has ended.
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event = self.buffer[..end].to_owned();
+                self.buffer.drain(..end + 2);
+                return Some(event);
+            }
+            let bytes = self.body.next().await?.expect("the stream reads");
+            self.buffer.push_str(std::str::from_utf8(&bytes).unwrap());
+        }
+    }
+
+    /// Reads until an event named `name`; panics if the stream ends or says nothing of it in
+    /// [`FRAMES`] frames.
+    async fn until(&mut self, name: &str) -> String {
+        let line = format!("event: {name}");
+        for _ in 0..FRAMES {
+            let event = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("the stream ended before {name}"));
+            if event.lines().any(|l| l == line) {
+                return event;
+            }
+        }
+        panic!("no {name} in {FRAMES} frames")
+    }
+}
+
+/// `GET /console/events` as `browser`: the response, its body not read.
+async fn open(router: &Router, browser: &Browser) -> axum::response::Response {
+    let request = browser
+        .request(Request::get("/console/events"))
+        .body(Body::empty())
+        .unwrap();
+    router.clone().oneshot(request).await.unwrap()
+}
+
+/// A stream opened as `browser`, past its opening comment.
+async fn stream(router: &Router, browser: &Browser) -> Events {
+    let response = open(router, browser).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream",
+        "{:?}",
+        response.headers()
+    );
+    let mut events = Events {
+        body: response.into_body().into_data_stream(),
+        buffer: String::new(),
+    };
+    assert_eq!(events.next().await.as_deref(), Some(": open"));
+    events
+}
+
+/// A refused stream's status, with the Retry-After it says.
+async fn refused(router: &Router, browser: &Browser) -> (StatusCode, String) {
+    let response = open(router, browser).await;
+    let retry = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status(), retry)
+}
+
+async fn a_change_reaches_an_open_stream(db: Db) {
+    let h = harness(db, "live-change", "").await;
+    let (browser, _) = h.signed_in("vera", Role::Viewer).await;
+    let (_, router) = console_of(&h, quick());
+    let mut events = stream(&router, &browser).await;
+    let id = h.order("25.00", "USD", "Tee", "ref-1").await;
+    let event = events.until("change").await;
+    assert_eq!(
+        event, "event: change\ndata: changed",
+        "says only that something did"
+    );
+    // The page it then fetches again shows the new order, in the live part the script replaces.
+    let page = h.get(&mut browser.clone(), "/console/orders").await;
+    assert!(
+        page.body.contains(r#"<tbody data-live="orders">"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!(r#"<tr data-key="{id}">"#)),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"id="live-status""#), "{}", page.body);
+}
+
+async fn without_a_session_there_is_no_stream(db: Db) {
+    let h = harness(db, "live-no-session", "").await;
+    let (_, router) = console_of(&h, Limits::default());
+    let nobody = Browser::default();
+    let response = open(&router, &nobody).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/console/sign-in");
+    let mut forged = Browser::default();
+    forged
+        .cookies
+        .push(("console_session".into(), "0".repeat(64)));
+    let response = open(&router, &forged).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/console/sign-in");
+    // Through the whole server too, where the page's script may fetch from this origin only.
+    let reply = h.get(&mut Browser::default(), "/console/events").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let page = h.get(&mut Browser::default(), "/console/sign-in").await;
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+}
+
+async fn a_stream_ends_when_its_session_does(db: Db) {
+    let h = harness(db, "live-session-end", "").await;
+    let (mut browser, csrf) = h.signed_in("otto", Role::Operator).await;
+    let (console, router) = console_of(&h, quick());
+    let mut events = stream(&router, &browser).await;
+    assert_eq!(console.live.open(), 1);
+    let reply = h
+        .post(&mut browser, "/console/sign-out", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let end = events.until("end").await;
+    assert_eq!(end, "event: end\ndata: signed out");
+    assert_eq!(events.next().await, None, "and then it closes");
+    drop(events);
+    assert_eq!(console.live.open(), 0, "its place given back");
+}
+
+async fn streams_are_bounded_per_session_member_and_server(db: Db) {
+    let h = harness(db, "live-bounds", "").await;
+    let limits = Limits {
+        server: 3,
+        member: 2,
+        session: 1,
+        ..Limits::default()
+    };
+    let (console, router) = console_of(&h, limits);
+    let (ana, _) = h.signed_in("ana", Role::Viewer).await;
+    let first = stream(&router, &ana).await;
+    assert_eq!(
+        refused(&router, &ana).await,
+        (StatusCode::TOO_MANY_REQUESTS, "30".into()),
+        "one session, past its bound"
+    );
+    // Signing in again makes another session, but not streams past the member's bound.
+    let mut ana_again = Browser::default();
+    let reply = h.sign_in_as(&mut ana_again, "ana", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let second = stream(&router, &ana_again).await;
+    let mut ana_third = Browser::default();
+    h.sign_in_as(&mut ana_third, "ana", PASSWORD).await;
+    assert_eq!(
+        refused(&router, &ana_third).await,
+        (StatusCode::TOO_MANY_REQUESTS, "30".into()),
+        "one member, past theirs"
+    );
+    let (ben, _) = h.signed_in("ben", Role::Owner).await;
+    let third = stream(&router, &ben).await;
+    let (cy, _) = h.signed_in("cy", Role::Operator).await;
+    assert_eq!(
+        refused(&router, &cy).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "30".into()),
+        "the server, past its own"
+    );
+    assert_eq!(console.live.open(), 3);
+    // A stream closed (its page gone) gives its place back.
+    drop(third);
+    let _fourth = stream(&router, &cy).await;
+    drop((first, second));
+    assert_eq!(console.live.open(), 1);
+}
