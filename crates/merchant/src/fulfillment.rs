@@ -130,6 +130,7 @@ async fn deliver_due(
             .body(event.body)
             .send()
             .await;
+        let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
         let error = match outcome {
             Ok(response) if response.status().is_success() => None,
             Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
@@ -142,7 +143,7 @@ async fn deliver_due(
             Some(e) => Err((e.clone(), time + next.as_millis() as u64)),
         };
         store
-            .mark_attempt(&event.id, attempts, time, outcome)
+            .mark_answered(&event.id, attempts, time, status, outcome)
             .await?;
         match error {
             None => tracing::info!("fulfillment event {} delivered", event.id),

@@ -3,6 +3,7 @@
 //! change that makes a checkout paid also wakes the fulfillment delivery. Callers cannot forget
 //! one of these steps, because they cannot take any of them alone.
 
+mod attach;
 mod cache;
 mod chain;
 mod claims;
@@ -23,6 +24,7 @@ use crate::domain::{ChainPayment, Checkout, PaymentTerms, Watched};
 use crate::gateway::Provenance;
 use crate::store::{Store, StoreError};
 
+pub use attach::{Attached, NotAttached, judge_for_staff};
 pub use creation::{AskingTurn, CreationTurn};
 use creation::{CHECKOUT_STRIPES, Turns};
 

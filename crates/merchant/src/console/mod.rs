@@ -59,10 +59,9 @@ impl Console {
         self.app.checkouts.store()
     }
 
-    /// What the navigation counts beside Exceptions: the payments that match no order (the
-    /// queue to come counts every kind of exception).
+    /// What the navigation counts beside Exceptions: every open exception, of every kind.
     pub async fn exceptions(&self) -> Result<u64, StoreError> {
-        self.store().unmatched_count().await
+        exceptions::count(self.store()).await
     }
 }
 
@@ -80,6 +79,26 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/orders/{id}", get(orders::order))
         .route("/console/orders/{id}/notes", post(orders::add_note))
         .route("/console/exceptions", get(exceptions::page))
+        .route(
+            "/console/exceptions/resolved",
+            get(exceptions::actions::resolved),
+        )
+        .route(
+            "/console/exceptions/resolve",
+            post(exceptions::actions::resolve),
+        )
+        .route(
+            "/console/exceptions/deliveries/{event}/resend",
+            post(exceptions::actions::resend),
+        )
+        .route(
+            "/console/exceptions/payments/{chain}/{tx}/{log}",
+            get(exceptions::attach::page),
+        )
+        .route(
+            "/console/exceptions/payments/{chain}/{tx}/{log}/attach",
+            post(exceptions::attach::attach),
+        )
         .route("/console/events", get(live::events))
         .route("/console/links", get(links::page).post(links::create))
         .route("/console/links/{id}", get(links::link))

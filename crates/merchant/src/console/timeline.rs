@@ -2,7 +2,7 @@
 //! entries by [`timeline`] (pure, so each kind of event is tested without a database) and drawn
 //! by [`render`]. It reads only what is kept: the chain payments attached, the gateway's
 //! webhooks (their signatures verified) and reports refused, its own facts of when the gateway said paid or
-//! expired, the fulfillment event with its attempts and latest answer, claims under review, the
+//! expired, the fulfillment event with each attempt and its answer, claims under review, the
 //! receipt once paid, and the staff's notes and actions.
 
 use maud::{Markup, html};
@@ -216,6 +216,25 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
             (None, None) => queued = queued.text("Next attempt", "none: given up"),
         }
         entries.push(queued);
+        for answer in &f.answers {
+            let outcome = if answer.error.is_none() {
+                "delivered"
+            } else {
+                "failed"
+            };
+            let said = match (&answer.error, answer.status_code) {
+                (Some(error), _) => error.clone(),
+                (None, Some(code)) => format!("HTTP {code}"),
+                (None, None) => "acknowledged".into(),
+            };
+            entries.push(
+                Entry::new(
+                    answer.at,
+                    format!("Delivery attempt {}: {outcome}", answer.attempt),
+                )
+                .text("Answer", said),
+            );
+        }
         if let Some(at) = f.delivered_at {
             entries.push(
                 Entry::new(at, "Fulfillment event delivered")
@@ -296,7 +315,9 @@ pub fn receipt_path(id: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::{ChainPayment, CreatedBy, PaymentTerms, Price};
-    use crate::store::{AuditEntry, ClaimUnderReview, Fulfillment, RefusedReport, WebhookReceived};
+    use crate::store::{
+        AuditEntry, ClaimUnderReview, DeliveryAttempt, Fulfillment, RefusedReport, WebhookReceived,
+    };
     use usdt_checkout_chain::PaymentKind;
     use usdt_checkout_protocol::Chain;
 
@@ -382,6 +403,20 @@ mod tests {
                 next_attempt_at: None,
                 delivered_at: Some(6_000),
                 last_error: Some("HTTP 500".into()),
+                answers: vec![
+                    DeliveryAttempt {
+                        attempt: 1,
+                        at: 5_000,
+                        status_code: Some(500),
+                        error: Some("HTTP 500".into()),
+                    },
+                    DeliveryAttempt {
+                        attempt: 2,
+                        at: 6_000,
+                        status_code: Some(204),
+                        error: None,
+                    },
+                ],
             }),
             claims: vec![ClaimUnderReview {
                 chain_id: 31337,
@@ -430,6 +465,8 @@ mod tests {
                 (4_000, "The gateway confirmed it paid"),
                 (4_000, "Fulfillment event queued"),
                 (4_000, "Signed receipt issued"),
+                (5_000, "Delivery attempt 1: failed"),
+                (6_000, "Delivery attempt 2: delivered"),
                 (6_000, "Fulfillment event delivered"),
                 (7_000, "Note by oli"),
             ]
@@ -460,6 +497,14 @@ mod tests {
         assert_eq!(
             fact("Fulfillment event queued", "Latest answer"),
             Value::Text("HTTP 500".into())
+        );
+        assert_eq!(
+            fact("Delivery attempt 1: failed", "Answer"),
+            Value::Text("HTTP 500".into())
+        );
+        assert_eq!(
+            fact("Delivery attempt 2: delivered", "Answer"),
+            Value::Text("HTTP 204".into())
         );
         assert_eq!(
             fact("Signed receipt issued", "Receipt"),

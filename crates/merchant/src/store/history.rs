@@ -1,6 +1,6 @@
 //! What the store keeps of one order's history beyond its row and its chain payments, for the
 //! console's timeline: the gateway's webhooks about it and its reports refused, its
-//! fulfillment event with the attempts made, and the claims of its shopper under review.
+//! fulfillment event with each attempt and its answer, and the claims of its shopper under review.
 
 use sqlx::Row;
 
@@ -19,8 +19,8 @@ pub struct WebhookReceived {
     pub state: String,
 }
 
-/// An order's fulfillment event: queued with the change that made it, then sent until delivered.
-/// Only the latest answer is kept.
+/// An order's fulfillment event: queued with the change that made it, then sent until delivered,
+/// with each attempt's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fulfillment {
     pub id: String,
@@ -29,6 +29,20 @@ pub struct Fulfillment {
     pub next_attempt_at: Option<u64>,
     pub delivered_at: Option<u64>,
     pub last_error: Option<String>,
+    /// Every attempt, oldest first (none kept before attempts were: only the latest answer).
+    pub answers: Vec<DeliveryAttempt>,
+}
+
+/// One attempt to deliver a fulfillment event, and how the receiver answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// The event's count of attempts at the time (a resend starts it again).
+    pub attempt: u32,
+    pub at: u64,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<u16>,
+    /// Why it failed; none when delivered.
+    pub error: Option<String>,
 }
 
 /// A payment the order's shopper claimed without the sender's proof, waiting for review.
@@ -91,13 +105,32 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = row {
+            let id: String = row.try_get("id")?;
+            let mut answers = vec![];
+            for attempt in sqlx::query(
+                "SELECT * FROM fulfillment_attempts WHERE event_id = $1 ORDER BY at, attempt",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?
+            {
+                answers.push(DeliveryAttempt {
+                    attempt: attempt.try_get::<i64, _>("attempt")?.max(0) as u32,
+                    at: attempt.try_get::<i64, _>("at")? as u64,
+                    status_code: attempt
+                        .try_get::<Option<i64>, _>("status_code")?
+                        .and_then(|c| u16::try_from(c).ok()),
+                    error: attempt.try_get("error")?,
+                });
+            }
             history.fulfillment = Some(Fulfillment {
-                id: row.try_get("id")?,
+                id,
                 created_at: row.try_get::<i64, _>("created_at")? as u64,
                 attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
                 next_attempt_at: at(&row, "next_attempt_at")?,
                 delivered_at: at(&row, "delivered_at")?,
                 last_error: row.try_get("last_error")?,
+                answers,
             });
         }
         for row in sqlx::query(

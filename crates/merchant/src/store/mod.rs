@@ -20,6 +20,7 @@ mod audit;
 mod chain;
 mod checkouts;
 mod claims;
+mod exceptions;
 mod export;
 mod gateway_budget;
 mod history;
@@ -34,9 +35,10 @@ mod staff;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use chain::{Claimed, Forgotten};
+pub use exceptions::{FailingDelivery, Resolution};
 pub use export::{ExportedPayment, PaymentCursor};
 pub use gateway_budget::Turn;
-pub use history::{ClaimUnderReview, Fulfillment, OrderHistory, WebhookReceived};
+pub use history::{ClaimUnderReview, DeliveryAttempt, Fulfillment, OrderHistory, WebhookReceived};
 pub use outbox::{DueEvent, OutboxEvent};
 pub use reports::RefusedReport;
 pub use search::OrderSearch;
@@ -47,7 +49,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 10] = [
+const MIGRATIONS: [(i64, &str); 11] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -57,6 +59,7 @@ const MIGRATIONS: [(i64, &str); 10] = [
     (7, include_str!("../../migrations/0007_proof.sql")),
     (8, include_str!("../../migrations/0008_console.sql")),
     (9, include_str!("../../migrations/0009_export_indexes.sql")),
+    (10, include_str!("../../migrations/0010_exceptions.sql")),
     (11, include_str!("../../migrations/0011_payment_links.sql")),
 ];
 

@@ -69,7 +69,7 @@ impl Store {
     }
 
     /// Records an attempt to deliver an event: delivered at `now`, or failed with `error` and
-    /// due again at `retry_at`.
+    /// due again at `retry_at` (see [`Store::mark_answered`], which keeps the HTTP status too).
     pub async fn mark_attempt(
         &self,
         id: &str,
@@ -77,24 +77,51 @@ impl Store {
         now: u64,
         outcome: Result<(), (String, u64)>,
     ) -> Result<(), StoreError> {
+        self.mark_answered(id, attempts, now, None, outcome).await
+    }
+
+    /// Records an attempt to deliver an event, as [`Store::mark_attempt`], with the receiver's
+    /// HTTP status when it answered: the event's latest state, and the attempt itself beside
+    /// every earlier one (`fulfillment_attempts`), in one transaction.
+    pub async fn mark_answered(
+        &self,
+        id: &str,
+        attempts: u32,
+        now: u64,
+        status: Option<u16>,
+        outcome: Result<(), (String, u64)>,
+    ) -> Result<(), StoreError> {
         let (delivered_at, retry_at, error) = match outcome {
             Ok(()) => (Some(now as i64), None, None),
             Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
         };
-        self.written(
-            sqlx::query(
-                "UPDATE fulfillment_events SET attempts = $1, delivered_at = $2, next_attempt_at = $3, last_error = $4
-                 WHERE id = $5",
-            )
-            .bind(i64::from(attempts))
-            .bind(delivered_at)
-            .bind(retry_at)
-            .bind(error)
-            .bind(id)
-            .execute(&self.pool),
+        let mut write = self.begin().await?;
+        sqlx::query(
+            "UPDATE fulfillment_events SET attempts = $1, delivered_at = $2, next_attempt_at = $3, last_error = $4
+             WHERE id = $5",
         )
-        .await?;
-        Ok(())
+        .bind(i64::from(attempts))
+        .bind(delivered_at)
+        .bind(retry_at)
+        .bind(error.as_deref())
+        .bind(id)
+        .execute(&mut *write.tx)
+        .await
+        .map_err(|e| write.health.failed(e))?;
+        // Two attempts of one event in one millisecond (a resend racing a retry) are one row.
+        sqlx::query(
+            "INSERT INTO fulfillment_attempts (event_id, attempt, at, status_code, error)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(i64::from(attempts))
+        .bind(now as i64)
+        .bind(status.map(i64::from))
+        .bind(error.as_deref())
+        .execute(&mut *write.tx)
+        .await
+        .map_err(|e| write.health.failed(e))?;
+        write.commit().await
     }
 
     /// How many fulfillment events exist for a checkout (at most one, by a UNIQUE column).
