@@ -202,6 +202,8 @@ impl App {
             description: checkout.description.clone(),
             price: view.price,
             paid: payment.paid,
+            shortfall: (checkout.shortfall_atomic > 0)
+                .then(|| format_units(checkout.shortfall_atomic, payment.decimals)),
             symbol: payment.symbol,
             chain_id: payment.chain_id,
             network: payment.network,

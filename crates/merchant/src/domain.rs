@@ -12,6 +12,7 @@ use usdt_checkout_protocol::{
 };
 
 use crate::clock::now_ms;
+use crate::tolerance;
 
 /// Who asked for a checkout: the widget (for a catalog item, priced by this server) or the
 /// storefront's backend (with its own total, through the admin API).
@@ -85,6 +86,13 @@ pub struct Checkout {
     pub paid_atomic: u128,
     pub remaining_atomic: Option<u128>,
     pub overpaid_atomic: u128,
+    /// How far short of the amount asked a payment may fall and still count as paid, in atomic
+    /// units: fixed with its terms (from the token's tolerance then), so a later change of the
+    /// configuration leaves an order's fate as it was.
+    pub tolerance_atomic: u128,
+    /// How far short of the amount asked the payments accepted as paying it fell, within
+    /// `tolerance_atomic`: 0 when paid in full, or not paid.
+    pub shortfall_atomic: u128,
     pub confirmations: Option<u32>,
     /// Every transaction known to pay it, from the chain and from the gateway.
     pub tx_hashes: Vec<TxHash>,
@@ -122,6 +130,8 @@ impl Checkout {
             paid_atomic: 0,
             remaining_atomic: None,
             overpaid_atomic: 0,
+            tolerance_atomic: 0,
+            shortfall_atomic: 0,
             confirmations: None,
             tx_hashes: vec![],
             gateway: GatewayFacts::default(),
@@ -148,6 +158,7 @@ impl Checkout {
             chain: watched.map(|w| (w.head, self.chain_payments.as_slice())),
             read_at: watched.map_or(0, |w| w.read_at),
             claimed: self.claimed,
+            tolerance: self.tolerance_atomic,
             now,
         };
         let derived = facts.derive(current);
@@ -156,10 +167,16 @@ impl Checkout {
         } else {
             current
         };
+        // Counted as paid, the shortfall forgiven is not still due: the shopper is done.
+        let shortfall = facts.shortfall(state, derived.paid);
         let next = Self {
             state: CheckoutState::Order(state),
             paid_atomic: derived.paid,
-            remaining_atomic: Some(terms.pay_amount_atomic.saturating_sub(derived.paid)),
+            remaining_atomic: Some(match shortfall {
+                Some(_) => 0,
+                None => terms.pay_amount_atomic.saturating_sub(derived.paid),
+            }),
+            shortfall_atomic: shortfall.unwrap_or(0),
             overpaid_atomic: derived.paid.saturating_sub(terms.pay_amount_atomic),
             confirmations: if state.is_final() {
                 None
@@ -173,6 +190,7 @@ impl Checkout {
         let changed = next.state != self.state
             || next.paid_atomic != self.paid_atomic
             || next.remaining_atomic != self.remaining_atomic
+            || next.shortfall_atomic != self.shortfall_atomic
             || next.confirmations != self.confirmations
             || next.tx_hashes != self.tx_hashes
             || next.disagreement != self.disagreement;
@@ -285,6 +303,8 @@ struct Facts<'a> {
     read_at: u64,
     /// A payment was attached on the shopper's claim: the chain's word settles it.
     claimed: bool,
+    /// What the order's terms forgive of its amount (see the tolerance module).
+    tolerance: u128,
     now: u64,
 }
 
@@ -298,6 +318,32 @@ struct Derived {
 impl Facts<'_> {
     fn due(&self) -> u128 {
         self.terms.pay_amount_atomic
+    }
+
+    /// The least that counts as paid: the amount due less the order's tolerance, when the
+    /// chain is watched. Without it, the full amount: the gateway reports a short payment as
+    /// partly paid, confirmed or not, and never as paid, so only the chain's confirmations can
+    /// settle one.
+    fn accepted(&self) -> u128 {
+        match self.chain {
+            Some(_) => tolerance::accepted(self.due(), self.tolerance),
+            None => self.due(),
+        }
+    }
+
+    /// What the payments fell short of the amount due, once `state` counts them as paying it
+    /// (in full, or within the tolerance); `None` before that.
+    fn shortfall(&self, state: OrderStatus, paid: u128) -> Option<u128> {
+        use OrderStatus::*;
+        if !matches!(state, Confirming | Paid | PaidLate) {
+            return None;
+        }
+        let tolerance = if self.chain.is_some() {
+            self.tolerance
+        } else {
+            0
+        };
+        tolerance::shortfall(self.due(), tolerance, paid)
     }
 
     /// The order's expiry: as given at creation, or earlier if the gateway said so sooner.
@@ -330,7 +376,8 @@ impl Facts<'_> {
     fn chain(&self) -> Option<usdt_checkout_protocol::Assessment> {
         let (head, payments) = self.chain?;
         let terms = OrderTerms {
-            amount_due: self.due(),
+            // Received within the tolerance counts as received in full: confirming, then paid.
+            amount_due: self.accepted(),
             expires_at_ms: self.expires_at(),
             required_confirmations: self.terms.required_confirmations,
         };
@@ -348,7 +395,7 @@ impl Facts<'_> {
         let paid = received.max(gateway_paid);
         let expired = self.now >= self.expires_at();
         let by_amount = |amount: u128| {
-            if amount >= self.due() {
+            if amount >= self.accepted() {
                 Confirming
             } else if expired {
                 Expired
@@ -368,7 +415,7 @@ impl Facts<'_> {
             _ => by_amount(paid),
         };
         let late = match chain {
-            Some(a) if a.received >= self.due() => {
+            Some(a) if a.received >= self.accepted() => {
                 a.status == PaidLate || {
                     let in_time: u128 = self
                         .chain
@@ -380,7 +427,7 @@ impl Facts<'_> {
                                 .sum()
                         })
                         .unwrap_or(0);
-                    in_time < self.due()
+                    in_time < self.accepted()
                 }
             }
             // Without the chain's timestamps: paid after the gateway (or the clock) said expired.
@@ -389,7 +436,7 @@ impl Facts<'_> {
         // With the chain watched, the gateway's "paid" makes an order paid for no more than the
         // chain shows paid into it: short of that, the chain's story stands (and the
         // disagreement is said).
-        let short_on_chain = chain.is_some_and(|a| a.received < self.due());
+        let short_on_chain = chain.is_some_and(|a| a.received < self.accepted());
         let state = match self.gateway.status {
             Some(GatewayStatus::Success) if short_on_chain => before_gateway,
             Some(GatewayStatus::Success) if late => PaidLate,
@@ -407,11 +454,16 @@ impl Facts<'_> {
             },
             Some(GatewayStatus::Pending) | None => before_gateway,
         };
-        // A payment the gateway could not match, attached on the shopper's claim: the gateway
-        // will never report it, so the chain's confirmed word is the one that counts.
+        // A payment the gateway could not match, attached on the shopper's claim, or one short
+        // of the amount within the merchant's tolerance: the gateway will never report it paid
+        // (BlockATM asks the full amount, and reports a short payment as partly paid until the
+        // order expires), so the chain's confirmed word is the one that counts, before expiry
+        // paid, after it paid late. The merchant chose to accept it; the gateway's word stays in
+        // the order's history.
+        let tolerated = chain.is_some_and(|a| a.received < self.due());
         let state = match chain {
             Some(a)
-                if self.claimed
+                if (self.claimed || tolerated)
                     && self.gateway.status != Some(GatewayStatus::Success)
                     && matches!(a.status, Paid | PaidLate) =>
             {
@@ -463,7 +515,7 @@ impl Facts<'_> {
                 chain.confirmed,
                 status.map_or("nothing yet", GatewayStatus::as_str)
             )),
-            Some(GatewayStatus::Success) if chain.received < due && chain_had_time => {
+            Some(GatewayStatus::Success) if chain.received < self.accepted() && chain_had_time => {
                 Some(format!(
                     "the gateway reports it paid; the chain shows {} of {due} received",
                     chain.received
@@ -575,6 +627,9 @@ mod tests {
 
     use GatewayStatus::{Cancelled, Pending, Success};
     use OrderStatus::*;
+
+    /// Payments short of the amount, within the order's tolerance.
+    mod tolerated;
 
     const DUE: u128 = 25_000_000;
     const EXPIRES: u64 = 900_000;

@@ -42,6 +42,9 @@ struct FulfillmentEvent<'a> {
     symbol: &'a str,
     amount_paid: String,
     amount_overpaid: String,
+    /// What the payment fell short of the amount asked, accepted within the token's
+    /// underpayment tolerance: "0" when paid in full.
+    amount_shortfall: String,
     transactions: &'a [TxHash],
     paid_at: u64,
 }
@@ -66,6 +69,7 @@ pub fn event(checkout: &Checkout, now: u64) -> Option<OutboxEvent> {
         symbol: &terms.symbol,
         amount_paid: format_units(checkout.paid_atomic, terms.decimals),
         amount_overpaid: format_units(checkout.overpaid_atomic, terms.decimals),
+        amount_shortfall: format_units(checkout.shortfall_atomic, terms.decimals),
         transactions: &checkout.tx_hashes,
         paid_at: now,
     };

@@ -179,6 +179,12 @@ fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<bool, Stri
         receipt.checkout_id,
         receipt.state
     );
+    if let Some(shortfall) = &receipt.shortfall {
+        println!(
+            "accepted short by {shortfall} {} (within the merchant's tolerance)",
+            receipt.symbol
+        );
+    }
     for tx in &receipt.transactions {
         println!("transaction {}", tx.hash);
     }

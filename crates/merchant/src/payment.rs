@@ -18,6 +18,7 @@ use crate::domain::{Asked, Checkout, PaymentTerms, Price};
 use crate::gateway::{CreatedOrder, GatewayClient, GatewayError, NewOrder};
 use crate::matching::unique_amount;
 use crate::store::StoreError;
+use crate::tolerance::Tolerance;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -67,6 +68,9 @@ pub struct Offer {
     pub token: Cryptocurrency,
     pub confirmations: u32,
     pub lifetime: Duration,
+    /// How far short of the amount a payment may fall and still count as paid, as configured
+    /// for the token on its chain now: fixed into the order's terms when they are.
+    pub tolerance: Tolerance,
 }
 
 /// The token `symbol` on `chain`, if the gateway accepts it there (its public list, cached),
@@ -97,10 +101,18 @@ pub async fn accepted_token(app: &App, chain: ChainId, symbol: &str) -> Result<O
                 .filter(|n| *n > 0)
         })
         .unwrap_or(1);
+    let tolerance = app
+        .config
+        .chains
+        .get(&chain)
+        .and_then(|c| c.underpaid_tolerance.get(symbol))
+        .copied()
+        .unwrap_or_default();
     Ok(Offer {
         token,
         confirmations,
         lifetime: app.config.order_lifetime,
+        tolerance,
     })
 }
 
@@ -220,7 +232,12 @@ pub async fn start_payment(
         // An order found made already lives from when the gateway made it.
         created.made_at.map_or(now, |at| at.min(now)) + offer.lifetime.as_millis() as u64,
     )?;
-    let stored = checkouts.attach_order(&checkout.id, &terms).await?;
+    let tolerance = offer
+        .tolerance
+        .allowance(terms.pay_amount_atomic, terms.decimals);
+    let stored = checkouts
+        .attach_order_tolerating(&checkout.id, &terms, tolerance)
+        .await?;
     tracing::info!(
         "checkout {}: gateway order for {} {symbol} on chain {chain}, paid to {}",
         stored.id,

@@ -33,6 +33,11 @@ pub struct Receipt {
     pub price: Price,
     /// What was paid, in the token's units.
     pub paid: String,
+    /// What the payment fell short of the amount asked, in the token's units, accepted within
+    /// the merchant's tolerance (an exchange's withdrawal fee, say). Absent when paid in full:
+    /// such a receipt reads as one issued before the field existed, and those verify as ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<String>,
     pub symbol: String,
     pub chain_id: ChainId,
     pub network: String,
@@ -117,6 +122,7 @@ mod tests {
                 currency: "USD".into(),
             },
             paid: "24.995001".into(),
+            shortfall: None,
             symbol: "USDT".into(),
             chain_id: ChainId(31337),
             network: "Local chain".into(),
@@ -204,6 +210,37 @@ mod tests {
             );
             assert!(signed.verify(&key.public_key()).is_ok());
         }
+    }
+
+    /// The shortfall is signed with the rest; a receipt without one (paid in full, or issued
+    /// before it existed) is written, signed and read as before.
+    #[test]
+    fn a_shortfall_is_signed_and_a_receipt_without_one_is_as_before() {
+        let key = V1PrivateKey::generate();
+        let short = Receipt {
+            paid: "24".into(),
+            shortfall: Some("1".into()),
+            ..receipt()
+        };
+        let signed = short.sign(&key);
+        assert_eq!(signed.receipt["shortfall"], "1");
+        assert_eq!(signed.verify(&key.public_key()), Ok(short));
+        let text = serde_json::to_string(&signed).unwrap();
+        let forged =
+            SignedReceipt::parse(&text.replace(r#""shortfall":"1""#, r#""shortfall":"0.5""#))
+                .unwrap();
+        assert!(forged.verify(&key.public_key()).is_err(), "{text}");
+
+        let full = receipt().sign(&key);
+        assert!(full.receipt.get("shortfall").is_none(), "not written");
+        // As a server before the field signed it: the same bytes, and it reads back.
+        let mut old = serde_json::to_value(receipt()).unwrap();
+        old.as_object_mut().unwrap().remove("shortfall");
+        let old = SignedReceipt {
+            signature: key.sign(&old.to_string()),
+            receipt: old,
+        };
+        assert_eq!(old.verify(&key.public_key()), Ok(receipt()));
     }
 
     /// Another spelling of the same signature (spaces around its base64) is no receipt's either.

@@ -177,7 +177,21 @@ impl Checkouts {
         id: &str,
         terms: &PaymentTerms,
     ) -> Result<Checkout, StoreError> {
-        let stored = self.store.attach_order(id, terms).await?;
+        self.attach_order_tolerating(id, terms, 0).await
+    }
+
+    /// [`Checkouts::attach_order`], forgiving `tolerance_atomic` of the amount: fixed with the
+    /// terms (see the tolerance module).
+    pub async fn attach_order_tolerating(
+        &self,
+        id: &str,
+        terms: &PaymentTerms,
+        tolerance_atomic: u128,
+    ) -> Result<Checkout, StoreError> {
+        let stored = self
+            .store
+            .attach_order_tolerating(id, terms, tolerance_atomic)
+            .await?;
         Ok(self.remember(stored))
     }
 

@@ -88,7 +88,7 @@ pub fn range(from: Option<&str>, to: Option<&str>, now: u64) -> Result<Range, St
 }
 
 /// The orders CSV's columns.
-pub const ORDERS_HEADER: [&str; 14] = [
+pub const ORDERS_HEADER: [&str; 15] = [
     "order_id",
     "created_at",
     "state",
@@ -100,28 +100,37 @@ pub const ORDERS_HEADER: [&str; 14] = [
     "chain",
     "amount_asked",
     "amount_paid",
+    "shortfall",
     "transactions",
     "refunds",
     "gateway_order",
 ];
 
 /// One order as a CSV line: its price as priced at creation, the token amounts as decimals of
-/// the token, every transaction known to pay it (the chain's and the gateway's, once each).
-/// `network` names a chain as the console does.
+/// the token, what the payment fell short of the amount asked when accepted within the token's
+/// tolerance (0 when paid in full), every transaction known to pay it (the chain's and the
+/// gateway's, once each). `network` names a chain as the console does.
 pub fn order_line(
     checkout: &Checkout,
     registry: &ChainRegistry,
     network: impl Fn(ChainId) -> String,
 ) -> String {
     let ask = super::timeline::ask(checkout, registry);
-    let (token, chain, asked, paid) = match ask {
+    let (token, chain, asked, paid, shortfall) = match ask {
         Some((chain, symbol, Some(decimals), pay)) => (
             symbol,
             network(chain),
             format_units(pay, decimals),
             format_units(checkout.paid_atomic, decimals),
+            format_units(checkout.shortfall_atomic, decimals),
         ),
-        Some((chain, symbol, None, _)) => (symbol, network(chain), String::new(), String::new()),
+        Some((chain, symbol, None, _)) => (
+            symbol,
+            network(chain),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
         None => Default::default(),
     };
     let mut transactions: Vec<&TxHash> = vec![];
@@ -158,6 +167,7 @@ pub fn order_line(
         &chain,
         &asked,
         &paid,
+        &shortfall,
         &transactions,
         // Refunds are the next issue's: the column is there for the accounts that read it.
         "",
@@ -475,7 +485,7 @@ mod tests {
         let hash = |b: &str| format!("0x{}", b.repeat(32)).parse::<TxHash>().unwrap();
         assert_eq!(
             order_line(&checkout, &registry, |_| "Local".into()),
-            "co_1,2026-12-07T00:00:00.001Z,open,\"'=cmd|' /C calc'!A0, <script>\",ref-1,25.50,EUR,,,,,,,\r\n"
+            "co_1,2026-12-07T00:00:00.001Z,open,\"'=cmd|' /C calc'!A0, <script>\",ref-1,25.50,EUR,,,,,,,,\r\n"
         );
         checkout.terms = Some(PaymentTerms {
             chain_id: chain,
@@ -497,7 +507,7 @@ mod tests {
         let line = order_line(&checkout, &registry, |c| format!("chain {}", c.0));
         assert!(
             line.ends_with(&format!(
-                ",25.50,EUR,USDT,chain 31337,27.000123,100000000000000.000001,{} {},,g-1\r\n",
+                ",25.50,EUR,USDT,chain 31337,27.000123,100000000000000.000001,0,{} {},,g-1\r\n",
                 hash("ab").as_str(),
                 hash("cd").as_str()
             )),

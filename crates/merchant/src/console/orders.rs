@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView};
-use usdt_checkout_protocol::{Address, OrderStatus, TxHash, parse_units};
+use usdt_checkout_protocol::{Address, OrderStatus, TxHash, format_units, parse_units};
 
 use super::auth::{Operator, Signed};
 pub use super::layout::state_label;
@@ -287,6 +287,9 @@ pub async fn order(
             @if let Some(p) = &view.payment {
                 dt { "Asked" } dd { (p.amount) " " (p.symbol) " on " (p.network) }
                 dt { "Paid" } dd { (p.paid) " " (p.symbol) }
+                @if let Some(short) = shortfall_note(&checkout) {
+                    dt { "Shortfall" } dd { strong { (short) } }
+                }
             }
             @if let Some(disagreement) = &checkout.disagreement {
                 dt { "Disagreement" } dd { (disagreement) }
@@ -318,6 +321,19 @@ pub async fn order(
         content,
     )
     .into_response())
+}
+
+/// "Accepted short by 1 USDT (within tolerance)", for an order whose payment fell short of the
+/// amount asked and was accepted within the token's underpayment tolerance; `None` otherwise.
+pub fn shortfall_note(checkout: &Checkout) -> Option<String> {
+    let terms = checkout.terms.as_ref()?;
+    (checkout.shortfall_atomic > 0).then(|| {
+        format!(
+            "Accepted short by {} {} (within tolerance)",
+            format_units(checkout.shortfall_atomic, terms.decimals),
+            terms.symbol
+        )
+    })
 }
 
 #[derive(Deserialize)]

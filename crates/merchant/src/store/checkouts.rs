@@ -59,11 +59,22 @@ impl Store {
     }
 
     /// Records the gateway order made for a checkout, unless one already was (a concurrent
-    /// request won): either way, returns the checkout as stored.
+    /// request won): either way, returns the checkout as stored. Nothing short is forgiven.
     pub async fn attach_order(
         &self,
         id: &str,
         terms: &PaymentTerms,
+    ) -> Result<Checkout, StoreError> {
+        self.attach_order_tolerating(id, terms, 0).await
+    }
+
+    /// [`Store::attach_order`], forgiving `tolerance_atomic` of the amount (see the tolerance
+    /// module), fixed with the terms in the same write.
+    pub async fn attach_order_tolerating(
+        &self,
+        id: &str,
+        terms: &PaymentTerms,
+        tolerance_atomic: u128,
     ) -> Result<Checkout, StoreError> {
         let now = now_ms() as i64;
         self.written(
@@ -71,7 +82,8 @@ impl Store {
                 "UPDATE checkouts SET chain_id = $1, symbol = $2, token_contract = $3, decimals = $4,
                      amount_atomic = $5, gateway_order_no = $6, plat_order_no = $7, pay_amount_atomic = $8,
                      to_address = $9, cashier_url = $10, expires_at = $11, required_confirmations = $12,
-                     remaining_atomic = $13, state = 'waiting', updated_at = $14, version = version + 1
+                     remaining_atomic = $13, state = 'waiting', updated_at = $14, version = version + 1,
+                     tolerance_atomic = $16
                  WHERE id = $15 AND gateway_order_no IS NULL",
             )
             .bind(terms.chain_id.0 as i64)
@@ -89,6 +101,7 @@ impl Store {
             .bind(terms.pay_amount_atomic.to_string())
             .bind(now)
             .bind(id)
+            .bind(tolerance_atomic.to_string())
             .execute(&self.pool),
         )
         .await?;
@@ -348,7 +361,8 @@ impl Write {
             "UPDATE checkouts SET state = $1, paid_atomic = $2, remaining_atomic = $3, overpaid_atomic = $4,
                  confirmations = $5, tx_hashes = $6, gateway_status = $7, gateway_paid_atomic = $8,
                  gateway_tx_hashes = $9, gateway_expired_at = $10, gateway_success_at = $11,
-                 disagreement = $12, updated_at = $13, version = $14, gateway_paid_at = $17
+                 disagreement = $12, updated_at = $13, version = $14, gateway_paid_at = $17,
+                 shortfall_atomic = $18
              WHERE id = $15 AND version = $16",
         )
         .bind(checkout.state.as_str())
@@ -368,6 +382,7 @@ impl Write {
         .bind(&checkout.id)
         .bind(checkout.version - 1)
         .bind(checkout.gateway.paid_at.map(|at| at as i64))
+        .bind(checkout.shortfall_atomic.to_string())
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.failed(e))?;
@@ -497,6 +512,8 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Checkout, StoreError> {
         paid_atomic: units("paid_atomic")?.unwrap_or(0),
         remaining_atomic: units("remaining_atomic")?,
         overpaid_atomic: units("overpaid_atomic")?.unwrap_or(0),
+        tolerance_atomic: units("tolerance_atomic")?.unwrap_or(0),
+        shortfall_atomic: units("shortfall_atomic")?.unwrap_or(0),
         confirmations: row
             .try_get::<Option<i64>, _>("confirmations")?
             .map(|c| c as u32),

@@ -49,7 +49,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 11] = [
+const MIGRATIONS: [(i64, &str); 12] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -61,6 +61,7 @@ const MIGRATIONS: [(i64, &str); 11] = [
     (9, include_str!("../../migrations/0009_export_indexes.sql")),
     (10, include_str!("../../migrations/0010_exceptions.sql")),
     (11, include_str!("../../migrations/0011_payment_links.sql")),
+    (12, include_str!("../../migrations/0012_tolerance.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
