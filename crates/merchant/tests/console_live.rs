@@ -231,3 +231,50 @@ async fn streams_are_bounded_per_session_member_and_server(db: Db) {
     drop((first, second));
     assert_eq!(console.live.open(), 1);
 }
+
+/// In real Chromium, on a real server: an order made while the orders page is open appears in
+/// it, said once in the polite status region, and the search being typed keeps its text and the
+/// keyboard's focus. The page after passes axe-core at 375 and 1280 px, light and dark.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn in_a_browser_a_new_order_appears_live_and_the_search_being_typed_stays() {
+    use common::console_world::{ConsoleBrowser, add_staff};
+    use serde_json::json;
+
+    let world = common::world("console-live").await;
+    add_staff(&world, "lena", "viewer");
+    let console = ConsoleBrowser::start(&world.server.url, "live").await;
+    console.sign_in("lena").await;
+    console.wait_for("main", "No orders match.").await;
+    console.tab_to_id("q").await;
+    console.type_keys("INV-").await;
+    let made = world
+        .http
+        .post(format!("{}/api/admin/checkouts", world.server.url))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .json(
+            &json!({"amount": "19.99", "currency": "USD", "description": "Mug",
+                      "reference": "LIVE-0001"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    console
+        .wait_for("tbody[data-live=orders]", "LIVE-0001")
+        .await;
+    console
+        .wait_for("#live-status", "Updated: 1 order changed.")
+        .await;
+    let focused = console.focused().await;
+    assert_eq!(
+        focused["id"], "q",
+        "the focus stays in the search: {focused}"
+    );
+    let typed = console
+        .browser
+        .script("return document.getElementById('q').value;", vec![])
+        .await;
+    assert_eq!(typed, "INV-", "what was typed stays");
+    console.snap("orders-updated-live").await;
+}

@@ -159,9 +159,9 @@ pub async fn page(
             p { button type="submit" { "Show" } }
         }
         @if rows.is_empty() {
-            p.empty data-live="orders-empty" { "No orders match." }
+            p.empty data-live-slot="orders" { "No orders match." }
         } @else {
-            div.table role="region" aria-labelledby="orders-caption" tabindex="0" {
+            div.table role="region" aria-labelledby="orders-caption" tabindex="0" data-live-slot="orders" {
                 table {
                     caption #orders-caption data-live="orders-caption" {
                         "Orders, newest first"

@@ -98,53 +98,72 @@ function described(name, changed, part) {
   }
 }
 
-function replaceParts(fresh) {
-  const current = partsOf(document);
-  const next = partsOf(fresh);
-  const said = [];
-  const same = current.size === next.size && Array.from(next.keys()).every((name) => current.has(name));
-  if (!same) {
-    // A part came or went (a first order in an empty list): the whole of main is replaced,
-    // unless the reader is in it.
-    const main = document.getElementById("main");
-    const freshMain = fresh.getElementById("main");
-    if (!main || !freshMain || inUse(main)) {
-      say("Updated: this page changed; reload it to see the changes.");
-      return;
-    }
-    const nav = current.get("nav-exceptions");
-    const freshNav = next.get("nav-exceptions");
-    if (nav && freshNav && !inUse(nav)) {
-      nav.replaceChildren(...Array.from(freshNav.childNodes, (n) => document.importNode(n, true)));
-      live.seen.set("nav-exceptions", rowsOf(freshNav));
-      localTimes(nav);
-    }
-    main.replaceChildren(...Array.from(freshMain.childNodes, (n) => document.importNode(n, true)));
-    for (const [name, part] of partsOf(fresh)) live.seen.set(name, rowsOf(part));
-    localTimes(main);
-    say("Updated: this page changed.");
-    return;
+function imported(node) {
+  return document.importNode(node, true);
+}
+
+// The live parts inside `root`, by name, as a set of names.
+function shapeOf(root) {
+  return Array.from(partsOf(root).keys()).sort().join(" ");
+}
+
+// How many of a fresh part's rows are new or changed since last seen; and now seen.
+function counted(name, freshPart) {
+  const before = live.seen.get(name);
+  const after = rowsOf(freshPart);
+  let changed = 0;
+  for (const [key, html] of after.rows) {
+    if (!before || before.rows.get(key) !== html) changed += 1;
   }
-  for (const [name, part] of current) {
-    const freshPart = next.get(name);
-    const before = live.seen.get(name);
-    const after = rowsOf(freshPart);
-    if (before && before.html === after.html) continue;
-    if (inUse(part)) {
-      // Later, once the reader has left it.
-      part.addEventListener("focusout", () => refresh(), { once: true });
+  live.seen.set(name, after);
+  return changed;
+}
+
+// A part in use waits: the page is fetched again once the reader leaves it.
+function waitUntilLeft(el) {
+  el.addEventListener("focusout", () => refresh(), { once: true });
+}
+
+function replaceParts(fresh) {
+  const said = [];
+  const tell = (name, changed, part) => {
+    const text = described(name, changed, part);
+    if (text) said.push(text);
+  };
+  // Slots first: a place whose shape may change (an empty list's note, then the list), marked
+  // data-live-slot="name", is replaced whole.
+  for (const slot of document.querySelectorAll("[data-live-slot]")) {
+    const freshSlot = fresh.querySelector(`[data-live-slot="${CSS.escape(slot.dataset.liveSlot)}"]`);
+    if (!freshSlot || (slot.tagName === freshSlot.tagName && shapeOf(slot) === shapeOf(freshSlot))) continue;
+    if (inUse(slot)) {
+      waitUntilLeft(slot);
       continue;
     }
-    let changed = 0;
-    for (const [key, html] of after.rows) {
-      if (!before || before.rows.get(key) !== html) changed += 1;
-    }
-    part.replaceChildren(...Array.from(freshPart.childNodes, (n) => document.importNode(n, true)));
-    live.seen.set(name, after);
-    localTimes(part);
-    const text = described(name, changed, freshPart);
-    if (text) said.push(text);
+    for (const [name, part] of partsOf(freshSlot)) tell(name, counted(name, part), part);
+    const node = imported(freshSlot);
+    slot.replaceWith(node);
+    localTimes(node);
   }
+  const current = partsOf(document);
+  const next = partsOf(fresh);
+  let unmatched = Array.from(next.keys()).some((name) => !current.has(name));
+  for (const [name, part] of current) {
+    const freshPart = next.get(name);
+    if (!freshPart) {
+      unmatched = true;
+      continue;
+    }
+    const before = live.seen.get(name);
+    if (before && before.html === freshPart.innerHTML) continue;
+    if (inUse(part)) {
+      waitUntilLeft(part);
+      continue;
+    }
+    tell(name, counted(name, freshPart), freshPart);
+    part.replaceChildren(...Array.from(freshPart.childNodes, imported));
+    localTimes(part);
+  }
+  if (unmatched) said.push("reload the page to see all of it");
   if (said.length) say(`Updated: ${said.join("; ")}.`);
 }
 
