@@ -91,7 +91,7 @@ async fn open(router: &Router, browser: &Browser) -> axum::response::Response {
     router.clone().oneshot(request).await.unwrap()
 }
 
-/// A stream opened as `browser`, past its opening comment.
+/// A stream opened as `browser`, past its opening event.
 async fn stream(router: &Router, browser: &Browser) -> Events {
     let response = open(router, browser).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -105,7 +105,11 @@ async fn stream(router: &Router, browser: &Browser) -> Events {
         body: response.into_body().into_data_stream(),
         buffer: String::new(),
     };
-    assert_eq!(events.next().await.as_deref(), Some(": open"));
+    assert_eq!(
+        events.next().await.as_deref(),
+        Some("event: open\ndata: 1800000"),
+        "open, with the session's idle timeout (30 minutes)"
+    );
     events
 }
 

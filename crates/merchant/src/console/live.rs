@@ -197,7 +197,9 @@ impl IntoResponse for Refused {
 /// What a stream does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Say it is open: the page knows from then on that any change reaches it.
+    /// Say it is open (the page knows from then on that any change reaches it), with the
+    /// session's idle timeout: the page stops fetching itself again for a reader who has been
+    /// away for half of it, or its fetches would keep an unattended console's session alive.
     Opening,
     Running,
     /// Its session is over: said, and then the stream ends.
@@ -264,7 +266,8 @@ impl Live {
             Phase::Over => return None,
             Phase::Opening => {
                 self.phase = Phase::Running;
-                return Some(Event::default().comment("open"));
+                let idle_ms = self.place.console.app.config.console.sessions.idle_ms;
+                return Some(Event::default().event("open").data(idle_ms.to_string()));
             }
             Phase::Running => {}
         }

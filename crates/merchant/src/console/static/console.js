@@ -37,6 +37,13 @@ const live = {
   over: false,
   // Whether a stream was open before: one opened again catches up first.
   reconnected: false,
+  // The session's idle timeout, as the stream says when it opens, and when the reader last
+  // pressed a key or moved the pointer. A page that fetched itself again for a reader long away
+  // would keep an unattended console's session alive: after half the timeout without input it
+  // pauses instead, and catches up at the next key or move.
+  idleMs: 0,
+  lastInput: Date.now(),
+  paused: false,
 };
 
 function partsOf(root) {
@@ -50,9 +57,12 @@ function rowsOf(part) {
   };
 }
 
-function say(text) {
+function say(text, lasting = false) {
   const status = document.getElementById("live-status");
   if (!status) return;
+  // What lasts (paused, ended) shows, at the foot of the window; the rest is only heard.
+  status.classList.toggle("visually-hidden", !lasting);
+  status.classList.toggle("notice", lasting);
   // Emptied first, so the same words said twice are announced twice.
   status.textContent = "";
   window.setTimeout(() => { status.textContent = text; }, 100);
@@ -203,7 +213,28 @@ async function refresh() {
 function ended() {
   live.over = true;
   stop();
-  say("Your session has ended, so this page no longer updates. Reload it to sign in again.");
+  say("Your session has ended, so this page no longer updates. Reload it to sign in again.", true);
+}
+
+// Something changed: the page is fetched again, unless the reader is away (see live.idleMs).
+function changed() {
+  if (live.idleMs && Date.now() - live.lastInput > live.idleMs / 2) {
+    if (!live.paused) {
+      live.paused = true;
+      say("Live updates are paused while you are away. Press a key or move the pointer to catch up.", true);
+    }
+    return;
+  }
+  refresh();
+}
+
+function input() {
+  live.lastInput = Date.now();
+  if (live.paused && !live.over) {
+    live.paused = false;
+    say("Live updates resumed.");
+    refresh();
+  }
 }
 
 function stop() {
@@ -230,7 +261,7 @@ function pollLater(response) {
   const asked = Number.parseInt(response.headers.get("Retry-After") || "", 10);
   const seconds = Number.isFinite(asked) ? Math.min(Math.max(asked, 5), 300) : 30;
   later(seconds, () => {
-    refresh();
+    changed();
     connect();
   });
 }
@@ -269,7 +300,7 @@ async function connect() {
   live.backoff = 0;
   live.reconnected = true;
   // What changed while no stream listened (hidden, or reconnecting) is fetched once.
-  if (caughtUp) refresh();
+  if (caughtUp) changed();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   try {
@@ -280,9 +311,14 @@ async function connect() {
       const blocks = buffer.split(/\r?\n\r?\n/);
       buffer = blocks.pop();
       for (const block of blocks) {
-        const name = block.split(/\r?\n/).find((line) => line.startsWith("event:"));
-        const event = name ? name.slice(6).trim() : "";
-        if (event === "change") refresh();
+        const lines = block.split(/\r?\n/);
+        const field = (key) => {
+          const line = lines.find((l) => l.startsWith(`${key}:`));
+          return line ? line.slice(key.length + 1).trim() : "";
+        };
+        const event = field("event");
+        if (event === "open") live.idleMs = Number.parseInt(field("data"), 10) || 0;
+        if (event === "change") changed();
         if (event === "end") {
           ended();
           return;
@@ -300,12 +336,17 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const [name, part] of parts) live.seen.set(name, rowsOf(part));
   localTimes(document);
   if (!parts.size || !window.fetch || !window.TextDecoderStream) return;
+  for (const name of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart"]) {
+    document.addEventListener(name, input, { passive: true });
+  }
   // A hidden tab holds no stream; shown again, it catches up and listens.
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) {
       stop();
       live.reconnected = true;
     } else {
+      // Someone brought the tab forward.
+      live.lastInput = Date.now();
       connect();
     }
   });
