@@ -350,7 +350,7 @@ async fn page(
             text.not_found_title,
             false,
             html! {
-                @if !merchant.is_empty() { p.merchant { (merchant) } }
+                @if !merchant.is_empty() { p.merchant dir="auto" { (merchant) } }
                 h1 { (text.not_found_title) }
                 p { (text.not_found) }
             },
@@ -364,10 +364,12 @@ async fn page(
     } else {
         format!("{} · {merchant}", checkout.description)
     };
+    // The merchant's and the description's own direction, whatever the page's: a Latin name
+    // in an Arabic page keeps its punctuation where it was written.
     let content = html! {
-        @if !merchant.is_empty() { p.merchant { (merchant) } }
-        h1 { (checkout.description) }
-        p.amount { (checkout.price.amount) " " (checkout.price.currency) }
+        @if !merchant.is_empty() { p.merchant dir="auto" { (merchant) } }
+        h1 dir="auto" { (checkout.description) }
+        p.amount { bdi { (checkout.price.amount) " " (checkout.price.currency) } }
         @if expired {
             div.notice role="status" {
                 p { strong { (text.expired) } }

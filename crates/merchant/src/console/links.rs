@@ -123,7 +123,7 @@ fn form(signed: &Signed) -> Markup {
                 p {
                     label for="link-amount" { "Amount" }
                     input #link-amount name="amount" type="text" inputmode="decimal" required
-                        autocomplete="off" placeholder="25.00" aria-describedby="link-amount-hint";
+                        autocomplete="off" aria-describedby="link-amount-hint";
                     small #link-amount-hint { "A decimal, such as 25.00." }
                 }
                 p {
@@ -285,6 +285,7 @@ pub async fn link(
                 button type="button" hidden data-copy="pay-url" data-said="pay-url-copied" { "Copy link" }
                 " " span #pay-url-copied role="status" {}
             }
+            p { a href=(url) rel="noreferrer" { "Open the pay page" } }
             img.qr src={ "/console/links/" (path) "/qr.svg" } width="240" height="240"
                 alt="QR code of the link, for a phone's camera";
         }
