@@ -19,6 +19,7 @@ on_both!(
     the_admin_api_makes_a_link_with_its_pay_url_and_refuses_a_bad_end,
     the_pay_page_speaks_the_shoppers_language_under_a_strict_policy,
     a_link_past_its_end_cannot_be_started_and_its_page_says_so,
+    the_links_pages_need_a_session_and_list_by_pages,
 );
 
 const SCRIPT: &str = "<script>alert('d')</script>";
@@ -479,4 +480,73 @@ async fn a_link_past_its_end_cannot_be_started_and_its_page_says_so(db: Db) {
         list.body
     );
     assert!(list.body.contains("Link expired"), "{}", list.body);
+}
+
+async fn the_links_pages_need_a_session_and_list_by_pages(db: Db) {
+    let h = harness(db, "links-pages", "").await;
+    let first = api_link(
+        &h,
+        json!({"amount": "1", "currency": "USD", "description": "Link 0", "link": true}),
+    )
+    .await;
+    let first: Value = serde_json::from_str(&first.body).unwrap();
+    let first = first["id"].as_str().unwrap().to_owned();
+    let mut anonymous = Browser::default();
+    for path in [
+        "/console/links".to_owned(),
+        format!("/console/links/{first}"),
+        format!("/console/links/{first}/qr.svg"),
+    ] {
+        let reply = h.get(&mut anonymous, &path).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{path}: {}",
+            reply.body
+        );
+        assert!(reply.location().starts_with("/console/sign-in"), "{path}");
+    }
+    let reply = h
+        .post(&mut anonymous, "/console/links", &[("amount", "1")])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+
+    // A page holds 50, newest first; the next starts after the last one shown.
+    for n in 1..=50 {
+        let made = api_link(
+            &h,
+            json!({"amount": "1", "currency": "USD", "description": format!("Link {n}"),
+                   "link": true}),
+        )
+        .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+    let (mut browser, _) = h.signed_in("vic", Role::Viewer).await;
+    let page = h.get(&mut browser, "/console/links").await;
+    assert!(page.body.contains(">Link 50<"), "{}", page.body);
+    assert!(
+        !page.body.contains(&format!("/console/links/{first}\"")),
+        "{}",
+        page.body
+    );
+    let older = page
+        .body
+        .split("href=\"")
+        .filter_map(|part| part.split('"').next())
+        .find(|href| href.starts_with("/console/links?before="))
+        .unwrap_or_else(|| panic!("no next page: {}", page.body))
+        .replace("&amp;", "&");
+    let next = h.get(&mut browser, &older).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    assert!(
+        next.body.contains(&format!("/console/links/{first}\"")),
+        "{}",
+        next.body
+    );
+    assert!(!next.body.contains(">Link 50<"), "{}", next.body);
+    assert!(
+        !next.body.contains("rel=\"next\""),
+        "the last page: {}",
+        next.body
+    );
 }
