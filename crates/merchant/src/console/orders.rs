@@ -432,4 +432,43 @@ mod tests {
         assert_eq!(state_label("open"), "Open");
         assert_eq!(states().count(), 8);
     }
+
+    #[test]
+    fn an_order_accepted_short_says_by_how_much() {
+        use crate::domain::{CreatedBy, PaymentTerms, Price};
+        let mut checkout = Checkout::open(
+            "co_1".into(),
+            CreatedBy::Widget,
+            "T-shirt".into(),
+            Price {
+                amount: "25".parse().unwrap(),
+                currency: "USDT".into(),
+            },
+        );
+        checkout.shortfall_atomic = 1_000_000;
+        assert_eq!(shortfall_note(&checkout), None, "no terms, no token");
+        let contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+            .parse()
+            .unwrap();
+        checkout.terms = Some(PaymentTerms {
+            chain_id: usdt_checkout_protocol::ChainId::LOCAL,
+            symbol: "USDT".into(),
+            token_contract: contract,
+            decimals: 6,
+            amount_atomic: 25_000_000,
+            gateway_order_no: "co_1".into(),
+            plat_order_no: String::new(),
+            pay_amount_atomic: 25_000_000,
+            to_address: contract,
+            cashier_url: String::new(),
+            expires_at: 0,
+            required_confirmations: 1,
+        });
+        assert_eq!(
+            shortfall_note(&checkout).as_deref(),
+            Some("Accepted short by 1 USDT (within tolerance)")
+        );
+        checkout.shortfall_atomic = 0;
+        assert_eq!(shortfall_note(&checkout), None, "paid in full");
+    }
 }

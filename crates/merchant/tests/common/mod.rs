@@ -245,6 +245,9 @@ pub struct Storefront {
     /// The gateway's public lists carry only chain ids and symbols (see
     /// `SandboxOptions::minimal_lists`): the checkout server describes them from its registry.
     pub minimal_lists: bool,
+    /// The first chain's `underpaid_tolerance`, as the configuration writes it
+    /// (`USDT = { amount = "1" }`): none unless said.
+    pub underpaid_tolerance: Option<&'static str>,
 }
 
 impl Default for Storefront {
@@ -269,6 +272,7 @@ impl Default for Storefront {
             dead_node_first: false,
             chain_defaults: false,
             minimal_lists: false,
+            underpaid_tolerance: None,
         }
     }
 }
@@ -361,8 +365,14 @@ pub async fn world_with(name: &str, storefront: Storefront) -> World {
                     storefront.rpc_calls_per_day.unwrap_or(8_640_000)
                 ),
             };
+            let tolerance = match storefront.underpaid_tolerance {
+                Some(tolerance) if a.chain_id == anvil.chain_id => {
+                    format!("underpaid_tolerance = {{ {tolerance} }}\n")
+                }
+                _ => String::new(),
+            };
             format!(
-                "[[chains]]\nid = {}\nconfirmations = {}\n{rpc}\n",
+                "[[chains]]\nid = {}\nconfirmations = {}\n{rpc}{tolerance}\n",
                 a.chain_id,
                 storefront.confirmations.unwrap_or(2)
             )
