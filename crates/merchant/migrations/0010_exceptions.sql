@@ -22,3 +22,5 @@ CREATE TABLE exception_resolutions (
     note          TEXT NOT NULL
 );
 CREATE INDEX exception_resolutions_at ON exception_resolutions (resolved_at);
+-- The exception queue finds the orders waiting at the address an unmatched payment went to.
+CREATE INDEX checkouts_to_address ON checkouts (to_address, created_at);

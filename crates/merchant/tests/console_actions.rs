@@ -463,13 +463,33 @@ async fn every_kind_of_exception_is_listed_counted_and_resolved_with_a_note(db: 
         .record_chain_payment(CHAIN, &stray, None)
         .await
         .unwrap();
+    // The overpaid order's fulfillment event, refused once.
+    let event = format!("ful_{}", kinds[1].0);
+    write
+        .queue_event(&OutboxEvent {
+            id: event.clone(),
+            checkout_id: kinds[1].0.clone(),
+            body: "{}".into(),
+            created_at: now_ms(),
+        })
+        .await
+        .unwrap();
     write.commit().await.unwrap();
+    h.store
+        .mark_attempt(
+            &event,
+            1,
+            now_ms(),
+            Err(("HTTP 500".into(), now_ms() + 5_000)),
+        )
+        .await
+        .unwrap();
 
     let (mut ana, csrf) = h.signed_in("ana", Role::Operator).await;
     let queue = h.get(&mut ana, "/console/exceptions").await;
     assert_eq!(queue.status, StatusCode::OK);
     assert!(
-        queue.body.contains(r#"<span class="count">5</span>"#),
+        queue.body.contains(r#"<span class="count">6</span>"#),
         "{}",
         queue.body
     );
@@ -497,7 +517,9 @@ async fn every_kind_of_exception_is_listed_counted_and_resolved_with_a_note(db: 
     let (over, _) = &kinds[1];
     let key = format!("overpaid:{over}");
     let stray_key = format!("payment:{}:{}:0", CHAIN.0, stray.tx_id);
-    for key in [&key, &stray_key] {
+    let delivery_key = format!("failed_delivery:{event}");
+    assert!(section(&queue.body, "failed_delivery").contains(&delivery_key));
+    for key in [&key, &stray_key, &delivery_key] {
         let reply = h
             .post(
                 &mut ana,
@@ -529,16 +551,22 @@ async fn every_kind_of_exception_is_listed_counted_and_resolved_with_a_note(db: 
     );
     assert!(resolved.body.contains("ana"));
     let audit = h.store.audit_of(over, 10).await.unwrap();
-    let entry = &audit
-        .iter()
-        .find(|r| r.entry.action == "exception.resolve")
-        .unwrap()
-        .entry;
-    assert_eq!(entry.before.as_deref(), Some("overpaid: open"));
-    assert_eq!(entry.after.as_deref(), Some("overpaid: resolved"));
-    // Resolved once: a second time finds nothing open; no note, or a made-up key, is refused.
+    let resolved_of = |kind: &str| {
+        audit.iter().any(|r| {
+            r.entry.action == "exception.resolve"
+                && r.entry.actor == "ana"
+                && r.entry.before == Some(format!("{kind}: open"))
+                && r.entry.after == Some(format!("{kind}: resolved"))
+                && r.entry.note.as_deref() == Some("Refunded <b>1 USDT</b> by hand")
+        })
+    };
+    assert!(
+        resolved_of("overpaid") && resolved_of("failed_delivery"),
+        "{audit:?}"
+    );
+    // Resolved once: a second time is refused, as are a made-up key and no note.
     for (key, note, status) in [
-        (key.as_str(), "again", StatusCode::NOT_FOUND),
+        (key.as_str(), "again", StatusCode::CONFLICT),
         ("overpaid:co_nobody", "made up", StatusCode::NOT_FOUND),
         (stray_key.as_str(), " ", StatusCode::BAD_REQUEST),
     ] {
@@ -557,5 +585,5 @@ async fn every_kind_of_exception_is_listed_counted_and_resolved_with_a_note(db: 
         .into_iter()
         .filter(|a| a == "exception.resolve")
         .count();
-    assert_eq!(resolutions, 2);
+    assert_eq!(resolutions, 3);
 }

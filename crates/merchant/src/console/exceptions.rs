@@ -3,7 +3,6 @@
 //! resending a fulfillment delivery, marking it resolved with a note. Their count is in the
 //! navigation; resolved ones leave the queue and the count, and are listed on their own page.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -22,10 +21,12 @@ pub mod actions;
 pub mod attach;
 pub mod rules;
 
-use rules::Kind;
+use rules::{Key, Kind};
 
 /// Rows a section reads at most, newest first.
 const LISTED: u32 = 200;
+/// Pages of [`LISTED`] orders read at most for the orders' sections.
+const PAGES: usize = 10;
 
 /// A payment that matches no order, with whose it may be.
 pub struct PaymentRow {
@@ -48,23 +49,10 @@ pub struct Queue {
 impl Queue {
     /// Every row, as the queue gathers them, not resolved.
     pub async fn gather(store: &Store) -> Result<Self, StoreError> {
-        let resolved = store.resolved_keys().await?;
         let mut claims = store.claims_under_review().await?;
         let mut payments = vec![];
-        for (chain, payment) in store.unmatched(LISTED).await? {
-            if resolved.contains(&rules::payment_key(
-                chain,
-                &payment.tx_id,
-                payment.log_index,
-            )) {
-                continue;
-            }
-            let waiting = store.waiting_elsewhere(chain, &payment).await?;
-            let kind = if rules::wrong_network(chain, &payment, &waiting) {
-                Kind::WrongNetwork
-            } else {
-                Kind::Unmatched
-            };
+        for (chain, payment) in store.unresolved_unmatched(LISTED).await? {
+            let (kind, waiting) = payment_kind(store, chain, &payment).await?;
             let claimants = claims
                 .remove(&(chain.0, payment.tx_id.clone(), payment.log_index))
                 .unwrap_or_default();
@@ -78,63 +66,92 @@ impl Queue {
         }
         Ok(Self {
             payments,
-            orders: order_rows(store, &resolved).await?,
-            deliveries: delivery_rows(store, &resolved).await?,
+            orders: order_rows(store).await?,
+            deliveries: store.failing_deliveries(LISTED).await?,
         })
     }
-
-    /// The kind and subject of the open exception with `key`, if there is one.
-    pub fn find(&self, key: &str) -> Option<(Kind, String)> {
-        let payment = self.payments.iter().find_map(|row| {
-            (rules::payment_key(row.chain, &row.payment.tx_id, row.payment.log_index) == key)
-                .then(|| (row.kind, row.payment.tx_id.to_string()))
-        });
-        let order = || {
-            self.orders.iter().find_map(|(kind, order)| {
-                (rules::order_key(*kind, &order.id) == key).then(|| (*kind, order.id.clone()))
-            })
-        };
-        let delivery = || {
-            self.deliveries.iter().find_map(|d| {
-                (rules::delivery_key(&d.event_id) == key)
-                    .then(|| (Kind::FailedDelivery, d.checkout_id.clone()))
-            })
-        };
-        payment.or_else(order).or_else(delivery)
-    }
 }
 
-async fn order_rows(
+/// Whether an unmatched payment is on the wrong network, with the orders on other networks
+/// that waited where it went.
+async fn payment_kind(
     store: &Store,
-    resolved: &HashSet<String>,
-) -> Result<Vec<(Kind, Checkout)>, StoreError> {
+    chain: ChainId,
+    payment: &ChainPayment,
+) -> Result<(Kind, Vec<Checkout>), StoreError> {
+    let waiting = store.waiting_elsewhere(chain, payment).await?;
+    let kind = if rules::wrong_network(chain, payment, &waiting) {
+        Kind::WrongNetwork
+    } else {
+        Kind::Unmatched
+    };
+    Ok((kind, waiting))
+}
+
+/// The kind of the open exception `key` names, and what it is about (an order's id, a
+/// payment's transaction); `None` when it names none open now (made up, or gone: a payment
+/// attached, a delivery made, an order whose facts changed). Whether it was resolved already is
+/// the resolution's write to say.
+pub async fn open_exception(
+    store: &Store,
+    key: &str,
+) -> Result<Option<(Kind, String)>, StoreError> {
+    Ok(match rules::parse_key(key) {
+        None => None,
+        Some(Key::Payment(chain, tx, log)) => match store.chain_payment(chain, &tx, log).await? {
+            Some((payment, None)) => {
+                let (kind, _) = payment_kind(store, chain, &payment).await?;
+                Some((kind, tx.to_string()))
+            }
+            _ => None,
+        },
+        Some(Key::Order(kind, id)) => store
+            .get(&id)
+            .await?
+            .filter(|order| rules::order_kinds(order).contains(&kind))
+            .map(|order| (kind, order.id)),
+        Some(Key::Delivery(event)) => store
+            .delivery(&event)
+            .await?
+            .filter(|d| d.delivered_at.is_none() && d.attempts > 0)
+            .map(|d| (Kind::FailedDelivery, d.checkout_id)),
+    })
+}
+
+/// The orders' exceptions not resolved, newest first: a page of orders read at a time until
+/// [`LISTED`] rows are found (resolved ones, however many, crowd out none of the rest), or
+/// [`PAGES`] pages were read.
+async fn order_rows(store: &Store) -> Result<Vec<(Kind, Checkout)>, StoreError> {
+    let resolved = store.resolved_keys().await?;
     let mut rows = vec![];
-    for order in store.exception_orders(LISTED).await? {
-        for kind in rules::order_kinds(&order) {
-            if !resolved.contains(&rules::order_key(kind, &order.id)) {
-                rows.push((kind, order.clone()));
+    let mut before: Option<(u64, String)> = None;
+    for _ in 0..PAGES {
+        let page = store
+            .exception_orders(LISTED, before.as_ref().map(|(at, id)| (*at, id.as_str())))
+            .await?;
+        let full = page.len() == LISTED as usize;
+        before = page.last().map(|last| (last.created_at, last.id.clone()));
+        for order in page {
+            for kind in rules::order_kinds(&order) {
+                if !resolved.contains(&rules::order_key(kind, &order.id)) {
+                    rows.push((kind, order.clone()));
+                }
             }
         }
+        if !full || rows.len() >= LISTED as usize {
+            break;
+        }
     }
-    Ok(rows)
-}
-
-async fn delivery_rows(
-    store: &Store,
-    resolved: &HashSet<String>,
-) -> Result<Vec<FailingDelivery>, StoreError> {
-    let mut rows = store.failing_deliveries(LISTED).await?;
-    rows.retain(|d| !resolved.contains(&rules::delivery_key(&d.event_id)));
+    rows.truncate(LISTED as usize);
     Ok(rows)
 }
 
 /// How many exceptions are open: what the navigation shows. Unmatched payments are counted
 /// whole; the other kinds as far as the queue reads them.
 pub async fn count(store: &Store) -> Result<u64, StoreError> {
-    let resolved = store.resolved_keys().await?;
     let payments = store.unresolved_unmatched_count().await?;
-    let orders = order_rows(store, &resolved).await?.len();
-    let deliveries = delivery_rows(store, &resolved).await?.len();
+    let orders = order_rows(store).await?.len();
+    let deliveries = store.failing_deliveries(LISTED).await?.len();
     Ok(payments + orders as u64 + deliveries as u64)
 }
 

@@ -20,6 +20,7 @@ pub struct FailingDelivery {
     pub created_at: u64,
     pub attempts: u32,
     pub next_attempt_at: Option<u64>,
+    pub delivered_at: Option<u64>,
     pub last_error: Option<String>,
     pub price_amount: String,
     pub price_currency: String,
@@ -45,6 +46,16 @@ pub struct Resolution {
 const MAYBE_EXCEPTION: &str = "(state = 'expired' AND paid_atomic <> '0') OR state = 'paid_late'
      OR overpaid_atomic <> '0' OR disagreement IS NOT NULL";
 
+/// Whether the payment of row `p` is resolved: its key as the console's rules write it
+/// (`payment:{chain}:{tx}:{log}`), made here, so a resolved one is left out as it is read.
+const PAYMENT_RESOLVED: &str = "EXISTS (SELECT 1 FROM exception_resolutions r
+     WHERE r.exception_key = 'payment:' || CAST(p.chain_id AS TEXT) || ':' || p.tx_hash || ':'
+         || CAST(p.log_index AS TEXT))";
+
+/// Whether the fulfillment event of row `f` is resolved (its key: `failed_delivery:{id}`).
+const DELIVERY_RESOLVED: &str = "EXISTS (SELECT 1 FROM exception_resolutions r
+     WHERE r.exception_key = 'failed_delivery:' || f.id)";
+
 fn failing_from_row(row: &AnyRow) -> Result<FailingDelivery, StoreError> {
     Ok(FailingDelivery {
         event_id: row.try_get("id")?,
@@ -54,6 +65,9 @@ fn failing_from_row(row: &AnyRow) -> Result<FailingDelivery, StoreError> {
         next_attempt_at: row
             .try_get::<Option<i64>, _>("next_attempt_at")?
             .map(|t| t as u64),
+        delivered_at: row
+            .try_get::<Option<i64>, _>("delivered_at")?
+            .map(|t| t as u64),
         last_error: row.try_get("last_error")?,
         price_amount: row.try_get("price_amount")?,
         price_currency: row.try_get("price_currency")?,
@@ -61,26 +75,37 @@ fn failing_from_row(row: &AnyRow) -> Result<FailingDelivery, StoreError> {
 }
 
 impl Store {
-    /// The orders that may be exceptions (see [`MAYBE_EXCEPTION`]), newest first, each with
-    /// its chain payments.
-    pub async fn exception_orders(&self, limit: u32) -> Result<Vec<Checkout>, StoreError> {
+    /// The orders that may be exceptions (see [`MAYBE_EXCEPTION`]), newest first, made
+    /// before `before` (the last one seen's creation and id) if given, each with its chain
+    /// payments.
+    pub async fn exception_orders(
+        &self,
+        limit: u32,
+        before: Option<(u64, &str)>,
+    ) -> Result<Vec<Checkout>, StoreError> {
+        const PAGE: &str = "SELECT id FROM checkouts
+             WHERE ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3))";
+        let (at, id) = before.unzip();
+        let page =
+            format!("{PAGE} AND ({MAYBE_EXCEPTION}) ORDER BY created_at DESC, id DESC LIMIT $1");
         let mut checkouts: Vec<Checkout> = sqlx::query(&format!(
-            "SELECT * FROM checkouts WHERE {MAYBE_EXCEPTION}
-             ORDER BY created_at DESC, id DESC LIMIT $1"
+            "SELECT * FROM checkouts WHERE id IN ({page}) ORDER BY created_at DESC, id DESC"
         ))
         .bind(i64::from(limit))
+        .bind(at.map(|t| t as i64))
+        .bind(id)
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(from_row)
         .collect::<Result<_, _>>()?;
         let rows = sqlx::query(&format!(
-            "SELECT * FROM chain_payments WHERE checkout_id IN
-                 (SELECT id FROM checkouts WHERE {MAYBE_EXCEPTION}
-                  ORDER BY created_at DESC, id DESC LIMIT $1)
+            "SELECT * FROM chain_payments WHERE checkout_id IN ({page})
              ORDER BY block_number, log_index"
         ))
         .bind(i64::from(limit))
+        .bind(at.map(|t| t as i64))
+        .bind(id)
         .fetch_all(&self.pool)
         .await?;
         let mut payments = std::collections::HashMap::<String, Vec<AnyRow>>::new();
@@ -99,14 +124,14 @@ impl Store {
         Ok(checkouts)
     }
 
-    /// Fulfillment events tried and not delivered, newest first.
+    /// Fulfillment events tried and not delivered, not resolved, newest first.
     pub async fn failing_deliveries(&self, limit: u32) -> Result<Vec<FailingDelivery>, StoreError> {
-        sqlx::query(
+        sqlx::query(&format!(
             "SELECT f.*, c.price_amount, c.price_currency
              FROM fulfillment_events f JOIN checkouts c ON c.id = f.checkout_id
-             WHERE f.delivered_at IS NULL AND f.attempts > 0
-             ORDER BY f.created_at DESC, f.id DESC LIMIT $1",
-        )
+             WHERE f.delivered_at IS NULL AND f.attempts > 0 AND NOT {DELIVERY_RESOLVED}
+             ORDER BY f.created_at DESC, f.id DESC LIMIT $1"
+        ))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
@@ -197,15 +222,36 @@ impl Store {
 
     /// How many payments match no order and are not resolved.
     pub async fn unresolved_unmatched_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM chain_payments p WHERE p.checkout_id IS NULL
-             AND NOT EXISTS (SELECT 1 FROM exception_resolutions r
-                 WHERE r.exception_key = 'payment:' || CAST(p.chain_id AS TEXT) || ':'
-                     || p.tx_hash || ':' || CAST(p.log_index AS TEXT))",
-        )
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM chain_payments p
+             WHERE p.checkout_id IS NULL AND NOT {PAYMENT_RESOLVED}"
+        ))
         .fetch_one(&self.pool)
         .await?;
         Ok(count.max(0) as u64)
+    }
+
+    /// Payments that match no order and are not resolved, newest first (resolved ones, however
+    /// many, never crowd out the rest).
+    pub async fn unresolved_unmatched(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(ChainId, ChainPayment)>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT * FROM chain_payments p WHERE p.checkout_id IS NULL AND NOT {PAYMENT_RESOLVED}
+             ORDER BY p.mined_at DESC, p.log_index DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                ChainId(row.try_get::<i64, _>("chain_id")? as u64),
+                payment_from_row(row)?,
+            ))
+        })
+        .collect()
     }
 
     /// The keys of every exception resolved.

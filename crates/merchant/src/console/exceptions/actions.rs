@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::rules::{self, Kind, MAX_NOTE_CHARS};
-use super::{Queue, order_link};
+use super::{open_exception, order_link};
 use crate::clock::now_ms;
 use crate::console::auth::{Operator, Signed};
 use crate::console::layout::{self, Section, query_value};
@@ -113,8 +113,7 @@ pub async fn resolve(
 ) -> Result<Response, Refusal> {
     let note = rules::note(&form.note).map_err(Refusal::bad_request)?;
     let store = console.store();
-    let queue = Queue::gather(store).await?;
-    let (kind, subject) = queue.find(&form.key).ok_or_else(|| {
+    let (kind, subject) = open_exception(store, &form.key).await?.ok_or_else(|| {
         Refusal::not_found(
             "There is no such open exception: it may have been resolved already, or have gone \
              (a payment attached to its order, a delivery made).",
@@ -156,6 +155,19 @@ pub async fn resend(
         .delivery(&event)
         .await?
         .ok_or_else(|| Refusal::not_found("There is no such fulfillment event."))?;
+    let delivered = || {
+        Refusal::new(
+            StatusCode::CONFLICT,
+            "Delivered already",
+            format!(
+                "The fulfillment event of order {} was delivered; nothing was sent again.",
+                delivery.checkout_id
+            ),
+        )
+    };
+    if delivery.delivered_at.is_some() {
+        return Err(delivered());
+    }
     let mut entry = signed.entry("fulfillment.resend", Some(&delivery.checkout_id));
     entry.before = Some(format!(
         "{} attempts; latest: {}",
@@ -169,14 +181,7 @@ pub async fn resend(
         .resend_delivery(&event, &entry)
         .await?
     {
-        return Err(Refusal::new(
-            StatusCode::CONFLICT,
-            "Delivered already",
-            format!(
-                "The fulfillment event of order {} was delivered; nothing was sent again.",
-                delivery.checkout_id
-            ),
-        ));
+        return Err(delivered());
     }
     Ok(see_other("/console/exceptions#failed_delivery"))
 }

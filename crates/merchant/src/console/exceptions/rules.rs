@@ -129,6 +129,39 @@ pub fn delivery_key(event_id: &str) -> String {
     format!("{}:{event_id}", Kind::FailedDelivery.as_str())
 }
 
+/// What an exception's key names (see [`payment_key`], [`order_key`], [`delivery_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Payment(ChainId, TxHash, u64),
+    Order(Kind, String),
+    Delivery(String),
+}
+
+/// What `key` names, if it is one the queue makes.
+pub fn parse_key(key: &str) -> Option<Key> {
+    let (kind, rest) = key.split_once(':')?;
+    if rest.is_empty() {
+        return None;
+    }
+    match kind {
+        "payment" => {
+            let mut parts = rest.split(':');
+            let chain = parts.next()?.parse().ok().map(ChainId)?;
+            let tx = parts.next()?.parse().ok()?;
+            let log = parts.next()?.parse().ok()?;
+            parts
+                .next()
+                .is_none()
+                .then_some(Key::Payment(chain, tx, log))
+        }
+        _ => match Kind::from_name(kind)? {
+            Kind::FailedDelivery => Some(Key::Delivery(rest.to_owned())),
+            Kind::Unmatched | Kind::WrongNetwork => None,
+            kind => Some(Key::Order(kind, rest.to_owned())),
+        },
+    }
+}
+
 /// Whether some payment of `checkout` was mined at or after its time ran out.
 fn money_after_expiry(checkout: &Checkout) -> bool {
     checkout.terms.as_ref().is_some_and(|terms| {
@@ -431,6 +464,29 @@ mod tests {
         );
         assert_eq!(order_key(Kind::Overpaid, "co_1"), "overpaid:co_1");
         assert_eq!(delivery_key("ful_co_1"), "failed_delivery:ful_co_1");
+        assert_eq!(
+            parse_key(&payment_key(CHAIN, &tx, 3)),
+            Some(Key::Payment(CHAIN, tx.clone(), 3))
+        );
+        assert_eq!(
+            parse_key("overpaid:co_1"),
+            Some(Key::Order(Kind::Overpaid, "co_1".into()))
+        );
+        assert_eq!(
+            parse_key("failed_delivery:ful_co_1"),
+            Some(Key::Delivery("ful_co_1".into()))
+        );
+        for made_up in [
+            "",
+            "overpaid:",
+            "refund:co_1",
+            "unmatched:co_1",
+            "payment:31337:0xab:3",
+            "payment:x:y:z",
+            &format!("{}:9", payment_key(CHAIN, &tx, 3)),
+        ] {
+            assert_eq!(parse_key(made_up), None, "{made_up}");
+        }
         for kind in Kind::ALL {
             assert_eq!(Kind::from_name(kind.as_str()), Some(kind));
         }
