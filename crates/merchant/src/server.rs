@@ -312,4 +312,7 @@ async fn shutdown() {
         _ = terminate.recv() => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
+    // The console's live pages hold their responses open: ended now, or the requests in flight
+    // would never all finish.
+    crate::console::live::stop_all();
 }

@@ -13,6 +13,8 @@
 //! bound the answer is 503 (the server's) or 429 (the member's or session's) with `Retry-After`,
 //! and the page polls instead. A stream ends when its session does: the session is read again at
 //! every heartbeat, and a stream whose session is over, idle or expired says `end` and closes.
+//! And every stream ends when the server stops ([`stop_all`]): a server finishing its requests in
+//! flight would otherwise wait for streams that never finish.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -32,6 +34,16 @@ use super::{Console, Refusal};
 use crate::clock::now_ms;
 use crate::staff::SessionAge;
 use crate::store::StoreError;
+
+/// Whether this process is stopping: every stream ends.
+static STOPPING: std::sync::LazyLock<watch::Sender<bool>> =
+    std::sync::LazyLock::new(|| watch::Sender::new(false));
+
+/// Ends every stream of this process, as the server stops: the pages reconnect to whichever
+/// server answers next.
+pub fn stop_all() {
+    STOPPING.send_replace(true);
+}
 
 /// The least time between two events of one stream: what changed meanwhile is said once.
 pub const MIN_GAP: Duration = Duration::from_secs(1);
@@ -210,6 +222,7 @@ struct Live {
     place: Place,
     id_hash: String,
     changes: watch::Receiver<u64>,
+    stopping: watch::Receiver<bool>,
     phase: Phase,
     /// Something changed that no event has said yet.
     pending: bool,
@@ -240,6 +253,7 @@ pub async fn events(
         place,
         id_hash: signed.id_hash,
         changes,
+        stopping: STOPPING.subscribe(),
         phase: Phase::Opening,
         pending: false,
         last_event: None,
@@ -284,7 +298,11 @@ impl Live {
             } else {
                 self.next_heartbeat
             };
+            if *self.stopping.borrow_and_update() {
+                return None;
+            }
             tokio::select! {
+                _ = self.stopping.changed() => return None,
                 changed = self.changes.changed() => match changed {
                     Ok(()) => self.pending = true,
                     // The checkouts are gone: the server is stopping.
@@ -368,6 +386,52 @@ mod tests {
         assert_eq!(admit(&open, caps, "ben", "s5"), Ok(()));
         let open = opened(&[("ana", "s1"), ("ben", "s2"), ("cy", "s3"), ("di", "s4")]);
         assert_eq!(admit(&open, caps, "ed", "s5"), Err(Busy::Server));
+    }
+
+    /// A console on a fresh SQLite database, with nothing to reach.
+    async fn console() -> Arc<Console> {
+        use usdt_checkout_protocol::signature::V1PrivateKey;
+        let dir =
+            std::env::temp_dir().join(format!("console-live-{}-{}", std::process::id(), now_ms()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = format!(
+            "database = \"{}\"\n[gateway]\nurl = \"http://127.0.0.1:1\"\napi_key = \"k\"\n\
+             private_key = \"{}\"\nwebhook_public_key = \"{}\"\n",
+            dir.join("checkout.sqlite").display(),
+            V1PrivateKey::generate().to_base64_pkcs8(),
+            V1PrivateKey::generate().public_key().to_base64_spki(),
+        );
+        let config = crate::config::parse(&toml, "test.toml", |_| None).unwrap();
+        let store = crate::store::Store::open(&config.database).await.unwrap();
+        let due = Arc::new(tokio::sync::Notify::new());
+        let checkouts = crate::checkouts::Checkouts::from_store(store, due)
+            .await
+            .unwrap();
+        let gateway = Arc::new(config.gateway_client());
+        let app = crate::app::App::new(config, Arc::new(checkouts), gateway);
+        Arc::new(Console::new(Arc::new(app)))
+    }
+
+    #[tokio::test]
+    async fn every_stream_ends_when_the_server_stops() {
+        let console = console().await;
+        let signed = Signed {
+            name: "ana".into(),
+            role: crate::staff::Role::Viewer,
+            csrf: String::new(),
+            id_hash: "s1".into(),
+            client: "127.0.0.1".into(),
+        };
+        let response = events(State(console.clone()), signed).await.unwrap();
+        let mut body = response.into_body().into_data_stream();
+        use futures_util::StreamExt;
+        let open = body.next().await.unwrap().unwrap();
+        assert!(open.starts_with(b"event: open"), "{open:?}");
+        assert_eq!(console.live.open(), 1);
+        stop_all();
+        assert!(body.next().await.is_none(), "ended");
+        drop(body);
+        assert_eq!(console.live.open(), 0);
     }
 
     #[test]
