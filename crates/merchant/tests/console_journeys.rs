@@ -291,7 +291,7 @@ async fn every_console_page_on_phones_and_desktops_light_and_dark() {
         .post(format!("{}/api/admin/checkouts", world.server.url))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({
-            "amount": "1249.99", "currency": "EUR",
+            "amount": "1249.99", "currency": "USD",
             "description": "Annual support plan, three seats, with the on-site onboarding \
                             workshop and a printed handbook for every seat",
             "reference": "INV-2026-000481"}))
@@ -314,6 +314,15 @@ async fn every_console_page_on_phones_and_desktops_light_and_dark() {
     let stranger = Wallet::on(&world.anvil.rpc_url, 5).await;
     stranger.send(usdt, to, 5_000_000).await;
     world.mine().await;
+    eventually(
+        "the server to keep the payment as unmatched",
+        WAIT,
+        || async {
+            let unmatched = world.admin_get("/api/admin/unmatched").await;
+            (unmatched.as_array()?.len() == 1).then_some(())
+        },
+    )
+    .await;
 
     console.goto("/console/orders").await;
     console.wait_for("table", "INV-2026-000481").await;

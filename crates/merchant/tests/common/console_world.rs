@@ -132,11 +132,27 @@ impl ConsoleBrowser {
     pub async fn fits(&self, state: &str) {
         let wider = self
             .browser
-            .script_at(375, "return document.documentElement.scrollWidth;", vec![])
+            .script_at(
+                375,
+                "const width = document.documentElement.clientWidth;
+                 if (document.documentElement.scrollWidth <= width) return null;
+                 const scrolls = (e) => e && e !== document.body
+                   && (getComputedStyle(e).overflowX !== 'visible' || scrolls(e.parentElement));
+                 const over = [...document.body.querySelectorAll('*')]
+                   .filter((e) => e.getBoundingClientRect().right > width + 0.5
+                     && (!scrolls(e.parentElement)
+                         || ['absolute', 'fixed'].includes(getComputedStyle(e).position)));
+                 if (over.length === 0) return ['the page, no element named'];
+                 return over.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className}`
+                   + ` (${Math.round(e.getBoundingClientRect().right)} px): `
+                   + e.textContent.slice(0, 60));",
+                vec![],
+            )
             .await;
-        assert!(
-            wider.as_u64().is_some_and(|w| w <= 375),
-            "{state}: the page is {wider} px wide on a 375 px phone"
+        assert_eq!(
+            wider,
+            Value::Null,
+            "{state}: wider than a 375 px phone, no box of its own to scroll in"
         );
     }
 
