@@ -531,11 +531,18 @@ impl Facts<'_> {
                     status.map_or("nothing yet", GatewayStatus::as_str)
                 ))
             }
-            Some(_) if self.gateway_paid() < self.gateway.paid_atomic => Some(format!(
-                "the gateway reported {} paid; the chain shows {} received (a reorg may have \
+            // The gateway's amount stopped counting once the chain had time to show it: a
+            // disagreement only if the chain shows less.
+            Some(_)
+                if self.gateway_paid() < self.gateway.paid_atomic
+                    && chain.received < self.gateway.paid_atomic =>
+            {
+                Some(format!(
+                    "the gateway reported {} paid; the chain shows {} received (a reorg may have \
                  taken a payment back)",
-                self.gateway.paid_atomic, chain.received
-            )),
+                    self.gateway.paid_atomic, chain.received
+                ))
+            }
             _ => None,
         }
     }

@@ -135,3 +135,19 @@ fn the_tolerance_is_the_one_fixed_with_the_terms() {
     let ninety = mined(generous, DUE / 10 * 9, 100, 1);
     assert_eq!(state(&ninety, Some(110), 2), Paid);
 }
+
+#[test]
+fn a_payment_the_chain_shows_is_no_disagreement_however_late_it_is_settled() {
+    // The gateway's amount stops counting once the chain had time to show it; the chain shows
+    // it, so nothing disagrees (a reorg is said only when the chain shows less).
+    let full = said(mined(ordered(Waiting), DUE, 100, 1), Success, DUE);
+    let later = full.settled(watched(110), 10 * DISAGREEMENT_MS).unwrap();
+    assert_eq!(later.checkout.disagreement, None, "full");
+    let short = said(
+        mined(tolerating(Waiting), DUE - ONE, 100, 1),
+        Pending,
+        DUE - ONE,
+    );
+    let later = short.settled(watched(110), 10 * DISAGREEMENT_MS).unwrap();
+    assert_eq!(later.checkout.disagreement, None, "short");
+}
