@@ -238,7 +238,8 @@ async fn streams_are_bounded_per_session_member_and_server(db: Db) {
 
 /// In real Chromium, on a real server: an order made while the orders page is open appears in
 /// it, said once in the polite status region, and the search being typed keeps its text and the
-/// keyboard's focus. The page after passes axe-core at 375 and 1280 px, light and dark.
+/// keyboard's focus. The page after passes axe-core at 375 and 1280 px, light and dark. Then the
+/// server, stopped with the page open, exits.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "starts processes: cargo xtask test runs it"]
 async fn in_a_browser_a_new_order_appears_live_and_the_search_being_typed_stays() {
@@ -281,4 +282,17 @@ async fn in_a_browser_a_new_order_appears_live_and_the_search_being_typed_stays(
         .await;
     assert_eq!(typed, "INV-", "what was typed stays");
     console.snap("orders-updated-live").await;
+
+    // Stopped as a deploy stops it (SIGTERM) with the page's stream open, the server finishes
+    // its requests in flight and exits: the stream ends with it rather than hold it up.
+    let pid = world.server.pid().expect("the server runs");
+    // SAFETY: a signal to the test's own child process.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    usdt_checkout_testkit::eventually("the server to exit", common::WAIT, || async {
+        // Exited and not yet reaped: a zombie, state Z.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let state = stat.rsplit_once(") ")?.1.chars().next()?;
+        (state == 'Z').then_some(())
+    })
+    .await;
 }
