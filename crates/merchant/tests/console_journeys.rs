@@ -349,3 +349,83 @@ async fn every_console_page_on_phones_and_desktops_light_and_dark() {
     console.wait_for("h1", "Not found").await;
     console.snap_but("not-found", &["404"]).await;
 }
+
+/// An operator makes a payment link in the console with the keyboard alone; the customer opens
+/// its address, the hosted page `/pay/{id}`, and pays it in the widget there (on anvil, through
+/// the sandbox's test mode); the console then lists the link paid, and the order too.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn an_operator_makes_a_payment_link_and_the_customer_pays_it_on_its_page() {
+    let (world, _shop) =
+        world_with_storefront("console-link", Storefront::default(), Embed::Element).await;
+    add_staff(&world, "oli", "operator");
+    let console = ConsoleBrowser::start(&world.server.url, "payment-link").await;
+    console.sign_in("oli").await;
+
+    console.goto("/console/links").await;
+    console.wait_for("main", "None yet.").await;
+    console.snap("no-links").await;
+    console.tab_to_id("link-amount").await;
+    console.type_keys("25.00").await;
+    let currency = console.tab_to_id("link-currency").await;
+    assert_eq!(currency["name"], "currency");
+    console.tab_to_id("link-description").await;
+    console.type_keys("Tailoring, two shirts").await;
+    console.tab_to_id("link-reference").await;
+    console.type_keys("INV-77").await;
+    console.browser.press(&[keys::ENTER]).await;
+    console.wait_for("h1", "25.00 USD · payment link").await;
+    let id = console
+        .path()
+        .await
+        .strip_prefix("/console/links/")
+        .expect("the link's page")
+        .to_owned();
+    let pay_url = console.text("#pay-url").await;
+    assert_eq!(pay_url, format!("{}/pay/{id}", world.server.url));
+    console.snap("link").await;
+
+    // The customer, on the link's page.
+    console.browser.goto(&pay_url).await;
+    let widget = console.browser.shadow_root("usdt-checkout").await;
+    console.wait_for("main", "Tailoring, two shirts").await;
+    console.wait_for("main", "25.00 USD").await;
+    console
+        .browser
+        .click_on(&widget, "button[type=submit]", "Continue")
+        .await;
+    console
+        .browser
+        .wait_for(
+            &widget,
+            ".usdt-checkout__status",
+            "Waiting for your payment",
+        )
+        .await;
+    console.snap("pay-page-waiting").await;
+    let view = world.status(&id).await;
+    world.pay(&view, json!({})).await;
+    console
+        .browser
+        .wait_for(&widget, ".usdt-checkout__status", "Confirming")
+        .await;
+    world.mine().await;
+    console
+        .browser
+        .wait_for(&widget, ".usdt-checkout__status", "Paid. Thank you!")
+        .await;
+    console.snap("pay-page-paid").await;
+    assert_eq!(
+        world.fulfilled_once(&id).await["amountPaid"],
+        view["payment"]["amount"],
+        "paid in full, fulfilled once"
+    );
+
+    console.goto("/console/links").await;
+    console.wait_for("tbody tr", "INV-77").await;
+    console.wait_for("tbody tr .state", "Paid").await;
+    console.snap("links").await;
+    console.goto(&format!("/console/orders/{id}")).await;
+    console.wait_for("ol.timeline", "Chain payment").await;
+    console.wait_for("dl.facts", "Paid").await;
+}

@@ -276,6 +276,8 @@ fn shell(language: &str, title: &str, with_widget: bool, content: Markup) -> Str
                 meta name="referrer" content="no-referrer";
                 meta name="robots" content="noindex";
                 title { (title) }
+                // No icon of its own, and none asked of `/favicon.ico` (a 404 in the console).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(PATH_STYLESHEET);
                 @if with_widget {
                     script type="module" src="/checkout/usdt-checkout.js" {}
