@@ -50,25 +50,24 @@ pub async fn open_link(
             new.price,
         )
     };
-    let stored = app.checkouts.open(&checkout).await?;
     let link = PaymentLink {
-        checkout_id: stored.id.clone(),
+        checkout_id: checkout.id.clone(),
         via,
         staff: (via == Via::Console).then(|| entry.actor.clone()),
         expires_at: new.expires_at,
-        created_at: stored.created_at,
+        created_at: checkout.created_at,
     };
-    entry.subject = Some(stored.id.clone());
+    entry.subject = Some(checkout.id.clone());
     entry.after = Some(format!(
         "{} {}, {}",
-        stored.price.amount,
-        stored.price.currency,
+        checkout.price.amount,
+        checkout.price.currency,
         match link.expires_at {
             Some(end) => format!("until {end} (Unix ms)"),
             None => "no end".to_owned(),
         }
     ));
-    app.checkouts.store().add_link(&link, &entry).await?;
+    let stored = app.checkouts.open_link(&checkout, &link, &entry).await?;
     Ok((stored, link))
 }
 

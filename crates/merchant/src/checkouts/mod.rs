@@ -170,6 +170,17 @@ impl Checkouts {
         Ok(self.remember(stored))
     }
 
+    /// Stores a new checkout as the payment link `link`, audited by `entry`, in one write.
+    pub async fn open_link(
+        &self,
+        checkout: &Checkout,
+        link: &crate::links::PaymentLink,
+        entry: &crate::store::AuditEntry,
+    ) -> Result<Checkout, StoreError> {
+        let stored = self.store.insert_link(checkout, link, entry).await?;
+        Ok(self.remember(stored))
+    }
+
     /// Records the gateway order made for a checkout, unless a concurrent request already did:
     /// either way, returns the checkout as stored.
     pub async fn attach_order(

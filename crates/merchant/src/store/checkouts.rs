@@ -19,27 +19,9 @@ use crate::matching::AwaitedSince;
 impl Store {
     /// Inserts a new checkout; with an idempotency key already used, returns the existing one.
     pub async fn insert(&self, checkout: &Checkout) -> Result<Checkout, StoreError> {
-        let result = self.written(
-            sqlx::query(
-                "INSERT INTO checkouts (id, created_by, idempotency_key, item_id, description, price_amount,
-                     price_currency, reference, state, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-            )
-            .bind(&checkout.id)
-            .bind(checkout.created_by.as_str())
-            .bind(&checkout.idempotency_key)
-            .bind(&checkout.item_id)
-            .bind(&checkout.description)
-            .bind(checkout.price.amount.as_str())
-            .bind(&checkout.price.currency)
-            .bind(&checkout.reference)
-            .bind(checkout.state.as_str())
-            .bind(checkout.created_at as i64)
-            .bind(checkout.updated_at as i64)
-            .execute(&self.pool),
-        )
-        .await?;
+        let result = self
+            .written(insert_query(checkout).execute(&self.pool))
+            .await?;
         let id = if result.rows_affected() == 1 {
             checkout.id.clone()
         } else {
@@ -51,6 +33,13 @@ impl Store {
         };
         self.announce(&id).await?;
         self.get(&id).await?.ok_or(StoreError::Corrupt("checkout"))
+    }
+
+    /// Announces a checkout made in a transaction of its own (see [`Write::insert`]) to the
+    /// other servers, and reads it back as stored.
+    pub(super) async fn announced(&self, id: &str) -> Result<Checkout, StoreError> {
+        self.announce(id).await?;
+        self.get(id).await?.ok_or(StoreError::Corrupt("checkout"))
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Checkout>, StoreError> {
@@ -550,4 +539,39 @@ fn transactions(json: &str) -> Result<Vec<TxHash>, StoreError> {
     let kept: Vec<String> =
         serde_json::from_str(json).map_err(|_| StoreError::Corrupt("transactions"))?;
     Ok(kept.iter().filter_map(|tx| gateway_tx(tx)).collect())
+}
+
+/// The statement that stores a new checkout, once whatever its idempotency key.
+fn insert_query(
+    checkout: &Checkout,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+                "INSERT INTO checkouts (id, created_by, idempotency_key, item_id, description, price_amount,
+                     price_currency, reference, state, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(&checkout.id)
+            .bind(checkout.created_by.as_str())
+            .bind(&checkout.idempotency_key)
+            .bind(&checkout.item_id)
+            .bind(&checkout.description)
+            .bind(checkout.price.amount.as_str())
+            .bind(&checkout.price.currency)
+            .bind(&checkout.reference)
+            .bind(checkout.state.as_str())
+            .bind(checkout.created_at as i64)
+            .bind(checkout.updated_at as i64)
+}
+
+impl Write {
+    /// Stores a new checkout within this transaction; [`Store::announced`] tells the other
+    /// servers once it is committed.
+    pub async fn insert(&mut self, checkout: &Checkout) -> Result<(), StoreError> {
+        insert_query(checkout)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.failed(e))?;
+        Ok(())
+    }
 }

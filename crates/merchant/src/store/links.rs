@@ -30,9 +30,16 @@ const LINK_COLUMNS: &str = "l.checkout_id AS link_checkout_id, l.created_via AS 
      l.created_at AS link_created_at";
 
 impl Store {
-    /// Makes checkout `link.checkout_id` a payment link, with `entry` saying who did.
-    pub async fn add_link(&self, link: &PaymentLink, entry: &AuditEntry) -> Result<(), StoreError> {
+    /// Stores `checkout` as the payment link `link`, with `entry` saying who made it: the three
+    /// in one transaction, so no checkout is left that no page lists as a link.
+    pub async fn insert_link(
+        &self,
+        checkout: &Checkout,
+        link: &PaymentLink,
+        entry: &AuditEntry,
+    ) -> Result<Checkout, StoreError> {
         let mut write = self.begin().await?;
+        write.insert(checkout).await?;
         sqlx::query(
             "INSERT INTO payment_links (checkout_id, created_via, staff_name, expires_at, created_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -46,7 +53,8 @@ impl Store {
         .await
         .map_err(|e| write.health.failed(e))?;
         write.audit(entry).await?;
-        write.commit().await
+        write.commit().await?;
+        self.announced(&checkout.id).await
     }
 
     /// The link of checkout `id`, if it is one.
