@@ -587,3 +587,89 @@ async fn every_kind_of_exception_is_listed_counted_and_resolved_with_a_note(db: 
         .count();
     assert_eq!(resolutions, 3);
 }
+
+/// How long the queue takes to read with many orders, payments and exceptions: printed, not
+/// asserted. `cargo test -p usdt-checkout-server --test console_actions measure -- --ignored
+/// --nocapture`.
+async fn measure_the_queue(db: Db) {
+    use std::time::Instant;
+    use usdt_checkout_server::console::exceptions;
+    use usdt_checkout_server::domain::{CreatedBy, Price};
+
+    let h = harness(db, "measure", "").await;
+    let (orders, unmatched_payments, exceptional) = (3_000, 1_000, 600);
+    let started = Instant::now();
+    let mut ids = vec![];
+    for n in 0..orders {
+        let mut checkout = usdt_checkout_server::domain::Checkout::open(
+            format!("co_measure_{n:05}"),
+            CreatedBy::Storefront,
+            "Mug".into(),
+            Price {
+                amount: "25".parse().unwrap(),
+                currency: "USD".into(),
+            },
+        );
+        checkout.created_at -= (orders - n) as u64 * 1_000;
+        let id = h.store.insert(&checkout).await.unwrap().id;
+        h.store
+            .attach_order(
+                &id,
+                &terms(&h.app, &format!("{id}-a"), 25_000_000 + n as u128),
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let mut write = h.store.begin().await.unwrap();
+    for n in 0..unmatched_payments {
+        let mut p = payment(&h.app, CHAIN, 0, 1_000 + n as u128);
+        p.tx_id = format!("0x{:064x}", n + 1).parse().unwrap();
+        write.record_chain_payment(CHAIN, &p, None).await.unwrap();
+    }
+    for id in ids.iter().take(exceptional) {
+        let mut changed = h
+            .store
+            .get(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_version(now_ms());
+        changed.state = CheckoutState::Order(OrderStatus::Paid);
+        changed.paid_atomic = 30_000_000;
+        changed.overpaid_atomic = 5_000_000;
+        write.update_payment(&changed).await.unwrap();
+    }
+    write.commit().await.unwrap();
+    println!(
+        "{}: {orders} orders, {unmatched_payments} unmatched payments, {exceptional} overpaid made in {:?}",
+        db.name(),
+        started.elapsed()
+    );
+    for round in 0..3 {
+        let at = Instant::now();
+        let count = exceptions::count(&h.store).await.unwrap();
+        let counted = at.elapsed();
+        let at = Instant::now();
+        let queue = exceptions::Queue::gather(&h.store).await.unwrap();
+        println!(
+            "{} round {round}: count {count} in {counted:?}; queue of {} payments and {} orders gathered in {:?}",
+            db.name(),
+            queue.payments.len(),
+            queue.orders.len(),
+            at.elapsed()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measures: run by hand"]
+async fn measure_sqlite() {
+    measure_the_queue(Db::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measures: run by hand"]
+async fn measure_postgres() {
+    measure_the_queue(Db::Postgres).await
+}

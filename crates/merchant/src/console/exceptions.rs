@@ -3,12 +3,13 @@
 //! resending a fulfillment delivery, marking it resolved with a note. Their count is in the
 //! navigation; resolved ones leave the queue and the count, and are listed on their own page.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use usdt_checkout_protocol::{ChainId, format_units};
+use usdt_checkout_protocol::{Address, ChainId, format_units};
 
 use super::auth::Signed;
 use super::layout::{self, Section, query_value, state_label};
@@ -21,7 +22,7 @@ pub mod actions;
 pub mod attach;
 pub mod rules;
 
-use rules::{Key, Kind};
+use rules::{Key, Kind, Waiting};
 
 /// Rows a section reads at most, newest first.
 const LISTED: u32 = 200;
@@ -50,9 +51,19 @@ impl Queue {
     /// Every row, as the queue gathers them, not resolved.
     pub async fn gather(store: &Store) -> Result<Self, StoreError> {
         let mut claims = store.claims_under_review().await?;
+        let unmatched = store.unresolved_unmatched(LISTED).await?;
+        // The orders waiting where they went, read once for each receiving address.
+        let mut addresses: Vec<Address> = unmatched.iter().map(|(_, p)| p.to).collect();
+        addresses.sort_by_key(|a| *a.as_bytes());
+        addresses.dedup();
+        let mut waiting = HashMap::new();
+        for address in addresses {
+            let there = unmatched.iter().map(|(_, p)| p).filter(|p| p.to == address);
+            waiting.insert(address, waiting_at(store, address, there).await?);
+        }
         let mut payments = vec![];
-        for (chain, payment) in store.unresolved_unmatched(LISTED).await? {
-            let (kind, waiting) = payment_kind(store, chain, &payment).await?;
+        for (chain, payment) in unmatched {
+            let (kind, waiting) = payment_kind(chain, &payment, &waiting[&payment.to]);
             let claimants = claims
                 .remove(&(chain.0, payment.tx_id.clone(), payment.log_index))
                 .unwrap_or_default();
@@ -60,7 +71,7 @@ impl Queue {
                 kind,
                 chain,
                 claimants: claimants.into_iter().map(|(id, _)| id).collect(),
-                waiting_elsewhere: waiting.into_iter().map(|o| o.id).collect(),
+                waiting_elsewhere: waiting,
                 payment,
             });
         }
@@ -72,20 +83,44 @@ impl Queue {
     }
 }
 
-/// Whether an unmatched payment is on the wrong network, with the orders on other networks
-/// that waited where it went.
-async fn payment_kind(
+/// The orders waiting at `address` that may have been what `payments` (sent there) were for.
+async fn waiting_at<'a>(
     store: &Store,
+    address: Address,
+    payments: impl IntoIterator<Item = &'a ChainPayment>,
+) -> Result<Vec<Waiting>, StoreError> {
+    let Some((since, until)) = rules::waiting_window(payments) else {
+        return Ok(vec![]);
+    };
+    let orders = store.orders_waiting_at(address, since, until).await?;
+    Ok(orders
+        .into_iter()
+        .map(|(id, chain, created_at, expires_at)| Waiting {
+            id,
+            chain,
+            created_at,
+            expires_at,
+        })
+        .collect())
+}
+
+/// Whether an unmatched payment is on the wrong network, with the ids of the orders on other
+/// networks that waited where it went (a few, newest first), among those `at_address`.
+fn payment_kind(
     chain: ChainId,
     payment: &ChainPayment,
-) -> Result<(Kind, Vec<Checkout>), StoreError> {
-    let waiting = store.waiting_elsewhere(chain, payment).await?;
-    let kind = if rules::wrong_network(chain, payment, &waiting) {
-        Kind::WrongNetwork
-    } else {
+    at_address: &[Waiting],
+) -> (Kind, Vec<String>) {
+    let elsewhere = rules::waiting_elsewhere(chain, payment, at_address);
+    let kind = if elsewhere.is_empty() {
         Kind::Unmatched
+    } else {
+        Kind::WrongNetwork
     };
-    Ok((kind, waiting))
+    (
+        kind,
+        elsewhere.iter().take(5).map(|o| o.id.clone()).collect(),
+    )
 }
 
 /// The kind of the open exception `key` names, and what it is about (an order's id, a
@@ -100,7 +135,8 @@ pub async fn open_exception(
         None => None,
         Some(Key::Payment(chain, tx, log)) => match store.chain_payment(chain, &tx, log).await? {
             Some((payment, None)) => {
-                let (kind, _) = payment_kind(store, chain, &payment).await?;
+                let waiting = waiting_at(store, payment.to, [&payment]).await?;
+                let (kind, _) = payment_kind(chain, &payment, &waiting);
                 Some((kind, tx.to_string()))
             }
             _ => None,

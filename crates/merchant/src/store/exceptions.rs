@@ -194,30 +194,32 @@ impl Store {
         .collect()
     }
 
-    /// The orders on chains other than `chain` that were waiting at the address `payment` went
-    /// to when it was mined (made before, not yet expired): whose shoppers may have sent it on
-    /// the wrong network. A few, newest first.
-    pub async fn waiting_elsewhere(
+    /// The orders whose payments go to `address`, made by `until` and not expired before
+    /// `since` (Unix ms), newest first: each id, chain, creation and expiry, which the queue
+    /// reads to tell which unmatched payments went there on the wrong network.
+    pub async fn orders_waiting_at(
         &self,
-        chain: ChainId,
-        payment: &ChainPayment,
-    ) -> Result<Vec<Checkout>, StoreError> {
-        sqlx::query(
-            "SELECT * FROM checkouts
-             WHERE to_address = $1 AND chain_id <> $2 AND gateway_order_no IS NOT NULL
-               AND created_at <= $3 AND expires_at >= $4
-             ORDER BY created_at DESC, id DESC LIMIT 5",
+        address: Address,
+        since: u64,
+        until: u64,
+    ) -> Result<Vec<(String, ChainId, u64, u64)>, StoreError> {
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, chain_id, created_at, expires_at FROM checkouts
+             WHERE to_address = $1 AND gateway_order_no IS NOT NULL
+               AND created_at <= $2 AND expires_at >= $3
+             ORDER BY created_at DESC, id DESC",
         )
-        .bind(payment.to.to_string())
-        .bind(chain.0 as i64)
-        // A block's time is in whole seconds: an order of the same second counts.
-        .bind((payment.timestamp_ms / 1000 * 1000 + 999) as i64)
-        .bind(payment.timestamp_ms as i64)
+        .bind(address.to_string())
+        .bind(until as i64)
+        .bind(since as i64)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, chain, created, expires)| {
+                (id, ChainId(chain as u64), created as u64, expires as u64)
+            })
+            .collect())
     }
 
     /// How many payments match no order and are not resolved.

@@ -208,17 +208,45 @@ pub fn order_kinds(checkout: &Checkout) -> Vec<Kind> {
     kinds
 }
 
-/// Whether an unmatched `payment` on `chain` went where one of `orders` (at its address) on
-/// another chain was waiting when it was mined: made before, its time not yet run out.
-pub fn wrong_network(chain: ChainId, payment: &ChainPayment, orders: &[Checkout]) -> bool {
-    orders.iter().any(|order| {
-        order.terms.as_ref().is_some_and(|terms| {
-            terms.chain_id != chain
-                && terms.to_address == payment.to
+/// An order waiting at a receiving address: its id, chain, and when it was made and expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub id: String,
+    pub chain: ChainId,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+/// The orders among `at_address` (waiting at the address `payment` went to) on another chain
+/// than `chain` whose shoppers were waiting when it was mined: made before, their time not yet
+/// run out. Its shopper likely paid one of them on the wrong network.
+pub fn waiting_elsewhere<'a>(
+    chain: ChainId,
+    payment: &ChainPayment,
+    at_address: &'a [Waiting],
+) -> Vec<&'a Waiting> {
+    at_address
+        .iter()
+        .filter(|order| {
+            order.chain != chain
                 && mined_since(payment.timestamp_ms, order.created_at)
-                && payment.timestamp_ms <= terms.expires_at
+                && payment.timestamp_ms <= order.expires_at
         })
-    })
+        .collect()
+}
+
+/// The window of creation and expiry (Unix ms) that finds every order [`waiting_elsewhere`]
+/// may name for any of `payments`: made by the last one's block's second, expiring no earlier
+/// than the first one. `None` for no payment.
+pub fn waiting_window<'a>(
+    payments: impl IntoIterator<Item = &'a ChainPayment>,
+) -> Option<(u64, u64)> {
+    let times = payments.into_iter().map(|p| p.timestamp_ms);
+    let (first, last) = times.fold(None, |window: Option<(u64, u64)>, at| {
+        Some(window.map_or((at, at), |(a, b)| (a.min(at), b.max(at))))
+    })?;
+    // A block's time is in whole seconds: an order of the same second counts.
+    Some((first, last / 1000 * 1000 + 999))
 }
 
 /// The orders an unmatched `payment` on `chain` may be attached to, to offer first: those
@@ -403,30 +431,33 @@ mod tests {
 
     #[test]
     fn a_payment_is_on_the_wrong_network_where_another_chains_order_waited_then() {
-        let other = order("bsc", ChainId(56), OrderStatus::Waiting);
-        let same = order("local", CHAIN, OrderStatus::Waiting);
-        let during = payment(1, 5, CREATED + 10_000);
-        assert!(wrong_network(CHAIN, &during, std::slice::from_ref(&other)));
-        assert!(!wrong_network(CHAIN, &during, std::slice::from_ref(&same)));
+        let waiting = |id: &str, chain| Waiting {
+            id: id.into(),
+            chain,
+            created_at: CREATED,
+            expires_at: CREATED + 900_000,
+        };
+        let orders = [waiting("bsc", ChainId(56)), waiting("local", CHAIN)];
+        let ids = |p: &ChainPayment| -> Vec<String> {
+            waiting_elsewhere(CHAIN, p, &orders)
+                .iter()
+                .map(|o| o.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&payment(1, 5, CREATED + 10_000)), ["bsc"]);
+        // The block of the order's own second counts; one before, or after it expired, not.
+        assert_eq!(ids(&payment(1, 5, CREATED / 1000 * 1000)), ["bsc"]);
         assert!(
-            !wrong_network(
-                CHAIN,
-                &payment(1, 5, CREATED - 5_000),
-                std::slice::from_ref(&other)
-            ),
-            "mined before the order was made"
+            ids(&payment(1, 5, CREATED - 5_000)).is_empty(),
+            "before the order"
         );
         assert!(
-            !wrong_network(
-                CHAIN,
-                &payment(1, 5, CREATED + 901_000),
-                std::slice::from_ref(&other)
-            ),
-            "mined after it stopped waiting"
+            ids(&payment(1, 5, CREATED + 901_000)).is_empty(),
+            "after it stopped waiting"
         );
-        let mut elsewhere = payment(1, 5, CREATED + 10_000);
-        elsewhere.to = Address::from_bytes([0x66; 20]);
-        assert!(!wrong_network(CHAIN, &elsewhere, &[other]));
+        let (a, b) = (payment(1, 5, 7_000), payment(2, 5, 3_000));
+        assert_eq!(waiting_window([&a, &b]), Some((3_000, 7_999)));
+        assert_eq!(waiting_window([]), None);
     }
 
     #[test]
