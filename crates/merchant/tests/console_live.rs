@@ -148,6 +148,12 @@ async fn a_change_reaches_an_open_stream(db: Db) {
         page.body
     );
     assert!(page.body.contains(r#"id="live-status""#), "{}", page.body);
+    let order = h
+        .get(&mut browser.clone(), &format!("/console/orders/{id}"))
+        .await;
+    for part in [r#"data-live="order-facts""#, r#"data-live="timeline""#] {
+        assert!(order.body.contains(part), "{part} in {}", order.body);
+    }
 }
 
 async fn without_a_session_there_is_no_stream(db: Db) {
@@ -282,6 +288,10 @@ async fn in_a_browser_a_new_order_appears_live_and_the_search_being_typed_stays(
         .await;
     assert_eq!(typed, "INV-", "what was typed stays");
     console.snap("orders-updated-live").await;
+    // The configuration, as a viewer reads it, at every width and scheme.
+    console.goto("/console/settings").await;
+    console.wait_for("main", "set (redacted)").await;
+    console.snap("settings").await;
 
     // Stopped as a deploy stops it (SIGTERM) with the page's stream open, the server finishes
     // its requests in flight and exits: the stream ends with it rather than hold it up.

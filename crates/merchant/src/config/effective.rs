@@ -163,22 +163,26 @@ impl Config {
     }
 
     fn chains(&self, s: &mut Settings) {
+        let tokens = |chain: &usdt_checkout_protocol::Chain| {
+            chain
+                .tokens
+                .iter()
+                .map(|t| format!("{} {} ({} decimals)", t.symbol, t.contract, t.decimals))
+                .collect::<Vec<_>>()
+        };
+        // The chains this server reads, each in full.
         for chain in self.registry.chains() {
+            let Some(watched) = self.chains.get(&chain.id) else {
+                continue;
+            };
             s.section(format!("Chain {} ({})", chain.id, chain.name))
                 .plain(
                     "explorer_url",
                     chain.explorer_url.clone().unwrap_or_else(|| "none".into()),
                 );
-            for token in &chain.tokens {
-                s.plain(
-                    &format!("token {}", token.symbol),
-                    format!("{} ({} decimals)", token.contract, token.decimals),
-                );
+            for token in tokens(chain) {
+                s.plain("token", token);
             }
-            let Some(watched) = self.chains.get(&chain.id) else {
-                s.plain("watched", "no (not in [[chains]])");
-                continue;
-            };
             if watched.rpc_urls.is_empty() {
                 s.plain("rpc_urls", "none (not read by this server)");
             }
@@ -197,6 +201,19 @@ impl Config {
                         .map_or("none (the amount asked, in full)".into(), |t| t.to_string()),
                 );
             }
+        }
+        // The others the product knows, one line each: the gateway may still take payments on
+        // them, and the console links their transactions to their explorers.
+        s.section("Other chains (not in [[chains]])");
+        for chain in self.registry.chains() {
+            if self.chains.contains_key(&chain.id) {
+                continue;
+            }
+            let explorer = chain.explorer_url.as_deref().unwrap_or("no explorer");
+            s.plain(
+                &format!("{} ({})", chain.id, chain.name),
+                format!("{}; {explorer}", tokens(chain).join(", ")),
+            );
         }
     }
 
