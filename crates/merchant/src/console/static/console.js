@@ -101,7 +101,8 @@ function described(name, changed, part) {
       return changed ? plural(changed, "exception changed", "exceptions changed") : "the exceptions changed";
     case "nav-exceptions": {
       const count = part.querySelector(".count");
-      return count ? `${count.textContent} exceptions to look at` : "no exceptions to look at";
+      const n = count ? Number.parseInt(count.textContent, 10) || 0 : 0;
+      return n ? plural(n, "exception to look at", "exceptions to look at") : "no exceptions to look at";
     }
     default:
       return null;
