@@ -181,6 +181,14 @@ async fn an_operator_attaches_an_unmatched_payment_and_the_shopper_sees_it_paid(
         entry.note.as_deref(),
         Some("The shopper sent us the receipt from their exchange.")
     );
+    // The order's timeline says who attached what, and why.
+    let page = h.get(&mut ana, &format!("/console/orders/{id}")).await;
+    assert!(
+        page.body.contains("Payment attached by ana"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("receipt from their exchange"));
     // It leaves the queue and the count.
     let queue = h.get(&mut ana, "/console/exceptions").await;
     assert!(!queue.body.contains(sent.tx_id.as_str()), "{}", queue.body);

@@ -254,18 +254,29 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
     }
     for record in facts.audit {
         let e = &record.entry;
-        let title = match e.action.as_str() {
-            "order.note" => format!("Note by {}", e.actor),
-            action => format!("{action} by {}", e.actor),
+        // The exception queue's actions say what they changed in their own words (a payment
+        // attached, a delivery's attempts, an exception open then resolved), not as states.
+        let (title, in_words) = match e.action.as_str() {
+            "order.note" => ("Note", false),
+            "payment.attach" => ("Payment attached", true),
+            "fulfillment.resend" => ("Fulfillment event sent again", true),
+            "exception.resolve" => ("Exception marked resolved", true),
+            action => (action, false),
         };
-        let mut entry = Entry::new(e.at, title);
+        let mut entry = Entry::new(e.at, format!("{title} by {}", e.actor));
         if let (Some(before), Some(after)) = (&e.before, &e.after)
             && before != after
         {
-            entry = entry.text(
-                "State",
-                format!("{} to {}", state_label(before), state_label(after)),
-            );
+            entry = if in_words {
+                entry
+                    .text("Before", before.clone())
+                    .text("After", after.clone())
+            } else {
+                entry.text(
+                    "State",
+                    format!("{} to {}", state_label(before), state_label(after)),
+                )
+            };
         }
         if let Some(note) = &e.note {
             entry = entry.text("Note", note.clone());
@@ -425,17 +436,32 @@ mod tests {
                 requested_at: 1_500,
             }],
         };
-        let audit = vec![AuditRecord {
-            id: "a-1".into(),
-            entry: AuditEntry {
-                at: 7_000,
-                actor: "oli".into(),
-                action: "order.note".into(),
-                subject: Some("co_1".into()),
-                note: Some("called the shopper".into()),
-                ..AuditEntry::default()
+        let audit = vec![
+            AuditRecord {
+                id: "a-1".into(),
+                entry: AuditEntry {
+                    at: 7_000,
+                    actor: "oli".into(),
+                    action: "order.note".into(),
+                    subject: Some("co_1".into()),
+                    note: Some("called the shopper".into()),
+                    ..AuditEntry::default()
+                },
             },
-        }];
+            AuditRecord {
+                id: "a-2".into(),
+                entry: AuditEntry {
+                    at: 8_000,
+                    actor: "ana".into(),
+                    action: "exception.resolve".into(),
+                    subject: Some("co_1".into()),
+                    before: Some("overpaid: open".into()),
+                    after: Some("overpaid: resolved".into()),
+                    note: Some("refunded the difference".into()),
+                    ..AuditEntry::default()
+                },
+            },
+        ];
         (checkout, history, audit, registry)
     }
 
@@ -469,6 +495,7 @@ mod tests {
                 (6_000, "Delivery attempt 2: delivered"),
                 (6_000, "Fulfillment event delivered"),
                 (7_000, "Note by oli"),
+                (8_000, "Exception marked resolved by ana"),
             ]
         );
         let fact = |title: &str, label: &str| {
@@ -497,6 +524,19 @@ mod tests {
         assert_eq!(
             fact("Fulfillment event queued", "Latest answer"),
             Value::Text("HTTP 500".into())
+        );
+        let resolved = "Exception marked resolved by ana";
+        assert_eq!(
+            fact(resolved, "Before"),
+            Value::Text("overpaid: open".into())
+        );
+        assert_eq!(
+            fact(resolved, "After"),
+            Value::Text("overpaid: resolved".into())
+        );
+        assert_eq!(
+            fact(resolved, "Note"),
+            Value::Text("refunded the difference".into())
         );
         assert_eq!(
             fact("Delivery attempt 1: failed", "Answer"),
