@@ -173,7 +173,8 @@ impl ConsoleBrowser {
         assert!(errors.is_empty(), "the console stays clean: {errors:?}");
     }
 
-    /// The focused element: its tag, id, name, text, and whether a focus ring shows.
+    /// The focused element: its tag, id, name, text, link, value (and whether it is checked),
+    /// and whether a focus ring shows.
     pub async fn focused(&self) -> Value {
         self.browser
             .script(
@@ -181,7 +182,8 @@ impl ConsoleBrowser {
                  if (!a) return null;
                  const style = getComputedStyle(a);
                  return {tag: a.tagName.toLowerCase(), id: a.id, name: a.getAttribute('name'),
-                         text: a.innerText, href: a.getAttribute('href'),
+                         text: a.innerText, href: a.getAttribute('href'), value: a.value,
+                         checked: a.checked === true,
                          ring: style.outlineStyle !== 'none' && style.outlineWidth !== '0px'};",
                 vec![],
             )
