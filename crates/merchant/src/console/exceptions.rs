@@ -296,7 +296,7 @@ fn payments(
                             th scope="col" { "From" }
                             th scope="col" { "Mined" }
                             th scope="col" {
-                                @if kind == Kind::WrongNetwork { "Orders waiting on another network" }
+                                @if kind == Kind::WrongNetwork { "Waiting on another network" }
                                 @else { "Claimed for" }
                             }
                             th scope="col" { "Actions" }
@@ -307,7 +307,9 @@ fn payments(
                             @let p = &row.payment;
                             @let names = if kind == Kind::WrongNetwork { &row.waiting_elsewhere } else { &row.claimants };
                             tr {
-                                td.amount { (amount(console, row.chain, p)) }
+                                // The payment's page from the first cell: on a phone the table's last
+                                // column, with the actions, is a scroll away.
+                                td.amount { a href=(attach::path(row.chain, &p.tx_id, p.log_index)) { (amount(console, row.chain, p)) } }
                                 td { (console.app.network_name(row.chain)) }
                                 td { (transaction(console, row.chain, p)) }
                                 td { code.hash { (p.from) } }
