@@ -558,29 +558,40 @@ async fn an_operator_attaches_unmatched_payments_by_keyboard_and_resends_a_faile
     console.wait_for("dl.facts", "Paid").await;
     console.snap("attached-paid").await;
 
-    // Its fulfillment event was refused (503), and is retried with backoff: after the third
-    // attempt the next is 20 s away, time to resend it by hand with the endpoint fixed.
-    eventually(
-        "three failed deliveries",
-        Duration::from_secs(90),
-        || async {
-            console.goto("/console/exceptions").await;
-            let row = console.text("#failed-delivery-caption").await;
-            let attempts = console
-                .browser
-                .script(
-                    "const t = document.getElementById('failed-delivery-caption');
-                 const row = t && t.closest('table').querySelector('tbody tr');
-                 return row ? Number(row.cells[2].innerText) : 0;",
-                    vec![],
-                )
-                .await;
-            (!row.is_empty() && attempts.as_u64()? >= 3).then_some(())
-        },
-    )
-    .await;
+    // Its fulfillment event was refused (503), and is retried with backoff: 5 s after the
+    // first attempt, 10 s after the second, 20 s after the third; resent by hand then, with the
+    // endpoint fixed, nothing else sends it first.
+    let failed = |least: u64| {
+        let console = &console;
+        async move {
+            eventually(
+                &format!("{least} failed deliveries"),
+                Duration::from_secs(90),
+                || async {
+                    console.goto("/console/exceptions").await;
+                    let attempts = console
+                        .browser
+                        .script(
+                            "const t = document.getElementById('failed-delivery-caption');
+                         const row = t && t.closest('table').querySelector('tbody tr');
+                         return row ? Number(row.cells[2].innerText) : 0;",
+                            vec![],
+                        )
+                        .await;
+                    if attempts.as_u64()? >= least {
+                        return Some(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    None
+                },
+            )
+            .await
+        }
+    };
+    failed(1).await;
     console.wait_for("tbody tr", "HTTP 503").await;
     console.snap("failed-delivery").await;
+    failed(3).await;
     assert!(world.fulfilled().is_empty());
     world
         .fulfillment
