@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::Db;
 use common::console::*;
+use common::console_world::csv_records;
 use usdt_checkout_chain::{ChainPayment, PaymentKind};
 use usdt_checkout_protocol::{Address, ChainId, TxHash};
 use usdt_checkout_server::app::App;
@@ -821,47 +822,6 @@ async fn orders_are_found_by_transaction_and_payer_and_unmatched_payments_are_co
         "the navigation counts it: {}",
         orders.body
     );
-}
-
-/// A CSV document's rows, each its cells (RFC 4180: quoted cells, quotes doubled, CRLF).
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    let (mut rows, mut row, mut cell) = (vec![], vec![], String::new());
-    let (mut quoted, mut chars) = (false, text.chars().peekable());
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                cell.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => cell.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut cell)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut cell));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => cell.push(c),
-        }
-    }
-    assert!(
-        cell.is_empty() && row.is_empty(),
-        "the last line ends: {text:?}"
-    );
-    rows
-}
-
-/// The rows of a CSV export, keyed by the header's names.
-fn csv_records(text: &str) -> Vec<std::collections::HashMap<String, String>> {
-    let rows = csv_rows(text);
-    let (header, rows) = rows.split_first().expect("a header");
-    rows.iter()
-        .map(|row| {
-            assert_eq!(row.len(), header.len(), "{row:?}");
-            header.iter().cloned().zip(row.iter().cloned()).collect()
-        })
-        .collect()
 }
 
 /// An order's terms on the test chain (31337): `amount_atomic` USDT (6 decimals) to pay into

@@ -1,7 +1,8 @@
 //! The console as its staff meet it in a real browser: a world of real processes (see
 //! [`super::storefront::world_with_storefront`]), a member of staff made with the real
 //! `checkout-server staff add`, and headless Chromium on the console, each state it reaches
-//! photographed at phone and desktop widths, light and dark, and checked by axe-core.
+//! photographed at phone and desktop widths, light and dark, and checked by axe-core; and the
+//! console's CSV exports read back, for every console test.
 
 #![allow(dead_code)]
 
