@@ -23,6 +23,7 @@ on_both!(
     two_operators_attaching_one_payment_to_two_orders_one_succeeds,
     a_failed_delivery_is_resent_and_each_attempt_is_kept_on_the_timeline,
     every_kind_of_exception_is_listed_counted_and_resolved_with_a_note,
+    a_long_queue_is_read_by_pages_and_counted_whole,
 );
 
 const CHAIN: ChainId = ChainId(31337);
@@ -596,21 +597,20 @@ async fn every_kind_of_exception_is_listed_counted_and_resolved_with_a_note(db: 
     assert_eq!(resolutions, 3);
 }
 
-/// How long the queue takes to read with many orders, payments and exceptions: printed, not
-/// asserted. `cargo test -p usdt-checkout-server --test console_actions measure -- --ignored
-/// --nocapture`.
-async fn measure_the_queue(db: Db) {
+/// A long queue: orders read by pages past the resolved ones, counted whole, each section
+/// listing the newest. How long it took is printed (`--nocapture`), not asserted.
+async fn a_long_queue_is_read_by_pages_and_counted_whole(db: Db) {
     use std::time::Instant;
     use usdt_checkout_server::console::exceptions;
     use usdt_checkout_server::domain::{CreatedBy, Price};
 
-    let h = harness(db, "measure", "").await;
-    let (orders, unmatched_payments, exceptional) = (3_000, 1_000, 600);
+    let h = harness(db, "long-queue", "").await;
+    let (orders, unmatched_payments, overpaid, resolved) = (700, 300, 450, 220);
     let started = Instant::now();
     let mut ids = vec![];
     for n in 0..orders {
         let mut checkout = usdt_checkout_server::domain::Checkout::open(
-            format!("co_measure_{n:05}"),
+            format!("co_long_{n:05}"),
             CreatedBy::Storefront,
             "Mug".into(),
             Price {
@@ -635,7 +635,9 @@ async fn measure_the_queue(db: Db) {
         p.tx_id = format!("0x{:064x}", n + 1).parse().unwrap();
         write.record_chain_payment(CHAIN, &p, None).await.unwrap();
     }
-    for id in ids.iter().take(exceptional) {
+    // The newest orders overpaid, and the newest of those resolved: the older ones are found
+    // past them.
+    for (n, id) in ids.iter().rev().take(overpaid).enumerate() {
         let mut changed = h
             .store
             .get(id)
@@ -647,37 +649,57 @@ async fn measure_the_queue(db: Db) {
         changed.paid_atomic = 30_000_000;
         changed.overpaid_atomic = 5_000_000;
         write.update_payment(&changed).await.unwrap();
+        if n < resolved {
+            write
+                .resolve(&usdt_checkout_server::store::Resolution {
+                    key: format!("overpaid:{id}"),
+                    kind: "overpaid".into(),
+                    subject: id.clone(),
+                    resolved_by: "ana".into(),
+                    resolved_at: now_ms(),
+                    note: "refunded".into(),
+                })
+                .await
+                .unwrap();
+        }
     }
     write.commit().await.unwrap();
     println!(
-        "{}: {orders} orders, {unmatched_payments} unmatched payments, {exceptional} overpaid made in {:?}",
+        "{}: {orders} orders, {unmatched_payments} unmatched payments, {overpaid} overpaid \
+         ({resolved} resolved) made in {:?}",
         db.name(),
         started.elapsed()
     );
+    let open = (unmatched_payments + overpaid - resolved) as u64;
     for round in 0..3 {
         let at = Instant::now();
-        let count = exceptions::count(&h.store).await.unwrap();
+        assert_eq!(exceptions::count(&h.store).await.unwrap(), open);
         let counted = at.elapsed();
         let at = Instant::now();
         let queue = exceptions::Queue::gather(&h.store).await.unwrap();
+        let gathered = at.elapsed();
+        assert_eq!(queue.payments.len(), 200, "the newest");
+        assert_eq!(queue.unmatched_total, unmatched_payments as u64);
+        assert_eq!(queue.orders.len(), overpaid - resolved, "none crowded out");
+        let oldest_open = &ids[orders - overpaid];
+        assert!(queue.orders.iter().any(|(_, o)| &o.id == oldest_open));
         println!(
-            "{} round {round}: count {count} in {counted:?}; queue of {} payments and {} orders gathered in {:?}",
-            db.name(),
-            queue.payments.len(),
-            queue.orders.len(),
-            at.elapsed()
+            "{} round {round}: counted in {counted:?}, gathered in {gathered:?}",
+            db.name()
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "measures: run by hand"]
-async fn measure_sqlite() {
-    measure_the_queue(Db::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "measures: run by hand"]
-async fn measure_postgres() {
-    measure_the_queue(Db::Postgres).await
+    let (mut ana, _) = h.signed_in("ana", Role::Operator).await;
+    let page = h.get(&mut ana, "/console/exceptions").await;
+    assert!(
+        page.body
+            .contains(&format!(r#"<span class="count">{open}</span>"#))
+    );
+    assert!(
+        page.body
+            .contains("The newest 200 of the 300 unmatched payments")
+    );
+    assert!(
+        page.body.contains("The newest 200 are listed."),
+        "230 overpaid open"
+    );
 }

@@ -26,8 +26,10 @@ use rules::{Key, Kind, Waiting};
 
 /// Rows a section reads at most, newest first.
 const LISTED: u32 = 200;
-/// Pages of [`LISTED`] orders read at most for the orders' sections.
+/// Pages of [`LISTED`] orders read at most for the orders' sections and their counts.
 const PAGES: usize = 10;
+/// Failed deliveries counted at most.
+const FAILING_COUNTED: u32 = PAGES as u32 * LISTED;
 
 /// A payment that matches no order, with whose it may be.
 pub struct PaymentRow {
@@ -45,6 +47,8 @@ pub struct Queue {
     pub payments: Vec<PaymentRow>,
     pub orders: Vec<(Kind, Checkout)>,
     pub deliveries: Vec<FailingDelivery>,
+    /// How many unmatched payments are open: the newest [`LISTED`] are sorted into sections.
+    pub unmatched_total: u64,
 }
 
 impl Queue {
@@ -78,7 +82,8 @@ impl Queue {
         Ok(Self {
             payments,
             orders: order_rows(store).await?,
-            deliveries: store.failing_deliveries(LISTED).await?,
+            deliveries: store.failing_deliveries(FAILING_COUNTED).await?,
+            unmatched_total: store.unresolved_unmatched_count().await?,
         })
     }
 }
@@ -154,9 +159,8 @@ pub async fn open_exception(
     })
 }
 
-/// The orders' exceptions not resolved, newest first: a page of orders read at a time until
-/// [`LISTED`] rows are found (resolved ones, however many, crowd out none of the rest), or
-/// [`PAGES`] pages were read.
+/// The orders' exceptions not resolved, newest first: orders read a page at a time (resolved
+/// ones, however many, crowd out none of the rest), [`PAGES`] pages at most.
 async fn order_rows(store: &Store) -> Result<Vec<(Kind, Checkout)>, StoreError> {
     let resolved = store.resolved_keys().await?;
     let mut rows = vec![];
@@ -174,20 +178,19 @@ async fn order_rows(store: &Store) -> Result<Vec<(Kind, Checkout)>, StoreError> 
                 }
             }
         }
-        if !full || rows.len() >= LISTED as usize {
+        if !full {
             break;
         }
     }
-    rows.truncate(LISTED as usize);
     Ok(rows)
 }
 
 /// How many exceptions are open: what the navigation shows. Unmatched payments are counted
-/// whole; the other kinds as far as the queue reads them.
+/// whole; orders and deliveries as far as [`PAGES`] pages of them are read.
 pub async fn count(store: &Store) -> Result<u64, StoreError> {
     let payments = store.unresolved_unmatched_count().await?;
     let orders = order_rows(store).await?.len();
-    let deliveries = store.failing_deliveries(LISTED).await?.len();
+    let deliveries = store.failing_deliveries(FAILING_COUNTED).await?.len();
     Ok(payments + orders as u64 + deliveries as u64)
 }
 
@@ -243,9 +246,22 @@ pub async fn page(
             section aria-labelledby=(kind.as_str()) {
                 h2 #(kind.as_str()) tabindex="-1" { (kind.title()) " " span.count-plain { "(" (rows_of(&queue, kind)) ")" } }
                 p.hint { (kind.explained()) }
+                @if kind == Kind::Unmatched && queue.unmatched_total > queue.payments.len() as u64 {
+                    p.hint {
+                        "The newest " (queue.payments.len()) " of the " (queue.unmatched_total)
+                        " unmatched payments are sorted into this section and the next."
+                    }
+                }
+                @if rows_of(&queue, kind) > LISTED as usize {
+                    p.hint { "The newest " (LISTED) " are listed." }
+                }
                 @match kind {
                     Kind::Unmatched | Kind::WrongNetwork => (payments(&console, &signed, &queue, kind, may_act)),
-                    Kind::FailedDelivery => (actions::deliveries(&signed, &queue.deliveries, may_act)),
+                    Kind::FailedDelivery => (actions::deliveries(
+                        &signed,
+                        &queue.deliveries[..queue.deliveries.len().min(LISTED as usize)],
+                        may_act,
+                    )),
                     _ => (orders(&console, &signed, &queue, kind, may_act)),
                 }
             }
@@ -347,6 +363,7 @@ fn orders(console: &Console, signed: &Signed, queue: &Queue, kind: Kind, may_act
         .iter()
         .filter(|(k, _)| *k == kind)
         .map(|(_, order)| order)
+        .take(LISTED as usize)
         .collect();
     let caption = format!("{}-caption", kind.as_str());
     html! {
