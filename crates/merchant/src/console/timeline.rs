@@ -216,7 +216,8 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
             (None, None) => queued = queued.text("Next attempt", "none: given up"),
         }
         entries.push(queued);
-        for answer in &f.answers {
+        // Numbered as made: a resend starts the outbox's own count again.
+        for (n, answer) in f.answers.iter().enumerate() {
             let outcome = if answer.error.is_none() {
                 "delivered"
             } else {
@@ -228,11 +229,8 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
                 (None, None) => "acknowledged".into(),
             };
             entries.push(
-                Entry::new(
-                    answer.at,
-                    format!("Delivery attempt {}: {outcome}", answer.attempt),
-                )
-                .text("Answer", said),
+                Entry::new(answer.at, format!("Delivery attempt {}: {outcome}", n + 1))
+                    .text("Answer", said),
             );
         }
         if let Some(at) = f.delivered_at {
