@@ -331,6 +331,32 @@ async fn two_operators_attaching_one_payment_to_two_orders_one_succeeds(db: Db) 
         h.store.get(winner).await.unwrap().unwrap().paid_atomic,
         5_000_000
     );
+
+    // A payment of exactly what one order asks, attached at once to it and to another that
+    // could take it: it is the first's by the matching rule, whoever comes first, and neither
+    // waits on the other's order (no deadlock on PostgreSQL, which would answer 500).
+    let asks = order_asking(&h, "cap", 26_000_000).await;
+    let could = order_asking(&h, "hat", 30_000_000).await;
+    let exact = payment(&h.app, CHAIN, 0xef, 26_000_000);
+    unmatched(&h, &[&exact]).await;
+    let path = format!("{}/attach", attach_path(&exact, CHAIN));
+    let ana_form = [
+        ("csrf", ana_csrf.as_str()),
+        ("pick", could.as_str()),
+        ("note", "ana's call"),
+    ];
+    let bob_form = [
+        ("csrf", bob_csrf.as_str()),
+        ("pick", asks.as_str()),
+        ("note", "bob's call"),
+    ];
+    let (a, b) = tokio::join!(
+        h.post(&mut ana, &path, &ana_form),
+        h.post(&mut bob, &path, &bob_form),
+    );
+    assert_eq!(b.status, StatusCode::SEE_OTHER, "{}", b.body);
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+    assert!(a.body.contains(&asks), "names the order it is: {}", a.body);
 }
 
 async fn a_failed_delivery_is_resent_and_each_attempt_is_kept_on_the_timeline(db: Db) {

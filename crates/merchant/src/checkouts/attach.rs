@@ -100,11 +100,14 @@ impl Checkouts {
         mut entry: AuditEntry,
     ) -> Result<Result<Attached, NotAttached>, StoreError> {
         let mut write = self.store.begin().await?;
-        let Some(order) = write.checkout(id).await? else {
-            return Ok(Err(NotAttached::NoOrder));
-        };
+        // The payment's row first: two members of staff attaching it take turns there, before
+        // either locks an order (the orders the matching rule reads next included), so they
+        // never wait on each other's order.
         let Some((payment, owner)) = write.chain_payment(chain, tx, log_index).await? else {
             return Ok(Err(NotAttached::NoPayment));
+        };
+        let Some(order) = write.checkout(id).await? else {
+            return Ok(Err(NotAttached::NoOrder));
         };
         if let Some(owner) = owner {
             return Ok(Err(NotAttached::Taken(if owner == order.id {
