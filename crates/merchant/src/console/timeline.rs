@@ -281,8 +281,10 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
         }
         entries.push(entry);
     }
-    // Stable: what happened in one millisecond stays in the order listed.
-    entries.sort_by_key(|e| e.at);
+    // Stable: what happened in one millisecond stays in the order listed. Created stays first:
+    // a block's time is in whole seconds, so a payment mined in the second the order was made
+    // would read as before it.
+    entries[1..].sort_by_key(|e| e.at);
     entries
 }
 
@@ -559,7 +561,8 @@ mod tests {
 
     #[test]
     fn without_an_explorer_or_a_head_a_payment_shows_what_is_known() {
-        let (checkout, history, audit, _) = paid();
+        let (mut checkout, history, audit, _) = paid();
+        checkout.created_at = 2_400; // In the second of the payment's block (2_000).
         let entries = timeline(
             &checkout,
             &Facts {
@@ -579,6 +582,7 @@ mod tests {
         assert_eq!(labels, ["Block", "Payer", "Transaction"]);
         assert!(matches!(payment.facts[2].1, Value::Code(_)));
         assert!(!entries.iter().any(|e| e.title.contains("receipt")));
+        assert_eq!(entries[0].title, "Created", "it opens the timeline");
         let html = render(&entries).into_string();
         assert!(html.contains("<code>0x"), "{html}");
     }
