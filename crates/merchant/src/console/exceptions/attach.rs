@@ -87,16 +87,15 @@ pub async fn attach(
 ) -> Result<Response, Refusal> {
     let (chain, tx, log) = parse_payment(payment)?;
     let here = (chain, &tx, log);
-    let refuse = |status, message: String| (status, message);
     let outcome = match (
         rules::picked_order(&form.pick, &form.order_id),
         rules::note(&form.note),
     ) {
-        (None, _) => Err(refuse(
+        (None, _) => Err((
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Name the order: pick one offered, or type its id.".into(),
+            "Name the order: pick one offered, or type its id.".to_owned(),
         )),
-        (_, Err(wrong)) => Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, wrong)),
+        (_, Err(wrong)) => Err((StatusCode::UNPROCESSABLE_ENTITY, wrong)),
         (Some(order), Ok(note)) => {
             let mut entry = signed.entry("payment.attach", Some(order));
             entry.note = Some(note.to_owned());
