@@ -265,8 +265,10 @@ async fn an_operator_signs_in_by_keyboard_finds_a_paid_order_by_its_hash_exports
 }
 
 /// Every console page as an owner sees it, with something on each: orders (paid, waiting, one
-/// with a long description), an order, exceptions (a payment matching no order), export, audit,
-/// settings; and the pages outside: sign-in, a refused sign-in, a page that is not there.
+/// with a long description), an order, exceptions (a payment matching no order), the resolved
+/// ones, export, audit, settings; and the pages outside: a refused sign-in, a page that is not
+/// there. (Sign-in, the attach form and the payment links' pages are photographed by the
+/// journeys that go through them.)
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "starts processes: cargo xtask test runs it"]
 async fn every_console_page_on_phones_and_desktops_light_and_dark() {
@@ -330,6 +332,11 @@ async fn every_console_page_on_phones_and_desktops_light_and_dark() {
     console.wait_for("table", "INV-2026-000481").await;
     console.wait_for("nav .count", "1").await;
     console.snap("orders").await;
+    // The first Tab shows the skip link; Enter takes the focus past the navigation.
+    let skip = console.tab_to("the skip link", |_| true).await;
+    assert_eq!(skip["text"], "Skip to content", "{skip}");
+    console.browser.press(&[keys::ENTER]).await;
+    assert_eq!(console.focused().await["id"], "main");
     console
         .goto(&format!("/console/orders/{}", paid.order))
         .await;
@@ -338,6 +345,9 @@ async fn every_console_page_on_phones_and_desktops_light_and_dark() {
     console.goto("/console/exceptions").await;
     console.wait_for("main", "5 USDT").await;
     console.snap("exceptions").await;
+    console.goto("/console/exceptions/resolved").await;
+    console.wait_for("h1", "Resolved exceptions").await;
+    console.snap("resolved-exceptions").await;
     console.goto("/console/export").await;
     console.wait_for("h1", "Export").await;
     console.snap("export").await;
