@@ -5,7 +5,7 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use common::Db;
 use common::console::*;
 use common::console_world::csv_records;
@@ -13,8 +13,8 @@ use usdt_checkout_chain::{ChainPayment, PaymentKind};
 use usdt_checkout_protocol::{Address, ChainId, TxHash};
 use usdt_checkout_server::app::App;
 use usdt_checkout_server::clock::now_ms;
-use usdt_checkout_server::console::accounts;
 use usdt_checkout_server::console::auth::{SESSION_COOKIE, hash_session_id};
+use usdt_checkout_server::console::{self, accounts};
 use usdt_checkout_server::staff::Role;
 
 on_both!(
@@ -36,26 +36,25 @@ on_both!(
     a_paid_orders_page_shows_each_of_its_events_escaped_on_one_timeline,
 );
 
-/// Every page and form behind a session.
-const SIGNED_IN_GETS: [&str; 10] = [
-    "/console/",
-    "/console/orders",
-    "/console/orders/co_any",
-    "/console/exceptions",
-    "/console/export",
-    "/console/export/orders.csv",
-    "/console/export/payments.csv",
-    "/console/audit",
-    "/console/audit.csv",
-    "/console/settings",
-];
-const SIGNED_IN_POSTS: [&str; 5] = [
-    "/console/orders/co_any/notes",
-    "/console/staff",
-    "/console/staff/ana/role",
-    "/console/staff/ana/remove",
-    "/console/sign-out",
-];
+/// Every page and form behind a session, read from the router's own table, each path's
+/// parameters filled in.
+fn signed_in_endpoints() -> Vec<(Method, String)> {
+    let endpoints = console::signed_in_endpoints();
+    assert!(endpoints.len() > 20, "the table lists the console's routes");
+    endpoints
+        .into_iter()
+        .map(|(method, path)| {
+            let path = path
+                .replace("{id}", "co_any")
+                .replace("{name}", "ana")
+                .replace("{event}", "ev_any")
+                .replace("{chain}", "31337")
+                .replace("{tx}", &format!("0x{}", "ab".repeat(32)))
+                .replace("{log}", "0");
+            (method, path)
+        })
+        .collect()
+}
 
 async fn without_a_session_every_console_page_redirects_to_sign_in(db: Db) {
     let h = harness(db, "no-session", "").await;
@@ -70,22 +69,24 @@ async fn without_a_session_every_console_page_redirects_to_sign_in(db: Db) {
             let (name, value) = cookie.split_once('=').unwrap();
             browser.cookies.push((name.into(), value.into()));
         }
-        for path in SIGNED_IN_GETS {
-            let reply = h.get(&mut browser.clone(), path).await;
-            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} {cookie:?}");
-            assert_eq!(reply.location(), "/console/sign-in", "{path}");
-            assert!(!reply.body.contains("Audit log"), "{path}");
-        }
-        for path in SIGNED_IN_POSTS {
-            let reply = h
-                .post(
+        for (method, path) in signed_in_endpoints() {
+            let reply = if method == Method::GET {
+                h.get(&mut browser.clone(), &path).await
+            } else {
+                h.post(
                     &mut browser.clone(),
-                    path,
+                    &path,
                     &[("csrf", "x"), ("note", "n"), ("role", "viewer")],
                 )
-                .await;
-            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} {cookie:?}");
+                .await
+            };
+            assert_eq!(
+                reply.status,
+                StatusCode::SEE_OTHER,
+                "{method} {path} {cookie:?}"
+            );
             assert_eq!(reply.location(), "/console/sign-in", "{path}");
+            assert!(!reply.body.contains("Audit log"), "{path}");
         }
     }
     assert_eq!(

@@ -7,11 +7,9 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
-use axum::handler::Handler;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{MethodFilter, on};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use usdt_checkout_protocol::checkout::{
@@ -23,6 +21,7 @@ use super::{ApiJson, new_id, pay, query};
 use crate::app::App;
 use crate::domain::{Checkout, CreatedBy, Price};
 use crate::error::ApiError;
+use crate::routes::Table;
 
 /// Payments the chain showed into a receiving address that match no checkout.
 pub const PATH_ADMIN_UNMATCHED: &str = "/api/admin/unmatched";
@@ -43,7 +42,7 @@ pub fn endpoints() -> Vec<(Method, &'static str)> {
     table().endpoints
 }
 
-fn table() -> Table {
+fn table() -> Table<Arc<App>> {
     Table::default()
         .route(
             Method::POST,
@@ -57,26 +56,6 @@ fn table() -> Table {
             PATH_ADMIN_REFUSED_REPORTS,
             list_refused_reports,
         )
-}
-
-/// A router that keeps the method and path of each route it is given.
-#[derive(Default)]
-struct Table {
-    router: Router<Arc<App>>,
-    endpoints: Vec<(Method, &'static str)>,
-}
-
-impl Table {
-    fn route<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, Arc<App>>,
-        T: 'static,
-    {
-        let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
-        self.router = self.router.route(path, on(filter, handler));
-        self.endpoints.push((method, path));
-        self
-    }
 }
 
 /// The admin API's gate: off (404) when no `admin.token` is set, else only for a request

@@ -12,14 +12,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use maud::{Markup, html};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
+use crate::routes::Table;
 use crate::store::{Store, StoreError};
 
 pub mod accounts;
@@ -73,46 +74,8 @@ pub fn routes(app: Arc<App>) -> Router {
 /// The console's routes, on `console`: built once per server, since the console counts the live
 /// streams open on it.
 pub fn router(console: Arc<Console>) -> Router {
-    let signed_in = Router::new()
-        .route("/console/", get(|| async { see_other("/console/orders") }))
-        .route("/console/orders", get(orders::page))
-        .route("/console/orders/{id}", get(orders::order))
-        .route("/console/orders/{id}/notes", post(orders::add_note))
-        .route("/console/exceptions", get(exceptions::page))
-        .route(
-            "/console/exceptions/resolved",
-            get(exceptions::actions::resolved),
-        )
-        .route(
-            "/console/exceptions/resolve",
-            post(exceptions::actions::resolve),
-        )
-        .route(
-            "/console/exceptions/deliveries/{event}/resend",
-            post(exceptions::actions::resend),
-        )
-        .route(
-            "/console/exceptions/payments/{chain}/{tx}/{log}",
-            get(exceptions::attach::page),
-        )
-        .route(
-            "/console/exceptions/payments/{chain}/{tx}/{log}/attach",
-            post(exceptions::attach::attach),
-        )
-        .route("/console/events", get(live::events))
-        .route("/console/links", get(links::page).post(links::create))
-        .route("/console/links/{id}", get(links::link))
-        .route("/console/links/{id}/qr.svg", get(links::qr))
-        .route("/console/export", get(export::page))
-        .route("/console/export/orders.csv", get(export::orders))
-        .route("/console/export/payments.csv", get(export::payments))
-        .route("/console/audit", get(audit::page))
-        .route("/console/audit.csv", get(audit::export))
-        .route("/console/settings", get(settings::page))
-        .route("/console/staff", post(settings::add_staff))
-        .route("/console/staff/{name}/role", post(settings::set_role))
-        .route("/console/staff/{name}/remove", post(settings::remove_staff))
-        .route("/console/sign-out", post(sign_in::sign_out))
+    let signed_in = signed_in()
+        .router
         // The last layer runs first: the session is found, then the form's token checked.
         .route_layer(axum::middleware::from_fn(auth::check_csrf))
         .route_layer(from_fn_with_state(console.clone(), auth::require_session));
@@ -131,8 +94,8 @@ pub fn router(console: Arc<Console>) -> Router {
     let assets = Router::new()
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/static/console.js", get(script))
-        .route("/console/static/icon.svg", get(icon))
         .route("/console/static/links.js", get(links::script))
+        .route("/console/static/icon.svg", get(icon))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=300"),
@@ -149,6 +112,53 @@ pub fn router(console: Arc<Console>) -> Router {
             HeaderValue::from_static("same-origin"),
         ))
         .with_state(console)
+}
+
+/// Every route behind a session, with its method and path: a test walks them all, so a route
+/// added here cannot go without a session (or a form without its token) unnoticed.
+pub fn signed_in_endpoints() -> Vec<(Method, &'static str)> {
+    signed_in().endpoints
+}
+
+fn signed_in() -> Table<Arc<Console>> {
+    Table::default()
+        .get("/console/", || async { see_other("/console/orders") })
+        .get("/console/orders", orders::page)
+        .get("/console/orders/{id}", orders::order)
+        .post("/console/orders/{id}/notes", orders::add_note)
+        .get("/console/exceptions", exceptions::page)
+        .get(
+            "/console/exceptions/resolved",
+            exceptions::actions::resolved,
+        )
+        .post("/console/exceptions/resolve", exceptions::actions::resolve)
+        .post(
+            "/console/exceptions/deliveries/{event}/resend",
+            exceptions::actions::resend,
+        )
+        .get(
+            "/console/exceptions/payments/{chain}/{tx}/{log}",
+            exceptions::attach::page,
+        )
+        .post(
+            "/console/exceptions/payments/{chain}/{tx}/{log}/attach",
+            exceptions::attach::attach,
+        )
+        .get("/console/events", live::events)
+        .get("/console/links", links::page)
+        .post("/console/links", links::create)
+        .get("/console/links/{id}", links::link)
+        .get("/console/links/{id}/qr.svg", links::qr)
+        .get("/console/export", export::page)
+        .get("/console/export/orders.csv", export::orders)
+        .get("/console/export/payments.csv", export::payments)
+        .get("/console/audit", audit::page)
+        .get("/console/audit.csv", audit::export)
+        .get("/console/settings", settings::page)
+        .post("/console/staff", settings::add_staff)
+        .post("/console/staff/{name}/role", settings::set_role)
+        .post("/console/staff/{name}/remove", settings::remove_staff)
+        .post("/console/sign-out", sign_in::sign_out)
 }
 
 /// Only the console's own stylesheet and script, no inline script or style, no frame, forms to
