@@ -281,6 +281,18 @@ async fn a_missing_or_wrong_csrf_token_gets_403_and_changes_nothing(db: Db) {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{fields:?}");
     }
     assert!(h.store.audit_of(&id, 10).await.unwrap().is_empty());
+    // Every form behind a session, even an owner's, is refused without its token.
+    let (mut owner, _) = h.signed_in("oona", Role::Owner).await;
+    let before = h.actions().await.len();
+    for (method, path) in signed_in_endpoints() {
+        if method != Method::POST {
+            continue;
+        }
+        let fields = [("note", "n"), ("role", "viewer"), ("csrf", wrong.as_str())];
+        let refused = h.post(&mut owner, &path, &fields).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(h.actions().await.len(), before, "no action was taken");
     let still = h.get(&mut operator, "/console/orders").await;
     assert_eq!(
         still.status,
