@@ -510,8 +510,8 @@ impl Facts<'_> {
             .is_some_and(|at| self.now >= at + DISAGREEMENT_MS);
         match self.gateway.status {
             status if self.claimed && status != Some(GatewayStatus::Success) => Some(format!(
-                "the shopper attached a payment the gateway did not match; settled by the \
-                     chain ({} of {due} confirmed); the gateway reports {}",
+                "a payment was attached that the gateway did not match (a shopper's proven \
+                     claim, or staff); settled by the chain ({} of {due} confirmed); the gateway reports {}",
                 chain.confirmed,
                 status.map_or("nothing yet", GatewayStatus::as_str)
             )),

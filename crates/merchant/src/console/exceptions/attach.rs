@@ -273,8 +273,10 @@ fn attach_form(
     error: Option<&str>,
     form: &AttachForm,
 ) -> Markup {
+    // With several orders offered none is picked for the operator: the first is no likelier
+    // the payer's than the others, and a form sent as it came must not attach to it.
     let picked = |id: &str| match form.pick.as_str() {
-        "" => offered.first().is_some_and(|c| c.id == id),
+        "" => offered.len() == 1 && offered[0].id == id,
         pick => pick == id,
     };
     let other_picked = offered.is_empty() || form.pick == OTHER;

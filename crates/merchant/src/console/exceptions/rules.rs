@@ -421,7 +421,7 @@ mod tests {
         // Attached on a claim, settled by the chain while the gateway says nothing: as decided.
         disputed.claimed = true;
         disputed.disagreement =
-            Some("the shopper attached a payment the gateway did not match".into());
+            Some("a payment was attached that the gateway did not match".into());
         assert!(order_kinds(&disputed).is_empty());
         disputed.gateway.status = Some(GatewayStatus::Failed);
         assert!(order_kinds(&disputed).is_empty());
