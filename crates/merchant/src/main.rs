@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use usdt_checkout_protocol::receipt::{ReceiptError, SignedReceipt};
+use usdt_checkout_protocol::receipt::{
+    Issued, Receipt, ReceiptError, RefundReceipt, SignedReceipt,
+};
 use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
 use usdt_checkout_server::console::{accounts, layout};
@@ -76,8 +78,8 @@ enum StaffAction {
 
 #[derive(Subcommand)]
 enum ReceiptAction {
-    /// Exit 0 and print what it says if the receipt FILE is signed by the key, 1 if not, 2 if
-    /// the file or key cannot be read (or the file is no receipt).
+    /// Exit 0 and print what it says if the receipt FILE (a payment's or a refund's) is signed
+    /// by the key, 1 if not, 2 if the file or key cannot be read (or the file is no receipt).
     Verify {
         /// A receipt file, as `GET /api/checkouts/{id}/receipt` gives it.
         file: PathBuf,
@@ -158,8 +160,8 @@ fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<bool, Stri
         .map_err(|e| format!("--public-key: {e}"))?;
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let signed = SignedReceipt::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let receipt = match signed.verify(&key) {
-        Ok(receipt) => receipt,
+    let issued = match signed.verify_any(&key) {
+        Ok(issued) => issued,
         Err(ReceiptError::Signature(e)) => {
             println!("invalid: {}: {e}", file.display());
             return Ok(false);
@@ -167,6 +169,14 @@ fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<bool, Stri
         // Signed by the key, yet no receipt: nothing a receipt's reader can judge.
         Err(e @ ReceiptError::Malformed(_)) => return Err(format!("{}: {e}", file.display())),
     };
+    match issued {
+        Issued::Payment(receipt) => print_payment(&receipt),
+        Issued::Refund(refund) => print_refund(&refund),
+    }
+    Ok(true)
+}
+
+fn print_payment(receipt: &Receipt) {
     println!(
         "valid: {} paid {} {} on {} for {} ({} {}), checkout {}, {}",
         receipt.merchant,
@@ -188,7 +198,34 @@ fn verify_receipt(file: &std::path::Path, public_key: &str) -> Result<bool, Stri
     for tx in &receipt.transactions {
         println!("transaction {}", tx.hash);
     }
-    Ok(true)
+}
+
+/// A refund's receipt says so first: its reader must not take it for a payment.
+fn print_refund(refund: &RefundReceipt) {
+    println!(
+        "valid refund: {} refunded {} {} on {} to {} ({}), refund {}{}",
+        refund.merchant,
+        refund.refunded,
+        refund.symbol,
+        refund.network,
+        refund.destination,
+        if refund.proven {
+            "proven by the paying wallet"
+        } else {
+            "unproven, approved by the merchant"
+        },
+        refund.refund_id,
+        refund
+            .checkout_id
+            .as_ref()
+            .map(|id| format!(", checkout {id}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "refunds payment {} (log {})",
+        refund.source_tx, refund.source_log_index
+    );
+    println!("transaction {}", refund.transaction.hash);
 }
 
 /// A key given inline, or as @FILE.

@@ -17,6 +17,7 @@ use crate::address::Address;
 use crate::chain::ChainId;
 use crate::checkout::{Price, TransactionView};
 use crate::signature::{SignatureError, V1PrivateKey, V1PublicKey};
+use crate::tx_hash::TxHash;
 
 /// Where a checkout server publishes its receipts' public key.
 pub const PATH_RECEIPT_KEY: &str = "/.well-known/usdt-checkout/receipt-key";
@@ -50,6 +51,59 @@ pub struct Receipt {
     pub paid_at: u64,
     /// When this receipt was signed, Unix ms.
     pub issued_at: u64,
+}
+
+/// What marks a receipt as a refund's: its `kind` field, which a payment's receipt has not. A
+/// payment's receipt is never read as a refund's (it has no `kind`), nor a refund's as a
+/// payment's (it has no price nor amount paid), so one signature cannot be passed off as the
+/// other kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundKind {
+    Refund,
+}
+
+/// A signed refund receipt: money given back to whoever paid, on the chain and in the token the
+/// payment came in, signed by the same key as the payment's receipts. It names the payment it
+/// gives back (its transaction and log) and, when that payment was attached to an order, the
+/// order's checkout: the payment's own receipt names both too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundReceipt {
+    /// Always `refund`.
+    pub kind: RefundKind,
+    pub merchant: String,
+    pub refund_id: String,
+    /// The order whose payment this gives back; absent for a payment that paid no order (on
+    /// the wrong network, or a stray transfer).
+    pub checkout_id: Option<String>,
+    /// What was given back, in the token's units.
+    pub refunded: String,
+    pub symbol: String,
+    pub chain_id: ChainId,
+    pub network: String,
+    pub token_contract: Address,
+    /// Who received it.
+    pub destination: Address,
+    /// Whether the wallet that paid signed for the destination (otherwise the merchant decided).
+    pub proven: bool,
+    /// The payment given back: its transaction and log on `chain_id`.
+    pub source_tx: TxHash,
+    pub source_log_index: u64,
+    /// The merchant's transfer that gave it back.
+    pub transaction: TransactionView,
+    /// When the merchant approved it, and when the chain showed its transfer, Unix ms.
+    pub approved_at: u64,
+    pub sent_at: u64,
+    /// When this receipt was signed, Unix ms.
+    pub issued_at: u64,
+}
+
+/// A receipt of either kind, as its signature was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    Payment(Receipt),
+    Refund(RefundReceipt),
 }
 
 /// A receipt with its signature, as served and saved.
@@ -93,12 +147,40 @@ impl Receipt {
     }
 }
 
+impl RefundReceipt {
+    pub fn sign(&self, key: &V1PrivateKey) -> SignedReceipt {
+        let receipt = serde_json::to_value(self).expect("a receipt serialises");
+        let signature = key.sign(&canonical(&receipt));
+        SignedReceipt { receipt, signature }
+    }
+}
+
 impl SignedReceipt {
-    /// The receipt, once its signature is checked against `key`.
+    /// The payment receipt, once its signature is checked against `key`; a refund's receipt is
+    /// no payment's (Malformed).
     pub fn verify(&self, key: &V1PublicKey) -> Result<Receipt, ReceiptError> {
+        match self.verify_any(key)? {
+            Issued::Payment(receipt) => Ok(receipt),
+            Issued::Refund(_) => Err(ReceiptError::Malformed(
+                "a refund's receipt, not a payment's".into(),
+            )),
+        }
+    }
+
+    /// The receipt of either kind, once its signature is checked against `key`: a refund's by
+    /// its `kind`, a payment's otherwise.
+    pub fn verify_any(&self, key: &V1PublicKey) -> Result<Issued, ReceiptError> {
         key.verify_strict(&canonical(&self.receipt), &self.signature)?;
-        serde_json::from_value(self.receipt.clone())
-            .map_err(|e| ReceiptError::Malformed(e.to_string()))
+        let malformed = |e: serde_json::Error| ReceiptError::Malformed(e.to_string());
+        if self.receipt.get("kind").is_some() {
+            serde_json::from_value(self.receipt.clone())
+                .map(Issued::Refund)
+                .map_err(malformed)
+        } else {
+            serde_json::from_value(self.receipt.clone())
+                .map(Issued::Payment)
+                .map_err(malformed)
+        }
     }
 
     /// Reads a receipt file.
@@ -241,6 +323,69 @@ mod tests {
             receipt: old,
         };
         assert_eq!(old.verify(&key.public_key()), Ok(receipt()));
+    }
+
+    fn refund() -> RefundReceipt {
+        RefundReceipt {
+            kind: RefundKind::Refund,
+            merchant: "Shop".into(),
+            refund_id: "rf_1".into(),
+            checkout_id: Some("co_1".into()),
+            refunded: "0.5".into(),
+            symbol: "USDT".into(),
+            chain_id: ChainId(31337),
+            network: "Local chain".into(),
+            token_contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+                .parse()
+                .unwrap(),
+            destination: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+                .parse()
+                .unwrap(),
+            proven: true,
+            source_tx: TxHash::from_bytes([0xab; 32]),
+            source_log_index: 2,
+            transaction: TransactionView {
+                hash: format!("0x{}", "cd".repeat(32)),
+                explorer_url: None,
+                amount: Some("0.5".into()),
+                network: None,
+            },
+            approved_at: 1_800_000_002_000,
+            sent_at: 1_800_000_003_000,
+            issued_at: 1_800_000_004_000,
+        }
+    }
+
+    /// A refund's receipt verifies as one, says it is a refund's, names the payment it gives
+    /// back, and is refused once changed or read as a payment's.
+    #[test]
+    fn a_refund_receipt_verifies_as_a_refund_and_never_as_a_payment() {
+        let key = V1PrivateKey::generate();
+        let signed = refund().sign(&key);
+        assert_eq!(signed.receipt["kind"], "refund");
+        assert_eq!(signed.receipt["sourceTx"], format!("0x{}", "ab".repeat(32)));
+        assert_eq!(
+            signed.verify_any(&key.public_key()),
+            Ok(Issued::Refund(refund()))
+        );
+        assert!(matches!(
+            signed.verify(&key.public_key()),
+            Err(ReceiptError::Malformed(_))
+        ));
+        let text = serde_json::to_string_pretty(&signed).unwrap();
+        let more = SignedReceipt::parse(&text.replace(r#""0.5""#, r#""5""#)).unwrap();
+        assert!(matches!(
+            more.verify_any(&key.public_key()),
+            Err(ReceiptError::Signature(_))
+        ));
+        let elsewhere = SignedReceipt::parse(&text.replace("0x7099", "0x7199")).unwrap();
+        assert!(elsewhere.verify_any(&key.public_key()).is_err());
+
+        let payment = receipt().sign(&key);
+        assert_eq!(
+            payment.verify_any(&key.public_key()),
+            Ok(Issued::Payment(receipt()))
+        );
     }
 
     /// Another spelling of the same signature (spaces around its base64) is no receipt's either.
