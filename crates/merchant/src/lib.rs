@@ -22,6 +22,7 @@ pub mod long_polls;
 pub mod matching;
 pub mod payment;
 pub mod reconcile;
+pub mod refund_transfer;
 pub mod routes;
 pub mod server;
 pub mod staff;
