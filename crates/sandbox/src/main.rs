@@ -15,6 +15,7 @@ mod ledger;
 mod outbox;
 mod query;
 mod rate_limit;
+mod refund;
 mod testmode;
 mod view;
 mod webhooks;

@@ -39,9 +39,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sandbox/unmatched", get(unmatched))
         .route("/sandbox/webhooks", get(webhooks))
         .route("/sandbox/webhookKey", get(webhook_key))
+        .merge(crate::refund::router())
 }
 
-fn chain_error(e: usdt_checkout_chain::ChainError) -> ApiError {
+pub(crate) fn chain_error(e: usdt_checkout_chain::ChainError) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e.to_string())
 }
 
