@@ -23,6 +23,7 @@ pub mod matching;
 pub mod payment;
 pub mod reconcile;
 pub mod refund_transfer;
+pub mod refunds;
 pub mod routes;
 pub mod server;
 pub mod staff;

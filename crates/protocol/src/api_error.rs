@@ -110,8 +110,25 @@ error_codes! {
     /// address that sent the payment and the message that would prove it (`sender`,
     /// `message`): signed by that wallet and claimed again, the payment is attached at once.
     ClaimUnderReview "claim_under_review",
-    /// Too many claims for this checkout for now (`retryAfter` says when to try again).
+    /// Too many claims, or refund requests, for this checkout for now (`retryAfter` says when
+    /// to try again).
     TooManyClaims "too_many_claims",
+    // Why a refund request was refused (`params` in brackets); see `PATH_REFUNDS` in the refund
+    // module:
+    /// No payment the chain showed has this chain, transaction and log: money never reached
+    /// the merchant there.
+    RefundUnknownPayment "refund_unknown_payment",
+    /// Nothing of this payment is the shopper's to ask back (a plain paid order's payment, or
+    /// another order's, or all of it refunded already).
+    RefundNotRefundable "refund_not_refundable",
+    /// More than may be asked back from this payment (`max`, `symbol`).
+    RefundTooMuch "refund_too_much",
+    /// The signature is not by the wallet that sent the payment, or no signature at all
+    /// (`sender`, and `signer` when one was recovered).
+    RefundBadSignature "refund_bad_signature",
+    /// The destination is not an address (`0x` and 40 hex digits, mixed case only as its EIP-55
+    /// checksum), or the email is not one.
+    RefundBadDestination "refund_bad_destination",
 }
 
 impl ErrorCode {

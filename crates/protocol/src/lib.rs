@@ -15,6 +15,7 @@ pub mod payment_uri;
 pub mod pricing;
 #[cfg(feature = "signing")]
 pub mod receipt;
+pub mod refund;
 #[cfg(feature = "signing")]
 pub mod signature;
 #[cfg(feature = "gateway-wire")]

@@ -8,6 +8,7 @@ mod cache;
 mod chain;
 mod claims;
 mod creation;
+mod refunds;
 mod replicas;
 mod reports;
 mod settle;
@@ -27,6 +28,7 @@ use crate::store::{Store, StoreError};
 pub use attach::{Attached, NotAttached, judge_for_staff};
 pub use creation::{AskingTurn, CreationTurn};
 use creation::{CHECKOUT_STRIPES, Turns};
+pub use refunds::{Asked, NotDone, NotSent, RefundRequest};
 
 /// What applying a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]

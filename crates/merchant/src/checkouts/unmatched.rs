@@ -14,7 +14,7 @@ pub(super) const UNMATCHED_KEPT: u32 = 256;
 /// Whether an unmatched payment may be one `checkout`'s shopper sent: to the same address, mined
 /// since the checkout was made, in the checkout's token on its chain, or on another watched
 /// chain (whose tokens are the only ones its watcher reads): the wrong network.
-fn sent_for(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool {
+pub(super) fn sent_for(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool {
     checkout.terms.as_ref().is_some_and(|terms| {
         payment.to == terms.to_address
             && (chain != terms.chain_id || payment.token == terms.token_contract)

@@ -27,6 +27,7 @@ mod history;
 mod links;
 mod outbox;
 mod receipt_key;
+mod refunds;
 pub mod replicas;
 mod reports;
 mod search;
@@ -49,7 +50,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 12] = [
+const MIGRATIONS: [(i64, &str); 13] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -62,6 +63,7 @@ const MIGRATIONS: [(i64, &str); 12] = [
     (10, include_str!("../../migrations/0010_exceptions.sql")),
     (11, include_str!("../../migrations/0011_payment_links.sql")),
     (12, include_str!("../../migrations/0012_tolerance.sql")),
+    (13, include_str!("../../migrations/0013_refunds.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
