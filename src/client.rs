@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
-use serde::de::DeserializeOwned;
 use usdt_checkout_protocol::ChainRegistry;
 #[cfg(any(doc, test))]
 use usdt_checkout_protocol::checkout::MAX_LONG_POLL_SECONDS;
@@ -99,9 +98,10 @@ async fn parsed(response: Response) -> Result<JsValue, Failure> {
     JsFuture::from(body).await.map_err(|_| Failure::Unreachable)
 }
 
-/// The body read into the protocol crate's own type: the wire format has one definition.
-async fn json<T: DeserializeOwned>(response: Response) -> Result<T, Failure> {
-    serde_wasm_bindgen::from_value(parsed(response).await?).map_err(|_| Failure::Unreachable)
+/// The body read into the protocol crate's own view (by hand, as its serde reader reads it: see
+/// the view module).
+async fn view(response: Response) -> Result<CheckoutView, Failure> {
+    crate::view::read(&parsed(response).await?).ok_or(Failure::Unreachable)
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
@@ -189,7 +189,7 @@ async fn post(url: &str, body: String) -> Result<CheckoutView, Failure> {
     )
     .await?;
     if response.status() == 201 || response.status() == 200 {
-        json(response).await
+        view(response).await
     } else {
         Err(refusal(response).await)
     }
@@ -248,7 +248,7 @@ pub async fn poll_status(
     match response.status() {
         304 => Ok(Poll { view: None, etag }),
         200 => Ok(Poll {
-            view: Some(json(response).await?),
+            view: Some(view(response).await?),
             etag,
         }),
         _ => Err(refusal(response).await),

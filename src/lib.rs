@@ -14,6 +14,7 @@ pub mod options;
 pub mod poll;
 pub mod qr;
 pub mod refusal;
+pub mod view;
 pub mod wallet;
 
 use wasm_bindgen::prelude::*;

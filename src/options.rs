@@ -6,7 +6,7 @@ use usdt_checkout_protocol::gateway::{v1, v2};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Integers above this lose precision in a JavaScript number.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+pub(crate) const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// `name` of `object`; `undefined` when it has none, or is no object.
 pub(crate) fn field(object: &JsValue, name: &str) -> JsValue {

@@ -120,9 +120,16 @@ fn options_with_unknown_names_or_wrong_types_are_refused_by_name() {
 }
 
 /// The widget reads the servers' JSON, as the browser parses it, into the protocol crate's own
-/// types (serde-wasm-bindgen): exactly what the servers write, for every shape a view takes.
+/// types: a view by hand (usdt_checkout::view::read), exactly what the servers write and what
+/// the protocol's serde reader reads (through serde-wasm-bindgen), for every shape a view takes.
 #[wasm_bindgen_test]
 fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
+    fn round_trip_view(value: &CheckoutView) {
+        round_trip(value);
+        let json = serde_json::to_string(value).unwrap();
+        let read = usdt_checkout::view::read(&js_sys::JSON::parse(&json).unwrap());
+        assert_eq!(read.as_ref(), Some(value), "{json}");
+    }
     fn round_trip<T>(value: &T)
     where
         T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
@@ -136,7 +143,7 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     }
     for state in OrderStatus::ALL {
         let mut view = view(state);
-        round_trip(&view);
+        round_trip_view(&view);
         if let Some(payment) = &mut view.payment {
             payment.unmatched.push(TransactionView {
                 hash: "0x01".into(),
@@ -151,18 +158,18 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
                 network: Some("BNB Smart Chain".into()),
             });
         }
-        round_trip(&view);
+        round_trip_view(&view);
         view.gateway = GatewayHealth::RateLimited {
             until: 1_800_000_000_000,
         };
         view.expires_at = None;
-        round_trip(&view);
+        round_trip_view(&view);
         view.gateway = GatewayHealth::Blocked { until: 7 };
         view.payment = None;
         view.state = CheckoutState::OPEN;
-        round_trip(&view);
+        round_trip_view(&view);
         view.gateway = GatewayHealth::Unreachable { since: 9 };
-        round_trip(&view);
+        round_trip_view(&view);
     }
     // Errors are read by hand (client::Refusal), each field as the protocol's type writes it.
     for error in [
@@ -220,18 +227,188 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
         update_time: 1_800_000_000_000,
     }]);
 
-    // Not a view: a wrong type, a missing field, a number that is not a whole one.
-    let mut broken = serde_json::to_value(view(OrderStatus::Waiting)).unwrap();
-    broken["version"] = serde_json::json!(1.5);
-    let read = |value: &serde_json::Value| {
-        serde_wasm_bindgen::from_value::<CheckoutView>(
-            js_sys::JSON::parse(&value.to_string()).unwrap(),
-        )
-    };
-    assert!(read(&broken).is_err(), "a version of 1.5");
-    broken["version"] = serde_json::json!(2);
-    broken["payment"]["toAddress"] = serde_json::json!("0x1234");
-    assert!(read(&broken).is_err(), "an address of two bytes");
+    // Views as other servers may write them, and what is not a view (a wrong type, a missing
+    // field, a number that is not a whole one): the hand reader gives serde's answer for each.
+    let mut written = view(OrderStatus::PartiallyPaid);
+    if let Some(payment) = &mut written.payment {
+        payment.unmatched.push(TransactionView {
+            hash: "0x03".into(),
+            explorer_url: None,
+            amount: None,
+            network: Some("Polygon".into()),
+        });
+    }
+    let written = serde_json::to_value(&written).unwrap();
+    let edits: &[(&str, &[&str], serde_json::Value)] = &[
+        ("a version of 1.5", &["version"], serde_json::json!(1.5)),
+        ("a negative version", &["version"], serde_json::json!(-3)),
+        ("a version as text", &["version"], serde_json::json!("2")),
+        (
+            "an address of two bytes",
+            &["payment", "toAddress"],
+            serde_json::json!("0x1234"),
+        ),
+        (
+            "a contract as a number",
+            &["payment", "tokenContract"],
+            serde_json::json!(7),
+        ),
+        (
+            "decimals past a byte",
+            &["payment", "decimals"],
+            serde_json::json!(256),
+        ),
+        (
+            "decimals of 18",
+            &["payment", "decimals"],
+            serde_json::json!(18),
+        ),
+        (
+            "no confirmations yet",
+            &["payment", "confirmations"],
+            serde_json::Value::Null,
+        ),
+        (
+            "3 confirmations",
+            &["payment", "confirmations"],
+            serde_json::json!(3),
+        ),
+        (
+            "confirmations negative",
+            &["payment", "confirmations"],
+            serde_json::json!(-1),
+        ),
+        (
+            "confirmations as text",
+            &["payment", "confirmations"],
+            serde_json::json!("1"),
+        ),
+        ("no payment", &["payment"], serde_json::Value::Null),
+        (
+            "a payment that is text",
+            &["payment"],
+            serde_json::json!("x"),
+        ),
+        (
+            "unmatched null",
+            &["payment", "unmatched"],
+            serde_json::Value::Null,
+        ),
+        (
+            "transactions null",
+            &["payment", "transactions"],
+            serde_json::Value::Null,
+        ),
+        (
+            "a transaction of a number",
+            &["payment", "transactions"],
+            serde_json::json!([1]),
+        ),
+        (
+            "an explorer url of a number",
+            &["payment", "unmatched"],
+            serde_json::json!([{"hash": "0x1", "explorerUrl": 2}]),
+        ),
+        (
+            "a transaction without its hash",
+            &["payment", "unmatched"],
+            serde_json::json!([{"amount": "1"}]),
+        ),
+        (
+            "a chain id as text",
+            &["payment", "chainId"],
+            serde_json::json!("1"),
+        ),
+        (
+            "a chain id past 2^53",
+            &["payment", "chainId"],
+            serde_json::json!(9_007_199_254_740_993u64),
+        ),
+        (
+            "an unknown state",
+            &["state"],
+            serde_json::json!("refunded_twice"),
+        ),
+        ("open", &["state"], serde_json::json!("open")),
+        (
+            "a price without currency",
+            &["price"],
+            serde_json::json!({"amount": "1"}),
+        ),
+        (
+            "rate limited without until",
+            &["gateway"],
+            serde_json::json!({"state": "rate_limited", "since": 4}),
+        ),
+        (
+            "blocked until 5",
+            &["gateway"],
+            serde_json::json!({"state": "blocked", "until": 5}),
+        ),
+        (
+            "available with a time",
+            &["gateway"],
+            serde_json::json!({"state": "available", "until": 5}),
+        ),
+        (
+            "an unknown gateway state",
+            &["gateway"],
+            serde_json::json!({"state": "asleep"}),
+        ),
+        ("no expiry", &["expiresAt"], serde_json::Value::Null),
+        ("an expiry of 1.5", &["expiresAt"], serde_json::json!(1.5)),
+        (
+            "a server time as text",
+            &["serverTime"],
+            serde_json::json!("1"),
+        ),
+        (
+            "a field this widget does not know",
+            &["refund"],
+            serde_json::json!({"amount": "1"}),
+        ),
+        (
+            "a description of a number",
+            &["description"],
+            serde_json::json!(4),
+        ),
+    ];
+    let mut valid = 0;
+    for (what, path, value) in edits {
+        let mut edited = written.clone();
+        let (last, parents) = path.split_last().unwrap();
+        let mut object = &mut edited;
+        for name in parents {
+            object = &mut object[*name];
+        }
+        object[*last] = value.clone();
+        // Absent, as well as null or another value, for each field named.
+        let mut removed = written.clone();
+        let mut object = &mut removed;
+        for name in parents {
+            object = &mut object[*name];
+        }
+        object.as_object_mut().unwrap().remove(*last);
+        for json in [edited, removed] {
+            let parsed = js_sys::JSON::parse(&json.to_string()).unwrap();
+            let by_serde = serde_wasm_bindgen::from_value::<CheckoutView>(parsed.clone()).ok();
+            valid += usize::from(by_serde.is_some());
+            assert_eq!(
+                usdt_checkout::view::read(&parsed),
+                by_serde,
+                "{what}: {json}"
+            );
+        }
+    }
+    assert!(
+        valid >= 10,
+        "the edits include views that are valid ({valid})"
+    );
+    assert_eq!(
+        usdt_checkout::view::read(&js_sys::JSON::parse("[1]").unwrap()),
+        None,
+        "not an object"
+    );
 
     // And what it sends is what the server reads, as the server writes it.
     for (item, checkout_id) in [(Some("tee"), None), (None, Some("co_storefront"))] {
