@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use usdt_checkout_protocol::checkout::{self, ErrorCode};
-use usdt_checkout_protocol::receipt;
+use usdt_checkout_protocol::{receipt, refund};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -21,6 +21,7 @@ use crate::error::ApiError;
 pub mod admin;
 mod health;
 pub mod pay;
+mod refunds;
 mod webhook;
 mod widget;
 
@@ -35,6 +36,10 @@ pub fn routes(app: Arc<App>) -> Router {
         .route(
             &format!("/api/checkouts/{{id}}/{}", checkout::PATH_CLAIMS),
             post(widget::claim_transaction),
+        )
+        .route(
+            &format!("/api/checkouts/{{id}}/{}", refund::PATH_REFUNDS),
+            get(refunds::get_refunds).post(refunds::ask_refund),
         )
         .route(receipt::PATH_RECEIPT_KEY, get(widget::receipt_key))
         .merge(admin::routes(app.clone()))

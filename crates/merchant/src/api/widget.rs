@@ -30,7 +30,7 @@ use crate::payment::{accepted_token, priced, start_payment};
 use crate::store::Claimed;
 
 /// Counts one use by `key` in `window`, or refuses it (429 `code`, with when to try again).
-fn within(
+pub(super) fn within(
     window: &std::sync::Mutex<SlidingWindow>,
     key: &str,
     code: ErrorCode,
