@@ -81,6 +81,55 @@ pub fn event(checkout: &Checkout, now: u64) -> Option<OutboxEvent> {
     })
 }
 
+/// The body POSTed when a refund's transfer is seen on chain.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundSent<'a> {
+    /// Stable across retries: receivers dedupe by it.
+    id: &'a str,
+    /// `refund.sent`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    refund_id: &'a str,
+    /// The order whose payment it gives back; none for a payment that paid no order.
+    checkout_id: Option<&'a str>,
+    chain_id: u64,
+    token_contract: &'a usdt_checkout_protocol::Address,
+    /// In the token's smallest units (its decimals are the chain's token's).
+    amount_atomic: String,
+    destination: &'a usdt_checkout_protocol::Address,
+    proven: bool,
+    source_tx: &'a TxHash,
+    source_log_index: u64,
+    transaction: &'a TxHash,
+    /// When the block holding the transfer was mined, Unix ms.
+    sent_at: u64,
+}
+
+/// The `refund.sent` event of a refund whose transfer was seen: its id and body; `None` for a
+/// refund not sent.
+pub fn refund_event(refund: &crate::refunds::Refund) -> Option<(String, String)> {
+    let sent = refund.sent.as_ref()?;
+    let id = format!("rfs_{}", refund.id);
+    let body = RefundSent {
+        id: &id,
+        kind: "refund.sent",
+        refund_id: &refund.id,
+        checkout_id: refund.checkout_id.as_deref(),
+        chain_id: refund.chain_id.0,
+        token_contract: &refund.token,
+        amount_atomic: refund.amount_atomic.to_string(),
+        destination: &refund.destination,
+        proven: refund.proven(),
+        source_tx: &refund.source_tx,
+        source_log_index: refund.source_log_index,
+        transaction: &sent.tx,
+        sent_at: sent.mined_at,
+    };
+    let body = serde_json::to_string(&body).expect("events serialise");
+    Some((id, body))
+}
+
 /// The signature of a fulfillment event, as the merchant's receiver checks it: the protocol's
 /// HMAC-SHA256 signer over `<time>.<body>`.
 pub fn sign(secret: &V2SecretKey, time: u64, body: &str) -> String {
@@ -122,10 +171,14 @@ async fn deliver_due(
     client: &reqwest::Client,
 ) -> Result<(), StoreError> {
     let now = now_ms();
-    for event in store
-        .claim_due_events(now, now + CLAIM.as_millis() as u64, BATCH)
-        .await?
-    {
+    let until = now + CLAIM.as_millis() as u64;
+    let orders = store.claim_due_events(now, until, BATCH).await?;
+    let refunds = store.claim_due_refund_events(now, until, BATCH).await?;
+    let events = orders
+        .into_iter()
+        .map(|e| (false, e))
+        .chain(refunds.into_iter().map(|e| (true, e)));
+    for (refund, event) in events {
         let time = now_ms();
         let outcome = client
             .post(&delivery.url)
@@ -146,9 +199,15 @@ async fn deliver_due(
             None => Ok(()),
             Some(e) => Err((e.clone(), time + next.as_millis() as u64)),
         };
-        store
-            .mark_answered(&event.id, attempts, time, status, outcome)
-            .await?;
+        if refund {
+            store
+                .mark_refund_event(&event.id, attempts, time, outcome)
+                .await?;
+        } else {
+            store
+                .mark_answered(&event.id, attempts, time, status, outcome)
+                .await?;
+        }
         match error {
             None => tracing::info!("fulfillment event {} delivered", event.id),
             Some(e) => tracing::warn!(

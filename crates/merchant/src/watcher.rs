@@ -2,12 +2,14 @@
 //! token transfers into the checkouts' receiving addresses and the receiving contracts' deposits
 //! (the follower the sandbox uses, from `usdt-checkout-chain`), with confirmations and reorgs,
 //! and hands each step to [`Checkouts::apply_chain`], which attaches payments, keeps the
-//! unmatched ones, and settles what changed. It takes its settings and the checkouts, not the
-//! web app.
+//! unmatched ones, and settles what changed. It also follows the destinations of the refunds
+//! approved on the chain, and hands the transfers into them to the refunds' side, which
+//! recognises the merchant's refund transfer (see the refund transfer's rule). It takes its
+//! settings and the checkouts, not the web app.
 
 use std::sync::Arc;
 
-use usdt_checkout_chain::{ChainClient, Cursor, step};
+use usdt_checkout_chain::{ChainClient, Cursor, Step, step};
 use usdt_checkout_protocol::Address;
 
 use crate::chain_health::stuck_after;
@@ -78,25 +80,65 @@ async fn follow(
             tokens.push(*token);
         }
     }
-    if receivers.iter().any(|address| !watched.contains(address)) {
+    // Approved refunds only: their number is what the merchant has to pay now, so the log
+    // query grows by as many addresses, and shrinks as they are paid.
+    let awaited = checkouts
+        .refunds_awaited(chain.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut addresses = receivers.clone();
+    for refund in &awaited {
+        if !tokens.contains(&refund.token) {
+            tokens.push(refund.token);
+        }
+        if !addresses.contains(&refund.destination) {
+            addresses.push(refund.destination);
+        }
+    }
+    if addresses.iter().any(|address| !watched.contains(address)) {
         from = reread_from(&from, from.next_block.saturating_sub(NEW_ADDRESS_LOOKBACK));
-        *watched = receivers.clone();
+        *watched = addresses.clone();
     }
     let read_at = now_ms();
-    let read = match step(client, &from, &tokens, &receivers).await {
+    let read = match step(client, &from, &tokens, &addresses).await {
         Ok(read) => read,
         Err(e) => {
             *cursor = Some(from);
             return Err(e.to_string());
         }
     };
+    let (read, outgoing) = payments_apart(read, &receivers);
     let applied = checkouts
         .apply_chain_read_at(chain.id, &read, read_at)
         .await;
+    // Read again if the refunds' side could not write: a transfer recognised twice is one.
+    let applied = match applied {
+        Ok(()) => {
+            checkouts
+                .take_refund_transfers(chain.id, &awaited, &outgoing)
+                .await
+        }
+        failed => failed,
+    };
     let read_to = read.next.next_block.saturating_sub(1);
     let progress = (read_to, read.head.saturating_sub(read_to));
     *cursor = Some(if applied.is_ok() { read.next } else { from });
     applied.map(|()| progress).map_err(|e| e.to_string())
+}
+
+/// The step with only the payments into the checkouts' receiving addresses, and apart the
+/// transfers into refunds' destinations: those are the merchant's money going out, never a
+/// payment to match (or to keep as unmatched).
+fn payments_apart(
+    mut read: Step,
+    receivers: &[Address],
+) -> (Step, Vec<usdt_checkout_chain::ChainPayment>) {
+    let (incoming, outgoing) = read
+        .payments
+        .into_iter()
+        .partition(|p| receivers.contains(&p.to));
+    read.payments = incoming;
+    (read, outgoing)
 }
 
 /// The cursor that reads again from `block`. The hashes noted are kept: they are how the next
@@ -112,6 +154,34 @@ fn reread_from(cursor: &Cursor, block: u64) -> Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfers_into_refund_destinations_are_no_payments() {
+        use usdt_checkout_chain::{ChainPayment, PaymentKind};
+        use usdt_checkout_protocol::TxHash;
+        let to = |byte: u8, log_index: u64| ChainPayment {
+            tx_id: TxHash::from_bytes([1; 32]),
+            log_index,
+            block_number: 1,
+            block_hash: "0x01".into(),
+            from: Address::from_bytes([9; 20]),
+            to: Address::from_bytes([byte; 20]),
+            token: Address::from_bytes([3; 20]),
+            value: 1,
+            kind: PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms: 0,
+        };
+        let read = Step {
+            head: 1,
+            fork: None,
+            payments: vec![to(5, 0), to(7, 1), to(5, 2)],
+            next: Cursor::default(),
+        };
+        let (read, outgoing) = payments_apart(read, &[Address::from_bytes([5; 20])]);
+        assert_eq!(read.payments, vec![to(5, 0), to(5, 2)]);
+        assert_eq!(outgoing, vec![to(7, 1)]);
+    }
 
     #[test]
     fn reading_again_keeps_the_hashes_that_find_a_reorg_of_those_blocks() {

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 pub mod admin;
 mod health;
 pub mod pay;
+pub mod refund_receipt;
 mod refunds;
 mod webhook;
 mod widget;
@@ -40,6 +41,10 @@ pub fn routes(app: Arc<App>) -> Router {
         .route(
             &format!("/api/checkouts/{{id}}/{}", refund::PATH_REFUNDS),
             get(refunds::get_refunds).post(refunds::ask_refund),
+        )
+        .route(
+            "/api/refunds/{id}/receipt",
+            get(refund_receipt::get_refund_receipt),
         )
         .route(receipt::PATH_RECEIPT_KEY, get(widget::receipt_key))
         .merge(admin::routes(app.clone()))

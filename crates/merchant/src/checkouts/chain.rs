@@ -50,6 +50,11 @@ impl Checkouts {
             tracing::warn!("chain {chain}: reorg from block {fork}; reading it again");
             forgotten = write.rewind_chain(chain, fork).await?;
             touched.extend(forgotten.iter().map(|f| f.checkout_id.clone()));
+            // Refunds the reorg's blocks paid are approved again: their transfer, mined anew,
+            // is recognised again; otherwise the merchant sees them waiting to be paid.
+            for id in write.rewind_refunds(chain, fork).await? {
+                tracing::warn!("chain {chain}: refund {id}'s transfer was reorganised away");
+            }
         }
         // Checkouts whose payments the chain took back or added: changed, even where nothing
         // else is (a payment the gateway reported first now has its amount and block).

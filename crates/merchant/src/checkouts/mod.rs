@@ -8,6 +8,7 @@ mod cache;
 mod chain;
 mod claims;
 mod creation;
+mod refund_transfer;
 mod refunds;
 mod replicas;
 mod reports;
@@ -28,6 +29,7 @@ use crate::store::{Store, StoreError};
 pub use attach::{Attached, NotAttached, judge_for_staff};
 pub use creation::{AskingTurn, CreationTurn};
 use creation::{CHECKOUT_STRIPES, Turns};
+pub use refund_transfer::PasteRefused;
 pub use refunds::{Asked, NotDone, NotSent, RefundRequest};
 
 /// What applying a report did.

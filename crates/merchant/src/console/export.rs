@@ -20,7 +20,27 @@ use super::layout::{self, Section};
 use super::{Console, Refusal, csv};
 use crate::clock::now_ms;
 use crate::domain::Checkout;
-use crate::store::{ExportedPayment, PaymentCursor, StoreError};
+use crate::store::{ExportedPayment, ExportedRefund, PaymentCursor, StoreError};
+
+/// An order's refunds in its row: each as its amount (a decimal of the order's token, else in
+/// atomic units), state, and transfer once sent, separated by `; `. Refused ones are listed too:
+/// what was asked and said no to is part of the order's record.
+pub fn refunds_cell(refunds: &[ExportedRefund], decimals: Option<u8>) -> String {
+    refunds
+        .iter()
+        .map(|r| {
+            let amount = decimals.map_or_else(
+                || r.amount_atomic.to_string(),
+                |d| format_units(r.amount_atomic, d),
+            );
+            match &r.sent_tx {
+                Some(tx) => format!("{amount} {} {tx}", r.state),
+                None => format!("{amount} {}", r.state),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Rows read from the database at a time.
 const BATCH: u32 = 500;
@@ -114,8 +134,11 @@ pub fn order_line(
     checkout: &Checkout,
     registry: &ChainRegistry,
     network: impl Fn(ChainId) -> String,
+    refunds: &[ExportedRefund],
 ) -> String {
     let ask = super::timeline::ask(checkout, registry);
+    let decimals = ask.as_ref().and_then(|(_, _, decimals, _)| *decimals);
+    let refunds = refunds_cell(refunds, decimals);
     let (token, chain, asked, paid, shortfall) = match ask {
         Some((chain, symbol, Some(decimals), pay)) => (
             symbol,
@@ -169,8 +192,7 @@ pub fn order_line(
         &paid,
         &shortfall,
         &transactions,
-        // Refunds are the next issue's: the column is there for the accounts that read it.
-        "",
+        &refunds,
         gateway_order,
     ])
 }
@@ -301,9 +323,19 @@ pub async fn orders(
         async move {
             let after_ref = after.as_ref().map(|(at, id)| (*at, id.as_str()));
             let orders = store.orders_created(start, end, after_ref, BATCH).await?;
+            let ids: Vec<String> = orders.iter().map(|c| c.id.clone()).collect();
+            let refunds = store.refunds_of_checkouts(&ids).await?;
             let text = orders
                 .iter()
-                .map(|c| order_line(c, &app.config.registry, |chain| app.network_name(chain)))
+                .map(|c| {
+                    let theirs: Vec<ExportedRefund> = refunds
+                        .iter()
+                        .filter(|r| r.checkout_id == c.id)
+                        .cloned()
+                        .collect();
+                    let network = |chain| app.network_name(chain);
+                    order_line(c, &app.config.registry, network, &theirs)
+                })
                 .collect();
             let next = (orders.len() == BATCH as usize)
                 .then(|| orders.last().map(|c| Some((c.created_at, c.id.clone()))))
@@ -484,7 +516,7 @@ mod tests {
         checkout.reference = Some("ref-1".into());
         let hash = |b: &str| format!("0x{}", b.repeat(32)).parse::<TxHash>().unwrap();
         assert_eq!(
-            order_line(&checkout, &registry, |_| "Local".into()),
+            order_line(&checkout, &registry, |_| "Local".into(), &[]),
             "co_1,2026-12-07T00:00:00.001Z,open,\"'=cmd|' /C calc'!A0, <script>\",ref-1,25.50,EUR,,,,,,,,\r\n"
         );
         checkout.terms = Some(PaymentTerms {
@@ -504,7 +536,7 @@ mod tests {
         checkout.paid_atomic = 100_000_000_000_000_000_001;
         checkout.tx_hashes = vec![hash("ab"), hash("cd")];
         checkout.gateway.tx_hashes = vec![hash("cd")];
-        let line = order_line(&checkout, &registry, |c| format!("chain {}", c.0));
+        let line = order_line(&checkout, &registry, |c| format!("chain {}", c.0), &[]);
         assert!(
             line.ends_with(&format!(
                 ",25.50,EUR,USDT,chain 31337,27.000123,100000000000000.000001,0,{} {},,g-1\r\n",

@@ -27,6 +27,7 @@ mod history;
 mod links;
 mod outbox;
 mod receipt_key;
+mod refund_transfers;
 mod refunds;
 pub mod replicas;
 mod reports;
@@ -41,6 +42,7 @@ pub use export::{ExportedPayment, PaymentCursor};
 pub use gateway_budget::Turn;
 pub use history::{ClaimUnderReview, DeliveryAttempt, Fulfillment, OrderHistory, WebhookReceived};
 pub use outbox::{DueEvent, OutboxEvent};
+pub use refund_transfers::ExportedRefund;
 pub use reports::RefusedReport;
 pub use search::OrderSearch;
 pub use sessions::StoredSession;
@@ -50,7 +52,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 13] = [
+const MIGRATIONS: [(i64, &str); 14] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -64,6 +66,7 @@ const MIGRATIONS: [(i64, &str); 13] = [
     (11, include_str!("../../migrations/0011_payment_links.sql")),
     (12, include_str!("../../migrations/0012_tolerance.sql")),
     (13, include_str!("../../migrations/0013_refunds.sql")),
+    (14, include_str!("../../migrations/0014_refund_events.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,170 @@
+//! The refunds' outbox (`refund_events`): the `refund.sent` event, queued once a refund's
+//! transfer is seen, then claimed, sent and marked one server at a time, as the orders' events
+//! are (see the fulfillment outbox).
+
+use super::{DueEvent, Store, StoreError, Write};
+
+impl Store {
+    /// Refund events not yet delivered whose next attempt is due, oldest first, each claimed for
+    /// this server until `claimed_until` (as [`Store::claim_due_events`] does the orders').
+    pub async fn claim_due_refund_events(
+        &self,
+        now: u64,
+        claimed_until: u64,
+        limit: u32,
+    ) -> Result<Vec<DueEvent>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, body, attempts FROM refund_events
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(now as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (id, body, attempts) in rows {
+            let taken = self
+                .written(
+                    sqlx::query(
+                        "UPDATE refund_events SET next_attempt_at = $1
+                         WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
+                    )
+                    .bind(claimed_until as i64)
+                    .bind(&id)
+                    .bind(now as i64)
+                    .execute(&self.pool),
+                )
+                .await?;
+            if taken.rows_affected() == 1 {
+                claimed.push(DueEvent {
+                    id,
+                    body,
+                    attempts: attempts as u32,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records an attempt to deliver a refund event: delivered at `now`, or failed with an
+    /// error and due again at its retry time.
+    pub async fn mark_refund_event(
+        &self,
+        id: &str,
+        attempts: u32,
+        now: u64,
+        outcome: Result<(), (String, u64)>,
+    ) -> Result<(), StoreError> {
+        let (delivered_at, retry_at, error) = match outcome {
+            Ok(()) => (Some(now as i64), None, None),
+            Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
+        };
+        self.written(
+            sqlx::query(
+                "UPDATE refund_events SET attempts = $1, delivered_at = $2,
+                     next_attempt_at = $3, last_error = $4
+                 WHERE id = $5",
+            )
+            .bind(i64::from(attempts))
+            .bind(delivered_at)
+            .bind(retry_at)
+            .bind(error.as_deref())
+            .bind(id)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// How many `refund.sent` events exist for a refund (at most one, by a UNIQUE column).
+    pub async fn refund_events(&self, refund_id: &str) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM refund_events WHERE refund_id = $1")
+                .bind(refund_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count as u32)
+    }
+
+    /// The ids of sent refunds with no event yet: a server stopped between recording the
+    /// transfer and queueing its event leaves one, and the watcher queues it at its next step.
+    pub async fn sent_refunds_unannounced(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT r.id FROM refunds r LEFT JOIN refund_events e ON e.refund_id = r.id
+             WHERE r.state = 'sent' AND e.id IS NULL ORDER BY r.sent_at LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+impl Write {
+    /// Queues a refund's `refund.sent` event, unless it has one.
+    pub async fn queue_refund_event(
+        &mut self,
+        id: &str,
+        refund_id: &str,
+        body: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refund_events (id, refund_id, body, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(refund_id)
+        .bind(body)
+        .bind(now as i64)
+        .bind(now as i64)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.health.failed(e))?;
+        Ok(())
+    }
+}
+
+/// A refund as the orders' export writes it in its order's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedRefund {
+    pub checkout_id: String,
+    pub amount_atomic: u128,
+    pub state: String,
+    pub sent_tx: Option<String>,
+}
+
+impl Store {
+    /// The refunds of the checkouts `ids` (one page of an export), each checkout's oldest first.
+    pub async fn refunds_of_checkouts(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<ExportedRefund>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT checkout_id, amount_atomic, state, sent_tx FROM refunds
+             WHERE checkout_id IN ({}) ORDER BY checkout_id, requested_at, id",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String, Option<String>)>(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(checkout_id, amount, state, sent_tx)| {
+                Ok(ExportedRefund {
+                    checkout_id,
+                    amount_atomic: amount
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt("refund amount"))?,
+                    state,
+                    sent_tx,
+                })
+            })
+            .collect()
+    }
+}
