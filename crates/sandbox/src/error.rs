@@ -23,6 +23,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The chain's node failed a test-mode action (a transfer, a mint, a block).
+    pub fn chain(e: usdt_checkout_chain::ChainError) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e.to_string())
+    }
+
     pub fn new(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> Self {
         Self {
             status,

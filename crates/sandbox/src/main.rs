@@ -158,7 +158,7 @@ async fn serve(args: Args) -> Result<(), String> {
 fn router(app: Arc<App>) -> Router {
     let mut router = api::router(&app).merge(cashier::router());
     if app.test_mode {
-        router = router.merge(testmode::router());
+        router = router.merge(testmode::router()).merge(refund::router());
     }
     router.with_state(app)
 }

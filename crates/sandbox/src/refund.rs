@@ -15,7 +15,6 @@ use usdt_checkout_protocol::{Address, ChainId, format_units, parse_positive_unit
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult, ok};
-use crate::testmode::chain_error;
 
 pub fn router() -> Router<Arc<App>> {
     Router::new().route("/sandbox/refund", post(refund))
@@ -64,7 +63,7 @@ async fn refund(
     let amount = parse_positive_units(&request.amount, token.decimals)
         .map_err(|e| ApiError::invalid(format!("amount: {e}")))?;
     let chain = &watched.client;
-    let accounts = chain.accounts().await.map_err(chain_error)?;
+    let accounts = chain.accounts().await.map_err(ApiError::chain)?;
     let merchant = *accounts
         .first()
         .ok_or_else(|| ApiError::invalid("the chain has no unlocked account"))?;
@@ -72,17 +71,17 @@ async fn refund(
     let balance = chain
         .token_balance(token.contract, merchant)
         .await
-        .map_err(chain_error)?;
+        .map_err(ApiError::chain)?;
     if balance < amount {
         chain
             .mint(token.contract, merchant, merchant, amount - balance)
             .await
-            .map_err(chain_error)?;
+            .map_err(ApiError::chain)?;
     }
     let tx_id = chain
         .transfer(token.contract, merchant, request.to, amount)
         .await
-        .map_err(chain_error)?;
+        .map_err(ApiError::chain)?;
     app.chain_changed.notify_one();
     ok(Refunded {
         tx_id,

@@ -8,11 +8,9 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use usdt_checkout_protocol::gateway::ErrorCode;
 use usdt_checkout_protocol::{Address, OrderStatus, format_units, parse_positive_units};
 
 use crate::app::App;
@@ -39,11 +37,6 @@ pub fn router() -> Router<Arc<App>> {
         .route("/sandbox/unmatched", get(unmatched))
         .route("/sandbox/webhooks", get(webhooks))
         .route("/sandbox/webhookKey", get(webhook_key))
-        .merge(crate::refund::router())
-}
-
-pub(crate) fn chain_error(e: usdt_checkout_chain::ChainError) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e.to_string())
 }
 
 #[derive(Deserialize, Default)]
@@ -106,7 +99,7 @@ async fn pay(
     let amount = parse_positive_units(&text, token.decimals)
         .map_err(|e| ApiError::invalid(format!("amount: {e}")))?;
     let (chain, decimals, token) = (&watched.client, token.decimals, token.contract);
-    let accounts = chain.accounts().await.map_err(chain_error)?;
+    let accounts = chain.accounts().await.map_err(ApiError::chain)?;
     let index = request.payer.unwrap_or(1);
     if index == 0 || index >= accounts.len() {
         return Err(ApiError::invalid(format!(
@@ -119,12 +112,12 @@ async fn pay(
     let balance = chain
         .token_balance(token, payer)
         .await
-        .map_err(chain_error)?;
+        .map_err(ApiError::chain)?;
     if balance < amount {
         chain
             .mint(token, minter, payer, amount - balance)
             .await
-            .map_err(chain_error)?;
+            .map_err(ApiError::chain)?;
     }
     let tx_id = match request.method.as_deref().unwrap_or("transfer") {
         "transfer" => chain.transfer(token, payer, order.to_address, amount).await,
@@ -139,7 +132,7 @@ async fn pay(
             )));
         }
     }
-    .map_err(chain_error)?;
+    .map_err(ApiError::chain)?;
     app.chain_changed.notify_one();
     ok(Paid {
         tx_id,
@@ -225,7 +218,7 @@ async fn mine(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> ApiResul
     let chain = app
         .chain_or_first(body.chain_id)
         .map_err(ApiError::invalid)?;
-    chain.client.mine(blocks).await.map_err(chain_error)?;
+    chain.client.mine(blocks).await.map_err(ApiError::chain)?;
     app.chain_changed.notify_one();
     ok(blocks)
 }
@@ -235,7 +228,7 @@ async fn reorg(State(app): State<Arc<App>>, Json(body): Json<Blocks>) -> ApiResu
     let chain = app
         .chain_or_first(body.chain_id)
         .map_err(ApiError::invalid)?;
-    chain.client.reorg(depth).await.map_err(chain_error)?;
+    chain.client.reorg(depth).await.map_err(ApiError::chain)?;
     app.chain_changed.notify_one();
     ok(depth)
 }
@@ -286,7 +279,7 @@ async fn accounts(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Api
     let chain = app
         .chain_or_first(params.chain_id)
         .map_err(ApiError::invalid)?;
-    let accounts = chain.client.accounts().await.map_err(chain_error)?;
+    let accounts = chain.client.accounts().await.map_err(ApiError::chain)?;
     ok(Accounts {
         accounts,
         tokens: app.tokens(chain.id),
