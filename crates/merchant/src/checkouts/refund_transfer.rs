@@ -111,6 +111,10 @@ impl Checkouts {
         let Some(refund) = self.store.refund(refund_id).await? else {
             return Ok(Err(PasteRefused::NoRefund));
         };
+        // Pasted again, or after the watcher saw it: the refund as it is.
+        if refund.sent.as_ref().is_some_and(|sent| sent.tx == *tx_hash) {
+            return Ok(Ok(refund));
+        }
         let Some(awaited) = refund.awaited() else {
             return Ok(Err(PasteRefused::NotApproved(refund.state)));
         };
