@@ -172,17 +172,11 @@ async fn parse(app: &App, id: &str, ask: &RefundAsk) -> Result<(RefundRequest, T
         }
         (Some(signature), _) => Proof::Signed(signature.clone()),
     };
+    // Who signed this very request; whether that is the payment's sender is decided with the
+    // request, under the store's lock.
     let signer = match &proof {
         Proof::Unproven { .. } => None,
         Proof::Signed(signature) => {
-            let bad = |signer: Option<Address>, message: String| {
-                let error = unprocessable(ErrorCode::RefundBadSignature, message)
-                    .with("sender", payment.from.to_string());
-                match signer {
-                    Some(signer) => error.with("signer", signer.to_string()),
-                    None => error,
-                }
-            };
             let message = refund_message(
                 id,
                 tx.as_str(),
@@ -191,17 +185,10 @@ async fn parse(app: &App, id: &str, ask: &RefundAsk) -> Result<(RefundRequest, T
                 &token.symbol,
                 &destination,
             );
-            let signer =
-                wallet_proof::signer(&message, signature).map_err(|e| bad(None, e.to_string()))?;
-            if signer != payment.from {
-                return Err(bad(
-                    Some(signer),
-                    format!(
-                        "this payment was sent by {}; the signature is by {signer}",
-                        payment.from
-                    ),
-                ));
-            }
+            let signer = wallet_proof::signer(&message, signature).map_err(|e| {
+                unprocessable(ErrorCode::RefundBadSignature, e.to_string())
+                    .with("sender", payment.from.to_string())
+            })?;
             Some(signer)
         }
     };
