@@ -743,6 +743,14 @@ async fn a_transfer_pays_one_refund_and_only_its_own(db: Db) {
         .find(|r| r["id"] == first.id.as_str())
         .unwrap();
     assert_eq!(shown["sentTx"], transfer.tx_id.as_str());
+    let receipt = shown["receiptUrl"].as_str().unwrap();
+    let request = Request::get(receipt).body(Body::empty()).unwrap();
+    let (status, signed) = call(&s, request).await;
+    assert_eq!(status, StatusCode::OK, "{signed}");
+    assert!(
+        signed.to_string().contains(transfer.tx_id.as_str()),
+        "{signed}"
+    );
     // The reorg that takes the transfer back makes it approved again, to be read anew.
     let mut write = s.store.begin().await.unwrap();
     assert_eq!(

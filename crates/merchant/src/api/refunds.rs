@@ -287,6 +287,7 @@ fn view(app: &App, refund: &Refund) -> RefundView {
         reason: (refund.state == RefundState::Refused)
             .then(|| refund.reason.clone())
             .flatten(),
-        receipt_url: None,
+        // Signed once its transfer is seen.
+        receipt_url: sent.map(|_| super::refund_receipt::refund_receipt_path(&refund.id)),
     }
 }
