@@ -19,7 +19,7 @@ use usdt_checkout_server::app::App;
 use usdt_checkout_server::checkouts::{NotDone, RefundRequest};
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::domain::PaymentTerms;
-use usdt_checkout_server::refunds::{Proof, Refusal};
+use usdt_checkout_server::refunds::{Proof, Refund, Refusal};
 use usdt_checkout_server::store::AuditEntry;
 
 on_both!(
@@ -33,6 +33,7 @@ on_both!(
     two_approvals_at_once_never_give_back_more_than_the_payment,
     a_refusal_is_final_and_its_reason_is_shown,
     a_transfer_pays_one_refund_and_only_its_own,
+    refunds_are_read_by_state_a_page_at_a_time,
 );
 
 const CHAIN: ChainId = ChainId(31337);
@@ -762,4 +763,68 @@ async fn a_transfer_pays_one_refund_and_only_its_own(db: Db) {
         s.store.refund(&first.id).await.unwrap().unwrap().state,
         RefundState::Approved
     );
+}
+
+async fn refunds_are_read_by_state_a_page_at_a_time(db: Db) {
+    let h = harness(db, "refund-pages", "").await;
+    let id = order_asking(&h, 1, 25_000_001).await;
+    let sent = payment(&h.app, CHAIN, 1, 0xa1, 25_000_001);
+    let s = settled(&h, &id, OrderStatus::Expired, &[&sent], &[]).await;
+    let mut asked = vec![];
+    for _ in 0..5 {
+        let request = RefundRequest {
+            chain: CHAIN,
+            tx: sent.tx_id.clone(),
+            log_index: 0,
+            amount_atomic: 1_000_000,
+            destination: FRIEND.parse().unwrap(),
+            proof: Proof::Unproven { email: None },
+            signer: None,
+        };
+        let refund = s.app.checkouts.request_refund(&id, request).await.unwrap();
+        asked.push(refund.unwrap().refund().clone());
+    }
+    s.app
+        .checkouts
+        .approve_refund(&asked[0].id, staff("ana"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.store.count_refunds(RefundState::Requested).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        s.store.count_refunds(RefundState::Approved).await.unwrap(),
+        1
+    );
+    let approved = s.store.approved_refunds(CHAIN).await.unwrap();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0].id, asked[0].id);
+    assert_eq!(s.store.approved_refunds(OTHER_CHAIN).await.unwrap(), vec![]);
+    // Newest first, two at a time, then from the last one seen: each once.
+    let mut seen = vec![];
+    let mut before: Option<(u64, String)> = None;
+    loop {
+        let page = s
+            .store
+            .refunds_page(
+                Some(RefundState::Requested),
+                2,
+                before.as_ref().map(|(at, id)| (*at, id.as_str())),
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some((last.requested_at, last.id.clone()));
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    let mut expected: Vec<&Refund> = asked[1..].iter().collect();
+    expected.sort_by(|a, b| (b.requested_at, &b.id).cmp(&(a.requested_at, &a.id)));
+    let expected: Vec<String> = expected.into_iter().map(|r| r.id.clone()).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(s.store.refunds_page(None, 10, None).await.unwrap().len(), 5);
+    let one = s.store.refund(&asked[2].id).await.unwrap().unwrap();
+    assert_eq!(one, asked[2]);
+    assert_eq!(s.store.refund("rf_none").await.unwrap(), None);
 }
