@@ -340,6 +340,9 @@ fn payments(
                                         span.visually-hidden { ": " (p.tx_id) }
                                     }
                                     @if may_act {
+                                        a href=(super::refunds::start::path(row.chain, &p.tx_id, p.log_index)) {
+                                            "Refund" span.visually-hidden { ": " (p.tx_id) }
+                                        }
                                         (actions::resolve_form(
                                             signed,
                                             &rules::payment_key(row.chain, &p.tx_id, p.log_index),
@@ -403,6 +406,12 @@ fn orders(console: &Console, signed: &Signed, queue: &Queue, kind: Kind, may_act
                                 td { (layout::time(order.created_at)) }
                                 td.actions {
                                     @if may_act {
+                                        // Money these orders received may be given back.
+                                        @if matches!(kind, Kind::UnderpaidExpired | Kind::Late | Kind::Overpaid | Kind::PaidTwice) {
+                                            a href={ "/console/orders/" (query_value(&order.id)) "#refunds" } {
+                                                "Refund" span.visually-hidden { ": order " (order.id) }
+                                            }
+                                        }
                                         (actions::resolve_form(
                                             signed,
                                             &rules::order_key(kind, &order.id),

@@ -11,15 +11,17 @@ use super::{Console, Page};
 pub enum Section {
     Orders,
     Exceptions,
+    Refunds,
     Links,
     Export,
     Audit,
     Settings,
 }
 
-const SECTIONS: [(Section, &str, &str); 6] = [
+const SECTIONS: [(Section, &str, &str); 7] = [
     (Section::Orders, "Orders", "/console/orders"),
     (Section::Exceptions, "Exceptions", "/console/exceptions"),
+    (Section::Refunds, "Refunds", "/console/refunds"),
     (Section::Links, "Payment links", "/console/links"),
     (Section::Export, "Export", "/console/export"),
     (Section::Audit, "Audit", "/console/audit"),
@@ -44,13 +46,21 @@ fn head(merchant: &str, title: &str) -> Markup {
     }
 }
 
-/// A page for a signed-in member of staff, in `section`; `exceptions` is the count the
-/// navigation shows beside Exceptions (see [`Console::exceptions`]).
+/// What the navigation counts: the open exceptions, and the refunds requested, waiting for a
+/// decision (see [`Console::exceptions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Waiting {
+    pub exceptions: u64,
+    pub refunds: u64,
+}
+
+/// A page for a signed-in member of staff, in `section`; `waiting` is what the navigation
+/// counts.
 pub fn page(
     console: &Console,
     signed: &Signed,
     section: Section,
-    exceptions: u64,
+    waiting: Waiting,
     title: &str,
     content: Markup,
 ) -> Page {
@@ -75,9 +85,17 @@ pub fn page(
                                         // empty too, for a count that appears.
                                         @if s == Section::Exceptions {
                                             span #nav-exceptions data-live="nav-exceptions" {
-                                                @if exceptions > 0 {
-                                                    " " span.count { (exceptions) }
+                                                @if waiting.exceptions > 0 {
+                                                    " " span.count { (waiting.exceptions) }
                                                     span.visually-hidden { " to look at" }
+                                                }
+                                            }
+                                        }
+                                        @if s == Section::Refunds {
+                                            span #nav-refunds data-live="nav-refunds" {
+                                                @if waiting.refunds > 0 {
+                                                    " " span.count { (waiting.refunds) }
+                                                    span.visually-hidden { " to decide" }
                                                 }
                                             }
                                         }

@@ -228,8 +228,8 @@ struct Live {
     pending: bool,
     last_event: Option<Instant>,
     next_heartbeat: Instant,
-    /// The exception count as last read.
-    exceptions: u64,
+    /// What the navigation counts (exceptions, refunds waiting), as last read.
+    exceptions: super::layout::Waiting,
 }
 
 /// `GET /console/events`: the stream, for any member of staff signed in.

@@ -33,6 +33,7 @@ pub mod layout;
 pub mod links;
 pub mod live;
 pub mod orders;
+pub mod refunds;
 pub mod settings;
 pub mod sign_in;
 pub mod timeline;
@@ -60,9 +61,13 @@ impl Console {
         self.app.checkouts.store()
     }
 
-    /// What the navigation counts beside Exceptions: every open exception, of every kind.
-    pub async fn exceptions(&self) -> Result<u64, StoreError> {
-        exceptions::count(self.store()).await
+    /// What the navigation counts: every open exception, of every kind, and the refunds
+    /// requested, waiting for a decision.
+    pub async fn exceptions(&self) -> Result<layout::Waiting, StoreError> {
+        Ok(layout::Waiting {
+            exceptions: exceptions::count(self.store()).await?,
+            refunds: refunds::count(self.store()).await?,
+        })
     }
 }
 
@@ -95,6 +100,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/static/console.js", get(script))
         .route("/console/static/links.js", get(links::script))
+        .route("/console/static/refunds.js", get(refunds::transfer::script))
         .route("/console/static/icon.svg", get(icon))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -143,6 +149,20 @@ fn signed_in() -> Table<Arc<Console>> {
         .post(
             "/console/exceptions/payments/{chain}/{tx}/{log}/attach",
             exceptions::attach::attach,
+        )
+        .get("/console/refunds", refunds::page)
+        .get("/console/refunds/{id}", refunds::refund)
+        .get("/console/refunds/{id}/qr.svg", refunds::qr)
+        .post("/console/refunds/{id}/approve", refunds::actions::approve)
+        .post("/console/refunds/{id}/refuse", refunds::actions::refuse)
+        .post("/console/refunds/{id}/paste", refunds::paste::paste)
+        .get(
+            "/console/payments/{chain}/{tx}/{log}/refund",
+            refunds::start::page,
+        )
+        .post(
+            "/console/payments/{chain}/{tx}/{log}/refund",
+            refunds::start::start,
         )
         .get("/console/events", live::events)
         .get("/console/links", links::page)

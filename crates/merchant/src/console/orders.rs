@@ -276,6 +276,7 @@ pub async fn order(
         },
     );
     let may_act = signed.role.may(crate::staff::Permission::Act);
+    let refunds = super::refunds::of_order(&console, &signed, &checkout).await?;
     let content = html! {
         dl.facts data-live="order-facts" {
             dt { "Amount" } dd { strong { (view.price.amount) " " (view.price.currency) } }
@@ -295,6 +296,7 @@ pub async fn order(
                 dt { "Disagreement" } dd { (disagreement) }
             }
         }
+        (refunds)
         h2 { "Timeline" }
         (timeline::render(&entries))
         @if may_act {
