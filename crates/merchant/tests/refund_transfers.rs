@@ -1,0 +1,253 @@
+//! Refunds on chain (#28), with real processes: anvil, the sandbox gateway, the checkout server
+//! and a fulfillment receiver. An approved refund is paid by a real ERC-20 transfer from the
+//! merchant's test account (the sandbox's test-mode refund); the checkout server's watcher
+//! recognises it only when it is exactly the refund's, marks the refund sent, serves its signed
+//! receipt (which `checkout-server receipt verify` checks) and tells the shop once. A pasted
+//! hash is judged by the same rule and a wrong one changes nothing.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use usdt_checkout_chain::ChainClient;
+use usdt_checkout_protocol::{ChainId, TxHash};
+use usdt_checkout_server::checkouts::{Checkouts, PasteRefused};
+use usdt_checkout_server::clock::now_ms;
+use usdt_checkout_server::config::Database;
+use usdt_checkout_server::refund_transfer::Refusal;
+use usdt_checkout_server::refunds::RefundState;
+use usdt_checkout_server::store::Store;
+use usdt_checkout_testkit::{Client, eventually};
+
+on_both!(processes: an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted_and_announced_once);
+
+/// A paid checkout: its id, status view, and the paying transaction.
+async fn paid(w: &World) -> (String, Value, String) {
+    let view = w.checkout("tee", "refund-1").await;
+    let id = view["id"].as_str().unwrap().to_owned();
+    let order_no = view["payment"]["orderNo"].as_str().unwrap();
+    let reply = Client::new(&w.sandbox.url)
+        .post(&format!("/sandbox/orders/{order_no}/pay"), json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let tx = reply.body["data"]["txId"].as_str().unwrap().to_owned();
+    w.mine().await;
+    w.mine().await;
+    let view = w.wait_state(&id, "paid").await;
+    (id, view, tx)
+}
+
+/// An approved refund of `amount_atomic` to `destination`, as the merchant's approval leaves
+/// it (the console's approval is the console's tests').
+async fn approved(
+    w: &World,
+    id: &str,
+    checkout: &str,
+    view: &Value,
+    source: &str,
+    to: &str,
+    amount_atomic: u128,
+) {
+    let token = view["payment"]["tokenContract"].as_str().unwrap();
+    let now = now_ms();
+    w.run_sql(&format!(
+        "INSERT INTO refunds (id, checkout_id, chain_id, source_tx, source_log_index, token,
+             amount_atomic, destination, state, requested_at, requested_by, approved_at, approved_by)
+         VALUES ('{id}', '{checkout}', 31337, '{source}', 0, '{token}', '{amount_atomic}', '{to}',
+             'approved', {now}, 'owner', {now}, 'owner')"
+    ))
+    .await;
+}
+
+/// The merchant's test account pays `amount` to `to` (the sandbox's test-mode refund).
+async fn refund_transfer(w: &World, to: &str, amount: &str) -> String {
+    let reply = Client::new(&w.sandbox.url)
+        .post("/sandbox/refund", json!({"to": to, "amount": amount}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["amount"], amount);
+    reply.body["data"]["txId"].as_str().unwrap().to_owned()
+}
+
+async fn receipt(w: &World, refund: &str) -> (u16, String) {
+    let response = w
+        .http
+        .get(format!("{}/api/refunds/{refund}/receipt", w.server.url))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn refund_events(w: &World) -> Vec<Value> {
+    w.fulfilled()
+        .into_iter()
+        .filter(|e| e["type"] == "refund.sent")
+        .collect()
+}
+
+async fn an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted_and_announced_once(
+    db: Db,
+) {
+    let w = world_on("refund-transfers", db).await;
+    let (checkout, view, source) = paid(&w).await;
+    let accounts = ChainClient::connect(&w.anvil.rpc_url)
+        .unwrap()
+        .accounts()
+        .await
+        .unwrap();
+    let (to, elsewhere) = (accounts[5].to_string(), accounts[6].to_string());
+    approved(
+        &w,
+        "rf_000000000000000000000001",
+        &checkout,
+        &view,
+        &source,
+        &to,
+        500_000,
+    )
+    .await;
+    let (status, _) = receipt(&w, "rf_000000000000000000000001").await;
+    assert_eq!(status, 409, "no receipt before the transfer");
+
+    // To the right address, of another amount: seen by the watcher first, not taken.
+    let short = refund_transfer(&w, &to, "0.4").await;
+    let right = refund_transfer(&w, &to, "0.5").await;
+    w.mine().await;
+    let text = eventually("the refund's receipt", WAIT, || async {
+        let (status, text) = receipt(&w, "rf_000000000000000000000001").await;
+        (status == 200).then_some(text)
+    })
+    .await;
+    let signed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        signed["receipt"]["transaction"]["hash"],
+        right.to_lowercase()
+    );
+    assert_ne!(
+        signed["receipt"]["transaction"]["hash"],
+        short.to_lowercase()
+    );
+    assert_eq!(signed["receipt"]["refunded"], "0.5");
+    assert_eq!(signed["receipt"]["sourceTx"], source.to_lowercase());
+    assert_eq!(signed["receipt"]["checkoutId"], checkout);
+    let key = w.receipt_key().await;
+    let key = key["publicKey"].as_str().unwrap();
+    let verified = verify_receipt(&text, key).unwrap();
+    assert!(verified.starts_with("valid refund: "), "{verified}");
+    assert!(verified.contains(&right.to_lowercase()), "{verified}");
+    let forged = text.replace("\"0.5\"", "\"5\"");
+    assert!(verify_receipt(&forged, key).is_err(), "a changed receipt");
+
+    // `refund.sent`, once, naming the transfer.
+    eventually("the refund.sent event", WAIT, || async {
+        (!refund_events(&w).is_empty()).then_some(())
+    })
+    .await;
+    w.mine().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = refund_events(&w);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["refundId"], "rf_000000000000000000000001");
+    assert_eq!(events[0]["transaction"], right.to_lowercase());
+    assert_eq!(events[0]["amountAtomic"], "500000");
+    assert_eq!(events[0]["checkoutId"], checkout);
+    // The merchant's money going out is no payment in: not kept as an unmatched one.
+    let unmatched = w.admin_get("/api/admin/unmatched").await.to_string();
+    for tx in [&short, &right] {
+        assert!(!unmatched.contains(&tx.to_lowercase()), "{unmatched}");
+    }
+
+    // A pasted hash: judged on chain, refused with why, and nothing changes.
+    approved(
+        &w,
+        "rf_000000000000000000000002",
+        &checkout,
+        &view,
+        &source,
+        &to,
+        300_000,
+    )
+    .await;
+    let other_address = refund_transfer(&w, &elsewhere, "0.3").await;
+    let other_amount = refund_transfer(&w, &to, "0.25").await;
+    let store = Store::open(&Database::parse(&w.database()).unwrap())
+        .await
+        .unwrap();
+    let checkouts = Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
+        .await
+        .unwrap();
+    let chains = [(
+        ChainId(31337),
+        ChainClient::connect(&w.anvil.rpc_url).unwrap(),
+    )];
+    let paste = |tx: String| {
+        let (checkouts, chains) = (&checkouts, &chains);
+        async move {
+            let tx: TxHash = tx.parse().unwrap();
+            checkouts
+                .paste_refund_transfer("rf_000000000000000000000002", &tx, chains, "owner", None)
+                .await
+                .unwrap()
+        }
+    };
+    let refused = paste(other_address.clone()).await;
+    assert!(
+        matches!(refused, Err(PasteRefused::NotItsTransfer(Refusal::WrongRecipient(a))) if a.to_string() == elsewhere),
+        "{refused:?}"
+    );
+    let refused = paste(other_amount.clone()).await;
+    assert_eq!(
+        refused,
+        Err(PasteRefused::NotItsTransfer(Refusal::AmountDiffers {
+            sent: 250_000,
+            owed: 300_000
+        }))
+    );
+    // The first refund's transfer pays it, not this one (mined before this approval, too).
+    let refused = paste(right.clone()).await;
+    assert!(
+        matches!(refused, Err(PasteRefused::NotItsTransfer(_))),
+        "{refused:?}"
+    );
+    let second = store
+        .refund("rf_000000000000000000000002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.state, RefundState::Approved);
+    assert_eq!(second.sent, None);
+    let (status, _) = receipt(&w, "rf_000000000000000000000002").await;
+    assert_eq!(status, 409);
+
+    // The right one, pasted before the watcher sees it: taken once, whoever comes first.
+    let exact = refund_transfer(&w, &to, "0.3").await;
+    let taken = paste(exact.clone()).await.unwrap();
+    assert_eq!(taken.state, RefundState::Sent);
+    assert_eq!(taken.sent.unwrap().tx.as_str(), exact.to_lowercase());
+    let again = paste(exact.clone()).await.unwrap();
+    assert_eq!(
+        again.state,
+        RefundState::Sent,
+        "the same transfer again is the same refund"
+    );
+    w.mine().await;
+    eventually("the second refund.sent event", WAIT, || async {
+        (refund_events(&w).len() == 2).then_some(())
+    })
+    .await;
+    let first = store
+        .refund("rf_000000000000000000000001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.sent.unwrap().tx.as_str(),
+        right.to_lowercase(),
+        "unchanged"
+    );
+}
