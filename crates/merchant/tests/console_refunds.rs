@@ -475,6 +475,67 @@ async fn a_refund_started_from_a_payment_shows_its_exact_transfer(db: Db) {
     assert_eq!(qr.headers[header::CONTENT_TYPE], "image/svg+xml");
     // The code drawn is the URI's: the same drawing as the URI's own.
     assert_eq!(qr.body, qr_svg(&uri).unwrap());
+    // A pasted hash: malformed, or one no chain shows as this refund's transfer, changes nothing.
+    let paste = format!("/console/refunds/{id}/paste");
+    let reply = h
+        .post(&mut ana, &paste, &[("csrf", &csrf), ("tx", "0x1234")])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("64 hex digits"), "{}", reply.body);
+    assert!(
+        reply.body.contains(r#"value="0x1234""#),
+        "typed kept: {}",
+        reply.body
+    );
+    let unknown = format!("0x{}", "ab".repeat(32));
+    let reply = h
+        .post(&mut ana, &paste, &[("csrf", &csrf), ("tx", &unknown)])
+        .await;
+    assert!(
+        [
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::SERVICE_UNAVAILABLE
+        ]
+        .contains(&reply.status),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains(r#"role="alert""#), "{}", reply.body);
+    assert_eq!(state_of(&h, &id).await, RefundState::Approved);
+
+    // Once its transfer is seen, the page shows it and its receipt, and no longer the transfer
+    // to make.
+    let mut transfer = payment(&h.app, OTHER, 0x77, 5 * USDT / 2);
+    transfer.to = SHOPPER.parse().unwrap();
+    transfer.timestamp_ms = now_ms() / 1000 * 1000 + 2000;
+    let entry = usdt_checkout_server::store::AuditEntry {
+        at: now_ms(),
+        actor: "chain watcher".into(),
+        action: "refund.sent".into(),
+        ..Default::default()
+    };
+    let sent = h
+        .app
+        .checkouts
+        .refund_sent(&id, OTHER, &transfer, entry)
+        .await
+        .unwrap();
+    assert!(sent.is_ok(), "{sent:?}");
+    let page = h.get(&mut ana, &format!("/console/refunds/{id}")).await;
+    assert!(page.body.contains(transfer.tx_id.as_str()), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/api/refunds/{id}/receipt")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("transfer-uri"), "{}", page.body);
+    assert!(!page.body.contains("/paste"), "{}", page.body);
+
     let script = h.get(&mut ana, "/console/static/refunds.js").await;
     assert_eq!(script.status, StatusCode::OK);
     assert!(script.body.contains("eth_sendTransaction"));

@@ -320,8 +320,8 @@ impl Live {
         }
     }
 
-    /// The session read again (a stream outlives no session), and the exception count: an
-    /// event if it changed, else a comment.
+    /// The session read again (a stream outlives no session), and what the navigation counts:
+    /// an event if it changed, else a comment.
     async fn heartbeat(&mut self) -> Event {
         let console = &self.place.console;
         if !session_live(console, &self.id_hash).await {

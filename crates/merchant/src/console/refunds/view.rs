@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::{proof_badge, state_badge, transaction, transfer, units};
+use crate::api::refund_receipt::refund_receipt_path;
 use crate::console::auth::Signed;
 use crate::console::layout::{self, Section, query_value};
 use crate::console::{Console, Refusal};
@@ -137,6 +138,10 @@ pub async fn render(
                 }
                 @if let Some(n) = confirmations {
                     dt { "Confirmations" } dd { (n) }
+                }
+                dt { "Receipt" } dd {
+                    a href=(refund_receipt_path(&refund.id)) { "Signed refund receipt" }
+                    " (the shopper's too)"
                 }
             }
         }
