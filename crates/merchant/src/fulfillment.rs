@@ -280,6 +280,59 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_is_announced_once_it_is_sent_with_what_paid_it() {
+        use crate::refunds::{Proof, Refund, RefundState, SentTransfer};
+        let source = usdt_checkout_chain::ChainPayment {
+            tx_id: TxHash::from_bytes([0xab; 32]),
+            log_index: 2,
+            block_number: 7,
+            block_hash: "0x07".into(),
+            from: usdt_checkout_protocol::Address::from_bytes([1; 20]),
+            to: usdt_checkout_protocol::Address::from_bytes([2; 20]),
+            token: usdt_checkout_protocol::Address::from_bytes([3; 20]),
+            value: 25_500_000,
+            kind: usdt_checkout_chain::PaymentKind::Transfer,
+            order_no: None,
+            timestamp_ms: 1_000,
+        };
+        let approved = Refund::new(
+            Some("co_1".into()),
+            ChainId::LOCAL,
+            &source,
+            500_000,
+            usdt_checkout_protocol::Address::from_bytes([4; 20]),
+            Proof::Unproven { email: None },
+            Some("owner".into()),
+            2_000,
+        );
+        assert_eq!(refund_event(&approved), None, "not before its transfer");
+        let sent = Refund {
+            state: RefundState::Sent,
+            sent: Some(SentTransfer {
+                tx: TxHash::from_bytes([0xcd; 32]),
+                log_index: 0,
+                block_number: 9,
+                mined_at: 3_000,
+            }),
+            ..approved
+        };
+        let (id, body) = refund_event(&sent).unwrap();
+        assert_eq!(id, format!("rfs_{}", sent.id));
+        assert_eq!(refund_event(&sent).unwrap().0, id, "stable across retries");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["id"], id);
+        assert_eq!(body["type"], "refund.sent");
+        assert_eq!(body["refundId"], sent.id);
+        assert_eq!(body["checkoutId"], "co_1");
+        assert_eq!(body["amountAtomic"], "500000");
+        assert_eq!(body["proven"], false);
+        assert_eq!(body["sourceTx"], format!("0x{}", "ab".repeat(32)));
+        assert_eq!(body["sourceLogIndex"], 2);
+        assert_eq!(body["transaction"], format!("0x{}", "cd".repeat(32)));
+        assert_eq!(body["sentAt"], 3_000);
+    }
+
+    #[test]
     fn a_checkout_without_an_order_has_no_event() {
         let open = Checkout::open(
             "co_2".into(),
