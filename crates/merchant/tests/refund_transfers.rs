@@ -13,17 +13,18 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use usdt_checkout_chain::ChainClient;
-use usdt_checkout_protocol::{ChainId, TxHash};
+use usdt_checkout_chain::{ChainClient, ChainPayment, Cursor, PaymentKind, Step};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 use usdt_checkout_server::checkouts::{Checkouts, PasteRefused};
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::config::Database;
 use usdt_checkout_server::refund_transfer::Refusal;
 use usdt_checkout_server::refunds::RefundState;
-use usdt_checkout_server::store::Store;
+use usdt_checkout_server::store::{AuditEntry, Store};
 use usdt_checkout_testkit::{Client, eventually};
 
 on_both!(processes: an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted_and_announced_once);
+on_both!(a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_announced_once);
 
 /// A paid checkout: its id, status view, and the paying transaction.
 async fn paid(w: &World) -> (String, Value, String) {
@@ -250,4 +251,118 @@ async fn an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted
         right.to_lowercase(),
         "unchanged"
     );
+}
+
+/// A transfer of `value` of the test token to `to`, in `block`, mined at `at`.
+fn transfer_to(to: Address, value: u128, block: u64, at: u64) -> ChainPayment {
+    ChainPayment {
+        tx_id: format!("0x{block:064x}").parse().unwrap(),
+        log_index: 0,
+        block_number: block,
+        block_hash: format!("0xb{block}"),
+        from: Address::from_bytes([0x70; 20]),
+        to,
+        token: Address::from_bytes([0xaa; 20]),
+        value,
+        kind: PaymentKind::Transfer,
+        order_no: None,
+        timestamp_ms: at,
+    }
+}
+
+fn step(head: u64, fork: Option<u64>, payments: Vec<ChainPayment>) -> Step {
+    Step {
+        head,
+        fork,
+        payments,
+        next: Cursor {
+            next_block: head + 1,
+            recent: vec![],
+        },
+    }
+}
+
+/// The watcher's path in-process: the step's payments applied, then its transfers into the
+/// refunds' destinations handed to the refunds' side. A reorg's blocks took the refund's
+/// transfer: the refund waits again, and the transfer mined again marks it sent again, its
+/// event queued once for both.
+async fn a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_announced_once(
+    db: Db,
+) {
+    let dir = std::env::temp_dir().join(format!(
+        "refund-reorg-{}-{}-{}",
+        db.name(),
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = Database::parse(&db.create("refund_reorg", &dir).await).unwrap();
+    let store = Store::open(&database).await.unwrap();
+    let checkouts = Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
+        .await
+        .unwrap();
+    let chain = ChainId(31337);
+    // A stray payment into an address no checkout has: kept unmatched, the refund's source.
+    let stray = transfer_to(Address::from_bytes([0x55; 20]), 2_000_000, 5, now_ms());
+    checkouts
+        .apply_chain(chain, &step(5, None, vec![stray.clone()]))
+        .await
+        .unwrap();
+    let destination = Address::from_bytes([0x77; 20]);
+    let entry = AuditEntry {
+        at: now_ms(),
+        actor: "owner".into(),
+        action: "refund.start".into(),
+        ..AuditEntry::default()
+    };
+    let started = checkouts
+        .start_refund(None, (chain, &stray.tx_id, 0), 500_000, destination, entry)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = started.refund().id.clone();
+    let awaited = checkouts.refunds_awaited(chain).await.unwrap();
+    assert_eq!(awaited.len(), 1);
+
+    let paid = transfer_to(destination, 500_000, 8, now_ms() + 1_000);
+    checkouts
+        .apply_chain(chain, &step(8, None, vec![]))
+        .await
+        .unwrap();
+    checkouts
+        .take_refund_transfers(chain, &awaited, std::slice::from_ref(&paid))
+        .await
+        .unwrap();
+    let sent = store.refund(&id).await.unwrap().unwrap();
+    assert_eq!(sent.state, RefundState::Sent);
+    assert_eq!(sent.sent.as_ref().unwrap().block_number, 8);
+    assert!(checkouts.refunds_awaited(chain).await.unwrap().is_empty());
+    assert_eq!(store.refund_events(&id).await.unwrap(), 1);
+
+    // Blocks 7 on replaced: the transfer is gone, the refund waits for it again.
+    checkouts
+        .apply_chain(chain, &step(9, Some(7), vec![]))
+        .await
+        .unwrap();
+    let again = store.refund(&id).await.unwrap().unwrap();
+    assert_eq!(again.state, RefundState::Approved);
+    assert_eq!(again.sent, None);
+    let awaited = checkouts.refunds_awaited(chain).await.unwrap();
+    assert_eq!(awaited.len(), 1);
+
+    // Mined again, in another block: sent again; the shop was told once.
+    let remined = ChainPayment {
+        block_number: 9,
+        block_hash: "0xc9".into(),
+        ..paid
+    };
+    checkouts
+        .take_refund_transfers(chain, &awaited, &[remined])
+        .await
+        .unwrap();
+    let sent = store.refund(&id).await.unwrap().unwrap();
+    assert_eq!(sent.state, RefundState::Sent);
+    assert_eq!(sent.sent.unwrap().block_number, 9);
+    assert_eq!(store.refund_events(&id).await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }
