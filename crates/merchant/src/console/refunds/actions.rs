@@ -137,8 +137,9 @@ fn not_done(console: &Console, refund: &Refund, not: &NotDone) -> (StatusCode, S
         NotDone::Refused(rules::Refusal::TooMuch { max }) => (
             StatusCode::CONFLICT,
             format!(
-                "Only {} of this payment is left to give back, less than this refund's {}: \
-                 another refund of it was approved meanwhile. Nothing was approved.",
+                "Only {} of this payment is left to give back, less than this refund's {}: its \
+                 other refunds, approved or sent, take the rest (one may have been approved just \
+                 now). Nothing was approved.",
                 amount(*max),
                 amount(refund.amount_atomic)
             ),
