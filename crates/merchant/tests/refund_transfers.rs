@@ -24,7 +24,10 @@ use usdt_checkout_server::store::{AuditEntry, Store};
 use usdt_checkout_testkit::{Client, eventually};
 
 on_both!(processes: an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted_and_announced_once);
-on_both!(a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_announced_once);
+on_both!(
+    a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_announced_once,
+    the_orders_export_lists_each_orders_refunds,
+);
 
 /// A paid checkout: its id, status view, and the paying transaction.
 async fn paid(w: &World) -> (String, Value, String) {
@@ -365,4 +368,95 @@ async fn a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_
     assert_eq!(sent.sent.unwrap().block_number, 9);
     assert_eq!(store.refund_events(&id).await.unwrap(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The orders CSV's `refunds` column: each refund of the order, its amount in the order's
+/// token, its state, and its transfer once sent.
+async fn the_orders_export_lists_each_orders_refunds(db: Db) {
+    use common::console::*;
+    use common::console_world::csv_records;
+    use usdt_checkout_server::staff::Role;
+
+    let h = harness(db, "refund_export", "").await;
+    let mug = h.order("12.50", "USDT", "Mug", "ref-mug").await;
+    let plain = h.order("3", "USDT", "Pen", "ref-pen").await;
+    let chain = ChainId(31337);
+    let token = h.app.config.registry.token(chain, "USDT").unwrap().contract;
+    let receiver = Address::from_bytes([0x55; 20]);
+    let terms = usdt_checkout_server::domain::PaymentTerms {
+        chain_id: chain,
+        symbol: "USDT".into(),
+        token_contract: token,
+        decimals: 6,
+        amount_atomic: 12_500_000,
+        gateway_order_no: "mug-a".into(),
+        plat_order_no: "P-1".into(),
+        pay_amount_atomic: 12_500_000,
+        to_address: receiver,
+        cashier_url: String::new(),
+        expires_at: now_ms() + 900_000,
+        required_confirmations: 2,
+    };
+    h.store.attach_order(&mug, &terms).await.unwrap();
+    let paid = ChainPayment {
+        token,
+        ..transfer_to(receiver, 13_000_000, 5, now_ms())
+    };
+    let mut write = h.store.begin().await.unwrap();
+    write
+        .record_chain_payment(chain, &paid, Some(&mug))
+        .await
+        .unwrap();
+    write.commit().await.unwrap();
+    let checkouts = &h.app.checkouts;
+    let start = |amount: u128| {
+        let entry = AuditEntry {
+            at: now_ms(),
+            actor: "owner".into(),
+            action: "refund.start".into(),
+            ..AuditEntry::default()
+        };
+        let (tx, mug) = (paid.tx_id.clone(), &mug);
+        async move {
+            checkouts
+                .start_refund(
+                    Some(mug),
+                    (chain, &tx, 0),
+                    amount,
+                    Address::from_bytes([0x77; 20]),
+                    entry,
+                )
+                .await
+                .unwrap()
+                .unwrap()
+                .refund()
+                .clone()
+        }
+    };
+    let first = start(500_000).await;
+    let sent = ChainPayment {
+        token,
+        ..transfer_to(first.destination, 500_000, 8, now_ms() + 1_000)
+    };
+    checkouts
+        .take_refund_transfers(
+            chain,
+            &checkouts.refunds_awaited(chain).await.unwrap(),
+            std::slice::from_ref(&sent),
+        )
+        .await
+        .unwrap();
+    let _second = start(250_000).await;
+
+    let (mut viewer, _) = h.signed_in("vic", Role::Viewer).await;
+    let csv = h.get(&mut viewer, "/console/export/orders.csv").await;
+    let orders = csv_records(&csv.body);
+    let row = |id: &str| orders.iter().find(|o| o["order_id"] == id).unwrap();
+    assert_eq!(
+        row(&mug)["refunds"],
+        format!("0.5 sent {}; 0.25 approved", sent.tx_id),
+        "{}",
+        csv.body
+    );
+    assert_eq!(row(&plain)["refunds"], "");
 }
