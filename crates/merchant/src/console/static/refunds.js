@@ -40,7 +40,7 @@ async function pay(button) {
   try {
     said.textContent = "Asking the wallet for an account…";
     const [from] = await provider.request({ method: "eth_requestAccounts" });
-    if (!from) throw { code: 4100 };
+    if (!from) throw Object.assign(new Error("no account"), { code: 4100 });
     const current = await provider.request({ method: "eth_chainId" });
     if (String(current).toLowerCase() !== chain) {
       said.textContent = `Asking the wallet to switch to ${network}…`;
