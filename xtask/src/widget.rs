@@ -43,12 +43,13 @@ pub fn build() -> Result<Vec<PathBuf>> {
     // --low-memory-unused: Rust puts its 1 MiB stack at the bottom of memory and data above it,
     // so the first KiB is never addressed and binaryen may fold constants into load offsets.
     // The producers and target-features sections only describe the build; browsers ignore them.
-    let mut opt = cmd(
-        "wasm-opt -Oz --converge --low-memory-unused --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals -o",
-    );
+    let mut opt = cmd(&format!(
+        "wasm-opt -Oz --converge --low-memory-unused --strip-producers --strip-target-features {WASM_FEATURES} -o"
+    ));
     opt.arg(&optimised).arg(&optimised);
     run(opt)?;
     package(&core)?;
+    short_names(&core)?;
     // What a storefront downloads is minified, as any production asset; pkg/ keeps the readable
     // bindings, since an app's bundler minifies them itself.
     minify(
@@ -71,6 +72,34 @@ pub fn build() -> Result<Vec<PathBuf>> {
     run(precompress)?;
     println!("widget: built into {} and pkg/", out.display());
     Ok(files)
+}
+
+/// What the widget's wasm uses beyond the MVP, for wasm-opt once the features section is
+/// stripped (wasm-bindgen's shims return several values).
+const WASM_FEATURES: &str = "--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types --enable-mutable-globals --enable-multivalue";
+
+/// Short names for the wasm's imports and exports, in it and in its bindings, in what a storefront
+/// downloads (pkg/ keeps wasm-bindgen's, for an app's bundler): wasm-bindgen names each of its
+/// ~170 imports with a 16-digit hash, written in the wasm and again in the bindings, which gzip
+/// cannot shorten (5.0 KB of the gzipped download). wasm-opt renames them and writes the mapping;
+/// `xtask/short-names.mjs` rewrites the bindings by it and checks every import is provided.
+fn short_names(core: &Path) -> Result {
+    let wasm = core.join("usdt-checkout_bg.wasm");
+    let mapping = target_dir().join("usdt-checkout-names.json");
+    let file =
+        std::fs::File::create(&mapping).map_err(|e| format!("{}: {e}", mapping.display()))?;
+    let mut rename = cmd(&format!(
+        "wasm-opt --minify-imports-and-exports-and-modules {WASM_FEATURES} -o"
+    ));
+    rename.arg(&wasm).arg(&wasm).stdout(file);
+    run(rename)?;
+    let mut rewrite = Command::new("node");
+    rewrite
+        .arg(root().join("xtask/short-names.mjs"))
+        .arg(&mapping)
+        .arg(&wasm)
+        .arg(core.join("usdt-checkout.js"));
+    run(rewrite)
 }
 
 /// `www/locales/*.json` into `out/locales/`, minified; returns the copies. Not `en.json`, the
