@@ -100,6 +100,15 @@ pub fn bench() -> Result {
         largest as f64 / 1000.0
     ));
     line("");
+    if let Some(table) = widget::breakdown()? {
+        line(
+            "Who owns the wasm's bytes: twiggy's size of each function and data segment, summed \
+             by owner (as `cargo xtask size` prints it); before gzip, and before the imports' and \
+             exports' names are shortened.",
+        );
+        line("");
+        line(&table);
+    }
     line(
         "Beside other crypto checkouts, as measured on 2026-11-24 (esbuild production bundles of \
          each package's documented minimal use, gzipped, static initial load; not remeasured \

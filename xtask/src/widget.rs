@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Result, cmd, root, run};
+use crate::{Result, cmd, root, run, setup};
 
 /// What a storefront may download, gzipped, before `cargo xtask size` fails: the widget on the
 /// stack its design names, as an English shopper gets it (another language adds its table, each
@@ -303,6 +303,9 @@ pub fn size() -> Result {
     );
     println!("\nand for a shopper in another language, one of these besides (not in the budget):");
     sizes.tables.iter().for_each(row);
+    if let Some(table) = breakdown()? {
+        println!("\nwho owns the wasm's bytes (before gzip):\n{table}");
+    }
     if total > BUDGET_BYTES {
         return Err(format!(
             "the widget is {total} bytes gzipped, over the {BUDGET_BYTES}-byte budget"
@@ -323,7 +326,7 @@ pub fn check_no_serde_json() -> Result {
     let linked = bytes.windows(10).filter(|w| *w == b"serde_json").count();
     if linked > 0 {
         return Err(format!(
-            "the widget's wasm links serde_json ({linked} names): read the browser's parsed JSON with serde-wasm-bindgen"
+            "the widget's wasm links serde_json ({linked} names): read the browser's parsed JSON by hand, as src/view.rs does"
         ));
     }
     println!("the widget's wasm links no serde_json code");
@@ -360,4 +363,202 @@ pub fn check_bundle() -> Result {
         referenced.join(", ")
     );
     Ok(())
+}
+
+/// Who owns the wasm's bytes, as a Markdown table: twiggy's sizes of each function and data
+/// segment, summed by owner. Read from a build that keeps its function names (wasm-opt `-g`, the
+/// same passes otherwise), so before gzip and before the names are shortened; `None`, said on
+/// the console, where twiggy is not installed (`cargo install twiggy`).
+pub fn breakdown() -> Result<Option<String>> {
+    let Ok(twiggy) = which("twiggy") else {
+        println!("twiggy is not installed (cargo install twiggy): no breakdown of the wasm");
+        return Ok(None);
+    };
+    let dir = target_dir().join("widget-breakdown");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/release/usdt_checkout.wasm");
+    let mut bindgen = cmd("wasm-bindgen --target web --out-name named --out-dir");
+    bindgen.arg(&dir).arg(&wasm);
+    run(bindgen)?;
+    let named = dir.join("named_bg.wasm");
+    let mut opt = cmd(&format!(
+        "wasm-opt -g -Oz --converge --low-memory-unused --strip-producers --strip-target-features {WASM_FEATURES} -o"
+    ));
+    opt.arg(&named).arg(&named);
+    run(opt)?;
+    let output = Command::new(twiggy)
+        .args(["top", "-n", "1000000", "--format", "csv"])
+        .arg(&named)
+        .output()
+        .map_err(|e| format!("twiggy: {e}"))?;
+    if !output.status.success() {
+        return Err("twiggy top failed".into());
+    }
+    let mut owners: Vec<(&str, u64)> = Vec::new();
+    let mut total = 0;
+    for line in String::from_utf8_lossy(&output.stdout).lines().skip(1) {
+        let (name, size) = csv_name_and_size(line);
+        let Some(owner) = owner(&name) else { continue };
+        total += size;
+        match owners.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, bytes)) => *bytes += size,
+            None => owners.push((owner, size)),
+        }
+    }
+    owners.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    let mut table = String::from("| owner | bytes | share |\n|---|---|---|\n");
+    for (owner, bytes) in &owners {
+        table.push_str(&format!(
+            "| {owner} | {bytes} | {:.1}% |\n",
+            *bytes as f64 * 100.0 / total.max(1) as f64
+        ));
+    }
+    table.push_str(&format!("| **total** | **{total}** | |\n"));
+    Ok(Some(table))
+}
+
+fn which(program: &str) -> Result<PathBuf> {
+    std::env::split_paths(&setup::path())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .ok_or_else(|| format!("{program} is not on PATH"))
+}
+
+/// The first two fields of a line of twiggy's CSV: the item's name (quoted when it holds a comma
+/// or a quote, quotes doubled) and its shallow size.
+fn csv_name_and_size(line: &str) -> (String, u64) {
+    let (mut name, mut rest) = (String::new(), line);
+    if let Some(quoted) = line.strip_prefix('"') {
+        let mut chars = quoted.char_indices().peekable();
+        rest = "";
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                name.push(c);
+            } else if chars.peek().is_some_and(|(_, next)| *next == '"') {
+                name.push('"');
+                chars.next();
+            } else {
+                rest = quoted[i + 1..].trim_start_matches(',');
+                break;
+            }
+        }
+    } else if let Some((first, after)) = line.split_once(',') {
+        name = first.to_owned();
+        rest = after;
+    }
+    let size = rest.split(',').next().unwrap_or("").parse().unwrap_or(0);
+    (name, size)
+}
+
+/// Who an item of the wasm is there for, by its (demangled) name; `None` for the name section,
+/// which the download does not carry. First match wins: a generic of core or Yew instantiated for
+/// the widget's own types is the widget's.
+fn owner(name: &str) -> Option<&'static str> {
+    let has = |part: &str| name.contains(part);
+    Some(
+        if name.contains("names\" subsection") || has("section 'name'") {
+            return None;
+        } else if name.starts_with("data segment") {
+            "data: English texts, class and field names, panic messages and their source paths, Unicode and QR tables"
+        } else if has("CompStateInner<COMP> as yew::html::component::lifecycle::Stateful>::view") {
+            "the widget's markup: its components' `html!`, compiled into Yew's generic view"
+        } else if has("usdt_checkout_protocol") || name.starts_with("tiny_keccak") {
+            "the protocol crate: addresses (EIP-55 by Keccak), chain registry, error codes"
+        } else if has("usdt_checkout") {
+            "the widget's own code: hooks, requests, the view reader, options, texts, QR segments"
+        } else if has("qrcode") || has("find_map::check") {
+            // The QR code's version search (a find_map), where qrcode's encoder is inlined.
+            "the QR encoder (qrcode): error correction, masks, module placement"
+        } else if has("yew")
+            || has("implicit_clone")
+            || has("indexmap")
+            || has("hashbrown")
+            || has("type_id")
+        {
+            "Yew's runtime: virtual DOM, reconciler, scheduler, hooks, event registry"
+        } else if has("gloo_net") || name.starts_with("http::") {
+            "gloo-net: HTTP requests"
+        } else if has("wasm_bindgen")
+            || has("js_sys")
+            || has("web_sys")
+            || has("gloo_")
+            || has("shim")
+            || has("externref")
+        {
+            "wasm-bindgen, js-sys, web-sys: the Rust side of the bindings"
+        } else if has("talc") {
+            "the allocator (talc)"
+        } else if [
+            "import ", "export ", "type[", "elem", "table", "global", "memory", "code[",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || has("headers")
+            || has("magic bytes")
+        {
+            "wasm structure: imports, exports, types, function table, unnamed shims"
+        } else if has("fmt")
+            || has("panic")
+            || has("slice_error")
+            || has("unicode")
+            || has("_failed")
+        {
+            "Rust core: formatting and panic messages (index and unwrap checks in Yew and std)"
+        } else {
+            "Rust core and alloc: strings, Vec, Rc, BTreeMap (Yew's scheduler), memcpy"
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twiggys_csv_is_read_with_commas_and_quotes_in_names() {
+        assert_eq!(
+            csv_name_and_size("usdt_checkout::cat::h88,109,0.02,,"),
+            ("usdt_checkout::cat::h88".into(), 109)
+        );
+        assert_eq!(
+            csv_name_and_size(r#""core::ptr::drop_in_place<(A,B)>::h1",203,0.04,,"#),
+            ("core::ptr::drop_in_place<(A,B)>::h1".into(), 203)
+        );
+        assert_eq!(
+            csv_name_and_size(r#""""function names"" subsection",125778,29.07,,"#),
+            (r#""function names" subsection"#.into(), 125778)
+        );
+    }
+
+    #[test]
+    fn each_item_has_one_owner_and_the_name_section_none() {
+        assert_eq!(owner(r#""function names" subsection"#), None);
+        let of = |name| owner(name).unwrap().split(':').next().unwrap().to_owned();
+        assert_eq!(of("data segment \".rodata\""), "data");
+        assert_eq!(
+            of(
+                "<yew::html::component::lifecycle::CompStateInner<COMP> as yew::html::component::lifecycle::Stateful>::view::h96"
+            ),
+            "the widget's markup"
+        );
+        assert_eq!(
+            of("<alloc::rc::Rc<T> as yew::utils::RcExt<T>>::unwrap_or_clone::h0e"),
+            "Yew's runtime"
+        );
+        assert_eq!(
+            of("core::ptr::drop_in_place<alloc::rc::Rc<usdt_checkout::client::Offer>>::h44"),
+            "the widget's own code"
+        );
+        assert_eq!(
+            of(
+                "<usdt_checkout_protocol::address::Address as core::str::traits::FromStr>::from_str::ha7"
+            ),
+            "the protocol crate"
+        );
+        assert_eq!(
+            of("<char as core[c5930c85a12de822]::fmt::Debug>::fmt"),
+            "Rust core"
+        );
+        assert_eq!(of("import ./w_bg.js::__wbg_fetch_858f"), "wasm structure");
+    }
 }
