@@ -370,8 +370,8 @@ async fn a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The orders CSV's `refunds` column: each refund of the order, its amount in the order's
-/// token, its state, and its transfer once sent.
+/// The exports' `refunds` columns: each refund of the order, and of the payment it gives back,
+/// its amount in the token, its state, and its transfer once sent.
 async fn the_orders_export_lists_each_orders_refunds(db: Db) {
     use common::console::*;
     use common::console_world::csv_records;
@@ -459,6 +459,16 @@ async fn the_orders_export_lists_each_orders_refunds(db: Db) {
         csv.body
     );
     assert_eq!(row(&plain)["refunds"], "");
+
+    // The payment they give back lists them too.
+    let csv = h.get(&mut viewer, "/console/export/payments.csv").await;
+    let payments = csv_records(&csv.body);
+    assert_eq!(payments.len(), 1, "{}", csv.body);
+    assert_eq!(payments[0]["transaction"], paid.tx_id.as_str());
+    assert_eq!(
+        payments[0]["refunds"],
+        format!("0.5 sent {}; 0.25 approved", sent.tx_id)
+    );
 }
 
 /// `checkout-server receipt verify` on a refund's receipt: valid and said to be a refund's,

@@ -16,31 +16,12 @@ use serde::Deserialize;
 use usdt_checkout_protocol::{ChainId, ChainRegistry, TxHash, format_units};
 
 use super::auth::Signed;
+use super::export_refunds::{of_checkout, of_payment, refunds_cell};
 use super::layout::{self, Section};
 use super::{Console, Refusal, csv};
 use crate::clock::now_ms;
 use crate::domain::Checkout;
 use crate::store::{ExportedPayment, ExportedRefund, PaymentCursor, StoreError};
-
-/// An order's refunds in its row: each as its amount (a decimal of the order's token, else in
-/// atomic units), state, and transfer once sent, separated by `; `. Refused ones are listed too:
-/// what was asked and said no to is part of the order's record.
-pub fn refunds_cell(refunds: &[ExportedRefund], decimals: Option<u8>) -> String {
-    refunds
-        .iter()
-        .map(|r| {
-            let amount = decimals.map_or_else(
-                || r.amount_atomic.to_string(),
-                |d| format_units(r.amount_atomic, d),
-            );
-            match &r.sent_tx {
-                Some(tx) => format!("{amount} {} {tx}", r.state),
-                None => format!("{amount} {}", r.state),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// Rows read from the database at a time.
 const BATCH: u32 = 500;
@@ -198,7 +179,7 @@ pub fn order_line(
 }
 
 /// The payments CSV's columns.
-pub const PAYMENTS_HEADER: [&str; 10] = [
+pub const PAYMENTS_HEADER: [&str; 11] = [
     "time",
     "chain",
     "token",
@@ -209,6 +190,7 @@ pub const PAYMENTS_HEADER: [&str; 10] = [
     "block",
     "order_id",
     "state",
+    "refunds",
 ];
 
 /// What became of a payment: counted for an order (`attached`, or `claimed` on a shopper's
@@ -232,6 +214,7 @@ pub fn payment_line(
     exported: &ExportedPayment,
     registry: &ChainRegistry,
     network: impl Fn(ChainId) -> String,
+    refunds: &[ExportedRefund],
 ) -> String {
     let p = &exported.payment;
     let token = registry
@@ -241,6 +224,8 @@ pub fn payment_line(
         Some(t) => (t.symbol.clone(), format_units(p.value, t.decimals)),
         None => (p.token.to_string(), p.value.to_string()),
     };
+    let source = (exported.chain.0, p.tx_id.as_str(), p.log_index);
+    let refunds = refunds_cell(of_payment(refunds, source), token.map(|t| t.decimals));
     csv::row([
         layout::rfc3339(p.timestamp_ms).as_str(),
         &network(exported.chain),
@@ -252,6 +237,7 @@ pub fn payment_line(
         &p.block_number.to_string(),
         exported.checkout_id.as_deref().unwrap_or_default(),
         payment_state(exported),
+        &refunds,
     ])
 }
 
@@ -328,11 +314,8 @@ pub async fn orders(
             let text = orders
                 .iter()
                 .map(|c| {
-                    let theirs: Vec<ExportedRefund> = refunds
-                        .iter()
-                        .filter(|r| r.checkout_id == c.id)
-                        .cloned()
-                        .collect();
+                    let theirs: Vec<ExportedRefund> =
+                        of_checkout(&refunds, &c.id).cloned().collect();
                     let network = |chain| app.network_name(chain);
                     order_line(c, &app.config.registry, network, &theirs)
                 })
@@ -368,9 +351,17 @@ pub async fn payments(
             let payments = store
                 .payments_mined(start, end, after.as_ref(), BATCH)
                 .await?;
+            let txs: Vec<String> = payments
+                .iter()
+                .map(|p| p.payment.tx_id.as_str().to_owned())
+                .collect();
+            let refunds = store.refunds_of_sources(&txs).await?;
             let text = payments
                 .iter()
-                .map(|p| payment_line(p, &app.config.registry, |chain| app.network_name(chain)))
+                .map(|p| {
+                    let network = |chain| app.network_name(chain);
+                    payment_line(p, &app.config.registry, network, &refunds)
+                })
                 .collect();
             let next = (payments.len() == BATCH as usize)
                 .then(|| {
@@ -569,11 +560,11 @@ mod tests {
             claimed: false,
             under_review: false,
         };
-        let line = payment_line(&exported, &registry, |_| "Local".into());
+        let line = payment_line(&exported, &registry, |_| "Local".into(), &[]);
         assert_eq!(
             line,
             format!(
-                "2026-12-07T00:00:00.000Z,Local,USDT,24.500001,0x{},3,{contract},70,,unmatched\r\n",
+                "2026-12-07T00:00:00.000Z,Local,USDT,24.500001,0x{},3,{contract},70,,unmatched,\r\n",
                 "ef".repeat(32)
             )
         );
@@ -586,7 +577,7 @@ mod tests {
         exported.payment.token = "0x00000000000000000000000000000000000000bb"
             .parse()
             .unwrap();
-        let unknown = payment_line(&exported, &registry, |_| "Local".into());
+        let unknown = payment_line(&exported, &registry, |_| "Local".into(), &[]);
         assert!(
             unknown
                 .to_lowercase()

@@ -29,6 +29,7 @@ pub mod auth;
 pub mod csv;
 pub mod exceptions;
 pub mod export;
+pub mod export_refunds;
 pub mod layout;
 pub mod links;
 pub mod live;

@@ -123,13 +123,45 @@ impl Write {
     }
 }
 
-/// A refund as the orders' export writes it in its order's row.
+/// A refund as the exports write it, in its order's row and in its source payment's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportedRefund {
-    pub checkout_id: String,
+    pub checkout_id: Option<String>,
+    pub chain_id: u64,
+    pub source_tx: String,
+    pub source_log_index: u64,
     pub amount_atomic: u128,
     pub state: String,
     pub sent_tx: Option<String>,
+}
+
+/// The columns an [`ExportedRefund`] is read from.
+const EXPORTED: &str = "SELECT checkout_id, chain_id, source_tx, source_log_index, amount_atomic, \
+     state, sent_tx FROM refunds";
+
+type ExportedRow = (
+    Option<String>,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+);
+
+fn exported(row: ExportedRow) -> Result<ExportedRefund, StoreError> {
+    let (checkout_id, chain_id, source_tx, source_log_index, amount, state, sent_tx) = row;
+    Ok(ExportedRefund {
+        checkout_id,
+        chain_id: chain_id as u64,
+        source_tx,
+        source_log_index: source_log_index as u64,
+        amount_atomic: amount
+            .parse()
+            .map_err(|_| StoreError::Corrupt("refund amount"))?,
+        state,
+        sent_tx,
+    })
 }
 
 impl Store {
@@ -138,33 +170,40 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<ExportedRefund>, StoreError> {
-        if ids.is_empty() {
+        self.exported_refunds("checkout_id", ids).await
+    }
+
+    /// The refunds of the payments made in the transactions `txs` (one page of an export).
+    pub async fn refunds_of_sources(
+        &self,
+        txs: &[String],
+    ) -> Result<Vec<ExportedRefund>, StoreError> {
+        self.exported_refunds("source_tx", txs).await
+    }
+
+    /// The refunds whose `column` is one of `values`, oldest first.
+    async fn exported_refunds(
+        &self,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<ExportedRefund>, StoreError> {
+        if values.is_empty() {
             return Ok(vec![]);
         }
-        let marks: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        let marks: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "SELECT checkout_id, amount_atomic, state, sent_tx FROM refunds
-             WHERE checkout_id IN ({}) ORDER BY checkout_id, requested_at, id",
+            "{EXPORTED} WHERE {column} IN ({}) ORDER BY requested_at, id",
             marks.join(", ")
         );
-        let mut query = sqlx::query_as::<_, (String, String, String, Option<String>)>(&sql);
-        for id in ids {
-            query = query.bind(id);
+        let mut query = sqlx::query_as::<_, ExportedRow>(&sql);
+        for value in values {
+            query = query.bind(value);
         }
         query
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|(checkout_id, amount, state, sent_tx)| {
-                Ok(ExportedRefund {
-                    checkout_id,
-                    amount_atomic: amount
-                        .parse()
-                        .map_err(|_| StoreError::Corrupt("refund amount"))?,
-                    state,
-                    sent_tx,
-                })
-            })
+            .map(exported)
             .collect()
     }
 }
