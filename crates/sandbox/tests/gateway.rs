@@ -1308,3 +1308,62 @@ async fn two_chains_each_order_is_paid_on_its_own_chain_and_in_its_decimals() {
         "not paid by another chain's transfer"
     );
 }
+
+/// Test mode's refund (the sandbox's own, not BlockATM's): a plain transfer from the merchant's
+/// test account of exactly the amount, to the address asked, on chain, which pays no order;
+/// an amount, address or chain that cannot be is refused and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn test_mode_pays_a_refund_from_the_merchants_account() {
+    let w = world("refund").await;
+    let chain = usdt_checkout_chain::ChainClient::connect(&w._anvil.rpc_url).unwrap();
+    let accounts = w.client.get("/sandbox/accounts").await.body["data"].clone();
+    let token: usdt_checkout_protocol::Address =
+        accounts["tokens"][0].as_str().unwrap().parse().unwrap();
+    let to: usdt_checkout_protocol::Address =
+        accounts["accounts"][7].as_str().unwrap().parse().unwrap();
+    let before = chain.token_balance(token, to).await.unwrap();
+
+    let reply = w
+        .client
+        .post("/sandbox/refund", json!({"to": to, "amount": "1.25"}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let paid = &reply.body["data"];
+    assert_eq!(
+        paid["from"], accounts["accounts"][0],
+        "the merchant's test account"
+    );
+    assert_eq!(paid["amount"], "1.25");
+    assert_eq!(paid["chainId"], 31337);
+    assert_eq!(paid["token"], accounts["tokens"][0]);
+    assert_eq!(
+        chain.token_balance(token, to).await.unwrap(),
+        before + 1_250_000
+    );
+
+    for body in [
+        json!({"to": to, "amount": "0"}),
+        json!({"to": to, "amount": "1.0000001"}),
+        json!({"to": to, "amount": "1", "chainId": 999}),
+        json!({"to": to, "amount": "1", "symbol": "DAI"}),
+        json!({"to": "0x1234", "amount": "1"}),
+    ] {
+        let reply = w.client.post("/sandbox/refund", body.clone()).await;
+        assert!((400..500).contains(&reply.status), "{body}: {}", reply.body);
+    }
+    assert_eq!(
+        chain.token_balance(token, to).await.unwrap(),
+        before + 1_250_000,
+        "nothing more sent"
+    );
+    let unmatched = w
+        .client
+        .get(&format!("/sandbox/unmatched?apiKey={}", w.keys.api_key))
+        .await;
+    assert_eq!(
+        unmatched.body["data"],
+        json!([]),
+        "no payment to the merchant"
+    );
+}
