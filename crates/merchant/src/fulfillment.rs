@@ -93,6 +93,8 @@ struct RefundSent<'a> {
     refund_id: &'a str,
     /// The order whose payment it gives back; none for a payment that paid no order.
     checkout_id: Option<&'a str>,
+    /// That order's reference in the shop (its cart, say), as its `checkout.paid` said.
+    reference: Option<&'a str>,
     chain_id: u64,
     token_contract: &'a usdt_checkout_protocol::Address,
     /// In the token's smallest units (its decimals are the chain's token's).
@@ -106,9 +108,12 @@ struct RefundSent<'a> {
     sent_at: u64,
 }
 
-/// The `refund.sent` event of a refund whose transfer was seen: its id and body; `None` for a
-/// refund not sent.
-pub fn refund_event(refund: &crate::refunds::Refund) -> Option<(String, String)> {
+/// The `refund.sent` event of a refund whose transfer was seen, its order's shop `reference`
+/// given when it has one: its id and body; `None` for a refund not sent.
+pub fn refund_event(
+    refund: &crate::refunds::Refund,
+    reference: Option<&str>,
+) -> Option<(String, String)> {
     let sent = refund.sent.as_ref()?;
     let id = format!("rfs_{}", refund.id);
     let body = RefundSent {
@@ -116,6 +121,7 @@ pub fn refund_event(refund: &crate::refunds::Refund) -> Option<(String, String)>
         kind: "refund.sent",
         refund_id: &refund.id,
         checkout_id: refund.checkout_id.as_deref(),
+        reference,
         chain_id: refund.chain_id.0,
         token_contract: &refund.token,
         amount_atomic: refund.amount_atomic.to_string(),
@@ -305,7 +311,11 @@ mod tests {
             Some("owner".into()),
             2_000,
         );
-        assert_eq!(refund_event(&approved), None, "not before its transfer");
+        assert_eq!(
+            refund_event(&approved, None),
+            None,
+            "not before its transfer"
+        );
         let sent = Refund {
             state: RefundState::Sent,
             sent: Some(SentTransfer {
@@ -316,14 +326,19 @@ mod tests {
             }),
             ..approved
         };
-        let (id, body) = refund_event(&sent).unwrap();
+        let (id, body) = refund_event(&sent, Some("cart-1")).unwrap();
         assert_eq!(id, format!("rfs_{}", sent.id));
-        assert_eq!(refund_event(&sent).unwrap().0, id, "stable across retries");
+        assert_eq!(
+            refund_event(&sent, None).unwrap().0,
+            id,
+            "stable across retries"
+        );
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["id"], id);
         assert_eq!(body["type"], "refund.sent");
         assert_eq!(body["refundId"], sent.id);
         assert_eq!(body["checkoutId"], "co_1");
+        assert_eq!(body["reference"], "cart-1");
         assert_eq!(body["amountAtomic"], "500000");
         assert_eq!(body["proven"], false);
         assert_eq!(body["sourceTx"], format!("0x{}", "ab".repeat(32)));

@@ -158,7 +158,12 @@ impl Checkouts {
 
     /// Queues the `refund.sent` event of a sent refund (once: a second is not written).
     async fn announce_refund(&self, refund: &Refund) -> Result<(), StoreError> {
-        let Some((id, body)) = crate::fulfillment::refund_event(refund) else {
+        let checkout = match &refund.checkout_id {
+            Some(id) => self.load(id).await?,
+            None => None,
+        };
+        let reference = checkout.as_ref().and_then(|c| c.reference.as_deref());
+        let Some((id, body)) = crate::fulfillment::refund_event(refund, reference) else {
             return Ok(());
         };
         let mut write = self.store.begin().await?;
