@@ -16,11 +16,18 @@ use crate::chain_health::stuck_after;
 use crate::checkouts::Checkouts;
 use crate::clock::now_ms;
 use crate::config::WatchedChain;
+use crate::refund_transfer::Awaited;
 use crate::store::Store;
 
 /// When an address is first watched, blocks read before it are read again this far back: the
 /// order that brought it was created moments ago, so its payment cannot be older.
 const NEW_ADDRESS_LOOKBACK: u64 = 64;
+
+/// The most approved refunds whose destination one log query asks for, the latest approved:
+/// a provider caps how many addresses a query may name, and a merchant pays a refund soon after
+/// approving it. One approved longer ago and still unpaid past these is recognised when its
+/// hash is pasted.
+const MAX_REFUNDS_FOLLOWED: usize = 200;
 
 /// Follows `chain` through `client` until the process stops; an unreachable node is retried,
 /// and each change of the watcher's state logged once.
@@ -81,11 +88,14 @@ async fn follow(
         }
     }
     // Approved refunds only: their number is what the merchant has to pay now, so the log
-    // query grows by as many addresses, and shrinks as they are paid.
-    let awaited = checkouts
-        .refunds_awaited(chain.id)
-        .await
-        .map_err(|e| e.to_string())?;
+    // query grows by as many addresses (at most `MAX_REFUNDS_FOLLOWED`), and shrinks as they
+    // are paid.
+    let awaited = followed(
+        checkouts
+            .refunds_awaited(chain.id)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let mut addresses = receivers.clone();
     for refund in &awaited {
         if !tokens.contains(&refund.token) {
@@ -126,6 +136,13 @@ async fn follow(
     applied.map(|()| progress).map_err(|e| e.to_string())
 }
 
+/// Of the approved refunds, oldest approved first, the ones a step follows: the latest
+/// [`MAX_REFUNDS_FOLLOWED`].
+fn followed(mut awaited: Vec<Awaited>) -> Vec<Awaited> {
+    awaited.drain(..awaited.len().saturating_sub(MAX_REFUNDS_FOLLOWED));
+    awaited
+}
+
 /// The step with only the payments into the checkouts' receiving addresses, and apart the
 /// transfers into refunds' destinations: those are the merchant's money going out, never a
 /// payment to match (or to keep as unmatched).
@@ -154,6 +171,24 @@ fn reread_from(cursor: &Cursor, block: u64) -> Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latest_approved_refunds_are_followed_up_to_the_bound() {
+        let refund = |n: u64| Awaited {
+            id: format!("rf_{n}"),
+            chain_id: usdt_checkout_protocol::ChainId(1),
+            token: Address::from_bytes([1; 20]),
+            destination: Address::from_bytes([2; 20]),
+            amount_atomic: 1,
+            approved_at: n,
+        };
+        let few: Vec<Awaited> = (0..3).map(refund).collect();
+        assert_eq!(followed(few.clone()), few);
+        let many: Vec<Awaited> = (0..MAX_REFUNDS_FOLLOWED as u64 + 5).map(refund).collect();
+        let kept = followed(many);
+        assert_eq!(kept.len(), MAX_REFUNDS_FOLLOWED);
+        assert_eq!(kept[0].approved_at, 5, "the oldest approved left out");
+    }
 
     #[test]
     fn transfers_into_refund_destinations_are_no_payments() {
