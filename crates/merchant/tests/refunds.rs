@@ -564,6 +564,18 @@ async fn an_unproven_request_needs_a_valid_address_and_waits_for_the_merchant(db
     let kept = s.store.refunds_of(&id).await.unwrap();
     assert_eq!(kept[0].email.as_deref(), Some("shopper@example.com"));
     assert_eq!(kept[0].signature, None);
+
+    // The shop's own receiving address gives nothing back: a transfer there reads as a payment.
+    let other = order_asking(&h, 2, 25_000_001).await;
+    let paid = payment(&h.app, CHAIN, 2, 0xa2, 25_000_001);
+    let s = settled(&h, &other, OrderStatus::Expired, &[&paid], &[]).await;
+    for own in [receiver(2), receiver(1)] {
+        let body = asking(&other, CHAIN, &paid, "25", &own.to_string(), None);
+        let (status, error) = ask(&s, &other, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["code"], "refund_bad_destination");
+    }
+    assert!(s.store.refunds_of(&other).await.unwrap().is_empty());
 }
 
 async fn two_approvals_at_once_never_give_back_more_than_the_payment(db: Db) {

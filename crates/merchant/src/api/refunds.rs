@@ -232,6 +232,10 @@ fn not_asked(token: &Token, refused: NotDone) -> ApiError {
                 None => error,
             }
         }
+        NotDone::OwnAddress => unprocessable(
+            ErrorCode::RefundBadDestination,
+            "that address is the shop's own: give the address the refund should reach".into(),
+        ),
         NotDone::Refused(Refusal::NotRefundable) => unprocessable(
             ErrorCode::RefundNotRefundable,
             "nothing of this payment is yours to ask back: ask the merchant".into(),

@@ -61,6 +61,9 @@ pub enum NotDone {
         sender: Address,
         signer: Option<Address>,
     },
+    /// The destination is one of the merchant's own receiving addresses: a transfer there would
+    /// read as a payment, never as the refund, and gives nothing back to anyone.
+    OwnAddress,
     /// The refunds' rules refuse it: nothing or less may be given back, or its state forbids.
     Refused(Refusal),
 }
@@ -98,6 +101,9 @@ impl Checkouts {
         else {
             return Ok(Err(NotDone::NoPayment));
         };
+        if write.receives_at(&request.destination).await? {
+            return Ok(Err(NotDone::OwnAddress));
+        }
         if let Proof::Signed(signature) = &request.proof {
             if request.signer != Some(payment.from) {
                 return Ok(Err(NotDone::NotSender {
@@ -153,6 +159,9 @@ impl Checkouts {
         let Some((payment, _)) = write.chain_payment(chain, tx, log_index).await? else {
             return Ok(Err(NotDone::NoPayment));
         };
+        if write.receives_at(&destination).await? {
+            return Ok(Err(NotDone::OwnAddress));
+        }
         let of_it = write.refunds_of_payment(chain, tx, log_index).await?;
         let left = refunds::refundable(payment.value, &of_it);
         if let Err(refused) = refunds::check_amount(amount_atomic, left) {

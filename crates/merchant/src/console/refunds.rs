@@ -34,6 +34,10 @@ mod view;
 /// Refunds a page lists.
 const PAGE_SIZE: u32 = 50;
 
+/// Why a refund to one of the shop's own receiving addresses is refused.
+const OWN_ADDRESS: &str = "That address is one of the shop's own receiving addresses: a transfer \
+     there would read as a payment and give nothing back. Give the address the refund should reach.";
+
 /// What the navigation counts beside Refunds: the requests waiting for a decision.
 pub async fn count(store: &Store) -> Result<u64, StoreError> {
     store.count_refunds(RefundState::Requested).await

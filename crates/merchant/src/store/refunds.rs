@@ -107,6 +107,18 @@ const OF_PAYMENT: &str = "SELECT * FROM refunds
      ORDER BY requested_at, id";
 
 impl Write {
+    /// Whether `address` is where some checkout's payments are received: the merchant's own.
+    pub async fn receives_at(&mut self, address: &Address) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM checkouts WHERE to_address = $1 LIMIT 1")
+                .bind(address.to_string())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(found.is_some())
+    }
+}
+
+impl Write {
     /// The refund `id`, locked on Postgres until this write ends.
     pub async fn refund(&mut self, id: &str) -> Result<Option<Refund>, StoreError> {
         let lock = self.lock();

@@ -128,6 +128,7 @@ fn not_done(console: &Console, refund: &Refund, not: &NotDone) -> (StatusCode, S
             StatusCode::UNPROCESSABLE_ENTITY,
             "The request's signature is not by the wallet that paid.".into(),
         ),
+        NotDone::OwnAddress => (StatusCode::UNPROCESSABLE_ENTITY, super::OWN_ADDRESS.into()),
         NotDone::Refused(rules::Refusal::NotRefundable) => (
             StatusCode::CONFLICT,
             "Nothing of this payment is left to give back: its other refunds, approved or sent, \

@@ -134,6 +134,7 @@ fn said(console: &Console, chain: ChainId, token: Address, not: &NotDone) -> (St
                 amount(*max)
             ),
         ),
+        NotDone::OwnAddress => (StatusCode::UNPROCESSABLE_ENTITY, super::OWN_ADDRESS.into()),
         NotDone::NoPayment => (
             StatusCode::CONFLICT,
             "The chain no longer shows this payment as it was read (a reorganisation may have \
