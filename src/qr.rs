@@ -2,8 +2,9 @@
 //! theme colours it, with the quiet zone wallets need to find it.
 
 use qrcode::bits::Bits;
+use qrcode::canvas::Canvas;
 use qrcode::types::Mode;
-use qrcode::{Color, EcLevel, QrCode, Version};
+use qrcode::{Color, EcLevel, Version};
 
 /// Modules of empty margin around the code, as the QR standard asks.
 const QUIET_ZONE: usize = 4;
@@ -70,11 +71,98 @@ fn segments(text: &[u8], version: i16) -> Vec<(Mode, &[u8])> {
     segments
 }
 
-/// The SVG of a QR code holding `text`, or none if it does not fit in a QR code.
-pub fn svg(text: &str) -> Option<String> {
+/// Error correction codewords per block at level M, by version (1 to 40; ISO/IEC 18004 Table 9).
+const EC_PER_BLOCK: [u8; 40] = [
+    10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28, 28, 26, 26, 26, 26, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+];
+/// Blocks at level M, by version (the same table).
+const BLOCKS: [u8; 40] = [
+    1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21, 23, 25,
+    26, 28, 29, 31, 33, 35, 37, 38, 40, 43, 45, 47, 49,
+];
+
+/// `x` times `y` in GF(2^8) modulo the QR code's polynomial x^8 + x^4 + x^3 + x^2 + 1.
+fn gf_mul(x: u8, y: u8) -> u8 {
+    let mut product = 0u8;
+    for i in (0..8).rev() {
+        product = (product << 1) ^ ((product >> 7) * 0x1d);
+        product ^= ((y >> i) & 1) * x;
+    }
+    product
+}
+
+/// The Reed-Solomon generator polynomial of `degree`, (x - 2^0)(x - 2^1)…(x - 2^(degree-1)),
+/// its leading 1 left out, highest power first.
+fn generator(degree: usize) -> Vec<u8> {
+    let mut poly = vec![0u8; degree];
+    poly[degree - 1] = 1;
+    let mut root = 1u8;
+    for _ in 0..degree {
+        for j in 0..degree {
+            poly[j] = gf_mul(poly[j], root);
+            if j + 1 < degree {
+                poly[j] ^= poly[j + 1];
+            }
+        }
+        root = gf_mul(root, 2);
+    }
+    poly
+}
+
+/// The data's codewords and their error correction, each interleaved block by block, as a code of
+/// `version` at level M places them: what qrcode's `ec::construct_codewords` gives, with the
+/// generator computed for the one degree needed instead of its tables of every generator and of
+/// GF(2^8)'s logarithms and of every version's blocks at every level (3.6 KB of the gzipped
+/// download, which gzip cannot shrink).
+fn codewords(data: &[u8], version: usize) -> (Vec<u8>, Vec<u8>) {
+    let (ec_len, blocks) = (
+        usize::from(EC_PER_BLOCK[version - 1]),
+        usize::from(BLOCKS[version - 1]),
+    );
+    // Short blocks first, then those one data codeword longer.
+    let (short, long) = (data.len() / blocks, data.len() % blocks);
+    let divisor = generator(ec_len);
+    let (mut split, mut ec, mut start) = (Vec::new(), Vec::new(), 0);
+    for block in 0..blocks {
+        let len = short + usize::from(block >= blocks - long);
+        let part = &data[start..start + len];
+        start += len;
+        let mut remainder = vec![0u8; ec_len];
+        for &byte in part {
+            let factor = byte ^ remainder[0];
+            remainder.rotate_left(1);
+            remainder[ec_len - 1] = 0;
+            for (r, &d) in remainder.iter_mut().zip(&divisor) {
+                *r ^= gf_mul(d, factor);
+            }
+        }
+        split.push(part);
+        ec.push(remainder);
+    }
+    let mut data_out = Vec::with_capacity(data.len());
+    for i in 0..=short {
+        for part in &split {
+            if let Some(&byte) = part.get(i) {
+                data_out.push(byte);
+            }
+        }
+    }
+    let mut ec_out = Vec::with_capacity(ec_len * blocks);
+    for i in 0..ec_len {
+        for block in &ec {
+            ec_out.push(block[i]);
+        }
+    }
+    (data_out, ec_out)
+}
+
+/// The modules of a QR code holding `text` at level M, in the smallest version it fits, dark or
+/// light, row by row; and its width. `None` if it fits in no version.
+fn code(text: &str) -> Option<(Vec<Color>, usize)> {
     // Medium error correction: a phone camera reads it off a screen with glare. In the smallest
     // version it fits.
-    let code = (1..=40).find_map(|version| {
+    let (version, bits) = (1..=40).find_map(|version| {
         let mut bits = Bits::new(Version::Normal(version));
         for (mode, part) in segments(text.as_bytes(), version) {
             match mode {
@@ -84,12 +172,23 @@ pub fn svg(text: &str) -> Option<String> {
             }
         }
         bits.push_terminator(EcLevel::M).ok()?;
-        QrCode::with_bits(bits, EcLevel::M).ok()
+        Some((version, bits))
     })?;
-    let width = code.width();
+    // What qrcode's `QrCode::with_bits` does, with the codewords made here.
+    let (data, ec) = codewords(&bits.into_bytes(), version as usize);
+    let mut canvas = Canvas::new(Version::Normal(version), EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    let width = Version::Normal(version).width() as usize;
+    Some((canvas.apply_best_mask().into_colors(), width))
+}
+
+/// The SVG of a QR code holding `text`, or none if it does not fit in a QR code.
+pub fn svg(text: &str) -> Option<String> {
+    let (colors, width) = code(text)?;
     let side = width + 2 * QUIET_ZONE;
     let mut path = String::with_capacity(width * width * 4);
-    for (i, color) in code.to_colors().iter().enumerate() {
+    for (i, color) in colors.iter().enumerate() {
         if *color == Color::Dark {
             let (x, y) = (i % width + QUIET_ZONE, i / width + QUIET_ZONE);
             path.push_str(&format!("M{x} {y}h1v1h-1z"));
@@ -103,7 +202,69 @@ pub fn svg(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qrcode::QrCode;
     use usdt_checkout_protocol::{ChainId, TransferRequest};
+
+    /// A fixed pseudo-random walk of bytes (xorshift).
+    fn bytes(seed: &mut u64, n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_codewords_are_qrcodes_own_for_every_version() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for version in 1..=40i16 {
+            // A code's full data capacity at level M, as qrcode pads it.
+            let mut bits = Bits::new(Version::Normal(version));
+            bits.push_terminator(EcLevel::M).unwrap();
+            let capacity = bits.into_bytes().len();
+            for _ in 0..3 {
+                let data = bytes(&mut seed, capacity);
+                let expected =
+                    qrcode::ec::construct_codewords(&data, Version::Normal(version), EcLevel::M)
+                        .unwrap();
+                assert_eq!(codewords(&data, version as usize), expected, "{version}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_modules_are_qrcodes_own_for_the_same_segments() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut texts: Vec<String> = vec!["".into(), "ethereum:0x0@1".into(), "x".repeat(2_000)];
+        for _ in 0..20 {
+            let (token, to) = (bytes(&mut seed, 20), bytes(&mut seed, 20));
+            texts.push(format!(
+                "ethereum:0x{}@56/transfer?address=0x{}&uint256=24995001",
+                usdt_checkout_protocol::hex::encode(&token),
+                usdt_checkout_protocol::hex::encode(&to).to_uppercase()
+            ));
+        }
+        for text in &texts {
+            let (colors, width) = code(text).unwrap();
+            let version = (1..=40)
+                .find(|&v| Version::Normal(v).width() as usize == width)
+                .unwrap();
+            let mut bits = Bits::new(Version::Normal(version));
+            for (mode, part) in segments(text.as_bytes(), version) {
+                match mode {
+                    Mode::Numeric => bits.push_numeric_data(part).unwrap(),
+                    Mode::Alphanumeric => bits.push_alphanumeric_data(part).unwrap(),
+                    _ => bits.push_byte_data(part).unwrap(),
+                }
+            }
+            bits.push_terminator(EcLevel::M).unwrap();
+            let expected = QrCode::with_bits(bits, EcLevel::M).unwrap();
+            assert_eq!(colors, expected.to_colors(), "{text}");
+        }
+    }
 
     /// Reads the dark modules back out of the SVG this module draws.
     fn modules(svg: &str) -> (usize, Vec<(usize, usize)>) {
