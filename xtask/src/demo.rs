@@ -258,6 +258,8 @@ widget_dir = "{widget}"
 
 [gateway]
 url = "http://127.0.0.1:{GATEWAY_PORT}"
+# The sandbox in test mode: the console may pay a refund from its test account.
+sandbox = true
 api_key = "{API_KEY}"
 private_key = "{private_key}"
 webhook_public_key = "{gateway_key}"

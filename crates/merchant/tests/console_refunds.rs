@@ -27,6 +27,7 @@ on_both!(
     two_approvals_at_once_that_exceed_the_payment_one_wins,
     an_unproven_request_says_so_with_its_email_escaped,
     a_refund_started_from_a_payment_shows_its_exact_transfer,
+    only_a_sandbox_gateway_offers_to_pay_a_refund_from_its_test_account,
 );
 
 const CHAIN: ChainId = ChainId(31337);
@@ -539,4 +540,45 @@ async fn a_refund_started_from_a_payment_shows_its_exact_transfer(db: Db) {
     let script = h.get(&mut ana, "/console/static/refunds.js").await;
     assert_eq!(script.status, StatusCode::OK);
     assert!(script.body.contains("eth_sendTransaction"));
+}
+
+/// `gateway.sandbox` offers the sandbox's test account to pay an approved refund; without it
+/// there is no such button nor route. A sandbox that cannot pay changes nothing and says so.
+async fn only_a_sandbox_gateway_offers_to_pay_a_refund_from_its_test_account(db: Db) {
+    let h = harness(db, "refund-sandbox", "").await;
+    let (order, paid) = wrong_network(&h, "sandbox", 10 * USDT).await;
+    let refund = ask(&h, &order, &paid, 3 * USDT, None).await;
+    let (mut ana, csrf) = h.signed_in("ana", Role::Operator).await;
+    let page = format!("/console/refunds/{refund}");
+    let pay = format!("{page}/sandbox-pay");
+    h.post(&mut ana, &format!("{page}/approve"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(state_of(&h, &refund).await, RefundState::Approved);
+    let shown = h.get(&mut ana, &page).await;
+    assert!(!shown.body.contains("sandbox-pay"), "{}", shown.body);
+    let reply = h.post(&mut ana, &pay, &[("csrf", &csrf)]).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+
+    // The same database behind a server whose gateway is the sandbox (here unreachable).
+    let toml = h.toml.replace("[gateway]\n", "[gateway]\nsandbox = true\n");
+    let (app, store) = server_of(&toml).await;
+    let test_mode = Harness {
+        app,
+        store,
+        dir: h.dir.clone(),
+        toml,
+        owns_dir: false,
+    };
+    let shown = test_mode.get(&mut ana, &page).await;
+    assert!(
+        shown.body.contains("Pay from the sandbox"),
+        "{}",
+        shown.body
+    );
+    let before = test_mode.actions().await.len();
+    let reply = test_mode.post(&mut ana, &pay, &[("csrf", &csrf)]).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
+    assert!(reply.body.contains("Nothing was sent"), "{}", reply.body);
+    assert_eq!(test_mode.actions().await.len(), before, "nothing audited");
+    assert_eq!(state_of(&h, &refund).await, RefundState::Approved);
 }

@@ -125,6 +125,7 @@ impl Config {
         s.section("Gateway")
             .plain("gateway.api", self.gateway_api.dialect().name())
             .plain("gateway.url", redacted_url(&self.gateway_url, false))
+            .plain("gateway.sandbox", self.gateway_sandbox.to_string())
             .secret("gateway.api_key", !self.api_key.is_empty())
             .plain(
                 "gateway.requests_per_minute",

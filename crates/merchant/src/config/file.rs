@@ -106,6 +106,10 @@ pub(super) struct GatewayFile {
     pub(super) limit_per_minute: Option<usize>,
     pub(super) reconcile_interval_seconds: Option<u64>,
     pub(super) timeout_seconds: Option<u64>,
+    /// The gateway is this product's sandbox in test mode: the console may have it pay a refund
+    /// from the merchant's test account.
+    #[serde(default)]
+    pub(super) sandbox: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]

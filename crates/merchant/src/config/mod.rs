@@ -64,6 +64,9 @@ pub struct Config {
     /// next request's) before its connection is closed.
     pub header_timeout: Duration,
     pub gateway_url: String,
+    /// The gateway is this product's sandbox in test mode (`gateway.sandbox`), so the console
+    /// offers paying a refund from its test account.
+    pub gateway_sandbox: bool,
     pub api_key: String,
     pub requests_per_minute: usize,
     pub reconcile_interval: Duration,
@@ -262,6 +265,7 @@ pub fn parse(
             Some(_) => return Err("header_timeout_seconds must be from 1 to 300".into()),
         }),
         gateway_url,
+        gateway_sandbox: g.sandbox,
         api_key,
         requests_per_minute,
         reconcile_interval: Duration::from_secs(g.reconcile_interval_seconds.unwrap_or(15).max(1)),

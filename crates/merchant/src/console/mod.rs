@@ -157,6 +157,7 @@ fn signed_in() -> Table<Arc<Console>> {
         .post("/console/refunds/{id}/approve", refunds::actions::approve)
         .post("/console/refunds/{id}/refuse", refunds::actions::refuse)
         .post("/console/refunds/{id}/paste", refunds::paste::paste)
+        .post("/console/refunds/{id}/sandbox-pay", refunds::sandbox::pay)
         .get(
             "/console/payments/{chain}/{tx}/{log}/refund",
             refunds::start::page,

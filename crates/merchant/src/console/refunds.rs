@@ -27,6 +27,7 @@ use crate::store::{Store, StoreError};
 
 pub mod actions;
 pub mod paste;
+pub mod sandbox;
 pub mod start;
 pub mod transfer;
 mod view;

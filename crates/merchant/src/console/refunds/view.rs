@@ -154,6 +154,7 @@ pub async fn render(
                         (transfer::ways_to_pay(refund, &amount, &network))
                     }
                 }
+                @if offers.paste && app.config.gateway_sandbox { (super::sandbox::form(signed, &id)) }
                 @if offers.paste { (super::paste::form(signed, &id, said)) }
             }
         }
