@@ -88,6 +88,12 @@ function plural(n, one, many) {
   return n === 1 ? `1 ${one}` : `${n} ${many}`;
 }
 
+// The number a navigation count shows (none shown is none).
+function countIn(part) {
+  const count = part.querySelector(".count");
+  return count ? Number.parseInt(count.textContent, 10) || 0 : 0;
+}
+
 // What a replaced part says, given how many of its rows are new or changed.
 function described(name, changed, part) {
   switch (name) {
@@ -100,10 +106,26 @@ function described(name, changed, part) {
     case "exceptions":
       return changed ? plural(changed, "exception changed", "exceptions changed") : "the exceptions changed";
     case "nav-exceptions": {
-      const count = part.querySelector(".count");
-      const n = count ? Number.parseInt(count.textContent, 10) || 0 : 0;
+      const n = countIn(part);
       return n ? plural(n, "exception to look at", "exceptions to look at") : "no exceptions to look at";
     }
+    case "refunds":
+      return changed ? plural(changed, "refund changed", "refunds changed") : "the refunds changed";
+    case "order-refunds":
+      return changed ? plural(changed, "refund of this order changed", "refunds of this order changed") : "the order's refunds changed";
+    case "refund-facts":
+      return "the refund's details changed";
+    case "nav-refunds": {
+      // The requests waiting for an operator's approval or refusal.
+      const n = countIn(part);
+      return n ? plural(n, "refund request to decide", "refund requests to decide") : "no refund requests to decide";
+    }
+    case "refund-requested":
+    case "refund-approved":
+    case "refund-sent":
+    case "refund-refused":
+      // A refund's actions are named by its state: a new name is a new state.
+      return `the refund is now ${name.slice("refund-".length)}`;
     default:
       return null;
   }
