@@ -3,7 +3,7 @@
 //! by [`render`]. It reads only what is kept: the chain payments attached, the gateway's
 //! webhooks (their signatures verified) and reports refused, its own facts of when the gateway said paid or
 //! expired, the fulfillment event with each attempt and its answer, claims under review, the
-//! receipt once paid, and the staff's notes and actions.
+//! receipt once paid, its refunds, and the staff's notes and actions.
 
 use maud::{Markup, html};
 use usdt_checkout_protocol::{ChainId, ChainRegistry, format_units};
@@ -11,6 +11,8 @@ use usdt_checkout_protocol::{ChainId, ChainRegistry, format_units};
 use super::layout::{self, query_value, state_label};
 use crate::domain::Checkout;
 use crate::store::{AuditRecord, OrderHistory};
+
+mod refunds;
 
 /// A fact an entry shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +242,7 @@ pub fn timeline(checkout: &Checkout, facts: &Facts) -> Vec<Entry> {
             );
         }
     }
+    entries.extend(refunds::entries(facts));
     if let Some(href) = &facts.receipt {
         let at = gateway.success_at.unwrap_or(checkout.updated_at);
         entries.push(Entry::new(at, "Signed receipt issued").with(
@@ -435,6 +438,7 @@ mod tests {
                 log_index: 1,
                 requested_at: 1_500,
             }],
+            refunds: vec![],
         };
         let audit = vec![
             AuditRecord {

@@ -1,6 +1,7 @@
 //! What the store keeps of one order's history beyond its row and its chain payments, for the
 //! console's timeline: the gateway's webhooks about it and its reports refused, its
-//! fulfillment event with each attempt and its answer, and the claims of its shopper under review.
+//! fulfillment event with each attempt and its answer, the claims of its shopper under review,
+//! and its refunds.
 
 use sqlx::Row;
 
@@ -8,6 +9,7 @@ use super::chain::stored_hash;
 use super::reports::refused_report;
 use super::{RefusedReport, Store, StoreError};
 use crate::domain::Checkout;
+use crate::refunds::Refund;
 
 /// A webhook about an order, its signature verified (those refused as about another order are
 /// kept too, as a [`RefusedReport`] under the same key): when it came, its dedupe key, the
@@ -62,6 +64,8 @@ pub struct OrderHistory {
     pub refused: Vec<(String, RefusedReport)>,
     pub fulfillment: Option<Fulfillment>,
     pub claims: Vec<ClaimUnderReview>,
+    /// Asked for it or started from its page, as they are now.
+    pub refunds: Vec<Refund>,
 }
 
 fn at(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<u64>, StoreError> {
@@ -150,6 +154,7 @@ impl Store {
                 requested_at: row.try_get::<i64, _>("requested_at")? as u64,
             });
         }
+        history.refunds = self.refunds_of(&checkout.id).await?;
         Ok(history)
     }
 }
