@@ -28,6 +28,7 @@ on_both!(
     an_unproven_request_says_so_with_its_email_escaped,
     a_refund_started_from_a_payment_shows_its_exact_transfer,
     only_a_sandbox_gateway_offers_to_pay_a_refund_from_its_test_account,
+    an_orders_timeline_shows_its_refunds_asked_decided_and_sent,
 );
 
 const CHAIN: ChainId = ChainId(31337);
@@ -581,4 +582,89 @@ async fn only_a_sandbox_gateway_offers_to_pay_a_refund_from_its_test_account(db:
     assert!(reply.body.contains("Nothing was sent"), "{}", reply.body);
     assert_eq!(test_mode.actions().await.len(), before, "nothing audited");
     assert_eq!(state_of(&h, &refund).await, RefundState::Approved);
+}
+
+/// The order's timeline, the part of its page between its heading and the next section.
+fn timeline_of(page: &str) -> &str {
+    let start = page
+        .find(r#"data-live="timeline""#)
+        .unwrap_or_else(|| panic!("no timeline: {page}"));
+    let end = page[start..]
+        .find("</ol>")
+        .map_or(page.len(), |e| start + e);
+    &page[start..end]
+}
+
+async fn an_orders_timeline_shows_its_refunds_asked_decided_and_sent(db: Db) {
+    let h = harness(db, "refund-timeline", "").await;
+    let (order, paid) = wrong_network(&h, "timeline", 10 * USDT).await;
+    let sent = ask(&h, &order, &paid, 2 * USDT, Some("me@example.com")).await;
+    let refused = ask(&h, &order, &paid, 3 * USDT, None).await;
+    let (mut ana, csrf) = h.signed_in("ana", Role::Operator).await;
+    let page = h.get(&mut ana, &format!("/console/orders/{order}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let timeline = timeline_of(&page.body);
+    assert_eq!(
+        timeline
+            .matches("Refund of 2 USDT asked by the shopper")
+            .count(),
+        1,
+        "{timeline}"
+    );
+    assert!(timeline.contains("UNPROVEN"), "{timeline}");
+    assert!(timeline.contains("me@example.com"), "{timeline}");
+    assert!(!timeline.contains("approved by"), "{timeline}");
+
+    let reply = h
+        .post(
+            &mut ana,
+            &format!("/console/refunds/{sent}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let hostile = "<img src=x onerror=alert(1)> not this wallet";
+    let reply = h
+        .post(
+            &mut ana,
+            &format!("/console/refunds/{refused}/refuse"),
+            &[("csrf", &csrf), ("reason", hostile)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let mut transfer = payment(&h.app, OTHER, 0x78, 2 * USDT);
+    transfer.to = SHOPPER.parse().unwrap();
+    transfer.timestamp_ms = now_ms() / 1000 * 1000 + 2000;
+    let entry = usdt_checkout_server::store::AuditEntry {
+        at: now_ms(),
+        actor: "chain watcher".into(),
+        action: "refund.sent".into(),
+        ..Default::default()
+    };
+    let marked = h
+        .app
+        .checkouts
+        .refund_sent(&sent, OTHER, &transfer, entry)
+        .await
+        .unwrap();
+    assert!(marked.is_ok(), "{marked:?}");
+
+    let page = h.get(&mut ana, &format!("/console/orders/{order}")).await;
+    let timeline = timeline_of(&page.body);
+    for said in [
+        "Refund of 2 USDT approved by ana",
+        "Refund of 2 USDT sent",
+        "Refund of 3 USDT refused by ana",
+        "&lt;img src=x onerror=alert(1)&gt; not this wallet",
+        transfer.tx_id.as_str(),
+        &format!("/api/refunds/{sent}/receipt"),
+        &format!("/console/refunds/{refused}"),
+    ] {
+        assert!(timeline.contains(said), "{said} in {timeline}");
+    }
+    assert!(!page.body.contains("<img src=x"), "{}", page.body);
+    // Asked, then approved, then sent: in that order.
+    let at = |s: &str| timeline.find(s).unwrap();
+    assert!(at("Refund of 2 USDT asked") < at("Refund of 2 USDT approved"));
+    assert!(at("Refund of 2 USDT approved") < at("Refund of 2 USDT sent"));
 }
