@@ -645,3 +645,388 @@ async fn an_operator_attaches_unmatched_payments_by_keyboard_and_resends_a_faile
         "the shopper's console stays clean: {errors:?}"
     );
 }
+
+/// What an order asks, from its status view: the address, the token and the atomic amount.
+fn asked_of(
+    view: &serde_json::Value,
+) -> (
+    usdt_checkout_protocol::Address,
+    usdt_checkout_protocol::Address,
+    u128,
+) {
+    let payment = &view["payment"];
+    let address = |field: &str| payment[field].as_str().unwrap().parse().unwrap();
+    let amount = payment["amountAtomic"].as_str().expect("the amount asked");
+    (
+        address("toAddress"),
+        address("tokenContract"),
+        amount.parse().unwrap(),
+    )
+}
+
+/// `GET /api/checkouts/{id}/refunds`, as the shopper's widget reads it.
+async fn shoppers_refunds(world: &World, id: &str) -> serde_json::Value {
+    world
+        .get_json(&format!("{}/api/checkouts/{id}/refunds", world.server.url))
+        .await
+}
+
+/// The world's fulfillment events of type `refund.sent`.
+fn refunds_sent(world: &World) -> Vec<serde_json::Value> {
+    world
+        .fulfilled()
+        .into_iter()
+        .filter(|e| e["type"] == "refund.sent")
+        .collect()
+}
+
+/// On an approved refund's page: the QR code drawn, MetaMask's link to the exact transfer (of
+/// `atomic` units, on anvil's chain), and
+/// no browser-wallet button in a browser without a wallet.
+async fn the_transfer_is_offered(console: &ConsoleBrowser, atomic: u128) {
+    let offered = console
+        .browser
+        .script(
+            "const qr = document.querySelector('section.transfer img.qr');
+             const metamask = [...document.querySelectorAll('section.transfer a')]
+               .find((a) => a.textContent.includes('MetaMask'));
+             const wallet = document.getElementById('wallet-pay');
+             return {qr: qr.complete && qr.naturalWidth > 0,
+                     metamask: metamask && metamask.getAttribute('href'),
+                     walletShown: wallet.getClientRects().length > 0};",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        offered["qr"],
+        json!(true),
+        "the QR code is drawn: {offered}"
+    );
+    assert!(
+        offered["metamask"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("https://link.metamask.io/send/")
+                && h.contains("@31337/transfer?address=")
+                && h.ends_with(&format!("&uint256={atomic}"))),
+        "{offered}"
+    );
+    assert_eq!(
+        offered["walletShown"],
+        json!(false),
+        "no wallet, no button: {offered}"
+    );
+}
+
+/// Presses the sandbox's pay button by keyboard, mines, and waits for the page to say the
+/// refund is sent (the page updates itself); returns the shopper's view of it.
+async fn the_sandbox_pays(
+    console: &ConsoleBrowser,
+    world: &World,
+    order: &str,
+) -> serde_json::Value {
+    console
+        .tab_to("the sandbox's pay button", |f| {
+            f["tag"] == "button" && f["text"] == "Pay from the sandbox's test account"
+        })
+        .await;
+    // The page before the form is sent carries a mark the page it leads to has not.
+    console
+        .browser
+        .script("window.beforePaying = true;", vec![])
+        .await;
+    console.browser.press(&[keys::ENTER]).await;
+    eventually("the sandbox to have sent the transfer", WAIT, || async {
+        let left = console
+            .browser
+            .script("return window.beforePaying === true;", vec![])
+            .await;
+        (left == json!(false)).then_some(())
+    })
+    .await;
+    world.mine().await;
+    console.wait_for("dl.facts", "Sent").await;
+    console.wait_for("dl.facts", "Signed refund receipt").await;
+    let shopper = shoppers_refunds(world, order).await;
+    let sent = shopper["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["state"] == "sent")
+        .cloned()
+        .unwrap_or_else(|| panic!("the shopper sees it sent: {shopper}"));
+    let tx = sent["sentTx"].as_str().expect("the transfer's hash");
+    let facts = console.text("dl.facts").await;
+    assert!(
+        facts.contains(tx),
+        "the transfer's hash {tx} on the page: {facts}"
+    );
+    assert!(
+        console
+            .browser
+            .find(&Scope::Page, "section.transfer")
+            .await
+            .is_none(),
+        "no transfer left to make"
+    );
+    sent
+}
+
+/// The receipt the sent refund's page links, fetched and verified with
+/// `checkout-server receipt verify`; what it printed.
+async fn the_receipt_verifies(console: &ConsoleBrowser, world: &World, tx: &str) -> String {
+    let href = console
+        .browser
+        .script(
+            "const a = [...document.querySelectorAll('dl.facts a')]
+               .find((a) => a.textContent === 'Signed refund receipt');
+             return a && a.getAttribute('href');",
+            vec![],
+        )
+        .await;
+    let href = href.as_str().expect("the receipt's link");
+    let response = world
+        .http
+        .get(format!("{}{href}", world.server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{href}");
+    let text = response.text().await.unwrap();
+    let key = world.receipt_key().await;
+    let verified = verify_receipt(&text, key["publicKey"].as_str().unwrap()).unwrap();
+    assert!(verified.starts_with("valid refund: "), "{verified}");
+    assert!(verified.contains(&tx.to_lowercase()), "{verified}");
+    verified
+}
+
+/// A shopper paid 2 USDT more than their order asked from their own wallet, and asks the excess
+/// back with a request their paying wallet signs (EIP-191, as the widget will have it signed).
+/// An operator, with the keyboard alone, sees one refund waiting in the navigation, finds it in
+/// Refunds, proven, approves it, and pays it from the sandbox's test account; the page says it
+/// is sent by itself, with the transfer's hash and its signed receipt, which
+/// `checkout-server receipt verify` accepts. The shop is told once, and the shopper reads it sent.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn an_operator_by_keyboard_approves_a_proven_refund_of_an_overpayment_and_the_sandbox_pays_it()
+ {
+    let world = world_with(
+        "console-refund-proven",
+        Storefront {
+            sandbox: true,
+            ..Storefront::default()
+        },
+    )
+    .await;
+    add_staff(&world, "oli", "operator");
+    let view = world.checkout("tee", "overpaying-shopper").await;
+    let order = view["id"].as_str().unwrap().to_owned();
+    let (to, usdt, asked) = asked_of(&view);
+    let wallet = Wallet::on(&world.anvil.rpc_url, 5).await;
+    let paid = wallet.send(usdt, to, asked + 2_000_000).await;
+    world.mine().await;
+    world.mine().await;
+    world.wait_state(&order, "paid").await;
+
+    // The shopper's widget offers the excess, and the wallet that paid signs the request.
+    let offered = shoppers_refunds(&world, &order).await;
+    let refundable = &offered["refundable"][0];
+    assert_eq!(refundable["max"], "2", "{offered}");
+    assert_eq!(
+        refundable["sourceTx"],
+        paid.to_lowercase().as_str(),
+        "{offered}"
+    );
+    let message = refundable["message"].as_str().expect("the message to sign");
+    let (status, asked_back) = world
+        .post(
+            &format!("/api/checkouts/{order}/refunds"),
+            json!({
+                "chainId": refundable["chainId"],
+                "sourceTx": refundable["sourceTx"],
+                "sourceLogIndex": refundable["sourceLogIndex"],
+                "amount": "2",
+                "destination": refundable["from"],
+                "signature": wallet.sign(message).await,
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{asked_back}");
+    assert_eq!(asked_back["proven"], json!(true), "{asked_back}");
+
+    let console = ConsoleBrowser::start(&world.server.url, "refund-proven").await;
+    console.sign_in("oli").await;
+    let waiting = console.text("#nav-refunds").await;
+    assert!(waiting.contains('1'), "one refund to decide: {waiting:?}");
+    console.snap("one-refund-waiting").await;
+    console
+        .tab_to("Refunds in the navigation", |f| {
+            f["href"] == "/console/refunds"
+        })
+        .await;
+    console.browser.press(&[keys::ENTER]).await;
+    console.wait_for("h1", "Refunds").await;
+    let row = console.wait_for("tbody tr", "2 USDT").await;
+    assert!(row.contains("Proven") && row.contains("Requested"), "{row}");
+    console.snap("refunds-list").await;
+    console
+        .tab_to("the refund's link", |f| {
+            f["href"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("/console/refunds/rf_"))
+        })
+        .await;
+    console.browser.press(&[keys::ENTER]).await;
+    console.wait_for("h2", "Decide").await;
+    let facts = console.text("dl.facts").await;
+    for said in ["Proven", "Signed by the wallet that paid", &order, "2 USDT"] {
+        assert!(facts.contains(said), "{said:?} in {facts}");
+    }
+    console.snap("refund-requested").await;
+    console
+        .tab_to("the approve button", |f| {
+            f["tag"] == "button" && f["text"].as_str().is_some_and(|t| t.starts_with("Approve"))
+        })
+        .await;
+    console.browser.press(&[keys::ENTER]).await;
+    console.wait_for("h2", "Pay this refund").await;
+    console.wait_for("dl.facts", "Approved").await;
+    the_transfer_is_offered(&console, 2_000_000).await;
+    console.snap("refund-approved").await;
+
+    let sent = the_sandbox_pays(&console, &world, &order).await;
+    assert_eq!(sent["amount"], "2", "{sent}");
+    assert_eq!(sent["destination"], refundable["from"], "{sent}");
+    let tx = sent["sentTx"].as_str().unwrap().to_owned();
+    console.snap("refund-sent").await;
+    the_receipt_verifies(&console, &world, &tx).await;
+
+    eventually("the refund.sent event", WAIT, || async {
+        (!refunds_sent(&world).is_empty()).then_some(())
+    })
+    .await;
+    world.mine().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = refunds_sent(&world);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["transaction"], tx.to_lowercase().as_str());
+    assert_eq!(events[0]["checkoutId"], order.as_str());
+    console.goto("/console/refunds").await;
+    console.wait_for("tbody tr", "Sent").await;
+    console.snap("refunds-list-sent").await;
+}
+
+/// An exchange paid part of an order from an account of its own, and the order expired. The
+/// shopper, whose exchange cannot sign, asks twice without proof, giving an address and an
+/// email: the console shows each UNPROVEN with the email. An operator refuses the first with a
+/// reason the shopper then reads, approves the second, and the sandbox pays it: sent.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn an_operator_refuses_one_unproven_refund_of_an_expired_order_and_pays_another() {
+    let world = world_with(
+        "console-refund-unproven",
+        Storefront {
+            sandbox: true,
+            order_lifetime_seconds: Some(15),
+            ..Storefront::default()
+        },
+    )
+    .await;
+    add_staff(&world, "oli", "operator");
+    let view = world.checkout("tee", "exchange-shopper").await;
+    let order = view["id"].as_str().unwrap().to_owned();
+    let (to, usdt, _) = asked_of(&view);
+    let exchange = Wallet::on(&world.anvil.rpc_url, 6).await;
+    exchange.send(usdt, to, 5_000_000).await;
+    world.mine().await;
+    world.mine().await;
+    world.wait_state(&order, "expired").await;
+
+    let offered = shoppers_refunds(&world, &order).await;
+    let refundable = &offered["refundable"][0];
+    assert_eq!(refundable["max"], "5", "all of it: {offered}");
+    let own = Wallet::on(&world.anvil.rpc_url, 7)
+        .await
+        .shopper
+        .to_string();
+    let ask = |amount: &str, email: &str| {
+        json!({
+            "chainId": refundable["chainId"],
+            "sourceTx": refundable["sourceTx"],
+            "sourceLogIndex": refundable["sourceLogIndex"],
+            "amount": amount,
+            "destination": own,
+            "email": email,
+        })
+    };
+    let path = format!("/api/checkouts/{order}/refunds");
+    let (status, first) = world.post(&path, ask("5", "first@shopper.example")).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["proven"], json!(false), "{first}");
+    let (status, second) = world.post(&path, ask("4.5", "shopper@mail.example")).await;
+    assert_eq!(status, 201, "{second}");
+
+    let console = ConsoleBrowser::start(&world.server.url, "refund-unproven").await;
+    console.sign_in("oli").await;
+    assert!(console.text("#nav-refunds").await.contains('2'));
+    console.goto("/console/refunds").await;
+    let row = console.wait_for("tbody tr", "4.5 USDT").await;
+    assert!(row.contains("UNPROVEN"), "{row}");
+    console.snap("two-unproven").await;
+
+    // The first: refused, with a reason.
+    let page_of =
+        |refund: &serde_json::Value| format!("/console/refunds/{}", refund["id"].as_str().unwrap());
+    console.goto(&page_of(&first)).await;
+    console.wait_for("h2", "Decide").await;
+    let facts = console.text("dl.facts").await;
+    for said in [
+        "UNPROVEN",
+        "first@shopper.example",
+        "No signature",
+        "5 USDT",
+    ] {
+        assert!(facts.contains(said), "{said:?} in {facts}");
+    }
+    console.snap("unproven-requested").await;
+    console.tab_to_id("refuse-reason").await;
+    let reason = "The exchange says this withdrawal is not yours.";
+    console.type_keys(reason).await;
+    console
+        .tab_to("the refuse button", |f| {
+            f["tag"] == "button" && f["text"] == "Refuse"
+        })
+        .await;
+    console.browser.press(&[keys::ENTER]).await;
+    console.wait_for("dl.facts", "Refused").await;
+    console.wait_for("dl.facts", reason).await;
+    console.snap("unproven-refused").await;
+    let shopper = shoppers_refunds(&world, &order).await;
+    let refused = shopper["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == first["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(refused["state"], "refused", "{shopper}");
+    assert_eq!(refused["reason"], reason, "{shopper}");
+
+    // The second: approved, and paid through the sandbox.
+    console.goto(&page_of(&second)).await;
+    console.wait_for("dl.facts", "shopper@mail.example").await;
+    console
+        .tab_to("the approve button", |f| {
+            f["tag"] == "button" && f["text"].as_str().is_some_and(|t| t.starts_with("Approve"))
+        })
+        .await;
+    console.browser.press(&[keys::ENTER]).await;
+    console.wait_for("h2", "Pay this refund").await;
+    the_transfer_is_offered(&console, 4_500_000).await;
+    console.snap("unproven-approved").await;
+    let sent = the_sandbox_pays(&console, &world, &order).await;
+    assert_eq!(sent["id"], second["id"]);
+    assert_eq!(sent["amount"], "4.5");
+    assert_eq!(sent["proven"], json!(false));
+    console.snap("unproven-sent").await;
+    the_receipt_verifies(&console, &world, sent["sentTx"].as_str().unwrap()).await;
+}

@@ -248,6 +248,9 @@ pub struct Storefront {
     /// The first chain's `underpaid_tolerance`, as the configuration writes it
     /// (`USDT = { amount = "1" }`): none unless said.
     pub underpaid_tolerance: Option<&'static str>,
+    /// The gateway is the sandbox in test mode (`gateway.sandbox = true`): the console offers
+    /// to pay an approved refund from the merchant's test account. Off unless said.
+    pub sandbox: bool,
 }
 
 impl Default for Storefront {
@@ -273,6 +276,7 @@ impl Default for Storefront {
             chain_defaults: false,
             minimal_lists: false,
             underpaid_tolerance: None,
+            sandbox: false,
         }
     }
 }
@@ -405,6 +409,7 @@ api_key = "{api_key}"
 {gateway}
 reconcile_interval_seconds = {reconcile}
 {budget}
+{sandbox}
 
 [rates]
 # The sandbox's own rate list: BlockATM documents none.
@@ -437,6 +442,11 @@ currency = "USDT"
                 .checkouts_per_client_per_minute
                 .unwrap_or(100_000),
             reconcile = storefront.reconcile_interval_seconds.unwrap_or(1),
+            sandbox = if storefront.sandbox {
+                "sandbox = true"
+            } else {
+                ""
+            },
             rates_refresh = storefront
                 .rates_refresh_seconds
                 .map(|s| format!("refresh_seconds = {s}"))
