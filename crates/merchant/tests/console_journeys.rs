@@ -881,6 +881,10 @@ async fn an_operator_by_keyboard_approves_a_proven_refund_of_an_overpayment_and_
     for said in ["Proven", "Signed by the wallet that paid", &order, "2 USDT"] {
         assert!(facts.contains(said), "{said:?} in {facts}");
     }
+    assert!(
+        !facts.contains("Asked for"),
+        "the order is named once, as the one the payment counts for: {facts}"
+    );
     console.snap("refund-requested").await;
     console
         .tab_to("the approve button", |f| {
@@ -999,6 +1003,11 @@ async fn an_operator_refuses_one_unproven_refund_of_an_expired_order_and_pays_an
     console.browser.press(&[keys::ENTER]).await;
     console.wait_for("dl.facts", "Refused").await;
     console.wait_for("dl.facts", reason).await;
+    let facts = console.text("dl.facts").await;
+    assert!(
+        facts.contains("No signature") && !facts.contains("before approving"),
+        "decided, no advice on deciding: {facts}"
+    );
     console.snap("unproven-refused").await;
     let shopper = shoppers_refunds(&world, &order).await;
     let refused = shopper["refunds"]

@@ -81,9 +81,11 @@ pub async fn render(
                 @if refund.requested_by.is_none() {
                     @if refund.proven() {
                         " Signed by the wallet that paid."
-                    } @else {
+                    } @else if refund.state == RefundState::Requested {
                         " No signature: the paying wallet did not prove this request (an \
                           exchange's, perhaps). Check with the shopper before approving."
+                    } @else {
+                        " No signature: the paying wallet did not prove this request."
                     }
                 }
             }
@@ -115,7 +117,9 @@ pub async fn render(
                     dt { "It sent" } dd { "The chain no longer shows this payment as it was read (a reorganisation may have taken it back)." }
                 }
             }
-            @if let Some(order) = &refund.checkout_id {
+            // Said only when it is not the order the payment counts for (a payment on the
+            // wrong network, say, unmatched but sent for this order).
+            @if let Some(order) = refund.checkout_id.as_ref().filter(|o| !counts_for(&source, o)) {
                 dt { "Asked for" } dd { "Order " a href={ "/console/orders/" (query_value(order)) } { code { (order) } } }
             }
             dt { "Asked" } dd {
@@ -174,6 +178,11 @@ pub async fn render(
         *response.status_mut() = *status;
     }
     Ok(response)
+}
+
+/// Whether `source`, the refund's payment as the chain was read, counts for `order`.
+fn counts_for<P>(source: &Option<(P, Option<String>)>, order: &str) -> bool {
+    matches!(source, Some((_, Some(owner))) if owner == order)
 }
 
 fn decide(signed: &Signed, id: &str, amount: &str, said: &Said) -> Markup {
