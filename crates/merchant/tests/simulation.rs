@@ -15,11 +15,19 @@
 //! - no order is paid without its amount confirmed on chain;
 //! - no idempotency key has two orders.
 //!
+//! Then the shoppers who overpaid, paid twice or paid late ask for refunds, which the merchant
+//! decides and pays (see the refunds module), and the audit holds that no payment and no order
+//! gives back more than the chain received, and that every refund transfer pays exactly one
+//! refund. `SIMULATION_BREAK=refund` writes a refund approved beyond its payment, as a bug
+//! would, to see the audit fail.
+//!
 //! `SIMULATION_SEED` replays a run's plan: the same shoppers, payments and faults in the same
 //! order (the processes' timing is the machine's); without it, the plan is always the same one. `SIMULATION_PAYMENTS` sets its size; CI runs
 //! the default, `cargo xtask simulate --payments 10000` the long run.
 
 mod common;
+#[path = "simulation/refunds.rs"]
+mod refunds;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -86,8 +94,15 @@ async fn payment_simulation() {
     let outcomes = run(&mut world, seed, plan.clone()).await;
     let ran = started.elapsed();
     let books = settle(&world, payments, &outcomes).await;
+    let refunding = refunds::run(&world, &outcomes, seed).await;
+    if std::env::var("SIMULATION_BREAK").as_deref() == Ok("refund") {
+        refunds::break_one(&world, &books).await;
+    }
+    let refund_books = refunds::settle(&world, &refunding).await;
     miner.abort();
-    let violations = audit(&books, &outcomes);
+    let mut violations = audit(&books, &outcomes);
+    violations.extend(refunding.refused.iter().cloned());
+    violations.extend(refunds::audit(&books, &refund_books, &refunding.transfers));
     let mut kinds = BTreeMap::<&str, usize>::new();
     for step in &plan {
         let name = match step {
@@ -129,6 +144,19 @@ async fn payment_simulation() {
         books.transfers.len(),
         books.unmatched.len(),
         books.orders.iter().filter(|o| is_paid(o)).count(),
+    );
+    println!(
+        "simulation: seed {seed}: refunds asked {:?}, decided {:?}, {} transfers sent to pay \
+         them, {} refunds sent; {} payments offered to shoppers who did not send them",
+        refunding.asked,
+        refunding.decided,
+        refunding.transfers.len(),
+        refund_books
+            .refunds
+            .iter()
+            .filter(|r| r.state == usdt_checkout_server::refunds::RefundState::Sent)
+            .count(),
+        refunding.offered_not_theirs,
     );
     assert!(
         violations.is_empty(),
