@@ -306,3 +306,69 @@ async fn in_a_browser_a_new_order_appears_live_and_the_search_being_typed_stays(
     })
     .await;
 }
+
+/// In real Chromium, on a real server: a shopper's refund request, asked while the refunds page
+/// is open, appears in its list and is said in the polite status region with the navigation's
+/// count ("1 refund request to decide"), as the exceptions' are.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn in_a_browser_a_refund_request_is_announced_with_the_count_to_decide() {
+    use common::console_world::{ConsoleBrowser, add_staff};
+    use serde_json::{Value, json};
+    use usdt_checkout_protocol::format_units;
+
+    let world = common::world("console-live-refunds").await;
+    add_staff(&world, "ana", "operator");
+    // An order paid a unit too much: the unit may be asked back.
+    let view = world.checkout("tee", "live-refund").await;
+    let id = view["id"].as_str().unwrap().to_owned();
+    let amount: u128 = view["payment"]["amountAtomic"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    world
+        .pay(
+            &view,
+            json!({"amount": format_units(amount + 1_000_000, 6), "payer": 1}),
+        )
+        .await;
+    let refunds = format!("{}/api/checkouts/{id}/refunds", world.server.url);
+    let offered =
+        usdt_checkout_testkit::eventually("the payment offered back", common::WAIT, || async {
+            world.mine().await;
+            let view = world.get_json(&refunds).await;
+            view["refundable"].as_array()?.first().cloned()
+        })
+        .await;
+
+    let console = ConsoleBrowser::start(&world.server.url, "live-refunds").await;
+    console.sign_in("ana").await;
+    console.goto("/console/refunds").await;
+    console.wait_for("main", "No refunds match.").await;
+    let asked = world
+        .http
+        .post(&refunds)
+        .json(&json!({
+            "chainId": offered["chainId"],
+            "sourceTx": offered["sourceTx"],
+            "sourceLogIndex": offered["sourceLogIndex"],
+            "amount": offered["max"],
+            "destination": offered["from"],
+            "email": "shopper@example.com",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 201, "{:?}", asked.json::<Value>().await);
+    console
+        .wait_for("#live-status", "1 refund request to decide")
+        .await;
+    let said = console.text("#live-status").await;
+    assert_eq!(
+        said, "Updated: 1 refund changed; 1 refund request to decide.",
+        "said once, each part in words"
+    );
+    console.wait_for("#nav-refunds", "1").await;
+    console.wait_for("tbody[data-live=refunds]", &id).await;
+}
