@@ -743,17 +743,29 @@ async fn the_sandbox_pays(
         (left == json!(false)).then_some(())
     })
     .await;
+    // The page it led to is the one that says "Sent" (its live updates; no reload).
+    console
+        .browser
+        .script("window.afterPaying = true;", vec![])
+        .await;
     world.mine().await;
+    // The checkout server's word first (the shopper's read), then the page's.
+    let sent = eventually("the shopper to read the refund sent", WAIT, || async {
+        let shopper = shoppers_refunds(world, order).await;
+        shopper["refunds"]
+            .as_array()?
+            .iter()
+            .find(|r| r["state"] == "sent")
+            .cloned()
+    })
+    .await;
     console.wait_for("dl.facts", "Sent").await;
     console.wait_for("dl.facts", "Signed refund receipt").await;
-    let shopper = shoppers_refunds(world, order).await;
-    let sent = shopper["refunds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["state"] == "sent")
-        .cloned()
-        .unwrap_or_else(|| panic!("the shopper sees it sent: {shopper}"));
+    let same = console
+        .browser
+        .script("return window.afterPaying === true;", vec![])
+        .await;
+    assert_eq!(same, json!(true), "the page updated itself");
     let tx = sent["sentTx"].as_str().expect("the transfer's hash");
     let facts = console.text("dl.facts").await;
     assert!(
