@@ -94,11 +94,14 @@ async fn payment_simulation() {
     let outcomes = run(&mut world, seed, plan.clone()).await;
     let ran = started.elapsed();
     let books = settle(&world, payments, &outcomes).await;
+    let settled = started.elapsed() - ran;
+    let refunds_started = Instant::now();
     let refunding = refunds::run(&world, &outcomes, seed).await;
     if std::env::var("SIMULATION_BREAK").as_deref() == Ok("refund") {
         refunds::break_one(&world, &books).await;
     }
     let refund_books = refunds::settle(&world, &refunding).await;
+    let refunds_took = refunds_started.elapsed();
     miner.abort();
     let mut violations = audit(&books, &outcomes);
     violations.extend(refunding.refused.iter().cloned());
@@ -134,10 +137,9 @@ async fn payment_simulation() {
         *thefts.entry(format!("{status} {code}")).or_default() += 1;
     }
     println!(
-        "simulation: seed {seed}: ran {ran:.0?}, settled {:.0?}; {} orders; {} transfers sent, \
-         {} taken back by reorgs; {} on chain ({} unmatched), {} orders paid; {kinds:?}; \
+        "simulation: seed {seed}: ran {ran:.0?}, settled {settled:.0?}; {} orders; {} transfers \
+         sent, {} taken back by reorgs; {} on chain ({} unmatched), {} orders paid; {kinds:?}; \
          thieves' claims answered {thefts:?}",
-        started.elapsed() - ran,
         books.orders.len(),
         sent.len(),
         sent.len() - kept,
@@ -146,8 +148,9 @@ async fn payment_simulation() {
         books.orders.iter().filter(|o| is_paid(o)).count(),
     );
     println!(
-        "simulation: seed {seed}: refunds asked {:?}, decided {:?}, {} transfers sent to pay \
-         them, {} refunds sent; {} payments offered to shoppers who did not send them",
+        "simulation: seed {seed}: refunds in {refunds_took:.0?}: asked {:?}, decided {:?}, {} \
+         transfers sent to pay them, {} refunds sent; {} payments offered to shoppers who did \
+         not send them",
         refunding.asked,
         refunding.decided,
         refunding.transfers.len(),

@@ -75,8 +75,42 @@ fn entry(actor: &str, action: &str) -> AuditEntry {
     }
 }
 
+/// How far the chain's clock is behind the wall clock, in seconds, now brought level: the
+/// reorgs are made by reverting anvil to a snapshot, which takes its clock back too, and a real
+/// chain's blocks keep time. A refund's transfer counts only when mined after its approval (by
+/// the block's time), so on a chain whose clock lags, no transfer made at once would.
+async fn chain_clock_to_now(rpc: &str) -> u64 {
+    let http = reqwest::Client::new();
+    let call = |method: &str, params: Value| {
+        http.post(rpc)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .send()
+    };
+    let block: Value = call("eth_getBlockByNumber", json!(["latest", false]))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hex = block["result"]["timestamp"].as_str().unwrap_or("0x0");
+    let chain_time = u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(0);
+    let now = now_ms() / 1000 + 1;
+    if chain_time < now {
+        let set: Value = call("evm_setNextBlockTimestamp", json!([now]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(set.get("error").is_none(), "{set}");
+    }
+    now.saturating_sub(chain_time)
+}
+
 /// The shoppers whose money may come back ask, the merchant decides and pays.
 pub async fn run(world: &World, outcomes: &[Outcome], seed: u64) -> Done {
+    let lag = chain_clock_to_now(&world.anvil.rpc_url).await;
+    println!("simulation: the chain's clock was {lag} s behind, now level");
     let staff = Arc::new(Staff {
         ana: operator(world).await,
         bo: operator(world).await,
