@@ -150,7 +150,7 @@ async fn payment_simulation() {
     println!(
         "simulation: seed {seed}: refunds in {refunds_took:.0?}: asked {:?}, decided {:?}, {} \
          transfers sent to pay them, {} refunds sent; {} payments offered to shoppers who did \
-         not send them",
+         not send them; shoppers offered nothing they sent {:?}",
         refunding.asked,
         refunding.decided,
         refunding.transfers.len(),
@@ -160,6 +160,7 @@ async fn payment_simulation() {
             .filter(|r| r.state == usdt_checkout_server::refunds::RefundState::Sent)
             .count(),
         refunding.offered_not_theirs,
+        refunding.nothing_of_theirs,
     );
     assert!(
         violations.is_empty(),

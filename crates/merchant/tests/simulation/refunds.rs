@@ -3,9 +3,9 @@
 //! wallet's signature, anvil's key, or unproven with an email), and the merchant, as two
 //! operators on two servers of the same database, approves most and refuses some; some of the
 //! requests come in pairs that fit the payment alone and not together, approved by both
-//! operators at once. Each approved refund is paid, by the sandbox's test-mode refund or by a
-//! plain ERC-20 transfer from the merchant's account, and the checkout server's watcher marks it
-//! sent. The audit then holds, for every payment and every order: what is refunded (approved or
+//! operators at once, and some single ones are approved by both at once. Each approved refund
+//! is paid, by the sandbox's test-mode refund or by a plain ERC-20 transfer from the merchant's
+//! account, and the checkout server's watcher marks it sent. The audit then holds, for every payment and every order: what is refunded (approved or
 //! sent) is at most what the chain received; every sent refund's transfer is on the chain, to
 //! its destination, of its amount, and paid no other refund; every transfer made to pay a
 //! refund is attached to exactly one.
@@ -35,10 +35,13 @@ pub struct Done {
     pub decided: BTreeMap<String, usize>,
     /// Transfers sent to pay refunds: (tx, the refund it was sent for).
     pub transfers: Vec<(String, String)>,
-    /// Requests refused though the shopper's refunds view offered them, each said.
+    /// Requests refused though the shopper's refunds view offered them, and one refund
+    /// approved twice, each said.
     pub refused: Vec<String>,
     /// Payments the shopper's refunds view offered that the shopper did not send.
     pub offered_not_theirs: usize,
+    /// Shoppers offered nothing they sent, by kind.
+    pub nothing_of_theirs: BTreeMap<&'static str, usize>,
 }
 
 /// The refunds as kept and the chain's transfers to their destinations, read at one moment.
@@ -132,6 +135,7 @@ pub async fn run(world: &World, outcomes: &[Outcome], seed: u64) -> Done {
             pair: rng.chance(20),
             refuse: rng.chance(15),
             by_sandbox: rng.chance(50),
+            twice: rng.chance(40),
         };
         let kind = outcome.kind;
         let permit = room.clone().acquire_owned().await.unwrap();
@@ -144,6 +148,7 @@ pub async fn run(world: &World, outcomes: &[Outcome], seed: u64) -> Done {
             .collect();
         tasks.push(tokio::spawn(async move {
             let mut done = one(&staff, &chain, (&server, &sandbox), &id, &sent, choice).await;
+            done.kind = kind.name();
             for said in &mut done.refused {
                 *said = format!("{} order {id}: {said}", kind.name());
             }
@@ -154,7 +159,7 @@ pub async fn run(world: &World, outcomes: &[Outcome], seed: u64) -> Done {
     let mut done = Done::default();
     for task in tasks {
         let one = task.await.expect("a refund's task");
-        for asked in one.asked {
+        for &asked in &one.asked {
             *done.asked.entry(asked).or_default() += 1;
         }
         for decided in one.decided {
@@ -163,6 +168,9 @@ pub async fn run(world: &World, outcomes: &[Outcome], seed: u64) -> Done {
         done.transfers.extend(one.transfers);
         done.refused.extend(one.refused);
         done.offered_not_theirs += one.offered_not_theirs;
+        if one.asked.is_empty() {
+            *done.nothing_of_theirs.entry(one.kind).or_default() += 1;
+        }
     }
     done
 }
@@ -173,6 +181,8 @@ struct Choice {
     /// Two requests that fit the payment alone and not together, approved at once.
     pair: bool,
     refuse: bool,
+    /// One refund approved by both operators at once.
+    twice: bool,
     by_sandbox: bool,
 }
 
@@ -182,6 +192,7 @@ struct One {
     transfers: Vec<(String, String)>,
     refused: Vec<String>,
     offered_not_theirs: usize,
+    kind: &'static str,
 }
 
 /// One shopper's refunds: asked for each payment that may be given back, decided, paid.
@@ -217,6 +228,7 @@ async fn one(
         transfers: vec![],
         refused: vec![],
         offered_not_theirs: 0,
+        kind: "",
     };
     for payment in view["refundable"].as_array().cloned().unwrap_or_default() {
         // A shopper asks back what they sent, by its transaction.
@@ -293,6 +305,23 @@ async fn one(
                     .await
                     .unwrap();
                 vec![refused]
+            }
+            // One refund approved by both operators at once (two tabs, a double click):
+            // approved once, paid once.
+            [a] if choice.twice => {
+                let (x, y) = tokio::join!(
+                    staff.ana.approve_refund(a, entry("ana", "refund.approve")),
+                    staff.bo.approve_refund(a, entry("bo", "refund.approve")),
+                );
+                let decisions = vec![x.unwrap(), y.unwrap()];
+                let approved = decisions.iter().filter(|d| d.is_ok()).count();
+                if approved != 1 {
+                    one.refused.push(format!(
+                        "refund {a} approved twice at once was approved {approved} times: \
+                         {decisions:?}"
+                    ));
+                }
+                decisions
             }
             [a] => vec![
                 staff
