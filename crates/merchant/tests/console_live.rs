@@ -20,6 +20,7 @@ use usdt_checkout_server::console::{self, Console};
 use usdt_checkout_server::staff::Role;
 
 on_both!(
+    a_change_made_while_the_page_was_drawn_is_said_when_its_stream_opens,
     a_change_reaches_an_open_stream,
     without_a_session_there_is_no_stream,
     a_stream_ends_when_its_session_does,
@@ -84,8 +85,13 @@ impl Events {
 
 /// `GET /console/events` as `browser`: the response, its body not read.
 async fn open(router: &Router, browser: &Browser) -> axum::response::Response {
+    open_at(router, browser, "/console/events").await
+}
+
+/// [`open`], at `path` (the events' path, with its query).
+async fn open_at(router: &Router, browser: &Browser, path: &str) -> axum::response::Response {
     let request = browser
-        .request(Request::get("/console/events"))
+        .request(Request::get(path))
         .body(Body::empty())
         .unwrap();
     router.clone().oneshot(request).await.unwrap()
@@ -93,7 +99,12 @@ async fn open(router: &Router, browser: &Browser) -> axum::response::Response {
 
 /// A stream opened as `browser`, past its opening event.
 async fn stream(router: &Router, browser: &Browser) -> Events {
-    let response = open(router, browser).await;
+    stream_at(router, browser, "/console/events").await
+}
+
+/// [`stream`], at `path`.
+async fn stream_at(router: &Router, browser: &Browser, path: &str) -> Events {
+    let response = open_at(router, browser, path).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
@@ -371,4 +382,18 @@ async fn in_a_browser_a_refund_request_is_announced_with_the_count_to_decide() {
     );
     console.wait_for("#nav-refunds", "1").await;
     console.wait_for("tbody[data-live=refunds]", &id).await;
+}
+
+/// A page says the change feed's count it was drawn at (`data-feed`); its stream, opened from
+/// there, says at once a change made in between, which no stream was open to hear.
+async fn a_change_made_while_the_page_was_drawn_is_said_when_its_stream_opens(db: Db) {
+    let h = harness(db, "live-since", "").await;
+    let (browser, _) = h.signed_in("vera", Role::Viewer).await;
+    let (_, router) = console_of(&h, quick());
+    let page = h.get(&mut browser.clone(), "/console/orders").await;
+    let at = page.body.find(r#"data-feed=""#).expect("the page's count") + r#"data-feed=""#.len();
+    let feed = &page.body[at..at + page.body[at..].find('"').unwrap()];
+    h.order("25.00", "USD", "Tee", "ref-1").await;
+    let mut events = stream_at(&router, &browser, &format!("/console/events?since={feed}")).await;
+    assert_eq!(events.until("change").await, "event: change\ndata: changed");
 }

@@ -41,6 +41,10 @@ pub struct Signed {
     pub(super) id_hash: String,
     /// The client's address (see [`client_of`]).
     pub client: String,
+    /// How far the checkouts' change feed had counted when the request came in, before its page
+    /// read anything: the page's live stream asks from there, so a change made while the page
+    /// was drawn and its stream not yet open is not missed.
+    pub feed: u64,
 }
 
 impl Signed {
@@ -257,12 +261,14 @@ pub async fn require_session(
         store.touch_session(&id_hash, now).await?;
     }
     let client = client_of(&console, request.headers(), peer);
+    let feed = *console.app.checkouts.watch().borrow();
     request.extensions_mut().insert(Signed {
         name: session.staff_name,
         role: session.role,
         csrf: session.csrf_token,
         id_hash,
         client,
+        feed,
     });
     Ok(next.run(request).await)
 }

@@ -69,7 +69,7 @@ pub fn page(
         (DOCTYPE)
         html lang="en" {
             head { (head(merchant, title)) }
-            body {
+            body data-feed=(signed.feed) {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     p.brand {

@@ -294,9 +294,12 @@ async function connect() {
   stop();
   const controller = new AbortController();
   live.controller = controller;
+  // The first stream starts where the page was drawn (body's data-feed), so a change between
+  // drawing it and this stream opening is said at once; later ones catch up by fetching.
+  const since = live.reconnected ? "" : document.body.dataset.feed || "";
   let response;
   try {
-    response = await fetch("/console/events", {
+    response = await fetch(since ? `/console/events?since=${encodeURIComponent(since)}` : "/console/events", {
       credentials: "same-origin",
       cache: "no-store",
       redirect: "manual",
