@@ -488,14 +488,34 @@ async fn what_a_shopper_may_ask_follows_the_orders_state(db: Db) {
     let first = payment(&h.app, CHAIN, 3, 0xa3, 25_000_003);
     let second = payment(&h.app, CHAIN, 3, 0xb3, 25_000_003);
     let wrong = payment(&h.app, OTHER_CHAIN, 3, 0xc3, 7_000_000_000_000_000_000);
+    // Another wallet's later payment to the same (shared) address is no shopper's of this
+    // order by that alone: neither offered nor askable unproven.
+    let stranger = ChainPayment {
+        from: FRIEND.parse().unwrap(),
+        ..payment(&h.app, CHAIN, 3, 0xd3, 25_000_003)
+    };
     let s = settled(
         &h,
         &twice,
         OrderStatus::Paid,
         &[&first],
-        &[(CHAIN, &second), (OTHER_CHAIN, &wrong)],
+        &[(CHAIN, &second), (OTHER_CHAIN, &wrong), (CHAIN, &stranger)],
     )
     .await;
+    let (status, error) = ask(
+        &s,
+        &twice,
+        asking(&twice, CHAIN, &stranger, "25", FRIEND, None),
+    )
+    .await;
+    assert_eq!(
+        (status, &error["code"]),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("refund_not_refundable")
+        ),
+        "{error}"
+    );
     let mut offered = max(&refunds(&s, &twice).await);
     offered.sort();
     let mut expected = vec![

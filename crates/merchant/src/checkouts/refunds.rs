@@ -115,7 +115,8 @@ impl Checkouts {
                 return Ok(Ok(Asked::Replayed(asked)));
             }
         }
-        let whose = whose(&checkout, request.chain, &payment, owner.as_deref());
+        let proven = matches!(request.proof, Proof::Signed(_));
+        let whose = whose(&checkout, request.chain, &payment, owner.as_deref(), proven);
         let of_it = write
             .refunds_of_payment(request.chain, &payment.tx_id, payment.log_index)
             .await?;
@@ -363,9 +364,12 @@ impl Checkouts {
             .chain_payments
             .iter()
             .map(|p| (terms.chain_id, p.clone(), Whose::ThisCheckout));
+        // Only those tied to this shopper are offered (see `tied`): another shopper's payment
+        // to the same address is not this one's to see offered, nor to ask unproven.
         let unmatched = self
             .unmatched_at(checkout)
             .into_iter()
+            .filter(|(chain, p)| tied(checkout, *chain, p, false))
             .map(|(chain, p)| (chain, p, Whose::SentFor));
         let mut refundable = vec![];
         for (chain, payment, whose) in attached.chain(unmatched) {
@@ -405,12 +409,30 @@ fn whose(
     chain: ChainId,
     payment: &ChainPayment,
     owner: Option<&str>,
+    proven: bool,
 ) -> Whose {
     match owner {
         Some(owner) if owner == checkout.id => Whose::ThisCheckout,
-        None if sent_for(checkout, chain, payment) => Whose::SentFor,
+        None if sent_for(checkout, chain, payment) && tied(checkout, chain, payment, proven) => {
+            Whose::SentFor
+        }
         _ => Whose::Other,
     }
+}
+
+/// Whether an unmatched payment `sent_for` a checkout is tied to its shopper beyond going to
+/// the same address: a receiving address is shared by many orders, and a payment anyone sent
+/// there later is no order's shopper's by that alone. Tied when the paying wallet proved it
+/// (signed), when it came on another network than the order's (the wrong network: what the
+/// widget's status already names), or when it came from a wallet that paid this order before
+/// (paid twice, or again after it was over).
+fn tied(checkout: &Checkout, chain: ChainId, payment: &ChainPayment, proven: bool) -> bool {
+    proven
+        || checkout.terms.as_ref().is_some_and(|t| t.chain_id != chain)
+        || checkout
+            .chain_payments
+            .iter()
+            .any(|p| p.from == payment.from)
 }
 
 /// A refund in the audit log's words: its state, amount (atomic units), source and destination.
