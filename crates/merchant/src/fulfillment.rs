@@ -178,13 +178,7 @@ async fn deliver_due(
 ) -> Result<(), StoreError> {
     let now = now_ms();
     let until = now + CLAIM.as_millis() as u64;
-    let orders = store.claim_due_events(now, until, BATCH).await?;
-    let refunds = store.claim_due_refund_events(now, until, BATCH).await?;
-    let events = orders
-        .into_iter()
-        .map(|e| (false, e))
-        .chain(refunds.into_iter().map(|e| (true, e)));
-    for (refund, event) in events {
+    for event in store.claim_due_events(now, until, BATCH).await? {
         let time = now_ms();
         let outcome = client
             .post(&delivery.url)
@@ -205,15 +199,9 @@ async fn deliver_due(
             None => Ok(()),
             Some(e) => Err((e.clone(), time + next.as_millis() as u64)),
         };
-        if refund {
-            store
-                .mark_refund_event(&event.id, attempts, time, outcome)
-                .await?;
-        } else {
-            store
-                .mark_answered(&event.id, attempts, time, status, outcome)
-                .await?;
-        }
+        store
+            .mark_answered(event.outbox, &event.id, attempts, time, status, outcome)
+            .await?;
         match error {
             None => tracing::info!("fulfillment event {} delivered", event.id),
             Some(e) => tracing::warn!(

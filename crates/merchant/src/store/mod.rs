@@ -41,7 +41,7 @@ pub use exceptions::{FailingDelivery, Resolution};
 pub use export::{ExportedPayment, PaymentCursor};
 pub use gateway_budget::Turn;
 pub use history::{ClaimUnderReview, DeliveryAttempt, Fulfillment, OrderHistory, WebhookReceived};
-pub use outbox::{DueEvent, OutboxEvent};
+pub use outbox::{DueEvent, Outbox, OutboxEvent};
 pub use refund_transfers::ExportedRefund;
 pub use reports::RefusedReport;
 pub use search::OrderSearch;

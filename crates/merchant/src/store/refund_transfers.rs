@@ -1,81 +1,9 @@
 //! The refunds' outbox (`refund_events`): the `refund.sent` event, queued once a refund's
-//! transfer is seen, then claimed, sent and marked one server at a time, as the orders' events
-//! are (see the fulfillment outbox).
+//! transfer is seen; the outbox module claims and marks it with the orders' events.
 
-use super::{DueEvent, Store, StoreError, Write};
+use super::{Store, StoreError, Write};
 
 impl Store {
-    /// Refund events not yet delivered whose next attempt is due, oldest first, each claimed for
-    /// this server until `claimed_until` (as [`Store::claim_due_events`] does the orders').
-    pub async fn claim_due_refund_events(
-        &self,
-        now: u64,
-        claimed_until: u64,
-        limit: u32,
-    ) -> Result<Vec<DueEvent>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT id, body, attempts FROM refund_events
-             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at LIMIT $2",
-        )
-        .bind(now as i64)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for (id, body, attempts) in rows {
-            let taken = self
-                .written(
-                    sqlx::query(
-                        "UPDATE refund_events SET next_attempt_at = $1
-                         WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
-                    )
-                    .bind(claimed_until as i64)
-                    .bind(&id)
-                    .bind(now as i64)
-                    .execute(&self.pool),
-                )
-                .await?;
-            if taken.rows_affected() == 1 {
-                claimed.push(DueEvent {
-                    id,
-                    body,
-                    attempts: attempts as u32,
-                });
-            }
-        }
-        Ok(claimed)
-    }
-
-    /// Records an attempt to deliver a refund event: delivered at `now`, or failed with an
-    /// error and due again at its retry time.
-    pub async fn mark_refund_event(
-        &self,
-        id: &str,
-        attempts: u32,
-        now: u64,
-        outcome: Result<(), (String, u64)>,
-    ) -> Result<(), StoreError> {
-        let (delivered_at, retry_at, error) = match outcome {
-            Ok(()) => (Some(now as i64), None, None),
-            Err((error, retry_at)) => (None, Some(retry_at as i64), Some(error)),
-        };
-        self.written(
-            sqlx::query(
-                "UPDATE refund_events SET attempts = $1, delivered_at = $2,
-                     next_attempt_at = $3, last_error = $4
-                 WHERE id = $5",
-            )
-            .bind(i64::from(attempts))
-            .bind(delivered_at)
-            .bind(retry_at)
-            .bind(error.as_deref())
-            .bind(id)
-            .execute(&self.pool),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// How many `refund.sent` events exist for a refund (at most one, by a UNIQUE column).
     pub async fn refund_events(&self, refund_id: &str) -> Result<u32, StoreError> {
         let count: i64 =
