@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use usdt_checkout_protocol::Address;
 use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
@@ -123,11 +125,23 @@ async fn hostile_nobody_takes_another_shoppers_payment_by_its_hash(db: Db) {
     // The victim sends the wrong amount (13.495 of 24.995001): it matches no order, and its
     // hash is on chain for anyone watching the receiving address to read.
     let wrong = victim.send(usdt, to, 13_495_000).await;
-    eventually("the wrong amount to be kept unmatched", WAIT, || async {
-        let view = w.status(victim_id).await;
-        (view["payment"]["unmatched"].as_array()?.len() == 1).then_some(())
+    let kept = tokio::time::timeout(WAIT, async {
+        loop {
+            let view = w.status(victim_id).await;
+            if view["payment"]["unmatched"].as_array().map(Vec::len) == Some(1) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await;
+    if kept.is_err() {
+        panic!(
+            "gave up waiting for the wrong amount to be kept unmatched\n{}\nthe victim's view: {}",
+            w.what_the_server_knew().await,
+            w.status(victim_id).await
+        );
+    }
 
     // The attacker names it for their own 24.995002 USDT order: kept for the merchant, never
     // credited.

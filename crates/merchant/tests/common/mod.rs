@@ -617,6 +617,14 @@ impl World {
         self.get_json(&url).await
     }
 
+    /// What the checkout server knew, for a test that gives up waiting to say why: its health
+    /// (each watcher's head and errors, the roles it holds) and the unmatched payments it kept.
+    pub async fn what_the_server_knew(&self) -> String {
+        let health = self.get_json(&format!("{}/healthz", self.server.url)).await;
+        let unmatched = self.admin_get("/api/admin/unmatched").await;
+        format!("healthz: {health}\nunmatched payments: {unmatched}")
+    }
+
     /// The checkouts as the merchant's admin API lists them, newest first.
     pub async fn admin_orders(&self) -> Value {
         self.admin_get("/api/admin/orders").await
