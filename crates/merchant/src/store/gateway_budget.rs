@@ -60,6 +60,7 @@ impl Store {
             return Ok(Turn { _held: None });
         }
         let mut tx = self.pool.begin().await?;
+        sqlx::query(super::WAIT_YOUR_TURN).execute(&mut *tx).await?;
         sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS held")
             .bind(replicas::creation_key(chain.0, symbol))
             .execute(&mut *tx)

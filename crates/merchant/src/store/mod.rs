@@ -52,7 +52,7 @@ use usdt_checkout_protocol::TxHash;
 
 use crate::clock::now_ms;
 
-const MIGRATIONS: [(i64, &str); 14] = [
+const MIGRATIONS: [(i64, &str); 15] = [
     (1, include_str!("../../migrations/0001_checkouts.sql")),
     (2, include_str!("../../migrations/0002_chain_facts.sql")),
     (3, include_str!("../../migrations/0003_gateway_budget.sql")),
@@ -67,6 +67,10 @@ const MIGRATIONS: [(i64, &str); 14] = [
     (12, include_str!("../../migrations/0012_tolerance.sql")),
     (13, include_str!("../../migrations/0013_refunds.sql")),
     (14, include_str!("../../migrations/0014_refund_events.sql")),
+    (
+        15,
+        include_str!("../../migrations/0015_refund_approved_block.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +247,11 @@ impl WriteHealth {
 /// request's 30 s, which a request makes several of.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Lifts, for one transaction, the bound on waiting for a lock: a turn (migrating, creating
+/// orders on a chain) is waited for however long the server before takes, a gateway call
+/// included.
+pub(crate) const WAIT_YOUR_TURN: &str = "SET LOCAL lock_timeout = 0";
+
 /// Serialises migrations across checkout servers starting together on one Postgres (an
 /// arbitrary key of this product's own).
 const MIGRATION_LOCK: i64 = 0x0075_7364_746d_6967;
@@ -278,6 +287,12 @@ impl Store {
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
                         )
                         .await?;
+                    } else {
+                        // A row lock waited on without end hangs its request or worker in
+                        // silence (a watcher, its step never finishing, reports nothing): after
+                        // 10 s the wait fails, is said, and is retried. The turns taken on
+                        // purpose (see `WAIT_YOUR_TURN`) wait as long as they must.
+                        conn.execute("SET lock_timeout = '10s'").await?;
                     }
                     Ok(())
                 })
@@ -324,6 +339,7 @@ impl Store {
         for (version, sql) in MIGRATIONS {
             let (mut tx, _turn) = self.write().await?;
             if self.backend == Backend::Postgres {
+                sqlx::query(WAIT_YOUR_TURN).execute(&mut *tx).await?;
                 sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS held")
                     .bind(MIGRATION_LOCK)
                     .execute(&mut *tx)
