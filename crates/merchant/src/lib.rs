@@ -31,3 +31,4 @@ pub mod store;
 pub mod supervisor;
 pub mod tolerance;
 pub mod watcher;
+pub mod widget_files;

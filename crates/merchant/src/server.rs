@@ -238,26 +238,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .merge(console::routes(app.clone()))
         .merge(api::pay::routes(app.clone()));
     if let Some(dir) = &app.config.widget_dir {
-        let assets = axum::Router::new()
-            // `cargo xtask widget` writes each file brotli- and gzip-compressed beside it: a
-            // browser that accepts either gets those bytes (with `Content-Encoding` and
-            // `Vary: Accept-Encoding`), compressed once at build time, not per request.
-            .nest_service(
-                "/checkout",
-                tower_http::services::ServeDir::new(dir)
-                    .precompressed_br()
-                    .precompressed_gzip(),
-            )
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ))
-            // The bytes depend on Accept-Encoding: caches must keep each encoding apart.
-            .layer(SetResponseHeaderLayer::appending(
-                header::VARY,
-                HeaderValue::from_static("accept-encoding"),
-            ));
-        router = router.merge(assets);
+        router = router.merge(crate::widget_files::routes(dir));
     }
     let security = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
