@@ -26,15 +26,33 @@ fn target_dir() -> PathBuf {
 
 /// Builds the widget; returns the files a storefront downloads.
 pub fn build() -> Result<Vec<PathBuf>> {
-    let out = out_dir();
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    build_all().map(|built| built.files)
+}
+
+/// What a build published into `dist/checkout/`.
+struct Built {
+    /// The files every storefront downloads: the entry first.
+    files: Vec<PathBuf>,
+    /// The language tables, one fetched by a shopper who reads it.
+    tables: Vec<PathBuf>,
+}
+
+/// Builds the widget in a stage (under target/), names each file the entry loads by its content,
+/// then publishes it into `dist/checkout/`: the new content-named files first, the entry last,
+/// then the previous build's files are removed. A server serving the folder meanwhile (the demo,
+/// a journey) serves one build or the other, never an entry naming files not there yet.
+fn build_all() -> Result<Built> {
+    let stage = target_dir().join("widget-stage");
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).map_err(|e| format!("{}: {e}", stage.display()))?;
+    }
     run(cmd(
         "cargo build -p usdt-checkout --release --target wasm32-unknown-unknown",
     ))?;
     let wasm = target_dir().join("wasm32-unknown-unknown/release/usdt_checkout.wasm");
-    // The layout `trunk serve` also produces for the demo: the embed module and stylesheet, and
-    // the widget's wasm-bindgen module under core/, which the embed imports.
-    let core = out.join("core");
+    // The embed module and stylesheet, and the widget's wasm-bindgen module under core/, which
+    // the embed imports.
+    let core = stage.join("core");
     let mut bindgen =
         cmd("wasm-bindgen --target web --typescript --out-name usdt-checkout --out-dir");
     bindgen.arg(&core).arg(&wasm);
@@ -54,24 +72,259 @@ pub fn build() -> Result<Vec<PathBuf>> {
     // bindings, since an app's bundler minifies them itself.
     minify(
         &root().join("www/usdt-checkout.js"),
-        &out.join("usdt-checkout.js"),
+        &stage.join("usdt-checkout.js"),
     )?;
     minify(
         &root().join("www/usdt-checkout.css"),
-        &out.join("usdt-checkout.css"),
+        &stage.join("usdt-checkout.css"),
     )?;
     let bindings = core.join("usdt-checkout.js");
     minify(&bindings, &bindings)?;
-    let files = downloaded(&out);
-    let tables = locale_tables(&out)?;
+    let tables = locale_tables(&stage)?;
+    let staged = name_by_content(&stage, &tables)?;
     let mut precompress = Command::new("node");
     precompress
         .arg(root().join("xtask/precompress.mjs"))
-        .args(&files)
-        .args(&tables);
+        .args(staged.files.iter().map(|f| stage.join(f)))
+        .args(staged.tables.iter().map(|f| stage.join(f)));
     run(precompress)?;
-    println!("widget: built into {} and pkg/", out.display());
-    Ok(files)
+    let built = publish(&stage, &staged)?;
+    println!("widget: built into {} and pkg/", out_dir().display());
+    Ok(built)
+}
+
+/// A staged build's files by their names in `dist/checkout/` (relative), the entry first.
+struct Staged {
+    files: Vec<String>,
+    tables: Vec<String>,
+}
+
+/// Renames the files the entry loads to names carrying a hash of their content, and rewrites
+/// the references to them: the wasm's in its bindings, then the bindings', the stylesheet's and
+/// the tables' folder's in the entry. (A table's name is the widget's `<localesUrl><tag>.json`,
+/// so the tables' folder is named by a hash of all of them.)
+fn name_by_content(stage: &Path, tables: &[PathBuf]) -> Result<Staged> {
+    let rename = |from: &str, hash: &str| -> Result<String> {
+        let to = hashed_name(from, hash);
+        std::fs::rename(stage.join(from), stage.join(&to)).map_err(|e| format!("{from}: {e}"))?;
+        Ok(to)
+    };
+    let wasm = "core/usdt-checkout_bg.wasm";
+    let wasm_hashed = rename(wasm, &content_hash(&[stage.join(wasm)])?)?;
+    let bindings = "core/usdt-checkout.js";
+    rewrite(
+        &stage.join(bindings),
+        &[("usdt-checkout_bg.wasm", file_name(&wasm_hashed))],
+    )?;
+    let bindings_hashed = rename(bindings, &content_hash(&[stage.join(bindings)])?)?;
+    let css = "usdt-checkout.css";
+    let css_hashed = rename(css, &content_hash(&[stage.join(css)])?)?;
+    let tables_hash = content_hash(tables)?;
+    let folder = stage.join("locales").join(&tables_hash);
+    std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut table_names = Vec::new();
+    for table in tables {
+        let name = file_name_of(table);
+        std::fs::rename(table, folder.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        table_names.push(format!("locales/{tables_hash}/{name}"));
+    }
+    let entry = "usdt-checkout.js";
+    rewrite(
+        &stage.join(entry),
+        &[
+            (&format!("./{bindings}"), &format!("./{bindings_hashed}")),
+            (&format!("./{wasm}"), &format!("./{wasm_hashed}")),
+            (&format!("./{css}"), &format!("./{css_hashed}")),
+            ("./locales/", &format!("./locales/{tables_hash}/")),
+        ],
+    )?;
+    Ok(Staged {
+        files: vec![entry.into(), bindings_hashed, wasm_hashed, css_hashed],
+        tables: table_names,
+    })
+}
+
+/// The digits of a content hash in a name, as the checkout server recognises them
+/// (`widget_files::HASH_DIGITS`): 64 bits of SHA-256.
+const HASH_DIGITS: usize = 16;
+
+/// `core/usdt-checkout_bg.wasm` with `hash` → `core/usdt-checkout_bg.<hash>.wasm`.
+fn hashed_name(name: &str, hash: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.ends_with('/') && !ext.contains('/') => {
+            format!("{stem}.{hash}.{ext}")
+        }
+        _ => format!("{name}.{hash}"),
+    }
+}
+
+/// Whether `name` (a file or folder name) is one a build named by content.
+fn is_hashed(name: &str) -> bool {
+    name.split('.').any(|part| {
+        part.len() == HASH_DIGITS && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// The first digits of the SHA-256 of the files' names and contents, in order.
+fn content_hash(files: &[PathBuf]) -> Result<String> {
+    let output = Command::new("sha256sum")
+        .args(files)
+        .output()
+        .map_err(|e| format!("sha256sum: {e}"))?;
+    if !output.status.success() {
+        return Err("sha256sum failed".into());
+    }
+    // One line per file, `<digest>  <path>`: its digest and the file's name, for each.
+    let listing: String = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .zip(files)
+        .map(|(line, file)| format!("{} {}\n", &line[..64.min(line.len())], file_name_of(file)))
+        .collect();
+    if files.len() == 1 {
+        let line = listing.split(' ').next().unwrap_or_default();
+        return Ok(line[..HASH_DIGITS].to_owned());
+    }
+    let mut sum = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("sha256sum: {e}"))?;
+    std::io::Write::write_all(
+        &mut sum.stdin.take().ok_or("sha256sum: no stdin")?,
+        listing.as_bytes(),
+    )
+    .map_err(|e| format!("sha256sum: {e}"))?;
+    let output = sum
+        .wait_with_output()
+        .map_err(|e| format!("sha256sum: {e}"))?;
+    let digest = String::from_utf8_lossy(&output.stdout);
+    digest
+        .get(..HASH_DIGITS)
+        .map(str::to_owned)
+        .ok_or_else(|| "sha256sum said nothing".into())
+}
+
+/// A built file's name with its hash said as `[hash]`: the same from one build to the next.
+fn without_hash(name: &str) -> String {
+    name.split('/')
+        .map(|segment| {
+            segment
+                .split('.')
+                .map(|part| if is_hashed(part) { "[hash]" } else { part })
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Replaces each quoted `"from"` in the file by `"to"`; each must be there exactly once, or the
+/// file and the build disagree on what it loads.
+fn rewrite(file: &Path, renames: &[(&str, &str)]) -> Result {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let text = renamed(&text, renames).map_err(|e| format!("{}: {e}", file.display()))?;
+    std::fs::write(file, text).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn renamed(text: &str, renames: &[(&str, &str)]) -> Result<String> {
+    let mut text = text.to_owned();
+    for (from, to) in renames {
+        let quoted = format!("\"{from}\"");
+        match text.matches(&quoted).count() {
+            1 => text = text.replace(&quoted, &format!("\"{to}\"")),
+            n => return Err(format!("names {quoted} {n} times, not once")),
+        }
+    }
+    Ok(text)
+}
+
+/// Copies the staged build into `dist/checkout/`: the content-named files (each with its `.br`
+/// and `.gz`), then the entry, then removes what the previous builds named by content there.
+fn publish(stage: &Path, staged: &Staged) -> Result<Built> {
+    let out = out_dir();
+    let copy = |name: &str| -> Result {
+        for suffix in ["", ".br", ".gz"] {
+            let (from, to) = (
+                stage.join(format!("{name}{suffix}")),
+                out.join(format!("{name}{suffix}")),
+            );
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            // Through a temporary name: a reader sees the old file or the new, never half of one.
+            let partial = out.join(format!(".{}.partial", file_name(name)));
+            std::fs::copy(&from, &partial).map_err(|e| format!("{}: {e}", from.display()))?;
+            std::fs::rename(&partial, &to).map_err(|e| format!("{}: {e}", to.display()))?;
+        }
+        Ok(())
+    };
+    let (entry, loaded) = staged.files.split_first().ok_or("nothing built")?;
+    for name in loaded.iter().chain(&staged.tables) {
+        copy(name)?;
+    }
+    copy(entry)?;
+    let current: Vec<PathBuf> = staged
+        .files
+        .iter()
+        .chain(&staged.tables)
+        .map(|name| out.join(name))
+        .collect();
+    remove_previous(&out, &current)?;
+    Ok(Built {
+        files: staged.files.iter().map(|f| out.join(f)).collect(),
+        tables: staged.tables.iter().map(|f| out.join(f)).collect(),
+    })
+}
+
+/// Removes under `dir` every file or folder named by content that is not one of `current` (nor
+/// holds one), and what earlier layouts left (`core/usdt-checkout_bg.wasm`, `locales/de.json`):
+/// a name of a previous build answers 404.
+fn remove_previous(dir: &Path, current: &[PathBuf]) -> Result {
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = file_name_of(&path);
+        let kept = current.iter().any(|c| {
+            // The file, a folder holding it, or its compressed copies.
+            c == &path
+                || c.starts_with(&path)
+                || ["br", "gz"].iter().any(|ext| {
+                    let mut copy = c.clone().into_os_string();
+                    copy.push(format!(".{ext}"));
+                    path.as_os_str() == copy
+                })
+        });
+        if kept {
+            if path.is_dir() {
+                remove_previous(&path, current)?;
+            }
+            continue;
+        }
+        let earlier_layout = name.starts_with("usdt-checkout.css")
+            || path
+                .parent()
+                .is_some_and(|p| p.ends_with("core") || p.ends_with("locales"));
+        if !is_hashed(&name) && !earlier_layout {
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// What the widget's wasm uses beyond the MVP, for wasm-opt once the features section is
@@ -142,19 +395,6 @@ fn minify_json(json: &str) -> String {
         }
     }
     out
-}
-
-/// The files a storefront downloads.
-fn downloaded(out: &std::path::Path) -> Vec<PathBuf> {
-    [
-        "usdt-checkout.js",
-        "core/usdt-checkout.js",
-        "core/usdt-checkout_bg.wasm",
-        "usdt-checkout.css",
-    ]
-    .iter()
-    .map(|f| out.join(f))
-    .collect()
 }
 
 fn minify(from: &std::path::Path, to: &std::path::Path) -> Result {
@@ -251,11 +491,13 @@ fn file_size(file: &Path) -> Result<FileSize> {
         .map_err(|e| format!("{}: {e}", PathBuf::from(&br).display()))?
         .len();
     Ok(FileSize {
-        name: file
-            .strip_prefix(out_dir())
-            .unwrap_or(file)
-            .display()
-            .to_string(),
+        name: without_hash(
+            &file
+                .strip_prefix(out_dir())
+                .unwrap_or(file)
+                .display()
+                .to_string(),
+        ),
         raw,
         gzip: gzipped(file)?,
         brotli,
@@ -264,21 +506,17 @@ fn file_size(file: &Path) -> Result<FileSize> {
 
 /// Builds the widget and measures what a storefront downloads.
 pub fn sizes() -> Result<Sizes> {
-    let files = build()?
-        .iter()
-        .map(|f| file_size(f))
-        .collect::<Result<Vec<_>>>()?;
-    let mut tables: Vec<PathBuf> = std::fs::read_dir(out_dir().join("locales"))
-        .map_err(|e| format!("locales: {e}"))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    tables.sort();
-    let tables = tables
-        .iter()
-        .map(|t| file_size(t))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Sizes { files, tables })
+    let built = build_all()?;
+    let measure = |files: &[PathBuf]| {
+        files
+            .iter()
+            .map(|f| file_size(f))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(Sizes {
+        files: measure(&built.files)?,
+        tables: measure(&built.tables)?,
+    })
 }
 
 pub fn size() -> Result {
@@ -513,6 +751,87 @@ fn owner(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HASH: &str = "0123456789abcdef";
+
+    #[test]
+    fn a_file_is_named_by_its_content_before_its_extension() {
+        assert_eq!(
+            hashed_name("core/usdt-checkout_bg.wasm", HASH),
+            "core/usdt-checkout_bg.0123456789abcdef.wasm"
+        );
+        assert_eq!(
+            hashed_name("usdt-checkout.css", HASH),
+            "usdt-checkout.0123456789abcdef.css"
+        );
+        assert!(is_hashed(&hashed_name("core/usdt-checkout.js", HASH)));
+        assert!(is_hashed(HASH));
+        assert!(!is_hashed("usdt-checkout.js"));
+        assert!(!is_hashed("usdt-checkout.0123456789ABCDEF.js"));
+        assert_eq!(
+            without_hash("locales/0123456789abcdef/de.json"),
+            "locales/[hash]/de.json"
+        );
+        assert_eq!(
+            without_hash("core/usdt-checkout.0123456789abcdef.js"),
+            "core/usdt-checkout.[hash].js"
+        );
+    }
+
+    #[test]
+    fn each_reference_is_renamed_once_or_the_build_fails() {
+        let embed =
+            r#"const w=fetch(new URL("./core/a.wasm",import.meta.url)),c=import("./core/a.js");"#;
+        assert_eq!(
+            renamed(embed, &[("./core/a.js", "./core/a.1.js")]).unwrap(),
+            r#"const w=fetch(new URL("./core/a.wasm",import.meta.url)),c=import("./core/a.1.js");"#
+        );
+        // Gone (the embed changed and the build did not), or there twice: never guessed.
+        assert!(renamed(embed, &[("./core/b.js", "./core/b.1.js")]).is_err());
+        assert!(renamed(&format!("{embed}{embed}"), &[("./core/a.js", "x")]).is_err());
+        // Only a whole quoted name: `./core/a.js` is not renamed inside another.
+        assert!(renamed(r#"import("./core/a.js.map")"#, &[("./core/a.js", "x")]).is_err());
+    }
+
+    #[test]
+    fn publishing_removes_the_previous_builds_files_and_keeps_the_current() {
+        let dir = std::env::temp_dir().join(format!("widget-publish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let current = [
+            "usdt-checkout.js",
+            "core/usdt-checkout.0123456789abcdef.js",
+            "locales/0123456789abcdef/de.json",
+        ];
+        let previous = [
+            "core/usdt-checkout.fedcba9876543210.js",
+            "core/usdt-checkout.fedcba9876543210.js.br",
+            "locales/fedcba9876543210/de.json",
+            // The layout before names carried hashes.
+            "core/usdt-checkout_bg.wasm",
+            "core/usdt-checkout.d.ts",
+            "locales/de.json",
+            "usdt-checkout.css",
+            "usdt-checkout.css.gz",
+        ];
+        let mut files: Vec<String> = current.iter().map(|f| f.to_string()).collect();
+        files.extend(current.iter().map(|f| format!("{f}.br")));
+        files.extend(current.iter().map(|f| format!("{f}.gz")));
+        for file in files.iter().map(String::as_str).chain(previous) {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, file).unwrap();
+        }
+        let kept: Vec<PathBuf> = current.iter().map(|f| dir.join(f)).collect();
+        remove_previous(&dir, &kept).unwrap();
+        for file in &files {
+            assert!(dir.join(file).exists(), "{file} was removed");
+        }
+        for file in previous {
+            assert!(!dir.join(file).exists(), "{file} is left");
+        }
+        assert!(!dir.join("locales/fedcba9876543210").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn twiggys_csv_is_read_with_commas_and_quotes_in_names() {

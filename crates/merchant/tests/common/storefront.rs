@@ -16,7 +16,7 @@ pub async fn world_with_storefront(
 ) -> (World, String) {
     let widget_dir = workspace_root().join("dist/checkout");
     assert!(
-        widget_dir.join("core/usdt-checkout_bg.wasm").exists(),
+        widget_dir.join("usdt-checkout.js").exists(),
         "the built widget is missing: run `cargo xtask widget`"
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
