@@ -2,8 +2,9 @@
 //! kept in `.demo/` so a second run goes on where the first stopped): 31337, whose test USDT has
 //! 6 decimals, and 31338, whose USDT has 18 as on BNB Smart Chain. The sandbox gateway with its
 //! contracts deployed and test mode on, the checkout server with generated keys and the built
-//! widget, and the demo storefront under `trunk serve`. Ctrl-C, SIGTERM or SIGHUP stops every
-//! part; so does any part stopping by itself.
+//! widget at its `/checkout/` (compressed, named by content), and the demo storefront's page under
+//! `trunk serve`, which loads the widget from there as a real storefront does. Ctrl-C, SIGTERM or
+//! SIGHUP stops every part; so does any part stopping by itself.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -338,6 +339,7 @@ currency = "USDT"
         r#"
   Demo storefront   http://127.0.0.1:{STORE_PORT}
   Checkout server   http://127.0.0.1:{SERVER_PORT}   (admin token: demo-admin-token)
+                    the widget at /checkout/usdt-checkout.js: `cargo xtask widget` rebuilds it
   Sandbox gateway   http://127.0.0.1:{GATEWAY_PORT}   (test mode)
   Local chain       http://127.0.0.1:{ANVIL_PORT}   (chain id 31337, a block every 2 s, USDT with 6 decimals)
   Local BNB chain   http://127.0.0.1:{BNB_PORT}   (chain id 31338, a block every 3 s, USDT with 18 decimals)
