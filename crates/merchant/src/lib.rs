@@ -4,9 +4,11 @@
 
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod budget;
 pub mod catalog;
 pub mod chain_health;
+pub mod check_config;
 pub mod checkouts;
 pub mod claim;
 pub mod clock;
@@ -18,12 +20,14 @@ pub mod fulfillment;
 pub mod gateway;
 pub mod limiter;
 pub mod links;
+pub mod log_format;
 pub mod long_polls;
 pub mod matching;
 pub mod payment;
 pub mod reconcile;
 pub mod refund_transfer;
 pub mod refunds;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod staff;

@@ -1,6 +1,6 @@
 //! `checkout-server`: the merchant's checkout backend, and the tools a merchant needs beside it
 //! (a key pair for the gateway's console; signing and verifying by hand when the gateway says 401;
-//! the staff who sign in to its console).
+//! the staff who sign in to its console; checking a configuration; backing the database up).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ use usdt_checkout_protocol::signature::{V1PrivateKey, V1PublicKey};
 use usdt_checkout_protocol::signed_string;
 use usdt_checkout_server::console::{accounts, layout};
 use usdt_checkout_server::staff::{self, Role};
-use usdt_checkout_server::{config, server, store};
+use usdt_checkout_server::{backup, check_config, config, log_format, server, store};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -29,6 +29,27 @@ enum Command {
         /// Configuration file (TOML); settings also come from CHECKOUT_* variables.
         #[arg(long, env = "CHECKOUT_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Check a configuration as startup does, and print the settings it makes (secrets
+    /// redacted); exit 2 with startup's message if it would not start.
+    CheckConfig {
+        /// Configuration file (TOML); CHECKOUT_* variables apply over it, as when serving.
+        #[arg(long, env = "CHECKOUT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Copy the SQLite database, consistently, while the server runs (`VACUUM INTO`), into a
+    /// new file readable by its owner only. On PostgreSQL, use pg_dump.
+    Backup {
+        /// Where to write the copy: a file that does not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+        /// Configuration file (TOML), for its `database`; CHECKOUT_DATABASE or --database
+        /// instead name the database alone.
+        #[arg(long, env = "CHECKOUT_CONFIG")]
+        config: Option<PathBuf>,
+        /// The database: an SQLite file (checkout.sqlite unless said).
+        #[arg(long, env = "CHECKOUT_DATABASE")]
+        database: Option<String>,
     },
     /// Make a V1 key pair: keep the private key on the server, upload the public key to the
     /// gateway's console.
@@ -240,6 +261,15 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config),
+        Command::CheckConfig { config } => {
+            check_config::check(config.as_deref(), |name| std::env::var(name).ok())
+                .map(|text| print!("{text}"))
+        }
+        Command::Backup {
+            to,
+            config,
+            database,
+        } => backup(config, database, &to),
         Command::Keygen => {
             let key = V1PrivateKey::generate();
             println!("private key (keep on the server, e.g. CHECKOUT_GATEWAY_PRIVATE_KEY):");
@@ -312,17 +342,48 @@ fn signature(action: SignatureAction) -> ExitCode {
 }
 
 fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "usdt_checkout_server=info,checkout_server=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Checked before logging starts, which it configures: a configuration that stops startup is
+    // said on standard error as `check-config` says it.
     let config = config::load(config_path.as_deref(), |name| std::env::var(name).ok())?;
+    log_format::init(config.log_format);
     tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the runtime: {e}"))?
         .block_on(server::serve(config))
+}
+
+/// The database `--database` (or CHECKOUT_DATABASE) names, else the configuration's, else
+/// `checkout.sqlite`.
+fn database_of(
+    config: Option<PathBuf>,
+    database: Option<String>,
+) -> Result<config::Database, String> {
+    match (database.filter(|d| !d.trim().is_empty()), config) {
+        (Some(database), _) => config::Database::parse(&database),
+        (None, Some(path)) => {
+            Ok(config::load(Some(&path), |name| std::env::var(name).ok())?.database)
+        }
+        (None, None) => config::Database::parse("checkout.sqlite"),
+    }
+}
+
+/// `checkout-server backup --to FILE`: see [`backup::backup`].
+fn backup(
+    config: Option<PathBuf>,
+    database: Option<String>,
+    to: &std::path::Path,
+) -> Result<(), String> {
+    let database = database_of(config, database)?;
+    let backed = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(backup::backup(&database, to))
+        .map_err(|e| e.to_string())?;
+    println!(
+        "backed up {database} to {} ({} bytes, {} checkouts)",
+        to.display(),
+        backed.bytes,
+        backed.checkouts
+    );
+    Ok(())
 }
 
 /// `checkout-server staff ...`: on the database `--database` (or CHECKOUT_DATABASE) names, else
@@ -332,11 +393,7 @@ fn staff(
     database: Option<String>,
     action: StaffAction,
 ) -> Result<(), String> {
-    let database = match (database.filter(|d| !d.trim().is_empty()), config) {
-        (Some(database), _) => config::Database::parse(&database)?,
-        (None, Some(path)) => config::load(Some(&path), |name| std::env::var(name).ok())?.database,
-        (None, None) => config::Database::parse("checkout.sqlite")?,
-    };
+    let database = database_of(config, database)?;
     // Asked for before the database is opened: a typo in the name is not found after a prompt.
     let password = match &action {
         StaffAction::Add { name, .. } | StaffAction::Passwd { name } => Some(read_password(name)?),

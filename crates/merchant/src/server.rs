@@ -270,6 +270,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .layer(axum::middleware::from_fn(error::errors_as_json))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost: every layer's and handler's log lines are in the request's span.
+        .layer(axum::middleware::from_fn(crate::request_id::layer))
 }
 
 /// A worker's maker, boxed: each worker is a future of its own type.

@@ -1,13 +1,19 @@
-//! `/healthz`: what the server's workers, database, chains and gateway say of themselves.
+//! `/healthz`: what the server's workers, database, chains and gateway say of themselves, for a
+//! person. `/livez` and `/readyz`: what a balancer or an orchestrator asks, answered by status
+//! alone: is the process answering (restart it if not), and can it take shoppers' writes (send
+//! it none if not).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::store::NotWritable;
 
 /// How long `/healthz` waits for the database to answer before it says it is unavailable.
 const HEALTH_PING: Duration = Duration::from_secs(2);
@@ -68,4 +74,56 @@ pub(super) async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Valu
         // Status polls held open now, and how many may be (past it, answered at once).
         "longPolls": {"held": app.long_polls.held(), "cap": app.long_polls.cap()},
     }))
+}
+
+/// `/livez`: 200 whenever the process answers HTTP. It asks nothing else on purpose: a database
+/// or gateway outage is no reason to restart the server, which would only lose its held polls.
+pub(super) async fn live() -> &'static str {
+    "live\n"
+}
+
+/// Why `/readyz` says not ready: a 503 with `{"status": "not_ready", "reason", "error"}`.
+#[derive(Debug)]
+pub enum NotReady {
+    /// This server was started without a database (only tests build one so).
+    NoDatabase,
+    /// The database's schema lacks a migration this server needs.
+    MigrationsBehind(String),
+    /// A write did not commit: the database is unreachable, full, read-only, or locked.
+    DatabaseUnwritable(String),
+}
+
+impl IntoResponse for NotReady {
+    fn into_response(self) -> Response {
+        let (reason, error) = match self {
+            NotReady::NoDatabase => ("no_database", "this server has no database".to_owned()),
+            NotReady::MigrationsBehind(e) => ("migrations_behind", e),
+            NotReady::DatabaseUnwritable(e) => ("database_unwritable", e),
+        };
+        let body = serde_json::json!({"status": "not_ready", "reason": reason, "error": error});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+/// `/readyz`: 200 when this server can take writes now: its configuration was valid (it would
+/// not have started otherwise), its database is migrated as far as it needs, and a write
+/// commits within 2 s ([`crate::store::Store::writable`]). A replica that lost its database
+/// says 503 with why, so the balancer sends its shoppers to another until it is back.
+pub(super) async fn ready(
+    State(app): State<Arc<App>>,
+) -> Result<Json<serde_json::Value>, NotReady> {
+    let store = app.store.as_ref().ok_or(NotReady::NoDatabase)?;
+    match tokio::time::timeout(HEALTH_PING, store.writable()).await {
+        Ok(Ok(())) => Ok(Json(serde_json::json!({
+            "status": "ready",
+            "database": "writable",
+            "config": "valid",
+        }))),
+        Ok(Err(e @ NotWritable::Behind { .. })) => Err(NotReady::MigrationsBehind(e.to_string())),
+        Ok(Err(NotWritable::Store(e))) => Err(NotReady::DatabaseUnwritable(e.to_string())),
+        Err(_) => Err(NotReady::DatabaseUnwritable(format!(
+            "no write committed within {} s",
+            HEALTH_PING.as_secs()
+        ))),
+    }
 }

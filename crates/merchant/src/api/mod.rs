@@ -50,6 +50,8 @@ pub fn routes(app: Arc<App>) -> Router {
         .merge(admin::routes(app.clone()))
         .route(checkout::PATH_WEBHOOK, post(webhook::webhook))
         .route("/healthz", get(health::health))
+        .route("/livez", get(health::live))
+        .route("/readyz", get(health::ready))
         .with_state(app)
 }
 

@@ -101,6 +101,7 @@ impl Config {
                 self.checkouts_per_client_per_minute.to_string(),
             )
             .plain("header_timeout", duration(self.header_timeout))
+            .plain("log_format", self.log_format.name())
             .plain(
                 "widget_dir",
                 self.widget_dir

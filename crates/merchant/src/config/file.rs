@@ -28,6 +28,8 @@ pub(super) struct File {
     pub(super) public_url: Option<String>,
     /// How long a client may take to send a request's headers.
     pub(super) header_timeout_seconds: Option<u64>,
+    /// `text` (the default) or `json`: one JSON object a line, for a log pipeline.
+    pub(super) log_format: Option<String>,
     #[serde(default)]
     pub(super) gateway: GatewayFile,
     #[serde(default)]

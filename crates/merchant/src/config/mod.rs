@@ -23,6 +23,7 @@ use crate::domain::Price;
 use crate::fulfillment::Delivery;
 use crate::gateway::GatewayApi;
 use crate::limiter::Network;
+pub use crate::log_format::LogFormat;
 pub use crate::store::Database;
 
 pub use chains::{WatchedChain, chain_clients, default_poll_interval};
@@ -80,6 +81,8 @@ pub struct Config {
     pub registry: ChainRegistry,
     /// The staff console's sessions and sign-in limits (`[console]`).
     pub console: ConsoleConfig,
+    /// How log lines are written (`log_format`).
+    pub log_format: LogFormat,
 }
 
 /// The gateway allows 100 calls a minute per key; staying at 90 leaves room for clock skew and
@@ -275,6 +278,9 @@ pub fn parse(
         items,
         registry,
         console: console::console(file.console)?,
+        log_format: env("CHECKOUT_LOG_FORMAT")
+            .or(file.log_format)
+            .map_or(Ok(LogFormat::Text), |text| LogFormat::parse(&text))?,
     })
 }
 

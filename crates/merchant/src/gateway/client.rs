@@ -258,9 +258,7 @@ impl GatewayClient {
 
     /// A JSON list at `url`, bare or enveloped, fetched without the API key.
     pub async fn public_url<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, GatewayError> {
-        let response = self
-            .http
-            .get(url)
+        let response = with_request_id(self.http.get(url))
             .send()
             .await
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
@@ -289,7 +287,7 @@ impl GatewayClient {
             .header(HEADER_API_KEY, &self.api_key)
             .header(HEADER_REQUEST_TIME, time.to_string());
         let (header, signature) = self.dialect().sign(&signed);
-        let request = request.header(header, signature);
+        let request = with_request_id(request.header(header, signature));
         let outcome = match request.send().await {
             Ok(response) => self.read(response).await,
             Err(e) => Err(GatewayError::Unreachable(if e.is_timeout() {
@@ -391,6 +389,15 @@ impl GatewayClient {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// `request` with the id of the request it serves, if any, for following it into the gateway's
+/// logs (not signed: it only names, and changes nothing the gateway does).
+fn with_request_id(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match crate::request_id::current() {
+        Some(id) => request.header(crate::request_id::HEADER.as_str(), id),
+        None => request,
     }
 }
 
