@@ -215,6 +215,7 @@ async fn main() {
         ));
     }
     stand.browser.throttle_cpu(1).await;
+    let slow_phone = slow_phone::run(&stand, loads).await;
 
     let (mut seen, mut paid) = (vec![], vec![]);
     for _ in 0..payments {
@@ -236,6 +237,8 @@ async fn main() {
     for row in rows {
         println!("{row}");
     }
+    // A row of the table above, then its goals.
+    print!("{slow_phone}");
     println!("\n### Detection\n");
     println!(
         "{payments} payments of the full amount by plain transfer. anvil mines each transaction \
@@ -254,3 +257,6 @@ async fn main() {
         spread(&mut paid)
     );
 }
+
+#[path = "support/slow_phone.rs"]
+mod slow_phone;

@@ -404,6 +404,24 @@ impl Browser {
             .await;
     }
 
+    /// Emulates `network` for every request the page makes (DevTools' network throttling, by
+    /// request: each waits the latency, then comes at the throughput); `None` is no throttling.
+    pub async fn emulate_network(&self, network: Option<Network>) {
+        self.cdp("Network.enable", json!({})).await;
+        let (latency, download, upload) = network.map_or((0.0, -1.0, -1.0), |n| {
+            (
+                n.latency_ms,
+                n.download_bytes_per_second,
+                n.upload_bytes_per_second,
+            )
+        });
+        self.cdp(
+            "Network.emulateNetworkConditions",
+            json!({"offline": false, "latency": latency, "downloadThroughput": download, "uploadThroughput": upload}),
+        )
+        .await;
+    }
+
     /// Forgets every cached response and the page origin's storage, so the next load is a
     /// first visit.
     pub async fn forget(&self, origin: &str) {
@@ -432,6 +450,27 @@ impl Browser {
         self.cdp("Emulation.setEmulatedMedia", json!({"media": media}))
             .await;
     }
+}
+
+/// A network to emulate, as Chrome DevTools' throttling presets describe one.
+#[derive(Debug, Clone, Copy)]
+pub struct Network {
+    /// Added to every request.
+    pub latency_ms: f64,
+    pub download_bytes_per_second: f64,
+    pub upload_bytes_per_second: f64,
+}
+
+impl Network {
+    /// DevTools' "Fast 3G" preset (renamed "Slow 4G" in May 2024, crbug.com/342406608; the same
+    /// figures, `Slow4GConditions` in devtools-frontend's `front_end/core/sdk/NetworkManager.ts`):
+    /// 1.6 Mbps down and 750 kbps up, each at 90%, and a 150 ms round trip times 3.75 as each
+    /// request's latency; the network Lighthouse's mobile runs assume.
+    pub const FAST_3G: Self = Self {
+        latency_ms: 150.0 * 3.75,
+        download_bytes_per_second: 1.6 * 1000.0 * 1000.0 / 8.0 * 0.9,
+        upload_bytes_per_second: 750.0 * 1000.0 / 8.0 * 0.9,
+    };
 }
 
 /// Keys for [`Browser::press`], as WebDriver names them.
