@@ -15,7 +15,9 @@ use usdt_checkout_protocol::{ChainId, OrderStatus, format_units};
 use usdt_checkout_chain::ChainClient;
 
 use crate::catalog::CatalogCache;
-use crate::checkouts::Checkouts;
+use axum::body::Bytes;
+
+use crate::checkouts::{Checkouts, Rendered, Slot, ViewKey};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::domain::Checkout;
@@ -167,6 +169,7 @@ impl App {
             gateway: self.gateway.health(),
             server_time: now_ms(),
             version: checkout.version,
+            refundable: crate::refunds::offered(checkout, &self.checkouts.unmatched_at(checkout)),
         }
     }
 
@@ -216,35 +219,73 @@ impl App {
         })
     }
 
-    /// A status poll's ETag: the checkout's version, the unmatched payments seen at its address
-    /// and the gateway's health, everything a view shows that changes (but the server's clock).
-    pub fn etag(&self, checkout: &Checkout) -> String {
-        format!(
+    /// What the view of `checkout` is made from now (see [`ViewKey`]).
+    fn view_key(&self, checkout: &Checkout) -> ViewKey {
+        ViewKey {
+            version: checkout.version,
+            unmatched: self.checkouts.views().unmatched_generation(),
+            gateway: self.gateway.health(),
+        }
+    }
+
+    /// The status poll's answer for `checkout`: as rendered for an earlier poll when nothing it
+    /// shows changed since (no per-poll serialisation, no scan of the unmatched payments),
+    /// else rendered now and kept in `slot` for the polls after.
+    pub fn rendered(&self, checkout: &Checkout, slot: &Slot) -> Arc<Rendered> {
+        // Read before the view: a change while rendering leaves the key older than the bytes,
+        // so the next poll renders again, never the reverse.
+        let key = self.view_key(checkout);
+        if let Some(rendered) = slot.rendered(&key) {
+            return rendered;
+        }
+        let rendered = Arc::new(self.render(checkout, key));
+        slot.keep(rendered.clone());
+        rendered
+    }
+
+    fn render(&self, checkout: &Checkout, key: ViewKey) -> Rendered {
+        // The ETag: everything the view shows that changes, but the server's clock.
+        let etag = format!(
             "\"{}-{}-{}\"",
             checkout.version,
             self.checkouts.unmatched_count(checkout),
-            self.gateway.health().as_str()
-        )
+            key.gateway.as_str()
+        );
+        let view = CheckoutView {
+            gateway: key.gateway,
+            server_time: CLOCK_MARK,
+            ..self.view(checkout)
+        };
+        let json = serde_json::to_vec(&view).expect("a view is plain data");
+        let (head, tail) = split_at_clock(&json).expect("a view says its server time");
+        Rendered {
+            key,
+            etag: Bytes::from(etag),
+            head: Bytes::copy_from_slice(head),
+            tail: Bytes::copy_from_slice(tail),
+        }
     }
 
-    /// Waits until the checkout's ETag differs from `seen` (it changed, or the gateway's health
-    /// did), or `limit` passes; returns the checkout as it is then.
+    /// Waits until the answer to a poll of checkout `id` has another ETag than `seen` (it
+    /// changed, or the gateway's health did), or `limit` passes; returns the answer then.
+    /// Woken by this checkout's changes only (and the gateway's health).
     pub async fn wait_for_change(
         &self,
         id: &str,
-        seen: &str,
+        seen: &[u8],
         limit: Duration,
-    ) -> Option<Arc<Checkout>> {
+    ) -> Option<Arc<Rendered>> {
         let deadline = tokio::time::Instant::now() + limit;
-        let mut checkouts = self.checkouts.watch();
+        // Subscribed to before the checkout is read: a change after that read wakes this.
+        let (slot, mut woken) = self.checkouts.views().subscribe(id);
         let mut health = self.gateway.watch_health();
         loop {
-            let current = self.checkouts.cached(id)?;
-            if self.etag(&current) != seen {
+            let current = self.rendered(&*self.checkouts.cached(id)?, &slot);
+            if current.etag != seen {
                 return Some(current);
             }
             // A pause ends by itself at its `until`, with no signal: wake then to say so.
-            let wake = match self.gateway.health() {
+            let wake = match current.key.gateway {
                 GatewayHealth::RateLimited { until } | GatewayHealth::Blocked { until } => deadline
                     .min(
                         tokio::time::Instant::now()
@@ -253,10 +294,38 @@ impl App {
                 _ => deadline,
             };
             tokio::select! {
-                changed = checkouts.changed() => if changed.is_err() { return Some(current) },
+                changed = woken.changed() => if changed.is_err() { return Some(current) },
                 changed = health.changed() => if changed.is_err() { return Some(current) },
                 _ = tokio::time::sleep_until(wake) => if wake == deadline { return Some(current) },
             }
         }
+    }
+}
+
+/// The `serverTime` a view is serialised with, to be found in its JSON and replaced by each
+/// answer's clock: no real clock reads it.
+const CLOCK_MARK: u64 = u64::MAX;
+
+/// A view's JSON before and after the value of its `serverTime`, [`CLOCK_MARK`].
+fn split_at_clock(json: &[u8]) -> Option<(&[u8], &[u8])> {
+    let field = format!("\"serverTime\":{CLOCK_MARK}");
+    let at = json
+        .windows(field.len())
+        .position(|w| w == field.as_bytes())?;
+    let value = at + field.len() - CLOCK_MARK.to_string().len();
+    Some((&json[..value], &json[at + field.len()..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_is_found_where_the_view_says_it() {
+        let json = format!("{{\"a\":1,\"serverTime\":{CLOCK_MARK},\"version\":3}}");
+        let (head, tail) = split_at_clock(json.as_bytes()).unwrap();
+        assert_eq!(head, b"{\"a\":1,\"serverTime\":");
+        assert_eq!(tail, b",\"version\":3}");
+        assert!(split_at_clock(b"{\"serverTime\":12}").is_none());
     }
 }

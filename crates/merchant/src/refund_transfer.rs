@@ -2,9 +2,14 @@
 //! merchant from their own wallet (the server holds no key that moves money); the chain then
 //! shows it, to the watcher as it follows the refund's destination ([`assign`]), or when the
 //! merchant pastes its hash ([`judge`]). Either way one rule decides: that token, to that
-//! address, exactly that amount, on the refund's chain, mined no earlier than the approval. A
-//! transfer that differs in any of these is not the refund: a smaller one would mark it sent
-//! while the person is owed the rest, a larger or earlier one is some other movement of money.
+//! address, exactly that amount, on the refund's chain, mined after the approval. A transfer
+//! that differs in any of these is not the refund: a smaller one would mark it sent while the
+//! person is owed the rest, a larger or earlier one is some other movement of money.
+//!
+//! "After the approval" is told by block numbers, not by clocks: a block's time is its node's
+//! clock, which may be seconds off the server's, so a transfer paid at once after approving
+//! could bear a time before it and be missed. The chain's head as its watcher had read it when
+//! the refund was approved was mined before; a block after it may hold the refund's transfer.
 
 use usdt_checkout_chain::{ChainPayment, TxLookup};
 use usdt_checkout_protocol::{Address, ChainId};
@@ -19,8 +24,13 @@ pub struct Awaited {
     pub token: Address,
     pub destination: Address,
     pub amount_atomic: u128,
-    /// When it was approved, Unix ms: a transfer mined before cannot be its payment.
+    /// When it was approved, Unix ms: who was approved first is paid first.
     pub approved_at: u64,
+    /// The chain's head block as its watcher had read it at the approval: mined by then, no
+    /// transfer in it or before can be the refund's payment. None when no watcher had read the
+    /// chain yet (or the refund was approved before this was kept): the block's time is then
+    /// compared with the approval's, to the second.
+    pub approved_block: Option<u64>,
 }
 
 impl Awaited {
@@ -30,7 +40,16 @@ impl Awaited {
             && payment.token == self.token
             && payment.to == self.destination
             && payment.value == self.amount_atomic
-            && mined_since(payment.timestamp_ms, self.approved_at)
+            && self.mined_after_approval(payment)
+    }
+
+    /// Whether `payment` was mined after this refund's approval: in a block past the head read
+    /// then, or without one, in a block timed no earlier than the approval's second.
+    fn mined_after_approval(&self, payment: &ChainPayment) -> bool {
+        match self.approved_block {
+            Some(head) => payment.block_number > head,
+            None => mined_since(payment.timestamp_ms, self.approved_at),
+        }
     }
 }
 
@@ -72,7 +91,7 @@ pub enum Refusal {
     WrongRecipient(Address),
     /// It sent another amount to the refund's address.
     AmountDiffers { sent: u128, owed: u128 },
-    /// It was mined before the refund was approved.
+    /// It was mined before the refund was approved (in or before the block read at approval).
     BeforeApproval,
 }
 
@@ -161,14 +180,19 @@ mod tests {
             destination: address(0x77),
             amount_atomic: 500_000,
             approved_at: APPROVED,
+            approved_block: None,
         }
     }
 
     fn transfer(tx: u8, to: Address, value: u128, at: u64) -> ChainPayment {
+        in_block(tx, to, value, at, 9)
+    }
+
+    fn in_block(tx: u8, to: Address, value: u128, at: u64, block: u64) -> ChainPayment {
         ChainPayment {
             tx_id: TxHash::from_bytes([tx; 32]),
             log_index: 0,
-            block_number: 9,
+            block_number: block,
             block_hash: "0x09".into(),
             from: address(0x55),
             to,
@@ -201,6 +225,39 @@ mod tests {
         for miss in &misses {
             assert!(!due.paid_by(CHAIN, miss), "{miss:?}");
         }
+    }
+
+    #[test]
+    fn with_the_head_read_at_approval_a_later_block_is_after_it_whatever_its_nodes_clock_says() {
+        let due = Awaited {
+            approved_block: Some(20),
+            ..refund("rf_1")
+        };
+        // Mined at once after approving, by a node whose clock is 3 s behind the server's.
+        let skewed = in_block(1, address(0x77), 500_000, APPROVED - 3_000, 21);
+        assert!(due.paid_by(CHAIN, &skewed));
+        // Timed after the approval by a node ahead, but in a block read before it.
+        let read_before = in_block(2, address(0x77), 500_000, APPROVED + 3_000, 20);
+        assert!(!due.paid_by(CHAIN, &read_before));
+        assert!(!due.paid_by(CHAIN, &in_block(3, address(0x77), 500_000, APPROVED, 7)));
+        // The other terms still hold.
+        assert!(!due.paid_by(CHAIN, &in_block(4, address(0x77), 499_999, APPROVED, 21)));
+        assert!(!due.paid_by(OTHER, &skewed));
+        // A pasted hash is judged alike, and the block read before is said as before approval.
+        let mined = |p: ChainPayment| vec![(CHAIN, TxLookup::Mined(vec![p]))];
+        assert_eq!(judge(&due, &mined(skewed.clone())), Ok(skewed.clone()));
+        assert_eq!(
+            judge(&due, &mined(read_before)),
+            Err(Refusal::BeforeApproval)
+        );
+        assert_eq!(
+            assign(
+                std::slice::from_ref(&due),
+                CHAIN,
+                std::slice::from_ref(&skewed)
+            ),
+            vec![("rf_1".to_string(), skewed)]
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@ use crate::refund_transfer::Awaited;
 
 pub use usdt_checkout_protocol::refund::RefundState;
 
+mod counted;
+pub use counted::counted;
+
 /// A refund, as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
@@ -49,6 +52,10 @@ pub struct Refund {
     /// Unix ms, and who approved or refused it.
     pub approved_at: Option<u64>,
     pub approved_by: Option<String>,
+    /// The chain's head block as its watcher had read it at the approval: the refund's
+    /// transfer is in a later one (see the refund transfer's rule). None when no watcher had
+    /// read the chain then.
+    pub approved_block: Option<u64>,
     /// The transfer that paid it, once seen on chain.
     pub sent: Option<SentTransfer>,
 }
@@ -91,6 +98,7 @@ impl Refund {
             approved_at: by.as_ref().map(|_| now),
             approved_by: by.clone(),
             requested_by: by,
+            approved_block: None,
             sent: None,
         }
     }
@@ -113,6 +121,7 @@ impl Refund {
             destination: self.destination,
             amount_atomic: self.amount_atomic,
             approved_at,
+            approved_block: self.approved_block,
         })
     }
 
@@ -242,23 +251,52 @@ pub fn entitlement(
     let paid = matches!(state, OrderStatus::Paid | OrderStatus::PaidLate);
     match whose {
         Whose::Other => 0,
-        // On another network: it can never pay this order.
-        Whose::SentFor if chain != terms.chain_id => payment.value,
-        // Paid twice, or paid after the order was over.
-        Whose::SentFor if paid || over => payment.value,
-        Whose::SentFor => 0,
+        // On the order's network while it waits, no more than it still asks: its shopper may
+        // yet claim it for the order ("I already paid").
+        Whose::SentFor
+            if chain == terms.chain_id
+                && !(paid || over)
+                && payment.value
+                    <= checkout.remaining_atomic.unwrap_or(terms.pay_amount_atomic) =>
+        {
+            0
+        }
+        // On another network (it can never pay this order), paid twice, after the order was
+        // over, or more than it still asks (no claim takes that, and where many orders share
+        // a receiving address no order matches it): it counts for no order, and all of it is
+        // its sender's to have back.
+        Whose::SentFor => payment.value,
         Whose::ThisCheckout if over => payment.value,
-        Whose::ThisCheckout if paid => excess_share(checkout, payment),
+        Whose::ThisCheckout if paid => {
+            // What arrived past the amount, refunded since or not (what the order counts as
+            // overpaid is what is left of it once refunds are taken out: see [`counted`]).
+            let arrived: u128 = checkout.chain_payments.iter().map(|p| p.value).sum();
+            let excess = arrived.saturating_sub(terms.pay_amount_atomic);
+            excess_share(checkout, payment, excess.max(checkout.overpaid_atomic))
+        }
         Whose::ThisCheckout => 0,
     }
 }
 
-/// `payment`'s share of what `checkout` was overpaid: the excess is the newest payments' (the
-/// ones that went past the amount), newest first, each at most its value.
-fn excess_share(checkout: &Checkout, payment: &ChainPayment) -> u128 {
+/// Whether an unmatched `payment` on `chain`, sent for `checkout` (to its address, in its
+/// token, since it was made), may be this order's own payment that matched no order because it
+/// was more than asked: on the order's chain, more than its amount, while nothing counts for
+/// it. Where many orders share a receiving address, it is as plausibly another order's
+/// shopper's: it is offered to be asked back with the paying wallet's signature only (a request
+/// without is not tied to this shopper, see [`tied`]).
+pub fn overpaid_unmatched(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool {
+    checkout.chain_payments.is_empty()
+        && checkout
+            .terms
+            .as_ref()
+            .is_some_and(|t| t.chain_id == chain && payment.value > t.pay_amount_atomic)
+}
+
+/// `payment`'s share of `excess`, what `checkout` was overpaid: the excess is the newest
+/// payments' (the ones that went past the amount), newest first, each at most its value.
+fn excess_share(checkout: &Checkout, payment: &ChainPayment, mut excess: u128) -> u128 {
     let mut newest: Vec<&ChainPayment> = checkout.chain_payments.iter().collect();
     newest.sort_by_key(|p| std::cmp::Reverse((p.block_number, p.log_index)));
-    let mut excess = checkout.overpaid_atomic;
     for p in newest {
         let share = excess.min(p.value);
         if p.same_log(payment) {
@@ -270,7 +308,9 @@ fn excess_share(checkout: &Checkout, payment: &ChainPayment) -> u128 {
 }
 
 /// The most the shopper of `checkout` may ask back of `payment` now: its [`entitlement`] less
-/// what was refunded of it (by anyone), never more than is refundable.
+/// what was refunded of it (by anyone), never more than is refundable; of a paid order, never
+/// more than its share of what the order still counts as overpaid (refunds of its other
+/// payments taken out: money given back of an earlier payment is no excess of a later one).
 pub fn shopper_refundable(
     checkout: &Checkout,
     chain: ChainId,
@@ -279,9 +319,19 @@ pub fn shopper_refundable(
     refunds: &[Refund],
 ) -> u128 {
     let of_it = || refunds.iter().filter(|r| r.is_of(chain, payment));
-    entitlement(checkout, chain, payment, whose)
+    let left = entitlement(checkout, chain, payment, whose)
         .saturating_sub(committed(of_it(), None))
-        .min(refundable(payment.value, of_it()))
+        .min(refundable(payment.value, of_it()));
+    let paid = matches!(
+        checkout.state,
+        CheckoutState::Order(OrderStatus::Paid | OrderStatus::PaidLate)
+    );
+    match whose {
+        Whose::ThisCheckout if paid => {
+            left.min(excess_share(checkout, payment, checkout.overpaid_atomic))
+        }
+        _ => left,
+    }
 }
 
 /// Why a refund was not asked for, or not approved.

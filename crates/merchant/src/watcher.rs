@@ -181,6 +181,7 @@ mod tests {
             destination: Address::from_bytes([2; 20]),
             amount_atomic: 1,
             approved_at: n,
+            approved_block: None,
         };
         let few: Vec<Awaited> = (0..3).map(refund).collect();
         assert_eq!(followed(few.clone()), few);

@@ -12,15 +12,17 @@ use common::Db;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt;
+use usdt_checkout_protocol::gateway::GatewayStatus;
 use usdt_checkout_protocol::gateway::{
     HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
 };
 use usdt_checkout_protocol::signature::V1PrivateKey;
 use usdt_checkout_protocol::{ChainId, signed_string};
 use usdt_checkout_server::app::App;
-use usdt_checkout_server::checkouts::Checkouts;
+use usdt_checkout_server::checkouts::{Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
 use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms, Price};
+use usdt_checkout_server::gateway::GatewayReport;
 use usdt_checkout_server::long_polls::LongPolls;
 use usdt_checkout_server::store::Store;
 use usdt_checkout_server::{api, config, server};
@@ -42,6 +44,7 @@ on_both!(
     bad_requests_and_an_unreachable_gateway_map_to_clear_errors,
     a_poll_past_what_the_server_can_hold_is_answered_at_once,
     status_polls_carry_etags_and_an_unchanged_view_is_304,
+    every_held_poll_is_woken_by_its_checkouts_change,
     only_configured_origins_may_call_and_responses_carry_security_headers,
     the_widget_is_served_from_the_merchants_own_domain,
 );
@@ -937,6 +940,79 @@ async fn status_polls_carry_etags_and_an_unchanged_view_is_304(db: Db) {
     let other = h.send(again("\"stale\"".parse().unwrap())).await;
     assert_eq!(other.status, StatusCode::OK, "another tag gets the view");
     assert_eq!(other.body["state"], "waiting");
+}
+
+/// Each checkout wakes its own held polls: every one of them answers with the change, none
+/// sleeps through it to its wait's end (a 304 then), and a poll on another checkout stays held.
+async fn every_held_poll_is_woken_by_its_checkouts_change(db: Db) {
+    let h = harness(db, "wake-ups", "").await;
+    let waiting = h.waiting_checkout().await;
+    let other = Checkout::open(
+        "co_api_other".into(),
+        CreatedBy::Storefront,
+        "Tee".into(),
+        Price {
+            amount: "5".parse().unwrap(),
+            currency: "USDT".into(),
+        },
+    );
+    h.app.checkouts.open(&other).await.unwrap();
+    let poll = |id: &str| {
+        let (h_app, path) = (h.app.clone(), format!("/api/checkouts/{id}"));
+        async move {
+            let first = server::router(h_app.clone())
+                .oneshot(Request::get(&path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let tag = first.headers()[header::ETAG].clone();
+            let held = Request::get(format!("{path}?wait=25"))
+                .header(header::IF_NONE_MATCH, tag)
+                .body(Body::empty())
+                .unwrap();
+            let answer = server::router(h_app).oneshot(held).await.unwrap();
+            let status = answer.status();
+            let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20).await;
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes.unwrap()).ok(),
+            )
+        }
+    };
+    let other_poll = tokio::spawn(poll(&other.id));
+    let polls: Vec<_> = (0..40).map(|_| tokio::spawn(poll(&waiting.id))).collect();
+    while h.app.long_polls.held() < 41 {
+        tokio::task::yield_now().await;
+    }
+    let paid = GatewayReport {
+        order_no: Some(waiting.id.clone()),
+        plat_order_no: Some("P0000000001".into()),
+        status: GatewayStatus::Success,
+        amount: Some("12".parse().unwrap()),
+        tx_id: Some(usdt_checkout_protocol::TxHash::from_bytes([0xab; 32])),
+        chain_id: None,
+        symbol: None,
+        account: None,
+    };
+    h.app
+        .checkouts
+        .apply_report(&paid, Source::Reconciler)
+        .await
+        .unwrap();
+    for poll in polls {
+        let (status, view) = poll.await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "woken, not answered at the wait's end"
+        );
+        assert_eq!(view.unwrap()["state"], "paid");
+    }
+    assert_eq!(
+        h.app.long_polls.held(),
+        1,
+        "the other checkout's poll is held"
+    );
+    other_poll.abort();
 }
 
 async fn only_configured_origins_may_call_and_responses_carry_security_headers(db: Db) {

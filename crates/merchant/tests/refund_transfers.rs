@@ -26,6 +26,7 @@ use usdt_checkout_testkit::{Client, eventually};
 on_both!(processes: an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted_and_announced_once);
 on_both!(
     a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_announced_once,
+    a_refunds_transfer_is_one_mined_after_the_head_read_at_approval_whatever_the_nodes_clock,
     the_orders_export_lists_each_orders_refunds,
 );
 
@@ -367,6 +368,114 @@ async fn a_reorg_that_takes_back_a_refunds_transfer_approves_it_again_and_it_is_
     assert_eq!(sent.state, RefundState::Sent);
     assert_eq!(sent.sent.unwrap().block_number, 9);
     assert_eq!(store.refund_events(&id).await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A refund's transfer is told from earlier ones by the chain's blocks, not by clocks: the head
+/// its watcher had read when the refund was approved (started approved, or approved from a
+/// request) is kept, and a transfer in a later block pays it even when its node's clock puts it
+/// seconds before the approval; one in a block read before does not, whatever its time.
+async fn a_refunds_transfer_is_one_mined_after_the_head_read_at_approval_whatever_the_nodes_clock(
+    db: Db,
+) {
+    let dir = std::env::temp_dir().join(format!(
+        "refund-head-{}-{}-{}",
+        db.name(),
+        std::process::id(),
+        now_ms()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = Database::parse(&db.create("refund_head", &dir).await).unwrap();
+    let store = Store::open(&database).await.unwrap();
+    let checkouts = Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
+        .await
+        .unwrap();
+    let chain = ChainId(31337);
+    let stray = transfer_to(Address::from_bytes([0x55; 20]), 2_000_000, 5, now_ms());
+    checkouts
+        .apply_chain(chain, &step(5, None, vec![stray.clone()]))
+        .await
+        .unwrap();
+    let entry = |action: &str| AuditEntry {
+        at: now_ms(),
+        actor: "owner".into(),
+        action: action.into(),
+        ..AuditEntry::default()
+    };
+    let (one, two) = (
+        Address::from_bytes([0x77; 20]),
+        Address::from_bytes([0x78; 20]),
+    );
+    let started = checkouts
+        .start_refund(
+            None,
+            (chain, &stray.tx_id, 0),
+            500_000,
+            one,
+            entry("refund.start"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let started = started.refund().clone();
+    assert_eq!(
+        started.approved_block,
+        Some(5),
+        "the head read when started"
+    );
+    // A shopper's request, approved once the chain was read further.
+    let requested = usdt_checkout_server::refunds::Refund::new(
+        None,
+        chain,
+        &stray,
+        300_000,
+        two,
+        usdt_checkout_server::refunds::Proof::Unproven { email: None },
+        None,
+        now_ms(),
+    );
+    let mut write = store.begin().await.unwrap();
+    assert!(write.request_refund(&requested).await.unwrap());
+    write.commit().await.unwrap();
+    checkouts
+        .apply_chain(chain, &step(7, None, vec![]))
+        .await
+        .unwrap();
+    let approved = checkouts
+        .approve_refund(&requested.id, entry("refund.approve"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        approved.approved_block,
+        Some(7),
+        "the head read when approved"
+    );
+    let approved_at = approved.approved_at.unwrap();
+
+    let awaited = checkouts.refunds_awaited(chain).await.unwrap();
+    assert_eq!(awaited.len(), 2);
+    // In block 7, read before the second approval, timed after it by a clock ahead: not its.
+    let read_before = transfer_to(two, 300_000, 7, approved_at + 3_000);
+    // In blocks after, timed 3 s before each approval by a node whose clock is behind.
+    let first = transfer_to(one, 500_000, 6, started.approved_at.unwrap() - 3_000);
+    let second = transfer_to(two, 300_000, 8, approved_at - 3_000);
+    checkouts
+        .take_refund_transfers(chain, &awaited, &[read_before.clone(), first.clone()])
+        .await
+        .unwrap();
+    let paid = store.refund(&started.id).await.unwrap().unwrap();
+    assert_eq!(paid.state, RefundState::Sent);
+    assert_eq!(paid.sent.unwrap().tx, first.tx_id);
+    let waiting = store.refund(&requested.id).await.unwrap().unwrap();
+    assert_eq!(waiting.state, RefundState::Approved, "a block read before");
+    checkouts
+        .take_refund_transfers(chain, &awaited, std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    let paid = store.refund(&requested.id).await.unwrap().unwrap();
+    assert_eq!(paid.state, RefundState::Sent);
+    assert_eq!(paid.sent.unwrap().tx, second.tx_id);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -34,6 +34,8 @@ on_both!(
     a_refusal_is_final_and_its_reason_is_shown,
     a_transfer_pays_one_refund_and_only_its_own,
     refunds_are_read_by_state_a_page_at_a_time,
+    more_than_a_waiting_order_asks_matched_to_no_order_is_asked_back_with_proof,
+    money_given_back_counts_no_more_toward_what_the_order_was_paid,
 );
 
 const CHAIN: ChainId = ChainId(31337);
@@ -859,4 +861,115 @@ async fn refunds_are_read_by_state_a_page_at_a_time(db: Db) {
     let one = s.store.refund(&asked[2].id).await.unwrap().unwrap();
     assert_eq!(one, asked[2]);
     assert_eq!(s.store.refund("rf_none").await.unwrap(), None);
+}
+
+/// Many orders wait at one receiving address (BlockATM's V1 gives one per merchant): a payment
+/// of more than an order asks matches none of them, its amount naming no order. Its sender's
+/// order offers it whole, to be asked back with the paying wallet's signature; asked without,
+/// it is nobody's by that word.
+async fn more_than_a_waiting_order_asks_matched_to_no_order_is_asked_back_with_proof(db: Db) {
+    let h = harness(db, "refund-over-unmatched", "").await;
+    let id = order_asking(&h, 5, 25_000_005).await;
+    let over = payment(&h.app, CHAIN, 5, 0xa5, 26_000_000);
+    let s = settled(&h, &id, OrderStatus::Waiting, &[], &[(CHAIN, &over)]).await;
+    let view = refunds(&s, &id).await;
+    let offered: Vec<(&str, &str)> = view["refundable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["sourceTx"].as_str().unwrap(), r["max"].as_str().unwrap()))
+        .collect();
+    assert_eq!(offered, vec![(over.tx_id.as_str(), "26")], "{view}");
+    let (status, error) = ask(&s, &id, asking(&id, CHAIN, &over, "26", FRIEND, None)).await;
+    assert_eq!(
+        (status, &error["code"]),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("refund_not_refundable")
+        ),
+        "unproven: {error}"
+    );
+    let (status, error) = ask(
+        &s,
+        &id,
+        asking(&id, CHAIN, &over, "26", OTHER, Some(OTHER_KEY)),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another wallet: {error}"
+    );
+    let (status, view) = ask(
+        &s,
+        &id,
+        asking(&id, CHAIN, &over, "26", PAYER, Some(PAYER_KEY)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["proven"], true);
+}
+
+/// An order expired with part of its amount paid; the merchant gives that part back; then the
+/// shopper pays the rest, late. What the merchant holds is the rest alone: the order counts it
+/// paid that much, not in full, from the moment the refund is approved.
+async fn money_given_back_counts_no_more_toward_what_the_order_was_paid(db: Db) {
+    use usdt_checkout_chain::{Cursor, Step};
+    let h = harness(db, "refund-net-paid", "").await;
+    let id = order_asking(&h, 6, 25_000_000).await;
+    let part = payment(&h.app, CHAIN, 6, 0xa6, 10_000_000);
+    let s = settled(&h, &id, OrderStatus::Expired, &[&part], &[]).await;
+    let started = s
+        .app
+        .checkouts
+        .start_refund(
+            Some(&id),
+            (CHAIN, &part.tx_id, 0),
+            10_000_000,
+            FRIEND.parse().unwrap(),
+            staff("ana"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(started.refund().state, RefundState::Approved);
+    let stored = s.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.paid_atomic, 0, "given back as soon as approved");
+    assert_eq!(stored.remaining_atomic, Some(25_000_000));
+
+    let rest = ChainPayment {
+        block_number: 101,
+        ..payment(&h.app, CHAIN, 6, 0xb6, 15_000_000)
+    };
+    let step = Step {
+        head: 110,
+        fork: None,
+        payments: vec![rest.clone()],
+        next: Cursor {
+            next_block: 111,
+            recent: vec![],
+        },
+    };
+    s.app.checkouts.apply_chain(CHAIN, &step).await.unwrap();
+    let stored = s.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.chain_payments.len(),
+        2,
+        "the rest counts for the order"
+    );
+    assert_eq!(
+        stored.paid_atomic, 15_000_000,
+        "the part given back is not counted"
+    );
+    assert_eq!(stored.remaining_atomic, Some(10_000_000));
+    assert_eq!(stored.state, CheckoutState::Order(OrderStatus::Expired));
+    // And the shopper may ask back what they hold paid, no more.
+    let view = refunds(&s, &id).await;
+    let offered: Vec<(&str, &str)> = view["refundable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["sourceTx"].as_str().unwrap(), r["max"].as_str().unwrap()))
+        .collect();
+    assert_eq!(offered, vec![(rest.tx_id.as_str(), "15")], "{view}");
 }

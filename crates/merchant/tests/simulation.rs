@@ -439,6 +439,7 @@ async fn inject(world: &mut World, faults: &mut Value, fault: Fault) {
             if reply.status != 200 {
                 println!("simulation: a reorg was not made: {}", reply.body);
             }
+            refunds::chain_clock_to_now(&world.anvil.rpc_url).await;
         }
         Fault::Webhooks(mode) => {
             let (drop, twice, reorder, delay) = match mode {

@@ -153,7 +153,8 @@ pub(super) struct PollQuery {
 }
 
 /// Answered from memory: never a gateway call, and a database read only for a checkout made
-/// a moment ago on another server.
+/// a moment ago on another server. The view's bytes and ETag are rendered once per change of
+/// what it shows, and shared by every poll that answers with them.
 pub(super) async fn get_checkout(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -161,23 +162,26 @@ pub(super) async fn get_checkout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let query = query(poll)?;
-    let mut checkout = app
+    let checkout = app
         .checkouts
         .load(&id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let seen = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
+    // Only the tag is kept, not the request's headers, for as long as the poll is held.
+    let seen = headers.get(header::IF_NONE_MATCH).cloned();
+    drop(headers);
+    let seen = seen.as_ref().map(HeaderValue::as_bytes);
+    let mut rendered = app.rendered(&checkout, &app.checkouts.views().slot(&id));
+    drop(checkout);
     let mut declined = false;
-    if let Some(seen) = seen.filter(|tag| *tag == app.etag(&checkout))
+    if let Some(tag) = seen.filter(|tag| *tag == rendered.etag)
         && let Some(wait) = query.wait.filter(|w| *w > 0)
     {
         match app.long_polls.hold() {
             Some(_held) => {
                 let limit = Duration::from_secs(wait.min(MAX_LONG_POLL_SECONDS));
-                checkout = app
-                    .wait_for_change(&id, seen, limit)
+                rendered = app
+                    .wait_for_change(&id, tag, limit)
                     .await
                     .ok_or_else(ApiError::not_found)?;
             }
@@ -185,11 +189,17 @@ pub(super) async fn get_checkout(
             None => declined = true,
         }
     }
-    let tag = app.etag(&checkout);
-    let mut response = if seen == Some(tag.as_str()) {
+    let mut response = if seen == Some(&rendered.etag[..]) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Json(app.view(&checkout)).into_response()
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            rendered.body(now_ms()),
+        )
+            .into_response()
     };
     let headers = response.headers_mut();
     if declined {
@@ -197,7 +207,7 @@ pub(super) async fn get_checkout(
     }
     headers.insert(
         header::ETAG,
-        HeaderValue::from_str(&tag).expect("digits, letters and quotes"),
+        HeaderValue::from_maybe_shared(rendered.etag.clone()).expect("digits, letters and quotes"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)

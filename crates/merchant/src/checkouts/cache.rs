@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{Applied, Checkouts};
+use usdt_checkout_protocol::Address;
+
+use super::{Applied, Checkouts, Views};
 use crate::clock::now_ms;
 use crate::domain::Checkout;
 use crate::matching::LATE_MATCH_MS;
@@ -52,9 +54,29 @@ impl Checkouts {
         Ok(Some(self.remember(checkout)))
     }
 
-    /// Signals every change.
+    /// Signals every change (the console's live updates): status polls wait on their
+    /// checkout's own wake-up instead (see [`Checkouts::views`]).
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Each checkout's wake-up for its status polls, and its view as last serialised.
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
+    /// The unmatched payments changed at the receiving addresses `at` (`None`: anywhere): the
+    /// views of the checkouts there are to be rendered again, and their polls woken.
+    pub(super) fn unmatched_changed_at(&self, at: Option<&[Address]>) {
+        self.views.unmatched_changed();
+        let cache = self.cache.read().expect("cache lock");
+        self.views.wake_where(|id| match at {
+            None => true,
+            Some(addresses) => cache
+                .get(id)
+                .and_then(|c| c.terms.as_ref())
+                .is_some_and(|terms| addresses.contains(&terms.to_address)),
+        });
     }
 
     /// Puts a stored change into memory and wakes whoever waits for it.
@@ -93,6 +115,7 @@ impl Checkouts {
         if newer {
             entries.insert(checkout.id.clone(), Arc::new(checkout.clone()));
             drop(entries);
+            self.views.wake(&checkout.id);
             self.changed.send_modify(|n| *n += 1);
         }
         checkout

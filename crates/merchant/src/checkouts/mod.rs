@@ -14,6 +14,7 @@ mod replicas;
 mod reports;
 mod settle;
 mod unmatched;
+mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -31,6 +32,7 @@ pub use creation::{AskingTurn, CreationTurn};
 use creation::{CHECKOUT_STRIPES, Turns};
 pub use refund_transfer::PasteRefused;
 pub use refunds::{Asked, NotDone, NotSent, RefundRequest};
+pub use views::{Rendered, Slot, ViewKey, Views};
 
 /// What applying a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,8 @@ pub struct Checkouts {
     store: Store,
     cache: RwLock<HashMap<String, Arc<Checkout>>>,
     changed: watch::Sender<u64>,
+    /// Each checkout's own wake-up for its status polls, and its view as last serialised.
+    views: Views,
     fulfillment_due: Arc<Notify>,
     /// How far each watched chain was read, as its watcher last read it.
     heads: RwLock<BTreeMap<ChainId, Watched>>,
@@ -131,6 +135,7 @@ impl Checkouts {
             store,
             cache: RwLock::new(cache),
             changed: watch::Sender::new(0),
+            views: Views::default(),
             fulfillment_due,
             heads: RwLock::new(heads),
             creating: std::sync::Mutex::new(HashMap::new()),

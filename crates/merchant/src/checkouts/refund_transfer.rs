@@ -63,6 +63,24 @@ impl Checkouts {
             .collect())
     }
 
+    /// The head block of `chain` as its watcher had read it, here or on another server of this
+    /// database (the cursor it stored): every block up to it was mined before now, so an
+    /// approval given now is paid by a transfer in a later one. None before any watcher read it.
+    pub(super) async fn head_read(&self, chain: ChainId) -> Result<Option<u64>, StoreError> {
+        let stored = self
+            .store
+            .cursor(chain)
+            .await?
+            .and_then(|cursor| cursor.next_block.checked_sub(1));
+        let here = self
+            .heads
+            .read()
+            .expect("heads lock")
+            .get(&chain)
+            .map(|watched| watched.head);
+        Ok(stored.max(here))
+    }
+
     /// The transfers a watcher read on `chain` into refunds' destinations: each that pays one of
     /// the `awaited` refunds marks it sent, audited as the watcher's, with its event queued.
     /// Sent refunds whose event a stopped server did not queue get it too.

@@ -142,7 +142,7 @@ impl Checkouts {
             after: Some(describe(&refund)),
             ..AuditEntry::default()
         };
-        self.insert(write, refund, entry).await
+        self.insert(write, refund, entry, None).await
     }
 
     /// The merchant refunds `amount_atomic` of the payment `(chain, tx, log_index)` to
@@ -156,8 +156,11 @@ impl Checkouts {
         destination: Address,
         mut entry: AuditEntry,
     ) -> Result<Result<Asked, NotDone>, StoreError> {
+        // Read before the write begins: the head only grows, and one read earlier is still a
+        // block mined before the approval.
+        let head = self.head_read(chain).await?;
         let mut write = self.store.begin().await?;
-        let Some((payment, _)) = write.chain_payment(chain, tx, log_index).await? else {
+        let Some((payment, owner)) = write.chain_payment(chain, tx, log_index).await? else {
             return Ok(Err(NotDone::NoPayment));
         };
         if write.receives_at(&destination).await? {
@@ -168,28 +171,33 @@ impl Checkouts {
         if let Err(refused) = refunds::check_amount(amount_atomic, left) {
             return Ok(Err(NotDone::Refused(refused)));
         }
-        let refund = Refund::new(
-            checkout_id.map(str::to_owned),
-            chain,
-            &payment,
-            amount_atomic,
-            destination,
-            Proof::Unproven { email: None },
-            Some(entry.actor.clone()),
-            now_ms(),
-        );
+        let refund = Refund {
+            approved_block: head,
+            ..Refund::new(
+                checkout_id.map(str::to_owned),
+                chain,
+                &payment,
+                amount_atomic,
+                destination,
+                Proof::Unproven { email: None },
+                Some(entry.actor.clone()),
+                now_ms(),
+            )
+        };
         entry.subject = Some(refund.id.clone());
         entry.after = Some(describe(&refund));
-        self.insert(write, refund, entry).await
+        self.insert(write, refund, entry, owner).await
     }
 
     /// Writes `refund` with `entry` and commits; a concurrent request with the same signature
-    /// that came first is answered as the one replayed.
+    /// that came first is answered as the one replayed. Approved from the first, the order its
+    /// source counts for (`owner`) is settled again with it.
     async fn insert(
         &self,
         mut write: Write,
         refund: Refund,
         entry: AuditEntry,
+        owner: Option<String>,
     ) -> Result<Result<Asked, NotDone>, StoreError> {
         if !write.request_refund(&refund).await? {
             let signature = refund.signature.as_deref().unwrap_or_default();
@@ -200,7 +208,12 @@ impl Checkouts {
                 .ok_or(NotDone::NoRefund));
         }
         write.audit(&entry).await?;
+        let resettled = match owner.filter(|_| refund.state.commits_money()) {
+            Some(owner) => self.resettle(&mut write, &owner).await?,
+            None => None,
+        };
         write.commit().await?;
+        self.publish(resettled);
         tracing::info!(
             "refund {} of {} (log {}) on chain {}: {} {}",
             refund.id,
@@ -246,6 +259,10 @@ impl Checkouts {
         let Some(seen) = self.store.refund(id).await? else {
             return Ok(Err(NotDone::NoRefund));
         };
+        let head = match action {
+            Action::Approve => self.head_read(seen.chain_id).await?,
+            _ => None,
+        };
         let mut write = self.store.begin().await?;
         // The payment's row first, then the refund's: every decision on one payment's refunds
         // takes its turn there, and reads the others' as they committed.
@@ -256,18 +273,21 @@ impl Checkouts {
             return Ok(Err(NotDone::NoRefund));
         };
         let now = now_ms();
+        // The order the source payment counts for, settled again once money of it is promised.
+        let mut owner = None;
         let decided = match action {
             Action::Approve => {
-                let Some((payment, _)) = payment else {
+                let Some((payment, payment_owner)) = payment else {
                     return Ok(Err(NotDone::NoPayment));
                 };
+                owner = payment_owner;
                 let of_it = write
                     .refunds_of_payment(refund.chain_id, &refund.source_tx, refund.source_log_index)
                     .await?;
                 if let Err(refused) = refunds::check_approval(&refund, payment.value, &of_it) {
                     return Ok(Err(NotDone::Refused(refused)));
                 }
-                write.approve_refund(id, &entry.actor, now).await?
+                write.approve_refund(id, &entry.actor, now, head).await?
             }
             _ => {
                 if let Err(illegal) = refunds::transition(refund.state, action) {
@@ -290,7 +310,12 @@ impl Checkouts {
             entry.note = Some(reason.to_owned());
         }
         write.audit(&entry).await?;
+        let resettled = match owner {
+            Some(owner) => self.resettle(&mut write, &owner).await?,
+            None => None,
+        };
         write.commit().await?;
+        self.publish(resettled);
         tracing::info!("refund {id} {} by {}", after.state.as_str(), entry.actor);
         self.refunds_changed();
         Ok(Ok(after))
@@ -365,11 +390,15 @@ impl Checkouts {
             .iter()
             .map(|p| (terms.chain_id, p.clone(), Whose::ThisCheckout));
         // Only those tied to this shopper are offered (see `tied`): another shopper's payment
-        // to the same address is not this one's to see offered, nor to ask unproven.
+        // to the same address is not this one's to see offered, nor to ask unproven. A payment
+        // of more than the order asked, while nothing paid it, is offered too, to be asked
+        // with the paying wallet's signature (see `overpaid_unmatched`).
         let unmatched = self
             .unmatched_at(checkout)
             .into_iter()
-            .filter(|(chain, p)| tied(checkout, *chain, p, false))
+            .filter(|(chain, p)| {
+                tied(checkout, *chain, p, false) || refunds::overpaid_unmatched(checkout, *chain, p)
+            })
             .map(|(chain, p)| (chain, p, Whose::SentFor));
         let mut refundable = vec![];
         for (chain, payment, whose) in attached.chain(unmatched) {
@@ -395,6 +424,20 @@ impl Checkouts {
     pub fn confirmations(&self, chain: ChainId, block: u64) -> Option<u32> {
         let head = self.heads.read().expect("heads lock").get(&chain)?.head;
         Some(u32::try_from(head.saturating_add(1).saturating_sub(block)).unwrap_or(u32::MAX))
+    }
+
+    /// Settles again the order `owner`, a refund of one of its payments just approved: money
+    /// given back counts no more toward what it was paid (see [`refunds::counted`]).
+    async fn resettle(
+        &self,
+        write: &mut Write,
+        owner: &str,
+    ) -> Result<Option<(Checkout, bool)>, StoreError> {
+        let Some(current) = write.checkout(owner).await? else {
+            return Ok(None);
+        };
+        self.settle(write, &current, current.clone(), "refund", false)
+            .await
     }
 
     /// Refunds changed: long polls and the console's live updates look again.

@@ -105,9 +105,22 @@ impl Checkouts {
             .as_ref()
             .and_then(|t| self.watched(t.chain_id));
         let now = now_ms();
-        let Some(settled) = informed.settled(head, now) else {
+        // Money given back counts no more toward what the order was paid: settled on its
+        // payments less their refunds, and kept with its payments and the gateway's word whole.
+        let counted = match &informed.terms {
+            Some(terms) if !informed.chain_payments.is_empty() => {
+                let refunds = write
+                    .refunds_of_payments(terms.chain_id, &informed.chain_payments)
+                    .await?;
+                crate::refunds::counted(&informed, terms.chain_id, &refunds)
+            }
+            _ => informed.clone(),
+        };
+        let Some(mut settled) = counted.settled(head, now) else {
             return Ok(None);
         };
+        settled.checkout.chain_payments = informed.chain_payments.clone();
+        settled.checkout.gateway = informed.gateway.clone();
         if let Some((from, to)) = settled.refused {
             tracing::warn!(
                 "checkout {}: the facts say {to}; kept {from} (a final state is final)",

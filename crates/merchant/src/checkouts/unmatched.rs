@@ -1,7 +1,7 @@
 //! The recent payments that match no checkout, held for the status polls of the shoppers who may
 //! have sent them.
 
-use usdt_checkout_protocol::{ChainId, TxHash};
+use usdt_checkout_protocol::{Address, ChainId, TxHash};
 
 use super::Checkouts;
 use crate::domain::{ChainPayment, Checkout, mined_since};
@@ -61,6 +61,7 @@ impl Checkouts {
         let mut recent = self.store.unmatched(UNMATCHED_KEPT).await?;
         recent.reverse();
         *self.unmatched.write().expect("unmatched lock") = recent;
+        self.unmatched_changed_at(None);
         self.changed.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -76,6 +77,10 @@ impl Checkouts {
         if fork.is_none() && unmatched.is_empty() {
             return;
         }
+        // A reorg may take back a payment to any address on the chain.
+        let at: Option<Vec<Address>> = fork
+            .is_none()
+            .then(|| unmatched.iter().map(|p| p.to).collect());
         let mut kept = self.unmatched.write().expect("unmatched lock");
         if let Some(fork) = fork {
             kept.retain(|(c, p)| *c != chain || p.block_number < fork);
@@ -94,22 +99,34 @@ impl Checkouts {
         kept.drain(..excess);
         drop(kept);
         // No checkout's version changed, but what some of their views show did.
+        self.unmatched_changed_at(at.as_deref());
         self.changed.send_modify(|n| *n += 1);
     }
 
     /// Forgets the unmatched payments of transaction `tx`: the gateway named it for an order.
     pub(super) fn forget_unmatched_tx(&self, tx: &TxHash) {
-        self.unmatched
-            .write()
-            .expect("unmatched lock")
-            .retain(|(_, p)| p.tx_id != *tx);
+        let mut kept = self.unmatched.write().expect("unmatched lock");
+        let at: Vec<Address> = kept
+            .iter()
+            .filter(|(_, p)| p.tx_id == *tx)
+            .map(|(_, p)| p.to)
+            .collect();
+        kept.retain(|(_, p)| p.tx_id != *tx);
+        drop(kept);
+        if !at.is_empty() {
+            self.unmatched_changed_at(Some(&at));
+        }
     }
 
     /// Forgets `payment` on `chain` from the unmatched ones: a shopper's claim attached it.
     pub(super) fn forget_unmatched_log(&self, chain: ChainId, payment: &ChainPayment) {
-        self.unmatched
-            .write()
-            .expect("unmatched lock")
-            .retain(|(c, p)| *c != chain || !p.same_log(payment));
+        let mut kept = self.unmatched.write().expect("unmatched lock");
+        let before = kept.len();
+        kept.retain(|(c, p)| *c != chain || !p.same_log(payment));
+        let forgot = kept.len() != before;
+        drop(kept);
+        if forgot {
+            self.unmatched_changed_at(Some(&[payment.to]));
+        }
     }
 }

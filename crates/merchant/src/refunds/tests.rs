@@ -324,3 +324,160 @@ fn an_email_is_checked_lightly() {
         assert!(!valid_email(bad), "{bad:?}");
     }
 }
+
+// What still counts toward an order's paid total once money was given back.
+
+/// An order that expired with `first` paid into it (before its expiry), then `late` paid.
+fn expired_then_paid_late(first: u128, late: u128) -> Checkout {
+    let mut checkout = order(OrderStatus::Expired);
+    let expires = checkout.terms.as_ref().unwrap().expires_at;
+    let mut before = payment(1, first, 10);
+    before.timestamp_ms = expires - 60_000;
+    let mut after = payment(2, late, 20);
+    after.timestamp_ms = expires + 60_000;
+    checkout.chain_payments = vec![before, after];
+    checkout
+}
+
+fn settle_at_expiry(checkout: &Checkout) -> Checkout {
+    let expires = checkout.terms.as_ref().unwrap().expires_at;
+    let head = crate::domain::Watched {
+        head: 100,
+        read_at: expires + 120_000,
+    };
+    checkout
+        .settled(Some(head), expires + 120_000)
+        .unwrap()
+        .checkout
+}
+
+#[test]
+fn money_given_back_counts_no_more_toward_what_the_order_was_paid() {
+    // 10 paid in time, given back whole; then the other 15 paid late: 15 is what the
+    // merchant holds, short of the 25 asked, so the order is not paid.
+    let checkout = expired_then_paid_late(10_000_000, DUE - 10_000_000);
+    let first = checkout.chain_payments[0].clone();
+    let gross = settle_at_expiry(&checkout);
+    assert_eq!(gross.paid_atomic, DUE, "without the refund: paid in full");
+    let back = [refund(&first, 10_000_000, RefundState::Sent)];
+    let net = settle_at_expiry(&counted(&checkout, CHAIN, &back));
+    assert_eq!(net.paid_atomic, DUE - 10_000_000);
+    assert_eq!(net.remaining_atomic, Some(10_000_000));
+    assert_eq!(net.state, CheckoutState::Order(OrderStatus::Expired));
+    // Approved and not yet sent is promised: it counts as given back too.
+    let approved = [refund(&first, 10_000_000, RefundState::Approved)];
+    assert_eq!(
+        settle_at_expiry(&counted(&checkout, CHAIN, &approved)).paid_atomic,
+        15_000_000
+    );
+    // Asked or refused gives nothing back.
+    for state in [RefundState::Requested, RefundState::Refused] {
+        let kept = [refund(&first, 10_000_000, state)];
+        assert_eq!(
+            settle_at_expiry(&counted(&checkout, CHAIN, &kept)).paid_atomic,
+            DUE
+        );
+    }
+}
+
+#[test]
+fn paid_late_in_full_after_a_refund_is_paid_late_with_no_excess_to_give_back_again() {
+    let checkout = expired_then_paid_late(10_000_000, DUE);
+    let first = checkout.chain_payments[0].clone();
+    let back = [refund(&first, 10_000_000, RefundState::Sent)];
+    let net = counted(&checkout, CHAIN, &back);
+    let settled = settle_at_expiry(&net);
+    assert_eq!(settled.paid_atomic, DUE);
+    assert_eq!(settled.overpaid_atomic, 0, "the 10 went back already");
+    // The payments are the order's still, all of them, the refunded one at what is left.
+    assert_eq!(net.chain_payments.len(), 2);
+    assert_eq!(net.chain_payments[0].value, 0);
+    assert_eq!(net.chain_payments[1].value, DUE);
+}
+
+#[test]
+fn only_refunds_of_its_own_payments_on_its_chain_count_and_never_beyond_a_payment() {
+    let mut checkout = expired_then_paid_late(10_000_000, DUE);
+    checkout.gateway.paid_atomic = DUE + 10_000_000;
+    let first = checkout.chain_payments[0].clone();
+    let elsewhere = payment(9, 10_000_000, 5);
+    let on_other = Refund {
+        chain_id: OTHER_CHAIN,
+        ..refund(&first, 10_000_000, RefundState::Sent)
+    };
+    let unrelated = [refund(&elsewhere, 10_000_000, RefundState::Sent), on_other];
+    assert_eq!(counted(&checkout, CHAIN, &unrelated), checkout);
+    // A (corrupt) refund beyond its payment takes that payment to zero, no further.
+    let beyond = [refund(&first, 99_000_000, RefundState::Sent)];
+    let net = counted(&checkout, CHAIN, &beyond);
+    assert_eq!(net.chain_payments[0].value, 0);
+    assert_eq!(net.chain_payments[1].value, DUE);
+    assert_eq!(net.gateway.paid_atomic, DUE, "the gateway counted it too");
+}
+
+#[test]
+fn an_excess_already_given_back_of_an_earlier_payment_is_not_asked_back_of_a_later_one() {
+    // Expired with 10 paid, the 10 given back, then the full 25 paid late: paid late, with
+    // nothing over once the refund is taken out (as the order is settled).
+    let mut checkout = expired_then_paid_late(10_000_000, DUE);
+    let first = checkout.chain_payments[0].clone();
+    let late = checkout.chain_payments[1].clone();
+    let back = [refund(&first, 10_000_000, RefundState::Sent)];
+    let settled = settle_at_expiry(&counted(&checkout, CHAIN, &back));
+    checkout.state = CheckoutState::Order(OrderStatus::PaidLate);
+    checkout.paid_atomic = settled.paid_atomic;
+    checkout.overpaid_atomic = settled.overpaid_atomic;
+    assert_eq!(
+        shopper_refundable(&checkout, CHAIN, &late, Whose::ThisCheckout, &[]),
+        0
+    );
+    // Counted gross, the 10 would be askable a second time, of the late payment.
+    checkout.overpaid_atomic = 10_000_000;
+    assert_eq!(
+        shopper_refundable(&checkout, CHAIN, &late, Whose::ThisCheckout, &[]),
+        10_000_000
+    );
+    // An overpaid order's excess given back: nothing more to ask, and it is still offered
+    // (its entitlement stays, so the shopper sees the refund's state).
+    let over = payment(3, DUE + 2_000_000, 30);
+    let mut paid = paid_with(OrderStatus::Paid, std::slice::from_ref(&over));
+    let back = [refund(&over, 2_000_000, RefundState::Approved)];
+    paid.overpaid_atomic = 0;
+    assert_eq!(
+        shopper_refundable(&paid, CHAIN, &over, Whose::ThisCheckout, &back),
+        0
+    );
+    assert_eq!(
+        entitlement(&paid, CHAIN, &over, Whose::ThisCheckout),
+        2_000_000
+    );
+}
+
+#[test]
+fn more_than_a_waiting_order_asks_matched_to_nothing_is_its_senders_to_ask_back_with_proof() {
+    // Many orders wait at one receiving address; a payment of more than this one's amount
+    // matched none of them (which order it overpays, its amount cannot say).
+    let over = payment(4, DUE + 531_000, 12);
+    for state in [OrderStatus::Waiting, OrderStatus::Expired] {
+        let waiting = order(state);
+        assert!(overpaid_unmatched(&waiting, CHAIN, &over), "{state:?}");
+        assert_eq!(
+            shopper_refundable(&waiting, CHAIN, &over, Whose::SentFor, &[]),
+            DUE + 531_000,
+            "{state:?}"
+        );
+    }
+    let waiting = order(OrderStatus::Waiting);
+    // No more than it asks: it may yet be claimed for the order, and is not offered so.
+    let claimable = payment(5, DUE, 12);
+    assert!(!overpaid_unmatched(&waiting, CHAIN, &claimable));
+    assert_eq!(entitlement(&waiting, CHAIN, &claimable, Whose::SentFor), 0);
+    // Something paid the order already: a later payment is tied by its wallet, or not at all.
+    let started = paid_with(
+        OrderStatus::PartiallyPaid,
+        std::slice::from_ref(&payment(6, 1_000_000, 10)),
+    );
+    assert!(!overpaid_unmatched(&started, CHAIN, &over));
+    // On another chain it is the wrong network's, said by `tied`.
+    assert!(!overpaid_unmatched(&waiting, OTHER_CHAIN, &over));
+}

@@ -152,6 +152,39 @@ impl Write {
             .collect()
     }
 
+    /// The refunds of any of `payments` on `chain`, as this write sees them: what was given
+    /// back of an order's payments, for what they count toward its paid total.
+    pub async fn refunds_of_payments(
+        &mut self,
+        chain: ChainId,
+        payments: &[crate::domain::ChainPayment],
+    ) -> Result<Vec<Refund>, StoreError> {
+        if payments.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (2..payments.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT * FROM refunds WHERE chain_id = $1 AND source_tx IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(chain.0 as i64);
+        for payment in payments {
+            query = query.bind(payment.tx_id.as_str());
+        }
+        let refunds: Vec<Refund> = query
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.failed(e))?
+            .iter()
+            .map(from_row)
+            .collect::<Result<_, _>>()?;
+        // A transaction may hold several logs: only those of these payments.
+        Ok(refunds
+            .into_iter()
+            .filter(|r| payments.iter().any(|p| r.is_of(chain, p)))
+            .collect())
+    }
+
     /// The refund asked with `signature` (canonical), if any.
     pub async fn refund_signed(&mut self, signature: &str) -> Result<Option<Refund>, StoreError> {
         sqlx::query("SELECT * FROM refunds WHERE signature = $1")
@@ -190,8 +223,8 @@ impl Write {
         let inserted = sqlx::query(
             "INSERT INTO refunds (id, checkout_id, chain_id, source_tx, source_log_index, token,
                  amount_atomic, destination, signature, email, state, requested_at, requested_by,
-                 approved_at, approved_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 approved_at, approved_by, approved_block)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (signature) DO NOTHING",
         )
         .bind(&refund.id)
@@ -209,21 +242,33 @@ impl Write {
         .bind(refund.requested_by.as_deref())
         .bind(refund.approved_at.map(|t| t as i64))
         .bind(refund.approved_by.as_deref())
+        .bind(refund.approved_block.map(|b| b as i64))
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.health.failed(e))?;
         Ok(inserted.rows_affected() == 1)
     }
 
-    /// Approves the requested refund `id`, `by` a member of staff at `at`; `false` (nothing
-    /// written) when it is no longer requested.
+    /// Approves the requested refund `id`, `by` a member of staff at `at`, when its chain was
+    /// read to block `head` (if at all); `false` (nothing written) when it is no longer
+    /// requested.
     pub async fn approve_refund(
         &mut self,
         id: &str,
         by: &str,
         at: u64,
+        head: Option<u64>,
     ) -> Result<bool, StoreError> {
-        self.decide(id, RefundState::Approved, by, at, None).await
+        let approved = self.decide(id, RefundState::Approved, by, at, None).await?;
+        if approved {
+            sqlx::query("UPDATE refunds SET approved_block = $1 WHERE id = $2")
+                .bind(head.map(|b| b as i64))
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.health.failed(e))?;
+        }
+        Ok(approved)
     }
 
     /// Refuses the requested refund `id` for `reason`; `false` when it is no longer requested.
@@ -366,6 +411,7 @@ fn from_row(row: &AnyRow) -> Result<Refund, StoreError> {
         requested_by: row.try_get("requested_by")?,
         approved_at: time("approved_at")?,
         approved_by: row.try_get("approved_by")?,
+        approved_block: time("approved_block")?,
         sent,
     })
 }

@@ -116,6 +116,7 @@ mod tests {
             requested_by: None,
             approved_at: Some(2),
             approved_by: Some("ana".into()),
+            approved_block: None,
             sent: None,
         }
     }

@@ -156,6 +156,7 @@ mod tests {
             requested_by: None,
             approved_at: None,
             approved_by: None,
+            approved_block: None,
             sent: None,
         }
     }
