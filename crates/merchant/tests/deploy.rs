@@ -1,0 +1,270 @@
+//! What deploy/ ships, with the real binary: the systemd unit passes `systemd-analyze verify`
+//! (where systemd is installed), the sample configuration starts with its secrets from the
+//! environment and logs JSON, the image's health check passes against a running server and
+//! fails once it stopped, and `check-config` says what `serve` says of a configuration that
+//! would not start. No OCI builder can run here (no engine, and no registry of base images is
+//! reached), so the image's runtime steps are run as this test: its configuration, its entry
+//! point and its health check.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use usdt_checkout_protocol::signature::V1PrivateKey;
+
+const BIN: &str = env!("CARGO_BIN_EXE_checkout-server");
+
+fn deploy(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(file)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("checkout-deploy-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The secrets secrets.env.example lists, filled in, and the database in `dir`.
+fn environment(dir: &Path) -> Vec<(&'static str, String)> {
+    let merchant = V1PrivateKey::generate();
+    vec![
+        ("CHECKOUT_GATEWAY_API_KEY", "pk_live_API_KEY_VALUE".into()),
+        ("CHECKOUT_GATEWAY_PRIVATE_KEY", merchant.to_base64_pkcs8()),
+        (
+            "CHECKOUT_WEBHOOK_PUBLIC_KEY",
+            V1PrivateKey::generate().public_key().to_base64_spki(),
+        ),
+        (
+            "CHECKOUT_FULFILLMENT_SECRET",
+            "FULFILLMENT_SECRET_VALUE_123".into(),
+        ),
+        ("CHECKOUT_ADMIN_TOKEN", "ADMIN_TOKEN_VALUE_123456".into()),
+        (
+            "CHECKOUT_DATABASE",
+            dir.join("checkout.sqlite").display().to_string(),
+        ),
+        // Nothing is asked of a gateway here; were it, it would be of this machine.
+        ("CHECKOUT_GATEWAY_URL", "http://127.0.0.1:1".into()),
+    ]
+}
+
+fn checkout_server(args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env_clear().env("PATH", "/usr/bin:/bin");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed: the unit is not verified here");
+        return;
+    }
+    let dir = scratch("unit");
+    let verify = |unit: &str| -> Output {
+        // Its binary where this build put it: verify checks that ExecStart's exists.
+        let unit = unit.replace("/usr/local/bin/checkout-server", BIN);
+        let path = dir.join("checkout-server.service");
+        std::fs::write(&path, unit).unwrap();
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let unit = std::fs::read_to_string(deploy("checkout-server.service")).unwrap();
+    for hardening in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "RestrictAddressFamilies=",
+        "StateDirectory=checkout-server",
+        "User=checkout",
+        "CapabilityBoundingSet=\n",
+    ] {
+        assert!(unit.contains(hardening), "{hardening}");
+    }
+    let verified = verify(&unit);
+    // systemd-analyze exits 0 on a misspelt setting it ignores, saying so on stderr: anything
+    // it says is a failure.
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "{}",
+        text(&verified.stderr)
+    );
+    // And it says it: a misspelt hardening setting would silently harden nothing.
+    let misspelt = verify(&unit.replace("NoNewPrivileges=", "NoNewPrivilege="));
+    assert!(
+        text(&misspelt.stderr).contains("NoNewPrivilege"),
+        "{misspelt:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
+fn the_sample_configuration_starts_from_the_environment_and_the_health_check_follows_it() {
+    let dir = scratch("sample");
+    let config = deploy("checkout.toml");
+    let config = config.to_str().unwrap();
+    let mut env = environment(&dir);
+
+    let checked = checkout_server(&["check-config", "--config", config], &env)
+        .output()
+        .unwrap();
+    let printed = text(&checked.stdout);
+    assert!(checked.status.success(), "{}", text(&checked.stderr));
+    assert!(
+        printed.contains("gateway.api_key = set (redacted)"),
+        "{printed}"
+    );
+    assert!(printed.contains("log_format = json"), "{printed}");
+    for (name, value) in &env {
+        // The webhook key is the gateway's public one, shown to be compared.
+        let secret = name.contains("SECRET") || name.contains("TOKEN") || name.ends_with("API_KEY");
+        if secret || name.ends_with("PRIVATE_KEY") {
+            assert!(!printed.contains(value.as_str()), "{name} shown: {printed}");
+        }
+    }
+    // Without its environment, it would not start: nothing secret is in the file.
+    let bare = checkout_server(&["check-config", "--config", config], &[])
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(2));
+    assert!(
+        text(&bare.stderr).contains("CHECKOUT_GATEWAY_API_KEY"),
+        "{}",
+        text(&bare.stderr)
+    );
+
+    // As the image runs it: its entry point with the sample configuration.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.push(("CHECKOUT_LISTEN", format!("127.0.0.1:{port}")));
+    env.push(("CHECKOUT_CONFIG", config.to_owned()));
+    let mut server = checkout_server(&["serve"], &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listening = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    assert!(listening.contains(&port.to_string()), "{listening}");
+
+    let health = || {
+        Command::new(deploy("healthcheck.sh"))
+            .env_clear()
+            .env("CHECKOUT_LISTEN", format!("0.0.0.0:{port}"))
+            .output()
+            .unwrap()
+    };
+    let healthy = health();
+    assert!(healthy.status.success(), "{}", text(&healthy.stderr));
+
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    server.wait().unwrap();
+    assert!(!health().status.success(), "healthy with no server");
+
+    // Its log, as `log_format = "json"` asks: a JSON object a line, no secret in any.
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(!log.trim().is_empty());
+    for line in log.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert!(line["timestamp"].is_string() && line["level"].is_string());
+    }
+    for (_, value) in env
+        .iter()
+        .filter(|(name, _)| !name.ends_with("PUBLIC_KEY"))
+        .take(4)
+    {
+        assert!(!log.contains(value.as_str()), "a secret logged: {log}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
+fn check_config_says_what_startup_says_of_a_configuration_that_would_not_start() {
+    let dir = scratch("refused");
+    let env = environment(&dir);
+    let config = dir.join("checkout.toml");
+    for (text_of_file, says) in [
+        ("listen = \"0.0.0.0:4020\"\nlisen = 1\n", "unknown field"),
+        ("order_lifetime_seconds = 5\n", "order_lifetime_seconds"),
+        ("header_timeout_seconds = 0\n", "header_timeout_seconds"),
+    ] {
+        std::fs::write(&config, text_of_file).unwrap();
+        let config = config.to_str().unwrap();
+        let checked = checkout_server(&["check-config", "--config", config], &env)
+            .output()
+            .unwrap();
+        let served = checkout_server(&["serve", "--config", config], &env)
+            .output()
+            .unwrap();
+        assert_eq!(checked.status.code(), Some(2), "{says}");
+        assert_eq!(served.status.code(), Some(2), "{says}");
+        assert!(text(&checked.stderr).contains(says), "{says}");
+        assert_eq!(text(&checked.stderr), text(&served.stderr));
+        assert!(checked.stdout.is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
+fn backup_on_the_command_line_copies_once_and_never_over_a_file() {
+    let dir = scratch("backup-cli");
+    let env = environment(&dir);
+    let database = dir.join("checkout.sqlite");
+    // A database as `serve` leaves it: made by `staff add`, which opens and migrates it.
+    let mut add = checkout_server(&["staff", "add", "ops", "--role", "owner"], &env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(add.stdin.as_mut().unwrap(), b"a long enough password 1\n").unwrap();
+    let added = add.wait_with_output().unwrap();
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let copy = dir.join("copy.sqlite");
+    let args = ["backup", "--to", copy.to_str().unwrap()];
+    let backed = checkout_server(&args, &env).output().unwrap();
+    assert!(backed.status.success(), "{}", text(&backed.stderr));
+    assert!(
+        text(&backed.stdout).contains("0 checkouts"),
+        "{}",
+        text(&backed.stdout)
+    );
+    let again = checkout_server(&args, &env).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert!(database.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
