@@ -106,6 +106,10 @@ async fn payment_simulation() {
     let mut violations = audit(&books, &outcomes);
     violations.extend(refunding.refused.iter().cloned());
     violations.extend(refunds::audit(&books, &refund_books, &refunding.transfers));
+    // Once refunds are made, each order counts paid what it holds: the books read again.
+    let (paid_after, counted_net) =
+        refunds::audit_paid(&read_books(&world).await.orders, &refund_books.refunds);
+    violations.extend(paid_after);
     let mut kinds = BTreeMap::<&str, usize>::new();
     for step in &plan {
         let name = match step {
@@ -150,7 +154,8 @@ async fn payment_simulation() {
     println!(
         "simulation: seed {seed}: refunds in {refunds_took:.0?}: asked {:?}, decided {:?}, {} \
          transfers sent to pay them, {} refunds sent; {} payments offered to shoppers who did \
-         not send them; shoppers offered nothing they sent {:?}",
+         not send them; shoppers offered nothing they sent {:?}; {counted_net} orders count \
+         paid less than their payments brought, by what was given back",
         refunding.asked,
         refunding.decided,
         refunding.transfers.len(),

@@ -644,6 +644,52 @@ pub async fn break_one(world: &World, books: &Books) {
         .await;
 }
 
+/// What each order counts paid once the refunds are made: what the chain shows attached to it,
+/// less what was given back of those payments (approved or sent), never below nothing. Money
+/// given back and still counted would leave the merchant short: an order paid in full on money
+/// it returned, its "excess" askable twice. Returns the violations, and how many orders count
+/// less than their payments for a refund.
+pub fn audit_paid(orders: &[Value], refunds: &[Refund]) -> (Vec<String>, usize) {
+    let mut violations = vec![];
+    let mut net = 0;
+    for order in orders {
+        let payment = &order["payment"];
+        if payment.is_null() {
+            continue;
+        }
+        let id = order["id"].as_str().unwrap();
+        let mut attached = 0u128;
+        let mut back = 0u128;
+        for p in order["chainPayments"].as_array().unwrap() {
+            let value = super::units(&p["amountAtomic"]);
+            let (tx, log) = (
+                p["txHash"].as_str().unwrap().to_lowercase(),
+                p["logIndex"].as_u64().unwrap(),
+            );
+            let of_it: u128 = refunds
+                .iter()
+                .filter(|r| r.state.commits_money())
+                .filter(|r| r.source_tx.as_str() == tx && r.source_log_index == log)
+                .map(|r| r.amount_atomic)
+                .sum();
+            attached += value;
+            back += of_it.min(value);
+        }
+        if back > 0 {
+            net += 1;
+        }
+        let counted = super::units(&payment["paidAtomic"]);
+        if counted != attached - back {
+            violations.push(format!(
+                "order {id} ({}) counts {counted} paid; its payments bring {attached}, of which \
+                 {back} was given back",
+                order["state"]
+            ));
+        }
+    }
+    (violations, net)
+}
+
 #[cfg(test)]
 mod tests {
     use usdt_checkout_protocol::{ChainId, TxHash};
@@ -704,6 +750,33 @@ mod tests {
             (SHOPPER.parse().unwrap(), TOKEN.parse().unwrap(), 4),
         )]);
         (books, to_shopper)
+    }
+
+    #[test]
+    fn an_order_counts_paid_what_its_payments_brought_less_what_was_given_back() {
+        let order = |paid: &str| {
+            json!({
+                "id": "co_1",
+                "state": "expired",
+                "payment": {"paidAtomic": paid},
+                "chainPayments": [
+                    {"txHash": hash(0xaa).to_string(), "logIndex": 0, "amountAtomic": "10"},
+                    {"txHash": hash(0xab).to_string(), "logIndex": 0, "amountAtomic": "15"},
+                ],
+            })
+        };
+        let given = [
+            refund("rf_1", 10, RefundState::Sent, Some((0xb1, 0))),
+            refund("rf_2", 3, RefundState::Requested, None),
+            refund("rf_3", 4, RefundState::Refused, None),
+        ];
+        assert_eq!(audit_paid(&[order("15")], &given), (vec![], 1));
+        let (said, _) = audit_paid(&[order("25")], &given);
+        assert_eq!(said.len(), 1, "counted what it gave back: {said:?}");
+        assert!(said[0].contains("10 was given back"), "{said:?}");
+        assert_eq!(audit_paid(&[order("25")], &[]), (vec![], 0));
+        let unpriced = json!({"id": "co_2", "payment": null, "chainPayments": []});
+        assert_eq!(audit_paid(&[unpriced], &given), (vec![], 0));
     }
 
     #[test]
