@@ -78,7 +78,7 @@ impl Refusal {
 
 /// One HTTP exchange. A network error, a CORS refusal and an aborted request all mean the same
 /// to a shopper: no answer.
-async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, Failure> {
+pub(crate) async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, Failure> {
     request
         .map_err(|_| Failure::Unreachable)?
         .send()
@@ -86,13 +86,13 @@ async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, Fai
         .map_err(|_| Failure::Unreachable)
 }
 
-fn get(url: &str) -> RequestBuilder {
+pub(crate) fn get(url: &str) -> RequestBuilder {
     Request::get(url)
 }
 
 /// A JSON body as the browser parses it (`Response.json()`): the servers' numbers are whole and
 /// below 2^53, and amounts travel as strings, so nothing is lost on the way.
-async fn parsed(response: Response) -> Result<JsValue, Failure> {
+pub(crate) async fn parsed(response: Response) -> Result<JsValue, Failure> {
     let raw: web_sys::Response = response.into();
     let body = raw.json().map_err(|_| Failure::Unreachable)?;
     JsFuture::from(body).await.map_err(|_| Failure::Unreachable)
@@ -114,7 +114,7 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-async fn refusal(response: Response) -> Failure {
+pub(crate) async fn refusal(response: Response) -> Failure {
     let status = response.status();
     let after = retry_after(&response);
     match status {
@@ -144,7 +144,7 @@ async fn refusal(response: Response) -> Failure {
 /// A JSON object of the `fields` that have a value, as the browser writes it: the few bodies the
 /// widget sends are built here, not by a serializer (whose code every shopper would download for
 /// them); the tests check the servers read each as the protocol's type.
-fn body(fields: &[(&str, Option<JsValue>)]) -> Result<String, Failure> {
+pub(crate) fn body(fields: &[(&str, Option<JsValue>)]) -> Result<String, Failure> {
     let object = js_sys::Object::new();
     for (name, value) in fields {
         if let Some(value) = value {

@@ -13,6 +13,7 @@ pub mod model;
 pub mod options;
 pub mod poll;
 pub mod qr;
+pub mod refunds;
 pub mod refusal;
 pub mod view;
 pub mod wallet;

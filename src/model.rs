@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use usdt_checkout_protocol::checkout::{CheckoutState, CheckoutView, ErrorCode};
+use usdt_checkout_protocol::refund::{RefundView, RefundsView};
 use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::Reducible;
 
@@ -54,6 +55,47 @@ pub struct Model {
     pub heading: yew::NodeRef,
     /// "I already paid", for the checkout on screen.
     pub claim: Claim,
+    /// Its refunds, once the server says money is refundable.
+    pub refunds: Refunds,
+}
+
+/// The refunds of the checkout on screen: what may be asked back and the requests made, as the
+/// server last said them, and the request being made.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refunds {
+    /// As last read (shared: the model is copied on every action).
+    pub view: Option<Rc<RefundsView>>,
+    /// The address typed for the refund; `None` until the shopper types one (the paying wallet's
+    /// is shown).
+    pub destination: Option<String>,
+    /// A request is being signed (`signing`) or sent.
+    pub busy: bool,
+    pub signing: bool,
+    /// Why the last request was not made or kept.
+    pub problem: Option<RefundProblem>,
+    /// The refund whose state changed last, said in the polite live region.
+    pub news: Option<String>,
+    /// The refunds' heading: focus goes there once a request is made (its form is gone).
+    pub heading: yew::NodeRef,
+}
+
+/// A request the shopper makes: for the `index`th payment offered, to the address typed, with
+/// `email` (when unproven), signed by `wallet` when there is one.
+pub struct Asking {
+    pub index: usize,
+    pub wallet: Option<crate::wallet::Wallet>,
+    pub email: String,
+}
+
+/// Why a refund request was not made or not kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundProblem {
+    /// The address typed is not one (checked as the protocol parses it: EIP-55).
+    BadAddress,
+    /// The wallet did not sign (nothing was sent).
+    Wallet(WalletError),
+    /// The server refused it (a `Refund*` code), or did not answer.
+    Refused(Rc<Failure>),
 }
 
 /// "I already paid": its form, and the claim of a transaction the shopper names.
@@ -113,6 +155,7 @@ impl Default for Model {
             }),
             heading: yew::NodeRef::default(),
             claim: Claim::default(),
+            refunds: Refunds::default(),
         }
     }
 }
@@ -141,9 +184,32 @@ pub enum Action {
         hash: String,
         answer: Result<CheckoutView, Failure>,
     },
+    /// Checkout `id`'s refunds, as read.
+    RefundsRead {
+        id: String,
+        view: RefundsView,
+    },
+    /// The shopper typed a refund's address.
+    RefundDestination(String),
+    /// A refund is asked for, signed first when `signing`.
+    AskRefund {
+        signing: bool,
+    },
+    /// The request was not sent.
+    RefundNotAsked(RefundProblem),
+    /// The server's answer to a request for checkout `id`.
+    RefundAsked {
+        id: String,
+        answer: Result<RefundView, Failure>,
+    },
 }
 
 impl Model {
+    /// Whether checkout `id` is the one on screen.
+    fn on_screen(&self, id: &str) -> bool {
+        matches!(&self.phase, Phase::Paying(view) if view.id == id)
+    }
+
     /// The order's status, once there is one.
     pub fn status(&self) -> Option<OrderStatus> {
         match &self.phase {
@@ -202,6 +268,7 @@ impl Reducible for Model {
                 next.phase = Phase::Paying(Rc::new(view));
                 next.notice = None;
                 next.claim = Claim::default();
+                next.refunds = Refunds::default();
             }
             Action::Started(Err(failure)) => {
                 next.phase = Phase::Choosing;
@@ -223,6 +290,7 @@ impl Reducible for Model {
                 next.error = None;
                 next.attempt += 1;
                 next.claim = Claim::default();
+                next.refunds = Refunds::default();
             }
             Action::Claim => {
                 next.claim = Claim {
@@ -288,6 +356,61 @@ impl Reducible for Model {
                     Err(failure) => {
                         next.claim.busy = false;
                         next.claim.refused = Some(Rc::new(failure));
+                    }
+                }
+            }
+            Action::RefundsRead { id, view } => {
+                if !self.on_screen(&id) {
+                    return self;
+                }
+                let refunds = &mut next.refunds;
+                // What changed since the last read is said (nothing on the first: the
+                // shopper reads the list itself).
+                if let Some(before) = &self.refunds.view {
+                    let changed = view.refunds.iter().find(|refund| {
+                        !before
+                            .refunds
+                            .iter()
+                            .any(|seen| seen.id == refund.id && seen.state == refund.state)
+                    });
+                    if let Some(refund) = changed {
+                        refunds.news = Some(refund.id.clone());
+                    }
+                }
+                refunds.view = Some(Rc::new(view));
+            }
+            Action::RefundDestination(typed) => {
+                next.refunds.destination = Some(typed);
+                next.refunds.problem = None;
+            }
+            Action::AskRefund { signing } => {
+                next.refunds.busy = true;
+                next.refunds.signing = signing;
+                next.refunds.problem = None;
+            }
+            Action::RefundNotAsked(problem) => {
+                next.refunds.busy = false;
+                next.refunds.problem = Some(problem);
+            }
+            Action::RefundAsked { id, answer } => {
+                if !self.on_screen(&id) {
+                    return self;
+                }
+                let refunds = &mut next.refunds;
+                refunds.busy = false;
+                match answer {
+                    Ok(refund) => {
+                        // Shown at once, the same request sent again in its place.
+                        if let Some(view) = &refunds.view {
+                            let mut view = (**view).clone();
+                            view.refunds.retain(|kept| kept.id != refund.id);
+                            view.refunds.push(refund.clone());
+                            refunds.view = Some(Rc::new(view));
+                        }
+                        refunds.news = Some(refund.id);
+                    }
+                    Err(failure) => {
+                        refunds.problem = Some(RefundProblem::Refused(Rc::new(failure)))
                     }
                 }
             }
@@ -486,5 +609,80 @@ mod tests {
         let model = model.reduce(Action::Start);
         let model = model.reduce(Action::Started(Ok(view("waiting"))));
         assert!(!model.resumed, "a payment started here is not resumed");
+    }
+
+    fn refunds(states: &[(&str, &str)]) -> RefundsView {
+        serde_json::from_value(serde_json::json!({
+            "refundable": [],
+            "refunds": states.iter().map(|(id, state)| serde_json::json!({
+                "id": id, "state": state, "amount": "2", "symbol": "USDT",
+                "network": "Local chain", "chainId": 31337,
+                "destination": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC", "proven": true,
+            })).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    fn read(id: &str, states: &[(&str, &str)]) -> Action {
+        Action::RefundsRead {
+            id: id.into(),
+            view: refunds(states),
+        }
+    }
+
+    #[test]
+    fn a_refund_that_changes_is_said_once_read_and_only_for_the_checkout_on_screen() {
+        let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("paid"))));
+        let model = model.reduce(read("co_other", &[("rf_1", "requested")]));
+        assert_eq!(model.refunds.view, None, "another checkout's refunds");
+        let model = model.reduce(read("co_1", &[("rf_1", "requested")]));
+        assert_eq!(model.refunds.news, None, "the first read is read, not said");
+        let model = model.reduce(read("co_1", &[("rf_1", "requested")]));
+        assert_eq!(model.refunds.news, None, "nothing changed");
+        let model = model.reduce(read("co_1", &[("rf_1", "approved")]));
+        assert_eq!(model.refunds.news.as_deref(), Some("rf_1"));
+        let model = model.reduce(read("co_1", &[("rf_1", "approved"), ("rf_2", "refused")]));
+        assert_eq!(model.refunds.news.as_deref(), Some("rf_2"), "a new one");
+        let model = model.reduce(Action::StartAgain);
+        assert_eq!(model.refunds.view, None, "a new order, no refunds");
+        assert_eq!(model.refunds.news, None);
+    }
+
+    #[test]
+    fn a_request_is_shown_at_once_or_said_why_not() {
+        let model = Rc::new(Model::default()).reduce(Action::Started(Ok(view("paid"))));
+        let model = model.reduce(read("co_1", &[]));
+        let model = model.reduce(Action::RefundDestination("0x12".into()));
+        let model = model.reduce(Action::RefundNotAsked(RefundProblem::BadAddress));
+        assert_eq!(model.refunds.problem, Some(RefundProblem::BadAddress));
+        assert!(!model.refunds.busy);
+        let model = model.reduce(Action::RefundDestination("0x1234".into()));
+        assert_eq!(model.refunds.problem, None, "typing clears it");
+        let model = model.reduce(Action::AskRefund { signing: true });
+        assert!(model.refunds.busy && model.refunds.signing);
+        let too_much = refusal(422, ErrorCode::RefundTooMuch, &[("max", "2")]);
+        let model = model.reduce(Action::RefundAsked {
+            id: "co_1".into(),
+            answer: Err(too_much.clone()),
+        });
+        assert_eq!(
+            model.refunds.problem,
+            Some(RefundProblem::Refused(Rc::new(too_much)))
+        );
+        let model = model.reduce(Action::AskRefund { signing: false });
+        assert_eq!(model.refunds.problem, None);
+        let asked = refunds(&[("rf_9", "requested")]).refunds.remove(0);
+        let again = model.reduce(Action::RefundAsked {
+            id: "co_1".into(),
+            answer: Ok(asked.clone()),
+        });
+        assert!(!again.refunds.busy);
+        assert_eq!(again.refunds.news.as_deref(), Some("rf_9"));
+        let again = again.reduce(Action::RefundAsked {
+            id: "co_1".into(),
+            answer: Ok(asked.clone()),
+        });
+        let shown = &again.refunds.view.as_ref().unwrap().refunds;
+        assert_eq!(shown, &vec![asked], "the same request once");
     }
 }

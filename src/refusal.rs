@@ -61,6 +61,31 @@ fn claim_text(code: ErrorCode) -> Option<Text> {
 /// Why a claim was not attached: a claim's refusal by its code with what it names, too many
 /// tries with the seconds to wait, no answer as such, and any other refusal in general words.
 pub fn claim(strings: Strings, failure: &Failure) -> String {
+    said(strings, failure, claim_text)
+}
+
+/// A refund request's own refusals, each with what it names.
+fn refund_text(code: ErrorCode) -> Option<Text> {
+    use ErrorCode as E;
+    Some(match code {
+        E::RefundUnknownPayment => Text::RefundUnknownPayment,
+        E::RefundNotRefundable => Text::RefundNotRefundable,
+        E::RefundTooMuch => Text::RefundTooMuch,
+        E::RefundBadSignature => Text::RefundBadSignature,
+        E::RefundBadDestination => Text::RefundBadDestination,
+        _ => return None,
+    })
+}
+
+/// Why a refund request was not kept, as a claim's refusal is said (its limit is the claims').
+pub fn refund(strings: Strings, failure: &Failure) -> String {
+    said(strings, failure, refund_text)
+}
+
+/// A refusal by its code (`texts` says which codes have words of their own), with what it
+/// names; too many tries with the seconds to wait; no answer as such; any other in general
+/// words.
+fn said(strings: Strings, failure: &Failure, texts: fn(ErrorCode) -> Option<Text>) -> String {
     let (code, after, params) = match failure {
         Failure::Refused {
             code,
@@ -77,7 +102,7 @@ pub fn claim(strings: Strings, failure: &Failure) -> String {
     if code == ErrorCode::TooManyClaims {
         return too_many_tries(strings, after);
     }
-    let Some(text) = claim_text(code) else {
+    let Some(text) = texts(code) else {
         return strings.text(Text::Refused, &[]);
     };
     // Each value in the shopper's numbers: an amount is written as the shopper reads numbers; a

@@ -13,28 +13,28 @@ use wasm_bindgen::JsValue;
 
 use crate::options::{MAX_SAFE_INTEGER, field, whole_number};
 
-fn text(object: &JsValue, name: &str) -> Option<String> {
+pub(crate) fn text(object: &JsValue, name: &str) -> Option<String> {
     field(object, name).as_string()
 }
 
 /// `name` of `object` unless it is `null` or absent: an `Option` field's value.
-fn present(object: &JsValue, name: &str) -> Option<JsValue> {
+pub(crate) fn present(object: &JsValue, name: &str) -> Option<JsValue> {
     Some(field(object, name)).filter(|value| !value.is_null() && !value.is_undefined())
 }
 
 /// `Some(None)` for `null` or absent, `None` for a value of another type.
-fn optional_text(object: &JsValue, name: &str) -> Option<Option<String>> {
+pub(crate) fn optional_text(object: &JsValue, name: &str) -> Option<Option<String>> {
     match present(object, name) {
         None => Some(None),
         Some(value) => value.as_string().map(Some),
     }
 }
 
-fn number(object: &JsValue, name: &str) -> Option<u64> {
+pub(crate) fn number(object: &JsValue, name: &str) -> Option<u64> {
     whole_number(&field(object, name))
 }
 
-fn optional_number(object: &JsValue, name: &str) -> Option<Option<u64>> {
+pub(crate) fn optional_number(object: &JsValue, name: &str) -> Option<Option<u64>> {
     match present(object, name) {
         None => Some(None),
         Some(value) => whole_number(&value).map(Some),
@@ -42,7 +42,7 @@ fn optional_number(object: &JsValue, name: &str) -> Option<Option<u64>> {
 }
 
 /// A whole number that fits `u32` (a `u8` is read as one and narrowed by its caller).
-fn small(object: &JsValue, name: &str) -> Option<u32> {
+pub(crate) fn small(object: &JsValue, name: &str) -> Option<u32> {
     u32::try_from(number(object, name)?).ok()
 }
 
@@ -137,5 +137,10 @@ pub fn read(body: &JsValue) -> Option<CheckoutView> {
         expires_at: optional_number(body, "expiresAt")?,
         server_time: number(body, "serverTime")?,
         version: version as i64,
+        // Absent when false (the server writes it only when true).
+        refundable: match field(body, "refundable") {
+            absent if absent.is_undefined() => false,
+            flag => flag.as_bool()?,
+        },
     })
 }

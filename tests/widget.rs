@@ -144,6 +144,8 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
     for state in OrderStatus::ALL {
         let mut view = view(state);
         round_trip_view(&view);
+        view.refundable = true;
+        round_trip_view(&view);
         if let Some(payment) = &mut view.payment {
             payment.unmatched.push(TransactionView {
                 hash: "0x01".into(),
@@ -361,6 +363,11 @@ fn the_widget_reads_every_view_exactly_as_the_servers_write_it() {
             "a server time as text",
             &["serverTime"],
             serde_json::json!("1"),
+        ),
+        (
+            "refundable as text",
+            &["refundable"],
+            serde_json::json!("true"),
         ),
         (
             "a field this widget does not know",
@@ -599,6 +606,7 @@ fn view(state: OrderStatus) -> CheckoutView {
         expires_at: Some(js_sys::Date::now() as u64 + 600_000),
         server_time: js_sys::Date::now() as u64,
         version: 1,
+        refundable: false,
     }
 }
 
@@ -2121,6 +2129,8 @@ fn ScreenHost(props: &ScreenProps) -> yew::Html {
         on_start_again: Callback::noop(),
         on_claim: Callback::noop(),
         on_prove: Callback::noop(),
+        on_ask: Callback::noop(),
+        on_destination: Callback::noop(),
     })
 }
 

@@ -9,15 +9,16 @@ use usdt_checkout_protocol::{ChainId, OrderStatus};
 use yew::prelude::*;
 
 use super::{
-    Choice, Payment, asks_for_payment, chooser, claim_form, connection_notice, status_text,
+    Choice, Payment, RefundPanel, asks_for_payment, chooser, claim_form, connection_notice,
+    refund_panel, status_text,
 };
 use crate::clock::ServerClock;
 use crate::hooks::{
-    memory, use_claim, use_create_checkout, use_host_events, use_offer, use_status_poll,
-    use_strings, use_wallets,
+    memory, use_claim, use_create_checkout, use_host_events, use_offer, use_refunds,
+    use_status_poll, use_strings, use_wallets,
 };
 use crate::i18n::{Strings, Text};
-use crate::model::{Action, Model, Phase};
+use crate::model::{Action, Asking, Model, Phase};
 use crate::options::{Settings, Theme};
 use crate::refusal;
 use crate::wallet::Wallet;
@@ -52,8 +53,14 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
     use_host_events(&props.host, &model.phase);
     let on_continue = use_create_checkout(&model, settings, &props.host);
     let (on_claim, on_prove) = use_claim(&model, settings);
-    // The wallets that can prove a payment under review.
+    // The wallets that can prove a payment under review, or ask for a refund.
     let wallets = use_wallets();
+    // The refunds, once the server says money is refundable.
+    let on_ask = use_refunds(&model, settings);
+    let on_destination = {
+        let model = model.clone();
+        Callback::from(move |typed| model.dispatch(Action::RefundDestination(typed)))
+    };
 
     let on_choose = {
         let model = model.clone();
@@ -85,6 +92,8 @@ pub fn Checkout(props: &CheckoutProps) -> Html {
         on_start_again,
         on_claim,
         on_prove,
+        on_ask,
+        on_destination,
     })
 }
 
@@ -104,6 +113,9 @@ pub struct Screen<'a> {
     pub on_start_again: Callback<()>,
     pub on_claim: Callback<String>,
     pub on_prove: Callback<Wallet>,
+    /// Asks for a refund; the address typed for it.
+    pub on_ask: Callback<Asking>,
+    pub on_destination: Callback<String>,
 }
 
 /// The widget, rendered from its state alone: every screen a shopper can reach is a [`Model`]
@@ -165,6 +177,17 @@ pub fn screen(screen: &Screen) -> Html {
                         <>
                             <Payment {strings} view={view.clone()} clock={screen.clock} resumed={model.resumed} merchant_url={settings.merchant_url.clone()} on_start_again={screen.on_start_again.clone()} />
                             { claim_form(strings, &model.claim, offered, screen.wallets, &screen.on_claim, &screen.on_prove) }
+                            if view.refundable {
+                                { refund_panel(&RefundPanel {
+                                    strings,
+                                    refunds: &model.refunds,
+                                    instance: model.instance,
+                                    wallets: screen.wallets,
+                                    merchant_url: &settings.merchant_url,
+                                    on_ask: &screen.on_ask,
+                                    on_destination: &screen.on_destination,
+                                }) }
+                            }
                         </>
                     }
                 }

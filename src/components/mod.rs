@@ -10,6 +10,7 @@ pub mod claim;
 pub mod countdown;
 pub mod notice;
 pub mod payment;
+pub mod refunds;
 pub mod status;
 pub mod wallet_pay;
 
@@ -19,5 +20,6 @@ pub use claim::claim_form;
 pub use countdown::Countdown;
 pub use notice::connection_notice;
 pub use payment::{Payment, PaymentProps, asks_for_payment};
+pub use refunds::{RefundPanel, refund_panel};
 pub use status::status_text;
 pub use wallet_pay::WalletPay;

@@ -208,7 +208,8 @@ pub fn Payment(props: &PaymentProps) -> Html {
     }
 }
 
-fn short(address: &str) -> String {
+/// An address or hash shortened to its first six and last four characters.
+pub(crate) fn short(address: &str) -> String {
     crate::cat(&[&address[..6], "…", &address[address.len() - 4..]])
 }
 

@@ -19,6 +19,9 @@ pub use usdt_checkout_protocol::refund::RefundState;
 mod counted;
 pub use counted::counted;
 
+mod offered;
+pub use offered::{offered, tied};
+
 /// A refund, as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {

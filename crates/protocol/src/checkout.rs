@@ -224,6 +224,12 @@ pub struct CheckoutView {
     pub server_time: u64,
     /// Changes whenever anything above does (also the `ETag`).
     pub version: i64,
+    /// Money arrived that the shopper may be owed back (overpaid, on the wrong network, paid
+    /// twice or late, or into an order that expired or was cancelled), whatever was refunded of
+    /// it since: the widget then reads the checkout's refunds (see
+    /// [`crate::refund::PATH_REFUNDS`]). Written only when true, so a poll stays small.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refundable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use crate::clock::now_ms;
 use crate::domain::{ChainPayment, Checkout};
 use crate::refunds::{
     self, Action, Proof, Refund, RefundState, Refusal, SentTransfer, Whose, shopper_refundable,
+    tied,
 };
 use crate::store::{AuditEntry, StoreError, Write};
 
@@ -461,21 +462,6 @@ fn whose(
         }
         _ => Whose::Other,
     }
-}
-
-/// Whether an unmatched payment `sent_for` a checkout is tied to its shopper beyond going to
-/// the same address: a receiving address is shared by many orders, and a payment anyone sent
-/// there later is no order's shopper's by that alone. Tied when the paying wallet proved it
-/// (signed), when it came on another network than the order's (the wrong network: what the
-/// widget's status already names), or when it came from a wallet that paid this order before
-/// (paid twice, or again after it was over).
-fn tied(checkout: &Checkout, chain: ChainId, payment: &ChainPayment, proven: bool) -> bool {
-    proven
-        || checkout.terms.as_ref().is_some_and(|t| t.chain_id != chain)
-        || checkout
-            .chain_payments
-            .iter()
-            .any(|p| p.from == payment.from)
 }
 
 /// A refund in the audit log's words: its state, amount (atomic units), source and destination.

@@ -3,12 +3,12 @@ use usdt_checkout_chain::PaymentKind;
 use super::*;
 use crate::domain::{CreatedBy, PaymentTerms, Price};
 
-const CHAIN: ChainId = ChainId(31337);
-const OTHER_CHAIN: ChainId = ChainId(31338);
+pub(super) const CHAIN: ChainId = ChainId(31337);
+pub(super) const OTHER_CHAIN: ChainId = ChainId(31338);
 /// 25 USDT, as asked.
-const DUE: u128 = 25_000_000;
+pub(super) const DUE: u128 = 25_000_000;
 
-fn order(state: OrderStatus) -> Checkout {
+pub(super) fn order(state: OrderStatus) -> Checkout {
     let mut checkout = Checkout::open(
         "co_1".into(),
         CreatedBy::Storefront,
@@ -36,7 +36,7 @@ fn order(state: OrderStatus) -> Checkout {
     checkout
 }
 
-fn payment(byte: u8, value: u128, block: u64) -> ChainPayment {
+pub(super) fn payment(byte: u8, value: u128, block: u64) -> ChainPayment {
     ChainPayment {
         tx_id: TxHash::from_bytes([byte; 32]),
         log_index: 0,
@@ -53,7 +53,7 @@ fn payment(byte: u8, value: u128, block: u64) -> ChainPayment {
 }
 
 /// `checkout` with `payments` attached, settled as the chain would: paid, overpaid.
-fn paid_with(state: OrderStatus, payments: &[ChainPayment]) -> Checkout {
+pub(super) fn paid_with(state: OrderStatus, payments: &[ChainPayment]) -> Checkout {
     let mut checkout = order(state);
     checkout.chain_payments = payments.to_vec();
     checkout.paid_atomic = payments.iter().map(|p| p.value).sum();

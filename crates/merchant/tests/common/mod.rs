@@ -16,6 +16,7 @@ use usdt_checkout_testkit::*;
 
 pub mod console;
 pub mod console_world;
+pub mod shop;
 pub mod storefront;
 
 /// `checkout-server receipt verify` on a receipt's text, with the server's public key: what it
