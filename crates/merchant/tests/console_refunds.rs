@@ -29,6 +29,7 @@ on_both!(
     a_refund_started_from_a_payment_shows_its_exact_transfer,
     only_a_sandbox_gateway_offers_to_pay_a_refund_from_its_test_account,
     an_orders_timeline_shows_its_refunds_asked_decided_and_sent,
+    a_refund_sent_the_shop_was_not_told_of_is_an_exception_resent_like_an_orders,
 );
 
 const CHAIN: ChainId = ChainId(31337);
@@ -667,4 +668,123 @@ async fn an_orders_timeline_shows_its_refunds_asked_decided_and_sent(db: Db) {
     let at = |s: &str| timeline.find(s).unwrap();
     assert!(at("Refund of 2 USDT asked") < at("Refund of 2 USDT approved"));
     assert!(at("Refund of 2 USDT approved") < at("Refund of 2 USDT sent"));
+}
+
+/// A refund's `refund.sent` that the shop's endpoint refuses is in the exception queue beside
+/// the orders' failed deliveries: what was given back, the refund and its order, the answer, and
+/// Resend, which makes it due now, audited; resolved, it leaves the queue.
+async fn a_refund_sent_the_shop_was_not_told_of_is_an_exception_resent_like_an_orders(db: Db) {
+    use usdt_checkout_server::store::Outbox;
+    let h = harness(db, "refund-delivery", "").await;
+    let (order, paid) = wrong_network(&h, "delivery", 10 * USDT).await;
+    let refund = ask(&h, &order, &paid, 2 * USDT, None).await;
+    let (mut ana, csrf) = h.signed_in("ana", Role::Operator).await;
+    let reply = h
+        .post(
+            &mut ana,
+            &format!("/console/refunds/{refund}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let mut transfer = payment(&h.app, OTHER, 0x79, 2 * USDT);
+    transfer.to = SHOPPER.parse().unwrap();
+    transfer.block_number = 120;
+    transfer.timestamp_ms = now_ms() / 1000 * 1000 + 2000;
+    let awaited = h.app.checkouts.refunds_awaited(OTHER).await.unwrap();
+    h.app
+        .checkouts
+        .take_refund_transfers(OTHER, &awaited, &[transfer])
+        .await
+        .unwrap();
+    assert_eq!(state_of(&h, &refund).await, RefundState::Sent);
+    let event = format!("rfs_{refund}");
+    let t = now_ms();
+    h.store
+        .mark_answered(
+            Outbox::Refunds,
+            &event,
+            3,
+            t,
+            Some(503),
+            Err(("HTTP 503 <b>down</b>".into(), t + 3_600_000)),
+        )
+        .await
+        .unwrap();
+
+    let queue = h.get(&mut ana, "/console/exceptions").await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    for said in [
+        "Refund sent: ",
+        &format!("/console/refunds/{refund}"),
+        &format!("/console/orders/{order}"),
+        "<strong>2 USDT</strong>",
+        "HTTP 503 &lt;b&gt;down",
+        &format!("/console/exceptions/deliveries/{event}/resend"),
+        &format!("Resend now<span class=\"visually-hidden\">: refund {refund}</span>"),
+        &format!("failed_delivery:{event}"),
+    ] {
+        assert!(queue.body.contains(said), "{said} in {}", queue.body);
+    }
+    assert!(!queue.body.contains("<b>down"), "escaped");
+    // Not due for an hour, until resent.
+    let due = |h: &Harness| {
+        let store = h.store.clone();
+        async move {
+            store
+                .claim_due_events(now_ms(), now_ms() + 60_000, 10)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(due(&h).await.is_empty());
+    let reply = h
+        .post(
+            &mut ana,
+            &format!("/console/exceptions/deliveries/{event}/resend"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let claimed = due(&h).await;
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(
+        (claimed[0].outbox, claimed[0].id.as_str()),
+        (Outbox::Refunds, event.as_str())
+    );
+    let audit = h.get(&mut ana, "/console/audit").await;
+    assert!(audit.body.contains("fulfillment.resend"), "{}", audit.body);
+
+    // Failing again, then resolved with a note: it leaves the queue and the count.
+    h.store
+        .mark_answered(
+            Outbox::Refunds,
+            &event,
+            1,
+            now_ms(),
+            Some(500),
+            Err(("HTTP 500".into(), now_ms() + 3_600_000)),
+        )
+        .await
+        .unwrap();
+    let reply = h
+        .post(
+            &mut ana,
+            "/console/exceptions/resolve",
+            &[
+                ("csrf", &csrf),
+                ("key", &format!("failed_delivery:{event}")),
+                ("note", "told the shop by mail"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let queue = h.get(&mut ana, "/console/exceptions").await;
+    assert!(
+        !queue
+            .body
+            .contains(&format!("/console/exceptions/deliveries/{event}/resend")),
+        "{}",
+        queue.body
+    );
 }

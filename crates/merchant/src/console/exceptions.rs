@@ -155,7 +155,7 @@ pub async fn open_exception(
             .delivery(&event)
             .await?
             .filter(|d| d.delivered_at.is_none() && d.attempts > 0)
-            .map(|d| (Kind::FailedDelivery, d.checkout_id)),
+            .map(|d| (Kind::FailedDelivery, actions::subject(&d).to_owned())),
     })
 }
 
@@ -196,13 +196,18 @@ pub async fn count(store: &Store) -> Result<u64, StoreError> {
 
 /// A payment's amount in its token, when the chain's registry knows it.
 fn amount(console: &Console, chain: ChainId, payment: &ChainPayment) -> Markup {
+    token_amount(console, chain, &payment.token, payment.value)
+}
+
+/// `value` atomic units of `token` on `chain`, in the token when the chain's registry knows it.
+fn token_amount(console: &Console, chain: ChainId, token: &Address, value: u128) -> Markup {
     let known = console.app.config.registry.chain(chain).ok();
-    let token = known.and_then(|c| c.tokens.iter().find(|t| t.contract == payment.token));
+    let known = known.and_then(|c| c.tokens.iter().find(|t| t.contract == *token));
     html! {
-        @if let Some(token) = token {
-            strong { (format_units(payment.value, token.decimals)) " " (token.symbol) }
+        @if let Some(known) = known {
+            strong { (format_units(value, known.decimals)) " " (known.symbol) }
         } @else {
-            (payment.value) " units of " code { (payment.token) }
+            (value) " units of " code { (token) }
         }
     }
 }
@@ -258,6 +263,7 @@ pub async fn page(
                 @match kind {
                     Kind::Unmatched | Kind::WrongNetwork => (payments(&console, &signed, &queue, kind, may_act)),
                     Kind::FailedDelivery => (actions::deliveries(
+                        &console,
                         &signed,
                         &queue.deliveries[..queue.deliveries.len().min(LISTED as usize)],
                         may_act,

@@ -12,19 +12,47 @@ use super::checkouts::from_row;
 use super::{Store, StoreError, Write};
 use crate::domain::{ChainPayment, Checkout};
 
-/// A fulfillment event not delivered after at least one attempt, with its order's price.
+/// A fulfillment event not delivered after at least one attempt: an order's, with its price,
+/// or a refund's `refund.sent`, with what was given back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailingDelivery {
     pub event_id: String,
-    pub checkout_id: String,
+    /// The order it is about; none for a refund of a payment that paid no order.
+    pub checkout_id: Option<String>,
     pub created_at: u64,
     pub attempts: u32,
     pub next_attempt_at: Option<u64>,
     pub delivered_at: Option<u64>,
     pub last_error: Option<String>,
-    pub price_amount: String,
-    pub price_currency: String,
+    pub about: Delivered,
 }
+
+/// What a failing delivery tells the shop of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// An order's event: the order's price.
+    Order { amount: String, currency: String },
+    /// A refund sent: the refund, and its amount in atomic units of `token` on `chain_id`.
+    Refund {
+        id: String,
+        chain_id: ChainId,
+        token: Address,
+        amount_atomic: u128,
+    },
+}
+
+/// Every event of both outboxes with what the queue shows of it (`f`): an order's with its
+/// price, a refund's with the refund.
+const DELIVERIES: &str = "(SELECT f.id, f.checkout_id, f.created_at, f.attempts, f.next_attempt_at,
+         f.delivered_at, f.last_error, c.price_amount, c.price_currency,
+         CAST(NULL AS TEXT) AS refund_id, CAST(NULL AS BIGINT) AS chain_id,
+         CAST(NULL AS TEXT) AS token, CAST(NULL AS TEXT) AS amount_atomic
+     FROM fulfillment_events f JOIN checkouts c ON c.id = f.checkout_id
+     UNION ALL
+     SELECT e.id, r.checkout_id, e.created_at, e.attempts, e.next_attempt_at, e.delivered_at,
+         e.last_error, CAST(NULL AS TEXT), CAST(NULL AS TEXT), r.id, r.chain_id, r.token,
+         r.amount_atomic
+     FROM refund_events e JOIN refunds r ON r.id = e.refund_id) f";
 
 /// An exception a member of staff resolved: by whom, when, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +97,24 @@ fn failing_from_row(row: &AnyRow) -> Result<FailingDelivery, StoreError> {
             .try_get::<Option<i64>, _>("delivered_at")?
             .map(|t| t as u64),
         last_error: row.try_get("last_error")?,
-        price_amount: row.try_get("price_amount")?,
-        price_currency: row.try_get("price_currency")?,
+        about: match row.try_get::<Option<String>, _>("refund_id")? {
+            None => Delivered::Order {
+                amount: row.try_get("price_amount")?,
+                currency: row.try_get("price_currency")?,
+            },
+            Some(id) => Delivered::Refund {
+                id,
+                chain_id: ChainId(row.try_get::<i64, _>("chain_id")? as u64),
+                token: row
+                    .try_get::<String, _>("token")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("refund token"))?,
+                amount_atomic: row
+                    .try_get::<String, _>("amount_atomic")?
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("refund amount"))?,
+            },
+        },
     })
 }
 
@@ -124,11 +168,11 @@ impl Store {
         Ok(checkouts)
     }
 
-    /// Fulfillment events tried and not delivered, not resolved, newest first.
+    /// Fulfillment events (orders' and refunds') tried and not delivered, not resolved, newest
+    /// first.
     pub async fn failing_deliveries(&self, limit: u32) -> Result<Vec<FailingDelivery>, StoreError> {
         sqlx::query(&format!(
-            "SELECT f.*, c.price_amount, c.price_currency
-             FROM fulfillment_events f JOIN checkouts c ON c.id = f.checkout_id
+            "SELECT * FROM {DELIVERIES}
              WHERE f.delivered_at IS NULL AND f.attempts > 0 AND NOT {DELIVERY_RESOLVED}
              ORDER BY f.created_at DESC, f.id DESC LIMIT $1"
         ))
@@ -142,17 +186,13 @@ impl Store {
 
     /// One fulfillment event as [`Store::failing_deliveries`] reads it, whatever its state.
     pub async fn delivery(&self, event_id: &str) -> Result<Option<FailingDelivery>, StoreError> {
-        sqlx::query(
-            "SELECT f.*, c.price_amount, c.price_currency
-             FROM fulfillment_events f JOIN checkouts c ON c.id = f.checkout_id
-             WHERE f.id = $1",
-        )
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(failing_from_row)
-        .transpose()
+        sqlx::query(&format!("SELECT * FROM {DELIVERIES} WHERE f.id = $1"))
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(failing_from_row)
+            .transpose()
     }
 
     /// One chain payment as the watcher kept it, with the checkout it counts for, if any.
@@ -350,19 +390,24 @@ impl Write {
         Ok(())
     }
 
-    /// Makes an undelivered fulfillment event due at `now`, its attempts counted from none again
-    /// (so the next failure is retried soon, not an hour later); `false` if it was delivered
-    /// or is not there.
+    /// Makes an undelivered fulfillment event (an order's or a refund's) due at `now`, its
+    /// attempts counted from none again (so the next failure is retried soon, not an hour
+    /// later); `false` if it was delivered or is not there.
     pub async fn resend_event(&mut self, event_id: &str, now: u64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE fulfillment_events SET next_attempt_at = $1, attempts = 0
-             WHERE id = $2 AND delivered_at IS NULL",
-        )
-        .bind(now as i64)
-        .bind(event_id)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.health.failed(e))?;
-        Ok(done.rows_affected() == 1)
+        for table in ["fulfillment_events", "refund_events"] {
+            let done = sqlx::query(&format!(
+                "UPDATE {table} SET next_attempt_at = $1, attempts = 0
+                 WHERE id = $2 AND delivered_at IS NULL"
+            ))
+            .bind(now as i64)
+            .bind(event_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.health.failed(e))?;
+            if done.rows_affected() == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

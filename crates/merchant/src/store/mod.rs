@@ -38,7 +38,7 @@ mod staff;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use chain::{Claimed, Forgotten};
-pub use exceptions::{FailingDelivery, Resolution};
+pub use exceptions::{Delivered, FailingDelivery, Resolution};
 pub use export::{ExportedPayment, PaymentCursor};
 pub use gateway_budget::Turn;
 pub use history::{ClaimUnderReview, DeliveryAttempt, Fulfillment, OrderHistory, WebhookReceived};

@@ -11,12 +11,31 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::rules::{self, Kind, MAX_NOTE_CHARS};
-use super::{open_exception, order_link};
+use super::{open_exception, order_link, token_amount};
 use crate::clock::now_ms;
 use crate::console::auth::{Operator, Signed};
 use crate::console::layout::{self, Section, query_value};
 use crate::console::{Console, Refusal, see_other};
-use crate::store::{FailingDelivery, Resolution};
+use crate::store::{Delivered, FailingDelivery, Resolution};
+
+/// What a delivery is about, in the audit log and a resolution: its order, or for a refund's
+/// event its refund (a refund of a payment that paid no order has no order).
+pub fn subject(delivery: &FailingDelivery) -> &str {
+    match (&delivery.about, &delivery.checkout_id) {
+        (Delivered::Refund { id, .. }, _) => id,
+        (Delivered::Order { .. }, Some(order)) => order,
+        (Delivered::Order { .. }, None) => &delivery.event_id,
+    }
+}
+
+/// A delivery in a few words, for a screen reader's button and a refusal: "order co_1", or
+/// "refund rf_1".
+fn named(delivery: &FailingDelivery) -> String {
+    match &delivery.about {
+        Delivered::Refund { id, .. } => format!("refund {id}"),
+        Delivered::Order { .. } => format!("order {}", subject(delivery)),
+    }
+}
 
 /// Resolved exceptions a page lists, most recent first.
 const RESOLVED_LISTED: u32 = 500;
@@ -39,8 +58,14 @@ pub fn resolve_form(signed: &Signed, key: &str, id: &str, what: &str) -> Markup 
     }
 }
 
-/// The failed deliveries' table, with their resend and resolve forms.
-pub fn deliveries(signed: &Signed, rows: &[FailingDelivery], may_act: bool) -> Markup {
+/// The failed deliveries' table (orders' events and refunds' `refund.sent`), with their resend
+/// and resolve forms.
+pub fn deliveries(
+    console: &Console,
+    signed: &Signed,
+    rows: &[FailingDelivery],
+    may_act: bool,
+) -> Markup {
     html! {
         @if rows.is_empty() {
             p.empty { "None." }
@@ -51,6 +76,7 @@ pub fn deliveries(signed: &Signed, rows: &[FailingDelivery], may_act: bool) -> M
                     thead {
                         tr {
                             th scope="col" { "Amount" }
+                            th scope="col" { "Event" }
                             th scope="col" { "Order" }
                             th scope="col" { "Attempts" }
                             th scope="col" { "Latest answer" }
@@ -61,8 +87,25 @@ pub fn deliveries(signed: &Signed, rows: &[FailingDelivery], may_act: bool) -> M
                     tbody {
                         @for (n, d) in rows.iter().enumerate() {
                             tr {
-                                td.amount { strong { (d.price_amount) " " (d.price_currency) } }
-                                td { (order_link(&d.checkout_id)) }
+                                @match &d.about {
+                                    Delivered::Order { amount, currency } => {
+                                        td.amount { strong { (amount) " " (currency) } }
+                                        td { "Order paid" }
+                                    }
+                                    Delivered::Refund { id, chain_id, token, amount_atomic } => {
+                                        td.amount { (token_amount(console, *chain_id, token, *amount_atomic)) }
+                                        td {
+                                            "Refund sent: "
+                                            a href=(crate::console::refunds::path(id)) { code { (id) } }
+                                        }
+                                    }
+                                }
+                                td {
+                                    @match &d.checkout_id {
+                                        Some(order) => (order_link(order)),
+                                        None => "none",
+                                    }
+                                }
                                 td { (d.attempts) }
                                 td { (d.last_error.as_deref().unwrap_or("—")) }
                                 td {
@@ -76,14 +119,14 @@ pub fn deliveries(signed: &Signed, rows: &[FailingDelivery], may_act: bool) -> M
                                         form method="post" action={ "/console/exceptions/deliveries/" (query_value(&d.event_id)) "/resend" } {
                                             input type="hidden" name="csrf" value=(signed.csrf);
                                             button type="submit" {
-                                                "Resend now" span.visually-hidden { ": order " (d.checkout_id) }
+                                                "Resend now" span.visually-hidden { ": " (named(d)) }
                                             }
                                         }
                                         (resolve_form(
                                             signed,
                                             &rules::delivery_key(&d.event_id),
                                             &format!("delivery-{n}"),
-                                            &format!("delivery for order {}", d.checkout_id),
+                                            &format!("delivery for {}", named(d)),
                                         ))
                                     } @else { "—" }
                                 }
@@ -160,15 +203,15 @@ pub async fn resend(
             StatusCode::CONFLICT,
             "Delivered already",
             format!(
-                "The fulfillment event of order {} was delivered; nothing was sent again.",
-                delivery.checkout_id
+                "The fulfillment event of {} was delivered; nothing was sent again.",
+                named(&delivery)
             ),
         )
     };
     if delivery.delivered_at.is_some() {
         return Err(delivered());
     }
-    let mut entry = signed.entry("fulfillment.resend", Some(&delivery.checkout_id));
+    let mut entry = signed.entry("fulfillment.resend", Some(subject(&delivery)));
     entry.before = Some(format!(
         "{} attempts; latest: {}",
         delivery.attempts,

@@ -107,8 +107,9 @@ impl Kind {
                  time to catch up: check the transactions before fulfilling."
             }
             Kind::FailedDelivery => {
-                "Paid orders whose fulfillment event your endpoint has not acknowledged: it is \
-                 retried on its own; resend it now once the endpoint is fixed."
+                "Fulfillment events your endpoint has not acknowledged, an order paid or a \
+                 refund sent: each is retried on its own; resend it now once the endpoint is \
+                 fixed."
             }
         }
     }
