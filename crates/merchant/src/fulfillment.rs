@@ -180,13 +180,15 @@ async fn deliver_due(
     let until = now + CLAIM.as_millis() as u64;
     for event in store.claim_due_events(now, until, BATCH).await? {
         let time = now_ms();
-        let outcome = client
+        let mut request = client
             .post(&delivery.url)
             .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(&delivery.secret, time, &event.body))
-            .body(event.body)
-            .send()
-            .await;
+            .header(SIGNATURE_HEADER, sign(&delivery.secret, time, &event.body));
+        // The request that caused it (a webhook, a claim), for following it into the shop's log.
+        if let Some(cause) = crate::request_id::cause_of(&event.id) {
+            request = request.header(crate::request_id::HEADER.as_str(), cause);
+        }
+        let outcome = request.body(event.body).send().await;
         let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
         let error = match outcome {
             Ok(response) if response.status().is_success() => None,
@@ -202,6 +204,9 @@ async fn deliver_due(
         store
             .mark_answered(event.outbox, &event.id, attempts, time, status, outcome)
             .await?;
+        if error.is_none() {
+            crate::request_id::delivered(&event.id);
+        }
         match error {
             None => tracing::info!("fulfillment event {} delivered", event.id),
             Some(e) => tracing::warn!(

@@ -53,13 +53,17 @@ impl Drop for Dir {
 struct Secrets {
     private_key: String,
     webhook_key: String,
+    /// The gateway's own key, whose public half is `webhook_key`: it signs webhooks.
+    gateway: V1PrivateKey,
 }
 
 impl Secrets {
     fn new() -> Self {
+        let gateway = V1PrivateKey::generate();
         Self {
             private_key: V1PrivateKey::generate().to_base64_pkcs8(),
-            webhook_key: V1PrivateKey::generate().public_key().to_base64_spki(),
+            webhook_key: gateway.public_key().to_base64_spki(),
+            gateway,
         }
     }
 
@@ -223,8 +227,23 @@ fn check_config_refuses_each_kind_of_bad_configuration_as_startup_does() {
 /// The app on `database`, its store attached as `serve` attaches it, its gateway at
 /// `gateway_url`.
 async fn app(database: &str, gateway_url: &str) -> (Arc<App>, Store) {
-    let toml = Secrets::new().toml(database, gateway_url, "");
-    let config = config::parse(&toml, "test.toml", |_| None).unwrap();
+    app_with(&Secrets::new(), database, gateway_url, None).await
+}
+
+/// [`app`] with these secrets, and the shop's fulfillment endpoint at `fulfillment_url`.
+async fn app_with(
+    secrets: &Secrets,
+    database: &str,
+    gateway_url: &str,
+    fulfillment_url: Option<&str>,
+) -> (Arc<App>, Store) {
+    let toml = secrets.toml(database, gateway_url, "");
+    let config = config::parse(&toml, "test.toml", |name| {
+        (name == "CHECKOUT_FULFILLMENT_URL")
+            .then(|| fulfillment_url.map(str::to_owned))
+            .flatten()
+    })
+    .unwrap();
     let store = Store::open(&config.database).await.unwrap();
     let checkouts = Arc::new(
         Checkouts::from_store(store.clone(), Arc::new(Notify::new()))
@@ -529,4 +548,80 @@ async fn a_backup_of_a_database_in_use_opens_and_holds_its_orders() {
     .to_string();
     assert!(postgres.contains("pg_dump"), "{postgres}");
     assert!(!postgres.contains("PW_VALUE"), "{postgres}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhooks_id_goes_with_the_fulfillment_it_causes() {
+    use usdt_checkout_protocol::ChainId;
+    use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
+    use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms, Price};
+
+    let dir = Dir::new("fulfillment-id");
+    let (shop, delivered) = recording_gateway().await;
+    let secrets = Secrets::new();
+    let database = dir.0.join("checkout.sqlite").display().to_string();
+    let (app, store) = app_with(&secrets, &database, "http://127.0.0.1:1", Some(&shop)).await;
+    let open = Checkout::open(
+        "co_ops_1".into(),
+        CreatedBy::Storefront,
+        "Mug".into(),
+        Price {
+            amount: "12".parse().unwrap(),
+            currency: "USDT".into(),
+        },
+    );
+    app.checkouts.open(&open).await.unwrap();
+    let address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        .parse()
+        .unwrap();
+    let terms = PaymentTerms {
+        chain_id: ChainId::LOCAL,
+        symbol: "USDT".into(),
+        token_contract: address,
+        decimals: 6,
+        amount_atomic: 12_000_000,
+        gateway_order_no: open.id.clone(),
+        plat_order_no: "P0000000001".into(),
+        pay_amount_atomic: 12_000_000,
+        to_address: address,
+        cashier_url: "http://gateway.test/cashier/P0000000001".into(),
+        expires_at: now_ms() + 900_000,
+        required_confirmations: 2,
+    };
+    app.checkouts.attach_order(&open.id, &terms).await.unwrap();
+
+    // The gateway says it is paid, its request carrying an id of its own.
+    let body = json!({
+        "platOrderNo": "P0000000001", "orderNo": open.id, "amount": "12", "fee": "0",
+        "chainId": "31337", "network": "Local chain", "symbol": "USDT", "txId": "0xfeed",
+        "type": 2, "status": 1, "createTime": 1,
+    })
+    .to_string();
+    let time = now_ms();
+    let signed = usdt_checkout_protocol::signed_string::for_json_body(&body, time).unwrap();
+    let request = Request::post("/webhooks/blockatm")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(HEADER_REQUEST_TIME, time.to_string())
+        .header(HEADER_SIGNATURE_V1, secrets.gateway.sign(&signed))
+        .header("x-request-id", "gw-hook-77")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, answer) = send(&app, request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // The fulfillment worker delivers it to the shop, saying which request caused it.
+    let delivery = app.config.fulfillment.clone().unwrap();
+    let worker = tokio::spawn(usdt_checkout_server::fulfillment::run(
+        delivery,
+        store,
+        Arc::new(Notify::new()),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while delivered.0.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    worker.abort();
+    let sent = delivered.0.lock().unwrap().clone();
+    assert_eq!(sent[0]["x-request-id"], "gw-hook-77");
 }

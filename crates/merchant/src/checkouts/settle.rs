@@ -142,6 +142,7 @@ impl Checkouts {
             && let Some(event) = crate::fulfillment::event(&changed, now)
         {
             write.queue_event(&event).await?;
+            crate::request_id::caused(&event.id);
         }
         if changed.state != stored.state {
             tracing::info!(
