@@ -27,12 +27,18 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The secrets secrets.env.example lists, filled in, and the database in `dir`.
+/// The secrets secrets.env.example lists, filled in (the private key as a file, as the unit's
+/// credentials give it), and the database in `dir`.
 fn environment(dir: &Path) -> Vec<(&'static str, String)> {
-    let merchant = V1PrivateKey::generate();
+    let merchant = V1PrivateKey::generate().to_base64_pkcs8();
+    let key_file = dir.join("gateway-private-key");
+    std::fs::write(&key_file, format!("{merchant}\n")).unwrap();
     vec![
         ("CHECKOUT_GATEWAY_API_KEY", "pk_live_API_KEY_VALUE".into()),
-        ("CHECKOUT_GATEWAY_PRIVATE_KEY", merchant.to_base64_pkcs8()),
+        (
+            "CHECKOUT_GATEWAY_PRIVATE_KEY_FILE",
+            key_file.display().to_string(),
+        ),
         (
             "CHECKOUT_WEBHOOK_PUBLIC_KEY",
             V1PrivateKey::generate().public_key().to_base64_spki(),
@@ -49,6 +55,23 @@ fn environment(dir: &Path) -> Vec<(&'static str, String)> {
         // Nothing is asked of a gateway here; were it, it would be of this machine.
         ("CHECKOUT_GATEWAY_URL", "http://127.0.0.1:1".into()),
     ]
+}
+
+/// The secrets' values in `env`, those given as files read (the webhook key is the gateway's
+/// public one, shown to be compared).
+fn secrets(env: &[(&str, String)]) -> Vec<String> {
+    env.iter()
+        .filter_map(|(name, value)| {
+            if name.ends_with("_FILE") {
+                Some(std::fs::read_to_string(value).unwrap().trim().to_owned())
+            } else if name.contains("SECRET") || name.contains("TOKEN") || name.ends_with("API_KEY")
+            {
+                Some(value.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn checkout_server(args: &[&str], env: &[(&str, String)]) -> Command {
@@ -96,6 +119,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
         "RestrictAddressFamilies=",
         "StateDirectory=checkout-server",
         "User=checkout",
+        "LoadCredential=gateway-private-key:",
+        "CHECKOUT_GATEWAY_PRIVATE_KEY_FILE=%d/gateway-private-key",
         "CapabilityBoundingSet=\n",
     ] {
         assert!(unit.contains(hardening), "{hardening}");
@@ -135,12 +160,10 @@ fn the_sample_configuration_starts_from_the_environment_and_the_health_check_fol
         "{printed}"
     );
     assert!(printed.contains("log_format = json"), "{printed}");
-    for (name, value) in &env {
-        // The webhook key is the gateway's public one, shown to be compared.
-        let secret = name.contains("SECRET") || name.contains("TOKEN") || name.ends_with("API_KEY");
-        if secret || name.ends_with("PRIVATE_KEY") {
-            assert!(!printed.contains(value.as_str()), "{name} shown: {printed}");
-        }
+    let secrets = secrets(&env);
+    assert_eq!(secrets.len(), 4);
+    for secret in &secrets {
+        assert!(!printed.contains(secret.as_str()), "shown: {printed}");
     }
     // Without its environment, it would not start: nothing secret is in the file.
     let bare = checkout_server(&["check-config", "--config", config], &[])
@@ -195,12 +218,8 @@ fn the_sample_configuration_starts_from_the_environment_and_the_health_check_fol
         let line: serde_json::Value = serde_json::from_str(line).expect(line);
         assert!(line["timestamp"].is_string() && line["level"].is_string());
     }
-    for (_, value) in env
-        .iter()
-        .filter(|(name, _)| !name.ends_with("PUBLIC_KEY"))
-        .take(4)
-    {
-        assert!(!log.contains(value.as_str()), "a secret logged: {log}");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret logged: {log}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

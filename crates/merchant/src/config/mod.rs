@@ -9,6 +9,7 @@ mod effective;
 mod file;
 mod gateway;
 mod rates;
+mod secret_files;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -90,7 +91,8 @@ pub struct Config {
 /// The calls a minute BlockATM allows a key.
 const GATEWAY_LIMIT_PER_MINUTE: usize = 100;
 
-/// Reads the file (if any), then the environment, as `lookup` gives it.
+/// Reads the file (if any), then the environment, as `lookup` gives it (each variable `X` also
+/// as the contents of the file `X_FILE` names, see [`secret_files`]).
 pub fn load(
     path: Option<&Path>,
     lookup: impl Fn(&str) -> Option<String>,
@@ -103,7 +105,17 @@ pub fn load(
             path.display().to_string(),
         ),
     };
-    parse(&text, &source, lookup)
+    // Each CHECKOUT_X may instead be read from the file CHECKOUT_X_FILE names.
+    let unreadable = std::cell::RefCell::new(None);
+    let parsed = parse(
+        &text,
+        &source,
+        secret_files::with_files(lookup, &unreadable),
+    );
+    match unreadable.into_inner() {
+        Some(error) => Err(error),
+        None => parsed,
+    }
 }
 
 /// Reads a configuration file's text (`source` names it in errors), then the environment.
