@@ -283,16 +283,17 @@ pub fn entitlement(
 
 /// Whether an unmatched `payment` on `chain`, sent for `checkout` (to its address, in its
 /// token, since it was made), may be this order's own payment that matched no order because it
-/// was more than asked: on the order's chain, more than its amount, while nothing counts for
-/// it. Where many orders share a receiving address, it is as plausibly another order's
-/// shopper's: it is offered to be asked back with the paying wallet's signature only (a request
-/// without is not tied to this shopper, see [`tied`]).
+/// was more than asked: on the order's chain, more than its amount, mined before it expired,
+/// while nothing counts for it. Where many orders share a receiving address, it is as
+/// plausibly another order's shopper's: it is offered to be asked back with the paying wallet's
+/// signature only (a request without is not tied to this shopper, see `tied`).
 pub fn overpaid_unmatched(checkout: &Checkout, chain: ChainId, payment: &ChainPayment) -> bool {
     checkout.chain_payments.is_empty()
-        && checkout
-            .terms
-            .as_ref()
-            .is_some_and(|t| t.chain_id == chain && payment.value > t.pay_amount_atomic)
+        && checkout.terms.as_ref().is_some_and(|t| {
+            t.chain_id == chain
+                && payment.value > t.pay_amount_atomic
+                && payment.timestamp_ms < t.expires_at
+        })
 }
 
 /// `payment`'s share of `excess`, what `checkout` was overpaid: the excess is the newest

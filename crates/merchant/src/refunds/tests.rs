@@ -480,4 +480,10 @@ fn more_than_a_waiting_order_asks_matched_to_nothing_is_its_senders_to_ask_back_
     assert!(!overpaid_unmatched(&started, CHAIN, &over));
     // On another chain it is the wrong network's, said by `tied`.
     assert!(!overpaid_unmatched(&waiting, OTHER_CHAIN, &over));
+    // Mined once the order had expired: no payment of this order's.
+    let after = ChainPayment {
+        timestamp_ms: waiting.terms.as_ref().unwrap().expires_at,
+        ..over.clone()
+    };
+    assert!(!overpaid_unmatched(&waiting, CHAIN, &after));
 }
