@@ -21,11 +21,12 @@ const QR_MS: f64 = 300.0;
 pub async fn run(stand: &Stand, loads: usize) -> String {
     stand.browser.throttle_cpu(4).await;
     stand.browser.emulate_network(Some(Network::FAST_3G)).await;
-    let (mut chooser, mut qr) = (vec![], vec![]);
+    let (mut chooser, mut qr, mut last) = (vec![], vec![], String::new());
     for _ in 0..loads {
         let (load, order) = stand.load().await;
         chooser.push(load.chooser);
         qr.push(load.qr);
+        last = waterfall(stand, load.chooser).await;
         // As at the other speeds: the order cancelled, visits a second apart.
         stand
             .sandbox(&format!("/sandbox/orders/{order}/cancel"), json!({}))
@@ -49,7 +50,53 @@ pub async fn run(stand: &Stand, loads: usize) -> String {
             if p50 <= goal { "met" } else { "missed" }
         )
     });
-    format!("{row}\n\n{}\n", goals.join("\n"))
+    format!("{row}\n\n{}\n\n{last}", goals.join("\n"))
+}
+
+/// Where the last visit's time went: the page and each request it made, from navigation to its
+/// last byte (ms), in the order they started, and when the chooser showed.
+async fn waterfall(stand: &Stand, chooser: f64) -> String {
+    let entries = stand
+        .browser
+        .script(
+            "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+               .map((e) => [e.name, e.startTime, e.responseEnd]);",
+            vec![],
+        )
+        .await;
+    let mut steps: Vec<(f64, String)> = entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let (url, start, end) = (entry[0].as_str()?, entry[1].as_f64()?, entry[2].as_f64()?);
+            Some((start, format!("`{}` {start:.0} → {end:.0}", shown(url))))
+        })
+        .collect();
+    steps.push((chooser, format!("**chooser shown** {chooser:.0}")));
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let steps: Vec<String> = steps.into_iter().map(|(_, step)| step).collect();
+    format!(
+        "Where a slow phone's visit waits (the last one; ms from navigation, each request from its \
+         start to its last byte): {}.\n",
+        steps.join("; ")
+    )
+}
+
+/// A request's URL as the waterfall names it: its path and query, the hashes in the widget's
+/// file names said as `[hash]`.
+fn shown(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
+        .unwrap_or(url);
+    path.split('.')
+        .map(|part| {
+            let hashed = part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit());
+            if hashed { "[hash]" } else { part }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The median of sorted `values`.
