@@ -15,7 +15,13 @@
 //!   of every server's long polls included (on three servers, through Postgres's NOTIFY);
 //! - polls answered a second, all kinds; failed polls;
 //! - gateway calls a minute (all servers together, the most seen) and 429s;
-//! - each server's resident memory at the end.
+//! - each server's resident memory at the end, and what each poll it holds adds to it (the
+//!   growth from before the shoppers came, over the polls it holds);
+//! - how fast a wake is answered: the shoppers answered with a payment's news over the time from
+//!   the first of those answers to the last (the median over the payments).
+//!
+//! Each figure is printed beside the previous run's (BENCHMARKS.md), and the budgets' verdicts
+//! under the table.
 //!
 //! The baseline is the seed's integration: its backend answers each status poll by asking the
 //! gateway (the documented `qrCodePayment?orderNo=`, signed), so every poll is a gateway call.
@@ -24,6 +30,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/previous.rs"]
+mod previous;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +47,14 @@ use usdt_checkout_testkit::{
 const CHECKOUTS: usize = 40;
 const LONG_POLL_SECONDS: u64 = 20;
 
+/// The budgets the status serving is held to, for 10,000 shoppers: every shopper woken by a
+/// change answered within this p99 (ms) ...
+const SEEN_P99_MS: f64 = 500.0;
+/// ... at this rate at least (answers a second) ...
+const WAKE_RATE: f64 = 20_000.0;
+/// ... and each held poll costing at most this much resident memory (KiB).
+const KIB_PER_POLL: f64 = 10.0;
+
 struct Figures {
     setup: String,
     immediate: Vec<u64>,
@@ -49,6 +65,46 @@ struct Figures {
     gateway_calls: u64,
     refusals: u64,
     rss_kib: Vec<u64>,
+    /// Each server's resident memory once started, before any shopper came.
+    idle_rss_kib: Vec<u64>,
+    /// Answers a second while a payment's news was being answered, the median over payments.
+    wake_rate: f64,
+    /// The servers' CPU time over the run, all of them together (µs).
+    server_cpu_us: u64,
+}
+
+impl Figures {
+    /// What each held poll added to its server's resident memory, the most of any server.
+    fn kib_per_poll(&self, shoppers: usize) -> f64 {
+        let per_server = shoppers as f64 / self.rss_kib.len() as f64;
+        self.rss_kib
+            .iter()
+            .zip(&self.idle_rss_kib)
+            .map(|(end, idle)| end.saturating_sub(*idle) as f64 / per_server)
+            .fold(0.0, f64::max)
+    }
+}
+
+/// Answers a second while a wake is answered: of the answers (in µs since the start) carrying
+/// the news of each payment (paid at `payments`, µs), how many over the time from the first to
+/// the last; the median over the payments.
+fn wake_rate(mut answers: Vec<u64>, payments: &[u64]) -> f64 {
+    answers.sort_unstable();
+    let mut rates: Vec<f64> = payments
+        .iter()
+        .zip(payments.iter().skip(1).chain(std::iter::once(&u64::MAX)))
+        .filter_map(|(&from, &to)| {
+            let woken: Vec<u64> = answers
+                .iter()
+                .copied()
+                .filter(|at| (from..to).contains(at))
+                .collect();
+            let span = woken.last()?.saturating_sub(*woken.first()?);
+            (woken.len() > 1 && span > 0).then(|| woken.len() as f64 / (span as f64 / 1e6))
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -57,6 +113,22 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     }
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index] as f64 / 1000.0
+}
+
+/// The CPU time process `pid` has used, user and system, in µs (from `/proc/PID/stat`).
+fn cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's name in brackets: fields 14 and 15, utime and stime, in ticks.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000 / per_second
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -100,6 +172,12 @@ async fn run(db: Db, servers: usize, shoppers: usize, seconds: u64) -> Figures {
         .iter()
         .map(|v| v["id"].as_str().unwrap().to_owned())
         .collect();
+    let pids: Vec<Option<u32>> = std::iter::once(world.server.pid())
+        .chain(replicas.iter().map(CheckoutServer::pid))
+        .collect();
+    let idle_rss_kib: Vec<u64> = pids.iter().map(|p| p.map(rss_kib).unwrap_or(0)).collect();
+    let servers_cpu = || -> u64 { pids.iter().map(|p| p.map(cpu_us).unwrap_or(0)).sum() };
+    let cpu_before = servers_cpu();
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(shoppers)
@@ -120,6 +198,8 @@ async fn run(db: Db, servers: usize, shoppers: usize, seconds: u64) -> Figures {
             tokio::time::sleep(Duration::from_millis((shopper as u64 * 7919) % 5_000)).await;
             let url = format!("{server}/api/checkouts/{id}?wait={LONG_POLL_SECONDS}");
             let (mut immediate, mut seen, mut answered, mut failed) = (vec![], vec![], 0u64, 0u64);
+            // When each answer with a new view came, in µs since the start.
+            let mut changed = vec![];
             let mut etag: Option<String> = None;
             // The payment last timed: a later change (its confirmations) is not its news.
             let mut counted: Option<Instant> = None;
@@ -138,6 +218,7 @@ async fn run(db: Db, servers: usize, shoppers: usize, seconds: u64) -> Figures {
                                 .get("etag")
                                 .map(|v| v.to_str().unwrap().to_owned());
                             let _ = answer.bytes().await;
+                            changed.push(started.elapsed().as_micros() as u64);
                             if etag.is_some() && immediate.is_empty() {
                                 immediate.push(sent.elapsed().as_micros() as u64);
                             } else if let Some(&at) = paid_at.lock().unwrap().get(&id)
@@ -154,18 +235,21 @@ async fn run(db: Db, servers: usize, shoppers: usize, seconds: u64) -> Figures {
                     }
                 }
             }
-            (immediate, seen, answered, failed)
+            (immediate, seen, answered, failed, changed)
         }));
     }
 
     // Payments arrive, and the gateway's view of the servers is sampled.
     let (mut gateway_calls, mut refusals) = (0u64, 0u64);
     let mut next = 0;
+    // When each payment was made, in µs since the start.
+    let mut payments = vec![];
     while Instant::now() + Duration::from_secs(3) < deadline {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let view = &views[next % CHECKOUTS];
         next += 1;
         world.pay(view, json!({"amount": "1"})).await;
+        payments.push(started.elapsed().as_micros() as u64);
         paid_at
             .lock()
             .unwrap()
@@ -199,56 +283,113 @@ async fn run(db: Db, servers: usize, shoppers: usize, seconds: u64) -> Figures {
         seconds: 0.0,
         gateway_calls,
         refusals,
-        rss_kib: std::iter::once(world.server.pid())
-            .chain(replicas.iter().map(CheckoutServer::pid))
-            .map(|pid| pid.map(rss_kib).unwrap_or(0))
-            .collect(),
+        rss_kib: pids.iter().map(|p| p.map(rss_kib).unwrap_or(0)).collect(),
+        idle_rss_kib,
+        wake_rate: f64::NAN,
+        server_cpu_us: servers_cpu().saturating_sub(cpu_before),
     };
+    let mut changed = vec![];
     for task in tasks {
-        let (immediate, seen, answered, failed) = task.await.unwrap();
+        let (immediate, seen, answered, failed, answers) = task.await.unwrap();
+        changed.extend(answers);
         figures.immediate.extend(immediate);
         figures.seen.extend(seen);
         figures.answered += answered;
         figures.failed += failed;
     }
     figures.seconds = started.elapsed().as_secs_f64();
+    figures.wake_rate = wake_rate(changed, &payments);
     figures.immediate.sort_unstable();
     figures.seen.sort_unstable();
     figures
 }
 
 fn print(all: &[Figures], shoppers: usize) {
+    let heading = format!("### {shoppers} shoppers");
     println!(
-        "\n### {shoppers} shoppers\n\n{shoppers} shoppers arrive over 5 s and each holds one long poll at \
+        "\n{heading}\n\n{shoppers} shoppers arrive over 5 s and each holds one long poll at \
          a time (`?wait={LONG_POLL_SECONDS}` with its last ETag, as the widget does) on one of \
          {CHECKOUTS} checkouts, dealt to the servers in turn as a balancer would; every 3 s a \
          1 USDT transfer arrives at the checkouts' address and wakes their shoppers. First poll: \
          a shopper's first answer. Payment seen: from the transfer's return to each shopper's \
-         answer showing it. Gateway calls: the most in any minute, all servers together. RSS: \
-         each server's resident memory at the end. The checkout server is the release build.\n"
+         answer showing it. Server CPU per answer: the servers' CPU time over the run (user and \
+         system, every task of theirs included), over the polls answered. Answers/s when woken: the shoppers answered with a payment's news \
+         over the time from the first of those answers to the last (the median over the \
+         payments); polls/s: over the whole run, all kinds. Gateway calls: the most in any \
+         minute, all servers together. RSS: each server's resident memory at the end; per held \
+         poll: its growth since the server started, over the polls it holds (the most of any \
+         server). The checkout server is the release build; the shoppers run on the same cores. \
+         In brackets, the run before.\n"
     );
-    println!(
-        "| setup | first poll p50 / p99 (ms) | payment seen p50 / p99 (ms) | polls/s | failed | gateway calls/min (most) | 429s | RSS per server (MiB) |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
+    let columns = [
+        "setup",
+        "first poll p50 / p99 (ms)",
+        "payment seen p50 / p99 (ms)",
+        "answers/s when woken",
+        "server CPU per answer (µs)",
+        "polls/s",
+        "failed",
+        "gateway calls/min (most)",
+        "429s",
+        "RSS per server (MiB)",
+        "KiB per held poll",
+    ];
+    println!("| {} |", columns.join(" | "));
+    println!("|{}", "---|".repeat(columns.len()));
     for f in all {
+        let before = previous::row(&heading, &f.setup);
         let rss: Vec<String> = f
             .rss_kib
             .iter()
             .map(|k| format!("{:.0}", *k as f64 / 1024.0))
             .collect();
-        println!(
-            "| {} | {:.1} / {:.1} | {:.0} / {:.0} | {:.0} | {} | {} | {} | {} |",
-            f.setup,
-            percentile(&f.immediate, 0.5),
-            percentile(&f.immediate, 0.99),
-            percentile(&f.seen, 0.5),
-            percentile(&f.seen, 0.99),
-            f.answered as f64 / f.seconds,
-            f.failed,
-            f.gateway_calls,
-            f.refusals,
+        let cells = [
+            f.setup.clone(),
+            format!(
+                "{:.1} / {:.1}",
+                percentile(&f.immediate, 0.5),
+                percentile(&f.immediate, 0.99)
+            ),
+            format!(
+                "{:.0} / {:.0}",
+                percentile(&f.seen, 0.5),
+                percentile(&f.seen, 0.99)
+            ),
+            format!("{:.0}", f.wake_rate),
+            format!("{:.0}", f.server_cpu_us as f64 / f.answered.max(1) as f64),
+            format!("{:.0}", f.answered as f64 / f.seconds),
+            f.failed.to_string(),
+            f.gateway_calls.to_string(),
+            f.refusals.to_string(),
             rss.join(", "),
+            format!("{:.1}", f.kib_per_poll(shoppers)),
+        ];
+        let cells: Vec<String> = columns
+            .iter()
+            .zip(cells)
+            .map(|(column, now)| match *column {
+                "setup" => now,
+                _ => previous::beside(now, before.get(*column)),
+            })
+            .collect();
+        println!("| {} |", cells.join(" | "));
+    }
+    if shoppers < 10_000 {
+        return;
+    }
+    println!();
+    for f in all {
+        let p99 = percentile(&f.seen, 0.99);
+        let per_poll = f.kib_per_poll(shoppers);
+        println!(
+            "- {}: payment seen p99 {p99:.0} ms, budget {SEEN_P99_MS:.0} ms: {}; {:.0} answers/s \
+             when woken, budget {WAKE_RATE:.0}: {}; {per_poll:.1} KiB per held poll, budget \
+             {KIB_PER_POLL:.0}: {}.",
+            f.setup,
+            previous::verdict(p99 <= SEEN_P99_MS),
+            f.wake_rate,
+            previous::verdict(f.wake_rate >= WAKE_RATE),
+            previous::verdict(per_poll <= KIB_PER_POLL),
         );
     }
 }

@@ -81,7 +81,10 @@ impl App {
         }
     }
 
-    /// The widget's view of a checkout, now.
+    /// The widget's view of a checkout, now. Status polls keep its bytes until its [`ViewKey`]
+    /// changes: whatever it shows besides the checkout itself, the unmatched payments and the
+    /// gateway's health (and the clock, written per answer) must join the key, and wake the
+    /// polls it changes (see [`crate::checkouts::Views`]).
     pub fn view(&self, checkout: &Checkout) -> CheckoutView {
         let payment = checkout.terms.as_ref().map(|terms| {
             let units = |atomic| format_units(atomic, terms.decimals);
