@@ -31,9 +31,20 @@ pub struct Awaited {
     /// chain yet (or the refund was approved before this was kept): the block's time is then
     /// compared with the approval's, to the second.
     pub approved_block: Option<u64>,
+    /// The wallets whose transfer may pay it (the chain's `refund_wallets`); empty: any. Set,
+    /// a stranger's transfer of exactly the amount to the address cannot close the refund.
+    pub senders: Vec<Address>,
 }
 
 impl Awaited {
+    /// The same refund, paid only by a transfer from one of `wallets` (none named: any).
+    pub fn sent_from(self, wallets: &[Address]) -> Self {
+        Self {
+            senders: wallets.to_vec(),
+            ..self
+        }
+    }
+
     /// Whether `payment`, read on `chain`, is this refund's transfer.
     pub fn paid_by(&self, chain: ChainId, payment: &ChainPayment) -> bool {
         chain == self.chain_id
@@ -41,6 +52,12 @@ impl Awaited {
             && payment.to == self.destination
             && payment.value == self.amount_atomic
             && self.mined_after_approval(payment)
+            && self.sent_by_merchant(payment)
+    }
+
+    /// Whether `payment` came from a wallet allowed to pay refunds.
+    fn sent_by_merchant(&self, payment: &ChainPayment) -> bool {
+        self.senders.is_empty() || self.senders.contains(&payment.from)
     }
 
     /// Whether `payment` was mined after this refund's approval: in a block past the head read
@@ -93,6 +110,8 @@ pub enum Refusal {
     AmountDiffers { sent: u128, owed: u128 },
     /// It was mined before the refund was approved (in or before the block read at approval).
     BeforeApproval,
+    /// It was sent from a wallet that is none of the chain's `refund_wallets`.
+    NotFromRefundWallet(Address),
 }
 
 impl std::fmt::Display for Refusal {
@@ -112,6 +131,10 @@ impl std::fmt::Display for Refusal {
                 write!(f, "the transaction paid another amount than the refund's")
             }
             Self::BeforeApproval => write!(f, "the transaction was mined before the approval"),
+            Self::NotFromRefundWallet(from) => write!(
+                f,
+                "the transaction was sent from {from}, none of the wallets that pay refunds"
+            ),
         }
     }
 }
@@ -149,6 +172,7 @@ fn pays(refund: &Awaited, payments: &[ChainPayment]) -> Result<ChainPayment, Ref
             sent: p.value,
             owed: refund.amount_atomic,
         },
+        Some(p) if !refund.sent_by_merchant(p) => Refusal::NotFromRefundWallet(p.from),
         Some(_) => Refusal::BeforeApproval,
         None => match payments.iter().find(token) {
             Some(elsewhere) => Refusal::WrongRecipient(elsewhere.to),
@@ -181,6 +205,7 @@ mod tests {
             amount_atomic: 500_000,
             approved_at: APPROVED,
             approved_block: None,
+            senders: vec![],
         }
     }
 
@@ -258,6 +283,38 @@ mod tests {
             ),
             vec![("rf_1".to_string(), skewed)]
         );
+    }
+
+    #[test]
+    fn with_refund_wallets_named_only_their_transfers_pay_a_refund() {
+        let merchant = address(0x55);
+        let due = refund("rf_1").sent_from(&[address(0x44), merchant]);
+        let at = APPROVED + 2_000;
+        let theirs = transfer(1, address(0x77), 500_000, at);
+        assert_eq!(theirs.from, merchant);
+        assert!(due.paid_by(CHAIN, &theirs));
+        // A stranger's transfer of exactly the amount to the address closes nothing.
+        let stranger = ChainPayment {
+            from: address(0x99),
+            ..theirs.clone()
+        };
+        assert!(!due.paid_by(CHAIN, &stranger));
+        assert!(
+            assign(
+                std::slice::from_ref(&due),
+                CHAIN,
+                std::slice::from_ref(&stranger)
+            )
+            .is_empty()
+        );
+        let mined = |p: ChainPayment| vec![(CHAIN, TxLookup::Mined(vec![p]))];
+        assert_eq!(
+            judge(&due, &mined(stranger)),
+            Err(Refusal::NotFromRefundWallet(address(0x99)))
+        );
+        assert_eq!(judge(&due, &mined(theirs.clone())), Ok(theirs));
+        // None named: any wallet's.
+        assert!(refund("rf_2").paid_by(CHAIN, &transfer(2, address(0x77), 500_000, at)));
     }
 
     #[test]

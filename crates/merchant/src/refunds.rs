@@ -125,6 +125,7 @@ impl Refund {
             amount_atomic: self.amount_atomic,
             approved_at,
             approved_block: self.approved_block,
+            senders: vec![],
         })
     }
 

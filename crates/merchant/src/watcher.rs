@@ -94,7 +94,10 @@ async fn follow(
         checkouts
             .refunds_awaited(chain.id)
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|refund| refund.sent_from(&chain.refund_wallets))
+            .collect(),
     );
     let mut addresses = receivers.clone();
     for refund in &awaited {
@@ -182,6 +185,7 @@ mod tests {
             amount_atomic: 1,
             approved_at: n,
             approved_block: None,
+            senders: vec![],
         };
         let few: Vec<Awaited> = (0..3).map(refund).collect();
         assert_eq!(followed(few.clone()), few);

@@ -195,7 +195,13 @@ async fn an_approved_refund_is_recognised_on_chain_only_when_exact_and_receipted
         async move {
             let tx: TxHash = tx.parse().unwrap();
             checkouts
-                .paste_refund_transfer("rf_000000000000000000000002", &tx, chains, "owner", None)
+                .paste_refund_transfer(
+                    "rf_000000000000000000000002",
+                    &tx,
+                    (chains, &Default::default()),
+                    "owner",
+                    None,
+                )
                 .await
                 .unwrap()
         }

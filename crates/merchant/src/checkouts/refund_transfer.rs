@@ -3,12 +3,15 @@
 //! refund transfer's rule (that token, to that address, exactly that amount, mined since the
 //! approval) and recorded by [`Checkouts::refund_sent`], with the `refund.sent` event queued.
 
+use std::collections::BTreeMap;
 use usdt_checkout_chain::{ChainClient, ChainPayment};
+
 use usdt_checkout_protocol::{ChainId, TxHash};
 
 use super::Checkouts;
 use super::refunds::NotSent;
 use crate::clock::now_ms;
+use crate::config::WatchedChain;
 use crate::refund_transfer::{Awaited, Refusal, assign, judge};
 use crate::refunds::{Refund, RefundState};
 use crate::store::{AuditEntry, StoreError};
@@ -116,13 +119,14 @@ impl Checkouts {
 
     /// A member of staff (`actor`, from `client`) pasted `tx_hash` as the transfer that paid
     /// refund `refund_id`: the transaction is read on every watched chain (`chains`), judged by
-    /// the refund transfer's rule, and the refund marked sent, or refused with why (nothing
-    /// changes). The console calls it.
+    /// the refund transfer's rule (sent from one of the refund chain's `refund_wallets`, as
+    /// `settings` name them, when any are), and the refund marked sent, or refused with why
+    /// (nothing changes). The console calls it.
     pub async fn paste_refund_transfer(
         &self,
         refund_id: &str,
         tx_hash: &TxHash,
-        chains: &[(ChainId, ChainClient)],
+        (chains, settings): (&[(ChainId, ChainClient)], &BTreeMap<ChainId, WatchedChain>),
         actor: &str,
         client: Option<String>,
     ) -> Result<Result<Refund, PasteRefused>, StoreError> {
@@ -133,7 +137,10 @@ impl Checkouts {
         if refund.sent.as_ref().is_some_and(|sent| sent.tx == *tx_hash) {
             return Ok(Ok(refund));
         }
-        let Some(awaited) = refund.awaited() else {
+        let wallets = settings
+            .get(&refund.chain_id)
+            .map_or(&[][..], |c| c.refund_wallets.as_slice());
+        let Some(awaited) = refund.awaited().map(|a| a.sent_from(wallets)) else {
             return Ok(Err(PasteRefused::NotApproved(refund.state)));
         };
         let mut found = Vec::with_capacity(chains.len());

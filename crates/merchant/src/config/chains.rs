@@ -28,6 +28,10 @@ pub struct WatchedChain {
     /// How far short of the amount asked a payment may fall and still count as paid, by token
     /// symbol; a token not named forgives nothing. Fixed into each order's terms when they are.
     pub underpaid_tolerance: BTreeMap<String, Tolerance>,
+    /// The merchant's wallets that pay refunds here: when any are named, only a transfer from
+    /// one of them marks a refund sent (watched or pasted), so a stranger's transfer of exactly
+    /// the amount to the address cannot close a refund the merchant still owes. None: any.
+    pub refund_wallets: Vec<usdt_checkout_protocol::Address>,
 }
 
 impl WatchedChain {
@@ -156,6 +160,14 @@ pub(super) fn watched_chains(
                 chain.id
             ));
         }
+        let refund_wallets = chain
+            .refund_wallets
+            .iter()
+            .map(|text| {
+                text.parse()
+                    .map_err(|e| format!("chains {id}: refund_wallets {text:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let watched = WatchedChain {
             id,
             rpc_urls,
@@ -170,6 +182,7 @@ pub(super) fn watched_chains(
                 .map(|c| c.tokens.iter().map(|t| t.contract).collect())
                 .unwrap_or_default(),
             underpaid_tolerance,
+            refund_wallets,
         };
         if chains.insert(id, watched).is_some() {
             return Err(format!("chains: {} is listed twice", chain.id));
@@ -309,6 +322,34 @@ mod tests {
         assert!(error.contains("http(s)"), "{error}");
         let error = with_base("[[chains]]\nid = 1\nrpc_calls_per_day = 10").unwrap_err();
         assert!(error.contains("rpc_calls_per_day"), "{error}");
+    }
+
+    #[test]
+    fn refund_wallets_are_checked_addresses_and_none_means_any() {
+        let local = "[[chains]]\nid = 31337\nrpc_url = \"http://127.0.0.1:8545\"\n";
+        let config = with_base(&format!(
+            "{local}refund_wallets = [\"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266\"]"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.chains[&ChainId(31337)].refund_wallets,
+            vec![
+                "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+                    .parse::<usdt_checkout_protocol::Address>()
+                    .unwrap()
+            ]
+        );
+        assert!(
+            with_base(local).unwrap().chains[&ChainId(31337)]
+                .refund_wallets
+                .is_empty()
+        );
+        // A mistyped checksum is refused: a refund would wait for a wallet nobody holds.
+        let error = with_base(&format!(
+            "{local}refund_wallets = [\"0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266\"]"
+        ))
+        .unwrap_err();
+        assert!(error.contains("refund_wallets"), "{error}");
     }
 
     #[test]

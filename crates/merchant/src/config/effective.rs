@@ -194,6 +194,19 @@ impl Config {
             s.plain("rpc_calls_per_day", watched.rpc_calls_per_day.to_string())
                 .plain("confirmations", watched.confirmations.to_string())
                 .plain("poll_interval", duration(watched.poll_interval));
+            s.plain(
+                "refund_wallets",
+                if watched.refund_wallets.is_empty() {
+                    "any (a transfer from any wallet pays a refund)".into()
+                } else {
+                    watched
+                        .refund_wallets
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            );
             for token in &chain.tokens {
                 s.plain(
                     &format!("underpaid_tolerance {}", token.symbol),

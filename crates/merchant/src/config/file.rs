@@ -80,6 +80,10 @@ pub(super) struct ChainFile {
     /// count as paid: `{ USDT = { amount = "1", percent = "2" } }`.
     #[serde(default)]
     pub(super) underpaid_tolerance: BTreeMap<String, ToleranceFile>,
+    /// The merchant's wallets that pay refunds on this chain: when named, only a transfer from
+    /// one of them marks a refund sent. None: any wallet's.
+    #[serde(default)]
+    pub(super) refund_wallets: Vec<String>,
 }
 
 /// A token's underpayment tolerance as written: decimal strings, never floats.

@@ -57,7 +57,7 @@ pub async fn paste(
         .paste_refund_transfer(
             &id,
             &tx,
-            &app.chains,
+            (&app.chains, &app.config.chains),
             &signed.name,
             Some(signed.client.clone()),
         )
@@ -125,6 +125,10 @@ fn pasted(console: &Console, refund: &Refund, not: &PasteRefused) -> (StatusCode
                  payment."
                     .into()
             }
+            Why::NotFromRefundWallet(from) => format!(
+                "This transaction was sent from {from}, none of the wallets the settings name to \
+                 pay refunds on this chain (refund_wallets): it is not the merchant's refund."
+            ),
         }),
     }
 }
