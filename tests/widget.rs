@@ -8,7 +8,7 @@ use usdt_checkout::components::{
     Payment, PaymentProps, Screen, claim_form, connection_notice, screen, status_text,
 };
 use usdt_checkout::i18n::{Locale, Strings};
-use usdt_checkout::model::{Claim, Model, Notice, Phase, Review};
+use usdt_checkout::model::{Claim, Model, Notice, Phase, RefundProblem, Refunds, Review};
 use usdt_checkout::options::{Purchase, Settings, Theme};
 use usdt_checkout::refusal;
 use usdt_checkout::wallet::{Wallet, WalletError};
@@ -2287,6 +2287,50 @@ async fn every_screen_in_arabic_says_only_what_the_arabic_table_says() {
         model.claim = claim;
         screens.push((what.into(), model));
     }
+    // Refunds: each request's state (one just changed, said), then the form, with each reason
+    // a request was not made.
+    let mut refundable = view(OrderStatus::Paid);
+    refundable.refundable = true;
+    let every_state = refunds_view(false);
+    let offered = refunds_view(true);
+    let refunds = |view: &usdt_checkout_protocol::refund::RefundsView, problem| Refunds {
+        view: Some(Rc::new(view.clone())),
+        problem,
+        news: Some("rf_sent".into()),
+        ..Refunds::default()
+    };
+    let mut problems = vec![
+        None,
+        Some(RefundProblem::BadAddress),
+        Some(RefundProblem::Wallet(WalletError::OtherAccount)),
+        Some(RefundProblem::Wallet(WalletError::Rejected)),
+    ];
+    for code in ErrorCode::ALL
+        .iter()
+        .filter(|c| c.as_str().starts_with("refund_"))
+    {
+        problems.push(Some(RefundProblem::Refused(Rc::new(refused(
+            *code,
+            &[("max", "2"), ("symbol", "USDT"), ("sender", SENDER)],
+        )))));
+    }
+    let mut model = paying(refundable.clone());
+    model.refunds = refunds(&every_state, None);
+    screens.push(("refunds in every state".into(), model));
+    for problem in problems {
+        let mut model = paying(refundable.clone());
+        model.refunds = refunds(&offered, problem.clone());
+        screens.push((format!("a refund offered: {problem:?}"), model));
+    }
+    for signing in [true, false] {
+        let mut model = paying(refundable.clone());
+        model.refunds = Refunds {
+            busy: true,
+            signing,
+            ..refunds(&offered, None)
+        };
+        screens.push((format!("a refund asked, signing: {signing}"), model));
+    }
     for (what, model) in screens {
         let host = host();
         let props = ScreenProps {
@@ -2321,6 +2365,8 @@ async fn every_screen_in_arabic_says_only_what_the_arabic_table_says() {
         ("symbol", "USDT"),
         ("address", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
         ("sent", "30"),
+        ("max", "2"),
+        ("sender", SENDER),
     ];
     let mut failures = vec![
         Failure::Unreachable,
@@ -2338,6 +2384,10 @@ async fn every_screen_in_arabic_says_only_what_the_arabic_table_says() {
         check(
             &format!("a creation: {failure:?}"),
             &refusal::creation(ar, failure),
+        );
+        check(
+            &format!("a refund: {failure:?}"),
+            &refusal::refund(ar, failure),
         );
     }
     use usdt_checkout::wallet::Step;
@@ -2437,4 +2487,118 @@ async fn the_countdown_ticks_silently_and_a_hidden_live_region_waits_for_a_thres
         "nothing said until a threshold is crossed"
     );
     host.remove();
+}
+
+/// The refunds as the server writes them: one in each state (a refusal's reason is the
+/// merchant's own words, here in Arabic), or, `offered`, one refused and a payment offered.
+fn refunds_view(offered: bool) -> usdt_checkout_protocol::refund::RefundsView {
+    let refund = |id: &str, state: &str, extra: serde_json::Value| {
+        let mut refund = serde_json::json!({
+            "id": id, "state": state, "amount": "2", "symbol": "USDT", "network": "Ethereum",
+            "chainId": 1, "destination": SENDER, "proven": state != "approved",
+        });
+        refund
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        refund
+    };
+    let refused = refund(
+        "rf_refused",
+        "refused",
+        serde_json::json!({"reason": "ليست لك"}),
+    );
+    let refunds = if offered {
+        vec![refused]
+    } else {
+        let tx = format!("0x{}", "c4".repeat(32));
+        vec![
+            refund("rf_asked", "requested", serde_json::json!({})),
+            refund(
+                "rf_unproven",
+                "requested",
+                serde_json::json!({"proven": false}),
+            ),
+            refund("rf_approved", "approved", serde_json::json!({})),
+            refund(
+                "rf_sent",
+                "sent",
+                serde_json::json!({"sentTx": tx, "explorerUrl": "https://etherscan.io/tx/0xc4",
+                                   "confirmations": 3, "receiptUrl": "/api/refunds/rf_sent/receipt"}),
+            ),
+            refund("rf_seen", "sent", serde_json::json!({"sentTx": tx})),
+            refused,
+        ]
+    };
+    serde_json::from_value(serde_json::json!({
+        "refundable": if offered {
+            serde_json::json!([{
+                "chainId": 1, "network": "Ethereum", "symbol": "USDT", "decimals": 6,
+                "sourceTx": format!("0x{}", "ab".repeat(32)), "sourceLogIndex": 0,
+                "from": SENDER, "max": "2", "message": "I ask for a refund",
+            }])
+        } else {
+            serde_json::json!([])
+        },
+        "refunds": refunds,
+    }))
+    .unwrap()
+}
+
+/// The widget reads the refunds as the servers write them, as the protocol's serde reader
+/// does: every state, every optional field present and absent; and refuses what is no view.
+#[wasm_bindgen_test]
+fn the_widget_reads_the_refunds_exactly_as_the_servers_write_them() {
+    for view in [refunds_view(false), refunds_view(true)] {
+        let json = serde_json::to_string(&view).unwrap();
+        let parsed = js_sys::JSON::parse(&json).unwrap();
+        assert_eq!(usdt_checkout::refunds::read(&parsed), Some(view), "{json}");
+    }
+    for broken in [
+        r#"{"refundable": [], "refunds": [{"id": "rf_1", "state": "paid"}]}"#,
+        r#"{"refundable": [{"chainId": "1"}], "refunds": []}"#,
+        r#"{"refundable": []}"#,
+        r#"[1]"#,
+    ] {
+        let parsed = js_sys::JSON::parse(broken).unwrap();
+        assert_eq!(usdt_checkout::refunds::read(&parsed), None, "{broken}");
+    }
+    let mut view = refunds_view(false);
+    view.refunds[0].destination = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+        .parse()
+        .unwrap();
+    let json = serde_json::to_string(&view).unwrap().replace(
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "0x5aaeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    );
+    assert_eq!(
+        usdt_checkout::refunds::read(&js_sys::JSON::parse(&json).unwrap()),
+        None,
+        "a destination whose mixed case is not its EIP-55 checksum"
+    );
+}
+
+/// A request as the widget writes it is one the server reads (the protocol's type refuses
+/// unknown fields), signed or with an email.
+#[wasm_bindgen_test]
+fn a_refund_request_is_written_as_the_server_reads_it() {
+    use usdt_checkout_protocol::refund::RefundAsk;
+    for (signature, email) in [
+        (Some(format!("0x{}", "12".repeat(65))), None),
+        (None, Some("shopper@mail.example".to_owned())),
+        (None, None),
+    ] {
+        let ask = RefundAsk {
+            chain_id: ChainId(31338),
+            source_tx: format!("0x{}", "ab".repeat(32)),
+            source_log_index: 3,
+            amount: "24.995001".into(),
+            destination: SENDER.into(),
+            signature,
+            email,
+        };
+        let body = usdt_checkout::refunds::ask_body(&ask).unwrap();
+        let read: RefundAsk = serde_json::from_str(&body).unwrap();
+        assert_eq!(read, ask, "{body}");
+    }
 }

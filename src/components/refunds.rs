@@ -152,8 +152,7 @@ fn form_value(target: Option<web_sys::EventTarget>, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// "Ask for a refund" of the `index`th payment offered: a native disclosure, held open while a
-/// request is made or when it was not.
+/// "Ask for a refund" of the `index`th payment offered: a native disclosure.
 fn form(panel: &RefundPanel, index: usize, offered: &RefundableView) -> Html {
     let RefundPanel {
         strings, refunds, ..
@@ -193,7 +192,9 @@ fn form(panel: &RefundPanel, index: usize, offered: &RefundableView) -> Html {
             .unwrap_or_default()
     });
     html! {
-        <details class="usdt-checkout__disclosure usdt-checkout__refund-ask" open={refunds.busy || refunds.problem.is_some()}>
+        // Held open while asked, when refused, and once the shopper typed an address: a render
+        // that closed it would take the field from under their fingers.
+        <details class="usdt-checkout__disclosure usdt-checkout__refund-ask" open={refunds.busy || refunds.problem.is_some() || refunds.destination.is_some()}>
             <summary class="usdt-checkout__claim-toggle">{ t(Text::RefundAsk) }</summary>
             <form class="usdt-checkout__claim-form" {onsubmit}>
                 <p class="usdt-checkout__refund-offer">
@@ -236,7 +237,7 @@ fn form(panel: &RefundPanel, index: usize, offered: &RefundableView) -> Html {
                 <button type="submit" class="usdt-checkout__secondary usdt-checkout__refund-unsigned" aria-disabled={busy}>
                     { if refunds.busy && !refunds.signing { t(Text::RefundSending) } else { t(Text::RefundAskUnsigned) } }
                 </button>
-                <p class="usdt-checkout__claim-error" id={error} role="alert">{ problem }</p>
+                <p class="usdt-checkout__claim-error usdt-checkout__refund-error" id={error} role="alert">{ problem }</p>
             </form>
         </details>
     }

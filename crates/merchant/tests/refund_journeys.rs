@@ -131,9 +131,13 @@ impl Shop {
             .collect()
     }
 
-    /// The refund's state, as the widget's list says it, once it says `text`.
+    /// The newest refund's state, as the widget's list says it, once it says `text`.
     async fn refund_says(&self, text: &str) {
-        self.wait_for(".usdt-checkout__refund-state", text).await;
+        self.wait_for(
+            ".usdt-checkout__refund:last-child .usdt-checkout__refund-state",
+            text,
+        )
+        .await;
     }
 
     /// An attribute of the first element matching `css` in the widget.
@@ -346,7 +350,7 @@ async fn an_exchange_payers_unproven_request_is_refused_with_a_reason_then_appro
     assert_ne!(mistyped, own);
     shop.browser.type_into(&input, &mistyped).await;
     shop.browser.press(&[keys::ENTER]).await;
-    shop.wait_for(".usdt-checkout__claim-error", "This is not an address")
+    shop.wait_for(".usdt-checkout__refund-error", "This is not an address")
         .await;
     assert_eq!(
         shop.attribute("input[name=destination]", "aria-invalid")
@@ -356,7 +360,7 @@ async fn an_exchange_payers_unproven_request_is_refused_with_a_reason_then_appro
     let described = shop
         .attribute("input[name=destination]", "aria-describedby")
         .await;
-    let error_id = shop.attribute(".usdt-checkout__claim-error", "id").await;
+    let error_id = shop.attribute(".usdt-checkout__refund-error", "id").await;
     assert!(
         described
             .as_str()
@@ -416,8 +420,21 @@ async fn an_exchange_payers_unproven_request_is_refused_with_a_reason_then_appro
     assert_eq!(markup, 0, "the reason is text, never markup");
     shop.snap("refund-refused").await;
 
-    // Asked again: the address kept, no email this time.
-    shop.open_refund_form().await;
+    // Asked again: the form open again with the address typed, no email this time.
+    shop.wait_for(
+        ".usdt-checkout__refund-offer",
+        "You can ask for 5 USDT back",
+    )
+    .await;
+    let kept = shop
+        .browser
+        .script(
+            "return document.querySelector('usdt-checkout').shadowRoot
+               .querySelector('input[name=destination]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(kept, own.as_str(), "the address typed is kept");
     shop.tab_to("Ask without signing", |f| {
         f["tag"] == "button" && f["text"] == "Ask without signing"
     })
