@@ -100,6 +100,10 @@ pub struct Checkouts {
     /// (a report that only the gateway can prove ours) or overdue (the chain shows the order's
     /// payment moved).
     urgent: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The refunds approved or sent of the held checkouts' payments, by checkout, as settling
+    /// each last read them: what they count paid is less these (see [`crate::refunds::counted`]),
+    /// and a check for a change is made on that without a read.
+    refunded: RwLock<HashMap<String, Vec<crate::refunds::Refund>>>,
 }
 
 impl Checkouts {
@@ -146,6 +150,7 @@ impl Checkouts {
             // The strictest until told: any merchant could have forwarded a webhook.
             webhooks: (Provenance::GatewaySigned, None),
             urgent: std::sync::Mutex::new(Default::default()),
+            refunded: RwLock::new(HashMap::new()),
         })
     }
 

@@ -12,6 +12,14 @@ impl Checkouts {
     /// Settles every unfinished checkout by the clock (an order's time running out), with no
     /// new fact.
     pub async fn settle_due(&self) -> Result<(), StoreError> {
+        {
+            // The refunds of checkouts no longer held are forgotten with them.
+            let cache = self.cache.read().expect("cache lock");
+            self.refunded
+                .write()
+                .expect("refunded lock")
+                .retain(|id, _| cache.contains_key(id));
+        }
         let due: Vec<String> = self
             .cache
             .read()
@@ -79,11 +87,16 @@ impl Checkouts {
     /// the write transaction are spent only then (every block, and every reconciliation round,
     /// would otherwise cost one per open checkout).
     fn would_change(&self, checkout: &Checkout) -> bool {
-        let head = checkout
-            .terms
-            .as_ref()
-            .and_then(|t| self.watched(t.chain_id));
-        checkout
+        let Some(terms) = checkout.terms.as_ref() else {
+            return false;
+        };
+        let head = self.watched(terms.chain_id);
+        let refunded = self.refunded.read().expect("refunded lock");
+        let counted = match refunded.get(&checkout.id) {
+            Some(refunds) => &crate::refunds::counted(checkout, terms.chain_id, refunds),
+            None => checkout,
+        };
+        counted
             .settled(head, now_ms())
             .is_some_and(|settled| settled.changed)
     }
@@ -109,10 +122,21 @@ impl Checkouts {
         // payments less their refunds, and kept with its payments and the gateway's word whole.
         let counted = match &informed.terms {
             Some(terms) if !informed.chain_payments.is_empty() => {
-                let refunds = write
+                let refunds: Vec<_> = write
                     .refunds_of_payments(terms.chain_id, &informed.chain_payments)
-                    .await?;
-                crate::refunds::counted(&informed, terms.chain_id, &refunds)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.state.commits_money())
+                    .collect();
+                let counted = crate::refunds::counted(&informed, terms.chain_id, &refunds);
+                // Kept for the checks made without a read (see `would_change`).
+                let mut refunded = self.refunded.write().expect("refunded lock");
+                if refunds.is_empty() {
+                    refunded.remove(&informed.id);
+                } else {
+                    refunded.insert(informed.id.clone(), refunds);
+                }
+                counted
             }
             _ => informed.clone(),
         };
