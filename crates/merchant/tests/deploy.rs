@@ -1,5 +1,6 @@
 //! What deploy/ ships, with the real binary: the systemd unit passes `systemd-analyze verify`
-//! (where systemd is installed), the sample configuration starts with its secrets from the
+//! (where systemd is installed), its system call filter allows every call the server makes
+//! (traced with strace while it serves), the sample configuration starts with its secrets from the
 //! environment and logs JSON, the image's health check passes against a running server and
 //! fails once it stopped, and `check-config` says what `serve` says of a configuration that
 //! would not start. No OCI builder can run here (no engine, and no registry of base images is
@@ -285,5 +286,153 @@ fn backup_on_the_command_line_copies_once_and_never_over_a_file() {
         text(&again.stderr)
     );
     assert!(database.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The system calls `group` allows, its subgroups expanded, as systemd-analyze lists them.
+fn syscalls(group: &str) -> std::collections::BTreeSet<String> {
+    let listed = Command::new("systemd-analyze")
+        .args(["syscall-filter", group])
+        .output()
+        .unwrap();
+    let mut calls = std::collections::BTreeSet::new();
+    for line in text(&listed.stdout).lines().skip(1) {
+        let name = line.trim();
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        if name.starts_with('@') {
+            calls.extend(syscalls(name));
+        } else {
+            calls.insert(name.to_owned());
+        }
+    }
+    calls
+}
+
+/// `GET` or `POST` on the server at `port`, over a fresh connection: the status line.
+fn http(port: u16, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+#[ignore = "starts processes: cargo xtask test runs it"]
+fn every_system_call_the_server_makes_is_one_the_units_filter_allows() {
+    let present = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !present("strace") || !present("systemd-analyze") {
+        eprintln!("strace or systemd-analyze is not installed: the filter is not checked here");
+        return;
+    }
+    // The filter as the unit writes it: the groups allowed, less those after a `~`.
+    let unit = std::fs::read_to_string(deploy("checkout-server.service")).unwrap();
+    let (mut allowed, mut denied) = (std::collections::BTreeSet::new(), Vec::new());
+    for groups in unit
+        .lines()
+        .filter_map(|line| line.strip_prefix("SystemCallFilter="))
+    {
+        match groups.strip_prefix('~') {
+            Some(groups) => denied.extend(groups.split_whitespace().flat_map(syscalls)),
+            None => allowed.extend(groups.split_whitespace().flat_map(syscalls)),
+        }
+    }
+    for call in &denied {
+        allowed.remove(call);
+    }
+    assert!(allowed.contains("read") && !allowed.contains("mount"));
+
+    let dir = scratch("syscalls");
+    let trace = dir.join("trace");
+    let mut env = environment(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.push(("CHECKOUT_LISTEN", format!("127.0.0.1:{port}")));
+    env.push((
+        "CHECKOUT_CONFIG",
+        deploy("checkout.toml").display().to_string(),
+    ));
+    let mut strace = Command::new("strace");
+    strace
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (name, value) in &env {
+        strace.env(name, value);
+    }
+    let mut traced = strace.spawn().unwrap();
+    let mut listening = String::new();
+    BufReader::new(traced.stdout.take().unwrap())
+        .read_line(&mut listening)
+        .unwrap();
+    assert!(listening.contains(&port.to_string()), "{listening}");
+
+    // What a server does: answers probes, makes an order (its database written), lists orders.
+    assert!(http(port, "GET /livez HTTP/1.0\r\n\r\n").contains(" 200"));
+    assert!(http(port, "GET /readyz HTTP/1.0\r\n\r\n").contains(" 200"));
+    let admin = &env
+        .iter()
+        .find(|(name, _)| *name == "CHECKOUT_ADMIN_TOKEN")
+        .unwrap()
+        .1;
+    let body = r#"{"amount": "40.00", "currency": "USD", "description": "Cart #1"}"#;
+    let created = http(
+        port,
+        &format!(
+            "POST /api/admin/checkouts HTTP/1.0\r\nAuthorization: Bearer {admin}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(created.contains(" 201"), "{created}");
+    let listed = http(
+        port,
+        &format!("GET /api/admin/orders HTTP/1.0\r\nAuthorization: Bearer {admin}\r\n\r\n"),
+    );
+    assert!(listed.contains(" 200"), "{listed}");
+
+    // Stopped as systemd stops it: SIGTERM to the server, strace's child.
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", traced.id())).unwrap();
+    let server: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: a signal to the process this test started.
+    unsafe { libc::kill(server, libc::SIGTERM) };
+    traced.wait().unwrap();
+
+    let made: std::collections::BTreeSet<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let call = line.split_once(' ')?.1.trim_start();
+            let name: String = call
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            call[name.len()..].starts_with('(').then_some(name)
+        })
+        .collect();
+    assert!(
+        made.contains("write") && made.contains("accept4"),
+        "{made:?}"
+    );
+    // SQLite gives its -wal and -shm files the database's owner when run as root, as this test
+    // is; the unit's user is not, and were it called, the unit's SystemCallErrorNumber makes it
+    // an EPERM, which SQLite ignores.
+    let refused: Vec<&String> = made
+        .iter()
+        .filter(|call| !allowed.contains(*call) && *call != "fchown")
+        .collect();
+    assert!(refused.is_empty(), "the unit's filter refuses {refused:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
