@@ -77,6 +77,8 @@ pub struct Refunds {
     pub news: Option<String>,
     /// The refunds' heading: focus goes there once a request is made (its form is gone).
     pub heading: yew::NodeRef,
+    /// Bumped to read the refunds again (see [`crate::hooks::use_refunds`]).
+    pub reads: u32,
 }
 
 /// A request the shopper makes: for the `index`th payment offered, to the address typed, with
@@ -184,6 +186,8 @@ pub enum Action {
         hash: String,
         answer: Result<CheckoutView, Failure>,
     },
+    /// The refunds are to be read again.
+    ReadRefunds,
     /// Checkout `id`'s refunds, as read.
     RefundsRead {
         id: String,
@@ -379,6 +383,7 @@ impl Reducible for Model {
                 }
                 refunds.view = Some(Rc::new(view));
             }
+            Action::ReadRefunds => next.refunds.reads += 1,
             Action::RefundDestination(typed) => {
                 next.refunds.destination = Some(typed);
                 next.refunds.problem = None;

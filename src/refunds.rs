@@ -99,8 +99,9 @@ fn url(merchant_url: &str, id: &str) -> String {
 /// What the shopper of checkout `id` may ask back, and their requests.
 pub async fn refunds(merchant_url: &str, id: &str) -> Result<RefundsView, Failure> {
     let response = client::send(client::get(&url(merchant_url, id)).build()).await?;
+    // Whatever went wrong, the refunds are read again later: no refusal is read.
     if response.status() != 200 {
-        return Err(client::refusal(response).await);
+        return Err(Failure::Unreachable);
     }
     read(&client::parsed(response).await?).ok_or(Failure::Unreachable)
 }

@@ -22,14 +22,14 @@ const AGAIN_MS: u32 = 5_000;
 /// returns what asks for one.
 #[hook]
 pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> Callback<Asking> {
-    // Bumped to read again: by the timer, and once a request is made.
-    let reads = use_reducer(Reads::default);
     let key = match &model.phase {
-        Phase::Paying(view) if view.refundable => Some((view.id.clone(), view.version, reads.0)),
+        Phase::Paying(view) if view.refundable => {
+            Some((view.id.clone(), view.version, model.refunds.reads))
+        }
         _ => None,
     };
     {
-        let (model, settings, reads) = (model.clone(), settings.clone(), reads.clone());
+        let (model, settings) = (model.clone(), settings.clone());
         use_effect_with(key, move |key| {
             let cancelled = Rc::new(Cell::new(false));
             if let Some((id, _, _)) = key.clone() {
@@ -37,7 +37,7 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
                 spawn_local(async move {
                     let Ok(view) = refunds::refunds(&settings.merchant_url, &id).await else {
                         // Read again later: a failed read changes nothing shown.
-                        return again(&cancelled, reads);
+                        return again(&cancelled, model);
                     };
                     if cancelled.get() {
                         return;
@@ -52,7 +52,7 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
                     let settled = refunds::settled(&view, required);
                     model.dispatch(Action::RefundsRead { id, view });
                     if !settled {
-                        again(&cancelled, reads);
+                        again(&cancelled, model);
                     }
                 });
             }
@@ -83,7 +83,7 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
         model.dispatch(Action::AskRefund {
             signing: asking.wallet.is_some(),
         });
-        let (model, settings, reads) = (model.clone(), settings.clone(), reads.clone());
+        let (model, settings) = (model.clone(), settings.clone());
         let id = checkout.id.clone();
         spawn_local(async move {
             let mut signature = None;
@@ -122,30 +122,18 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
                 // The form gives way to the request's state: focus goes to the refunds' heading.
                 let heading = model.refunds.heading.clone();
                 gloo_timers::callback::Timeout::new(0, move || crate::focus(&heading)).forget();
-                reads.dispatch(());
+                model.dispatch(Action::ReadRefunds);
             }
         });
     })
 }
 
-/// How many times the refunds were asked to be read again.
-#[derive(Default, PartialEq)]
-struct Reads(u32);
-
-impl Reducible for Reads {
-    type Action = ();
-
-    fn reduce(self: Rc<Self>, (): ()) -> Rc<Self> {
-        Rc::new(Self(self.0 + 1))
-    }
-}
-
 /// Reads the refunds again in a moment, unless the reading was cancelled meanwhile.
-fn again(cancelled: &Rc<Cell<bool>>, reads: UseReducerHandle<Reads>) {
+fn again(cancelled: &Rc<Cell<bool>>, model: UseReducerHandle<Model>) {
     let cancelled = cancelled.clone();
     gloo_timers::callback::Timeout::new(AGAIN_MS, move || {
         if !cancelled.get() {
-            reads.dispatch(());
+            model.dispatch(Action::ReadRefunds);
         }
     })
     .forget();
