@@ -181,10 +181,17 @@ async fn an_overpaid_order_is_refunded_to_the_wallet_that_signed_for_it() {
     let wallet = Wallet::on(&shop.world.anvil.rpc_url, 2).await;
     let account: Address = WALLET_ACCOUNT.parse().unwrap();
     assert_eq!(wallet.shopper, account, "the browser wallet's account");
+    assert_eq!(
+        view.get("refundable"),
+        None,
+        "nothing refundable: the flag is not written, the poll stays small"
+    );
     let paid = wallet.send(usdt, to, 24_995_001 + 2_000_000).await;
     shop.status("Confirming").await;
     shop.mine().await;
     shop.status("Paid. Thank you!").await;
+    let view = shop.world.status(&shop.order).await;
+    assert_eq!(view["refundable"], true, "overpaid: {view}");
     shop.wait_for(".usdt-checkout__refunds", "Ask for a refund")
         .await;
     shop.snap("paid-refundable").await;
