@@ -125,12 +125,22 @@ async fn follow(
         .apply_chain_read_at(chain.id, &read, read_at)
         .await;
     // Read again if the refunds' side could not write: a transfer recognised twice is one.
+    // The refunds awaited are read again once the chain was: one approved while this step read
+    // it, and paid at once to an address already followed for another refund, is paid by a
+    // transfer read here, which the next step would not read again.
     let applied = match applied {
-        Ok(()) => {
-            checkouts
-                .take_refund_transfers(chain.id, &awaited, &outgoing)
-                .await
-        }
+        Ok(()) => match checkouts.refunds_awaited(chain.id).await {
+            Ok(now) => {
+                let now: Vec<Awaited> = now
+                    .into_iter()
+                    .map(|refund| refund.sent_from(&chain.refund_wallets))
+                    .collect();
+                checkouts
+                    .take_refund_transfers(chain.id, &now, &outgoing)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
         failed => failed,
     };
     let read_to = read.next.next_block.saturating_sub(1);

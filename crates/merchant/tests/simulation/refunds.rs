@@ -659,9 +659,20 @@ pub fn audit(books: &Books, refunds: &RefundBooks, made: &[(String, String)]) ->
         }
         for transfer in on_chain {
             if paid_by.get(transfer).map_or(0, Vec::len) != 1 {
+                let refund = refunds.refunds.iter().find(|r| r.id == *meant);
                 violations.push(format!(
-                    "the transfer {transfer:?} made for refund {meant} pays {:?}",
-                    paid_by.get(transfer)
+                    "the transfer {transfer:?} {:?} made for refund {meant} pays {:?}; the \
+                     refund: {:?}",
+                    refunds.transfers.get(transfer),
+                    paid_by.get(transfer),
+                    refund.map(|r| (
+                        r.state.as_str(),
+                        r.destination,
+                        r.amount_atomic,
+                        r.approved_at,
+                        r.approved_block,
+                        &r.sent
+                    ))
                 ));
             }
         }
