@@ -141,12 +141,17 @@ pub struct ChainClient {
     budget: Option<Arc<CallBudget>>,
     /// Calls made (retries included), for the health report and the measurements.
     calls: Arc<AtomicU64>,
+    /// The same calls by JSON-RPC method and outcome (see [`ChainClient::calls_by_outcome`]).
+    outcomes: Arc<std::sync::Mutex<Outcomes>>,
     /// Blocks asked per log query: [`crate::MAX_RANGE`] until the provider refuses a range,
     /// then what it takes (see [`range_after_refusal`]).
     log_range: Arc<AtomicU64>,
 }
 
 pub type ChainResult<T> = Result<T, ChainError>;
+
+/// Calls by `(method, outcome)`: `ok`, `retried` (refused for now, asked again) or `failed`.
+pub type Outcomes = std::collections::BTreeMap<(&'static str, &'static str), u64>;
 
 /// Why the chain could not be read or driven.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +263,7 @@ impl ChainClient {
             highest_head: Arc::default(),
             budget: calls_per_day.map(|calls| Arc::new(CallBudget::per_day(calls))),
             calls: Arc::default(),
+            outcomes: Arc::default(),
             log_range: Arc::new(MAX_RANGE.into()),
         })
     }
@@ -265,6 +271,21 @@ impl ChainClient {
     /// Calls made so far, retries included.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls made so far, retries included, by JSON-RPC method and outcome: a few dozen pairs
+    /// at most, from this crate's own methods.
+    pub fn calls_by_outcome(&self) -> Outcomes {
+        self.outcomes.lock().expect("outcomes lock").clone()
+    }
+
+    fn note(&self, method: &'static str, outcome: &'static str) {
+        *self
+            .outcomes
+            .lock()
+            .expect("outcomes lock")
+            .entry((method, outcome))
+            .or_insert(0) += 1;
     }
 
     /// The node reads go to now.
@@ -290,8 +311,12 @@ impl ChainClient {
             self.calls.fetch_add(1, Ordering::Relaxed);
             let at = self.current.load(Ordering::Relaxed) % self.nodes.len();
             match call(&self.nodes[at].1).await {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    self.note(what, "ok");
+                    return Ok(answer);
+                }
                 Err(error) if attempt < CALL_RETRIES && for_now(&error) => {
+                    self.note(what, "retried");
                     // The next node, if any; a moment later, when it is the same one.
                     let _ = self.current.compare_exchange(
                         at,
@@ -310,7 +335,10 @@ impl ChainClient {
                     tokio::time::sleep(pause).await;
                     attempt += 1;
                 }
-                Err(error) => return Err(rpc(what)(error)),
+                Err(error) => {
+                    self.note(what, "failed");
+                    return Err(rpc(what)(error));
+                }
             }
         }
     }

@@ -195,6 +195,7 @@ async fn deliver_due(
             Ok(response) => Some(format!("HTTP {}", response.status().as_u16())),
             Err(e) => Some(e.to_string()),
         };
+        crate::metrics::delivery(error.is_none());
         let attempts = event.attempts + 1;
         let next = usdt_checkout_protocol::backoff::ceiling(attempts - 1, BASE_DELAY, MAX_DELAY);
         let outcome = match &error {

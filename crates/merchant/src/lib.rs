@@ -23,6 +23,7 @@ pub mod links;
 pub mod log_format;
 pub mod long_polls;
 pub mod matching;
+pub mod metrics;
 pub mod payment;
 pub mod reconcile;
 pub mod refund_transfer;

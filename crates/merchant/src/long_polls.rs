@@ -29,6 +29,7 @@ pub struct Held<'a>(&'a AtomicUsize);
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::poll_answered();
     }
 }
 

@@ -56,6 +56,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on {address} (metrics_listen): {e}"))?,
+        ),
+        None => None,
+    };
 
     let roles = Arc::new(Roles::default());
     let workers = Arc::new(Workers::default());
@@ -150,13 +158,24 @@ pub async fn serve(config: Config) -> Result<(), String> {
     app.store = Some(store.clone());
     app.receipt_key = store.receipt_key().await.map_err(|e| e.to_string())?;
     let app = Arc::new(app);
+    let header_timeout = app.config.header_timeout;
+    let mut ready = serde_json::json!({ "listen": bound.to_string() });
+    if let Some(listener) = metrics_listener {
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        ready["metrics"] = address.to_string().into();
+        // `/metrics` alone, without the token: for the operator's private network only.
+        tokio::spawn(serve_http(
+            listener,
+            api::metrics::private_router(app.clone()),
+            header_timeout,
+        ));
+    }
     // One line on stdout for scripts and tests.
-    println!("{}", serde_json::json!({ "listen": bound.to_string() }));
+    println!("{ready}");
     tracing::info!(
         "checkout server on http://{bound}, gateway {}",
         app.config.gateway_url
     );
-    let header_timeout = app.config.header_timeout;
     serve_http(listener, router(app), header_timeout).await;
     Ok(())
 }

@@ -61,7 +61,7 @@ fn table() -> Table<Arc<App>> {
 /// The admin API's gate: off (404) when no `admin.token` is set, else only for a request
 /// whose `Authorization: Bearer` token is the configured one (compared in constant time), 401
 /// otherwise. Runs before the handler, so a refused request's body is never read.
-async fn require_admin(
+pub(crate) async fn require_admin(
     State(app): State<Arc<App>>,
     request: Request,
     next: Next,

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 
 pub mod admin;
 mod health;
+pub mod metrics;
 pub mod pay;
 pub mod refund_receipt;
 mod refunds;
@@ -48,6 +49,7 @@ pub fn routes(app: Arc<App>) -> Router {
         )
         .route(receipt::PATH_RECEIPT_KEY, get(widget::receipt_key))
         .merge(admin::routes(app.clone()))
+        .merge(metrics::routes(app.clone()))
         .route(checkout::PATH_WEBHOOK, post(webhook::webhook))
         .route("/healthz", get(health::health))
         .route("/livez", get(health::live))

@@ -25,11 +25,13 @@ pub(super) async fn webhook(
     let body =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    app.gateway.dialect().webhook_verifier().verify_request(
+    let verified = app.gateway.dialect().webhook_verifier().verify_request(
         header,
         Signed::Body(body),
         now_ms(),
-    )?;
+    );
+    crate::metrics::webhook(verified.is_ok());
+    verified?;
     let report = app
         .gateway
         .dialect()

@@ -54,6 +54,16 @@ impl Checkouts {
         Ok(Some(self.remember(checkout)))
     }
 
+    /// How many checkouts memory holds in each state (the current ones: see [`HELD_MS`]), for
+    /// `/metrics`.
+    pub fn held_by_state(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for checkout in self.cache.read().expect("cache lock").values() {
+            *counts.entry(checkout.state.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Signals every change (the console's live updates): status polls wait on their
     /// checkout's own wake-up instead (see [`Checkouts::views`]).
     pub fn watch(&self) -> watch::Receiver<u64> {

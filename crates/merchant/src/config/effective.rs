@@ -81,6 +81,11 @@ impl Config {
     fn server(&self, s: &mut Settings) {
         s.section("Server")
             .plain("listen", self.listen.to_string())
+            .plain(
+                "metrics_listen",
+                self.metrics_listen
+                    .map_or_else(|| "none".to_owned(), |a| a.to_string()),
+            )
             .plain("public_url", redacted_url(&self.public_url, false))
             .plain("database", database(&self.database))
             .plain("merchant_name", or_none(&self.merchant_name))

@@ -11,6 +11,8 @@ use usdt_checkout_protocol::Token;
 #[serde(deny_unknown_fields)]
 pub(super) struct File {
     pub(super) listen: Option<SocketAddr>,
+    /// A second address serving `/metrics` alone, without the admin token.
+    pub(super) metrics_listen: Option<SocketAddr>,
     pub(super) database: Option<String>,
     /// The merchant's name on receipts.
     pub(super) merchant_name: Option<String>,

@@ -44,6 +44,9 @@ pub struct Item {
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics` is also served, without the admin token, for a private network's
+    /// Prometheus (see [`crate::metrics`]); none: only on `listen`, behind the token.
+    pub metrics_listen: Option<SocketAddr>,
     pub gateway_api: GatewayApi,
     pub rates: RateSource,
     pub chains: BTreeMap<ChainId, WatchedChain>,
@@ -248,6 +251,12 @@ pub fn parse(
 
     Ok(Config {
         listen,
+        metrics_listen: match env("CHECKOUT_METRICS_LISTEN") {
+            Some(text) => Some(text.parse().map_err(|_| {
+                format!("CHECKOUT_METRICS_LISTEN {text:?} is not an address such as 10.0.0.5:9420")
+            })?),
+            None => file.metrics_listen,
+        },
         gateway_api,
         rates,
         chains,

@@ -253,7 +253,12 @@ impl GatewayClient {
         &self,
         path: &str,
     ) -> Result<Vec<T>, GatewayError> {
-        self.public_url(&format!("{}{path}", self.base)).await
+        let listed = self.public_url(&format!("{}{path}", self.base)).await;
+        crate::metrics::gateway_call(
+            path,
+            listed.as_ref().map_or_else(GatewayError::kind, |_| "ok"),
+        );
+        listed
     }
 
     /// A JSON list at `url`, bare or enveloped, fetched without the API key.
@@ -297,6 +302,10 @@ impl GatewayClient {
             })),
         };
         self.note(&outcome);
+        crate::metrics::gateway_call(
+            call.path(),
+            outcome.as_ref().map_or_else(GatewayError::kind, |_| "ok"),
+        );
         outcome
     }
 

@@ -162,6 +162,14 @@ pub enum Call {
     Get { path: &'static str, query: String },
 }
 
+impl Call {
+    /// The endpoint called, without its query.
+    pub fn path(&self) -> &'static str {
+        let (Call::Post { path, .. } | Call::Get { path, .. }) = self;
+        path
+    }
+}
+
 /// How old a webhook may be, at most, whatever `BlockATM-Rec_Window` it declares: the header is
 /// not signed, so a replayed callback could name any window. V1's default request window.
 pub const WEBHOOK_WINDOW_MS: u64 = usdt_checkout_protocol::signed_string::DEFAULT_RECV_WINDOW_MS;

@@ -38,6 +38,18 @@ impl GatewayError {
         matches!(self, Self::Unreachable(_) | Self::Garbage(_))
     }
 
+    /// What kind of outcome this is, as `/metrics` labels it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "rejected",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Blocked(_) => "blocked",
+            Self::Unreachable(_) => "unreachable",
+            Self::Garbage(_) => "garbage",
+            Self::OverBudget(_) => "over_budget",
+        }
+    }
+
     /// When a caller may try again, if the error says.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -17,6 +17,7 @@ impl Store {
         per_minute: usize,
         decide: impl FnOnce(&mut Budget) -> T,
     ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
         let (mut tx, _turn) = self.write().await?;
         let failed = |e| self.writes.failed(e);
         // The row exists before it is locked: two first calls cannot both insert it.
@@ -49,7 +50,7 @@ impl Store {
             .await
             .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
-        self.writes.succeeded();
+        self.writes.succeeded(started);
         Ok(decided)
     }
 

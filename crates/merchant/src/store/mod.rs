@@ -224,11 +224,14 @@ pub struct WriteHealth {
 }
 
 impl WriteHealth {
-    fn succeeded(&self) {
+    /// A write begun at `started` committed.
+    fn succeeded(&self, started: std::time::Instant) {
         self.last_success.store(now_ms(), Ordering::Relaxed);
+        crate::metrics::write_committed(started.elapsed());
     }
 
     fn failed(&self, error: sqlx::Error) -> StoreError {
+        crate::metrics::write_failed();
         *self.last_failure.lock().expect("write health lock") = Some((now_ms(), error.to_string()));
         StoreError::Database(error)
     }
@@ -396,9 +399,10 @@ impl Store {
         &self,
         statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
         let _turn = self.queued().await;
         let outcome = statement.await.map_err(|e| self.writes.failed(e))?;
-        self.writes.succeeded();
+        self.writes.succeeded(started);
         Ok(outcome)
     }
 
@@ -409,12 +413,14 @@ impl Store {
 
     /// A transaction for changes that must happen together.
     pub async fn begin(&self) -> Result<Write, StoreError> {
+        let started = std::time::Instant::now();
         let (tx, queued) = self.write().await?;
         Ok(Write {
             tx,
             backend: self.backend,
             turn: queued,
             health: self.writes.clone(),
+            started,
         })
     }
 }
@@ -428,6 +434,8 @@ pub struct Write {
     /// This writer's turn in SQLite's queue, held until the transaction ends.
     turn: Queued,
     health: Arc<WriteHealth>,
+    /// When it was asked for (its turn in the queue included), for the write's latency.
+    started: std::time::Instant,
 }
 
 impl Write {
@@ -448,10 +456,11 @@ impl Write {
             tx,
             turn: _turn,
             health,
+            started,
             ..
         } = self;
         tx.commit().await.map_err(|e| health.failed(e))?;
-        health.succeeded();
+        health.succeeded(started);
         Ok(())
     }
 }

@@ -157,6 +157,25 @@ impl Store {
         write.commit().await
     }
 
+    /// The events of every outbox not yet delivered: how many, and when the oldest was queued
+    /// (Unix ms), for `/metrics`.
+    pub async fn outbox_backlog(&self) -> Result<(u64, Option<u64>), StoreError> {
+        let (mut depth, mut oldest) = (0, None::<u64>);
+        for outbox in Outbox::ALL {
+            let (count, first): (i64, Option<i64>) = sqlx::query_as(&format!(
+                "SELECT COUNT(*), MIN(created_at) FROM {} WHERE delivered_at IS NULL",
+                outbox.table()
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+            depth += count as u64;
+            if let Some(first) = first {
+                oldest = Some(oldest.map_or(first as u64, |o| o.min(first as u64)));
+            }
+        }
+        Ok((depth, oldest))
+    }
+
     /// How many fulfillment events exist for a checkout (at most one, by a UNIQUE column).
     pub async fn fulfillment_events(&self, checkout_id: &str) -> Result<u32, StoreError> {
         let count: i64 =
