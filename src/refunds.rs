@@ -72,16 +72,24 @@ pub fn read(body: &JsValue) -> Option<RefundsView> {
     })
 }
 
-/// Whether nothing more will change by itself for the shopper to see: each request decided,
-/// refused or sent with at least `required` confirmations. Until then the widget reads the
-/// refunds again now and then (the merchant decides, pays, and the chain confirms, none of
-/// which changes the order's status).
-pub fn settled(view: &RefundsView, required: u32) -> bool {
-    view.refunds.iter().all(|refund| match refund.state {
-        RefundState::Requested | RefundState::Approved => false,
-        RefundState::Sent => refund.confirmations.is_some_and(|n| n >= required),
-        RefundState::Refused => true,
-    })
+/// In how many milliseconds the refunds are read again: never once nothing more will change by
+/// itself for the shopper to see (each request refused, or sent with at least `required`
+/// confirmations); soon while one is approved (its transfer is awaited) or confirming; less
+/// often while the merchant has yet to decide (which can take days). The merchant's decision
+/// and the chain's confirmations do not change the order's status, which is polled apart.
+pub fn read_again_in(view: &RefundsView, required: u32) -> Option<u32> {
+    let mut again = None;
+    for refund in &view.refunds {
+        let wait = match refund.state {
+            RefundState::Requested => 15_000,
+            RefundState::Approved => 5_000,
+            RefundState::Sent if refund.confirmations.is_some_and(|n| n >= required) => continue,
+            RefundState::Sent => 5_000,
+            RefundState::Refused => continue,
+        };
+        again = Some(again.map_or(wait, |soonest: u32| soonest.min(wait)));
+    }
+    again
 }
 
 /// A request is waiting for the merchant: not asked again meanwhile (a request reserves no
@@ -170,22 +178,27 @@ mod tests {
             refundable: vec![],
             refunds,
         };
-        assert!(settled(&view(vec![]), 2), "none asked");
-        for (refunds, settled_now, waits) in [
-            (vec![refund(Requested, None)], false, true),
-            (vec![refund(Approved, None)], false, false),
-            (vec![refund(Sent, None)], false, false),
-            (vec![refund(Sent, Some(1))], false, false),
-            (vec![refund(Sent, Some(2))], true, false),
-            (vec![refund(Refused, None)], true, false),
+        assert_eq!(read_again_in(&view(vec![]), 2), None, "none asked");
+        for (refunds, again, waits) in [
+            (vec![refund(Requested, None)], Some(15_000), true),
+            (vec![refund(Approved, None)], Some(5_000), false),
+            (vec![refund(Sent, None)], Some(5_000), false),
+            (vec![refund(Sent, Some(1))], Some(5_000), false),
+            (vec![refund(Sent, Some(2))], None, false),
+            (vec![refund(Refused, None)], None, false),
             (
                 vec![refund(Refused, None), refund(Requested, None)],
-                false,
+                Some(15_000),
+                true,
+            ),
+            (
+                vec![refund(Requested, None), refund(Approved, None)],
+                Some(5_000),
                 true,
             ),
         ] {
             let view = view(refunds);
-            assert_eq!(settled(&view, 2), settled_now, "{view:?}");
+            assert_eq!(read_again_in(&view, 2), again, "{view:?}");
             assert_eq!(waiting(&view), waits, "{view:?}");
         }
     }

@@ -1,7 +1,6 @@
 //! The shopper's refunds: read when the status view says money is refundable, again as the
 //! view changes and, while a request is undecided or its transfer unconfirmed, every few
-//! seconds (the merchant's decision and the chain's confirmations do not change the order);
-//! and a request, signed first by the wallet that paid when the shopper proves it.
+//! seconds (see [`refunds::read_again_in`]); and a request, signed first by the wallet that paid when the shopper proves it.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -15,8 +14,8 @@ use crate::model::{Action, Asking, Model, Phase, RefundProblem};
 use crate::options::Settings;
 use crate::refunds;
 
-/// How long the refunds are left before they are read again, while something may change.
-const AGAIN_MS: u32 = 5_000;
+/// How long a failed read of the refunds waits before the next.
+const AFTER_FAILURE_MS: u32 = 5_000;
 
 /// Reads the refunds of the checkout on screen whenever its view says money is refundable;
 /// returns what asks for one.
@@ -37,7 +36,7 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
                 spawn_local(async move {
                     let Ok(view) = refunds::refunds(&settings.merchant_url, &id).await else {
                         // Read again later: a failed read changes nothing shown.
-                        return again(&cancelled, model);
+                        return again(&cancelled, model, AFTER_FAILURE_MS);
                     };
                     if cancelled.get() {
                         return;
@@ -49,10 +48,10 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
                             .map_or(1, |p| p.required_confirmations),
                         _ => 1,
                     };
-                    let settled = refunds::settled(&view, required);
+                    let again_in = refunds::read_again_in(&view, required);
                     model.dispatch(Action::RefundsRead { id, view });
-                    if !settled {
-                        again(&cancelled, model);
+                    if let Some(ms) = again_in {
+                        again(&cancelled, model, ms);
                     }
                 });
             }
@@ -128,12 +127,18 @@ pub fn use_refunds(model: &UseReducerHandle<Model>, settings: &Rc<Settings>) -> 
     })
 }
 
-/// Reads the refunds again in a moment, unless the reading was cancelled meanwhile.
-fn again(cancelled: &Rc<Cell<bool>>, model: UseReducerHandle<Model>) {
+/// Reads the refunds again in `ms`, unless the reading was cancelled meanwhile; while the page
+/// is hidden, not until it is shown (nobody reads it).
+fn again(cancelled: &Rc<Cell<bool>>, model: UseReducerHandle<Model>, ms: u32) {
     let cancelled = cancelled.clone();
-    gloo_timers::callback::Timeout::new(AGAIN_MS, move || {
-        if !cancelled.get() {
-            model.dispatch(Action::ReadRefunds);
+    gloo_timers::callback::Timeout::new(ms, move || {
+        let hidden = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+        match (cancelled.get(), hidden) {
+            (true, _) => {}
+            (false, true) => again(&cancelled, model, ms),
+            (false, false) => model.dispatch(Action::ReadRefunds),
         }
     })
     .forget();
