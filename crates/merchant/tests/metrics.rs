@@ -28,7 +28,10 @@ use usdt_checkout_server::{config, fulfillment, server};
 
 const ADMIN: &str = "admin-token-for-metrics-tests";
 
-on_both!(the_series_move_as_a_checkout_is_asked_for_paid_and_fulfilled);
+on_both!(
+    the_series_move_as_a_checkout_is_asked_for_paid_and_fulfilled,
+    each_chain_says_its_head_lag_and_rpc_calls,
+);
 
 /// The event counters are the process's: the tests that read how they moved take turns.
 static COUNTED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -209,6 +212,11 @@ impl Drop for Harness {
 /// The app on a fresh database, its admin token set, announcing paid orders to an endpoint of
 /// the test's that answers 200; its gateway at an address where nothing listens.
 async fn harness(db: Db, name: &str) -> Harness {
+    harness_with(db, name, |_| {}).await
+}
+
+/// [`harness`], its app changed by `adjust` first.
+async fn harness_with(db: Db, name: &str, adjust: impl FnOnce(&mut App)) -> Harness {
     let dir = std::env::temp_dir().join(format!(
         "checkout-metrics-{name}-{}-{}-{}",
         db.name(),
@@ -267,6 +275,7 @@ currency = "USD"
     let gateway = Arc::new(config.gateway_client());
     let mut app = App::new(config, checkouts, gateway);
     app.store = Some(store.clone());
+    adjust(&mut app);
     Harness {
         app: Arc::new(app),
         gateway_key,
@@ -507,6 +516,97 @@ async fn the_series_move_as_a_checkout_is_asked_for_paid_and_fulfilled(db: Db) {
         before.get("checkout_database_write_failures_total"),
         "no write failed"
     );
+}
+
+/// A node of the test's own: it answers `eth_blockNumber` (block 0x64) and refuses every other
+/// method.
+async fn node() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = |axum::Json(call): axum::Json<serde_json::Value>| async move {
+        axum::Json(if call["method"] == "eth_blockNumber" {
+            json!({"jsonrpc": "2.0", "id": call["id"], "result": "0x64"})
+        } else {
+            json!({"jsonrpc": "2.0", "id": call["id"],
+                   "error": {"code": -32601, "message": "method not found"}})
+        })
+    };
+    let node = axum::Router::new().route("/", axum::routing::post(answer));
+    tokio::spawn(async move { axum::serve(listener, node).await });
+    url
+}
+
+async fn each_chain_says_its_head_lag_and_rpc_calls(db: Db) {
+    let chain = ChainId(31337);
+    let client = usdt_checkout_chain::ChainClient::connect(&node().await).unwrap();
+    let h = harness_with(db, "chains", |app| {
+        app.chains = vec![(chain, client.clone())]
+    })
+    .await;
+    let before = h.scrape().await;
+    assert!(
+        !before
+            .0
+            .keys()
+            .any(|series| series.starts_with("checkout_chain_") && !series.contains("_rpc_")),
+        "no watcher yet: {before:?}"
+    );
+    h.app
+        .checkouts
+        .chain_health
+        .started(chain, now_ms(), Duration::from_secs(60));
+    h.app
+        .checkouts
+        .chain_health
+        .progressed(chain, now_ms(), 100, 3);
+    assert_eq!(client.head().await.unwrap(), 100);
+    assert_eq!(client.head().await.unwrap(), 100);
+    assert!(client.chain_id().await.is_err(), "refused by the node");
+    let after = h.scrape().await;
+    assert_eq!(
+        after.get("checkout_chain_head_block{chain=\"31337\"}"),
+        100.0
+    );
+    assert_eq!(
+        after.get("checkout_chain_blocks_behind{chain=\"31337\"}"),
+        3.0
+    );
+    assert!(after.has("checkout_chain_since_progress_seconds{chain=\"31337\"}"));
+    assert_eq!(
+        after.get(
+            "checkout_chain_rpc_calls_total{chain=\"31337\",method=\"eth_blockNumber\",outcome=\"ok\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        after.get(
+            "checkout_chain_rpc_calls_total{chain=\"31337\",method=\"eth_chainId\",outcome=\"failed\"}"
+        ),
+        1.0
+    );
+}
+
+/// A bad `metrics_listen` is refused as startup would refuse it, naming the setting.
+#[test]
+fn a_metrics_address_that_is_no_address_is_refused() {
+    let base = format!(
+        "[gateway]\napi_key = \"pk\"\nprivate_key = \"{}\"\nwebhook_public_key = \"{}\"\n",
+        V1PrivateKey::generate().to_base64_pkcs8(),
+        V1PrivateKey::generate().public_key().to_base64_spki(),
+    );
+    assert!(config::parse(&base, "test.toml", |_| None).is_ok());
+    let error = config::parse(
+        &format!("metrics_listen = \"nowhere\"\n{base}"),
+        "test.toml",
+        |_| None,
+    )
+    .unwrap_err();
+    assert!(error.contains("metrics_listen"), "{error}");
+    let error = config::parse(&base, "test.toml", |name| {
+        (name == "CHECKOUT_METRICS_LISTEN").then(|| "nowhere".to_owned())
+    })
+    .unwrap_err();
+    assert!(error.contains("CHECKOUT_METRICS_LISTEN"), "{error}");
 }
 
 #[test]
