@@ -8,9 +8,10 @@
 //! [`crate::metrics`]. Every label is bounded: a chain, a method, an outcome or a state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -20,22 +21,25 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::metrics::Labels;
 
 /// OpenMetrics' content type, which Prometheus asks for and reads.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// How long a scrape waits for the database (the outbox's figures) before it goes without
+/// them: well within Prometheus' default scrape timeout of 10 s.
+const DATABASE_WAIT: Duration = Duration::from_secs(2);
+
 /// `GET /metrics`: every series, as of now.
-pub async fn scrape(State(app): State<Arc<App>>) -> Response {
+pub async fn scrape(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let mut registry = Registry::with_prefix("checkout");
     crate::metrics::register(&mut registry);
     register_state(&mut registry, &app).await;
     let mut text = String::new();
-    match encode(&mut text, &registry) {
-        Ok(()) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        // Writing into a String fails only on a label that cannot be written: a bug, said so.
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    // Writing into a String fails only on a label that cannot be written: a bug, said so.
+    encode(&mut text, &registry).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }
 
 /// `GET /metrics` behind the admin API's gate: off (404) without `admin.token`, 401 without it.
@@ -106,8 +110,8 @@ async fn register_state(registry: &mut Registry, app: &App) {
     );
 
     if let Some(store) = &app.store {
-        match store.outbox_backlog().await {
-            Ok((depth, oldest)) => {
+        match tokio::time::timeout(DATABASE_WAIT, store.outbox_backlog()).await {
+            Ok(Ok((depth, oldest))) => {
                 registry.register(
                     "fulfillment_outbox_depth",
                     "Fulfillment events not yet delivered",
@@ -122,7 +126,8 @@ async fn register_state(registry: &mut Registry, app: &App) {
             }
             // Left out of this scrape (Prometheus sees the series go stale); the write
             // failures and `/readyz` say why.
-            Err(e) => tracing::warn!("metrics: reading the outbox: {e}"),
+            Ok(Err(e)) => tracing::warn!("metrics: reading the outbox: {e}"),
+            Err(_) => tracing::warn!("metrics: the outbox not read within {DATABASE_WAIT:?}"),
         }
     }
 }
