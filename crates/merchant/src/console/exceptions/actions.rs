@@ -76,8 +76,7 @@ pub fn deliveries(
                     thead {
                         tr {
                             th scope="col" { "Amount" }
-                            th scope="col" { "Event" }
-                            th scope="col" { "Order" }
+                            th scope="col" { "Order or refund" }
                             th scope="col" { "Attempts" }
                             th scope="col" { "Latest answer" }
                             th scope="col" { "Next attempt" }
@@ -90,20 +89,19 @@ pub fn deliveries(
                                 @match &d.about {
                                     Delivered::Order { amount, currency } => {
                                         td.amount { strong { (amount) " " (currency) } }
-                                        td { "Order paid" }
+                                        td {
+                                            @if let Some(order) = &d.checkout_id { (order_link(order)) }
+                                        }
                                     }
                                     Delivered::Refund { id, chain_id, token, amount_atomic } => {
                                         td.amount { (token_amount(console, *chain_id, token, *amount_atomic)) }
                                         td {
                                             "Refund sent: "
                                             a href=(crate::console::refunds::path(id)) { code { (id) } }
+                                            @if let Some(order) = &d.checkout_id {
+                                                ", of order " (order_link(order))
+                                            }
                                         }
-                                    }
-                                }
-                                td {
-                                    @match &d.checkout_id {
-                                        Some(order) => (order_link(order)),
-                                        None => "none",
                                     }
                                 }
                                 td { (d.attempts) }
