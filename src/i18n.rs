@@ -173,7 +173,7 @@ texts! {
     RefundRequestedUnproven "refund_requested_unproven" "Asked without a signature. The merchant will check it and decide.",
     RefundApproved "refund_approved" "Approved. The merchant is sending it.",
     RefundSent "refund_sent" "Sent on {network}.",
-    RefundSentConfirmations "refund_sent_confirmations" "Sent on {network} ({count} confirmations).",
+    RefundSentConfirmations "refund_sent_confirmations" "Sent on {network} (confirmations: {count}).",
     RefundRefused "refund_refused" "Refused. The merchant says:",
     RefundReceipt "refund_receipt" "Refund receipt",
     RefundUnknownPayment "refund_unknown_payment" "The shop has no record of this payment, so it can't be refunded.",
