@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use usdt_checkout_testkit::browser::Network;
 
-use super::{Stand, spread};
+use super::{Stand, previous, spread};
 
 const LABEL: &str = "4x slower and Fast 3G (a mid-range phone on a mobile network)";
 /// The goals, p50: the chooser shown within this of navigation, the QR code within this of
@@ -35,10 +35,15 @@ pub async fn run(stand: &Stand, loads: usize) -> String {
     }
     stand.browser.emulate_network(None).await;
     stand.browser.throttle_cpu(1).await;
+    // Each figure beside the previous run's, under the time-to-QR table's column names.
+    let before = previous::row("### Time to QR", LABEL);
     let row = format!(
         "| {LABEL} | {} | {} |",
-        spread(&mut chooser),
-        spread(&mut qr)
+        previous::beside(spread(&mut chooser), before.get("navigation → chooser")),
+        previous::beside(
+            spread(&mut qr),
+            before.get("Continue → QR code (order created at the gateway)")
+        )
     );
     let goals = [
         ("navigation → chooser", p50(&chooser), CHOOSER_MS),
@@ -47,7 +52,7 @@ pub async fn run(stand: &Stand, loads: usize) -> String {
     .map(|(what, p50, goal)| {
         format!(
             "- Slow phone, {what}: p50 {p50:.0} ms, goal {goal:.0} ms: {}.",
-            if p50 <= goal { "met" } else { "missed" }
+            previous::verdict(p50 <= goal)
         )
     });
     format!("{row}\n\n{}\n\n{last}", goals.join("\n"))
