@@ -9,7 +9,8 @@
 //!   forgotten before it. Measured in the page (`performance.now()`, from navigation start): the
 //!   chooser offering its networks, then Continue pressed to the QR code shown, which includes
 //!   the order's creation at the gateway. At full speed, and with the CPU slowed 4x through the
-//!   DevTools protocol, as a mid-range phone.
+//!   DevTools protocol, as a mid-range phone; then with DevTools' "Fast 3G" network besides, as
+//!   that phone on a mobile network, held to a first paint's goals (`support/slow_phone.rs`).
 //! - **Detection.** A payment mined to the widget showing it seen (confirming); then the block
 //!   that confirms it mined to the widget showing paid. With anvil mining each transaction as it
 //!   arrives (it answers `eth_sendTransaction` once mined), and with a block every 2 s and every
