@@ -57,6 +57,17 @@ pub fn refund_panel(panel: &RefundPanel) -> Html {
                 reason,
             ])
         });
+    // Built by loops into one shape of list: each `for` in `html!` is a collection of its own
+    // iterator's type, code per list.
+    let mut items = Vec::new();
+    for refund in &view.refunds {
+        items.push(item(strings, refund, panel.merchant_url));
+    }
+    let mut forms = Vec::new();
+    for (index, offered) in view.refundable.iter().enumerate() {
+        forms.push(form(panel, index, offered));
+    }
+    let (items, forms) = (nodes(items), nodes(forms));
     html! {
         <section class="usdt-checkout__refunds" aria-labelledby={title.clone()}>
             <h2 class="usdt-checkout__heading" id={title} tabindex="-1" ref={refunds.heading.clone()}>
@@ -64,16 +75,21 @@ pub fn refund_panel(panel: &RefundPanel) -> Html {
             </h2>
             if !view.refunds.is_empty() {
                 <ul class="usdt-checkout__refund-list">
-                    { for view.refunds.iter().map(|refund| item(strings, refund, panel.merchant_url)) }
+                    { items }
                 </ul>
             }
             <p class="usdt-checkout__announce" role="status">{ news.unwrap_or_default() }</p>
             // One request at a time: a second beside one undecided would only repeat it.
             if !crate::refunds::waiting(view) {
-                { for view.refundable.iter().enumerate().map(|(index, offered)| form(panel, index, offered)) }
+                { forms }
             }
         </section>
     }
+}
+
+/// Markup made in a loop, as one list.
+fn nodes(children: Vec<Html>) -> Html {
+    yew::virtual_dom::VList::with_children(children, None).into()
 }
 
 /// An id of this widget's own.
@@ -138,18 +154,23 @@ fn item(strings: Strings, refund: &RefundView, merchant_url: &str) -> Html {
     }
 }
 
-/// `name`'s value in the form `target` is (a form sent) or belongs to (a button pressed).
-fn form_value(target: Option<web_sys::EventTarget>, name: &str) -> String {
-    let get = |object: &JsValue, key: &str| js_sys::Reflect::get(object, &key.into()).ok();
+/// `key` of `object`, if it has one.
+fn property(object: &JsValue, key: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(object, &key.into()).ok()
+}
+
+/// The `value` of the element an event happened on: an input's text, a button's value.
+fn target_value(target: Option<web_sys::EventTarget>) -> String {
     let target: JsValue = target.map(Into::into).unwrap_or_default();
-    let form = match get(&target, "form").filter(JsValue::is_object) {
-        Some(form) => form,
-        None => target,
-    };
-    get(&form, name)
-        .and_then(|input| get(&input, "value"))
+    property(&target, "value")
         .and_then(|value| value.as_string())
         .unwrap_or_default()
+}
+
+/// `name`'s value in the form `target` is (a form sent).
+fn form_value(target: Option<web_sys::EventTarget>, name: &str) -> String {
+    let form: JsValue = target.map(Into::into).unwrap_or_default();
+    target_value(property(&form, name).map(Into::into))
 }
 
 /// "Ask for a refund" of the `index`th payment offered: a native disclosure.
@@ -159,7 +180,7 @@ fn form(panel: &RefundPanel, index: usize, offered: &RefundableView) -> Html {
     } = *panel;
     let t = |key| strings.text(key, &[]);
     let n = index.to_string();
-    let (hint, error) = (
+    let (hint_id, error) = (
         id(panel, &crate::cat(&["hint-", &n])),
         id(panel, &crate::cat(&["error-", &n])),
     );
@@ -184,13 +205,41 @@ fn form(panel: &RefundPanel, index: usize, offered: &RefundableView) -> Html {
             email: form_value(event.target(), "email"),
         }
     });
-    let oninput = panel.on_destination.reform(|event: InputEvent| {
-        let input: JsValue = event.target().map(Into::into).unwrap_or_default();
-        js_sys::Reflect::get(&input, &"value".into())
-            .ok()
-            .and_then(|value| value.as_string())
-            .unwrap_or_default()
-    });
+    let oninput = panel
+        .on_destination
+        .reform(|event: InputEvent| target_value(event.target()));
+    // One callback for every wallet's button, which carries the wallet's place in the list as
+    // its value: a closure per button would be code per button.
+    let on_sign = {
+        let (on_ask, wallets) = (panel.on_ask.clone(), panel.wallets.to_vec());
+        Callback::from(move |event: MouseEvent| {
+            let place = target_value(event.target()).parse::<usize>().ok();
+            if let Some(wallet) = place.and_then(|place| wallets.get(place)) {
+                on_ask.emit(Asking {
+                    index,
+                    wallet: Some(wallet.clone()),
+                    email: String::new(),
+                });
+            }
+        })
+    };
+    let mut signs = Vec::new();
+    for (place, wallet) in panel.wallets.iter().enumerate() {
+        let name = if refunds.busy && refunds.signing {
+            t(Text::SignInWallet)
+        } else {
+            strings.text(
+                Text::RefundSignWith,
+                &[("wallet", &wallet_name(strings, wallet))],
+            )
+        };
+        signs.push(html! {
+            <button type="button" class="usdt-checkout__secondary usdt-checkout__refund-sign" value={place.to_string()} aria-disabled={busy} onclick={on_sign.clone()}>
+                { name }
+            </button>
+        });
+    }
+    let signs = nodes(signs);
     html! {
         // Held open while asked, when refused, and once the shopper typed an address: a render
         // that closed it would take the field from under their fingers.
@@ -209,23 +258,13 @@ fn form(panel: &RefundPanel, index: usize, offered: &RefundableView) -> Html {
                     { t(Text::RefundTo) }
                     <input class="usdt-checkout__input" type="text" name="destination"
                         value={refunds.destination.clone().unwrap_or(from)} {oninput}
-                        aria-describedby={crate::cat(&[&hint, " ", &error])}
+                        aria-describedby={crate::cat(&[&hint_id, " ", &error])}
                         aria-invalid={bad_address.then_some("true")}
                         autocomplete="off" spellcheck="false" autocapitalize="off" dir="ltr" />
                 </label>
-                <p class="usdt-checkout__prove-hint" id={hint}>{ t(Text::RefundToHint) }</p>
+                <p class="usdt-checkout__prove-hint" id={hint_id}>{ t(Text::RefundToHint) }</p>
                 if !panel.wallets.is_empty() {
-                    { for panel.wallets.iter().map(|wallet| {
-                        let onclick = panel.on_ask.reform({
-                            let wallet = wallet.clone();
-                            move |_| Asking { index, wallet: Some(wallet.clone()), email: String::new() }
-                        });
-                        html! {
-                            <button type="button" class="usdt-checkout__secondary usdt-checkout__refund-sign" aria-disabled={busy} {onclick}>
-                                { if refunds.busy && refunds.signing { t(Text::SignInWallet) } else { strings.text(Text::RefundSignWith, &[("wallet", &wallet_name(strings, wallet))]) } }
-                            </button>
-                        }
-                    }) }
+                    { signs }
                     <p class="usdt-checkout__prove-hint">{ t(Text::RefundSignHint) }</p>
                 }
                 <p class="usdt-checkout__prove-hint">{ t(Text::RefundExchangeHint) }</p>
