@@ -9,6 +9,7 @@
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
+use super::nodes;
 use super::wallet_pay::{wallet_name, wallet_problem};
 use crate::i18n::{Strings, Text};
 use crate::model::Claim;
@@ -57,6 +58,19 @@ pub fn claim_form(
     };
     let busy = claim.busy.then_some("true");
     let proving = claim.proving();
+    let mut proofs = Vec::new();
+    for wallet in wallets {
+        let onclick = on_prove.reform({
+            let wallet = wallet.clone();
+            move |_| wallet.clone()
+        });
+        proofs.push(html! {
+            <button type="button" class="usdt-checkout__secondary usdt-checkout__prove" aria-disabled={busy} {onclick}>
+                { if proving { t(Text::SignInWallet) } else { strings.text(Text::ProveWithWallet, &[("wallet", &wallet_name(strings, wallet))]) } }
+            </button>
+        });
+    }
+    let proofs = nodes(proofs);
     html! {
         <div class="usdt-checkout__claim">
             if offered {
@@ -79,17 +93,7 @@ pub fn claim_form(
                         </p>
                         if review.is_some() && !wallets.is_empty() {
                             <p class="usdt-checkout__prove-hint">{ t(Text::ProveHint) }</p>
-                            { for wallets.iter().map(|wallet| {
-                                let onclick = on_prove.reform({
-                                    let wallet = wallet.clone();
-                                    move |_| wallet.clone()
-                                });
-                                html! {
-                                    <button type="button" class="usdt-checkout__secondary usdt-checkout__prove" aria-disabled={busy} {onclick}>
-                                        { if proving { t(Text::SignInWallet) } else { strings.text(Text::ProveWithWallet, &[("wallet", &wallet_name(strings, wallet))]) } }
-                                    </button>
-                                }
-                            }) }
+                            { proofs }
                         }
                         <p class="usdt-checkout__claim-error" role="alert">{ problem }</p>
                     </form>

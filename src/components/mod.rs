@@ -23,3 +23,11 @@ pub use payment::{Payment, PaymentProps, asks_for_payment};
 pub use refunds::{RefundPanel, refund_panel};
 pub use status::status_text;
 pub use wallet_pay::WalletPay;
+
+use yew::Html;
+
+/// Markup made in a loop, as one list. Lists are built by plain loops into this one shape: each
+/// `for` in `html!` collects its own iterator's type, which is code per list in the download.
+pub(crate) fn nodes(children: Vec<Html>) -> Html {
+    yew::virtual_dom::VList::with_children(children, None).into()
+}

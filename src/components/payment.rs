@@ -7,7 +7,7 @@ use usdt_checkout_protocol::checkout::{
 use usdt_checkout_protocol::{OrderStatus, TransferRequest};
 use yew::prelude::*;
 
-use super::{Countdown, WalletPay};
+use super::{Countdown, WalletPay, nodes};
 use crate::clock::ServerClock;
 use crate::i18n::{Strings, Text};
 
@@ -106,6 +106,28 @@ pub fn Payment(props: &PaymentProps) -> Html {
         ],
     );
 
+    let mut unmatched = Vec::new();
+    for tx in &payment.unmatched {
+        let amount = strings.amount(tx.amount.as_deref().unwrap_or_default());
+        let values = [("amount", amount.as_str()), ("symbol", &payment.symbol)];
+        // Each class written out: a class computed at run time brings Yew's class-set
+        // code, which every shopper would download for it.
+        unmatched.push(match &tx.network {
+            Some(network) => html! {
+                <p class="usdt-checkout__note usdt-checkout__wrong-network">
+                    { strings.text(Text::WrongNetwork, &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
+                    { " " }{ transaction(strings, tx, &copied) }
+                </p>
+            },
+            None => html! {
+                <p class="usdt-checkout__note">
+                    { strings.text(Text::Unmatched, &values) }
+                    { " " }{ transaction(strings, tx, &copied) }
+                </p>
+            },
+        });
+    }
+    let unmatched = nodes(unmatched);
     html! {
         <div class="usdt-checkout__payment">
             if asks {
@@ -154,26 +176,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
             // Said while the shopper may still be sending: what arrived here that no order took,
             // and what arrived at this address on another network than the order's.
             if asks || status == Some(OrderStatus::Expired) {
-                { for payment.unmatched.iter().map(|tx| {
-                    let amount = strings.amount(tx.amount.as_deref().unwrap_or_default());
-                    let values = [("amount", amount.as_str()), ("symbol", &payment.symbol)];
-                    // Each class written out: a class computed at run time brings Yew's class-set
-                    // code, which every shopper would download for it.
-                    match &tx.network {
-                        Some(network) => html! {
-                            <p class="usdt-checkout__note usdt-checkout__wrong-network">
-                                { strings.text(Text::WrongNetwork, &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
-                                { " " }{ transaction(strings, tx, &copied) }
-                            </p>
-                        },
-                        None => html! {
-                            <p class="usdt-checkout__note">
-                                { strings.text(Text::Unmatched, &values) }
-                                { " " }{ transaction(strings, tx, &copied) }
-                            </p>
-                        },
-                    }
-                }) }
+                { unmatched }
             }
             if matches!(status, Some(OrderStatus::Confirming | OrderStatus::Paid | OrderStatus::PaidLate)) {
                 { receipt(strings, payment, &view.id, &copied) }
@@ -215,18 +218,23 @@ pub(crate) fn short(address: &str) -> String {
 
 fn receipt(strings: Strings, payment: &PaymentView, order: &str, copied: &Copied) -> Html {
     let t = |key| strings.text(key, &[]);
+    let mut rows = Vec::new();
+    for tx in &payment.transactions {
+        rows.push(html! {
+            <>
+                <dt>{ t(Text::Transaction) }</dt>
+                <dd>{ transaction(strings, tx, copied) }</dd>
+            </>
+        });
+    }
+    let rows = nodes(rows);
     html! {
         <dl class="usdt-checkout__receipt">
             <dt>{ t(Text::Order) }</dt>
             <dd><code dir="ltr">{ order }</code></dd>
             <dt>{ t(Text::Amount) }</dt>
             <dd><span class="usdt-checkout__paid" dir="ltr">{ crate::cat(&[&strings.amount(&payment.paid), " ", &payment.symbol]) }</span></dd>
-            { for payment.transactions.iter().map(|tx| html! {
-                <>
-                    <dt>{ t(Text::Transaction) }</dt>
-                    <dd>{ transaction(strings, tx, copied) }</dd>
-                </>
-            }) }
+            { rows }
         </dl>
     }
 }

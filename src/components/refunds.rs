@@ -10,6 +10,7 @@ use usdt_checkout_protocol::refund::{RefundState, RefundView, RefundableView};
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
+use super::nodes;
 use super::payment::short;
 use super::wallet_pay::{wallet_name, wallet_problem};
 use crate::i18n::{Strings, Text};
@@ -57,8 +58,6 @@ pub fn refund_panel(panel: &RefundPanel) -> Html {
                 reason,
             ])
         });
-    // Built by loops into one shape of list: each `for` in `html!` is a collection of its own
-    // iterator's type, code per list.
     let mut items = Vec::new();
     for refund in &view.refunds {
         items.push(item(strings, refund, panel.merchant_url));
@@ -85,11 +84,6 @@ pub fn refund_panel(panel: &RefundPanel) -> Html {
             }
         </section>
     }
-}
-
-/// Markup made in a loop, as one list.
-fn nodes(children: Vec<Html>) -> Html {
-    yew::virtual_dom::VList::with_children(children, None).into()
 }
 
 /// An id of this widget's own.

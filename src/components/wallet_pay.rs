@@ -4,6 +4,7 @@
 use usdt_checkout_protocol::TransferRequest;
 use yew::prelude::*;
 
+use super::nodes;
 use crate::hooks::use_wallets;
 use crate::i18n::{Strings, Text};
 use crate::wallet::{Step, Wallet, WalletError};
@@ -67,28 +68,33 @@ pub fn WalletPay(props: &WalletPayProps) -> Html {
     let strings = props.strings;
     let message = wallet_status(strings, *state, &props.network);
     let busy = matches!(&*state, WalletState::Step(_) | WalletState::Sent);
+    let mut buttons = Vec::new();
+    for wallet in &wallets.0 {
+        let (wallet, state, transfer) = (wallet.clone(), state.clone(), props.transfer);
+        let name = wallet_name(strings, &wallet);
+        let onclick = Callback::from(move |_| {
+            let (wallet, state) = (wallet.clone(), state.clone());
+            yew::platform::spawn_local(async move {
+                let stepping = state.clone();
+                let outcome = wallet
+                    .pay(&transfer, move |step| stepping.set(WalletState::Step(step)))
+                    .await;
+                state.set(match outcome {
+                    Ok(_) => WalletState::Sent,
+                    Err(error) => WalletState::Failed(error),
+                });
+            });
+        });
+        buttons.push(html! {
+            <button type="button" class="usdt-checkout__secondary usdt-checkout__wallet" {onclick} disabled={busy}>
+                { strings.text(Text::PayWithWallet, &[("wallet", &name)]) }
+            </button>
+        });
+    }
+    let buttons = nodes(buttons);
     html! {
         <div class="usdt-checkout__wallets">
-            { for wallets.0.iter().map(|wallet| {
-                let (wallet, state, transfer) = (wallet.clone(), state.clone(), props.transfer);
-                let name = wallet_name(strings, &wallet);
-                let onclick = Callback::from(move |_| {
-                    let (wallet, state) = (wallet.clone(), state.clone());
-                    yew::platform::spawn_local(async move {
-                        let stepping = state.clone();
-                        let outcome = wallet.pay(&transfer, move |step| stepping.set(WalletState::Step(step))).await;
-                        state.set(match outcome {
-                            Ok(_) => WalletState::Sent,
-                            Err(error) => WalletState::Failed(error),
-                        });
-                    });
-                });
-                html! {
-                    <button type="button" class="usdt-checkout__secondary usdt-checkout__wallet" {onclick} disabled={busy}>
-                        { strings.text(Text::PayWithWallet, &[("wallet", &name)]) }
-                    </button>
-                }
-            }) }
+            { buttons }
             if let Some(message) = message {
                 <p class="usdt-checkout__wallet-status" role="status" aria-live="polite">{ message }</p>
             }
