@@ -6,11 +6,10 @@
 //! state of its own (the hash stays in its input, read when the form is sent), and each
 //! component is a copy of Yew's lifecycle code in the download.
 
-use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
-use super::nodes;
 use super::wallet_pay::{wallet_name, wallet_problem};
+use super::{form_value, nodes};
 use crate::i18n::{Strings, Text};
 use crate::model::Claim;
 use crate::refusal;
@@ -36,14 +35,7 @@ pub fn claim_form(
     // the input keeps what the shopper typed whatever the answer.
     let onsubmit = on_claim.reform(|event: SubmitEvent| {
         event.prevent_default();
-        let form: JsValue = event.target().map(Into::into).unwrap_or_default();
-        js_sys::Reflect::get(&form, &"txHash".into())
-            .and_then(|input| js_sys::Reflect::get(&input, &"value".into()))
-            .ok()
-            .and_then(|value| value.as_string())
-            .unwrap_or_default()
-            .trim()
-            .to_owned()
+        form_value(event.target(), "txHash").trim().to_owned()
     });
     let review = claim.review.as_deref();
     let sender = review.map_or("", |review| review.sender.as_str());

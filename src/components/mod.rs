@@ -24,10 +24,31 @@ pub use refunds::{RefundPanel, refund_panel};
 pub use status::status_text;
 pub use wallet_pay::WalletPay;
 
+use wasm_bindgen::JsValue;
 use yew::Html;
 
 /// Markup made in a loop, as one list. Lists are built by plain loops into this one shape: each
 /// `for` in `html!` collects its own iterator's type, which is code per list in the download.
 pub(crate) fn nodes(children: Vec<Html>) -> Html {
     yew::virtual_dom::VList::with_children(children, None).into()
+}
+
+/// `key` of `object`, if it has one.
+fn property(object: &JsValue, key: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(object, &key.into()).ok()
+}
+
+/// The `value` of the element an event happened on: an input's text, a button's value.
+pub(crate) fn target_value(target: Option<web_sys::EventTarget>) -> String {
+    let target: JsValue = target.map(Into::into).unwrap_or_default();
+    property(&target, "value")
+        .and_then(|value| value.as_string())
+        .unwrap_or_default()
+}
+
+/// `name`'s value in the form `target` is (a form sent): read as the form is sent, nothing
+/// kept while typing.
+pub(crate) fn form_value(target: Option<web_sys::EventTarget>, name: &str) -> String {
+    let form: JsValue = target.map(Into::into).unwrap_or_default();
+    target_value(property(&form, name).map(Into::into))
 }

@@ -7,12 +7,11 @@
 //! function, not a component: it keeps no state of its own.
 
 use usdt_checkout_protocol::refund::{RefundState, RefundView, RefundableView};
-use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
-use super::nodes;
 use super::payment::short;
 use super::wallet_pay::{wallet_name, wallet_problem};
+use super::{form_value, nodes, target_value};
 use crate::i18n::{Strings, Text};
 use crate::model::{Asking, RefundProblem, Refunds};
 use crate::refusal;
@@ -146,25 +145,6 @@ fn item(strings: Strings, refund: &RefundView, merchant_url: &str) -> Html {
             }
         </li>
     }
-}
-
-/// `key` of `object`, if it has one.
-fn property(object: &JsValue, key: &str) -> Option<JsValue> {
-    js_sys::Reflect::get(object, &key.into()).ok()
-}
-
-/// The `value` of the element an event happened on: an input's text, a button's value.
-fn target_value(target: Option<web_sys::EventTarget>) -> String {
-    let target: JsValue = target.map(Into::into).unwrap_or_default();
-    property(&target, "value")
-        .and_then(|value| value.as_string())
-        .unwrap_or_default()
-}
-
-/// `name`'s value in the form `target` is (a form sent).
-fn form_value(target: Option<web_sys::EventTarget>, name: &str) -> String {
-    let form: JsValue = target.map(Into::into).unwrap_or_default();
-    target_value(property(&form, name).map(Into::into))
 }
 
 /// "Ask for a refund" of the `index`th payment offered: a native disclosure.
