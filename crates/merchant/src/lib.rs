@@ -31,6 +31,7 @@ pub mod refunds;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+pub mod shutdown;
 pub mod staff;
 pub mod store;
 pub mod supervisor;

@@ -5,6 +5,10 @@
 //! with `Retry-After`, as if nothing changed, and the widget asks again a moment later. That
 //! answer also closes its connection ([`close_when_declined`]): kept open, it would hold the very
 //! descriptor the cap is there to save, and a client could hold thousands that way.
+//!
+//! A server that stops answers every held poll at once with what it has ([`LongPolls::stop`]):
+//! held to its wait's end, a poll would keep the stopping server up for as long, and its widget
+//! waiting; answered, the widget asks again, and the balancer sends that to another server.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +18,8 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::shutdown::{Stop, Stopping};
+
 /// The share of the open-files limit long polls may take: the rest is for new requests, the
 /// database, the gateway and the chains.
 const SHARE_PERCENT: u64 = 75;
@@ -21,6 +27,8 @@ const SHARE_PERCENT: u64 = 75;
 pub struct LongPolls {
     held: AtomicUsize,
     cap: usize,
+    /// Whether the server is stopping: a poll held then, or after, is answered at once.
+    stopping: Stop,
 }
 
 /// A held poll; released when dropped.
@@ -39,6 +47,7 @@ impl LongPolls {
         Self {
             held: AtomicUsize::new(0),
             cap,
+            stopping: crate::shutdown::channel().0,
         }
     }
 
@@ -74,6 +83,24 @@ impl LongPolls {
     /// How many may be held at once.
     pub fn cap(&self) -> usize {
         self.cap
+    }
+
+    /// The server is stopping: every poll held now is answered, and none is held from now on.
+    pub fn stop(&self) {
+        self.stopping.stop();
+    }
+
+    /// What `wait` gives, or `None` once the server is stopping (at once if it already is): the
+    /// poll is then answered with the view it had.
+    pub async fn unless_stopping<T>(
+        &self,
+        wait: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let mut stopping: Stopping = self.stopping.stopping();
+        tokio::select! {
+            done = wait => Some(done),
+            () = stopping.stopped() => None,
+        }
     }
 }
 
@@ -138,6 +165,24 @@ mod tests {
         let third = polls.hold().expect("room again");
         drop((second, third));
         assert_eq!(polls.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stopping_server_answers_its_held_polls_and_holds_no_more() {
+        let polls = std::sync::Arc::new(LongPolls::new(2));
+        let held = tokio::spawn({
+            let polls = polls.clone();
+            async move { polls.unless_stopping(std::future::pending::<()>()).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(polls.unless_stopping(async { 7 }).await, Some(7));
+        polls.stop();
+        assert_eq!(held.await.unwrap(), None, "the held poll is answered");
+        assert_eq!(
+            polls.unless_stopping(std::future::pending::<()>()).await,
+            None,
+            "a poll after the stop is not held"
+        );
     }
 
     #[test]

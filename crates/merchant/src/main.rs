@@ -346,9 +346,13 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     // said on standard error as `check-config` says it.
     let config = config::load(config_path.as_deref(), |name| std::env::var(name).ok())?;
     log_format::init(config.log_format);
-    tokio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?
-        .block_on(server::serve(config))
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let served = runtime.block_on(server::serve(config));
+    // What still runs (a connection past the shutdown's bound, the workers) is dropped, not
+    // waited for: the bound is the server's.
+    runtime.shutdown_background();
+    served
 }
 
 /// The database `--database` (or CHECKOUT_DATABASE) names, else the configuration's, else

@@ -24,10 +24,20 @@ use crate::{api, console, error, fulfillment, reconcile, watcher};
 /// Request bodies larger than this are refused (413) before a handler reads them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long a stopping server waits for its requests in flight: past it, it exits anyway (a
+/// client holding a connection open does not hold the restart). A write takes well under a
+/// second, and held polls are answered at once, so only a stalled client waits this long.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+
 /// Runs the server until SIGINT or SIGTERM: opens the store, starts the reconciler and the
 /// fulfillment delivery, and answers on `config.listen`, printing `{"listen": "<address>"}` on
-/// stdout once it does.
+/// stdout once it does. Then it stops, within [`SHUTDOWN_BOUND`]: it accepts no more
+/// connections, answers its held polls, releases its leases and finishes its requests in
+/// flight.
 pub async fn serve(config: Config) -> Result<(), String> {
+    // Says `true` once the server stops; kept until it returns (a dropped sender would say so
+    // too early).
+    let (stop, stopping) = crate::shutdown::channel();
     let store = Store::open(&config.database)
         .await
         .map_err(|e| format!("{}: {e}", config.database))?;
@@ -95,26 +105,31 @@ pub async fn serve(config: Config) -> Result<(), String> {
             gateway.clone(),
             config.reconcile_interval,
         );
-        let (store, roles) = (store.clone(), roles.clone());
+        let (store, roles, stopping) = (store.clone(), roles.clone(), stopping.clone());
         supervised(
             "reconciler",
             boxed(move || {
                 let (checkouts, gateway) = (checkouts.clone(), gateway.clone());
-                while_leading(store.clone(), roles.clone(), Role::Reconciler, move || {
-                    reconcile::run(checkouts.clone(), gateway.clone(), interval)
-                })
+                while_leading(
+                    store.clone(),
+                    roles.clone(),
+                    Role::Reconciler,
+                    stopping.clone(),
+                    move || reconcile::run(checkouts.clone(), gateway.clone(), interval),
+                )
             }),
         );
     }
     // One client a chain, its budget shared by the watcher and the claims.
     let chain_clients = crate::config::chain_clients(&config.chains);
     for (id, client) in &chain_clients {
-        let (chain, client, checkouts, store, roles) = (
+        let (chain, client, checkouts, store, roles, stopping) = (
             config.chains[id].clone(),
             client.clone(),
             checkouts.clone(),
             store.clone(),
             roles.clone(),
+            stopping.clone(),
         );
         supervised(
             &format!("watcher of chain {id}"),
@@ -129,6 +144,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
                     store.clone(),
                     roles.clone(),
                     Role::Watcher(chain.id.0),
+                    stopping.clone(),
                     move || {
                         watcher::run(
                             chain.clone(),
@@ -168,6 +184,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             listener,
             api::metrics::private_router(app.clone()),
             header_timeout,
+            stopping.clone(),
         ));
     }
     // One line on stdout for scripts and tests.
@@ -176,12 +193,24 @@ pub async fn serve(config: Config) -> Result<(), String> {
         "checkout server on http://{bound}, gateway {}",
         app.config.gateway_url
     );
-    serve_http(listener, router(app), header_timeout).await;
+    tokio::spawn({
+        let app = app.clone();
+        async move {
+            signalled().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            stop.stop();
+            // Held polls and the console's live pages hold their responses open: answered and
+            // ended now, or the requests in flight would not all finish.
+            app.long_polls.stop();
+            crate::console::live::stop_all();
+        }
+    });
+    serve_http(listener, router(app), header_timeout, stopping).await;
     Ok(())
 }
 
-/// Answers HTTP/1.1 on `listener` until SIGINT or SIGTERM, then finishes the requests in flight,
-/// as `axum::serve` does, with what it does not set: a client has `header_timeout` to send a
+/// Answers HTTP/1.1 on `listener` until `stopping` says so, then finishes the requests in
+/// flight for at most [`SHUTDOWN_BOUND`], as `axum::serve` does, with what it does not set: a client has `header_timeout` to send a
 /// request's headers, from when the server starts reading them (an idle kept-alive connection
 /// included), else its connection is closed. Without it, a client that sent half a request line
 /// and stalled held its connection, a file descriptor, for as long as it liked (slowloris).
@@ -189,6 +218,7 @@ async fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     header_timeout: Duration,
+    mut stopping: crate::shutdown::Stopping,
 ) {
     use tower::Service as _;
     let mut connections = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -196,7 +226,6 @@ async fn serve_http(
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut stopping = std::pin::pin!(shutdown());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -206,7 +235,7 @@ async fn serve_http(
                     continue;
                 }
             },
-            () = &mut stopping => break,
+            () = stopping.stopped() => break,
         };
         let Ok(service) = connections.call(peer).await;
         let connection = http.serve_connection(
@@ -221,7 +250,15 @@ async fn serve_http(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_BOUND, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "stopped with requests still in flight after {} s",
+            SHUTDOWN_BOUND.as_secs()
+        );
+    }
 }
 
 /// A connection that could not be accepted: one the client gave up on is no matter; anything
@@ -305,7 +342,8 @@ where
     Box::new(move || Box::pin(make()))
 }
 
-async fn shutdown() {
+/// SIGINT (Ctrl-C) or SIGTERM (systemd's, a container runtime's stop).
+async fn signalled() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("a SIGTERM handler installs");
@@ -313,8 +351,4 @@ async fn shutdown() {
         _ = interrupt => {}
         _ = terminate.recv() => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
-    // The console's live pages hold their responses open: ended now, or the requests in flight
-    // would never all finish.
-    crate::console::live::stop_all();
 }

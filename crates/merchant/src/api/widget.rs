@@ -180,10 +180,11 @@ pub(super) async fn get_checkout(
         match app.long_polls.hold() {
             Some(_held) => {
                 let limit = Duration::from_secs(wait.min(MAX_LONG_POLL_SECONDS));
-                rendered = app
-                    .wait_for_change(&id, tag, limit)
-                    .await
-                    .ok_or_else(ApiError::not_found)?;
+                // A stopping server answers with the view it has: the widget asks again.
+                let changed = app.wait_for_change(&id, tag, limit);
+                if let Some(changed) = app.long_polls.unless_stopping(changed).await {
+                    rendered = changed.ok_or_else(ApiError::not_found)?;
+                }
             }
             // As many polls held as the server can: answered now, to ask again shortly.
             None => declined = true,

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnection, PgListener};
 use sqlx::{Connection, Row};
 
 use super::{Store, StoreError};
+use crate::shutdown::Stopping;
 
 /// `NOTIFY` channels; a checkout's change carries its id.
 pub const CHECKOUT_CHANGED: &str = "checkout_changed";
@@ -128,21 +129,42 @@ impl Roles {
 }
 
 /// Runs `work` while this server holds `role`; once the lease is lost, stops it and waits to
-/// hold the role again (another server carries on meanwhile).
-pub async fn while_leading<W, F>(store: Store, roles: std::sync::Arc<Roles>, role: Role, work: W)
-where
+/// hold the role again (another server carries on meanwhile). Once `stopping` says the server
+/// stops, the work is stopped and the lease released at once, so another server takes the role
+/// within a second rather than once this process is gone; then nothing more is run (returning
+/// would have the supervisor start it again).
+pub async fn while_leading<W, F>(
+    store: Store,
+    roles: std::sync::Arc<Roles>,
+    role: Role,
+    mut stopping: Stopping,
+    work: W,
+) where
     W: Fn() -> F,
     F: std::future::Future<Output = ()>,
 {
     loop {
-        let mut lease = store.lead(role).await;
+        let mut lease = tokio::select! {
+            lease = store.lead(role) => lease,
+            () = stopping.stopped() => break,
+        };
         roles.set(role, true);
-        tokio::select! {
-            () = lease.lost() => tracing::warn!("lost the {role} lease; waiting to hold it again"),
+        let stopped = tokio::select! {
+            () = lease.lost() => {
+                tracing::warn!("lost the {role} lease; waiting to hold it again");
+                false
+            }
             () = work() => return,
-        }
+            () = stopping.stopped() => true,
+        };
         roles.set(role, false);
+        if stopped {
+            lease.release().await;
+            tracing::info!("stopping: the {role} lease is released for another server");
+            break;
+        }
     }
+    std::future::pending().await
 }
 
 /// A role held by this server: until [`Lease::lost`] resolves, no other server holds it.
@@ -152,6 +174,14 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Gives the role up now: the session ends, and its advisory lock with it. A session that
+    /// cannot say goodbye in time is dropped, which closes its socket: Postgres ends it then.
+    pub async fn release(self) {
+        if let Some(session) = self.session {
+            let _ = tokio::time::timeout(LEASE_CHECK * 2, session.close()).await;
+        }
+    }
+
     /// Resolves once the lease is lost (its connection failed); never on SQLite.
     pub async fn lost(&mut self) {
         let Some(session) = &mut self.session else {
