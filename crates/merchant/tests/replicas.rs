@@ -63,15 +63,21 @@ impl Cluster {
     /// Kills the server at `url` by SIGKILL: no goodbye to the database, its connections just
     /// close.
     fn kill(&mut self, url: &str) {
+        self.server(url).stop();
+    }
+
+    fn server(&mut self, url: &str) -> &mut CheckoutServer {
         std::iter::once(&mut self.world.server)
             .chain(&mut self.others)
             .find(|s| s.url == url)
             .unwrap()
-            .stop();
     }
 }
 
-/// A load balancer with nothing sticky: each request goes to the next server in turn.
+/// A load balancer with nothing sticky: each request goes to the next server in turn. As a real
+/// one (nginx's `proxy_next_upstream error`), it tries the next server when one cannot take the
+/// request: refused (stopped, or not started yet) for any request, and for a read (GET) also
+/// one whose connection closed before its answer. A request no server took is answered 502.
 async fn round_robin(servers: Vec<String>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -80,30 +86,59 @@ async fn round_robin(servers: Vec<String>) -> String {
     let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
         let (servers, next, client) = (servers.clone(), next.clone(), client.clone());
         async move {
-            let server = &servers[next.fetch_add(1, Ordering::Relaxed) % servers.len()];
             let (parts, body) = request.into_parts();
             let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-            let mut forwarded = client.request(
-                parts.method,
-                format!("{server}{}", parts.uri.path_and_query().unwrap()),
-            );
-            for (name, value) in &parts.headers {
-                if name != "host" {
-                    forwarded = forwarded.header(name, value);
+            let mut failures = vec![];
+            for _ in 0..servers.len() {
+                let server = &servers[next.fetch_add(1, Ordering::Relaxed) % servers.len()];
+                match forward(&client, server, &parts, body.clone()).await {
+                    Ok(response) => return response,
+                    Err(e) => {
+                        failures.push(format!("{server}: {e}"));
+                        // A write that may have reached its server is not sent twice.
+                        if !(e.is_connect() || parts.method == axum::http::Method::GET) {
+                            break;
+                        }
+                    }
                 }
             }
-            let answer = forwarded.body(body).send().await.unwrap();
-            let mut response = axum::http::Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                response = response.header(name, value);
-            }
-            response
-                .body(axum::body::Body::from(answer.bytes().await.unwrap()))
+            axum::http::Response::builder()
+                .status(502)
+                .body(axum::body::Body::from(failures.join("; ")))
                 .unwrap()
         }
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
+}
+
+/// `parts` and `body` sent to `server`, and its whole answer, without the hop-by-hop headers
+/// (they are of each connection, not the request).
+async fn forward(
+    client: &reqwest::Client,
+    server: &str,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Result<axum::http::Response<axum::body::Body>, reqwest::Error> {
+    const HOP_BY_HOP: [&str; 4] = ["host", "connection", "keep-alive", "transfer-encoding"];
+    let mut forwarded = client.request(
+        parts.method.clone(),
+        format!("{server}{}", parts.uri.path_and_query().unwrap()),
+    );
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.body(body).send().await?;
+    let mut response = axum::http::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await?;
+    Ok(response.body(axum::body::Body::from(bytes)).unwrap())
 }
 
 async fn get(url: &str) -> Value {
@@ -293,4 +328,190 @@ async fn three_servers_spend_one_gateway_budget_and_draw_no_429() {
             "{server} was never refused by the gateway"
         );
     }
+}
+
+/// A shopper's widget: polls `id` through `entry` as the widget does (`?wait=` with the last
+/// ETag) until it is paid, and says every poll not answered 200 or 304 in `failed`; returns how
+/// many polls it made.
+async fn shop(entry: String, id: String, failed: Arc<std::sync::Mutex<Vec<String>>>) -> usize {
+    let client = reqwest::Client::new();
+    let (mut etag, mut polls) = (String::new(), 0);
+    loop {
+        polls += 1;
+        let url = format!("{entry}/api/checkouts/{id}?wait=3");
+        let answer = client.get(&url).header("if-none-match", &etag).send().await;
+        let answer = match answer {
+            Ok(answer) if matches!(answer.status().as_u16(), 200 | 304) => answer,
+            Ok(answer) => {
+                let status = answer.status();
+                let body = answer.text().await.unwrap_or_default();
+                failed
+                    .lock()
+                    .unwrap()
+                    .push(format!("{id}: {status} {body}"));
+                continue;
+            }
+            Err(e) => {
+                failed.lock().unwrap().push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        etag = answer.headers()["etag"].to_str().unwrap().to_owned();
+        if answer.status() == 200 {
+            let view: Value = answer.json().await.unwrap();
+            if view["state"] == "paid" {
+                return polls;
+            }
+        }
+    }
+}
+
+/// Whether the process `pid` still runs (not gone, nor a zombie waiting to be reaped).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+/// A client that sent a request's headers and half its body, and stalls: its request is in
+/// flight for as long as it likes, unless the server bounds it.
+fn stalled_write(server: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let address = server.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /api/checkouts HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         content-length: 100\r\n\r\n{{\"item\": "
+    )
+    .unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "starts processes: cargo xtask test runs it"]
+async fn a_rolling_restart_by_sigterm_fails_no_poll_and_loses_no_order_or_payment() {
+    let mut cluster = Cluster::start("replicas-rolling", None).await;
+    cluster.leader().await;
+    let servers = cluster.urls();
+    let entry = round_robin(servers.clone()).await;
+    let failed = Arc::new(std::sync::Mutex::new(vec![]));
+    let mut orders = vec![];
+    let mut shoppers = vec![];
+    let order = async |n: usize, orders: &mut Vec<Value>, shoppers: &mut Vec<_>| {
+        let (status, view) = create(&entry, "tee", &format!("replicas-rolling-{n}")).await;
+        assert_eq!(status, 201, "{view}");
+        let id = view["id"].as_str().unwrap().to_owned();
+        orders.push(view);
+        shoppers.push(tokio::spawn(shop(entry.clone(), id, failed.clone())));
+    };
+    for n in 0..3 {
+        order(n, &mut orders, &mut shoppers).await;
+    }
+    let mut moved = 0;
+    for (turn, server) in servers.iter().enumerate() {
+        let w = &cluster.world;
+        // A payment lands while this server stops.
+        w.pay(&orders[turn], json!({})).await;
+        // A poll held by this server, with a wait longer than its shutdown's bound; and a
+        // stalled write that keeps it stopping for as long as that bound.
+        let id = orders[turn]["id"].as_str().unwrap();
+        let seen = reqwest::get(format!("{server}/api/checkouts/{id}"))
+            .await
+            .unwrap();
+        let etag = seen.headers()["etag"].clone();
+        let held = tokio::spawn(
+            reqwest::Client::new()
+                .get(format!("{server}/api/checkouts/{id}?wait=20"))
+                .header("if-none-match", etag)
+                .send(),
+        );
+        let stalled = stalled_write(server);
+        eventually("the poll to be held", WAIT, || async {
+            (health(server).await["longPolls"]["held"].as_u64() > Some(0)).then_some(())
+        })
+        .await;
+        let roles_held = roles(std::slice::from_ref(server)).await[0].1.clone();
+        let pid = cluster.server(server).pid().unwrap();
+        // SAFETY: a signal to a process this test started, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+
+        // The held poll is answered while the server still runs: before its wait's end, not cut
+        // when the server exits.
+        let answer = held.await.unwrap().expect("the held poll is answered");
+        assert!(matches!(answer.status().as_u16(), 200 | 304), "{answer:?}");
+        assert!(running(pid), "answered at the shutdown, not at the exit");
+        // Its roles are taken by the others while it still runs (the stalled write holds it).
+        let others: Vec<String> = servers.iter().filter(|s| *s != server).cloned().collect();
+        for role in &roles_held {
+            eventually(
+                &format!("another server to run the {role}"),
+                WAIT,
+                || async {
+                    assert!(
+                        running(pid),
+                        "{server} exited before another server ran the {role}"
+                    );
+                    let holders = roles(&others).await;
+                    holders
+                        .iter()
+                        .any(|(_, roles)| roles.contains(role))
+                        .then_some(())
+                },
+            )
+            .await;
+            moved += 1;
+        }
+        // It exits, within its bound, though the stalled client still holds its connection.
+        eventually(&format!("{server} to exit"), WAIT, || async {
+            (!running(pid)).then_some(())
+        })
+        .await;
+        drop(stalled);
+        cluster.server(server).restart();
+        order(3 + turn, &mut orders, &mut shoppers).await;
+    }
+    assert!(moved > 0, "a server running a worker was stopped");
+    let w = &cluster.world;
+    for view in &orders[servers.len()..] {
+        w.pay(view, json!({})).await;
+    }
+    let mut polls = 0;
+    for shopper in shoppers {
+        // Mined until each shopper sees its order paid.
+        eventually("every shopper to see its order paid", WAIT, || async {
+            w.mine().await;
+            shopper.is_finished().then_some(())
+        })
+        .await;
+        polls += shopper.await.unwrap();
+    }
+    let failed = failed.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "{} of {polls} polls failed: {failed:?}",
+        failed.len()
+    );
+    // Every order is there, and each paid one fulfilled once.
+    let ids: Vec<&str> = orders.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    eventually("every order fulfilled", WAIT, || async {
+        let events = w.fulfilled();
+        ids.iter()
+            .all(|id| events.iter().any(|e| e["checkoutId"] == *id))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let events = w.fulfilled();
+    for id in &ids {
+        let once = events.iter().filter(|e| e["checkoutId"] == *id).count();
+        assert_eq!(once, 1, "{id} fulfilled {once} times");
+    }
+    assert_eq!(events.len(), ids.len(), "{events:?}");
+    println!(
+        "{polls} polls, none failed; {} orders paid and fulfilled once",
+        ids.len()
+    );
 }
