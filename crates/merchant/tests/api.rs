@@ -17,11 +17,11 @@ use usdt_checkout_protocol::gateway::{
     HEADER_RECV_WINDOW, HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1,
 };
 use usdt_checkout_protocol::signature::V1PrivateKey;
-use usdt_checkout_protocol::{ChainId, signed_string};
+use usdt_checkout_protocol::signed_string;
 use usdt_checkout_server::app::App;
 use usdt_checkout_server::checkouts::{Checkouts, Source};
 use usdt_checkout_server::clock::now_ms;
-use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms, Price};
+use usdt_checkout_server::domain::{Checkout, CreatedBy, Price};
 use usdt_checkout_server::gateway::GatewayReport;
 use usdt_checkout_server::long_polls::LongPolls;
 use usdt_checkout_server::store::Store;
@@ -191,38 +191,7 @@ impl Harness {
 
     /// A checkout waiting for 12 USDT, with its gateway order as the gateway would have made it.
     async fn waiting_checkout(&self) -> Checkout {
-        let open = Checkout::open(
-            "co_api_1".into(),
-            CreatedBy::Storefront,
-            "Mug".into(),
-            Price {
-                amount: "12".parse().unwrap(),
-                currency: "USDT".into(),
-            },
-        );
-        self.app.checkouts.open(&open).await.unwrap();
-        let address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-            .parse()
-            .unwrap();
-        let terms = PaymentTerms {
-            chain_id: ChainId::LOCAL,
-            symbol: "USDT".into(),
-            token_contract: address,
-            decimals: 6,
-            amount_atomic: 12_000_000,
-            gateway_order_no: open.id.clone(),
-            plat_order_no: "P0000000001".into(),
-            pay_amount_atomic: 12_000_000,
-            to_address: address,
-            cashier_url: "http://gateway.test/cashier/P0000000001".into(),
-            expires_at: now_ms() + 900_000,
-            required_confirmations: 2,
-        };
-        self.app
-            .checkouts
-            .attach_order(&open.id, &terms)
-            .await
-            .unwrap()
+        common::fixtures::waiting_checkout(&self.app.checkouts, "co_api_1").await
     }
 
     fn paid_event(&self, order_no: &str) -> String {

@@ -552,43 +552,14 @@ async fn a_backup_of_a_database_in_use_opens_and_holds_its_orders() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhooks_id_goes_with_the_fulfillment_it_causes() {
-    use usdt_checkout_protocol::ChainId;
     use usdt_checkout_protocol::gateway::{HEADER_REQUEST_TIME, HEADER_SIGNATURE_V1};
-    use usdt_checkout_server::domain::{Checkout, CreatedBy, PaymentTerms, Price};
 
     let dir = Dir::new("fulfillment-id");
     let (shop, delivered) = recording_gateway().await;
     let secrets = Secrets::new();
     let database = dir.0.join("checkout.sqlite").display().to_string();
     let (app, store) = app_with(&secrets, &database, "http://127.0.0.1:1", Some(&shop)).await;
-    let open = Checkout::open(
-        "co_ops_1".into(),
-        CreatedBy::Storefront,
-        "Mug".into(),
-        Price {
-            amount: "12".parse().unwrap(),
-            currency: "USDT".into(),
-        },
-    );
-    app.checkouts.open(&open).await.unwrap();
-    let address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-        .parse()
-        .unwrap();
-    let terms = PaymentTerms {
-        chain_id: ChainId::LOCAL,
-        symbol: "USDT".into(),
-        token_contract: address,
-        decimals: 6,
-        amount_atomic: 12_000_000,
-        gateway_order_no: open.id.clone(),
-        plat_order_no: "P0000000001".into(),
-        pay_amount_atomic: 12_000_000,
-        to_address: address,
-        cashier_url: "http://gateway.test/cashier/P0000000001".into(),
-        expires_at: now_ms() + 900_000,
-        required_confirmations: 2,
-    };
-    app.checkouts.attach_order(&open.id, &terms).await.unwrap();
+    let open = common::fixtures::waiting_checkout(&app.checkouts, "co_ops_1").await;
 
     // The gateway says it is paid, its request carrying an id of its own.
     let body = json!({

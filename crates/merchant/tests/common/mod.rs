@@ -16,6 +16,7 @@ use usdt_checkout_testkit::*;
 
 pub mod console;
 pub mod console_world;
+pub mod fixtures;
 pub mod shop;
 pub mod storefront;
 
