@@ -181,6 +181,11 @@ texts! {
     RefundTooMuch "refund_too_much" "At most {max} {symbol} of this payment can be asked back.",
     RefundBadSignature "refund_bad_signature" "This signature is not by the wallet that sent the payment ({sender}). Sign with that wallet, or ask without signing.",
     RefundBadDestination "refund_bad_destination" "The shop can't send a refund there. Give an address of your own (not the shop's), and check the email.",
+    OverpaidRefundable "overpaid_refundable" "You sent {amount} {symbol} more than needed. You can ask for it back below.",
+    UnmatchedRefundable "unmatched_refundable" "{amount} {symbol} arrived at this address but is not this order's amount, so it is not counted. If you sent it and it is listed below, you can ask for it back there; if not, contact the merchant with the transaction:",
+    WrongNetworkRefundable "wrong_network_refundable" "{amount} {symbol} arrived on {network}, but this order asked for {expected}, so it is not counted. If you sent it, you can ask for it back under Refunds below. The transaction:",
+    ExpiredRefundable "expired_refundable" "This payment request has expired. Nothing more can be paid to it. You can ask for what you sent back below.",
+    FailedRefundable "failed_refundable" "This payment was cancelled. You can ask for what you sent back below.",
 }
 
 /// A loaded table: each text in [`Text`]'s order, `None` where the table lacks it.

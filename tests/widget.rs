@@ -907,6 +907,81 @@ async fn a_transfer_on_another_network_has_its_own_note_beside_the_same_network_
     host.remove();
 }
 
+/// Where the server offers a refund, the form is below the notes: they point there rather than
+/// to the merchant, and say to contact the merchant only where nothing is refundable (the
+/// unmatched one still does, for a transfer the refunds do not list).
+#[wasm_bindgen_test]
+async fn the_notes_point_to_the_refunds_below_only_when_money_is_refundable() {
+    for (state, refundable) in [
+        (OrderStatus::Expired, false),
+        (OrderStatus::Expired, true),
+        (OrderStatus::Failed, false),
+        (OrderStatus::Failed, true),
+    ] {
+        let mut view = view(state);
+        view.refundable = refundable;
+        let payment = view.payment.as_mut().unwrap();
+        payment.overpaid = "2".into();
+        payment.unmatched = vec![
+            TransactionView {
+                hash: format!("0x{}", "11".repeat(32)),
+                explorer_url: None,
+                amount: Some("5".into()),
+                network: None,
+            },
+            TransactionView {
+                hash: format!("0x{}", "22".repeat(32)),
+                explorer_url: None,
+                amount: Some("7".into()),
+                network: Some("BNB Smart Chain".into()),
+            },
+        ];
+        let (host, status) = render_view(view, false).await;
+        let notes = host.query_selector_all(".usdt-checkout__note").unwrap();
+        let mut said = Vec::new();
+        for i in 0..notes.length() {
+            said.push(notes.get(i).unwrap().text_content().unwrap());
+        }
+        let has = |text: &str| said.iter().any(|note| note.contains(text));
+        let case = format!("{state}, refundable {refundable}: {status} {said:?}");
+        assert_eq!(
+            has("USDT more than needed. You can ask for it back below."),
+            refundable,
+            "{case}"
+        );
+        assert_eq!(has("The merchant can refund it."), !refundable, "{case}");
+        assert_eq!(
+            status.ends_with("You can ask for what you sent back below."),
+            refundable,
+            "{case}"
+        );
+        if state == OrderStatus::Expired {
+            assert_eq!(
+                has(
+                    "If you sent it, you can ask for it back under Refunds below. The transaction: 0x2222…2222"
+                ),
+                refundable,
+                "{case}"
+            );
+            assert_eq!(
+                has(
+                    "If you sent it and it is listed below, you can ask for it back there; if not, contact the merchant with the transaction: 0x1111…1111"
+                ),
+                refundable,
+                "{case}"
+            );
+            assert_eq!(
+                said.iter()
+                    .filter(|note| note.contains("If you sent it, contact the merchant"))
+                    .count(),
+                if refundable { 0 } else { 2 },
+                "{case}"
+            );
+        }
+        host.remove();
+    }
+}
+
 /// A refusal of a claim as the client reads one: `code` and its `params`.
 fn refused(code: ErrorCode, params: &[(&str, &str)]) -> Failure {
     Failure::Refused {

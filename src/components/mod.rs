@@ -27,6 +27,23 @@ pub use wallet_pay::WalletPay;
 use wasm_bindgen::JsValue;
 use yew::Html;
 
+use crate::i18n::Text;
+
+/// The note to show for `text` when the server says money is `refundable`: the refunds' form is
+/// then below it, so a note that would send the shopper to the merchant points there instead
+/// (the unmatched one still names the merchant: a payment to the shared address is offered only
+/// when tied to this shopper). Any other text, or nothing refundable, is left as it is.
+pub(crate) fn note(text: Text, refundable: bool) -> Text {
+    match (text, refundable) {
+        (Text::Overpaid, true) => Text::OverpaidRefundable,
+        (Text::Unmatched, true) => Text::UnmatchedRefundable,
+        (Text::WrongNetwork, true) => Text::WrongNetworkRefundable,
+        (Text::Expired, true) => Text::ExpiredRefundable,
+        (Text::Failed, true) => Text::FailedRefundable,
+        _ => text,
+    }
+}
+
 /// Markup made in a loop, as one list. Lists are built by plain loops into this one shape: each
 /// `for` in `html!` collects its own iterator's type, which is code per list in the download.
 pub(crate) fn nodes(children: Vec<Html>) -> Html {
@@ -51,4 +68,25 @@ pub(crate) fn target_value(target: Option<web_sys::EventTarget>) -> String {
 pub(crate) fn form_value(target: Option<web_sys::EventTarget>, name: &str) -> String {
     let form: JsValue = target.map(Into::into).unwrap_or_default();
     target_value(property(&form, name).map(Into::into))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_points_to_the_refunds_only_when_money_is_refundable() {
+        for (text, refundable) in [
+            (Text::Overpaid, Text::OverpaidRefundable),
+            (Text::Unmatched, Text::UnmatchedRefundable),
+            (Text::WrongNetwork, Text::WrongNetworkRefundable),
+            (Text::Expired, Text::ExpiredRefundable),
+            (Text::Failed, Text::FailedRefundable),
+        ] {
+            assert_eq!(note(text, false), text);
+            assert_eq!(note(text, true), refundable);
+        }
+        assert_eq!(note(Text::Paid, true), Text::Paid, "nothing to ask back");
+        assert_eq!(note(Text::PaidLate, true), Text::PaidLate);
+    }
 }

@@ -106,6 +106,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
         ],
     );
 
+    let note = |text| super::note(text, view.refundable);
     let mut unmatched = Vec::new();
     for tx in &payment.unmatched {
         let amount = strings.amount(tx.amount.as_deref().unwrap_or_default());
@@ -115,13 +116,13 @@ pub fn Payment(props: &PaymentProps) -> Html {
         unmatched.push(match &tx.network {
             Some(network) => html! {
                 <p class="usdt-checkout__note usdt-checkout__wrong-network">
-                    { strings.text(Text::WrongNetwork, &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
+                    { strings.text(note(Text::WrongNetwork), &[values[0], values[1], ("network", network), ("expected", &payment.network)]) }
                     { " " }{ transaction(strings, tx, &copied) }
                 </p>
             },
             None => html! {
                 <p class="usdt-checkout__note">
-                    { strings.text(Text::Unmatched, &values) }
+                    { strings.text(note(Text::Unmatched), &values) }
                     { " " }{ transaction(strings, tx, &copied) }
                 </p>
             },
@@ -198,7 +199,7 @@ pub fn Payment(props: &PaymentProps) -> Html {
                 </div>
             }
             if payment.overpaid != "0" {
-                <p class="usdt-checkout__note">{ strings.text(Text::Overpaid, &[("amount", &strings.amount(&payment.overpaid)), ("symbol", &payment.symbol)]) }</p>
+                <p class="usdt-checkout__note">{ strings.text(note(Text::Overpaid), &[("amount", &strings.amount(&payment.overpaid)), ("symbol", &payment.symbol)]) }</p>
             }
             if matches!(status, Some(OrderStatus::Expired | OrderStatus::Failed))
                 || props.resumed && status == Some(OrderStatus::Waiting)

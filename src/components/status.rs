@@ -30,8 +30,10 @@ pub fn status_text(strings: Strings, view: &CheckoutView) -> String {
             ],
         ),
         Order(OrderStatus::Paid) => strings.text(Text::Paid, &[]),
-        Order(OrderStatus::Expired) => strings.text(Text::Expired, &[]),
+        Order(OrderStatus::Expired) => {
+            strings.text(super::note(Text::Expired, view.refundable), &[])
+        }
         Order(OrderStatus::PaidLate) => strings.text(Text::PaidLate, &[]),
-        Order(OrderStatus::Failed) => strings.text(Text::Failed, &[]),
+        Order(OrderStatus::Failed) => strings.text(super::note(Text::Failed, view.refundable), &[]),
     }
 }
