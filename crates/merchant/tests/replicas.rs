@@ -412,9 +412,6 @@ async fn a_rolling_restart_by_sigterm_fails_no_poll_and_loses_no_order_or_paymen
     }
     let mut moved = 0;
     for (turn, server) in servers.iter().enumerate() {
-        let w = &cluster.world;
-        // A payment lands while this server stops.
-        w.pay(&orders[turn], json!({})).await;
         // A poll held by this server, with a wait longer than its shutdown's bound; and a
         // stalled write that keeps it stopping for as long as that bound.
         let id = orders[turn]["id"].as_str().unwrap();
@@ -443,6 +440,9 @@ async fn a_rolling_restart_by_sigterm_fails_no_poll_and_loses_no_order_or_paymen
         let answer = held.await.unwrap().expect("the held poll is answered");
         assert!(matches!(answer.status().as_u16(), 200 | 304), "{answer:?}");
         assert!(running(pid), "answered at the shutdown, not at the exit");
+        // A payment lands while this server stops (not before: the held poll's order is not
+        // to change, or its answer would say nothing of the shutdown).
+        cluster.world.pay(&orders[turn], json!({})).await;
         // Its roles are taken by the others while it still runs (the stalled write holds it).
         let others: Vec<String> = servers.iter().filter(|s| *s != server).cloned().collect();
         for role in &roles_held {
