@@ -24,14 +24,9 @@ use crate::{api, console, error, fulfillment, reconcile, watcher};
 /// Request bodies larger than this are refused (413) before a handler reads them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How long a stopping server waits for its requests in flight: past it, it exits anyway (a
-/// client holding a connection open does not hold the restart). A write takes well under a
-/// second, and held polls are answered at once, so only a stalled client waits this long.
-pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
-
 /// Runs the server until SIGINT or SIGTERM: opens the store, starts the reconciler and the
 /// fulfillment delivery, and answers on `config.listen`, printing `{"listen": "<address>"}` on
-/// stdout once it does. Then it stops, within [`SHUTDOWN_BOUND`]: it accepts no more
+/// stdout once it does. Then it stops, within `shutdown_timeout`: it accepts no more
 /// connections, answers its held polls, releases its leases and finishes its requests in
 /// flight.
 pub async fn serve(config: Config) -> Result<(), String> {
@@ -174,7 +169,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
     app.store = Some(store.clone());
     app.receipt_key = store.receipt_key().await.map_err(|e| e.to_string())?;
     let app = Arc::new(app);
-    let header_timeout = app.config.header_timeout;
+    let timeouts = Timeouts {
+        header: app.config.header_timeout,
+        shutdown: app.config.shutdown_timeout,
+    };
     let mut ready = serde_json::json!({ "listen": bound.to_string() });
     if let Some(listener) = metrics_listener {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
@@ -183,7 +181,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         tokio::spawn(serve_http(
             listener,
             api::metrics::private_router(app.clone()),
-            header_timeout,
+            timeouts,
             stopping.clone(),
         ));
     }
@@ -205,26 +203,27 @@ pub async fn serve(config: Config) -> Result<(), String> {
             crate::console::live::stop_all();
         }
     });
-    serve_http(listener, router(app), header_timeout, stopping).await;
+    serve_http(listener, router(app), timeouts, stopping).await;
     Ok(())
 }
 
 /// Answers HTTP/1.1 on `listener` until `stopping` says so, then finishes the requests in
-/// flight for at most [`SHUTDOWN_BOUND`], as `axum::serve` does, with what it does not set: a client has `header_timeout` to send a
-/// request's headers, from when the server starts reading them (an idle kept-alive connection
-/// included), else its connection is closed. Without it, a client that sent half a request line
+/// flight for at most `timeouts.shutdown` (past it, it returns anyway: a client holding a
+/// connection open does not hold the restart), as `axum::serve` does, with what it does not
+/// set: a client has `timeouts.header` to send a request's headers, from when the server starts
+/// reading them (an idle kept-alive connection included), else its connection is closed. Without it, a client that sent half a request line
 /// and stalled held its connection, a file descriptor, for as long as it liked (slowloris).
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     mut stopping: crate::shutdown::Stopping,
 ) {
     use tower::Service as _;
     let mut connections = router.into_make_service_with_connect_info::<SocketAddr>();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(timeouts.header);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -250,15 +249,23 @@ async fn serve_http(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_BOUND, graceful.shutdown())
+    if tokio::time::timeout(timeouts.shutdown, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
             "stopped with requests still in flight after {} s",
-            SHUTDOWN_BOUND.as_secs()
+            timeouts.shutdown.as_secs()
         );
     }
+}
+
+/// What a connection is given: `header` to send each request's headers, `shutdown` for its
+/// request in flight to finish once the server stops.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    shutdown: Duration,
 }
 
 /// A connection that could not be accepted: one the client gave up on is no matter; anything

@@ -106,6 +106,7 @@ impl Config {
                 self.checkouts_per_client_per_minute.to_string(),
             )
             .plain("header_timeout", duration(self.header_timeout))
+            .plain("shutdown_timeout", duration(self.shutdown_timeout))
             .plain("log_format", self.log_format.name())
             .plain(
                 "widget_dir",

@@ -30,6 +30,8 @@ pub(super) struct File {
     pub(super) public_url: Option<String>,
     /// How long a client may take to send a request's headers.
     pub(super) header_timeout_seconds: Option<u64>,
+    /// How long a stopping server waits for its requests in flight.
+    pub(super) shutdown_timeout_seconds: Option<u64>,
     /// `text` (the default) or `json`: one JSON object a line, for a log pipeline.
     pub(super) log_format: Option<String>,
     #[serde(default)]

@@ -68,6 +68,8 @@ pub struct Config {
     /// How long a client has to send a request's headers (an idle kept-alive connection, the
     /// next request's) before its connection is closed.
     pub header_timeout: Duration,
+    /// How long a stopping server waits for its requests in flight before it exits anyway.
+    pub shutdown_timeout: Duration,
     pub gateway_url: String,
     /// The gateway is this product's sandbox in test mode (`gateway.sandbox`), so the console
     /// offers paying a refund from its test account.
@@ -288,6 +290,11 @@ pub fn parse(
             Some(seconds @ 1..=300) => seconds,
             Some(_) => return Err("header_timeout_seconds must be from 1 to 300".into()),
         }),
+        shutdown_timeout: Duration::from_secs(match file.shutdown_timeout_seconds {
+            None => DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+            Some(seconds @ 1..=300) => seconds,
+            Some(_) => return Err("shutdown_timeout_seconds must be from 1 to 300".into()),
+        }),
         gateway_url,
         gateway_sandbox: g.sandbox,
         api_key,
@@ -338,6 +345,9 @@ fn public_url(set: Option<String>, listen: SocketAddr) -> Result<String, String>
 /// How long a client has to send a request's headers, unless configured: a shopper's browser
 /// sends them at once; a client that trickles them holds a connection (slowloris).
 const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 20;
+/// A write takes well under a second, and held polls are answered at once: only a stalled
+/// client waits this long, and a process manager's stop timeout (Docker's is 10 s) is above it.
+const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: u64 = 8;
 
 /// The fewest characters a secret of this server's own (the admin token, the fulfillment
 /// secret) may have: an empty or short one would turn authentication off or make it guessable.
@@ -493,6 +503,19 @@ mod tests {
         );
         let set = with("header_timeout_seconds = 65", &base).unwrap();
         assert_eq!(set.header_timeout, Duration::from_secs(65));
+        for bad in [0, 301] {
+            let setting = format!("shutdown_timeout_seconds = {bad}");
+            assert!(
+                error(&setting, &base).contains("shutdown_timeout_seconds"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            with("", &base).unwrap().shutdown_timeout,
+            Duration::from_secs(8)
+        );
+        let set = with("shutdown_timeout_seconds = 30", &base).unwrap();
+        assert_eq!(set.shutdown_timeout, Duration::from_secs(30));
     }
 
     #[test]
