@@ -430,6 +430,10 @@ async fn a_rolling_restart_by_sigterm_fails_no_poll_and_loses_no_order_or_paymen
             (health(server).await["longPolls"]["held"].as_u64() > Some(0)).then_some(())
         })
         .await;
+        // The shoppers' polls are counted there too: a moment more for this one to arrive (a
+        // poll sent after the stop would be refused, and fail the test for no fault of the
+        // server's).
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let roles_held = roles(std::slice::from_ref(server)).await[0].1.clone();
         let pid = cluster.server(server).pid().unwrap();
         // SAFETY: a signal to a process this test started, which has not been reaped.
