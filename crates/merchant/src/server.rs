@@ -211,8 +211,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
 /// flight for at most `timeouts.shutdown` (past it, it returns anyway: a client holding a
 /// connection open does not hold the restart), as `axum::serve` does, with what it does not
 /// set: a client has `timeouts.header` to send a request's headers, from when the server starts
-/// reading them (an idle kept-alive connection included), else its connection is closed. Without it, a client that sent half a request line
-/// and stalled held its connection, a file descriptor, for as long as it liked (slowloris).
+/// reading them (an idle kept-alive connection included), else its connection is closed.
+/// Without it, a client that sent half a request line and stalled held its connection, a file
+/// descriptor, for as long as it liked (slowloris).
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
