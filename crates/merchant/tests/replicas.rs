@@ -438,10 +438,12 @@ async fn a_rolling_restart_by_sigterm_fails_no_poll_and_loses_no_order_or_paymen
         let pid = cluster.server(server).pid().unwrap();
         // SAFETY: a signal to a process this test started, which has not been reaped.
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+        let signalled = std::time::Instant::now();
 
         // The held poll is answered while the server still runs: before its wait's end, not cut
         // when the server exits.
         let answer = held.await.unwrap().expect("the held poll is answered");
+        let answered = signalled.elapsed();
         assert!(matches!(answer.status().as_u16(), 200 | 304), "{answer:?}");
         assert!(running(pid), "answered at the shutdown, not at the exit");
         // A payment lands while this server stops (not before: the held poll's order is not
@@ -467,12 +469,21 @@ async fn a_rolling_restart_by_sigterm_fails_no_poll_and_loses_no_order_or_paymen
             )
             .await;
             moved += 1;
+            println!(
+                "{server}: its {role} run by another server {:?} after SIGTERM",
+                signalled.elapsed()
+            );
         }
         // It exits, within its bound, though the stalled client still holds its connection.
         eventually(&format!("{server} to exit"), WAIT, || async {
             (!running(pid)).then_some(())
         })
         .await;
+        println!(
+            "{server}: held poll answered {answered:?} after SIGTERM, exited after {:?} (a \
+             stalled client held it to the shutdown's bound)",
+            signalled.elapsed()
+        );
         drop(stalled);
         cluster.server(server).restart();
         order(3 + turn, &mut orders, &mut shoppers).await;
